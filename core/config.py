@@ -1,0 +1,120 @@
+"""Settings: the one place that reads the environment.
+
+Defaults give the zero-setup embedded mode (SQLite file and a filesystem Celery broker under
+``instance/``); ``DATABASE_URL`` and ``REDIS_URL`` switch to PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _normalise_db_url(url: str) -> str:
+    # psycopg 3 is the driver we ship; accept the common spellings.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _secret(env: Mapping[str, str], instance_dir: Path) -> str:
+    """SECRET_KEY from the environment, else one generated once and kept under instance/."""
+    if env.get("SECRET_KEY"):
+        return env["SECRET_KEY"]
+    path = instance_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    instance_dir: Path
+    secret_key: str
+    redis_url: str | None = None
+    city_registry_url: str = "http://127.0.0.1:5001"
+    city_registry_key: str = "dev-shared-key"
+    city_registry_database_url: str = ""
+    district_code: str = "321203"
+    sync_batch_size: int = 200
+    public_base_url: str = "http://127.0.0.1:5000"
+    ratelimit_enabled: bool = True
+    testing: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def broker_url(self) -> str:
+        return self.redis_url or "filesystem://"
+
+    @property
+    def broker_folder(self) -> Path:
+        return self.instance_dir / "broker"
+
+    @property
+    def ratelimit_storage_uri(self) -> str:
+        return self.redis_url or "memory://"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        instance_dir = Path(env.get("INSTANCE_DIR") or PROJECT_ROOT / "instance").resolve()
+        db_url = _normalise_db_url(env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'gaogang.db'}")
+        if not (db_url.startswith("sqlite") or db_url.startswith("postgresql")):
+            raise SettingsError(f"DATABASE_URL must be a sqlite:// or postgresql:// URL, got {db_url!r}")
+        redis_url = env.get("REDIS_URL") or None
+        if redis_url and not redis_url.startswith(("redis://", "rediss://")):
+            raise SettingsError(f"REDIS_URL must start with redis://, got {redis_url!r}")
+        district = env.get("DISTRICT_CODE", "321203")
+        if not (len(district) == 6 and district.isdigit()):
+            raise SettingsError(f"DISTRICT_CODE must be a 6-digit GB/T 2260 code, got {district!r}")
+        registry_db = _normalise_db_url(
+            env.get("CITY_REGISTRY_DATABASE_URL") or f"sqlite:///{instance_dir / 'city_registry.db'}"
+        )
+        return cls(
+            database_url=db_url,
+            instance_dir=instance_dir,
+            secret_key=_secret(env, instance_dir),
+            redis_url=redis_url,
+            city_registry_url=env.get("CITY_REGISTRY_URL", "http://127.0.0.1:5001").rstrip("/"),
+            city_registry_key=env.get("CITY_REGISTRY_KEY", "dev-shared-key"),
+            city_registry_database_url=registry_db,
+            district_code=district,
+            sync_batch_size=_int(env, "SYNC_BATCH_SIZE", 200, 1, 5000),
+            public_base_url=env.get("PUBLIC_BASE_URL", f"http://127.0.0.1:{env.get('PORT', '5000')}"),
+            ratelimit_enabled=env.get("RATELIMIT_ENABLED", "1") not in ("0", "false", "False"),
+        )

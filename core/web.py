@@ -1,0 +1,104 @@
+"""Request-scoped helpers for the web layer (api.py / views.py modules): session, principal, limits.
+
+A write request commits once, at the web boundary: ``core.app`` commits the request's session
+after a response below 400 and rolls it back otherwise. Services only flush.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, g, request
+from flask import session as cookie_session
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from sqlmodel import Session
+
+from core.auth import ANONYMOUS, Principal, User, principal_for_token
+from core.config import Settings
+from core.db import Database
+from core.errors import Forbidden, Unauthorized
+
+limiter = Limiter(key_func=get_remote_address)
+
+
+def database() -> Database:
+    db: Database = current_app.extensions["gaogang.db"]
+    return db
+
+
+def settings() -> Settings:
+    s: Settings = current_app.extensions["gaogang.settings"]
+    return s
+
+
+def db_session() -> Session:
+    if "db_session" not in g:
+        g.db_session = database().session()
+    s: Session = g.db_session
+    return s
+
+
+def current_principal() -> Principal:
+    """Bearer token first (machine clients), then the login cookie (pages), else anonymous."""
+    if "principal" in g:
+        p: Principal = g.principal
+        return p
+    principal = ANONYMOUS
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Authorization 头应为 Bearer 令牌")
+        found = principal_for_token(db_session(), token.strip())
+        if found is None:
+            raise Unauthorized("API 令牌无效或已吊销")
+        principal = found
+    elif cookie_session.get("user_id") is not None:
+        user = db_session().get(User, cookie_session["user_id"])
+        if user is not None and user.is_active:
+            principal = Principal.of(user)
+        else:
+            cookie_session.clear()
+    g.principal = principal
+    return principal
+
+
+def require_login() -> Principal:
+    principal = current_principal()
+    if not principal.is_authenticated:
+        raise Unauthorized("请先登录")
+    return principal
+
+
+def require_admin() -> Principal:
+    principal = require_login()
+    if not principal.is_admin:
+        raise Forbidden("仅区级管理员可执行此操作")
+    return principal
+
+
+def wants_json() -> bool:
+    path = request.path
+    if path.startswith(("/api/", "/open311/", "/healthz", "/readyz", "/metrics")):
+        return True
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json"
+
+
+def page_args(default_limit: int = 20, max_limit: int = 100) -> tuple[int, int]:
+    """page and limit from the query string, clamped (pages never 500 on junk)."""
+
+    def _int(name: str, default: int) -> int:
+        try:
+            return int(request.args.get(name, default))
+        except (TypeError, ValueError):
+            return default
+
+    page = min(max(_int("page", 1), 1), 10_000)
+    limit = min(max(_int("limit", default_limit), 1), max_limit)
+    return page, limit
+
+
+def form_dict() -> dict[str, Any]:
+    return {k: v for k, v in request.form.items() if k != "csrf_token"}

@@ -1,0 +1,1 @@
+"""Licence tables (filled in by the licence registry issue)."""

@@ -1,0 +1,171 @@
+"""Shared fixtures: a migrated PostgreSQL (and SQLite where both must behave alike), per-test rollback.
+
+The PostgreSQL URL comes from TEST_DATABASE_URL, else DATABASE_URL, else the local server on its
+default port (``make test`` makes sure one is running). A missing server fails loudly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
+from core.config import Settings
+from core.db import Database, make_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/gaogang_test"
+
+
+def _normalise(url: str) -> str:
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def pg_test_url() -> str:
+    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL") or DEFAULT_PG
+    url = _normalise(url)
+    if not url.startswith("postgresql"):
+        url = DEFAULT_PG
+    return url
+
+
+def _ensure_pg_database(url: str) -> None:
+    target = sa.engine.make_url(url)
+    admin = make_engine(target.set(database="postgres").render_as_string(hide_password=False),
+                        isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                                  {"n": target.database}).first()
+            if not exists:
+                conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+    except sa.exc.OperationalError as exc:
+        pytest.exit(f"PostgreSQL is not reachable at {target.render_as_string()}: {exc}. "
+                    "Run the tests with `make test`, which starts it.", returncode=3)
+    finally:
+        admin.dispose()
+
+
+def migrate(url: str) -> None:
+    """Build the schema the way production does: alembic upgrade heads."""
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.attributes["url"] = url
+    cfg.attributes["skip_logging"] = True
+    command.upgrade(cfg, "heads")
+
+
+def reset_and_migrate_pg(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+    migrate(url)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    url = pg_test_url()
+    _ensure_pg_database(url)
+    reset_and_migrate_pg(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.db'}"
+    migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_url: str) -> Iterator[Database]:
+    db = Database(pg_url)
+    yield db
+    db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_database(sqlite_url: str) -> Iterator[Database]:
+    db = Database(sqlite_url)
+    yield db
+    db.engine.dispose()
+
+
+def _bound_database(database: Database) -> Iterator[tuple[Database, Session]]:
+    """A Database whose sessions all join one outer transaction that is rolled back afterwards."""
+    connection = database.engine.connect()
+    outer = connection.begin()
+    bound = Database.__new__(Database)
+    bound.url = database.url
+    bound.engine = database.engine
+    bound.sessionmaker = sessionmaker(
+        bind=connection, class_=Session, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
+    session = bound.session()
+    try:
+        yield bound, session
+    finally:
+        session.close()
+        if outer.is_active:
+            outer.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def db(pg_database: Database) -> Iterator[Database]:
+    """PostgreSQL, rolled back after the test."""
+    for bound, _session in _bound_database(pg_database):
+        yield bound
+
+
+@pytest.fixture
+def session(db: Database) -> Iterator[Session]:
+    s = db.session()
+    yield s
+    s.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_session(request: pytest.FixtureRequest) -> Iterator[Session]:
+    """The same test on the embedded SQLite and on PostgreSQL, rolled back after each."""
+    database = request.getfixturevalue(f"{request.param}_database")
+    for _bound, s in _bound_database(database):
+        yield s
+
+
+def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
+    base = Settings(
+        database_url=database_url,
+        instance_dir=tmp_path,
+        secret_key="test-secret-key",
+        testing=True,
+        ratelimit_enabled=False,
+        city_registry_database_url=f"sqlite:///{tmp_path / 'registry.db'}",
+    )
+    return base.with_overrides(**overrides)
+
+
+@pytest.fixture
+def app(db: Database, tmp_path: Path) -> Any:
+    from core.app import create_app
+
+    flask_app = create_app(make_settings(tmp_path, db.url), database=db)
+    flask_app.config["WTF_CSRF_ENABLED"] = False
+    return flask_app
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
