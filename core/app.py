@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 # Each module exposes register(app, api); the list is the map of the web layer.
 WEB_MODULES = [
     "core.auth_views",
+    "core.cli",
     "catalog.api",
     "catalog.views",
     "catalog.cli",

@@ -42,3 +42,11 @@ def test_audit_chain_detects_tampering(session):
     ok, _count, broken = verify_chain(session)
     assert not ok
     assert broken == row.id
+
+
+def test_audit_verify_command_reports_an_intact_chain(app, session):
+    record(session, actor=SYSTEM, action="test", entity_type="thing", entity_id=1)
+    session.commit()
+    result = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert result.exit_code == 0, result.output
+    assert "哈希链无断点" in result.output
