@@ -33,6 +33,7 @@ WEB_MODULES = [
     "licenses.cli",
     "licenses.sync_api",
     "reports.views",
+    "reports.cpsv_views",
     "demo.cli",
 ]
 

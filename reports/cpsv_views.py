@@ -1,0 +1,53 @@
+"""Public open-data URLs for the CPSV-AP export, and `flask cpsv export`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from flask import Blueprint, Flask, Response
+from flask.cli import with_appcontext
+
+from core.web import database, db_session, limiter, settings
+from reports.cpsv import Extras, build_graph, serialise
+
+bp = Blueprint("cpsv", __name__)
+
+MEDIA_TYPES = {"ttl": "text/turtle; charset=utf-8", "jsonld": "application/ld+json; charset=utf-8"}
+
+
+def _extras(session: Any) -> Extras:
+    """Licence types produced by entries and bundles, from the packages that own them."""
+    return Extras()
+
+
+@bp.get("/open-data/cpsv-ap.<fmt>")
+@limiter.limit("30 per minute")
+def export(fmt: str) -> Response:
+    if fmt not in MEDIA_TYPES:
+        return Response("unknown format; use .ttl or .jsonld", status=404, mimetype="text/plain")
+    session = db_session()
+    graph = build_graph(session, settings().public_base_url, _extras(session))
+    return Response(serialise(graph, fmt), mimetype=MEDIA_TYPES[fmt].split(";")[0],
+                    headers={"Content-Type": MEDIA_TYPES[fmt]})
+
+
+@click.group("cpsv", help="CPSV-AP 3.2.0 导出 (export)")
+def cpsv() -> None:
+    pass
+
+
+@cpsv.command("export")
+@click.option("--format", "fmt", type=click.Choice(["ttl", "jsonld"]), default="ttl")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), default="-")
+@with_appcontext
+def export_cli(fmt: str, output: str) -> None:
+    with database().transaction() as session:
+        text = serialise(build_graph(session, settings().public_base_url, _extras(session)), fmt)
+    with click.open_file(output, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def register(app: Flask, api: Any) -> None:
+    app.register_blueprint(bp)
+    app.cli.add_command(cpsv)
