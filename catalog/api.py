@@ -1,9 +1,325 @@
-"""Placeholder: filled in by the issue that owns this module."""
+"""Catalogue HTTP API (/api/v1/...): divisions, departments, basic items, implementation entries.
+
+Machine clients authenticate with ``Authorization: Bearer <token>``; reads of published data need
+no login. Permissions are decided by catalog.services, so the API, the pages and the CLI agree.
+"""
+
+from __future__ import annotations
 
 from typing import Any
 
 from flask import Flask
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from catalog import divisions, services
+from catalog.schemas import (
+    ClaimSchema,
+    DeclineSchema,
+    DepartmentCreateSchema,
+    DepartmentQueryArgsSchema,
+    DepartmentSchema,
+    DivisionQueryArgsSchema,
+    DivisionSchema,
+    DriftSchema,
+    EntryDetailSchema,
+    EntryPageSchema,
+    EntryQueryArgsSchema,
+    EntrySchema,
+    EntryUpdateSchema,
+    EntryVersionSchema,
+    ItemCreateSchema,
+    ItemPageSchema,
+    ItemQueryArgsSchema,
+    ItemSchema,
+    ItemUpdateSchema,
+    NoContactCheckSchema,
+    NoContactSchema,
+    OptionalReasonSchema,
+    ReasonSchema,
+)
+from core.web import current_principal, db_session, require_login
+
+blp = Blueprint(
+    "catalog_api",
+    __name__,
+    url_prefix="/api/v1",
+    description="政务服务事项：行政区划、实施主体、基本目录、实施清单",
+)
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+WRITE_ERRORS = (401, 403, 404, 409, 422)
+
+
+def _errors(*codes: int) -> Any:
+    def wrap(fn: Any) -> Any:
+        for code in codes:
+            fn = blp.alt_response(
+                code,
+                description={
+                    400: "请求格式错误（如 JSON 无法解析）",
+                    401: "未登录或令牌无效",
+                    403: "无权操作",
+                    404: "对象不存在或不可见",
+                    409: "状态冲突或重复",
+                    422: "字段校验失败，details 指明字段",
+                }[code],
+            )(fn)
+        return fn
+
+    return wrap
+
+
+def entry_detail(session: Any, entry: Any) -> dict[str, Any]:
+    data = {name: getattr(entry, name) for name in EntrySchema().fields}
+    data["department"] = services.get_department(session, entry.department_id)
+    data["materials"] = services.entry_materials(session, entry.id)
+    data["fees"] = services.entry_fees(session, entry.id)
+    data["no_contact_check"] = services.check_no_contact(session, entry)
+    return data
+
+
+# --------------------------------------------------------------------------- divisions
+
+
+@blp.route("/divisions")
+class Divisions(MethodView):
+    @blp.arguments(DivisionQueryArgsSchema, location="query")
+    @blp.response(200, DivisionSchema(many=True))
+    def get(self, args: dict[str, Any]) -> Any:
+        """行政区划列表（可按层级 level、上级 parent_code 过滤）"""
+        return divisions.list_divisions(
+            db_session(), level=args.get("level"), parent_code=args.get("parent_code"), q=args.get("q")
+        )
+
+
+@blp.route("/divisions/<string:code>")
+class DivisionDetail(MethodView):
+    @blp.response(200, DivisionSchema)
+    @_errors(404)
+    def get(self, code: str) -> Any:
+        """单个行政区划"""
+        return divisions.get_division(db_session(), code)
+
+
+# --------------------------------------------------------------------------- departments
+
+
+@blp.route("/departments")
+class Departments(MethodView):
+    @blp.arguments(DepartmentQueryArgsSchema, location="query")
+    @blp.response(200, DepartmentSchema(many=True))
+    def get(self, args: dict[str, Any]) -> Any:
+        """实施主体列表"""
+        return services.list_departments(db_session(), **args)
+
+    @blp.arguments(DepartmentCreateSchema)
+    @blp.response(201, DepartmentSchema)
+    @blp.doc(security=BEARER)
+    @_errors(*WRITE_ERRORS)
+    def post(self, body: dict[str, Any]) -> Any:
+        """新增实施主体（区级管理员）。统一社会信用代码校验位不符时接受并给出 uscc_warning"""
+        principal = require_login()
+        return services.create_department(db_session(), principal, **body)
+
+
+@blp.route("/departments/<int:department_id>")
+class DepartmentDetail(MethodView):
+    @blp.response(200, DepartmentSchema)
+    @_errors(404)
+    def get(self, department_id: int) -> Any:
+        """单个实施主体"""
+        return services.get_department(db_session(), department_id)
+
+
+# --------------------------------------------------------------------------- basic items
+
+
+@blp.route("/items")
+class Items(MethodView):
+    @blp.arguments(ItemQueryArgsSchema, location="query")
+    @blp.response(200, ItemPageSchema)
+    def get(self, args: dict[str, Any]) -> Any:
+        """基本目录事项列表（分页）"""
+        rows, total = services.list_items(db_session(), **args)
+        return {"items": rows, "total": total, "page": args["page"], "limit": args["limit"]}
+
+    @blp.arguments(ItemCreateSchema)
+    @blp.response(201, ItemSchema)
+    @blp.doc(security=BEARER)
+    @_errors(*WRITE_ERRORS)
+    def post(self, body: dict[str, Any]) -> Any:
+        """新增基本目录事项（区级管理员）"""
+        principal = require_login()
+        return services.create_item(db_session(), principal, **body)
+
+
+@blp.route("/items/<int:item_id>")
+class ItemDetail(MethodView):
+    @blp.response(200, ItemSchema)
+    @_errors(404)
+    def get(self, item_id: int) -> Any:
+        """单个基本目录事项"""
+        return services.get_item(db_session(), item_id)
+
+    @blp.arguments(ItemUpdateSchema)
+    @blp.response(200, ItemSchema)
+    @blp.doc(security=BEARER)
+    @_errors(*WRITE_ERRORS)
+    def patch(self, body: dict[str, Any], item_id: int) -> Any:
+        """修改基本目录事项（区级管理员）；已认领的实施清单保留原值，差异见一致性报告"""
+        principal = require_login()
+        return services.update_item(db_session(), principal, item_id, **body)
+
+
+@blp.route("/items/<int:item_id>/claim")
+class ItemClaim(MethodView):
+    @blp.arguments(ClaimSchema)
+    @blp.response(201, EntrySchema)
+    @blp.doc(security=BEARER)
+    @_errors(*WRITE_ERRORS)
+    def post(self, body: dict[str, Any], item_id: int) -> Any:
+        """认领事项：为实施主体创建草稿实施清单（实施编码 = 统一社会信用代码 + 层级 + 基本编码）"""
+        principal = require_login()
+        return services.claim_item(db_session(), principal, item_id=item_id, **body)
+
+
+@blp.route("/items/<int:item_id>/decline")
+class ItemDecline(MethodView):
+    @blp.arguments(DeclineSchema)
+    @blp.response(201, EntrySchema)
+    @blp.doc(security=BEARER)
+    @_errors(*WRITE_ERRORS)
+    def post(self, body: dict[str, Any], item_id: int) -> Any:
+        """登记“本地不适用”及原因"""
+        principal = require_login()
+        return services.decline_item(db_session(), principal, item_id=item_id, **body)
+
+
+# --------------------------------------------------------------------------- entries
+
+
+@blp.route("/entries")
+class Entries(MethodView):
+    @blp.arguments(EntryQueryArgsSchema, location="query")
+    @blp.response(200, EntryPageSchema)
+    def get(self, args: dict[str, Any]) -> Any:
+        """实施清单列表（分页）。未登录只见已发布的；工作人员另见本部门/本辖区的全部"""
+        rows, total = services.list_entries(db_session(), current_principal(), **args)
+        return {"items": rows, "total": total, "page": args["page"], "limit": args["limit"]}
+
+
+@blp.route("/entries/<int:entry_id>")
+class EntryDetail(MethodView):
+    @blp.response(200, EntryDetailSchema)
+    @_errors(404)
+    def get(self, entry_id: int) -> Any:
+        """实施清单详情（含申请材料、收费项目、不见面审批条件核验结果）"""
+        session = db_session()
+        return entry_detail(session, services.get_visible_entry(session, current_principal(), entry_id))
+
+    @blp.arguments(EntryUpdateSchema)
+    @blp.response(200, EntryDetailSchema)
+    @blp.doc(security=BEARER)
+    @_errors(*WRITE_ERRORS)
+    def patch(self, body: dict[str, Any], entry_id: int) -> Any:
+        """修改草稿的本地要素；materials / fees 给出时整体替换。继承字段（三级四同）不可修改"""
+        principal = require_login()
+        session = db_session()
+        materials = body.pop("materials", None)
+        fees = body.pop("fees", None)
+        entry = services.update_entry(
+            session, principal, entry_id, fields=body, materials=materials, fees=fees
+        )
+        return entry_detail(session, entry)
+
+
+@blp.route("/entries/by-code/<string:task_code>")
+class EntryByCode(MethodView):
+    @blp.response(200, EntryDetailSchema)
+    @_errors(404)
+    def get(self, task_code: str) -> Any:
+        """按实施编码查询实施清单"""
+        session = db_session()
+        entry = services.get_entry_by_task_code(session, task_code[:40])
+        return entry_detail(session, services.get_visible_entry(session, current_principal(), entry.id or 0))
+
+
+@blp.route("/entries/<int:entry_id>/no-contact")
+class EntryNoContact(MethodView):
+    @blp.response(200, NoContactCheckSchema)
+    @_errors(404)
+    def get(self, entry_id: int) -> Any:
+        """按不见面审批规则核验实施清单，列出不满足的条件"""
+        session = db_session()
+        return services.check_no_contact(
+            session, services.get_visible_entry(session, current_principal(), entry_id)
+        )
+
+    @blp.arguments(NoContactSchema)
+    @blp.response(200, EntrySchema)
+    @blp.doc(security=BEARER)
+    @_errors(*WRITE_ERRORS)
+    def put(self, body: dict[str, Any], entry_id: int) -> Any:
+        """设置或取消不见面审批标记；不满足条件时拒绝并逐条说明"""
+        principal = require_login()
+        return services.set_no_contact(db_session(), principal, entry_id, body["value"])
+
+
+def _lifecycle(path: str, name: str, summary: str, fn: Any, schema: Any = None) -> None:
+    def post_plain(self: Any, entry_id: int) -> Any:
+        return fn(db_session(), require_login(), entry_id)
+
+    def post_reason(self: Any, body: dict[str, Any], entry_id: int) -> Any:
+        return fn(db_session(), require_login(), entry_id, body.get("reason"))
+
+    handler = post_reason if schema is not None else post_plain
+    handler.__doc__ = summary
+    handler = _errors(*WRITE_ERRORS)(handler)
+    handler = blp.doc(security=BEARER)(handler)
+    handler = blp.response(200, EntrySchema)(handler)
+    if schema is not None:
+        handler = blp.arguments(type(f"{name}Body", (schema,), {}))(handler)
+    view = type(name, (MethodView,), {"post": handler})
+    blp.route(f"/entries/<int:entry_id>/{path}")(view)
+
+
+_lifecycle("submit", "EntrySubmit", "提交审核：草稿 → 待审核（部门编辑/镇村经办）", services.submit_entry)
+_lifecycle("approve", "EntryApprove", "审核通过并发布：待审核 → 已发布（部门审核）", services.approve_entry)
+_lifecycle(
+    "reject", "EntryReject", "退回修改：待审核 → 草稿，须说明原因", services.reject_entry, ReasonSchema
+)
+_lifecycle("retire", "EntryRetire", "停用：已发布 → 已停用，须说明原因", services.retire_entry, ReasonSchema)
+_lifecycle(
+    "reopen", "EntryReopen", "重新打开修订：已发布/已停用 → 草稿", services.reopen_entry, OptionalReasonSchema
+)
+
+
+@blp.route("/entries/<int:entry_id>/history")
+class EntryHistory(MethodView):
+    @blp.response(200, EntryVersionSchema(many=True))
+    @blp.doc(security=BEARER)
+    @_errors(401, 404)
+    def get(self, entry_id: int) -> Any:
+        """实施清单的全部历史版本（工作人员）"""
+        principal = require_login()
+        session = db_session()
+        entry = services.get_visible_entry(session, principal, entry_id)
+        return services.entry_history(session, entry.id or 0)
+
+
+@blp.route("/consistency")
+class Consistency(MethodView):
+    @blp.response(200, DriftSchema(many=True))
+    @blp.doc(security=BEARER)
+    @_errors(401)
+    def get(self) -> Any:
+        """三级四同一致性报告：名称、类型、依据、编码与基本目录不一致的实施清单（工作人员）"""
+        require_login()
+        return services.consistency_report(db_session())
 
 
 def register(app: Flask, api: Any) -> None:
-    """Nothing registered yet."""
+    from core.app import csrf
+
+    csrf.exempt(blp)
+    api.register_blueprint(blp)

@@ -1,9 +1,151 @@
-"""Placeholder: filled in by the issue that owns this module."""
+"""`flask catalog ...`: load divisions, import a district catalogue, create users and API tokens.
 
+Each command is one transaction (core.db.Database.transaction): it commits when it succeeds and
+writes nothing when it fails.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
 from typing import Any
 
-from flask import Flask
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from catalog.divisions import GAOGANG_FILES, TAIZHOU_FILES, count_by_level, load_divisions_csv
+from catalog.importer import import_items_csv
+from core.auth import Role, User, create_user, issue_token
+from core.db import Database
+from core.errors import DomainError
+
+catalog_cli = AppGroup("catalog", help="政务服务事项目录：区划、事项导入、用户与令牌")
+
+
+def _db() -> Database:
+    db: Database = current_app.extensions["gaogang.db"]
+    return db
+
+
+def _fail(error: DomainError) -> None:
+    details = ""
+    if isinstance(error.details, dict) and error.details:
+        details = "；".join(f"{k}: {', '.join(map(str, v))}" for k, v in error.details.items())
+    raise click.ClickException(f"{error.message}" + (f"（{details}）" if details else ""))
+
+
+@catalog_cli.command("load-divisions")
+@click.option("--city", is_flag=True, help="载入泰州市全部区县、乡镇街道和村社区（用于规模测试）")
+@click.option("--towns", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="乡级区划 CSV")
+@click.option("--villages", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="村级区划 CSV")
+@click.option("--counties", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="县级区划 CSV")
+def load_divisions_command(
+    city: bool, towns: Path | None, villages: Path | None, counties: Path | None
+) -> None:
+    """载入行政区划（默认：高港区 15 个乡级和 153 个村级单位），可重复运行。"""
+    default = TAIZHOU_FILES if city else GAOGANG_FILES
+    files = (towns or default[0], villages or default[1], counties or default[2])
+    started = time.perf_counter()
+    try:
+        with _db().transaction() as session:
+            changed = load_divisions_csv(session, files[0], files[1], files[2])  # type: ignore[arg-type]
+            counts = count_by_level(session)
+    except DomainError as error:
+        _fail(error)
+        return
+    summary = "，".join(f"{k} {v}" for k, v in counts.items())
+    click.echo(
+        f"区划已载入：新增或更新 {changed} 条（现有 {summary}），用时 {time.perf_counter() - started:.2f} 秒"
+    )
+
+
+@catalog_cli.command("import-items")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--district", default=None, help="区县 6 位代码（默认取 DISTRICT_CODE，即 321203）")
+@click.option("--levels", default="4", show_default=True, help="新建基本目录事项的行使层级，如 4,5,6")
+@click.option("--no-progress", is_flag=True, help="不显示进度条")
+def import_items_command(file: Path, district: str | None, levels: str, no_progress: bool) -> None:
+    """导入区县政务服务事项目录 CSV：实施部门、基本目录事项和县级实施清单（已发布）。
+
+    有问题的行逐行报告（行号和原因）且不写入，其余行照常导入；重复运行不会产生重复数据。
+    """
+    settings = current_app.extensions["gaogang.settings"]
+    district = district or settings.district_code
+    started = time.perf_counter()
+    try:
+        with _db().transaction() as session:
+            report = import_items_csv(session, file, district, progress=not no_progress, use_levels=levels)
+    except DomainError as error:
+        _fail(error)
+        return
+    elapsed = time.perf_counter() - started
+    click.echo(
+        f"导入完成：{report.rows} 行，新建实施清单 {report.created}，已存在跳过 {report.skipped}，"
+        f"更新 {report.updated}；新建基本目录事项 {report.items_created}、"
+        f"实施部门 {report.departments_created}；"
+        f"错误 {len(report.errors)} 行；用时 {elapsed:.2f} 秒"
+    )
+    for line, reason in report.errors:
+        click.echo(f"  第 {line} 行：{reason}", err=True)
+    if report.errors:
+        raise SystemExit(2)
+
+
+@catalog_cli.command("create-user")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]), help="角色")
+@click.option("--name", "display_name", default=None, help="显示名称（默认同用户名）")
+@click.option(
+    "--department-id", type=click.IntRange(1, 2**31 - 1), default=None, help="部门角色所属实施主体编号"
+)
+@click.option("--division", "division_code", default=None, help="镇村经办所属区划 12 位代码")
+@click.password_option("--password", help="密码（至少 8 位；省略时交互输入）")
+def create_user_command(
+    username: str,
+    role: str,
+    display_name: str | None,
+    department_id: int | None,
+    division_code: str | None,
+    password: str,
+) -> None:
+    """创建工作人员账号。"""
+    try:
+        with _db().transaction() as session:
+            user = create_user(
+                session,
+                username=username,
+                password=password,
+                display_name=display_name or username,
+                role=Role(role),
+                department_id=department_id,
+                division_code=division_code,
+            )
+            user_id = user.id
+    except DomainError as error:
+        _fail(error)
+        return
+    except Exception as error:  # a foreign key (unknown department/division) is a user error here
+        raise click.ClickException(
+            f"无法创建用户：所属部门或区划不存在（{error.__class__.__name__}）"
+        ) from None
+    click.echo(f"已创建用户 {username}（编号 {user_id}，角色 {role}）")
+
+
+@catalog_cli.command("create-token")
+@click.argument("username")
+@click.option("--name", "token_name", default="cli", show_default=True, help="令牌用途说明")
+def create_token_command(username: str, token_name: str) -> None:
+    """为用户签发 API 令牌（只显示这一次）。"""
+    from sqlmodel import select
+
+    with _db().transaction() as session:
+        user = session.exec(select(User).where(User.username == username)).first()
+        if user is None:
+            raise click.ClickException(f"用户 {username} 不存在")
+        token = issue_token(session, user, token_name[:100])
+    click.echo(token)
 
 
 def register(app: Flask, api: Any) -> None:
-    """Nothing registered yet."""
+    app.cli.add_command(catalog_cli)

@@ -95,7 +95,7 @@ class Division(SQLModel, table=True):
 
 
 class Department(SQLModel, table=True):
-    """实施主体 (implementing body): a district department, a town/street government or a village committee."""
+    """实施主体 (implementing body): a district department, a town/street government or a village body."""
 
     __tablename__ = "department"
 

@@ -1,9 +1,996 @@
-"""Placeholder: filled in by the issue that owns this module."""
+"""Staff pages (server-rendered, Simplified Chinese): entries, claims, review, history, consistency,
+and the administrator's users and departments.
 
+Every write goes through catalog.services or core.auth; this module only parses forms, maps
+``Invalid.details`` onto form fields and renders. Reads that the contract has no function for
+(the basic-item list, names of departments and divisions, audit rows) are plain selects.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Flask
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    g,
+    has_request_context,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlmodel import Session, select
+
+from catalog import norules, permissions, services
+from catalog.models import (
+    ENTRY_STATUS_LABELS,
+    MATERIAL_FORMS,
+    ONLINE_DEPTH,
+    PROJECT_TYPES,
+    RESULT_DELIVERY,
+    TASK_TYPES,
+    TIME_UNITS,
+    USE_LEVELS,
+    CatalogItem,
+    Department,
+    Division,
+    EntryStatus,
+    ImplementationEntry,
+)
+from core.audit import AuditLog, record
+from core.auth import (
+    ROLE_LABELS,
+    ApiToken,
+    Principal,
+    Role,
+    User,
+    create_user,
+    issue_token,
+    revoke_token,
+    set_user_active,
+)
+from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
+from core.web import current_principal, db_session, page_args, require_admin, require_login, settings
+
+bp = Blueprint("staff", __name__, template_folder="templates")
+
+MAX_ID = 2**62
+EXTRA_BLANK_ROWS = 2
+# Plain-text fields of the entry form and their maximum lengths (the models' limits).
+TEXT_FIELDS = {
+    "accept_conditions": 5000,
+    "visits_reason": 500,
+    "online_url": 500,
+    "window_address": 300,
+    "opening_hours": 200,
+    "phone": 40,
+    "keywords": 500,
+}
+INT_FIELDS = ("anticipate_days", "promise_days", "visits")
+FIELD_LABELS = {
+    "accept_conditions": "受理条件",
+    "anticipate_days": "法定办结时限",
+    "anticipate_unit": "法定时限单位",
+    "promise_days": "承诺办结时限",
+    "promise_unit": "承诺时限单位",
+    "project_type": "办件类型",
+    "visits": "到办事现场次数",
+    "visits_reason": "需到现场的理由",
+    "online_depth": "网上办理深度",
+    "online_url": "网上办理地址",
+    "result_delivery": "结果送达方式",
+    "window_address": "窗口地址",
+    "opening_hours": "办理时间",
+    "phone": "咨询电话",
+    "keywords": "检索关键词",
+    "materials": "申请材料",
+    "fees": "收费项目",
+    "no_contact": "不见面审批",
+    "reason": "理由",
+    "name": "名称",
+    "uscc": "统一社会信用代码",
+    "level": "层级",
+    "division_code": "所在区划",
+    "username": "用户名",
+    "password": "密码",
+    "display_name": "姓名",
+    "role": "角色",
+    "department_id": "所属部门",
+}
+_ROW_KEY = re.compile(r"^(materials|fees)\W*(\d+)\W*([a-z_]*)\W*$")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _session() -> Session:
+    return db_session()
+
+
+def _staff() -> Principal:
+    """The logged-in staff member; anonymous visitors go to the login page (see _unauthorised)."""
+    return require_login()
+
+
+def _bounded_id(value: int) -> int:
+    if value > MAX_ID:
+        abort(404)
+    return value
+
+
+def _entry_for_view(session: Session, principal: Principal, entry_id: int) -> ImplementationEntry:
+    entry = services.get_entry(session, _bounded_id(entry_id))
+    if not permissions.can_view_entry(principal, entry):
+        raise Forbidden("无权查看其他部门或区划未发布的实施清单")
+    return entry
+
+
+def _names(session: Session, entries: list[ImplementationEntry]) -> tuple[dict[int, str], dict[str, str]]:
+    dept_ids = {e.department_id for e in entries}
+    div_codes = {e.division_code for e in entries}
+    depts = {}
+    if dept_ids:
+        depts = {d.id: d.name for d in session.exec(select(Department).where(Department.id.in_(dept_ids)))}  # type: ignore[union-attr]
+    divs = {}
+    if div_codes:
+        divs = {d.code: d.name for d in session.exec(select(Division).where(Division.code.in_(div_codes)))}  # type: ignore[attr-defined]
+    return depts, divs
+
+
+def _field_errors(details: Any) -> dict[str, list[str]]:
+    """Invalid.details (field -> [messages]) keyed by the form's input names (m-0-name, f-1-amount...)."""
+    errors: dict[str, list[str]] = {}
+    if not isinstance(details, dict):
+        return errors
+    for key, messages in details.items():
+        if isinstance(messages, dict):
+            # Nested shapes such as {"materials": {"0": {"name": [...]}}} flatten to dotted keys.
+            for sub, inner in _flatten(str(key), messages).items():
+                errors.setdefault(_form_key(sub), []).extend(inner)
+            continue
+        msgs = [messages] if isinstance(messages, str) else [str(m) for m in messages]
+        errors.setdefault(_form_key(str(key)), []).extend(msgs)
+    return errors
+
+
+def _flatten(prefix: str, value: Any) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out.update(_flatten(f"{prefix}.{k}", v))
+    elif isinstance(value, str):
+        out[prefix] = [value]
+    else:
+        out[prefix] = [str(v) for v in value]
+    return out
+
+
+def _form_key(key: str) -> str:
+    match = _ROW_KEY.match(key)
+    if match:
+        kind, index, attr = match.groups()
+        prefix = "m" if kind == "materials" else "f"
+        if attr == "amount_fen":
+            attr = "amount"
+        return f"{prefix}-{index}-{attr}" if attr else f"{prefix}-{index}"
+    return key
+
+
+def _flash_domain_error(error: DomainError) -> None:
+    """One flash line: the service's headline plus each field's messages under its Chinese label."""
+    details = error.details if isinstance(error.details, dict) else {}
+    parts = []
+    for field, msgs in details.items():
+        if field in ("status", "entry_id", "item_id"):
+            continue
+        text = "；".join(str(m) for m in msgs) if isinstance(msgs, list) else str(msgs)
+        label = FIELD_LABELS.get(str(field))
+        parts.append(f"{label}：{text}" if label else text)
+    if parts:
+        head = error.message.split("：", 1)[0]
+        flash(f"{head}。" + "；".join(parts), "error")
+    else:
+        flash(error.message, "error")
+
+
+def _back_to_entry(entry_id: int) -> Any:
+    return redirect(url_for("staff.entry_detail", entry_id=entry_id))
+
+
+def _parse_int(form: dict[str, str], name: str, errors: dict[str, list[str]], *, low: int = 0,
+               high: int = 100_000) -> int | None:
+    raw = form.get(name, "").strip()
+    if raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        errors.setdefault(name, []).append("请输入整数")
+        return None
+    if not low <= value <= high:
+        errors.setdefault(name, []).append(f"应在 {low} 到 {high} 之间")
+        return None
+    return value
+
+
+def _parse_yuan(raw: str) -> int | None:
+    """A fee typed in 元 (up to 2 decimals) as integer fen; None when it is not a valid amount."""
+    try:
+        amount = Decimal(raw.strip().replace(",", "").replace("，", ""))
+    except InvalidOperation:
+        return None
+    if not amount.is_finite() or amount < 0 or amount > Decimal("100000000") or amount != amount.quantize(
+        Decimal("0.01")
+    ):
+        return None
+    return int(amount * 100)
+
+
+def _entry_form_values(entry: ImplementationEntry, materials: list[Any], fees: list[Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {name: getattr(entry, name) or "" for name in TEXT_FIELDS}
+    for name in INT_FIELDS:
+        value = getattr(entry, name)
+        values[name] = "" if value is None else str(value)
+    for name in ("anticipate_unit", "promise_unit", "project_type"):
+        values[name] = getattr(entry, name)
+    values["online_depth"] = [c for c in (entry.online_depth or "").split(",") if c]
+    values["result_delivery"] = [c for c in (entry.result_delivery or "").split(",") if c]
+    values["materials"] = [
+        {
+            "name": m.name,
+            "form": m.form,
+            "required": m.required,
+            "copies": str(m.copies),
+            "licence_type_code": m.licence_type_code or "",
+            "notes": m.notes or "",
+        }
+        for m in materials
+    ]
+    values["fees"] = [
+        {
+            "name": f.name,
+            "amount": f"{Decimal(f.amount_fen) / 100:.2f}",
+            "basis": f.basis or "",
+            "reducible": f.reducible,
+        }
+        for f in fees
+    ]
+    return values
+
+
+def _rows(prefix: str, form: Any) -> list[int]:
+    indices = set()
+    for key in form:
+        match = re.match(rf"^{prefix}-(\d+)-", key)
+        if match and len(match.group(1)) < 4:
+            indices.add(int(match.group(1)))
+    return sorted(indices)
+
+
+def _parse_entry_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]],
+                                          list[dict[str, Any]], dict[str, list[str]]]:
+    """(values to re-display, fields, materials, fees, parse errors) from the submitted form.
+
+    Only the shape is checked here (numbers are numbers); the rules live in the services.
+    """
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
+    for name, limit in TEXT_FIELDS.items():
+        raw = form.get(name, "").strip()
+        values[name] = raw
+        if len(raw) > limit:
+            errors.setdefault(name, []).append(f"不能超过 {limit} 个字")
+        fields[name] = raw or (None if name not in ("accept_conditions", "keywords") else "")
+    for name in INT_FIELDS:
+        values[name] = form.get(name, "").strip()
+        fields[name] = _parse_int(form, name, errors, high=3650 if name != "visits" else 20)
+    if fields["visits"] is None and "visits" not in errors:
+        errors["visits"] = ["请填写到办事现场次数（不需到现场填 0）"]
+    for name, allowed in (("anticipate_unit", TIME_UNITS), ("promise_unit", TIME_UNITS),
+                          ("project_type", PROJECT_TYPES)):
+        raw = form.get(name, "")
+        values[name] = raw
+        if raw not in allowed:
+            errors.setdefault(name, []).append("请选择有效的选项")
+        fields[name] = raw
+    depth = [c for c in form.getlist("online_depth") if c in ONLINE_DEPTH]
+    delivery = [c for c in form.getlist("result_delivery") if c in RESULT_DELIVERY]
+    values["online_depth"], values["result_delivery"] = depth, delivery
+    fields["online_depth"] = ",".join(sorted(set(depth)))
+    fields["result_delivery"] = ",".join(k for k in RESULT_DELIVERY if k in delivery)
+
+    materials: list[dict[str, Any]] = []
+    values["materials"] = []
+    for i in _rows("m", form):
+        row = {
+            "name": form.get(f"m-{i}-name", "").strip(),
+            "form": form.get(f"m-{i}-form", "paper"),
+            "required": form.get(f"m-{i}-required") == "1",
+            "copies": form.get(f"m-{i}-copies", "1").strip() or "1",
+            "licence_type_code": form.get(f"m-{i}-licence_type_code", "").strip(),
+            "notes": form.get(f"m-{i}-notes", "").strip(),
+        }
+        if not row["name"] and not row["licence_type_code"] and not row["notes"]:
+            continue  # a blank row: removed or never filled
+        pos = len(materials)
+        values["materials"].append(row)
+        if not row["name"]:
+            errors.setdefault(f"m-{pos}-name", []).append("请填写材料名称")
+        if len(row["name"]) > 200:
+            errors.setdefault(f"m-{pos}-name", []).append("不能超过 200 个字")
+        if row["form"] not in MATERIAL_FORMS:
+            errors.setdefault(f"m-{pos}-form", []).append("请选择材料形式")
+        try:
+            copies = int(row["copies"])
+            if not 0 <= copies <= 99:
+                raise ValueError
+        except ValueError:
+            errors.setdefault(f"m-{pos}-copies", []).append("份数应为 0 到 99 的整数")
+            copies = 1
+        materials.append({
+            "name": row["name"],
+            "form": row["form"],
+            "required": row["required"],
+            "copies": copies,
+            "licence_type_code": row["licence_type_code"] or None,
+            "notes": row["notes"] or None,
+        })
+
+    fees: list[dict[str, Any]] = []
+    values["fees"] = []
+    for i in _rows("f", form):
+        row = {
+            "name": form.get(f"f-{i}-name", "").strip(),
+            "amount": form.get(f"f-{i}-amount", "").strip(),
+            "basis": form.get(f"f-{i}-basis", "").strip(),
+            "reducible": form.get(f"f-{i}-reducible") == "1",
+        }
+        if not row["name"] and not row["amount"] and not row["basis"]:
+            continue
+        pos = len(fees)
+        values["fees"].append(row)
+        if not row["name"]:
+            errors.setdefault(f"f-{pos}-name", []).append("请填写收费项目名称")
+        amount = _parse_yuan(row["amount"]) if row["amount"] else None
+        if amount is None:
+            errors.setdefault(f"f-{pos}-amount", []).append("请填写金额（元，最多两位小数，不能为负）")
+            amount = 0
+        fees.append({"name": row["name"], "amount_fen": amount, "basis": row["basis"],
+                     "reducible": row["reducible"]})
+    return values, fields, materials, fees, errors
+
+
+def _form_options() -> dict[str, Any]:
+    return {
+        "TIME_UNITS": TIME_UNITS,
+        "PROJECT_TYPES": PROJECT_TYPES,
+        "ONLINE_DEPTH": ONLINE_DEPTH,
+        "RESULT_DELIVERY": RESULT_DELIVERY,
+        "MATERIAL_FORMS": MATERIAL_FORMS,
+        "EXTRA_BLANK_ROWS": EXTRA_BLANK_ROWS,
+    }
+
+
+def _common() -> dict[str, Any]:
+    return {
+        "TASK_TYPES": TASK_TYPES,
+        "USE_LEVELS": USE_LEVELS,
+        "STATUS_LABELS": {s.value: label for s, label in ENTRY_STATUS_LABELS.items()},
+        "ROLE_LABELS": {r.value: label for r, label in ROLE_LABELS.items()},
+        "FIELD_LABELS": FIELD_LABELS,
+    }
+
+
+def _no_store(response: Any) -> Any:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# ---------------------------------------------------------------- entries
+
+
+@bp.get("/staff/entries/")
+def entry_list() -> Any:
+    principal = _staff()
+    session = _session()
+    page, limit = page_args(default_limit=20)
+    status = request.args.get("status") or None
+    if status not in ENTRY_STATUS_LABELS.values() and status not in {s.value for s in EntryStatus}:
+        status = None
+    level = request.args.get("level") or None
+    if level not in USE_LEVELS:
+        level = None
+    q = (request.args.get("q") or "").strip()[:100] or None
+    department_id = request.args.get("department_id", type=int)
+    if department_id is not None and not 0 < department_id < MAX_ID:
+        department_id = None
+    division_code = (request.args.get("division_code") or "")[:12] or None
+    everyone = request.args.get("all") == "1"
+    departments: list[Department] = []
+    scope_divisions: list[Division] = []
+    if principal.is_admin:
+        departments = list(session.exec(select(Department).order_by(Department.level, Department.name)))
+    elif everyone:
+        # Other bodies' published entries, for reference; the services hide their drafts.
+        department_id, division_code = None, None
+    elif principal.department_id is not None:
+        department_id, division_code = principal.department_id, None
+    else:
+        prefix = permissions.division_scope_prefix(principal.division_code) or ""
+        scope_divisions = list(session.exec(
+            select(Division).where(Division.code.startswith(prefix)).order_by(Division.code)  # type: ignore[attr-defined]
+        )) if prefix else []
+        codes = {d.code for d in scope_divisions}
+        department_id = None
+        if division_code not in codes:
+            division_code = principal.division_code
+    entries, total = services.list_entries(
+        session, principal, status=status, department_id=department_id, division_code=division_code,
+        level=level, q=q, page=page, limit=limit,
+    )
+    depts, divs = _names(session, entries)
+    editable = {e.id for e in entries if permissions.can_edit_entry(principal, e)}
+    pages = max(1, -(-total // limit))
+    return render_template(
+        "staff/entries.html", editable=editable,
+        entries=entries, total=total, page=page, pages=pages, limit=limit,
+        depts=depts, divs=divs, departments=departments, scope_divisions=scope_divisions,
+        everyone=everyone,
+        filters={"status": status or "", "level": level or "", "q": q or "",
+                 "department_id": department_id or "" if principal.is_admin else "",
+                 "division_code": division_code or "" if scope_divisions else "",
+                 "all": "1" if everyone else ""},
+        **_common(),
+    )
+
+
+@bp.get("/staff/entries/<int:entry_id>")
+def entry_detail(entry_id: int) -> Any:
+    principal = _staff()
+    session = _session()
+    entry = _entry_for_view(session, principal, entry_id)
+    materials = services.entry_materials(session, entry.id)
+    fees = services.entry_fees(session, entry.id)
+    rule = norules.evaluate_no_contact(entry, materials)
+    depts, divs = _names(session, [entry])
+    item = session.get(CatalogItem, entry.item_id)
+    return render_template(
+        "staff/entry_detail.html",
+        entry=entry, item=item, materials=materials, fees=fees, rule=rule,
+        department_name=depts.get(entry.department_id, ""), division_name=divs.get(entry.division_code, ""),
+        can_edit=permissions.can_edit_entry(principal, entry),
+        can_review=permissions.can_review_entry(principal, entry),
+        can_reopen=permissions.can_reopen_entry(principal, entry),
+        **_form_options(), **_common(),
+    )
+
+
+@bp.route("/staff/entries/<int:entry_id>/edit", methods=["GET", "POST"])
+def entry_edit(entry_id: int) -> Any:
+    principal = _staff()
+    session = _session()
+    entry = _entry_for_view(session, principal, entry_id)
+    if not permissions.can_edit_entry(principal, entry):
+        raise Forbidden("无权修改其他部门或区划的实施清单")
+    if entry.status != EntryStatus.DRAFT.value or not entry.applicable:
+        flash("只有草稿状态的实施清单可以编辑；已发布的请先点击“修订（转为草稿）”", "error")
+        return _back_to_entry(entry.id)
+    errors: dict[str, list[str]] = {}
+    message = None
+    if request.method == "POST":
+        values, fields, materials, fees, errors = _parse_entry_form(request.form)
+        if not errors:
+            try:
+                services.update_entry(session, principal, entry.id, fields=fields, materials=materials,
+                                      fees=fees)
+            except Conflict as error:
+                session.rollback()
+                _flash_domain_error(error)
+                return _back_to_entry(entry.id)
+            except Invalid as error:
+                session.rollback()
+                errors = _field_errors(error.details)
+                message = "保存失败：表单中有需要修改的内容，请查看标红的字段"
+            else:
+                flash("已保存", "ok")
+                return _back_to_entry(entry.id)
+        else:
+            message = "表单中有需要修改的内容，请查看标红的字段"
+        status = 422
+    else:
+        values = _entry_form_values(entry, services.entry_materials(session, entry.id),
+                                    services.entry_fees(session, entry.id))
+        status = 200
+    known = set(TEXT_FIELDS) | set(INT_FIELDS) | {
+        "anticipate_unit", "promise_unit", "project_type", "online_depth", "result_delivery"}
+    general = {k: v for k, v in errors.items() if k not in known and not re.match(r"^[mf]-\d+", k)}
+    return render_template(
+        "staff/entry_edit.html", entry=entry, values=values, errors=errors, general_errors=general,
+        message=message, **_form_options(), **_common(),
+    ), status
+
+
+def _entry_action(entry_id: int, action: Any, done: str, *, reason_required: bool = False) -> Any:
+    principal = _staff()
+    session = _session()
+    entry = services.get_entry(session, _bounded_id(entry_id))
+    kwargs: dict[str, Any] = {}
+    if reason_required:
+        reason = request.form.get("reason", "").strip()
+        if not reason:
+            flash("请填写理由", "error")
+            return _back_to_entry(entry.id)
+        if len(reason) > 500:
+            flash("理由不能超过 500 个字", "error")
+            return _back_to_entry(entry.id)
+        kwargs["reason"] = reason
+    try:
+        action(session, principal, entry.id, **kwargs)
+    except (Invalid, Conflict) as error:
+        session.rollback()
+        _flash_domain_error(error)
+        return _back_to_entry(entry.id)
+    flash(done, "ok")
+    return _back_to_entry(entry.id)
+
+
+@bp.post("/staff/entries/<int:entry_id>/submit")
+def entry_submit(entry_id: int) -> Any:
+    return _entry_action(entry_id, services.submit_entry, "已提交审核")
+
+
+@bp.post("/staff/entries/<int:entry_id>/approve")
+def entry_approve(entry_id: int) -> Any:
+    return _entry_action(entry_id, services.approve_entry, "审核通过，已发布")
+
+
+@bp.post("/staff/entries/<int:entry_id>/reject")
+def entry_reject(entry_id: int) -> Any:
+    return _entry_action(entry_id, services.reject_entry, "已退回修改", reason_required=True)
+
+
+@bp.post("/staff/entries/<int:entry_id>/retire")
+def entry_retire(entry_id: int) -> Any:
+    return _entry_action(entry_id, services.retire_entry, "已停用", reason_required=True)
+
+
+@bp.post("/staff/entries/<int:entry_id>/reopen")
+def entry_reopen(entry_id: int) -> Any:
+    return _entry_action(entry_id, services.reopen_entry, "已转为草稿，可修订后重新提交")
+
+
+@bp.post("/staff/entries/<int:entry_id>/no-contact")
+def entry_no_contact(entry_id: int) -> Any:
+    value = request.form.get("value") == "1"
+
+    def _set(session: Session, principal: Principal, eid: int) -> Any:
+        return services.set_no_contact(session, principal, eid, value)
+
+    return _entry_action(entry_id, _set, "已标记为不见面审批" if value else "已取消不见面审批标记")
+
+
+@bp.post("/staff/entries/<int:entry_id>/align")
+def entry_align(entry_id: int) -> Any:
+    return _entry_action(entry_id, services.align_entry, "已按基本目录更新名称、类型、依据和编码")
+
+
+@bp.get("/staff/entries/<int:entry_id>/history")
+def entry_history(entry_id: int) -> Any:
+    principal = _staff()
+    session = _session()
+    entry = _entry_for_view(session, principal, entry_id)
+    versions = services.entry_history(session, entry.id)
+    audit = list(session.exec(
+        select(AuditLog)
+        .where(AuditLog.entity_type.in_(ENTRY_AUDIT_TYPES), AuditLog.entity_id == str(entry.id))  # type: ignore[attr-defined]
+        .order_by(sa.desc(AuditLog.id))
+        .limit(500)
+    ))
+    return render_template("staff/entry_history.html", entry=entry, versions=versions, audit=audit,
+                           **_common())
+
+
+ENTRY_AUDIT_TYPES = ("entry", "implementation_entry", "ImplementationEntry")
+
+
+# ---------------------------------------------------------------- claims
+
+
+def _claimable_departments(session: Session, principal: Principal) -> list[Department]:
+    query = select(Department).order_by(Department.level, Department.division_code, Department.name)
+    if principal.department_id is not None and not principal.is_admin:
+        query = query.where(Department.id == principal.department_id)
+    elif principal.division_code and not principal.is_admin:
+        prefix = permissions.division_scope_prefix(principal.division_code) or principal.division_code
+        query = query.where(Department.division_code.startswith(prefix))  # type: ignore[attr-defined]
+    return [d for d in session.exec(query) if permissions.can_claim_for(principal, d)]
+
+
+@bp.get("/staff/items/")
+def item_list() -> Any:
+    principal = _staff()
+    session = _session()
+    departments = _claimable_departments(session, principal)
+    if not departments:
+        raise Forbidden("当前账号没有可认领事项的实施主体")
+    wanted = request.args.get("department_id", type=int)
+    department = next((d for d in departments if d.id == wanted), departments[0])
+    page, limit = page_args(default_limit=20)
+    q = (request.args.get("q") or "").strip()[:100]
+    task_type = request.args.get("task_type") or ""
+    only_level = request.args.get("all_levels") != "1"
+    items, total = services.list_items(
+        session, q=q or None, task_type=task_type if task_type in TASK_TYPES else None,
+        level=department.level if only_level else None, page=page, limit=limit,
+    )
+    claimed: dict[int, ImplementationEntry] = {}
+    if items:
+        rows = session.exec(select(ImplementationEntry).where(
+            ImplementationEntry.department_id == department.id,
+            ImplementationEntry.item_id.in_([i.id for i in items]),  # type: ignore[attr-defined]
+        ))
+        claimed = {e.item_id: e for e in rows}
+    pages = max(1, -(-total // limit))
+    return render_template(
+        "staff/items.html", items=items, total=total, page=page, pages=pages, departments=departments,
+        department=department, claimed=claimed,
+        filters={"q": q, "task_type": task_type, "all_levels": "" if only_level else "1",
+                 "department_id": department.id},
+        **_common(),
+    )
+
+
+def _claim_target(session: Session, item_id: int) -> tuple[CatalogItem, Department]:
+    item = session.get(CatalogItem, _bounded_id(item_id))
+    if item is None:
+        raise NotFound("基本目录事项不存在")
+    dept_id = request.form.get("department_id", type=int)
+    department = session.get(Department, dept_id) if dept_id and 0 < dept_id < MAX_ID else None
+    if department is None:
+        raise Invalid("请选择实施主体", {"department_id": ["请选择实施主体"]})
+    return item, department
+
+
+def _back_to_items(department: Department) -> Any:
+    target = request.form.get("next", "")
+    if target.startswith("/staff/items/") and not target.startswith("//"):
+        return redirect(target)
+    return redirect(url_for("staff.item_list", department_id=department.id))
+
+
+@bp.post("/staff/items/<int:item_id>/claim")
+def item_claim(item_id: int) -> Any:
+    principal = _staff()
+    session = _session()
+    item, department = _claim_target(session, item_id)
+    try:
+        entry = services.claim_item(session, principal, item_id=item.id, department_id=department.id,
+                                    division_code=department.division_code)
+    except (Invalid, Conflict) as error:
+        session.rollback()
+        _flash_domain_error(error)
+        return _back_to_items(department)
+    flash(f"已认领「{item.name}」，请完善实施要素后提交审核", "ok")
+    return redirect(url_for("staff.entry_edit", entry_id=entry.id))
+
+
+@bp.post("/staff/items/<int:item_id>/decline")
+def item_decline(item_id: int) -> Any:
+    principal = _staff()
+    session = _session()
+    item, department = _claim_target(session, item_id)
+    reason = request.form.get("reason", "").strip()
+    if not reason:
+        flash("请填写不适用的理由", "error")
+        return _back_to_items(department)
+    try:
+        services.decline_item(session, principal, item_id=item.id, department_id=department.id,
+                              reason=reason[:500], division_code=department.division_code)
+    except (Invalid, Conflict) as error:
+        session.rollback()
+        _flash_domain_error(error)
+        return _back_to_items(department)
+    flash(f"已将「{item.name}」记录为本主体不适用", "ok")
+    return _back_to_items(department)
+
+
+# ---------------------------------------------------------------- consistency
+
+
+@bp.get("/staff/consistency")
+def consistency() -> Any:
+    principal = _staff()
+    session = _session()
+    drifts = services.consistency_report(session)
+    entries = {}
+    if drifts:
+        ids = [d.entry_id for d in drifts]
+        entries = {e.id: e for e in session.exec(
+            select(ImplementationEntry).where(ImplementationEntry.id.in_(ids))  # type: ignore[union-attr]
+        )}
+    if not principal.is_admin:
+        drifts = [d for d in drifts if d.entry_id in entries
+                  and permissions.can_reopen_entry(principal, entries[d.entry_id])]
+    depts, _divs = _names(session, [entries[d.entry_id] for d in drifts if d.entry_id in entries])
+    editable = {i for i, e in entries.items() if permissions.can_edit_entry(principal, e)}
+    return render_template("staff/consistency.html", drifts=drifts, entries=entries, depts=depts,
+                           editable=editable, DRIFT_LABELS=DRIFT_LABELS, **_common())
+
+
+DRIFT_LABELS = {
+    "name": "名称", "task_type": "事项类型", "legal_basis": "设定依据", "catalog_code": "基本编码",
+}
+
+
+# ---------------------------------------------------------------- admin
+
+
+@bp.get("/admin/")
+def admin_home() -> Any:
+    require_admin()
+    rules = {r.rule for r in current_app.url_map.iter_rules()}
+    links = [("/admin/users", "用户与 API 令牌"), ("/admin/departments", "实施主体（部门、镇街、村社区）"),
+             ("/staff/consistency", "三级四同一致性报告")]
+    for path, label in (("/admin/dashboard", "统计看板"), ("/admin/reports/", "年度报告"),
+                        ("/admin/search/aliases", "检索同义词"), ("/admin/sync/", "证照同步与死信队列")):
+        if any(rule.startswith(path) for rule in rules):
+            links.append((path, label))
+    return render_template("staff/admin_home.html", links=links)
+
+
+def _users_page(session: Session, *, values: dict[str, Any] | None = None,
+                errors: dict[str, list[str]] | None = None, message: str | None = None,
+                token: dict[str, Any] | None = None, status: int = 200) -> Any:
+    users = list(session.exec(select(User).order_by(User.role, User.username)))
+    tokens: dict[int, list[ApiToken]] = {}
+    for t in session.exec(select(ApiToken).order_by(ApiToken.id)):
+        tokens.setdefault(t.user_id, []).append(t)
+    departments = list(session.exec(select(Department).order_by(Department.level, Department.name)))
+    dept_names = {d.id: d.name for d in departments}
+    divisions = list(session.exec(
+        select(Division).where(Division.level.in_(["town", "village"])).order_by(Division.code)  # type: ignore[attr-defined]
+    ))
+    response = make_response(render_template(
+        "staff/admin_users.html", users=users, tokens=tokens, departments=departments,
+        dept_names=dept_names, divisions=divisions, div_names={d.code: d.name for d in divisions},
+        values=values or {}, errors=errors or {}, message=message, token=token, roles=list(Role),
+        **_common(),
+    ), status)
+    return _no_store(response)
+
+
+@bp.get("/admin/users")
+def admin_users() -> Any:
+    require_admin()
+    return _users_page(_session())
+
+
+@bp.post("/admin/users")
+def admin_user_create() -> Any:
+    principal = require_admin()
+    session = _session()
+    form = request.form
+    values = {k: form.get(k, "").strip() for k in ("username", "display_name", "role", "department_id",
+                                                    "division_code")}
+    errors: dict[str, list[str]] = {}
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]{3,60}", values["username"]):
+        errors["username"] = ["用户名为 3-60 位字母、数字、下划线、点或连字符"]
+    if not values["display_name"] or len(values["display_name"]) > 100:
+        errors["display_name"] = ["请填写姓名（不超过 100 字）"]
+    try:
+        role = Role(values["role"])
+    except ValueError:
+        errors["role"] = ["请选择角色"]
+        role = None
+    department_id = None
+    if values["department_id"]:
+        try:
+            department_id = int(values["department_id"])
+        except ValueError:
+            errors["department_id"] = ["请选择所属部门"]
+        else:
+            if not 0 < department_id < MAX_ID or session.get(Department, department_id) is None:
+                errors["department_id"] = ["所属部门不存在"]
+    division_code = values["division_code"] or None
+    if division_code and session.get(Division, division_code[:12]) is None:
+        errors["division_code"] = ["所在区划不存在"]
+    password = form.get("password", "")
+    generated = not password
+    if generated:
+        password = secrets.token_urlsafe(12)
+    elif len(password) > 200:
+        errors["password"] = ["密码不能超过 200 位"]
+    if role in (Role.ADMIN,):
+        department_id, division_code = None, None
+    elif role in (Role.DEPT_EDITOR, Role.DEPT_REVIEWER):
+        division_code = None
+    elif role == Role.DIVISION_OPERATOR:
+        department_id = None
+    if errors or role is None:
+        return _users_page(session, values=values, errors=errors, message="请修改标红的字段", status=422)
+    try:
+        user = create_user(session, username=values["username"], password=password,
+                           display_name=values["display_name"], role=role, department_id=department_id,
+                           division_code=division_code)
+    except DomainError as error:
+        session.rollback()
+        return _users_page(session, values=values, errors=_field_errors(error.details), message=error.message,
+                           status=error.status)
+    record(session, actor=principal, action="user.create", entity_type="user", entity_id=user.id,
+           new={"username": user.username, "role": user.role, "department_id": department_id,
+                "division_code": division_code})
+    shown = {"kind": "password", "username": user.username, "secret": password} if generated else None
+    flash(f"已创建用户 {user.username}", "ok")
+    if shown:
+        return _users_page(session, token=shown)
+    return redirect(url_for("staff.admin_users"))
+
+
+def _user_or_404(session: Session, user_id: int) -> User:
+    user = session.get(User, _bounded_id(user_id))
+    if user is None:
+        raise NotFound("用户不存在")
+    return user
+
+
+@bp.post("/admin/users/<int:user_id>/active")
+def admin_user_active(user_id: int) -> Any:
+    principal = require_admin()
+    session = _session()
+    user = _user_or_404(session, user_id)
+    active = request.form.get("value") == "1"
+    try:
+        set_user_active(session, principal, user.id, active)  # type: ignore[arg-type]
+    except Conflict as error:
+        flash(error.message, "error")
+        return redirect(url_for("staff.admin_users"))
+    flash(f"已{'启用' if active else '停用'}用户 {user.username}", "ok")
+    return redirect(url_for("staff.admin_users"))
+
+
+@bp.post("/admin/users/<int:user_id>/tokens")
+def admin_token_issue(user_id: int) -> Any:
+    principal = require_admin()
+    session = _session()
+    user = _user_or_404(session, user_id)
+    name = request.form.get("name", "").strip()[:100] or "API 令牌"
+    token = issue_token(session, user, name)
+    record(session, actor=principal, action="token.issue", entity_type="user", entity_id=user.id,
+           new={"token_name": name, "prefix": token[:10]})
+    return _users_page(session, token={"kind": "token", "username": user.username, "secret": token,
+                                       "name": name})
+
+
+@bp.post("/admin/tokens/<int:token_id>/revoke")
+def admin_token_revoke(token_id: int) -> Any:
+    principal = require_admin()
+    session = _session()
+    token = session.get(ApiToken, _bounded_id(token_id))
+    if token is None:
+        raise NotFound("令牌不存在")
+    revoke_token(session, token.id)
+    record(session, actor=principal, action="token.revoke", entity_type="user", entity_id=token.user_id,
+           old={"prefix": token.prefix})
+    flash(f"已吊销令牌 {token.prefix}…", "ok")
+    return redirect(url_for("staff.admin_users"))
+
+
+def _departments_page(session: Session, *, values: dict[str, Any] | None = None,
+                      errors: dict[str, list[str]] | None = None, message: str | None = None,
+                      status: int = 200) -> Any:
+    page, limit = page_args(default_limit=50, max_limit=200)
+    level = request.args.get("level") or ""
+    query = select(Department)
+    count = select(sa.func.count()).select_from(Department)
+    if level in ("4", "5", "6"):
+        query = query.where(Department.level == level)
+        count = count.where(Department.level == level)
+    total = int(session.exec(count).one())  # type: ignore[call-overload]
+    departments = list(session.exec(
+        query.order_by(Department.level, Department.division_code, Department.name)
+        .offset((page - 1) * limit).limit(limit)
+    ))
+    district = settings().district_code
+    divisions = list(session.exec(
+        select(Division)
+        .where(Division.level.in_(["county", "town", "village"]), Division.code.startswith(district))  # type: ignore[attr-defined]
+        .order_by(Division.code)
+    ))
+    return render_template(
+        "staff/admin_departments.html", departments=departments, divisions=divisions,
+        div_names={d.code: d.name for d in divisions}, total=total, page=page,
+        pages=max(1, -(-total // limit)), level=level, values=values or {}, errors=errors or {},
+        message=message, **_common(),
+    ), status
+
+
+@bp.get("/admin/departments")
+def admin_departments() -> Any:
+    require_admin()
+    return _departments_page(_session())
+
+
+@bp.post("/admin/departments")
+def admin_department_create() -> Any:
+    principal = require_admin()
+    session = _session()
+    values = {k: request.form.get(k, "").strip() for k in ("name", "uscc", "level", "division_code")}
+    values["uscc"] = values["uscc"].upper()
+    errors: dict[str, list[str]] = {}
+    if not values["name"] or len(values["name"]) > 100:
+        errors["name"] = ["请填写名称（不超过 100 字）"]
+    if values["level"] not in ("4", "5", "6"):
+        errors["level"] = ["请选择层级"]
+    if not values["division_code"]:
+        errors["division_code"] = ["请选择所在区划"]
+    if errors:
+        return _departments_page(session, values=values, errors=errors, message="请修改标红的字段",
+                                 status=422)
+    try:
+        department = services.create_department(session, principal, name=values["name"], uscc=values["uscc"],
+                                                level=values["level"], division_code=values["division_code"])
+    except DomainError as error:
+        session.rollback()
+        return _departments_page(session, values=values, errors=_field_errors(error.details),
+                                 message=error.message, status=error.status)
+    if department.uscc_warning:
+        flash(f"已创建「{department.name}」。注意：{department.uscc_warning}", "warn")
+    else:
+        flash(f"已创建「{department.name}」", "ok")
+    return redirect(url_for("staff.admin_departments", level=department.level))
+
+
+# ---------------------------------------------------------------- wiring
+
+
+def _login_redirect(error: DomainError) -> Any:
+    """Anonymous visitors of a staff page are sent to the login form (then back)."""
+    from core.app import error_response
+    from core.web import wants_json
+
+    if error.status == 401 and not wants_json() and request.method == "GET":
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    return error_response(error.status, error.code, error.message, error.details)
+
+
+bp.register_error_handler(Unauthorized, _login_redirect)
+
+
+def _principal_for_templates() -> dict[str, Any]:
+    """Lets base.html show the staff menu on every page, including the public ones."""
+    if has_request_context() and "principal" not in g:
+        try:
+            current_principal()
+        except (DomainError, sa.exc.SQLAlchemyError):
+            return {}
+    return {}
+
+
+@bp.app_template_filter("pager_query")
+def _pager_query(args: dict[str, Any], page: int) -> str:
+    """The current filters as a query string, with ``page`` replaced."""
+    params = {k: v for k, v in args.items() if v not in ("", None)}
+    params["page"] = page
+    return urlencode(params)
+
+
+@bp.app_template_filter("pretty_json")
+def _pretty_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str)
 
 
 def register(app: Flask, api: Any) -> None:
-    """Nothing registered yet."""
+    app.register_blueprint(bp)
+    app.context_processor(_principal_for_templates)

@@ -16,7 +16,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlmodel import Field, Session, SQLModel, select
 
-from core.errors import Conflict, Invalid
+from core.audit import record
+from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.types import UTCDateTime, utcnow
 
 _hasher = PasswordHasher()
@@ -167,3 +168,22 @@ def revoke_token(session: Session, token_id: int) -> None:
     if token is not None and token.revoked_at is None:
         token.revoked_at = utcnow()
         session.flush()
+
+
+def set_user_active(session: Session, actor: Principal, user_id: int, active: bool) -> User:
+    """Enable or disable an account (admin only; nobody disables themselves). Audited."""
+    if not actor.is_admin:
+        raise Forbidden("仅区级管理员可启用或停用账号")
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("用户不存在")
+    if user.id == actor.user_id and not active:
+        raise Conflict("不能停用自己的账号")
+    if user.is_active != active:
+        old = user.is_active
+        user.is_active = active
+        session.add(user)
+        session.flush()
+        record(session, actor=actor, action="user.activate" if active else "user.deactivate",
+               entity_type="user", entity_id=user.id, old={"is_active": old}, new={"is_active": active})
+    return user

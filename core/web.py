@@ -82,7 +82,8 @@ def wants_json() -> bool:
     path = request.path
     if path.startswith(("/api/", "/open311/", "/healthz", "/readyz", "/metrics")):
         return True
-    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    # Only an explicit preference for JSON; "*/*" (curl, scripts) gets pages like a browser does.
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"
 
 

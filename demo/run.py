@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
+from importlib import metadata
 from pathlib import Path
 
 from core.config import PROJECT_ROOT, Settings
@@ -42,7 +44,7 @@ def main() -> int:
                     "-c", "1", "--loglevel", "INFO",
                     "-s", str(settings.instance_dir / "celerybeat-schedule")]),
         ("web", [str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "--access-logfile", "-",
-                 "wsgi:app"]),
+                 *_gunicorn_extra(settings.instance_dir), "wsgi:app"]),
     ]
     if not (PROJECT_ROOT / "city_registry" / "__main__.py").exists():
         commands = commands[1:]
@@ -50,16 +52,19 @@ def main() -> int:
         print(f"==> starting {name}", flush=True)
         procs.append(subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env))  # noqa: S603
 
+    _wait_until_up(f"http://127.0.0.1:{port}/healthz", procs)
     creds_path = settings.instance_dir / "demo_credentials.json"
     print("\n高港区政务服务平台 is running:")
     print(f"  portal      http://127.0.0.1:{port}/")
     print(f"  staff login http://127.0.0.1:{port}/login")
+    print(f"  staff pages http://127.0.0.1:{port}/staff/entries/  (admin: /admin/)")
     print(f"  API docs    http://127.0.0.1:{port}/api/docs")
     if creds_path.exists():
         creds = json.loads(creds_path.read_text())
         print(f"  demo logins (also in {creds_path}):")
         for user in creds.get("users", []):
             print(f"    {user['role']:<18} {user['username']:<16} {user['password']}")
+        print("  one API token per login is in that file (Authorization: Bearer <token>)")
     print("Press Ctrl+C to stop.\n", flush=True)
 
     def _stop(*_args: object) -> None:
@@ -68,6 +73,8 @@ def main() -> int:
                 p.send_signal(signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, _stop)
+    # Started from a non-interactive shell, SIGINT may arrive ignored; Ctrl+C must still stop us.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
@@ -82,6 +89,28 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 p.kill()
     return 0
+
+
+def _gunicorn_extra(instance_dir: Path) -> list[str]:
+    """gunicorn 24+ opens a control socket in ~/.gunicorn; keep it per instance so demos don't collide."""
+    try:
+        major = int(metadata.version("gunicorn").split(".")[0])
+    except (metadata.PackageNotFoundError, ValueError):
+        return []
+    return ["--control-socket", str(instance_dir / "gunicorn.ctl")] if major >= 24 else []
+
+
+def _wait_until_up(url: str, procs: list[subprocess.Popen[bytes]], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and all(p.poll() is None for p in procs):
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (our own local URL)
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    print(f"warning: {url} did not answer within {timeout:.0f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -140,7 +140,7 @@ def session(db: Database) -> Iterator[Session]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_session(request: pytest.FixtureRequest) -> Iterator[Session]:
     """The same test on the embedded SQLite and on PostgreSQL, rolled back after each."""
-    database = request.getfixturevalue(f"{request.param}_database")
+    database = request.getfixturevalue({"sqlite": "sqlite_database", "postgresql": "pg_database"}[request.param])
     for _bound, s in _bound_database(database):
         yield s
 
@@ -169,3 +169,13 @@ def app(db: Database, tmp_path: Path) -> Any:
 @pytest.fixture
 def client(app: Any) -> Any:
     return app.test_client()
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2 at production cost takes ~0.1 s a user; only tests about hashing need that cost."""
+    from argon2 import PasswordHasher
+
+    import core.auth
+
+    monkeypatch.setattr(core.auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))

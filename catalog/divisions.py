@@ -1,0 +1,137 @@
+"""行政区划 loading and queries: the district, its towns/streets and villages/communities.
+
+The level of a unit is derived from its 12-digit 统计用区划代码 (catalog.codes.division_level);
+ancestors (province, city, county) are taken from the columns of the town file when no county
+file is given, so the default Gaogang files alone give a complete tree.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from catalog.codes import division_level
+from catalog.models import Division
+from core.errors import Invalid, NotFound
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+GAOGANG_FILES = (
+    DATA_DIR / "divisions_321203_gaogang_towns.csv",
+    DATA_DIR / "divisions_321203_gaogang_villages.csv",
+    None,
+)
+TAIZHOU_FILES = (
+    DATA_DIR / "divisions_3212_taizhou_towns.csv",
+    DATA_DIR / "divisions_3212_taizhou_villages.csv",
+    DATA_DIR / "divisions_3212_taizhou_counties.csv",
+)
+LEVEL_ORDER = ("province", "city", "county", "town", "village")
+
+
+def _pad(code: str) -> str:
+    return code.ljust(12, "0")
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _rows_from_files(
+    towns_csv: Path, villages_csv: Path, counties_csv: Path | None
+) -> list[tuple[str, str, str | None, str | None]]:
+    """(code, name, kind, parent_code) for every unit, ancestors first."""
+    units: dict[str, tuple[str, str, str | None, str | None]] = {}
+
+    def add(code: str, name: str, kind: str | None, parent: str | None, where: str) -> None:
+        if len(code) != 12 or not code.isdigit():
+            raise Invalid(f"{where}: 区划代码 {code!r} 不是 12 位数字", {"code": [code]})
+        if not name.strip():
+            raise Invalid(f"{where}: 区划名称为空", {"name": [code]})
+        units.setdefault(code, (code, name.strip(), kind or None, parent))
+
+    if counties_csv is not None:
+        for i, row in enumerate(_read(counties_csv), start=2):
+            where = f"{counties_csv.name} 第 {i} 行"
+            add(_pad(row["province_code"]), row["province_name"], None, None, where)
+            add(_pad(row["city_code"]), row["city_name"], None, _pad(row["province_code"]), where)
+            add(row["code12"], row["name"], None, _pad(row["city_code"]), where)
+    for i, row in enumerate(_read(towns_csv), start=2):
+        where = f"{towns_csv.name} 第 {i} 行"
+        add(_pad(row["province_code"]), row["province_name"], None, None, where)
+        add(_pad(row["city_code"]), row["city_name"], None, _pad(row["province_code"]), where)
+        add(_pad(row["county_code"]), row["county_name"], None, _pad(row["city_code"]), where)
+        add(row["code12"], row["name"], row.get("town_type"), _pad(row["county_code"]), where)
+    for i, row in enumerate(_read(villages_csv), start=2):
+        where = f"{villages_csv.name} 第 {i} 行"
+        add(row["code12"], row["name"], row.get("village_type"), row["town_code12"], where)
+    return sorted(units.values(), key=lambda u: (LEVEL_ORDER.index(division_level(u[0])), u[0]))
+
+
+def load_divisions_csv(
+    session: Session, towns_csv: Path, villages_csv: Path, counties_csv: Path | None = None
+) -> int:
+    """Idempotent upsert of the units in the files; returns how many rows were inserted or changed.
+
+    A village whose town is missing from the files is an error (nothing is written: the caller's
+    transaction rolls back).
+    """
+    rows = _rows_from_files(towns_csv, villages_csv, counties_csv)
+    codes = {r[0] for r in rows}
+    existing = {d.code: d for d in session.exec(select(Division)).all()}
+    changed = 0
+    current_level = None
+    for code, name, kind, parent in rows:
+        level = division_level(code)
+        if level != current_level:
+            session.flush()  # parents of this level are in before their children
+            current_level = level
+        if parent is not None and parent not in codes and parent not in existing:
+            raise Invalid(f"区划 {code} {name} 的上级 {parent} 不存在", {"parent_code": [parent]})
+        row = existing.get(code)
+        if row is None:
+            session.add(Division(code=code, name=name, level=level, kind=kind, parent_code=parent))
+            changed += 1
+        elif (row.name, row.level, row.kind, row.parent_code) != (name, level, kind, parent):
+            row.name, row.level, row.kind, row.parent_code = name, level, kind, parent
+            changed += 1
+    session.flush()
+    return changed
+
+
+def list_divisions(
+    session: Session, *, level: str | None = None, parent_code: str | None = None, q: str | None = None
+) -> list[Division]:
+    stmt = select(Division)
+    if level:
+        stmt = stmt.where(Division.level == level)
+    if parent_code:
+        stmt = stmt.where(Division.parent_code == parent_code)
+    if q:
+        stmt = stmt.where(Division.name.contains(q))  # type: ignore[attr-defined]
+    return list(session.exec(stmt.order_by(Division.code)).all())
+
+
+def get_division(session: Session, code: str) -> Division:
+    division = session.get(Division, code) if len(code) == 12 else None
+    if division is None:
+        raise NotFound(f"行政区划 {code} 不存在")
+    return division
+
+
+def children_codes(session: Session, codes: Iterable[str]) -> list[str]:
+    """Direct children of the given units."""
+    wanted = list(codes)
+    if not wanted:
+        return []
+    stmt = select(Division.code).where(Division.parent_code.in_(wanted))  # type: ignore[union-attr]
+    return list(session.exec(stmt.order_by(Division.code)).all())
+
+
+def count_by_level(session: Session) -> dict[str, int]:
+    stmt = select(Division.level, sa.func.count()).group_by(Division.level)
+    return {level: n for level, n in session.exec(stmt).all()}

@@ -1,0 +1,378 @@
+"""Import a real district catalogue CSV (data/service_items_guangan_511602.csv, columns in
+data/README.md) into a district: departments, basic items and published district-level claims.
+
+- Departments are created by name at the district (level 4), each with a valid demo USCC made by
+  catalog.codes.make_uscc and derived from the department name, so re-runs find the same rows.
+- The file's ``basic_code`` (e.g. ``511A0138000000``) is a pre-2019 Sichuan code, not a 12-character
+  基本编码: it is kept as ``source_code`` and a local 基本编码 is allocated deterministically from it
+  (province of the district + 事项类型 + 8 digits of a hash, probing on collision).
+- Item names are kept exactly as in the file. The file has no legal basis; it stays empty.
+- Each row runs in its own savepoint: a bad row is reported with its line number and reason and
+  leaves nothing behind, while good rows import. Re-running is idempotent (items by source code,
+  departments by USCC, claims by item and department).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+from tqdm import tqdm
+
+from catalog.codes import make_task_code, make_uscc
+from catalog.models import (
+    TASK_TYPES,
+    USE_LEVELS,
+    CatalogItem,
+    Department,
+    Division,
+    EntryStatus,
+    EntryVersion,
+    ImplementationEntry,
+)
+from catalog.norules import split_codes
+from core import audit
+from core.auth import SYSTEM, Principal
+from core.errors import DomainError, Invalid
+from core.types import utcnow
+
+REQUIRED_COLUMNS = ("item_name", "item_type", "task_type_code", "department", "basic_code")
+# The portal's taskType numbering (data/README.md); 11 is 公共服务 in some feeds.
+SOURCE_TYPE_CODES = {str(int(k)): k for k in TASK_TYPES} | {"11": "20"}
+TYPE_BY_NAME = {v: k for k, v in TASK_TYPES.items()}
+MAX_NAME = 200
+
+
+@dataclass
+class ImportReport:
+    """Counts of what an import did; ``errors`` lists (line number, reason) of the rows it refused."""
+
+    rows: int = 0
+    created: int = 0  # new claims (implementation entries)
+    skipped: int = 0  # rows already imported with the same data
+    updated: int = 0  # rows whose item changed in the file (name/type)
+    items_created: int = 0
+    departments_created: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class RowError(Exception):
+    pass
+
+
+def department_uscc(district_code: str, name: str, salt: int = 0) -> str:
+    """A valid demo 统一社会信用代码 (机关, 11) for a department, stable for its name."""
+    digest = hashlib.sha256(f"{district_code}|{name}|{salt}".encode()).hexdigest()
+    body = f"{int(digest, 16) % 10**8:08d}"
+    return make_uscc("11" + district_code, body)
+
+
+def local_catalog_code(district_code: str, task_type: str, source_code: str, salt: int = 0) -> str:
+    """A 12-character 地方基本编码: province (2) + 事项类型 (2) + 8 hash digits of the source code."""
+    digest = hashlib.sha256(f"{source_code}|{salt}".encode()).hexdigest()
+    return f"{district_code[:2]}{task_type}{int(digest, 16) % 10**8:08d}"
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, str] | None, str | None]]:
+    """(line number, row or None, error) for each record; line numbers are the file's."""
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise Invalid(f"{path.name}: 文件为空") from None
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        if missing:
+            raise Invalid(f"{path.name}: 缺少列 {', '.join(missing)}", {"file": missing})
+        line = reader.line_num + 1
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield line, None, f"CSV 格式错误：{exc}"
+                line = reader.line_num + 1
+                continue
+            start, line = line, reader.line_num + 1
+            if not values or all(not v.strip() for v in values):
+                continue
+            if len(values) != len(header):
+                yield start, None, f"列数应为 {len(header)}，实为 {len(values)}"
+                continue
+            yield start, dict(zip(header, values, strict=True)), None
+
+
+def _task_type(row: dict[str, str]) -> str:
+    raw = row["task_type_code"].strip()
+    by_code = SOURCE_TYPE_CODES.get(str(int(raw))) if raw.isdigit() else None
+    by_name = TYPE_BY_NAME.get(row["item_type"].strip())
+    if raw and by_code is None:
+        raise RowError(f"事项类型代码 {raw!r} 无效")
+    if by_code and by_name and by_code != by_name:
+        raise RowError(f"事项类型代码 {raw} 与类型名称“{row['item_type']}”不一致")
+    result = by_code or by_name
+    if result is None:
+        raise RowError("缺少事项类型")
+    return result
+
+
+class _Importer:
+    """Per-import caches, so a row costs a few INSERTs and no lookups; ``journal`` undoes a bad row's
+    additions to the caches when its savepoint rolls back."""
+
+    def __init__(self, session: Session, district: Division, use_levels: str, actor: Principal) -> None:
+        self.session = session
+        self.district = district
+        self.code6 = district.code[:6]
+        self.use_levels = use_levels
+        self.actor = actor
+        depts = session.exec(
+            select(Department).where(Department.division_code == district.code, Department.level == "4")
+        ).all()
+        self.departments: dict[str, tuple[int, str]] = {d.name: (d.id or 0, d.uscc) for d in depts}
+        self.usccs: dict[str, bool] = dict.fromkeys(session.exec(select(Department.uscc)).all(), True)
+        self.codes: dict[str, bool] = dict.fromkeys(session.exec(select(CatalogItem.code)).all(), True)
+        self.items: dict[str, tuple[int, str, str, str]] = {
+            src: (id_, code, name, ttype)
+            for src, id_, code, name, ttype in session.execute(
+                sa.select(
+                    col(CatalogItem.source_code),
+                    col(CatalogItem.id),
+                    col(CatalogItem.code),
+                    col(CatalogItem.name),
+                    col(CatalogItem.task_type),
+                ).where(col(CatalogItem.source_code).is_not(None))
+            ).all()
+        }
+        self.claims: dict[tuple[int, int], bool] = dict.fromkeys(
+            session.exec(select(ImplementationEntry.item_id, ImplementationEntry.department_id)).all(), True
+        )
+        self.seen_sources: dict[str, bool] = {}
+        self.journal: list[tuple[dict[Any, Any], Any]] = []
+        self.done: list[Any] = []  # rows' objects, expunged once committed to keep the session small
+
+    def remember(self, cache: dict[Any, Any], key: Any, value: Any = True) -> None:
+        cache[key] = value
+        self.journal.append((cache, key))
+
+    def undo(self) -> None:
+        for cache, key in reversed(self.journal):
+            cache.pop(key, None)
+        self.journal.clear()
+
+    def department(self, name: str, report: ImportReport) -> tuple[int, str]:
+        if name in self.departments:
+            return self.departments[name]
+        salt = 0
+        uscc = department_uscc(self.code6, name)
+        while uscc in self.usccs:
+            salt += 1
+            uscc = department_uscc(self.code6, name, salt)
+        dept = Department(name=name, uscc=uscc, level="4", division_code=self.district.code)
+        self.session.add(dept)
+        self.session.flush()
+        self.done.append(dept)
+        self.remember(self.departments, name, (dept.id, uscc))
+        self.remember(self.usccs, uscc)
+        report.departments_created += 1
+        return dept.id or 0, uscc
+
+    def item(self, source: str, name: str, task_type: str, report: ImportReport) -> tuple[int, str, bool]:
+        """(item id, 基本编码, whether the file changed the existing item)."""
+        known = self.items.get(source)
+        if known is not None:
+            item_id, code, old_name, old_type = known
+            changed = (old_name, old_type) != (name, task_type)
+            if changed:
+                item = self.session.get(CatalogItem, item_id)
+                if item is not None:
+                    item.name, item.task_type, item.updated_at = name, task_type, utcnow()
+                    self.done.append(item)
+                self.remember(self.items, source, (item_id, code, name, task_type))
+            return item_id, code, changed
+        salt = 0
+        code = local_catalog_code(self.code6, task_type, source)
+        while code in self.codes:
+            salt += 1
+            code = local_catalog_code(self.code6, task_type, source, salt)
+        levels = self.use_levels
+        if task_type != "20":
+            levels = ",".join(c for c in split_codes(levels) if c != "6") or "4"
+        item = CatalogItem(
+            code=code, source_code=source, name=name, task_type=task_type, legal_basis="", use_levels=levels
+        )
+        self.session.add(item)
+        self.session.flush()
+        self.done.append(item)
+        self.remember(self.codes, code)
+        self.remember(self.items, source, (item.id, code, name, task_type))
+        report.items_created += 1
+        return item.id or 0, code, False
+
+    def row(self, line: int, row: dict[str, str], report: ImportReport) -> None:
+        name = row["item_name"]
+        if not name.strip():
+            raise RowError("事项名称为空")
+        if len(name) > MAX_NAME:
+            raise RowError(f"事项名称超过 {MAX_NAME} 个字符")
+        dept_name = row["department"].strip()
+        if not dept_name:
+            raise RowError("实施部门为空")
+        if len(dept_name) > 100:
+            raise RowError("实施部门名称超过 100 个字符")
+        source = row["basic_code"].strip()
+        if not source:
+            raise RowError("基本编码（basic_code）为空")
+        if len(source) > 60:
+            raise RowError("基本编码（basic_code）超过 60 个字符")
+        if source in self.seen_sources:
+            raise RowError(f"基本编码 {source} 在文件中重复")
+        task_type = _task_type(row)
+        self.remember(self.seen_sources, source)
+
+        dept_id, uscc = self.department(dept_name, report)
+        item_id, code, changed = self.item(source, name, task_type, report)
+        if (item_id, dept_id) in self.claims:
+            if changed:
+                report.updated += 1
+            else:
+                report.skipped += 1
+            return
+        entry = ImplementationEntry(
+            task_code=make_task_code(uscc, "4", code),
+            item_id=item_id,
+            department_id=dept_id,
+            level="4",
+            division_code=self.district.code,
+            name=name,
+            task_type=task_type,
+            legal_basis="",
+            catalog_code=code,
+            status=EntryStatus.PUBLISHED.value,
+            published_at=utcnow(),
+            visits_reason="需到窗口提交材料或领取结果",
+        )
+        self.session.add(entry)
+        self.session.flush()
+        snapshot = {
+            c: getattr(entry, c) for c in ("task_code", "name", "task_type", "catalog_code", "status")
+        }
+        snapshot |= {"source_code": source, "source_line": line, "materials": [], "fees": []}
+        version = EntryVersion(
+            entry_id=entry.id or 0,
+            version=1,
+            status=entry.status,
+            snapshot=snapshot,
+            actor_id=self.actor.user_id,
+        )
+        self.session.add(version)
+        self.done += [entry, version]
+        self.remember(self.claims, (item_id, dept_id))
+        report.created += 1
+
+
+def import_items_csv(
+    session: Session,
+    path: Path,
+    district_code: str,
+    progress: bool = True,
+    *,
+    use_levels: str = "4",
+    actor: Principal = SYSTEM,
+) -> ImportReport:
+    """Import ``path`` into the district ``district_code`` (6 digits, e.g. 321203). Flushes only.
+
+    The district's county division must be loaded first (``flask catalog load-divisions``).
+    ``use_levels`` are the 行使层级 given to new basic items (level 6 only for 公共服务 items).
+    One audit row summarises the import.
+    """
+    if not (len(district_code) == 6 and district_code.isdigit()):
+        raise Invalid("区县代码应为 6 位数字，如 321203", {"district": [district_code]})
+    levels = ",".join(split_codes(use_levels))
+    if not levels or any(c not in USE_LEVELS for c in split_codes(levels)):
+        raise Invalid("行使层级应为以逗号分隔的 1-6，如 4,5", {"use_levels": [use_levels]})
+    district = session.get(Division, district_code + "000000")
+    if district is None:
+        raise Invalid(
+            f"区县 {district_code} 的行政区划尚未导入，请先运行 flask catalog load-divisions",
+            {"district": [district_code]},
+        )
+    if not path.is_file():
+        raise Invalid(f"文件不存在：{path}", {"file": [str(path)]})
+    report = ImportReport()
+    importer = _Importer(session, district, levels, actor)
+    try:
+        records = list(_rows(path))
+    except UnicodeDecodeError as exc:
+        raise Invalid(f"{path.name}: 不是 UTF-8 编码（{exc}）") from None
+    for line, row, problem in tqdm(records, desc="导入事项", unit="行", disable=not progress):
+        report.rows += 1
+        if problem is not None or row is None:
+            report.errors.append((line, problem or "无法解析"))
+            continue
+        counts = (
+            report.created,
+            report.skipped,
+            report.updated,
+            report.items_created,
+            report.departments_created,
+        )
+        savepoint = session.begin_nested()
+        try:
+            importer.row(line, row, report)
+            session.flush()
+            savepoint.commit()
+            for obj in importer.done:
+                if obj in session:
+                    session.expunge(obj)
+            importer.done.clear()
+            importer.journal.clear()
+        except (RowError, DomainError, sa.exc.SQLAlchemyError) as exc:
+            savepoint.rollback()
+            importer.done.clear()
+            reason = (
+                str(exc)
+                if not isinstance(exc, sa.exc.SQLAlchemyError)
+                else f"数据库拒绝：{exc.__class__.__name__}"
+            )
+            report.errors.append((line, reason))
+            importer.undo()
+            (
+                report.created,
+                report.skipped,
+                report.updated,
+                report.items_created,
+                report.departments_created,
+            ) = counts
+    audit.record(
+        session,
+        actor=actor,
+        action="catalog.import",
+        entity_type="catalog_import",
+        entity_id=path.name,
+        new={"district": district_code, **_summary(report)},
+    )
+    return report
+
+
+def _summary(report: ImportReport) -> dict[str, Any]:
+    return {
+        "rows": report.rows,
+        "created": report.created,
+        "skipped": report.skipped,
+        "updated": report.updated,
+        "items_created": report.items_created,
+        "departments_created": report.departments_created,
+        "errors": len(report.errors),
+    }

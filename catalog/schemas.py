@@ -1,0 +1,314 @@
+"""Marshmallow schemas of the catalogue API (web layer only).
+
+Request schemas declare maximum lengths and ranges and reject unknown fields (marshmallow's
+default RAISE), so bad input is a 422 naming the field before any service runs; the services
+validate again (rules between fields, codes, permissions) for the pages and the CLI.
+"""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from catalog.models import (
+    MATERIAL_FORMS,
+    ONLINE_DEPTH,
+    PROJECT_TYPES,
+    RESULT_DELIVERY,
+    TASK_TYPES,
+    TIME_UNITS,
+    EntryStatus,
+)
+from catalog.services import MAX_DAYS, MAX_DB_INT, MAX_FEE_FEN, MAX_FEES, MAX_MATERIALS, MAX_VISITS
+
+DIVISION_CODE = validate.Regexp(r"^\d{12}$", error="应为 12 位数字的统计用区划代码")
+LEVEL_CODES = validate.OneOf(["4", "5", "6"], error="应为 4（县级）、5（镇街级）或 6（村社区级）")
+USE_LEVELS_RE = validate.Regexp(r"^[1-6](,[1-6]){0,5}$", error="应为以逗号分隔的 1-6 层级代码，如 4,5")
+CODE_LIST = validate.Regexp(r"^[0-9a-z,]{0,40}$", error="应为以逗号分隔的代码")
+ID = validate.Range(min=1, max=MAX_DB_INT, error="应为有效的编号")
+
+
+def _id(*, strict: bool = True, **kwargs: object) -> fields.Integer:
+    """An id: strict (a JSON number, not a string) in bodies; query strings are parsed."""
+    return fields.Integer(strict=strict, validate=ID, **kwargs)  # type: ignore[arg-type]
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+# --------------------------------------------------------------------------- divisions
+
+
+class DivisionSchema(Schema):
+    code = fields.String()
+    name = fields.String()
+    level = fields.String()
+    kind = fields.String(allow_none=True)
+    parent_code = fields.String(allow_none=True)
+
+
+class DivisionQueryArgsSchema(Schema):
+    level = fields.String(validate=validate.OneOf(["province", "city", "county", "town", "village"]))
+    parent_code = fields.String(validate=DIVISION_CODE)
+    q = fields.String(validate=validate.Length(max=50))
+
+
+# --------------------------------------------------------------------------- departments
+
+
+class DepartmentSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    uscc = fields.String()
+    uscc_warning = fields.String(allow_none=True)
+    level = fields.String()
+    division_code = fields.String()
+    created_at = fields.DateTime()
+
+
+class DepartmentCreateSchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    uscc = fields.String(
+        required=True, validate=validate.Length(equal=18, error="统一社会信用代码应为 18 位")
+    )
+    level = fields.String(required=True, validate=LEVEL_CODES)
+    division_code = fields.String(required=True, validate=DIVISION_CODE)
+
+
+class DepartmentQueryArgsSchema(Schema):
+    division_code = fields.String(validate=DIVISION_CODE)
+    level = fields.String(validate=LEVEL_CODES)
+    q = fields.String(validate=validate.Length(max=50))
+
+
+# --------------------------------------------------------------------------- basic items
+
+
+class ItemSchema(Schema):
+    id = fields.Integer()
+    code = fields.String()
+    source_code = fields.String(allow_none=True)
+    name = fields.String()
+    task_type = fields.String()
+    task_type_label = fields.Function(lambda i: TASK_TYPES.get(i.task_type, i.task_type))
+    legal_basis = fields.String()
+    use_levels = fields.String()
+    county_only = fields.Boolean()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class ItemCreateSchema(StrictSchema):
+    code = fields.String(
+        required=True, validate=validate.Regexp(r"^[0-9A-Z]{12}$", error="基本编码应为 12 位数字或大写字母")
+    )
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    task_type = fields.String(required=True, validate=validate.OneOf(list(TASK_TYPES)))
+    legal_basis = fields.String(load_default="", validate=validate.Length(max=20000))
+    use_levels = fields.String(load_default="4", validate=USE_LEVELS_RE)
+    county_only = fields.Boolean(load_default=False)
+    source_code = fields.String(allow_none=True, validate=validate.Length(max=60))
+
+
+class ItemUpdateSchema(StrictSchema):
+    code = fields.String(
+        validate=validate.Regexp(r"^[0-9A-Z]{12}$", error="基本编码应为 12 位数字或大写字母")
+    )
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    task_type = fields.String(validate=validate.OneOf(list(TASK_TYPES)))
+    legal_basis = fields.String(validate=validate.Length(max=20000))
+    use_levels = fields.String(validate=USE_LEVELS_RE)
+    county_only = fields.Boolean()
+
+
+class PageArgsSchema(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class ItemQueryArgsSchema(PageArgsSchema):
+    q = fields.String(validate=validate.Length(max=100))
+    task_type = fields.String(validate=validate.OneOf(list(TASK_TYPES)))
+    level = fields.String(validate=validate.OneOf(["1", "2", "3", "4", "5", "6"]))
+
+
+class ItemPageSchema(Schema):
+    items = fields.List(fields.Nested(ItemSchema))
+    total = fields.Integer()
+    page = fields.Integer()
+    limit = fields.Integer()
+
+
+class ClaimSchema(StrictSchema):
+    department_id = _id(required=True)
+    division_code = fields.String(validate=DIVISION_CODE)
+
+
+class DeclineSchema(ClaimSchema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+# --------------------------------------------------------------------------- entries
+
+
+class MaterialSchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    form = fields.String(load_default="paper", validate=validate.OneOf(list(MATERIAL_FORMS)))
+    required = fields.Boolean(load_default=True)
+    copies = fields.Integer(strict=True, load_default=1, validate=validate.Range(min=0, max=99))
+    licence_type_code = fields.String(allow_none=True, validate=validate.Length(equal=21))
+    notes = fields.String(allow_none=True, validate=validate.Length(max=500))
+
+
+class FeeSchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    amount_fen = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=MAX_FEE_FEN))
+    basis = fields.String(load_default="", validate=validate.Length(max=500))
+    reducible = fields.Boolean(load_default=False)
+
+
+class EntryUpdateSchema(StrictSchema):
+    accept_conditions = fields.String(validate=validate.Length(max=5000))
+    anticipate_days = fields.Integer(
+        strict=True, allow_none=True, validate=validate.Range(min=0, max=MAX_DAYS)
+    )
+    anticipate_unit = fields.String(validate=validate.OneOf(list(TIME_UNITS)))
+    promise_days = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=MAX_DAYS))
+    promise_unit = fields.String(validate=validate.OneOf(list(TIME_UNITS)))
+    project_type = fields.String(validate=validate.OneOf(list(PROJECT_TYPES)))
+    visits = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_VISITS))
+    visits_reason = fields.String(allow_none=True, validate=validate.Length(max=500))
+    online_depth = fields.String(
+        validate=[CODE_LIST, validate.Length(max=20)],
+        metadata={
+            "description": "网上办理深度代码，逗号分隔："
+            + "、".join(f"{k} {v}" for k, v in ONLINE_DEPTH.items())
+        },
+    )
+    online_url = fields.String(allow_none=True, validate=validate.Length(max=500))
+    result_delivery = fields.String(
+        validate=[CODE_LIST, validate.Length(max=40)],
+        metadata={
+            "description": "结果送达方式，逗号分隔："
+            + "、".join(f"{k} {v}" for k, v in RESULT_DELIVERY.items())
+        },
+    )
+    window_address = fields.String(allow_none=True, validate=validate.Length(max=300))
+    opening_hours = fields.String(allow_none=True, validate=validate.Length(max=200))
+    phone = fields.String(allow_none=True, validate=validate.Length(max=40))
+    keywords = fields.String(validate=validate.Length(max=500))
+    not_applicable_reason = fields.String(allow_none=True, validate=validate.Length(max=500))
+    materials = fields.List(fields.Nested(MaterialSchema), validate=validate.Length(max=MAX_MATERIALS))
+    fees = fields.List(fields.Nested(FeeSchema), validate=validate.Length(max=MAX_FEES))
+
+
+class NoContactSchema(StrictSchema):
+    value = fields.Boolean(required=True)
+
+
+class ReasonSchema(StrictSchema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class OptionalReasonSchema(StrictSchema):
+    reason = fields.String(validate=validate.Length(max=500))
+
+
+class EntryQueryArgsSchema(PageArgsSchema):
+    status = fields.String(validate=validate.OneOf([s.value for s in EntryStatus]))
+    department_id = _id(strict=False)
+    division_code = fields.String(validate=DIVISION_CODE)
+    level = fields.String(validate=LEVEL_CODES)
+    task_type = fields.String(validate=validate.OneOf(list(TASK_TYPES)))
+    no_contact = fields.Boolean()
+    item_id = _id(strict=False)
+    q = fields.String(validate=validate.Length(max=100))
+
+
+class MaterialOutSchema(Schema):
+    name = fields.String()
+    form = fields.String()
+    required = fields.Boolean()
+    copies = fields.Integer()
+    licence_type_code = fields.String(allow_none=True)
+    notes = fields.String(allow_none=True)
+
+
+class FeeOutSchema(Schema):
+    name = fields.String()
+    amount_fen = fields.Integer()
+    basis = fields.String()
+    reducible = fields.Boolean()
+
+
+class EntrySchema(Schema):
+    id = fields.Integer()
+    task_code = fields.String()
+    item_id = fields.Integer()
+    department_id = fields.Integer()
+    level = fields.String()
+    division_code = fields.String()
+    name = fields.String()
+    task_type = fields.String()
+    legal_basis = fields.String()
+    catalog_code = fields.String()
+    applicable = fields.Boolean()
+    not_applicable_reason = fields.String(allow_none=True)
+    status = fields.String()
+    version = fields.Integer()
+    accept_conditions = fields.String()
+    anticipate_days = fields.Integer(allow_none=True)
+    anticipate_unit = fields.String()
+    promise_days = fields.Integer(allow_none=True)
+    promise_unit = fields.String()
+    project_type = fields.String()
+    visits = fields.Integer()
+    visits_reason = fields.String(allow_none=True)
+    online_depth = fields.String()
+    online_url = fields.String(allow_none=True)
+    result_delivery = fields.String()
+    window_address = fields.String(allow_none=True)
+    opening_hours = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    keywords = fields.String()
+    no_contact = fields.Boolean()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    published_at = fields.DateTime(allow_none=True)
+
+
+class NoContactCheckSchema(Schema):
+    ok = fields.Boolean()
+    failures = fields.List(fields.String())
+
+
+class EntryDetailSchema(EntrySchema):
+    department = fields.Nested(DepartmentSchema)
+    materials = fields.List(fields.Nested(MaterialOutSchema))
+    fees = fields.List(fields.Nested(FeeOutSchema))
+    no_contact_check = fields.Nested(NoContactCheckSchema)
+
+
+class EntryPageSchema(Schema):
+    items = fields.List(fields.Nested(EntrySchema))
+    total = fields.Integer()
+    page = fields.Integer()
+    limit = fields.Integer()
+
+
+class EntryVersionSchema(Schema):
+    id = fields.Integer()
+    version = fields.Integer()
+    status = fields.String()
+    snapshot = fields.Dict()
+    actor_id = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class DriftSchema(Schema):
+    entry_id = fields.Integer()
+    task_code = fields.String()
+    department_id = fields.Integer()
+    status = fields.String()
+    fields_ = fields.Dict(data_key="fields", attribute="fields")

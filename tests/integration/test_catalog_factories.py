@@ -1,0 +1,123 @@
+"""Factories for the catalogue tests: data is created through the services, as users create it.
+
+Imported by the other test_catalog_* modules (this module itself holds no tests).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+
+from catalog import services
+from catalog.codes import make_uscc
+from catalog.divisions import GAOGANG_FILES, load_divisions_csv
+from catalog.models import CatalogItem, Department, Division
+from core.auth import SYSTEM, Principal, Role, User, create_user, issue_token
+
+DISTRICT = "321203000000"
+TOWN = "321203001000"  # 口岸街道
+VILLAGE = "321203001001"  # 柴墟社区, under 口岸街道
+OTHER_TOWN = "321203002000"  # 刁铺街道
+OTHER_VILLAGE = "321203002001"
+
+
+def seed_divisions(session: Any) -> None:
+    if session.get(Division, VILLAGE) is None:
+        load_divisions_csv(session, *GAOGANG_FILES)
+
+
+def uscc_for(name: str, kind: str = "11") -> str:
+    digits = str(int(hashlib.sha256(name.encode()).hexdigest(), 16))[:8]
+    return make_uscc(kind + "321203", digits)
+
+
+def make_department(session: Any, name: str, level: str = "4", division_code: str = DISTRICT) -> Department:
+    seed_divisions(session)
+    return services.create_department(
+        session, SYSTEM, name=name, uscc=uscc_for(name), level=level, division_code=division_code
+    )
+
+
+_codes = iter(range(1, 10**6))
+
+
+def make_item(
+    session: Any, name: str = "测试许可事项", task_type: str = "01", use_levels: str = "4,5", **extra: Any
+) -> CatalogItem:
+    code = f"000199{next(_codes):06d}"
+    return services.create_item(
+        session,
+        SYSTEM,
+        code=code,
+        name=name,
+        task_type=task_type,
+        legal_basis="《测试条例》第一条",
+        use_levels=use_levels,
+        **extra,
+    )
+
+
+def make_user(
+    session: Any, role: Role, *, department: Department | None = None, division_code: str | None = None
+) -> tuple[User, Principal, str]:
+    n = next(_codes)
+    user = create_user(
+        session,
+        username=f"u{n}",
+        password="password-123",
+        display_name=f"用户{n}",
+        role=role,
+        department_id=department.id if department else None,
+        division_code=division_code,
+    )
+    token = issue_token(session, user, "test")
+    return user, Principal.of(user), token
+
+
+COMPLETE_FIELDS = {
+    "accept_conditions": "申请人为本区居民",
+    "anticipate_days": 20,
+    "promise_days": 5,
+    "project_type": "2",
+    "visits": 1,
+    "visits_reason": "需现场核验原件",
+    "window_address": "高港区政务服务中心 3 号窗口",
+    "opening_hours": "工作日 9:00-17:00",
+    "phone": "0523-86901234",
+}
+
+NO_CONTACT_FIELDS = {
+    **COMPLETE_FIELDS,
+    "visits": 0,
+    "visits_reason": None,
+    "online_depth": "1,2,3,4,5,6",
+    "online_url": "https://www.jszwfw.gov.cn/item/1",
+    "result_delivery": "post,elicence",
+}
+ELECTRONIC_MATERIALS = [{"name": "申请表", "form": "electronic", "required": True}]
+
+
+def published_entry(session: Any, dept: Department, item: CatalogItem | None = None) -> Any:
+    item = item or make_item(session)
+    entry = services.claim_item(session, SYSTEM, item_id=item.id, department_id=dept.id)
+    services.update_entry(session, SYSTEM, entry.id, fields=COMPLETE_FIELDS)
+    services.submit_entry(session, SYSTEM, entry.id)
+    return services.approve_entry(session, SYSTEM, entry.id)
+
+
+@pytest.fixture
+def postgresql_database(pg_database: Any) -> Any:
+    """conftest's ``any_session`` asks for ``postgresql_database``; the shared fixture is ``pg_database``."""
+    return pg_database
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2 at production cost makes each test user take ~0.1 s; these tests are not about hashing."""
+    from argon2 import PasswordHasher
+
+    import core.auth
+
+    monkeypatch.setattr(core.auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))

@@ -1,0 +1,198 @@
+"""Importing the real district catalogue, bad rows, idempotency, and the `flask catalog` commands."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from sqlmodel import func, select
+from test_catalog_factories import (
+    cheap_password_hashing,  # noqa: F401  (fixture)
+    postgresql_database,  # noqa: F401  (fixture)
+    seed_divisions,
+)
+
+from catalog.codes import is_valid_uscc
+from catalog.importer import import_items_csv
+from catalog.models import CatalogItem, Department, Division, EntryVersion, ImplementationEntry
+from core.errors import Invalid
+
+ROOT = Path(__file__).resolve().parents[2]
+REAL_FILE = ROOT / "data" / "service_items_guangan_511602.csv"
+HEADER = (
+    "seq,item_name,item_type,task_type_code,department,item_group,basic_code,implementation_code,"
+    "area_code,area_name,dept_code\n"
+)
+
+
+def _count(session, model) -> int:
+    return session.exec(select(func.count()).select_from(model)).one()
+
+
+def test_real_catalogue_imports_every_row_as_published_district_entries(app, session):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["catalog", "load-divisions"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        args=["catalog", "import-items", str(REAL_FILE), "--district", "321203", "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "新建实施清单 1135" in result.output
+
+    with REAL_FILE.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    session.expire_all()
+    entries = session.exec(select(ImplementationEntry)).all()
+    assert len(entries) == 1135
+    assert {e.status for e in entries} == {"published"}
+    assert {e.level for e in entries} == {"4"}
+    assert {e.division_code for e in entries} == {"321203000000"}
+    assert sorted(e.name for e in entries) == sorted(r["item_name"] for r in rows)
+    items = session.exec(select(CatalogItem)).all()
+    assert {i.source_code for i in items} == {r["basic_code"] for r in rows}
+    assert all(len(i.code) == 12 and i.code.startswith("32") for i in items)
+    departments = session.exec(select(Department)).all()
+    assert len(departments) == len({r["department"] for r in rows}) == 34
+    assert all(is_valid_uscc(d.uscc) for d in departments)
+    assert all(
+        e.task_code == next(d.uscc for d in departments if d.id == e.department_id) + "4" + e.catalog_code
+        for e in entries[:50]
+    )
+
+    assert _count(session, EntryVersion) == 1135
+
+
+def _write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "items.csv"
+    path.write_text(HEADER + body, encoding="utf-8")
+    return path
+
+
+def test_bad_rows_are_reported_with_line_numbers_while_good_rows_import(any_session, tmp_path):
+    seed_divisions(any_session)
+    path = _write(
+        tmp_path,
+        "1,好事项一,行政许可,1,区甲局,,SRC-1,x,511602000000,广安区,1\n"  # line 2
+        '2,"跨行\n的事项名",公共服务,20,区乙局,,SRC-2,x,511602000000,广安区,1\n'  # lines 3-4
+        "3,,行政许可,1,区丙局,,SRC-3,x,511602000000,广安区,1\n"  # line 5: empty name
+        "4,坏类型,审核转报,12,区丁局,,SRC-4,x,511602000000,广安区,1\n"  # line 6: unknown type
+        "5,重复编码,行政许可,1,区戊局,,SRC-1,x,511602000000,广安区,1\n"  # line 7: duplicate code
+        "6,缺列,行政许可,1\n"  # line 8: wrong column count
+        "7,类型矛盾,行政许可,20,区己局,,SRC-7,x,511602000000,广安区,1\n"  # line 9: code vs name
+        "8,好事项二,行政确认,7,区甲局,,SRC-8,x,511602000000,广安区,1\n",  # line 10
+    )
+    report = import_items_csv(any_session, path, "321203", progress=False)
+    assert [line for line, _ in report.errors] == [5, 6, 7, 8, 9]
+    reasons = dict(report.errors)
+    assert "名称为空" in reasons[5]
+    assert "12" in reasons[6]
+    assert "重复" in reasons[7]
+    assert "列数" in reasons[8]
+    assert "不一致" in reasons[9]
+    assert report.created == 3
+    names = set(any_session.exec(select(ImplementationEntry.name)).all())
+    assert names == {"好事项一", "跨行\n的事项名", "好事项二"}
+    # Departments of refused rows were never created.
+    depts = set(any_session.exec(select(Department.name)).all())
+    assert depts == {"区甲局", "区乙局"}
+    assert (
+        any_session.exec(select(CatalogItem).where(CatalogItem.source_code == "SRC-2")).one().task_type
+        == "20"
+    )
+
+
+def test_rerunning_an_import_changes_nothing(any_session, tmp_path):
+    seed_divisions(any_session)
+    path = _write(
+        tmp_path,
+        "1,事项一,行政许可,1,区甲局,,SRC-1,x,511602000000,广安区,1\n"
+        "2,事项二,公共服务,20,区乙局,,SRC-2,x,511602000000,广安区,1\n",
+    )
+    first = import_items_csv(any_session, path, "321203", progress=False)
+    codes = sorted(any_session.exec(select(ImplementationEntry.task_code)).all())
+    second = import_items_csv(any_session, path, "321203", progress=False)
+    assert (first.created, second.created, second.skipped) == (2, 0, 2)
+    assert sorted(any_session.exec(select(ImplementationEntry.task_code)).all()) == codes
+    assert _count(any_session, EntryVersion) == 2
+    assert _count(any_session, Department) == 2
+
+
+def test_reimport_with_changed_name_updates_item_and_shows_drift(any_session, tmp_path):
+    from catalog.services import consistency_report
+
+    seed_divisions(any_session)
+    first = _write(tmp_path, "1,旧名称,行政许可,1,区甲局,,SRC-1,x,511602000000,广安区,1\n")
+    import_items_csv(any_session, first, "321203", progress=False)
+    code = any_session.exec(select(CatalogItem.code)).one()
+    second = _write(tmp_path, "1,新名称,行政许可,1,区甲局,,SRC-1,x,511602000000,广安区,1\n")
+    report = import_items_csv(any_session, second, "321203", progress=False)
+    assert (report.created, report.updated) == (0, 1)
+    assert any_session.exec(select(CatalogItem.code)).one() == code  # deterministic, unchanged
+    assert [d.fields["name"] for d in consistency_report(any_session)] == [("旧名称", "新名称")]
+
+
+def test_import_needs_the_district_loaded(any_session, tmp_path):
+    path = _write(tmp_path, "1,事项,行政许可,1,区甲局,,SRC-1,x,511602000000,广安区,1\n")
+    if any_session.get(Division, "321203000000") is not None:
+        pytest.skip("division already present in this database")
+    with pytest.raises(Invalid, match="load-divisions"):
+        import_items_csv(any_session, path, "321203", progress=False)
+
+
+def test_taizhou_divisions_load_for_scale(app, session):
+    result = app.test_cli_runner().invoke(args=["catalog", "load-divisions", "--city"])
+    assert result.exit_code == 0, result.output
+    session.expire_all()
+    levels = dict(session.exec(select(Division.level, func.count()).group_by(Division.level)).all())
+    assert levels["village"] == 1745
+    assert levels["town"] == 109
+    assert levels["county"] == 6
+
+
+def test_cli_creates_user_and_token_that_the_api_accepts(app, client, session):
+    runner = app.test_cli_runner()
+    runner.invoke(args=["catalog", "load-divisions"])
+    result = runner.invoke(
+        args=[
+            "catalog",
+            "create-user",
+            "zhangsan",
+            "--role",
+            "division_operator",
+            "--division",
+            "321203001000",
+            "--password",
+            "secret-pass-1",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    bad = runner.invoke(
+        args=["catalog", "create-user", "lisi", "--role", "dept_editor", "--password", "secret-pass-1"]
+    )
+    assert bad.exit_code != 0
+    assert "部门" in bad.output
+    token = runner.invoke(args=["catalog", "create-token", "zhangsan"]).output.strip()
+    assert token.startswith("gg_")
+    response = client.get("/api/v1/entries/1/history", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 404  # authenticated (not 401); the entry does not exist
+    assert runner.invoke(args=["catalog", "create-token", "nobody"]).exit_code != 0
+
+
+def test_cli_reports_bad_rows_by_line_and_exits_nonzero(app, session, tmp_path):
+    runner = app.test_cli_runner()
+    runner.invoke(args=["catalog", "load-divisions"])
+    path = _write(
+        tmp_path,
+        "1,好事项,行政许可,1,区甲局,,SRC-1,x,511602000000,广安区,1\n"
+        "2,坏事项,行政许可,99,区乙局,,SRC-2,x,511602000000,广安区,1\n",
+    )
+    result = runner.invoke(
+        args=["catalog", "import-items", str(path), "--district", "321203", "--no-progress"]
+    )
+    assert result.exit_code == 2
+    assert "新建实施清单 1" in result.output
+    assert "第 3 行" in result.output
+    missing = runner.invoke(args=["catalog", "import-items", str(path), "--district", "999999"])
+    assert missing.exit_code == 1
+    assert "load-divisions" in missing.output

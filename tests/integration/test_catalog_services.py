@@ -1,0 +1,298 @@
+"""The catalogue data layer on both the embedded SQLite and PostgreSQL (``any_session``)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+from test_catalog_factories import (
+    COMPLETE_FIELDS,
+    DISTRICT,
+    ELECTRONIC_MATERIALS,
+    NO_CONTACT_FIELDS,
+    TOWN,
+    VILLAGE,
+    cheap_password_hashing,  # noqa: F401  (fixture)
+    make_department,
+    make_item,
+    make_user,
+    postgresql_database,  # noqa: F401  (fixture)
+    seed_divisions,
+    uscc_for,
+)
+
+from catalog import services
+from catalog.divisions import count_by_level, list_divisions
+from catalog.models import EntryVersion
+from core.audit import AuditLog, verify_chain
+from core.auth import SYSTEM, Role
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+
+
+def test_gaogang_divisions_load_with_levels_and_are_idempotent(any_session):
+    seed_divisions(any_session)
+    counts = count_by_level(any_session)
+    assert counts == {"province": 1, "city": 1, "county": 1, "town": 15, "village": 153}
+    from catalog.divisions import GAOGANG_FILES, load_divisions_csv
+
+    assert load_divisions_csv(any_session, *GAOGANG_FILES) == 0
+    villages = list_divisions(any_session, parent_code=TOWN)
+    assert VILLAGE in [v.code for v in villages]
+    assert all(v.level == "village" for v in villages)
+
+
+def test_claim_builds_task_code_from_uscc_level_and_basic_code(any_session):
+    dept = make_department(any_session, "区行政审批局")
+    item = make_item(any_session, name="食品经营许可")
+    entry = services.claim_item(any_session, SYSTEM, item_id=item.id, department_id=dept.id)
+    assert entry.task_code == dept.uscc + "4" + item.code
+    assert len(entry.task_code) == 31
+    assert (entry.name, entry.task_type, entry.catalog_code, entry.status) == (
+        "食品经营许可",
+        "01",
+        item.code,
+        "draft",
+    )
+    with pytest.raises(Conflict):
+        services.claim_item(any_session, SYSTEM, item_id=item.id, department_id=dept.id)
+
+
+def test_department_uscc_with_bad_check_digit_is_accepted_with_warning(any_session):
+    seed_divisions(any_session)
+    dept = services.create_department(
+        any_session, SYSTEM, name="老代码单位", uscc="91350100M0001TGQXM", level="4", division_code=DISTRICT
+    )
+    assert dept.uscc_warning
+    assert "校验" in dept.uscc_warning
+    with pytest.raises(Invalid) as err:
+        services.create_department(
+            any_session, SYSTEM, name="坏代码", uscc="91350100M0001TGQX", level="4", division_code=DISTRICT
+        )
+    assert "uscc" in err.value.details
+
+
+def test_department_level_must_match_division_level(any_session):
+    seed_divisions(any_session)
+    with pytest.raises(Invalid) as err:
+        services.create_department(
+            any_session,
+            SYSTEM,
+            name="口岸街道办",
+            uscc=uscc_for("口岸街道办"),
+            level="5",
+            division_code=DISTRICT,
+        )
+    assert "division_code" in err.value.details
+
+
+def test_village_body_cannot_claim_item_not_allowed_at_village_level(any_session):
+    village = make_department(any_session, "柴墟社区居委会", level="6", division_code=VILLAGE)
+    with pytest.raises(Invalid):
+        make_item(any_session, name="村级许可", task_type="01", use_levels="4,5,6")
+    item = make_item(any_session, name="许可", task_type="01", use_levels="4,5")
+    with pytest.raises(Invalid) as err:
+        services.claim_item(any_session, SYSTEM, item_id=item.id, department_id=village.id)
+    assert "department_id" in err.value.details
+    service = make_item(any_session, name="社区服务", task_type="20", use_levels="4,5,6")
+    entry = services.claim_item(any_session, SYSTEM, item_id=service.id, department_id=village.id)
+    assert entry.level == "6"
+    assert entry.division_code == VILLAGE
+
+
+def test_update_rejects_locked_fields_and_promise_longer_than_statutory(any_session):
+    dept = make_department(any_session, "区人社局")
+    entry = services.claim_item(any_session, SYSTEM, item_id=make_item(any_session).id, department_id=dept.id)
+    with pytest.raises(Invalid) as err:
+        services.update_entry(any_session, SYSTEM, entry.id, fields={"name": "改名"})
+    assert "name" in err.value.details
+    with pytest.raises(Invalid) as err:
+        services.update_entry(
+            any_session,
+            SYSTEM,
+            entry.id,
+            fields={**COMPLETE_FIELDS, "anticipate_days": 5, "promise_days": 10},
+        )
+    assert "promise_days" in err.value.details
+    with pytest.raises(Invalid) as err:
+        services.update_entry(any_session, SYSTEM, entry.id, fields={"visits": 2, "visits_reason": None})
+    assert "visits_reason" in err.value.details
+    any_session.refresh(entry)
+    assert entry.version == 1
+    assert entry.anticipate_days is None
+
+
+def test_working_day_promise_is_compared_in_calendar_days(any_session):
+    dept = make_department(any_session, "区交通运输局")
+    entry = services.claim_item(any_session, SYSTEM, item_id=make_item(any_session).id, department_id=dept.id)
+    # 10 working days are 14 calendar days: within a 15-calendar-day statutory limit, not within 13.
+    services.update_entry(
+        any_session,
+        SYSTEM,
+        entry.id,
+        fields={
+            "anticipate_days": 15,
+            "anticipate_unit": "calendar",
+            "promise_days": 10,
+            "promise_unit": "working",
+        },
+    )
+    with pytest.raises(Invalid):
+        services.update_entry(any_session, SYSTEM, entry.id, fields={"anticipate_days": 13})
+
+
+def test_lifecycle_keeps_every_version_and_audits_old_and_new(any_session):
+    dept = make_department(any_session, "区住建局")
+    entry = services.claim_item(any_session, SYSTEM, item_id=make_item(any_session).id, department_id=dept.id)
+    with pytest.raises(Invalid):
+        services.submit_entry(any_session, SYSTEM, entry.id)  # time limits missing
+    services.update_entry(
+        any_session,
+        SYSTEM,
+        entry.id,
+        fields=COMPLETE_FIELDS,
+        materials=[{"name": "身份证", "form": "paper"}],
+        fees=[{"name": "工本费", "amount_fen": 1000}],
+    )
+    services.submit_entry(any_session, SYSTEM, entry.id)
+    with pytest.raises(Conflict):
+        services.update_entry(any_session, SYSTEM, entry.id, fields={"phone": "12345"})
+    services.reject_entry(any_session, SYSTEM, entry.id, "材料不全")
+    services.submit_entry(any_session, SYSTEM, entry.id)
+    services.approve_entry(any_session, SYSTEM, entry.id)
+    services.reopen_entry(any_session, SYSTEM, entry.id)
+    services.update_entry(any_session, SYSTEM, entry.id, fields={"promise_days": 3})
+    services.submit_entry(any_session, SYSTEM, entry.id)
+    services.approve_entry(any_session, SYSTEM, entry.id)
+    services.retire_entry(any_session, SYSTEM, entry.id, "职能调整")
+
+    history = services.entry_history(any_session, entry.id)
+    assert [v.status for v in history] == [
+        "draft",
+        "draft",
+        "submitted",
+        "draft",
+        "submitted",
+        "published",
+        "draft",
+        "draft",
+        "submitted",
+        "published",
+        "retired",
+    ]
+    assert [v.version for v in history] == list(range(1, 12))
+    assert history[5].snapshot["promise_days"] == 5
+    assert history[9].snapshot["promise_days"] == 3
+    assert history[5].snapshot["fees"][0]["amount_fen"] == 1000
+    rows = any_session.exec(
+        select(AuditLog)
+        .where(AuditLog.entity_type == "implementation_entry", AuditLog.entity_id == str(entry.id))
+        .order_by(AuditLog.id)
+    ).all()
+    actions = [r.action for r in rows]
+    assert actions[0] == "entry.claim"
+    assert actions[-1] == "entry.retire"
+    edit = next(
+        r
+        for r in rows
+        if r.action == "entry.update" and "promise_days" in r.new and r.new["promise_days"] == 3
+    )
+    assert edit.old["promise_days"] == 5
+    assert rows[-1].reason == "职能调整"
+    assert verify_chain(any_session)[0]
+
+
+def test_no_contact_flag_is_refused_with_named_failures_then_accepted(any_session):
+    dept = make_department(any_session, "区市监局")
+    entry = services.claim_item(any_session, SYSTEM, item_id=make_item(any_session).id, department_id=dept.id)
+    services.update_entry(
+        any_session,
+        SYSTEM,
+        entry.id,
+        fields=COMPLETE_FIELDS,
+        materials=[{"name": "营业执照", "form": "paper", "required": True}],
+    )
+    with pytest.raises(Invalid) as err:
+        services.set_no_contact(any_session, SYSTEM, entry.id, True)
+    failures = err.value.details["no_contact"]
+    assert any("到办事现场次数" in f for f in failures)
+    assert any("营业执照" in f for f in failures)
+    services.update_entry(
+        any_session, SYSTEM, entry.id, fields=NO_CONTACT_FIELDS, materials=ELECTRONIC_MATERIALS
+    )
+    assert services.set_no_contact(any_session, SYSTEM, entry.id, True).no_contact
+    # An edit that breaks the rule while flagged is refused and nothing changes.
+    with pytest.raises(Invalid) as err:
+        services.update_entry(any_session, SYSTEM, entry.id, fields={"visits": 1, "visits_reason": "核验"})
+    assert "no_contact" in err.value.details
+    any_session.refresh(entry)
+    assert entry.visits == 0
+
+
+def test_decline_records_reason_and_hides_from_public(any_session):
+    dept = make_department(any_session, "区林业局")
+    item = make_item(any_session)
+    entry = services.decline_item(
+        any_session, SYSTEM, item_id=item.id, department_id=dept.id, reason="本区无林区"
+    )
+    assert not entry.applicable
+    assert entry.not_applicable_reason == "本区无林区"
+    with pytest.raises(Invalid):
+        services.decline_item(
+            any_session, SYSTEM, item_id=make_item(any_session).id, department_id=dept.id, reason=" "
+        )
+    services.submit_entry(any_session, SYSTEM, entry.id)
+    services.approve_entry(any_session, SYSTEM, entry.id)
+    from core.auth import ANONYMOUS
+
+    _rows, total = services.list_entries(any_session, ANONYMOUS, item_id=item.id)
+    assert total == 0
+
+
+def test_editor_of_one_department_cannot_touch_another(any_session):
+    a = make_department(any_session, "区教科体局")
+    b = make_department(any_session, "区民政局")
+    _, editor_a, _ = make_user(any_session, Role.DEPT_EDITOR, department=a)
+    entry_b = services.claim_item(any_session, SYSTEM, item_id=make_item(any_session).id, department_id=b.id)
+    with pytest.raises(Forbidden):
+        services.update_entry(any_session, editor_a, entry_b.id, fields={"phone": "123456"})
+    with pytest.raises(Forbidden):
+        services.claim_item(any_session, editor_a, item_id=make_item(any_session).id, department_id=b.id)
+    with pytest.raises(NotFound):
+        services.get_visible_entry(any_session, editor_a, entry_b.id)
+
+
+def test_town_operator_manages_its_villages_but_village_operator_not_its_town(any_session):
+    town = make_department(any_session, "口岸街道办事处", level="5", division_code=TOWN)
+    village = make_department(any_session, "柴墟社区居委会", level="6", division_code=VILLAGE)
+    _, town_op, _ = make_user(any_session, Role.DIVISION_OPERATOR, division_code=TOWN)
+    _, village_op, _ = make_user(any_session, Role.DIVISION_OPERATOR, division_code=VILLAGE)
+    service = make_item(any_session, name="社区服务", task_type="20", use_levels="4,5,6")
+    v_entry = services.claim_item(any_session, village_op, item_id=service.id, department_id=village.id)
+    t_entry = services.claim_item(any_session, town_op, item_id=service.id, department_id=town.id)
+    services.update_entry(any_session, town_op, v_entry.id, fields=COMPLETE_FIELDS)
+    with pytest.raises(Forbidden):
+        services.update_entry(any_session, village_op, t_entry.id, fields=COMPLETE_FIELDS)
+    services.submit_entry(any_session, village_op, v_entry.id)
+    with pytest.raises(Forbidden):
+        services.approve_entry(any_session, village_op, v_entry.id)
+    assert services.approve_entry(any_session, town_op, v_entry.id).status == "published"
+
+
+def test_consistency_report_lists_drift_until_aligned(any_session):
+    dept = make_department(any_session, "区卫健局")
+    item = make_item(any_session, name="医师执业注册")
+    entry = services.claim_item(any_session, SYSTEM, item_id=item.id, department_id=dept.id)
+    assert services.consistency_report(any_session) == []
+    services.update_item(any_session, SYSTEM, item.id, name="医师执业注册（变更）")
+    drift = services.consistency_report(any_session)
+    assert [d.entry_id for d in drift] == [entry.id]
+    assert drift[0].fields == {"name": ("医师执业注册", "医师执业注册（变更）")}
+    services.align_entry(any_session, SYSTEM, entry.id)
+    assert services.consistency_report(any_session) == []
+
+
+def test_huge_ids_are_not_found(any_session):
+    with pytest.raises(NotFound):
+        services.get_entry(any_session, 2**63)
+    with pytest.raises(NotFound):
+        services.get_item(any_session, 2**31)
+    assert any_session.exec(select(EntryVersion)).first() is None
