@@ -20,7 +20,6 @@ from flask import (
     Blueprint,
     Flask,
     abort,
-    current_app,
     flash,
     g,
     has_request_context,
@@ -740,13 +739,10 @@ DRIFT_LABELS = {
 @bp.get("/admin/")
 def admin_home() -> Any:
     require_admin()
-    rules = {r.rule for r in current_app.url_map.iter_rules()}
     links = [("/admin/users", "用户与 API 令牌"), ("/admin/departments", "实施主体（部门、镇街、村社区）"),
-             ("/staff/consistency", "三级四同一致性报告")]
-    for path, label in (("/admin/dashboard", "统计看板"), ("/admin/reports/", "年度报告"),
-                        ("/admin/search/aliases", "检索同义词"), ("/admin/sync/", "证照同步与死信队列")):
-        if any(rule.startswith(path) for rule in rules):
-            links.append((path, label))
+             ("/staff/consistency", "三级四同一致性报告"), ("/admin/dashboard", "统计看板"),
+             ("/admin/reports/", "年度报告"), ("/admin/bundles/", "套餐式服务（一件事）"),
+             ("/admin/search/aliases", "检索同义词"), ("/admin/sync/", "证照同步与死信队列")]
     return render_template("staff/admin_home.html", links=links)
 
 

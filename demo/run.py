@@ -43,7 +43,8 @@ def main() -> int:
         ("worker", [str(BIN / "celery"), "-A", "celery_app", "worker", "-B", "-Q", "default,sync",
                     "-c", "1", "--loglevel", "INFO",
                     "-s", str(settings.instance_dir / "celerybeat-schedule")]),
-        ("web", [str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "--access-logfile", "-",
+        ("web", [str(BIN / "gunicorn"), "-w", "2", "--threads", "4", "-b", f"127.0.0.1:{port}",
+                 "--access-logfile", "-",
                  *_gunicorn_extra(settings.instance_dir), "wsgi:app"]),
     ]
     if not (PROJECT_ROOT / "city_registry" / "__main__.py").exists():

@@ -1,9 +1,350 @@
-"""Placeholder: filled in by the issue that owns this module."""
+"""Licence API (/api/v1/licence-types, /api/v1/licenses) and the public key and status-list documents.
 
-from typing import Any
+Every endpoint checks department scope in licenses.services; holder data is masked except on
+``/full``, which only the issuing department may call and which is audited.
+"""
 
-from flask import Flask
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+from typing import Any, ClassVar
+
+import segno
+from flask import Flask, Response, current_app, jsonify
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from core.types import utcnow
+from core.web import db_session, limiter, require_login, settings
+from licenses import services
+from licenses.schemas import (
+    AmendSchema,
+    IssueSchema,
+    LicencePageSchema,
+    LicenceQueryArgsSchema,
+    LicenceSchema,
+    LicenceTypeDetailSchema,
+    LicenceTypePatchSchema,
+    LicenceTypeSchema,
+    LookupQueryArgsSchema,
+    OptionalReasonSchema,
+    ReasonSchema,
+    TokenSchema,
+    TypeEntrySchema,
+    VerificationSchema,
+    licence_dict,
+)
+from licenses.signing import KeyStore, b64e
+
+blp = Blueprint(
+    "licences_api", __name__, url_prefix="/api/v1", description="电子证照：证照目录、颁发、变更、吊销、核验"
+)
+public = Blueprint("licences_public", __name__, description="电子证照公开信息：公钥、状态列表")
+
+VERIFY_LIMIT = "120 per minute"
+ID = "<int(max=2147483647):licence_id>"
+
+
+def keystore() -> KeyStore:
+    ks: KeyStore = current_app.extensions["licences.keystore"]
+    return ks
+
+
+def keyring() -> services.KeyRing:
+    kr: services.KeyRing = current_app.extensions["licences.keyring"]
+    return kr
+
+
+def verify_url(token: str) -> str:
+    return f"{settings().public_base_url.rstrip('/')}/verify/{token}"
+
+
+def qr_svg(text: str) -> bytes:
+    buf = io.BytesIO()
+    segno.make(text, error="m").save(buf, kind="svg", scale=4, border=2, title="电子证照核验二维码")
+    return buf.getvalue()
+
+
+def type_dict(session: Any, lt: Any, *, with_entries: bool = False) -> dict[str, Any]:
+    out = {
+        k: getattr(lt, k)
+        for k in (
+            "code",
+            "name",
+            "authority_name",
+            "authority_code",
+            "authority_level",
+            "holder_code_type",
+            "category",
+            "validity_years",
+            "face_schema",
+            "is_active",
+        )
+    }
+    if with_entries:
+        out["entries"] = [e.__dict__ for e in services.type_entries(session, lt)]
+    return out
+
+
+# ---------------------------------------------------------------- licence types
+
+
+@blp.route("/licence-types")
+class LicenceTypes(MethodView):
+    @blp.response(200, LicenceTypeSchema(many=True))
+    def get(self) -> Any:
+        """证照目录（公开）"""
+        return [type_dict(db_session(), lt) for lt in services.list_licence_types(db_session())]
+
+    @blp.arguments(LicenceTypeSchema)
+    @blp.response(201, LicenceTypeSchema)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def post(self, data: dict[str, Any]) -> Any:
+        """新增证照类型（区级管理员）"""
+        actor = require_login()
+        return type_dict(db_session(), services.create_licence_type(db_session(), actor, data))
+
+
+@blp.route("/licence-types/<string(length=21):code>")
+class LicenceTypeItem(MethodView):
+    @blp.response(200, LicenceTypeDetailSchema)
+    def get(self, code: str) -> Any:
+        """证照类型详情，含产生和接受该证照的实施清单事项（公开）"""
+        session = db_session()
+        return type_dict(session, services.get_licence_type(session, code), with_entries=True)
+
+    @blp.arguments(LicenceTypePatchSchema)
+    @blp.response(200, LicenceTypeSchema)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def patch(self, data: dict[str, Any], code: str) -> Any:
+        """修改证照类型（区级管理员；代码不可改）"""
+        actor = require_login()
+        return type_dict(db_session(), services.update_licence_type(db_session(), actor, code, data))
+
+
+@blp.route("/licence-types/<string(length=21):code>/entries")
+class LicenceTypeEntries(MethodView):
+    @blp.arguments(TypeEntrySchema)
+    @blp.response(201, TypeEntrySchema)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def post(self, data: dict[str, Any], code: str) -> Any:
+        """关联实施清单事项：produces 产生该证照 / accepts 以该证照替代申请材料（区级管理员）"""
+        actor = require_login()
+        link = services.link_type_entry(db_session(), actor, code, **data)
+        return {
+            "task_code": link.task_code,
+            "role": link.role,
+            "material_name": link.material_name,
+            "entry_id": link.entry_id,
+        }
+
+
+# ---------------------------------------------------------------- licences
+
+
+@blp.route("/licenses")
+class Licences(MethodView):
+    @blp.arguments(LicenceQueryArgsSchema, location="query")
+    @blp.response(200, LicencePageSchema)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def get(self, args: dict[str, Any]) -> Any:
+        """本部门颁发的证照（管理员可见全部），持证信息脱敏"""
+        actor = require_login()
+        all_versions = args.pop("all_versions")
+        page = services.list_licences(db_session(), actor, current_only=not all_versions, **args)
+        return {
+            "items": [licence_dict(x, effective=services.effective_status(x)) for x in page.items],
+            "total": page.total,
+            "page": page.page,
+            "limit": page.limit,
+        }
+
+    @blp.arguments(IssueSchema)
+    @blp.response(201, LicenceSchema)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def post(self, data: dict[str, Any]) -> Any:
+        """颁发电子证照（部门工作人员，颁发机构为本部门）"""
+        actor = require_login()
+        licence = services.issue_licence(db_session(), actor, data, default_area=settings().district_code)
+        return licence_dict(licence, effective=services.effective_status(licence))
+
+
+@blp.route(f"/licenses/{ID}")
+class LicenceItem(MethodView):
+    @blp.response(200, LicenceSchema)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def get(self, licence_id: int) -> Any:
+        """证照详情（脱敏；颁发部门或管理员）"""
+        licence = services.get_licence(db_session(), require_login(), licence_id)
+        return licence_dict(licence, effective=services.effective_status(licence))
+
+
+@blp.route(f"/licenses/{ID}/full")
+class LicenceFull(MethodView):
+    @blp.response(200, LicenceSchema)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def get(self, licence_id: int) -> Any:
+        """完整持证信息（仅颁发部门；每次读取均记入审计日志）"""
+        licence = services.read_full_licence(db_session(), require_login(), licence_id)
+        return licence_dict(licence, full=True, effective=services.effective_status(licence))
+
+
+@blp.route(f"/licenses/{ID}/amend")
+class LicenceAmend(MethodView):
+    @blp.arguments(AmendSchema)
+    @blp.response(201, LicenceSchema)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def post(self, data: dict[str, Any], licence_id: int) -> Any:
+        """变更：生成新版本（版本号 + 1），旧版本保留并作废"""
+        reason = data.pop("reason", None)
+        licence = services.amend_licence(db_session(), require_login(), licence_id, data, reason)
+        return licence_dict(licence, effective=services.effective_status(licence))
+
+
+def _status_view(operation: str, schema: Any, doc: str) -> type[MethodView]:
+    func = {
+        "suspend": services.suspend_licence,
+        "resume": services.resume_licence,
+        "revoke": services.revoke_licence,
+    }[operation]
+
+    class StatusChange(MethodView):
+        @blp.arguments(schema)
+        @blp.response(200, LicenceSchema)
+        @blp.doc(security=[{"bearerAuth": []}], summary=doc)
+        def post(self, data: dict[str, Any], licence_id: int) -> Any:
+            licence = func(db_session(), require_login(), licence_id, data.get("reason"))
+            return licence_dict(licence, effective=services.effective_status(licence))
+
+    StatusChange.__name__ = f"Licence{operation.title()}"
+    return StatusChange
+
+
+blp.route(f"/licenses/{ID}/suspend")(_status_view("suspend", ReasonSchema, "暂停（须填写原因）"))
+blp.route(f"/licenses/{ID}/resume")(_status_view("resume", OptionalReasonSchema, "恢复"))
+blp.route(f"/licenses/{ID}/revoke")(_status_view("revoke", ReasonSchema, "吊销/注销（须填写原因）"))
+
+
+@blp.route(f"/licenses/{ID}/token")
+class LicenceToken(MethodView):
+    @blp.response(200, TokenSchema)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def get(self, licence_id: int) -> Any:
+        """签名核验令牌及核验网址（二维码内容）"""
+        _licence, token = services.licence_token(db_session(), require_login(), keystore(), licence_id)
+        return {"token": token, "url": verify_url(token)}
+
+
+@blp.route(f"/licenses/{ID}/qr.svg")
+class LicenceQr(MethodView):
+    @blp.response(200, content_type="image/svg+xml")
+    @blp.doc(security=[{"bearerAuth": []}])
+    def get(self, licence_id: int) -> Any:
+        """核验二维码（SVG）"""
+        _licence, token = services.licence_token(db_session(), require_login(), keystore(), licence_id)
+        return Response(qr_svg(verify_url(token)), mimetype="image/svg+xml")
+
+
+@blp.route("/licenses/lookup")
+class LicenceLookup(MethodView):
+    @blp.arguments(LookupQueryArgsSchema, location="query")
+    @blp.response(200, LicenceSchema(many=True))
+    @blp.doc(security=[{"bearerAuth": []}])
+    def get(self, args: dict[str, Any]) -> Any:
+        """查询申请人某类有效证照（证照联办、免提交；按部门授权，记入审计日志）"""
+        rows = services.lookup_licences(db_session(), require_login(), **args)
+        return [licence_dict(x, effective=services.effective_status(x)) for x in rows]
+
+
+@blp.route("/licenses/verify/<string(maxlength=1200):token>")
+class LicenceVerify(MethodView):
+    decorators: ClassVar[list[Any]] = [limiter.limit(VERIFY_LIMIT)]
+
+    @blp.response(200, VerificationSchema)
+    def get(self, token: str) -> Any:
+        """核验令牌（公开，限流，记入审计日志）：签名、颁发机构密钥和证照当前状态"""
+        return verification_dict(services.verify_online(db_session(), keyring(), token, channel="api"))
+
+
+def verification_dict(v: services.Verification) -> dict[str, Any]:
+    lic = v.licence
+    return {
+        "valid": v.valid,
+        "reason": v.reason,
+        "status": v.status,
+        "status_label": v.status_label,
+        "licence": None
+        if lic is None
+        else {
+            "identifier": lic.identifier,
+            "type_name": lic.type_name,
+            "number": lic.number,
+            "holder_name": v.claims.holder_name_masked if v.claims else "",
+            "holder_code": v.claims.holder_code_masked if v.claims else "",
+            "issuer_name": lic.issuer_name,
+            "valid_from": lic.valid_from.isoformat(),
+            "valid_to": lic.valid_to.isoformat() if lic.valid_to else None,
+        },
+    }
+
+
+# ---------------------------------------------------------------- public documents
+
+
+@public.route("/licences/keys.json")
+def public_keys() -> Any:
+    """颁发机构签名公钥（JWK 风格），供离线核验。"""
+    keys = [
+        {
+            "kid": k.kid,
+            "alg": k.algorithm,
+            "kty": "OKP",
+            "crv": k.algorithm,
+            "x": b64e(k.public_raw),
+            "issuer_code": k.issuer_code,
+            "use": "sig",
+        }
+        for k in services.published_keys(db_session())
+    ]
+    response = jsonify({"keys": keys, "token_format": "L1.<base64url(payload)>.<base64url(signature)>"})
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@public.route("/licences/status/<any(revocation, suspension):purpose>.json")
+def status_list(purpose: str) -> Any:
+    """证照状态列表（W3C Bitstring Status List 思路）：第 i 位为 1 表示证照 i 已吊销/作废或暂停。"""
+    bits, size = services.status_bits(db_session(), purpose)
+    encoded = "u" + base64.urlsafe_b64encode(gzip.compress(bits, mtime=0)).rstrip(b"=").decode()
+    base = settings().public_base_url.rstrip("/")
+    body = {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "id": f"{base}/licences/status/{purpose}.json",
+        "type": ["BitstringStatusListCredential"],
+        "issuer": f"{base}/",
+        "validFrom": utcnow().isoformat(),
+        "credentialSubject": {
+            "id": f"{base}/licences/status/{purpose}.json#list",
+            "type": "BitstringStatusList",
+            "statusPurpose": purpose,
+            "encodedList": encoded,
+            "length": size,
+            "note": "index = licence id (status_index in the token); revocation covers superseded versions",
+        },
+    }
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "public, max-age=30"
+    return response
 
 
 def register(app: Flask, api: Any) -> None:
-    """Nothing registered yet."""
+    from core.app import csrf
+
+    s = app.extensions["gaogang.settings"]
+    app.extensions["licences.keystore"] = KeyStore(s.instance_dir / "licence_keys")
+    app.extensions["licences.keyring"] = services.KeyRing()
+    csrf.exempt(blp)
+    api.register_blueprint(blp)
+    app.register_blueprint(public)

@@ -65,8 +65,16 @@ def build_graph(session: Session, base_url: str, extras: Extras | None = None) -
     extras = extras or Extras()
     base = Namespace(base_url.rstrip("/") + "/id/")
     g = Graph()
-    for prefix, ns in (("cpsv", CPSV), ("cv", CV), ("dct", DCTERMS), ("skos", SKOS), ("dcat", DCAT),
-                       ("foaf", FOAF), ("eli", ELI), ("gg", base)):
+    for prefix, ns in (
+        ("cpsv", CPSV),
+        ("cv", CV),
+        ("dct", DCTERMS),
+        ("skos", SKOS),
+        ("dcat", DCAT),
+        ("foaf", FOAF),
+        ("eli", ELI),
+        ("gg", base),
+    ):
         g.bind(prefix, ns)
 
     publisher = base["agent/district-government"]
@@ -127,8 +135,17 @@ def build_graph(session: Session, base_url: str, extras: Extras | None = None) -
         g.add((s, DCTERMS.description, _zh(description)))
         g.add((s, CV.hasCompetentAuthority, organisation(dept)))
         g.add((s, DCTERMS.spatial, location(entry.division_code)))
-        g.add((s, DCTERMS.type, _concept(g, base[f"concept/task-type/{entry.task_type}"],
-                                          TASK_TYPES.get(entry.task_type, entry.task_type))))
+        g.add(
+            (
+                s,
+                DCTERMS.type,
+                _concept(
+                    g,
+                    base[f"concept/task-type/{entry.task_type}"],
+                    TASK_TYPES.get(entry.task_type, entry.task_type),
+                ),
+            )
+        )
         g.add((s, DCTERMS.isPartOf, dataset))
         if entry.promise_days is not None:
             g.add((s, CV.processingTime, Literal(f"P{entry.promise_days}D", datatype=XSD.duration)))
@@ -218,3 +235,20 @@ def serialise(g: Graph, fmt: str) -> str:
     if fmt == "ttl":
         return g.serialize(format="turtle")
     return g.serialize(format="json-ld", context=JSONLD_CONTEXT, auto_compact=True)
+
+
+def licence_outputs(session: Session) -> dict[int, list[tuple[str, str]]]:
+    """entry id -> [(证照类型代码, name)] of the licence types each published entry produces."""
+    from licenses.models import LicenceType, LicenceTypeEntry
+
+    rows = session.exec(
+        select(ImplementationEntry.id, LicenceType.code, LicenceType.name)
+        .join(LicenceTypeEntry, LicenceTypeEntry.task_code == ImplementationEntry.task_code)  # type: ignore[arg-type]
+        .join(LicenceType, LicenceType.id == LicenceTypeEntry.licence_type_id)  # type: ignore[arg-type]
+        .where(LicenceTypeEntry.role == "produces")
+        .order_by(ImplementationEntry.id, LicenceType.code)
+    ).all()
+    outputs: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for entry_id, code, name in rows:
+        outputs[entry_id].append((code, name))
+    return dict(outputs)

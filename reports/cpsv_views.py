@@ -7,9 +7,11 @@ from typing import Any
 import click
 from flask import Blueprint, Flask, Response
 from flask.cli import with_appcontext
+from sqlmodel import col, select
 
 from core.web import database, db_session, limiter, settings
-from reports.cpsv import Extras, build_graph, serialise
+from reports.cpsv import Extras, build_graph, licence_outputs, serialise
+from reports.models import Bundle, BundleEntry
 
 bp = Blueprint("cpsv", __name__)
 
@@ -17,8 +19,13 @@ MEDIA_TYPES = {"ttl": "text/turtle; charset=utf-8", "jsonld": "application/ld+js
 
 
 def _extras(session: Any) -> Extras:
-    """Licence types produced by entries and bundles, from the packages that own them."""
-    return Extras()
+    """Licence types produced by entries and bundles (life events), from the packages that own them."""
+    events = []
+    for bundle in session.exec(select(Bundle).where(col(Bundle.published)).order_by(Bundle.id)).all():
+        members = select(BundleEntry.entry_id).where(BundleEntry.bundle_id == bundle.id)
+        entry_ids = list(session.exec(members.order_by(BundleEntry.position)).all())
+        events.append((str(bundle.id), bundle.name, bundle.description, entry_ids))
+    return Extras(outputs=licence_outputs(session), events=events)
 
 
 @bp.get("/open-data/cpsv-ap.<fmt>")
@@ -28,8 +35,11 @@ def export(fmt: str) -> Response:
         return Response("unknown format; use .ttl or .jsonld", status=404, mimetype="text/plain")
     session = db_session()
     graph = build_graph(session, settings().public_base_url, _extras(session))
-    return Response(serialise(graph, fmt), mimetype=MEDIA_TYPES[fmt].split(";")[0],
-                    headers={"Content-Type": MEDIA_TYPES[fmt]})
+    return Response(
+        serialise(graph, fmt),
+        mimetype=MEDIA_TYPES[fmt].split(";")[0],
+        headers={"Content-Type": MEDIA_TYPES[fmt]},
+    )
 
 
 @click.group("cpsv", help="CPSV-AP 3.2.0 导出 (export)")

@@ -1,9 +1,629 @@
-"""Placeholder: filled in by the issue that owns this module."""
+"""Pages of the reports package: the administrators' dashboard, the annual report, template tables,
+case-statistics import, scenario bundles (admin editing and the public page), and a small JSON API.
 
+All figures come from reports.services / reports.snapshot; this module parses requests and renders.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+import time
+from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Flask
+from flask import Blueprint, Flask, Response, current_app, flash, redirect, render_template, request, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint as ApiBlueprint
+
+from core.errors import DomainError, Invalid, NotFound
+from core.types import utcnow
+from core.web import current_principal, db_session, require_admin, require_login
+from reports import annual_report, metrics, services, snapshot, template_tables
+from reports.schemas import CaseStatsUploadSchema, MetricsQueryArgsSchema
+
+bp = Blueprint("reports", __name__, template_folder="templates", url_prefix="")
+api_blp = ApiBlueprint(
+    "reports_api",
+    __name__,
+    url_prefix="/api/reports",
+    description="覆盖率指标与办件统计 (coverage metrics and case statistics)",
+)
+
+MAX_ID = 2**62
+CHARTS = {name for name, _t in annual_report.CHART_SPECS}
+
+# A short-lived cache of computed metrics so a dashboard page and its five chart images share one
+# computation. Keyed by database URL, year and as-of minute; entries live CACHE_SECONDS.
+CACHE_SECONDS = 30
+_cache: dict[tuple[str, int, str], tuple[float, dict[str, Any]]] = {}
+_cache_lock = threading.Lock()
+
+
+def _year_arg() -> int:
+    raw = request.args.get("year") or ""
+    if not raw:
+        # The current year, unless case statistics exist only for earlier years (early in a year
+        # the last full year is what administrators look at).
+        this_year = utcnow().astimezone(services.CHINA).year
+        years = services.case_stat_years(db_session())
+        earlier = [y for y in years if y < this_year]
+        return max(earlier) if earlier and this_year not in years else this_year
+    try:
+        year = int(raw)
+    except ValueError:
+        raise Invalid("年份应为整数", {"year": ["年份应为整数"]}) from None
+    services.check_year(year)
+    return year
+
+
+def _as_of_arg(year: int) -> datetime:
+    raw = request.args.get("as_of") or ""
+    if not raw:
+        return services.default_as_of(year).replace(second=0, microsecond=0)
+    try:
+        day = datetime.strptime(raw, "%Y-%m-%d")  # noqa: DTZ007 (zone added below)
+    except ValueError:
+        raise Invalid("统计日应为 YYYY-MM-DD", {"as_of": ["统计日应为 YYYY-MM-DD"]}) from None
+    return day.replace(tzinfo=services.CHINA) + timedelta(days=1, microseconds=-1)
+
+
+def _results(year: int, as_of: datetime) -> dict[str, Any]:
+    from core.web import database
+
+    if current_app.testing:  # each test has its own rolled-back data behind the same URL
+        return {k: r.as_dict() for k, r in services.compute_metrics(db_session(), year, as_of).items()}
+    key = (database().url, year, as_of.isoformat())
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit and now - hit[0] < CACHE_SECONDS:
+            return hit[1]
+    results = {k: r.as_dict() for k, r in services.compute_metrics(db_session(), year, as_of).items()}
+    with _cache_lock:
+        for stale in [k for k, (t, _r) in _cache.items() if now - t >= CACHE_SECONDS]:
+            del _cache[stale]
+        _cache[key] = (now, results)
+    return results
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def _pct(r: dict[str, Any]) -> str | None:
+    if r.get("missing") or not r.get("denominator"):
+        return None
+    return f"{100 * r['numerator'] / r['denominator']:.1f}%"
+
+
+# ---- dashboard ---------------------------------------------------------------------------------------
+
+HEADLINE_RATES = [
+    "no_contact_rate",
+    "full_online_rate",
+    "at_most_once_rate",
+    "online_available_rate",
+    "online_case_share",
+    "on_time_rate",
+    "licence_department_coverage",
+    "departments_online",
+    "claim_coverage_level_4",
+    "claim_coverage_level_5",
+    "claim_coverage_level_6",
+    "drift_rate",
+]
+HEADLINE_COUNTS = [
+    "cases_received",
+    "licences_pushed",
+    "push_failures",
+    "items_claimed_level_5",
+    "items_claimed_level_6",
+    "bundles_published",
+    "licence_types",
+]
+DASHBOARD_TABLES = [
+    "depth_distribution",
+    "entries_by_department",
+    "entries_by_town",
+    "entries_by_village",
+    "cases_by_month",
+    "cases_by_department",
+    "licence_events",
+    "push_lag",
+    "sync_by_month",
+]
+
+
+@bp.get("/admin/dashboard")
+def dashboard() -> Any:
+    require_admin()
+    year = _year_arg()
+    as_of = _as_of_arg(year)
+    results = _results(year, as_of)
+    return render_template(
+        "reports/dashboard.html",
+        year=year,
+        as_of=as_of,
+        as_of_day=as_of.astimezone(services.CHINA).date(),
+        rates=[(results[k], _pct(results[k])) for k in HEADLINE_RATES],
+        counts=[results[k] for k in HEADLINE_COUNTS],
+        six=[
+            (results[f"no_contact_rate_{t}"], _pct(results[f"no_contact_rate_{t}"]))
+            for t in metrics.SIX_TYPES
+        ],
+        tables=[results[k] for k in DASHBOARD_TABLES],
+        charts=annual_report.CHART_SPECS,
+        version=metrics.DEFINITIONS_VERSION,
+        query={"year": year, "as_of": request.args.get("as_of", "")},
+    )
+
+
+@bp.get("/admin/dashboard/chart/<name>.png")
+def dashboard_chart(name: str) -> Any:
+    require_admin()
+    if name not in CHARTS:
+        raise NotFound("没有这个图表")
+    year = _year_arg()
+    png = annual_report.chart_png(name, _results(year, _as_of_arg(year)))
+    return Response(png, mimetype="image/png", headers={"Cache-Control": "private, max-age=30"})
+
+
+KIND_LABELS = {
+    "entry": "实施清单事项",
+    "item": "基本目录事项",
+    "department": "部门",
+    "licence": "电子证照",
+    "bundle": "套餐式服务",
+    "licence_type": "证照类型",
+}
+
+
+@bp.get("/admin/dashboard/metric/<key>")
+def drill_down(key: str) -> Any:
+    """The items behind a figure: a rate's numerator, denominator or gap; a count; a table row."""
+    require_admin()
+    if key not in metrics.BY_KEY:
+        raise NotFound("没有这个指标")
+    year = _year_arg()
+    as_of = _as_of_arg(year)
+    result = _results(year, as_of)[key]
+    part = request.args.get("part", "num")
+    row_code = request.args.get("row")
+    title = result["label"]
+    if result["type"] == "rate":
+        num, den = set(result["numerator_ids"]), set(result["denominator_ids"])
+        if key.startswith("claim_coverage_level_") and key != "claim_coverage_level_4":
+            ids = num if part == "num" else den  # denominator_ids hold the unanswered items here
+            title += "·已认领事项" if part == "num" else "·尚有主体未认领的事项"
+        else:
+            ids = {"num": num, "den": den, "gap": den - num}.get(part, num)
+            title += {"num": "·分子", "den": "·分母", "gap": "·未达标"}.get(part, "·分子")
+    elif result["type"] == "count":
+        ids = set(result["ids"])
+    else:
+        row = next((r for r in result["rows"] if r["code"] == row_code), None)
+        if row is None:
+            raise NotFound("表中没有这一行")
+        ids = set(row["ids"])
+        title += f"·{row['label']}"
+    session = db_session()
+    kind = result["kind"]
+    loaders = {
+        "entry": services.entries_by_ids,
+        "item": services.items_by_ids,
+        "department": services.departments_by_ids,
+    }
+    rows = loaders[kind](session, ids) if kind in loaders else []
+    if kind == "bundle":
+        rows = [{"id": b.id, "name": b.name} for b in services.list_bundles(session) if b.id in ids]
+    return render_template(
+        "reports/drill_down.html",
+        title=title,
+        result=result,
+        rows=rows,
+        kind=kind,
+        kind_label=KIND_LABELS.get(kind, kind),
+        total=len(ids),
+        year=year,
+        as_of_day=as_of.astimezone(services.CHINA).date(),
+        definition=metrics.BY_KEY[key],
+        task_types=metrics.TYPE_LABELS,
+    )
+
+
+def _export_rows(result: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    if result["type"] == "table":
+        header = ["代码", "名称", *result["columns"]]
+        return header, [[r["code"], r["label"], *r["values"]] for r in result["rows"]]
+    if result["type"] == "rate":
+        return ["指标", "分子", "分母", "比率"], [
+            [result["label"], result["numerator"], result["denominator"], _pct(result) or "缺少数据"]
+        ]
+    return ["指标", "数值"], [[result["label"], result["value"] if not result.get("missing") else "缺少数据"]]
+
+
+def _summary(results: dict[str, Any]) -> dict[str, Any]:
+    rows = []
+    for key in HEADLINE_RATES + [f"no_contact_rate_{t}" for t in metrics.SIX_TYPES]:
+        r = results[key]
+        rows.append(
+            {
+                "code": key,
+                "label": r["label"],
+                "values": [r["numerator"], r["denominator"], _pct(r) or "缺少数据"],
+                "ids": [],
+            }
+        )
+    for key in HEADLINE_COUNTS:
+        r = results[key]
+        rows.append(
+            {
+                "code": key,
+                "label": r["label"],
+                "values": [r["value"] if not r.get("missing") else "缺少数据", "", ""],
+                "ids": [],
+            }
+        )
+    return {
+        "type": "table",
+        "key": "summary",
+        "label": "指标汇总",
+        "columns": ["分子/数值", "分母", "比率"],
+        "rows": rows,
+    }
+
+
+@bp.get("/admin/dashboard/export/<key>.<fmt>")
+def export_table(key: str, fmt: str) -> Any:
+    require_admin()
+    if fmt not in ("csv", "xlsx"):
+        raise NotFound("仅支持 CSV 和 XLSX")
+    year = _year_arg()
+    results = _results(year, _as_of_arg(year))
+    if key == "summary":
+        result = _summary(results)
+    elif key in results:
+        result = results[key]
+    else:
+        raise NotFound("没有这个表")
+    header, rows = _export_rows(result)
+    filename = f"{key}-{year}.{fmt}"
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(header)
+        writer.writerows([["" if v is None else v for v in row] for row in rows])
+        return Response(
+            "\ufeff" + buf.getvalue(),
+            mimetype="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f"attachment; filename={filename}"},
+        )
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = result["label"][:31].replace("/", "-")
+    ws.append(header)
+    for row in rows:
+        ws.append(row)
+    out = io.BytesIO()
+    wb.save(out)
+    return Response(
+        out.getvalue(),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f"attachment; filename={filename}"},
+    )
+
+
+# ---- annual report -------------------------------------------------------------------------------
+
+
+@bp.get("/admin/reports/")
+def reports_home() -> Any:
+    require_admin()
+    session = db_session()
+    this_year = utcnow().astimezone(services.CHINA).year
+    snaps = snapshot.list_snapshots(session)
+    years = sorted(
+        {this_year - 1, *(s.year for s in snaps), *services.case_stat_years(session)}, reverse=True
+    )
+    latest = {}
+    for s in snaps:
+        latest.setdefault(s.year, s)
+    tables = {y: services.template_table_values(session, y) for y in years}
+    return render_template(
+        "reports/reports_home.html",
+        years=years,
+        latest=latest,
+        snaps=snaps,
+        tables=tables,
+        this_year=this_year,
+        titles=template_tables.TABLE_TITLES,
+        columns=services.CASE_COLUMNS,
+    )
+
+
+def _year_path(year: int) -> int:
+    services.check_year(year)
+    return year
+
+
+@bp.post("/admin/reports/<int:year>/snapshot")
+def freeze(year: int) -> Any:
+    actor = require_admin()
+    try:
+        snap = snapshot.create_snapshot(db_session(), actor, _year_path(year))
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("reports.reports_home"), 303)
+    flash(f"已冻结 {year} 年年末快照，哈希 {snap.hash[:16]}…", "ok")
+    return redirect(url_for("reports.report_page", year=year), 303)
+
+
+@bp.get("/admin/reports/<int:year>")
+def report_page(year: int) -> Any:
+    require_admin()
+    report = annual_report.build_report(db_session(), _year_path(year))
+    srcs = {
+        name: url_for("reports.report_chart", year=year, name=name) for name, _t in annual_report.CHART_SPECS
+    }
+    return render_template("reports/report_page.html", **annual_report.report_context(report, srcs))
+
+
+@bp.get("/admin/reports/<int:year>/chart/<name>.png")
+def report_chart(year: int, name: str) -> Any:
+    require_admin()
+    if name not in CHARTS:
+        raise NotFound("没有这个图表")
+    report = annual_report.build_report(db_session(), _year_path(year), with_differences=False)
+    return Response(annual_report.chart_png(name, report.metrics), mimetype="image/png")
+
+
+@bp.get("/admin/reports/<int:year>/report.<fmt>")
+def report_download(year: int, fmt: str) -> Any:
+    require_admin()
+    if fmt not in ("docx", "md", "html"):
+        raise NotFound("格式应为 docx、md 或 html")
+    report = annual_report.build_report(db_session(), _year_path(year))
+    name = f"gaogang-annual-report-{year}.{fmt}"
+    disposition = {"Content-Disposition": f"attachment; filename={name}"}
+    if fmt == "docx":
+        return Response(
+            annual_report.render_docx(report),
+            headers=disposition,
+            mimetype="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        )
+    if fmt == "md":
+        return Response(
+            annual_report.render_markdown(report),
+            mimetype="text/markdown; charset=utf-8",
+            headers=disposition,
+        )
+    return Response(
+        annual_report.render_html(report), mimetype="text/html; charset=utf-8", headers=disposition
+    )
+
+
+@bp.route("/admin/reports/<int:year>/tables/<table>", methods=["GET", "POST"])
+def template_table_form(year: int, table: str) -> Any:
+    actor = require_admin()
+    year = _year_path(year)
+    if table not in template_tables.TABLE_TITLES:
+        raise NotFound("表号应为 2、3 或 4")
+    session = db_session()
+    values: dict[str, Any] = services.template_table_values(session, year).get(table) or {}
+    errors: dict[str, list[str]] = {}
+    message = None
+    if request.method == "POST":
+        values = {k: v for k, v in request.form.items() if k != "csrf_token"}
+        try:
+            services.save_template_table(session, actor, year=year, table=table, values=values)
+        except Invalid as exc:
+            errors, message = exc.details, exc.message
+        else:
+            flash(f"{template_tables.TABLE_TITLES[table]} 已保存", "ok")
+            return redirect(url_for("reports.reports_home"), 303)
+    layout = _form_layout(table)
+    status = 422 if errors else 200
+    return render_template(
+        "reports/template_table.html",
+        year=year,
+        table=table,
+        title=template_tables.TABLE_TITLES[table],
+        layout=layout,
+        values=values,
+        errors=errors,
+        message=message,
+    ), status
+
+
+def _form_layout(table: str) -> dict[str, Any]:
+    if table == "2":
+        return {
+            "columns": None,
+            "rows": [
+                (f"{art} {name}", [(f"{r}|{c}", label) for c, label in cols])
+                for r, art, name, cols in template_tables.TABLE2_ROWS
+            ],
+        }
+    if table == "3":
+        cols = template_tables.TABLE3_COLUMNS
+        return {
+            "columns": [label for _c, label in cols],
+            "rows": [
+                (label, [(f"{r}|{c}", cl) for c, cl in cols]) for r, label in template_tables.TABLE3_ROWS
+            ],
+        }
+    cols = template_tables.TABLE4_COLUMNS
+    return {
+        "columns": [label for _c, label in cols],
+        "rows": [(label, [(f"{g}|{c}", cl) for c, cl in cols]) for g, label in template_tables.TABLE4_GROUPS],
+    }
+
+
+@bp.post("/admin/reports/case-stats")
+def case_stats_upload() -> Any:
+    actor = require_admin()
+    file = request.files.get("file")
+    try:
+        year = int(request.form.get("year", ""))
+    except ValueError:
+        flash("请填写年份", "error")
+        return redirect(url_for("reports.reports_home"), 303)
+    if file is None or not file.filename:
+        flash("请选择 CSV 文件", "error")
+        return redirect(url_for("reports.reports_home"), 303)
+    try:
+        text = file.read().decode("utf-8")
+        rows, lines = services.read_case_csv(text)
+        result = services.import_case_stats(db_session(), actor, year=year, rows=rows, line_of=lines)
+    except UnicodeDecodeError:
+        flash("文件不是 UTF-8 编码的 CSV", "error")
+        return redirect(url_for("reports.reports_home"), 303)
+    except DomainError as exc:
+        details = "；".join(f"{k}：{'，'.join(v)}" for k, v in list(exc.details.items())[:20])
+        flash(f"{exc.message}。{details}", "error")
+        return redirect(url_for("reports.reports_home"), 303)
+    clear_cache()
+    flash(f"已导入 {result.rows} 行：新增 {result.created}，更新 {result.updated}", "ok")
+    return redirect(url_for("reports.reports_home"), 303)
+
+
+# ---- bundles ----------------------------------------------------------------------------------------
+
+
+@bp.get("/bundles/")
+def bundles_public() -> Any:
+    current_principal()
+    return render_template("reports/bundles_public.html", bundles=services.list_bundles(db_session(), True))
+
+
+@bp.get("/bundles/<int:bundle_id>")
+def bundle_public(bundle_id: int) -> Any:
+    current_principal()
+    if bundle_id > MAX_ID:
+        raise NotFound("套餐式服务不存在或未上线")
+    view = services.bundle_view(db_session(), bundle_id, public=True)
+    return render_template("reports/bundle_public.html", view=view)
+
+
+@bp.get("/admin/bundles/")
+def bundles_admin() -> Any:
+    require_admin()
+    session = db_session()
+    bundles = services.list_bundles(session)
+    counts = {b.id: len(services.bundle_entry_ids(session, b.id)) for b in bundles if b.id is not None}
+    return render_template("reports/bundles_admin.html", bundles=bundles, counts=counts)
+
+
+@bp.route("/admin/bundles/new", methods=["GET", "POST"], defaults={"bundle_id": None})
+@bp.route("/admin/bundles/<int:bundle_id>/edit", methods=["GET", "POST"])
+def bundle_edit(bundle_id: int | None) -> Any:
+    actor = require_admin()
+    session = db_session()
+    from reports.models import Bundle
+
+    bundle = session.get(Bundle, bundle_id) if bundle_id is not None and bundle_id <= MAX_ID else None
+    if bundle_id is not None and bundle is None:
+        raise NotFound("套餐式服务不存在")
+    codes = ""
+    if bundle is not None and bundle.id is not None:
+        codes = "\n".join(
+            e["task_code"]
+            for e in services.entries_by_ids(session, services.bundle_entry_ids(session, bundle.id))
+        )
+    form = {
+        "name": bundle.name if bundle else "",
+        "description": bundle.description if bundle else "",
+        "task_codes": codes,
+        "published": bundle.published if bundle else False,
+    }
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        form = {
+            "name": request.form.get("name", ""),
+            "description": request.form.get("description", ""),
+            "task_codes": request.form.get("task_codes", ""),
+            "published": bool(request.form.get("published")),
+        }
+        try:
+            saved = services.save_bundle(
+                session,
+                actor,
+                name=form["name"],
+                description=form["description"],
+                task_codes=form["task_codes"].split(),
+                published=form["published"],
+                bundle_id=bundle_id,
+            )
+        except Invalid as exc:
+            errors = exc.details
+        else:
+            flash("套餐式服务已保存", "ok")
+            clear_cache()
+            return redirect(url_for("reports.bundle_admin_view", bundle_id=saved.id), 303)
+    return render_template("reports/bundle_edit.html", bundle=bundle, form=form, errors=errors), (
+        422 if errors else 200
+    )
+
+
+@bp.get("/admin/bundles/<int:bundle_id>")
+def bundle_admin_view(bundle_id: int) -> Any:
+    require_admin()
+    if bundle_id > MAX_ID:
+        raise NotFound("套餐式服务不存在")
+    view = services.bundle_view(db_session(), bundle_id, public=False)
+    return render_template("reports/bundle_public.html", view=view, admin=True)
+
+
+# ---- JSON API -----------------------------------------------------------------------------------------
+
+
+@api_blp.route("/metrics")
+class MetricsApi(MethodView):
+    @api_blp.arguments(MetricsQueryArgsSchema, location="query")
+    @api_blp.doc(security=[{"bearerAuth": []}])
+    def get(self, args: dict[str, Any]) -> Any:
+        """All metrics for a year as of a date (administrators): numerator, denominator and item ids."""
+        require_admin()
+        year = args["year"]
+        services.check_year(year)
+        as_of = None
+        if args.get("as_of"):
+            as_of = datetime.combine(args["as_of"], datetime.min.time(), services.CHINA) + timedelta(
+                days=1, microseconds=-1
+            )
+        results = services.compute_metrics(db_session(), year, as_of)
+        return {
+            "year": year,
+            "definitions_version": metrics.DEFINITIONS_VERSION,
+            "as_of": (as_of or services.default_as_of(year)).isoformat(),
+            "metrics": {k: r.as_dict() for k, r in results.items()},
+        }
+
+
+@api_blp.route("/case-stats")
+class CaseStatsApi(MethodView):
+    @api_blp.arguments(CaseStatsUploadSchema)
+    @api_blp.doc(security=[{"bearerAuth": []}])
+    def post(self, body: dict[str, Any]) -> Any:
+        """Upsert a year's monthly case counts (all rows or none). Department staff: own entries only."""
+        actor = require_login()
+        result = services.import_case_stats(
+            db_session(), actor, year=body["year"], rows=body["rows"], source="api"
+        )
+        clear_cache()
+        return {"rows": result.rows, "created": result.created, "updated": result.updated}
 
 
 def register(app: Flask, api: Any) -> None:
-    """Nothing registered yet."""
+    from core.app import csrf
+    from reports.cli import reports_cli
+
+    app.register_blueprint(bp)
+    csrf.exempt(api_blp)
+    api.register_blueprint(api_blp)
+    app.cli.add_command(reports_cli)

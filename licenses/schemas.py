@@ -1,0 +1,191 @@
+"""marshmallow schemas of the licence API (web layer only). Holder data is masked unless asked for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from licenses.masking import mask_code, mask_name
+from licenses.models import AUTHORITY_LEVELS, CATEGORIES, FACE_FIELD_TYPES
+
+
+class FaceFieldSchema(Schema):
+    key = fields.String(required=True, metadata={"description": "字段键，小写字母开头"})
+    label = fields.String(required=True, metadata={"description": "字段名称"})
+    type = fields.String(load_default="string", validate=validate.OneOf(FACE_FIELD_TYPES))
+    required = fields.Boolean(load_default=False)
+    max_length = fields.Integer(validate=validate.Range(1, 5000))
+    choices = fields.List(fields.String())
+
+
+class LicenceTypeSchema(Schema):
+    code = fields.String(
+        required=True, metadata={"description": "证照类型代码（定义机构统一社会信用代码 + 3 位）"}
+    )
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    authority_name = fields.String(load_default="")
+    authority_code = fields.String(dump_only=True)
+    authority_level = fields.String(load_default="区县级", validate=validate.OneOf(AUTHORITY_LEVELS))
+    holder_code_type = fields.String(
+        required=True,
+        validate=validate.OneOf(["111", "001"]),
+        metadata={"description": "111 公民身份号码 / 001 统一社会信用代码"},
+    )
+    category = fields.String(load_default="证照", validate=validate.OneOf(CATEGORIES))
+    validity_years = fields.Integer(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Range(1, 100),
+        metadata={"description": "有效年限；空为长期有效"},
+    )
+    face_schema = fields.List(fields.Dict(), load_default=list, metadata={"description": "照面字段定义"})
+    is_active = fields.Boolean(load_default=True)
+
+
+class LicenceTypePatchSchema(Schema):
+    name = fields.String(validate=validate.Length(1, 200))
+    authority_name = fields.String()
+    authority_level = fields.String(validate=validate.OneOf(AUTHORITY_LEVELS))
+    holder_code_type = fields.String(validate=validate.OneOf(["111", "001"]))
+    category = fields.String(validate=validate.OneOf(CATEGORIES))
+    validity_years = fields.Integer(allow_none=True, validate=validate.Range(1, 100))
+    face_schema = fields.List(fields.Dict())
+    is_active = fields.Boolean()
+
+
+class TypeEntrySchema(Schema):
+    task_code = fields.String(
+        required=True, validate=validate.Length(31, 31), metadata={"description": "实施编码"}
+    )
+    role = fields.String(required=True, validate=validate.OneOf(["produces", "accepts"]))
+    material_name = fields.String(allow_none=True, validate=validate.Length(max=200))
+    entry_id = fields.Integer(dump_only=True, allow_none=True)
+    entry_name = fields.String(dump_only=True, allow_none=True)
+
+
+class LicenceTypeDetailSchema(LicenceTypeSchema):
+    entries = fields.List(fields.Nested(TypeEntrySchema), dump_only=True)
+
+
+class IssueSchema(Schema):
+    type_code = fields.String(required=True, metadata={"description": "证照类型代码"})
+    holder_name = fields.String(required=True, validate=validate.Length(1, 200))
+    holder_code = fields.String(required=True, metadata={"description": "公民身份号码或统一社会信用代码"})
+    holder_code_type = fields.String(validate=validate.OneOf(["111", "001"]))
+    number = fields.String(
+        validate=validate.Length(1, 100), metadata={"description": "证照编号；缺省为流水号"}
+    )
+    issue_date = fields.Date()
+    valid_from = fields.Date()
+    valid_to = fields.Date(allow_none=True)
+    area_code = fields.String(metadata={"description": "管辖属地 6 位行政区划代码"})
+    face = fields.Dict(load_default=dict, metadata={"description": "照面信息，键须在证照类型的字段定义中"})
+    serial = fields.String(metadata={"description": "流水号（可选，缺省自动生成）"})
+
+
+class AmendSchema(Schema):
+    holder_name = fields.String(validate=validate.Length(1, 200))
+    number = fields.String(validate=validate.Length(1, 100))
+    valid_from = fields.Date()
+    valid_to = fields.Date(allow_none=True)
+    area_code = fields.String()
+    face = fields.Dict()
+    reason = fields.String(validate=validate.Length(max=500))
+
+
+class ReasonSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(1, 500))
+
+
+class OptionalReasonSchema(Schema):
+    reason = fields.String(validate=validate.Length(max=500))
+
+
+class LicenceQueryArgsSchema(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(1, 10_000))
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    type_code = fields.String()
+    status = fields.String(validate=validate.OneOf(["valid", "suspended", "revoked", "superseded"]))
+    q = fields.String(metadata={"description": "证照编号、标识或流水号"})
+    all_versions = fields.Boolean(load_default=False)
+
+
+class LookupQueryArgsSchema(Schema):
+    holder_code = fields.String(required=True)
+    type_code = fields.String(required=True)
+
+
+def licence_dict(licence: Any, *, full: bool = False, effective: str | None = None) -> dict[str, Any]:
+    """A licence for the API; holder name and code masked unless ``full`` (an audited read)."""
+    return {
+        "id": licence.id,
+        "identifier": licence.identifier,
+        "type_code": licence.type_code,
+        "type_name": licence.type_name,
+        "number": licence.number,
+        "version": licence.version,
+        "holder_name": licence.holder_name
+        if full
+        else mask_name(licence.holder_name, licence.holder_code_type),
+        "holder_code": licence.holder_code if full else mask_code(licence.holder_code),
+        "holder_code_type": licence.holder_code_type,
+        "issuer_name": licence.issuer_name,
+        "issuer_code": licence.issuer_code,
+        "issue_date": licence.issue_date.isoformat(),
+        "valid_from": licence.valid_from.isoformat(),
+        "valid_to": licence.valid_to.isoformat() if licence.valid_to else None,
+        "area_code": licence.area_code,
+        "face": licence.face,
+        "status": licence.status,
+        "effective_status": effective or licence.status,
+        "status_reason": licence.status_reason,
+        "is_current": licence.is_current,
+        "previous_id": licence.previous_id,
+    }
+
+
+class LicenceSchema(Schema):
+    """Response shape (documentation); the views build it with ``licence_dict``."""
+
+    id = fields.Integer()
+    identifier = fields.String(metadata={"description": "电子证照标识 (GB/T 36904)"})
+    type_code = fields.String()
+    type_name = fields.String()
+    number = fields.String()
+    version = fields.Integer()
+    holder_name = fields.String(metadata={"description": "脱敏，完整信息见 /full"})
+    holder_code = fields.String(metadata={"description": "脱敏，例如 321203********123X"})
+    holder_code_type = fields.String()
+    issuer_name = fields.String()
+    issuer_code = fields.String()
+    issue_date = fields.String()
+    valid_from = fields.String()
+    valid_to = fields.String(allow_none=True)
+    area_code = fields.String()
+    face = fields.Dict()
+    status = fields.String()
+    effective_status = fields.String()
+    status_reason = fields.String(allow_none=True)
+    is_current = fields.Boolean()
+    previous_id = fields.Integer(allow_none=True)
+
+
+class LicencePageSchema(Schema):
+    items = fields.List(fields.Nested(LicenceSchema))
+    total = fields.Integer()
+    page = fields.Integer()
+    limit = fields.Integer()
+
+
+class TokenSchema(Schema):
+    token = fields.String()
+    url = fields.String()
+
+
+class VerificationSchema(Schema):
+    valid = fields.Boolean()
+    reason = fields.String(allow_none=True)
+    status = fields.String(allow_none=True)
+    status_label = fields.String(allow_none=True)
+    licence = fields.Dict(allow_none=True)

@@ -1,0 +1,401 @@
+"""The annual report (政府信息公开工作年度报告, 政务服务 part) built from a frozen year-end snapshot.
+
+One ``Report`` object (snapshot payload, hash, differences against the live data) renders to
+Markdown, standalone HTML and DOCX. Figures come only from the snapshot, so every run for the same
+snapshot prints the same tables; a figure that has changed since is listed as a difference, and a
+figure without data says so instead of printing a zero.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlmodel import Session
+
+from core.errors import NotFound
+from reports import charts, metrics, snapshot, template_tables
+from reports.models import Snapshot
+from reports.services import CHINA
+
+TEMPLATES = Path(__file__).parent / "templates"
+FONT = "Noto Sans CJK SC"
+DISTRICT = "泰州市高港区"
+
+
+@dataclass
+class Report:
+    year: int
+    hash: str
+    snapshot_id: int
+    created_at: datetime
+    definitions_version: str
+    payload: dict[str, Any]
+    differences: list[snapshot.Difference] = field(default_factory=list)
+    _charts: dict[str, bytes] = field(default_factory=dict, repr=False)
+
+    def chart(self, name: str) -> bytes:
+        """A chart of the frozen figures, drawn once per report object (every format reuses it)."""
+        if name not in self._charts:
+            self._charts[name] = chart_png(name, self.metrics)
+        return self._charts[name]
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        m: dict[str, Any] = self.payload["metrics"]
+        return m
+
+    @property
+    def version_note(self) -> str | None:
+        if self.definitions_version == metrics.DEFINITIONS_VERSION:
+            return None
+        return (
+            f"快照按指标定义版本 {self.definitions_version} 计算，现行版本为 {metrics.DEFINITIONS_VERSION}；"
+            "下列变动可能来自口径调整。"
+        )
+
+    @property
+    def as_of_label(self) -> str:
+        """The statistical moment in words: year end is “截至2025年12月31日24时（北京时间）”."""
+        when = datetime.fromisoformat(self.payload["as_of"]).astimezone(CHINA)
+        if (when.hour, when.minute, when.second) == (23, 59, 59):
+            return f"截至{when.year}年{when.month}月{when.day}日24时（北京时间）"
+        return f"截至{when:%Y年%m月%d日%H时%M分}（北京时间）"
+
+    @property
+    def title(self) -> str:
+        return f"{DISTRICT}{self.year}年政府信息公开工作年度报告（政务服务部分）"
+
+
+def build_report(session: Session, year: int, with_differences: bool = True) -> Report:
+    snap: Snapshot | None = snapshot.latest_snapshot(session, year)
+    if snap is None:
+        raise NotFound(f"{year} 年还没有冻结的年末快照，请先冻结快照", {"year": ["没有年末快照"]})
+    assert snap.id is not None  # noqa: S101 (a stored row)
+    diffs = snapshot.live_differences(session, snap) if with_differences else []
+    return Report(
+        year=snap.year,
+        hash=snap.hash,
+        snapshot_id=snap.id,
+        created_at=snap.created_at,
+        definitions_version=snap.definitions_version,
+        payload=snap.payload,
+        differences=diffs,
+    )
+
+
+# ---- figures as text -----------------------------------------------------------------------------
+
+
+def pct(result: dict[str, Any]) -> str:
+    if result.get("missing") or not result["denominator"]:
+        return f"（缺少数据：{result.get('missing') or '分母为0'}）"
+    value = 100 * result["numerator"] / result["denominator"]
+    return f"{value:.1f}%（{result['numerator']}/{result['denominator']}）"
+
+
+def num(result: dict[str, Any], unit: str = "") -> str:
+    if result.get("missing"):
+        return f"（缺少数据：{result['missing']}）"
+    return f"{result['value']:,}{unit}"
+
+
+def narrative(report: Report) -> list[str]:
+    """The 政务服务 paragraphs of 总体情况, modelled on the district's 2018 report, with computed figures."""
+    m = report.metrics
+    types = "；".join(f"{metrics.TYPE_LABELS[t]}{pct(m[f'no_contact_rate_{t}'])}" for t in metrics.SIX_TYPES)
+    dept = m["departments_online"]
+    dept_text = (
+        f"（缺少数据：{dept['missing']}）"
+        if dept.get("missing")
+        else f"{dept['numerator']}个部门开展网上审批（共{dept['denominator']}个部门有办件）"
+    )
+    paragraphs = [
+        f"深入推进“不见面审批”改革。截至{report.year}年底，全区六大类审批事项不见面率{pct(m['no_contact_rate'])}，"
+        f"其中{types}。依申请事项全程网办率{pct(m['full_online_rate'])}，最多跑一次率{pct(m['at_most_once_rate'])}，"
+        f"网上可办率{pct(m['online_available_rate'])}。",
+        f"网上办理持续深化。全年{dept_text}，办件总量{num(m['cases_received'], '件')}，"
+        f"网办件占比{pct(m['online_case_share'])}，按时办结率{pct(m['on_time_rate'])}。",
+        f"电子证照全面归集。截至年底推送市级电子证照库的证照记录{num(m['licences_pushed'], '条')}，"
+        f"电子证照部门覆盖率{pct(m['licence_department_coverage'])}，"
+        f"在用证照类型{num(m['licence_types'], '类')}。",
+        f"政务服务向基层延伸。镇（街道）级认领事项{num(m['items_claimed_level_5'], '项')}、"
+        f"村（社区）级认领事项{num(m['items_claimed_level_6'], '项')}；"
+        f"镇级认领覆盖率{pct(m['claim_coverage_level_5'])}，"
+        f"村级认领覆盖率{pct(m['claim_coverage_level_6'])}。三级四同偏差{pct(m['drift_rate'])}。",
+        f"推出套餐式场景服务（“一件事”）{num(m['bundles_published'], '个')}，"
+        "实现一次告知、一表申请、一窗受理。",
+    ]
+    return paragraphs
+
+
+def missing_figures(report: Report) -> list[str]:
+    out = [f"{r['label']}：{r['missing']}" for r in report.metrics.values() if r.get("missing")]
+    for table, values in report.payload["template_tables"].items():
+        if values is None:
+            out.append(f"统计表{template_tables.TABLE_TITLES[table]}：管理员尚未填报")
+    return out
+
+
+def table_rows(table: str, values: dict[str, Any] | None) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a template table as text; blank when not entered."""
+
+    def cell(key: str) -> str:
+        if values is None:
+            return "—"
+        v = values.get(key)
+        return "" if v is None else str(v)
+
+    if table == "2":
+        header = ["条款", "项目", "指标", "数值"]
+        rows = [
+            [art, name, label, cell(f"{r}|{c}")]
+            for r, art, name, cols in template_tables.TABLE2_ROWS
+            for c, label in cols
+        ]
+        return header, rows
+    if table == "3":
+        header = ["项目"] + [label for _c, label in template_tables.TABLE3_COLUMNS]
+        rows = [
+            [label] + [cell(f"{r}|{c}") for c, _l in template_tables.TABLE3_COLUMNS]
+            for r, label in template_tables.TABLE3_ROWS
+        ]
+        return header, rows
+    header = ["类别"] + [label for _c, label in template_tables.TABLE4_COLUMNS]
+    rows = [
+        [label] + [cell(f"{g}|{c}") for c, _l in template_tables.TABLE4_COLUMNS]
+        for g, label in template_tables.TABLE4_GROUPS
+    ]
+    return header, rows
+
+
+def metric_table(result: dict[str, Any], limit: int = 40) -> tuple[list[str], list[list[str]]]:
+    header = ["名称", *result["columns"]]
+    rows = [[r["label"], *["" if v is None else str(v) for v in r["values"]]] for r in result["rows"][:limit]]
+    return header, rows
+
+
+CHART_SPECS: list[tuple[str, str]] = [
+    ("no_contact", "六大类事项不见面率"),
+    ("towns", "各镇（街道）事项认领"),
+    ("departments", "区级部门事项认领（前20）"),
+    ("monthly", "逐月办件量"),
+    ("sync", "电子证照同步状态（按月）"),
+]
+
+
+def chart_png(name: str, m: dict[str, Any]) -> bytes:
+    if name == "no_contact":
+        return charts.rates_chart(
+            [m["no_contact_rate"]]
+            + [m[f"no_contact_rate_{t}"] for t in metrics.SIX_TYPES]
+            + [m["full_online_rate"], m["at_most_once_rate"], m["online_available_rate"]],
+            "不见面率与网办指标",
+        )
+    if name == "towns":
+        return charts.bar_table(m["entries_by_town"], columns=[0, 2])
+    if name == "departments":
+        return charts.bar_table(m["entries_by_department"], columns=[0, 2])
+    if name == "monthly":
+        return charts.monthly_chart(m["cases_by_month"])
+    if name == "sync":
+        return charts.stacked_chart(m["sync_by_month"])
+    raise NotFound("没有这个图表")
+
+
+def appendix(report: Report) -> list[tuple[str, str]]:
+    return [(d.label, d.formula) for d in metrics.DEFINITIONS]
+
+
+# ---- Markdown ----------------------------------------------------------------------------------------
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(report: Report) -> str:
+    m = report.metrics
+    out = [
+        f"# {report.title}",
+        "",
+        f"统计时点：{report.as_of_label}　快照哈希：`{report.hash}`",
+        "",
+        "## 一、总体情况（政务服务）",
+        "",
+    ]
+    out += [p + "\n" for p in narrative(report)]
+    for table in ("2", "3", "4"):
+        out += [f"## {template_tables.TABLE_TITLES[table]}", ""]
+        values = report.payload["template_tables"].get(table)
+        if values is None:
+            out += ["（缺少数据：管理员尚未填报本表）", ""]
+        out += [_md_table(*table_rows(table, values)), ""]
+    out += ["## 附表：分级认领与办件", ""]
+    for key in ("entries_by_town", "cases_by_month", "licence_events"):
+        out += [f"### {m[key]['label']}", ""]
+        if m[key].get("missing"):
+            out += [f"（缺少数据：{m[key]['missing']}）", ""]
+        else:
+            out += [_md_table(*metric_table(m[key])), ""]
+    out += ["## 缺少的数据", ""]
+    missing = missing_figures(report)
+    out += [f"- {x}" for x in missing] if missing else ["无"]
+    out += ["", "## 快照后的数据变动", ""]
+    if report.version_note:
+        out += [report.version_note, ""]
+    if report.differences:
+        out += [
+            _md_table(
+                ["指标", "快照值", "现值"],
+                [[d.label, str(d.frozen), str(d.current)] for d in report.differences],
+            )
+        ]
+    else:
+        out += ["无：实时数据与快照一致。"]
+    out += [
+        "",
+        "## 附录：指标定义",
+        "",
+        f"指标定义版本 {report.definitions_version}；快照编号 {report.snapshot_id}；"
+        f"快照哈希（SHA-256）`{report.hash}`。",
+        "",
+    ]
+    out += [f"- **{label}**：{formula}" for label, formula in appendix(report)]
+    return "\n".join(out) + "\n"
+
+
+# ---- HTML --------------------------------------------------------------------------------------------
+
+_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+
+
+def report_context(report: Report, chart_src: dict[str, str]) -> dict[str, Any]:
+    m = report.metrics
+    return {
+        "report": report,
+        "paragraphs": narrative(report),
+        "tables": [
+            (
+                template_tables.TABLE_TITLES[t],
+                report.payload["template_tables"].get(t) is None,
+                *table_rows(t, report.payload["template_tables"].get(t)),
+            )
+            for t in ("2", "3", "4")
+        ],
+        "annex": [
+            (m[k]["label"], m[k].get("missing"), *metric_table(m[k]))
+            for k in ("entries_by_town", "cases_by_month", "licence_events")
+        ],
+        "missing": missing_figures(report),
+        "charts": [(title, chart_src[name]) for name, title in CHART_SPECS],
+        "definitions": appendix(report),
+    }
+
+
+def render_html(report: Report) -> str:
+    """A standalone HTML document; charts are embedded as data: URIs (the CSP allows images)."""
+    srcs = {
+        name: "data:image/png;base64," + base64.b64encode(report.chart(name)).decode()
+        for name, _t in CHART_SPECS
+    }
+    return _env.get_template("reports/report_document.html").render(**report_context(report, srcs))
+
+
+# ---- DOCX ---------------------------------------------------------------------------------------------
+
+
+def render_docx(report: Report) -> bytes:
+    from docx import Document
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.oxml.ns import qn
+    from docx.shared import Cm, Pt
+
+    doc = Document()
+    for style_name in ("Normal", "Title", "Heading 1", "Heading 2", "Heading 3"):
+        style = doc.styles[style_name]
+        style.font.name = FONT
+        style.element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), FONT)
+    doc.styles["Normal"].font.size = Pt(10.5)
+    props = doc.core_properties
+    props.title, props.author = report.title, "高港区政务服务平台"
+    props.created = props.modified = report.created_at.replace(tzinfo=None)
+    props.revision = 1
+    for section in doc.sections:
+        section.left_margin = section.right_margin = Cm(2.2)
+
+    heading = doc.add_heading(report.title, level=0)
+    heading.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    doc.add_paragraph(f"统计时点：{report.as_of_label}")
+    doc.add_heading("一、总体情况（政务服务）", level=1)
+    for p in narrative(report):
+        para = doc.add_paragraph(p)
+        para.paragraph_format.first_line_indent = Pt(21)
+
+    def add_table(header: list[str], rows: list[list[str]], font_size: float = 8) -> None:
+        table = doc.add_table(rows=1, cols=len(header))
+        table.style = "Table Grid"
+        for i, h in enumerate(header):
+            table.rows[0].cells[i].text = h
+        for row in rows:
+            cells = table.add_row().cells
+            for i, value in enumerate(row):
+                cells[i].text = value
+        for row in table.rows:
+            for c in row.cells:
+                for para in c.paragraphs:
+                    for run in para.runs:
+                        run.font.size = Pt(font_size)
+
+    for t in ("2", "3", "4"):
+        doc.add_heading(template_tables.TABLE_TITLES[t], level=1)
+        values = report.payload["template_tables"].get(t)
+        if values is None:
+            doc.add_paragraph("（缺少数据：管理员尚未填报本表）")
+        add_table(*table_rows(t, values))
+
+    doc.add_heading("图表", level=1)
+    for name, title in CHART_SPECS:
+        doc.add_paragraph(title)
+        doc.add_picture(io.BytesIO(report.chart(name)), width=Cm(13))
+
+    doc.add_heading("附表：分级认领与办件", level=1)
+    for key in ("entries_by_town", "cases_by_month", "licence_events"):
+        result = report.metrics[key]
+        doc.add_heading(result["label"], level=2)
+        if result.get("missing"):
+            doc.add_paragraph(f"（缺少数据：{result['missing']}）")
+        else:
+            add_table(*metric_table(result))
+
+    doc.add_heading("缺少的数据", level=1)
+    missing = missing_figures(report)
+    for x in missing or ["无"]:
+        doc.add_paragraph(x, style="List Bullet" if missing else None)
+    doc.add_heading("快照后的数据变动", level=1)
+    if report.version_note:
+        doc.add_paragraph(report.version_note)
+    if report.differences:
+        add_table(
+            ["指标", "快照值", "现值"], [[d.label, str(d.frozen), str(d.current)] for d in report.differences]
+        )
+    else:
+        doc.add_paragraph("无：实时数据与快照一致。")
+
+    doc.add_heading("附录：指标定义", level=1)
+    doc.add_paragraph(
+        f"指标定义版本 {report.definitions_version}；快照编号 {report.snapshot_id}；"
+        f"快照哈希（SHA-256）{report.hash}。"
+    )
+    for label, formula in appendix(report):
+        doc.add_paragraph(f"{label}：{formula}", style="List Bullet")
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()

@@ -1,0 +1,28 @@
+"""Marshmallow schemas of the reports API (web layer only)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+
+class MetricsQueryArgsSchema(Schema):
+    year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100))
+    as_of = fields.Date(load_default=None)
+
+
+class CaseStatRowSchema(Schema):
+    task_code = fields.String(required=True, validate=validate.Length(min=1, max=31))
+    month = fields.String(
+        required=True, validate=validate.Length(min=6, max=7), metadata={"description": "YYYY-MM"}
+    )
+    received = fields.Integer(required=True, validate=validate.Range(min=0, max=10_000_000))
+    online = fields.Integer(required=True, validate=validate.Range(min=0, max=10_000_000))
+    finished = fields.Integer(required=True, validate=validate.Range(min=0, max=10_000_000))
+    on_time = fields.Integer(required=True, validate=validate.Range(min=0, max=10_000_000))
+
+
+class CaseStatsUploadSchema(Schema):
+    year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100))
+    rows = fields.List(
+        fields.Nested(CaseStatRowSchema), required=True, validate=validate.Length(min=1, max=50_000)
+    )

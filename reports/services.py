@@ -1,0 +1,935 @@
+"""Report use cases: load facts as of a date, import case statistics, bundles, template tables.
+
+Services take a Session, flush and never commit. ``reports`` only reads catalogue and licence
+tables; the tables it writes are its own (reports.models).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from catalog.models import CatalogItem, Department, Division, EntryVersion, ImplementationEntry, Material
+from core.audit import record
+from core.auth import Principal
+from core.errors import Forbidden, Invalid, NotFound, field_error
+from core.types import utcnow
+from reports import metrics
+from reports.models import Bundle, BundleEntry, CaseStat, TemplateTable
+
+CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
+MIN_YEAR, MAX_YEAR = 2000, 2100
+
+
+def year_bounds(year: int) -> tuple[datetime, datetime]:
+    """The statistical year in China time: 1 Jan 00:00 to 31 Dec 23:59:59.999999 (UTC+8)."""
+    check_year(year)
+    start = datetime(year, 1, 1, tzinfo=CHINA)
+    return start, datetime(year + 1, 1, 1, tzinfo=CHINA) - timedelta(microseconds=1)
+
+
+def check_year(year: int) -> None:
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise field_error("year", f"年份应在 {MIN_YEAR}–{MAX_YEAR} 之间")
+
+
+def default_as_of(year: int) -> datetime:
+    """Year end for a past year, now for the current year."""
+    _start, end = year_bounds(year)
+    return min(end, utcnow())
+
+
+# ---- facts ------------------------------------------------------------------------------------------
+
+
+def _depth(value: Any) -> frozenset[str]:
+    if not value:
+        return frozenset()
+    if isinstance(value, list | tuple):
+        return frozenset(str(v) for v in value)
+    return frozenset(p.strip() for p in str(value).split(",") if p.strip())
+
+
+def _saved(snapshot: Any) -> dict[str, Any]:
+    if isinstance(snapshot, str):
+        snapshot = json.loads(snapshot)
+    if not isinstance(snapshot, dict):
+        return {}
+    inner = snapshot.get("entry")
+    return inner if isinstance(inner, dict) else snapshot
+
+
+_DEPTH_CACHE: dict[str, frozenset[str]] = {}
+
+
+def _depth_codes(value: Any) -> frozenset[str]:
+    key = value if isinstance(value, str) else ",".join(map(str, value or ()))
+    found = _DEPTH_CACHE.get(key)
+    if found is None:
+        found = _depth(key)
+        if len(_DEPTH_CACHE) < 4096:  # distinct depth strings are few; bound the cache anyway
+            _DEPTH_CACHE[key] = found
+    return found
+
+
+def load_catalogue_facts(session: Session, as_of: datetime) -> dict[str, Any]:
+    """Items, bodies, divisions and entries as they stood at ``as_of``.
+
+    An entry's status and elements are those of its latest version (EntryVersion) saved by then;
+    an entry without versions falls back to its row. Drift compares with the item's current values.
+    """
+    item_rows = session.execute(
+        select(
+            CatalogItem.id,
+            CatalogItem.code,
+            CatalogItem.name,
+            CatalogItem.task_type,
+            CatalogItem.use_levels,
+            CatalogItem.county_only,
+        ).where(CatalogItem.created_at <= as_of)
+    ).all()
+    E, It, V = ImplementationEntry, CatalogItem, EntryVersion
+    latest = (
+        select(V.entry_id, sa.func.max(V.id).label("vid"))
+        .where(V.created_at <= as_of)
+        .group_by(V.entry_id)
+        .subquery()
+    )
+    drift = sa.or_(
+        E.name != It.name,
+        E.task_type != It.task_type,
+        sa.func.coalesce(E.legal_basis, "") != sa.func.coalesce(It.legal_basis, ""),
+        E.catalog_code != It.code,
+    )
+    stmt = (
+        select(
+            E.id,
+            E.task_code,
+            E.name,
+            E.task_type,
+            E.level,
+            E.department_id,
+            E.division_code,
+            E.item_id,
+            E.status,
+            E.applicable,
+            E.visits,
+            E.online_depth,
+            E.no_contact,
+            sa.and_(E.published_at.is_not(None), E.published_at > as_of),  # type: ignore[union-attr]
+            drift,
+            V.status,
+            sa.cast(V.snapshot, sa.Text),
+        )
+        .join(It, It.id == E.item_id)
+        .outerjoin(latest, latest.c.entry_id == E.id)
+        .outerjoin(V, V.id == latest.c.vid)
+        .where(E.created_at <= as_of)
+    )
+    entries: list[metrics.EntryFact] = []
+    for (
+        eid,
+        task_code,
+        name,
+        task_type,
+        level,
+        dept,
+        division,
+        item_id,
+        status,
+        applicable,
+        visits,
+        depth,
+        no_contact,
+        published_later,
+        drifted,
+        saved_status,
+        snapshot,
+    ) in _fetch(session, stmt):
+        if saved_status is not None:
+            status = saved_status
+            saved = _saved(snapshot)
+            applicable = saved.get("applicable", applicable)
+            visits = saved.get("visits", visits)
+            depth = saved.get("online_depth", depth)
+            no_contact = saved.get("no_contact", no_contact)
+        elif status == metrics.PUBLISHED and published_later:
+            status = "submitted"
+        entries.append(
+            metrics.EntryFact(
+                eid,
+                task_code,
+                name,
+                task_type,
+                level,
+                dept,
+                division,
+                item_id,
+                status,
+                bool(applicable),
+                int(visits) if visits is not None else 1,
+                _depth_codes(depth),
+                bool(no_contact),
+                bool(drifted),
+            )
+        )
+    items = {r.id: r for r in item_rows}
+    departments = [
+        metrics.DepartmentFact(r.id, r.name, r.level, r.division_code)
+        for r in session.execute(
+            select(Department.id, Department.name, Department.level, Department.division_code).where(
+                Department.created_at <= as_of
+            )
+        ).all()
+    ]
+    divisions = [
+        metrics.DivisionFact(r.code, r.name, r.level, r.parent_code)
+        for r in session.execute(
+            select(Division.code, Division.name, Division.level, Division.parent_code).where(
+                Division.level.in_(("town", "village"))
+            )  # type: ignore[attr-defined]
+        ).all()
+    ]
+    return {
+        "entries": entries,
+        "items": [
+            metrics.ItemFact(
+                i.id,
+                i.code,
+                i.name,
+                i.task_type,
+                frozenset(p.strip() for p in (i.use_levels or "").split(",") if p.strip()),
+                bool(i.county_only),
+            )
+            for i in items.values()
+        ],
+        "departments": departments,
+        "divisions": divisions,
+    }
+
+
+def load_case_facts(
+    session: Session, year: int, as_of: datetime
+) -> tuple[list[metrics.CaseFact], list[metrics.CaseMonth]]:
+    """Case statistics of ``year`` up to the as-of month: per-entry sums and per-month totals."""
+    last_month = 12
+    local = as_of.astimezone(CHINA)
+    if local.year == year:
+        last_month = local.month
+    elif local.year < year:
+        return [], []
+    where = (CaseStat.year == year, CaseStat.month <= last_month)
+    if session.connection().dialect.name != "postgresql":
+        rows = session.execute(
+            select(
+                CaseStat.entry_id,
+                CaseStat.month,
+                CaseStat.received,
+                CaseStat.online,
+                CaseStat.finished,
+                CaseStat.on_time,
+            ).where(*where)
+        ).all()
+        return metrics.group_cases(metrics.CaseFact(*r) for r in rows)
+    sums = (
+        sa.func.sum(CaseStat.received),
+        sa.func.sum(CaseStat.online),
+        sa.func.sum(CaseStat.finished),
+        sa.func.sum(CaseStat.on_time),
+    )
+    per_entry = [
+        metrics.CaseFact(e, 0, *v)
+        for e, *v in session.execute(
+            select(CaseStat.entry_id, *sums)
+            .where(*where)
+            .group_by(CaseStat.entry_id)
+            .order_by(CaseStat.entry_id)
+        ).all()
+    ]
+    per_month = [
+        metrics.CaseMonth(m, *v[:4], tuple(sorted(v[4])))
+        for m, *v in session.execute(
+            select(CaseStat.month, *sums, sa.func.array_agg(sa.distinct(CaseStat.entry_id)))
+            .where(*where)
+            .group_by(CaseStat.month)
+            .order_by(CaseStat.month)
+        ).all()
+    ]
+    return per_entry, per_month
+
+
+def load_bundle_facts(session: Session, as_of: datetime) -> list[metrics.BundleFact]:
+    bundles = session.execute(
+        select(Bundle.id, Bundle.name).where(Bundle.published, Bundle.published_at <= as_of)  # type: ignore[operator]
+    ).all()
+    members: dict[int, list[int]] = {}
+    for bundle_id, entry_id in session.execute(
+        select(BundleEntry.bundle_id, BundleEntry.entry_id).order_by(BundleEntry.position, BundleEntry.id)
+    ).all():
+        members.setdefault(bundle_id, []).append(entry_id)
+    return [metrics.BundleFact(b.id, b.name, tuple(members.get(b.id, []))) for b in bundles]
+
+
+def _fetch(session: Session, stmt: Any) -> list[tuple[Any, ...]]:
+    """Plain tuples; on PostgreSQL straight from the driver cursor (140k rows without Row objects)."""
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        return [tuple(r) for r in conn.execute(stmt).all()]
+    compiled = stmt.compile(dialect=conn.dialect)
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), compiled.params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+LICENCE_GROUPS_SQL = sa.text("""
+SELECT type_code, issuer_department_id, count(*) AS existing,
+       count(*) FILTER (WHERE previous_id IS NULL
+             AND (issue_date::timestamp - interval '8 hours') AT TIME ZONE 'UTC'
+                 BETWEEN :lo AND :hi) AS issued,
+       count(*) FILTER (WHERE previous_id IS NOT NULL AND created_at BETWEEN :lo AND :hi) AS amended,
+       count(*) FILTER (WHERE status = 'revoked' AND status_changed_at BETWEEN :lo AND :hi) AS revoked
+FROM licence WHERE created_at <= :as_of
+GROUP BY type_code, issuer_department_id
+""")
+PUSH_GROUPS_SQL = sa.text("""
+SELECT department_id, state, month, CASE WHEN state <> 'sent' THEN -1
+            WHEN lag <= 60 THEN 0 WHEN lag <= 3600 THEN 1 WHEN lag <= 86400 THEN 2 ELSE 3 END AS band,
+       count(*) AS n
+FROM (
+  SELECT l.issuer_department_id AS department_id,
+         CASE WHEN o.status = 'sent' THEN
+                CASE WHEN o.synced_at IS NOT NULL AND o.synced_at <= :as_of THEN 'sent' ELSE 'pending' END
+              WHEN o.status IN ('pending', 'failed') THEN o.status ELSE 'other' END AS state,
+         CASE WHEN o.created_at BETWEEN :lo AND :hi
+              THEN extract(month FROM (o.created_at AT TIME ZONE 'UTC') + interval '8 hours')::int ELSE 0 END
+           AS month,
+         extract(epoch FROM o.synced_at - o.created_at) AS lag
+  FROM licence_outbox o JOIN licence l ON l.id = o.licence_id
+  WHERE o.created_at <= :as_of
+) AS p
+GROUP BY department_id, state, month, band
+""")
+
+
+def _seconds(value: Any) -> float | None:
+    return value.timestamp() if isinstance(value, datetime) else value
+
+
+def load_licence_rows(
+    session: Session, as_of: datetime
+) -> tuple[list[metrics.LicenceFact], list[metrics.PushFact]]:
+    """Row-level licence and outbox facts (the embedded SQLite mode, and the tests' oracle)."""
+    from licenses.models import Licence, LicenceOutbox
+
+    cut = as_of.timestamp()
+    licences: list[metrics.LicenceFact] = []
+    for lid, type_code, dept, previous, status, changed, created, issued in session.execute(
+        select(
+            Licence.id,
+            Licence.type_code,
+            Licence.issuer_department_id,
+            Licence.previous_id,
+            Licence.status,
+            Licence.status_changed_at,
+            Licence.created_at,
+            Licence.issue_date,
+        ).where(Licence.created_at <= as_of)
+    ).all():
+        changed_s = _seconds(changed)
+        revoked = changed_s if status == "revoked" and changed_s is not None and changed_s <= cut else None
+        if previous:
+            licences.append(metrics.LicenceFact(lid, type_code, dept, None, _seconds(created), revoked))
+        else:
+            issued_s = datetime.combine(issued, datetime.min.time(), CHINA).timestamp()
+            licences.append(metrics.LicenceFact(lid, type_code, dept, issued_s, None, revoked))
+    pushes = [
+        metrics.PushFact(lid, dept, status, _seconds(created) or 0.0, _seconds(synced))
+        for lid, dept, status, created, synced in session.execute(
+            select(
+                LicenceOutbox.licence_id,
+                Licence.issuer_department_id,
+                LicenceOutbox.status,
+                LicenceOutbox.created_at,
+                LicenceOutbox.synced_at,
+            )
+            .join(Licence, Licence.id == LicenceOutbox.licence_id)
+            .where(LicenceOutbox.created_at <= as_of)
+        ).all()
+    ]
+    return licences, pushes
+
+
+def load_licence_facts(session: Session, facts: metrics.Facts) -> None:
+    """Licence and outbox groups as of ``facts.as_of`` (the licence registry's tables).
+
+    On PostgreSQL the grouping runs in SQL (140k licences in a fraction of a second); elsewhere the
+    rows are grouped by ``metrics.group_licences`` / ``group_pushes``, which define the groups (a
+    test checks that both agree).
+    """
+    if session.connection().dialect.name != "postgresql":
+        licences, pushes = load_licence_rows(session, facts.as_of)
+        facts.licences = metrics.group_licences(licences, facts)
+        facts.pushes = metrics.group_pushes(pushes, facts)
+        return
+    lo = facts.period_start
+    hi = min(facts.period_end, facts.as_of)
+    params = {"lo": lo, "hi": hi, "as_of": facts.as_of}
+    facts.licences = sorted(
+        metrics.LicenceGroup(*r) for r in session.execute(LICENCE_GROUPS_SQL, params).all()
+    )
+    facts.pushes = sorted(metrics.PushGroup(*r) for r in session.execute(PUSH_GROUPS_SQL, params).all())
+
+
+def load_facts(session: Session, year: int, as_of: datetime | None = None) -> metrics.Facts:
+    """Everything the metric definitions read, as the database stood at ``as_of`` (default: year end)."""
+    start, end = year_bounds(year)
+    as_of = as_of or default_as_of(year)
+    if as_of.tzinfo is None:
+        raise Invalid("统计时点必须带时区")
+    facts = metrics.Facts(
+        as_of=as_of, period_start=start, period_end=end, **load_catalogue_facts(session, as_of)
+    )
+    facts.cases, facts.case_months = load_case_facts(session, year, as_of)
+    if facts.cases:
+        facts.case_departments = dict(
+            _fetch(
+                session,
+                select(
+                    ImplementationEntry.id,  # type: ignore[arg-type]
+                    ImplementationEntry.department_id,
+                ),
+            )
+        )
+    facts.bundles = load_bundle_facts(session, as_of)
+    load_licence_facts(session, facts)
+    sources = set()
+    if facts.entries:
+        sources.add("catalogue")
+    if facts.cases:
+        sources.add("cases")
+    if facts.licences:
+        sources.add("licences")
+    if facts.pushes:
+        sources.add("sync")
+    facts.sources = frozenset(sources)
+    return facts
+
+
+def compute_metrics(session: Session, year: int, as_of: datetime | None = None) -> dict[str, metrics.Result]:
+    return metrics.compute_all(load_facts(session, year, as_of))
+
+
+# ---- drill-down ------------------------------------------------------------------------------------
+
+
+def entries_by_ids(session: Session, ids: Iterable[int], limit: int = 500) -> list[dict[str, Any]]:
+    id_list = sorted(set(ids))[:limit]
+    if not id_list:
+        return []
+    rows = session.execute(
+        select(
+            ImplementationEntry.id,
+            ImplementationEntry.task_code,
+            ImplementationEntry.name,
+            ImplementationEntry.task_type,
+            ImplementationEntry.status,
+            ImplementationEntry.visits,
+            ImplementationEntry.online_depth,
+            ImplementationEntry.no_contact,
+            Department.name.label("dept"),
+        )
+        .join(Department, Department.id == ImplementationEntry.department_id)
+        .where(ImplementationEntry.id.in_(id_list))  # type: ignore[union-attr]
+        .order_by(ImplementationEntry.id)
+    ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def departments_by_ids(session: Session, ids: Iterable[int]) -> list[dict[str, Any]]:
+    id_list = sorted(set(ids))
+    if not id_list:
+        return []
+    rows = session.execute(
+        select(Department.id, Department.name, Department.uscc, Department.level)
+        .where(Department.id.in_(id_list))
+        .order_by(Department.id)
+    ).all()  # type: ignore[union-attr]
+    return [dict(r._mapping) for r in rows]
+
+
+def items_by_ids(session: Session, ids: Iterable[int], limit: int = 500) -> list[dict[str, Any]]:
+    id_list = sorted(set(ids))[:limit]
+    if not id_list:
+        return []
+    rows = session.execute(
+        select(
+            CatalogItem.id, CatalogItem.code, CatalogItem.name, CatalogItem.task_type, CatalogItem.use_levels
+        )
+        .where(CatalogItem.id.in_(id_list))
+        .order_by(CatalogItem.id)
+    ).all()  # type: ignore[union-attr]
+    return [dict(r._mapping) for r in rows]
+
+
+# ---- case statistics ---------------------------------------------------------------------------------
+
+CASE_COLUMNS = ("task_code", "month", "received", "online", "finished", "on_time")
+CASE_COLUMN_LABELS = {
+    "received": "收件数",
+    "online": "网上申报数",
+    "finished": "办结数",
+    "on_time": "按时办结数",
+}
+MAX_COUNT = 10_000_000
+
+
+@dataclass
+class CaseImportResult:
+    created: int
+    updated: int
+    rows: int
+
+
+def _parse_month(value: str, year: int) -> tuple[int | None, str | None]:
+    text = value.strip()
+    try:
+        y_text, m_text = text.split("-")
+        y, m = int(y_text), int(m_text)
+    except ValueError:
+        return None, f"月份“{value}”格式应为 YYYY-MM"
+    if not 1 <= m <= 12:
+        return None, f"月份“{value}”不存在"
+    if y != year:
+        return None, f"月份 {text} 不在 {year} 年内"
+    return m, None
+
+
+def parse_case_rows(
+    session: Session, rows: list[dict[str, Any]], year: int, line_of: list[int] | None = None
+) -> list[tuple[int, int, dict[str, int]]]:
+    """Validate every row; raise one Invalid naming each bad line and field. Nothing is written here."""
+    check_year(year)
+    errors: dict[str, list[str]] = {}
+    codes = {str(r.get("task_code") or "").strip() for r in rows}
+    known = (
+        dict(
+            session.execute(
+                select(ImplementationEntry.task_code, ImplementationEntry.id).where(
+                    ImplementationEntry.task_code.in_(codes)
+                )  # type: ignore[attr-defined]
+            ).all()
+        )
+        if codes
+        else {}
+    )
+    parsed: list[tuple[int, int, dict[str, int]]] = []
+    seen: dict[tuple[int, int], int] = {}
+    for index, row in enumerate(rows):
+        line = line_of[index] if line_of else index + 1
+        where = f"第{line}行"
+        problems: list[str] = []
+        code = str(row.get("task_code") or "").strip()
+        entry_id = known.get(code)
+        if not code:
+            problems.append("缺少实施编码 task_code")
+        elif entry_id is None:
+            problems.append(f"未知的实施编码 {code}")
+        month, month_error = _parse_month(str(row.get("month") or ""), year)
+        if month_error:
+            problems.append(month_error)
+        counts: dict[str, int] = {}
+        for col, label in CASE_COLUMN_LABELS.items():
+            raw = row.get(col)
+            try:
+                value = int(str(raw).strip()) if not isinstance(raw, int) else raw
+            except (TypeError, ValueError):
+                problems.append(f"{label} {col}“{raw if raw is not None else ''}”不是整数")
+                continue
+            if value < 0:
+                problems.append(f"{label} {col} 不能为负数（{value}）")
+            elif value > MAX_COUNT:
+                problems.append(f"{label} {col} 过大（{value}）")
+            else:
+                counts[col] = value
+        if len(counts) == 4:
+            if counts["online"] > counts["received"]:
+                problems.append("网上申报数不能大于收件数")
+            if counts["on_time"] > counts["finished"]:
+                problems.append("按时办结数不能大于办结数")
+        if entry_id is not None and month is not None:
+            previous = seen.get((entry_id, month))
+            if previous is not None:
+                problems.append(f"与第{previous}行重复（同一事项同一月份）")
+            seen[(entry_id, month)] = line
+        if problems:
+            errors[where] = problems
+        elif entry_id is not None and month is not None:
+            parsed.append((entry_id, month, counts))
+    if errors:
+        raise Invalid(f"办件统计有 {len(errors)} 行错误，未导入任何数据", errors)
+    if not parsed:
+        raise Invalid("办件统计没有数据行", {"file": ["没有数据行"]})
+    return parsed
+
+
+def read_case_csv(text: str) -> tuple[list[dict[str, Any]], list[int]]:
+    """Rows of a case-statistics CSV and the file line number of each; wrong columns raise Invalid."""
+    text = text.lstrip("\ufeff")
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in CASE_COLUMNS if c not in header]
+    extra = [c for c in header if c not in CASE_COLUMNS]
+    if missing or extra:
+        details: dict[str, list[str]] = {}
+        if missing:
+            details["第1行"] = [f"缺少列：{', '.join(missing)}"]
+        if extra:
+            details.setdefault("第1行", []).append(f"不认识的列：{', '.join(extra)}")
+        raise Invalid(f"办件统计文件的列应为 {','.join(CASE_COLUMNS)}", details)
+    reader.fieldnames = header
+    rows: list[dict[str, Any]] = []
+    lines: list[int] = []
+    for row in reader:
+        if None in row:
+            raise Invalid("办件统计文件列数不符", {f"第{reader.line_num}行": ["该行的列数多于表头"]})
+        if not any((v or "").strip() for v in row.values()):
+            continue
+        rows.append(row)
+        lines.append(reader.line_num)
+    return rows, lines
+
+
+def import_case_stats(
+    session: Session,
+    actor: Principal,
+    *,
+    year: int,
+    rows: list[dict[str, Any]],
+    line_of: list[int] | None = None,
+    source: str = "csv",
+) -> CaseImportResult:
+    """Upsert monthly case counts per entry for one year; all rows valid or nothing is written.
+
+    Administrators import for every department; department staff only for their own entries.
+    """
+    if not actor.is_authenticated:
+        raise Forbidden("请先登录")
+    parsed = parse_case_rows(session, rows, year, line_of)
+    if not actor.is_admin:
+        own = (
+            {
+                i
+                for (i,) in session.execute(
+                    select(ImplementationEntry.id).where(
+                        ImplementationEntry.department_id == actor.department_id
+                    )
+                ).all()
+            }
+            if actor.department_id
+            else set()
+        )
+        foreign = [i for i, (entry_id, _m, _c) in enumerate(parsed) if entry_id not in own]
+        if foreign:
+            raise Forbidden(
+                "只能导入本部门事项的办件统计",
+                {
+                    f"第{(line_of or [])[i] if line_of else i + 1}行": ["不是本部门的事项"]
+                    for i in foreign[:20]
+                },
+            )
+    existing = {
+        (s.entry_id, s.month): s
+        for s in session.exec(
+            select(CaseStat).where(CaseStat.year == year, CaseStat.entry_id.in_({p[0] for p in parsed}))  # type: ignore[attr-defined]
+        ).all()
+    }
+    created = updated = 0
+    now = utcnow()
+    for entry_id, month, counts in parsed:
+        stat = existing.get((entry_id, month))
+        if stat is None:
+            session.add(
+                CaseStat(entry_id=entry_id, year=year, month=month, source=source, imported_at=now, **counts)
+            )
+            created += 1
+        elif any(getattr(stat, k) != v for k, v in counts.items()):
+            for k, v in counts.items():
+                setattr(stat, k, v)
+            stat.source, stat.imported_at = source, now
+            updated += 1
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="reports.import_case_stats",
+        entity_type="case_stats",
+        entity_id=str(year),
+        new={"rows": len(parsed), "created": created, "updated": updated, "source": source},
+    )
+    return CaseImportResult(created=created, updated=updated, rows=len(parsed))
+
+
+def case_stat_years(session: Session) -> list[int]:
+    return [y for (y,) in session.execute(select(CaseStat.year).distinct().order_by(CaseStat.year)).all()]
+
+
+# ---- bundles ---------------------------------------------------------------------------------------
+
+
+def _require_admin(actor: Principal) -> None:
+    if not actor.is_admin:
+        raise Forbidden("仅区级管理员可执行此操作")
+
+
+def _bundle_entries(session: Session, entry_ids: list[int]) -> list[int]:
+    ids: list[int] = []
+    for value in entry_ids:
+        if value not in ids:
+            ids.append(value)
+    if not ids:
+        raise field_error("entry_ids", "请至少选择一个事项")
+    found = {
+        i
+        for (i,) in session.execute(
+            select(ImplementationEntry.id).where(ImplementationEntry.id.in_(ids))  # type: ignore[union-attr]
+        ).all()
+    }
+    unknown = [i for i in ids if i not in found]
+    if unknown:
+        raise field_error("entry_ids", f"事项不存在：{', '.join(map(str, unknown))}")
+    return ids
+
+
+def _bundle_entries_by_code(session: Session, task_codes: list[str]) -> list[int]:
+    codes = [c.strip() for c in task_codes if c.strip()]
+    found = (
+        dict(
+            session.execute(
+                select(ImplementationEntry.task_code, ImplementationEntry.id).where(
+                    ImplementationEntry.task_code.in_(codes)
+                )  # type: ignore[attr-defined]
+            ).all()
+        )
+        if codes
+        else {}
+    )
+    unknown = [c for c in codes if c not in found]
+    if unknown:
+        raise field_error("task_codes", f"未知的实施编码：{', '.join(unknown)}")
+    return [found[c] for c in codes]
+
+
+def save_bundle(
+    session: Session,
+    actor: Principal,
+    *,
+    name: str,
+    description: str = "",
+    entry_ids: list[int] | None = None,
+    task_codes: list[str] | None = None,
+    published: bool = False,
+    bundle_id: int | None = None,
+) -> Bundle:
+    """Create or update a bundle (admin only). Entries are given by id or by 实施编码, in order."""
+    _require_admin(actor)
+    name = (name or "").strip()
+    if not name:
+        raise field_error("name", "请填写名称")
+    if len(name) > 100:
+        raise field_error("name", "名称不超过100个字")
+    ids = _bundle_entries(session, list(entry_ids or []) + _bundle_entries_by_code(session, task_codes or []))
+    clash = session.exec(select(Bundle).where(Bundle.name == name)).first()
+    if clash is not None and clash.id != bundle_id:
+        raise field_error("name", "已有同名的套餐式服务")
+    if bundle_id is None:
+        bundle = Bundle(name=name, description=description or "")
+        session.add(bundle)
+        old = None
+    else:
+        found = session.get(Bundle, bundle_id)
+        if found is None:
+            raise NotFound("套餐式服务不存在")
+        bundle = found
+        old = {
+            "name": bundle.name,
+            "published": bundle.published,
+            "entries": bundle_entry_ids(session, bundle_id),
+        }
+        bundle.name, bundle.description = name, description or ""
+    now = utcnow()
+    if published and not bundle.published:
+        bundle.published_at = now
+    bundle.published = published
+    bundle.updated_at = now
+    session.flush()
+    assert bundle.id is not None  # noqa: S101 (flushed)
+    session.execute(sa.delete(BundleEntry).where(BundleEntry.bundle_id == bundle.id))  # type: ignore[arg-type]
+    for position, entry_id in enumerate(ids):
+        session.add(BundleEntry(bundle_id=bundle.id, entry_id=entry_id, position=position))
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="reports.save_bundle",
+        entity_type="bundle",
+        entity_id=bundle.id,
+        old=old,
+        new={"name": name, "published": published, "entries": ids},
+    )
+    return bundle
+
+
+def bundle_entry_ids(session: Session, bundle_id: int) -> list[int]:
+    return [
+        i
+        for (i,) in session.execute(
+            select(BundleEntry.entry_id)
+            .where(BundleEntry.bundle_id == bundle_id)
+            .order_by(BundleEntry.position, BundleEntry.id)
+        ).all()
+    ]
+
+
+def list_bundles(session: Session, published_only: bool = False) -> list[Bundle]:
+    query = select(Bundle).order_by(Bundle.id)
+    if published_only:
+        query = query.where(Bundle.published)
+    return list(session.exec(query).all())
+
+
+@dataclass
+class BundleView:
+    bundle: Bundle
+    entries: list[dict[str, Any]]
+    materials: list[dict[str, Any]]
+    total_promise_days: int | None
+    days_unknown: list[str]
+    total_fee_fen: int
+    fee_lines: list[dict[str, Any]]
+
+
+def bundle_view(session: Session, bundle_id: int, public: bool = True) -> BundleView:
+    """What a citizen sees: entries in order, merged deduplicated materials, total time and fees.
+
+    Total promised time is the sum of the entries' 承诺时限 (the entries are handled one after
+    another in the worst case); entries without one are named instead of counted as zero.
+    """
+    from catalog.models import Fee
+
+    bundle = session.get(Bundle, bundle_id)
+    if bundle is None or (public and not bundle.published):
+        raise NotFound("套餐式服务不存在或未上线")
+    ids = bundle_entry_ids(session, bundle_id)
+    entries = {
+        e.id: e
+        for e in session.exec(
+            select(ImplementationEntry).where(ImplementationEntry.id.in_(ids))  # type: ignore[union-attr]
+        ).all()
+    }
+    dept_names = dict(session.execute(select(Department.id, Department.name)).all())
+    ordered = [entries[i] for i in ids if i in entries]
+    if public:
+        ordered = [e for e in ordered if e.status == metrics.PUBLISHED and e.applicable]
+    shown = [e.id for e in ordered]
+    materials: dict[str, dict[str, Any]] = {}
+    for m in session.exec(
+        select(Material)
+        .where(Material.entry_id.in_(shown))  # type: ignore[attr-defined]
+        .order_by(Material.entry_id, Material.position, Material.id)
+    ).all():
+        key = (m.licence_type_code or "") or "".join(m.name.split())
+        entry = entries[m.entry_id]
+        if key in materials:
+            materials[key]["entries"].append(entry.name)
+            materials[key]["copies"] = max(materials[key]["copies"], m.copies)
+            materials[key]["required"] = materials[key]["required"] or m.required
+        else:
+            materials[key] = {
+                "name": m.name,
+                "form": m.form,
+                "copies": m.copies,
+                "required": m.required,
+                "licence_type_code": m.licence_type_code,
+                "entries": [entry.name],
+            }
+    fee_lines = [
+        {"entry": entries[f.entry_id].name, "name": f.name, "amount_fen": f.amount_fen}
+        for f in session.exec(select(Fee).where(Fee.entry_id.in_(shown)).order_by(Fee.entry_id, Fee.id)).all()  # type: ignore[attr-defined]
+    ]
+    unknown = [e.name for e in ordered if e.promise_days is None]
+    return BundleView(
+        bundle=bundle,
+        entries=[
+            {
+                "id": e.id,
+                "name": e.name,
+                "task_code": e.task_code,
+                "department": dept_names.get(e.department_id, ""),
+                "promise_days": e.promise_days,
+                "promise_unit": e.promise_unit,
+                "visits": e.visits,
+                "no_contact": e.no_contact,
+            }
+            for e in ordered
+        ],
+        materials=list(materials.values()),
+        total_promise_days=sum(e.promise_days for e in ordered if e.promise_days is not None)
+        if any(e.promise_days is not None for e in ordered)
+        else None,
+        days_unknown=unknown,
+        total_fee_fen=sum(f["amount_fen"] for f in fee_lines),
+        fee_lines=fee_lines,
+    )
+
+
+# ---- template tables --------------------------------------------------------------------------------
+
+
+def save_template_table(
+    session: Session, actor: Principal, *, year: int, table: str, values: dict[str, Any]
+) -> TemplateTable:
+    """Store one template table after checking every invariant (admin only); Invalid names each cell."""
+    from reports import template_tables
+
+    _require_admin(actor)
+    check_year(year)
+    clean = template_tables.validate(table, values)
+    row = session.exec(
+        select(TemplateTable).where(TemplateTable.year == year, TemplateTable.table == table)
+    ).first()
+    old = None
+    if row is None:
+        row = TemplateTable(year=year, table=table, values=clean, updated_by=actor.name)
+        session.add(row)
+    else:
+        old = dict(row.values)
+        row.values, row.updated_by, row.updated_at = clean, actor.name, utcnow()
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="reports.save_template_table",
+        entity_type="template_table",
+        entity_id=f"{year}:{table}",
+        old=old,
+        new=clean,
+    )
+    return row
+
+
+def template_table_values(session: Session, year: int) -> dict[str, dict[str, Any] | None]:
+    rows = {
+        t.table: t.values for t in session.exec(select(TemplateTable).where(TemplateTable.year == year)).all()
+    }
+    return {t: rows.get(t) for t in ("2", "3", "4")}

@@ -1,0 +1,119 @@
+"""Factories for the licence tests (this module itself holds no tests).
+
+Departments and users are created as the demo creates them; licence types and licences only
+through licenses.services, so tests exercise the rules users hit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from sqlmodel import Session
+
+from catalog.codes import id_check_char, make_uscc
+from catalog.models import Department
+from core.auth import SYSTEM, Principal, Role, create_user, issue_token
+from demo.licences_demo import ensure_department
+from licenses import services
+from licenses.models import Licence, LicenceType
+
+PERSON_TYPE = "11100000000013338W032"  # 建筑施工特种作业人员操作资格证书 (a real national type code)
+ORG_TYPE = "11100000MB0143028R001"  # 营业执照
+
+
+def id_number(seq: int, born: str = "19800101", area: str = "321203") -> str:
+    first17 = f"{area}{born}{seq % 1000:03d}"
+    return first17 + id_check_char(first17)
+
+
+def org_code(seq: int) -> str:
+    return make_uscc("91321203", f"MA{seq:06d}")
+
+
+# Test accounts need no brute-force resistance; the production hasher costs ~0.3 s per user.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@dataclass
+class Staff:
+    department: Department
+    actor: Principal
+    token: str
+
+
+def make_types(session: Session) -> tuple[LicenceType, LicenceType]:
+    person = services.create_licence_type(
+        session,
+        SYSTEM,
+        {
+            "code": PERSON_TYPE,
+            "name": "建筑施工特种作业人员操作资格证书",
+            "holder_code_type": "111",
+            "validity_years": 2,
+            "authority_level": "国家级",
+            "face_schema": [
+                {"key": "gender", "label": "性别", "type": "enum", "choices": ["男", "女"], "required": True},
+                {"key": "work_type", "label": "操作类别", "type": "string", "required": False},
+                {"key": "first_issued", "label": "初次领证日期", "type": "date"},
+            ],
+        },
+    )
+    org = services.create_licence_type(
+        session,
+        SYSTEM,
+        {
+            "code": ORG_TYPE,
+            "name": "营业执照",
+            "holder_code_type": "001",
+            "validity_years": None,
+            "face_schema": [
+                {"key": "legal_representative", "label": "法定代表人", "type": "string", "required": True},
+                {"key": "registered_capital", "label": "注册资本（万元）", "type": "integer"},
+            ],
+        },
+    )
+    return person, org
+
+
+def make_staff(session: Session, name: str, org8: str, username: str, role: Role = Role.DEPT_EDITOR) -> Staff:
+    dept = ensure_department(session, name, "11321203", org8)
+    user = create_user(
+        session,
+        username=username,
+        password="password-123",
+        display_name=f"{name}经办人",
+        role=role,
+        department_id=dept.id,
+    )
+    return Staff(dept, Principal.of(user), issue_token(session, user, "tests"))
+
+
+def make_admin(session: Session, username: str = "licence_admin") -> tuple[Principal, str]:
+    user = create_user(
+        session, username=username, password="password-123", display_name="区级管理员", role=Role.ADMIN
+    )
+    return Principal.of(user), issue_token(session, user, "tests")
+
+
+def person_licence(session: Session, staff: Staff, seq: int = 1, **overrides: Any) -> Licence:
+    data: dict[str, Any] = {
+        "type_code": PERSON_TYPE,
+        "holder_name": "张三",
+        "holder_code": id_number(seq),
+        "face": {"gender": "男", "work_type": "建筑电工"},
+    }
+    data.update(overrides)
+    return services.issue_licence(session, staff.actor, data)
+
+
+def org_licence(session: Session, staff: Staff, seq: int = 1, **overrides: Any) -> Licence:
+    data: dict[str, Any] = {
+        "type_code": ORG_TYPE,
+        "holder_name": "泰州市高港区港城食品有限公司",
+        "holder_code": org_code(seq),
+        "face": {"legal_representative": "李四"},
+    }
+    data.update(overrides)
+    return services.issue_licence(session, staff.actor, data)

@@ -1,0 +1,695 @@
+"""Reports on the real migrated PostgreSQL: facts as of a date, case statistics import, snapshots and
+the annual report's reproducibility, template tables, bundles, dashboard, exports, API and CLI.
+
+Catalogue data is created through catalog.services (the rules users hit); the reports package
+only reads it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from catalog import services as catalog
+from catalog.codes import make_uscc
+from catalog.divisions import load_divisions_csv
+from catalog.models import EntryVersion, ImplementationEntry
+from core.auth import SYSTEM, Principal, Role, create_user, issue_token
+from core.errors import Forbidden, Invalid, NotFound
+from reports import annual_report, services, snapshot
+from reports.models import CaseStat, Snapshot
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+YEAR = 2025
+TOWN = "321203101000"  # 白马镇
+
+
+def _entry(
+    session: Session,
+    item_id: int,
+    dept_id: int,
+    *,
+    visits: int = 1,
+    depth: str = "1,2",
+    no_contact: bool = False,
+    publish: bool = True,
+    materials: list[dict[str, Any]] | None = None,
+    fees: list[dict[str, Any]] | None = None,
+    promise: int = 5,
+) -> ImplementationEntry:
+    entry = catalog.claim_item(session, SYSTEM, item_id=item_id, department_id=dept_id)
+    fields: dict[str, Any] = {
+        "anticipate_days": 20,
+        "promise_days": promise,
+        "visits": visits,
+        "online_depth": depth,
+        "window_address": "高港区政务服务中心",
+        "online_url": "https://www.jszwfw.gov.cn/",
+        "result_delivery": "online,post" if visits == 0 else "window",
+    }
+    if visits:
+        fields["visits_reason"] = "需现场核验原件"
+    catalog.update_entry(session, SYSTEM, entry.id, fields=fields, materials=materials, fees=fees)
+    if no_contact:
+        catalog.set_no_contact(session, SYSTEM, entry.id, True)
+    if publish:
+        catalog.submit_entry(session, SYSTEM, entry.id)
+        catalog.approve_entry(session, SYSTEM, entry.id)
+    return entry
+
+
+def backdate(session: Session, when: datetime) -> None:
+    """Pretend everything in the catalogue happened at ``when`` (tests of as-of behaviour only)."""
+    for table in ("catalog_item", "department", "implementation_entry"):
+        session.execute(sa.text(f"UPDATE {table} SET created_at = :w"), {"w": when})  # noqa: S608
+    session.execute(
+        sa.text("UPDATE implementation_entry SET published_at = :w WHERE published_at IS NOT NULL"),
+        {"w": when},
+    )
+    session.execute(sa.text("UPDATE entry_version SET created_at = :w"), {"w": when})
+    session.flush()
+    session.expire_all()
+
+
+@pytest.fixture
+def world(session: Session) -> dict[str, Any]:
+    return build_world(session)
+
+
+def build_world(session: Session) -> dict[str, Any]:
+    load_divisions_csv(
+        session,
+        DATA / "divisions_321203_gaogang_towns.csv",
+        DATA / "divisions_321203_gaogang_villages.csv",
+        None,
+    )
+    d1 = catalog.create_department(
+        session,
+        SYSTEM,
+        name="区市场监管局",
+        uscc=make_uscc("11321203", "91000001"),
+        level="4",
+        division_code="321203000000",
+    )
+    d2 = catalog.create_department(
+        session,
+        SYSTEM,
+        name="区民政局",
+        uscc=make_uscc("11321203", "91000002"),
+        level="4",
+        division_code="321203000000",
+    )
+    town = catalog.create_department(
+        session,
+        SYSTEM,
+        name="白马镇人民政府",
+        uscc=make_uscc("11321203", "91000003"),
+        level="5",
+        division_code=TOWN,
+    )
+    i1 = catalog.create_item(
+        session, SYSTEM, code="000101001000", name="食品经营许可", task_type="01", use_levels="4"
+    )
+    i2 = catalog.create_item(
+        session, SYSTEM, code="000701001000", name="社会团体成立登记", task_type="07", use_levels="4"
+    )
+    i3 = catalog.create_item(
+        session,
+        SYSTEM,
+        code="002001001000",
+        name="城乡居民养老保险参保登记",
+        task_type="20",
+        use_levels="4,5",
+    )
+    licence_material = {"name": "营业执照", "form": "electronic", "required": True, "copies": 1}
+    e1 = _entry(
+        session,
+        i1.id,
+        d1.id,
+        visits=0,
+        depth="1,2,3,4,5,6",
+        no_contact=True,
+        materials=[
+            licence_material,
+            {"name": "食品安全管理制度", "form": "electronic", "required": True, "copies": 1},
+        ],
+        fees=[{"name": "工本费", "amount_fen": 1000, "basis": "苏价费〔2018〕1号"}],
+    )
+    e2 = _entry(
+        session,
+        i2.id,
+        d2.id,
+        visits=1,
+        depth="1,2",
+        materials=[{"name": "营  业执照", "form": "paper", "required": True, "copies": 2}],
+        promise=10,
+    )
+    e3 = _entry(session, i3.id, town.id, visits=0, depth="4,5,7", no_contact=True, promise=3)
+    session.flush()
+    return {"d1": d1, "d2": d2, "town": town, "items": (i1, i2, i3), "e1": e1, "e2": e2, "e3": e3}
+
+
+def csv_text(rows: list[str], header: str = "task_code,month,received,online,finished,on_time") -> str:
+    return "\n".join([header, *rows]) + "\n"
+
+
+def import_csv(session: Session, text: str, year: int = YEAR, actor: Principal = SYSTEM) -> Any:
+    rows, lines = services.read_case_csv(text)
+    return services.import_case_stats(session, actor, year=year, rows=rows, line_of=lines)
+
+
+def case_rows(world: dict[str, Any]) -> list[str]:
+    e1, e2, e3 = world["e1"].task_code, world["e2"].task_code, world["e3"].task_code
+    return [
+        f"{e1},2025-01,100,80,90,88",
+        f"{e1},2025-02,50,45,50,50",
+        f"{e2},2025-01,30,0,30,29",
+        f"{e3},2025-03,7,7,7,7",
+    ]
+
+
+# ---- facts as of a date ------------------------------------------------------------------------------
+
+
+def test_metrics_follow_the_entry_history_as_of_a_date(session: Session, world: dict[str, Any]) -> None:
+    backdate(session, datetime(2025, 3, 1, tzinfo=UTC))
+    before = services.compute_metrics(session, YEAR, datetime(2025, 2, 1, tzinfo=UTC))
+    after = services.compute_metrics(session, YEAR, datetime(2025, 6, 1, tzinfo=UTC))
+    assert before["no_contact_rate"].missing  # nothing existed yet
+    assert (after["no_contact_rate"].numerator, after["no_contact_rate"].denominator) == (1, 2)
+    assert after["items_claimed_level_5"].value == 1
+
+    # Reopened for a revision in May (a draft version saved then): published until May, not after.
+    entry_id = world["e2"].id
+    session.execute(
+        sa.update(EntryVersion)
+        .where(EntryVersion.entry_id == entry_id)
+        .values(created_at=datetime(2025, 3, 1, tzinfo=UTC))
+    )
+    session.add(
+        EntryVersion(
+            entry_id=entry_id,
+            version=99,
+            status="draft",
+            snapshot={"visits": 3},
+            created_at=datetime(2025, 5, 1, tzinfo=UTC),
+        )
+    )
+    session.flush()
+    april = services.compute_metrics(session, YEAR, datetime(2025, 4, 1, tzinfo=UTC))
+    june = services.compute_metrics(session, YEAR, datetime(2025, 6, 1, tzinfo=UTC))
+    assert entry_id in april["no_contact_rate"].denominator_ids
+    assert entry_id not in june["no_contact_rate"].denominator_ids
+
+
+# ---- case statistics ---------------------------------------------------------------------------------
+
+
+def test_case_statistics_import_and_reimport_updates(session: Session, world: dict[str, Any]) -> None:
+    result = import_csv(session, csv_text(case_rows(world)))
+    assert (result.created, result.updated) == (4, 0)
+    again = import_csv(session, csv_text([f"{world['e1'].task_code},2025-01,101,80,90,88"]))
+    assert (again.created, again.updated) == (0, 1)
+    results = services.compute_metrics(session, YEAR, datetime(2026, 1, 1, tzinfo=UTC))
+    assert results["cases_received"].value == 101 + 50 + 30 + 7
+    assert (results["departments_online"].numerator, results["departments_online"].denominator) == (2, 3)
+
+
+def test_case_statistics_file_errors_name_each_line_and_nothing_is_written(
+    session: Session, world: dict[str, Any]
+) -> None:
+    code = world["e1"].task_code
+    bad = csv_text(
+        [
+            f"{code},2025-01,10,5,10,10",
+            f"{code},2025-02,-1,0,0,0",
+            "NOPE,2025-03,1,1,1,1",
+            f"{code},2024-12,1,1,1,1",
+            f"{code},2025-04,5,6,5,5",
+            f"{code},2025-01,1,1,1,1",
+        ]
+    )
+    with pytest.raises(Invalid) as caught:
+        import_csv(session, bad)
+    details = caught.value.details
+    assert set(details) == {"第3行", "第4行", "第5行", "第6行", "第7行"}
+    assert "负数" in details["第3行"][0]
+    assert "未知的实施编码" in details["第4行"][0]
+    assert "不在 2025 年内" in details["第5行"][0]
+    assert "网上申报数不能大于收件数" in details["第6行"][0]
+    assert "重复" in details["第7行"][0]
+    assert session.exec(select(CaseStat)).first() is None
+
+
+def test_case_statistics_file_with_wrong_columns_is_refused(session: Session, world: dict[str, Any]) -> None:
+    with pytest.raises(Invalid) as caught:
+        import_csv(session, csv_text([], header="code,month,count"))
+    assert "缺少列" in caught.value.details["第1行"][0]
+
+
+def test_department_staff_import_only_their_own_entries(session: Session, world: dict[str, Any]) -> None:
+    clerk = Principal(user_id=None, name="民政", role=Role.DEPT_EDITOR, department_id=world["d2"].id)
+    with pytest.raises(Forbidden):
+        import_csv(session, csv_text([f"{world['e1'].task_code},2025-01,1,1,1,1"]), actor=clerk)
+    assert (
+        import_csv(session, csv_text([f"{world['e2'].task_code},2025-01,1,1,1,1"]), actor=clerk).created == 1
+    )
+
+
+# ---- snapshots and the report --------------------------------------------------------------------
+
+
+def _freeze(session: Session) -> Snapshot:
+    return snapshot.create_snapshot(session, SYSTEM, YEAR)
+
+
+def test_report_rerun_gives_identical_tables_and_the_same_hash(
+    session: Session, world: dict[str, Any]
+) -> None:
+    backdate(session, datetime(2025, 3, 1, tzinfo=UTC))
+    import_csv(session, csv_text(case_rows(world)))
+    first = _freeze(session)
+    report_a = annual_report.build_report(session, YEAR)
+    report_b = annual_report.build_report(session, YEAR)
+    assert report_a.differences == []
+    assert annual_report.render_markdown(report_a) == annual_report.render_markdown(report_b)
+    assert annual_report.render_html(report_a) == annual_report.render_html(report_b)
+    second = _freeze(session)  # freezing unchanged data again gives the same hash
+    assert second.hash == first.hash
+    assert first.hash in annual_report.render_markdown(report_a)
+    text = annual_report.render_markdown(report_a)
+    assert "50.0%（1/2）" in text  # 不见面率: e1 of the two six-type entries (e3 is 公共服务)
+    assert "187" in text  # cases received
+
+
+def test_a_figure_changed_after_the_snapshot_is_shown_as_a_difference(
+    session: Session, world: dict[str, Any]
+) -> None:
+    backdate(session, datetime(2025, 3, 1, tzinfo=UTC))
+    import_csv(session, csv_text(case_rows(world)))
+    frozen = _freeze(session)
+    import_csv(session, csv_text([f"{world['e1'].task_code},2025-05,10,10,10,10"]))  # a late correction
+    report = annual_report.build_report(session, YEAR)
+    assert report.hash == frozen.hash
+    labels = {d.label: (d.frozen, d.current) for d in report.differences}
+    assert labels["办件总量"] == (187, 197)
+    assert "187" in annual_report.render_markdown(report).split("## 快照后的数据变动")[0]
+
+
+def test_a_template_table_edited_after_the_snapshot_shows_the_changed_cells(
+    session: Session, world: dict[str, Any]
+) -> None:
+    values = {
+        f"{g}|{c}": 1
+        for g in ("review", "direct", "after")
+        for c in ("upheld", "corrected", "other", "pending")
+    }
+    services.save_template_table(session, SYSTEM, year=YEAR, table="4", values=values)
+    _freeze(session)
+    services.save_template_table(session, SYSTEM, year=YEAR, table="4", values={**values, "review|upheld": 3})
+    labels = {d.label: (d.frozen, d.current) for d in annual_report.build_report(session, YEAR).differences}
+    title = "四、政府信息公开行政复议、行政诉讼情况"
+    assert labels[f"{title}·行政复议·结果维持"] == (1, 3)
+    assert labels[f"{title}·行政复议·总计"] == (4, 6)
+
+
+def test_a_year_without_data_lists_missing_figures_instead_of_zeros(session: Session) -> None:
+    snap = snapshot.create_snapshot(session, SYSTEM, 2019)
+    report = annual_report.build_report(session, 2019)
+    missing = annual_report.missing_figures(report)
+    assert any("不见面率" in m for m in missing)
+    assert any("办件总量" in m for m in missing)
+    assert any("管理员尚未填报" in m for m in missing)
+    text = annual_report.render_markdown(report)
+    assert "缺少数据" in text
+    assert "不见面率0" not in text
+    assert "0.0%" not in text
+    assert snap.hash in text
+
+
+def test_snapshot_of_an_unfinished_year_is_refused(session: Session) -> None:
+    with pytest.raises(Invalid):
+        snapshot.create_snapshot(session, SYSTEM, datetime.now(UTC).year + 1)
+
+
+def test_report_without_a_snapshot_says_so(session: Session) -> None:
+    with pytest.raises(NotFound):
+        annual_report.build_report(session, 2018)
+
+
+def test_docx_contains_the_narrative_tables_and_hash(session: Session, world: dict[str, Any]) -> None:
+    from docx import Document
+
+    backdate(session, datetime(2025, 3, 1, tzinfo=UTC))
+    services.save_template_table(
+        session,
+        SYSTEM,
+        year=YEAR,
+        table="4",
+        values={
+            f"{g}|{c}": 1
+            for g in ("review", "direct", "after")
+            for c in ("upheld", "corrected", "other", "pending")
+        },
+    )
+    snap = _freeze(session)
+    doc = Document(io.BytesIO(annual_report.render_docx(annual_report.build_report(session, YEAR))))
+    text = "\n".join(p.text for p in doc.paragraphs)
+    assert "不见面率" in text
+    assert snap.hash in text
+    assert len(doc.inline_shapes) == len(annual_report.CHART_SPECS)
+    table4 = doc.tables[2]
+    assert [c.text for c in table4.rows[1].cells] == ["行政复议", "1", "1", "1", "1", "4"]
+
+
+# ---- template tables --------------------------------------------------------------------------------
+
+
+def test_template_table_invariant_is_enforced_on_entry(session: Session) -> None:
+    values = {
+        f"{r}|{c}": 0
+        for r in ("1", "2", "4")
+        for c in ("natural", "commercial", "research", "welfare", "legal", "other")
+    }
+    values.update({"1|natural": 5, "3.1|natural": 4})  # 5 + 0 != 4 + 0
+    with pytest.raises(Invalid) as caught:
+        services.save_template_table(session, SYSTEM, year=YEAR, table="3", values=values)
+    assert "4|natural" in caught.value.details
+    assert services.template_table_values(session, YEAR)["3"] is None
+    values["4|natural"] = 1
+    saved = services.save_template_table(session, SYSTEM, year=YEAR, table="3", values=values)
+    assert saved.values["3.7|total"] == 4
+
+
+# ---- bundles ------------------------------------------------------------------------------------------
+
+
+def test_bundle_merges_materials_and_totals_time_and_fees(session: Session, world: dict[str, Any]) -> None:
+    bundle = services.save_bundle(
+        session,
+        SYSTEM,
+        name="我要开餐馆",
+        task_codes=[world["e1"].task_code, world["e2"].task_code],
+        published=True,
+    )
+    view = services.bundle_view(session, bundle.id)
+    assert [e["task_code"] for e in view.entries] == [world["e1"].task_code, world["e2"].task_code]
+    names = sorted(m["name"] for m in view.materials)
+    assert names == ["营业执照", "食品安全管理制度"]  # "营  业执照" is the same material
+    merged = next(m for m in view.materials if m["name"] == "营业执照")
+    assert merged["copies"] == 2
+    assert view.total_promise_days == 15
+    assert view.total_fee_fen == 1000
+
+
+def test_bundle_with_unknown_codes_is_refused(session: Session) -> None:
+    with pytest.raises(Invalid) as caught:
+        services.save_bundle(session, SYSTEM, name="x", task_codes=["NOPE"])
+    assert "task_codes" in caught.value.details
+
+
+def test_unpublished_bundle_is_not_public(session: Session, world: dict[str, Any]) -> None:
+    bundle = services.save_bundle(session, SYSTEM, name="草稿", task_codes=[world["e1"].task_code])
+    with pytest.raises(NotFound):
+        services.bundle_view(session, bundle.id)
+
+
+# ---- web ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_client(client: Any, session: Session) -> Any:
+    user = create_user(
+        session, username="report_admin", password="a-long-password-1", display_name="管理员", role=Role.ADMIN
+    )
+    session.flush()
+    with client.session_transaction() as s:
+        s["user_id"] = user.id
+    return client
+
+
+def test_dashboard_is_for_administrators_only(client: Any, session: Session, world: dict[str, Any]) -> None:
+    assert client.get("/admin/dashboard").status_code == 401
+    editor = create_user(
+        session,
+        username="editor_x",
+        password="a-long-password-1",
+        display_name="编辑",
+        role=Role.DEPT_EDITOR,
+        department_id=world["d1"].id,
+    )
+    session.flush()
+    with client.session_transaction() as s:
+        s["user_id"] = editor.id
+    assert client.get("/admin/dashboard").status_code == 403
+
+
+def test_dashboard_drills_down_to_entries_and_exports(
+    admin_client: Any, world: dict[str, Any], session: Session
+) -> None:
+    backdate(session, datetime(2025, 3, 1, tzinfo=UTC))
+    import_csv(session, csv_text(case_rows(world)))
+    page = admin_client.get(f"/admin/dashboard?year={YEAR}&as_of=2099-01-01")
+    # as_of far ahead is allowed; figures are those of the whole year.
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "不见面率（六大类）" in html
+    assert "50.0%" in html
+    # Without a year the dashboard opens on the latest year that has case statistics.
+    assert f'name="year" type="number" min="2000" max="2100" value="{YEAR}"' in admin_client.get(
+        "/admin/dashboard"
+    ).get_data(as_text=True)
+    drill = admin_client.get(f"/admin/dashboard/metric/no_contact_rate?year={YEAR}&part=num")
+    assert drill.status_code == 200
+    body = drill.get_data(as_text=True)
+    assert world["e1"].task_code in body
+    assert world["e2"].task_code not in body
+    gap = admin_client.get(f"/admin/dashboard/metric/no_contact_rate?year={YEAR}&part=gap").get_data(
+        as_text=True
+    )
+    assert world["e2"].task_code in gap
+    csv_resp = admin_client.get(f"/admin/dashboard/export/cases_by_month.csv?year={YEAR}")
+    assert csv_resp.status_code == 200
+    lines = csv_resp.get_data(as_text=True).lstrip("\ufeff").splitlines()
+    assert lines[0] == "代码,名称,收件,网上申报,办结,按时办结"
+    assert lines[1] == "01,1月,130,80,120,117"
+    xlsx = admin_client.get(f"/admin/dashboard/export/summary.xlsx?year={YEAR}")
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(xlsx.data)).active
+    assert (sheet.cell(2, 1).value, sheet.cell(2, 2).value) == ("no_contact_rate", "不见面率（六大类）")
+    png = admin_client.get(f"/admin/dashboard/chart/towns.png?year={YEAR}")
+    assert png.status_code == 200
+    assert png.data[:4] == b"\x89PNG"
+
+
+def test_dashboard_bad_arguments_are_4xx(admin_client: Any) -> None:
+    assert admin_client.get("/admin/dashboard?year=abc").status_code == 422
+    assert admin_client.get("/admin/dashboard?year=1900").status_code == 422
+    assert admin_client.get("/admin/dashboard?as_of=31-12-2025").status_code == 422
+    assert admin_client.get("/admin/dashboard/metric/nope").status_code == 404
+    assert admin_client.get("/admin/dashboard/export/nope.csv").status_code == 404
+    assert admin_client.get("/admin/dashboard/chart/nope.png").status_code == 404
+
+
+def test_report_pages_and_downloads(admin_client: Any, world: dict[str, Any], session: Session) -> None:
+    assert admin_client.get(f"/admin/reports/{YEAR}").status_code == 404
+    freeze = admin_client.post(f"/admin/reports/{YEAR}/snapshot")
+    assert freeze.status_code == 303
+    page = admin_client.get(f"/admin/reports/{YEAR}")
+    assert page.status_code == 200
+    assert "政府信息公开工作年度报告" in page.get_data(as_text=True)
+    for fmt, magic in (("docx", b"PK"), ("md", b"# "), ("html", b"<!doctype")):
+        response = admin_client.get(f"/admin/reports/{YEAR}/report.{fmt}")
+        assert response.status_code == 200
+        assert response.data.startswith(magic)
+    assert admin_client.get("/admin/reports/").status_code == 200
+
+
+def test_template_table_form_shows_the_broken_invariant(admin_client: Any) -> None:
+    form = {
+        f"{r}|{c}": "0"
+        for r in ("1", "2", "4")
+        for c in ("natural", "commercial", "research", "welfare", "legal", "other")
+    }
+    form["1|natural"] = "3"
+    response = admin_client.post(f"/admin/reports/{YEAR}/tables/3", data=form)
+    assert response.status_code == 422
+    assert "一 + 二 = 三(七) + 四" in response.get_data(as_text=True)
+    form["3.1|natural"] = "3"
+    assert admin_client.post(f"/admin/reports/{YEAR}/tables/3", data=form).status_code == 303
+
+
+def test_case_statistics_upload_page_reports_line_errors(admin_client: Any, world: dict[str, Any]) -> None:
+    data = {"year": str(YEAR), "file": (io.BytesIO(csv_text(["NOPE,2025-01,1,1,1,1"]).encode()), "c.csv")}
+    response = admin_client.post(
+        "/admin/reports/case-stats", data=data, content_type="multipart/form-data", follow_redirects=True
+    )
+    assert "第2行" in response.get_data(as_text=True)
+
+
+def test_public_bundle_page(client: Any, session: Session, world: dict[str, Any]) -> None:
+    bundle = services.save_bundle(
+        session, SYSTEM, name="我要开餐馆", task_codes=[world["e1"].task_code], published=True
+    )
+    session.flush()
+    page = client.get(f"/bundles/{bundle.id}")
+    assert page.status_code == 200
+    assert "食品安全管理制度" in page.get_data(as_text=True)
+    assert client.get("/bundles/999999").status_code == 404
+
+
+def test_api_case_stats_and_metrics(client: Any, session: Session, world: dict[str, Any]) -> None:
+    admin = create_user(
+        session, username="api_admin", password="a-long-password-1", display_name="接口", role=Role.ADMIN
+    )
+    session.flush()
+    token = issue_token(session, admin, name="审批系统")
+    headers = {"Authorization": f"Bearer {token}"}
+    bad = client.post(
+        "/api/reports/case-stats",
+        headers=headers,
+        json={
+            "year": YEAR,
+            "rows": [
+                {
+                    "task_code": "NOPE",
+                    "month": "2025-01",
+                    "received": 1,
+                    "online": 1,
+                    "finished": 1,
+                    "on_time": 1,
+                }
+            ],
+        },
+    )
+    assert bad.status_code == 422
+    assert "第1行" in bad.get_json()["details"]
+    negative = client.post(
+        "/api/reports/case-stats",
+        headers=headers,
+        json={
+            "year": YEAR,
+            "rows": [
+                {
+                    "task_code": world["e1"].task_code,
+                    "month": "2025-01",
+                    "received": -1,
+                    "online": 0,
+                    "finished": 0,
+                    "on_time": 0,
+                }
+            ],
+        },
+    )
+    assert negative.status_code == 422
+    ok = client.post(
+        "/api/reports/case-stats",
+        headers=headers,
+        json={
+            "year": YEAR,
+            "rows": [
+                {
+                    "task_code": world["e1"].task_code,
+                    "month": "2025-01",
+                    "received": 9,
+                    "online": 9,
+                    "finished": 9,
+                    "on_time": 9,
+                }
+            ],
+        },
+    )
+    assert ok.status_code == 200, ok.get_json()
+    got = client.get(f"/api/reports/metrics?year={YEAR}", headers=headers).get_json()
+    assert got["metrics"]["cases_received"]["value"] == 9
+    assert got["definitions_version"]
+
+
+def test_cli_import_and_build(app: Any, session: Session, world: dict[str, Any], tmp_path: Path) -> None:
+    runner = app.test_cli_runner()
+    bad = tmp_path / "bad.csv"
+    bad.write_text(csv_text([f"{world['e1'].task_code},2025-13,1,1,1,1"]), encoding="utf-8")
+    result = runner.invoke(args=["reports", "import-cases", str(bad), "--year", str(YEAR)])
+    assert result.exit_code == 1
+    assert "第2行" in result.output
+    good = tmp_path / "good.csv"
+    good.write_text(csv_text(case_rows(world)), encoding="utf-8")
+    result = runner.invoke(args=["reports", "import-cases", str(good), "--year", str(YEAR)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    result = runner.invoke(args=["reports", "build", "--year", str(YEAR), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.suffix for p in out.iterdir()) == [".docx", ".html", ".md"]
+    first = (out / f"gaogang-annual-report-{YEAR}.md").read_text(encoding="utf-8")
+    runner.invoke(args=["reports", "build", "--year", str(YEAR), "--out", str(out)])
+    assert (out / f"gaogang-annual-report-{YEAR}.md").read_text(encoding="utf-8") == first
+    payload = json.dumps(session.exec(select(Snapshot)).first().payload)  # type: ignore[union-attr]
+    assert "cases_received" in payload
+
+
+def test_case_aggregation_in_sql_matches_the_python_definition(
+    session: Session, world: dict[str, Any]
+) -> None:
+    import_csv(session, csv_text(case_rows(world)))
+    from reports import metrics
+
+    as_of = datetime(2026, 1, 1, tzinfo=UTC)
+    sql_entries, sql_months = services.load_case_facts(session, YEAR, as_of)
+    rows = [
+        metrics.CaseFact(*r)
+        for r in session.execute(
+            select(
+                CaseStat.entry_id,
+                CaseStat.month,
+                CaseStat.received,
+                CaseStat.online,
+                CaseStat.finished,
+                CaseStat.on_time,
+            )
+        ).all()
+    ]
+    assert (sql_entries, sql_months) == metrics.group_cases(rows)
+    # Cut at the as-of month: on 15 February only January and February count.
+    feb_entries, feb_months = services.load_case_facts(session, YEAR, datetime(2025, 2, 15, tzinfo=UTC))
+    assert [m.month for m in feb_months] == [1, 2]
+    assert sum(e.received for e in feb_entries) == 180
+
+
+def test_embedded_sqlite_gives_the_same_figures(sqlite_database: Any, session: Session) -> None:
+    """The SQLite path groups rows in Python; PostgreSQL groups in SQL: same figures."""
+    from reports import metrics
+
+    as_of = datetime(2099, 1, 1, tzinfo=UTC)
+    figures = []
+    lite = sqlite_database.session()
+    try:
+        for s in (lite, session):
+            w = build_world(s)
+            import_csv(s, csv_text(case_rows(w)))
+            results = {k: r.as_dict() for k, r in services.compute_metrics(s, YEAR, as_of).items()}
+            figures.append(
+                {
+                    k: (
+                        r.get("numerator"),
+                        r.get("denominator"),
+                        r.get("value"),
+                        [row["values"] for row in r.get("rows", [])],
+                        r["missing"],
+                    )
+                    for k, r in results.items()
+                }
+            )
+    finally:
+        lite.rollback()
+        lite.close()
+    assert figures[0] == figures[1]
+    assert figures[0]["cases_received"][2] == 187
+    assert set(figures[0]) >= {d.key for d in metrics.DEFINITIONS if d.group != "licences"}

@@ -1,0 +1,327 @@
+"""Every metric definition on one small dataset whose answers were worked out by hand (see comments).
+
+Dataset (as of 2025-12-31, period 2025):
+  departments D1, D2 (district, level 4), T1 (town 白马镇, level 5), V1 (village 大石村, level 6)
+  items I1 许可 (4) · I2 确认 (4) · I3 公共服务 (4,5,6) · I4 其他权力 (5) · I5 处罚 (4) ·
+        I6 给付 (4, county only) · I7 许可 (4,5, nobody answered)
+  entries
+    E1 I1 D1 01 published 不见面 visits 0 depth 1-6      -> Ⅳ, online, ≤1 visit
+    E2 I2 D1 07 published         visits 1 depth 1,2     -> Ⅱ, online, ≤1 visit, drift
+    E3 I3 D2 20 published         visits 2 no depth      -> none
+    E4 I5 D2 02 published         visits 1               -> not 依申请, not in the six types
+    E5 I6 D2 05 draft 不见面                               -> not published
+    E6 I4 T1 10 published 不见面 visits 0 depth 4,5,7     -> Ⅳ
+    E7 I3 V1 20 published         visits 0 depth 3       -> Ⅲ
+    E8 I3 T1 20 declined (not applicable), draft
+    E9 I1 D2 01 retired
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from reports import metrics as m
+
+CN = timezone(timedelta(hours=8))
+START = datetime(2025, 1, 1, tzinfo=CN)
+END = datetime(2026, 1, 1, tzinfo=CN) - timedelta(microseconds=1)
+TOWN, VILLAGE = "321203101000", "321203101201"
+
+
+def entry(
+    id_: int,
+    item: int,
+    dept: int,
+    task_type: str,
+    status: str = "published",
+    *,
+    level: str = "4",
+    division: str = "321203000000",
+    applicable: bool = True,
+    visits: int = 1,
+    depth: str = "",
+    no_contact: bool = False,
+    drift: bool = False,
+) -> m.EntryFact:
+    return m.EntryFact(
+        id=id_,
+        task_code=f"T{id_}",
+        name=f"E{id_}",
+        task_type=task_type,
+        level=level,
+        department_id=dept,
+        division_code=division,
+        item_id=item,
+        status=status,
+        applicable=applicable,
+        visits=visits,
+        online_depth=frozenset(depth.split(",")) if depth else frozenset(),
+        no_contact=no_contact,
+        drift=drift,
+    )
+
+
+def d(month: int, day: int = 1) -> datetime:
+    return datetime(2025, month, day, tzinfo=CN)
+
+
+@pytest.fixture
+def facts() -> m.Facts:
+    f = m.Facts(as_of=END, period_start=START, period_end=END)
+    f.departments = [
+        m.DepartmentFact(1, "区市场监管局", "4", "321203000000"),
+        m.DepartmentFact(2, "区民政局", "4", "321203000000"),
+        m.DepartmentFact(3, "白马镇人民政府", "5", TOWN),
+        m.DepartmentFact(4, "大石村村民委员会", "6", VILLAGE),
+    ]
+    f.divisions = [
+        m.DivisionFact(TOWN, "白马镇", "town", "321203000000"),
+        m.DivisionFact(VILLAGE, "大石村", "village", TOWN),
+    ]
+    f.items = [
+        m.ItemFact(1, "000101001000", "I1", "01", frozenset("4")),
+        m.ItemFact(2, "000701001000", "I2", "07", frozenset("4")),
+        m.ItemFact(3, "002001001000", "I3", "20", frozenset("456")),
+        m.ItemFact(4, "001001001000", "I4", "10", frozenset("5")),
+        m.ItemFact(5, "000201001000", "I5", "02", frozenset("4")),
+        m.ItemFact(6, "000501001000", "I6", "05", frozenset("4"), county_only=True),
+        m.ItemFact(7, "000101002000", "I7", "01", frozenset("45")),
+    ]
+    f.entries = [
+        entry(1, 1, 1, "01", visits=0, depth="1,2,3,4,5,6", no_contact=True),
+        entry(2, 2, 1, "07", visits=1, depth="1,2", drift=True),
+        entry(3, 3, 2, "20", visits=2),
+        entry(4, 5, 2, "02", visits=1),
+        entry(5, 6, 2, "05", status="draft", visits=0, no_contact=True),
+        entry(6, 4, 3, "10", level="5", division=TOWN, visits=0, depth="4,5,7", no_contact=True),
+        entry(7, 3, 4, "20", level="6", division=VILLAGE, visits=0, depth="3"),
+        entry(8, 3, 3, "20", status="draft", level="5", division=TOWN, applicable=False),
+        entry(9, 1, 2, "01", status="retired"),
+    ]
+    f.cases, f.case_months = m.group_cases(
+        [
+            m.CaseFact(1, 1, 10, 8, 9, 9),
+            m.CaseFact(1, 2, 5, 5, 5, 4),
+            m.CaseFact(3, 1, 4, 0, 4, 3),
+            m.CaseFact(6, 3, 2, 2, 0, 0),
+        ]
+    )
+    f.bundles = [m.BundleFact(1, "开餐馆", (1, 2)), m.BundleFact(2, "新生儿", (3,))]
+    f.licences = m.group_licences(
+        [
+            m.LicenceFact(11, "A", 1, issued_at=d(3).timestamp()),
+            m.LicenceFact(12, "A", 1, amended_at=d(6).timestamp()),
+            m.LicenceFact(13, "B", 2, issued_at=d(2).timestamp(), revoked_at=d(7).timestamp()),
+            m.LicenceFact(14, "B", 2, issued_at=datetime(2024, 12, 1, tzinfo=CN).timestamp()),
+        ],
+        f,
+    )
+    f.pushes = m.group_pushes(
+        [
+            m.PushFact(11, 1, "sent", d(3).timestamp(), d(3).timestamp() + 30),
+            m.PushFact(12, 1, "failed", d(6).timestamp()),
+            m.PushFact(13, 2, "pending", d(2).timestamp()),
+            m.PushFact(
+                14,
+                2,
+                "sent",
+                datetime(2024, 12, 1, tzinfo=CN).timestamp(),
+                datetime(2026, 1, 5, tzinfo=UTC).timestamp(),
+            ),
+            m.PushFact(13, 2, "superseded", d(7).timestamp()),
+        ],
+        f,
+    )
+    f.sources = frozenset({"catalogue", "cases", "licences", "sync"})
+    return f
+
+
+def rate(r: m.Result) -> tuple[int, int, tuple[int, ...], tuple[int, ...]]:
+    assert isinstance(r, m.Rate)
+    return r.numerator, r.denominator, r.numerator_ids, r.denominator_ids
+
+
+def rows(r: m.Result) -> dict[str, tuple[int | None, ...]]:
+    assert isinstance(r, m.Table)
+    return {row.code: row.values for row in r.rows}
+
+
+def test_no_contact_rate_counts_published_entries_of_the_six_types(facts: m.Facts) -> None:
+    # six types published: E1 (01), E2 (07), E6 (10); flagged: E1, E6. E5 is a draft, E4 a 处罚.
+    assert rate(m.no_contact_rate(facts)) == (2, 3, (1, 6), (1, 2, 6))
+
+
+def test_no_contact_rate_per_type_and_a_type_without_entries_is_missing(facts: m.Facts) -> None:
+    assert rate(m.no_contact_rate(facts, "01"))[:2] == (1, 1)
+    assert rate(m.no_contact_rate(facts, "07"))[:2] == (0, 1)
+    assert rate(m.no_contact_rate(facts, "10"))[:2] == (1, 1)
+    given = m.no_contact_rate(facts, "05")  # only E5, a draft
+    assert given.denominator == 0
+    assert given.missing
+    assert given.value is None
+
+
+def test_full_online_rate_needs_depth_four_and_zero_visits(facts: m.Facts) -> None:
+    # 依申请 published: E1 E2 E3 E6 E7; Ⅳ: E1 (4,5 + 6, 0 visits), E6 (4,5 + 7, 0 visits).
+    assert rate(m.full_online_rate(facts)) == (2, 5, (1, 6), (1, 2, 3, 6, 7))
+
+
+def test_at_most_once_rate(facts: m.Facts) -> None:
+    assert rate(m.at_most_once_rate(facts))[:3] == (4, 5, (1, 2, 6, 7))  # E3 needs 2 visits
+
+
+def test_online_available_rate(facts: m.Facts) -> None:
+    assert rate(m.online_available_rate(facts))[:3] == (4, 5, (1, 2, 6, 7))  # E3 has no depth
+
+
+def test_depth_distribution(facts: m.Facts) -> None:
+    assert rows(m.depth_distribution(facts)) == {"4": (2,), "3": (1,), "2": (1,), "1": (0,), "0": (1,)}
+
+
+def test_depth_level_mapping() -> None:
+    assert m.depth_level(frozenset({"4", "5", "6"}), 0) == 4
+    assert m.depth_level(frozenset({"4", "5", "6"}), 1) == 3  # a visit keeps it below Ⅳ
+    assert m.depth_level(frozenset({"4"}), 0) == 3  # no result delivery online
+    assert m.depth_level(frozenset({"2"}), 0) == 2
+    assert m.depth_level(frozenset({"1"}), 0) == 1
+    assert m.depth_level(frozenset(), 0) == 0
+
+
+def test_entries_by_department_excludes_retired_and_counts_drafts_as_claimed(facts: m.Facts) -> None:
+    table = m.entries_by_department(facts)
+    # D1: E1, E2 -> 2 claimed, 2 published, 1 不见面. D2: E3 E4 E5 (E9 retired) -> 3, 0, 2, 0.
+    assert rows(table) == {"1": (2, 0, 2, 1), "2": (3, 0, 2, 0)}
+    assert {r.code: r.ids for r in table.rows}["2"] == (3, 4, 5)
+
+
+def test_entries_by_town_and_village(facts: m.Facts) -> None:
+    assert rows(m.entries_by_town(facts)) == {TOWN: (1, 1, 1, 1)}  # E6 claimed, E8 declined
+    assert rows(m.entries_by_village(facts)) == {VILLAGE: (1, 0, 1, 0)}  # E7
+
+
+def test_items_claimed_per_level_count_entries(facts: m.Facts) -> None:
+    town = m.level_items_claimed(facts, "5")
+    assert (town.value, town.ids) == (1, (6,))  # E6; E8 is a decline
+    village = m.level_items_claimed(facts, "6")
+    assert (village.value, village.ids) == (1, (7,))
+    facts.entries.append(entry(10, 4, 5, "10", level="5", division=TOWN))  # a second town claims I4
+    assert m.level_items_claimed(facts, "5").value == 2
+
+
+def test_claim_coverage_per_level(facts: m.Facts) -> None:
+    # Level 4: items with 4: I1 I2 I3 I5 I6 I7 = 6; answered by live level-4 entries: I1 I2 I3 I5 I6.
+    assert rate(m.claim_coverage(facts, "4"))[:2] == (5, 6)
+    # Level 5: T1 × {I3, I4, I7} = 3 pairs; answered: I4 (claim), I3 (decline).
+    r5 = m.claim_coverage(facts, "5")
+    assert rate(r5)[:2] == (2, 3)
+    assert r5.denominator_ids == (7,)  # the item still unanswered
+    # Level 6: V1 × {I3} = 1 pair, answered by E7.
+    assert rate(m.claim_coverage(facts, "6"))[:2] == (1, 1)
+
+
+def test_drift_rate_over_live_entries(facts: m.Facts) -> None:
+    assert rate(m.drift_count(facts))[:3] == (1, 8, (2,))
+
+
+def test_case_statistics(facts: m.Facts) -> None:
+    total = m.cases_received(facts)
+    assert (total.value, total.ids) == (21, (1, 3, 6))
+    assert rate(m.online_case_share(facts))[:2] == (15, 21)
+    assert rate(m.on_time_rate(facts))[:2] == (16, 18)
+    # Departments with cases: D1 (E1), D2 (E3), T1 (E6); with online cases: D1, T1.
+    assert rate(m.departments_online(facts)) == (2, 3, (1, 3), (1, 2, 3))
+
+
+def test_cases_by_month_marks_months_without_data(facts: m.Facts) -> None:
+    table = rows(m.cases_by_month(facts))
+    assert table["01"] == (14, 8, 13, 12)
+    assert table["02"] == (5, 5, 5, 4)
+    assert table["03"] == (2, 2, 0, 0)
+    assert table["04"] == (None, None, None, None)
+
+
+def test_cases_by_department_sorted_by_received(facts: m.Facts) -> None:
+    table = m.cases_by_department(facts)
+    assert [(r.code, r.values) for r in table.rows] == [
+        ("1", (15, 13, 14, 13)),
+        ("2", (4, 0, 4, 3)),
+        ("3", (2, 2, 0, 0)),
+    ]
+
+
+def test_no_case_data_is_missing_not_zero(facts: m.Facts) -> None:
+    facts.cases, facts.case_months = [], []
+    assert m.cases_received(facts).missing
+    assert m.online_case_share(facts).value is None
+    assert m.cases_by_month(facts).missing
+
+
+def test_bundles_published(facts: m.Facts) -> None:
+    result = m.bundles_published(facts)
+    assert (result.value, result.ids) == (2, (1, 2))
+
+
+def test_licence_events_in_period(facts: m.Facts) -> None:
+    # A: L11 issued, L12 amended. B: L13 issued and revoked; L14 was issued in 2024.
+    table = m.licence_events(facts)
+    assert rows(table) == {"A": (1, 1, 0), "B": (1, 0, 1)}
+    assert {r.code: r.ids for r in table.rows} == {"A": (1,), "B": (2,)}  # the issuing departments
+    assert m.licence_types_in_use(facts).value == 2
+
+
+def test_pushed_counts_only_records_delivered_by_the_as_of_date(facts: m.Facts) -> None:
+    pushed = m.licences_pushed(facts)
+    assert (pushed.value, pushed.ids) == (1, (1,))  # L11 by D1; L14 was delivered only in 2026
+
+
+def test_licence_department_coverage(facts: m.Facts) -> None:
+    assert rate(m.licence_department_coverage(facts)) == (1, 2, (1,), (1, 2))
+
+
+def test_push_failures_and_lag(facts: m.Facts) -> None:
+    failures = m.push_failures(facts)
+    assert (failures.value, failures.ids) == (1, (1,))  # L12, issued by D1
+    lag = rows(m.push_lag(facts))
+    assert lag["≤1分钟"] == (1,)
+    assert lag["待推送"] == (2,)  # L13 pending, L14 delivered only after the as-of date
+    assert lag[">1天"] == (0,)
+
+
+def test_sync_by_month(facts: m.Facts) -> None:
+    table = rows(m.sync_by_month(facts))
+    assert table["02"] == (0, 1, 0, 0)
+    assert table["03"] == (1, 0, 0, 0)
+    assert table["06"] == (0, 0, 1, 0)
+    assert table["07"] == (0, 0, 0, 1)  # superseded
+    assert table["12"] == (0, 0, 0, 0)  # L14's record was created in 2024
+
+
+def test_push_groups_bucket_state_month_and_lag(facts: m.Facts) -> None:
+    assert (1, "sent", 3, 0, 1) in facts.pushes  # L11: March, delivered within a minute
+    assert (2, "pending", 0, -1, 1) in facts.pushes  # L14: created before the period, sent after it
+
+
+def test_every_definition_is_computed_and_serialisable(facts: m.Facts) -> None:
+    results = m.compute_all(facts)
+    assert set(results) == {d.key for d in m.DEFINITIONS}
+    for key, result in results.items():
+        data = result.as_dict()
+        assert data["key"] == key
+        assert data["label"]
+
+
+def test_empty_facts_report_missing_rather_than_zero() -> None:
+    empty = m.Facts(as_of=END, period_start=START, period_end=END)
+    results = m.compute_all(empty)
+    for key in (
+        "no_contact_rate",
+        "full_online_rate",
+        "cases_received",
+        "licences_pushed",
+        "licence_department_coverage",
+        "entries_by_town",
+        "items_claimed_level_5",
+    ):
+        assert results[key].missing, key
