@@ -1,24 +1,37 @@
-"""The Celery app: broker, queues and settings. Workers never need Flask.
+"""The Celery app: broker, queues, beat schedule and settings. Workers never need Flask.
 
 Redis when REDIS_URL is set; otherwise kombu's filesystem transport under instance/broker, which
-needs no server (see docs/ and ../shared/STACK_NOTES.md for why this transport).
+needs no server (see docs/city_registry.md and ../shared/STACK_NOTES.md). The filesystem transport
+drops a message whose worker is killed; the outbox plus the periodic sweep make that harmless.
+
+``celery -A celery_app worker -B -Q default,sync`` uses the module attribute ``app``, built on first
+use so that importing this module (the web app does, to enqueue) has no side effects.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
+from celery.schedules import crontab
 from kombu import Queue
 
 from core.config import Settings
 
+SYNC_QUEUE = "sync"
+# Longest retry backoff of a sync task; kept well under the Redis visibility_timeout below.
+RETRY_BACKOFF_MAX = 120
+VISIBILITY_TIMEOUT = 3600
 
-def make_celery(settings: Settings | None = None) -> Celery:
+
+def make_celery(settings: Settings | None = None, *, sweep_seconds: float = 30.0) -> Celery:
     settings = settings or Settings.from_env()
     app = Celery("gaogang", include=["workers.tasks"])
     conf: dict[str, object] = {
         "broker_url": settings.broker_url,
         "task_default_queue": "default",
-        "task_queues": [Queue("default"), Queue("sync")],
+        "task_queues": [Queue("default"), Queue(SYNC_QUEUE)],
+        "task_routes": {"workers.sync_*": {"queue": SYNC_QUEUE}},
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
@@ -27,20 +40,37 @@ def make_celery(settings: Settings | None = None) -> Celery:
         "result_backend": None,
         "task_ignore_result": True,
         "broker_connection_retry_on_startup": True,
+        "broker_connection_retry": True,
+        "broker_connection_max_retries": None,
+        "broker_connection_timeout": 3,
         "timezone": "Asia/Shanghai",
         "enable_utc": True,
+        "beat_schedule": {
+            # Safety net: anything pending (a lost enqueue, a killed worker) is sent within a sweep.
+            "licence-sync-sweep": {
+                "task": "workers.sync_sweep",
+                "schedule": sweep_seconds,
+                "options": {"queue": SYNC_QUEUE, "expires": sweep_seconds},
+            },
+            "licence-sync-reconcile": {
+                "task": "workers.sync_reconcile",
+                "schedule": crontab(hour=2, minute=30),
+                "options": {"queue": SYNC_QUEUE},
+            },
+        },
     }
     if settings.redis_url:
-        # Longest retry backoff stays well under this, so a late ack never causes a surprise redelivery.
-        conf["broker_transport_options"] = {"visibility_timeout": 3600}
+        conf["broker_transport_options"] = {"visibility_timeout": VISIBILITY_TIMEOUT}
     else:
         folder = settings.broker_folder
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         conf["broker_transport_options"] = {
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
+            # kombu's default is ./control under the current directory; keep it in the instance.
+            "control_folder": str(folder / "control"),
             "store_processed": False,
             "polling_interval": 0.1,
         }
@@ -49,4 +79,13 @@ def make_celery(settings: Settings | None = None) -> Celery:
     return app
 
 
-app = make_celery()
+_app: Celery | None = None
+
+
+def __getattr__(name: str) -> Any:
+    global _app
+    if name in ("app", "celery"):
+        if _app is None:
+            _app = make_celery()
+        return _app
+    raise AttributeError(name)

@@ -66,10 +66,11 @@ def check_uscc(code: str) -> CodeCheck:
     if uscc_check_char(code[:17]) != code[17]:
         warnings.append(f"校验位应为 {uscc_check_char(code[:17])}，实为 {code[17]}")
     org = code[8:17]
-    if all(c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ" for c in org[:8]) and org_code_check_char(org[:8]) != org[8]:
+    if org_code_check_char(org[:8]) != org[8]:
         warnings.append("内含组织机构代码校验位不符")
     if warnings:
-        return CodeCheck(True, warning="统一社会信用代码校验未通过（2016 年前赋码的可能如此）：" + "；".join(warnings))
+        prefix = "统一社会信用代码校验未通过（2016 年前赋码的可能如此）："
+        return CodeCheck(True, warning=prefix + "；".join(warnings))
     return CodeCheck(True)
 
 

@@ -1,9 +1,279 @@
-"""Placeholder: filled in by the issue that owns this module."""
+"""Public portal (no login): home with search, browse by town/village, department and theme,
+results with facets and highlighted matches, the entry detail page; and the alias admin page."""
+
+from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Flask
+import sqlalchemy as sa
+from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
+
+from catalog import search as engine
+from catalog.models import (
+    MATERIAL_FORMS,
+    ONLINE_DEPTH,
+    PROJECT_TYPES,
+    RESULT_DELIVERY,
+    TASK_TYPES,
+    TIME_UNITS,
+    USE_LEVELS,
+    Department,
+    Division,
+    EntryStatus,
+    ImplementationEntry,
+)
+from catalog.search_api import run_search
+from catalog.search_models import SearchEntry
+from core import audit
+from core.errors import DomainError, Invalid, NotFound
+from core.web import db_session, limiter, require_admin, settings
+
+bp = Blueprint("portal", __name__, template_folder="templates")
+
+
+def _district() -> str:
+    """The district this portal serves (6-digit GB/T 2260 code from Settings, e.g. 321203)."""
+    return settings().district_code
+
+
+# Browse by theme: a theme is a list of words searched together (one click away from results).
+THEMES: list[tuple[str, str, str]] = [
+    ("社保就业", "社会保险", "参保、养老金、失业保险、社保卡"),
+    ("医疗卫生", "医疗", "医保、医师、卫生许可"),
+    ("户籍证件", "户口", "户口、身份证、居住证"),
+    ("婚育收养", "婚姻登记", "结婚、离婚、出生医学证明"),
+    ("开办企业", "设立登记", "公司、个体工商户、营业执照"),
+    ("餐饮食品", "食品", "食品经营、小作坊、健康证"),
+    ("交通出行", "道路运输", "驾驶证、道路运输、出租车"),
+    ("教育入学", "入学", "入学、学籍、教师资格"),
+    ("住房保障", "住房", "公租房、租赁补贴、商品房"),
+    ("残疾人服务", "残疾人", "残疾人证、补贴、康复"),
+    ("养老服务", "养老", "养老保险、老年人优待"),
+    ("社会救助", "救助", "低保、特困、临时救助"),
+]
+
+
+def _args() -> dict[str, Any]:
+    a = request.args
+
+    def _int(name: str, default: int, high: int) -> int:
+        try:
+            return min(max(int(a.get(name, default)), 1), high)
+        except (TypeError, ValueError):
+            return default
+
+    return {
+        "q": a.get("q", "")[: engine.MAX_QUERY_CHARS * 2],
+        "level": a.get("level") or None,
+        "division": a.get("division") or None,
+        "department": a.get("department") or None,
+        "type": a.get("type") or None,
+        "no_contact": a.get("no_contact") or None,
+        "page": _int("page", 1, engine.MAX_PAGE),
+        "limit": _int("limit", 10, 50),
+    }
+
+
+def _link(args: dict[str, Any], **changes: Any) -> str:
+    merged = {**args, **changes}
+    if "page" not in changes:
+        merged["page"] = 1
+    clean = {
+        k: v
+        for k, v in merged.items()
+        if v not in (None, "", False) and not (k == "page" and v == 1) and not (k == "limit" and v == 10)
+    }
+    return url_for("portal.search_page") + ("?" + urlencode(clean) if clean else "")
+
+
+@bp.get("/")
+def home() -> Any:
+    session = db_session()
+    e = SearchEntry.__table__  # type: ignore[attr-defined]
+    total = session.execute(sa.select(sa.func.count()).select_from(e)).scalar_one()
+    towns = _towns(session)
+    depts = session.execute(
+        sa.select(e.c.department_id, e.c.department_name, sa.func.count())
+        .where(e.c.level == "4", e.c.division_code == _district() + "000000")
+        .group_by(e.c.department_id, e.c.department_name)
+        .order_by(sa.func.count().desc(), e.c.department_id)
+    ).all()
+    return render_template("portal/home.html", total=total, towns=towns, departments=depts, themes=THEMES)
+
+
+def _towns(session: Any) -> list[tuple[Division, int]]:
+    towns = list(
+        session.execute(
+            sa.select(Division).where(Division.parent_code == _district() + "000000").order_by(Division.code)  # type: ignore[arg-type]
+        ).scalars()
+    )
+    e = SearchEntry.__table__  # type: ignore[attr-defined]
+    counts: dict[str, int] = {}
+    for code, n in session.execute(
+        sa.select(e.c.division_code, sa.func.count())
+        .where(e.c.division_code.like(_district() + "%"), e.c.level != "4")
+        .group_by(e.c.division_code)
+    ):
+        counts[code[:9]] = counts.get(code[:9], 0) + n
+    return [(t, counts.get(t.code[:9], 0)) for t in towns]
+
+
+@bp.get("/divisions")
+def divisions_page() -> Any:
+    """Browse by town/street and village/community."""
+    session = db_session()
+    towns = _towns(session)
+    villages: dict[str, list[Division]] = {}
+    dv = Division.__table__  # type: ignore[attr-defined]
+    for v in session.execute(
+        sa.select(Division)
+        .where(dv.c.code.like(_district() + "%"), dv.c.level == "village")
+        .order_by(dv.c.code)
+    ).scalars():
+        villages.setdefault(v.parent_code or "", []).append(v)
+    return render_template("portal/divisions.html", towns=towns, villages=villages)
+
+
+@bp.get("/search")
+@limiter.limit("120/minute")
+def search_page() -> Any:
+    args = _args()
+    error = None
+    try:
+        result = run_search(args)
+    except Invalid as exc:
+        error = exc.message + "：" + "；".join(f"{m[0]}" for m in exc.details.values())
+        args = {**args, "level": None, "division": None, "department": None, "type": None, "no_contact": None}
+        result = run_search(args)
+    pages = max(1, -(-result.total // result.limit))
+    return render_template(
+        "portal/search.html",
+        result=result,
+        args=args,
+        link=_link,
+        error=error,
+        pages=pages,
+        type_labels=TASK_TYPES,
+        level_labels=USE_LEVELS,
+        themes=THEMES,
+    )
+
+
+@bp.get("/entries/<string:task_code>")
+def entry_detail(task_code: str) -> Any:
+    if len(task_code) > 31:
+        abort(404)
+    session = db_session()
+    entry = (
+        session.execute(
+            sa.select(ImplementationEntry).where(ImplementationEntry.task_code == task_code)  # type: ignore[arg-type]
+        )
+        .scalars()
+        .first()
+    )
+    if entry is None or entry.status != EntryStatus.PUBLISHED.value or not entry.applicable:
+        raise NotFound("该事项不存在或尚未发布")
+    from catalog.services import entry_fees, entry_materials
+
+    dept = session.get(Department, entry.department_id)
+    division = session.get(Division, entry.division_code)
+    return render_template(
+        "portal/entry.html",
+        entry=entry,
+        dept=dept,
+        division=division,
+        materials=entry_materials(session, entry.id),
+        fees=entry_fees(session, entry.id),
+        type_label=TASK_TYPES.get(entry.task_type, entry.task_type),
+        level_label=USE_LEVELS.get(entry.level, ""),
+        time_units=TIME_UNITS,
+        project_types=PROJECT_TYPES,
+        depth_labels=ONLINE_DEPTH,
+        delivery_labels=RESULT_DELIVERY,
+        material_forms=MATERIAL_FORMS,
+        depth=[c for c in (entry.online_depth or "").split(",") if c],
+        delivery=[c for c in (entry.result_delivery or "").split(",") if c],
+    )
+
+
+# ----------------------------------------------------------------------------- alias admin
+
+
+@bp.get("/admin/search/aliases")
+def aliases_page() -> Any:
+    require_admin()
+    session = db_session()
+    from catalog.search_models import SearchAlias
+
+    aliases = list(session.execute(sa.select(SearchAlias).order_by(SearchAlias.alias)).scalars())
+    edit_id = request.args.get("edit", type=int)
+    editing = next((a for a in aliases if a.id == edit_id), None)
+    return render_template(
+        "portal/aliases.html",
+        aliases=aliases,
+        misses=engine.top_misses(session, 50),
+        editing=editing,
+        prefill=request.args.get("alias", "")[:50],
+        errors={},
+        form=None,
+    )
+
+
+@bp.post("/admin/search/aliases")
+def aliases_save() -> Any:
+    principal = require_admin()
+    session = db_session()
+    form = request.form
+    alias_id = form.get("id", type=int)
+    try:
+        row = engine.save_alias(
+            session, form.get("alias", ""), form.get("targets", ""), form.get("note", ""), alias_id=alias_id
+        )
+    except DomainError as exc:
+        from catalog.search_models import SearchAlias
+
+        aliases = list(session.execute(sa.select(SearchAlias).order_by(SearchAlias.alias)).scalars())
+        return render_template(
+            "portal/aliases.html",
+            aliases=aliases,
+            misses=engine.top_misses(session, 50),
+            editing=None,
+            prefill="",
+            errors=exc.details,
+            form=form,
+            message=exc.message,
+        ), 422
+    audit.record(
+        session,
+        actor=principal,
+        action="search.alias_saved",
+        entity_type="search_alias",
+        entity_id=str(row.id),
+        new={"alias": row.alias, "targets": row.targets},
+    )
+    flash(f"已保存别名「{row.alias}」", "success")
+    return redirect(url_for("portal.aliases_page"))
+
+
+@bp.post("/admin/search/aliases/<int:alias_id>/delete")
+def aliases_delete(alias_id: int) -> Any:
+    principal = require_admin()
+    session = db_session()
+    if alias_id >= 2**31:
+        raise NotFound("别名不存在")
+    row = engine.delete_alias(session, alias_id)
+    audit.record(
+        session,
+        actor=principal,
+        action="search.alias_deleted",
+        entity_type="search_alias",
+        entity_id=str(alias_id),
+        old={"alias": row.alias, "targets": row.targets},
+    )
+    flash(f"已删除别名「{row.alias}」", "success")
+    return redirect(url_for("portal.aliases_page"))
 
 
 def register(app: Flask, api: Any) -> None:
-    """Nothing registered yet."""
+    app.register_blueprint(bp)

@@ -1,9 +1,457 @@
-"""Placeholder: filled in by the issue that owns this module."""
+"""Search API (GET /api/v1/search), the Open311 GeoReport v2 service list, and the `flask search` CLI."""
 
+from __future__ import annotations
+
+import csv
+import math
+import tempfile
+import time
+from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
-from flask import Flask
+import click
+import sqlalchemy as sa
+from flask import Flask, Response, jsonify, url_for
+from flask.cli import with_appcontext
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from catalog import search as engine
+from catalog.models import TASK_TYPES, USE_LEVELS
+from catalog.search_models import SearchEntry
+from core.config import PROJECT_ROOT
+from core.errors import Invalid, NotFound
+from core.web import database, db_session, limiter, settings
+
+RELEVANCE_CSV = PROJECT_ROOT / "data" / "search_relevance.csv"
+
+blp = Blueprint(
+    "search_api", __name__, url_prefix="/api/v1", description="办事搜索：按名称、拼音、俗称查找已发布事项"
+)
+open311 = Blueprint(
+    "open311", __name__, url_prefix="/open311/v2", description="Open311 GeoReport v2 服务目录（只读）"
+)
+
+
+class SearchQueryArgsSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    q = fields.String(load_default="", metadata={"description": "查询词：中文、全拼、首字母、俗称均可"})
+    level = fields.String(load_default=None, metadata={"description": "行使层级 4 县级 / 5 镇级 / 6 村级"})
+    division = fields.String(load_default=None, metadata={"description": "区划代码（6 或 12 位），含下级"})
+    department = fields.String(load_default=None, metadata={"description": "实施主体编号"})
+    type = fields.String(load_default=None, metadata={"description": "事项类型代码，如 01、20"})
+    no_contact = fields.String(load_default=None, metadata={"description": "true 只看不见面审批事项"})
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=engine.MAX_PAGE))
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=engine.MAX_LIMIT))
+
+
+class FacetValueSchema(Schema):
+    value = fields.Raw()
+    label = fields.String()
+    count = fields.Integer()
+
+
+class FacetsSchema(Schema):
+    level = fields.List(fields.Nested(FacetValueSchema))
+    division = fields.List(fields.Nested(FacetValueSchema))
+    department = fields.List(fields.Nested(FacetValueSchema))
+    type = fields.List(fields.Nested(FacetValueSchema))
+    no_contact = fields.List(fields.Nested(FacetValueSchema))
+
+
+class SearchHitSchema(Schema):
+    task_code = fields.String(metadata={"description": "实施编码"})
+    name = fields.String(metadata={"description": "事项名称（与实施清单一致）"})
+    department = fields.String()
+    department_id = fields.Integer()
+    level = fields.String()
+    level_label = fields.String()
+    division_code = fields.String()
+    type = fields.String(metadata={"description": "事项类型代码"})
+    type_label = fields.String()
+    no_contact = fields.Boolean()
+    matched_field = fields.String(metadata={"description": "name / keyword / department / material"})
+    highlights = fields.List(
+        fields.List(fields.Integer()), metadata={"description": "名称中命中的 [起, 止) 字符区间"}
+    )
+    url = fields.String()
+
+
+class SearchResponseSchema(Schema):
+    query = fields.String()
+    items = fields.List(fields.Nested(SearchHitSchema))
+    total = fields.Integer()
+    page = fields.Integer()
+    limit = fields.Integer()
+    facets = fields.Nested(FacetsSchema)
+    variants = fields.List(
+        fields.String(), metadata={"description": "实际参与匹配的词（含别名、去掉口语词后的词）"}
+    )
+    fuzzy = fields.Boolean(metadata={"description": "无精确结果时按错一字匹配"})
+
+
+class Open311ArgsSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    jurisdiction_id = fields.String(load_default=None)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    limit = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=5000))
+
+
+class Open311ServiceSchema(Schema):
+    service_code = fields.String()
+    service_name = fields.String()
+    description = fields.String()
+    metadata = fields.Boolean()
+    type = fields.String()
+    keywords = fields.String()
+    group = fields.String()
+
+
+def hit_dict(hit: engine.Hit) -> dict[str, Any]:
+    return {
+        "task_code": hit.task_code,
+        "name": hit.name,
+        "department": hit.department,
+        "department_id": hit.department_id,
+        "level": hit.level,
+        "level_label": USE_LEVELS.get(hit.level, ""),
+        "division_code": hit.division_code,
+        "type": hit.task_type,
+        "type_label": TASK_TYPES.get(hit.task_type, hit.task_type),
+        "no_contact": hit.no_contact,
+        "matched_field": hit.matched_field,
+        "highlights": [list(s) for s in hit.highlights],
+        "url": url_for("portal.entry_detail", task_code=hit.task_code),
+    }
+
+
+def run_search(args: dict[str, Any]) -> engine.SearchResult:
+    """Shared by the API and the portal pages: validate facets, search, log misses."""
+    filters = engine.validate_filters(
+        args.get("level"),
+        args.get("division"),
+        args.get("department"),
+        args.get("type"),
+        args.get("no_contact"),
+    )
+    return engine.search(
+        db_session(),
+        args.get("q"),
+        filters,
+        page=args.get("page", 1),
+        limit=args.get("limit", 10),
+        log_miss=True,
+    )
+
+
+@blp.route("/search")
+class SearchView(MethodView):
+    decorators = [limiter.limit("120/minute")]  # noqa: RUF012  (flask's View API is a class-level list)
+
+    @blp.arguments(SearchQueryArgsSchema, location="query")
+    @blp.response(200, SearchResponseSchema)
+    @blp.alt_response(422, description="参数取值无效（details 指明字段），例如未知的层级或事项类型")
+    def get(self, args: dict[str, Any]) -> Response:
+        """搜索已发布的办事事项
+
+        支持中文关键词（一个字起）、全拼（gongjijin）、首字母（gjj）、俗称（社保、开饭店要办什么证）与
+        错一字的查询。结果按：名称完全一致 > 名称前缀 > 名称包含 > 名称含全部词 > 其他字段排序；
+        `facets` 给出在其余筛选条件下各取值的条数，`total` 为当前筛选下的总数。
+        """
+        result = run_search(args)
+        # The schema documents the shape; the payload is already plain JSON types, so it is sent as is
+        # (dumping thousands of facet values through marshmallow costs more than the search).
+        return jsonify(
+            {
+                "query": result.query,
+                "items": [hit_dict(h) for h in result.items],
+                "total": result.total,
+                "page": result.page,
+                "limit": result.limit,
+                "facets": result.facets,
+                "variants": result.variants,
+                "fuzzy": result.fuzzy,
+            }
+        )
+
+
+def _services(args: dict[str, Any]) -> list[dict[str, Any]]:
+    jurisdiction = settings().district_code  # GB/T 2260 code of the district, e.g. 321203 高港区
+    if args.get("jurisdiction_id") not in (None, "", jurisdiction):
+        raise NotFound("未知的 jurisdiction_id", {"jurisdiction_id": [f"本服务只覆盖 {jurisdiction}"]})
+    e = SearchEntry.__table__  # type: ignore[attr-defined]
+    offset = (args["page"] - 1) * args["limit"]
+    rows = (
+        db_session()
+        .execute(
+            sa.select(e.c.task_code, e.c.name, e.c.department_name, e.c.task_type, e.c.entry_id)
+            .order_by(e.c.entry_id)
+            .offset(offset)
+            .limit(args["limit"])
+        )
+        .all()
+    )
+    return [
+        {
+            "service_code": r.task_code,
+            "service_name": r.name,
+            "description": f"{r.department_name}办理的{TASK_TYPES.get(r.task_type, '政务服务')}事项",
+            "metadata": False,
+            "type": "realtime",
+            "keywords": ",".join(_keywords(r.name)),
+            "group": TASK_TYPES.get(r.task_type, "其他"),
+        }
+        for r in rows
+    ]
+
+
+def _keywords(name: str) -> list[str]:
+    py, ini = engine.pinyin_of(engine.normalize_text(name))
+    return [w for w in (py.replace(" ", ""), ini) if w]
+
+
+@open311.route("/services.json")
+class Open311ServicesJson(MethodView):
+    @open311.arguments(Open311ArgsSchema, location="query")
+    @open311.response(200, Open311ServiceSchema(many=True))
+    @open311.alt_response(404, description="未知的 jurisdiction_id")
+    def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        """GeoReport v2 服务列表（JSON）
+
+        每个已发布事项一条：service_code 为实施编码，group 为事项类型，keywords 为名称全拼与首字母。
+        扩展参数 page/limit（默认每页 1000 条）。
+        """
+        return _services(args)
+
+
+@open311.route("/services.xml")
+class Open311ServicesXml(MethodView):
+    @open311.arguments(Open311ArgsSchema, location="query")
+    @open311.response(200, description="GeoReport v2 服务列表（XML，规范要求的格式）")
+    def get(self, args: dict[str, Any]) -> Response:
+        """GeoReport v2 服务列表（XML）"""
+        parts = ['<?xml version="1.0" encoding="utf-8"?>', "<services>"]
+        for s in _services(args):
+            parts.append(
+                "<service>"
+                + "".join(
+                    f"<{k}>{xml_escape(str(v).lower() if isinstance(v, bool) else str(v))}</{k}>"
+                    for k, v in s.items()
+                )
+                + "</service>"
+            )
+        parts.append("</services>")
+        return Response("".join(parts), mimetype="application/xml")
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+@click.group("search", help="办事搜索：索引、合成数据、相关性评测")
+def search_cli() -> None:
+    pass
+
+
+@search_cli.command("reindex")
+@with_appcontext
+def reindex_cmd() -> None:
+    """Rebuild the whole search index from the published entries."""
+    with database().transaction() as session:
+        start = time.perf_counter()
+        n = engine.rebuild_index(session, progress=True)
+    click.echo(f"已索引 {n} 条已发布事项，用时 {time.perf_counter() - start:.1f} 秒")
+
+
+@search_cli.command("load-aliases")
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=engine.ALIASES_CSV,
+    show_default=True,
+)
+@with_appcontext
+def load_aliases_cmd(path: Path) -> None:
+    """Upsert the alias table from a CSV (alias,targets,note)."""
+    try:
+        rows = engine.read_aliases_csv(path)
+    except Invalid as exc:
+        raise click.ClickException(exc.message) from None
+    with database().transaction() as session:
+        n = engine.load_aliases(session, rows)
+    click.echo(f"已写入 {n} 条别名")
+
+
+@search_cli.command("misses")
+@click.option("--limit", default=30, show_default=True)
+@with_appcontext
+def misses_cmd(limit: int) -> None:
+    """The most frequent queries that found nothing."""
+    with database().transaction() as session:
+        for m in engine.top_misses(session, limit):
+            click.echo(f"{m.count:6d}  {m.query}")
+
+
+@search_cli.command("generate")
+@click.option("--size", type=click.Choice(["district", "city", "province"]), required=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 5_000_000),
+    default=None,
+    help="stop after this many entries (e.g. 50000 of the city catalogue)",
+)
+@click.option("--no-index", is_flag=True, help="do not rebuild the search index afterwards")
+@with_appcontext
+def generate_cmd(size: str, limit: int | None, no_index: bool) -> None:
+    """Generate a synthetic published catalogue from the real 泰州 divisions and item names."""
+    from tqdm import tqdm
+
+    from catalog import search_synth
+
+    total = min(search_synth.expected_size(size), limit or 10**9)
+    with database().transaction() as session, tqdm(total=total, desc=f"生成 {size}", unit="条") as bar:
+        n = search_synth.generate(session, size, progress=bar.update, limit=limit)
+    click.echo(f"已生成 {n} 条合成事项（{size}）")
+    if not no_index:
+        with database().transaction() as session:
+            start = time.perf_counter()
+            indexed = engine.rebuild_index(session, progress=True)
+        click.echo(f"已索引 {indexed} 条，用时 {time.perf_counter() - start:.1f} 秒")
+
+
+@search_cli.command("evaluate")
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=RELEVANCE_CSV,
+    show_default=True,
+)
+@click.option(
+    "--current",
+    is_flag=True,
+    help="evaluate against the configured database instead of a fresh "
+    "temporary SQLite copy of the real catalogue",
+)
+@with_appcontext
+def evaluate_cmd(path: Path, current: bool) -> None:
+    """Print Recall@10, MRR@10 and nDCG@10 per stratum and the zero-result rate."""
+    try:
+        queries = read_relevance(path)
+    except Invalid as exc:
+        raise click.ClickException(exc.message) from None
+    if current:
+        with database().transaction() as session:
+            report = evaluate(session, queries)
+    else:
+        report = evaluate_on_real_catalogue(queries)
+    click.echo(format_report(report))
+
+
+def read_relevance(path: Path) -> list[dict[str, Any]]:
+    """stratum,query,relevant ("|"-separated exact names; empty for no-answer queries)."""
+    out = []
+    with path.open(encoding="utf-8", newline="") as fh:
+        lines = (line for line in fh if not line.startswith("#"))
+        for line_no, row in enumerate(csv.DictReader(lines), start=2):
+            stratum = (row.get("stratum") or "").strip()
+            if not stratum or row.get("query") is None:
+                raise Invalid(f"{path.name} 第 {line_no} 行：缺少 stratum 或 query")
+            rel = [r.strip() for r in (row.get("relevant") or "").split("|") if r.strip()]
+            if stratum != "no_answer" and not rel:
+                raise Invalid(f"{path.name} 第 {line_no} 行：可回答的查询必须列出相关事项")
+            out.append({"stratum": stratum, "query": row["query"], "relevant": rel, "line": line_no})
+    return out
+
+
+def evaluate(session: Any, queries: list[dict[str, Any]]) -> dict[str, Any]:
+    strata: dict[str, dict[str, list[float]]] = {}
+    answerable = zero = 0
+    failures: list[str] = []
+    for q in queries:
+        result = engine.search(session, q["query"], page=1, limit=10)
+        names = [h.name for h in result.items]
+        s = strata.setdefault(q["stratum"], {"recall": [], "mrr": [], "ndcg": [], "empty": []})
+        if q["stratum"] == "no_answer":
+            s["empty"].append(1.0 if result.total == 0 else 0.0)
+            continue
+        answerable += 1
+        rel = set(q["relevant"])
+        if result.total == 0:
+            zero += 1
+        gains = [1.0 if n in rel else 0.0 for n in names]
+        ideal = min(len(rel), 10)
+        s["recall"].append(len(rel.intersection(names)) / ideal)
+        first = next((i for i, g in enumerate(gains) if g), None)
+        s["mrr"].append(0.0 if first is None else 1.0 / (first + 1))
+        dcg = sum(g / math.log2(i + 2) for i, g in enumerate(gains))
+        idcg = sum(1.0 / math.log2(i + 2) for i in range(ideal))
+        s["ndcg"].append(dcg / idcg if idcg else 0.0)
+        if first is None:
+            failures.append(f"{q['stratum']}: {q['query']}")
+    return {"strata": strata, "answerable": answerable, "zero": zero, "failures": failures}
+
+
+def evaluate_on_real_catalogue(queries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Import the real catalogue (catalog.importer, as the foundation does) into a temporary SQLite
+    for 高港区 and evaluate there; the index is kept in step by the flush hook."""
+    from alembic import command
+    from alembic.config import Config
+
+    from catalog import search_synth
+    from catalog.divisions import GAOGANG_FILES, load_divisions_csv
+    from catalog.importer import import_items_csv
+    from core.db import Database
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'eval.db'}"
+        cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+        cfg.attributes["url"] = url
+        cfg.attributes["skip_logging"] = True
+        command.upgrade(cfg, "heads")
+        db = Database(url)
+        with db.transaction() as session:
+            load_divisions_csv(session, *GAOGANG_FILES)
+            imported = import_items_csv(session, search_synth.ITEMS_CSV, "321203", progress=False)
+            if imported.errors:
+                raise click.ClickException(f"导入真实目录出错：{imported.errors[:3]}")
+        with db.transaction() as session:
+            report = evaluate(session, queries)
+        db.engine.dispose()
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    def mean(v: list[float]) -> str:
+        return f"{sum(v) / len(v):.3f}" if v else "  -  "
+
+    lines = [f"{'stratum':<12} {'n':>4} {'Recall@10':>10} {'MRR@10':>8} {'nDCG@10':>8} {'empty-ok':>9}"]
+    for name, s in report["strata"].items():
+        n = len(s["recall"]) or len(s["empty"])
+        lines.append(
+            f"{name:<12} {n:>4} {mean(s['recall']):>10} {mean(s['mrr']):>8} {mean(s['ndcg']):>8} "
+            f"{mean(s['empty']):>9}"
+        )
+    rate = report["zero"] / report["answerable"] if report["answerable"] else 0.0
+    lines.append(
+        f"zero-result rate on answerable queries: {report['zero']}/{report['answerable']} = {rate:.1%}"
+    )
+    if report["failures"]:
+        lines.append("no relevant result in the top 10: " + "; ".join(report["failures"]))
+    return "\n".join(lines)
 
 
 def register(app: Flask, api: Any) -> None:
-    """Nothing registered yet."""
+    from core.app import csrf
+
+    csrf.exempt(blp)
+    csrf.exempt(open311)
+    api.register_blueprint(blp)
+    api.register_blueprint(open311)
+    app.cli.add_command(search_cli)

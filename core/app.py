@@ -82,7 +82,8 @@ class GovApi(Api):  # type: ignore[misc]
                 405: "method_not_allowed", 409: "conflict", 412: "precondition_failed",
                 413: "too_large", 415: "unsupported_media_type", 422: "invalid",
                 429: "rate_limited"}.get(status, "error")
-        message = {422: "请求参数校验失败", 400: "请求格式错误"}.get(status) or (error.description or error.name)
+        fixed = {422: "请求参数校验失败", 400: "请求格式错误"}
+        message = fixed.get(status) or error.description or error.name
         if status == 400 and data.get("messages") is None and error.description:
             message = f"请求格式错误：{error.description}"
         response = error_response(status, code, message, details)
@@ -195,4 +196,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
 
 def _hide(url: str) -> str:
-    return sa.engine.make_url(url).render_as_string(hide_password=True) if "://" in url and "@" in url else url
+    if "://" in url and "@" in url:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    return url

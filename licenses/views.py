@@ -17,6 +17,7 @@ from licenses import services
 from licenses.api import VERIFY_LIMIT, keyring, keystore, qr_svg, verify_url
 from licenses.masking import mask_code, mask_name
 from licenses.models import HOLDER_CODE_TYPES, STATUS_LABELS
+from licenses.sync import licence_sync_status
 
 bp = Blueprint(
     "licences",
@@ -209,6 +210,7 @@ def staff_detail(licence_id: int) -> Any:
         token=token,
         url=verify_url(token) if token else None,
         versions=services.licence_versions(session, licence),
+        sync=licence_sync_status(session, licence.id),  # type: ignore[arg-type]
         holder_types=HOLDER_CODE_TYPES,
         status_labels=STATUS_LABELS,
         **_view(licence),

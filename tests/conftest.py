@@ -140,7 +140,8 @@ def session(db: Database) -> Iterator[Session]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_session(request: pytest.FixtureRequest) -> Iterator[Session]:
     """The same test on the embedded SQLite and on PostgreSQL, rolled back after each."""
-    database = request.getfixturevalue({"sqlite": "sqlite_database", "postgresql": "pg_database"}[request.param])
+    fixture = {"sqlite": "sqlite_database", "postgresql": "pg_database"}[request.param]
+    database = request.getfixturevalue(fixture)
     for _bound, s in _bound_database(database):
         yield s
 

@@ -1,11 +1,117 @@
-"""Thin Celery tasks: take ids or batch bounds, open a session, call a domain function."""
+"""Thin Celery tasks: take ids or batch bounds, open a session, call a domain function.
+
+Every sync task is idempotent: records carry an idempotency key per licence version and their
+state is written in the same transaction as the registry's answer, so acks_late redelivery, a
+message delivered twice or a killed worker never sends a change twice in effect.
+"""
 
 from __future__ import annotations
 
-from celery import shared_task
+import logging
+import os
+import socket
+from typing import Any
+
+from celery import current_app, shared_task
+
+from core.config import Settings
+from core.db import Database
+from core.types import utcnow
+from licenses import sync
+from workers.registry_client import RegistryClient
+
+log = logging.getLogger(__name__)
+RETRY = {
+    "autoretry_for": (sync.RegistryUnavailableError,),
+    "retry_backoff": 2,
+    "retry_backoff_max": 120,  # celery_app.RETRY_BACKOFF_MAX, well under the visibility timeout
+    "retry_jitter": True,
+    "max_retries": 12,
+    "acks_late": True,
+}
+# Parallel lanes of one drain on PostgreSQL (SKIP LOCKED): one batch's HTTP round trip overlaps
+# another's database work. SQLite always uses one.
+DRAIN_LANES = 2
+_state: dict[str, Any] = {}
+
+
+def _context() -> tuple[Settings, Database, RegistryClient]:
+    """Per-process settings, engine and HTTP client (created after the prefork fork)."""
+    if _state.get("pid") != os.getpid():
+        settings: Settings = getattr(current_app.conf, "gaogang_settings", None) or Settings.from_env()
+        _state.update(
+            pid=os.getpid(),
+            settings=settings,
+            db=Database(settings.database_url),
+            client=RegistryClient(settings.city_registry_url, settings.city_registry_key,
+                                  settings.district_code),
+        )
+        sync.set_drain_scheduler(enqueue_drain)
+    return _state["settings"], _state["db"], _state["client"]
+
+
+def enqueue_drain() -> None:
+    sync_drain.apply_async(queue="sync", retry=False)
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @shared_task(name="workers.ping")
 def ping() -> str:
     """Liveness probe for the worker; no transaction, idempotent."""
     return "pong"
+
+
+@shared_task(name="workers.sync_drain", **RETRY)
+def sync_drain(budget_s: float = 20.0) -> dict[str, Any]:
+    """Send pending outbox rows in batches of Settings.sync_batch_size until none is left.
+
+    One transaction per batch (claim, post, record results). Idempotent; retried with exponential
+    backoff and jitter while the registry is unavailable and no batch got through; after partial
+    progress, or when the time budget ends with rows left, it enqueues a fresh drain instead.
+    """
+    settings, db, client = _context()
+    report = sync.drain(db, client, settings.sync_batch_size, budget_s, lanes=DRAIN_LANES)
+    if report.more or report.interrupted:
+        sync_drain.apply_async(queue="sync", countdown=1 if report.interrupted else 0)
+    return report.as_dict()
+
+
+@shared_task(name="workers.sync_sweep", acks_late=True)
+def sync_sweep() -> dict[str, Any] | None:
+    """Beat's safety net: drain under the single-flight 'sweep' lease. Idempotent; not retried
+    (the next beat tick is the retry). Hands over to a drain task when its time budget ends."""
+    settings, db, client = _context()
+    report = sync.sweep(db, client, settings.sync_batch_size, _owner())
+    if report is not None and report.more:
+        sync_drain.apply_async(queue="sync")
+    return None if report is None else report.as_dict()
+
+
+@shared_task(name="workers.sync_reconcile", acks_late=True, autoretry_for=(sync.RegistryUnavailableError,),
+             retry_backoff=60, retry_backoff_max=RETRY["retry_backoff_max"], retry_jitter=True, max_retries=5)
+def sync_reconcile(issuer_code: str | None = None) -> dict[str, Any] | None:
+    """Nightly: compare count and digest per issuer and day with the registry; re-send what differs.
+
+    Holds the single-flight 'reconcile' lease; re-queued rows are committed with the report and a
+    drain is enqueued after that commit. Idempotent (a second run finds nothing to re-send); retried
+    with backoff while the registry is unavailable.
+    """
+    _settings, db, client = _context()
+    owner = _owner()
+    if not sync.acquire_lock(db, "reconcile", owner, ttl_s=3600):
+        return None
+    started = utcnow()
+    try:
+        with db.transaction() as session:
+            report = sync.reconcile(session, client, issuer_code)
+        sync.record_run(db, "reconcile", started, "ok" if not report.differing else "differences",
+                        report.as_dict())
+        return report.as_dict()
+    except (sync.RegistryUnavailableError, sync.RegistryProtocolError) as exc:
+        sync.record_run(db, "reconcile", started, "error", {}, str(exc))
+        raise
+    finally:
+        sync.release_lock(db, "reconcile", owner)

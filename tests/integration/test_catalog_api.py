@@ -15,7 +15,6 @@ from test_catalog_factories import (
     OTHER_TOWN,
     TOWN,
     VILLAGE,
-    cheap_password_hashing,  # noqa: F401  (fixture)
     make_department,
     make_item,
     make_user,

@@ -8,8 +8,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import pytest
-
 from catalog import services
 from catalog.codes import make_uscc
 from catalog.divisions import GAOGANG_FILES, load_divisions_csv
@@ -107,17 +105,3 @@ def published_entry(session: Any, dept: Department, item: CatalogItem | None = N
     return services.approve_entry(session, SYSTEM, entry.id)
 
 
-@pytest.fixture
-def postgresql_database(pg_database: Any) -> Any:
-    """conftest's ``any_session`` asks for ``postgresql_database``; the shared fixture is ``pg_database``."""
-    return pg_database
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Argon2 at production cost makes each test user take ~0.1 s; these tests are not about hashing."""
-    from argon2 import PasswordHasher
-
-    import core.auth
-
-    monkeypatch.setattr(core.auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))

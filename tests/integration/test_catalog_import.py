@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 from sqlmodel import func, select
 from test_catalog_factories import (
-    cheap_password_hashing,  # noqa: F401  (fixture)
-    postgresql_database,  # noqa: F401  (fixture)
     seed_divisions,
 )
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.config import Config
-from test_catalog_factories import postgresql_database  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 

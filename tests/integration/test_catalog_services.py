@@ -11,11 +11,9 @@ from test_catalog_factories import (
     NO_CONTACT_FIELDS,
     TOWN,
     VILLAGE,
-    cheap_password_hashing,  # noqa: F401  (fixture)
     make_department,
     make_item,
     make_user,
-    postgresql_database,  # noqa: F401  (fixture)
     seed_divisions,
     uscc_for,
 )

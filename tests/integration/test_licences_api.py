@@ -10,7 +10,6 @@ from datetime import date
 import pytest
 from sqlmodel import select
 from test_licences_factories import (
-    FAST_HASHER,
     ORG_TYPE,
     PERSON_TYPE,
     id_number,
@@ -23,11 +22,6 @@ from test_licences_factories import (
 from core.audit import AuditLog
 from licenses.models import Licence, LicenceOutbox, LicenceVerification
 from licenses.signing import KeyStore, b64d, b64e, make_token, new_claims
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(monkeypatch):
-    monkeypatch.setattr("core.auth._hasher", FAST_HASHER)
 
 
 @pytest.fixture
@@ -321,6 +315,7 @@ def test_staff_pages_issue_show_qr_and_revoke(client, world):
     html = detail.get_data(as_text=True)
     assert "/verify/L1." in html
     assert id_number(11) not in html
+    assert 'data-sync-state="pending"' in html  # the issue wrote an outbox row, not yet sent
     assert client.get(r.headers["Location"] + "/qr.svg").mimetype == "image/svg+xml"
     assert id_number(11) in client.get(r.headers["Location"] + "?full=1").get_data(as_text=True)
     lid = int(r.headers["Location"].rsplit("/", 1)[1])

@@ -8,7 +8,6 @@ import json
 import pytest
 from sqlmodel import func, select
 from test_licences_factories import (
-    FAST_HASHER,
     ORG_TYPE,
     PERSON_TYPE,
     id_number,
@@ -18,11 +17,6 @@ from test_licences_factories import (
 )
 
 from licenses.models import Licence, LicenceOutbox
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(monkeypatch):
-    monkeypatch.setattr("core.auth._hasher", FAST_HASHER)
 
 
 @pytest.fixture

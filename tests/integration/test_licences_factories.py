@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from argon2 import PasswordHasher
 from sqlmodel import Session
 
 from catalog.codes import id_check_char, make_uscc
@@ -33,7 +32,6 @@ def org_code(seq: int) -> str:
 
 
 # Test accounts need no brute-force resistance; the production hasher costs ~0.3 s per user.
-FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 from test_licences_factories import (
-    FAST_HASHER,
     ORG_TYPE,
     PERSON_TYPE,
     id_number,
@@ -21,11 +20,6 @@ from core.errors import Conflict, Forbidden, Invalid
 from licenses import bulk, services
 from licenses.identifiers import parse_identifier
 from licenses.models import Licence, LicenceOutbox, LicenceTypeEntry
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(monkeypatch):
-    monkeypatch.setattr("core.auth._hasher", FAST_HASHER)
 
 
 @pytest.fixture(scope="session")

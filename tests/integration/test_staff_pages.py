@@ -10,10 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from sqlmodel import select
 
-import core.auth
 from catalog import services
 from catalog.codes import make_uscc
 from catalog.divisions import GAOGANG_FILES, load_divisions_csv
@@ -103,8 +101,6 @@ def _user(session: Any, key: str, role: Role, **scope: Any) -> User:
 
 @pytest.fixture
 def world(session: Any, monkeypatch: pytest.MonkeyPatch) -> World:
-    # Cheap argon2 parameters: these tests are about pages, not hash strength (core.auth's own tests).
-    monkeypatch.setattr(core.auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     load_divisions_csv(session, *GAOGANG_FILES)
     dept_a = _dept(session, "区测试甲局", "4", DISTRICT)
     dept_b = _dept(session, "区测试乙局", "4", DISTRICT)

@@ -29,7 +29,8 @@ def test_embedded_org_code_check_of_the_ministry():
 def test_pre_2016_code_that_fails_the_check_is_accepted_with_a_warning():
     result = check_uscc("91350100M0001TGQXM")
     assert result.ok
-    assert result.warning and "校验" in result.warning
+    assert result.warning
+    assert "校验" in result.warning
     assert not is_valid_uscc("91350100M0001TGQXM")
 
 

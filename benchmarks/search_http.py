@@ -1,0 +1,147 @@
+"""HTTP throughput of GET /api/v1/search with wrk against gunicorn (2 workers) at district scale.
+
+Usage: .venv/bin/python -m benchmarks.search_http [--pg URL] [--duration 20] [--connections 16]
+
+Builds a fresh database (the embedded SQLite by default, or PostgreSQL with --pg) holding the
+district-size synthetic catalogue (`flask search generate --size district`, about 14.5k entries),
+starts `gunicorn -w 2 wsgi:app` on it with rate limiting off, and runs wrk (Debian package) with a
+Lua script that cycles through benchmarks.search_latency.QUERIES. The same run measures
+GET /healthz (one trivial SELECT) as the floor of what this stack can serve. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.search_latency import QUERIES  # noqa: E402
+from catalog import search_synth  # noqa: E402
+from catalog.search import rebuild_index  # noqa: E402
+from core.db import Database  # noqa: E402
+from tests.conftest import _ensure_pg_database, migrate, reset_and_migrate_pg  # noqa: E402
+
+LUA = """
+paths = {%s}
+i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i %% #paths) + 1])
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wrk(url: str, script: Path | None, duration: int, connections: int) -> dict[str, float]:
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency"]
+    if script:
+        args += ["-s", str(script)]
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    result: dict[str, float] = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
+    for pct in ("50", "90", "99"):
+        m = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out)
+        if m:
+            value, unit = float(m.group(1)), m.group(2)
+            result[f"p{pct}"] = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    m = re.search(r"(\d+) requests in", out)
+    result["requests"] = float(m.group(1)) if m else 0
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    result["non2xx"] = float(non2xx.group(1)) if non2xx else 0.0
+    result["socket"] = sum(float(x) for x in errors.groups()) if errors else 0.0
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pg", default=None, help="PostgreSQL URL (default: embedded SQLite)")
+    parser.add_argument("--duration", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+
+    tmp = Path(tempfile.mkdtemp(prefix="search_http_"))
+    if args.pg:
+        url = args.pg
+        _ensure_pg_database(url)
+        reset_and_migrate_pg(url)
+    else:
+        url = f"sqlite:///{tmp / 'district.db'}"
+        migrate(url)
+    db = Database(url)
+    with db.transaction() as session:
+        n = search_synth.generate(session, "district")
+    with db.transaction() as session:
+        rebuild_index(session)
+    db.engine.dispose()
+
+    port = free_port()
+    env = dict(
+        os.environ,
+        DATABASE_URL=url,
+        RATELIMIT_ENABLED="0",
+        INSTANCE_DIR=str(tmp),
+        CITY_REGISTRY_DATABASE_URL=f"sqlite:///{tmp / 'registry.db'}",
+    )
+    env["SECRET_KEY"] = "bench-" + os.urandom(8).hex()  # a throwaway server
+    gunicorn = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1).read()  # noqa: S310
+                break
+            except OSError:
+                time.sleep(0.2)
+        paths = ", ".join('"/api/v1/search?q=' + quote(q) + '"' for q in QUERIES)
+        script = tmp / "search.lua"
+        script.write_text(LUA % paths)
+        for q in QUERIES:  # warm both workers' caches the way the benchmark will use them
+            urllib.request.urlopen(base + "/api/v1/search?q=" + quote(q), timeout=10).read()  # noqa: S310
+        search = wrk(base + "/", script, args.duration, args.connections)
+        floor = wrk(base + "/healthz", None, max(5, args.duration // 2), args.connections)
+    finally:
+        gunicorn.terminate()
+        gunicorn.wait(timeout=10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    dialect = "postgresql" if args.pg else "sqlite"
+    print(
+        f"\n### HTTP, gunicorn -w 2, wrk -t2 -c{args.connections} -d{args.duration}s, {dialect}, "
+        f"{n:,} entries\n"
+    )
+    print("| endpoint | requests/s | p50 (ms) | p90 (ms) | p99 (ms) | requests | non-2xx | socket errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for label, r in (("GET /api/v1/search (mixed queries)", search), ("GET /healthz (floor)", floor)):
+        print(
+            f"| {label} | {r['rps']:.0f} | {r.get('p50', 0):.1f} | {r.get('p90', 0):.1f} | "
+            f"{r.get('p99', 0):.1f} | {r['requests']:.0f} | {r['non2xx']:.0f} | {r['socket']:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""In-process search latency (p50/p99) against a plain LIKE '%q%' scan, and index build time.
+
+Usage:
+  .venv/bin/python -m benchmarks.search_latency --entries 50000 [--pg URL] [--sqlite PATH] [--rounds 5]
+  .venv/bin/python -m benchmarks.search_latency --entries 1000000 ...
+
+For each database (a fresh schema built with the migrations) it:
+  1. writes the synthetic catalogue (`flask search generate`: real 泰州 divisions, real item names;
+     50k = the first 50,000 entries of the city size, 1M = the province size),
+  2. rebuilds the search index from scratch (timed: the "index build"),
+  3. runs the fixed mixed query list below ``rounds`` times through catalog.search.search (first page
+     of 10, facets and total included), after one warm-up pass,
+  4. runs the baseline in the same process: for each query a LIKE '%q%' scan of the published
+     entries' names giving what a result page needs (the count and the first 10 rows).
+Prints a Markdown table; nothing is asserted (figures go to docs/benchmarks-search.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from catalog import search as engine  # noqa: E402
+from catalog import search_synth  # noqa: E402
+from catalog.models import EntryStatus, ImplementationEntry  # noqa: E402
+from core.db import Database  # noqa: E402
+from tests.conftest import _ensure_pg_database, migrate, reset_and_migrate_pg  # noqa: E402
+
+# A fixed mix of what citizens type: 1- and 2-character words, longer keywords, exact official names,
+# everyday words (aliases), full pinyin, initials, typos and queries with no answer.
+QUERIES = [
+    "证",
+    "社保",
+    "护照",
+    "医保",
+    "低保",
+    "驾照",
+    "户口",
+    "失业",
+    "残疾人证",
+    "养老保险",
+    "教师资格",
+    "个体工商户",
+    "出生医学证明",
+    "最低生活保障",
+    "城乡居民基本养老保险待遇申领",
+    "食品(含保健食品)经营许可核发",
+    "社会保障卡补领、换领、换发",
+    "公共租赁住房申请资格审核认定",
+    "开饭店要办什么证",
+    "办身份证",
+    "孩子上学",
+    "养老金怎么领",
+    "huzhao",
+    "canjirenzheng",
+    "shehuibaozhangka",
+    "gongjijin",
+    "cjrz",
+    "zdshbz",
+    "sbk",
+    "ylbx",
+    "最低生活报障",
+    "残疾人正新办",
+    "教师资各认定",
+    "失页登记",
+    "潜水艇执照",
+    "' OR 1=1 --",
+    "<script>alert(1)</script>",
+    "火星移民申请",
+    "登记 养老",
+    "许可",
+]
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[k]
+
+
+def like_page(session: Any, q: str) -> int:
+    ent = ImplementationEntry.__table__  # type: ignore[attr-defined]
+    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    cond = (ent.c.status == EntryStatus.PUBLISHED.value, ent.c.name.like(f"%{escaped}%", escape="\\"))
+    total = session.execute(sa.select(sa.func.count()).select_from(ent).where(*cond)).scalar_one()
+    session.execute(sa.select(ent.c.task_code, ent.c.name).where(*cond).order_by(ent.c.id).limit(10)).all()
+    return int(total)
+
+
+def run(db: Database, entries: int, rounds: int) -> dict[str, Any]:
+    size = "province" if entries > 150_000 else "city"
+    out: dict[str, Any] = {"dialect": db.dialect}
+    started = time.perf_counter()
+    with db.transaction() as session:
+        out["entries"] = search_synth.generate(session, size, limit=entries)
+    out["generate_s"] = time.perf_counter() - started
+    print(
+        f"[{db.dialect}] generated {out['entries']:,} in {out['generate_s']:.1f}s",
+        file=sys.stderr,
+        flush=True,
+    )
+    if db.dialect == "postgresql":
+        with db.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("VACUUM ANALYZE"))
+    started = time.perf_counter()
+    with db.transaction() as session:
+        engine.rebuild_index(session)
+    out["index_s"] = time.perf_counter() - started
+    print(f"[{db.dialect}] indexed in {out['index_s']:.1f}s", file=sys.stderr, flush=True)
+    if db.dialect == "postgresql":
+        with db.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("VACUUM ANALYZE"))
+    else:
+        with db.engine.connect() as conn:
+            conn.execute(sa.text("ANALYZE"))
+            conn.commit()
+
+    search_ms: list[float] = []
+    like_ms: list[float] = []
+    per_query: dict[str, list[float]] = {q: [] for q in QUERIES}
+    totals: dict[str, tuple[int, int]] = {}
+    with db.session() as session:
+        for q in QUERIES:  # warm-up (page cache, pinyin dictionary, statement cache)
+            engine.search(session, q)
+            like_page(session, q)
+        for _ in range(rounds):
+            for q in QUERIES:
+                t = time.perf_counter()
+                result = engine.search(session, q, page=1, limit=10)
+                dt = (time.perf_counter() - t) * 1000
+                search_ms.append(dt)
+                per_query[q].append(dt)
+                t = time.perf_counter()
+                n_like = like_page(session, q)
+                like_ms.append((time.perf_counter() - t) * 1000)
+                totals[q] = (result.total, n_like)
+        session.rollback()
+    out.update(
+        search_p50=statistics.median(search_ms),
+        search_p99=pct(search_ms, 99),
+        search_max=max(search_ms),
+        like_p50=statistics.median(like_ms),
+        like_p99=pct(like_ms, 99),
+        slowest=sorted(((statistics.median(v), q) for q, v in per_query.items()), reverse=True)[:5],
+        totals=totals,
+        n=len(search_ms),
+    )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--entries", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get(
+            "BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/gaogang_bench_search"
+        ),
+    )
+    parser.add_argument("--sqlite", default=None, help="SQLite file (default: a temporary one)")
+    parser.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
+    args = parser.parse_args()
+
+    results = []
+    if args.only in (None, "sqlite"):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = args.sqlite or str(Path(tmp) / "bench.db")
+            if os.path.exists(path):
+                os.remove(path)
+            url = f"sqlite:///{path}"
+            migrate(url)
+            db = Database(url)
+            results.append(run(db, args.entries, args.rounds))
+            db.engine.dispose()
+    if args.only in (None, "postgresql"):
+        _ensure_pg_database(args.pg)
+        reset_and_migrate_pg(args.pg)
+        db = Database(args.pg)
+        results.append(run(db, args.entries, args.rounds))
+        db.engine.dispose()
+
+    print(f"\n### Search latency, {args.entries:,} entries ({len(QUERIES)} queries x {args.rounds} rounds)\n")
+    print(
+        "| database | entries | generate (s) | index build (s) | search p50 (ms) | search p99 (ms) | "
+        "LIKE p50 (ms) | LIKE p99 (ms) | p50 speed-up |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(
+            f"| {r['dialect']} | {r['entries']:,} | {r['generate_s']:.1f} | {r['index_s']:.1f} | "
+            f"{r['search_p50']:.2f} | {r['search_p99']:.2f} | {r['like_p50']:.2f} | {r['like_p99']:.2f} | "
+            f"{r['like_p50'] / r['search_p50']:.1f}x |"
+        )
+    for r in results:
+        print(
+            f"\n{r['dialect']} slowest queries (median ms): "
+            + ", ".join(f"{q!r} {ms:.1f}" for ms, q in r["slowest"])
+        )
+        print(
+            f"{r['dialect']} totals (search / LIKE): "
+            + ", ".join(f"{q!r} {a}/{b}" for q, (a, b) in list(r["totals"].items())[:12])
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,302 @@
+"""Synthetic catalogues for search scale tests, from the real 泰州 divisions and the real item names.
+
+Shape (per ``size``):
+
+* county bodies (the 34 real departments of the item file) implement every one of the 1,135 items;
+* each town/street government implements ``TOWN_ITEMS`` items (公共服务 first, then 其他行政权力 ...);
+* each village/community committee implements ``VILLAGE_ITEMS`` 公共服务 items.
+
+``district`` is 高港区 only (about 14.5k entries), ``city`` all of 泰州市 (about 145k) and
+``province`` seven copies of 泰州市 under synthetic city codes (about 1M): Jiangsu's other cities'
+villages are not in the shipped data, so their codes are made up and their names are 泰州's. Names
+are identical across divisions, as 三级四同 requires of real catalogues.
+
+Rows are bulk-inserted (COPY on PostgreSQL) because services would take hours at 1M; the entries
+are published directly and carry no materials. Everything is marked by catalogue items whose
+``source_code`` starts with ``synth:``, and a new run replaces the previous synthetic catalogue.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from catalog.codes import make_uscc
+from catalog.models import CatalogItem, Department, Division, EntryStatus, ImplementationEntry
+from catalog.search import _copy_rows, _rebuild_cells
+from catalog.search_models import SearchEntry, SearchPosting
+from core.config import PROJECT_ROOT
+from core.types import utcnow
+
+DATA = PROJECT_ROOT / "data"
+ITEMS_CSV = DATA / "service_items_guangan_511602.csv"
+TOWN_ITEMS = 230
+VILLAGE_ITEMS = 65
+SIZES = {"real": 1, "district": 1, "city": 1, "province": 7}  # real: county level only (1,135)
+TYPE_PRIORITY = {"20": 0, "10": 1, "07": 2, "05": 3, "01": 4}
+SYNTH_PREFIX = "synth:"
+
+
+@dataclass(frozen=True)
+class RealItem:
+    seq: int
+    name: str
+    task_type: str
+    department: str
+
+
+def read_items(path: Path = ITEMS_CSV) -> list[RealItem]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return [
+            RealItem(
+                int(r["seq"]),
+                r["item_name"].strip(),
+                f"{int(r['task_type_code']):02d}",
+                r["department"].strip(),
+            )
+            for r in csv.DictReader(fh)
+            if r["item_name"].strip()
+        ]
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def division_plan(size: str) -> list[tuple[str, str, str, str | None, str]]:
+    """(code, name, kind, parent, level) for every division of the size, parents first."""
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {', '.join(SIZES)}")
+    if size in ("district", "real"):
+        counties = [r for r in _read(DATA / "divisions_3212_taizhou_counties.csv") if r["code6"] == "321203"]
+    else:
+        counties = _read(DATA / "divisions_3212_taizhou_counties.csv")
+    county_codes = {r["code12"] for r in counties}
+    towns = [
+        r
+        for r in _read(DATA / "divisions_3212_taizhou_towns.csv")
+        if r["county_code"] + "000000" in county_codes
+    ]
+    town_codes = {r["code12"] for r in towns}
+    villages = [
+        r for r in _read(DATA / "divisions_3212_taizhou_villages.csv") if r["town_code12"] in town_codes
+    ]
+    out: list[tuple[str, str, str, str | None, str]] = []
+    for copy in range(SIZES[size]):
+        city = "12" if copy == 0 else f"{50 + copy:02d}"  # 3212 is real; 3251.. are synthetic city codes
+
+        def recode(code: str, city: str = city) -> str:
+            return code[:2] + city + code[4:]
+
+        out.append(("320000000000", "江苏省", "", None, "province"))
+        out.append(
+            (recode("321200000000"), "泰州市" if copy == 0 else f"合成市{copy}", "", "320000000000", "city")
+        )
+        for r in counties:
+            out.append((recode(r["code12"]), r["name"], "", recode("321200000000"), "county"))
+        for r in towns:
+            out.append(
+                (recode(r["code12"]), r["name"], r["town_type"], recode(r["county_code"] + "000000"), "town")
+            )
+        for r in villages:
+            out.append(
+                (recode(r["code12"]), r["name"], r["village_type"], recode(r["town_code12"]), "village")
+            )
+    seen: set[str] = set()
+    unique = []
+    for row in out:
+        if row[0] not in seen:
+            seen.add(row[0])
+            unique.append(row)
+    return unique
+
+
+def _insert(conn: sa.Connection, table: str, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        _copy_rows(conn, table, rows)
+    else:
+        meta_table = sa.table(table, *[sa.column(c) for c in rows[0]])
+        for i in range(0, len(rows), 20000):
+            conn.execute(sa.insert(meta_table), rows[i : i + 20000])
+
+
+def clear_synthetic(session: Session) -> int:
+    """Remove a previous synthetic catalogue (entries, their search rows, items, departments)."""
+    conn = session.connection()
+    item = CatalogItem.__table__  # type: ignore[attr-defined]
+    ent = ImplementationEntry.__table__  # type: ignore[attr-defined]
+    dep = Department.__table__  # type: ignore[attr-defined]
+    synth_items = sa.select(item.c.id).where(item.c.source_code.like(SYNTH_PREFIX + "%"))
+    synth_entries = sa.select(ent.c.id).where(ent.c.item_id.in_(synth_items))
+    conn.execute(sa.delete(SearchPosting.__table__).where(SearchPosting.entry_id.in_(synth_entries)))  # type: ignore[attr-defined]
+    conn.execute(sa.delete(SearchEntry.__table__).where(SearchEntry.entry_id.in_(synth_entries)))  # type: ignore[attr-defined]
+    n = conn.execute(sa.delete(ent).where(ent.c.item_id.in_(synth_items))).rowcount
+    conn.execute(sa.delete(item).where(item.c.source_code.like(SYNTH_PREFIX + "%")))
+    conn.execute(sa.delete(dep).where(dep.c.uscc.like("11%"), dep.c.name.like("%（合成）")))
+    _rebuild_cells(conn)
+    return int(n or 0)
+
+
+def generate(
+    session: Session, size: str, progress: Callable[[int], None] | None = None, limit: int | None = None
+) -> int:
+    """Write a synthetic published catalogue of ``size`` (at most ``limit`` entries); returns the count."""
+    conn = session.connection()
+    clear_synthetic(session)
+    now = utcnow()
+    plan = division_plan(size)
+    div = Division.__table__  # type: ignore[attr-defined]
+    existing = {r[0] for r in conn.execute(sa.select(div.c.code))}
+    _insert(
+        conn,
+        "division",
+        [
+            {"code": c, "name": n, "level": lv, "kind": k or None, "parent_code": p}
+            for c, n, k, p, lv in plan
+            if c not in existing
+        ],
+    )
+
+    items = read_items()
+    item_tbl = CatalogItem.__table__  # type: ignore[attr-defined]
+    item_rows = [
+        {
+            "code": f"99{it.task_type}{it.seq:08d}",
+            "source_code": f"{SYNTH_PREFIX}{it.seq}",
+            "name": it.name[:200],
+            "task_type": it.task_type,
+            "legal_basis": "",
+            "use_levels": "4,5,6",
+            "county_only": False,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for it in items
+    ]
+    _insert(conn, "catalog_item", item_rows)
+    item_ids: dict[str, int] = dict(
+        conn.execute(
+            sa.select(item_tbl.c.source_code, item_tbl.c.id).where(
+                item_tbl.c.source_code.like(SYNTH_PREFIX + "%")
+            )
+        ).all()
+    )
+    by_priority = sorted(items, key=lambda it: (TYPE_PRIORITY.get(it.task_type, 9), it.seq))
+    town_items = by_priority[:TOWN_ITEMS]
+    village_items = [it for it in items if it.task_type == "20"][:VILLAGE_ITEMS]
+    dept_names = sorted({it.department for it in items})
+
+    dep = Department.__table__  # type: ignore[attr-defined]
+    dept_rows: list[dict[str, Any]] = []
+    serial = 0
+
+    def new_dept(name: str, level: str, division: str) -> dict[str, Any]:
+        nonlocal serial
+        serial += 1
+        org8 = f"Y{serial:07d}"
+        row = {
+            "name": f"{name}（合成）"[:100],
+            "uscc": make_uscc("11" + division[:6], org8),
+            "uscc_warning": None,
+            "level": level,
+            "division_code": division,
+            "created_at": now,
+        }
+        dept_rows.append(row)
+        return row
+
+    plan_depts: list[tuple[dict[str, Any], list[RealItem], str]] = []
+    for code, name, kind, _parent, lv in plan:
+        if size == "real" and lv != "county":
+            continue
+        if lv == "county":
+            for dname in dept_names:
+                d = new_dept(f"{name}{dname.removeprefix('区')}", "4", code)
+                plan_depts.append((d, [it for it in items if it.department == dname], code))
+        elif lv == "town":
+            d = new_dept(f"{name}{'办事处' if kind == '街道' else '人民政府'}", "5", code)
+            plan_depts.append((d, town_items, code))
+        elif lv == "village":
+            d = new_dept(f"{name}{'居民委员会' if kind.startswith('居') else '村民委员会'}", "6", code)
+            plan_depts.append((d, village_items, code))
+    _insert(conn, "department", dept_rows)
+    dept_ids: dict[str, int] = dict(
+        conn.execute(sa.select(dep.c.uscc, dep.c.id).where(dep.c.name.like("%（合成）"))).all()
+    )
+
+    written = 0
+    batch: list[dict[str, Any]] = []
+    remaining = limit if limit is not None else 10**9
+    for d, its, division in plan_depts:
+        for it in its[: max(0, remaining - written - len(batch))]:
+            code = f"99{it.task_type}{it.seq:08d}"
+            task_code = f"{d['uscc']}{d['level']}{code}"
+            digest = hashlib.blake2b(task_code.encode(), digest_size=2).digest()[0]
+            batch.append(
+                {
+                    "task_code": task_code,
+                    "item_id": item_ids[f"{SYNTH_PREFIX}{it.seq}"],
+                    "department_id": dept_ids[d["uscc"]],
+                    "level": d["level"],
+                    "division_code": division,
+                    "name": it.name[:200],
+                    "task_type": it.task_type,
+                    "legal_basis": "",
+                    "catalog_code": code,
+                    "applicable": True,
+                    "not_applicable_reason": None,
+                    "status": EntryStatus.PUBLISHED.value,
+                    "version": 1,
+                    "accept_conditions": "",
+                    "anticipate_days": 20,
+                    "anticipate_unit": "working",
+                    "promise_days": 5,
+                    "promise_unit": "working",
+                    "project_type": "2",
+                    "visits": 0 if digest < 80 else 1,
+                    "visits_reason": None if digest < 80 else "需核验原件",
+                    "online_depth": "1,2,3,4,5,6" if digest < 80 else "1,2",
+                    "online_url": None,
+                    "result_delivery": "online" if digest < 80 else "window",
+                    "window_address": None,
+                    "opening_hours": None,
+                    "phone": None,
+                    "keywords": "",
+                    "no_contact": digest < 80,
+                    "created_at": now,
+                    "updated_at": now,
+                    "published_at": now,
+                }
+            )
+            if len(batch) >= 20000:
+                _insert(conn, "implementation_entry", batch)
+                written += len(batch)
+                if progress:
+                    progress(len(batch))
+                batch = []
+    _insert(conn, "implementation_entry", batch)
+    written += len(batch)
+    if progress:
+        progress(len(batch))
+    return written
+
+
+def expected_size(size: str) -> int:
+    plan = division_plan(size)
+    n_items = len(read_items())
+    if size == "real":
+        return n_items
+    return sum(
+        n_items if lv == "county" else TOWN_ITEMS if lv == "town" else VILLAGE_ITEMS if lv == "village" else 0
+        for _c, _n, _k, _p, lv in plan
+    )

@@ -1,0 +1,50 @@
+"""Tables of the sync to the city registry that are not the outbox itself (licenses.models owns that)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import JSON, Field, SQLModel
+
+from core.types import UTCDateTime, utcnow
+from licenses.models import LicenceOutbox
+
+# Draining reads "pending, oldest first": a partial index holds only the pending rows of the outbox,
+# so marking a row sent removes its entry instead of adding one (see the sync migration for figures).
+_pending = sa.text("status = 'pending'")
+PENDING_INDEX = sa.Index(
+    "ix_licence_outbox_pending",
+    LicenceOutbox.__table__.c.id,  # type: ignore[attr-defined]
+    postgresql_where=_pending,
+    sqlite_where=_pending,
+)
+
+
+class SyncLock(SQLModel, table=True):
+    """Single-flight lease for a periodic job (outbox sweep, nightly reconciliation).
+
+    A lease, not a session lock: a worker killed while holding it loses it when ``expires_at`` passes.
+    """
+
+    __tablename__ = "sync_lock"
+
+    name: str = Field(primary_key=True, max_length=40)
+    owner: str | None = Field(default=None, max_length=100)
+    acquired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SyncRun(SQLModel, table=True):
+    """One run of a sync job (drain, sweep, reconciliation) with its counts, for the status page."""
+
+    __tablename__ = "sync_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20, index=True)  # drain / sweep / reconcile
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    outcome: str = Field(default="running", max_length=20)  # running / ok / interrupted / error
+    counts: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    message: str | None = Field(default=None, max_length=1000)

@@ -1,0 +1,247 @@
+"""GET /api/v1/search, the Open311 service list, the public portal pages and the alias admin page,
+through the Flask test client on the rolled-back PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import make_settings
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+from test_catalog_factories import make_user
+from test_search_factories import NAMES, shared_catalogue
+
+from catalog import services
+from core.auth import Role
+from core.config import PROJECT_ROOT
+from core.db import Database
+
+
+@pytest.fixture(scope="module")
+def shared(pg_database: Any) -> Any:
+    """The factory catalogue plus an administrator and an editor, built once for this module."""
+    with shared_catalogue(pg_database) as (conn, handles):
+        with Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False) as s:
+            handles["admin_token"] = make_user(s, Role.ADMIN)[2]
+            handles["editor_token"] = make_user(s, Role.DEPT_EDITOR, department=handles["depts"][0])[2]
+            s.commit()  # releases into the module transaction, which is rolled back at the end
+        yield conn, handles
+
+
+@pytest.fixture
+def world(shared: Any) -> dict[str, Any]:
+    return shared[1]
+
+
+@pytest.fixture
+def app(shared: Any, pg_database: Any, tmp_path: Path) -> Iterator[Any]:
+    """The app on the shared catalogue; everything a test's requests commit is rolled back after it."""
+    from core.app import create_app
+
+    conn = shared[0]
+    savepoint = conn.begin_nested()
+    bound = Database.__new__(Database)
+    bound.url = pg_database.url
+    bound.engine = pg_database.engine
+    bound.sessionmaker = sessionmaker(
+        bind=conn, class_=Session, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
+    flask_app = create_app(make_settings(tmp_path, pg_database.url), database=bound)
+    flask_app.config["WTF_CSRF_ENABLED"] = False
+    yield flask_app
+    if savepoint.is_active:
+        savepoint.rollback()
+
+
+def test_search_api_returns_items_total_and_facets(client: Any, world: dict[str, Any]) -> None:
+    r = client.get("/api/v1/search", query_string={"q": "社会保障卡", "limit": 3})
+    assert r.status_code == 200
+    body = r.get_json()
+    assert set(body) >= {"items", "total", "facets", "page", "limit", "query"}
+    assert body["total"] == 4 + 1  # four county entries and the town's 社会保障卡挂失
+    assert len(body["items"]) == 3
+    item = body["items"][0]
+    assert set(item) >= {"task_code", "name", "department", "level", "division_code", "no_contact", "type"}
+    assert item["name"] in NAMES  # the entry's name exactly
+    with client.application.extensions["gaogang.db"].session() as s:
+        entry = services.get_entry_by_task_code(s, item["task_code"])
+    assert entry.name == item["name"]
+    assert {f["value"] for f in body["facets"]["level"]} == {"4", "5"}
+    assert sum(f["count"] for f in body["facets"]["type"]) == body["total"]
+
+
+def test_search_api_filters_narrow_the_total_and_keep_other_facets(
+    client: Any, world: dict[str, Any]
+) -> None:
+    base = client.get("/api/v1/search?q=登记").get_json()
+    town = client.get(f"/api/v1/search?q=登记&division={world['town_code']}").get_json()
+    assert 0 < town["total"] < base["total"]
+    assert all(i["division_code"] == world["town_code"] for i in town["items"])
+    level = client.get("/api/v1/search?q=登记&level=5&no_contact=false").get_json()
+    assert level["total"] == town["total"]
+    dept_id = world["depts"][0].id
+    dept = client.get(f"/api/v1/search?q=登记&department={dept_id}").get_json()
+    assert all(i["department"].startswith("区人社局") for i in dept["items"])
+    nc = client.get("/api/v1/search?q=登记&no_contact=true").get_json()
+    assert nc["total"] == 0
+    assert nc["items"] == []
+
+
+BAD_FACETS = [
+    "level=9",
+    "type=xx",
+    "division=abc",
+    "department=-1",
+    "department=99999999999999999999",
+    "no_contact=maybe",
+    "page=0",
+    "limit=1000",
+    "page=abc",
+]
+ODD_QUERIES = ["", "   ", "\x00\x07", "社" * 1000, "' OR 1=1 --", "<b>护照</b>", "%_%"]
+
+
+def test_unknown_facet_values_are_a_422_in_the_error_shape(client: Any, world: dict[str, Any]) -> None:
+    for query in BAD_FACETS:
+        r = client.get(f"/api/v1/search?q=社保&{query}")
+        assert r.status_code == 422, query
+        body = r.get_json()
+        assert set(body) == {"code", "message", "details"}
+        assert body["details"], query
+
+
+def test_odd_queries_are_answered_with_200(client: Any, world: dict[str, Any]) -> None:
+    for q in ODD_QUERIES:
+        r = client.get("/api/v1/search", query_string={"q": q})
+        assert r.status_code == 200, q
+        assert r.get_json()["total"] >= 0
+
+
+def test_page_beyond_the_end_is_empty_not_an_error(client: Any, world: dict[str, Any]) -> None:
+    body = client.get("/api/v1/search?q=社保&page=1000&limit=100").get_json()
+    assert body["items"] == []
+    assert body["total"] > 0
+
+
+def test_search_is_documented_in_openapi(client: Any) -> None:
+    spec = client.get("/api/openapi.json").get_json()
+    op = spec["paths"]["/api/v1/search"]["get"]
+    names = {p["name"] for p in op["parameters"]}
+    assert {"q", "level", "division", "department", "type", "no_contact", "page", "limit"} <= names
+    assert "/open311/v2/services.json" in spec["paths"]
+
+
+def test_open311_service_list_uses_the_georeport_fields(client: Any, world: dict[str, Any]) -> None:
+    with (PROJECT_ROOT / "data" / "open311_georeport_v2_service_fields.csv").open(encoding="utf-8") as fh:
+        fields = {row["field"] for row in csv.DictReader(fh) if row["element"] == "services"}
+    body = client.get("/open311/v2/services.json").get_json()
+    assert len(body) == len(NAMES) + 5
+    assert set(body[0]) == fields
+    assert body[0]["type"] in {"realtime", "batch", "blackbox"}
+    assert client.get("/open311/v2/services.json?jurisdiction_id=110101").status_code == 404
+    xml = client.get("/open311/v2/services.xml?limit=2")
+    assert xml.status_code == 200
+    assert xml.data.count(b"<service>") == 2
+
+
+def test_portal_home_browse_and_results_pages(client: Any, world: dict[str, Any]) -> None:
+    home = client.get("/")
+    assert home.status_code == 200
+    html = home.get_data(as_text=True)
+    assert 'name="q"' in html
+    assert "口岸街道" in html
+    assert "按主题" in html
+    assert "区人社局" in html
+    assert client.get("/divisions").status_code == 200
+    results = client.get("/search?q=护照").get_data(as_text=True)
+    assert re.search(r"<mark>[^<]*护照</mark>", results)
+    assert "共找到 <strong>1</strong> 项" in results
+    browse = client.get(f"/search?division={world['town_code']}").get_data(as_text=True)
+    assert browse.count('class="hit card"') == 5
+
+
+def test_portal_escapes_every_user_string(client: Any, world: dict[str, Any]) -> None:
+    html = client.get("/search", query_string={"q": "<script>alert(1)</script>\"'"}).get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;" in html
+    bad = client.get("/search?q=社保&level=<i>x</i>")
+    assert bad.status_code == 200
+    assert "<i>x</i>" not in bad.get_data(as_text=True)
+
+
+def test_entry_detail_shows_what_to_bring_how_long_how_much_where(client: Any, world: dict[str, Any]) -> None:
+    entry = world["entries"][NAMES[5]]
+    page = client.get(f"/entries/{entry.task_code}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    for text in (
+        NAMES[5],
+        "待遇领取资格认证表",
+        "5 个工作日",
+        "不收费",
+        "高港区政务服务中心 3 号窗口",
+        "0523-86901234",
+    ):
+        assert text in html
+    assert client.get(f"/entries/{world['draft'].task_code}").status_code == 404
+    assert client.get("/entries/" + "9" * 31).status_code == 404
+    assert client.get("/entries/" + "9" * 300).status_code == 404
+
+
+def test_alias_admin_page_is_for_administrators_only(client: Any, world: dict[str, Any]) -> None:
+    assert client.get("/admin/search/aliases").status_code == 401
+    editor = {"Authorization": f"Bearer {world['editor_token']}"}
+    assert client.get("/admin/search/aliases", headers=editor).status_code == 403
+    admin = {"Authorization": f"Bearer {world['admin_token']}"}
+    page = client.get("/admin/search/aliases", headers=admin)
+    assert page.status_code == 200
+    assert "社保" in page.get_data(as_text=True)
+
+
+def test_administrator_adds_an_alias_from_a_logged_miss(client: Any, world: dict[str, Any]) -> None:
+    admin = {"Authorization": f"Bearer {world['admin_token']}"}
+    assert client.get("/api/v1/search?q=蜂农").get_json()["total"] == 0
+    page = client.get("/admin/search/aliases", headers=admin).get_data(as_text=True)
+    assert "蜂农" in page  # the miss is listed with an "add alias" link
+    bad = client.post("/admin/search/aliases", headers=admin, data={"alias": "", "targets": ""})
+    assert bad.status_code == 422
+    assert "别名不能为空" in bad.get_data(as_text=True)
+    r = client.post("/admin/search/aliases", headers=admin, data={"alias": "蜂农", "targets": "养蜂证"})
+    assert r.status_code == 302
+    hits = client.get("/api/v1/search?q=蜂农").get_json()
+    assert hits["items"][0]["name"] == "养蜂证换证"
+    page = client.get("/admin/search/aliases", headers=admin).get_data(as_text=True)
+    alias_id = re.search(r"/admin/search/aliases/(\d+)/delete", page)
+    assert alias_id
+
+
+def test_cli_reindex_evaluate_and_bad_alias_file(app: Any, world: dict[str, Any], tmp_path: Path) -> None:
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["search", "reindex"])
+    assert result.exit_code == 0, result.output
+    assert f"已索引 {len(NAMES) + 5} 条" in result.output
+    rel = tmp_path / "rel.csv"
+    rel.write_text(
+        "stratum,query,relevant\nexact,普通护照签发,普通护照签发\npinyin,huzhao,普通护照签发\nno_answer,时光机,\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(args=["search", "evaluate", "--current", "--file", str(rel)])
+    assert result.exit_code == 0, result.output
+    assert "exact" in result.output
+    assert "1.000" in result.output
+    assert "0/2 = 0.0%" in result.output
+    bad = tmp_path / "aliases.csv"
+    bad.write_text("alias,targets,note\n社保,社会保险,\n,空目标,\n", encoding="utf-8")
+    result = runner.invoke(args=["search", "load-aliases", "--file", str(bad)])
+    assert result.exit_code != 0
+    assert "第 3 行" in result.output
+    broken = tmp_path / "rel_bad.csv"
+    broken.write_text("stratum,query,relevant\nkeyword,社保,\n", encoding="utf-8")
+    result = runner.invoke(args=["search", "evaluate", "--current", "--file", str(broken)])
+    assert result.exit_code != 0
+    assert "第 2 行" in result.output

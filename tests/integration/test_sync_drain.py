@@ -1,0 +1,400 @@
+"""Draining the outbox to the real reference registry over HTTP, on the rolled-back PostgreSQL:
+batches, per-record results, dead letters, versions racing, reconciliation, status and the hook."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from test_sync_factories import (
+    KEY,
+    Issuer,
+    RegistryProcess,
+    current_licences,
+    issue_many,
+    make_issuer,
+    outbox_counts,
+    registry_licences,
+)
+
+from core.audit import AuditLog
+from core.auth import SYSTEM, Role, User, create_user, issue_token
+from core.db import Database
+from core.types import utcnow
+from licenses import services as licence_services
+from licenses import sync
+from licenses.models import LicenceOutbox
+from licenses.sync_models import SyncLock
+from workers.registry_client import RegistryClient
+
+T = LicenceOutbox.__table__
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryProcess]:
+    proc = RegistryProcess(tmp_path_factory.mktemp("registry")).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def client(registry: RegistryProcess) -> Iterator[RegistryClient]:
+    c = RegistryClient(registry.url, KEY, "321203", timeout=5)
+    c.reset()
+    yield c
+    c.reset()
+    c.close()
+
+
+@pytest.fixture
+def issuer(db: Database) -> Issuer:
+    with db.transaction() as session:
+        return make_issuer(session)
+
+
+def _issue(db: Database, issuer: Issuer, n: int, seed: int = 1) -> list[int]:
+    with db.transaction() as session:
+        return issue_many(session, issuer, n, seed=seed)
+
+
+def test_drain_sends_every_pending_record_in_batches(
+    db: Database, issuer: Issuer, client: RegistryClient, registry: RegistryProcess
+) -> None:
+    _issue(db, issuer, 250)
+    report = sync.drain(db, client, batch_size=100)
+    assert report.batches == 3
+    assert report.totals.sent == 250
+    with db.transaction() as session:
+        assert outbox_counts(session) == {"sent": 250}
+        district = current_licences(session)
+        summary = sync.status_summary(session)
+    assert registry_licences(registry.database_url) == district
+    assert summary["by_status"]["sent"] == 250
+    assert summary["lag_seconds"] == 0
+    assert summary["synced_last_minute"] == 250
+    assert summary["departments"][0]["pushed"] == 250
+    assert summary["departments"][0]["name"] == issuer.department.name
+
+
+def test_rejected_record_is_a_dead_letter_and_does_not_block_its_batch(
+    db: Database, issuer: Issuer, client: RegistryClient, registry: RegistryProcess
+) -> None:
+    _issue(db, issuer, 20)
+    with db.transaction() as session:
+        keys = list(session.execute(sa.select(T.c.idem_key).order_by(T.c.id).limit(2)).scalars())
+    client.set_faults(reject_keys=keys)
+    report = sync.drain(db, client, batch_size=100)
+    assert (report.totals.sent, report.totals.failed) == (18, 2)
+    with db.transaction() as session:
+        dead, total = sync.list_dead_letters(session)
+        assert total == 2
+        assert {d.idem_key for d in dead} == set(keys)
+        assert all("拒收" in (d.last_error or "") for d in dead)
+        with pytest.raises(sync.Invalid):
+            sync.skip_dead_letters(session, [dead[0].id], SYSTEM, " ")
+        sync.skip_dead_letters(session, [dead[0].id], SYSTEM, "持证主体已注销，市级库不再接收")
+        sync.requeue_dead_letters(session, [dead[1].id], SYSTEM)
+        actions = list(
+            session.execute(
+                sa.select(AuditLog.action, AuditLog.reason)
+                .where(AuditLog.entity_type == "licence_outbox")
+                .order_by(AuditLog.id)
+            )
+        )
+    assert actions == [
+        ("licence_sync.skip", "持证主体已注销，市级库不再接收"),
+        ("licence_sync.requeue", None),
+    ]
+    client.set_faults(reset=True)
+    sync.drain(db, client, batch_size=100)
+    with db.transaction() as session:
+        assert outbox_counts(session) == {"sent": 19, "skipped": 1}
+        assert len(registry_licences(registry.database_url)) == 19
+        with pytest.raises(sync.Invalid):  # only failed records can be requeued
+            sync.requeue_dead_letters(session, [dead[1].id], SYSTEM)
+
+
+def test_later_version_wins_when_changes_race(
+    db: Database, issuer: Issuer, client: RegistryClient, registry: RegistryProcess
+) -> None:
+    ids = _issue(db, issuer, 3)
+    sync.drain(db, client, batch_size=100)
+    with db.transaction() as session:
+        licence_services.suspend_licence(session, issuer.actor, ids[0], "整改期间暂停")
+        licence_services.resume_licence(session, issuer.actor, ids[0])
+        new = licence_services.amend_licence(
+            session, issuer.actor, ids[1], {"holder_name": "泰州市新名称有限公司"}
+        )
+        licence_services.revoke_licence(session, issuer.actor, new.id, "申请注销")
+    # The newest change of licence 2 goes out first; its older changes arrive later and lose.
+    with db.transaction() as session:
+        newest = session.execute(sa.select(sa.func.max(T.c.id))).scalar_one()
+        session.execute(T.update().where(T.c.status == "pending", T.c.id != newest).values(status="hold"))
+    sync.drain(db, client, batch_size=100)
+    with db.transaction() as session:
+        session.execute(T.update().where(T.c.status == "hold").values(status="pending"))
+    report = sync.drain(db, client, batch_size=2)  # the held changes, two per batch
+    assert report.totals.superseded >= 2
+    with db.transaction() as session:
+        district = current_licences(session)
+        assert "pending" not in outbox_counts(session)
+    held = registry_licences(registry.database_url)
+    assert held == district
+    key = new.identifier.rsplit(".", 2)[0]
+    assert held[key][0] == new.identifier
+    assert held[key][2] == "revoked"
+
+
+def test_unavailable_registry_leaves_records_pending_with_the_error(
+    db: Database, issuer: Issuer, client: RegistryClient
+) -> None:
+    _issue(db, issuer, 5)
+    client.set_faults(error_rate=1.0, status_code=503)
+    with pytest.raises(sync.RegistryUnavailableError):
+        sync.drain(db, client, batch_size=100)
+    with db.transaction() as session:
+        rows = session.execute(sa.select(T.c.status, T.c.attempts, T.c.last_error)).all()
+    assert {r.status for r in rows} == {"pending"}
+    assert {r.attempts for r in rows} == {1}
+    assert all("503" in r.last_error for r in rows)
+    with db.transaction() as session:
+        retrying = sync.status_summary(session)["retrying"]
+    assert retrying["count"] == 5
+    assert "503" in retrying["last_error"]
+
+
+def test_untrustworthy_answers_dead_letter_after_max_attempts(
+    db: Database, issuer: Issuer, client: RegistryClient, registry: RegistryProcess
+) -> None:
+    _issue(db, issuer, 5)
+    client.set_faults(bad_response="wrong_count")
+    for attempt in range(1, sync.MAX_ATTEMPTS + 1):
+        report = sync.drain(db, client, batch_size=100)
+        assert report.protocol_error
+        assert "条数" in report.protocol_error
+        with db.transaction() as session:
+            expected = "failed" if attempt == sync.MAX_ATTEMPTS else "pending"
+            assert outbox_counts(session) == {expected: 5}
+    # The registry did apply the batch each time; re-sending changed nothing there.
+    assert client.stats()["licences"] == 5
+    client.set_faults(reset=True)
+    with db.transaction() as session:
+        dead, _ = sync.list_dead_letters(session)
+        sync.requeue_dead_letters(session, [d.id for d in dead], SYSTEM)
+    report = sync.drain(db, client, batch_size=100)
+    assert report.totals.sent == 5
+    assert report.totals.duplicates == 5
+
+
+def test_reconciliation_finds_lost_and_differing_records_and_resends_them(
+    db: Database, issuer: Issuer, client: RegistryClient, registry: RegistryProcess
+) -> None:
+    _issue(db, issuer, 40)
+    sync.drain(db, client, batch_size=100)
+    with db.transaction() as session:
+        assert sync.reconcile(session, client).differing == []
+    engine = sa.create_engine(registry.database_url)
+    with engine.begin() as conn:  # the city loses one record and corrupts another's status
+        keys = [
+            k for (k,) in conn.execute(sa.text("SELECT licence_key FROM registry_licence ORDER BY 1 LIMIT 2"))
+        ]
+        conn.execute(sa.text("DELETE FROM registry_licence WHERE licence_key = :k"), {"k": keys[0]})
+        conn.execute(
+            sa.text("UPDATE registry_licence SET status = 'revoked' WHERE licence_key = :k"), {"k": keys[1]}
+        )
+    engine.dispose()
+    with db.transaction() as session:
+        report = sync.reconcile(session, client)
+    assert report.requeued == 2
+    assert sum(d["differing"] for d in report.differing) == 2
+    sync.drain(db, client, batch_size=100)
+    with db.transaction() as session:
+        assert sync.reconcile(session, client).differing == []
+        assert registry_licences(registry.database_url) == current_licences(session)
+
+
+def test_after_commit_hook_schedules_a_drain_only_for_committed_outbox_rows(
+    db: Database, issuer: Issuer
+) -> None:
+    calls: list[int] = []
+    sync.set_drain_scheduler(lambda: calls.append(1))
+    try:
+        _issue(db, issuer, 2)
+        assert calls == [1]
+        with pytest.raises(RuntimeError):  # noqa: PT012, SIM117  (the rollback is the point of the block)
+            with db.transaction() as session:
+                issue_many(session, issuer, 1, seed=7)
+                raise RuntimeError("rolled back")
+        assert calls == [1]
+        with db.transaction() as session:  # a write without outbox rows schedules nothing
+            session.execute(T.update().values(attempts=0))
+        assert calls == [1]
+    finally:
+        sync.set_drain_scheduler(None)
+
+
+def test_scheduler_failure_never_fails_the_commit(db: Database, issuer: Issuer) -> None:
+    def broken() -> None:
+        raise ConnectionError("broker down")
+
+    sync.set_drain_scheduler(broken)
+    try:
+        _issue(db, issuer, 1)
+    finally:
+        sync.set_drain_scheduler(None)
+    with db.transaction() as session:
+        assert outbox_counts(session) == {"pending": 1}
+
+
+def test_single_flight_lock_is_exclusive_until_released_or_expired(db: Database) -> None:
+    assert sync.acquire_lock(db, "reconcile", "a", ttl_s=60)
+    assert not sync.acquire_lock(db, "reconcile", "b", ttl_s=60)
+    sync.release_lock(db, "reconcile", "a")
+    assert sync.acquire_lock(db, "reconcile", "b", ttl_s=60)
+    with db.transaction() as session:
+        session.get(SyncLock, "reconcile").expires_at = utcnow() - timedelta(seconds=1)
+    assert sync.acquire_lock(db, "reconcile", "c", ttl_s=60)
+    assert sync.acquire_lock(db, "brand-new-job", "c", ttl_s=60)
+
+
+def _admin_token(db: Database) -> str:
+    with db.transaction() as session:
+        user = create_user(
+            session, username="syncadmin", password="password-123", display_name="管理员", role=Role.ADMIN
+        )
+        return issue_token(session, user, "test")
+
+
+def test_status_json_and_metrics_show_the_figures(app: Any, db: Database, issuer: Issuer) -> None:
+    _issue(db, issuer, 3)
+    client = app.test_client()
+    assert client.get("/api/v1/sync/status").status_code == 401
+    token = _admin_token(db)
+    body = client.get("/api/v1/sync/status", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert body["by_status"]["pending"] == 3
+    assert body["lag_seconds"] >= 0
+    assert body["departments"][0]["pending"] == 3
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200
+    assert metrics.mimetype == "text/plain"
+    assert 'gaogang_licence_outbox_records{status="pending"} 3.0' in metrics.get_data(as_text=True)
+    assert "holder" not in metrics.get_data(as_text=True)
+
+
+def test_dead_letters_api_is_for_administrators_and_requires_a_reason_to_skip(
+    app: Any, db: Database, issuer: Issuer
+) -> None:
+    _issue(db, issuer, 2)
+    with db.transaction() as session:
+        session.execute(T.update().values(status="failed", last_error="市级证照库拒收：测试"))
+        ids = list(session.execute(sa.select(T.c.id).order_by(T.c.id)).scalars())
+        staff_token = issue_token(session, session.get(User, issuer.actor.user_id), "t")
+    client = app.test_client()
+    staff = {"Authorization": f"Bearer {staff_token}"}
+    assert client.get("/api/v1/sync/dead-letters", headers=staff).status_code == 403
+    admin = {"Authorization": f"Bearer {_admin_token(db)}"}
+    listing = client.get("/api/v1/sync/dead-letters", headers=admin).get_json()
+    assert listing["total"] == 2
+    assert "holder_name" not in listing["items"][0]
+    no_reason = client.post("/api/v1/sync/dead-letters/skip", json={"ids": ids[:1]}, headers=admin)
+    assert no_reason.status_code == 422
+    assert "reason" in no_reason.get_json()["details"]
+    assert client.post(
+        "/api/v1/sync/dead-letters/skip", json={"ids": ids[:1], "reason": "重复数据"}, headers=admin
+    ).get_json() == {"skipped": 1}
+    assert client.post(
+        "/api/v1/sync/dead-letters/requeue", json={"ids": ids[1:]}, headers=admin
+    ).get_json() == {"requeued": 1}
+    assert (
+        client.post("/api/v1/sync/dead-letters/requeue", json={"ids": [2**62 + 5]}, headers=admin).status_code
+        == 422
+    )
+    page = client.get(f"/api/v1/sync/licences/{ids[0] and _licence_id(db, ids[0])}", headers=staff).get_json()
+    assert page["state"] == "skipped"
+
+
+def _licence_id(db: Database, outbox_id: int) -> int:
+    with db.transaction() as session:
+        return int(session.execute(sa.select(T.c.licence_id).where(T.c.id == outbox_id)).scalar_one())
+
+
+def test_admin_sync_page_lists_dead_letters_and_requeues_them(app: Any, db: Database, issuer: Issuer) -> None:
+    _issue(db, issuer, 1)
+    with db.transaction() as session:
+        session.execute(T.update().values(status="failed", last_error="市级证照库拒收：测试原因"))
+        outbox_id = session.execute(sa.select(T.c.id)).scalar_one()
+        user = create_user(
+            session, username="pageadmin", password="password-123", display_name="管理员", role=Role.ADMIN
+        )
+        user_id = user.id
+    client = app.test_client()
+    assert client.get("/admin/sync/").status_code == 401
+    with client.session_transaction() as cookie:
+        cookie["user_id"] = user_id
+    page = client.get("/admin/sync/")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "测试原因" in text
+    assert "重新排队推送" in text
+    skipped = client.post(
+        "/admin/sync/skip", data={"ids": [str(outbox_id)], "reason": ""}, follow_redirects=True
+    )
+    assert "跳过需要填写原因" in skipped.get_data(as_text=True)
+    done = client.post("/admin/sync/requeue", data={"ids": [str(outbox_id)]}, follow_redirects=True)
+    assert "已重新排队 1 条" in done.get_data(as_text=True)
+    with db.transaction() as session:
+        assert outbox_counts(session) == {"pending": 1}
+
+
+def test_admin_can_request_a_reconciliation_now(app: Any, db: Database, tmp_path: Any) -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # celery_app.py is a top-level module
+    with db.transaction() as session:
+        user = create_user(
+            session, username="reconadmin", password="password-123", display_name="管理员", role=Role.ADMIN
+        )
+        user_id = user.id
+    client = app.test_client()
+    with client.session_transaction() as cookie:
+        cookie["user_id"] = user_id
+    done = client.post("/admin/sync/reconcile", follow_redirects=True)
+    assert "已提交对账任务" in done.get_data(as_text=True)
+    queued = list((tmp_path / "broker" / "queue").iterdir())
+    assert len(queued) == 1
+    assert "workers.sync_reconcile" in queued[0].read_text()
+    with db.transaction() as session:
+        assert (
+            session.execute(
+                sa.select(sa.func.count()).where(AuditLog.action == "licence_sync.reconcile_requested")
+            ).scalar_one()
+            == 1
+        )
+
+
+def test_embedded_sqlite_mode_drains_and_reconciles_the_same_way(
+    tmp_path: Any, client: RegistryClient, registry: RegistryProcess
+) -> None:
+    from conftest import migrate
+
+    url = f"sqlite:///{tmp_path / 'embedded.db'}"
+    migrate(url)
+    lite = Database(url)
+    try:
+        with lite.transaction() as session:
+            lite_issuer = make_issuer(session)
+        ids = _issue(lite, lite_issuer, 120)
+        with lite.transaction() as session:
+            licence_services.suspend_licence(session, lite_issuer.actor, ids[0], "整改")
+        report = sync.drain(lite, client, batch_size=50, lanes=2)  # one lane on SQLite
+        assert (report.batches, report.totals.sent) == (3, 121)  # the suspension follows in batch 3
+        with lite.transaction() as session:
+            assert registry_licences(registry.database_url) == current_licences(session)
+            assert sync.reconcile(session, client).differing == []
+            assert sync.status_summary(session)["by_status"]["sent"] == 121
+    finally:
+        lite.engine.dispose()

@@ -1,0 +1,169 @@
+"""Factories and helpers for the sync tests (this module itself holds no tests).
+
+Licences are created through licenses.services / licenses.bulk, as departments create them; the
+reference city registry runs as its own process over HTTP (``RegistryProcess``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from sqlmodel import select
+
+from catalog import services as catalog_services
+from catalog.codes import make_uscc
+from catalog.divisions import GAOGANG_FILES, load_divisions_csv
+from catalog.models import Department, Division
+from core.auth import SYSTEM, Principal, Role, create_user
+from licenses import bulk
+from licenses import services as licence_services
+from licenses.models import Licence, LicenceOutbox, LicenceType
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "test-shared-key"
+DISTRICT = "321203"
+TYPE_AUTHORITY = "11100000000013338W"  # 住建部 (a real, valid USCC)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def uscc_for(name: str) -> str:
+    digits = str(int(hashlib.sha256(name.encode()).hexdigest(), 16))[:8]
+    return make_uscc("11321203", digits)
+
+
+@dataclass
+class Issuer:
+    department: Department
+    actor: Principal
+    licence_type: LicenceType
+
+
+_n = iter(range(1, 10**9))
+
+
+def make_issuer(session: Any, name: str = "区市场监督管理局", type_seq: int | None = None) -> Issuer:
+    if session.get(Division, "321203000000") is None:
+        load_divisions_csv(session, *GAOGANG_FILES)
+    n = next(_n)
+    dept = catalog_services.create_department(
+        session, SYSTEM, name=f"{name}{n}", uscc=uscc_for(f"{name}{n}:{os.getpid()}"), level="4",
+        division_code="321203000000")
+    user = create_user(session, username=f"sync{n}x{os.getpid()}", password="password-123",
+                       display_name=f"发证员{n}", role=Role.DEPT_EDITOR, department_id=dept.id)
+    seq = type_seq if type_seq is not None else 100 + n % 800
+    code = f"{TYPE_AUTHORITY}{seq:03d}"
+    lt = session.exec(select(LicenceType).where(LicenceType.code == code)).first()
+    if lt is None:
+        lt = licence_services.create_licence_type(session, SYSTEM, {
+            "code": code, "name": "食品经营许可证", "holder_code_type": "001",
+            "authority_name": "国家市场监督管理总局", "validity_years": 5,
+        })
+    session.flush()
+    return Issuer(dept, Principal.of(user), lt)
+
+
+def issue_many(session: Any, issuer: Issuer, count: int, *, seed: int = 1) -> list[int]:
+    """Issue ``count`` synthetic licences through the bulk service (one outbox row each)."""
+    rows = bulk.synthetic_rows([issuer.licence_type], count, seed=seed)
+    result = bulk.bulk_issue(session, issuer.actor, issuer.department, rows, source="test")
+    assert not result.errors, result.errors[:3]
+    session.flush()
+    return list(range(result.first_id or 0, (result.last_id or -1) + 1))
+
+
+def outbox_counts(session: Any) -> dict[str, int]:
+    t = LicenceOutbox.__table__
+    return {s: n for s, n in session.execute(sa.select(t.c.status, sa.func.count()).group_by(t.c.status))}
+
+
+def current_licences(session: Any) -> dict[str, tuple[str, int, str]]:
+    """licence key -> (identifier, revision, status) of each licence's latest change, district side."""
+    t = LicenceOutbox.__table__
+    out: dict[str, tuple[str, int, str]] = {}
+    for ident, version, payload in session.execute(
+        sa.select(t.c.identifier, t.c.version, t.c.payload).where(t.c.status != "skipped").order_by(t.c.id)
+    ):
+        out[ident.rsplit(".", 2)[0]] = (ident, version, payload["status"])
+    return out
+
+
+def registry_licences(url: str) -> dict[str, tuple[str, int, str]]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT licence_key, identifier, revision, status FROM registry_licence"))
+            return {k: (i, r, s) for k, i, r, s in rows}
+    finally:
+        engine.dispose()
+
+
+def registry_stats(url: str) -> dict[str, int]:
+    """The registry's counts read from its database (works while its HTTP side is faulted)."""
+    from city_registry.store import RegistryStore
+
+    store = RegistryStore(url)
+    try:
+        return store.stats()
+    finally:
+        store.engine.dispose()
+
+
+class RegistryProcess:
+    """The reference city registry as its own process on a free port, with fault switches on."""
+
+    def __init__(self, tmp: Path, database_url: str | None = None, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.database_url = database_url or f"sqlite:///{tmp / f'registry-{self.port}.db'}"
+        self.log = tmp / f"registry-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> RegistryProcess:
+        env = {**os.environ, "CITY_REGISTRY_KEY": KEY}
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "city_registry", "serve", "--port", str(self.port),
+                 "--database-url", self.database_url, "--enable-faults"],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"registry exited: {self.log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        raise RuntimeError("registry did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+
+def licence_ids(session: Any) -> list[int]:
+    return list(session.execute(sa.select(Licence.id).order_by(Licence.id)).scalars())

@@ -1,0 +1,204 @@
+"""The reference city registry over real HTTP: authentication, batch upsert with per-record results,
+idempotency, ordering of versions, validation, reconciliation digests and fault switches."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from test_sync_factories import KEY, RegistryProcess
+
+from city_registry.protocol import iso7064_mod37_36
+from licenses import sync
+from workers.registry_client import RegistryClient, sign
+
+TYPE = "11100000000013338W011"
+ISSUER = "11321203MB0000000X"
+
+
+def identifier(serial: str, version: int = 1, issuer: str = ISSUER) -> str:
+    body = f"{TYPE}{issuer}{serial}{version:03d}"
+    return f"1.2.156.3005.2.{TYPE}.{issuer}.{serial}.{version:03d}.{iso7064_mod37_36(body)}"
+
+
+def envelope(
+    serial: str,
+    *,
+    version: int = 1,
+    revision: int = 1,
+    sequence: int = 1,
+    status: str = "valid",
+    issue_date: str = "2018-03-01",
+    **overrides: Any,
+) -> dict[str, Any]:
+    ident = identifier(serial, version)
+    record = {
+        "certificate_identifier": ident,
+        "certificate_type_code": TYPE,
+        "certificate_type_name": "建筑工程施工许可证",
+        "certificate_name": "建筑工程施工许可证",
+        "certificate_number": f"N{serial}",
+        "holder_name": "泰州市某建设有限公司",
+        "holder_code": "91321203MA1MXXXX0X",
+        "holder_code_type": "001",
+        "issuer_name": "区住建局",
+        "issuer_code": ISSUER,
+        "issue_date": issue_date,
+        "area_code": "321203",
+        "valid_from": issue_date,
+        "valid_to": None,
+        "status": status,
+        "version": revision,
+        "operation": "issue",
+    }
+    record.update(overrides)
+    return {"idem_key": f"{ident}:{revision}", "sequence": sequence, "record": record}
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryProcess]:
+    proc = RegistryProcess(tmp_path_factory.mktemp("registry")).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def client(registry: RegistryProcess) -> Iterator[RegistryClient]:
+    c = RegistryClient(registry.url, KEY, "321203", timeout=5)
+    c.reset()
+    yield c
+    c.reset()
+    c.close()
+
+
+def test_request_without_signature_is_refused(registry: RegistryProcess) -> None:
+    response = httpx.post(f"{registry.url}/api/v1/licences/batch", json={"records": [envelope("A1")]})
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthenticated"
+
+
+def test_request_with_wrong_key_or_tampered_body_is_refused(registry: RegistryProcess) -> None:
+    body = json.dumps({"batch_id": "b", "records": [envelope("A1")]}).encode()
+    ts = str(int(time.time()))
+    path = "/api/v1/licences/batch"
+    wrong = {
+        "X-Client-Id": "321203",
+        "X-Timestamp": ts,
+        "X-Signature": sign("other-key", "POST", path, ts, body),
+    }
+    assert httpx.post(registry.url + path, content=body, headers=wrong).status_code == 401
+    good_sig = sign(KEY, "POST", path, ts, body)
+    tampered = body.replace(b"A1", b"A2")
+    headers = {"X-Client-Id": "321203", "X-Timestamp": ts, "X-Signature": good_sig}
+    assert httpx.post(registry.url + path, content=tampered, headers=headers).status_code == 401
+    old_ts = str(int(time.time()) - 3600)
+    stale = {
+        "X-Client-Id": "321203",
+        "X-Timestamp": old_ts,
+        "X-Signature": sign(KEY, "POST", path, old_ts, body),
+    }
+    assert httpx.post(registry.url + path, content=body, headers=stale).status_code == 401
+
+
+def test_batch_gives_one_result_per_record_and_redelivery_is_a_duplicate(client: RegistryClient) -> None:
+    batch = [envelope("A1", sequence=1), envelope("A2", sequence=2)]
+    first = client.post_batch("b1", batch)
+    assert [r.status for r in first] == ["created", "created"]
+    again = client.post_batch("b1", batch)
+    assert [r.status for r in again] == ["duplicate", "duplicate"]
+    stats = client.stats()
+    assert stats["licences"] == 2
+    assert stats["receipts"] == 2
+    assert stats["redeliveries"] == 2
+
+
+def test_later_version_wins_whatever_the_arrival_order(client: RegistryClient) -> None:
+    v1 = envelope("B1", version=1, revision=2, sequence=10, status="superseded")
+    v2 = envelope("B1", version=2, revision=1, sequence=11)
+    assert [r.status for r in client.post_batch("b", [v2])] == ["created"]
+    late = client.post_batch("b", [v1])
+    assert late[0].status == "stale"
+    assert late[0].version == 2
+    suspended = envelope("B1", version=2, revision=2, sequence=12, status="suspended")
+    assert client.post_batch("b", [suspended])[0].status == "updated"
+    records = client.records(ISSUER, "2018-03-01")
+    assert [(r["identifier"], r["revision"], r["status"]) for r in records] == [
+        (identifier("B1", 2), 2, "suspended")
+    ]
+
+
+def test_invalid_record_is_rejected_without_blocking_its_batch(client: RegistryClient) -> None:
+    bad_check = envelope("C2")
+    ident = bad_check["record"]["certificate_identifier"]
+    bad_check["record"]["certificate_identifier"] = ident[:-1] + ("0" if ident[-1] != "0" else "1")
+    batch = [envelope("C1", sequence=1), bad_check, envelope("C3", sequence=3, area_code="32")]
+    results = client.post_batch("b", batch)
+    assert [r.status for r in results] == ["created", "rejected", "rejected"]
+    assert "校验位" in (results[1].message or "")
+    assert "属地" in (results[2].message or "")
+
+
+def test_reconciliation_digest_matches_the_districts_computation(client: RegistryClient) -> None:
+    client.post_batch(
+        "b",
+        [
+            envelope("D1", sequence=1),
+            envelope("D2", sequence=2, status="revoked", revision=2),
+            envelope("D3", sequence=3, issue_date="2018-03-02"),
+        ],
+    )
+    groups = {(g["issuer_code"], g["day"]): g for g in client.digests()}
+    assert set(groups) == {(ISSUER, "2018-03-01"), (ISSUER, "2018-03-02")}
+    count, digest = sync.digest([(identifier("D1"), 1, "valid"), (identifier("D2"), 2, "revoked")])
+    assert groups[(ISSUER, "2018-03-01")] == {
+        "issuer_code": ISSUER,
+        "day": "2018-03-01",
+        "count": count,
+        "digest": digest,
+    }
+    assert client.digests(issuer_code="11321203MB0000001X") == []
+
+
+@pytest.mark.parametrize(
+    ("switches", "error"),
+    [
+        ({"error_rate": 1.0, "status_code": 503}, sync.RegistryUnavailableError),
+        ({"error_rate": 1.0, "status_code": 429}, sync.RegistryUnavailableError),
+        ({"down": True}, sync.RegistryUnavailableError),
+        ({"bad_response": "malformed"}, sync.RegistryProtocolError),
+        ({"bad_response": "wrong_count"}, sync.RegistryProtocolError),
+        ({"bad_response": "unknown_status"}, sync.RegistryProtocolError),
+        ({"bad_response": "error_body"}, sync.RegistryProtocolError),
+        ({"error_rate": 1.0, "status_code": 400}, sync.RegistryProtocolError),
+    ],
+)
+def test_faulty_answers_map_to_retryable_or_protocol_errors(
+    client: RegistryClient, switches: dict[str, Any], error: type[Exception]
+) -> None:
+    client.set_faults(**switches)
+    with pytest.raises(error):
+        client.post_batch("b", [envelope("E1"), envelope("E2", sequence=2)])
+
+
+def test_latency_switch_delays_answers(client: RegistryClient) -> None:
+    client.set_faults(latency_ms=300)
+    started = time.monotonic()
+    client.post_batch("b", [envelope("F1")])
+    assert time.monotonic() - started >= 0.3
+
+
+def test_timeout_is_retryable(registry: RegistryProcess, client: RegistryClient) -> None:
+    client.set_faults(latency_ms=1500)
+    impatient = RegistryClient(registry.url, KEY, "321203", timeout=0.5)
+    with pytest.raises(sync.RegistryUnavailableError, match="超时"):
+        impatient.post_batch("b", [envelope("G1")])
+    impatient.close()
+
+
+def test_fault_switches_reject_unknown_names(client: RegistryClient) -> None:
+    with pytest.raises(sync.RegistryProtocolError, match="400"):
+        client.set_faults(explode=True)

@@ -1,0 +1,97 @@
+"""Text rules of the search engine: normalisation, grams, pinyin matching, typo tolerance, filters."""
+
+from __future__ import annotations
+
+import pytest
+
+from catalog import search as engine
+from catalog.search import SearchFilters, validate_filters
+
+
+def test_queries_are_normalised_bounded_and_stripped_of_control_characters() -> None:
+    assert engine.normalize_query("  社保\x00\x07  卡 ") == "社保 卡"
+    assert engine.normalize_query("ＧＯＮＧＪＩＪＩＮ") == "gongjijin"
+    assert engine.normalize_query("<script>alert(1)</script>") == "script alert 1 script"
+    assert engine.normalize_query("' OR 1=1 --") == "or 1 1"
+    assert len(engine.normalize_query("社" * 1000)) == engine.MAX_QUERY_CHARS
+    assert engine.normalize_query(None) == ""
+    assert engine.normalize_query("\u202e\u200b") == ""
+
+
+def test_a_phrase_needs_its_bigrams_or_its_single_character() -> None:
+    assert engine.query_grams("护") == {"护"}
+    assert engine.query_grams("护照") == {"护照"}
+    assert engine.query_grams("普通护照") == {"普通", "通护", "护照"}
+    text = "普通护照签发"
+    assert engine.query_grams("护照签") <= engine.grams(text)
+    assert set(text) <= engine.grams(text)
+
+
+def test_pinyin_is_read_in_context_and_aligned_on_syllables() -> None:
+    py, ini = engine.pinyin_of("住房公积金提取")
+    assert py == "zhu fang gong ji jin ti qu"
+    assert ini == "zfgjjtq"
+    assert engine.pinyin_match("gongjijin", py, ini) == engine.CONTAINS
+    assert engine.pinyin_match("zhufang", py, ini) == engine.PREFIX
+    assert engine.pinyin_match("zfgjjtq", py, ini) == engine.EXACT
+    assert engine.pinyin_match("gjj", py, ini) == engine.CONTAINS
+    # Letters that only line up across syllable boundaries do not match ("ngg" in "fanggong").
+    assert engine.pinyin_match("ngg", py, ini) == 0
+    spans = engine.syllables("ICP备案（变更）")
+    assert [s for s, _, _ in spans] == ["icp", "bei", "an", "bian", "geng"]
+    assert spans[0][1:] == (0, 3)
+
+
+@pytest.mark.parametrize(
+    ("phrase", "text", "ok"),
+    [
+        ("最低生活报障", "最低生活保障", True),  # one wrong character
+        ("最低生活障", "最低生活保障", True),  # one missing
+        ("最低生活保保障", "最低生活保障", True),  # one extra
+        ("最低生活保障", "家庭经济困难儿童提供最低生活保障", True),
+        ("最底生活报障", "最低生活保障", False),  # two wrong
+        ("护照", "普通护照签发", True),
+    ],
+)
+def test_one_edit_inside_a_longer_name_is_tolerated(phrase: str, text: str, ok: bool) -> None:
+    assert engine.within_one_edit(phrase, text) is ok
+
+
+def test_fillers_are_stripped_from_everyday_questions() -> None:
+    assert engine.strip_fillers("结婚登记在哪里办") == "结婚登记"
+    assert engine.strip_fillers("养老金怎么领") == "养老金 领"
+    assert engine.strip_fillers("护照") == "护照"
+
+
+def test_division_prefix_covers_every_level_of_code() -> None:
+    assert engine.division_prefix("321203000000") == "321203"
+    assert engine.division_prefix("321203") == "321203"
+    assert engine.division_prefix("321203001000") == "321203001"
+    assert engine.division_prefix("321203001001") == "321203001001"
+    assert engine.division_prefix("321200000000") == "3212"
+    assert engine.facet_division("321203001001", "6") == "321203001000"
+    assert engine.facet_division("321203000000", "4") == "321203000000"
+
+
+def test_facet_values_are_validated_with_field_errors() -> None:
+    assert validate_filters("5", "321203001000", "3", "20", "true") == SearchFilters(
+        level="5", division="321203001000", department=3, task_type="20", no_contact=True
+    )
+    assert validate_filters(None, "", "", None, None) == SearchFilters()
+    with pytest.raises(engine.Invalid) as err:
+        validate_filters("7", "32120", "x", "99", "perhaps")
+    assert set(err.value.details) == {"level", "division", "department", "type", "no_contact"}
+
+
+def test_highlight_segments_cover_the_whole_name_in_order() -> None:
+    hit = engine.Hit(1, "t", "普通护照签发", 1, "d", "4", "321203000000", "01", False, 60, "name", [(2, 4)])
+    assert hit.name_segments() == [("普通", False), ("护照", True), ("签发", False)]
+    assert "".join(t for t, _ in hit.name_segments()) == hit.name
+
+
+def test_shipped_alias_table_is_well_formed() -> None:
+    rows = engine.read_aliases_csv()
+    assert len(rows) >= 50
+    words = [r["alias"] for r in rows]
+    assert len(words) == len(set(words))
+    assert {"社保", "医保", "身份证", "驾照", "公积金"} <= set(words)
