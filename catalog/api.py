@@ -38,7 +38,8 @@ from catalog.schemas import (
     OptionalReasonSchema,
     ReasonSchema,
 )
-from core.web import current_principal, db_session, require_login
+from core.schemas import ErrorSchema
+from core.web import current_principal, db_session, limiter, require_login
 
 blp = Blueprint(
     "catalog_api",
@@ -47,6 +48,10 @@ blp = Blueprint(
     description="政务服务事项：行政区划、实施主体、基本目录、实施清单",
 )
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+# Per client address, for every /api/ blueprint (views with their own limit, like search and
+# verification, keep theirs). Generous for integrations, low enough to blunt scraping and brute force.
+API_LIMIT = "300 per minute"
+limiter.limit(API_LIMIT)(blp)
 WRITE_ERRORS = (401, 403, 404, 409, 422)
 
 
@@ -55,6 +60,7 @@ def _errors(*codes: int) -> Any:
         for code in codes:
             fn = blp.alt_response(
                 code,
+                schema=ErrorSchema,
                 description={
                     400: "请求格式错误（如 JSON 无法解析）",
                     401: "未登录或令牌无效",

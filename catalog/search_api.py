@@ -19,10 +19,12 @@ from flask_smorest import Blueprint
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from catalog import search as engine
+from catalog.api import API_LIMIT
 from catalog.models import TASK_TYPES, USE_LEVELS
 from catalog.search_models import SearchEntry
 from core.config import PROJECT_ROOT
 from core.errors import Invalid, NotFound
+from core.schemas import ErrorSchema
 from core.web import database, db_session, limiter, settings
 
 RELEVANCE_CSV = PROJECT_ROOT / "data" / "search_relevance.csv"
@@ -33,6 +35,8 @@ blp = Blueprint(
 open311 = Blueprint(
     "open311", __name__, url_prefix="/open311/v2", description="Open311 GeoReport v2 服务目录（只读）"
 )
+limiter.limit(API_LIMIT)(blp)
+limiter.limit(API_LIMIT)(open311)
 
 
 class SearchQueryArgsSchema(Schema):
@@ -40,11 +44,36 @@ class SearchQueryArgsSchema(Schema):
         unknown = EXCLUDE
 
     q = fields.String(load_default="", metadata={"description": "查询词：中文、全拼、首字母、俗称均可"})
-    level = fields.String(load_default=None, metadata={"description": "行使层级 4 县级 / 5 镇级 / 6 村级"})
-    division = fields.String(load_default=None, metadata={"description": "区划代码（6 或 12 位），含下级"})
-    department = fields.String(load_default=None, metadata={"description": "实施主体编号"})
-    type = fields.String(load_default=None, metadata={"description": "事项类型代码，如 01、20"})
-    no_contact = fields.String(load_default=None, metadata={"description": "true 只看不见面审批事项"})
+    # The validators mirror engine.validate_filters so the OpenAPI document states which values
+    # are accepted (the fuzzer sends only documented values and expects them to succeed).
+    level = fields.String(
+        load_default=None,
+        validate=validate.OneOf(["", *USE_LEVELS], error="层级取值应为 1–6"),
+        metadata={"description": "行使层级 4 县级 / 5 镇级 / 6 村级"},
+    )
+    division = fields.String(
+        load_default=None,
+        validate=validate.Regexp(r"^(\d{6}|\d{12})?$", error="区划代码应为 6 位或 12 位数字"),
+        metadata={"description": "区划代码（6 或 12 位），含下级"},
+    )
+    department = fields.String(
+        load_default=None,
+        validate=validate.Regexp(r"^([1-9]\d{0,8})?$", error="部门编号应为正整数"),
+        metadata={"description": "实施主体编号"},
+    )
+    type = fields.String(
+        load_default=None,
+        validate=validate.OneOf(["", *TASK_TYPES], error="事项类型取值无效"),
+        metadata={"description": "事项类型代码，如 01、20"},
+    )
+    no_contact = fields.String(
+        load_default=None,
+        validate=validate.OneOf(
+            ["", "1", "0", "true", "false", "True", "False", "yes", "no", "on", "off"],
+            error="应为 true 或 false",
+        ),
+        metadata={"description": "true 只看不见面审批事项"},
+    )
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=engine.MAX_PAGE))
     limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=engine.MAX_LIMIT))
 
@@ -156,7 +185,9 @@ class SearchView(MethodView):
 
     @blp.arguments(SearchQueryArgsSchema, location="query")
     @blp.response(200, SearchResponseSchema)
-    @blp.alt_response(422, description="参数取值无效（details 指明字段），例如未知的层级或事项类型")
+    @blp.alt_response(
+        422, schema=ErrorSchema, description="参数取值无效（details 指明字段），例如未知的层级或事项类型"
+    )
     def get(self, args: dict[str, Any]) -> Response:
         """搜索已发布的办事事项
 
@@ -220,7 +251,7 @@ def _keywords(name: str) -> list[str]:
 class Open311ServicesJson(MethodView):
     @open311.arguments(Open311ArgsSchema, location="query")
     @open311.response(200, Open311ServiceSchema(many=True))
-    @open311.alt_response(404, description="未知的 jurisdiction_id")
+    @open311.alt_response(404, schema=ErrorSchema, description="未知的 jurisdiction_id")
     def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:
         """GeoReport v2 服务列表（JSON）
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import importlib
 import logging
+import tempfile
+import time
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 from flask import Flask, g, jsonify, render_template, request
 from flask_smorest import Api
@@ -16,8 +19,18 @@ from core import web
 from core.config import Settings
 from core.db import Database
 from core.errors import DomainError
+from core.schemas import ErrorSchema
+from core.logging import (
+    REQUEST_ID_HEADER,
+    configure_logging,
+    new_request_id,
+    reset_request_id,
+    set_request_id,
+    valid_request_id,
+)
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("gaogang.access")
 
 # Each module exposes register(app, api); the list is the map of the web layer.
 WEB_MODULES = [
@@ -35,6 +48,7 @@ WEB_MODULES = [
     "reports.views",
     "reports.cpsv_views",
     "demo.cli",
+    "core.ops_cli",
 ]
 
 CSP = (
@@ -64,6 +78,8 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
 
 class GovApi(Api):  # type: ignore[misc]
     """flask-smorest Api whose HTTP errors use the project's {"code", "message", "details"} shape."""
+
+    ERROR_SCHEMA = ErrorSchema  # what the OpenAPI document says every error response looks like
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         status = error.code or 500
@@ -96,6 +112,7 @@ class GovApi(Api):  # type: ignore[misc]
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
     settings = settings or Settings.from_env()
+    configure_logging("web")
     app = Flask(__name__, template_folder="templates", static_folder="static")
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -132,8 +149,29 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     csrf.init_app(app)
     web.limiter.init_app(app)
 
+    @app.before_request
+    def _start() -> None:
+        incoming = request.headers.get(REQUEST_ID_HEADER)
+        g.request_id = incoming if valid_request_id(incoming) else new_request_id()
+        g.request_id_token = set_request_id(g.request_id)
+        g.request_started = time.perf_counter()
+
     @app.after_request
     def _finish(response: Any) -> Any:
+        if "request_id" in g:
+            response.headers[REQUEST_ID_HEADER] = g.request_id
+            started = g.get("request_started")
+            path = _loggable_path(request.path)
+            access_log.info(
+                "%s %s %s", request.method, path, response.status_code,
+                extra={
+                    "method": request.method,
+                    "path": path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
+                    "remote_addr": request.remote_addr,
+                },
+            )
         session = g.pop("db_session", None)
         if session is not None:
             try:
@@ -157,6 +195,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         if session is not None:
             session.rollback()
             session.close()
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            reset_request_id(token)
 
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError) -> Any:
@@ -190,9 +231,96 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         }
         return jsonify(body), 200 if db_state == "ok" else 503
 
+    @app.get("/readyz")
+    def readyz() -> Any:
+        """Readiness: can this instance do its work? Database, broker and city registry."""
+        checks = {
+            "database": _check_database(app.extensions["gaogang.db"]),
+            "broker": _check_broker(settings),
+            "registry": _check_registry(settings),
+        }
+        failing = [name for name, check in checks.items() if check["state"] != "ok"]
+        body = {"status": "ok" if not failing else "unavailable", "failing": failing, "checks": checks}
+        if failing:
+            log.warning("readiness check failed: %s", ", ".join(failing), extra={"failing": failing})
+        return jsonify(body), 503 if failing else 200
+
     for name in WEB_MODULES:
         importlib.import_module(name).register(app, api)
     return app
+
+
+READY_TIMEOUT_S = 2.0
+
+
+def _loggable_path(path: str) -> str:
+    """The path for the access log: a verification token is a bearer credential, keep only its head."""
+    if path.startswith("/verify/") and len(path) > 28:
+        return path[:28] + "…"
+    return path
+
+
+def _timed(check: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        result: dict[str, Any] = {"state": "ok", **(check() or {})}
+    except Exception as exc:  # any failure of a dependency means "not ready", never a 500
+        result = {"state": "error", "error": f"{exc.__class__.__name__}: {str(exc)[:200]}"}
+    result["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return result
+
+
+def _check_database(db: Database) -> dict[str, Any]:
+    def check() -> dict[str, Any]:
+        with db.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return {"dialect": db.dialect}
+
+    return _timed(check)
+
+
+def _check_broker(settings: Settings) -> dict[str, Any]:
+    if settings.redis_url:
+        def check() -> dict[str, Any]:
+            import redis
+
+            client = redis.Redis.from_url(
+                settings.redis_url or "",
+                socket_timeout=READY_TIMEOUT_S,
+                socket_connect_timeout=READY_TIMEOUT_S,
+            )
+            try:
+                client.ping()
+            finally:
+                client.close()
+            return {"kind": "redis", "url": _hide(settings.redis_url or "")}
+    else:
+        def check() -> dict[str, Any]:
+            # The folder the workers read messages from (see celery_app).
+            folder = settings.broker_folder / "queue"
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".readyz-", delete=True) as probe:
+                probe.write(b"ok")
+                probe.flush()
+            return {"kind": "filesystem", "folder": str(folder)}
+
+    result = _timed(check)
+    result.setdefault("kind", "redis" if settings.redis_url else "filesystem")
+    return result
+
+
+def _check_registry(settings: Settings) -> dict[str, Any]:
+    url = f"{settings.city_registry_url}/healthz"
+
+    def check() -> dict[str, Any]:
+        response = httpx.get(url, timeout=READY_TIMEOUT_S)
+        if response.status_code != 200:
+            raise RuntimeError(f"HTTP {response.status_code}")
+        return {"url": url}
+
+    result = _timed(check)
+    result.setdefault("url", url)
+    return result
 
 
 def _hide(url: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, g, request
+from flask import current_app, g, has_app_context, request
 from flask import session as cookie_session
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -18,8 +18,21 @@ from core.auth import ANONYMOUS, Principal, User, principal_for_token
 from core.config import Settings
 from core.db import Database
 from core.errors import Forbidden, Unauthorized
+from core.logging import get_request_id, new_request_id
 
 limiter = Limiter(key_func=get_remote_address)
+
+
+def request_id() -> str:
+    """The id of the current request (the caller's X-Request-ID if well-formed, else a new one).
+
+    Outside a request (CLI, worker) it is the id bound by ``core.logging.bind_request_id``, or a
+    fresh one, so callers can always store it.
+    """
+    if has_app_context() and "request_id" in g:
+        rid: str = g.request_id
+        return rid
+    return get_request_id() or new_request_id()
 
 
 def database() -> Database:
@@ -55,6 +68,14 @@ def current_principal() -> Principal:
             raise Unauthorized("API 令牌无效或已吊销")
         principal = found
     elif cookie_session.get("user_id") is not None:
+        if (
+            request.method not in ("GET", "HEAD", "OPTIONS")
+            and request.path.startswith("/api/")
+            and current_app.config.get("WTF_CSRF_ENABLED", True)
+        ):
+            # API blueprints are CSRF-exempt for token clients; a cookie-authenticated write
+            # (a browser) must still carry the CSRF token, or another site could trigger it.
+            current_app.extensions["csrf"].protect()
         user = db_session().get(User, cookie_session["user_id"])
         if user is not None and user.is_active:
             principal = Principal.of(user)

@@ -16,6 +16,8 @@ from flask import Flask, Response, current_app, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from catalog.api import API_LIMIT
+from core.schemas import ErrorSchema
 from core.types import utcnow
 from core.web import db_session, limiter, require_login, settings
 from licenses import services
@@ -44,6 +46,28 @@ blp = Blueprint(
 public = Blueprint("licences_public", __name__, description="电子证照公开信息：公钥、状态列表")
 
 VERIFY_LIMIT = "120 per minute"
+limiter.limit(API_LIMIT)(blp)
+limiter.limit(API_LIMIT)(public)
+
+
+def _documented_errors(*codes: int) -> Any:
+    """Document the {"code", "message", "details"} error responses an endpoint can give."""
+    descriptions = {
+        401: "未登录或令牌无效",
+        403: "无权操作（非本部门或角色不符）",
+        404: "对象不存在或不可见",
+        409: "状态冲突或重复",
+    }
+
+    def wrap(fn: Any) -> Any:
+        for code in codes:
+            fn = blp.alt_response(code, schema=ErrorSchema, description=descriptions[code])(fn)
+        return fn
+
+    return wrap
+
+
+SECURED_ERRORS = _documented_errors(401, 403, 404, 409)
 ID = "<int(max=2147483647):licence_id>"
 
 
@@ -101,6 +125,7 @@ class LicenceTypes(MethodView):
     @blp.arguments(LicenceTypeSchema)
     @blp.response(201, LicenceTypeSchema)
     @blp.doc(security=[{"bearerAuth": []}])
+    @SECURED_ERRORS
     def post(self, data: dict[str, Any]) -> Any:
         """新增证照类型（区级管理员）"""
         actor = require_login()
@@ -110,6 +135,7 @@ class LicenceTypes(MethodView):
 @blp.route("/licence-types/<string(length=21):code>")
 class LicenceTypeItem(MethodView):
     @blp.response(200, LicenceTypeDetailSchema)
+    @_documented_errors(404)
     def get(self, code: str) -> Any:
         """证照类型详情，含产生和接受该证照的实施清单事项（公开）"""
         session = db_session()
@@ -118,6 +144,7 @@ class LicenceTypeItem(MethodView):
     @blp.arguments(LicenceTypePatchSchema)
     @blp.response(200, LicenceTypeSchema)
     @blp.doc(security=[{"bearerAuth": []}])
+    @SECURED_ERRORS
     def patch(self, data: dict[str, Any], code: str) -> Any:
         """修改证照类型（区级管理员；代码不可改）"""
         actor = require_login()
@@ -129,6 +156,7 @@ class LicenceTypeEntries(MethodView):
     @blp.arguments(TypeEntrySchema)
     @blp.response(201, TypeEntrySchema)
     @blp.doc(security=[{"bearerAuth": []}])
+    @SECURED_ERRORS
     def post(self, data: dict[str, Any], code: str) -> Any:
         """关联实施清单事项：produces 产生该证照 / accepts 以该证照替代申请材料（区级管理员）"""
         actor = require_login()
@@ -149,6 +177,7 @@ class Licences(MethodView):
     @blp.arguments(LicenceQueryArgsSchema, location="query")
     @blp.response(200, LicencePageSchema)
     @blp.doc(security=[{"bearerAuth": []}])
+    @SECURED_ERRORS
     def get(self, args: dict[str, Any]) -> Any:
         """本部门颁发的证照（管理员可见全部），持证信息脱敏"""
         actor = require_login()
@@ -164,6 +193,7 @@ class Licences(MethodView):
     @blp.arguments(IssueSchema)
     @blp.response(201, LicenceSchema)
     @blp.doc(security=[{"bearerAuth": []}])
+    @SECURED_ERRORS
     def post(self, data: dict[str, Any]) -> Any:
         """颁发电子证照（部门工作人员，颁发机构为本部门）"""
         actor = require_login()
@@ -175,6 +205,7 @@ class Licences(MethodView):
 class LicenceItem(MethodView):
     @blp.response(200, LicenceSchema)
     @blp.doc(security=[{"bearerAuth": []}])
+    @SECURED_ERRORS
     def get(self, licence_id: int) -> Any:
         """证照详情（脱敏；颁发部门或管理员）"""
         licence = services.get_licence(db_session(), require_login(), licence_id)
@@ -185,6 +216,7 @@ class LicenceItem(MethodView):
 class LicenceFull(MethodView):
     @blp.response(200, LicenceSchema)
     @blp.doc(security=[{"bearerAuth": []}])
+    @SECURED_ERRORS
     def get(self, licence_id: int) -> Any:
         """完整持证信息（仅颁发部门；每次读取均记入审计日志）"""
         licence = services.read_full_licence(db_session(), require_login(), licence_id)
@@ -196,6 +228,7 @@ class LicenceAmend(MethodView):
     @blp.arguments(AmendSchema)
     @blp.response(201, LicenceSchema)
     @blp.doc(security=[{"bearerAuth": []}])
+    @SECURED_ERRORS
     def post(self, data: dict[str, Any], licence_id: int) -> Any:
         """变更：生成新版本（版本号 + 1），旧版本保留并作废"""
         reason = data.pop("reason", None)
@@ -214,6 +247,7 @@ def _status_view(operation: str, schema: Any, doc: str) -> type[MethodView]:
         @blp.arguments(schema)
         @blp.response(200, LicenceSchema)
         @blp.doc(security=[{"bearerAuth": []}], summary=doc)
+        @SECURED_ERRORS
         def post(self, data: dict[str, Any], licence_id: int) -> Any:
             licence = func(db_session(), require_login(), licence_id, data.get("reason"))
             return licence_dict(licence, effective=services.effective_status(licence))
@@ -231,6 +265,7 @@ blp.route(f"/licenses/{ID}/revoke")(_status_view("revoke", ReasonSchema, "吊销
 class LicenceToken(MethodView):
     @blp.response(200, TokenSchema)
     @blp.doc(security=[{"bearerAuth": []}])
+    @SECURED_ERRORS
     def get(self, licence_id: int) -> Any:
         """签名核验令牌及核验网址（二维码内容）"""
         _licence, token = services.licence_token(db_session(), require_login(), keystore(), licence_id)
@@ -241,6 +276,7 @@ class LicenceToken(MethodView):
 class LicenceQr(MethodView):
     @blp.response(200, content_type="image/svg+xml")
     @blp.doc(security=[{"bearerAuth": []}])
+    @SECURED_ERRORS
     def get(self, licence_id: int) -> Any:
         """核验二维码（SVG）"""
         _licence, token = services.licence_token(db_session(), require_login(), keystore(), licence_id)
@@ -252,6 +288,7 @@ class LicenceLookup(MethodView):
     @blp.arguments(LookupQueryArgsSchema, location="query")
     @blp.response(200, LicenceSchema(many=True))
     @blp.doc(security=[{"bearerAuth": []}])
+    @SECURED_ERRORS
     def get(self, args: dict[str, Any]) -> Any:
         """查询申请人某类有效证照（证照联办、免提交；按部门授权，记入审计日志）"""
         rows = services.lookup_licences(db_session(), require_login(), **args)

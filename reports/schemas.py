@@ -26,3 +26,23 @@ class CaseStatsUploadSchema(Schema):
     rows = fields.List(
         fields.Nested(CaseStatRowSchema), required=True, validate=validate.Length(min=1, max=50_000)
     )
+
+
+class MetricsResponseSchema(Schema):
+    """Documentation of GET /api/reports/metrics (the view returns plain JSON)."""
+
+    year = fields.Integer(required=True)
+    definitions_version = fields.String(required=True)
+    as_of = fields.String(required=True, metadata={"description": "截止时刻（ISO 8601，北京时间）"})
+    metrics = fields.Dict(
+        keys=fields.String(), values=fields.Dict(), required=True,
+        metadata={"description": "指标键 -> 分子、分母、事项编号等"},
+    )
+
+
+class CaseStatsResultSchema(Schema):
+    """Documentation of POST /api/reports/case-stats."""
+
+    rows = fields.Integer(required=True)
+    created = fields.Integer(required=True)
+    updated = fields.Integer(required=True)

@@ -18,10 +18,16 @@ from flask.views import MethodView
 from flask_smorest import Blueprint as ApiBlueprint
 
 from core.errors import DomainError, Invalid, NotFound
+from core.schemas import ErrorSchema
 from core.types import utcnow
 from core.web import current_principal, db_session, require_admin, require_login
 from reports import annual_report, metrics, services, snapshot, template_tables
-from reports.schemas import CaseStatsUploadSchema, MetricsQueryArgsSchema
+from reports.schemas import (
+    CaseStatsResultSchema,
+    CaseStatsUploadSchema,
+    MetricsQueryArgsSchema,
+    MetricsResponseSchema,
+)
 
 bp = Blueprint("reports", __name__, template_folder="templates", url_prefix="")
 api_blp = ApiBlueprint(
@@ -31,7 +37,7 @@ api_blp = ApiBlueprint(
     description="覆盖率指标与办件统计 (coverage metrics and case statistics)",
 )
 
-MAX_ID = 2**62
+MAX_ID = 2**31 - 1  # primary keys are PostgreSQL integer columns: larger ids overflow (500)
 CHARTS = {name for name, _t in annual_report.CHART_SPECS}
 
 # A short-lived cache of computed metrics so a dashboard page and its five chart images share one
@@ -586,6 +592,9 @@ def bundle_admin_view(bundle_id: int) -> Any:
 class MetricsApi(MethodView):
     @api_blp.arguments(MetricsQueryArgsSchema, location="query")
     @api_blp.doc(security=[{"bearerAuth": []}])
+    @api_blp.alt_response(200, schema=MetricsResponseSchema, description="各项指标")
+    @api_blp.alt_response(401, schema=ErrorSchema, description="未登录或令牌无效")
+    @api_blp.alt_response(403, schema=ErrorSchema, description="仅区级管理员")
     def get(self, args: dict[str, Any]) -> Any:
         """All metrics for a year as of a date (administrators): numerator, denominator and item ids."""
         require_admin()
@@ -609,6 +618,9 @@ class MetricsApi(MethodView):
 class CaseStatsApi(MethodView):
     @api_blp.arguments(CaseStatsUploadSchema)
     @api_blp.doc(security=[{"bearerAuth": []}])
+    @api_blp.alt_response(200, schema=CaseStatsResultSchema, description="导入结果")
+    @api_blp.alt_response(401, schema=ErrorSchema, description="未登录或令牌无效")
+    @api_blp.alt_response(403, schema=ErrorSchema, description="只能导入本部门事项")
     def post(self, body: dict[str, Any]) -> Any:
         """Upsert a year's monthly case counts (all rows or none). Department staff: own entries only."""
         actor = require_login()

@@ -2,87 +2,28 @@
 apply a facet, open an entry's detail page, and fit a phone screen. Screenshots are kept under
 test-artifacts/.
 
-The app is served by werkzeug in a thread against a committed temporary SQLite database holding the
-district-size synthetic catalogue (real Gaogang divisions, real item names). Headless Debian
-Chromium driven by Playwright (never `playwright install`).
+The app is the shared live site of tests/browser/conftest.py: served by werkzeug in a thread against a
+committed temporary SQLite database holding the district-size synthetic catalogue (real Gaogang
+divisions, real item names). Headless Debian Chromium driven by Playwright (never `playwright install`).
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
-from alembic.config import Config
-from werkzeug.serving import make_server
-
-from catalog import search_synth
-from catalog.search import rebuild_index
-from core.config import Settings
-from core.db import Database
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
-def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from core.app import create_app
-
-    tmp = tmp_path_factory.mktemp("portal_browser")
-    url = f"sqlite:///{tmp / 'portal.db'}"
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.attributes["url"] = url
-    cfg.attributes["skip_logging"] = True
-    command.upgrade(cfg, "heads")
-    db = Database(url)
-    with db.transaction() as session:
-        search_synth.generate(session, "district")
-    with db.transaction() as session:
-        rebuild_index(session)
-    settings = Settings(
-        database_url=url,
-        instance_dir=tmp,
-        secret_key="portal-browser-secret",
-        ratelimit_enabled=False,
-        city_registry_database_url=f"sqlite:///{tmp / 'registry.db'}",
-    )
-    app = create_app(settings, database=db)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        db.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+def portal(site: Any) -> str:
+    """The shared live site (tests/browser/conftest.py)."""
+    return str(site.base)
 
 
 def test_citizen_searches_filters_and_opens_an_entry(portal: str, browser: Any) -> None:

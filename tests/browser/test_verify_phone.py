@@ -1,106 +1,28 @@
 """A department issues a licence in a real browser and sees its QR code; a phone-sized browser opens
 the QR's URL and sees it valid; after the department revokes it, the same URL says it is not valid.
 
-The app is served by werkzeug in a thread against a committed temporary SQLite database (the embedded
-default), with CSRF on. Headless Debian Chromium driven by Playwright (never `playwright install`).
+The app is the shared live site of tests/browser/conftest.py (werkzeug in a thread, a committed
+temporary SQLite database, the embedded default, CSRF on). Headless Debian Chromium driven by
+Playwright (never `playwright install`).
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
-from alembic.config import Config
-from werkzeug.serving import make_server
-
-from core.auth import SYSTEM, Role, create_user
-from core.config import Settings
-from core.db import Database
-from demo.licences_demo import ensure_department
-from licenses import services
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "browser-pass-1"
 TYPE_CODE = "11100000000013338W032"
 HOLDER_CODE = "11010519491231002X"
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from core.app import create_app
-
-    tmp = tmp_path_factory.mktemp("verify_browser")
-    url = f"sqlite:///{tmp / 'browser.db'}"
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.attributes["url"] = url
-    cfg.attributes["skip_logging"] = True
-    command.upgrade(cfg, "heads")
-    db = Database(url)
-    with db.transaction() as session:
-        services.create_licence_type(
-            session,
-            SYSTEM,
-            {
-                "code": TYPE_CODE,
-                "name": "建筑施工特种作业人员操作资格证书",
-                "holder_code_type": "111",
-                "validity_years": 2,
-                "face_schema": [{"key": "gender", "label": "性别", "type": "enum", "choices": ["男", "女"]}],
-            },
-        )
-        dept = ensure_department(session, "高港区行政审批局", "11321203", "MB158001")
-        create_user(
-            session,
-            username="browser_clerk",
-            password=PASSWORD,
-            display_name="证照专员",
-            role=Role.DEPT_EDITOR,
-            department_id=dept.id,
-        )
-    settings = Settings(
-        database_url=url,
-        instance_dir=tmp,
-        secret_key="browser-test-secret",
-        ratelimit_enabled=False,
-        city_registry_database_url=f"sqlite:///{tmp / 'registry.db'}",
-    )
-    app = create_app(settings, database=db)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    base = f"http://127.0.0.1:{server.server_port}"
-    app.extensions["gaogang.settings"] = settings.with_overrides(public_base_url=base)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield base
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        db.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
+def served(site: Any) -> str:
+    """The shared live site (tests/browser/conftest.py): it has this licence type and its clerk."""
+    return str(site.base)
 
 
 def test_phone_sees_a_licence_valid_then_revoked(served: str, browser: Any) -> None:

@@ -1,0 +1,191 @@
+"""`flask ops backup` / `flask ops restore`: consistent copies of the database, and their restore.
+
+SQLite uses the online backup API (a consistent copy while the app keeps writing, WAL included);
+PostgreSQL uses ``pg_dump -Fc`` / ``pg_restore``. See docs/operations.md for the procedure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+from flask.cli import with_appcontext
+
+from core.db import Database
+from core.web import database
+
+# Tables whose row counts are printed after a backup or a restore, so an operator can compare.
+SUMMARY_TABLES = (
+    "licence", "implementation_entry", "catalog_item", "licence_outbox", "audit_log", "app_user",
+)
+SQLITE_MAGIC = b"SQLite format 3\x00"
+PGDUMP_MAGIC = b"PGDMP"
+
+
+class OpsError(click.ClickException):
+    """A backup or restore could not be done; the message says why (exit code 1)."""
+
+
+def _sqlite_path(db: Database) -> Path:
+    path = db.engine.url.database
+    if not path or path == ":memory:":
+        raise OpsError("内存中的 SQLite 数据库无法备份")
+    return Path(path)
+
+
+def _pg_env_and_dsn(db: Database) -> tuple[dict[str, str], str]:
+    """libpq connection for pg_dump/pg_restore; the password goes through the environment only."""
+    url = db.engine.url
+    env = {**os.environ}
+    if url.password:
+        env["PGPASSWORD"] = str(url.password)
+    dsn = url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
+    return env, dsn
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name)
+    if not found:
+        raise OpsError(f"找不到 {name}：请安装与服务器主版本一致的 PostgreSQL 客户端 (postgresql-client)")
+    return found
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> None:
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+    if result.returncode != 0:
+        detail = result.stderr.strip()[-2000:]
+        raise OpsError(f"{Path(cmd[0]).name} 失败（退出码 {result.returncode}）：{detail}")
+
+
+def table_counts(engine: sa.Engine) -> dict[str, int]:
+    names = set(sa.inspect(engine).get_table_names())
+    counts: dict[str, int] = {}
+    with engine.connect() as conn:
+        for table in SUMMARY_TABLES:
+            if table in names:
+                counts[table] = conn.execute(sa.text(f'SELECT count(*) FROM "{table}"')).scalar_one()  # noqa: S608
+    return counts
+
+
+def _user_tables(engine: sa.Engine) -> list[str]:
+    return [t for t in sa.inspect(engine).get_table_names() if not t.startswith("sqlite_")]
+
+
+def backup_database(db: Database, output: Path) -> dict[str, int]:
+    """Write a consistent backup of ``db`` to ``output``; returns the row counts it contains."""
+    output = output.resolve()
+    if output.exists():
+        raise OpsError(f"{output} 已存在：请指定新的文件名，备份不会覆盖已有文件")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(output.name + ".partial")
+    partial.unlink(missing_ok=True)
+    try:
+        if db.dialect == "sqlite":
+            source = sqlite3.connect(_sqlite_path(db))
+            target = sqlite3.connect(partial)
+            try:
+                source.backup(target)
+            finally:
+                target.close()
+                source.close()
+        elif db.dialect == "postgresql":
+            env, dsn = _pg_env_and_dsn(db)
+            _run([_tool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges",
+                  f"--file={partial}", dsn], env)
+        else:
+            raise OpsError(f"不支持的数据库类型：{db.dialect}")
+        partial.replace(output)
+    finally:
+        partial.unlink(missing_ok=True)
+    return table_counts(db.engine)
+
+
+def restore_database(db: Database, source: Path, *, force: bool = False) -> dict[str, int]:
+    """Restore ``source`` into ``db`` (which must be empty unless ``force``); returns row counts."""
+    source = source.resolve()
+    if not source.is_file():
+        raise OpsError(f"备份文件不存在：{source}")
+    with source.open("rb") as f:
+        head = f.read(16)
+    existing = _user_tables(db.engine)
+    if existing and not force:
+        raise OpsError(
+            f"目标数据库不是空的（已有 {len(existing)} 张表，如 {existing[0]}）："
+            "请恢复到新建的空数据库，或加 --force 先清空再恢复"
+        )
+    if db.dialect == "sqlite":
+        if not head.startswith(SQLITE_MAGIC):
+            raise OpsError(f"{source} 不是 SQLite 备份文件（pg_dump 的备份只能恢复到 PostgreSQL）")
+        db.engine.dispose()
+        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        dst = sqlite3.connect(_sqlite_path(db))
+        try:
+            check = src.execute("PRAGMA integrity_check").fetchone()
+            if not check or check[0] != "ok":
+                raise OpsError(f"{source} 未通过 SQLite 完整性检查：{check}")
+            src.backup(dst)
+        finally:
+            dst.close()
+            src.close()
+    elif db.dialect == "postgresql":
+        if not head.startswith(PGDUMP_MAGIC):
+            raise OpsError(f"{source} 不是 pg_dump -Fc 生成的备份文件")
+        env, dsn = _pg_env_and_dsn(db)
+        if existing:
+            with db.engine.begin() as conn:
+                conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+                conn.execute(sa.text("CREATE SCHEMA public"))
+        db.engine.dispose()
+        # One transaction: a failed restore leaves the database as empty as it was.
+        _run([_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error",
+              "--single-transaction", f"--dbname={dsn}", str(source)], env)
+    else:
+        raise OpsError(f"不支持的数据库类型：{db.dialect}")
+    return table_counts(db.engine)
+
+
+def _echo_counts(counts: dict[str, Any]) -> None:
+    for table, count in counts.items():
+        click.echo(f"  {table}: {count}")
+
+
+@click.group("ops", help="运维：备份与恢复 (operations: backup and restore)")
+def ops() -> None:
+    pass
+
+
+@ops.command("backup")
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def backup_command(output: Path) -> None:
+    """Write a consistent backup of the configured database to OUTPUT (never overwrites)."""
+    db = database()
+    counts = backup_database(db, output)
+    click.echo(f"已备份 {db.describe()} → {output}（{output.stat().st_size} 字节）")
+    _echo_counts(counts)
+
+
+@ops.command("restore")
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="目标数据库非空时先清空（不可撤销）")
+@with_appcontext
+def restore_command(source: Path, force: bool) -> None:
+    """Restore SOURCE into the configured database, which must be empty unless --force."""
+    db = database()
+    if force and sys.stdin.isatty():
+        click.confirm(f"将清空 {db.describe()} 并从 {source} 恢复，确定吗？", abort=True)
+    counts = restore_database(db, source, force=force)
+    click.echo(f"已从 {source} 恢复到 {db.describe()}")
+    _echo_counts(counts)
+
+
+def register(app: Flask, api: Any) -> None:
+    app.cli.add_command(ops)
