@@ -65,6 +65,9 @@ def make_celery(settings: Settings | None = None, *, sweep_seconds: float = 30.0
         folder = settings.broker_folder
         for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
+        # kombu's transport with atomic publishing: its own can hand a half-written message to a
+        # consumer, which then stops (workers/fs_transport.py).
+        conf["broker_transport"] = "workers.fs_transport:Transport"
         conf["broker_transport_options"] = {
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),

@@ -3,6 +3,7 @@ idempotency key. Its own MetaData, created on start; the district's Alembic neve
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,8 @@ import orjson
 import sqlalchemy as sa
 
 from city_registry import protocol
+
+log = logging.getLogger("city_registry")
 
 metadata = sa.MetaData()
 
@@ -117,58 +120,67 @@ class RegistryStore:
                     held[k] = (v, seq)
                     state[k] = (ident, rev, st)
             existing = set(held)
-            inserts: dict[str, dict[str, Any]] = {}
-            updates: dict[str, dict[str, Any]] = {}
-            deliveries: dict[str, dict[str, Any]] = {}
+            # Rows are built as tuples in column order (_COLS) for the driver's executemany: building
+            # dicts and converting them was a tenth of the registry's time per record.
+            inserts: dict[str, tuple[Any, ...]] = {}
+            updates: dict[str, tuple[Any, ...]] = {}
+            deliveries: dict[str, list[Any]] = {}
+            dumps = orjson.dumps
             outcome = iter(r for r in results if "status" not in r)
             for rec in valid:
                 slot = next(outcome)
+                key = rec["licence_key"]
                 rank = (rec["version"], rec["sequence"])
-                current = held.get(rec["licence_key"])
+                current = held.get(key)
                 # Same change re-sent: a duplicate, unless what we hold differs (repaired by reconciliation).
-                repair = rank == current and state.get(rec["licence_key"]) != (
-                    rec["identifier"], rec["revision"], rec["status"])
+                incoming = (rec["identifier"], rec["revision"], rec["status"])
+                repair = rank == current and state.get(key) != incoming
                 if current is None or rank > current or repair:
-                    row = {
-                        "licence_key": rec["licence_key"], "identifier": rec["identifier"],
-                        "idem_key": rec["idem_key"], "version": rec["version"],
-                        "revision": rec["revision"], "sequence": rec["sequence"], "client_id": client_id,
-                        "issuer_code": rec["issuer_code"], "issue_day": rec["issue_day"],
-                        "status": rec["status"],
-                        "record": orjson.dumps(rec["record"]).decode(),
-                        "updated_at": now,
-                    }
-                    if rec["licence_key"] in existing:
-                        updates[rec["licence_key"]] = row
+                    row = (
+                        key, rec["identifier"], rec["idem_key"], rec["version"], rec["revision"],
+                        rec["sequence"], client_id, rec["issuer_code"], rec["issue_day"], rec["status"],
+                        dumps(rec["record"]).decode(), now,
+                    )
+                    if key in existing:
+                        updates[key] = row
                         status = "updated"
                     else:
-                        inserts[rec["licence_key"]] = row
+                        inserts[key] = row
                         status = "created"
-                    held[rec["licence_key"]] = rank
-                    state[rec["licence_key"]] = (rec["identifier"], rec["revision"], rec["status"])
+                    held[key] = rank
+                    state[key] = incoming
                 elif rank == current:
                     status = "duplicate"
                 else:
                     status = "stale"
-                slot.update(status=status, version=held[rec["licence_key"]][0])
-                if rec["idem_key"] in deliveries:
-                    deliveries[rec["idem_key"]]["deliveries"] += 1
+                slot["status"] = status
+                slot["version"] = held[key][0]
+                receipt = deliveries.get(rec["idem_key"])
+                if receipt is not None:
+                    receipt[2] += 1
                 else:
-                    deliveries[rec["idem_key"]] = {
-                        "idem_key": rec["idem_key"], "licence_key": rec["licence_key"],
-                        "deliveries": 1, "first_result": status, "first_at": now,
-                    }
+                    deliveries[rec["idem_key"]] = [rec["idem_key"], key, 1, status, now]
             # Driver-level executemany: SQLAlchemy's per-row parameter processing was a third of the time.
             sql = self._sql
             if inserts:
-                conn.exec_driver_sql(sql["insert"], [tuple(r[c] for c in _COLS) for r in inserts.values()])
+                conn.exec_driver_sql(sql["insert"], list(inserts.values()))
             if updates:
-                conn.exec_driver_sql(sql["update"], [(*(r[c] for c in _COLS[1:]), r["licence_key"])
-                                                     for r in updates.values()])
+                conn.exec_driver_sql(sql["update"], [(*r[1:], r[0]) for r in updates.values()])
             if deliveries:  # one upsert per key: a new receipt, or one more delivery of a known key
-                conn.exec_driver_sql(sql["receipt"],
-                                     [tuple(r[c] for c in _RCOLS) for r in deliveries.values()])
+                conn.exec_driver_sql(sql["receipt"], [tuple(r) for r in deliveries.values()])
+        self._trace(valid, results)
         return results
+
+    @staticmethod
+    def _trace(valid: list[dict[str, Any]], results: list[dict[str, Any]]) -> None:
+        """Log each applied record that carries the district's request id (one grep follows a licence)."""
+        if not any(r["request_id"] for r in valid):
+            return
+        by_key = {r["idem_key"]: r["request_id"] for r in valid if r["request_id"]}
+        for res in results:
+            rid = by_key.get(res["idem_key"])
+            if rid and "status" in res:
+                log.info("record %s %s request_id=%s", res["idem_key"], res["status"], rid)
 
     def digests(self, issuer_code: str | None, since: str | None, until: str | None) -> list[dict[str, Any]]:
         """Count and digest per issuer and issue day (optionally one issuer, a day range)."""

@@ -165,6 +165,7 @@ class LicenceOutbox(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    request_id: str | None = Field(default=None, max_length=64)  # web request that made the change
 
 
 class LicenceVerification(SQLModel, table=True):

@@ -53,6 +53,7 @@ from licenses.models import (
     LicenceVerification,
 )
 from licenses.signing import KeyStore, PublicKey, TokenCheck, TokenClaims, Verifier, make_token, new_claims
+from licenses.sync import current_request_id
 
 CHINA = ZoneInfo("Asia/Shanghai")
 STAFF_ROLES = (Role.DEPT_EDITOR, Role.DEPT_REVIEWER)
@@ -564,7 +565,8 @@ def outbox_payload(licence: Any, operation: str) -> dict[str, Any]:
     }
 
 
-def outbox_row(licence: Any, operation: str) -> dict[str, Any]:
+def outbox_row(licence: Any, operation: str, request_id: str | None = None) -> dict[str, Any]:
+    """Values of one outbox row; ``request_id`` defaults to the web request being served, if any."""
     now = utcnow()
     return {
         "licence_id": licence.id,
@@ -579,19 +581,26 @@ def outbox_row(licence: Any, operation: str) -> dict[str, Any]:
         "idem_key": f"{licence.identifier}:{licence.revision}",
         "created_at": now,
         "updated_at": now,
+        "request_id": request_id or current_request_id(),
     }
 
 
-def record_change(session: Session, licence: Licence, operation: str) -> LicenceOutbox:
+def record_change(
+    session: Session, licence: Licence, operation: str, *, request_id: str | None = None
+) -> LicenceOutbox:
     """Write the outbox row of one licence change in the caller's transaction (flushes, never commits).
 
     ``version`` is the licence's ``revision`` (1 at issue, +1 per status change of the same
     identifier); an amendment is a new identifier starting again at revision 1. The idempotency key
     ``identifier:version`` is therefore unique per change.
+
+    The row keeps the request id of the web request that made the change (``request_id``, else the
+    one bound for the current request, ``licenses.sync.current_request_id``; None outside a request),
+    so the worker's and the registry's log lines of this record can be found by that id.
     """
     if operation not in ("issue", "amend", "suspend", "resume", "revoke"):
         raise ValueError(f"unknown outbox operation {operation!r}")
-    row = LicenceOutbox(**outbox_row(licence, operation))
+    row = LicenceOutbox(**outbox_row(licence, operation, request_id))
     session.add(row)
     session.flush()
     return row

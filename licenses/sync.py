@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -40,11 +41,29 @@ from sqlmodel import Session
 from core import audit
 from core.db import Database
 from core.errors import Invalid, NotFound
+from core.logging import get_request_id
 from core.types import utcnow
 from licenses.models import LicenceOutbox
 from licenses.sync_models import SyncLock, SyncRun
 
 log = logging.getLogger(__name__)
+
+# A request id we store, send on and log (the caller of the web request may choose it).
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def clean_request_id(value: object) -> str | None:
+    """``value`` if it is a request id we are willing to store, log and send on; else None."""
+    if isinstance(value, str) and _REQUEST_ID.fullmatch(value):
+        return value
+    return None
+
+
+def current_request_id() -> str | None:
+    """The id of the web request being served (bound by the app in core.logging's context variable,
+    also used by the structured logs); None outside a request. licenses never imports flask."""
+    return clean_request_id(get_request_id())
+
 
 PENDING, SENT, FAILED, SKIPPED, SUPERSEDED = "pending", "sent", "failed", "skipped", "superseded"
 OUTBOX_STATUSES = (PENDING, SENT, FAILED, SKIPPED, SUPERSEDED)
@@ -192,7 +211,8 @@ def _claim(session: Session, limit: int) -> list[sa.Row[Any]]:
     # The payload is read as JSON text and spliced into the request unparsed (half the CPU of a batch
     # went to decoding and re-encoding it).
     q = (
-        sa.select(_T.c.id, _T.c.identifier, _T.c.idem_key, sa.cast(_T.c.payload, sa.Text).label("payload"))
+        sa.select(_T.c.id, _T.c.identifier, _T.c.idem_key, sa.cast(_T.c.payload, sa.Text).label("payload"),
+                  _T.c.request_id)
         .where(_T.c.status == PENDING)
         .order_by(_T.c.id)
         .limit(limit)
@@ -206,8 +226,11 @@ def _claim(session: Session, limit: int) -> list[sa.Row[Any]]:
 
 
 def envelope_json(row: sa.Row[Any]) -> str:
-    """One element of the request's ``records``: {"idem_key", "sequence", "record"} as JSON text."""
-    return f'{{"idem_key":{json.dumps(row.idem_key)},"sequence":{int(row.id)},"record":{row.payload}}}'
+    """One element of the request's ``records``: {"idem_key", "sequence", "record"[, "request_id"]}
+    as JSON text; ``request_id`` (the web request that made the change) only when there is one."""
+    rid = getattr(row, "request_id", None)
+    trace = f',"request_id":{json.dumps(rid)}' if rid else ""
+    return f'{{"idem_key":{json.dumps(row.idem_key)},"sequence":{int(row.id)}{trace},"record":{row.payload}}}'
 
 
 def _set_status(
@@ -274,6 +297,11 @@ def send_batch(session: Session, client: RegistryClient, limit: int) -> BatchOut
             stale.append(row.id)
         else:
             failed.append({"k": row.id, "e": f"市级证照库拒收：{result.message or '无说明'}"[:1000]})
+    for row, result in zip(to_send, results, strict=True):
+        # One line per record that came from a web request (bulk loads carry none): grep the id.
+        if row.request_id:
+            log.info("sync record %s sent: %s request_id=%s", row.idem_key, result.status, row.request_id,
+                     extra={"request_id": row.request_id, "idem_key": row.idem_key})
     _set_status(session, sent, SENT, now, synced=True)
     _set_status(session, stale, SUPERSEDED, now)
     if failed:

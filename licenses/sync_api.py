@@ -28,7 +28,8 @@ blp = Blueprint(
 pages = PageBlueprint("licence_sync_pages", __name__, url_prefix="/admin/sync", template_folder="templates")
 metrics_bp = PageBlueprint("licence_sync_metrics", __name__)
 
-MAX_ID = 2**62
+# Primary keys are PostgreSQL integer (int4) columns: a larger id is a 500 (overflow), not a 404.
+MAX_ID = 2**31 - 1
 
 
 class IdsSchema(Schema):
@@ -74,7 +75,7 @@ def status() -> dict[str, Any]:
     return sync.status_summary(db_session())
 
 
-@blp.route("/licences/<int(max=4611686018427387904):licence_id>")
+@blp.route("/licences/<int(max=2147483647):licence_id>")
 @blp.doc(security=[{"bearerAuth": []}])
 @blp.response(200)
 def licence_status(licence_id: int) -> dict[str, Any]:
