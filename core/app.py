@@ -19,7 +19,6 @@ from core import web
 from core.config import Settings
 from core.db import Database
 from core.errors import DomainError
-from core.schemas import ErrorSchema
 from core.logging import (
     REQUEST_ID_HEADER,
     configure_logging,
@@ -28,6 +27,7 @@ from core.logging import (
     set_request_id,
     valid_request_id,
 )
+from core.schemas import ErrorSchema
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("gaogang.access")
