@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,11 +10,16 @@ from kombu import Connection
 
 from core.config import Settings
 
+# One exchange table folder for the module (kombu caches declarations per process, so a fresh folder
+# per test would lose the bindings); never kombu's default ./control in the working directory.
+CONTROL = tempfile.mkdtemp(prefix="gaogang-kombu-control-")
+
 
 def _connection(folder: Path) -> Connection:
     return Connection(transport="workers.fs_transport:Transport", transport_options={
         "data_folder_in": str(folder), "data_folder_out": str(folder),
-        "processed_folder": str(folder), "store_processed": False, "polling_interval": 0.01,
+        "processed_folder": str(folder), "control_folder": CONTROL,
+        "store_processed": False, "polling_interval": 0.01,
     })
 
 
