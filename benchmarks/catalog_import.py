@@ -8,7 +8,7 @@ For each database (a fresh schema built with the migrations) it times, in one ru
   3. loading all of 泰州市 (6 counties, 109 towns, 1,745 villages),
   4. importing the same file into each of the 6 泰州 counties (6 × 1,135 published entries),
   5. the public entry list (first page, and a name search) at that scale.
-Prints a Markdown table; nothing is asserted (figures go to docs/benchmarks-catalog.md).
+Prints a Markdown table; nothing is asserted (figures go to docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ entries. Then times, in one run:
   - baseline: fetching the same columns with plain SELECTs (what any metric code must read),
   - all metrics (load facts as of year end + compute every definition), 5 runs,
   - freezing the year-end snapshot, and the report in HTML, Markdown and DOCX.
-Prints a Markdown table; nothing is asserted (figures go to docs/benchmarks-reports.md).
+Prints a Markdown table; nothing is asserted (figures go to docs/benchmarks.md).
 """
 
 from __future__ import annotations

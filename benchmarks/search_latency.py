@@ -12,7 +12,7 @@ For each database (a fresh schema built with the migrations) it:
      of 10, facets and total included), after one warm-up pass,
   4. runs the baseline in the same process: for each query a LIKE '%q%' scan of the published
      entries' names giving what a result page needs (the count and the first 10 rows).
-Prints a Markdown table; nothing is asserted (figures go to docs/benchmarks-search.md).
+Prints a Markdown table; nothing is asserted (figures go to docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ claims, no-contact revisions, users) into a fresh SQLite database under a tempor
 timing it; then a second load (the idempotent reuse path); then renders each staff page ``repeat``
 times through the Flask test client as the demo users, next to two baselines measured in the same
 run: GET /healthz (one SELECT 1) and GET /login (a template, no query). Prints a Markdown table;
-nothing is asserted (figures go to docs/benchmarks-staff.md).
+nothing is asserted (figures go to docs/benchmarks.md).
 """
 
 from __future__ import annotations
