@@ -32,7 +32,7 @@ from core.errors import Invalid
 from core.types import utcnow
 from licenses.identifiers import ALNUM36, IdentifierError
 from licenses.models import Licence, LicenceOutbox, LicenceType
-from licenses.services import add_years, licence_values, outbox_row, prepare_licence
+from licenses.services import add_years, licence_values, outbox_row, prepare_licence, today
 
 CSV_COLUMNS = [
     "type_code",
@@ -335,9 +335,12 @@ def synthetic_rows(
     """Realistic licences for benchmarks and the demo: valid check digits, dates within ``year``."""
     rng = random.Random(seed)  # noqa: S311  (reproducible synthetic data, not secrets)
     start = date(year, 1, 1)
+    # Never after today: the current year would otherwise give licences "issued" in the future,
+    # which issue validation rightly refuses.
+    span = max(1, min(365, (today() - start).days + 1))
     for i in range(count):
         lt = types[i % len(types)]
-        issued = start + timedelta(days=rng.randrange(0, 365))
+        issued = start + timedelta(days=rng.randrange(0, span))
         if lt.holder_code_type == "111":
             name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
             code = synthetic_id_number(rng)

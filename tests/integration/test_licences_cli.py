@@ -113,3 +113,17 @@ def test_generate_creates_valid_synthetic_licences_with_outbox_rows(app, db, iss
     assert "生成 120 张" in result.output
     assert count(db, Licence) == 120
     assert count(db, LicenceOutbox) == 120
+
+
+def test_synthetic_licences_of_the_current_year_are_never_issued_in_the_future():
+    from datetime import date
+
+    from licenses import bulk
+    from licenses.models import LicenceType
+
+    lt = LicenceType(code="11100000MB0143028R001", name="营业执照", authority_code="11100000MB0143028R",
+                     holder_code_type="001")
+    this_year = bulk.today().year
+    dates = [row["issue_date"] for _, row in bulk.synthetic_rows([lt], 2000, year=this_year, seed=1)]
+    assert max(dates) <= bulk.today()
+    assert min(dates) >= date(this_year, 1, 1)
