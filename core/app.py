@@ -103,10 +103,11 @@ class GovApi(Api):  # type: ignore[misc]
         if status == 400 and data.get("messages") is None and error.description:
             message = f"请求格式错误：{error.description}"
         response = error_response(status, code, message, details)
-        if status == 405 and getattr(error, "valid_methods", None):
+        valid_methods = getattr(error, "valid_methods", None)
+        if status == 405 and valid_methods:
             if isinstance(response, tuple):
-                return response[0], status, {"Allow": ", ".join(error.valid_methods)}
-            response.headers["Allow"] = ", ".join(error.valid_methods)
+                return response[0], status, {"Allow": ", ".join(valid_methods)}
+            response.headers["Allow"] = ", ".join(valid_methods)
         return response
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import JSON, Field, Session, SQLModel, select
+from sqlmodel import JSON, Field, Session, SQLModel, col, select
 
 from core.types import UTCDateTime, utcnow
 
@@ -82,7 +82,7 @@ def record(
     if session.get_bind().dialect.name == "postgresql":
         # Serialise appenders so the chain never forks; released at commit.
         session.execute(sa.text("SELECT pg_advisory_xact_lock(7203001)"))
-    last = session.exec(select(AuditLog.hash).order_by(sa.desc(AuditLog.id)).limit(1)).first()
+    last = session.exec(select(AuditLog.hash).order_by(col(AuditLog.id).desc()).limit(1)).first()
     prev = last or GENESIS
     row = AuditLog(
         actor_id=getattr(actor, "user_id", None),
@@ -106,7 +106,7 @@ def verify_chain(session: Session) -> tuple[bool, int, int | None]:
     """Walk the chain. Returns (ok, rows checked, id of the first broken row or None)."""
     prev = GENESIS
     count = 0
-    for row in session.exec(select(AuditLog).order_by(AuditLog.id)).yield_per(1000):
+    for row in session.exec(select(AuditLog).order_by(col(AuditLog.id))).yield_per(1000):
         count += 1
         if row.prev_hash != prev or _digest(prev, row) != row.hash:
             return False, count, row.id

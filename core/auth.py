@@ -146,6 +146,8 @@ def create_user(
 
 def issue_token(session: Session, user: User, name: str) -> str:
     """Create an API token for ``user``; the plain token is returned once and never stored."""
+    if user.id is None:
+        raise ValueError("issue_token needs a flushed user")
     token = "gg_" + secrets.token_urlsafe(32)
     session.add(ApiToken(user_id=user.id, name=name, token_hash=_token_digest(token), prefix=token[:10]))
     session.flush()

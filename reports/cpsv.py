@@ -246,9 +246,10 @@ def licence_outputs(session: Session) -> dict[int, list[tuple[str, str]]]:
         .join(LicenceTypeEntry, LicenceTypeEntry.task_code == ImplementationEntry.task_code)  # type: ignore[arg-type]
         .join(LicenceType, LicenceType.id == LicenceTypeEntry.licence_type_id)  # type: ignore[arg-type]
         .where(LicenceTypeEntry.role == "produces")
-        .order_by(ImplementationEntry.id, LicenceType.code)
+        .order_by(col(ImplementationEntry.id), col(LicenceType.code))
     ).all()
     outputs: dict[int, list[tuple[str, str]]] = defaultdict(list)
     for entry_id, code, name in rows:
-        outputs[entry_id].append((code, name))
+        if entry_id is not None:
+            outputs[entry_id].append((code, name))
     return dict(outputs)

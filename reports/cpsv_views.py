@@ -21,9 +21,9 @@ MEDIA_TYPES = {"ttl": "text/turtle; charset=utf-8", "jsonld": "application/ld+js
 def _extras(session: Any) -> Extras:
     """Licence types produced by entries and bundles (life events), from the packages that own them."""
     events = []
-    for bundle in session.exec(select(Bundle).where(col(Bundle.published)).order_by(Bundle.id)).all():
+    for bundle in session.exec(select(Bundle).where(col(Bundle.published)).order_by(col(Bundle.id))).all():
         members = select(BundleEntry.entry_id).where(BundleEntry.bundle_id == bundle.id)
-        entry_ids = list(session.exec(members.order_by(BundleEntry.position)).all())
+        entry_ids = list(session.exec(members.order_by(col(BundleEntry.position))).all())
         events.append((str(bundle.id), bundle.name, bundle.description, entry_ids))
     return Extras(outputs=licence_outputs(session), events=events)
 
