@@ -18,13 +18,14 @@ from catalog.models import (
     TIME_UNITS,
     EntryStatus,
 )
-from catalog.services import MAX_DAYS, MAX_DB_INT, MAX_FEE_FEN, MAX_FEES, MAX_MATERIALS, MAX_VISITS
+from catalog.services import MAX_DAYS, MAX_FEE_FEN, MAX_FEES, MAX_MATERIALS, MAX_VISITS
+from core.db import MAX_DB_ID
 
 DIVISION_CODE = validate.Regexp(r"^\d{12}$", error="应为 12 位数字的统计用区划代码")
 LEVEL_CODES = validate.OneOf(["4", "5", "6"], error="应为 4（县级）、5（镇街级）或 6（村社区级）")
 USE_LEVELS_RE = validate.Regexp(r"^[1-6](,[1-6]){0,5}$", error="应为以逗号分隔的 1-6 层级代码，如 4,5")
 CODE_LIST = validate.Regexp(r"^[0-9a-z,]{0,40}$", error="应为以逗号分隔的代码")
-ID = validate.Range(min=1, max=MAX_DB_INT, error="应为有效的编号")
+ID = validate.Range(min=1, max=MAX_DB_ID, error="应为有效的编号")
 
 
 def _id(*, strict: bool = True, **kwargs: object) -> fields.Integer:

@@ -41,10 +41,10 @@ from catalog.models import (
 from catalog.norules import evaluate_no_contact, split_codes
 from core import audit
 from core.auth import Principal
+from core.db import MAX_DB_ID
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.types import utcnow
 
-MAX_DB_INT = 2**31 - 1  # INTEGER columns: larger ids cannot exist
 MAX_DAYS = 3650
 MAX_VISITS = 10
 MAX_FEE_FEN = 2_000_000_000  # fits INTEGER; 2 千万元
@@ -79,7 +79,7 @@ LICENCE_TYPE_RE = re.compile(r"^[0-9A-HJ-NP-RTUW-Y]{18}[0-9]{3}$")
 
 def _check_id(value: Any, what: str) -> int:
     """Ids outside the INTEGER range cannot exist: NotFound instead of a database error."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DB_INT:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DB_ID:
         raise NotFound(f"{what} {value} 不存在")
     return value
 

@@ -19,7 +19,6 @@ import sqlalchemy as sa
 from flask import (
     Blueprint,
     Flask,
-    abort,
     flash,
     g,
     has_request_context,
@@ -59,12 +58,12 @@ from core.auth import (
     revoke_token,
     set_user_active,
 )
+from core.db import MAX_DB_ID
 from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
 from core.web import current_principal, db_session, page_args, require_admin, require_login, settings
 
 bp = Blueprint("staff", __name__, template_folder="templates")
 
-MAX_ID = 2**62
 EXTRA_BLANK_ROWS = 2
 # Plain-text fields of the entry form and their maximum lengths (the models' limits).
 TEXT_FIELDS = {
@@ -122,14 +121,8 @@ def _staff() -> Principal:
     return require_login()
 
 
-def _bounded_id(value: int) -> int:
-    if value > MAX_ID:
-        abort(404)
-    return value
-
-
 def _entry_for_view(session: Session, principal: Principal, entry_id: int) -> ImplementationEntry:
-    entry = services.get_entry(session, _bounded_id(entry_id))
+    entry = services.get_entry(session, entry_id)
     if not permissions.can_view_entry(principal, entry):
         raise Forbidden("无权查看其他部门或区划未发布的实施清单")
     return entry
@@ -413,7 +406,7 @@ def entry_list() -> Any:
         level = None
     q = (request.args.get("q") or "").strip()[:100] or None
     department_id = request.args.get("department_id", type=int)
-    if department_id is not None and not 0 < department_id < MAX_ID:
+    if department_id is not None and not 0 < department_id < MAX_DB_ID:
         department_id = None
     division_code = (request.args.get("division_code") or "")[:12] or None
     everyone = request.args.get("all") == "1"
@@ -524,7 +517,7 @@ def entry_edit(entry_id: int) -> Any:
 def _entry_action(entry_id: int, action: Any, done: str, *, reason_required: bool = False) -> Any:
     principal = _staff()
     session = _session()
-    entry = services.get_entry(session, _bounded_id(entry_id))
+    entry = services.get_entry(session, entry_id)
     kwargs: dict[str, Any] = {}
     if reason_required:
         reason = request.form.get("reason", "").strip()
@@ -652,11 +645,11 @@ def item_list() -> Any:
 
 
 def _claim_target(session: Session, item_id: int) -> tuple[CatalogItem, Department]:
-    item = session.get(CatalogItem, _bounded_id(item_id))
+    item = session.get(CatalogItem, item_id)
     if item is None:
         raise NotFound("基本目录事项不存在")
     dept_id = request.form.get("department_id", type=int)
-    department = session.get(Department, dept_id) if dept_id and 0 < dept_id < MAX_ID else None
+    department = session.get(Department, dept_id) if dept_id and 0 < dept_id < MAX_DB_ID else None
     if department is None:
         raise Invalid("请选择实施主体", {"department_id": ["请选择实施主体"]})
     return item, department
@@ -797,7 +790,7 @@ def admin_user_create() -> Any:
         except ValueError:
             errors["department_id"] = ["请选择所属部门"]
         else:
-            if not 0 < department_id < MAX_ID or session.get(Department, department_id) is None:
+            if not 0 < department_id < MAX_DB_ID or session.get(Department, department_id) is None:
                 errors["department_id"] = ["所属部门不存在"]
     division_code = values["division_code"] or None
     if division_code and session.get(Division, division_code[:12]) is None:
@@ -835,7 +828,7 @@ def admin_user_create() -> Any:
 
 
 def _user_or_404(session: Session, user_id: int) -> User:
-    user = session.get(User, _bounded_id(user_id))
+    user = session.get(User, user_id)
     if user is None:
         raise NotFound("用户不存在")
     return user
@@ -873,7 +866,7 @@ def admin_token_issue(user_id: int) -> Any:
 def admin_token_revoke(token_id: int) -> Any:
     principal = require_admin()
     session = _session()
-    token = session.get(ApiToken, _bounded_id(token_id))
+    token = session.get(ApiToken, token_id)
     if token is None:
         raise NotFound("令牌不存在")
     revoke_token(session, token.id)

@@ -14,10 +14,11 @@ from flask import Flask, g, jsonify, render_template, request
 from flask_smorest import Api
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from core import web
 from core.config import Settings
-from core.db import Database
+from core.db import MAX_DB_ID, Database
 from core.errors import DomainError
 from core.logging import (
     REQUEST_ID_HEADER,
@@ -111,10 +112,20 @@ class GovApi(Api):  # type: ignore[misc]
         return response
 
 
+class IdConverter(IntegerConverter):
+    """The ``int`` converter of every route: ids are 1..MAX_DB_ID, so a larger one is a 404 at
+    routing (and the OpenAPI document says so) instead of a per-view check or a database overflow."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_DB_ID)
+        super().__init__(map, *args, **kwargs)
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
     settings = settings or Settings.from_env()
     configure_logging("web")
     app = Flask(__name__, template_folder="templates", static_folder="static")
+    app.url_map.converters["int"] = IdConverter  # before any route is registered
     app.config.update(
         SECRET_KEY=settings.secret_key,
         TESTING=settings.testing,

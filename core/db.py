@@ -11,6 +11,10 @@ from sqlalchemy import event
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
+# Primary keys are INTEGER columns on both databases: a larger id cannot exist, and sending one to
+# PostgreSQL overflows (a 500). Routing and schemas refuse such ids before any query.
+MAX_DB_ID = 2**31 - 1
+
 
 def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     if url.startswith("sqlite"):

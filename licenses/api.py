@@ -68,7 +68,7 @@ def _documented_errors(*codes: int) -> Any:
 
 
 SECURED_ERRORS = _documented_errors(401, 403, 404, 409)
-ID = "<int(max=2147483647):licence_id>"
+ID = "<int:licence_id>"  # bounded to MAX_DB_ID by core.app.IdConverter
 
 
 def keystore() -> KeyStore:

@@ -15,6 +15,7 @@ from marshmallow import Schema, fields, validate
 
 from core.audit import record
 from core.config import Settings
+from core.db import MAX_DB_ID
 from core.errors import DomainError, Forbidden
 from core.web import db_session, page_args, require_admin, require_login, settings
 from licenses import sync
@@ -28,13 +29,13 @@ blp = Blueprint(
 pages = PageBlueprint("licence_sync_pages", __name__, url_prefix="/admin/sync", template_folder="templates")
 metrics_bp = PageBlueprint("licence_sync_metrics", __name__)
 
-# Primary keys are PostgreSQL integer (int4) columns: a larger id is a 500 (overflow), not a 404.
-MAX_ID = 2**31 - 1
 
 
 class IdsSchema(Schema):
     ids = fields.List(
-        fields.Integer(validate=validate.Range(1, MAX_ID)), required=True, validate=validate.Length(1, 1000)
+        fields.Integer(validate=validate.Range(1, MAX_DB_ID)),
+        required=True,
+        validate=validate.Length(1, 1000),
     )
 
 
@@ -75,7 +76,7 @@ def status() -> dict[str, Any]:
     return sync.status_summary(db_session())
 
 
-@blp.route("/licences/<int(max=2147483647):licence_id>")
+@blp.route("/licences/<int:licence_id>")
 @blp.doc(security=[{"bearerAuth": []}])
 @blp.response(200)
 def licence_status(licence_id: int) -> dict[str, Any]:
@@ -192,7 +193,7 @@ def metrics() -> Response:
 def _ids_from_form() -> list[int]:
     ids = []
     for raw in request.form.getlist("ids"):
-        if raw.isdigit() and 0 < int(raw) < MAX_ID:
+        if raw.isdigit() and 0 < int(raw) < MAX_DB_ID:
             ids.append(int(raw))
     return ids
 

@@ -27,7 +27,6 @@ bp = Blueprint(
     static_url_path="/static/licences",
 )
 
-MAX_ID = 2147483647
 ACTION_LABELS = {"suspend": "暂停", "resume": "恢复", "revoke": "吊销/注销"}
 
 
@@ -36,12 +35,6 @@ def _login_or_redirect() -> Any:
     if not principal.is_authenticated:
         return None, redirect(f"/login?next={quote(request.full_path.rstrip('?'))}")
     return principal, None
-
-
-def _id(licence_id: int) -> int:
-    if licence_id > MAX_ID:
-        abort(404)
-    return licence_id
 
 
 def _view(licence: Any) -> dict[str, Any]:
@@ -194,10 +187,10 @@ def staff_detail(licence_id: int) -> Any:
     full = request.args.get("full") == "1"
     if full:
         licence = services.read_full_licence(
-            session, principal, _id(licence_id), purpose="页面查看完整持证信息"
+            session, principal, licence_id, purpose="页面查看完整持证信息"
         )
     else:
-        licence = services.get_licence(session, principal, _id(licence_id))
+        licence = services.get_licence(session, principal, licence_id)
     own = principal.department_id == licence.issuer_department_id and not principal.is_admin
     token = services.token_for(session, keystore(), licence) if licence.is_current else None
     lt = services.get_licence_type(session, licence.type_code)
@@ -222,7 +215,7 @@ def staff_qr(licence_id: int) -> Any:
     principal, redirect_to = _login_or_redirect()
     if redirect_to:
         return redirect_to
-    _licence, token = services.licence_token(db_session(), principal, keystore(), _id(licence_id))
+    _licence, token = services.licence_token(db_session(), principal, keystore(), licence_id)
     response = Response(qr_svg(verify_url(token)), mimetype="image/svg+xml")
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -234,7 +227,7 @@ def staff_amend(licence_id: int) -> Any:
     if redirect_to:
         return redirect_to
     session = db_session()
-    licence = services.read_full_licence(session, principal, _id(licence_id), purpose="变更证照")
+    licence = services.read_full_licence(session, principal, licence_id, purpose="变更证照")
     lt = services.get_licence_type(session, licence.type_code)
     errors: dict[str, Any] = {}
     values: dict[str, Any] = {
@@ -279,7 +272,7 @@ def _status_action(licence_id: int, operation: str) -> Any:
         "resume": services.resume_licence,
         "revoke": services.revoke_licence,
     }[operation]
-    licence = func(db_session(), principal, _id(licence_id), request.form.get("reason"))
+    licence = func(db_session(), principal, licence_id, request.form.get("reason"))
     flash(
         f"已{ACTION_LABELS[operation]}：{licence.identifier}",
         "ok",

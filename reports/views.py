@@ -37,7 +37,6 @@ api_blp = ApiBlueprint(
     description="覆盖率指标与办件统计 (coverage metrics and case statistics)",
 )
 
-MAX_ID = 2**31 - 1  # primary keys are PostgreSQL integer columns: larger ids overflow (500)
 CHARTS = {name for name, _t in annual_report.CHART_SPECS}
 
 # A short-lived cache of computed metrics so a dashboard page and its five chart images share one
@@ -510,8 +509,6 @@ def bundles_public() -> Any:
 @bp.get("/bundles/<int:bundle_id>")
 def bundle_public(bundle_id: int) -> Any:
     current_principal()
-    if bundle_id > MAX_ID:
-        raise NotFound("套餐式服务不存在或未上线")
     view = services.bundle_view(db_session(), bundle_id, public=True)
     return render_template("reports/bundle_public.html", view=view)
 
@@ -532,7 +529,7 @@ def bundle_edit(bundle_id: int | None) -> Any:
     session = db_session()
     from reports.models import Bundle
 
-    bundle = session.get(Bundle, bundle_id) if bundle_id is not None and bundle_id <= MAX_ID else None
+    bundle = session.get(Bundle, bundle_id) if bundle_id is not None else None
     if bundle_id is not None and bundle is None:
         raise NotFound("套餐式服务不存在")
     codes = ""
@@ -579,8 +576,6 @@ def bundle_edit(bundle_id: int | None) -> Any:
 @bp.get("/admin/bundles/<int:bundle_id>")
 def bundle_admin_view(bundle_id: int) -> Any:
     require_admin()
-    if bundle_id > MAX_ID:
-        raise NotFound("套餐式服务不存在")
     view = services.bundle_view(db_session(), bundle_id, public=False)
     return render_template("reports/bundle_public.html", view=view, admin=True)
 
