@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import make_settings
-from werkzeug.routing import Rule
+from werkzeug.routing import IntegerConverter, Rule
 
 from core.auth import Role, create_user
 from core.db import Database
@@ -46,7 +46,7 @@ def sample_url(rule: Rule) -> str:
     for name in rule.arguments - set(values):
         converter = rule._converters[name]
         kind = type(converter).__name__
-        if kind == "IntegerConverter":
+        if isinstance(converter, IntegerConverter):  # also core.app.IdConverter
             values[name] = 2025 if name == "year" else 1
         elif kind == "AnyConverter":
             values[name] = sorted(converter.items)[0] if hasattr(converter, "items") else "x"
