@@ -1,3 +1,3 @@
-from core.app import create_app
+from webapp import create_app
 
 app = create_app()

@@ -48,8 +48,8 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, default=None, help="instance folder to use (kept)")
     args = parser.parse_args()
 
-    from core.app import create_app
     from demo import catalog_demo
+    from webapp import create_app
 
     folder = args.keep or Path(tempfile.mkdtemp(prefix="bench_staff_"))
     folder.mkdir(parents=True, exist_ok=True)

@@ -325,7 +325,7 @@ class Consistency(MethodView):
 
 
 def register(app: Flask, api: Any) -> None:
-    from core.app import csrf
+    from core.web import csrf
 
     csrf.exempt(blp)
     api.register_blueprint(blp)

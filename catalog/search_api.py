@@ -479,7 +479,7 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def register(app: Flask, api: Any) -> None:
-    from core.app import csrf
+    from core.web import csrf
 
     csrf.exempt(blp)
     csrf.exempt(open311)

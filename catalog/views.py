@@ -946,8 +946,7 @@ def admin_department_create() -> Any:
 
 def _login_redirect(error: DomainError) -> Any:
     """Anonymous visitors of a staff page are sent to the login form (then back)."""
-    from core.app import error_response
-    from core.web import wants_json
+    from core.web import error_response, wants_json
 
     if error.status == 401 and not wants_json() and request.method == "GET":
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))

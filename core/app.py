@@ -1,8 +1,8 @@
-"""The Flask application factory: settings, database, API, pages, errors, security headers."""
+"""The application's infrastructure (settings, database, API, errors, security headers, health);
+the domain wiring lives in ``webapp``."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 import tempfile
 import time
@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, g, jsonify, request
 from flask_smorest import Api
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
@@ -29,28 +29,10 @@ from core.logging import (
     valid_request_id,
 )
 from core.schemas import ErrorSchema
+from core.web import csrf, error_response
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("gaogang.access")
-
-# Each module exposes register(app, api); the list is the map of the web layer.
-WEB_MODULES = [
-    "core.auth_views",
-    "core.cli",
-    "catalog.api",
-    "catalog.views",
-    "catalog.cli",
-    "catalog.search_api",
-    "catalog.portal_views",
-    "licenses.api",
-    "licenses.views",
-    "licenses.cli",
-    "licenses.sync_api",
-    "reports.views",
-    "reports.cpsv_views",
-    "demo.cli",
-    "core.ops_cli",
-]
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -61,21 +43,6 @@ DOCS_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     "script-src 'self' 'unsafe-inline'; object-src 'none'; frame-ancestors 'none'"
 )
-
-csrf = CSRFProtect()
-
-
-def _error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    return {"code": code, "message": message, "details": details if details is not None else {}}
-
-
-def error_response(status: int, code: str, message: str, details: Any = None) -> Any:
-    if web.wants_json():
-        response = jsonify(_error_body(code, message, details))
-        response.status_code = status
-        return response
-    return render_template("error.html", status=status, message=message, details=details), status
-
 
 class GovApi(Api):  # type: ignore[misc]
     """flask-smorest Api whose HTTP errors use the project's {"code", "message", "details"} shape."""
@@ -121,7 +88,12 @@ class IdConverter(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
+def build_app(settings: Settings | None = None, database: Database | None = None) -> tuple[Flask, Api]:
+    """The application's infrastructure: settings, database, API object, CSRF, limits, request ids,
+    the commit at the web boundary, security headers, errors and health checks.
+
+    Domain packages are wired on top of it by ``webapp.create_app`` (outside ``core``, so that
+    core never imports a domain and the linter sees every edge)."""
     settings = settings or Settings.from_env()
     configure_logging("web")
     app = Flask(__name__, template_folder="templates", static_folder="static")
@@ -257,9 +229,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             log.warning("readiness check failed: %s", ", ".join(failing), extra={"failing": failing})
         return jsonify(body), 503 if failing else 200
 
-    for name in WEB_MODULES:
-        importlib.import_module(name).register(app, api)
-    return app
+    return app, api
 
 
 READY_TIMEOUT_S = 2.0

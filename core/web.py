@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, g, has_app_context, request
+from flask import current_app, g, has_app_context, jsonify, render_template, request
 from flask import session as cookie_session
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFProtect
 from sqlmodel import Session
 
 from core.auth import ANONYMOUS, Principal, User, principal_for_token
@@ -21,6 +22,21 @@ from core.errors import Forbidden, Unauthorized
 from core.logging import get_request_id, new_request_id
 
 limiter = Limiter(key_func=get_remote_address)
+csrf = CSRFProtect()
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """The one error shape of the platform: {"code", "message", "details"}."""
+    return {"code": code, "message": message, "details": details if details is not None else {}}
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> Any:
+    """That shape as JSON for API clients, or the error page for browsers."""
+    if wants_json():
+        response = jsonify(error_body(code, message, details))
+        response.status_code = status
+        return response
+    return render_template("error.html", status=status, message=message, details=details), status
 
 
 def request_id() -> str:

@@ -29,7 +29,8 @@ def main() -> int:
     env = dict(os.environ)
     env.setdefault("CITY_REGISTRY_URL", f"http://127.0.0.1:{registry_port}")
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
-    env["FLASK_APP"] = "wsgi:app"
+    # The demo app adds `flask demo ...`; the platform's own app (wsgi:app) has no demo command.
+    env["FLASK_APP"] = "demo.app:create_app"
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
 
     print("==> migrating the database", settings.database_url.split("@")[-1], flush=True)

@@ -377,7 +377,7 @@ def status_list(purpose: str) -> Any:
 
 
 def register(app: Flask, api: Any) -> None:
-    from core.app import csrf
+    from core.web import csrf
 
     s = app.extensions["gaogang.settings"]
     app.extensions["licences.keystore"] = KeyStore(s.instance_dir / "licence_keys")

@@ -282,7 +282,7 @@ def make_scheduler(settings: Settings) -> Any:
 
 
 def register(app: Flask, api: Any) -> None:
-    from core.app import csrf
+    from core.web import csrf
 
     csrf.exempt(blp)
     api.register_blueprint(blp)

@@ -627,7 +627,7 @@ class CaseStatsApi(MethodView):
 
 
 def register(app: Flask, api: Any) -> None:
-    from core.app import csrf
+    from core.web import csrf
     from reports.cli import reports_cli
 
     app.register_blueprint(bp)

@@ -160,7 +160,7 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settin
 
 @pytest.fixture
 def app(db: Database, tmp_path: Path) -> Any:
-    from core.app import create_app
+    from webapp import create_app
 
     flask_app = create_app(make_settings(tmp_path, db.url), database=db)
     flask_app.config["WTF_CSRF_ENABLED"] = False

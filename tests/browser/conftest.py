@@ -124,11 +124,11 @@ def _seed(session: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
-    from core.app import create_app
     from core.config import Settings
     from core.db import Database
     from licenses import services as licences
     from licenses.models import Licence
+    from webapp import create_app
 
     tmp = tmp_path_factory.mktemp("browser_site")
     url = f"sqlite:///{tmp / 'site.db'}"

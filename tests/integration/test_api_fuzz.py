@@ -46,7 +46,7 @@ def seeded(app: Any, db: Any) -> dict[str, Any]:
 
 def _published_spec() -> dict[str, Any]:
     """The OpenAPI document as /api/openapi.json serves it (building it touches no database)."""
-    from core.app import create_app
+    from webapp import create_app
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

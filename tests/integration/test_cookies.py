@@ -18,7 +18,7 @@ TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def build(db: Database, tmp_path: Path, base_url: str) -> Any:
-    from core.app import create_app
+    from webapp import create_app
 
     return create_app(make_settings(tmp_path, db.url, public_base_url=base_url), database=db)
 

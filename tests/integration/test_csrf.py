@@ -23,7 +23,7 @@ TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 @pytest.fixture
 def protected(db: Database, tmp_path: Path) -> Any:
-    from core.app import create_app
+    from webapp import create_app
 
     app = create_app(make_settings(tmp_path, db.url), database=db)
     assert app.config["WTF_CSRF_ENABLED"] is True

@@ -40,7 +40,7 @@ def _counts(session: Session) -> dict[str, int]:
 
 
 def test_demo_load_builds_the_gaogang_demo_on_fresh_sqlite_and_is_idempotent(tmp_path):
-    from core.app import create_app
+    from demo.app import create_app
 
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     cfg = Config(str(ROOT / "alembic.ini"))

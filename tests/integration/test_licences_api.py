@@ -337,7 +337,7 @@ def test_staff_pages_redirect_anonymous_users_to_login(client, world):
 def test_public_verification_is_rate_limited(db, tmp_path):
     from conftest import make_settings
 
-    from core.app import create_app
+    from webapp import create_app
 
     app = create_app(make_settings(tmp_path, db.url, ratelimit_enabled=True), database=db)
     client = app.test_client()

@@ -13,13 +13,13 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from core.app import create_app
 from core.audit import verify_chain
 from core.db import Database
 from licenses import services
 from licenses.models import Licence
 from tests.conftest import _ensure_pg_database, make_settings, migrate, pg_test_url, reset_and_migrate_pg
 from tests.integration.test_sync_factories import issue_many, make_issuer
+from webapp import create_app
 
 
 def _pg_url(suffix: str) -> str:

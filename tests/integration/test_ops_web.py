@@ -9,10 +9,10 @@ import os
 
 import pytest
 
-from core.app import create_app
 from core.logging import configure_logging
 from tests.conftest import make_settings
 from tests.integration.test_sync_factories import RegistryProcess, free_port
+from webapp import create_app
 
 
 @pytest.fixture

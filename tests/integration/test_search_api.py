@@ -41,7 +41,7 @@ def world(shared: Any) -> dict[str, Any]:
 @pytest.fixture
 def app(shared: Any, pg_database: Any, tmp_path: Path) -> Iterator[Any]:
     """The app on the shared catalogue; everything a test's requests commit is rolled back after it."""
-    from core.app import create_app
+    from webapp import create_app
 
     conn = shared[0]
     savepoint = conn.begin_nested()

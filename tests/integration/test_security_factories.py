@@ -31,7 +31,7 @@ WRITE_METHODS = ("post", "put", "patch", "delete")
 
 def published_spec() -> dict[str, Any]:
     """The OpenAPI document exactly as /api/openapi.json serves it (building it reads no database)."""
-    from core.app import create_app
+    from webapp import create_app
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

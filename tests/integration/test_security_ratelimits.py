@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from conftest import make_settings
 
-from core.app import create_app
+from webapp import create_app
 
 
 @pytest.fixture
