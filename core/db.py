@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import sessionmaker
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 # Primary keys are INTEGER columns on both databases: a larger id cannot exist, and sending one to
 # PostgreSQL overflows (a 500). Routing and schemas refuse such ids before any query.
@@ -70,3 +70,31 @@ class Database:
         """The database in use, without credentials (for /healthz and logs)."""
         return self.engine.url.render_as_string(hide_password=True)
 
+
+
+class _HasId(Protocol):
+    id: int | None
+
+
+def id_of(row: _HasId) -> int:
+    """The primary key of a row that the database has given one.
+
+    Table models type ``id`` as ``int | None`` because it is ``None`` until the INSERT is flushed;
+    a row loaded from the database or flushed always has it, and services take ``int`` ids. A row
+    without an id here is a bug in the caller (it forgot to flush), so it fails loudly.
+    """
+    if row.id is None:
+        raise RuntimeError(f"{type(row).__name__} has no primary key yet: flush it first")
+    return row.id
+
+
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Core ``Table`` behind a table model, for bulk statements.
+
+    SQLModel sets ``__table__`` at class creation but does not declare it, so the attribute is
+    invisible to the type checker; the mapper's ``local_table`` is the same object, typed.
+    """
+    table = sa.inspect(model).local_table
+    if not isinstance(table, sa.Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table

@@ -48,7 +48,7 @@ from catalog.models import (
 from core.audit import record
 from core.auth import SYSTEM, ApiToken, Role, User, create_user, hash_password, issue_token
 from core.config import PROJECT_ROOT, Settings
-from core.db import Database
+from core.db import Database, id_of
 from core.types import utcnow
 
 ITEMS_CSV = PROJECT_ROOT / "data" / "service_items_guangan_511602.csv"
@@ -175,15 +175,15 @@ def _build(session: Session, settings: Settings, summary: DemoSummary, *, progre
         passes = i % 4 == 0 and entry.level == "5"
         _complete(session, entry, place, passes=passes, seed=i)
         if passes:
-            services.set_no_contact(session, SYSTEM, entry.id, True)
+            services.set_no_contact(session, SYSTEM, id_of(entry), True)
             flagged += 1
         # A few stay as drafts or submissions so the town and village operators have work.
         if i % 9 == 4:
             continue
-        services.submit_entry(session, SYSTEM, entry.id)
+        services.submit_entry(session, SYSTEM, id_of(entry))
         if i % 9 == 7:
             continue
-        services.approve_entry(session, SYSTEM, entry.id)
+        services.approve_entry(session, SYSTEM, id_of(entry))
     echo(f"claims: {len(town_entries)} town-level, {len(village_entries)} village-level")
 
     flagged += _revise_district_entries(session, district)
@@ -260,7 +260,7 @@ def _pool(session: Session, keywords: Sequence[str], *, types: Sequence[str], wa
 def _allow_levels(session: Session, item: CatalogItem, levels: str) -> None:
     wanted = sorted(set(levels.split(",")) | set(item.use_levels.split(",")) - {""})
     if ",".join(wanted) != item.use_levels:
-        services.update_item(session, SYSTEM, item.id, use_levels=",".join(wanted))
+        services.update_item(session, SYSTEM, id_of(item), use_levels=",".join(wanted))
 
 
 def _claim_round_robin(session: Session, bodies: Sequence[Department], pool: Sequence[CatalogItem],
@@ -277,7 +277,9 @@ def _claim_round_robin(session: Session, bodies: Sequence[Department], pool: Seq
                 ImplementationEntry.item_id == item.id, ImplementationEntry.department_id == body.id)).first()
             if exists is not None:
                 continue
-            entries.append(services.claim_item(session, SYSTEM, item_id=item.id, department_id=body.id))
+            entries.append(
+                services.claim_item(session, SYSTEM, item_id=id_of(item), department_id=id_of(body))
+            )
     return entries
 
 
@@ -327,7 +329,7 @@ def _complete(session: Session, entry: ImplementationEntry, place: Division | No
             {"name": "居民身份证原件及复印件", "form": "paper", "required": True, "copies": 1},
             {"name": "户口簿复印件", "form": "paper", "required": False, "copies": 1},
         ]
-    services.update_entry(session, SYSTEM, entry.id, fields=fields, materials=materials)
+    services.update_entry(session, SYSTEM, id_of(entry), fields=fields, materials=materials)
 
 
 def _revise_district_entries(session: Session, district: str) -> int:
@@ -338,7 +340,7 @@ def _revise_district_entries(session: Session, district: str) -> int:
             ImplementationEntry.status == EntryStatus.PUBLISHED.value,
             col(ImplementationEntry.applicable).is_(True),
             col(ImplementationEntry.task_type).in_(sorted(NO_CONTACT_SCOPE_TYPES)),
-        ).order_by(ImplementationEntry.id)
+        ).order_by(col(ImplementationEntry.id))
     ))
     if not rows:
         return 0
@@ -347,13 +349,13 @@ def _revise_district_entries(session: Session, district: str) -> int:
     flagged = 0
     for i, entry in enumerate(chosen):
         passes = i < NO_CONTACT_DISTRICT
-        services.reopen_entry(session, SYSTEM, entry.id, reason="完善实施要素（演示数据）")
+        services.reopen_entry(session, SYSTEM, id_of(entry), reason="完善实施要素（演示数据）")
         _complete(session, entry, None, passes=passes, seed=1000 + i)
         if passes:
-            services.set_no_contact(session, SYSTEM, entry.id, True)
+            services.set_no_contact(session, SYSTEM, id_of(entry), True)
             flagged += 1
-        services.submit_entry(session, SYSTEM, entry.id)
-        services.approve_entry(session, SYSTEM, entry.id)
+        services.submit_entry(session, SYSTEM, id_of(entry))
+        services.approve_entry(session, SYSTEM, id_of(entry))
     return flagged
 
 
@@ -370,7 +372,7 @@ def _legal_basis_update(session: Session) -> int:
         item = session.exec(select(CatalogItem).where(CatalogItem.name == name)).first()
         if item is None or item.legal_basis == SOCIAL_ASSISTANCE_BASIS:
             continue
-        services.update_item(session, SYSTEM, item.id, legal_basis=SOCIAL_ASSISTANCE_BASIS)
+        services.update_item(session, SYSTEM, id_of(item), legal_basis=SOCIAL_ASSISTANCE_BASIS)
         changed += len(session.exec(select(ImplementationEntry.id).where(
             ImplementationEntry.item_id == item.id)).all())
     return changed
@@ -386,7 +388,7 @@ def _decline_in_parks(session: Session, parks: Sequence[Department], pool: Seque
                 ImplementationEntry.item_id == item.id, ImplementationEntry.department_id == park.id)).first()
             if exists is not None:
                 continue
-            services.decline_item(session, SYSTEM, item_id=item.id, department_id=park.id,
+            services.decline_item(session, SYSTEM, item_id=id_of(item), department_id=id_of(park),
                                   reason="园区无常住居民，本事项由所在街道便民服务中心办理")
             declined += 1
     return declined
@@ -396,7 +398,7 @@ def _demo_department(session: Session) -> Department:
     """The district department the demo editor and reviewer belong to (民政 if present)."""
     county = select(Department).where(Department.level == "4")
     for word in ("民政", "人社", "行政审批"):
-        query = county.where(col(Department.name).contains(word)).order_by(Department.id)
+        query = county.where(col(Department.name).contains(word)).order_by(col(Department.id))
         found = session.exec(query).first()
         if found is not None:
             return found
@@ -417,13 +419,13 @@ def _leave_work_for(session: Session, department: Department) -> None:
             ImplementationEntry.department_id == department.id,
             ImplementationEntry.status == EntryStatus.PUBLISHED.value,
             col(ImplementationEntry.no_contact).is_(False),
-        ).order_by(sa.desc(ImplementationEntry.id)).limit(2)
+        ).order_by(col(ImplementationEntry.id).desc()).limit(2)
     ))
     for i, entry in enumerate(rows):
-        services.reopen_entry(session, SYSTEM, entry.id, reason="修订实施要素（演示数据）")
+        services.reopen_entry(session, SYSTEM, id_of(entry), reason="修订实施要素（演示数据）")
         _complete(session, entry, None, passes=True, seed=2000 + i)
         if i == 1:
-            services.submit_entry(session, SYSTEM, entry.id)
+            services.submit_entry(session, SYSTEM, id_of(entry))
 
 
 # ---------------------------------------------------------------- users and credentials

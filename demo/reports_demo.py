@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from catalog.models import Department, ImplementationEntry
 from core.auth import SYSTEM
@@ -80,18 +80,18 @@ def load(db: Database, settings: Settings, year: int | None = None) -> None:
 def _published_entries(session: Session) -> list[Any]:
     return list(
         session.execute(
-            select(
-                ImplementationEntry.id,
-                ImplementationEntry.task_code,
-                ImplementationEntry.name,
-                ImplementationEntry.level,
-                ImplementationEntry.no_contact,
-                ImplementationEntry.visits,
-                ImplementationEntry.department_id,
-                ImplementationEntry.promise_days,
+            sa.select(
+                col(ImplementationEntry.id),
+                col(ImplementationEntry.task_code),
+                col(ImplementationEntry.name),
+                col(ImplementationEntry.level),
+                col(ImplementationEntry.no_contact),
+                col(ImplementationEntry.visits),
+                col(ImplementationEntry.department_id),
+                col(ImplementationEntry.promise_days),
             )
-            .where(ImplementationEntry.status == "published", ImplementationEntry.applicable)
-            .order_by(ImplementationEntry.id)
+            .where(col(ImplementationEntry.status) == "published", col(ImplementationEntry.applicable))
+            .order_by(col(ImplementationEntry.id))
         ).all()
     )
 
@@ -102,7 +102,10 @@ def simulate_history(session: Session, year: int) -> None:
     session.execute(sa.text("UPDATE catalog_item SET created_at = :t"), {"t": start})
     session.execute(sa.text("UPDATE department SET created_at = :t"), {"t": start})
     ids = [
-        i for (i,) in session.execute(select(ImplementationEntry.id).order_by(ImplementationEntry.id)).all()
+        i
+        for (i,) in session.execute(
+            select(ImplementationEntry.id).order_by(col(ImplementationEntry.id))
+        ).all()
     ]
     for n, entry_id in enumerate(ids):
         # Claims spread from January to November; versions keep their order, a minute apart.
@@ -206,17 +209,17 @@ def enter_template_tables(session: Session, year: int) -> None:
         "3.5.2": (2, 0, 0, 0, 0, 0),
         "3.6.1": (1, 0, 0, 0, 0, 0),
     }
-    for i, col in enumerate(cols):
-        t3[f"1|{col}"] = new[i]
-        t3[f"2|{col}"] = carried[i]
+    for i, column in enumerate(cols):
+        t3[f"1|{column}"] = new[i]
+        t3[f"2|{column}"] = carried[i]
         for row, values in results.items():
-            t3[f"{row}|{col}"] = values[i]
+            t3[f"{row}|{column}"] = values[i]
         done = sum(values[i] for values in results.values())
-        t3[f"4|{col}"] = new[i] + carried[i] - done
+        t3[f"4|{column}"] = new[i] + carried[i] - done
     t4 = {
         f"{g}|{c}": v
         for g, vals in (("review", (2, 1, 0, 0)), ("direct", (1, 0, 0, 1)), ("after", (0, 0, 0, 0)))
         for c, v in zip(("upheld", "corrected", "other", "pending"), vals, strict=True)
     }
-    for table, values in (("2", t2), ("3", t3), ("4", t4)):
-        services.save_template_table(session, SYSTEM, year=year, table=table, values=values)
+    for table, figures in (("2", t2), ("3", t3), ("4", t4)):
+        services.save_template_table(session, SYSTEM, year=year, table=table, values=figures)

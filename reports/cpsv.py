@@ -33,6 +33,7 @@ from catalog.models import (
     ImplementationEntry,
     Material,
 )
+from core.db import id_of
 
 CPSV = Namespace("http://purl.org/vocab/cpsv#")
 CV = Namespace("http://data.europa.eu/m8g/")
@@ -124,9 +125,10 @@ def build_graph(session: Session, base_url: str, extras: Extras | None = None) -
 
     service_iri: dict[int, URIRef] = {}
     for entry in entries:
+        entry_id = id_of(entry)
         dept = departments[entry.department_id]
         s = base[f"service/{entry.task_code}"]
-        service_iri[entry.id] = s  # type: ignore[index]
+        service_iri[entry_id] = s
         g.add((dataset, DCTERMS.hasPart, s))
         g.add((s, RDF.type, CPSV.PublicService))
         g.add((s, DCTERMS.identifier, Literal(entry.task_code)))
@@ -160,7 +162,7 @@ def build_graph(session: Session, base_url: str, extras: Extras | None = None) -
             g.add((ch, DCTERMS.identifier, Literal(f"{entry.task_code}-{kind}")))
             g.add((ch, DCTERMS.type, _concept(g, base[f"concept/channel/{kind}"], CHANNELS[kind])))
             g.add((s, CV.hasChannel, ch))
-        for fee in fees.get(entry.id, []):  # type: ignore[arg-type]
+        for fee in fees.get(entry_id, []):
             cost = base[f"service/{entry.task_code}/cost/{fee.id}"]
             g.add((cost, RDF.type, CV.Cost))
             g.add((cost, DCTERMS.identifier, Literal(f"{entry.task_code}-cost-{fee.id}")))
@@ -168,13 +170,13 @@ def build_graph(session: Session, base_url: str, extras: Extras | None = None) -
             g.add((cost, CV.hasValue, Literal(fee.amount_fen / 100, datatype=XSD.double)))
             g.add((cost, CV.currency, _concept(g, CNY, "人民币")))
             g.add((s, CV.hasCost, cost))
-        for m in materials.get(entry.id, []):  # type: ignore[arg-type]
+        for m in materials.get(entry_id, []):
             ev = base[f"service/{entry.task_code}/evidence/{m.id}"]
             g.add((ev, RDF.type, CV.Evidence))
             g.add((ev, DCTERMS.identifier, Literal(f"{entry.task_code}-evidence-{m.id}")))
             g.add((ev, DCTERMS.title, _zh(m.name)))
             g.add((s, CPSV.hasInput, ev))
-        for code, name in extras.outputs.get(entry.id, []):  # type: ignore[arg-type]
+        for code, name in extras.outputs.get(entry_id, []):
             out = base[f"output/{code}"]
             g.add((out, RDF.type, CV.Output))
             g.add((out, DCTERMS.identifier, Literal(code)))
@@ -243,8 +245,8 @@ def licence_outputs(session: Session) -> dict[int, list[tuple[str, str]]]:
 
     rows = session.exec(
         select(ImplementationEntry.id, LicenceType.code, LicenceType.name)
-        .join(LicenceTypeEntry, LicenceTypeEntry.task_code == ImplementationEntry.task_code)  # type: ignore[arg-type]
-        .join(LicenceType, LicenceType.id == LicenceTypeEntry.licence_type_id)  # type: ignore[arg-type]
+        .join(LicenceTypeEntry, col(LicenceTypeEntry.task_code) == ImplementationEntry.task_code)
+        .join(LicenceType, col(LicenceType.id) == LicenceTypeEntry.licence_type_id)
         .where(LicenceTypeEntry.role == "produces")
         .order_by(col(ImplementationEntry.id), col(LicenceType.code))
     ).all()

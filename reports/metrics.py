@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, NamedTuple
 
 DEFINITIONS_VERSION = "1.0"
@@ -120,7 +121,10 @@ def group_cases(rows: Iterable[CaseFact]) -> tuple[list[CaseFact], list[CaseMont
         month_ids[r.month].add(r.entry_id)
     return (
         [CaseFact(e, 0, *v) for e, v in sorted(per_entry.items())],
-        [CaseMonth(m, *v, tuple(sorted(month_ids[m]))) for m, v in sorted(per_month.items())],
+        [
+            CaseMonth(m, received, online, finished, on_time, tuple(sorted(month_ids[m])))
+            for m, (received, online, finished, on_time) in sorted(per_month.items())
+        ],
     )
 
 
@@ -175,7 +179,7 @@ class PushGroup(NamedTuple):
     state: str
     month: int
     lag_band: int
-    count: int
+    records: int  # not `count`: that would shadow tuple.count
 
 
 @dataclass
@@ -784,7 +788,7 @@ def licences_pushed(facts: Facts) -> Count:
     return Count(
         "licences_pushed",
         "推送市库的证照记录",
-        sum(g.count for g in sent),
+        sum(g.records for g in sent),
         _depts(sent),
         kind="department",
         missing=None if "sync" in facts.sources else NO_SYNC,
@@ -813,7 +817,7 @@ def push_failures(facts: Facts) -> Count:
     return Count(
         "push_failures",
         "推送失败记录",
-        sum(g.count for g in failed),
+        sum(g.records for g in failed),
         _depts(failed),
         kind="department",
         missing=None if "sync" in facts.sources else NO_SYNC,
@@ -830,7 +834,7 @@ def push_lag(facts: Facts) -> Table:
             groups[-1].append(g)
     bands = [(i, label) for i, (label, _l) in enumerate(LAG_BANDS)] + [(-1, "待推送")]
     rows = tuple(
-        Row(label, label, (sum(g.count for g in groups[i]),), _depts(groups[i])) for i, label in bands
+        Row(label, label, (sum(g.records for g in groups[i]),), _depts(groups[i])) for i, label in bands
     )
     return Table(
         "push_lag",
@@ -851,7 +855,7 @@ def sync_by_month(facts: Facts) -> Table:
     depts: list[list[PushGroup]] = [[] for _ in range(13)]
     slot = {s: i for i, s in enumerate(SYNC_STATES)}
     for g in facts.pushes:
-        counts[g.month][slot[g.state]] += g.count
+        counts[g.month][slot[g.state]] += g.records
         depts[g.month].append(g)
     rows = tuple(Row(f"{m:02d}", f"{m}月", tuple(counts[m]), _depts(depts[m])) for m in range(1, 13))
     return Table(
@@ -884,7 +888,7 @@ DEFINITIONS: list[Definition] = [
             f"不见面率·{TYPE_LABELS[t]}",
             "catalogue",
             f"{TYPE_LABELS[t]}中标记为不见面审批的事项数 ÷ {TYPE_LABELS[t]}事项数。" + PUBLISHED_NOTE,
-            lambda f, t=t: no_contact_rate(f, t),
+            partial(no_contact_rate, task_type=t),
         )
         for t in SIX_TYPES
     ],

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core.audit import record
 from core.auth import Principal
@@ -94,12 +94,14 @@ def create_snapshot(
 
 def latest_snapshot(session: Session, year: int) -> Snapshot | None:
     return session.exec(
-        select(Snapshot).where(Snapshot.year == year).order_by(Snapshot.id.desc())  # type: ignore[union-attr]
+        select(Snapshot).where(Snapshot.year == year).order_by(col(Snapshot.id).desc())
     ).first()
 
 
 def list_snapshots(session: Session) -> list[Snapshot]:
-    return list(session.exec(select(Snapshot).order_by(Snapshot.year.desc(), Snapshot.id.desc())).all())  # type: ignore[attr-defined]
+    return list(
+        session.exec(select(Snapshot).order_by(col(Snapshot.year).desc(), col(Snapshot.id).desc())).all()
+    )
 
 
 @dataclass(frozen=True)

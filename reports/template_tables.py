@@ -145,7 +145,8 @@ def validate(table: str, values: dict[str, Any]) -> dict[str, Any]:
             except InvalidOperation:
                 errors[key] = [f"{label}应为数字（万元）"]
                 continue
-            if not amount.is_finite() or amount < 0 or amount.as_tuple().exponent < -4:  # type: ignore[operator]
+            exponent = amount.as_tuple().exponent  # a letter ('n', 'N', 'F') for NaN and infinities
+            if not amount.is_finite() or amount < 0 or not isinstance(exponent, int) or exponent < -4:
                 errors[key] = [f"{label}应为不小于0、最多4位小数的金额（万元）"]
                 continue
             parsed[key] = format(amount.quantize(Decimal("0.0001")), "f")

@@ -11,7 +11,7 @@ import io
 import threading
 import time
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from flask import Blueprint, Flask, Response, current_app, flash, redirect, render_template, request, url_for
 from flask.views import MethodView
@@ -22,6 +22,7 @@ from core.schemas import ErrorSchema
 from core.types import utcnow
 from core.web import current_principal, db_session, require_admin, require_login
 from reports import annual_report, metrics, services, snapshot, template_tables
+from reports.models import Snapshot
 from reports.schemas import (
     CaseStatsResultSchema,
     CaseStatsUploadSchema,
@@ -309,7 +310,7 @@ def export_table(key: str, fmt: str) -> Any:
     from openpyxl import Workbook
 
     wb = Workbook()
-    ws = wb.active
+    ws = wb.worksheets[0]
     ws.title = result["label"][:31].replace("/", "-")
     ws.append(header)
     for row in rows:
@@ -335,7 +336,7 @@ def reports_home() -> Any:
     years = sorted(
         {this_year - 1, *(s.year for s in snaps), *services.case_stat_years(session)}, reverse=True
     )
-    latest = {}
+    latest: dict[int, Snapshot] = {}
     for s in snaps:
         latest.setdefault(s.year, s)
     tables = {y: services.template_table_values(session, y) for y in years}
@@ -522,6 +523,15 @@ def bundles_admin() -> Any:
     return render_template("reports/bundles_admin.html", bundles=bundles, counts=counts)
 
 
+class BundleForm(TypedDict):
+    """The bundle editor's fields as the page shows them (task codes one per line)."""
+
+    name: str
+    description: str
+    task_codes: str
+    published: bool
+
+
 @bp.route("/admin/bundles/new", methods=["GET", "POST"], defaults={"bundle_id": None})
 @bp.route("/admin/bundles/<int:bundle_id>/edit", methods=["GET", "POST"])
 def bundle_edit(bundle_id: int | None) -> Any:
@@ -538,7 +548,7 @@ def bundle_edit(bundle_id: int | None) -> Any:
             e["task_code"]
             for e in services.entries_by_ids(session, services.bundle_entry_ids(session, bundle.id))
         )
-    form = {
+    form: BundleForm = {
         "name": bundle.name if bundle else "",
         "description": bundle.description if bundle else "",
         "task_codes": codes,
