@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import httpx
-from sqlmodel import select
+from sqlmodel import col, select
 
 from benchmarks.licences_bulk import fresh_pg, setup
 from core.auth import SYSTEM
@@ -81,7 +81,7 @@ def main() -> None:
         run_bulk(db, SYSTEM, dept_id, synthetic_rows(types, 1000), source="benchmark")
         store = KeyStore(instance / "licence_keys")
         with db.transaction() as session:
-            licences = list(session.exec(select(Licence).order_by(Licence.id).limit(200)).all())  # type: ignore[arg-type]
+            licences = list(session.exec(select(Licence).order_by(col(Licence.id)).limit(200)).all())
             paths = [f"/verify/{token_for(session, store, lic)}" for lic in licences]
         db.engine.dispose()
         (instance / "paths.txt").write_text("\n".join(paths) + "\n")

@@ -62,8 +62,8 @@ def main() -> None:
             head, _, sig = t.rpartition(".")
             raw.append((publics[keys[i % 3].kid], b64d(sig), head.encode()))
         started = time.perf_counter()
-        for pub, sig, data in raw:
-            pub.verify(sig, data)
+        for pub, signature, signed in raw:
+            pub.verify(signature, signed)
         bare = time.perf_counter() - started
     print(
         f"offline token checks: {args.count} in {full:.2f} s = {args.count / full:,.0f} per second "

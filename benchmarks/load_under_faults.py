@@ -47,6 +47,7 @@ from urllib.parse import quote
 
 import httpx
 import sqlalchemy as sa
+from sqlmodel import col
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -54,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.search_latency import QUERIES  # noqa: E402
 from catalog.models import ImplementationEntry  # noqa: E402
 from core.auth import Role, create_user, issue_token  # noqa: E402
-from core.db import Database, make_engine  # noqa: E402
+from core.db import Database, make_engine, table_of  # noqa: E402
 from licenses.bulk import synthetic_rows  # noqa: E402
 from licenses.models import Licence, LicenceOutbox, LicenceType  # noqa: E402
 from licenses.services import token_for  # noqa: E402
@@ -167,7 +168,7 @@ def fresh_database(url: str) -> None:
 
 
 def outbox_state(db: Database) -> tuple[dict[str, int], float | None]:
-    t = LicenceOutbox.__table__
+    t = table_of(LicenceOutbox)
     with db.engine.connect() as conn:
         counts = {s: n for s, n in conn.execute(sa.select(t.c.status, sa.func.count()).group_by(t.c.status))}
         oldest = conn.execute(sa.select(sa.func.min(t.c.created_at)).where(t.c.status == "pending")).scalar()
@@ -192,7 +193,7 @@ def prepare(db: Database, instance: Path) -> dict[str, Any]:
     """Writer accounts and tokens, the public paths of the mix, the draft entries to edit."""
     with db.transaction() as session:
         clerk_dept = session.execute(
-            sa.select(Licence.issuer_department_id).group_by(Licence.issuer_department_id)
+            sa.select(col(Licence.issuer_department_id)).group_by(col(Licence.issuer_department_id))
             .order_by(sa.func.count().desc()).limit(1)
         ).scalar_one()
         password = secrets.token_urlsafe(16)  # the writer authenticates with API tokens only
@@ -202,15 +203,16 @@ def prepare(db: Database, instance: Path) -> dict[str, Any]:
                             display_name="压测管理员", role=Role.ADMIN)
         editor_token = issue_token(session, editor, "load test")
         admin_token = issue_token(session, admin, "load test")
-        types = list(session.execute(sa.select(LicenceType).order_by(LicenceType.id)).scalars())
+        types = list(session.execute(sa.select(LicenceType).order_by(col(LicenceType.id))).scalars())
         drafts = list(session.execute(
-            sa.select(ImplementationEntry.id).where(ImplementationEntry.status == "draft")
-            .order_by(ImplementationEntry.id).limit(50)).scalars())
+            sa.select(col(ImplementationEntry.id)).where(col(ImplementationEntry.status) == "draft")
+            .order_by(col(ImplementationEntry.id)).limit(50)).scalars())
         published = list(session.execute(
-            sa.select(ImplementationEntry.task_code).where(ImplementationEntry.status == "published")
-            .order_by(ImplementationEntry.id).limit(400)).scalars())
+            sa.select(col(ImplementationEntry.task_code))
+            .where(col(ImplementationEntry.status) == "published")
+            .order_by(col(ImplementationEntry.id)).limit(400)).scalars())
         store = KeyStore(instance / "licence_keys")
-        licences = list(session.execute(sa.select(Licence).order_by(Licence.id).limit(200)).scalars())
+        licences = list(session.execute(sa.select(Licence).order_by(col(Licence.id)).limit(200)).scalars())
         verify = [f"/verify/{token_for(session, store, lic)}" for lic in licences]
     rng = random.Random(7)
     search = [f"/search?q={quote(q)}" for q in QUERIES] + [f"/api/v1/search?q={quote(q)}" for q in QUERIES]
@@ -295,7 +297,7 @@ def bulk_import(env: dict[str, str], args: argparse.Namespace, out: dict[str, An
 
 def delivery_figures(db: Database, since: float) -> dict[str, Any]:
     """Per outbox row created during the load: seconds from the change to the registry's answer."""
-    t = LicenceOutbox.__table__
+    t = table_of(LicenceOutbox)
     with db.engine.connect() as conn:
         rows = conn.execute(sa.select(t.c.created_at, t.c.synced_at, t.c.attempts, t.c.request_id)
                             .where(t.c.created_at >= sa.func.to_timestamp(since))).all()

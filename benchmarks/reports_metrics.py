@@ -23,6 +23,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -43,11 +44,11 @@ DATA = ROOT / "data"
 T0 = datetime(YEAR, 1, 3, tzinfo=UTC)
 
 
-def copy_rows(db: Database, table: str, columns: list[str], rows: list[tuple[object, ...]]) -> None:
+def copy_rows(db: Database, table: str, columns: list[str], rows: Sequence[tuple[object, ...]]) -> None:
     raw = db.engine.raw_connection()
     try:
         cur = raw.cursor()
-        with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+        with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         raw.commit()
@@ -376,7 +377,7 @@ def main() -> None:
     as_of = services.year_bounds(YEAR)[1]
     rows: list[tuple[str, str]] = []
 
-    def runs(label: str, fn, n: int = 5) -> None:  # type: ignore[no-untyped-def]
+    def runs(label: str, fn: Callable[[], object], n: int = 5) -> None:
         times = []
         for _ in range(n):
             t = time.perf_counter()

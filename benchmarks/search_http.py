@@ -54,7 +54,10 @@ def wrk(url: str, script: Path | None, duration: int, connections: int) -> dict[
     if script:
         args += ["-s", str(script)]
     out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
-    result: dict[str, float] = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if rps is None:
+        raise SystemExit(f"wrk printed no Requests/sec line:\n{out}")
+    result: dict[str, float] = {"rps": float(rps.group(1))}
     for pct in ("50", "90", "99"):
         m = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out)
         if m:

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from catalog import search as engine  # noqa: E402
 from catalog import search_synth  # noqa: E402
 from catalog.models import EntryStatus, ImplementationEntry  # noqa: E402
-from core.db import Database  # noqa: E402
+from core.db import Database, table_of  # noqa: E402
 from tests.conftest import _ensure_pg_database, migrate, reset_and_migrate_pg  # noqa: E402
 
 # A fixed mix of what citizens type: 1- and 2-character words, longer keywords, exact official names,
@@ -90,7 +90,7 @@ def pct(values: list[float], p: float) -> float:
 
 
 def like_page(session: Any, q: str) -> int:
-    ent = ImplementationEntry.__table__  # type: ignore[attr-defined]
+    ent = table_of(ImplementationEntry)
     escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     cond = (ent.c.status == EntryStatus.PUBLISHED.value, ent.c.name.like(f"%{escaped}%", escape="\\"))
     total = session.execute(sa.select(sa.func.count()).select_from(ent).where(*cond)).scalar_one()

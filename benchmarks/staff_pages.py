@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from alembic import command  # noqa: E402
 from alembic.config import Config  # noqa: E402
-from sqlmodel import select  # noqa: E402
+from sqlmodel import col, select  # noqa: E402
 
 from catalog.models import ImplementationEntry  # noqa: E402
 from core.config import Settings  # noqa: E402
@@ -74,9 +74,9 @@ def main() -> int:
     creds = {u["username"]: u for u in json.loads((folder / "demo_credentials.json").read_text())["users"]}
     with db.transaction() as session:
         entry = session.exec(select(ImplementationEntry).where(ImplementationEntry.level == "5")
-                             .order_by(ImplementationEntry.id)).first()
+                             .order_by(col(ImplementationEntry.id))).first()
         district_entry = session.exec(select(ImplementationEntry).where(ImplementationEntry.level == "4")
-                                      .order_by(ImplementationEntry.id)).first()
+                                      .order_by(col(ImplementationEntry.id))).first()
         if entry is None or district_entry is None:
             raise SystemExit("the demo built no town or district entry")
         entry_id, district_id = entry.id, district_entry.id

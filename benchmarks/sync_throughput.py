@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -37,7 +38,7 @@ from catalog.divisions import GAOGANG_FILES, load_divisions_csv  # noqa: E402
 from catalog.models import Department, Division  # noqa: E402
 from core.auth import SYSTEM, Principal, Role, User, create_user  # noqa: E402
 from core.config import Settings  # noqa: E402
-from core.db import Database, make_engine  # noqa: E402
+from core.db import Database, id_of, make_engine, table_of  # noqa: E402
 from licenses import bulk  # noqa: E402
 from licenses import services as licence_services  # noqa: E402
 from licenses.models import LicenceOutbox, LicenceType  # noqa: E402
@@ -45,7 +46,7 @@ from workers.registry_client import RegistryClient  # noqa: E402
 
 KEY = "bench-key"
 BIN = Path(sys.executable).parent
-T = LicenceOutbox.__table__
+T = table_of(LicenceOutbox)
 DEPARTMENTS = ["区市场监督管理局", "区卫生健康委员会", "区住房和城乡建设局", "区交通运输局"]
 
 
@@ -85,7 +86,7 @@ def seed(db: Database, count: int) -> None:
         if session.get(Division, "321203000000") is None:
             load_divisions_csv(session, *GAOGANG_FILES)
         code = "11100000000013338W011"
-        lt = session.execute(sa.select(LicenceType).where(LicenceType.code == code)).scalars().first()
+        lt = session.execute(sa.select(LicenceType).where(col(LicenceType.code) == code)).scalars().first()
         if lt is None:
             lt = licence_services.create_licence_type(
                 session,
@@ -94,7 +95,7 @@ def seed(db: Database, count: int) -> None:
             )
         actors = []
         for i, name in enumerate(DEPARTMENTS):
-            dept = session.execute(sa.select(Department).where(Department.name == name)).scalars().first()
+            dept = session.scalars(sa.select(Department).where(col(Department.name) == name)).first()
             if dept is None:
                 dept = catalog_services.create_department(
                     session,
@@ -112,8 +113,10 @@ def seed(db: Database, count: int) -> None:
                     role=Role.DEPT_EDITOR,
                     department_id=dept.id,
                 )
-            user = session.execute(sa.select(User).where(User.department_id == dept.id)).scalars().first()
-            actors.append((Principal.of(user), dept.id))
+            user = session.scalars(sa.select(User).where(col(User.department_id) == dept.id)).first()
+            if user is None:
+                raise SystemExit(f"department {name} exists without its benchmark user: reset the database")
+            actors.append((Principal.of(user), id_of(dept)))
         type_snapshot = [lt]
     per = (count - have) // len(actors) + 1
     started = time.monotonic()
