@@ -49,7 +49,7 @@ def load_divisions_command(
     started = time.perf_counter()
     try:
         with _db().transaction() as session:
-            changed = load_divisions_csv(session, files[0], files[1], files[2])  # type: ignore[arg-type]
+            changed = load_divisions_csv(session, files[0], files[1], files[2])
             counts = count_by_level(session)
     except DomainError as error:
         _fail(error)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from catalog.codes import division_level
 from catalog.models import Division
@@ -112,7 +112,7 @@ def list_divisions(
     if parent_code:
         stmt = stmt.where(Division.parent_code == parent_code)
     if q:
-        stmt = stmt.where(Division.name.contains(q))  # type: ignore[attr-defined]
+        stmt = stmt.where(col(Division.name).contains(q))
     return list(session.exec(stmt.order_by(Division.code)).all())
 
 
@@ -128,7 +128,7 @@ def children_codes(session: Session, codes: Iterable[str]) -> list[str]:
     wanted = list(codes)
     if not wanted:
         return []
-    stmt = select(Division.code).where(Division.parent_code.in_(wanted))  # type: ignore[union-attr]
+    stmt = select(Division.code).where(col(Division.parent_code).in_(wanted))
     return list(session.exec(stmt.order_by(Division.code)).all())
 
 

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
+from sqlmodel import col
 
 from catalog import search as engine
 from catalog.models import (
@@ -26,6 +27,7 @@ from catalog.models import (
 from catalog.search_api import run_search
 from catalog.search_models import SearchEntry
 from core import audit
+from core.db import table_of
 from core.errors import DomainError, Invalid, NotFound
 from core.web import db_session, limiter, require_admin, settings
 
@@ -90,7 +92,7 @@ def _link(args: dict[str, Any], **changes: Any) -> str:
 @bp.get("/")
 def home() -> Any:
     session = db_session()
-    e = SearchEntry.__table__  # type: ignore[attr-defined]
+    e = table_of(SearchEntry)
     total = session.execute(sa.select(sa.func.count()).select_from(e)).scalar_one()
     towns = _towns(session)
     depts = session.execute(
@@ -105,10 +107,12 @@ def home() -> Any:
 def _towns(session: Any) -> list[tuple[Division, int]]:
     towns = list(
         session.execute(
-            sa.select(Division).where(Division.parent_code == _district() + "000000").order_by(Division.code)  # type: ignore[arg-type]
+            sa.select(Division)
+            .where(col(Division.parent_code) == _district() + "000000")
+            .order_by(col(Division.code))
         ).scalars()
     )
-    e = SearchEntry.__table__  # type: ignore[attr-defined]
+    e = table_of(SearchEntry)
     counts: dict[str, int] = {}
     for code, n in session.execute(
         sa.select(e.c.division_code, sa.func.count())
@@ -125,7 +129,7 @@ def divisions_page() -> Any:
     session = db_session()
     towns = _towns(session)
     villages: dict[str, list[Division]] = {}
-    dv = Division.__table__  # type: ignore[attr-defined]
+    dv = table_of(Division)
     for v in session.execute(
         sa.select(Division)
         .where(dv.c.code.like(_district() + "%"), dv.c.level == "village")
@@ -167,7 +171,7 @@ def entry_detail(task_code: str) -> Any:
     session = db_session()
     entry = (
         session.execute(
-            sa.select(ImplementationEntry).where(ImplementationEntry.task_code == task_code)  # type: ignore[arg-type]
+            sa.select(ImplementationEntry).where(col(ImplementationEntry.task_code) == task_code)
         )
         .scalars()
         .first()

@@ -7,6 +7,8 @@ validate again (rules between fields, codes, permissions) for the pages and the 
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import RAISE, Schema, fields, validate
 
 from catalog.models import (
@@ -28,9 +30,9 @@ CODE_LIST = validate.Regexp(r"^[0-9a-z,]{0,40}$", error="应为以逗号分隔�
 ID = validate.Range(min=1, max=MAX_DB_ID, error="应为有效的编号")
 
 
-def _id(*, strict: bool = True, **kwargs: object) -> fields.Integer:
+def _id(*, strict: bool = True, **kwargs: Any) -> fields.Integer:
     """An id: strict (a JSON number, not a string) in bodies; query strings are parsed."""
-    return fields.Integer(strict=strict, validate=ID, **kwargs)  # type: ignore[arg-type]
+    return fields.Integer(strict=strict, validate=ID, **kwargs)
 
 
 class StrictSchema(Schema):

@@ -23,6 +23,7 @@ from catalog.api import API_LIMIT
 from catalog.models import TASK_TYPES, USE_LEVELS
 from catalog.search_models import SearchEntry
 from core.config import PROJECT_ROOT
+from core.db import table_of
 from core.errors import Invalid, NotFound
 from core.schemas import ErrorSchema
 from core.web import database, db_session, limiter, settings
@@ -216,7 +217,7 @@ def _services(args: dict[str, Any]) -> list[dict[str, Any]]:
     jurisdiction = settings().district_code  # GB/T 2260 code of the district, e.g. 321203 高港区
     if args.get("jurisdiction_id") not in (None, "", jurisdiction):
         raise NotFound("未知的 jurisdiction_id", {"jurisdiction_id": [f"本服务只覆盖 {jurisdiction}"]})
-    e = SearchEntry.__table__  # type: ignore[attr-defined]
+    e = table_of(SearchEntry)
     offset = (args["page"] - 1) * args["limit"]
     rows = (
         db_session()

@@ -148,7 +148,7 @@ def clear_synthetic(session: Session) -> int:
 
 
 def generate(
-    session: Session, size: str, progress: Callable[[int], None] | None = None, limit: int | None = None
+    session: Session, size: str, progress: Callable[[int], object] | None = None, limit: int | None = None
 ) -> int:
     """Write a synthetic published catalogue of ``size`` (at most ``limit`` entries); returns the count."""
     conn = session.connection()

@@ -64,7 +64,8 @@ def _digest(prev_hash: str, row: AuditLog) -> str:
 def _jsonable(values: dict[str, Any] | None) -> dict[str, Any] | None:
     if values is None:
         return None
-    return json.loads(json.dumps(values, default=str, ensure_ascii=False))
+    plain: dict[str, Any] = json.loads(json.dumps(values, default=str, ensure_ascii=False))
+    return plain
 
 
 def record(

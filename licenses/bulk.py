@@ -241,7 +241,7 @@ def run_bulk(
     source: str,
     chunk_size: int = 5000,
     default_area: str = "321203",
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> BulkResult:
     """Import in chunks, one transaction per chunk (an interrupted run resumes by re-running it)."""
     total = BulkResult()

@@ -183,7 +183,7 @@ def metrics() -> Response:
     """Prometheus text format; aggregate figures only (no personal data)."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    body = generate_latest(_SyncCollector(sync.status_summary(db_session())))  # type: ignore[arg-type]
+    body = generate_latest(_SyncCollector(sync.status_summary(db_session())))
     return Response(body, mimetype=CONTENT_TYPE_LATEST.split(";")[0], headers={"Cache-Control": "no-store"})
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import JSON, Field, SQLModel
 
+from core.db import table_of
 from core.types import UTCDateTime, utcnow
 from licenses.models import LicenceOutbox
 
@@ -16,7 +17,7 @@ from licenses.models import LicenceOutbox
 _pending = sa.text("status = 'pending'")
 PENDING_INDEX = sa.Index(
     "ix_licence_outbox_pending",
-    LicenceOutbox.__table__.c.id,  # type: ignore[attr-defined]
+    table_of(LicenceOutbox).c.id,
     postgresql_where=_pending,
     sqlite_where=_pending,
 )

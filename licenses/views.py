@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, Flask, Response, abort, flash, redirect, render_template, request, url_for
 
+from core.db import id_of
 from core.errors import Invalid
 from core.web import current_principal, db_session, form_dict, limiter, page_args, settings
 from licenses import services
@@ -203,7 +204,7 @@ def staff_detail(licence_id: int) -> Any:
         token=token,
         url=verify_url(token) if token else None,
         versions=services.licence_versions(session, licence),
-        sync=licence_sync_status(session, licence.id),  # type: ignore[arg-type]
+        sync=licence_sync_status(session, id_of(licence)),
         holder_types=HOLDER_CODE_TYPES,
         status_labels=STATUS_LABELS,
         **_view(licence),

@@ -22,8 +22,7 @@ from kombu.utils.json import dumps
 
 
 class Channel(filesystem.Channel):
-    # kombu's two base classes disagree on the argument's name; positional in every caller.
-    def _put(self, queue: Any, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def _put(self, queue: Any, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]  # kombu's two base classes disagree on the argument's name; positional in every caller
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
         final = os.path.join(self.data_folder_out, name)
         # Starts with "." and ends in ".part": _get matches "<anything>.<queue>.msg" after the first

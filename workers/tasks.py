@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import Any
+from typing import Any, TypedDict
 
 from celery import current_app, shared_task
 
@@ -21,7 +21,16 @@ from licenses import sync
 from workers.registry_client import RegistryClient
 
 log = logging.getLogger(__name__)
-RETRY = {
+class RetryOptions(TypedDict):
+    autoretry_for: tuple[type[BaseException], ...]
+    retry_backoff: int
+    retry_backoff_max: int
+    retry_jitter: bool
+    max_retries: int
+    acks_late: bool
+
+
+RETRY: RetryOptions = {
     "autoretry_for": (sync.RegistryUnavailableError,),
     "retry_backoff": 2,
     "retry_backoff_max": 120,  # celery_app.RETRY_BACKOFF_MAX, well under the visibility timeout

@@ -631,7 +631,9 @@ def test_cli_import_and_build(app: Any, session: Session, world: dict[str, Any],
     first = (out / f"gaogang-annual-report-{YEAR}.md").read_text(encoding="utf-8")
     runner.invoke(args=["reports", "build", "--year", str(YEAR), "--out", str(out)])
     assert (out / f"gaogang-annual-report-{YEAR}.md").read_text(encoding="utf-8") == first
-    payload = json.dumps(session.exec(select(Snapshot)).first().payload)  # type: ignore[union-attr]
+    snap = session.exec(select(Snapshot)).first()
+    assert snap is not None
+    payload = json.dumps(snap.payload)
     assert "cases_received" in payload
 
 

@@ -10,9 +10,10 @@ from reports import template_tables as tt
 COLS = ["natural", "commercial", "research", "welfare", "legal", "other"]
 
 
-def table3(**overrides: int) -> dict[str, int]:
+def table3(**overrides: int | str) -> dict[str, int | str]:
     # 自然人: 一 10 + 二 2 = 三(一) 6 + 三(二) 1 + 三(四)1 2 + 三(五)2 1 = 10, + 四 2 = 12.
-    values = {f"{r}|{c}": 0 for r in ("1", "2", "4") for c in COLS}
+    # Overrides may be the raw text a form posts: validate() parses it.
+    values: dict[str, int | str] = {f"{r}|{c}": 0 for r in ("1", "2", "4") for c in COLS}
     values.update(
         {
             "1|natural": 10,
@@ -64,7 +65,7 @@ def test_table3_requires_new_carried_and_carried_over_rows() -> None:
 @pytest.mark.parametrize(("value", "message"), [("-1", "负数"), ("abc", "整数"), ("1.5", "整数")])
 def test_counts_must_be_non_negative_integers(value: str, message: str) -> None:
     with pytest.raises(Invalid) as caught:
-        tt.validate("3", table3(**{"1|natural": value}))  # type: ignore[arg-type]
+        tt.validate("3", table3(**{"1|natural": value}))
     assert message in caught.value.details["1|natural"][0]
 
 

@@ -122,7 +122,7 @@ def test_licence_key_drops_version_and_check() -> None:
 def test_envelope_json_splices_the_stored_payload_unchanged() -> None:
     payload = json.dumps(_record(), ensure_ascii=False)
     row = SimpleNamespace(idem_key=f"{IDENT}:3", id=42, payload=payload)
-    parsed = json.loads(sync.envelope_json(row))  # type: ignore[arg-type]
+    parsed = json.loads(sync.envelope_json(row))  # type: ignore[arg-type]  # envelope_json reads a row's attributes only
     assert parsed == {"idem_key": f"{IDENT}:3", "sequence": 42, "record": _record()}
 
 
