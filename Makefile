@@ -25,6 +25,8 @@ test: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+	scripts/check-type-ignores.sh
 
 bench: venv
 	@eval "$$(scripts/test-services.sh)" && $(PY) -m benchmarks.run_all
