@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from catalog.models import CatalogItem, Department, Division, EntryVersion, ImplementationEntry, Material
 from core.audit import record
@@ -87,52 +87,52 @@ def load_catalogue_facts(session: Session, as_of: datetime) -> dict[str, Any]:
     an entry without versions falls back to its row. Drift compares with the item's current values.
     """
     item_rows = session.execute(
-        select(
-            CatalogItem.id,
-            CatalogItem.code,
-            CatalogItem.name,
-            CatalogItem.task_type,
-            CatalogItem.use_levels,
-            CatalogItem.county_only,
-        ).where(CatalogItem.created_at <= as_of)
+        sa.select(
+            col(CatalogItem.id),
+            col(CatalogItem.code),
+            col(CatalogItem.name),
+            col(CatalogItem.task_type),
+            col(CatalogItem.use_levels),
+            col(CatalogItem.county_only),
+        ).where(col(CatalogItem.created_at) <= as_of)
     ).all()
     E, It, V = ImplementationEntry, CatalogItem, EntryVersion
     latest = (
-        select(V.entry_id, sa.func.max(V.id).label("vid"))
-        .where(V.created_at <= as_of)
-        .group_by(V.entry_id)
+        select(col(V.entry_id), sa.func.max(col(V.id)).label("vid"))
+        .where(col(V.created_at) <= as_of)
+        .group_by(col(V.entry_id))
         .subquery()
     )
     drift = sa.or_(
-        E.name != It.name,
-        E.task_type != It.task_type,
-        sa.func.coalesce(E.legal_basis, "") != sa.func.coalesce(It.legal_basis, ""),
-        E.catalog_code != It.code,
+        col(E.name) != It.name,
+        col(E.task_type) != It.task_type,
+        sa.func.coalesce(col(E.legal_basis), "") != sa.func.coalesce(col(It.legal_basis), ""),
+        col(E.catalog_code) != It.code,
     )
     stmt = (
-        select(
-            E.id,
-            E.task_code,
-            E.name,
-            E.task_type,
-            E.level,
-            E.department_id,
-            E.division_code,
-            E.item_id,
-            E.status,
-            E.applicable,
-            E.visits,
-            E.online_depth,
-            E.no_contact,
-            sa.and_(E.published_at.is_not(None), E.published_at > as_of),  # type: ignore[union-attr]
+        sa.select(
+            col(E.id),
+            col(E.task_code),
+            col(E.name),
+            col(E.task_type),
+            col(E.level),
+            col(E.department_id),
+            col(E.division_code),
+            col(E.item_id),
+            col(E.status),
+            col(E.applicable),
+            col(E.visits),
+            col(E.online_depth),
+            col(E.no_contact),
+            sa.and_(col(E.published_at).is_not(None), col(E.published_at) > as_of),
             drift,
-            V.status,
-            sa.cast(V.snapshot, sa.Text),
+            col(V.status),
+            sa.cast(col(V.snapshot), sa.Text),
         )
-        .join(It, It.id == E.item_id)
+        .join(It, col(It.id) == E.item_id)
         .outerjoin(latest, latest.c.entry_id == E.id)
-        .outerjoin(V, V.id == latest.c.vid)
-        .where(E.created_at <= as_of)
+        .outerjoin(V, col(V.id) == latest.c.vid)
+        .where(col(E.created_at) <= as_of)
     )
     entries: list[metrics.EntryFact] = []
     for (
@@ -185,17 +185,17 @@ def load_catalogue_facts(session: Session, as_of: datetime) -> dict[str, Any]:
     departments = [
         metrics.DepartmentFact(r.id, r.name, r.level, r.division_code)
         for r in session.execute(
-            select(Department.id, Department.name, Department.level, Department.division_code).where(
-                Department.created_at <= as_of
-            )
+            select(
+                col(Department.id), col(Department.name), col(Department.level), col(Department.division_code)
+            ).where(col(Department.created_at) <= as_of)
         ).all()
     ]
     divisions = [
         metrics.DivisionFact(r.code, r.name, r.level, r.parent_code)
         for r in session.execute(
-            select(Division.code, Division.name, Division.level, Division.parent_code).where(
-                Division.level.in_(("town", "village"))
-            )  # type: ignore[attr-defined]
+            select(
+                col(Division.code), col(Division.name), col(Division.level), col(Division.parent_code)
+            ).where(col(Division.level).in_(("town", "village")))
         ).all()
     ]
     return {
@@ -226,41 +226,41 @@ def load_case_facts(
         last_month = local.month
     elif local.year < year:
         return [], []
-    where = (CaseStat.year == year, CaseStat.month <= last_month)
+    where = (col(CaseStat.year) == year, col(CaseStat.month) <= last_month)
     if session.connection().dialect.name != "postgresql":
         rows = session.execute(
-            select(
-                CaseStat.entry_id,
-                CaseStat.month,
-                CaseStat.received,
-                CaseStat.online,
-                CaseStat.finished,
-                CaseStat.on_time,
+            sa.select(
+                col(CaseStat.entry_id),
+                col(CaseStat.month),
+                col(CaseStat.received),
+                col(CaseStat.online),
+                col(CaseStat.finished),
+                col(CaseStat.on_time),
             ).where(*where)
         ).all()
         return metrics.group_cases(metrics.CaseFact(*r) for r in rows)
     sums = (
-        sa.func.sum(CaseStat.received),
-        sa.func.sum(CaseStat.online),
-        sa.func.sum(CaseStat.finished),
-        sa.func.sum(CaseStat.on_time),
+        sa.func.sum(col(CaseStat.received)),
+        sa.func.sum(col(CaseStat.online)),
+        sa.func.sum(col(CaseStat.finished)),
+        sa.func.sum(col(CaseStat.on_time)),
     )
     per_entry = [
         metrics.CaseFact(e, 0, *v)
         for e, *v in session.execute(
-            select(CaseStat.entry_id, *sums)
+            sa.select(col(CaseStat.entry_id), *sums)
             .where(*where)
-            .group_by(CaseStat.entry_id)
-            .order_by(CaseStat.entry_id)
+            .group_by(col(CaseStat.entry_id))
+            .order_by(col(CaseStat.entry_id))
         ).all()
     ]
     per_month = [
-        metrics.CaseMonth(m, *v[:4], tuple(sorted(v[4])))
+        metrics.CaseMonth(m, v[0], v[1], v[2], v[3], tuple(sorted(v[4])))
         for m, *v in session.execute(
-            select(CaseStat.month, *sums, sa.func.array_agg(sa.distinct(CaseStat.entry_id)))
+            sa.select(col(CaseStat.month), *sums, sa.func.array_agg(sa.distinct(col(CaseStat.entry_id))))
             .where(*where)
-            .group_by(CaseStat.month)
-            .order_by(CaseStat.month)
+            .group_by(col(CaseStat.month))
+            .order_by(col(CaseStat.month))
         ).all()
     ]
     return per_entry, per_month
@@ -268,11 +268,15 @@ def load_case_facts(
 
 def load_bundle_facts(session: Session, as_of: datetime) -> list[metrics.BundleFact]:
     bundles = session.execute(
-        select(Bundle.id, Bundle.name).where(Bundle.published, Bundle.published_at <= as_of)  # type: ignore[operator]
+        select(col(Bundle.id), col(Bundle.name)).where(
+            col(Bundle.published), col(Bundle.published_at) <= as_of
+        )
     ).all()
     members: dict[int, list[int]] = {}
     for bundle_id, entry_id in session.execute(
-        select(BundleEntry.bundle_id, BundleEntry.entry_id).order_by(BundleEntry.position, BundleEntry.id)
+        select(col(BundleEntry.bundle_id), col(BundleEntry.entry_id)).order_by(
+            col(BundleEntry.position), col(BundleEntry.id)
+        )
     ).all():
         members.setdefault(bundle_id, []).append(entry_id)
     return [metrics.BundleFact(b.id, b.name, tuple(members.get(b.id, []))) for b in bundles]
@@ -284,7 +288,7 @@ def _fetch(session: Session, stmt: Any) -> list[tuple[Any, ...]]:
     if conn.dialect.name != "postgresql":
         return [tuple(r) for r in conn.execute(stmt).all()]
     compiled = stmt.compile(dialect=conn.dialect)
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor = conn.connection.cursor()
     try:
         cursor.execute(str(compiled), compiled.params)
         return list(cursor.fetchall())
@@ -335,16 +339,16 @@ def load_licence_rows(
     cut = as_of.timestamp()
     licences: list[metrics.LicenceFact] = []
     for lid, type_code, dept, previous, status, changed, created, issued in session.execute(
-        select(
-            Licence.id,
-            Licence.type_code,
-            Licence.issuer_department_id,
-            Licence.previous_id,
-            Licence.status,
-            Licence.status_changed_at,
-            Licence.created_at,
-            Licence.issue_date,
-        ).where(Licence.created_at <= as_of)
+        sa.select(
+            col(Licence.id),
+            col(Licence.type_code),
+            col(Licence.issuer_department_id),
+            col(Licence.previous_id),
+            col(Licence.status),
+            col(Licence.status_changed_at),
+            col(Licence.created_at),
+            col(Licence.issue_date),
+        ).where(col(Licence.created_at) <= as_of)
     ).all():
         changed_s = _seconds(changed)
         revoked = changed_s if status == "revoked" and changed_s is not None and changed_s <= cut else None
@@ -356,15 +360,15 @@ def load_licence_rows(
     pushes = [
         metrics.PushFact(lid, dept, status, _seconds(created) or 0.0, _seconds(synced))
         for lid, dept, status, created, synced in session.execute(
-            select(
-                LicenceOutbox.licence_id,
-                Licence.issuer_department_id,
-                LicenceOutbox.status,
-                LicenceOutbox.created_at,
-                LicenceOutbox.synced_at,
+            sa.select(
+                col(LicenceOutbox.licence_id),
+                col(Licence.issuer_department_id),
+                col(LicenceOutbox.status),
+                col(LicenceOutbox.created_at),
+                col(LicenceOutbox.synced_at),
             )
-            .join(Licence, Licence.id == LicenceOutbox.licence_id)
-            .where(LicenceOutbox.created_at <= as_of)
+            .join(Licence, col(Licence.id) == LicenceOutbox.licence_id)
+            .where(col(LicenceOutbox.created_at) <= as_of)
         ).all()
     ]
     return licences, pushes
@@ -406,8 +410,8 @@ def load_facts(session: Session, year: int, as_of: datetime | None = None) -> me
             _fetch(
                 session,
                 select(
-                    ImplementationEntry.id,  # type: ignore[arg-type]
-                    ImplementationEntry.department_id,
+                    col(ImplementationEntry.id),
+                    col(ImplementationEntry.department_id),
                 ),
             )
         )
@@ -438,20 +442,20 @@ def entries_by_ids(session: Session, ids: Iterable[int], limit: int = 500) -> li
     if not id_list:
         return []
     rows = session.execute(
-        select(
-            ImplementationEntry.id,
-            ImplementationEntry.task_code,
-            ImplementationEntry.name,
-            ImplementationEntry.task_type,
-            ImplementationEntry.status,
-            ImplementationEntry.visits,
-            ImplementationEntry.online_depth,
-            ImplementationEntry.no_contact,
-            Department.name.label("dept"),
+        sa.select(
+            col(ImplementationEntry.id),
+            col(ImplementationEntry.task_code),
+            col(ImplementationEntry.name),
+            col(ImplementationEntry.task_type),
+            col(ImplementationEntry.status),
+            col(ImplementationEntry.visits),
+            col(ImplementationEntry.online_depth),
+            col(ImplementationEntry.no_contact),
+            col(Department.name).label("dept"),
         )
-        .join(Department, Department.id == ImplementationEntry.department_id)
-        .where(ImplementationEntry.id.in_(id_list))  # type: ignore[union-attr]
-        .order_by(ImplementationEntry.id)
+        .join(Department, col(Department.id) == ImplementationEntry.department_id)
+        .where(col(ImplementationEntry.id).in_(id_list))
+        .order_by(col(ImplementationEntry.id))
     ).all()
     return [dict(r._mapping) for r in rows]
 
@@ -461,10 +465,10 @@ def departments_by_ids(session: Session, ids: Iterable[int]) -> list[dict[str, A
     if not id_list:
         return []
     rows = session.execute(
-        select(Department.id, Department.name, Department.uscc, Department.level)
-        .where(Department.id.in_(id_list))
-        .order_by(Department.id)
-    ).all()  # type: ignore[union-attr]
+        select(col(Department.id), col(Department.name), col(Department.uscc), col(Department.level))
+        .where(col(Department.id).in_(id_list))
+        .order_by(col(Department.id))
+    ).all()
     return [dict(r._mapping) for r in rows]
 
 
@@ -473,12 +477,16 @@ def items_by_ids(session: Session, ids: Iterable[int], limit: int = 500) -> list
     if not id_list:
         return []
     rows = session.execute(
-        select(
-            CatalogItem.id, CatalogItem.code, CatalogItem.name, CatalogItem.task_type, CatalogItem.use_levels
+        sa.select(
+            col(CatalogItem.id),
+            col(CatalogItem.code),
+            col(CatalogItem.name),
+            col(CatalogItem.task_type),
+            col(CatalogItem.use_levels),
         )
-        .where(CatalogItem.id.in_(id_list))
-        .order_by(CatalogItem.id)
-    ).all()  # type: ignore[union-attr]
+        .where(col(CatalogItem.id).in_(id_list))
+        .order_by(col(CatalogItem.id))
+    ).all()
     return [dict(r._mapping) for r in rows]
 
 
@@ -525,9 +533,9 @@ def parse_case_rows(
     known = (
         dict(
             session.execute(
-                select(ImplementationEntry.task_code, ImplementationEntry.id).where(
-                    ImplementationEntry.task_code.in_(codes)
-                )  # type: ignore[attr-defined]
+                select(col(ImplementationEntry.task_code), col(ImplementationEntry.id)).where(
+                    col(ImplementationEntry.task_code).in_(codes)
+                )
             ).all()
         )
         if codes
@@ -549,19 +557,19 @@ def parse_case_rows(
         if month_error:
             problems.append(month_error)
         counts: dict[str, int] = {}
-        for col, label in CASE_COLUMN_LABELS.items():
-            raw = row.get(col)
+        for column, label in CASE_COLUMN_LABELS.items():
+            raw = row.get(column)
             try:
                 value = int(str(raw).strip()) if not isinstance(raw, int) else raw
             except (TypeError, ValueError):
-                problems.append(f"{label} {col}“{raw if raw is not None else ''}”不是整数")
+                problems.append(f"{label} {column}“{raw if raw is not None else ''}”不是整数")
                 continue
             if value < 0:
-                problems.append(f"{label} {col} 不能为负数（{value}）")
+                problems.append(f"{label} {column} 不能为负数（{value}）")
             elif value > MAX_COUNT:
-                problems.append(f"{label} {col} 过大（{value}）")
+                problems.append(f"{label} {column} 过大（{value}）")
             else:
-                counts[col] = value
+                counts[column] = value
         if len(counts) == 4:
             if counts["online"] > counts["received"]:
                 problems.append("网上申报数不能大于收件数")
@@ -631,8 +639,8 @@ def import_case_stats(
             {
                 i
                 for (i,) in session.execute(
-                    select(ImplementationEntry.id).where(
-                        ImplementationEntry.department_id == actor.department_id
+                    select(col(ImplementationEntry.id)).where(
+                        col(ImplementationEntry.department_id) == actor.department_id
                     )
                 ).all()
             }
@@ -651,7 +659,9 @@ def import_case_stats(
     existing = {
         (s.entry_id, s.month): s
         for s in session.exec(
-            select(CaseStat).where(CaseStat.year == year, CaseStat.entry_id.in_({p[0] for p in parsed}))  # type: ignore[attr-defined]
+            select(CaseStat).where(
+                col(CaseStat.year) == year, col(CaseStat.entry_id).in_({p[0] for p in parsed})
+            )
         ).all()
     }
     created = updated = 0
@@ -681,7 +691,8 @@ def import_case_stats(
 
 
 def case_stat_years(session: Session) -> list[int]:
-    return [y for (y,) in session.execute(select(CaseStat.year).distinct().order_by(CaseStat.year)).all()]
+    years = select(col(CaseStat.year)).distinct().order_by(col(CaseStat.year))
+    return [y for (y,) in session.execute(years).all()]
 
 
 # ---- bundles ---------------------------------------------------------------------------------------
@@ -702,7 +713,7 @@ def _bundle_entries(session: Session, entry_ids: list[int]) -> list[int]:
     found = {
         i
         for (i,) in session.execute(
-            select(ImplementationEntry.id).where(ImplementationEntry.id.in_(ids))  # type: ignore[union-attr]
+            select(col(ImplementationEntry.id)).where(col(ImplementationEntry.id).in_(ids))
         ).all()
     }
     unknown = [i for i in ids if i not in found]
@@ -716,9 +727,9 @@ def _bundle_entries_by_code(session: Session, task_codes: list[str]) -> list[int
     found = (
         dict(
             session.execute(
-                select(ImplementationEntry.task_code, ImplementationEntry.id).where(
-                    ImplementationEntry.task_code.in_(codes)
-                )  # type: ignore[attr-defined]
+                select(col(ImplementationEntry.task_code), col(ImplementationEntry.id)).where(
+                    col(ImplementationEntry.task_code).in_(codes)
+                )
             ).all()
         )
         if codes
@@ -749,7 +760,7 @@ def save_bundle(
     if len(name) > 100:
         raise field_error("name", "名称不超过100个字")
     ids = _bundle_entries(session, list(entry_ids or []) + _bundle_entries_by_code(session, task_codes or []))
-    clash = session.exec(select(Bundle).where(Bundle.name == name)).first()
+    clash = session.exec(select(Bundle).where(col(Bundle.name) == name)).first()
     if clash is not None and clash.id != bundle_id:
         raise field_error("name", "已有同名的套餐式服务")
     if bundle_id is None:
@@ -774,7 +785,7 @@ def save_bundle(
     bundle.updated_at = now
     session.flush()
     assert bundle.id is not None  # noqa: S101 (flushed)
-    session.execute(sa.delete(BundleEntry).where(BundleEntry.bundle_id == bundle.id))  # type: ignore[arg-type]
+    session.execute(sa.delete(BundleEntry).where(col(BundleEntry.bundle_id) == bundle.id))
     for position, entry_id in enumerate(ids):
         session.add(BundleEntry(bundle_id=bundle.id, entry_id=entry_id, position=position))
     session.flush()
@@ -794,17 +805,17 @@ def bundle_entry_ids(session: Session, bundle_id: int) -> list[int]:
     return [
         i
         for (i,) in session.execute(
-            select(BundleEntry.entry_id)
-            .where(BundleEntry.bundle_id == bundle_id)
-            .order_by(BundleEntry.position, BundleEntry.id)
+            select(col(BundleEntry.entry_id))
+            .where(col(BundleEntry.bundle_id) == bundle_id)
+            .order_by(col(BundleEntry.position), col(BundleEntry.id))
         ).all()
     ]
 
 
 def list_bundles(session: Session, published_only: bool = False) -> list[Bundle]:
-    query = select(Bundle).order_by(Bundle.id)
+    query = select(Bundle).order_by(col(Bundle.id))
     if published_only:
-        query = query.where(Bundle.published)
+        query = query.where(col(Bundle.published))
     return list(session.exec(query).all())
 
 
@@ -834,10 +845,10 @@ def bundle_view(session: Session, bundle_id: int, public: bool = True) -> Bundle
     entries = {
         e.id: e
         for e in session.exec(
-            select(ImplementationEntry).where(ImplementationEntry.id.in_(ids))  # type: ignore[union-attr]
+            select(ImplementationEntry).where(col(ImplementationEntry.id).in_(ids))
         ).all()
     }
-    dept_names = dict(session.execute(select(Department.id, Department.name)).all())
+    dept_names = dict(session.execute(select(col(Department.id), col(Department.name))).all())
     ordered = [entries[i] for i in ids if i in entries]
     if public:
         ordered = [e for e in ordered if e.status == metrics.PUBLISHED and e.applicable]
@@ -845,8 +856,8 @@ def bundle_view(session: Session, bundle_id: int, public: bool = True) -> Bundle
     materials: dict[str, dict[str, Any]] = {}
     for m in session.exec(
         select(Material)
-        .where(Material.entry_id.in_(shown))  # type: ignore[attr-defined]
-        .order_by(Material.entry_id, Material.position, Material.id)
+        .where(col(Material.entry_id).in_(shown))
+        .order_by(col(Material.entry_id), col(Material.position), col(Material.id))
     ).all():
         key = (m.licence_type_code or "") or "".join(m.name.split())
         entry = entries[m.entry_id]
@@ -863,9 +874,11 @@ def bundle_view(session: Session, bundle_id: int, public: bool = True) -> Bundle
                 "licence_type_code": m.licence_type_code,
                 "entries": [entry.name],
             }
-    fee_lines = [
+    fee_lines: list[dict[str, Any]] = [
         {"entry": entries[f.entry_id].name, "name": f.name, "amount_fen": f.amount_fen}
-        for f in session.exec(select(Fee).where(Fee.entry_id.in_(shown)).order_by(Fee.entry_id, Fee.id)).all()  # type: ignore[attr-defined]
+        for f in session.exec(
+            select(Fee).where(col(Fee.entry_id).in_(shown)).order_by(col(Fee.entry_id), col(Fee.id))
+        ).all()
     ]
     unknown = [e.name for e in ordered if e.promise_days is None]
     return BundleView(
@@ -906,7 +919,7 @@ def save_template_table(
     check_year(year)
     clean = template_tables.validate(table, values)
     row = session.exec(
-        select(TemplateTable).where(TemplateTable.year == year, TemplateTable.table == table)
+        select(TemplateTable).where(col(TemplateTable.year) == year, col(TemplateTable.table) == table)
     ).first()
     old = None
     if row is None:
@@ -930,6 +943,7 @@ def save_template_table(
 
 def template_table_values(session: Session, year: int) -> dict[str, dict[str, Any] | None]:
     rows = {
-        t.table: t.values for t in session.exec(select(TemplateTable).where(TemplateTable.year == year)).all()
+        t.table: t.values
+        for t in session.exec(select(TemplateTable).where(col(TemplateTable.year) == year)).all()
     }
     return {t: rows.get(t) for t in ("2", "3", "4")}
