@@ -28,7 +28,7 @@ from flask import (
     request,
     url_for,
 )
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from catalog import norules, permissions, services
 from catalog.models import (
@@ -58,7 +58,7 @@ from core.auth import (
     revoke_token,
     set_user_active,
 )
-from core.db import MAX_DB_ID
+from core.db import MAX_DB_ID, id_of
 from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
 from core.web import current_principal, db_session, page_args, require_admin, require_login, settings
 
@@ -133,10 +133,12 @@ def _names(session: Session, entries: list[ImplementationEntry]) -> tuple[dict[i
     div_codes = {e.division_code for e in entries}
     depts = {}
     if dept_ids:
-        depts = {d.id: d.name for d in session.exec(select(Department).where(Department.id.in_(dept_ids)))}  # type: ignore[union-attr]
+        in_depts = col(Department.id).in_(dept_ids)
+        depts = {id_of(d): d.name for d in session.exec(select(Department).where(in_depts))}
     divs = {}
     if div_codes:
-        divs = {d.code: d.name for d in session.exec(select(Division).where(Division.code.in_(div_codes)))}  # type: ignore[attr-defined]
+        in_divs = col(Division.code).in_(div_codes)
+        divs = {d.code: d.name for d in session.exec(select(Division).where(in_divs))}
     return depts, divs
 
 
@@ -422,7 +424,7 @@ def entry_list() -> Any:
     else:
         prefix = permissions.division_scope_prefix(principal.division_code) or ""
         scope_divisions = list(session.exec(
-            select(Division).where(Division.code.startswith(prefix)).order_by(Division.code)  # type: ignore[attr-defined]
+            select(Division).where(col(Division.code).startswith(prefix)).order_by(col(Division.code))
         )) if prefix else []
         codes = {d.code for d in scope_divisions}
         department_id = None
@@ -478,26 +480,26 @@ def entry_edit(entry_id: int) -> Any:
         raise Forbidden("无权修改其他部门或区划的实施清单")
     if entry.status != EntryStatus.DRAFT.value or not entry.applicable:
         flash("只有草稿状态的实施清单可以编辑；已发布的请先点击“修订（转为草稿）”", "error")
-        return _back_to_entry(entry.id)
+        return _back_to_entry(id_of(entry))
     errors: dict[str, list[str]] = {}
     message = None
     if request.method == "POST":
         values, fields, materials, fees, errors = _parse_entry_form(request.form)
         if not errors:
             try:
-                services.update_entry(session, principal, entry.id, fields=fields, materials=materials,
+                services.update_entry(session, principal, id_of(entry), fields=fields, materials=materials,
                                       fees=fees)
             except Conflict as error:
                 session.rollback()
                 _flash_domain_error(error)
-                return _back_to_entry(entry.id)
+                return _back_to_entry(id_of(entry))
             except Invalid as error:
                 session.rollback()
                 errors = _field_errors(error.details)
                 message = "保存失败：表单中有需要修改的内容，请查看标红的字段"
             else:
                 flash("已保存", "ok")
-                return _back_to_entry(entry.id)
+                return _back_to_entry(id_of(entry))
         else:
             message = "表单中有需要修改的内容，请查看标红的字段"
         status = 422
@@ -523,19 +525,19 @@ def _entry_action(entry_id: int, action: Any, done: str, *, reason_required: boo
         reason = request.form.get("reason", "").strip()
         if not reason:
             flash("请填写理由", "error")
-            return _back_to_entry(entry.id)
+            return _back_to_entry(id_of(entry))
         if len(reason) > 500:
             flash("理由不能超过 500 个字", "error")
-            return _back_to_entry(entry.id)
+            return _back_to_entry(id_of(entry))
         kwargs["reason"] = reason
     try:
         action(session, principal, entry.id, **kwargs)
     except (Invalid, Conflict) as error:
         session.rollback()
         _flash_domain_error(error)
-        return _back_to_entry(entry.id)
+        return _back_to_entry(id_of(entry))
     flash(done, "ok")
-    return _back_to_entry(entry.id)
+    return _back_to_entry(id_of(entry))
 
 
 @bp.post("/staff/entries/<int:entry_id>/submit")
@@ -583,11 +585,11 @@ def entry_history(entry_id: int) -> Any:
     principal = _staff()
     session = _session()
     entry = _entry_for_view(session, principal, entry_id)
-    versions = services.entry_history(session, entry.id)
+    versions = services.entry_history(session, id_of(entry))
     audit = list(session.exec(
         select(AuditLog)
-        .where(AuditLog.entity_type.in_(ENTRY_AUDIT_TYPES), AuditLog.entity_id == str(entry.id))  # type: ignore[attr-defined]
-        .order_by(sa.desc(AuditLog.id))
+        .where(col(AuditLog.entity_type).in_(ENTRY_AUDIT_TYPES), col(AuditLog.entity_id) == str(entry.id))
+        .order_by(col(AuditLog.id).desc())
         .limit(500)
     ))
     return render_template("staff/entry_history.html", entry=entry, versions=versions, audit=audit,
@@ -606,7 +608,7 @@ def _claimable_departments(session: Session, principal: Principal) -> list[Depar
         query = query.where(Department.id == principal.department_id)
     elif principal.division_code and not principal.is_admin:
         prefix = permissions.division_scope_prefix(principal.division_code) or principal.division_code
-        query = query.where(Department.division_code.startswith(prefix))  # type: ignore[attr-defined]
+        query = query.where(col(Department.division_code).startswith(prefix))
     return [d for d in session.exec(query) if permissions.can_claim_for(principal, d)]
 
 
@@ -631,7 +633,7 @@ def item_list() -> Any:
     if items:
         rows = session.exec(select(ImplementationEntry).where(
             ImplementationEntry.department_id == department.id,
-            ImplementationEntry.item_id.in_([i.id for i in items]),  # type: ignore[attr-defined]
+            col(ImplementationEntry.item_id).in_([i.id for i in items]),
         ))
         claimed = {e.item_id: e for e in rows}
     pages = max(1, -(-total // limit))
@@ -668,7 +670,7 @@ def item_claim(item_id: int) -> Any:
     session = _session()
     item, department = _claim_target(session, item_id)
     try:
-        entry = services.claim_item(session, principal, item_id=item.id, department_id=department.id,
+        entry = services.claim_item(session, principal, item_id=id_of(item), department_id=id_of(department),
                                     division_code=department.division_code)
     except (Invalid, Conflict) as error:
         session.rollback()
@@ -688,7 +690,7 @@ def item_decline(item_id: int) -> Any:
         flash("请填写不适用的理由", "error")
         return _back_to_items(department)
     try:
-        services.decline_item(session, principal, item_id=item.id, department_id=department.id,
+        services.decline_item(session, principal, item_id=id_of(item), department_id=id_of(department),
                               reason=reason[:500], division_code=department.division_code)
     except (Invalid, Conflict) as error:
         session.rollback()
@@ -710,7 +712,7 @@ def consistency() -> Any:
     if drifts:
         ids = [d.entry_id for d in drifts]
         entries = {e.id: e for e in session.exec(
-            select(ImplementationEntry).where(ImplementationEntry.id.in_(ids))  # type: ignore[union-attr]
+            select(ImplementationEntry).where(col(ImplementationEntry.id).in_(ids))
         )}
     if not principal.is_admin:
         drifts = [d for d in drifts if d.entry_id in entries
@@ -744,12 +746,12 @@ def _users_page(session: Session, *, values: dict[str, Any] | None = None,
                 token: dict[str, Any] | None = None, status: int = 200) -> Any:
     users = list(session.exec(select(User).order_by(User.role, User.username)))
     tokens: dict[int, list[ApiToken]] = {}
-    for t in session.exec(select(ApiToken).order_by(ApiToken.id)):
+    for t in session.exec(select(ApiToken).order_by(col(ApiToken.id))):
         tokens.setdefault(t.user_id, []).append(t)
     departments = list(session.exec(select(Department).order_by(Department.level, Department.name)))
     dept_names = {d.id: d.name for d in departments}
     divisions = list(session.exec(
-        select(Division).where(Division.level.in_(["town", "village"])).order_by(Division.code)  # type: ignore[attr-defined]
+        select(Division).where(col(Division.level).in_(["town", "village"])).order_by(col(Division.code))
     ))
     response = make_response(render_template(
         "staff/admin_users.html", users=users, tokens=tokens, departments=departments,
@@ -841,7 +843,7 @@ def admin_user_active(user_id: int) -> Any:
     user = _user_or_404(session, user_id)
     active = request.form.get("value") == "1"
     try:
-        set_user_active(session, principal, user.id, active)  # type: ignore[arg-type]
+        set_user_active(session, principal, id_of(user), active)
     except Conflict as error:
         flash(error.message, "error")
         return redirect(url_for("staff.admin_users"))
@@ -869,7 +871,7 @@ def admin_token_revoke(token_id: int) -> Any:
     token = session.get(ApiToken, token_id)
     if token is None:
         raise NotFound("令牌不存在")
-    revoke_token(session, token.id)
+    revoke_token(session, id_of(token))
     record(session, actor=principal, action="token.revoke", entity_type="user", entity_id=token.user_id,
            old={"prefix": token.prefix})
     flash(f"已吊销令牌 {token.prefix}…", "ok")
@@ -886,7 +888,7 @@ def _departments_page(session: Session, *, values: dict[str, Any] | None = None,
     if level in ("4", "5", "6"):
         query = query.where(Department.level == level)
         count = count.where(Department.level == level)
-    total = int(session.exec(count).one())  # type: ignore[call-overload]
+    total = int(session.exec(count).one())
     departments = list(session.exec(
         query.order_by(Department.level, Department.division_code, Department.name)
         .offset((page - 1) * limit).limit(limit)
@@ -894,7 +896,8 @@ def _departments_page(session: Session, *, values: dict[str, Any] | None = None,
     district = settings().district_code
     divisions = list(session.exec(
         select(Division)
-        .where(Division.level.in_(["county", "town", "village"]), Division.code.startswith(district))  # type: ignore[attr-defined]
+        .where(col(Division.level).in_(["county", "town", "village"]))
+        .where(col(Division.code).startswith(district))
         .order_by(Division.code)
     ))
     return render_template(
