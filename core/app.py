@@ -44,7 +44,7 @@ DOCS_CSP = (
     "script-src 'self' 'unsafe-inline'; object-src 'none'; frame-ancestors 'none'"
 )
 
-class GovApi(Api):  # type: ignore[misc]
+class GovApi(Api):  # type: ignore[misc]  # flask-smorest ships no types, so Api is Any
     """flask-smorest Api whose HTTP errors use the project's {"code", "message", "details"} shape."""
 
     ERROR_SCHEMA = ErrorSchema  # what the OpenAPI document says every error response looks like
@@ -125,7 +125,7 @@ def build_app(settings: Settings | None = None, database: Database | None = None
             },
         },
     )
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # DefaultJSONProvider's; the base type lacks it
     app.extensions["gaogang.settings"] = settings
     app.extensions["gaogang.db"] = database or Database(settings.database_url)
 

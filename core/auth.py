@@ -14,7 +14,7 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from core.audit import record
 from core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -157,8 +157,8 @@ def issue_token(session: Session, user: User, name: str) -> str:
 def principal_for_token(session: Session, token: str) -> Principal | None:
     row = session.exec(
         select(User)
-        .join(ApiToken, ApiToken.user_id == User.id)  # type: ignore[arg-type]
-        .where(ApiToken.token_hash == _token_digest(token), ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .join(ApiToken, col(ApiToken.user_id) == User.id)
+        .where(ApiToken.token_hash == _token_digest(token), col(ApiToken.revoked_at).is_(None))
     ).first()
     if row is None or not row.is_active:
         return None
