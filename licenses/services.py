@@ -29,6 +29,7 @@ from catalog.codes import check_id_number, check_uscc, is_valid_uscc
 from catalog.models import Department, ImplementationEntry, Material
 from core.audit import record
 from core.auth import ANONYMOUS, Principal, Role
+from core.db import table_of
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.types import utcnow
 from licenses.identifiers import (
@@ -329,7 +330,7 @@ def type_entries(session: Session, lt: LicenceType) -> list[TypeEntryView]:
     """Entries producing or accepting a type: explicit links plus materials naming the type code."""
     rows = session.exec(
         select(LicenceTypeEntry, ImplementationEntry.name)
-        .join(ImplementationEntry, ImplementationEntry.id == LicenceTypeEntry.entry_id, isouter=True)  # type: ignore[arg-type]
+        .join(ImplementationEntry, col(ImplementationEntry.id) == LicenceTypeEntry.entry_id, isouter=True)
         .where(LicenceTypeEntry.licence_type_id == lt.id)
     ).all()
     out = [
@@ -339,7 +340,7 @@ def type_entries(session: Session, lt: LicenceType) -> list[TypeEntryView]:
     seen = {(v.task_code, v.role) for v in out}
     for entry, material in session.exec(
         select(ImplementationEntry, Material)
-        .join(Material, Material.entry_id == ImplementationEntry.id)  # type: ignore[arg-type]
+        .join(Material, col(Material.entry_id) == ImplementationEntry.id)
         .where(Material.licence_type_code == lt.code)
     ).all():
         if (entry.task_code, "accepts") not in seen:
@@ -979,8 +980,8 @@ def export_licences(
     """Rows of the actor's current licences for a CSV export, holder data masked; audited."""
     if not (actor.is_admin or (actor.role in STAFF_ROLES and actor.department_id is not None)):
         raise Forbidden("只有部门工作人员和管理员可以导出证照")
-    query = sa.select(Licence.__table__).where(Licence.__table__.c.is_current.is_(True))  # type: ignore[attr-defined]
-    t = Licence.__table__.c  # type: ignore[attr-defined]
+    query = sa.select(table_of(Licence)).where(table_of(Licence).c.is_current.is_(True))
+    t = table_of(Licence).c
     if not actor.is_admin:
         query = query.where(t.issuer_department_id == actor.department_id)
     if type_code:
@@ -1084,7 +1085,7 @@ def may_look_up(session: Session, actor: Principal, type_code: str) -> bool:
         return True
     if session.exec(
         select(Material.id)
-        .join(ImplementationEntry, ImplementationEntry.id == Material.entry_id)  # type: ignore[arg-type]
+        .join(ImplementationEntry, col(ImplementationEntry.id) == Material.entry_id)
         .where(Material.licence_type_code == type_code, ImplementationEntry.department_id == dept.id)
         .limit(1)
     ).first():
@@ -1302,7 +1303,7 @@ def verify_online(
         if session.get_bind().dialect.name == "postgresql":
             session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
         session.execute(
-            sa.insert(LicenceVerification.__table__),  # type: ignore[attr-defined]
+            sa.insert(table_of(LicenceVerification)),
             {
                 "at": utcnow(),
                 "licence_id": result.licence.id if result.licence else None,

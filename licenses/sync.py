@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from core import audit
-from core.db import Database
+from core.db import Database, table_of
 from core.errors import Invalid, NotFound
 from core.logging import get_request_id
 from core.types import utcnow
@@ -80,7 +80,7 @@ STALE = "stale"
 REJECTED = "rejected"
 RESULT_STATUSES = (*ACCEPTED, STALE, REJECTED)
 MAX_ATTEMPTS = 5  # protocol errors before a record becomes a dead letter
-_T = LicenceOutbox.__table__  # type: ignore[attr-defined]
+_T = table_of(LicenceOutbox)
 
 
 class RegistryError(Exception):
@@ -401,7 +401,7 @@ def acquire_lock(db: Database, name: str, owner: str, ttl_s: float) -> bool:
     ``owner`` is ``host:pid``. Commits at once so other workers see it.
     """
     now = utcnow()
-    t = SyncLock.__table__  # type: ignore[attr-defined]
+    t = table_of(SyncLock)
     values = {"owner": owner, "acquired_at": now, "expires_at": now + timedelta(seconds=ttl_s)}
     with db.transaction() as session:
         row = session.get(SyncLock, name)
@@ -444,7 +444,7 @@ def _dead_local_owner(holder: str, me: str) -> bool:
 
 
 def release_lock(db: Database, name: str, owner: str) -> None:
-    t = SyncLock.__table__  # type: ignore[attr-defined]
+    t = table_of(SyncLock)
     with db.transaction() as session:
         session.execute(t.update().where(t.c.name == name, t.c.owner == owner).values(expires_at=None))
 
@@ -766,7 +766,7 @@ def status_summary(session: Session) -> dict[str, Any]:
         }
         for code, c in sorted(by_issuer.items())
     ]
-    rt = SyncRun.__table__  # type: ignore[attr-defined]
+    rt = table_of(SyncRun)
     runs = (
         session.execute(sa.select(SyncRun).where(rt.c.kind == "reconcile").order_by(rt.c.id.desc()).limit(1))
         .scalars()
@@ -804,7 +804,7 @@ def _department_names(session: Session, codes: list[str]) -> dict[str, str]:
         return {}
     from catalog.models import Department
 
-    dt = Department.__table__  # type: ignore[attr-defined]
+    dt = table_of(Department)
     return {c: n for c, n in session.execute(sa.select(dt.c.uscc, dt.c.name).where(dt.c.uscc.in_(codes)))}
 
 
@@ -815,7 +815,7 @@ def licence_sync_status(session: Session, licence_id: int) -> dict[str, Any]:
     lic = session.get(Licence, licence_id)
     if lic is None:
         raise NotFound("证照不存在")
-    lt = Licence.__table__  # type: ignore[attr-defined]
+    lt = table_of(Licence)
     versions = sa.select(lt.c.id).where(
         lt.c.type_code == lic.type_code, lt.c.issuer_code == lic.issuer_code, lt.c.serial == lic.serial
     )
