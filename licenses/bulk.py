@@ -27,7 +27,7 @@ from catalog.codes import id_check_char, make_uscc
 from catalog.models import Department
 from core.audit import record
 from core.auth import Principal
-from core.db import Database
+from core.db import Database, table_of
 from core.errors import Invalid
 from core.types import utcnow
 from licenses.identifiers import ALNUM36, IdentifierError
@@ -150,7 +150,7 @@ def bulk_issue(
     result.skipped += len(prepared) - len(fresh)
     if not fresh:
         return result
-    table = Licence.__table__  # type: ignore[attr-defined]
+    table = table_of(Licence)
     if session.get_bind().dialect.name == "postgresql":
         # Ids from the sequence, then a plain executemany (psycopg pipelines it): a multi-row
         # INSERT ... RETURNING makes psycopg parse huge statements on the client, ~10x slower.
@@ -173,7 +173,7 @@ def bulk_issue(
         )
         for values, new_id in zip(fresh, ids, strict=True):
             values["id"] = new_id
-    outbox = LicenceOutbox.__table__  # type: ignore[attr-defined]
+    outbox = table_of(LicenceOutbox)
     session.execute(
         sa.insert(outbox),
         [outbox_row(SimpleNamespace(**v), "issue") for v in fresh],

@@ -101,7 +101,7 @@ def generate(count: int, uscc: str | None, year: int, seed: int, csv_path: Path 
 
     with database().transaction() as session:
         load_types(session)
-        types = list(session.exec(select(LicenceType).where(LicenceType.is_active)).all())  # type: ignore[arg-type]
+        types = list(session.exec(select(LicenceType).where(LicenceType.is_active)).all())
         session.expunge_all()
     rows = synthetic_rows(types, count, year=year, seed=seed)
     started = time.perf_counter()
