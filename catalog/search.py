@@ -34,7 +34,7 @@ from pypinyin import lazy_pinyin
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session as OrmSession
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from catalog.models import (
     TASK_TYPES,
@@ -59,6 +59,7 @@ from catalog.search_models import (
     SearchTerm,
 )
 from core.config import PROJECT_ROOT
+from core.db import table_of
 from core.errors import Invalid
 from core.types import utcnow
 
@@ -172,9 +173,9 @@ def syllables(text: str) -> list[tuple[str, int, int]]:
                 j += 1
             run = text[i:j]
             # errors= returning a list keeps one reading per unknown character (pypinyin accepts it).
-            readings = lazy_pinyin(run, errors=lambda s: list(s))  # type: ignore[arg-type, return-value]
+            readings = lazy_pinyin(run, errors=lambda s: list(s))  # type: ignore[arg-type, return-value]  # its stub allows str only
             if len(readings) != len(run):  # never expected; keep spans aligned regardless
-                readings = [lazy_pinyin(c, errors=lambda s: list(s))[0] for c in run]  # type: ignore[arg-type, return-value]
+                readings = [lazy_pinyin(c, errors=lambda s: list(s))[0] for c in run]  # type: ignore[arg-type, return-value]  # as above
             for k, syl in enumerate(readings):
                 out.append((syl.lower(), i + k, i + k + 1))
             i = j
@@ -380,7 +381,7 @@ def entry_texts(entry: Any, department_name: str, materials: Sequence[str]) -> d
 class TermCache:
     """Finds or creates SearchTerm rows (with their grams) for texts; ids are kept per run."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: OrmSession) -> None:
         self.session = session
         self.ids: dict[str, int] = {}
 
@@ -388,7 +389,7 @@ class TermCache:
         wanted = {t for t in texts if t not in self.ids}
         if wanted:
             conn = self.session.connection()
-            tbl = SearchTerm.__table__  # type: ignore[attr-defined]
+            tbl = table_of(SearchTerm)
             for chunk in _chunks(sorted(wanted), 500):
                 for tid, text in conn.execute(sa.select(tbl.c.id, tbl.c.text).where(tbl.c.text.in_(chunk))):
                     self.ids[text] = tid
@@ -400,7 +401,7 @@ class TermCache:
                 ).scalar_one()
                 gram_rows = [{"gram": g, "term_id": tid} for g in sorted(grams(text) | pinyin_grams(py, ini))]
                 if gram_rows:
-                    conn.execute(sa.insert(SearchGram.__table__), gram_rows)  # type: ignore[attr-defined]
+                    conn.execute(sa.insert(table_of(SearchGram)), gram_rows)
                 self.ids[text] = tid
         return {t: self.ids[t] for t in texts}
 
@@ -439,7 +440,7 @@ def _bump_cells(conn: sa.Connection, deltas: dict[tuple[int, str, str, int, str,
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # same upsert API as PostgreSQL's, another class
     cols = ("term_id", "level", "div_key", "department_id", "task_type", "no_contact")
     for chunk in _chunks(changes, 500):
         stmt = insert(cell).values([{**dict(zip(cols, k, strict=True)), "n": d} for k, d in chunk])
@@ -485,8 +486,8 @@ def _delete_entry_rows(conn: sa.Connection, entry_ids: Sequence[int]) -> None:
             deltas[_cell_key(*r)] -= 1
     _bump_cells(conn, deltas)
     for chunk in _chunks(list(entry_ids), 500):
-        conn.execute(sa.delete(SearchPosting.__table__).where(SearchPosting.entry_id.in_(chunk)))  # type: ignore[attr-defined]
-        conn.execute(sa.delete(SearchEntry.__table__).where(SearchEntry.entry_id.in_(chunk)))  # type: ignore[attr-defined]
+        conn.execute(sa.delete(table_of(SearchPosting)).where(col(SearchPosting.entry_id).in_(chunk)))
+        conn.execute(sa.delete(table_of(SearchEntry)).where(col(SearchEntry.entry_id).in_(chunk)))
 
 
 def is_searchable(entry: Any) -> bool:
@@ -502,16 +503,16 @@ def reindex_entry(session: Session, entry_id: int) -> bool:
     return reindex_entries(session, [entry_id]) > 0
 
 
-def reindex_entries(session: Session, entry_ids: Iterable[int], cache: TermCache | None = None) -> int:
+def reindex_entries(session: OrmSession, entry_ids: Iterable[int], cache: TermCache | None = None) -> int:
     ids = sorted({int(i) for i in entry_ids if i is not None})
     if not ids:
         return 0
     conn = session.connection()
     cache = cache or TermCache(session)
-    ent = ImplementationEntry.__table__  # type: ignore[attr-defined]
-    dep = Department.__table__  # type: ignore[attr-defined]
-    mat = Material.__table__  # type: ignore[attr-defined]
-    se = SearchEntry.__table__  # type: ignore[attr-defined]
+    ent = table_of(ImplementationEntry)
+    dep = table_of(Department)
+    mat = table_of(Material)
+    se = table_of(SearchEntry)
     written = 0
     for chunk in _chunks(ids, 500):
         indexed = [r[0] for r in conn.execute(sa.select(se.c.entry_id).where(se.c.entry_id.in_(chunk)))]
@@ -546,7 +547,7 @@ def reindex_entries(session: Session, entry_ids: Iterable[int], cache: TermCache
                 for text in sorted(texts):
                     posting_rows.append({"term_id": term_ids[text], "field": fld, "entry_id": entry.id})
         if entry_rows:
-            conn.execute(sa.insert(SearchEntry.__table__), entry_rows)  # type: ignore[attr-defined]
+            conn.execute(sa.insert(table_of(SearchEntry)), entry_rows)
             deltas: dict[tuple[int, str, str, int, str, bool], int] = defaultdict(int)
             for r in entry_rows:
                 deltas[
@@ -561,7 +562,7 @@ def reindex_entries(session: Session, entry_ids: Iterable[int], cache: TermCache
                 ] += 1
             _bump_cells(conn, deltas)
         if posting_rows:
-            conn.execute(sa.insert(SearchPosting.__table__), posting_rows)  # type: ignore[attr-defined]
+            conn.execute(sa.insert(table_of(SearchPosting)), posting_rows)
         written += len(entry_rows)
     return written
 
@@ -589,13 +590,13 @@ def rebuild_index(session: Session, progress: bool = False, batch: int = 5000) -
     only a dictionary) and orphaned ones are dropped at the end.
     """
     conn = session.connection()
-    conn.execute(sa.delete(SearchCell.__table__))  # type: ignore[attr-defined]
-    conn.execute(sa.delete(SearchPosting.__table__))  # type: ignore[attr-defined]
-    conn.execute(sa.delete(SearchEntry.__table__))  # type: ignore[attr-defined]
+    conn.execute(sa.delete(table_of(SearchCell)))
+    conn.execute(sa.delete(table_of(SearchPosting)))
+    conn.execute(sa.delete(table_of(SearchEntry)))
     cache = TermCache(session)
-    ent = ImplementationEntry.__table__  # type: ignore[attr-defined]
-    dep = Department.__table__  # type: ignore[attr-defined]
-    mat = Material.__table__  # type: ignore[attr-defined]
+    ent = table_of(ImplementationEntry)
+    dep = table_of(Department)
+    mat = table_of(Material)
     dept_names: dict[int, str] = {r[0]: r[1] for r in conn.execute(sa.select(dep.c.id, dep.c.name))}
     total = conn.execute(
         sa.select(sa.func.count())
@@ -653,9 +654,9 @@ def rebuild_index(session: Session, progress: bool = False, batch: int = 5000) -
             _copy_rows(conn, "search_entry", entry_rows)
             _copy_rows(conn, "search_posting", posting_rows)
         else:
-            conn.execute(sa.insert(SearchEntry.__table__), entry_rows)  # type: ignore[attr-defined]
+            conn.execute(sa.insert(table_of(SearchEntry)), entry_rows)
             if posting_rows:
-                conn.execute(sa.insert(SearchPosting.__table__), posting_rows)  # type: ignore[attr-defined]
+                conn.execute(sa.insert(table_of(SearchPosting)), posting_rows)
         written += len(rows)
         if bar is not None:
             bar.update(len(rows))
@@ -671,20 +672,22 @@ def _copy_rows(conn: sa.Connection, table: str, rows: list[dict[str, Any]]) -> N
         return
     columns = list(rows[0])
     raw = conn.connection.driver_connection
-    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:  # type: ignore[union-attr]
+    if raw is None:  # only once the pool has invalidated the connection
+        raise RuntimeError("the database connection is closed")
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([row[c] for c in columns])
 
 
 def _drop_orphan_terms(conn: sa.Connection) -> None:
-    term = SearchTerm.__table__  # type: ignore[attr-defined]
-    se = SearchEntry.__table__  # type: ignore[attr-defined]
-    sp = SearchPosting.__table__  # type: ignore[attr-defined]
+    term = table_of(SearchTerm)
+    se = table_of(SearchEntry)
+    sp = table_of(SearchPosting)
     orphan = sa.select(term.c.id).where(
         ~sa.exists().where(se.c.name_term_id == term.c.id),
         ~sa.exists().where(sp.c.term_id == term.c.id),
     )
-    conn.execute(sa.delete(SearchGram.__table__).where(SearchGram.term_id.in_(orphan)))  # type: ignore[attr-defined]
+    conn.execute(sa.delete(table_of(SearchGram)).where(col(SearchGram.term_id).in_(orphan)))
     conn.execute(sa.delete(term).where(term.c.id.in_(orphan)))
 
 
@@ -728,7 +731,7 @@ def _after_flush_postexec(session: OrmSession, _ctx: Any) -> None:
         return
     # Only touch the index when it exists in this database (other packages' tests may run without it).
     with session.no_autoflush:
-        reindex_entries(session, sorted(ids))  # type: ignore[arg-type]
+        reindex_entries(session, sorted(ids))
 
 
 def _in_list(column: Any, name: str, item_type: Any, postgresql: bool) -> Any:
@@ -745,10 +748,10 @@ class _Statements:
     """The hot-path statements, built once per dialect: only parameters change between searches."""
 
     def __init__(self, postgresql: bool) -> None:
-        g = SearchGram.__table__  # type: ignore[attr-defined]
-        t = SearchTerm.__table__  # type: ignore[attr-defined]
-        e = SearchEntry.__table__  # type: ignore[attr-defined]
-        p = SearchPosting.__table__  # type: ignore[attr-defined]
+        g = table_of(SearchGram)
+        t = table_of(SearchTerm)
+        e = table_of(SearchEntry)
+        p = table_of(SearchPosting)
         pg = postgresql
         matched = (
             sa.select(g.c.term_id)
@@ -981,7 +984,7 @@ def _candidate_terms(conn: sa.Connection, gram_set: set[str], need: int) -> list
     if not gram_set:
         return []
     rows = conn.execute(_q(conn).candidates, {"grams": sorted(gram_set), "need": need})
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [tuple(r) for r in rows]
 
 
 def _word_score(word: str, text: str, pinyin: str, initials: str) -> int:
@@ -1069,7 +1072,7 @@ def search(
     if not query:
         return browse(session, filters, page, limit)
     conn = session.connection()
-    e = SearchEntry.__table__  # type: ignore[attr-defined]
+    e = table_of(SearchEntry)
 
     term_scores: dict[int, int] = {}
     term_texts: dict[int, str] = {}
@@ -1084,7 +1087,7 @@ def search(
             term_texts[tid] = text
     fuzzy = False
     if not term_scores and _TASK_CODE.match(query.replace(" ", "")):
-        t = SearchTerm.__table__  # type: ignore[attr-defined]
+        t = table_of(SearchTerm)
         code_hit = conn.execute(
             sa.select(t.c.id, t.c.text)
             .join(e, e.c.name_term_id == t.c.id)
@@ -1229,7 +1232,7 @@ def _scope(conn: sa.Connection, e: sa.Table, term_scores: dict[int, int]) -> tup
     if not term_scores:
         return [sa.false()], False
     ids = sorted(term_scores)
-    p = SearchPosting.__table__  # type: ignore[attr-defined]
+    p = table_of(SearchPosting)
     has_other = conn.execute(_q(conn).has_other, {"ids": ids}).first()
     by_name = e.c.name_term_id.in_(ids)
     if has_other is None:
@@ -1339,7 +1342,7 @@ def _names(session: Session, model: Any, key: Any, label: Any, values: list[Any]
         return {}
     out: dict[Any, str] = {}
     for chunk in _chunks(sorted(values), 500):
-        out.update(dict(session.execute(sa.select(key, label).where(key.in_(chunk))).all()))  # type: ignore[arg-type]
+        out.update(dict(session.execute(sa.select(key, label).where(key.in_(chunk))).all()))
     return out
 
 
@@ -1419,7 +1422,7 @@ def _other_rows(
     conn: sa.Connection, e: sa.Table, term_scores: dict[int, int], f: SearchFilters, offset: int, limit: int
 ) -> list[Hit]:
     ids = sorted(term_scores)
-    p = SearchPosting.__table__  # type: ignore[attr-defined]
+    p = table_of(SearchPosting)
     best = (
         sa.select(p.c.entry_id, sa.func.min(p.c.field).label("fld"))
         .where(p.c.term_id.in_(ids), p.c.field != FIELD_NAME)
@@ -1521,13 +1524,13 @@ def log_zero_result(session: Session, query: str) -> None:
 
 
 def top_misses(session: Session, limit: int = 50) -> list[SearchMiss]:
-    stmt = sa.select(SearchMiss).order_by(SearchMiss.count.desc(), SearchMiss.last_seen.desc())  # type: ignore[attr-defined]
+    stmt = sa.select(SearchMiss).order_by(col(SearchMiss.count).desc(), col(SearchMiss.last_seen).desc())
     return list(session.execute(stmt.limit(limit)).scalars())
 
 
 def like_oracle(session: Session, phrase: str) -> set[str]:
     """Task codes of published entries whose name contains ``phrase`` (test oracle, benchmark baseline)."""
-    ent = ImplementationEntry.__table__  # type: ignore[attr-defined]
+    ent = table_of(ImplementationEntry)
     escaped = phrase.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     rows = session.execute(
         sa.select(ent.c.task_code).where(
@@ -1547,7 +1550,7 @@ def browse(session: Session, filters: SearchFilters, page: int = 1, limit: int =
     if not any((filters.level, filters.division, filters.department, filters.task_type, filters.no_contact)):
         return SearchResult("", [], 0, page, limit, _empty_facets(), [])
     conn = session.connection()
-    e = SearchEntry.__table__  # type: ignore[attr-defined]
+    e = table_of(SearchEntry)
     total, facets = _facets(session, e, [], filters)
     rows = conn.execute(
         sa.select(e)

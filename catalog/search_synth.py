@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from catalog.codes import make_uscc
 from catalog.models import CatalogItem, Department, Division, EntryStatus, ImplementationEntry
 from catalog.search import _copy_rows, _rebuild_cells
 from catalog.search_models import SearchEntry, SearchPosting
 from core.config import PROJECT_ROOT
+from core.db import table_of
 from core.types import utcnow
 
 DATA = PROJECT_ROOT / "data"
@@ -133,13 +134,13 @@ def _insert(conn: sa.Connection, table: str, rows: list[dict[str, Any]]) -> None
 def clear_synthetic(session: Session) -> int:
     """Remove a previous synthetic catalogue (entries, their search rows, items, departments)."""
     conn = session.connection()
-    item = CatalogItem.__table__  # type: ignore[attr-defined]
-    ent = ImplementationEntry.__table__  # type: ignore[attr-defined]
-    dep = Department.__table__  # type: ignore[attr-defined]
+    item = table_of(CatalogItem)
+    ent = table_of(ImplementationEntry)
+    dep = table_of(Department)
     synth_items = sa.select(item.c.id).where(item.c.source_code.like(SYNTH_PREFIX + "%"))
     synth_entries = sa.select(ent.c.id).where(ent.c.item_id.in_(synth_items))
-    conn.execute(sa.delete(SearchPosting.__table__).where(SearchPosting.entry_id.in_(synth_entries)))  # type: ignore[attr-defined]
-    conn.execute(sa.delete(SearchEntry.__table__).where(SearchEntry.entry_id.in_(synth_entries)))  # type: ignore[attr-defined]
+    conn.execute(sa.delete(table_of(SearchPosting)).where(col(SearchPosting.entry_id).in_(synth_entries)))
+    conn.execute(sa.delete(table_of(SearchEntry)).where(col(SearchEntry.entry_id).in_(synth_entries)))
     n = conn.execute(sa.delete(ent).where(ent.c.item_id.in_(synth_items))).rowcount
     conn.execute(sa.delete(item).where(item.c.source_code.like(SYNTH_PREFIX + "%")))
     conn.execute(sa.delete(dep).where(dep.c.uscc.like("11%"), dep.c.name.like("%（合成）")))
@@ -155,7 +156,7 @@ def generate(
     clear_synthetic(session)
     now = utcnow()
     plan = division_plan(size)
-    div = Division.__table__  # type: ignore[attr-defined]
+    div = table_of(Division)
     existing = {r[0] for r in conn.execute(sa.select(div.c.code))}
     _insert(
         conn,
@@ -168,7 +169,7 @@ def generate(
     )
 
     items = read_items()
-    item_tbl = CatalogItem.__table__  # type: ignore[attr-defined]
+    item_tbl = table_of(CatalogItem)
     item_rows = [
         {
             "code": f"99{it.task_type}{it.seq:08d}",
@@ -196,7 +197,7 @@ def generate(
     village_items = [it for it in items if it.task_type == "20"][:VILLAGE_ITEMS]
     dept_names = sorted({it.department for it in items})
 
-    dep = Department.__table__  # type: ignore[attr-defined]
+    dep = table_of(Department)
     dept_rows: list[dict[str, Any]] = []
     serial = 0
 
