@@ -229,6 +229,13 @@ def test_clock_skew_is_retried_alerted_and_recovers_once_the_clock_is_right(
     metrics = web.get("/metrics").get_data(as_text=True)
     assert "gaogang_licence_sync_clock_skew 1.0" in metrics
     assert 'gaogang_licence_sync_retrying_by_kind{kind="clock_skew"} 3.0' in metrics
+    with db.transaction() as session:
+        admin_id = create_user(
+            session, username="skewadmin", password="password-123", display_name="管理员", role=Role.ADMIN
+        ).id
+    with web.session_transaction() as cookie:
+        cookie["user_id"] = admin_id
+    assert "时钟偏差" in web.get("/admin/sync/").get_data(as_text=True)
     client.set_faults(clock_skew_s=0)  # the clock is fixed; nobody touches the records
     due = max(r.next_attempt_at for r in rows)
     while utcnow() < due:  # the backoff of a first failure is seconds: wait it out for real
