@@ -44,7 +44,7 @@ from celery_app import make_celery
 from core.config import Settings
 from core.db import Database
 from licenses import services as licence_services
-from licenses import sync
+from licenses import sync, sync_admin
 from licenses.sync_api import make_scheduler
 from workers.registry_client import RegistryClient
 
@@ -294,7 +294,7 @@ def test_clock_skew_is_retried_and_recovers_without_an_operator(fresh: Env) -> N
     with fresh.db.transaction() as session:
         kinds = dict(session.execute(sa.text(
             "SELECT status, max(error_kind) FROM licence_outbox GROUP BY status")).all())
-        alerts = sync.sync_alerts(session)
+        alerts = sync_admin.sync_alerts(session)
     assert kinds == {"pending": sync.CLOCK_SKEW}
     assert [a["kind"] for a in alerts] == [sync.CLOCK_SKEW]
     before = snapshot(fresh)
@@ -302,7 +302,7 @@ def test_clock_skew_is_retried_and_recovers_without_an_operator(fresh: Env) -> N
     seconds = converge(fresh, timeout=sync.BACKOFF_MAX_S + 60)
     assert_exact(fresh)
     with fresh.db.transaction() as session:
-        assert sync.sync_alerts(session) == []
+        assert sync_admin.sync_alerts(session) == []
     report("clock-skew", before, snapshot(fresh), seconds)
 
 
