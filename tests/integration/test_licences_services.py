@@ -17,6 +17,7 @@ from test_licences_factories import (
 from core.audit import AuditLog, verify_chain
 from core.auth import SYSTEM
 from core.errors import Conflict, Forbidden, Invalid
+from demo import synthetic_licences
 from licenses import bulk, services
 from licenses.identifiers import parse_identifier
 from licenses.models import Licence, LicenceOutbox, LicenceTypeEntry
@@ -223,7 +224,7 @@ def test_lookup_is_scoped_to_departments_whose_entries_accept_the_type(setup):
 def test_bulk_issue_reports_bad_rows_and_skips_existing_on_rerun(setup):
     session, a, _b = setup
     lt = services.get_licence_type(session, ORG_TYPE)
-    rows = list(bulk.synthetic_rows([lt], 50, seed=3))
+    rows = list(synthetic_licences.synthetic_rows([lt], 50, seed=3))
     rows[3][1]["holder_code"] = (
         rows[3][1]["holder_code"][:-1] + "0"
         if not rows[3][1]["holder_code"].endswith("0")
