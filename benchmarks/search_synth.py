@@ -361,6 +361,11 @@ def main(size: str, limit: int | None, no_index: bool, force: bool) -> None:
     settings = Settings.from_env()
     db = Database(settings.database_url)
     total = min(expected_size(size), limit or 10**9)
+    if not force:
+        with db.transaction() as session:
+            real = real_entry_count(session)
+        if real:  # said before the progress bar starts; generate() checks again in its transaction
+            raise click.ClickException(str(RealCatalogueError(real)))
     try:
         with db.transaction() as session, tqdm(total=total, desc=f"生成 {size}", unit="条") as bar:
             n = generate(session, size, progress=bar.update, limit=limit, force=force)
