@@ -61,6 +61,7 @@ def _lint(cwd: Path) -> subprocess.CompletedProcess[str]:
         ("catalog/_probe.py", "import demo.catalog_demo\n", "the product never imports the demo"),
         ("licenses/_probe.py", "from benchmarks import search_synth\n", "the product never imports the demo"),
         ("core/_probe.py", "import catalog.models\n", "core is infrastructure"),
+        ("licenses/_probe.py", "import celery_app\n", "celery_app is imported only by entry points"),
     ],
 )
 def test_lint_imports_fails_when_a_forbidden_edge_is_added_back(tmp_path, module, source, contract):
