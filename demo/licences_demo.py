@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from catalog.codes import make_uscc
 from catalog.models import Department, Division, ImplementationEntry
+from catalog.services import create_department
 from core.auth import SYSTEM, Principal, Role, User, create_user, hash_password
 from core.config import PROJECT_ROOT, Settings
 from core.db import Database
@@ -25,7 +26,7 @@ from demo.synthetic_licences import synthetic_rows
 from licenses.bulk import run_bulk
 from licenses.models import Licence, LicenceType, LicenceTypeEntry
 from licenses.reference import load_reference_types
-from licenses.services import create_licence_type
+from licenses.services import create_licence_type, link_type_entry
 
 DATA = PROJECT_ROOT / "data"
 DEMO_LICENCES = 3000
@@ -107,9 +108,9 @@ def ensure_department(session: Session, name: str, head: str, org8: str) -> Depa
     dept = session.exec(select(Department).where(Department.name == name)).first()
     if dept is None:
         ensure_division(session)
-        dept = Department(name=name, uscc=make_uscc(head, org8), level="4", division_code=COUNTY_CODE)
-        session.add(dept)
-        session.flush()
+        dept = create_department(
+            session, SYSTEM, name=name, uscc=make_uscc(head, org8), level="4", division_code=COUNTY_CODE
+        )
     return dept
 
 
@@ -137,14 +138,8 @@ def link_entries(session: Session) -> int:
         if (lt.id, entry.task_code, role) in have:
             return
         have.add((lt.id, entry.task_code, role))
-        session.add(
-            LicenceTypeEntry(
-                licence_type_id=lt.id or 0,
-                task_code=entry.task_code,
-                role=role,
-                entry_id=entry.id,
-                material_name=material,
-            )
+        link_type_entry(
+            session, SYSTEM, lt.code, task_code=entry.task_code, role=role, material_name=material
         )
         linked += 1
 
