@@ -10,15 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint as PageBlueprint
-from flask import Flask, Response, flash, redirect, render_template, request, url_for
+from flask import Flask, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from core.audit import record
-from core.config import Settings
 from core.db import MAX_DB_ID
 from core.errors import DomainError, Forbidden
-from core.web import db_session, page_args, require_admin, require_login, settings
+from core.web import db_session, page_args, require_admin, require_login
 from licenses import sync, sync_admin
 
 blp = Blueprint(
@@ -259,7 +258,7 @@ def skip_page() -> Any:
 def reconcile_page() -> Any:
     principal = require_admin()
     try:
-        make_publisher(settings())("workers.sync_reconcile")
+        current_app.extensions["gaogang.publish_task"]("workers.sync_reconcile")
     except Exception:  # the broker is down: say so instead of a 500
         flash("无法提交对账任务：消息队列暂不可用，请稍后再试", "error")
         return redirect(url_for(".dashboard")), 303
@@ -277,27 +276,6 @@ def reconcile_page() -> Any:
 # ---------------------------------------------------------------- wiring
 
 
-def make_publisher(settings: Settings) -> Any:
-    """Publish a task by name on the sync queue (the web app never imports workers)."""
-    producer: dict[str, Any] = {}
-
-    def publish(task: str) -> None:
-        if "celery" not in producer:
-            from celery_app import make_celery
-
-            producer["celery"] = make_celery(settings, publisher=True)
-        # No publish retry: after a commit the outbox row is the guarantee, not this message.
-        producer["celery"].send_task(task, queue="sync", retry=False)
-
-    return publish
-
-
-def make_scheduler(settings: Settings) -> Any:
-    """The app's drain scheduler: publish ``workers.sync_drain`` after a commit that wrote outbox rows."""
-    publish = make_publisher(settings)
-    return lambda: publish("workers.sync_drain")
-
-
 def register(app: Flask, api: Any) -> None:
     from core.web import READINESS_CHECKS, csrf
 
@@ -305,7 +283,5 @@ def register(app: Flask, api: Any) -> None:
     api.register_blueprint(blp)
     app.register_blueprint(pages)
     app.register_blueprint(metrics_bp)
-    settings: Settings = app.extensions["gaogang.settings"]
     db = app.extensions["gaogang.db"]
-    sync.bind_drain_scheduler(db, make_scheduler(settings))
     app.extensions.setdefault(READINESS_CHECKS, {})["licence_sync"] = lambda: sync_admin.readiness(db)

@@ -366,7 +366,7 @@ def test_enqueue_with_redis_down_fails_fast_and_the_row_waits_for_the_sweep(
     from conftest import make_settings
 
     from celery_app import PUBLISH_TRANSPORT_OPTIONS, make_celery
-    from licenses.sync_api import make_scheduler
+    from webapp.tasks import make_scheduler
 
     with socket.socket() as s:  # a port nobody listens on: Redis is down
         s.bind(("127.0.0.1", 0))

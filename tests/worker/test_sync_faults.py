@@ -45,7 +45,7 @@ from core.config import Settings
 from core.db import Database
 from licenses import services as licence_services
 from licenses import sync, sync_admin
-from licenses.sync_api import make_scheduler
+from webapp.tasks import make_scheduler
 from workers.registry_client import RegistryClient
 
 pytestmark = pytest.mark.worker
