@@ -25,7 +25,8 @@ from core.auth import SYSTEM
 from core.config import PROJECT_ROOT
 from core.db import Database, make_engine
 from demo.licences_demo import ensure_department, load_types
-from licenses.bulk import run_bulk, synthetic_rows
+from demo.synthetic_licences import synthetic_rows
+from licenses.bulk import run_bulk
 from licenses.models import Licence, LicenceOutbox, LicenceType
 from licenses.services import prepare_licence
 

@@ -30,7 +30,8 @@ from sqlmodel import col, select
 from benchmarks.licences_bulk import fresh_pg, setup
 from core.auth import SYSTEM
 from core.config import PROJECT_ROOT
-from licenses.bulk import run_bulk, synthetic_rows
+from demo.synthetic_licences import synthetic_rows
+from licenses.bulk import run_bulk
 from licenses.models import Licence
 from licenses.services import token_for
 from licenses.signing import KeyStore

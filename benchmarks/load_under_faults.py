@@ -56,7 +56,7 @@ from benchmarks.search_latency import QUERIES  # noqa: E402
 from catalog.models import ImplementationEntry  # noqa: E402
 from core.auth import Role, create_user, issue_token  # noqa: E402
 from core.db import Database, make_engine, table_of  # noqa: E402
-from licenses.bulk import synthetic_rows  # noqa: E402
+from demo.synthetic_licences import synthetic_rows  # noqa: E402
 from licenses.models import Licence, LicenceOutbox, LicenceType  # noqa: E402
 from licenses.services import token_for  # noqa: E402
 from licenses.signing import KeyStore  # noqa: E402

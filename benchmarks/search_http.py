@@ -27,8 +27,8 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import search_synth  # noqa: E402
 from benchmarks.search_latency import QUERIES  # noqa: E402
-from catalog import search_synth  # noqa: E402
 from catalog.search import rebuild_index  # noqa: E402
 from core.db import Database  # noqa: E402
 from tests.conftest import _ensure_pg_database, migrate, reset_and_migrate_pg  # noqa: E402

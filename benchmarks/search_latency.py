@@ -31,8 +31,8 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import search_synth  # noqa: E402
 from catalog import search as engine  # noqa: E402
-from catalog import search_synth  # noqa: E402
 from catalog.models import EntryStatus, ImplementationEntry  # noqa: E402
 from core.db import Database, table_of  # noqa: E402
 from tests.conftest import _ensure_pg_database, migrate, reset_and_migrate_pg  # noqa: E402

@@ -39,6 +39,7 @@ from catalog.models import Department, Division  # noqa: E402
 from core.auth import SYSTEM, Principal, Role, User, create_user  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.db import Database, id_of, make_engine, table_of  # noqa: E402
+from demo import synthetic_licences  # noqa: E402
 from licenses import bulk  # noqa: E402
 from licenses import services as licence_services  # noqa: E402
 from licenses.models import LicenceOutbox, LicenceType  # noqa: E402
@@ -121,7 +122,7 @@ def seed(db: Database, count: int) -> None:
     per = (count - have) // len(actors) + 1
     started = time.monotonic()
     for i, (actor, dept_id) in enumerate(actors):
-        rows = bulk.synthetic_rows(type_snapshot, per, seed=int(time.time()) % 97 + i * 100)
+        rows = synthetic_licences.synthetic_rows(type_snapshot, per, seed=int(time.time()) % 97 + i * 100)
         bulk.run_bulk(db, actor, dept_id, rows, source="benchmark", chunk_size=5000)
         print(f"  seeded department {i + 1}/{len(actors)} ({time.monotonic() - started:.0f}s)", flush=True)
 

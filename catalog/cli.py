@@ -15,7 +15,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from catalog.divisions import GAOGANG_FILES, TAIZHOU_FILES, count_by_level, load_divisions_csv
-from catalog.importer import import_items_csv
+from catalog.importer import import_items_csv, read_uscc_map
 from core.auth import Role, User, create_user, issue_token
 from core.db import Database
 from core.errors import DomainError
@@ -64,18 +64,31 @@ def load_divisions_command(
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--district", default=None, help="区县 6 位代码（默认取 DISTRICT_CODE，即 321203）")
 @click.option("--levels", default="4", show_default=True, help="新建基本目录事项的行使层级，如 4,5,6")
+@click.option(
+    "--uscc-map",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="部门与统一社会信用代码对照 CSV（列 department,uscc），用于 CSV 中没有 department_uscc 列的部门",
+)
 @click.option("--no-progress", is_flag=True, help="不显示进度条")
-def import_items_command(file: Path, district: str | None, levels: str, no_progress: bool) -> None:
+def import_items_command(
+    file: Path, district: str | None, levels: str, uscc_map: Path | None, no_progress: bool
+) -> None:
     """导入区县政务服务事项目录 CSV：实施部门、基本目录事项和县级实施清单（已发布）。
 
-    有问题的行逐行报告（行号和原因）且不写入，其余行照常导入；重复运行不会产生重复数据。
+    新实施部门须有统一社会信用代码（CSV 的 department_uscc 列或 --uscc-map 对照文件），缺少的行
+    被拒绝，绝不自行编造。有问题的行逐行报告（行号和原因）且不写入，其余行照常导入；重复运行不会
+    产生重复数据。
     """
     settings = current_app.extensions["gaogang.settings"]
     district = district or settings.district_code
     started = time.perf_counter()
     try:
+        usccs = read_uscc_map(uscc_map) if uscc_map else None
         with _db().transaction() as session:
-            report = import_items_csv(session, file, district, progress=not no_progress, use_levels=levels)
+            report = import_items_csv(
+                session, file, district, progress=not no_progress, use_levels=levels, department_usccs=usccs
+            )
     except DomainError as error:
         _fail(error)
         return

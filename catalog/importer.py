@@ -1,8 +1,11 @@
 """Import a real district catalogue CSV (data/service_items_guangan_511602.csv, columns in
 data/README.md) into a district: departments, basic items and published district-level claims.
 
-- Departments are created by name at the district (level 4), each with a valid demo USCC made by
-  catalog.codes.make_uscc and derived from the department name, so re-runs find the same rows.
+- Departments are found by name at the district (level 4) or created through
+  catalog.services.create_department with the 统一社会信用代码 the caller supplies: a
+  ``department_uscc`` column in the CSV, or a mapping (department name -> code, ``read_uscc_map``).
+  A new department without one is refused with its line: the importer never makes a code up (it
+  would flow into 实施编码, 电子证照标识 and the city registry as if it were real).
 - The file's ``basic_code`` (e.g. ``511A0138000000``) is a pre-2019 Sichuan code, not a 12-character
   基本编码: it is kept as ``source_code`` and a local 基本编码 is allocated deterministically from it
   (province of the district + 事项类型 + 8 digits of a hash, probing on collision).
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 from tqdm import tqdm
 
-from catalog.codes import make_task_code, make_uscc
+from catalog.codes import check_uscc, make_task_code
 from catalog.models import (
     TASK_TYPES,
     USE_LEVELS,
@@ -37,12 +40,14 @@ from catalog.models import (
     ImplementationEntry,
 )
 from catalog.norules import split_codes
+from catalog.services import create_department
 from core import audit
 from core.auth import SYSTEM, Principal
 from core.errors import DomainError, Invalid
 from core.types import utcnow
 
 REQUIRED_COLUMNS = ("item_name", "item_type", "task_type_code", "department", "basic_code")
+USCC_COLUMN = "department_uscc"  # optional: the department's 统一社会信用代码
 # The portal's taskType numbering (data/README.md); 11 is 公共服务 in some feeds.
 SOURCE_TYPE_CODES = {str(int(k)): k for k in TASK_TYPES} | {"11": "20"}
 TYPE_BY_NAME = {v: k for k, v in TASK_TYPES.items()}
@@ -70,11 +75,43 @@ class RowError(Exception):
     pass
 
 
-def department_uscc(district_code: str, name: str, salt: int = 0) -> str:
-    """A valid demo 统一社会信用代码 (机关, 11) for a department, stable for its name."""
-    digest = hashlib.sha256(f"{district_code}|{name}|{salt}".encode()).hexdigest()
-    body = f"{int(digest, 16) % 10**8:08d}"
-    return make_uscc("11" + district_code, body)
+def read_uscc_map(path: Path) -> dict[str, str]:
+    """A department -> 统一社会信用代码 mapping from a CSV with the columns ``department,uscc``.
+
+    Lines starting with ``#`` are comments (for provenance). Invalid naming the file and line on a
+    missing value, a code that fails the shape check, or a department given two different codes.
+    """
+    out: dict[str, str] = {}
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            numbered = ((n, line) for n, line in enumerate(fh, start=1) if not line.startswith("#"))
+            numbers: list[int] = []
+
+            def lines() -> Iterator[str]:
+                for n, line in numbered:
+                    numbers.append(n)
+                    yield line
+
+            reader = csv.DictReader(lines())
+            if not {"department", "uscc"} <= set(reader.fieldnames or []):
+                raise Invalid(
+                    f"{path.name}：部门代码对照文件应有 department 和 uscc 两列", {"file": [path.name]}
+                )
+            for row in reader:
+                line = numbers[-1]
+                name = (row.get("department") or "").strip()
+                code = (row.get("uscc") or "").strip().upper()
+                if not name or not code:
+                    raise Invalid(f"{path.name} 第 {line} 行：部门名称和统一社会信用代码都不能为空")
+                check = check_uscc(code)
+                if not check.ok:
+                    raise Invalid(f"{path.name} 第 {line} 行：{check.message}")
+                if out.get(name, code) != code:
+                    raise Invalid(f"{path.name} 第 {line} 行：部门“{name}”对应了两个不同的统一社会信用代码")
+                out[name] = code
+    except UnicodeDecodeError as exc:
+        raise Invalid(f"{path.name}: 不是 UTF-8 编码（{exc}）") from None
+    return out
 
 
 def local_catalog_code(district_code: str, task_type: str, source_code: str, salt: int = 0) -> str:
@@ -131,8 +168,16 @@ class _Importer:
     """Per-import caches, so a row costs a few INSERTs and no lookups; ``journal`` undoes a bad row's
     additions to the caches when its savepoint rolls back."""
 
-    def __init__(self, session: Session, district: Division, use_levels: str, actor: Principal) -> None:
+    def __init__(
+        self,
+        session: Session,
+        district: Division,
+        use_levels: str,
+        actor: Principal,
+        usccs: Mapping[str, str],
+    ) -> None:
         self.session = session
+        self.given_usccs = usccs
         self.district = district
         self.code6 = district.code[:6]
         self.use_levels = use_levels
@@ -141,7 +186,6 @@ class _Importer:
             select(Department).where(Department.division_code == district.code, Department.level == "4")
         ).all()
         self.departments: dict[str, tuple[int, str]] = {d.name: (d.id or 0, d.uscc) for d in depts}
-        self.usccs: dict[str, bool] = dict.fromkeys(session.exec(select(Department.uscc)).all(), True)
         self.codes: dict[str, bool] = dict.fromkeys(session.exec(select(CatalogItem.code)).all(), True)
         self.items: dict[str, tuple[int, str, str, str]] = {
             src: (id_, code, name, ttype)
@@ -171,22 +215,26 @@ class _Importer:
             cache.pop(key, None)
         self.journal.clear()
 
-    def department(self, name: str, report: ImportReport) -> tuple[int, str]:
+    def department(self, name: str, given: str, report: ImportReport) -> tuple[int, str]:
+        """The department's (id, USCC): found by name, else created with the USCC the caller gave."""
+        uscc = (given or self.given_usccs.get(name) or "").strip().upper()
         if name in self.departments:
-            return self.departments[name]
-        salt = 0
-        uscc = department_uscc(self.code6, name)
-        while uscc in self.usccs:
-            salt += 1
-            uscc = department_uscc(self.code6, name, salt)
-        dept = Department(name=name, uscc=uscc, level="4", division_code=self.district.code)
-        self.session.add(dept)
-        self.session.flush()
+            dept_id, known = self.departments[name]
+            if uscc and uscc != known:
+                raise RowError(f"实施部门“{name}”已登记统一社会信用代码 {known}，与本行的 {uscc} 不一致")
+            return dept_id, known
+        if not uscc:
+            raise RowError(
+                f"实施部门“{name}”没有统一社会信用代码：请在 CSV 的 {USCC_COLUMN} 列填写，"
+                "或用 --uscc-map 提供部门与代码的对照文件"
+            )
+        dept = create_department(
+            self.session, self.actor, name=name, uscc=uscc, level="4", division_code=self.district.code
+        )
         self.done.append(dept)
-        self.remember(self.departments, name, (dept.id, uscc))
-        self.remember(self.usccs, uscc)
+        self.remember(self.departments, name, (dept.id, dept.uscc))
         report.departments_created += 1
-        return dept.id or 0, uscc
+        return dept.id or 0, dept.uscc
 
     def item(self, source: str, name: str, task_type: str, report: ImportReport) -> tuple[int, str, bool]:
         """(item id, 基本编码, whether the file changed the existing item)."""
@@ -241,7 +289,7 @@ class _Importer:
         task_type = _task_type(row)
         self.remember(self.seen_sources, source)
 
-        dept_id, uscc = self.department(dept_name, report)
+        dept_id, uscc = self.department(dept_name, row.get(USCC_COLUMN) or "", report)
         item_id, code, changed = self.item(source, name, task_type, report)
         if (item_id, dept_id) in self.claims:
             if changed:
@@ -290,11 +338,15 @@ def import_items_csv(
     *,
     use_levels: str = "4",
     actor: Principal = SYSTEM,
+    department_usccs: Mapping[str, str] | None = None,
 ) -> ImportReport:
     """Import ``path`` into the district ``district_code`` (6 digits, e.g. 321203). Flushes only.
 
     The district's county division must be loaded first (``flask catalog load-divisions``).
     ``use_levels`` are the 行使层级 given to new basic items (level 6 only for 公共服务 items).
+    A new department needs its 统一社会信用代码: the row's ``department_uscc`` column, else
+    ``department_usccs`` (department name -> code, see ``read_uscc_map``); without one the row is
+    refused. Each new department is created (and audited) by ``create_department``.
     One audit row summarises the import.
     """
     if not (len(district_code) == 6 and district_code.isdigit()):
@@ -311,7 +363,7 @@ def import_items_csv(
     if not path.is_file():
         raise Invalid(f"文件不存在：{path}", {"file": [str(path)]})
     report = ImportReport()
-    importer = _Importer(session, district, levels, actor)
+    importer = _Importer(session, district, levels, actor, department_usccs or {})
     try:
         records = list(_rows(path))
     except UnicodeDecodeError as exc:

@@ -29,6 +29,10 @@ from core.schemas import ErrorSchema
 from core.web import database, db_session, limiter, settings
 
 RELEVANCE_CSV = PROJECT_ROOT / "data" / "search_relevance.csv"
+REAL_ITEMS_CSV = PROJECT_ROOT / "data" / "service_items_guangan_511602.csv"
+# The file names departments but not their 统一社会信用代码; the throwaway evaluation database takes
+# the demo's made-up codes (nothing of it is kept).
+EVALUATION_USCC_MAP = PROJECT_ROOT / "data" / "demo_department_uscc_321203.csv"
 
 blp = Blueprint(
     "search_api", __name__, url_prefix="/api/v1", description="办事搜索：按名称、拼音、俗称查找已发布事项"
@@ -330,33 +334,6 @@ def misses_cmd(limit: int) -> None:
             click.echo(f"{m.count:6d}  {m.query}")
 
 
-@search_cli.command("generate")
-@click.option("--size", type=click.Choice(["district", "city", "province"]), required=True)
-@click.option(
-    "--limit",
-    type=click.IntRange(1, 5_000_000),
-    default=None,
-    help="stop after this many entries (e.g. 50000 of the city catalogue)",
-)
-@click.option("--no-index", is_flag=True, help="do not rebuild the search index afterwards")
-@with_appcontext
-def generate_cmd(size: str, limit: int | None, no_index: bool) -> None:
-    """Generate a synthetic published catalogue from the real 泰州 divisions and item names."""
-    from tqdm import tqdm
-
-    from catalog import search_synth
-
-    total = min(search_synth.expected_size(size), limit or 10**9)
-    with database().transaction() as session, tqdm(total=total, desc=f"生成 {size}", unit="条") as bar:
-        n = search_synth.generate(session, size, progress=bar.update, limit=limit)
-    click.echo(f"已生成 {n} 条合成事项（{size}）")
-    if not no_index:
-        with database().transaction() as session:
-            start = time.perf_counter()
-            indexed = engine.rebuild_index(session, progress=True)
-        click.echo(f"已索引 {indexed} 条，用时 {time.perf_counter() - start:.1f} 秒")
-
-
 @search_cli.command("evaluate")
 @click.option(
     "--file",
@@ -436,9 +413,8 @@ def evaluate_on_real_catalogue(queries: list[dict[str, Any]]) -> dict[str, Any]:
     from alembic import command
     from alembic.config import Config
 
-    from catalog import search_synth
     from catalog.divisions import GAOGANG_FILES, load_divisions_csv
-    from catalog.importer import import_items_csv
+    from catalog.importer import import_items_csv, read_uscc_map
     from core.db import Database
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -450,7 +426,13 @@ def evaluate_on_real_catalogue(queries: list[dict[str, Any]]) -> dict[str, Any]:
         db = Database(url)
         with db.transaction() as session:
             load_divisions_csv(session, *GAOGANG_FILES)
-            imported = import_items_csv(session, search_synth.ITEMS_CSV, "321203", progress=False)
+            imported = import_items_csv(
+                session,
+                REAL_ITEMS_CSV,
+                "321203",
+                progress=False,
+                department_usccs=read_uscc_map(EVALUATION_USCC_MAP),
+            )
             if imported.errors:
                 raise click.ClickException(f"导入真实目录出错：{imported.errors[:3]}")
         with db.transaction() as session:

@@ -23,6 +23,8 @@ from core.logging import get_request_id, new_request_id
 
 limiter = Limiter(key_func=get_remote_address)
 csrf = CSRFProtect()
+# app.extensions key of the extra readiness checks a domain adds: {name: () -> dict with "state"}.
+READINESS_CHECKS = "gaogang.readiness_checks"
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

@@ -4,7 +4,8 @@ What it builds, in one transaction, all through catalog.services / catalog.impor
 
 - the real 高港区 divisions: 15 towns/streets and 153 villages/communities (catalog.divisions);
 - the 1,135 real items of data/service_items_guangan_511602.csv, imported for the district
-  (catalog.importer re-homes them to Gaogang departments with valid demo USCCs and publishes the
+  (catalog.importer re-homes them to Gaogang departments, with the made-up demo USCCs of
+  data/demo_department_uscc_321203.csv, and publishes the
   district-level entries);
 - one body per town/street (level 5) and one committee per village/community (level 6), with demo
   USCCs that pass both check characters;
@@ -52,6 +53,8 @@ from core.db import Database, id_of
 from core.types import utcnow
 
 ITEMS_CSV = PROJECT_ROOT / "data" / "service_items_guangan_511602.csv"
+# The item file names departments but gives no 统一社会信用代码; the demo supplies made-up ones.
+DEMO_USCC_MAP = PROJECT_ROOT / "data" / "demo_department_uscc_321203.csv"
 TOWN_CLAIMS = 73  # 2018 高港区 report: items claimed at town level
 VILLAGE_CLAIMS = 66  # ... and at village level
 TOWN_ITEMS_EACH = 7
@@ -129,11 +132,17 @@ def load(db: Database, settings: Settings, *, progress: bool = True,
 
 def _build(session: Session, settings: Settings, summary: DemoSummary, *, progress: bool,
            echo: Callable[[str], None]) -> list[dict[str, str]]:
-    from catalog.importer import import_items_csv
+    from catalog.importer import import_items_csv, read_uscc_map
 
     summary.divisions = load_divisions_csv(session, *GAOGANG_FILES)
     echo(f"divisions: {summary.divisions} loaded or updated")
-    report = import_items_csv(session, ITEMS_CSV, settings.district_code, progress=progress)
+    report = import_items_csv(
+        session,
+        ITEMS_CSV,
+        settings.district_code,
+        progress=progress,
+        department_usccs=read_uscc_map(DEMO_USCC_MAP),
+    )
     summary.items_created = int(getattr(report, "items_created", getattr(report, "created", 0)))
     summary.import_errors = list(getattr(report, "errors", []))
     echo(f"items: {summary.items_created} created, {len(summary.import_errors)} rows rejected")

@@ -1,9 +1,9 @@
 """Licence part of the demo: licence types from the real data, demo departments, a few thousand licences.
 
 Idempotent: types are added only when missing, licences only when the demo department has none.
-Types come from data/elicence_type_codes_observed.csv (real national codes) and
-data/licence_types_from_items_511602.csv (real names; their codes are demo codes under a fabricated
-district authority code, marked as such in authority_name).
+Types: the national ones through licenses.reference (data/elicence_type_codes_observed.csv, real
+codes), and the local ones of data/licence_types_from_items_511602.csv (real names; their codes are
+demo codes under a fabricated district authority code, marked as such in authority_name).
 """
 
 from __future__ import annotations
@@ -18,12 +18,15 @@ from sqlmodel import Session, col, select
 
 from catalog.codes import make_uscc
 from catalog.models import Department, Division, ImplementationEntry
+from catalog.services import create_department
 from core.auth import SYSTEM, Principal, Role, User, create_user, hash_password
 from core.config import PROJECT_ROOT, Settings
 from core.db import Database
-from licenses.bulk import run_bulk, synthetic_rows
+from demo.synthetic_licences import synthetic_rows
+from licenses.bulk import run_bulk
 from licenses.models import Licence, LicenceType, LicenceTypeEntry
-from licenses.services import create_licence_type
+from licenses.reference import load_reference_types
+from licenses.services import create_licence_type, link_type_entry
 
 DATA = PROJECT_ROOT / "data"
 DEMO_LICENCES = 3000
@@ -105,9 +108,9 @@ def ensure_department(session: Session, name: str, head: str, org8: str) -> Depa
     dept = session.exec(select(Department).where(Department.name == name)).first()
     if dept is None:
         ensure_division(session)
-        dept = Department(name=name, uscc=make_uscc(head, org8), level="4", division_code=COUNTY_CODE)
-        session.add(dept)
-        session.flush()
+        dept = create_department(
+            session, SYSTEM, name=name, uscc=make_uscc(head, org8), level="4", division_code=COUNTY_CODE
+        )
     return dept
 
 
@@ -135,14 +138,8 @@ def link_entries(session: Session) -> int:
         if (lt.id, entry.task_code, role) in have:
             return
         have.add((lt.id, entry.task_code, role))
-        session.add(
-            LicenceTypeEntry(
-                licence_type_id=lt.id or 0,
-                task_code=entry.task_code,
-                role=role,
-                entry_id=entry.id,
-                material_name=material,
-            )
+        link_type_entry(
+            session, SYSTEM, lt.code, task_code=entry.task_code, role=role, material_name=material
         )
         linked += 1
 
@@ -184,30 +181,12 @@ def link_entries(session: Session) -> int:
 
 
 def load_types(session: Session, actor: Principal = SYSTEM) -> int:
-    """Add the licence types of the real data files that are not there yet; returns how many were added."""
+    """Add the national reference types and the demo's local types (real names, demo codes) that are not
+    there yet; returns how many were added."""
+    # The national types come through the production loader (the inferred codes too: the demo links
+    # 营业执照 to entries); only the local types below carry made-up demo codes.
+    added = load_reference_types(session, actor, include_inferred=True)
     existing = set(session.exec(select(LicenceType.code)).all())
-    added = 0
-    with (DATA / "elicence_type_codes_observed.csv").open(encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            code = row["certificate_type_code"]
-            if code in existing:
-                continue
-            hct = "111" if row["holder_id_type"] == "公民身份号码" else "001"
-            create_licence_type(
-                session,
-                actor,
-                {
-                    "code": code,
-                    "name": row["certificate_type_name"],
-                    "authority_name": row["define_authority_name"] or "",
-                    "authority_level": "国家级",
-                    "holder_code_type": hct,
-                    "validity_years": validity_for(row["certificate_type_name"]),
-                    "face_schema": PERSON_FACE if hct == "111" else ORG_FACE,
-                },
-            )
-            existing.add(code)
-            added += 1
     authority = make_uscc("11321203", "MB158001")  # the demo 行政审批局 defines the local types
     with (DATA / "licence_types_from_items_511602.csv").open(encoding="utf-8") as fh:
         for seq, row in enumerate(csv.DictReader(fh), start=1):

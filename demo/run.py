@@ -1,5 +1,9 @@
 """`make run`: migrate, load the Gaogang demo once, then run the web app, the reference city
-registry and a Celery worker (with beat) on the embedded defaults until interrupted."""
+registry and a Celery worker (with beat) on the embedded defaults until interrupted.
+
+The three run under demo.supervise.Supervisor: when one dies it is named with its exit code, the
+others keep running, and it is restarted with a backoff (1 s doubling to 30 s; given up after 5
+failures in a row within 10 s of starting)."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 
 from core.config import PROJECT_ROOT, Settings
+from demo.supervise import Supervisor
 
 BIN = Path(sys.executable).parent
 
@@ -38,23 +43,56 @@ def main() -> int:
     print("==> loading the Gaogang demo (reused if already loaded)", flush=True)
     _run([str(BIN / "flask"), "demo", "load"], env)
 
-    procs: list[subprocess.Popen[bytes]] = []
     commands = [
         ("city registry", [str(BIN / "python"), "-m", "city_registry", "serve", "--port", registry_port]),
-        ("worker", [str(BIN / "celery"), "-A", "celery_app", "worker", "-B", "-Q", "default,sync",
-                    "-c", "1", "--loglevel", "INFO",
-                    "-s", str(settings.instance_dir / "celerybeat-schedule")]),
-        ("web", [str(BIN / "gunicorn"), "-w", "2", "--threads", "4", "-b", f"127.0.0.1:{port}",
-                 "--access-logfile", "-",
-                 *_gunicorn_extra(settings.instance_dir), "wsgi:app"]),
+        (
+            "worker",
+            [
+                str(BIN / "celery"),
+                "-A",
+                "celery_app",
+                "worker",
+                "-B",
+                "-Q",
+                "default,sync",
+                "-c",
+                "1",
+                "--loglevel",
+                "INFO",
+                "-s",
+                str(settings.instance_dir / "celerybeat-schedule"),
+            ],
+        ),
+        (
+            "web",
+            [
+                str(BIN / "gunicorn"),
+                "-w",
+                "2",
+                "--threads",
+                "4",
+                "-b",
+                f"127.0.0.1:{port}",
+                "--access-logfile",
+                "-",
+                *_gunicorn_extra(settings.instance_dir),
+                "wsgi:app",
+            ],
+        ),
     ]
     if not (PROJECT_ROOT / "city_registry" / "__main__.py").exists():
         commands = commands[1:]
-    for name, cmd in commands:
-        print(f"==> starting {name}", flush=True)
-        procs.append(subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env))  # noqa: S603
+    supervisor = Supervisor(commands, cwd=PROJECT_ROOT, env=env)
+    # Started from a non-interactive shell, SIGINT may arrive ignored; Ctrl+C must still stop us.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    supervisor.start()
 
-    _wait_until_up(f"http://127.0.0.1:{port}/healthz", procs)
+    try:
+        _wait_until_up(f"http://127.0.0.1:{port}/healthz", supervisor)
+    except KeyboardInterrupt:
+        supervisor.stop()
+        return 0
     creds_path = settings.instance_dir / "demo_credentials.json"
     print("\n高港区政务服务平台 is running:")
     print(f"  portal      http://127.0.0.1:{port}/")
@@ -69,28 +107,7 @@ def main() -> int:
         print("  one API token per login is in that file (Authorization: Bearer <token>)")
     print("Press Ctrl+C to stop.\n", flush=True)
 
-    def _stop(*_args: object) -> None:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, _stop)
-    # Started from a non-interactive shell, SIGINT may arrive ignored; Ctrl+C must still stop us.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        _stop()
-        deadline = time.monotonic() + 10
-        for p in procs:
-            try:
-                p.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.kill()
-    return 0
+    return supervisor.run()
 
 
 def _gunicorn_extra(instance_dir: Path) -> list[str]:
@@ -102,9 +119,11 @@ def _gunicorn_extra(instance_dir: Path) -> list[str]:
     return ["--control-socket", str(instance_dir / "gunicorn.ctl")] if major >= 24 else []
 
 
-def _wait_until_up(url: str, procs: list[subprocess.Popen[bytes]], timeout: float = 30.0) -> None:
+def _wait_until_up(url: str, supervisor: Supervisor, timeout: float = 30.0) -> None:
+    """Wait for the web app's health check, supervising meanwhile (a crash at start is restarted)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and all(p.poll() is None for p in procs):
+    while time.monotonic() < deadline and not supervisor.all_gave_up:
+        supervisor.poll()
         try:
             with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (our own local URL)
                 if response.status == 200:

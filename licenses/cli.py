@@ -1,4 +1,7 @@
-"""`flask licences ...`: bulk import of historical licences, synthetic licences, licence types."""
+"""`flask licences ...`: bulk import of historical licences and the national licence types of data/.
+
+Synthetic licences are not made here: the demo and the benchmarks generate them (demo/).
+"""
 
 from __future__ import annotations
 
@@ -16,23 +19,17 @@ from catalog.models import Department
 from core.auth import SYSTEM
 from core.errors import DomainError
 from core.web import database, settings
+from licenses.reference import NATIONAL_TYPES_CSV, load_reference_types
 
 
-@click.group("licences", help="电子证照：批量导入、生成演示/压测数据、证照目录")
+@click.group("licences", help="电子证照：批量导入历史证照、载入国家证照类型")
 def licences() -> None:
     pass
 
 
-def _department(uscc: str | None) -> int:
+def _department(uscc: str) -> int:
     with database().transaction() as session:
-        query = select(Department)
-        if uscc:
-            query = query.where(Department.uscc == uscc)
-        else:
-            from demo.licences_demo import find_or_create_department
-
-            return find_or_create_department(session, 0).id or 0
-        dept = session.exec(query).first()
+        dept = session.exec(select(Department).where(Department.uscc == uscc)).first()
         if dept is None:
             raise click.ClickException(f"找不到统一社会信用代码为 {uscc} 的部门")
         return dept.id or 0
@@ -45,10 +42,10 @@ def _count_lines(path: Path) -> int:
 
 @licences.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--department", "uscc", help="颁发部门的统一社会信用代码（缺省为演示审批局）")
+@click.option("--department", "uscc", required=True, help="颁发部门的统一社会信用代码")
 @click.option("--chunk", default=5000, show_default=True, type=click.IntRange(100, 50000))
 @with_appcontext
-def import_file(file: Path, uscc: str | None, chunk: int) -> None:
+def import_file(file: Path, uscc: str, chunk: int) -> None:
     """Import historical licences from a UTF-8 CSV (columns: see docs/licences.md). Re-runs skip done rows."""
     from licenses.bulk import read_csv, run_bulk
 
@@ -80,62 +77,24 @@ def import_file(file: Path, uscc: str | None, chunk: int) -> None:
         raise SystemExit(1)
 
 
-@licences.command("generate")
-@click.option("--count", default=140_000, show_default=True, type=click.IntRange(1, 5_000_000))
-@click.option("--department", "uscc", help="颁发部门的统一社会信用代码（缺省为演示审批局）")
-@click.option("--year", default=2018, show_default=True, type=click.IntRange(2000, 2100))
-@click.option("--seed", default=2018, show_default=True, type=int)
-@click.option(
-    "--csv",
-    "csv_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="写入 CSV 文件而不是数据库（可再用 import 导入）",
-)
-@click.option("--chunk", default=10_000, show_default=True, type=click.IntRange(100, 50000))
-@with_appcontext
-def generate(count: int, uscc: str | None, year: int, seed: int, csv_path: Path | None, chunk: int) -> None:
-    """Generate realistic synthetic licences (valid check digits and dates) for benchmarks and demos."""
-    from demo.licences_demo import load_types
-    from licenses.bulk import run_bulk, synthetic_rows, write_csv
-    from licenses.models import LicenceType
-
-    with database().transaction() as session:
-        load_types(session)
-        types = list(session.exec(select(LicenceType).where(LicenceType.is_active)).all())
-        session.expunge_all()
-    rows = synthetic_rows(types, count, year=year, seed=seed)
-    started = time.perf_counter()
-    if csv_path:
-        n = write_csv(csv_path, tqdm(rows, total=count, unit="张"))
-        click.echo(f"已写入 {n} 行到 {csv_path}")
-        return
-    dept_id = _department(uscc)
-    with tqdm(total=count, unit="张", desc="生成") as bar:
-        result = run_bulk(
-            database(),
-            SYSTEM,
-            dept_id,
-            rows,
-            source=f"synthetic:{seed}",
-            chunk_size=chunk,
-            default_area=settings().district_code,
-            progress=bar.update,
-        )
-    elapsed = time.perf_counter() - started
-    click.echo(
-        f"生成 {result.inserted} 张（跳过 {result.skipped}，错误 {len(result.errors)}），"
-        f"用时 {elapsed:.1f} 秒，{result.inserted / max(elapsed, 1e-9):.0f} 张/秒"
-    )
-
-
 @licences.command("load-types")
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=NATIONAL_TYPES_CSV,
+    show_default=True,
+    help="证照类型参考文件（列见 data/README.md）",
+)
+@click.option("--include-inferred", is_flag=True, help="同时载入依上下文推断（confidence=inferred）的代码")
 @with_appcontext
-def load_types_command() -> None:
-    """Load the licence types of data/ (real names and observed national codes); idempotent."""
-    from demo.licences_demo import load_types
-
-    with database().transaction() as session:
-        added = load_types(session)
+def load_types_command(path: Path, include_inferred: bool) -> None:
+    """载入参考文件中的国家证照类型（真实名称与代码）；已有的类型不变，可重复运行。"""
+    try:
+        with database().transaction() as session:
+            added = load_reference_types(session, SYSTEM, path, include_inferred=include_inferred)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
     click.echo(f"新增证照类型 {added} 个")
 
 

@@ -1,46 +1,48 @@
-"""Sync of licence changes to the city-level registry (市级证照库): outbox draining, dead letters,
-reconciliation and status figures.
+"""Sync of licence changes to the city-level registry (市级证照库): the drain scheduler, outbox
+draining with backoff, single-flight locks and the sweep. Reconciliation is in licenses.reconcile,
+dead letters and status figures in licenses.sync_admin.
 
 Contracts
 - Every licence change writes a ``LicenceOutbox`` row in its own transaction (licenses.services);
   nothing here runs inside that transaction except ``request_drain``'s after-commit hook.
-- ``send_batch`` claims up to N pending rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so parallel
-  drains never share a row), posts them in one request and writes every record's result in the same
-  transaction as the claim. A crash anywhere before that commit leaves the rows pending; the
-  registry is idempotent on ``identifier:version`` (the idem_key) and orders changes by
-  (version, sequence = outbox id), so re-sending is harmless and the later change of a licence wins.
-- A per-record rejection marks only that record ``failed`` (a dead letter); transient errors
-  (timeouts, connection errors, 429, 5xx) leave rows pending and are retried by the caller;
-  protocol errors (an answer we cannot trust) count an attempt and dead-letter after MAX_ATTEMPTS.
-- ``licenses`` never imports ``workers``: the app and the worker install a scheduler with
-  ``set_drain_scheduler``; it is called after a commit that wrote outbox rows.
+- ``send_batch`` claims up to N pending rows that are due (``next_attempt_at`` passed or unset;
+  ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so parallel drains never share a row), posts them in one
+  request and writes every record's result in the same transaction as the claim. A crash anywhere
+  before that commit leaves the rows pending; the registry is idempotent on ``identifier:version``
+  (the idem_key) and ranks changes of a licence by (identifier version segment, revision), so
+  re-sending is harmless and the later change of a licence wins whatever order they arrive in.
+- Only a per-record refusal (``rejected``) marks a record ``failed`` (a dead letter). Every other
+  failure (timeouts, connection errors, 429, 5xx, a stale timestamp from clock skew, an answer we
+  cannot trust) leaves the rows pending with a backoff by attempts (``next_attempt_at``), so the
+  drain after each commit does not hammer them; they are sent once the fault clears.
+- ``licenses`` never imports ``workers``: the app and the worker bind a scheduler to their own
+  ``Database``'s session factory with ``bind_drain_scheduler``; it is called after a commit of a
+  session of that factory that wrote outbox rows.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
+import random
 import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.orm import ORMExecuteState
+from sqlalchemy.orm import ORMExecuteState, sessionmaker
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
-from core import audit
 from core.db import Database, table_of
-from core.errors import Invalid, NotFound
 from core.logging import get_request_id
 from core.types import utcnow
 from licenses.models import LicenceOutbox
@@ -79,7 +81,14 @@ ACCEPTED = ("created", "updated", "duplicate")
 STALE = "stale"
 REJECTED = "rejected"
 RESULT_STATUSES = (*ACCEPTED, STALE, REJECTED)
-MAX_ATTEMPTS = 5  # protocol errors before a record becomes a dead letter
+# Kinds of failed attempt (``error_kind``); none of them dead-letters a record.
+UNAVAILABLE, PROTOCOL, CLOCK_SKEW = "unavailable", "protocol", "clock_skew"
+ERROR_KINDS = (UNAVAILABLE, PROTOCOL, CLOCK_SKEW)
+# Backoff of a row after its n-th failed attempt: 2 s, 4 s, 8 s ... capped at BACKOFF_MAX_S, so a row
+# is tried again within minutes of a fault clearing and a registry that answers badly is not hammered.
+BACKOFF_BASE_S = 2.0
+BACKOFF_MAX_S = 120.0
+BACKOFF_JITTER = 0.1  # +-10 %: rows of many failed batches do not all come due in the same second
 _T = table_of(LicenceOutbox)
 
 
@@ -93,9 +102,30 @@ class RegistryUnavailableError(RegistryError):
     """Transient: timeout, connection error, 429 or 5xx. Retry later with backoff."""
 
 
+class RegistryClockSkewError(RegistryUnavailableError):
+    """The registry refused our timestamp (401 ``stale_timestamp``): this host's clock is more than
+    300 s off. Retryable: nothing is wrong with the records, and sending resumes by itself once the
+    clock is right. Shown as an alert (metric, /readyz degraded) while rows wait because of it."""
+
+
 class RegistryProtocolError(RegistryError):
     """The registry answered something we cannot trust (malformed JSON, wrong count, unknown status,
-    a 200 with an error body, an unexpected 4xx). Not retried at once; the sweep tries again."""
+    a 200 with an error body, an unexpected 4xx). The rows stay pending and back off like transient
+    failures: the registry may well have applied them, and re-sending is idempotent."""
+
+
+def error_kind(error: Exception) -> str:
+    """The ``error_kind`` stored on rows after a failed attempt."""
+    if isinstance(error, RegistryClockSkewError):
+        return CLOCK_SKEW
+    if isinstance(error, RegistryProtocolError):
+        return PROTOCOL
+    return UNAVAILABLE
+
+
+def backoff_seconds(attempts: int) -> float:
+    """How long a row waits after its ``attempts``-th failed attempt (without jitter)."""
+    return min(BACKOFF_BASE_S * 2 ** max(attempts - 1, 0), BACKOFF_MAX_S)  # type: ignore[no-any-return]  # int ** int is Any; fixed in the next commit
 
 
 @dataclass(frozen=True)
@@ -122,55 +152,78 @@ def licence_key(identifier: str) -> str:
     return identifier.rsplit(".", 2)[0]
 
 
+def change_rank(identifier: str, revision: int) -> tuple[int, int]:
+    """Order of the changes of one licence, the same on both sides: (version segment, revision).
+
+    An amendment is a new identifier version; a status change raises the revision of one version.
+    The outbox id is not part of it: ids can be reset (a restore) and say nothing about the change.
+    """
+    return int(identifier.rsplit(".", 2)[1]), int(revision)
+
+
 # ---------------------------------------------------------------- scheduler interface
 
-_scheduler: Callable[[], None] | None = None
-_hooks_installed = False
 _FLAG = "licence_sync_drain_requested"
+_HOOKS = "licence_sync_hooks"  # key in the session factory's ``info``: the factory's _DrainHooks
 
 
-def set_drain_scheduler(scheduler: Callable[[], None] | None) -> None:
-    """Install the function that enqueues a drain (the app and the worker wire Celery in here)."""
-    global _scheduler
-    _scheduler = scheduler
-    _install_hooks()
+class _DrainHooks:
+    """Session hooks of one session factory: remember that outbox rows were written, and call the
+    scheduler after the commit. Bound to that factory only (sessionmaker gives every factory its own
+    Session subclass), so other sessions in the process, and other apps' databases, never fire them."""
 
+    def __init__(self, scheduler: Callable[[], None] | None) -> None:
+        self.scheduler = scheduler
 
-def request_drain(session: OrmSession) -> None:
-    """Ask for a drain after this session's next commit (used after requeues)."""
-    session.info[_FLAG] = True
-
-
-def _install_hooks() -> None:
-    global _hooks_installed
-    if _hooks_installed:
-        return
-    _hooks_installed = True
-
-    @event.listens_for(OrmSession, "after_flush")
-    def _after_flush(session: OrmSession, _ctx: Any) -> None:
+    def after_flush(self, session: OrmSession, _ctx: Any) -> None:
         if any(isinstance(obj, LicenceOutbox) for obj in session.new):
             session.info[_FLAG] = True
 
-    @event.listens_for(OrmSession, "do_orm_execute")
-    def _bulk_insert(state: ORMExecuteState) -> None:
-        stmt = state.statement
-        if state.is_insert and getattr(stmt, "table", None) is _T:
+    def do_orm_execute(self, state: ORMExecuteState) -> None:
+        # Bulk loads insert outbox rows with one INSERT statement, no ORM objects.
+        if state.is_insert and getattr(state.statement, "table", None) is _T:
             state.session.info[_FLAG] = True
 
-    @event.listens_for(OrmSession, "after_commit")
-    def _after_commit(session: OrmSession) -> None:
-        if session.info.pop(_FLAG, False) and _scheduler is not None:
+    def after_commit(self, session: OrmSession) -> None:
+        scheduler = self.scheduler
+        if session.info.pop(_FLAG, False) and scheduler is not None:
             try:
-                _scheduler()
+                scheduler()
             except Exception:  # the periodic sweep is the guarantee; never fail a committed request
                 log.warning(
                     "could not enqueue the outbox drain; the sweep will pick the rows up", exc_info=True
                 )
 
-    @event.listens_for(OrmSession, "after_rollback")
-    def _after_rollback(session: OrmSession) -> None:
+    def after_rollback(self, session: OrmSession) -> None:
         session.info.pop(_FLAG, None)
+
+
+def bind_drain_scheduler(db: Database, scheduler: Callable[[], None] | None) -> None:
+    """Call ``scheduler`` (it enqueues a drain) after each commit of a session of ``db`` that wrote
+    outbox rows or asked for a drain. The scheduler is held by ``db``'s session factory: binding
+    again replaces it for that database only; None unbinds it (the hooks stay, doing nothing)."""
+    factory: sessionmaker[Any] = db.sessionmaker
+    info = dict(factory.kw.get("info") or {})
+    hooks = info.get(_HOOKS)
+    if isinstance(hooks, _DrainHooks):
+        hooks.scheduler = scheduler
+        return
+    hooks = _DrainHooks(scheduler)
+    for name in ("after_flush", "do_orm_execute", "after_commit", "after_rollback"):
+        event.listen(factory, name, getattr(hooks, name))
+    info[_HOOKS] = hooks
+    factory.configure(info=info)
+
+
+def drain_scheduler(db: Database) -> Callable[[], None] | None:
+    """The scheduler bound to ``db`` (None when none is)."""
+    hooks = (db.sessionmaker.kw.get("info") or {}).get(_HOOKS)
+    return hooks.scheduler if isinstance(hooks, _DrainHooks) else None
+
+
+def request_drain(session: OrmSession) -> None:
+    """Ask for a drain after this session's next commit (used after requeues)."""
+    session.info[_FLAG] = True
 
 
 # ---------------------------------------------------------------- draining
@@ -196,6 +249,7 @@ class DrainReport:
     more: bool = False  # stopped by the time budget with rows still pending
     interrupted: str | None = None  # a transient error after some progress
     protocol_error: str | None = None
+    error: Exception | None = None  # the transient error itself, re-raised when nothing got through
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -207,13 +261,18 @@ class DrainReport:
         }
 
 
+def _due(now: datetime) -> sa.ColumnElement[bool]:
+    """Rows whose backoff (if any) has passed."""
+    return sa.or_(_T.c.next_attempt_at.is_(None), _T.c.next_attempt_at <= now)
+
+
 def _claim(session: Session, limit: int) -> list[sa.Row[Any]]:
     # The payload is read as JSON text and spliced into the request unparsed (half the CPU of a batch
     # went to decoding and re-encoding it).
     q = (
-        sa.select(_T.c.id, _T.c.identifier, _T.c.idem_key, sa.cast(_T.c.payload, sa.Text).label("payload"),
-                  _T.c.request_id)
-        .where(_T.c.status == PENDING)
+        sa.select(_T.c.id, _T.c.identifier, _T.c.version, _T.c.idem_key,
+                  sa.cast(_T.c.payload, sa.Text).label("payload"), _T.c.request_id)
+        .where(_T.c.status == PENDING, _due(utcnow()))
         .order_by(_T.c.id)
         .limit(limit)
     )
@@ -249,6 +308,8 @@ def _set_status(
         "attempts": _T.c.attempts + 1,
         "updated_at": now,
         "last_error": error,
+        "error_kind": None,
+        "next_attempt_at": None,
     }
     if synced:
         values["synced_at"] = now
@@ -267,10 +328,14 @@ def send_batch(session: Session, client: RegistryClient, limit: int) -> BatchOut
     if not rows:
         return outcome
     now = utcnow()
-    # Two changes of one licence in one batch: only the later one is sent.
+    # Two changes of one licence in one batch: only the later one (by rank) is sent.
     latest: dict[str, sa.Row[Any]] = {}
     for row in rows:
-        latest[licence_key(row.identifier)] = row
+        key = licence_key(row.identifier)
+        held = latest.get(key)
+        rank = change_rank(row.identifier, row.version)
+        if held is None or rank > change_rank(held.identifier, held.version):
+            latest[key] = row
     to_send = [r for r in rows if latest[licence_key(r.identifier)] is r]
     older = [r.id for r in rows if latest[licence_key(r.identifier)] is not r]
     envelopes = [envelope_json(r) for r in to_send]
@@ -308,26 +373,47 @@ def send_batch(session: Session, client: RegistryClient, limit: int) -> BatchOut
         session.execute(
             _T.update()
             .where(_T.c.id == sa.bindparam("k"))
-            .values(status=FAILED, attempts=_T.c.attempts + 1, updated_at=now, last_error=sa.bindparam("e")),
+            .values(status=FAILED, attempts=_T.c.attempts + 1, updated_at=now, last_error=sa.bindparam("e"),
+                    error_kind=None, next_attempt_at=None),
             failed,
         )
     outcome.sent, outcome.superseded, outcome.failed = len(sent), len(stale), len(failed)
     return outcome
 
 
+_KIND_LABELS = {
+    UNAVAILABLE: "市级证照库暂不可用",
+    PROTOCOL: "市级证照库答复异常",
+    CLOCK_SKEW: "市级证照库拒绝时间戳（本机时钟偏差超过 300 秒）",
+}
+
+
 def note_failure(session: Session, ids: list[int], error: Exception) -> None:
-    """Record a failed attempt on rows that stay pending; protocol errors dead-letter after MAX_ATTEMPTS."""
+    """Record a failed attempt on rows that stay pending, with a backoff by their attempts.
+
+    No kind of failed attempt dead-letters a row: only the registry's per-record ``rejected`` does
+    (in ``send_batch``). Flushes, never commits.
+    """
     if not ids:
         return
     now = utcnow()
-    kind = "市级证照库答复异常" if isinstance(error, RegistryProtocolError) else "市级证照库暂不可用"
-    message = f"{kind}：{error}"[:1000]
-    pending = (_T.c.id.in_(ids)) & (_T.c.status == PENDING)
-    session.execute(
-        _T.update().where(pending).values(attempts=_T.c.attempts + 1, last_error=message, updated_at=now)
-    )
-    if isinstance(error, RegistryProtocolError):
-        session.execute(_T.update().where(pending & (_T.c.attempts >= MAX_ATTEMPTS)).values(status=FAILED))
+    kind = error_kind(error)
+    message = f"{_KIND_LABELS[kind]}：{error}"[:1000]
+    attempts: dict[int, list[int]] = {}
+    for i in range(0, len(ids), 1000):
+        for row_id, n in session.execute(
+            sa.select(_T.c.id, _T.c.attempts).where(_T.c.id.in_(ids[i : i + 1000]), _T.c.status == PENDING)
+        ):
+            attempts.setdefault(int(n) + 1, []).append(row_id)
+    jitter = 1 + random.uniform(-BACKOFF_JITTER, BACKOFF_JITTER)  # noqa: S311  (spreading load, not security)
+    for n, group in attempts.items():
+        due = now + timedelta(seconds=backoff_seconds(n) * jitter)
+        for i in range(0, len(group), 1000):
+            session.execute(
+                _T.update()
+                .where(_T.c.id.in_(group[i : i + 1000]))
+                .values(attempts=n, last_error=message, error_kind=kind, updated_at=now, next_attempt_at=due)
+            )
 
 
 def _drain_lane(
@@ -346,6 +432,7 @@ def _drain_lane(
                 report.protocol_error = str(exc)
             else:
                 report.interrupted = str(exc)
+                report.error = exc
             return report
         if outcome.claimed == 0:
             return report
@@ -387,7 +474,10 @@ def drain(
         report.more = report.more or r.more
         report.interrupted = report.interrupted or r.interrupted
         report.protocol_error = report.protocol_error or r.protocol_error
+        report.error = report.error or r.error
     if report.interrupted and report.batches == 0 and not report.protocol_error:
+        if isinstance(report.error, RegistryUnavailableError):
+            raise report.error  # its kind (an outage, clock skew) tells the caller what happened
         raise RegistryUnavailableError(report.interrupted)
     return report
 
@@ -492,380 +582,3 @@ def sweep(
         message = report.protocol_error or report.interrupted
         record_run(db, "sweep", started, outcome, report.as_dict(), message)
     return report
-
-
-# ---------------------------------------------------------------- reconciliation
-
-
-def digest(rows: Iterable[tuple[str, int, str]]) -> tuple[int, str]:
-    """Count and SHA-256 over sorted ``identifier|revision|status`` lines (docs/city_registry.md)."""
-    lines = sorted(f"{identifier}|{revision}|{status}\n" for identifier, revision, status in rows)
-    h = hashlib.sha256()
-    for line in lines:
-        h.update(line.encode())
-    return len(lines), h.hexdigest()
-
-
-@dataclass
-class Expected:
-    outbox_id: int
-    status: str  # outbox status of the licence's latest change
-    identifier: str
-    revision: int  # the record's ``version``: +1 per status change of one identifier
-    licence_status: str
-
-
-def expected_state(
-    session: Session, issuer_code: str | None = None
-) -> dict[tuple[str, str], dict[str, Expected]]:
-    """What the registry should hold: per (issuer, issue day), each licence's latest change.
-
-    Skipped changes are left out (an administrator chose not to send them).
-    """
-    q = (
-        sa.select(
-            _T.c.id,
-            _T.c.identifier,
-            _T.c.version,
-            _T.c.issuer_code,
-            _T.c.issue_day,
-            _T.c.status,
-            _T.c.payload,
-        )
-        .where(_T.c.status != SKIPPED)
-        .order_by(_T.c.id)
-        .execution_options(yield_per=5000)
-    )
-    if issuer_code:
-        q = q.where(_T.c.issuer_code == issuer_code)
-    groups: dict[tuple[str, str], dict[str, Expected]] = {}
-    for row in session.execute(q):
-        day = row.issue_day.isoformat() if isinstance(row.issue_day, date) else str(row.issue_day)
-        payload = row.payload or {}
-        groups.setdefault((row.issuer_code, day), {})[licence_key(row.identifier)] = Expected(
-            row.id, row.status, row.identifier, row.version, str(payload.get("status", ""))
-        )
-    return groups
-
-
-@dataclass
-class ReconcileReport:
-    groups: int = 0
-    matching: int = 0
-    differing: list[dict[str, Any]] = field(default_factory=list)
-    requeued: int = 0
-    in_flight: int = 0
-    dead_letters: int = 0
-    extra_in_registry: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _reconcile_issuer(session: Session, client: RegistryClient, issuer: str, report: ReconcileReport,
-                      requeue: list[int]) -> None:
-    expected = expected_state(session, issuer)
-    theirs = {(g["issuer_code"], g["day"]): g for g in client.digests(issuer_code=issuer)}
-    for (issuer_code, day), licences in sorted(expected.items()):
-        report.groups += 1
-        count, hexdigest = digest((e.identifier, e.revision, e.licence_status) for e in licences.values())
-        remote = theirs.pop((issuer_code, day), None)
-        if remote and remote.get("count") == count and remote.get("digest") == hexdigest:
-            report.matching += 1
-            continue
-        held = {r["licence_key"]: r for r in client.records(issuer_code, day)} if remote else {}
-        differing = 0
-        for key, exp in licences.items():
-            have = held.pop(key, None)
-            if (
-                have
-                and have["identifier"] == exp.identifier
-                and have["revision"] == exp.revision
-                and have["status"] == exp.licence_status
-            ):
-                continue
-            differing += 1
-            if exp.status == PENDING:
-                report.in_flight += 1
-            elif exp.status == FAILED:
-                report.dead_letters += 1
-            else:
-                requeue.append(exp.outbox_id)
-        report.extra_in_registry += len(held)
-        report.differing.append(
-            {
-                "issuer_code": issuer_code,
-                "day": day,
-                "count": count,
-                "registry_count": remote.get("count") if remote else 0,
-                "differing": differing,
-                "extra": len(held),
-            }
-        )
-    for remote in theirs.values():
-        report.extra_in_registry += int(remote.get("count", 0))
-
-
-def reconcile(session: Session, client: RegistryClient, issuer_code: str | None = None) -> ReconcileReport:
-    """Compare count and digest per issuer and day with the registry; re-send what differs.
-
-    A licence whose latest change is pending (in flight) or failed (a dead letter, already visible)
-    is counted, not re-sent; one the district believes sent but the registry lacks or holds in
-    another version or status is set pending again. Flushes, never commits; asks for a drain.
-    """
-    report = ReconcileReport()
-    requeue: list[int] = []
-    if issuer_code:
-        issuers = [issuer_code]
-    else:  # one issuer at a time keeps memory bounded by the largest department
-        issuers = list(session.execute(sa.select(_T.c.issuer_code).distinct().order_by(_T.c.issuer_code))
-                       .scalars())
-        known = set(issuers)
-        report.extra_in_registry += sum(int(g.get("count", 0)) for g in client.digests()
-                                        if g["issuer_code"] not in known)
-    for issuer in issuers:
-        _reconcile_issuer(session, client, issuer, report, requeue)
-    if requeue:
-        now = utcnow()
-        for i in range(0, len(requeue), 1000):
-            session.execute(
-                _T.update()
-                .where(_T.c.id.in_(requeue[i : i + 1000]))
-                .values(status=PENDING, updated_at=now, last_error="对账发现市级证照库数据不一致，重新推送")
-            )
-        report.requeued = len(requeue)
-        request_drain(session)
-    session.flush()
-    return report
-
-
-# ---------------------------------------------------------------- dead letters (administrators)
-
-
-def list_dead_letters(
-    session: Session, *, offset: int = 0, limit: int = 50, issuer_code: str | None = None
-) -> tuple[list[LicenceOutbox], int]:
-    q = sa.select(LicenceOutbox).where(_T.c.status == FAILED)
-    n = sa.select(sa.func.count()).select_from(_T).where(_T.c.status == FAILED)
-    if issuer_code:
-        q, n = q.where(_T.c.issuer_code == issuer_code), n.where(_T.c.issuer_code == issuer_code)
-    rows = list(session.execute(q.order_by(_T.c.id).offset(offset).limit(limit)).scalars())
-    return rows, int(session.execute(n).scalar_one())
-
-
-def _failed_rows(session: Session, ids: list[int]) -> list[LicenceOutbox]:
-    if not ids:
-        raise Invalid("请至少选择一条记录", {"ids": ["请至少选择一条记录"]})
-    rows = list(session.execute(sa.select(LicenceOutbox).where(_T.c.id.in_(ids))).scalars())
-    missing = set(ids) - {r.id for r in rows}
-    if missing:
-        raise NotFound(f"同步记录不存在：{sorted(missing)[:10]}")
-    not_failed = [r.id for r in rows if r.status != FAILED]
-    if not_failed:
-        raise Invalid(f"只有失败的记录可以重新排队或跳过：{not_failed[:10]}", {"ids": ["记录不是失败状态"]})
-    return rows
-
-
-def requeue_dead_letters(session: Session, ids: list[int], actor: Any) -> int:
-    """Put failed records back in the queue (audited); a drain runs after the commit."""
-    rows = _failed_rows(session, ids)
-    now = utcnow()
-    for row in rows:
-        audit.record(
-            session,
-            actor=actor,
-            action="licence_sync.requeue",
-            entity_type="licence_outbox",
-            entity_id=row.id,
-            old={"status": row.status, "last_error": row.last_error},
-            new={"status": PENDING},
-        )
-        row.status, row.updated_at = PENDING, now
-    request_drain(session)
-    session.flush()
-    return len(rows)
-
-
-def skip_dead_letters(session: Session, ids: list[int], actor: Any, reason: str) -> int:
-    """Give up on failed records with a reason (audited); they are never sent."""
-    reason = (reason or "").strip()
-    if len(reason) < 2:
-        raise Invalid("跳过需要填写原因", {"reason": ["请填写跳过原因"]})
-    rows = _failed_rows(session, ids)
-    now = utcnow()
-    for row in rows:
-        audit.record(
-            session,
-            actor=actor,
-            action="licence_sync.skip",
-            entity_type="licence_outbox",
-            entity_id=row.id,
-            old={"status": row.status, "last_error": row.last_error},
-            new={"status": SKIPPED},
-            reason=reason[:500],
-        )
-        row.status, row.updated_at = SKIPPED, now
-        row.last_error = f"已跳过：{reason}"[:1000]
-    session.flush()
-    return len(rows)
-
-
-# ---------------------------------------------------------------- status figures
-
-
-def status_summary(session: Session) -> dict[str, Any]:
-    """Figures for the dashboard and /metrics: totals, lag, throughput, per department."""
-    now = utcnow()
-    by_status = {s: 0 for s in OUTBOX_STATUSES}
-    by_issuer: dict[str, dict[str, int]] = {}
-    synced_1m = synced_5m = 0
-    last_synced: datetime | None = None
-    # One pass over the outbox (no index on synced_at: it would slow every batch's update).
-    recent = [
-        sa.func.sum(sa.case((_T.c.synced_at >= now - timedelta(minutes=m), 1), else_=0)) for m in (1, 5)
-    ]
-    for issuer, status, n, r1, r5, last in session.execute(
-        sa.select(
-            _T.c.issuer_code, _T.c.status, sa.func.count(), *recent, sa.func.max(_T.c.synced_at)
-        ).group_by(_T.c.issuer_code, _T.c.status)
-    ):
-        if last is not None and (last_synced is None or last > last_synced):
-            last_synced = last
-        by_status[status] = by_status.get(status, 0) + n
-        by_issuer.setdefault(issuer, {s: 0 for s in OUTBOX_STATUSES})[status] = n
-        synced_1m += int(r1 or 0)
-        synced_5m += int(r5 or 0)
-    # The oldest pending row by id, through the partial index of pending rows.
-    oldest = session.execute(
-        sa.select(_T.c.created_at).where(_T.c.status == PENDING).order_by(_T.c.id).limit(1)
-    ).scalar()
-    # Pending records whose last attempt failed (registry down, untrusted answers): shown, not hidden.
-    retrying = session.execute(
-        sa.select(sa.func.count(), sa.func.max(_T.c.updated_at)).where(
-            _T.c.status == PENDING, _T.c.last_error.is_not(None)
-        )
-    ).one()
-    last_error = None
-    if retrying[0]:
-        last_error = session.execute(
-            sa.select(_T.c.last_error)
-            .where(_T.c.status == PENDING, _T.c.last_error.is_not(None))
-            .order_by(_T.c.updated_at.desc())
-            .limit(1)
-        ).scalar()
-    names = _department_names(session, list(by_issuer))
-    departments = [
-        {
-            "issuer_code": code,
-            "name": names.get(code, code),
-            "pushed": c[SENT],
-            "pending": c[PENDING],
-            "failed": c[FAILED],
-            "skipped": c[SKIPPED],
-            "superseded": c[SUPERSEDED],
-        }
-        for code, c in sorted(by_issuer.items())
-    ]
-    rt = table_of(SyncRun)
-    runs = (
-        session.execute(sa.select(SyncRun).where(rt.c.kind == "reconcile").order_by(rt.c.id.desc()).limit(1))
-        .scalars()
-        .first()
-    )
-    return {
-        "generated_at": now.isoformat(),
-        "by_status": by_status,
-        "total": sum(by_status.values()),
-        "dead_letters": by_status[FAILED],
-        "retrying": {"count": int(retrying[0]), "last_error": last_error},
-        "lag_seconds": round((now - oldest).total_seconds(), 3) if oldest else 0.0,
-        "oldest_pending_at": oldest.isoformat() if oldest else None,
-        "last_synced_at": last_synced.isoformat() if isinstance(last_synced, datetime) else None,
-        "throughput_per_s": {"1m": round(synced_1m / 60, 2), "5m": round(synced_5m / 300, 2)},
-        "synced_last_minute": synced_1m,
-        "departments": departments,
-        "department_coverage": {
-            "with_pushed": sum(1 for d in departments if d["pushed"]),
-            "issuing": len(departments),
-        },
-        "last_reconciliation": None
-        if runs is None
-        else {
-            "finished_at": runs.finished_at.isoformat() if runs.finished_at else None,
-            "outcome": runs.outcome,
-            "counts": runs.counts,
-            "message": runs.message,
-        },
-    }
-
-
-def _department_names(session: Session, codes: list[str]) -> dict[str, str]:
-    if not codes:
-        return {}
-    from catalog.models import Department
-
-    dt = table_of(Department)
-    return {c: n for c, n in session.execute(sa.select(dt.c.uscc, dt.c.name).where(dt.c.uscc.in_(codes)))}
-
-
-def licence_sync_status(session: Session, licence_id: int) -> dict[str, Any]:
-    """Sync state of one licence across its versions: pending, synced version n, or failed."""
-    from licenses.models import Licence
-
-    lic = session.get(Licence, licence_id)
-    if lic is None:
-        raise NotFound("证照不存在")
-    lt = table_of(Licence)
-    versions = sa.select(lt.c.id).where(
-        lt.c.type_code == lic.type_code, lt.c.issuer_code == lic.issuer_code, lt.c.serial == lic.serial
-    )
-    rows = list(
-        session.execute(
-            sa.select(
-                _T.c.id,
-                _T.c.identifier,
-                _T.c.version,
-                _T.c.operation,
-                _T.c.status,
-                _T.c.attempts,
-                _T.c.last_error,
-                _T.c.created_at,
-                _T.c.synced_at,
-            )
-            .where(_T.c.licence_id.in_(versions))
-            .order_by(_T.c.id)
-        )
-    )
-    synced = [r for r in rows if r.status == SENT]
-    last_sent = synced[-1] if synced else None
-    latest = rows[-1] if rows else None
-    if latest is None:
-        state = "none"
-    elif latest.status in (PENDING, FAILED):
-        state = latest.status
-    elif latest.status == SKIPPED:
-        state = "skipped"
-    else:
-        state = "synced"
-    return {
-        "licence_id": licence_id,
-        "state": state,
-        # The identifier's version segment (a new one per amendment) and the record's revision.
-        "synced_version": int(last_sent.identifier.rsplit(".", 2)[1]) if last_sent else None,
-        "synced_revision": last_sent.version if last_sent else None,
-        "last_error": latest.last_error if latest is not None else None,
-        "changes": [
-            {
-                "outbox_id": r.id,
-                "identifier": r.identifier,
-                "revision": r.version,
-                "operation": r.operation,
-                "status": r.status,
-                "attempts": r.attempts,
-                "last_error": r.last_error,
-                "created_at": r.created_at.isoformat() if r.created_at else None,
-                "synced_at": r.synced_at.isoformat() if r.synced_at else None,
-            }
-            for r in rows
-        ],
-    }

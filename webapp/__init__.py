@@ -26,6 +26,8 @@ import reports.views
 from core.app import build_app
 from core.config import Settings
 from core.db import Database
+from licenses import sync
+from webapp.tasks import make_publisher, make_scheduler
 
 # Each module exposes register(app, api); the order is the order of the web layer's routes.
 WEB_MODULES = (
@@ -50,4 +52,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app, api = build_app(settings, database)
     for module in WEB_MODULES:
         module.register(app, api)
+    # Celery is wired here, at the entry point, so no domain module imports celery_app.
+    app_settings: Settings = app.extensions["gaogang.settings"]
+    app.extensions["gaogang.publish_task"] = make_publisher(app_settings)
+    sync.bind_drain_scheduler(app.extensions["gaogang.db"], make_scheduler(app_settings))
     return app

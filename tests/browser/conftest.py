@@ -52,7 +52,8 @@ class LiveSite:
 
 
 def _seed(session: Any) -> dict[str, Any]:
-    from catalog import search_synth, services
+    from benchmarks import search_synth
+    from catalog import services
     from catalog.codes import make_uscc
     from catalog.search import rebuild_index
     from core.auth import SYSTEM, Principal, Role, create_user

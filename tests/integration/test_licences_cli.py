@@ -1,4 +1,4 @@
-"""`flask licences import / generate` on PostgreSQL: bad rows reported by line, good rows kept,
+"""`flask licences import` on PostgreSQL: bad rows reported by line, good rows kept,
 re-runs idempotent."""
 
 from __future__ import annotations
@@ -105,25 +105,67 @@ def test_import_for_an_unknown_department_fails_cleanly(app, issuer, tmp_path):
     assert "找不到" in result.output
 
 
-def test_generate_creates_valid_synthetic_licences_with_outbox_rows(app, db, issuer):
-    result = app.test_cli_runner().invoke(
-        args=["licences", "generate", "--count", "120", "--department", issuer.uscc, "--chunk", "100"]
-    )
-    assert result.exit_code == 0, result.output
-    assert "生成 120 张" in result.output
-    assert count(db, Licence) == 120
-    assert count(db, LicenceOutbox) == 120
-
-
 def test_synthetic_licences_of_the_current_year_are_never_issued_in_the_future():
     from datetime import date
 
-    from licenses import bulk
+    from demo.synthetic_licences import synthetic_rows
     from licenses.models import LicenceType
+    from licenses.services import today
 
     lt = LicenceType(code="11100000MB0143028R001", name="营业执照", authority_code="11100000MB0143028R",
                      holder_code_type="001")
-    this_year = bulk.today().year
-    dates = [row["issue_date"] for _, row in bulk.synthetic_rows([lt], 2000, year=this_year, seed=1)]
-    assert max(dates) <= bulk.today()
+    this_year = today().year
+    dates = [row["issue_date"] for _, row in synthetic_rows([lt], 2000, year=this_year, seed=1)]
+    assert max(dates) <= today()
     assert min(dates) >= date(this_year, 1, 1)
+
+
+def test_load_types_loads_the_national_reference_types_and_no_demo_codes(app, db):
+    from licenses.models import LicenceType
+    from licenses.reference import NATIONAL_TYPES_CSV, read_reference_types
+
+    reference = read_reference_types(NATIONAL_TYPES_CSV)
+    explicit = {r.code for r in reference if not r.inferred}
+    inferred = {r.code for r in reference if r.inferred}
+    assert explicit
+    assert inferred
+    runner = app.test_cli_runner()
+
+    result = runner.invoke(args=["licences", "load-types"])
+    assert result.exit_code == 0, result.output
+    assert f"新增证照类型 {len(explicit)} 个" in result.output
+    with db.transaction() as session:
+        types = session.exec(select(LicenceType)).all()
+        assert {t.code for t in types} == explicit
+        assert {t.authority_level for t in types} == {"国家级"}  # 11100000...: registered nationally
+        assert all(t.validity_years is None and t.face_schema == [] for t in types)
+
+    again = runner.invoke(args=["licences", "load-types", "--include-inferred"])
+    assert again.exit_code == 0, again.output
+    assert f"新增证照类型 {len(inferred)} 个" in again.output
+    with db.transaction() as session:
+        assert set(session.exec(select(LicenceType.code)).all()) == explicit | inferred
+
+
+def test_load_types_refuses_a_bad_reference_file_naming_the_line(app, db, tmp_path):
+    from licenses.models import LicenceType
+
+    path = tmp_path / "types.csv"
+    path.write_text(
+        "certificate_type_code,certificate_type_name,define_authority_name,holder_id_type,confidence\n"
+        "11100000000013338W001,二级建造师注册证书,住建部,公民身份号码,explicit\n"
+        "11100000000013338W002,某证,住建部,护照,explicit\n",
+        encoding="utf-8",
+    )
+    result = app.test_cli_runner().invoke(args=["licences", "load-types", "--file", str(path)])
+    assert result.exit_code == 1
+    assert "第 3 行" in result.output
+    assert count(db, LicenceType) == 0
+
+
+def test_import_needs_the_issuing_department(app, issuer, tmp_path):
+    path = tmp_path / "ok.csv"
+    write(path, [])
+    result = app.test_cli_runner().invoke(args=["licences", "import", str(path)])
+    assert result.exit_code == 2
+    assert "--department" in result.output

@@ -17,6 +17,7 @@ from test_licences_factories import (
 from core.audit import AuditLog, verify_chain
 from core.auth import SYSTEM
 from core.errors import Conflict, Forbidden, Invalid
+from demo import synthetic_licences
 from licenses import bulk, services
 from licenses.identifiers import parse_identifier
 from licenses.models import Licence, LicenceOutbox, LicenceTypeEntry
@@ -162,7 +163,9 @@ def test_suspend_resume_revoke_need_reasons_and_each_writes_one_outbox_record(se
     actions = [
         x.action
         for x in session.exec(
-            select(AuditLog).where(AuditLog.entity_id == str(licence.id)).order_by(AuditLog.id)
+            select(AuditLog)
+            .where(AuditLog.entity_type == "licence", AuditLog.entity_id == str(licence.id))
+            .order_by(AuditLog.id)
         ).all()
     ]
     assert actions == ["licence.issue", "licence.suspend", "licence.resume", "licence.revoke"]
@@ -223,7 +226,7 @@ def test_lookup_is_scoped_to_departments_whose_entries_accept_the_type(setup):
 def test_bulk_issue_reports_bad_rows_and_skips_existing_on_rerun(setup):
     session, a, _b = setup
     lt = services.get_licence_type(session, ORG_TYPE)
-    rows = list(bulk.synthetic_rows([lt], 50, seed=3))
+    rows = list(synthetic_licences.synthetic_rows([lt], 50, seed=3))
     rows[3][1]["holder_code"] = (
         rows[3][1]["holder_code"][:-1] + "0"
         if not rows[3][1]["holder_code"].endswith("0")

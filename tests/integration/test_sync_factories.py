@@ -25,6 +25,7 @@ from catalog.codes import make_uscc
 from catalog.divisions import GAOGANG_FILES, load_divisions_csv
 from catalog.models import Department, Division
 from core.auth import SYSTEM, Principal, Role, create_user
+from demo import synthetic_licences
 from licenses import bulk
 from licenses import services as licence_services
 from licenses.models import Licence, LicenceOutbox, LicenceType
@@ -79,7 +80,7 @@ def make_issuer(session: Any, name: str = "区市场监督管理局", type_seq: 
 
 def issue_many(session: Any, issuer: Issuer, count: int, *, seed: int = 1) -> list[int]:
     """Issue ``count`` synthetic licences through the bulk service (one outbox row each)."""
-    rows = bulk.synthetic_rows([issuer.licence_type], count, seed=seed)
+    rows = synthetic_licences.synthetic_rows([issuer.licence_type], count, seed=seed)
     result = bulk.bulk_issue(session, issuer.actor, issuer.department, rows, source="test")
     assert not result.errors, result.errors[:3]
     session.flush()

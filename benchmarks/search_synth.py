@@ -14,26 +14,33 @@ are identical across divisions, as 三级四同 requires of real catalogues.
 Rows are bulk-inserted (COPY on PostgreSQL) because services would take hours at 1M; the entries
 are published directly and carry no materials. Everything is marked by catalogue items whose
 ``source_code`` starts with ``synth:``, and a new run replaces the previous synthetic catalogue.
+
+Benchmark data only: the rows bypass the catalogue services (no audit row, no workflow), so
+``generate`` refuses a database that holds real (non-synthetic) entries unless forced. Run it as
+``python -m benchmarks.search_synth --size district`` against ``DATABASE_URL``; the product has no
+command that writes it.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from catalog.codes import make_uscc
 from catalog.models import CatalogItem, Department, Division, EntryStatus, ImplementationEntry
-from catalog.search import _copy_rows, _rebuild_cells
+from catalog.search import _copy_rows, _rebuild_cells, rebuild_index
 from catalog.search_models import SearchEntry, SearchPosting
-from core.config import PROJECT_ROOT
-from core.db import table_of
+from core.config import PROJECT_ROOT, Settings
+from core.db import Database, table_of
 from core.types import utcnow
 
 DATA = PROJECT_ROOT / "data"
@@ -148,10 +155,43 @@ def clear_synthetic(session: Session) -> int:
     return int(n or 0)
 
 
+class RealCatalogueError(Exception):
+    """The database holds real entries; synthetic ones would mix with them unaudited."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(
+            f"数据库中已有 {count} 条非合成的实施清单：合成目录只用于压测，"
+            "会与真实数据混在一起且不留审计记录。请换一个空数据库；确需写入时加 --force。"
+        )
+        self.count = count
+
+
+def real_entry_count(session: Session) -> int:
+    """Entries whose basic item is not one of ours (``source_code`` not starting with ``synth:``)."""
+    item = table_of(CatalogItem)
+    ent = table_of(ImplementationEntry)
+    synthetic = sa.select(item.c.id).where(item.c.source_code.like(SYNTH_PREFIX + "%"))
+    query = sa.select(sa.func.count()).select_from(ent).where(ent.c.item_id.not_in(synthetic))
+    return int(session.connection().execute(query).scalar_one())
+
+
 def generate(
-    session: Session, size: str, progress: Callable[[int], object] | None = None, limit: int | None = None
+    session: Session,
+    size: str,
+    progress: Callable[[int], object] | None = None,
+    limit: int | None = None,
+    *,
+    force: bool = False,
 ) -> int:
-    """Write a synthetic published catalogue of ``size`` (at most ``limit`` entries); returns the count."""
+    """Write a synthetic published catalogue of ``size`` (at most ``limit`` entries); returns the count.
+
+    Raises RealCatalogueError, writing nothing, when the database holds real entries and ``force``
+    is not set.
+    """
+    if not force:
+        real = real_entry_count(session)
+        if real:
+            raise RealCatalogueError(real)
     conn = session.connection()
     clear_synthetic(session)
     now = utcnow()
@@ -301,3 +341,44 @@ def expected_size(size: str) -> int:
         n_items if lv == "county" else TOWN_ITEMS if lv == "town" else VILLAGE_ITEMS if lv == "village" else 0
         for _c, _n, _k, _p, lv in plan
     )
+
+
+@click.command(
+    help="生成合成的已发布目录（真实区划与事项名称），仅供搜索压测；写入 DATABASE_URL 指向的数据库。"
+)
+@click.option("--size", type=click.Choice(["district", "city", "province"]), required=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 5_000_000),
+    default=None,
+    help="生成这么多条后停止（如城市目录的 50000 条）",
+)
+@click.option("--no-index", is_flag=True, help="生成后不重建搜索索引")
+@click.option("--force", is_flag=True, help="数据库中已有真实实施清单时仍然写入")
+def main(size: str, limit: int | None, no_index: bool, force: bool) -> None:
+    from tqdm import tqdm
+
+    settings = Settings.from_env()
+    db = Database(settings.database_url)
+    total = min(expected_size(size), limit or 10**9)
+    if not force:
+        with db.transaction() as session:
+            real = real_entry_count(session)
+        if real:  # said before the progress bar starts; generate() checks again in its transaction
+            raise click.ClickException(str(RealCatalogueError(real)))
+    try:
+        with db.transaction() as session, tqdm(total=total, desc=f"生成 {size}", unit="条") as bar:
+            n = generate(session, size, progress=bar.update, limit=limit, force=force)
+    except RealCatalogueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"已生成 {n} 条合成事项（{size}）")
+    if not no_index:
+        with db.transaction() as session:
+            start = time.perf_counter()
+            indexed = rebuild_index(session, progress=True)
+        click.echo(f"已索引 {indexed} 条，用时 {time.perf_counter() - start:.1f} 秒")
+    db.engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
