@@ -12,6 +12,7 @@ from catalog import search as engine
 from catalog import services
 from catalog.search import SearchFilters
 from core.auth import SYSTEM
+from core.errors import Invalid
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -139,7 +140,7 @@ def test_alias_added_by_an_administrator_takes_effect(any_session: Any) -> None:
     assert engine.search(any_session, "蜂农").total == 0
     engine.save_alias(any_session, "蜂农", "养蜂证")
     assert engine.search(any_session, "蜂农").items[0].name == "养蜂证换证"
-    with pytest.raises(engine.Invalid) as err:
+    with pytest.raises(Invalid) as err:
         engine.save_alias(any_session, "蜂农", "养蜂")
     assert "alias" in err.value.details
 
@@ -218,7 +219,9 @@ def test_index_follows_publish_reopen_and_retire(any_session: Any, handles: dict
 
 def test_facet_cells_agree_with_counting_the_entries(any_session: Any, handles: dict[str, Any]) -> None:
     """The per-term cells and a count over the matching entries give the same totals and facets."""
-    from catalog.search import SearchEntry, _cell_facets, _facets, _t
+    from catalog.search.facets import _cell_facets, _facets
+    from catalog.search.sql import _t
+    from catalog.search_models import SearchEntry
 
     e = _t(SearchEntry)
     filters = [
@@ -237,7 +240,7 @@ def test_facet_cells_agree_with_counting_the_entries(any_session: Any, handles: 
 
 
 def _term_ids(session: Any, q: str) -> list[int]:
-    from catalog.search import _match_phrase, _Phrase
+    from catalog.search.query import _match_phrase, _Phrase
 
     return sorted(_match_phrase(session.connection(), _Phrase((q,), 0)))
 
