@@ -26,7 +26,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from catalog import services  # noqa: E402
+from catalog import entries as entry_services  # noqa: E402
 from catalog.divisions import GAOGANG_FILES, TAIZHOU_FILES, load_divisions_csv  # noqa: E402
 from catalog.importer import import_items_csv  # noqa: E402
 from catalog.models import ImplementationEntry  # noqa: E402
@@ -100,7 +100,7 @@ def run(db: Database) -> list[tuple[str, str]]:
         samples = []
         for _ in range(20):
             with db.transaction() as session:
-                seconds, _ = timed(lambda s=session, k=kwargs: services.list_entries(s, ANONYMOUS, **k))
+                seconds, _ = timed(lambda s=session, k=kwargs: entry_services.list_entries(s, ANONYMOUS, **k))
             samples.append(seconds * 1000)
         rows.append(
             (label, f"median {statistics.median(samples):.1f} ms, max {max(samples):.1f} ms (20 runs)")

@@ -174,7 +174,7 @@ def entry_detail(task_code: str) -> Any:
     )
     if entry is None or entry.status != EntryStatus.PUBLISHED.value or not entry.applicable:
         raise NotFound("该事项不存在或尚未发布")
-    from catalog.services import entry_fees, entry_materials
+    from catalog.entries import entry_fees, entry_materials
 
     dept = session.get(Department, entry.department_id)
     division = session.get(Division, entry.division_code)

@@ -52,6 +52,7 @@ class LiveSite:
 
 
 def _seed(session: Any) -> dict[str, Any]:
+    from catalog import entries as entry_services
     from catalog import search_synth, services
     from catalog.codes import make_uscc
     from catalog.search import rebuild_index
@@ -71,7 +72,7 @@ def _seed(session: Any) -> dict[str, Any]:
         session, SYSTEM, code="000177000001", name=ENTRY_ITEM_NAME, task_type="01",
         legal_basis="《测试条例》", use_levels="4",
     )
-    entry = services.claim_item(session, SYSTEM, item_id=item.id, department_id=dept.id)
+    entry = entry_services.claim_item(session, SYSTEM, item_id=item.id, department_id=dept.id)
     create_user(
         session, username=EDITOR, password=PASSWORD, display_name="浏览器编辑",
         role=Role.DEPT_EDITOR, department_id=dept.id,

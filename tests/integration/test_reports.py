@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from catalog import entries as entry_services
 from catalog import services as catalog
 from catalog.codes import make_uscc
 from catalog.divisions import load_divisions_csv
@@ -44,7 +45,7 @@ def _entry(
     fees: list[dict[str, Any]] | None = None,
     promise: int = 5,
 ) -> ImplementationEntry:
-    entry = catalog.claim_item(session, SYSTEM, item_id=item_id, department_id=dept_id)
+    entry = entry_services.claim_item(session, SYSTEM, item_id=item_id, department_id=dept_id)
     fields: dict[str, Any] = {
         "anticipate_days": 20,
         "promise_days": promise,
@@ -56,12 +57,12 @@ def _entry(
     }
     if visits:
         fields["visits_reason"] = "需现场核验原件"
-    catalog.update_entry(session, SYSTEM, entry.id, fields=fields, materials=materials, fees=fees)
+    entry_services.update_entry(session, SYSTEM, entry.id, fields=fields, materials=materials, fees=fees)
     if no_contact:
-        catalog.set_no_contact(session, SYSTEM, entry.id, True)
+        entry_services.set_no_contact(session, SYSTEM, entry.id, True)
     if publish:
-        catalog.submit_entry(session, SYSTEM, entry.id)
-        catalog.approve_entry(session, SYSTEM, entry.id)
+        entry_services.submit_entry(session, SYSTEM, entry.id)
+        entry_services.approve_entry(session, SYSTEM, entry.id)
     return entry
 
 

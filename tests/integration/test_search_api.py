@@ -16,7 +16,7 @@ from sqlmodel import Session
 from test_catalog_factories import make_user
 from test_search_factories import NAMES, shared_catalogue
 
-from catalog import services
+from catalog import entries as entry_services
 from core.auth import Role
 from core.config import PROJECT_ROOT
 from core.db import Database
@@ -69,7 +69,7 @@ def test_search_api_returns_items_total_and_facets(client: Any, world: dict[str,
     assert set(item) >= {"task_code", "name", "department", "level", "division_code", "no_contact", "type"}
     assert item["name"] in NAMES  # the entry's name exactly
     with client.application.extensions["gaogang.db"].session() as s:
-        entry = services.get_entry_by_task_code(s, item["task_code"])
+        entry = entry_services.get_entry_by_task_code(s, item["task_code"])
     assert entry.name == item["name"]
     assert {f["value"] for f in body["facets"]["level"]} == {"4", "5"}
     assert sum(f["count"] for f in body["facets"]["type"]) == body["total"]

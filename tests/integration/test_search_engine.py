@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from test_search_factories import NAMES, TOWN_NAMES, savepoint_session, shared_catalogue
 
+from catalog import entries as entry_services
 from catalog import search as engine
-from catalog import services
 from catalog.search import SearchFilters
 from core.auth import SYSTEM
 from core.errors import Invalid
@@ -175,7 +175,7 @@ def test_facets_and_totals_are_correct_under_filters(any_session: Any, handles: 
     assert by_dept.total == sum(
         1
         for c in all_codes(any_session, q)
-        if services.get_entry_by_task_code(any_session, c).department_id == dept.id
+        if entry_services.get_entry_by_task_code(any_session, c).department_id == dept.id
     )
     combined = engine.search(any_session, q, SearchFilters(level="4", task_type="20"))
     assert combined.total == everything.total - town_level.total
@@ -188,11 +188,11 @@ def test_facets_and_totals_are_correct_under_filters(any_session: Any, handles: 
 def test_index_follows_publish_reopen_and_retire(any_session: Any, handles: dict[str, Any]) -> None:
     entry = handles["entries"]["普通护照签发"]
     assert entry.task_code in all_codes(any_session, "护照")
-    services.retire_entry(any_session, SYSTEM, entry.id, "事项取消")
+    entry_services.retire_entry(any_session, SYSTEM, entry.id, "事项取消")
     assert entry.task_code not in all_codes(any_session, "护照")
     draft = handles["draft"]
     assert draft.task_code not in all_codes(any_session, "草稿事项")
-    services.update_entry(
+    entry_services.update_entry(
         any_session,
         SYSTEM,
         draft.id,
@@ -207,8 +207,8 @@ def test_index_follows_publish_reopen_and_retire(any_session: Any, handles: dict
             "phone": "0523-86900000",
         },
     )
-    services.submit_entry(any_session, SYSTEM, draft.id)
-    services.approve_entry(any_session, SYSTEM, draft.id)
+    entry_services.submit_entry(any_session, SYSTEM, draft.id)
+    entry_services.approve_entry(any_session, SYSTEM, draft.id)
     assert draft.task_code in all_codes(any_session, "草稿事项")
     # A full rebuild gives the same answer (items, totals, facet counts) as the incremental updates.
     queries = ["社会", "登记", "护照", "草稿事项", "证"]
