@@ -59,7 +59,7 @@ def _seed(session: Any) -> dict[str, Any]:
     from core.auth import SYSTEM, Principal, Role, create_user
     from demo.licences_demo import ensure_department
     from licenses import services as licences
-    from reports import services as reports
+    from reports import bundles
 
     search_synth.generate(session, "district")
     name = "区浏览器测试局"
@@ -109,7 +109,7 @@ def _seed(session: Any) -> dict[str, Any]:
             "SELECT task_code FROM implementation_entry WHERE status = 'published' ORDER BY id LIMIT 3"
         )
     ]
-    bundle = reports.save_bundle(
+    bundle = bundles.save_bundle(
         session, Principal.of(admin), name="新生儿出生一件事",
         description="出生医学证明、户口登记、医保参保一次办。", task_codes=published, published=True,
     )

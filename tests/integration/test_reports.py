@@ -24,7 +24,7 @@ from catalog.divisions import load_divisions_csv
 from catalog.models import EntryVersion, ImplementationEntry
 from core.auth import SYSTEM, Principal, Role, create_user, issue_token
 from core.errors import Forbidden, Invalid, NotFound
-from reports import annual_report, services, snapshot
+from reports import annual_report, bundles, services, snapshot
 from reports.models import CaseStat, Snapshot
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -393,14 +393,14 @@ def test_template_table_invariant_is_enforced_on_entry(session: Session) -> None
 
 
 def test_bundle_merges_materials_and_totals_time_and_fees(session: Session, world: dict[str, Any]) -> None:
-    bundle = services.save_bundle(
+    bundle = bundles.save_bundle(
         session,
         SYSTEM,
         name="我要开餐馆",
         task_codes=[world["e1"].task_code, world["e2"].task_code],
         published=True,
     )
-    view = services.bundle_view(session, bundle.id)
+    view = bundles.bundle_view(session, bundle.id)
     assert [e["task_code"] for e in view.entries] == [world["e1"].task_code, world["e2"].task_code]
     names = sorted(m["name"] for m in view.materials)
     assert names == ["营业执照", "食品安全管理制度"]  # "营  业执照" is the same material
@@ -412,14 +412,14 @@ def test_bundle_merges_materials_and_totals_time_and_fees(session: Session, worl
 
 def test_bundle_with_unknown_codes_is_refused(session: Session) -> None:
     with pytest.raises(Invalid) as caught:
-        services.save_bundle(session, SYSTEM, name="x", task_codes=["NOPE"])
+        bundles.save_bundle(session, SYSTEM, name="x", task_codes=["NOPE"])
     assert "task_codes" in caught.value.details
 
 
 def test_unpublished_bundle_is_not_public(session: Session, world: dict[str, Any]) -> None:
-    bundle = services.save_bundle(session, SYSTEM, name="草稿", task_codes=[world["e1"].task_code])
+    bundle = bundles.save_bundle(session, SYSTEM, name="草稿", task_codes=[world["e1"].task_code])
     with pytest.raises(NotFound):
-        services.bundle_view(session, bundle.id)
+        bundles.bundle_view(session, bundle.id)
 
 
 # ---- web ----------------------------------------------------------------------------------------------
@@ -537,7 +537,7 @@ def test_case_statistics_upload_page_reports_line_errors(admin_client: Any, worl
 
 
 def test_public_bundle_page(client: Any, session: Session, world: dict[str, Any]) -> None:
-    bundle = services.save_bundle(
+    bundle = bundles.save_bundle(
         session, SYSTEM, name="我要开餐馆", task_codes=[world["e1"].task_code], published=True
     )
     session.flush()
