@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from catalog.consistency import drift_sql
 from catalog.models import CatalogItem, Department, Division, EntryVersion, ImplementationEntry
 from core.audit import record
 from core.auth import Principal
@@ -104,12 +105,7 @@ def load_catalogue_facts(session: Session, as_of: datetime) -> dict[str, Any]:
         .group_by(V.entry_id)
         .subquery()
     )
-    drift = sa.or_(
-        E.name != It.name,
-        E.task_type != It.task_type,
-        sa.func.coalesce(E.legal_basis, "") != sa.func.coalesce(It.legal_basis, ""),
-        E.catalog_code != It.code,
-    )
+    drift = drift_sql(E, It)  # the one 三级四同 rule, as the consistency report applies it
     stmt = (
         select(
             E.id,
