@@ -35,7 +35,7 @@ from catalog.search.aliases import (
     save_alias,
 )
 from catalog.search.evaluation import like_oracle
-from catalog.search.facets import facet_division
+from catalog.search.facet_keys import facet_division
 from catalog.search.filters import SearchFilters, division_prefix, validate_filters
 from catalog.search.index import (
     TermCache,

@@ -13,18 +13,12 @@ from catalog.models import (
     TASK_TYPES,
     USE_LEVELS,
 )
-from catalog.search.filters import SearchFilters, _sql_filters
+from catalog.search.facet_keys import TOWN_DIGITS, VILLAGE_LEVEL, facet_department_sql, facet_division_sql
+from catalog.search.filters import SearchFilters, _sql_filters, filter_matches, sql_conditions
 from catalog.search.sql import _q, _t
 from catalog.search_models import (
     SearchCell,
 )
-
-
-def facet_division(code: str, level: str) -> str:
-    """The facet value an entry's division falls under: its town, or its county for county entries."""
-    if level in ("5", "6") and len(code) == 12:
-        return code[:9] + "000"
-    return code[:6] + "000000"
 
 
 def _ordered_facets(facets: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
@@ -36,11 +30,11 @@ def _ordered_facets(facets: dict[str, list[dict[str, Any]]]) -> dict[str, list[d
 
 def _cells_serve(conn: sa.Connection, f: SearchFilters) -> bool:
     """Whether the filters can be applied to SearchCell rows (not a village, not a village committee)."""
-    if f.division and len(f.division_prefix() or "") > 9:
+    if f.division and len(f.division_prefix() or "") > TOWN_DIGITS:
         return False
     if f.department:
         level = conn.execute(_q(conn).department_level, {"id": f.department}).scalar()
-        if level is None or level == "6":
+        if level is None or level == VILLAGE_LEVEL:
             return False
     return True
 
@@ -48,15 +42,8 @@ def _cells_serve(conn: sa.Connection, f: SearchFilters) -> bool:
 def _cell_ok(
     f: SearchFilters, level: str, div_key: str, dept: int, ttype: str, nc: bool, skip: str | None = None
 ) -> bool:
-    if f.level and skip != "level" and level != f.level:
-        return False
-    if f.division and skip != "division" and not div_key.startswith(f.division_prefix() or ""):
-        return False
-    if f.department and skip != "department" and dept != f.department:
-        return False
-    if f.task_type and skip != "type" and ttype != f.task_type:
-        return False
-    return not (f.no_contact and skip != "no_contact" and not nc)
+    values = {"level": level, "division": div_key, "department": dept, "type": ttype, "no_contact": nc}
+    return filter_matches(f, values, skip)
 
 
 def _cell_facets(
@@ -86,17 +73,16 @@ def _cell_facets(
     if total == 0 and not any((f.level, f.division, f.department, f.task_type, f.no_contact)):
         return 0, _empty_facets(), {}
     c = _t(SearchCell)
-    conds: list[Any] = []
-    if f.level:
-        conds.append(c.c.level == f.level)
-    if f.division:
-        conds.append(c.c.div_key.like((f.division_prefix() or "") + "%"))
-    if f.department:
-        conds.append(c.c.department_id == f.department)
-    if f.task_type:
-        conds.append(c.c.task_type == f.task_type)
-    if f.no_contact:
-        conds.append(c.c.no_contact.is_(True))
+    conds = sql_conditions(
+        f,
+        {
+            "level": c.c.level,
+            "division": c.c.div_key,
+            "department": c.c.department_id,
+            "type": c.c.task_type,
+            "no_contact": c.c.no_contact,
+        },
+    )
     per_term: dict[int, int] = {}
     if total:
         stmt = _q(conn).cell_per_term.where(*conds).group_by(c.c.term_id)
@@ -134,14 +120,6 @@ def _empty_facets() -> dict[str, list[dict[str, Any]]]:
     return {"level": [], "division": [], "department": [], "type": [], "no_contact": []}
 
 
-def _division_facet_expr(e: sa.Table) -> Any:
-    """An entry's town (9-digit prefix), or its county (6) for county entries: facet_division in SQL."""
-    return sa.case(
-        (e.c.level.in_(("5", "6")), sa.func.substr(e.c.division_code, 1, 9)),
-        else_=sa.func.substr(e.c.division_code, 1, 6),
-    )
-
-
 def _facets(
     session: Session, e: sa.Table, scope: list[Any], f: SearchFilters, name_ids: list[int] | None = None
 ) -> tuple[int, dict[str, list[dict[str, Any]]]]:
@@ -160,8 +138,8 @@ def _facets(
         if total == 0 and not filtered:
             return 0, _empty_facets()
 
-    div_expr = _division_facet_expr(e)
-    dept_expr = sa.case((e.c.level == "6", 0), else_=e.c.department_id)
+    div_expr = facet_division_sql(e.c.division_code, e.c.level)
+    dept_expr = facet_department_sql(e.c.department_id, e.c.level)
     exprs = {"level": e.c.level, "division": div_expr, "department": dept_expr, "type": e.c.task_type}
     cells: Sequence[Any] = []
     if not filtered and name_ids is not None:
@@ -196,7 +174,7 @@ def _facets(
         total = sum(int(cell[-1]) for cell in cells)
         if total == 0:
             return 0, _empty_facets()
-    divisions = [(code.ljust(12, "0"), n) for code, n in grouped("division")]
+    divisions = grouped("division")
     departments = [(k, n) for k, n in grouped("department") if k]  # village committees: see SearchCell
     if not filtered:
         nc = sum(int(cell[-1]) for cell in cells if cell[-2])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,20 +86,67 @@ def validate_filters(
     return SearchFilters(level=lv, division=div, department=dept, task_type=tt, no_contact=nc)
 
 
-def _sql_filters(f: SearchFilters, e: sa.Table, skip: str | None = None) -> list[Any]:
-    """SQL conditions for the filters, leaving out ``skip`` (a facet counts under the other filters)."""
+# The filters, defined once as (facet, test, value) triples; ``sql_conditions`` and ``filter_matches``
+# only translate them, for entry rows, SearchCell rows (SQL) and cell tuples (Python).
+EQUALS, PREFIX, IS_TRUE = "equals", "prefix", "is_true"
+FACETS = ("level", "division", "department", "type", "no_contact")
+
+
+def filter_tests(f: SearchFilters, skip: str | None = None) -> list[tuple[str, str, Any]]:
+    """What the filters require, leaving out ``skip`` (a facet counts under the other filters)."""
+    tests: list[tuple[str, str, Any]] = []
+    if f.level:
+        tests.append(("level", EQUALS, f.level))
+    if f.division:
+        tests.append(("division", PREFIX, f.division_prefix() or ""))
+    if f.department:
+        tests.append(("department", EQUALS, f.department))
+    if f.task_type:
+        tests.append(("type", EQUALS, f.task_type))
+    if f.no_contact:
+        tests.append(("no_contact", IS_TRUE, True))
+    return [t for t in tests if t[0] != skip]
+
+
+def sql_conditions(f: SearchFilters, columns: Mapping[str, Any], skip: str | None = None) -> list[Any]:
+    """The filters as SQL conditions over ``columns`` (facet -> column)."""
     conds: list[Any] = []
-    if f.level and skip != "level":
-        conds.append(e.c.level == f.level)
-    if f.division and skip != "division":
-        prefix = f.division_prefix() or ""
-        conds.append(
-            e.c.division_code.like(prefix + "%") if len(prefix) < 12 else e.c.division_code == prefix
-        )
-    if f.department and skip != "department":
-        conds.append(e.c.department_id == f.department)
-    if f.task_type and skip != "type":
-        conds.append(e.c.task_type == f.task_type)
-    if f.no_contact and skip != "no_contact":
-        conds.append(e.c.no_contact.is_(True))
+    for facet, test, value in filter_tests(f, skip):
+        column = columns[facet]
+        if test == EQUALS:
+            conds.append(column == value)
+        elif test == PREFIX:
+            # A full 12-digit code is one division: equality lets the index serve it directly.
+            conds.append(column.like(value + "%") if len(value) < 12 else column == value)
+        else:
+            conds.append(column.is_(True))
     return conds
+
+
+def filter_matches(f: SearchFilters, values: Mapping[str, Any], skip: str | None = None) -> bool:
+    """Whether one row's facet values (facet -> value) pass the filters."""
+    for facet, test, value in filter_tests(f, skip):
+        actual = values[facet]
+        if test == EQUALS and actual != value:
+            return False
+        if test == PREFIX and not str(actual).startswith(value):
+            return False
+        if test == IS_TRUE and not actual:
+            return False
+    return True
+
+
+def entry_columns(e: sa.Table) -> dict[str, Any]:
+    """The filterable columns of search_entry rows."""
+    return {
+        "level": e.c.level,
+        "division": e.c.division_code,
+        "department": e.c.department_id,
+        "type": e.c.task_type,
+        "no_contact": e.c.no_contact,
+    }
+
+
+def _sql_filters(f: SearchFilters, e: sa.Table, skip: str | None = None) -> list[Any]:
+    """SQL conditions for the filters over search_entry rows, leaving out ``skip``."""
+    return sql_conditions(f, entry_columns(e), skip)

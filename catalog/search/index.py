@@ -19,7 +19,12 @@ from catalog.models import (
     ImplementationEntry,
     Material,
 )
-from catalog.search.facets import facet_division
+from catalog.search.facet_keys import (
+    facet_department,
+    facet_department_sql,
+    facet_division,
+    facet_division_sql,
+)
 from catalog.search.sql import _chunks, _t
 from catalog.search.text import grams, normalize_text, pinyin_grams, pinyin_of
 from catalog.search_models import (
@@ -87,7 +92,7 @@ def _cell_key(
         term_id,
         level,
         facet_division(division_code, level),
-        0 if level == "6" else department_id,
+        facet_department(department_id, level),
         task_type,
         bool(no_contact),
     )
@@ -116,11 +121,8 @@ def _rebuild_cells(conn: sa.Connection) -> None:
     """Recompute every cell from search_entry (after bulk changes)."""
     cell = _t(SearchCell)
     e = _t(SearchEntry)
-    div = sa.case(
-        (e.c.level.in_(("5", "6")), sa.func.substr(e.c.division_code, 1, 9) + "000"),
-        else_=sa.func.substr(e.c.division_code, 1, 6) + "000000",
-    )
-    dept = sa.case((e.c.level == "6", 0), else_=e.c.department_id)
+    div = facet_division_sql(e.c.division_code, e.c.level)
+    dept = facet_department_sql(e.c.department_id, e.c.level)
     cols = (e.c.name_term_id, e.c.level, div, dept, e.c.task_type, e.c.no_contact)
     conn.execute(sa.delete(cell))
     conn.execute(

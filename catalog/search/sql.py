@@ -11,6 +11,7 @@ from catalog.models import (
     Department,
     Division,
 )
+from catalog.search.facet_keys import facet_department_sql, facet_division_sql
 from catalog.search_models import (
     FIELD_NAME,
     SearchAlias,
@@ -69,14 +70,11 @@ class _Statements:
             .where(_in_list(p.c.term_id, "ids", sa.Integer, pg), p.c.field != FIELD_NAME)
             .limit(1)
         )
-        div = sa.case(
-            (e.c.level.in_(("5", "6")), sa.func.substr(e.c.division_code, 1, 9)),
-            else_=sa.func.substr(e.c.division_code, 1, 6),
-        )
+        div = facet_division_sql(e.c.division_code, e.c.level)
         facet_cols = (
             e.c.level,
             div,
-            sa.case((e.c.level == "6", 0), else_=e.c.department_id),
+            facet_department_sql(e.c.department_id, e.c.level),
             e.c.task_type,
             e.c.no_contact,
         )
