@@ -21,6 +21,7 @@ from catalog.api import API_LIMIT
 from catalog.models import TASK_TYPES, USE_LEVELS
 from catalog.search.evaluation import RELEVANCE_CSV, evaluate, format_report, read_relevance
 from catalog.search_models import SearchEntry
+from core.auth import SYSTEM
 from core.config import PROJECT_ROOT
 from core.errors import Invalid, NotFound
 from core.schemas import ErrorSchema
@@ -312,8 +313,9 @@ def load_aliases_cmd(path: Path) -> None:
     except Invalid as exc:
         raise click.ClickException(exc.message) from None
     with database().transaction() as session:
-        n = engine.load_aliases(session, rows)
-    click.echo(f"已写入 {n} 条别名")
+        # The command line acts as the system principal: the audit rows say so.
+        n = engine.load_aliases(session, SYSTEM, rows)
+    click.echo(f"已写入 {n} 条别名（新增或修改）")
 
 
 @search_cli.command("misses")

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -16,8 +17,10 @@ from catalog.search.text import normalize_query, pinyin_of
 from catalog.search_models import (
     SearchAlias,
 )
+from core import audit
+from core.auth import Principal
 from core.config import PROJECT_ROOT
-from core.errors import Invalid
+from core.errors import Invalid, NotFound
 from core.types import utcnow
 
 ALIASES_CSV = PROJECT_ROOT / "data" / "search_aliases.csv"
@@ -54,26 +57,63 @@ def clean_targets(raw: str) -> list[str]:
     return seen
 
 
-def load_aliases(session: Session, rows: Iterable[dict[str, str]]) -> int:
-    """Upsert aliases by their word; returns how many rows were written."""
+# Audit actions of the alias writes (the admin page, the API and `flask search load-aliases`).
+ALIAS_SAVED, ALIAS_DELETED = "search.alias_saved", "search.alias_deleted"
+
+
+def _values(row: SearchAlias) -> dict[str, Any]:
+    return {"alias": row.alias, "targets": row.targets, "note": row.note}
+
+
+def _by_word(session: Session, word: str) -> SearchAlias | None:
+    return session.execute(sa.select(SearchAlias).where(_t(SearchAlias).c.alias == word)).scalars().first()
+
+
+def _write(
+    session: Session, actor: Principal, row: SearchAlias | None, values: dict[str, str]
+) -> SearchAlias:
+    """Create ``values`` (row None) or change ``row`` to them, with the audit row; unchanged: no write."""
+    old = _values(row) if row is not None else None
+    if row is None:
+        row = SearchAlias(alias=values["alias"], targets="", note="")
+        session.add(row)
+    elif old == values:
+        return row
+    row.alias, row.targets, row.note, row.updated_at = (
+        values["alias"],
+        values["targets"],
+        values["note"],
+        utcnow(),
+    )
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action=ALIAS_SAVED,
+        entity_type="search_alias",
+        entity_id=row.id,
+        old=old,
+        new=values,
+    )
+    return row
+
+
+def load_aliases(session: Session, actor: Principal, rows: Iterable[dict[str, str]]) -> int:
+    """Upsert aliases by their word (rows as ``read_aliases_csv`` returns them), one audit row per alias
+    created or changed; returns how many aliases were created or changed."""
     n = 0
     for row in rows:
-        alias = (
-            session.execute(sa.select(SearchAlias).where(_t(SearchAlias).c.alias == row["alias"]))
-            .scalars()
-            .first()
-        )
-        if alias is not None:
-            alias.targets, alias.note, alias.updated_at = row["targets"], row.get("note", ""), utcnow()
-        else:
-            session.add(SearchAlias(alias=row["alias"], targets=row["targets"], note=row.get("note", "")))
-        n += 1
+        values = {"alias": row["alias"], "targets": row["targets"], "note": (row.get("note") or "")[:300]}
+        existing = _by_word(session, values["alias"])
+        if existing is None or _values(existing) != values:
+            _write(session, actor, existing, values)
+            n += 1
     session.flush()
     return n
 
 
 def save_alias(
-    session: Session, alias: str, targets: str, note: str = "", alias_id: int | None = None
+    session: Session, actor: Principal, alias: str, targets: str, note: str = "", alias_id: int | None = None
 ) -> SearchAlias:
     """Create or change one alias (administrators); Invalid with field details on bad input."""
     word = normalize_query(alias)
@@ -85,36 +125,29 @@ def save_alias(
         errors["targets"] = ["请至少填写一个目标词（用 | 或逗号分隔），总长不超过 500 个字符"]
     if errors:
         raise Invalid("别名填写有误", errors)
-    clash = session.execute(sa.select(SearchAlias).where(_t(SearchAlias).c.alias == word)).scalars().first()
+    clash = _by_word(session, word)
     if clash is not None and clash.id != alias_id:
         raise Invalid("该别名已存在", {"alias": ["该别名已存在，请直接修改它"]})
+    row = None
     if alias_id is not None:
         row = session.get(SearchAlias, alias_id)
         if row is None:
-            from core.errors import NotFound
-
             raise NotFound("别名不存在")
-    else:
-        row = SearchAlias(alias=word, targets="", note="")
-        session.add(row)
-    row.alias, row.targets, row.note, row.updated_at = (
-        word,
-        "|".join(target_list),
-        (note or "")[:300],
-        utcnow(),
-    )
-    session.flush()
-    return row
+    values = {"alias": word, "targets": "|".join(target_list), "note": (note or "")[:300]}
+    return _write(session, actor, row, values)
 
 
-def delete_alias(session: Session, alias_id: int) -> SearchAlias:
+def delete_alias(session: Session, actor: Principal, alias_id: int) -> SearchAlias:
+    """Delete one alias, with the audit row holding what it was."""
     row = session.get(SearchAlias, alias_id)
     if row is None:
-        from core.errors import NotFound
-
         raise NotFound("别名不存在")
+    old = _values(row)
     session.delete(row)
     session.flush()
+    audit.record(
+        session, actor=actor, action=ALIAS_DELETED, entity_type="search_alias", entity_id=alias_id, old=old
+    )
     return row
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from test_search_factories import NAMES, TOWN_NAMES, savepoint_session, shared_catalogue
 
 from catalog import entries as entry_services
 from catalog import search as engine
-from catalog.search import SearchFilters
-from core.auth import SYSTEM
+from catalog.search import SearchFilters, aliases
+from core.audit import AuditLog
+from core.auth import SYSTEM, Principal, Role
 from core.errors import Invalid
 
 
@@ -138,11 +140,39 @@ def test_aliases_map_everyday_words_to_official_names(any_session: Any) -> None:
 
 def test_alias_added_by_an_administrator_takes_effect(any_session: Any) -> None:
     assert engine.search(any_session, "蜂农").total == 0
-    engine.save_alias(any_session, "蜂农", "养蜂证")
+    engine.save_alias(any_session, SYSTEM, "蜂农", "养蜂证")
     assert engine.search(any_session, "蜂农").items[0].name == "养蜂证换证"
     with pytest.raises(Invalid) as err:
-        engine.save_alias(any_session, "蜂农", "养蜂")
+        engine.save_alias(any_session, SYSTEM, "蜂农", "养蜂")
     assert "alias" in err.value.details
+
+
+def _alias_audit(session: Any) -> list[tuple[str, str, Any, Any]]:
+    rows = session.execute(
+        sa.select(AuditLog).where(AuditLog.entity_type == "search_alias").order_by(AuditLog.id)
+    ).scalars()
+    return [(r.action, r.actor_name, r.old, r.new) for r in rows]
+
+
+def test_every_alias_write_leaves_its_audit_row(any_session: Any) -> None:
+    admin = Principal(user_id=None, name="别名管理员", role=Role.ADMIN)
+    before = len(_alias_audit(any_session))
+    row = aliases.save_alias(any_session, admin, "蜂农", "养蜂证", "来自未命中查询")
+    aliases.save_alias(any_session, admin, "蜂农", "养蜂证|养蜂", "来自未命中查询", alias_id=row.id)
+    # The same values again change nothing and write no audit row.
+    aliases.save_alias(any_session, admin, "蜂农", "养蜂证|养蜂", "来自未命中查询", alias_id=row.id)
+    from_file = [{"alias": "蜂农", "targets": "养蜂证", "note": ""}]
+    assert aliases.load_aliases(any_session, SYSTEM, from_file) == 1
+    aliases.delete_alias(any_session, admin, row.id)
+    created = {"alias": "蜂农", "targets": "养蜂证", "note": "来自未命中查询"}
+    changed = {"alias": "蜂农", "targets": "养蜂证|养蜂", "note": "来自未命中查询"}
+    loaded = {"alias": "蜂农", "targets": "养蜂证", "note": ""}
+    assert _alias_audit(any_session)[before:] == [
+        (aliases.ALIAS_SAVED, "别名管理员", None, created),
+        (aliases.ALIAS_SAVED, "别名管理员", created, changed),
+        (aliases.ALIAS_SAVED, "system", changed, loaded),
+        (aliases.ALIAS_DELETED, "别名管理员", loaded, None),
+    ]
 
 
 def test_one_wrong_missing_or_extra_character_is_tolerated(any_session: Any) -> None:
