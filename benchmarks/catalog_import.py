@@ -118,24 +118,6 @@ def _import(db: Database, code: str):  # type: ignore[no-untyped-def]
         return import_items_csv(session, REAL_FILE, code, progress=False)
 
 
-def _detach_search_hooks() -> None:
-    try:
-        from catalog import search
-    except ImportError:
-        return
-    from sqlalchemy.orm import Session as OrmSession
-
-    for name, fn in [
-        ("before_flush", "_before_flush"),
-        ("after_flush", "_after_flush"),
-        ("after_flush_postexec", "_after_flush_postexec"),
-    ]:
-        listener = getattr(search, fn, None)
-        if listener is not None and sa.event.contains(OrmSession, name, listener):
-            sa.event.remove(OrmSession, name, listener)
-    print("catalog.search flush hooks detached for this run")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
@@ -146,14 +128,7 @@ def main() -> None:
     )
     parser.add_argument("--sqlite", default=None)
     parser.add_argument("--skip-pg", action="store_true")
-    parser.add_argument(
-        "--without-search-hook",
-        action="store_true",
-        help="detach catalog.search's per-flush reindexing, to see the importer's own cost",
-    )
     args = parser.parse_args()
-    if args.without_search_hook:
-        _detach_search_hooks()
     targets = []
     sqlite_path = Path(args.sqlite) if args.sqlite else Path(tempfile.mkdtemp()) / "bench.db"
     if sqlite_path.exists():

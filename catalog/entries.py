@@ -47,6 +47,7 @@ from catalog.models import (
     Material,
 )
 from catalog.norules import evaluate_no_contact, split_codes
+from catalog.search.index import reindex_entry
 from catalog.services import get_department, get_item
 from core import audit
 from core.auth import Principal
@@ -110,6 +111,8 @@ def _save_version(
         )
     )
     session.flush()
+    # Every write of an entry passes here: keep its search rows in step, in the same transaction.
+    reindex_entry(session, _pk(entry))
 
 
 def _claim_target(

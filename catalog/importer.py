@@ -37,6 +37,7 @@ from catalog.models import (
     ImplementationEntry,
 )
 from catalog.norules import split_codes
+from catalog.search.index import reindex_entries
 from core import audit
 from core.auth import SYSTEM, Principal
 from core.errors import DomainError, Invalid
@@ -312,6 +313,7 @@ def import_items_csv(
         raise Invalid(f"文件不存在：{path}", {"file": [str(path)]})
     report = ImportReport()
     importer = _Importer(session, district, levels, actor)
+    created: list[int] = []
     try:
         records = list(_rows(path))
     except UnicodeDecodeError as exc:
@@ -333,6 +335,7 @@ def import_items_csv(
             importer.row(line, row, report)
             session.flush()
             savepoint.commit()
+            created.extend(o.id for o in importer.done if isinstance(o, ImplementationEntry) and o.id)
             for obj in importer.done:
                 if obj in session:
                     session.expunge(obj)
@@ -355,6 +358,8 @@ def import_items_csv(
                 report.items_created,
                 report.departments_created,
             ) = counts
+    # The new published entries become searchable in this transaction (one batch, not per row).
+    reindex_entries(session, created)
     audit.record(
         session,
         actor=actor,

@@ -386,7 +386,7 @@ def evaluate_cmd(path: Path, current: bool) -> None:
 
 def evaluate_on_real_catalogue(queries: list[dict[str, Any]]) -> dict[str, Any]:
     """Import the real catalogue (catalog.importer, as the foundation does) into a temporary SQLite
-    for 高港区 and evaluate there; the index is kept in step by the flush hook."""
+    for 高港区 and evaluate there; the importer indexes the entries it creates."""
     from alembic import command
     from alembic.config import Config
 

@@ -16,10 +16,10 @@ How it works (see docs/search.md):
   variants of those > one-typo match > keyword > department > material; ties by shorter name,
   then the name, then the entry id.
 
-The package, by seam: ``text`` (normalisation, grams, pinyin), ``aliases``, ``index`` (the tables and
-their flush hooks), ``filters`` and ``facets``, ``query`` (matching, ranking, paging), ``misses``
-(zero-result log) and ``evaluation``. The names below stay importable from ``catalog.search`` for
-existing callers (and the migration that reads the alias table).
+The package, by seam: ``text`` (normalisation, grams, pinyin), ``aliases``, ``index`` (the tables
+and the ``reindex_entry`` the services call), ``facet_keys``, ``filters`` and ``facets``, ``query``
+(matching, ranking, paging), ``misses`` (zero-result log) and ``evaluation``. The names below stay
+importable from ``catalog.search`` for existing callers (and the migration that reads the alias table).
 """
 
 from __future__ import annotations

@@ -1,5 +1,10 @@
-"""The search index: terms and their grams, one row per searchable entry, postings, facet cells;
-kept in step with entry changes by the flush hooks below."""
+"""The search index: terms and their grams, one row per searchable entry, postings, facet cells.
+
+The catalogue services keep it in step explicitly: every entry write calls ``reindex_entry`` (through
+``catalog.entries._save_version``) and the importer reindexes the entries it created, in the caller's
+transaction. Nothing listens on SQLAlchemy's global Session class, so the index does not depend on
+which session factory (web app, CLI, worker, test fixture) made the session, or on import order.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from catalog.models import (
@@ -351,46 +354,3 @@ def _drop_orphan_terms(conn: sa.Connection) -> None:
     )
     conn.execute(sa.delete(SearchGram.__table__).where(SearchGram.term_id.in_(orphan)))  # type: ignore[attr-defined]
     conn.execute(sa.delete(term).where(term.c.id.in_(orphan)))
-
-
-# Keep the index in step with entry changes made through any Session (services only flush).
-_DIRTY_KEY = "search_dirty_entries"
-
-
-def _collect(session: OrmSession) -> set[int]:
-    ids: set[int] = set()
-    for obj in list(session.new) + list(session.dirty):
-        if isinstance(obj, ImplementationEntry) and obj.id is not None:
-            ids.add(obj.id)
-        elif isinstance(obj, Material):
-            ids.add(obj.entry_id)
-    for obj in session.deleted:
-        if isinstance(obj, Material):
-            ids.add(obj.entry_id)
-    return ids
-
-
-@event.listens_for(OrmSession, "before_flush")
-def _before_flush(session: OrmSession, _ctx: Any, _instances: Any) -> None:
-    gone = [obj.id for obj in session.deleted if isinstance(obj, ImplementationEntry) and obj.id is not None]
-    if gone:
-        _delete_entry_rows(session.connection(), gone)
-
-
-@event.listens_for(OrmSession, "after_flush")
-def _after_flush(session: OrmSession, _ctx: Any) -> None:
-    ids = _collect(session)
-    ids.update(obj.id for obj in session.new if isinstance(obj, ImplementationEntry) and obj.id is not None)
-    ids.difference_update(obj.id for obj in session.deleted if isinstance(obj, ImplementationEntry))
-    if ids:
-        session.info.setdefault(_DIRTY_KEY, set()).update(ids)
-
-
-@event.listens_for(OrmSession, "after_flush_postexec")
-def _after_flush_postexec(session: OrmSession, _ctx: Any) -> None:
-    ids = session.info.pop(_DIRTY_KEY, None)
-    if not ids:
-        return
-    # Only touch the index when it exists in this database (other packages' tests may run without it).
-    with session.no_autoflush:
-        reindex_entries(session, sorted(ids))  # type: ignore[arg-type]
