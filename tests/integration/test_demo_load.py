@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from sqlmodel import Session, select
 
-from catalog import services
+from catalog import consistency
 from catalog.codes import is_valid_uscc
 from catalog.models import Department, Division, ImplementationEntry, Material
 from catalog.norules import evaluate_no_contact
@@ -75,7 +75,7 @@ def test_demo_load_builds_the_gaogang_demo_on_fresh_sqlite_and_is_idempotent(tmp
         assert counts["town_entries"] == 73
         assert counts["village_entries"] == 66
         assert counts["declined"] == 6  # two residents' services in each of the three industrial parks
-        drift = services.consistency_report(session)
+        drift = consistency.consistency_report(session)
         assert drift
         assert all(set(d.fields) == {"legal_basis"} for d in drift)
         bodies = session.exec(select(Department).where(Department.level.in_(["5", "6"]))).all()
