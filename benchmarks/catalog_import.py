@@ -32,7 +32,7 @@ from sqlmodel import Session
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from catalog import services  # noqa: E402
+from catalog import entries as entry_services  # noqa: E402
 from catalog.codes import make_uscc  # noqa: E402
 from catalog.divisions import GAOGANG_FILES, TAIZHOU_FILES, load_divisions_csv  # noqa: E402
 from catalog.importer import ImportReport, import_items_csv  # noqa: E402
@@ -127,7 +127,7 @@ def run(db: Database) -> list[tuple[str, str]]:
         samples = []
         for _ in range(20):
             with db.transaction() as session:
-                seconds, _ = timed(partial(services.list_entries, session, ANONYMOUS, q=q))
+                seconds, _ = timed(partial(entry_services.list_entries, session, ANONYMOUS, q=q))
             samples.append(seconds * 1000)
         rows.append(
             (label, f"median {statistics.median(samples):.1f} ms, max {max(samples):.1f} ms (20 runs)")
@@ -147,24 +147,6 @@ def _import(db: Database, code: str) -> ImportReport:
         )
 
 
-def _detach_search_hooks() -> None:
-    try:
-        from catalog import search
-    except ImportError:
-        return
-    from sqlalchemy.orm import Session as OrmSession
-
-    for name, fn in [
-        ("before_flush", "_before_flush"),
-        ("after_flush", "_after_flush"),
-        ("after_flush_postexec", "_after_flush_postexec"),
-    ]:
-        listener = getattr(search, fn, None)
-        if listener is not None and sa.event.contains(OrmSession, name, listener):
-            sa.event.remove(OrmSession, name, listener)
-    print("catalog.search flush hooks detached for this run")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
@@ -175,14 +157,7 @@ def main() -> None:
     )
     parser.add_argument("--sqlite", default=None)
     parser.add_argument("--skip-pg", action="store_true")
-    parser.add_argument(
-        "--without-search-hook",
-        action="store_true",
-        help="detach catalog.search's per-flush reindexing, to see the importer's own cost",
-    )
     args = parser.parse_args()
-    if args.without_search_hook:
-        _detach_search_hooks()
     targets = []
     sqlite_path = Path(args.sqlite) if args.sqlite else Path(tempfile.mkdtemp()) / "bench.db"
     if sqlite_path.exists():

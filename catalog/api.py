@@ -12,7 +12,8 @@ from flask import Flask
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from catalog import divisions, services
+from catalog import consistency, divisions, services
+from catalog import entries as entry_services
 from catalog.schemas import (
     ClaimSchema,
     DeclineSchema,
@@ -78,9 +79,9 @@ def _errors(*codes: int) -> Any:
 def entry_detail(session: Any, entry: Any) -> dict[str, Any]:
     data = {name: getattr(entry, name) for name in EntrySchema().fields}
     data["department"] = services.get_department(session, entry.department_id)
-    data["materials"] = services.entry_materials(session, entry.id)
-    data["fees"] = services.entry_fees(session, entry.id)
-    data["no_contact_check"] = services.check_no_contact(session, entry)
+    data["materials"] = entry_services.entry_materials(session, entry.id)
+    data["fees"] = entry_services.entry_fees(session, entry.id)
+    data["no_contact_check"] = entry_services.check_no_contact(session, entry)
     return data
 
 
@@ -186,7 +187,7 @@ class ItemClaim(MethodView):
     def post(self, body: dict[str, Any], item_id: int) -> Any:
         """认领事项：为实施主体创建草稿实施清单（实施编码 = 统一社会信用代码 + 层级 + 基本编码）"""
         principal = require_login()
-        return services.claim_item(db_session(), principal, item_id=item_id, **body)
+        return entry_services.claim_item(db_session(), principal, item_id=item_id, **body)
 
 
 @blp.route("/items/<int:item_id>/decline")
@@ -198,7 +199,7 @@ class ItemDecline(MethodView):
     def post(self, body: dict[str, Any], item_id: int) -> Any:
         """登记“本地不适用”及原因"""
         principal = require_login()
-        return services.decline_item(db_session(), principal, item_id=item_id, **body)
+        return entry_services.decline_item(db_session(), principal, item_id=item_id, **body)
 
 
 # --------------------------------------------------------------------------- entries
@@ -210,7 +211,7 @@ class Entries(MethodView):
     @blp.response(200, EntryPageSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """实施清单列表（分页）。未登录只见已发布的；工作人员另见本部门/本辖区的全部"""
-        rows, total = services.list_entries(db_session(), current_principal(), **args)
+        rows, total = entry_services.list_entries(db_session(), current_principal(), **args)
         return {"items": rows, "total": total, "page": args["page"], "limit": args["limit"]}
 
 
@@ -221,7 +222,7 @@ class EntryDetail(MethodView):
     def get(self, entry_id: int) -> Any:
         """实施清单详情（含申请材料、收费项目、不见面审批条件核验结果）"""
         session = db_session()
-        return entry_detail(session, services.get_visible_entry(session, current_principal(), entry_id))
+        return entry_detail(session, entry_services.get_visible_entry(session, current_principal(), entry_id))
 
     @blp.arguments(EntryUpdateSchema)
     @blp.response(200, EntryDetailSchema)
@@ -233,7 +234,7 @@ class EntryDetail(MethodView):
         session = db_session()
         materials = body.pop("materials", None)
         fees = body.pop("fees", None)
-        entry = services.update_entry(
+        entry = entry_services.update_entry(
             session, principal, entry_id, fields=body, materials=materials, fees=fees
         )
         return entry_detail(session, entry)
@@ -246,8 +247,10 @@ class EntryByCode(MethodView):
     def get(self, task_code: str) -> Any:
         """按实施编码查询实施清单"""
         session = db_session()
-        entry = services.get_entry_by_task_code(session, task_code[:40])
-        return entry_detail(session, services.get_visible_entry(session, current_principal(), entry.id or 0))
+        entry = entry_services.get_entry_by_task_code(session, task_code[:40])
+        return entry_detail(
+            session, entry_services.get_visible_entry(session, current_principal(), entry.id or 0)
+        )
 
 
 @blp.route("/entries/<int:entry_id>/no-contact")
@@ -257,8 +260,8 @@ class EntryNoContact(MethodView):
     def get(self, entry_id: int) -> Any:
         """按不见面审批规则核验实施清单，列出不满足的条件"""
         session = db_session()
-        return services.check_no_contact(
-            session, services.get_visible_entry(session, current_principal(), entry_id)
+        return entry_services.check_no_contact(
+            session, entry_services.get_visible_entry(session, current_principal(), entry_id)
         )
 
     @blp.arguments(NoContactSchema)
@@ -268,7 +271,7 @@ class EntryNoContact(MethodView):
     def put(self, body: dict[str, Any], entry_id: int) -> Any:
         """设置或取消不见面审批标记；不满足条件时拒绝并逐条说明"""
         principal = require_login()
-        return services.set_no_contact(db_session(), principal, entry_id, body["value"])
+        return entry_services.set_no_contact(db_session(), principal, entry_id, body["value"])
 
 
 def _lifecycle(path: str, name: str, summary: str, fn: Any, schema: Any = None) -> None:
@@ -289,14 +292,24 @@ def _lifecycle(path: str, name: str, summary: str, fn: Any, schema: Any = None) 
     blp.route(f"/entries/<int:entry_id>/{path}")(view)
 
 
-_lifecycle("submit", "EntrySubmit", "提交审核：草稿 → 待审核（部门编辑/镇村经办）", services.submit_entry)
-_lifecycle("approve", "EntryApprove", "审核通过并发布：待审核 → 已发布（部门审核）", services.approve_entry)
 _lifecycle(
-    "reject", "EntryReject", "退回修改：待审核 → 草稿，须说明原因", services.reject_entry, ReasonSchema
+    "submit", "EntrySubmit", "提交审核：草稿 → 待审核（部门编辑/镇村经办）", entry_services.submit_entry
 )
-_lifecycle("retire", "EntryRetire", "停用：已发布 → 已停用，须说明原因", services.retire_entry, ReasonSchema)
 _lifecycle(
-    "reopen", "EntryReopen", "重新打开修订：已发布/已停用 → 草稿", services.reopen_entry, OptionalReasonSchema
+    "approve", "EntryApprove", "审核通过并发布：待审核 → 已发布（部门审核）", entry_services.approve_entry
+)
+_lifecycle(
+    "reject", "EntryReject", "退回修改：待审核 → 草稿，须说明原因", entry_services.reject_entry, ReasonSchema
+)
+_lifecycle(
+    "retire", "EntryRetire", "停用：已发布 → 已停用，须说明原因", entry_services.retire_entry, ReasonSchema
+)
+_lifecycle(
+    "reopen",
+    "EntryReopen",
+    "重新打开修订：已发布/已停用 → 草稿",
+    entry_services.reopen_entry,
+    OptionalReasonSchema,
 )
 
 
@@ -309,8 +322,8 @@ class EntryHistory(MethodView):
         """实施清单的全部历史版本（工作人员）"""
         principal = require_login()
         session = db_session()
-        entry = services.get_visible_entry(session, principal, entry_id)
-        return services.entry_history(session, entry.id or 0)
+        entry = entry_services.get_visible_entry(session, principal, entry_id)
+        return entry_services.entry_history(session, entry.id or 0)
 
 
 @blp.route("/consistency")
@@ -321,7 +334,7 @@ class Consistency(MethodView):
     def get(self) -> Any:
         """三级四同一致性报告：名称、类型、依据、编码与基本目录不一致的实施清单（工作人员）"""
         require_login()
-        return services.consistency_report(db_session())
+        return consistency.consistency_report(db_session())
 
 
 def register(app: Flask, api: Any) -> None:

@@ -40,6 +40,7 @@ from catalog.models import (
     ImplementationEntry,
 )
 from catalog.norules import split_codes
+from catalog.search.index import reindex_entries
 from catalog.services import create_department
 from core import audit
 from core.auth import SYSTEM, Principal
@@ -364,6 +365,7 @@ def import_items_csv(
         raise Invalid(f"文件不存在：{path}", {"file": [str(path)]})
     report = ImportReport()
     importer = _Importer(session, district, levels, actor, department_usccs or {})
+    created: list[int] = []
     try:
         records = list(_rows(path))
     except UnicodeDecodeError as exc:
@@ -385,6 +387,7 @@ def import_items_csv(
             importer.row(line, row, report)
             session.flush()
             savepoint.commit()
+            created.extend(o.id for o in importer.done if isinstance(o, ImplementationEntry) and o.id)
             for obj in importer.done:
                 if obj in session:
                     session.expunge(obj)
@@ -407,6 +410,8 @@ def import_items_csv(
                 report.items_created,
                 report.departments_created,
             ) = counts
+    # The new published entries become searchable in this transaction (one batch, not per row).
+    reindex_entries(session, created)
     audit.record(
         session,
         actor=actor,

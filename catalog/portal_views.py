@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
 from sqlmodel import col
 
-from catalog import search as engine
 from catalog.models import (
     MATERIAL_FORMS,
     ONLINE_DEPTH,
@@ -24,9 +23,12 @@ from catalog.models import (
     EntryStatus,
     ImplementationEntry,
 )
+from catalog.search.aliases import delete_alias, save_alias
+from catalog.search.misses import top_misses
+from catalog.search.query import MAX_PAGE
+from catalog.search.text import MAX_QUERY_CHARS
 from catalog.search_api import run_search
 from catalog.search_models import SearchEntry
-from core import audit
 from core.db import table_of
 from core.errors import DomainError, Invalid, NotFound
 from core.web import db_session, limiter, require_admin, settings
@@ -66,13 +68,13 @@ def _args() -> dict[str, Any]:
             return default
 
     return {
-        "q": a.get("q", "")[: engine.MAX_QUERY_CHARS * 2],
+        "q": a.get("q", "")[: MAX_QUERY_CHARS * 2],
         "level": a.get("level") or None,
         "division": a.get("division") or None,
         "department": a.get("department") or None,
         "type": a.get("type") or None,
         "no_contact": a.get("no_contact") or None,
-        "page": _int("page", 1, engine.MAX_PAGE),
+        "page": _int("page", 1, MAX_PAGE),
         "limit": _int("limit", 10, 50),
     }
 
@@ -178,7 +180,7 @@ def entry_detail(task_code: str) -> Any:
     )
     if entry is None or entry.status != EntryStatus.PUBLISHED.value or not entry.applicable:
         raise NotFound("该事项不存在或尚未发布")
-    from catalog.services import entry_fees, entry_materials
+    from catalog.entries import entry_fees, entry_materials
 
     dept = session.get(Department, entry.department_id)
     division = session.get(Division, entry.division_code)
@@ -216,7 +218,7 @@ def aliases_page() -> Any:
     return render_template(
         "portal/aliases.html",
         aliases=aliases,
-        misses=engine.top_misses(session, 50),
+        misses=top_misses(session, 50),
         editing=editing,
         prefill=request.args.get("alias", "")[:50],
         errors={},
@@ -231,8 +233,9 @@ def aliases_save() -> Any:
     form = request.form
     alias_id = form.get("id", type=int)
     try:
-        row = engine.save_alias(
-            session, form.get("alias", ""), form.get("targets", ""), form.get("note", ""), alias_id=alias_id
+        row = save_alias(
+            session, principal, form.get("alias", ""), form.get("targets", ""), form.get("note", ""),
+            alias_id=alias_id,
         )
     except DomainError as exc:
         from catalog.search_models import SearchAlias
@@ -241,21 +244,13 @@ def aliases_save() -> Any:
         return render_template(
             "portal/aliases.html",
             aliases=aliases,
-            misses=engine.top_misses(session, 50),
+            misses=top_misses(session, 50),
             editing=None,
             prefill="",
             errors=exc.details,
             form=form,
             message=exc.message,
         ), 422
-    audit.record(
-        session,
-        actor=principal,
-        action="search.alias_saved",
-        entity_type="search_alias",
-        entity_id=str(row.id),
-        new={"alias": row.alias, "targets": row.targets},
-    )
     flash(f"已保存别名「{row.alias}」", "success")
     return redirect(url_for("portal.aliases_page"))
 
@@ -266,15 +261,7 @@ def aliases_delete(alias_id: int) -> Any:
     session = db_session()
     if alias_id >= 2**31:
         raise NotFound("别名不存在")
-    row = engine.delete_alias(session, alias_id)
-    audit.record(
-        session,
-        actor=principal,
-        action="search.alias_deleted",
-        entity_type="search_alias",
-        entity_id=str(alias_id),
-        old={"alias": row.alias, "targets": row.targets},
-    )
+    row = delete_alias(session, principal, alias_id)
     flash(f"已删除别名「{row.alias}」", "success")
     return redirect(url_for("portal.aliases_page"))
 

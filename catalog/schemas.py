@@ -11,6 +11,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from catalog.entries import MAX_DAYS, MAX_FEE_FEN, MAX_FEES, MAX_MATERIALS, MAX_VISITS
 from catalog.models import (
     MATERIAL_FORMS,
     ONLINE_DEPTH,
@@ -20,7 +21,6 @@ from catalog.models import (
     TIME_UNITS,
     EntryStatus,
 )
-from catalog.services import MAX_DAYS, MAX_FEE_FEN, MAX_FEES, MAX_MATERIALS, MAX_VISITS
 from core.db import MAX_DB_ID
 
 DIVISION_CODE = validate.Regexp(r"^\d{12}$", error="应为 12 位数字的统计用区划代码")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -21,19 +19,19 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from catalog import search as engine
 from catalog.api import API_LIMIT
 from catalog.models import TASK_TYPES, USE_LEVELS
+from catalog.search.evaluation import RELEVANCE_CSV, evaluate, format_report, read_relevance
 from catalog.search_models import SearchEntry
+from core.auth import SYSTEM
 from core.config import PROJECT_ROOT
 from core.db import table_of
 from core.errors import Invalid, NotFound
 from core.schemas import ErrorSchema
 from core.web import database, db_session, limiter, settings
 
-RELEVANCE_CSV = PROJECT_ROOT / "data" / "search_relevance.csv"
 REAL_ITEMS_CSV = PROJECT_ROOT / "data" / "service_items_guangan_511602.csv"
 # The file names departments but not their 统一社会信用代码; the throwaway evaluation database takes
 # the demo's made-up codes (nothing of it is kept).
 EVALUATION_USCC_MAP = PROJECT_ROOT / "data" / "demo_department_uscc_321203.csv"
-
 blp = Blueprint(
     "search_api", __name__, url_prefix="/api/v1", description="办事搜索：按名称、拼音、俗称查找已发布事项"
 )
@@ -320,8 +318,9 @@ def load_aliases_cmd(path: Path) -> None:
     except Invalid as exc:
         raise click.ClickException(exc.message) from None
     with database().transaction() as session:
-        n = engine.load_aliases(session, rows)
-    click.echo(f"已写入 {n} 条别名")
+        # The command line acts as the system principal: the audit rows say so.
+        n = engine.load_aliases(session, SYSTEM, rows)
+    click.echo(f"已写入 {n} 条别名（新增或修改）")
 
 
 @search_cli.command("misses")
@@ -363,53 +362,9 @@ def evaluate_cmd(path: Path, current: bool) -> None:
     click.echo(format_report(report))
 
 
-def read_relevance(path: Path) -> list[dict[str, Any]]:
-    """stratum,query,relevant ("|"-separated exact names; empty for no-answer queries)."""
-    out = []
-    with path.open(encoding="utf-8", newline="") as fh:
-        lines = (line for line in fh if not line.startswith("#"))
-        for line_no, row in enumerate(csv.DictReader(lines), start=2):
-            stratum = (row.get("stratum") or "").strip()
-            if not stratum or row.get("query") is None:
-                raise Invalid(f"{path.name} 第 {line_no} 行：缺少 stratum 或 query")
-            rel = [r.strip() for r in (row.get("relevant") or "").split("|") if r.strip()]
-            if stratum != "no_answer" and not rel:
-                raise Invalid(f"{path.name} 第 {line_no} 行：可回答的查询必须列出相关事项")
-            out.append({"stratum": stratum, "query": row["query"], "relevant": rel, "line": line_no})
-    return out
-
-
-def evaluate(session: Any, queries: list[dict[str, Any]]) -> dict[str, Any]:
-    strata: dict[str, dict[str, list[float]]] = {}
-    answerable = zero = 0
-    failures: list[str] = []
-    for q in queries:
-        result = engine.search(session, q["query"], page=1, limit=10)
-        names = [h.name for h in result.items]
-        s = strata.setdefault(q["stratum"], {"recall": [], "mrr": [], "ndcg": [], "empty": []})
-        if q["stratum"] == "no_answer":
-            s["empty"].append(1.0 if result.total == 0 else 0.0)
-            continue
-        answerable += 1
-        rel = set(q["relevant"])
-        if result.total == 0:
-            zero += 1
-        gains = [1.0 if n in rel else 0.0 for n in names]
-        ideal = min(len(rel), 10)
-        s["recall"].append(len(rel.intersection(names)) / ideal)
-        first = next((i for i, g in enumerate(gains) if g), None)
-        s["mrr"].append(0.0 if first is None else 1.0 / (first + 1))
-        dcg = sum(g / math.log2(i + 2) for i, g in enumerate(gains))
-        idcg = sum(1.0 / math.log2(i + 2) for i in range(ideal))
-        s["ndcg"].append(dcg / idcg if idcg else 0.0)
-        if first is None:
-            failures.append(f"{q['stratum']}: {q['query']}")
-    return {"strata": strata, "answerable": answerable, "zero": zero, "failures": failures}
-
-
 def evaluate_on_real_catalogue(queries: list[dict[str, Any]]) -> dict[str, Any]:
     """Import the real catalogue (catalog.importer, as the foundation does) into a temporary SQLite
-    for 高港区 and evaluate there; the index is kept in step by the flush hook."""
+    for 高港区 and evaluate there; the importer indexes the entries it creates."""
     from alembic import command
     from alembic.config import Config
 
@@ -439,26 +394,6 @@ def evaluate_on_real_catalogue(queries: list[dict[str, Any]]) -> dict[str, Any]:
             report = evaluate(session, queries)
         db.engine.dispose()
     return report
-
-
-def format_report(report: dict[str, Any]) -> str:
-    def mean(v: list[float]) -> str:
-        return f"{sum(v) / len(v):.3f}" if v else "  -  "
-
-    lines = [f"{'stratum':<12} {'n':>4} {'Recall@10':>10} {'MRR@10':>8} {'nDCG@10':>8} {'empty-ok':>9}"]
-    for name, s in report["strata"].items():
-        n = len(s["recall"]) or len(s["empty"])
-        lines.append(
-            f"{name:<12} {n:>4} {mean(s['recall']):>10} {mean(s['mrr']):>8} {mean(s['ndcg']):>8} "
-            f"{mean(s['empty']):>9}"
-        )
-    rate = report["zero"] / report["answerable"] if report["answerable"] else 0.0
-    lines.append(
-        f"zero-result rate on answerable queries: {report['zero']}/{report['answerable']} = {rate:.1%}"
-    )
-    if report["failures"]:
-        lines.append("no relevant result in the top 10: " + "; ".join(report["failures"]))
-    return "\n".join(lines)
 
 
 def register(app: Flask, api: Any) -> None:

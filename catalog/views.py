@@ -30,7 +30,9 @@ from flask import (
 )
 from sqlmodel import Session, col, select
 
+from catalog import entries as entry_services
 from catalog import norules, permissions, services
+from catalog.consistency import consistency_report
 from catalog.models import (
     ENTRY_STATUS_LABELS,
     MATERIAL_FORMS,
@@ -122,7 +124,7 @@ def _staff() -> Principal:
 
 
 def _entry_for_view(session: Session, principal: Principal, entry_id: int) -> ImplementationEntry:
-    entry = services.get_entry(session, entry_id)
+    entry = entry_services.get_entry(session, entry_id)
     if not permissions.can_view_entry(principal, entry):
         raise Forbidden("无权查看其他部门或区划未发布的实施清单")
     return entry
@@ -430,7 +432,7 @@ def entry_list() -> Any:
         department_id = None
         if division_code not in codes:
             division_code = principal.division_code
-    entries, total = services.list_entries(
+    entries, total = entry_services.list_entries(
         session, principal, status=status, department_id=department_id, division_code=division_code,
         level=level, q=q, page=page, limit=limit,
     )
@@ -455,8 +457,8 @@ def entry_detail(entry_id: int) -> Any:
     principal = _staff()
     session = _session()
     entry = _entry_for_view(session, principal, entry_id)
-    materials = services.entry_materials(session, entry.id)
-    fees = services.entry_fees(session, entry.id)
+    materials = entry_services.entry_materials(session, entry.id)
+    fees = entry_services.entry_fees(session, entry.id)
     rule = norules.evaluate_no_contact(entry, materials)
     depts, divs = _names(session, [entry])
     item = session.get(CatalogItem, entry.item_id)
@@ -487,8 +489,8 @@ def entry_edit(entry_id: int) -> Any:
         values, fields, materials, fees, errors = _parse_entry_form(request.form)
         if not errors:
             try:
-                services.update_entry(session, principal, id_of(entry), fields=fields, materials=materials,
-                                      fees=fees)
+                entry_services.update_entry(session, principal, id_of(entry), fields=fields,
+                                            materials=materials, fees=fees)
             except Conflict as error:
                 session.rollback()
                 _flash_domain_error(error)
@@ -504,8 +506,8 @@ def entry_edit(entry_id: int) -> Any:
             message = "表单中有需要修改的内容，请查看标红的字段"
         status = 422
     else:
-        values = _entry_form_values(entry, services.entry_materials(session, entry.id),
-                                    services.entry_fees(session, entry.id))
+        values = _entry_form_values(entry, entry_services.entry_materials(session, entry.id),
+                                    entry_services.entry_fees(session, entry.id))
         status = 200
     known = set(TEXT_FIELDS) | set(INT_FIELDS) | {
         "anticipate_unit", "promise_unit", "project_type", "online_depth", "result_delivery"}
@@ -519,7 +521,7 @@ def entry_edit(entry_id: int) -> Any:
 def _entry_action(entry_id: int, action: Any, done: str, *, reason_required: bool = False) -> Any:
     principal = _staff()
     session = _session()
-    entry = services.get_entry(session, entry_id)
+    entry = entry_services.get_entry(session, entry_id)
     kwargs: dict[str, Any] = {}
     if reason_required:
         reason = request.form.get("reason", "").strip()
@@ -542,27 +544,27 @@ def _entry_action(entry_id: int, action: Any, done: str, *, reason_required: boo
 
 @bp.post("/staff/entries/<int:entry_id>/submit")
 def entry_submit(entry_id: int) -> Any:
-    return _entry_action(entry_id, services.submit_entry, "已提交审核")
+    return _entry_action(entry_id, entry_services.submit_entry, "已提交审核")
 
 
 @bp.post("/staff/entries/<int:entry_id>/approve")
 def entry_approve(entry_id: int) -> Any:
-    return _entry_action(entry_id, services.approve_entry, "审核通过，已发布")
+    return _entry_action(entry_id, entry_services.approve_entry, "审核通过，已发布")
 
 
 @bp.post("/staff/entries/<int:entry_id>/reject")
 def entry_reject(entry_id: int) -> Any:
-    return _entry_action(entry_id, services.reject_entry, "已退回修改", reason_required=True)
+    return _entry_action(entry_id, entry_services.reject_entry, "已退回修改", reason_required=True)
 
 
 @bp.post("/staff/entries/<int:entry_id>/retire")
 def entry_retire(entry_id: int) -> Any:
-    return _entry_action(entry_id, services.retire_entry, "已停用", reason_required=True)
+    return _entry_action(entry_id, entry_services.retire_entry, "已停用", reason_required=True)
 
 
 @bp.post("/staff/entries/<int:entry_id>/reopen")
 def entry_reopen(entry_id: int) -> Any:
-    return _entry_action(entry_id, services.reopen_entry, "已转为草稿，可修订后重新提交")
+    return _entry_action(entry_id, entry_services.reopen_entry, "已转为草稿，可修订后重新提交")
 
 
 @bp.post("/staff/entries/<int:entry_id>/no-contact")
@@ -570,14 +572,14 @@ def entry_no_contact(entry_id: int) -> Any:
     value = request.form.get("value") == "1"
 
     def _set(session: Session, principal: Principal, eid: int) -> Any:
-        return services.set_no_contact(session, principal, eid, value)
+        return entry_services.set_no_contact(session, principal, eid, value)
 
     return _entry_action(entry_id, _set, "已标记为不见面审批" if value else "已取消不见面审批标记")
 
 
 @bp.post("/staff/entries/<int:entry_id>/align")
 def entry_align(entry_id: int) -> Any:
-    return _entry_action(entry_id, services.align_entry, "已按基本目录更新名称、类型、依据和编码")
+    return _entry_action(entry_id, entry_services.align_entry, "已按基本目录更新名称、类型、依据和编码")
 
 
 @bp.get("/staff/entries/<int:entry_id>/history")
@@ -585,7 +587,7 @@ def entry_history(entry_id: int) -> Any:
     principal = _staff()
     session = _session()
     entry = _entry_for_view(session, principal, entry_id)
-    versions = services.entry_history(session, id_of(entry))
+    versions = entry_services.entry_history(session, id_of(entry))
     audit = list(session.exec(
         select(AuditLog)
         .where(col(AuditLog.entity_type).in_(ENTRY_AUDIT_TYPES), col(AuditLog.entity_id) == str(entry.id))
@@ -670,8 +672,9 @@ def item_claim(item_id: int) -> Any:
     session = _session()
     item, department = _claim_target(session, item_id)
     try:
-        entry = services.claim_item(session, principal, item_id=id_of(item), department_id=id_of(department),
-                                    division_code=department.division_code)
+        entry = entry_services.claim_item(session, principal, item_id=id_of(item),
+                                          department_id=id_of(department),
+                                          division_code=department.division_code)
     except (Invalid, Conflict) as error:
         session.rollback()
         _flash_domain_error(error)
@@ -690,7 +693,7 @@ def item_decline(item_id: int) -> Any:
         flash("请填写不适用的理由", "error")
         return _back_to_items(department)
     try:
-        services.decline_item(session, principal, item_id=id_of(item), department_id=id_of(department),
+        entry_services.decline_item(session, principal, item_id=id_of(item), department_id=id_of(department),
                               reason=reason[:500], division_code=department.division_code)
     except (Invalid, Conflict) as error:
         session.rollback()
@@ -707,7 +710,7 @@ def item_decline(item_id: int) -> Any:
 def consistency() -> Any:
     principal = _staff()
     session = _session()
-    drifts = services.consistency_report(session)
+    drifts = consistency_report(session)
     entries = {}
     if drifts:
         ids = [d.entry_id for d in drifts]

@@ -35,6 +35,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from catalog import entries as entry_services
 from catalog import services
 from catalog.codes import make_uscc
 from catalog.divisions import GAOGANG_FILES, load_divisions_csv
@@ -184,15 +185,15 @@ def _build(session: Session, settings: Settings, summary: DemoSummary, *, progre
         passes = i % 4 == 0 and entry.level == "5"
         _complete(session, entry, place, passes=passes, seed=i)
         if passes:
-            services.set_no_contact(session, SYSTEM, id_of(entry), True)
+            entry_services.set_no_contact(session, SYSTEM, id_of(entry), True)
             flagged += 1
         # A few stay as drafts or submissions so the town and village operators have work.
         if i % 9 == 4:
             continue
-        services.submit_entry(session, SYSTEM, id_of(entry))
+        entry_services.submit_entry(session, SYSTEM, id_of(entry))
         if i % 9 == 7:
             continue
-        services.approve_entry(session, SYSTEM, id_of(entry))
+        entry_services.approve_entry(session, SYSTEM, id_of(entry))
     echo(f"claims: {len(town_entries)} town-level, {len(village_entries)} village-level")
 
     flagged += _revise_district_entries(session, district)
@@ -287,7 +288,7 @@ def _claim_round_robin(session: Session, bodies: Sequence[Department], pool: Seq
             if exists is not None:
                 continue
             entries.append(
-                services.claim_item(session, SYSTEM, item_id=id_of(item), department_id=id_of(body))
+                entry_services.claim_item(session, SYSTEM, item_id=id_of(item), department_id=id_of(body))
             )
     return entries
 
@@ -338,7 +339,7 @@ def _complete(session: Session, entry: ImplementationEntry, place: Division | No
             {"name": "居民身份证原件及复印件", "form": "paper", "required": True, "copies": 1},
             {"name": "户口簿复印件", "form": "paper", "required": False, "copies": 1},
         ]
-    services.update_entry(session, SYSTEM, id_of(entry), fields=fields, materials=materials)
+    entry_services.update_entry(session, SYSTEM, id_of(entry), fields=fields, materials=materials)
 
 
 def _revise_district_entries(session: Session, district: str) -> int:
@@ -358,13 +359,13 @@ def _revise_district_entries(session: Session, district: str) -> int:
     flagged = 0
     for i, entry in enumerate(chosen):
         passes = i < NO_CONTACT_DISTRICT
-        services.reopen_entry(session, SYSTEM, id_of(entry), reason="完善实施要素（演示数据）")
+        entry_services.reopen_entry(session, SYSTEM, id_of(entry), reason="完善实施要素（演示数据）")
         _complete(session, entry, None, passes=passes, seed=1000 + i)
         if passes:
-            services.set_no_contact(session, SYSTEM, id_of(entry), True)
+            entry_services.set_no_contact(session, SYSTEM, id_of(entry), True)
             flagged += 1
-        services.submit_entry(session, SYSTEM, id_of(entry))
-        services.approve_entry(session, SYSTEM, id_of(entry))
+        entry_services.submit_entry(session, SYSTEM, id_of(entry))
+        entry_services.approve_entry(session, SYSTEM, id_of(entry))
     return flagged
 
 
@@ -397,7 +398,7 @@ def _decline_in_parks(session: Session, parks: Sequence[Department], pool: Seque
                 ImplementationEntry.item_id == item.id, ImplementationEntry.department_id == park.id)).first()
             if exists is not None:
                 continue
-            services.decline_item(session, SYSTEM, item_id=id_of(item), department_id=id_of(park),
+            entry_services.decline_item(session, SYSTEM, item_id=id_of(item), department_id=id_of(park),
                                   reason="园区无常住居民，本事项由所在街道便民服务中心办理")
             declined += 1
     return declined
@@ -431,10 +432,10 @@ def _leave_work_for(session: Session, department: Department) -> None:
         ).order_by(col(ImplementationEntry.id).desc()).limit(2)
     ))
     for i, entry in enumerate(rows):
-        services.reopen_entry(session, SYSTEM, id_of(entry), reason="修订实施要素（演示数据）")
+        entry_services.reopen_entry(session, SYSTEM, id_of(entry), reason="修订实施要素（演示数据）")
         _complete(session, entry, None, passes=True, seed=2000 + i)
         if i == 1:
-            services.submit_entry(session, SYSTEM, id_of(entry))
+            entry_services.submit_entry(session, SYSTEM, id_of(entry))
 
 
 # ---------------------------------------------------------------- users and credentials

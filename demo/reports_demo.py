@@ -25,7 +25,7 @@ from core.auth import SYSTEM
 from core.config import Settings
 from core.db import Database
 from core.types import utcnow
-from reports import services, snapshot
+from reports import bundles, services, snapshot
 from reports.models import Bundle
 
 # (name, description, keywords of the entries to include, in handling order)
@@ -171,7 +171,7 @@ def create_demo_bundles(session: Session, year: int, entries: list[Any]) -> None
                 chosen.append(match)
         if len(chosen) < 2:
             continue
-        bundle = services.save_bundle(
+        bundle = bundles.save_bundle(
             session, SYSTEM, name=name, description=description, entry_ids=chosen, published=True
         )
         bundle.published_at = datetime(year, 3 + 2 * n, 15, tzinfo=services.CHINA)

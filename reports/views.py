@@ -21,7 +21,7 @@ from core.errors import DomainError, Invalid, NotFound
 from core.schemas import ErrorSchema
 from core.types import utcnow
 from core.web import current_principal, db_session, require_admin, require_login
-from reports import annual_report, metrics, services, snapshot, template_tables
+from reports import annual_report, bundles, metrics, services, snapshot, template_tables
 from reports.models import Snapshot
 from reports.schemas import (
     CaseStatsResultSchema,
@@ -224,7 +224,7 @@ def drill_down(key: str) -> Any:
     }
     rows = loaders[kind](session, ids) if kind in loaders else []
     if kind == "bundle":
-        rows = [{"id": b.id, "name": b.name} for b in services.list_bundles(session) if b.id in ids]
+        rows = [{"id": b.id, "name": b.name} for b in bundles.list_bundles(session) if b.id in ids]
     return render_template(
         "reports/drill_down.html",
         title=title,
@@ -504,13 +504,13 @@ def case_stats_upload() -> Any:
 @bp.get("/bundles/")
 def bundles_public() -> Any:
     current_principal()
-    return render_template("reports/bundles_public.html", bundles=services.list_bundles(db_session(), True))
+    return render_template("reports/bundles_public.html", bundles=bundles.list_bundles(db_session(), True))
 
 
 @bp.get("/bundles/<int:bundle_id>")
 def bundle_public(bundle_id: int) -> Any:
     current_principal()
-    view = services.bundle_view(db_session(), bundle_id, public=True)
+    view = bundles.bundle_view(db_session(), bundle_id, public=True)
     return render_template("reports/bundle_public.html", view=view)
 
 
@@ -518,9 +518,9 @@ def bundle_public(bundle_id: int) -> Any:
 def bundles_admin() -> Any:
     require_admin()
     session = db_session()
-    bundles = services.list_bundles(session)
-    counts = {b.id: len(services.bundle_entry_ids(session, b.id)) for b in bundles if b.id is not None}
-    return render_template("reports/bundles_admin.html", bundles=bundles, counts=counts)
+    rows = bundles.list_bundles(session)
+    counts = {b.id: len(bundles.bundle_entry_ids(session, b.id)) for b in rows if b.id is not None}
+    return render_template("reports/bundles_admin.html", bundles=rows, counts=counts)
 
 
 class BundleForm(TypedDict):
@@ -546,7 +546,7 @@ def bundle_edit(bundle_id: int | None) -> Any:
     if bundle is not None and bundle.id is not None:
         codes = "\n".join(
             e["task_code"]
-            for e in services.entries_by_ids(session, services.bundle_entry_ids(session, bundle.id))
+            for e in services.entries_by_ids(session, bundles.bundle_entry_ids(session, bundle.id))
         )
     form: BundleForm = {
         "name": bundle.name if bundle else "",
@@ -563,7 +563,7 @@ def bundle_edit(bundle_id: int | None) -> Any:
             "published": bool(request.form.get("published")),
         }
         try:
-            saved = services.save_bundle(
+            saved = bundles.save_bundle(
                 session,
                 actor,
                 name=form["name"],
@@ -586,7 +586,7 @@ def bundle_edit(bundle_id: int | None) -> Any:
 @bp.get("/admin/bundles/<int:bundle_id>")
 def bundle_admin_view(bundle_id: int) -> Any:
     require_admin()
-    view = services.bundle_view(db_session(), bundle_id, public=False)
+    view = bundles.bundle_view(db_session(), bundle_id, public=False)
     return render_template("reports/bundle_public.html", view=view, admin=True)
 
 

@@ -53,13 +53,14 @@ class LiveSite:
 
 def _seed(session: Any) -> dict[str, Any]:
     from benchmarks import search_synth
+    from catalog import entries as entry_services
     from catalog import services
     from catalog.codes import make_uscc
     from catalog.search import rebuild_index
     from core.auth import SYSTEM, Principal, Role, create_user
     from demo.licences_demo import ensure_department
     from licenses import services as licences
-    from reports import services as reports
+    from reports import bundles
 
     search_synth.generate(session, "district")
     name = "区浏览器测试局"
@@ -72,7 +73,7 @@ def _seed(session: Any) -> dict[str, Any]:
         session, SYSTEM, code="000177000001", name=ENTRY_ITEM_NAME, task_type="01",
         legal_basis="《测试条例》", use_levels="4",
     )
-    entry = services.claim_item(session, SYSTEM, item_id=item.id, department_id=dept.id)
+    entry = entry_services.claim_item(session, SYSTEM, item_id=item.id, department_id=dept.id)
     create_user(
         session, username=EDITOR, password=PASSWORD, display_name="浏览器编辑",
         role=Role.DEPT_EDITOR, department_id=dept.id,
@@ -109,7 +110,7 @@ def _seed(session: Any) -> dict[str, Any]:
             "SELECT task_code FROM implementation_entry WHERE status = 'published' ORDER BY id LIMIT 3"
         )
     ]
-    bundle = reports.save_bundle(
+    bundle = bundles.save_bundle(
         session, Principal.of(admin), name="新生儿出生一件事",
         description="出生医学证明、户口登记、医保参保一次办。", task_codes=published, published=True,
     )

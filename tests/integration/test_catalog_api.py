@@ -22,7 +22,7 @@ from test_catalog_factories import (
     uscc_for,
 )
 
-from catalog import services
+from catalog import entries as entry_services
 from catalog.models import CatalogItem, Department, EntryVersion, ImplementationEntry
 from core.audit import AuditLog
 from core.auth import SYSTEM, Role
@@ -61,13 +61,17 @@ def world(session) -> World:
         ("other_town_op", Role.DIVISION_OPERATOR, {"division_code": OTHER_TOWN}),
     ]:
         tokens[key] = make_user(session, role, **kwargs)[2]
-    draft_a = services.claim_item(session, SYSTEM, item_id=make_item(session).id, department_id=dept_a.id)
-    submitted_a = services.claim_item(session, SYSTEM, item_id=make_item(session).id, department_id=dept_a.id)
-    services.update_entry(session, SYSTEM, submitted_a.id, fields=COMPLETE_FIELDS)
-    services.submit_entry(session, SYSTEM, submitted_a.id)
+    draft_a = entry_services.claim_item(
+        session, SYSTEM, item_id=make_item(session).id, department_id=dept_a.id
+    )
+    submitted_a = entry_services.claim_item(
+        session, SYSTEM, item_id=make_item(session).id, department_id=dept_a.id
+    )
+    entry_services.update_entry(session, SYSTEM, submitted_a.id, fields=COMPLETE_FIELDS)
+    entry_services.submit_entry(session, SYSTEM, submitted_a.id)
     published_a = published_entry(session, dept_a)
     service_item = make_item(session, name="社区证明", task_type="20", use_levels="4,5,6")
-    draft_village = services.claim_item(
+    draft_village = entry_services.claim_item(
         session, SYSTEM, item_id=service_item.id, department_id=village_body.id
     )
     session.commit()

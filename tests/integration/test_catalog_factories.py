@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from catalog import entries as entry_services
 from catalog import services
 from catalog.codes import make_uscc
 from catalog.divisions import GAOGANG_FILES, load_divisions_csv
@@ -99,9 +100,9 @@ ELECTRONIC_MATERIALS = [{"name": "申请表", "form": "electronic", "required": 
 
 def published_entry(session: Any, dept: Department, item: CatalogItem | None = None) -> Any:
     item = item or make_item(session)
-    entry = services.claim_item(session, SYSTEM, item_id=item.id, department_id=dept.id)
-    services.update_entry(session, SYSTEM, entry.id, fields=COMPLETE_FIELDS)
-    services.submit_entry(session, SYSTEM, entry.id)
-    return services.approve_entry(session, SYSTEM, entry.id)
+    entry = entry_services.claim_item(session, SYSTEM, item_id=item.id, department_id=dept.id)
+    entry_services.update_entry(session, SYSTEM, entry.id, fields=COMPLETE_FIELDS)
+    entry_services.submit_entry(session, SYSTEM, entry.id)
+    return entry_services.approve_entry(session, SYSTEM, entry.id)
 
 

@@ -130,7 +130,7 @@ def test_rerunning_an_import_changes_nothing(any_session, tmp_path):
 
 
 def test_reimport_with_changed_name_updates_item_and_shows_drift(any_session, tmp_path):
-    from catalog.services import consistency_report
+    from catalog.consistency import consistency_report
 
     seed_divisions(any_session)
     first = _write(tmp_path, "1,旧名称,行政许可,1,区甲局,,SRC-1,x,511602000000,广安区,1\n")

@@ -18,7 +18,8 @@ from test_catalog_factories import (
     uscc_for,
 )
 
-from catalog import services
+from catalog import consistency, services
+from catalog import entries as entry_services
 from catalog.divisions import count_by_level, list_divisions
 from catalog.models import EntryVersion
 from core.audit import AuditLog, verify_chain
@@ -41,7 +42,7 @@ def test_gaogang_divisions_load_with_levels_and_are_idempotent(any_session):
 def test_claim_builds_task_code_from_uscc_level_and_basic_code(any_session):
     dept = make_department(any_session, "区行政审批局")
     item = make_item(any_session, name="食品经营许可")
-    entry = services.claim_item(any_session, SYSTEM, item_id=item.id, department_id=dept.id)
+    entry = entry_services.claim_item(any_session, SYSTEM, item_id=item.id, department_id=dept.id)
     assert entry.task_code == dept.uscc + "4" + item.code
     assert len(entry.task_code) == 31
     assert (entry.name, entry.task_type, entry.catalog_code, entry.status) == (
@@ -51,7 +52,7 @@ def test_claim_builds_task_code_from_uscc_level_and_basic_code(any_session):
         "draft",
     )
     with pytest.raises(Conflict):
-        services.claim_item(any_session, SYSTEM, item_id=item.id, department_id=dept.id)
+        entry_services.claim_item(any_session, SYSTEM, item_id=item.id, department_id=dept.id)
 
 
 def test_department_uscc_with_bad_check_digit_is_accepted_with_warning(any_session):
@@ -88,22 +89,24 @@ def test_village_body_cannot_claim_item_not_allowed_at_village_level(any_session
         make_item(any_session, name="村级许可", task_type="01", use_levels="4,5,6")
     item = make_item(any_session, name="许可", task_type="01", use_levels="4,5")
     with pytest.raises(Invalid) as err:
-        services.claim_item(any_session, SYSTEM, item_id=item.id, department_id=village.id)
+        entry_services.claim_item(any_session, SYSTEM, item_id=item.id, department_id=village.id)
     assert "department_id" in err.value.details
     service = make_item(any_session, name="社区服务", task_type="20", use_levels="4,5,6")
-    entry = services.claim_item(any_session, SYSTEM, item_id=service.id, department_id=village.id)
+    entry = entry_services.claim_item(any_session, SYSTEM, item_id=service.id, department_id=village.id)
     assert entry.level == "6"
     assert entry.division_code == VILLAGE
 
 
 def test_update_rejects_locked_fields_and_promise_longer_than_statutory(any_session):
     dept = make_department(any_session, "区人社局")
-    entry = services.claim_item(any_session, SYSTEM, item_id=make_item(any_session).id, department_id=dept.id)
+    entry = entry_services.claim_item(
+        any_session, SYSTEM, item_id=make_item(any_session).id, department_id=dept.id
+    )
     with pytest.raises(Invalid) as err:
-        services.update_entry(any_session, SYSTEM, entry.id, fields={"name": "改名"})
+        entry_services.update_entry(any_session, SYSTEM, entry.id, fields={"name": "改名"})
     assert "name" in err.value.details
     with pytest.raises(Invalid) as err:
-        services.update_entry(
+        entry_services.update_entry(
             any_session,
             SYSTEM,
             entry.id,
@@ -111,7 +114,9 @@ def test_update_rejects_locked_fields_and_promise_longer_than_statutory(any_sess
         )
     assert "promise_days" in err.value.details
     with pytest.raises(Invalid) as err:
-        services.update_entry(any_session, SYSTEM, entry.id, fields={"visits": 2, "visits_reason": None})
+        entry_services.update_entry(
+            any_session, SYSTEM, entry.id, fields={"visits": 2, "visits_reason": None}
+        )
     assert "visits_reason" in err.value.details
     any_session.refresh(entry)
     assert entry.version == 1
@@ -120,9 +125,11 @@ def test_update_rejects_locked_fields_and_promise_longer_than_statutory(any_sess
 
 def test_working_day_promise_is_compared_in_calendar_days(any_session):
     dept = make_department(any_session, "区交通运输局")
-    entry = services.claim_item(any_session, SYSTEM, item_id=make_item(any_session).id, department_id=dept.id)
+    entry = entry_services.claim_item(
+        any_session, SYSTEM, item_id=make_item(any_session).id, department_id=dept.id
+    )
     # 10 working days are 14 calendar days: within a 15-calendar-day statutory limit, not within 13.
-    services.update_entry(
+    entry_services.update_entry(
         any_session,
         SYSTEM,
         entry.id,
@@ -134,15 +141,17 @@ def test_working_day_promise_is_compared_in_calendar_days(any_session):
         },
     )
     with pytest.raises(Invalid):
-        services.update_entry(any_session, SYSTEM, entry.id, fields={"anticipate_days": 13})
+        entry_services.update_entry(any_session, SYSTEM, entry.id, fields={"anticipate_days": 13})
 
 
 def test_lifecycle_keeps_every_version_and_audits_old_and_new(any_session):
     dept = make_department(any_session, "区住建局")
-    entry = services.claim_item(any_session, SYSTEM, item_id=make_item(any_session).id, department_id=dept.id)
+    entry = entry_services.claim_item(
+        any_session, SYSTEM, item_id=make_item(any_session).id, department_id=dept.id
+    )
     with pytest.raises(Invalid):
-        services.submit_entry(any_session, SYSTEM, entry.id)  # time limits missing
-    services.update_entry(
+        entry_services.submit_entry(any_session, SYSTEM, entry.id)  # time limits missing
+    entry_services.update_entry(
         any_session,
         SYSTEM,
         entry.id,
@@ -150,19 +159,19 @@ def test_lifecycle_keeps_every_version_and_audits_old_and_new(any_session):
         materials=[{"name": "身份证", "form": "paper"}],
         fees=[{"name": "工本费", "amount_fen": 1000}],
     )
-    services.submit_entry(any_session, SYSTEM, entry.id)
+    entry_services.submit_entry(any_session, SYSTEM, entry.id)
     with pytest.raises(Conflict):
-        services.update_entry(any_session, SYSTEM, entry.id, fields={"phone": "12345"})
-    services.reject_entry(any_session, SYSTEM, entry.id, "材料不全")
-    services.submit_entry(any_session, SYSTEM, entry.id)
-    services.approve_entry(any_session, SYSTEM, entry.id)
-    services.reopen_entry(any_session, SYSTEM, entry.id)
-    services.update_entry(any_session, SYSTEM, entry.id, fields={"promise_days": 3})
-    services.submit_entry(any_session, SYSTEM, entry.id)
-    services.approve_entry(any_session, SYSTEM, entry.id)
-    services.retire_entry(any_session, SYSTEM, entry.id, "职能调整")
+        entry_services.update_entry(any_session, SYSTEM, entry.id, fields={"phone": "12345"})
+    entry_services.reject_entry(any_session, SYSTEM, entry.id, "材料不全")
+    entry_services.submit_entry(any_session, SYSTEM, entry.id)
+    entry_services.approve_entry(any_session, SYSTEM, entry.id)
+    entry_services.reopen_entry(any_session, SYSTEM, entry.id)
+    entry_services.update_entry(any_session, SYSTEM, entry.id, fields={"promise_days": 3})
+    entry_services.submit_entry(any_session, SYSTEM, entry.id)
+    entry_services.approve_entry(any_session, SYSTEM, entry.id)
+    entry_services.retire_entry(any_session, SYSTEM, entry.id, "职能调整")
 
-    history = services.entry_history(any_session, entry.id)
+    history = entry_services.entry_history(any_session, entry.id)
     assert [v.status for v in history] == [
         "draft",
         "draft",
@@ -200,8 +209,10 @@ def test_lifecycle_keeps_every_version_and_audits_old_and_new(any_session):
 
 def test_no_contact_flag_is_refused_with_named_failures_then_accepted(any_session):
     dept = make_department(any_session, "区市监局")
-    entry = services.claim_item(any_session, SYSTEM, item_id=make_item(any_session).id, department_id=dept.id)
-    services.update_entry(
+    entry = entry_services.claim_item(
+        any_session, SYSTEM, item_id=make_item(any_session).id, department_id=dept.id
+    )
+    entry_services.update_entry(
         any_session,
         SYSTEM,
         entry.id,
@@ -209,17 +220,19 @@ def test_no_contact_flag_is_refused_with_named_failures_then_accepted(any_sessio
         materials=[{"name": "营业执照", "form": "paper", "required": True}],
     )
     with pytest.raises(Invalid) as err:
-        services.set_no_contact(any_session, SYSTEM, entry.id, True)
+        entry_services.set_no_contact(any_session, SYSTEM, entry.id, True)
     failures = err.value.details["no_contact"]
     assert any("到办事现场次数" in f for f in failures)
     assert any("营业执照" in f for f in failures)
-    services.update_entry(
+    entry_services.update_entry(
         any_session, SYSTEM, entry.id, fields=NO_CONTACT_FIELDS, materials=ELECTRONIC_MATERIALS
     )
-    assert services.set_no_contact(any_session, SYSTEM, entry.id, True).no_contact
+    assert entry_services.set_no_contact(any_session, SYSTEM, entry.id, True).no_contact
     # An edit that breaks the rule while flagged is refused and nothing changes.
     with pytest.raises(Invalid) as err:
-        services.update_entry(any_session, SYSTEM, entry.id, fields={"visits": 1, "visits_reason": "核验"})
+        entry_services.update_entry(
+            any_session, SYSTEM, entry.id, fields={"visits": 1, "visits_reason": "核验"}
+        )
     assert "no_contact" in err.value.details
     any_session.refresh(entry)
     assert entry.visits == 0
@@ -228,20 +241,20 @@ def test_no_contact_flag_is_refused_with_named_failures_then_accepted(any_sessio
 def test_decline_records_reason_and_hides_from_public(any_session):
     dept = make_department(any_session, "区林业局")
     item = make_item(any_session)
-    entry = services.decline_item(
+    entry = entry_services.decline_item(
         any_session, SYSTEM, item_id=item.id, department_id=dept.id, reason="本区无林区"
     )
     assert not entry.applicable
     assert entry.not_applicable_reason == "本区无林区"
     with pytest.raises(Invalid):
-        services.decline_item(
+        entry_services.decline_item(
             any_session, SYSTEM, item_id=make_item(any_session).id, department_id=dept.id, reason=" "
         )
-    services.submit_entry(any_session, SYSTEM, entry.id)
-    services.approve_entry(any_session, SYSTEM, entry.id)
+    entry_services.submit_entry(any_session, SYSTEM, entry.id)
+    entry_services.approve_entry(any_session, SYSTEM, entry.id)
     from core.auth import ANONYMOUS
 
-    _rows, total = services.list_entries(any_session, ANONYMOUS, item_id=item.id)
+    _rows, total = entry_services.list_entries(any_session, ANONYMOUS, item_id=item.id)
     assert total == 0
 
 
@@ -249,13 +262,17 @@ def test_editor_of_one_department_cannot_touch_another(any_session):
     a = make_department(any_session, "区教科体局")
     b = make_department(any_session, "区民政局")
     _, editor_a, _ = make_user(any_session, Role.DEPT_EDITOR, department=a)
-    entry_b = services.claim_item(any_session, SYSTEM, item_id=make_item(any_session).id, department_id=b.id)
+    entry_b = entry_services.claim_item(
+        any_session, SYSTEM, item_id=make_item(any_session).id, department_id=b.id
+    )
     with pytest.raises(Forbidden):
-        services.update_entry(any_session, editor_a, entry_b.id, fields={"phone": "123456"})
+        entry_services.update_entry(any_session, editor_a, entry_b.id, fields={"phone": "123456"})
     with pytest.raises(Forbidden):
-        services.claim_item(any_session, editor_a, item_id=make_item(any_session).id, department_id=b.id)
+        entry_services.claim_item(
+            any_session, editor_a, item_id=make_item(any_session).id, department_id=b.id
+        )
     with pytest.raises(NotFound):
-        services.get_visible_entry(any_session, editor_a, entry_b.id)
+        entry_services.get_visible_entry(any_session, editor_a, entry_b.id)
 
 
 def test_town_operator_manages_its_villages_but_village_operator_not_its_town(any_session):
@@ -264,33 +281,33 @@ def test_town_operator_manages_its_villages_but_village_operator_not_its_town(an
     _, town_op, _ = make_user(any_session, Role.DIVISION_OPERATOR, division_code=TOWN)
     _, village_op, _ = make_user(any_session, Role.DIVISION_OPERATOR, division_code=VILLAGE)
     service = make_item(any_session, name="社区服务", task_type="20", use_levels="4,5,6")
-    v_entry = services.claim_item(any_session, village_op, item_id=service.id, department_id=village.id)
-    t_entry = services.claim_item(any_session, town_op, item_id=service.id, department_id=town.id)
-    services.update_entry(any_session, town_op, v_entry.id, fields=COMPLETE_FIELDS)
+    v_entry = entry_services.claim_item(any_session, village_op, item_id=service.id, department_id=village.id)
+    t_entry = entry_services.claim_item(any_session, town_op, item_id=service.id, department_id=town.id)
+    entry_services.update_entry(any_session, town_op, v_entry.id, fields=COMPLETE_FIELDS)
     with pytest.raises(Forbidden):
-        services.update_entry(any_session, village_op, t_entry.id, fields=COMPLETE_FIELDS)
-    services.submit_entry(any_session, village_op, v_entry.id)
+        entry_services.update_entry(any_session, village_op, t_entry.id, fields=COMPLETE_FIELDS)
+    entry_services.submit_entry(any_session, village_op, v_entry.id)
     with pytest.raises(Forbidden):
-        services.approve_entry(any_session, village_op, v_entry.id)
-    assert services.approve_entry(any_session, town_op, v_entry.id).status == "published"
+        entry_services.approve_entry(any_session, village_op, v_entry.id)
+    assert entry_services.approve_entry(any_session, town_op, v_entry.id).status == "published"
 
 
 def test_consistency_report_lists_drift_until_aligned(any_session):
     dept = make_department(any_session, "区卫健局")
     item = make_item(any_session, name="医师执业注册")
-    entry = services.claim_item(any_session, SYSTEM, item_id=item.id, department_id=dept.id)
-    assert services.consistency_report(any_session) == []
+    entry = entry_services.claim_item(any_session, SYSTEM, item_id=item.id, department_id=dept.id)
+    assert consistency.consistency_report(any_session) == []
     services.update_item(any_session, SYSTEM, item.id, name="医师执业注册（变更）")
-    drift = services.consistency_report(any_session)
+    drift = consistency.consistency_report(any_session)
     assert [d.entry_id for d in drift] == [entry.id]
     assert drift[0].fields == {"name": ("医师执业注册", "医师执业注册（变更）")}
-    services.align_entry(any_session, SYSTEM, entry.id)
-    assert services.consistency_report(any_session) == []
+    entry_services.align_entry(any_session, SYSTEM, entry.id)
+    assert consistency.consistency_report(any_session) == []
 
 
 def test_huge_ids_are_not_found(any_session):
     with pytest.raises(NotFound):
-        services.get_entry(any_session, 2**63)
+        entry_services.get_entry(any_session, 2**63)
     with pytest.raises(NotFound):
         services.get_item(any_session, 2**31)
     assert any_session.exec(select(EntryVersion)).first() is None

@@ -10,8 +10,9 @@ from alembic import command
 from alembic.config import Config
 from sqlmodel import Session, select
 
-from catalog import services
+from catalog import consistency
 from catalog.codes import is_valid_uscc
+from catalog.importer import read_uscc_map
 from catalog.models import Department, Division, ImplementationEntry, Material
 from catalog.norules import evaluate_no_contact
 from core.auth import Role, User, check_password, principal_for_token
@@ -75,13 +76,20 @@ def test_demo_load_builds_the_gaogang_demo_on_fresh_sqlite_and_is_idempotent(tmp
         assert counts["town_entries"] == 73
         assert counts["village_entries"] == 66
         assert counts["declined"] == 6  # two residents' services in each of the three industrial parks
-        drift = services.consistency_report(session)
+        drift = consistency.consistency_report(session)
         assert drift
         assert all(set(d.fields) == {"legal_basis"} for d in drift)
         bodies = session.exec(select(Department).where(Department.level.in_(["5", "6"]))).all()
         assert len([b for b in bodies if b.level == "5"]) == 15
         assert len([b for b in bodies if b.level == "6"]) == 153
         assert all(is_valid_uscc(b.uscc) for b in bodies)
+        # District departments carry the demo's declared codes (data/demo_department_uscc_321203.csv),
+        # not codes the importer made up.
+        declared = read_uscc_map(ROOT / "data" / "demo_department_uscc_321203.csv")
+        district = {
+            d.name: d.uscc for d in session.exec(select(Department).where(Department.level == "4")).all()
+        }
+        assert {name: district[name] for name in declared} == declared
         village_types = set(
             session.exec(select(ImplementationEntry.task_type).where(ImplementationEntry.level == "6")).all()
         )

@@ -17,13 +17,14 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from catalog import entries as entry_services
 from catalog import services as catalog
 from catalog.codes import make_uscc
 from catalog.divisions import load_divisions_csv
 from catalog.models import EntryVersion, ImplementationEntry
 from core.auth import SYSTEM, Principal, Role, create_user, issue_token
 from core.errors import Forbidden, Invalid, NotFound
-from reports import annual_report, services, snapshot
+from reports import annual_report, bundles, services, snapshot
 from reports.models import CaseStat, Snapshot
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -44,7 +45,7 @@ def _entry(
     fees: list[dict[str, Any]] | None = None,
     promise: int = 5,
 ) -> ImplementationEntry:
-    entry = catalog.claim_item(session, SYSTEM, item_id=item_id, department_id=dept_id)
+    entry = entry_services.claim_item(session, SYSTEM, item_id=item_id, department_id=dept_id)
     fields: dict[str, Any] = {
         "anticipate_days": 20,
         "promise_days": promise,
@@ -56,12 +57,12 @@ def _entry(
     }
     if visits:
         fields["visits_reason"] = "需现场核验原件"
-    catalog.update_entry(session, SYSTEM, entry.id, fields=fields, materials=materials, fees=fees)
+    entry_services.update_entry(session, SYSTEM, entry.id, fields=fields, materials=materials, fees=fees)
     if no_contact:
-        catalog.set_no_contact(session, SYSTEM, entry.id, True)
+        entry_services.set_no_contact(session, SYSTEM, entry.id, True)
     if publish:
-        catalog.submit_entry(session, SYSTEM, entry.id)
-        catalog.approve_entry(session, SYSTEM, entry.id)
+        entry_services.submit_entry(session, SYSTEM, entry.id)
+        entry_services.approve_entry(session, SYSTEM, entry.id)
     return entry
 
 
@@ -392,14 +393,14 @@ def test_template_table_invariant_is_enforced_on_entry(session: Session) -> None
 
 
 def test_bundle_merges_materials_and_totals_time_and_fees(session: Session, world: dict[str, Any]) -> None:
-    bundle = services.save_bundle(
+    bundle = bundles.save_bundle(
         session,
         SYSTEM,
         name="我要开餐馆",
         task_codes=[world["e1"].task_code, world["e2"].task_code],
         published=True,
     )
-    view = services.bundle_view(session, bundle.id)
+    view = bundles.bundle_view(session, bundle.id)
     assert [e["task_code"] for e in view.entries] == [world["e1"].task_code, world["e2"].task_code]
     names = sorted(m["name"] for m in view.materials)
     assert names == ["营业执照", "食品安全管理制度"]  # "营  业执照" is the same material
@@ -411,14 +412,14 @@ def test_bundle_merges_materials_and_totals_time_and_fees(session: Session, worl
 
 def test_bundle_with_unknown_codes_is_refused(session: Session) -> None:
     with pytest.raises(Invalid) as caught:
-        services.save_bundle(session, SYSTEM, name="x", task_codes=["NOPE"])
+        bundles.save_bundle(session, SYSTEM, name="x", task_codes=["NOPE"])
     assert "task_codes" in caught.value.details
 
 
 def test_unpublished_bundle_is_not_public(session: Session, world: dict[str, Any]) -> None:
-    bundle = services.save_bundle(session, SYSTEM, name="草稿", task_codes=[world["e1"].task_code])
+    bundle = bundles.save_bundle(session, SYSTEM, name="草稿", task_codes=[world["e1"].task_code])
     with pytest.raises(NotFound):
-        services.bundle_view(session, bundle.id)
+        bundles.bundle_view(session, bundle.id)
 
 
 # ---- web ----------------------------------------------------------------------------------------------
@@ -536,7 +537,7 @@ def test_case_statistics_upload_page_reports_line_errors(admin_client: Any, worl
 
 
 def test_public_bundle_page(client: Any, session: Session, world: dict[str, Any]) -> None:
-    bundle = services.save_bundle(
+    bundle = bundles.save_bundle(
         session, SYSTEM, name="我要开餐馆", task_codes=[world["e1"].task_code], published=True
     )
     session.flush()

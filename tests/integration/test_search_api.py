@@ -10,13 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from conftest import make_settings
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 from test_catalog_factories import make_user
 from test_search_factories import NAMES, shared_catalogue
 
-from catalog import services
+from catalog import entries as entry_services
+from catalog.search import aliases
+from catalog.search_models import SearchAlias
+from core.audit import AuditLog
 from core.auth import Role
 from core.config import PROJECT_ROOT
 from core.db import Database
@@ -69,7 +73,7 @@ def test_search_api_returns_items_total_and_facets(client: Any, world: dict[str,
     assert set(item) >= {"task_code", "name", "department", "level", "division_code", "no_contact", "type"}
     assert item["name"] in NAMES  # the entry's name exactly
     with client.application.extensions["gaogang.db"].session() as s:
-        entry = services.get_entry_by_task_code(s, item["task_code"])
+        entry = entry_services.get_entry_by_task_code(s, item["task_code"])
     assert entry.name == item["name"]
     assert {f["value"] for f in body["facets"]["level"]} == {"4", "5"}
     assert sum(f["count"] for f in body["facets"]["type"]) == body["total"]
@@ -245,3 +249,49 @@ def test_cli_reindex_evaluate_and_bad_alias_file(app: Any, world: dict[str, Any]
     result = runner.invoke(args=["search", "evaluate", "--current", "--file", str(broken)])
     assert result.exit_code != 0
     assert "第 2 行" in result.output
+
+
+def _alias_audit(app: Any) -> list[tuple[str, str, Any, Any]]:
+    with app.extensions["gaogang.db"].session() as s:
+        rows = s.execute(
+            sa.select(AuditLog).where(AuditLog.entity_type == "search_alias").order_by(AuditLog.id)
+        ).scalars()
+        return [(r.action, r.actor_name, r.old, r.new) for r in rows]
+
+
+def test_alias_admin_page_writes_are_audited_with_the_administrator(
+    app: Any, client: Any, world: dict[str, Any]
+) -> None:
+    admin = {"Authorization": f"Bearer {world['admin_token']}"}
+    before = len(_alias_audit(app))
+    r = client.post("/admin/search/aliases", headers=admin, data={"alias": "蜂农", "targets": "养蜂证"})
+    assert r.status_code == 302
+    with app.extensions["gaogang.db"].session() as s:
+        alias_id = s.execute(sa.select(SearchAlias.id).where(SearchAlias.alias == "蜂农")).scalar_one()
+    r = client.post(f"/admin/search/aliases/{alias_id}/delete", headers=admin)
+    assert r.status_code == 302
+    rows = _alias_audit(app)[before:]
+    assert [(action, old, new) for action, _actor, old, new in rows] == [
+        (aliases.ALIAS_SAVED, None, {"alias": "蜂农", "targets": "养蜂证", "note": ""}),
+        (aliases.ALIAS_DELETED, {"alias": "蜂农", "targets": "养蜂证", "note": ""}, None),
+    ]
+    assert {actor for _action, actor, _old, _new in rows} != {"system"}
+
+
+def test_cli_load_aliases_is_audited_as_the_system_and_skips_unchanged_rows(
+    app: Any, world: dict[str, Any], tmp_path: Path
+) -> None:
+    runner = app.test_cli_runner()
+    good = tmp_path / "aliases.csv"
+    good.write_text("alias,targets,note\n蜂农,养蜂证,测试\n", encoding="utf-8")
+    before = len(_alias_audit(app))
+    result = runner.invoke(args=["search", "load-aliases", "--file", str(good)])
+    assert result.exit_code == 0, result.output
+    assert "已写入 1 条别名" in result.output
+    assert _alias_audit(app)[before:] == [
+        (aliases.ALIAS_SAVED, "system", None, {"alias": "蜂农", "targets": "养蜂证", "note": "测试"})
+    ]
+    result = runner.invoke(args=["search", "load-aliases", "--file", str(good)])
+    assert result.exit_code == 0, result.output
+    assert "已写入 0 条别名" in result.output
+    assert len(_alias_audit(app)) == before + 1

@@ -6,12 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from test_search_factories import NAMES, TOWN_NAMES, savepoint_session, shared_catalogue
 
+from catalog import entries as entry_services
 from catalog import search as engine
-from catalog import services
-from catalog.search import SearchFilters
-from core.auth import SYSTEM
+from catalog.search import SearchFilters, aliases
+from core.audit import AuditLog
+from core.auth import SYSTEM, Principal, Role
+from core.errors import Invalid
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -137,11 +140,39 @@ def test_aliases_map_everyday_words_to_official_names(any_session: Any) -> None:
 
 def test_alias_added_by_an_administrator_takes_effect(any_session: Any) -> None:
     assert engine.search(any_session, "蜂农").total == 0
-    engine.save_alias(any_session, "蜂农", "养蜂证")
+    engine.save_alias(any_session, SYSTEM, "蜂农", "养蜂证")
     assert engine.search(any_session, "蜂农").items[0].name == "养蜂证换证"
-    with pytest.raises(engine.Invalid) as err:
-        engine.save_alias(any_session, "蜂农", "养蜂")
+    with pytest.raises(Invalid) as err:
+        engine.save_alias(any_session, SYSTEM, "蜂农", "养蜂")
     assert "alias" in err.value.details
+
+
+def _alias_audit(session: Any) -> list[tuple[str, str, Any, Any]]:
+    rows = session.execute(
+        sa.select(AuditLog).where(AuditLog.entity_type == "search_alias").order_by(AuditLog.id)
+    ).scalars()
+    return [(r.action, r.actor_name, r.old, r.new) for r in rows]
+
+
+def test_every_alias_write_leaves_its_audit_row(any_session: Any) -> None:
+    admin = Principal(user_id=None, name="别名管理员", role=Role.ADMIN)
+    before = len(_alias_audit(any_session))
+    row = aliases.save_alias(any_session, admin, "蜂农", "养蜂证", "来自未命中查询")
+    aliases.save_alias(any_session, admin, "蜂农", "养蜂证|养蜂", "来自未命中查询", alias_id=row.id)
+    # The same values again change nothing and write no audit row.
+    aliases.save_alias(any_session, admin, "蜂农", "养蜂证|养蜂", "来自未命中查询", alias_id=row.id)
+    from_file = [{"alias": "蜂农", "targets": "养蜂证", "note": ""}]
+    assert aliases.load_aliases(any_session, SYSTEM, from_file) == 1
+    aliases.delete_alias(any_session, admin, row.id)
+    created = {"alias": "蜂农", "targets": "养蜂证", "note": "来自未命中查询"}
+    changed = {"alias": "蜂农", "targets": "养蜂证|养蜂", "note": "来自未命中查询"}
+    loaded = {"alias": "蜂农", "targets": "养蜂证", "note": ""}
+    assert _alias_audit(any_session)[before:] == [
+        (aliases.ALIAS_SAVED, "别名管理员", None, created),
+        (aliases.ALIAS_SAVED, "别名管理员", created, changed),
+        (aliases.ALIAS_SAVED, "system", changed, loaded),
+        (aliases.ALIAS_DELETED, "别名管理员", loaded, None),
+    ]
 
 
 def test_one_wrong_missing_or_extra_character_is_tolerated(any_session: Any) -> None:
@@ -174,7 +205,7 @@ def test_facets_and_totals_are_correct_under_filters(any_session: Any, handles: 
     assert by_dept.total == sum(
         1
         for c in all_codes(any_session, q)
-        if services.get_entry_by_task_code(any_session, c).department_id == dept.id
+        if entry_services.get_entry_by_task_code(any_session, c).department_id == dept.id
     )
     combined = engine.search(any_session, q, SearchFilters(level="4", task_type="20"))
     assert combined.total == everything.total - town_level.total
@@ -187,11 +218,11 @@ def test_facets_and_totals_are_correct_under_filters(any_session: Any, handles: 
 def test_index_follows_publish_reopen_and_retire(any_session: Any, handles: dict[str, Any]) -> None:
     entry = handles["entries"]["普通护照签发"]
     assert entry.task_code in all_codes(any_session, "护照")
-    services.retire_entry(any_session, SYSTEM, entry.id, "事项取消")
+    entry_services.retire_entry(any_session, SYSTEM, entry.id, "事项取消")
     assert entry.task_code not in all_codes(any_session, "护照")
     draft = handles["draft"]
     assert draft.task_code not in all_codes(any_session, "草稿事项")
-    services.update_entry(
+    entry_services.update_entry(
         any_session,
         SYSTEM,
         draft.id,
@@ -206,8 +237,8 @@ def test_index_follows_publish_reopen_and_retire(any_session: Any, handles: dict
             "phone": "0523-86900000",
         },
     )
-    services.submit_entry(any_session, SYSTEM, draft.id)
-    services.approve_entry(any_session, SYSTEM, draft.id)
+    entry_services.submit_entry(any_session, SYSTEM, draft.id)
+    entry_services.approve_entry(any_session, SYSTEM, draft.id)
     assert draft.task_code in all_codes(any_session, "草稿事项")
     # A full rebuild gives the same answer (items, totals, facet counts) as the incremental updates.
     queries = ["社会", "登记", "护照", "草稿事项", "证"]
@@ -218,7 +249,9 @@ def test_index_follows_publish_reopen_and_retire(any_session: Any, handles: dict
 
 def test_facet_cells_agree_with_counting_the_entries(any_session: Any, handles: dict[str, Any]) -> None:
     """The per-term cells and a count over the matching entries give the same totals and facets."""
-    from catalog.search import SearchEntry, _cell_facets, _facets, _t
+    from catalog.search.facets import _cell_facets, _facets
+    from catalog.search.sql import _t
+    from catalog.search_models import SearchEntry
 
     e = _t(SearchEntry)
     filters = [
@@ -237,7 +270,7 @@ def test_facet_cells_agree_with_counting_the_entries(any_session: Any, handles: 
 
 
 def _term_ids(session: Any, q: str) -> list[int]:
-    from catalog.search import _match_phrase, _Phrase
+    from catalog.search.query import _match_phrase, _Phrase
 
     return sorted(_match_phrase(session.connection(), _Phrase((q,), 0)))
 

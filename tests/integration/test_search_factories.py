@@ -20,7 +20,7 @@ from test_catalog_factories import (
     make_item,
 )
 
-from catalog import services
+from catalog import entries as entry_services
 from catalog.search import rebuild_index
 from core.auth import SYSTEM
 
@@ -84,12 +84,12 @@ def real_name_count() -> int:
 def publish(
     session: Any, dept: Any, item: Any, materials: list[dict[str, Any]] | None = None, **fields: Any
 ) -> Any:
-    entry = services.claim_item(session, SYSTEM, item_id=item.id, department_id=dept.id)
-    services.update_entry(
+    entry = entry_services.claim_item(session, SYSTEM, item_id=item.id, department_id=dept.id)
+    entry_services.update_entry(
         session, SYSTEM, entry.id, fields={**COMPLETE_FIELDS, **fields}, materials=materials
     )
-    services.submit_entry(session, SYSTEM, entry.id)
-    return services.approve_entry(session, SYSTEM, entry.id)
+    entry_services.submit_entry(session, SYSTEM, entry.id)
+    return entry_services.approve_entry(session, SYSTEM, entry.id)
 
 
 def build_catalogue(session: Any) -> dict[str, Any]:
@@ -106,7 +106,7 @@ def build_catalogue(session: Any) -> dict[str, Any]:
         )
     town_entries = {name: publish(session, town, items[name]) for name in TOWN_NAMES}
     draft_item = make_item(session, name="社会保障卡草稿事项", task_type="20", use_levels="4,5")
-    draft = services.claim_item(session, SYSTEM, item_id=draft_item.id, department_id=depts[0].id)
+    draft = entry_services.claim_item(session, SYSTEM, item_id=draft_item.id, department_id=depts[0].id)
     session.flush()
     return {
         "depts": depts,

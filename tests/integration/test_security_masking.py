@@ -23,7 +23,7 @@ from test_licences_factories import (
 
 from catalog.search import rebuild_index
 from core.auth import SYSTEM
-from reports import services as report_services
+from reports import bundles
 
 PERSON_NAME = "欧阳锋华"
 ORG_NAME = "泰州市高港区港城食品有限公司"
@@ -38,7 +38,7 @@ def public_world(app: Any, db: Any, client: Any) -> dict[str, Any]:
     staff = make_staff(session, "高港区住房和城乡建设局", "MB123456", "mask_issuer")
     person = person_licence(session, staff, seq=41, holder_name=PERSON_NAME)
     org = org_licence(session, staff, seq=5, holder_name=ORG_NAME)
-    bundle = report_services.save_bundle(
+    bundle = bundles.save_bundle(
         session, SYSTEM, name="我要开餐馆", task_codes=[entry.task_code], published=True
     )
     rebuild_index(session)

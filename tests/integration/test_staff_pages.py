@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from catalog import entries as entry_services
 from catalog import services
 from catalog.codes import make_uscc
 from catalog.divisions import GAOGANG_FILES, load_divisions_csv
@@ -110,8 +111,8 @@ def world(session: Any, monkeypatch: pytest.MonkeyPatch) -> World:
     item = _item(session, "测试事项甲许可")
     item2 = _item(session, "测试事项乙许可")
     service_item = _item(session, "测试公共服务证明", task_type="20", use_levels="4,5,6")
-    entry_a = services.claim_item(session, SYSTEM, item_id=item.id, department_id=dept_a.id)
-    entry_b = services.claim_item(session, SYSTEM, item_id=item.id, department_id=dept_b.id)
+    entry_a = entry_services.claim_item(session, SYSTEM, item_id=item.id, department_id=dept_a.id)
+    entry_b = entry_services.claim_item(session, SYSTEM, item_id=item.id, department_id=dept_b.id)
     users = {
         "admin": _user(session, "admin", Role.ADMIN),
         "editor_a": _user(session, "editor_a", Role.DEPT_EDITOR, department_id=dept_a.id),
@@ -185,11 +186,13 @@ def test_entry_list_shows_only_the_users_own_department(client, world):
 
 
 def test_entry_list_of_a_town_operator_covers_its_town_and_villages_only(client, session, world):
-    town_entry = services.claim_item(session, SYSTEM, item_id=world.item.id, department_id=world.town_body.id)
-    village_entry = services.claim_item(
+    town_entry = entry_services.claim_item(
+        session, SYSTEM, item_id=world.item.id, department_id=world.town_body.id
+    )
+    village_entry = entry_services.claim_item(
         session, SYSTEM, item_id=world.service_item.id, department_id=world.village_body.id
     )
-    other = services.claim_item(
+    other = entry_services.claim_item(
         session, SYSTEM, item_id=world.item.id, department_id=world.other_town_body.id
     )
     session.commit()

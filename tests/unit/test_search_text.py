@@ -6,6 +6,7 @@ import pytest
 
 from catalog import search as engine
 from catalog.search import SearchFilters, validate_filters
+from core.errors import Invalid
 
 
 def test_queries_are_normalised_bounded_and_stripped_of_control_characters() -> None:
@@ -78,7 +79,7 @@ def test_facet_values_are_validated_with_field_errors() -> None:
         level="5", division="321203001000", department=3, task_type="20", no_contact=True
     )
     assert validate_filters(None, "", "", None, None) == SearchFilters()
-    with pytest.raises(engine.Invalid) as err:
+    with pytest.raises(Invalid) as err:
         validate_filters("7", "32120", "x", "99", "perhaps")
     assert set(err.value.details) == {"level", "division", "department", "type", "no_contact"}
 

@@ -1,0 +1,855 @@
+"""Implementation entries (实施清单): claims, reading, editing, the no-contact flag, alignment with
+the basic item, and the review lifecycle.
+
+Every function takes a Session (and the acting Principal where a permission applies), flushes and
+never commits. Every write appends an audit row with old and new values and an EntryVersion
+snapshot, so each saved state is kept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from catalog import permissions
+from catalog.codes import make_task_code
+from catalog.inputs import (
+    _as_bool,
+    _as_int,
+    _as_text,
+    _check_id,
+    _columns,
+    _diff,
+    _insert,
+    _jsonable,
+    _norm_codes,
+    _pk,
+    _raise_if,
+    _require,
+)
+from catalog.models import (
+    MATERIAL_FORMS,
+    ONLINE_DEPTH,
+    PROJECT_TYPES,
+    RESULT_DELIVERY,
+    TIME_UNITS,
+    USE_LEVELS,
+    CatalogItem,
+    Department,
+    EntryStatus,
+    EntryVersion,
+    Fee,
+    ImplementationEntry,
+    Material,
+)
+from catalog.norules import evaluate_no_contact, split_codes
+from catalog.search.index import reindex_entry
+from catalog.services import get_department, get_item
+from core import audit
+from core.auth import Principal
+from core.errors import Conflict, Invalid, NotFound
+from core.types import utcnow
+
+MAX_DAYS = 3650
+MAX_VISITS = 10
+MAX_FEE_FEN = 2_000_000_000  # fits INTEGER; 2 千万元
+MAX_MATERIALS = 100
+MAX_FEES = 50
+LOCKED_FIELDS = frozenset({"name", "task_type", "legal_basis", "catalog_code"})
+STRUCTURAL_FIELDS = frozenset(
+    {
+        "id",
+        "task_code",
+        "item_id",
+        "department_id",
+        "level",
+        "division_code",
+        "status",
+        "version",
+        "no_contact",
+        "applicable",
+        "created_at",
+        "updated_at",
+        "published_at",
+    }
+)
+PHONE_RE = re.compile(r"^[0-9+\-() 、,，/转]{3,40}$")
+URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+LICENCE_TYPE_RE = re.compile(r"^[0-9A-HJ-NP-RTUW-Y]{18}[0-9]{3}$")
+
+
+def _snapshot(session: Session, entry: ImplementationEntry) -> dict[str, Any]:
+    data = {k: _jsonable(v) for k, v in _columns(entry).items()}
+    skip = ("id", "entry_id")
+    data["materials"] = [
+        {k: v for k, v in _columns(m).items() if k not in skip} for m in entry_materials(session, entry.id)
+    ]
+    data["fees"] = [
+        {k: v for k, v in _columns(f).items() if k not in skip} for f in entry_fees(session, entry.id)
+    ]
+    return data
+
+
+def _save_version(
+    session: Session, entry: ImplementationEntry, actor: Principal, *, bump: bool = True
+) -> None:
+    if bump:
+        entry.version += 1
+    entry.updated_at = utcnow()
+    session.flush()
+    session.add(
+        EntryVersion(
+            entry_id=_pk(entry),
+            version=entry.version,
+            status=entry.status,
+            snapshot=_snapshot(session, entry),
+            actor_id=actor.user_id,
+        )
+    )
+    session.flush()
+    # Every write of an entry passes here: keep its search rows in step, in the same transaction.
+    reindex_entry(session, _pk(entry))
+
+
+def _claim_target(
+    session: Session, actor: Principal, item_id: int, department_id: int, division_code: str | None
+) -> tuple[CatalogItem, Department, str]:
+    item = get_item(session, item_id)
+    dept = get_department(session, department_id)
+    _require(permissions.can_claim_for(actor, dept), "只能为本部门或本辖区的实施主体认领事项")
+    division = division_code or dept.division_code
+    if division != dept.division_code:
+        raise Invalid("认领区划必须是该实施主体所在区划", {"division_code": [f"应为 {dept.division_code}"]})
+    existing = session.exec(
+        select(ImplementationEntry).where(
+            ImplementationEntry.item_id == item.id, ImplementationEntry.department_id == dept.id
+        )
+    ).first()
+    if existing is not None:
+        raise Conflict(
+            f"{dept.name} 已认领（或已登记不适用）事项“{item.name}”",
+            {"item_id": ["已认领"], "entry_id": [str(existing.id)]},
+        )
+    return item, dept, division
+
+
+def _new_entry(item: CatalogItem, dept: Department, division: str, **extra: Any) -> ImplementationEntry:
+    return ImplementationEntry(
+        task_code=make_task_code(dept.uscc, dept.level, item.code),
+        item_id=_pk(item),
+        department_id=_pk(dept),
+        level=dept.level,
+        division_code=division,
+        name=item.name,
+        task_type=item.task_type,
+        legal_basis=item.legal_basis,
+        catalog_code=item.code,
+        **extra,
+    )
+
+
+def claim_item(
+    session: Session, actor: Principal, *, item_id: int, department_id: int, division_code: str | None = None
+) -> ImplementationEntry:
+    """认领: create a draft implementation entry of ``item`` for ``department``.
+
+    实施编码 = department USCC + department level + 基本编码. Name, type, legal basis and basic code
+    are copied and locked. The department's level must be one of the item's 行使层级 (county-only
+    items only at level 4). Conflict if that department already claimed or declined the item.
+    """
+    item, dept, division = _claim_target(session, actor, item_id, department_id, division_code)
+    if dept.level not in split_codes(item.use_levels):
+        raise Invalid(
+            f"事项“{item.name}”的行使层级为 {item.use_levels}，"
+            f"{USE_LEVELS.get(dept.level, dept.level)}实施主体不能认领",
+            {"department_id": ["实施主体层级不在该事项的行使层级内"]},
+        )
+    if item.county_only and dept.level != "4":
+        raise Invalid(f"事项“{item.name}”仅由县级实施", {"department_id": ["仅县级实施"]})
+    entry = _new_entry(item, dept, division)
+    _insert(session, entry, f"{dept.name} 已认领事项“{item.name}”")
+    _save_version(session, entry, actor, bump=False)
+    audit.record(
+        session,
+        actor=actor,
+        action="entry.claim",
+        entity_type="implementation_entry",
+        entity_id=entry.id,
+        new={
+            "task_code": entry.task_code,
+            "item_id": item.id,
+            "department_id": dept.id,
+            "status": entry.status,
+        },
+    )
+    return entry
+
+
+def decline_item(
+    session: Session,
+    actor: Principal,
+    *,
+    item_id: int,
+    department_id: int,
+    reason: str,
+    division_code: str | None = None,
+) -> ImplementationEntry:
+    """Record that ``item`` is not applicable for ``department`` here (本地不适用), with a reason.
+
+    Stored as an entry with ``applicable`` False so every body's answer to every item is one row;
+    it follows the same lifecycle but is never shown to the public.
+    """
+    errors: dict[str, list[str]] = {}
+    reason_v = _as_text(reason, "reason", 500, errors, required=True)
+    _raise_if(errors)
+    item, dept, division = _claim_target(session, actor, item_id, department_id, division_code)
+    entry = _new_entry(item, dept, division, applicable=False, not_applicable_reason=reason_v)
+    _insert(session, entry, f"{dept.name} 已认领或已登记不适用事项“{item.name}”")
+    _save_version(session, entry, actor, bump=False)
+    audit.record(
+        session,
+        actor=actor,
+        action="entry.decline",
+        entity_type="implementation_entry",
+        entity_id=entry.id,
+        new={"task_code": entry.task_code, "applicable": False},
+        reason=reason_v,
+    )
+    return entry
+
+
+def get_entry(session: Session, entry_id: int) -> ImplementationEntry:
+    """No permission check: callers showing it use ``get_visible_entry`` or permissions.can_view_entry."""
+    entry = session.get(ImplementationEntry, _check_id(entry_id, "实施清单"))
+    if entry is None:
+        raise NotFound(f"实施清单 {entry_id} 不存在")
+    return entry
+
+
+def get_visible_entry(session: Session, actor: Principal, entry_id: int) -> ImplementationEntry:
+    """The entry if ``actor`` may read it; NotFound otherwise (drafts are not disclosed)."""
+    entry = get_entry(session, entry_id)
+    if not permissions.can_view_entry(actor, entry):
+        raise NotFound(f"实施清单 {entry_id} 不存在")
+    return entry
+
+
+def get_entry_by_task_code(session: Session, task_code: str) -> ImplementationEntry:
+    stmt = select(ImplementationEntry).where(ImplementationEntry.task_code == task_code)
+    entry = session.exec(stmt).first()
+    if entry is None:
+        raise NotFound(f"实施编码 {task_code} 不存在")
+    return entry
+
+
+def _visibility(actor: Principal) -> Any:
+    public = sa.and_(
+        col(ImplementationEntry.status) == EntryStatus.PUBLISHED.value,
+        col(ImplementationEntry.applicable).is_(True),
+    )
+    if actor.is_admin:
+        return sa.true()
+    if not actor.is_authenticated:
+        return public
+    own: list[Any] = []
+    if actor.department_id is not None:
+        own.append(ImplementationEntry.department_id == actor.department_id)
+    prefix = permissions.division_scope_prefix(actor.division_code)
+    if actor.role == "division_operator" and prefix:
+        own.append(col(ImplementationEntry.division_code).startswith(prefix))
+    return sa.or_(public, *own)
+
+
+def list_entries(
+    session: Session,
+    actor: Principal,
+    *,
+    status: str | None = None,
+    department_id: int | None = None,
+    division_code: str | None = None,
+    level: str | None = None,
+    q: str | None = None,
+    page: int = 1,
+    limit: int = 20,
+    task_type: str | None = None,
+    no_contact: bool | None = None,
+    item_id: int | None = None,
+    applicable: bool | None = None,
+) -> tuple[list[ImplementationEntry], int]:
+    """Entries ``actor`` may see, filtered, newest claim last; returns (page rows, total)."""
+    stmt = select(ImplementationEntry).where(_visibility(actor))
+    if status:
+        stmt = stmt.where(ImplementationEntry.status == status)
+    if department_id is not None:
+        stmt = stmt.where(ImplementationEntry.department_id == department_id)
+    if division_code:
+        stmt = stmt.where(ImplementationEntry.division_code == division_code)
+    if level:
+        stmt = stmt.where(ImplementationEntry.level == level)
+    if task_type:
+        stmt = stmt.where(ImplementationEntry.task_type == task_type)
+    if no_contact is not None:
+        stmt = stmt.where(ImplementationEntry.no_contact == no_contact)
+    if item_id is not None:
+        stmt = stmt.where(ImplementationEntry.item_id == item_id)
+    if applicable is not None:
+        stmt = stmt.where(ImplementationEntry.applicable == applicable)
+    if q:
+        like = f"%{q}%"
+        stmt = stmt.where(
+            sa.or_(
+                col(ImplementationEntry.name).ilike(like),
+                col(ImplementationEntry.task_code).ilike(like),
+                col(ImplementationEntry.keywords).ilike(like),
+            )
+        )
+    page = max(1, page)
+    limit = min(max(1, limit), 500)
+    total = session.exec(select(sa.func.count()).select_from(stmt.subquery())).one()
+    rows = session.exec(
+        stmt.order_by(col(ImplementationEntry.id)).offset((page - 1) * limit).limit(limit)
+    ).all()
+    return list(rows), int(total)
+
+
+def entry_materials(session: Session, entry_id: int | None) -> list[Material]:
+    return list(
+        session.exec(
+            select(Material)
+            .where(Material.entry_id == entry_id)
+            .order_by(col(Material.position), col(Material.id))
+        ).all()
+    )
+
+
+def entry_fees(session: Session, entry_id: int | None) -> list[Fee]:
+    return list(session.exec(select(Fee).where(Fee.entry_id == entry_id).order_by(col(Fee.id))).all())
+
+
+def entry_history(session: Session, entry_id: int) -> list[EntryVersion]:
+    return list(
+        session.exec(
+            select(EntryVersion).where(EntryVersion.entry_id == entry_id).order_by(col(EntryVersion.id))
+        ).all()
+    )
+
+
+ENTRY_EDITABLE = (
+    "accept_conditions",
+    "anticipate_days",
+    "anticipate_unit",
+    "promise_days",
+    "promise_unit",
+    "project_type",
+    "visits",
+    "visits_reason",
+    "online_depth",
+    "online_url",
+    "result_delivery",
+    "window_address",
+    "opening_hours",
+    "phone",
+    "keywords",
+    "not_applicable_reason",
+)
+
+
+def _coerce_entry_fields(fields: Mapping[str, Any], errors: dict[str, list[str]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key == "accept_conditions":
+            out[key] = _as_text(value, key, 5000, errors, nullable=False) or ""
+        elif key in ("anticipate_days", "promise_days"):
+            out[key] = _as_int(value, key, 0, MAX_DAYS, errors, nullable=True)
+        elif key in ("anticipate_unit", "promise_unit"):
+            if value not in TIME_UNITS:
+                errors.setdefault(key, []).append("时限单位应为 working（工作日）或 calendar（自然日）")
+            out[key] = value
+        elif key == "project_type":
+            if value not in PROJECT_TYPES:
+                errors.setdefault(key, []).append("办件类型应为 1（即办件）或 2（承诺件）")
+            out[key] = value
+        elif key == "visits":
+            out[key] = _as_int(value, key, 0, MAX_VISITS, errors)
+        elif key in ("visits_reason", "not_applicable_reason"):
+            out[key] = _as_text(value, key, 500, errors)
+        elif key == "online_depth":
+            out[key] = _norm_codes(value if value is not None else "", ONLINE_DEPTH, key, errors)
+        elif key == "result_delivery":
+            out[key] = _norm_codes(value if value is not None else "", RESULT_DELIVERY, key, errors)
+        elif key == "online_url":
+            url = _as_text(value, key, 500, errors)
+            if url and not URL_RE.match(url):
+                errors.setdefault(key, []).append("网上办理地址应为 http:// 或 https:// 开头的网址")
+            out[key] = url
+        elif key == "window_address":
+            out[key] = _as_text(value, key, 300, errors)
+        elif key == "opening_hours":
+            out[key] = _as_text(value, key, 200, errors)
+        elif key == "phone":
+            phone = _as_text(value, key, 40, errors)
+            if phone and not PHONE_RE.match(phone):
+                errors.setdefault(key, []).append("咨询电话只能包含数字、空格、+、-、括号")
+            out[key] = phone
+        elif key == "keywords":
+            out[key] = _as_text(value, key, 500, errors, nullable=False) or ""
+    return out
+
+
+def _to_calendar(days: int, unit: str) -> float:
+    return days * 7 / 5 if unit == "working" else float(days)
+
+
+def _cross_check(
+    values: Mapping[str, Any], errors: dict[str, list[str]], changed: Iterable[str] | None = None
+) -> None:
+    """Rules between fields (standards §1.3, §1.4).
+
+    With ``changed``, only the rules touching a changed field run, so a fresh claim (whose defaults
+    are incomplete) can be filled in piece by piece; submitting runs them all.
+    """
+    touched = None if changed is None else set(changed)
+
+    def applies(*names: str) -> bool:
+        return touched is None or bool(touched.intersection(names))
+
+    a, p = values.get("anticipate_days"), values.get("promise_days")
+    if (
+        applies("anticipate_days", "promise_days", "anticipate_unit", "promise_unit")
+        and a is not None
+        and p is not None
+        and "promise_days" not in errors
+        and "anticipate_days" not in errors
+    ):
+        if values["anticipate_unit"] == values["promise_unit"]:
+            too_long = p > a
+        else:
+            too_long = _to_calendar(p, values["promise_unit"]) > _to_calendar(a, values["anticipate_unit"])
+        if too_long:
+            errors.setdefault("promise_days", []).append("承诺办结时限不能超过法定办结时限")
+    if (
+        applies("promise_days", "project_type")
+        and p is not None
+        and "promise_days" not in errors
+        and "project_type" not in errors
+    ):
+        if p == 0 and values.get("project_type") != "1":
+            errors.setdefault("project_type", []).append("承诺时限为 0 的应为即办件（1）")
+        if p > 0 and values.get("project_type") == "1":
+            errors.setdefault("project_type", []).append("即办件的承诺时限应为 0")
+    visits = values.get("visits")
+    if (
+        applies("visits", "visits_reason")
+        and isinstance(visits, int)
+        and visits > 0
+        and not values.get("visits_reason")
+        and "visits" not in errors
+    ):
+        errors.setdefault("visits_reason", []).append("到现场次数大于 0 时须说明需到现场的原因")
+    depth = split_codes(values.get("online_depth"))
+    if (
+        applies("online_depth", "online_url")
+        and ("4" in depth or "5" in depth)
+        and not values.get("online_url")
+        and "online_url" not in errors
+    ):
+        errors.setdefault("online_url", []).append("网上受理或网上办理的事项须填写网上办理地址")
+    if applies("result_delivery") and not values.get("result_delivery") and "result_delivery" not in errors:
+        errors.setdefault("result_delivery", []).append("至少选择一种结果送达方式")
+
+
+MATERIAL_KEYS = {"name", "form", "required", "copies", "licence_type_code", "notes"}
+FEE_KEYS = {"name", "amount_fen", "basis", "reducible"}
+
+
+def _coerce_materials(rows: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
+    if not isinstance(rows, list):
+        errors.setdefault("materials", []).append("应为列表")
+        return []
+    if len(rows) > MAX_MATERIALS:
+        errors.setdefault("materials", []).append(f"最多 {MAX_MATERIALS} 项材料")
+        return []
+    out = []
+    for i, row in enumerate(rows):
+        prefix = f"materials[{i}]"
+        if not isinstance(row, Mapping):
+            errors.setdefault(prefix, []).append("应为对象")
+            continue
+        for key in sorted(set(row) - MATERIAL_KEYS):
+            errors.setdefault(f"{prefix}.{key}", []).append("未知字段")
+        form = row.get("form", "paper")
+        if form not in MATERIAL_FORMS:
+            errors.setdefault(f"{prefix}.form", []).append("材料形式应为 paper、electronic 或 both")
+        code = _as_text(row.get("licence_type_code"), f"{prefix}.licence_type_code", 21, errors)
+        if code and not LICENCE_TYPE_RE.match(code):
+            errors.setdefault(f"{prefix}.licence_type_code", []).append(
+                "证照类型代码应为 18 位统一社会信用代码加 3 位数字"
+            )
+        out.append(
+            {
+                "position": i,
+                "name": _as_text(row.get("name"), f"{prefix}.name", 200, errors, required=True) or "",
+                "form": form,
+                "required": _as_bool(row.get("required", True), f"{prefix}.required", errors),
+                "copies": _as_int(row.get("copies", 1), f"{prefix}.copies", 0, 99, errors) or 0,
+                "licence_type_code": code,
+                "notes": _as_text(row.get("notes"), f"{prefix}.notes", 500, errors),
+            }
+        )
+    return out
+
+
+def _coerce_fees(rows: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
+    if not isinstance(rows, list):
+        errors.setdefault("fees", []).append("应为列表")
+        return []
+    if len(rows) > MAX_FEES:
+        errors.setdefault("fees", []).append(f"最多 {MAX_FEES} 个收费项目")
+        return []
+    out = []
+    for i, row in enumerate(rows):
+        prefix = f"fees[{i}]"
+        if not isinstance(row, Mapping):
+            errors.setdefault(prefix, []).append("应为对象")
+            continue
+        for key in sorted(set(row) - FEE_KEYS):
+            errors.setdefault(f"{prefix}.{key}", []).append("未知字段")
+        out.append(
+            {
+                "name": _as_text(row.get("name"), f"{prefix}.name", 200, errors, required=True) or "",
+                "amount_fen": _as_int(row.get("amount_fen"), f"{prefix}.amount_fen", 0, MAX_FEE_FEN, errors)
+                or 0,
+                "basis": _as_text(row.get("basis"), f"{prefix}.basis", 500, errors, nullable=False) or "",
+                "reducible": _as_bool(row.get("reducible", False), f"{prefix}.reducible", errors),
+            }
+        )
+    return out
+
+
+def update_entry(
+    session: Session,
+    actor: Principal,
+    entry_id: int,
+    *,
+    fields: Mapping[str, Any],
+    materials: list[dict[str, Any]] | None = None,
+    fees: list[dict[str, Any]] | None = None,
+) -> ImplementationEntry:
+    """Edit the local elements of a draft entry; ``materials`` / ``fees`` replace the lists when given.
+
+    Inherited fields (name, type, legal basis, basic code) are locked: Invalid. Structural and
+    state fields go through their own services: Invalid. Every error names its field; nothing is
+    written unless everything is valid. If the entry is flagged 不见面 and the new data fails the
+    rule, Invalid naming each failing condition. Only drafts are edited (Conflict otherwise:
+    reopen a published entry first).
+    """
+    entry = get_entry(session, entry_id)
+    _require(permissions.can_edit_entry(actor, entry), "只能修改本部门或本辖区的实施清单")
+    errors: dict[str, list[str]] = {}
+    for key in fields:
+        if key in LOCKED_FIELDS:
+            errors.setdefault(key, []).append("继承自基本目录（三级四同），不可修改")
+        elif key in STRUCTURAL_FIELDS:
+            errors.setdefault(key, []).append("不能直接修改，请使用相应操作")
+        elif key not in ENTRY_EDITABLE:
+            errors.setdefault(key, []).append("未知字段")
+        elif key == "not_applicable_reason" and entry.applicable:
+            errors.setdefault(key, []).append("只有登记为“本地不适用”的认领才有不适用原因")
+    _raise_if(errors, "有字段不能修改")
+    if entry.status != EntryStatus.DRAFT.value:
+        raise Conflict("只有草稿状态的实施清单可以修改；已发布的请先重新打开", {"status": [entry.status]})
+
+    changes = _coerce_entry_fields(fields, errors)
+    new_materials = _coerce_materials(materials, errors) if materials is not None else None
+    new_fees = _coerce_fees(fees, errors) if fees is not None else None
+    before = {k: getattr(entry, k) for k in ENTRY_EDITABLE}
+    merged = {**before, **changes}
+    _cross_check(merged, errors, changed=changes)
+    _raise_if(errors)
+
+    if entry.no_contact:
+        check = evaluate_no_contact(
+            merged | {"applicable": entry.applicable, "task_type": entry.task_type},
+            new_materials if new_materials is not None else entry_materials(session, entry.id),
+        )
+        if not check.ok:
+            raise Invalid(
+                "该事项已标记不见面审批，修改后不再满足：" + "；".join(check.failures),
+                {"no_contact": check.failures},
+            )
+
+    old_d, new_d = _diff(before, merged)
+    old_materials = [_columns(m) for m in entry_materials(session, entry.id)]
+    old_fees = [_columns(f) for f in entry_fees(session, entry.id)]
+    for key, value in changes.items():
+        setattr(entry, key, value)
+    if new_materials is not None:
+        for m in entry_materials(session, entry.id):
+            session.delete(m)
+        session.flush()
+        for row in new_materials:
+            session.add(Material(entry_id=_pk(entry), **row))
+        old_d["materials"] = [
+            {k: m[k] for k in ("name", "form", "required", "licence_type_code")} for m in old_materials
+        ]
+        new_d["materials"] = [
+            {k: m[k] for k in ("name", "form", "required", "licence_type_code")} for m in new_materials
+        ]
+    if new_fees is not None:
+        for f in entry_fees(session, entry.id):
+            session.delete(f)
+        session.flush()
+        for row in new_fees:
+            session.add(Fee(entry_id=_pk(entry), **row))
+        old_d["fees"] = [{k: f[k] for k in ("name", "amount_fen")} for f in old_fees]
+        new_d["fees"] = [{k: f[k] for k in ("name", "amount_fen")} for f in new_fees]
+    if old_d.get("materials") == new_d.get("materials"):
+        old_d.pop("materials", None)
+        new_d.pop("materials", None)
+    if old_d.get("fees") == new_d.get("fees"):
+        old_d.pop("fees", None)
+        new_d.pop("fees", None)
+    if not new_d:
+        return entry
+    _save_version(session, entry, actor)
+    audit.record(
+        session,
+        actor=actor,
+        action="entry.update",
+        entity_type="implementation_entry",
+        entity_id=entry.id,
+        old=old_d,
+        new=new_d,
+    )
+    return entry
+
+
+def check_no_contact(session: Session, entry: ImplementationEntry) -> Any:
+    """The rule's verdict on the stored entry (for showing it next to the flag)."""
+    return evaluate_no_contact(entry, entry_materials(session, entry.id))
+
+
+def set_no_contact(session: Session, actor: Principal, entry_id: int, value: bool) -> ImplementationEntry:
+    """Set or clear the 不见面审批 flag. Setting it is refused (Invalid naming each failing
+    condition) unless the entry passes ``catalog.norules.evaluate_no_contact``. Allowed on drafts
+    only, like every other edit."""
+    entry = get_entry(session, entry_id)
+    _require(permissions.can_edit_entry(actor, entry), "只能修改本部门或本辖区的实施清单")
+    if not isinstance(value, bool):
+        raise Invalid("不见面审批标记应为是/否", {"value": ["应为 true 或 false"]})
+    if entry.status != EntryStatus.DRAFT.value:
+        raise Conflict("只有草稿状态的实施清单可以修改；已发布的请先重新打开", {"status": [entry.status]})
+    if value:
+        result = check_no_contact(session, entry)
+        if not result.ok:
+            raise Invalid(
+                "不满足不见面审批条件：" + "；".join(result.failures), {"no_contact": result.failures}
+            )
+    if entry.no_contact == value:
+        return entry
+    old = entry.no_contact
+    entry.no_contact = value
+    _save_version(session, entry, actor)
+    audit.record(
+        session,
+        actor=actor,
+        action="entry.no_contact",
+        entity_type="implementation_entry",
+        entity_id=entry.id,
+        old={"no_contact": old},
+        new={"no_contact": value},
+    )
+    return entry
+
+
+def align_entry(session: Session, actor: Principal, entry_id: int) -> ImplementationEntry:
+    """Copy the basic item's name, type, basis and code into the entry again (fixes 三级四同 drift).
+
+    The 实施编码 follows the new 基本编码. Allowed to editors of the entry in any status, because
+    the inherited fields are the catalogue's, not the department's.
+    """
+    entry = get_entry(session, entry_id)
+    _require(permissions.can_edit_entry(actor, entry), "只能修改本部门或本辖区的实施清单")
+    item = get_item(session, entry.item_id)
+    dept = get_department(session, entry.department_id)
+    target = {
+        "name": item.name,
+        "task_type": item.task_type,
+        "legal_basis": item.legal_basis,
+        "catalog_code": item.code,
+        "task_code": make_task_code(dept.uscc, entry.level, item.code),
+    }
+    old_d, new_d = _diff({k: getattr(entry, k) for k in target}, target)
+    if not new_d:
+        return entry
+    if (
+        "task_code" in new_d
+        and session.exec(
+            select(ImplementationEntry).where(ImplementationEntry.task_code == target["task_code"])
+        ).first()
+    ):
+        raise Conflict(f"实施编码 {target['task_code']} 已被占用")
+    for key, value in target.items():
+        setattr(entry, key, value)
+    if entry.no_contact and not check_no_contact(session, entry).ok:
+        entry.no_contact = False
+        new_d["no_contact"] = False
+    _save_version(session, entry, actor)
+    audit.record(
+        session,
+        actor=actor,
+        action="entry.align",
+        entity_type="implementation_entry",
+        entity_id=entry.id,
+        old=old_d,
+        new=new_d,
+    )
+    return entry
+
+
+def _transition(
+    session: Session,
+    actor: Principal,
+    entry: ImplementationEntry,
+    *,
+    allowed_from: Iterable[str],
+    to: str,
+    action: str,
+    reason: str | None = None,
+) -> ImplementationEntry:
+    allowed = tuple(allowed_from)
+    if entry.status not in allowed:
+        labels = {"draft": "草稿", "submitted": "待审核", "published": "已发布", "retired": "已停用"}
+        raise Conflict(
+            f"当前状态为“{labels.get(entry.status, entry.status)}”，不能执行此操作"
+            f"（需为：{'、'.join(labels[s] for s in allowed)}）",
+            {"status": [entry.status]},
+        )
+    old = entry.status
+    entry.status = to
+    if to == EntryStatus.PUBLISHED.value:
+        entry.published_at = utcnow()
+    _save_version(session, entry, actor)
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        entity_type="implementation_entry",
+        entity_id=entry.id,
+        old={"status": old},
+        new={"status": to, "version": entry.version},
+        reason=reason,
+    )
+    return entry
+
+
+def _reason(reason: Any) -> str:
+    errors: dict[str, list[str]] = {}
+    text = _as_text(reason, "reason", 500, errors, required=True)
+    _raise_if(errors)
+    return text or ""
+
+
+def _ready_for_review(session: Session, entry: ImplementationEntry) -> None:
+    """A published guide must tell citizens the time limits and where to apply."""
+    if not entry.applicable:
+        return
+    errors: dict[str, list[str]] = {}
+    if entry.anticipate_days is None:
+        errors.setdefault("anticipate_days", []).append("提交前须填写法定办结时限")
+    if entry.promise_days is None:
+        errors.setdefault("promise_days", []).append("提交前须填写承诺办结时限")
+    if not entry.window_address and not entry.online_url:
+        errors.setdefault("window_address", []).append("提交前须填写办理窗口地址或网上办理地址")
+    _cross_check({k: getattr(entry, k) for k in ENTRY_EDITABLE}, errors)
+    if entry.no_contact:
+        result = check_no_contact(session, entry)
+        if not result.ok:
+            errors["no_contact"] = result.failures
+    _raise_if(errors, "实施清单尚不完整")
+
+
+def submit_entry(session: Session, actor: Principal, entry_id: int) -> ImplementationEntry:
+    """draft → submitted (editor). The entry must be complete (time limits, where to apply)."""
+    entry = get_entry(session, entry_id)
+    _require(permissions.can_edit_entry(actor, entry), "只能提交本部门或本辖区的实施清单")
+    if entry.status == EntryStatus.DRAFT.value:
+        _ready_for_review(session, entry)
+    return _transition(
+        session,
+        actor,
+        entry,
+        allowed_from=[EntryStatus.DRAFT.value],
+        to=EntryStatus.SUBMITTED.value,
+        action="entry.submit",
+    )
+
+
+def approve_entry(session: Session, actor: Principal, entry_id: int) -> ImplementationEntry:
+    """submitted → published (reviewer)."""
+    entry = get_entry(session, entry_id)
+    _require(permissions.can_review_entry(actor, entry), "只能审核本部门或本辖区的实施清单")
+    if entry.status == EntryStatus.SUBMITTED.value:
+        _ready_for_review(session, entry)
+    return _transition(
+        session,
+        actor,
+        entry,
+        allowed_from=[EntryStatus.SUBMITTED.value],
+        to=EntryStatus.PUBLISHED.value,
+        action="entry.approve",
+    )
+
+
+def reject_entry(session: Session, actor: Principal, entry_id: int, reason: str) -> ImplementationEntry:
+    """submitted → draft with a reason (reviewer)."""
+    entry = get_entry(session, entry_id)
+    _require(permissions.can_review_entry(actor, entry), "只能审核本部门或本辖区的实施清单")
+    text = _reason(reason)
+    return _transition(
+        session,
+        actor,
+        entry,
+        allowed_from=[EntryStatus.SUBMITTED.value],
+        to=EntryStatus.DRAFT.value,
+        action="entry.reject",
+        reason=text,
+    )
+
+
+def retire_entry(session: Session, actor: Principal, entry_id: int, reason: str) -> ImplementationEntry:
+    """published → retired with a reason (reviewer)."""
+    entry = get_entry(session, entry_id)
+    _require(permissions.can_review_entry(actor, entry), "只能停用本部门或本辖区的实施清单")
+    text = _reason(reason)
+    return _transition(
+        session,
+        actor,
+        entry,
+        allowed_from=[EntryStatus.PUBLISHED.value],
+        to=EntryStatus.RETIRED.value,
+        action="entry.retire",
+        reason=text,
+    )
+
+
+def reopen_entry(
+    session: Session, actor: Principal, entry_id: int, reason: str | None = None
+) -> ImplementationEntry:
+    """published or retired → draft, to revise it (editor or reviewer). The published version stays in
+    the history; the entry is off the public list until it is published again."""
+    entry = get_entry(session, entry_id)
+    _require(permissions.can_reopen_entry(actor, entry), "只能重新打开本部门或本辖区的实施清单")
+    return _transition(
+        session,
+        actor,
+        entry,
+        allowed_from=[EntryStatus.PUBLISHED.value, EntryStatus.RETIRED.value],
+        to=EntryStatus.DRAFT.value,
+        action="entry.reopen",
+        reason=reason or None,
+    )

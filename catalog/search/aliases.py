@@ -1,0 +1,169 @@
+"""Search aliases (俗称): the shipped table, the administrators' edits, the parsed active set."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from catalog.search.sql import _q, _t
+from catalog.search.text import normalize_query, pinyin_of
+from catalog.search_models import (
+    SearchAlias,
+)
+from core import audit
+from core.auth import Principal
+from core.config import PROJECT_ROOT
+from core.errors import Invalid, NotFound
+from core.types import utcnow
+
+ALIASES_CSV = PROJECT_ROOT / "data" / "search_aliases.csv"
+
+
+@dataclass(frozen=True)
+class Alias:
+    alias: str
+    targets: tuple[str, ...]
+    pinyin: str
+    initials: str
+
+
+def read_aliases_csv(path: Path = ALIASES_CSV) -> list[dict[str, str]]:
+    """Rows of the shipped alias table: alias, targets ("|"-separated), note. Lines starting # skipped."""
+    rows: list[dict[str, str]] = []
+    with path.open(encoding="utf-8", newline="") as fh:
+        lines = (line for line in fh if not line.startswith("#"))
+        for line_no, row in enumerate(csv.DictReader(lines), start=2):
+            alias = normalize_query(row.get("alias"))
+            targets = clean_targets(row.get("targets") or "")
+            if not alias or not targets:
+                raise Invalid(f"{path.name} 第 {line_no} 行：别名和目标词都不能为空")
+            rows.append({"alias": alias, "targets": "|".join(targets), "note": (row.get("note") or "")[:300]})
+    return rows
+
+
+def clean_targets(raw: str) -> list[str]:
+    seen: list[str] = []
+    for part in re.split(r"[|｜,，、;；\n]", raw):
+        t = normalize_query(part)
+        if t and t not in seen:
+            seen.append(t)
+    return seen
+
+
+# Audit actions of the alias writes (the admin page, the API and `flask search load-aliases`).
+ALIAS_SAVED, ALIAS_DELETED = "search.alias_saved", "search.alias_deleted"
+
+
+def _values(row: SearchAlias) -> dict[str, Any]:
+    return {"alias": row.alias, "targets": row.targets, "note": row.note}
+
+
+def _by_word(session: Session, word: str) -> SearchAlias | None:
+    return session.execute(sa.select(SearchAlias).where(_t(SearchAlias).c.alias == word)).scalars().first()
+
+
+def _write(
+    session: Session, actor: Principal, row: SearchAlias | None, values: dict[str, str]
+) -> SearchAlias:
+    """Create ``values`` (row None) or change ``row`` to them, with the audit row; unchanged: no write."""
+    old = _values(row) if row is not None else None
+    if row is None:
+        row = SearchAlias(alias=values["alias"], targets="", note="")
+        session.add(row)
+    elif old == values:
+        return row
+    row.alias, row.targets, row.note, row.updated_at = (
+        values["alias"],
+        values["targets"],
+        values["note"],
+        utcnow(),
+    )
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action=ALIAS_SAVED,
+        entity_type="search_alias",
+        entity_id=row.id,
+        old=old,
+        new=values,
+    )
+    return row
+
+
+def load_aliases(session: Session, actor: Principal, rows: Iterable[dict[str, str]]) -> int:
+    """Upsert aliases by their word (rows as ``read_aliases_csv`` returns them), one audit row per alias
+    created or changed; returns how many aliases were created or changed."""
+    n = 0
+    for row in rows:
+        values = {"alias": row["alias"], "targets": row["targets"], "note": (row.get("note") or "")[:300]}
+        existing = _by_word(session, values["alias"])
+        if existing is None or _values(existing) != values:
+            _write(session, actor, existing, values)
+            n += 1
+    session.flush()
+    return n
+
+
+def save_alias(
+    session: Session, actor: Principal, alias: str, targets: str, note: str = "", alias_id: int | None = None
+) -> SearchAlias:
+    """Create or change one alias (administrators); Invalid with field details on bad input."""
+    word = normalize_query(alias)
+    target_list = clean_targets(targets)
+    errors: dict[str, list[str]] = {}
+    if not word or len(word) > 50:
+        errors["alias"] = ["别名不能为空，且不超过 50 个字符"]
+    if not target_list or len("|".join(target_list)) > 500:
+        errors["targets"] = ["请至少填写一个目标词（用 | 或逗号分隔），总长不超过 500 个字符"]
+    if errors:
+        raise Invalid("别名填写有误", errors)
+    clash = _by_word(session, word)
+    if clash is not None and clash.id != alias_id:
+        raise Invalid("该别名已存在", {"alias": ["该别名已存在，请直接修改它"]})
+    row = None
+    if alias_id is not None:
+        row = session.get(SearchAlias, alias_id)
+        if row is None:
+            raise NotFound("别名不存在")
+    values = {"alias": word, "targets": "|".join(target_list), "note": (note or "")[:300]}
+    return _write(session, actor, row, values)
+
+
+def delete_alias(session: Session, actor: Principal, alias_id: int) -> SearchAlias:
+    """Delete one alias, with the audit row holding what it was."""
+    row = session.get(SearchAlias, alias_id)
+    if row is None:
+        raise NotFound("别名不存在")
+    old = _values(row)
+    session.delete(row)
+    session.flush()
+    audit.record(
+        session, actor=actor, action=ALIAS_DELETED, entity_type="search_alias", entity_id=alias_id, old=old
+    )
+    return row
+
+
+_ALIAS_CACHE: dict[tuple[tuple[str, str], ...], list[Alias]] = {}
+
+
+def active_aliases(session: Session) -> list[Alias]:
+    """The alias table as read in this transaction (parsed once per distinct content)."""
+    rows = tuple((a, t) for a, t in session.connection().execute(_q(session.connection()).aliases))
+    cached = _ALIAS_CACHE.get(rows)
+    if cached is not None:
+        return cached
+    out = []
+    for alias, targets in rows:
+        py, ini = pinyin_of(alias)
+        out.append(Alias(alias, tuple(t for t in targets.split("|") if t), py.replace(" ", ""), ini))
+    _ALIAS_CACHE.clear()  # only the current table is worth keeping
+    _ALIAS_CACHE[rows] = out
+    return out

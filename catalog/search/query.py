@@ -1,0 +1,450 @@
+"""Matching and ranking a query, and paging its hits (see docs/search.md)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from catalog.search.aliases import Alias, active_aliases
+from catalog.search.facets import _cell_facets, _cells_serve, _empty_facets, _facets
+from catalog.search.filters import SearchFilters, _sql_filters
+from catalog.search.misses import log_zero_result
+from catalog.search.sql import _q, _t
+from catalog.search.text import (
+    _LATIN,
+    has_cjk,
+    normalize_query,
+    normalize_text,
+    query_grams,
+    strip_fillers,
+    syllables,
+    within_one_edit,
+)
+from catalog.search_models import (
+    FIELD_DEPARTMENT,
+    FIELD_KEYWORD,
+    FIELD_MATERIAL,
+    FIELD_NAME,
+    SearchEntry,
+    SearchPosting,
+    SearchTerm,
+)
+
+MAX_WORDS = 5
+MAX_PAGE = 1000
+MAX_LIMIT = 100
+
+# Scores. Name tiers leave room for the -3 given to a variant (alias, pinyin, filler-stripped).
+EXACT, PREFIX, CONTAINS, ALL_WORDS = 100, 80, 60, 50
+FUZZY = 32
+FIELD_SCORES = {FIELD_KEYWORD: 25, FIELD_DEPARTMENT: 20, FIELD_MATERIAL: 12}
+VARIANT_PENALTY = 3
+
+_TASK_CODE = re.compile(r"^[0-9a-z]{31}$")
+
+
+def pinyin_match(word: str, pinyin: str, initials: str) -> int:
+    """Score of a latin ``word`` against a term's pinyin: syllable-aligned full pinyin, or initials."""
+    syl = pinyin.split(" ") if pinyin else []
+    best = 0
+    for i in range(len(syl)):
+        if "".join(syl[i:]).startswith(word):
+            best = max(best, (EXACT if "".join(syl) == word else PREFIX) if i == 0 else CONTAINS)
+            break
+    if len(word) >= 2 and word in initials:
+        best = max(best, EXACT if initials == word else PREFIX if initials.startswith(word) else CONTAINS)
+    return best
+
+
+@dataclass
+class Hit:
+    entry_id: int
+    task_code: str
+    name: str
+    department_id: int
+    department: str
+    level: str
+    division_code: str
+    task_type: str
+    no_contact: bool
+    score: int
+    matched_field: str
+    highlights: list[tuple[int, int]] = field(default_factory=list)
+
+    def name_segments(self) -> list[tuple[str, bool]]:
+        """The name cut into (text, highlighted) pieces for templates (which escape the text)."""
+        out: list[tuple[str, bool]] = []
+        pos = 0
+        for start, end in self.highlights:
+            if start > pos:
+                out.append((self.name[pos:start], False))
+            out.append((self.name[start:end], True))
+            pos = end
+        if pos < len(self.name):
+            out.append((self.name[pos:], False))
+        return out
+
+
+@dataclass
+class SearchResult:
+    query: str
+    items: list[Hit]
+    total: int
+    page: int
+    limit: int
+    facets: dict[str, list[dict[str, Any]]]
+    variants: list[str]
+    fuzzy: bool = False
+
+
+@dataclass
+class _Phrase:
+    words: tuple[str, ...]
+    penalty: int  # subtracted from name scores (variants rank below the query as typed)
+
+
+FIELD_LABELS = {
+    FIELD_NAME: "name",
+    FIELD_KEYWORD: "keyword",
+    FIELD_DEPARTMENT: "department",
+    FIELD_MATERIAL: "material",
+}
+
+
+def _phrases(query: str, aliases: list[Alias]) -> list[_Phrase]:
+    words = tuple(query.split()[:MAX_WORDS])
+    out = [_Phrase(words, 0)]
+    if len(words) > 1:
+        out.append(_Phrase(("".join(words),), 1))
+    stripped = strip_fillers(query)
+    if stripped and stripped != query:
+        out.append(_Phrase(tuple(stripped.split()[:MAX_WORDS]), VARIANT_PENALTY))
+    compact = query.replace(" ", "")
+    for alias in aliases:
+        hit = alias.alias in compact or (
+            _LATIN.match(compact) is not None
+            and compact in (alias.pinyin, alias.initials)
+            and len(compact) >= 2
+        )
+        if hit:
+            for target in alias.targets:
+                out.append(_Phrase(tuple(target.split()), VARIANT_PENALTY))
+            if alias.alias != compact:
+                out.append(_Phrase((alias.alias,), VARIANT_PENALTY))
+    unique: dict[tuple[str, ...], _Phrase] = {}
+    for p in out:
+        if p.words and (p.words not in unique or unique[p.words].penalty > p.penalty):
+            unique[p.words] = p
+    return list(unique.values())
+
+
+def _candidate_terms(conn: sa.Connection, gram_set: set[str], need: int) -> list[tuple[int, str, str, str]]:
+    if not gram_set:
+        return []
+    rows = conn.execute(_q(conn).candidates, {"grams": sorted(gram_set), "need": need})
+    return [tuple(r) for r in rows]
+
+
+def _word_score(word: str, text: str, pinyin: str, initials: str) -> int:
+    if word in text:
+        return EXACT if text == word else PREFIX if text.startswith(word) else CONTAINS
+    if _LATIN.match(word):
+        return pinyin_match(word, pinyin, initials) - VARIANT_PENALTY if len(word) >= 2 else 0
+    return 0
+
+
+def _match_phrase(conn: sa.Connection, phrase: _Phrase) -> dict[int, tuple[int, str]]:
+    """Terms matching every word of the phrase -> (score, text)."""
+    per_word: list[dict[int, tuple[int, str]]] = []
+    for word in phrase.words:
+        found: dict[int, tuple[int, str]] = {}
+        candidates = _candidate_terms(conn, query_grams(word), len(query_grams(word)))
+        if _LATIN.match(word) and len(word) >= 2:
+            pg = {"#" + word[i : i + 2] for i in range(len(word) - 1)}
+            candidates += _candidate_terms(conn, pg, len(pg))
+        for tid, text, py, ini in candidates:
+            s = _word_score(word, text, py, ini)
+            if s > 0 and s > found.get(tid, (0, ""))[0]:
+                found[tid] = (s, text)
+        per_word.append(found)
+        if not found:
+            return {}
+    common = set(per_word[0]).intersection(*per_word[1:])
+    out = {}
+    for tid in common:
+        score = per_word[0][tid][0] if len(per_word) == 1 else min(ALL_WORDS, *(w[tid][0] for w in per_word))
+        out[tid] = (score - phrase.penalty, per_word[0][tid][1])
+    return out
+
+
+def _match_fuzzy(conn: sa.Connection, phrase: str) -> dict[int, tuple[int, str]]:
+    chars = set(phrase)
+    if len(phrase) < 3 or not has_cjk(phrase):
+        return {}
+    out = {}
+    for tid, text, _py, _ini in _candidate_terms(conn, chars, max(1, len(chars) - 1)):
+        if within_one_edit(phrase, text):
+            out[tid] = (FUZZY, text)
+    return out
+
+
+def search(
+    session: Session,
+    q: str | None,
+    filters: SearchFilters | None = None,
+    page: int = 1,
+    limit: int = 10,
+    log_miss: bool = False,
+) -> SearchResult:
+    """Search published entries. Never raises on odd text: it is normalised and bounded first."""
+    filters = filters or SearchFilters()
+    page = min(max(int(page), 1), MAX_PAGE)
+    limit = min(max(int(limit), 1), MAX_LIMIT)
+    query = normalize_query(q)
+    if not query:
+        return browse(session, filters, page, limit)
+    conn = session.connection()
+    e = _t(SearchEntry)
+
+    term_scores: dict[int, int] = {}
+    term_texts: dict[int, str] = {}
+    phrases = _phrases(query, active_aliases(session))
+    matched_words: set[str] = set()
+    for phrase in phrases:
+        found = _match_phrase(conn, phrase)
+        if found:
+            matched_words.update(phrase.words)
+        for tid, (score, text) in found.items():
+            term_scores[tid] = max(term_scores.get(tid, 0), score)
+            term_texts[tid] = text
+    fuzzy = False
+    if not term_scores and _TASK_CODE.match(query.replace(" ", "")):
+        t = _t(SearchTerm)
+        code_hit = conn.execute(
+            sa.select(t.c.id, t.c.text)
+            .join(e, e.c.name_term_id == t.c.id)
+            .where(e.c.task_code == query.upper())
+        ).first()
+        if code_hit:
+            term_scores[code_hit[0]] = EXACT
+            term_texts[code_hit[0]] = code_hit[1]
+    if not term_scores:
+        for phrase in phrases:
+            if len(phrase.words) == 1:
+                for tid, (score, text) in _match_fuzzy(conn, phrase.words[0]).items():
+                    term_scores[tid] = max(term_scores.get(tid, 0), score)
+                    term_texts[tid] = text
+                    fuzzy = True
+                if term_scores:
+                    matched_words.add(phrase.words[0])
+                    break
+
+    scope, with_other = _scope(conn, e, term_scores)
+    per_term: dict[int, int] | None = None
+    if term_scores and not with_other and _cells_serve(conn, filters):
+        total, facets, per_term = _cell_facets(session, sorted(term_scores), filters)
+    else:
+        name_ids = None if with_other or not term_scores else sorted(term_scores)
+        total, facets = _facets(session, e, scope, filters, name_ids)
+    items = (
+        _page(conn, e, term_scores, term_texts, filters, page, limit, with_other, per_term) if total else []
+    )
+    _highlight(items, matched_words, fuzzy)
+    if total == 0 and log_miss:
+        log_zero_result(session, query)
+    return SearchResult(query, items, total, page, limit, facets, sorted(matched_words), fuzzy)
+
+
+def _scope(conn: sa.Connection, e: sa.Table, term_scores: dict[int, int]) -> tuple[list[Any], bool]:
+    """SQL conditions selecting every entry the matched terms reach (by name, or by another field),
+    and whether any entry is reached through another field than its name."""
+    if not term_scores:
+        return [sa.false()], False
+    ids = sorted(term_scores)
+    p = _t(SearchPosting)
+    has_other = conn.execute(_q(conn).has_other, {"ids": ids}).first()
+    by_name = e.c.name_term_id.in_(ids)
+    if has_other is None:
+        return [by_name], False
+    others = sa.select(p.c.entry_id).where(p.c.term_id.in_(ids), p.c.field != FIELD_NAME)
+    return [sa.or_(by_name, e.c.entry_id.in_(others))], True
+
+
+def _page(
+    conn: sa.Connection,
+    e: sa.Table,
+    term_scores: dict[int, int],
+    term_texts: dict[int, str],
+    f: SearchFilters,
+    page: int,
+    limit: int,
+    with_other: bool = True,
+    known_per_term: dict[int, int] | None = None,
+) -> list[Hit]:
+    """The hits of one page, in ranking order, fetching only the rows that page needs."""
+    offset = (page - 1) * limit
+    # Name matches: terms ordered by (score, length, text), then a term's entries by id.
+    per_term: dict[int, int] = {}
+    conds = _sql_filters(f, e)
+    if known_per_term is not None:
+        per_term = known_per_term
+    elif conds:
+        stmt = (
+            sa.select(e.c.name_term_id, sa.func.count())
+            .where(e.c.name_term_id.in_(sa.bindparam("ids", expanding=True)), *conds)
+            .group_by(e.c.name_term_id)
+        )
+    else:
+        stmt = _q(conn).per_term
+    if known_per_term is None:
+        for tid, n in conn.execute(stmt, {"ids": sorted(term_scores)}):
+            per_term[tid] = int(n)
+    name_total = sum(per_term.values())
+    hits: list[Hit] = []
+    if offset < name_total:
+        order = sorted(
+            per_term, key=lambda tid: (-term_scores[tid], len(term_texts[tid]), term_texts[tid], tid)
+        )
+        need_terms, skipped, seen = [], 0, 0
+        for tid in order:
+            n = per_term[tid]
+            if seen + n <= offset:
+                seen += n
+                skipped += n
+                continue
+            need_terms.append(tid)
+            seen += n
+            if seen >= offset + limit:
+                break
+        rank = {tid: i for i, tid in enumerate(need_terms)}
+        # Only the first (offset - skipped + limit) rows in (term rank, entry id) order are needed.
+        want = offset - skipped + limit
+        rows: list[Any] = []
+        for tid in need_terms:
+            if conds:
+                rows += conn.execute(
+                    sa.select(e)
+                    .where(e.c.name_term_id == tid, *conds)
+                    .order_by(e.c.entry_id)
+                    .limit(want - len(rows))
+                ).all()
+            else:
+                rows += conn.execute(_q(conn).term_rows, {"tid": tid, "lim": want - len(rows)}).all()
+            if len(rows) >= want:
+                break
+        rows.sort(key=lambda r: (rank[r.name_term_id], r.entry_id))
+        start = offset - skipped
+        for r in rows[start : start + limit]:
+            hits.append(_hit(r, term_scores[r.name_term_id], FIELD_NAME))
+    if len(hits) < limit and with_other:
+        other_offset = max(0, offset - name_total)
+        hits += _other_rows(conn, e, term_scores, f, other_offset, limit - len(hits))
+    return hits
+
+
+def _other_rows(
+    conn: sa.Connection, e: sa.Table, term_scores: dict[int, int], f: SearchFilters, offset: int, limit: int
+) -> list[Hit]:
+    ids = sorted(term_scores)
+    p = _t(SearchPosting)
+    best = (
+        sa.select(p.c.entry_id, sa.func.min(p.c.field).label("fld"))
+        .where(p.c.term_id.in_(ids), p.c.field != FIELD_NAME)
+        .group_by(p.c.entry_id)
+        .subquery()
+    )
+    rows = conn.execute(
+        sa.select(e, best.c.fld)
+        .join(best, best.c.entry_id == e.c.entry_id)
+        .where(e.c.name_term_id.not_in(ids), *_sql_filters(f, e))
+        .order_by(best.c.fld, e.c.name_len, e.c.entry_id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return [_hit(r, FIELD_SCORES[r.fld], r.fld) for r in rows]
+
+
+def _hit(r: Any, score: int, fld: int) -> Hit:
+    return Hit(
+        entry_id=r.entry_id,
+        task_code=r.task_code,
+        name=r.name,
+        department_id=r.department_id,
+        department=r.department_name,
+        level=r.level,
+        division_code=r.division_code,
+        task_type=r.task_type,
+        no_contact=bool(r.no_contact),
+        score=score,
+        matched_field=FIELD_LABELS[fld],
+    )
+
+
+def _highlight(items: list[Hit], words: set[str], fuzzy: bool) -> None:
+    latin = [w for w in words if _LATIN.match(w) and len(w) >= 2]
+    plain = [w for w in words if not _LATIN.match(w) or len(w) < 2]
+    for hit in items:
+        norm = [normalize_text(c) for c in hit.name]
+        marks = [False] * len(hit.name)
+        flat, owner = "", []
+        for i, piece in enumerate(norm):
+            flat += piece
+            owner += [i] * len(piece)
+        for w in plain:
+            start = flat.find(w)
+            while start >= 0 and w:
+                for k in range(start, start + len(w)):
+                    marks[owner[k]] = True
+                start = flat.find(w, start + len(w))
+        if latin:
+            syl = syllables(flat)
+            for w in latin:
+                for i in range(len(syl)):
+                    joined = "".join(s for s, _, _ in syl[i:])
+                    if joined.startswith(w):
+                        used, j = 0, i
+                        while used < len(w) and j < len(syl):
+                            used += len(syl[j][0])
+                            for k in range(syl[j][1], syl[j][2]):
+                                marks[owner[k]] = True
+                            j += 1
+                        break
+                ini = "".join(s[0] for s, _, _ in syl)
+                pos = ini.find(w)
+                if pos >= 0:
+                    for j in range(pos, pos + len(w)):
+                        for k in range(syl[j][1], syl[j][2]):
+                            marks[owner[k]] = True
+        spans: list[tuple[int, int]] = []
+        for i, m in enumerate(marks):
+            if m:
+                if spans and spans[-1][1] == i:
+                    spans[-1] = (spans[-1][0], i + 1)
+                else:
+                    spans.append((i, i + 1))
+        hit.highlights = spans
+
+
+def browse(session: Session, filters: SearchFilters, page: int = 1, limit: int = 10) -> SearchResult:
+    """No query: the entries under the filters (browse by town/village, department, type), by name.
+
+    With no filter at all the answer is empty: the portal shows its home page instead of a full list.
+    """
+    if not any((filters.level, filters.division, filters.department, filters.task_type, filters.no_contact)):
+        return SearchResult("", [], 0, page, limit, _empty_facets(), [])
+    conn = session.connection()
+    e = _t(SearchEntry)
+    total, facets = _facets(session, e, [], filters)
+    rows = conn.execute(
+        sa.select(e)
+        .where(*_sql_filters(filters, e))
+        .order_by(e.c.name_len, e.c.entry_id)
+        .offset((page - 1) * limit)
+        .limit(limit)
+    ).all()
+    items = [_hit(r, 0, FIELD_NAME) for r in rows]
+    return SearchResult("", items, total, page, limit, facets, [])

@@ -1,0 +1,122 @@
+"""Table access helpers and the hot-path statements, built once per dialect."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import SQLModel
+
+from catalog.models import (
+    Department,
+    Division,
+)
+from catalog.search.facet_keys import facet_department_sql, facet_division_sql
+from catalog.search_models import (
+    FIELD_NAME,
+    SearchAlias,
+    SearchCell,
+    SearchEntry,
+    SearchGram,
+    SearchPosting,
+    SearchTerm,
+)
+from core.db import table_of
+
+
+def _t(model: type[SQLModel]) -> sa.Table:
+    """The Core table of a SQLModel class (typed access to ``.c`` columns)."""
+    return table_of(model)
+
+
+def _chunks(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+def _in_list(column: Any, name: str, item_type: Any, postgresql: bool) -> Any:
+    """``column IN (...)`` for a list parameter: one array parameter on PostgreSQL (``= ANY``), so the
+    statement text and plan do not change with the list length; expanding parameters elsewhere."""
+    if postgresql:
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == sa.any_(sa.bindparam(name, type_=ARRAY(item_type)))
+    return column.in_(sa.bindparam(name, expanding=True))
+
+
+class _Statements:
+    """The hot-path statements, built once per dialect: only parameters change between searches."""
+
+    def __init__(self, postgresql: bool) -> None:
+        g = _t(SearchGram)
+        t = _t(SearchTerm)
+        e = _t(SearchEntry)
+        p = _t(SearchPosting)
+        pg = postgresql
+        matched = (
+            sa.select(g.c.term_id)
+            .where(_in_list(g.c.gram, "grams", sa.String, pg))
+            .group_by(g.c.term_id)
+            .having(sa.func.count() >= sa.bindparam("need"))
+            .subquery()
+        )
+        a = _t(SearchAlias)
+        self.aliases = sa.select(a.c.alias, a.c.targets).order_by(a.c.alias)
+        self.candidates = sa.select(t.c.id, t.c.text, t.c.pinyin, t.c.initials).join(
+            matched, matched.c.term_id == t.c.id
+        )
+        self.has_other = (
+            sa.select(p.c.term_id)
+            .where(_in_list(p.c.term_id, "ids", sa.Integer, pg), p.c.field != FIELD_NAME)
+            .limit(1)
+        )
+        div = facet_division_sql(e.c.division_code, e.c.level)
+        facet_cols = (
+            e.c.level,
+            div,
+            facet_department_sql(e.c.department_id, e.c.level),
+            e.c.task_type,
+            e.c.no_contact,
+        )
+        self.cells = (
+            sa.select(*facet_cols, sa.func.count())
+            .where(_in_list(e.c.name_term_id, "ids", sa.Integer, pg))
+            .group_by(*facet_cols)
+        )
+        self.per_term = (
+            sa.select(e.c.name_term_id, sa.func.count())
+            .where(_in_list(e.c.name_term_id, "ids", sa.Integer, pg))
+            .group_by(e.c.name_term_id)
+        )
+        self.term_rows = (
+            sa.select(e)
+            .where(e.c.name_term_id == sa.bindparam("tid"))
+            .order_by(e.c.entry_id)
+            .limit(sa.bindparam("lim"))
+        )
+        c = _t(SearchCell)
+        cell_cols = (c.c.level, c.c.div_key, c.c.department_id, c.c.task_type, c.c.no_contact)
+        self.cell_facets = (
+            sa.select(*cell_cols, sa.func.sum(c.c.n))
+            .where(_in_list(c.c.term_id, "ids", sa.Integer, pg))
+            .group_by(*cell_cols)
+        )
+        self.cell_per_term = sa.select(c.c.term_id, sa.func.sum(c.c.n)).where(
+            _in_list(c.c.term_id, "ids", sa.Integer, pg)
+        )
+        self.department_level = sa.select(_t(Department).c.level).where(
+            _t(Department).c.id == sa.bindparam("id")
+        )
+        dv, dp = _t(Division), _t(Department)
+        self.division_names = sa.select(dv.c.code, dv.c.name).where(
+            _in_list(dv.c.code, "keys", sa.String, pg)
+        )
+        self.department_names = sa.select(dp.c.id, dp.c.name).where(_in_list(dp.c.id, "keys", sa.Integer, pg))
+
+
+_STATEMENTS = {False: _Statements(postgresql=False), True: _Statements(postgresql=True)}
+
+
+def _q(conn: sa.Connection) -> _Statements:
+    return _STATEMENTS[conn.dialect.name == "postgresql"]

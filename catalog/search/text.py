@@ -1,0 +1,160 @@
+"""Text as the index and queries compare it: normalisation, grams, pinyin, fillers, one-edit matching."""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+
+from pypinyin import lazy_pinyin
+
+MAX_QUERY_CHARS = 100
+
+# Everyday filler around what people want; stripped in a second variant of the query.
+FILLERS = sorted(
+    [
+        "需要什么材料",
+        "需要哪些材料",
+        "要什么材料",
+        "要办什么证",
+        "办什么证",
+        "需要什么",
+        "怎么办理",
+        "怎么办",
+        "如何办理",
+        "如何",
+        "怎么",
+        "怎样",
+        "在哪里办",
+        "在哪里",
+        "在哪办",
+        "去哪里",
+        "哪里",
+        "在哪",
+        "我要",
+        "我想",
+        "想要",
+        "办理",
+        "申请",
+        "手续",
+        "流程",
+        "多少钱",
+        "要多久",
+        "的",
+        "办",
+        "了",
+        "吗",
+        "呢",
+    ],
+    key=len,
+    reverse=True,
+)
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"^[a-z]+$")
+
+
+def normalize_text(text: str) -> str:
+    """NFKC, lower case, control characters dropped: what both index and queries are compared in."""
+    text = unicodedata.normalize("NFKC", text or "").lower()
+    return "".join(ch for ch in text if not unicodedata.category(ch).startswith("C"))
+
+
+def normalize_query(raw: str | None) -> str:
+    """The query as matched: normalised, punctuation to spaces, whitespace collapsed, bounded."""
+    text = normalize_text(raw or "")[: MAX_QUERY_CHARS * 2]
+    text = "".join(ch if (ch.isalnum() or ch.isspace()) else " " for ch in text)
+    return " ".join(text.split())[:MAX_QUERY_CHARS].strip()
+
+
+def has_cjk(text: str) -> bool:
+    return bool(_CJK.search(text))
+
+
+def grams(text: str) -> set[str]:
+    """Character unigrams and overlapping bigrams of a normalised text."""
+    chars = [c for c in text if not c.isspace()]
+    out = set(chars)
+    out.update(
+        text[i : i + 2] for i in range(len(text) - 1) if not text[i].isspace() and not text[i + 1].isspace()
+    )
+    return out
+
+
+def query_grams(phrase: str) -> set[str]:
+    """The grams every text containing ``phrase`` must hold (bigrams, or the unigram)."""
+    if len(phrase) == 1:
+        return {phrase}
+    return {phrase[i : i + 2] for i in range(len(phrase) - 1)}
+
+
+def syllables(text: str) -> list[tuple[str, int, int]]:
+    """Pinyin syllables of a normalised text with their [start, end) character spans.
+
+    CJK characters give one syllable each (read in context by pypinyin); runs of latin letters and
+    digits give one syllable; other characters give none.
+    """
+    out: list[tuple[str, int, int]] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if _CJK.match(ch):
+            j = i
+            while j < n and _CJK.match(text[j]):
+                j += 1
+            run = text[i:j]
+            # errors= returning a list keeps one reading per unknown character (pypinyin accepts it).
+            readings = lazy_pinyin(run, errors=lambda s: list(s))  # type: ignore[arg-type, return-value]  # its stub allows str only
+            if len(readings) != len(run):  # never expected; keep spans aligned regardless
+                readings = [lazy_pinyin(c, errors=lambda s: list(s))[0] for c in run]  # type: ignore[arg-type, return-value]  # as above
+            for k, syl in enumerate(readings):
+                out.append((syl.lower(), i + k, i + k + 1))
+            i = j
+        elif ch.isascii() and ch.isalnum():
+            j = i
+            while j < n and text[j].isascii() and text[j].isalnum():
+                j += 1
+            out.append((text[i:j].lower(), i, j))
+            i = j
+        else:
+            i += 1
+    return out
+
+
+@functools.lru_cache(maxsize=8192)
+def pinyin_of(text: str) -> tuple[str, str]:
+    """(space-separated full pinyin, initials) of a normalised text."""
+    syl = syllables(text)
+    return " ".join(s for s, _, _ in syl), "".join(s[0] for s, _, _ in syl if s)
+
+
+def pinyin_grams(pinyin: str, initials: str) -> set[str]:
+    joined = pinyin.replace(" ", "")
+    out = {"#" + joined[i : i + 2] for i in range(len(joined) - 1)}
+    out.update("#" + initials[i : i + 2] for i in range(len(initials) - 1))
+    return out
+
+
+def within_one_edit(phrase: str, text: str) -> bool:
+    """True when some substring of ``text`` is at most one edit (substitute, drop, add) from ``phrase``.
+
+    Sellers' approximate substring matching, stopped as soon as the phrase fits.
+    """
+    m = len(phrase)
+    prev = list(range(m + 1))
+    for ch in text:
+        cur = [0] * (m + 1)
+        for i in range(1, m + 1):
+            cost = 0 if phrase[i - 1] == ch else 1
+            cur[i] = min(prev[i - 1] + cost, prev[i] + 1, cur[i - 1] + 1)
+        if cur[m] <= 1:
+            return True
+        prev = cur
+    return prev[m] <= 1
+
+
+def strip_fillers(query: str) -> str:
+    out = query
+    for word in FILLERS:
+        out = out.replace(word, " ")
+    return " ".join(out.split())

@@ -1,0 +1,80 @@
+"""The search index is kept in step by the catalogue services themselves, not by a listener on
+SQLAlchemy's global Session class: it is current whichever session factory made the session (web
+app, CLI, worker, test fixture), and a write around the services does not reach it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import Session
+from test_catalog_factories import COMPLETE_FIELDS, make_department, make_item
+
+from catalog import entries as entry_services
+from catalog.importer import import_items_csv
+from catalog.models import ImplementationEntry
+from catalog.search import reindex_entry, search
+from core.auth import SYSTEM
+
+HEADER = (
+    "seq,item_name,item_type,task_type_code,department,item_group,basic_code,implementation_code,"
+    "area_code,area_name,dept_code\n"
+)
+
+
+def _names(session: Any, q: str) -> set[str]:
+    return {hit.name for hit in search(session, q, limit=100).items}
+
+
+def test_entry_lifecycle_through_the_services_keeps_the_index_current_in_any_session(
+    any_session: Any,
+) -> None:
+    # A session made by no Database at all (as a worker or a script might): nothing to register on.
+    session = Session(bind=any_session.connection(), expire_on_commit=False)
+    dept = make_department(session, "区林业站")
+    item = make_item(session, name="林木采伐许可证核发")
+    entry = entry_services.claim_item(session, SYSTEM, item_id=item.id, department_id=dept.id)
+    entry_services.update_entry(session, SYSTEM, entry.id, fields=COMPLETE_FIELDS)
+    assert "林木采伐许可证核发" not in _names(session, "林木采伐")  # a draft is not searchable
+    entry_services.submit_entry(session, SYSTEM, entry.id)
+    entry_services.approve_entry(session, SYSTEM, entry.id)
+    assert "林木采伐许可证核发" in _names(session, "林木采伐")
+    entry_services.retire_entry(session, SYSTEM, entry.id, reason="职能调整")
+    assert "林木采伐许可证核发" not in _names(session, "林木采伐")
+
+
+def test_a_write_around_the_services_does_not_reach_the_index_until_reindexed(any_session: Any) -> None:
+    dept = make_department(any_session, "区渔政站")
+    item = make_item(any_session, name="水产苗种生产许可")
+    entry = entry_services.claim_item(any_session, SYSTEM, item_id=item.id, department_id=dept.id)
+    entry_services.update_entry(any_session, SYSTEM, entry.id, fields=COMPLETE_FIELDS)
+    entry_services.submit_entry(any_session, SYSTEM, entry.id)
+    entry_services.approve_entry(any_session, SYSTEM, entry.id)
+    row = any_session.get(ImplementationEntry, entry.id)
+    row.name = "水产苗种经营许可"
+    any_session.flush()
+    assert "水产苗种经营许可" not in _names(any_session, "水产苗种")
+    reindex_entry(any_session, entry.id)
+    assert "水产苗种经营许可" in _names(any_session, "水产苗种")
+
+
+def test_no_catalogue_listener_on_the_global_session_class() -> None:
+    import catalog.entries
+    import catalog.search.index  # noqa: F401
+
+    fresh = OrmSession()  # any session in the process carries the class-level listeners
+    for name in ("before_flush", "after_flush", "after_flush_postexec"):
+        owners = {getattr(fn, "__module__", "") for fn in getattr(fresh.dispatch, name)}
+        assert not {m for m in owners if m.startswith("catalog")}, (name, owners)
+
+
+def test_imported_entries_are_searchable_in_the_same_transaction(any_session: Any, tmp_path: Path) -> None:
+    make_department(any_session, "区甲局")  # loads the divisions
+    path = tmp_path / "items.csv"
+    path.write_text(
+        HEADER + "1,船舶登记证书核发,行政许可,1,区甲局,,SRC-1,x,511602000000,广安区,1\n", encoding="utf-8"
+    )
+    report = import_items_csv(any_session, path, "321203", progress=False)
+    assert report.created == 1, report.errors
+    assert "船舶登记证书核发" in _names(any_session, "船舶登记")
