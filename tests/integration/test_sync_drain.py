@@ -277,7 +277,9 @@ def test_status_json_and_metrics_show_the_figures(app: Any, db: Database, issuer
     assert body["by_status"]["pending"] == 3
     assert body["lag_seconds"] >= 0
     assert body["departments"][0]["pending"] == 3
-    metrics = client.get("/metrics")
+    scrape = "metrics-scrape-token-0001"
+    app.extensions["gaogang.settings"] = app.extensions["gaogang.settings"].with_overrides(metrics_token=scrape)
+    metrics = client.get("/metrics", headers={"Authorization": f"Bearer {scrape}"})
     assert metrics.status_code == 200
     assert metrics.mimetype == "text/plain"
     assert 'gaogang_licence_outbox_records{status="pending"} 3.0' in metrics.get_data(as_text=True)

@@ -1,0 +1,144 @@
+"""Staff login: password check, failure counting and temporary locks, audited.
+
+Failures are counted per name typed, whether or not an account has that name: an unknown name is
+checked against a dummy hash, counted and locked exactly like a real one, so neither the answer,
+the lock message nor the time taken tells an attacker which accounts exist.
+
+Each failure is one atomic upsert (``INSERT ... ON CONFLICT DO UPDATE SET failed_count =
+failed_count + 1 ... RETURNING``) so that parallel wrong passwords are all counted (a read,
+increment and write in Python lost most of them) and exactly one of them sets the lock.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Field, Session, SQLModel, select
+
+from core.audit import record
+from core.auth import ANONYMOUS, Principal, User, check_password_or_dummy
+from core.types import UTCDateTime, utcnow
+
+MAX_FAILURES = 5
+LOCK_MINUTES = 15
+# Failures older than this no longer count towards a lock (a typo last week is forgotten).
+FAILURE_WINDOW = timedelta(minutes=LOCK_MINUTES)
+# Rows of names nobody tried for this long are deleted (unknown names must not pile up).
+FORGET_AFTER = timedelta(days=1)
+USERNAME_MAX = 60
+
+
+class LoginFailure(SQLModel, table=True):
+    """登录失败记录: consecutive failed logins for one name typed at the login form."""
+
+    __tablename__ = "login_failure"
+
+    username: str = Field(primary_key=True, max_length=USERNAME_MAX)
+    failed_count: int = Field(default=0)
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_failed_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+
+    def is_locked(self, now: datetime | None = None) -> bool:
+        return self.locked_until is not None and self.locked_until > (now or utcnow())
+
+
+class LoginOutcome(enum.StrEnum):
+    OK = "ok"
+    WRONG = "wrong"  # wrong name or password, or an inactive account: one answer for all three
+    LOCKED = "locked"
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    outcome: LoginOutcome
+    user: User | None = None
+
+
+def login_failures(session: Session, username: str) -> LoginFailure | None:
+    """The failure record of a name, if it has one."""
+    return session.get(LoginFailure, username[:USERNAME_MAX])
+
+
+def authenticate(session: Session, username: str, password: str, now: datetime | None = None) -> LoginResult:
+    """Check a login attempt. Counts the failure (atomically) and locks the name at MAX_FAILURES
+    failures within FAILURE_WINDOW for LOCK_MINUTES. Writes audit rows: ``login``,
+    ``login.failed`` and ``login.locked``. Flushes: the caller commits, also on failure (the count
+    and the audit rows must survive the refused request)."""
+    now = now or utcnow()
+    username = username[:USERNAME_MAX]
+    user = session.exec(select(User).where(User.username == username)).first()
+    # Always one argon2 verification, also for unknown names and locked accounts.
+    password_ok = check_password_or_dummy(user, password)
+    current = _locked_until(session, username, now, for_update=password_ok)
+    if current is not None:
+        _count_failure(session, username, now, user)
+        return LoginResult(LoginOutcome.LOCKED)
+    if not password_ok or user is None or not user.is_active:
+        locked = _count_failure(session, username, now, user)
+        return LoginResult(LoginOutcome.LOCKED if locked else LoginOutcome.WRONG)
+    session.execute(sa.delete(LoginFailure).where(LoginFailure.username == username))  # type: ignore[arg-type]  # SQLModel types columns as values
+    _forget_stale(session, now)
+    record(session, actor=Principal.of(user), action="login", entity_type="user", entity_id=user.id)
+    return LoginResult(LoginOutcome.OK, user)
+
+
+def _locked_until(session: Session, username: str, now: datetime, *, for_update: bool) -> datetime | None:
+    query = sa.select(LoginFailure.locked_until).where(LoginFailure.username == username)  # type: ignore[arg-type]  # as above
+    if for_update:
+        # A right password racing the failure that sets the lock must see that lock.
+        query = query.with_for_update()
+    locked_until = session.execute(query).scalar_one_or_none()
+    if locked_until is not None and locked_until > now:
+        return locked_until
+    return None
+
+
+def _count_failure(session: Session, username: str, now: datetime, user: User | None) -> bool:
+    """Count one failure in a single statement; returns True when this failure set the lock."""
+    table = LoginFailure.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
+    lock_end = now + timedelta(minutes=LOCK_MINUTES)
+    t = table.c
+    # A lock that has run out, or failures outside the window, start a new count at 1.
+    stale = sa.or_(
+        sa.and_(t.locked_until.is_not(None), t.locked_until <= now),
+        sa.and_(t.locked_until.is_(None), t.last_failed_at < now - FAILURE_WINDOW),
+    )
+    new_count = sa.case((stale, 1), else_=t.failed_count + 1)
+    new_lock = sa.case(
+        (sa.and_(t.locked_until.is_not(None), t.locked_until > now), t.locked_until),
+        (new_count >= MAX_FAILURES, lock_end),
+        else_=None,
+    )
+    dialect = session.get_bind().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    statement = (
+        insert.values(username=username, failed_count=1, last_failed_at=now,
+                      locked_until=lock_end if MAX_FAILURES <= 1 else None)
+        .on_conflict_do_update(
+            index_elements=[t.username],
+            set_={"failed_count": new_count, "locked_until": new_lock, "last_failed_at": now},
+        )
+        .returning(t.failed_count, t.locked_until)
+    )
+    count, locked_until = session.execute(statement).one()
+    newly_locked = count == MAX_FAILURES and locked_until is not None
+    actor = Principal.of(user) if user is not None else ANONYMOUS
+    record(session, actor=actor, action="login.failed", entity_type="login", entity_id=username,
+           new={"failed_count": count})
+    if newly_locked:
+        record(session, actor=actor, action="login.locked", entity_type="login", entity_id=username,
+               new={"locked_until": locked_until, "failed_count": count})
+    return bool(locked_until is not None and locked_until > now)
+
+
+def _forget_stale(session: Session, now: datetime) -> None:
+    session.execute(
+        sa.delete(LoginFailure).where(
+            LoginFailure.last_failed_at < now - FORGET_AFTER,  # type: ignore[arg-type]  # as above
+            sa.or_(LoginFailure.locked_until.is_(None), LoginFailure.locked_until < now),  # type: ignore[union-attr]  # as above
+        )
+    )
