@@ -17,7 +17,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from core.audit import record
 from core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -140,9 +140,9 @@ def end_sessions(session: Session, user_id: int) -> int:
     epoch. Flushes; the caller's transaction commits."""
     new_epoch = session.execute(
         sa.update(User)
-        .where(User.id == user_id)  # type: ignore[arg-type]  # SQLModel types columns as values
-        .values(session_epoch=User.session_epoch + 1)
-        .returning(User.session_epoch)  # type: ignore[arg-type]  # as above
+        .where(col(User.id) == user_id)
+        .values(session_epoch=col(User.session_epoch) + 1)
+        .returning(col(User.session_epoch))
         .execution_options(synchronize_session=False)
     ).scalar_one()
     user = session.get(User, user_id)

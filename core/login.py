@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from core.audit import record
 from core.auth import ANONYMOUS, Principal, User, check_password_or_dummy
@@ -63,6 +63,11 @@ def login_failures(session: Session, username: str) -> LoginFailure | None:
     return session.get(LoginFailure, username[:USERNAME_MAX])
 
 
+def clear_login_failures(session: Session, username: str) -> None:
+    """Forget the failures and any lock of a name (an administrator resetting an account)."""
+    session.execute(sa.delete(LoginFailure).where(col(LoginFailure.username) == username[:USERNAME_MAX]))
+
+
 def authenticate(session: Session, username: str, password: str, now: datetime | None = None) -> LoginResult:
     """Check a login attempt. Counts the failure (atomically) and locks the name at MAX_FAILURES
     failures within FAILURE_WINDOW for LOCK_MINUTES. Writes audit rows: ``login``,
@@ -80,14 +85,14 @@ def authenticate(session: Session, username: str, password: str, now: datetime |
     if not password_ok or user is None or not user.is_active:
         locked = _count_failure(session, username, now, user)
         return LoginResult(LoginOutcome.LOCKED if locked else LoginOutcome.WRONG)
-    session.execute(sa.delete(LoginFailure).where(LoginFailure.username == username))  # type: ignore[arg-type]  # SQLModel types columns as values
+    clear_login_failures(session, username)
     _forget_stale(session, now)
     record(session, actor=Principal.of(user), action="login", entity_type="user", entity_id=user.id)
     return LoginResult(LoginOutcome.OK, user)
 
 
 def _locked_until(session: Session, username: str, now: datetime, *, for_update: bool) -> datetime | None:
-    query = sa.select(LoginFailure.locked_until).where(LoginFailure.username == username)  # type: ignore[arg-type]  # as above
+    query = sa.select(col(LoginFailure.locked_until)).where(col(LoginFailure.username) == username)
     if for_update:
         # A right password racing the failure that sets the lock must see that lock.
         query = query.with_for_update()
@@ -138,7 +143,7 @@ def _count_failure(session: Session, username: str, now: datetime, user: User | 
 def _forget_stale(session: Session, now: datetime) -> None:
     session.execute(
         sa.delete(LoginFailure).where(
-            LoginFailure.last_failed_at < now - FORGET_AFTER,  # type: ignore[arg-type]  # as above
-            sa.or_(LoginFailure.locked_until.is_(None), LoginFailure.locked_until < now),  # type: ignore[union-attr]  # as above
+            col(LoginFailure.last_failed_at) < now - FORGET_AFTER,
+            sa.or_(col(LoginFailure.locked_until).is_(None), col(LoginFailure.locked_until) < now),
         )
     )

@@ -196,7 +196,8 @@ def require_metrics_access() -> None:
         return
     if s.metrics_token:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), s.metrics_token.encode()):
+        presented = token.strip().encode()
+        if scheme.lower() == "bearer" and hmac.compare_digest(presented, s.metrics_token.encode()):
             return
         raise Unauthorized("指标抓取令牌缺失或不正确")
     raise Forbidden("来源地址不在允许抓取指标的网段内")

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from conftest import sign_in
 from test_sync_factories import (
     KEY,
     Issuer,
@@ -278,7 +279,8 @@ def test_status_json_and_metrics_show_the_figures(app: Any, db: Database, issuer
     assert body["lag_seconds"] >= 0
     assert body["departments"][0]["pending"] == 3
     scrape = "metrics-scrape-token-0001"
-    app.extensions["gaogang.settings"] = app.extensions["gaogang.settings"].with_overrides(metrics_token=scrape)
+    settings = app.extensions["gaogang.settings"]
+    app.extensions["gaogang.settings"] = settings.with_overrides(metrics_token=scrape)
     metrics = client.get("/metrics", headers={"Authorization": f"Bearer {scrape}"})
     assert metrics.status_code == 200
     assert metrics.mimetype == "text/plain"
@@ -334,8 +336,7 @@ def test_admin_sync_page_lists_dead_letters_and_requeues_them(app: Any, db: Data
         user_id = user.id
     client = app.test_client()
     assert client.get("/admin/sync/").status_code == 401
-    with client.session_transaction() as cookie:
-        cookie["user_id"] = user_id
+    sign_in(client, user_id)
     page = client.get("/admin/sync/")
     text = page.get_data(as_text=True)
     assert page.status_code == 200
@@ -362,8 +363,7 @@ def test_admin_can_request_a_reconciliation_now(app: Any, db: Database, tmp_path
         )
         user_id = user.id
     client = app.test_client()
-    with client.session_transaction() as cookie:
-        cookie["user_id"] = user_id
+    sign_in(client, user_id)
     done = client.post("/admin/sync/reconcile", follow_redirects=True)
     assert "已提交对账任务" in done.get_data(as_text=True)
     queued = list((tmp_path / "broker" / "queue").iterdir())
