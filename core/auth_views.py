@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 from flask import session as cookie_session
 
 from core.audit import record
-from core.auth import end_sessions
+from core.auth import User, check_password, end_sessions, set_password
+from core.errors import Invalid
 from core.login import USERNAME_MAX, LoginOutcome, authenticate
 from core.web import (
     SESSION_USER,
@@ -47,6 +48,35 @@ def login() -> Any:
         session.commit()
         return render_template("login.html", error=MESSAGES[result.outcome], username=username), 401
     return render_template("login.html", error=None, username="")
+
+
+@bp.route("/staff/password", methods=["GET", "POST"])
+@limiter.limit("10 per minute", methods=["POST"])
+def change_password() -> Any:
+    """Change one's own password: every other session of the user ends, this browser stays in."""
+    principal = current_principal()
+    if not principal.is_authenticated or principal.user_id is None:
+        return redirect(url_for("auth.login", next="/staff/password"))
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        session = db_session()
+        user = session.get(User, principal.user_id)
+        new = request.form.get("new_password", "")[:201]
+        if user is None or not check_password(user, request.form.get("current_password", "")[:200]):
+            errors["current_password"] = ["当前密码不正确"]
+        elif new != request.form.get("confirm_password", "")[:201]:
+            errors["confirm_password"] = ["两次输入的新密码不一致"]
+        else:
+            try:
+                set_password(session, principal, user.id, new)  # type: ignore[arg-type]  # a loaded user has an id
+            except Invalid as exc:
+                errors = {"new_password": [exc.message]}
+            else:
+                start_login_session(user)  # under the new epoch: this browser stays signed in
+                flash("密码已修改，其他设备上的登录已全部退出", "ok")
+                return redirect(url_for("auth.home"), 303)
+        return render_template("change_password.html", errors=errors), 422
+    return render_template("change_password.html", errors=errors)
 
 
 @bp.post("/logout")

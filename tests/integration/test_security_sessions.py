@@ -88,6 +88,33 @@ def test_a_password_change_ends_every_session_of_the_user(app: Any, session: Any
     _browser(app, "pw_changer", "a-new-password-2")
 
 
+def test_changing_ones_password_on_the_page_signs_out_the_other_browsers_only(app: Any, session: Any) -> None:
+    _user(session, "pw_page")
+    office = _browser(app, "pw_page")
+    home = _browser(app, "pw_page")
+    new = "page-new-pass-9"
+    form = {"current_password": PASSWORD, "new_password": new, "confirm_password": new}
+
+    wrong = office.post("/staff/password", data={**form, "current_password": "not-my-password"})
+    assert wrong.status_code == 422
+    assert "当前密码不正确" in wrong.get_data(as_text=True)
+    mismatch = office.post("/staff/password", data={**form, "confirm_password": "something-else"})
+    assert mismatch.status_code == 422
+    assert home.get(STAFF_PAGE).status_code == 200  # refused changes end nothing
+
+    changed = office.post("/staff/password", data=form)
+    assert changed.status_code == 303
+    assert office.get(STAFF_PAGE).status_code == 200
+    _assert_signed_out(home.get(STAFF_PAGE))
+    _browser(app, "pw_page", "page-new-pass-9")
+
+
+def test_the_password_page_needs_a_login(client: Any) -> None:
+    response = client.get("/staff/password")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+
+
 def test_only_the_user_or_an_administrator_changes_a_password(session: Any) -> None:
     from test_catalog_factories import VILLAGE, seed_divisions
 
