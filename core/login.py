@@ -4,6 +4,10 @@ Failures are counted per name typed, whether or not an account has that name: an
 checked against a dummy hash, counted and locked exactly like a real one, so neither the answer,
 the lock message nor the time taken tells an attacker which accounts exist.
 
+A name is stored only as its SHA-256 digest: people type passwords into the name field, and
+attackers type other people's ID numbers; neither belongs in a table or the audit log. Audit rows
+name the account when it exists and the digest's head otherwise.
+
 Each failure is one atomic upsert (``INSERT ... ON CONFLICT DO UPDATE SET failed_count =
 failed_count + 1 ... RETURNING``) so that parallel wrong passwords are all counted (a read,
 increment and write in Python lost most of them) and exactly one of them sets the lock.
@@ -12,6 +16,7 @@ increment and write in Python lost most of them) and exactly one of them sets th
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,7 +42,7 @@ class LoginFailure(SQLModel, table=True):
 
     __tablename__ = "login_failure"
 
-    username: str = Field(primary_key=True, max_length=USERNAME_MAX)
+    name_digest: str = Field(primary_key=True, max_length=64)  # SHA-256 of the name, hex
     failed_count: int = Field(default=0)
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_failed_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
@@ -58,14 +63,18 @@ class LoginResult:
     user: User | None = None
 
 
+def name_digest(username: str) -> str:
+    return hashlib.sha256(username[:USERNAME_MAX].encode()).hexdigest()
+
+
 def login_failures(session: Session, username: str) -> LoginFailure | None:
     """The failure record of a name, if it has one."""
-    return session.get(LoginFailure, username[:USERNAME_MAX])
+    return session.get(LoginFailure, name_digest(username))
 
 
 def clear_login_failures(session: Session, username: str) -> None:
     """Forget the failures and any lock of a name (an administrator resetting an account)."""
-    session.execute(sa.delete(LoginFailure).where(col(LoginFailure.username) == username[:USERNAME_MAX]))
+    session.execute(sa.delete(LoginFailure).where(col(LoginFailure.name_digest) == name_digest(username)))
 
 
 def authenticate(session: Session, username: str, password: str, now: datetime | None = None) -> LoginResult:
@@ -92,7 +101,8 @@ def authenticate(session: Session, username: str, password: str, now: datetime |
 
 
 def _locked_until(session: Session, username: str, now: datetime, *, for_update: bool) -> datetime | None:
-    query = sa.select(col(LoginFailure.locked_until)).where(col(LoginFailure.username) == username)
+    digest = name_digest(username)
+    query = sa.select(col(LoginFailure.locked_until)).where(col(LoginFailure.name_digest) == digest)
     if for_update:
         # A right password racing the failure that sets the lock must see that lock.
         query = query.with_for_update()
@@ -121,21 +131,24 @@ def _count_failure(session: Session, username: str, now: datetime, user: User | 
     dialect = session.get_bind().dialect.name
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     statement = (
-        insert.values(username=username, failed_count=1, last_failed_at=now,
+        insert.values(name_digest=name_digest(username), failed_count=1, last_failed_at=now,
                       locked_until=lock_end if MAX_FAILURES <= 1 else None)
         .on_conflict_do_update(
-            index_elements=[t.username],
+            index_elements=[t.name_digest],
             set_={"failed_count": new_count, "locked_until": new_lock, "last_failed_at": now},
         )
         .returning(t.failed_count, t.locked_until)
     )
     count, locked_until = session.execute(statement).one()
     newly_locked = count == MAX_FAILURES and locked_until is not None
-    actor = Principal.of(user) if user is not None else ANONYMOUS
-    record(session, actor=actor, action="login.failed", entity_type="login", entity_id=username,
+    if user is not None:
+        actor, entity_type, entity_id = Principal.of(user), "user", str(user.id)
+    else:
+        actor, entity_type, entity_id = ANONYMOUS, "login_name", name_digest(username)[:16]
+    record(session, actor=actor, action="login.failed", entity_type=entity_type, entity_id=entity_id,
            new={"failed_count": count})
     if newly_locked:
-        record(session, actor=actor, action="login.locked", entity_type="login", entity_id=username,
+        record(session, actor=actor, action="login.locked", entity_type=entity_type, entity_id=entity_id,
                new={"locked_until": locked_until, "failed_count": count})
     return bool(locked_until is not None and locked_until > now)
 

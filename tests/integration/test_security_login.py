@@ -19,9 +19,9 @@ from sqlmodel import select
 
 import core.auth
 from core.audit import AuditLog
-from core.auth import Role, create_user
+from core.auth import Role, User, create_user
 from core.db import Database
-from core.login import MAX_FAILURES, login_failures
+from core.login import MAX_FAILURES, clear_login_failures, login_failures
 from webapp import create_app
 
 PASSWORD = "right-password-1"
@@ -44,7 +44,7 @@ def committed_user(pg_database: Database) -> Iterator[str]:
         s.commit()
     yield username
     with pg_database.session() as s:
-        s.execute(sa.text("DELETE FROM login_failure WHERE username = :u"), {"u": username})
+        clear_login_failures(s, username)
         s.execute(sa.text("DELETE FROM app_user WHERE username = :u"), {"u": username})
         s.commit()
 
@@ -76,12 +76,15 @@ def test_parallel_wrong_passwords_are_all_counted_and_lock_the_account(
 
     with pg_database.session() as s:
         state = login_failures(s, committed_user)
-        locks = s.exec(
-            select(AuditLog).where(AuditLog.action == "login.locked", AuditLog.entity_id == committed_user)
-        ).all()
-        failures = s.exec(
-            select(AuditLog).where(AuditLog.action == "login.failed", AuditLog.entity_id == committed_user)
-        ).all()
+        user_id = str(s.exec(select(User.id).where(User.username == committed_user)).one())
+
+        def audited(action: str) -> list[AuditLog]:
+            return list(s.exec(select(AuditLog).where(
+                AuditLog.action == action, AuditLog.entity_type == "user", AuditLog.entity_id == user_id
+            )).all())
+
+        locks = audited("login.locked")
+        failures = audited("login.failed")
     assert state is not None
     assert state.failed_count == PARALLEL
     assert state.is_locked()
@@ -110,6 +113,17 @@ def test_unknown_accounts_get_the_same_lock_message_as_real_ones(client: Any, se
     # The failure that sets the lock already says so.
     assert real == [WRONG] * (MAX_FAILURES - 1) + [LOCKED] * 3
     assert unknown == real
+
+
+def test_typed_names_are_kept_only_as_digests(client: Any, session: Any) -> None:
+    typed = "MyS3cret-password!"  # a password typed into the name field
+    _post_login(client, typed, "wrong-password")
+    names = session.execute(sa.text("SELECT name_digest FROM login_failure")).scalars().all()
+    audit = session.exec(select(AuditLog).where(AuditLog.action == "login.failed")).all()
+    assert names
+    assert all(typed not in n for n in names)
+    assert audit
+    assert all(typed not in str(row.entity_id) + str(row.new) for row in audit)
 
 
 def test_a_successful_login_clears_the_failure_count(client: Any, session: Any) -> None:
