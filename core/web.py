@@ -31,8 +31,8 @@ from core.logging import get_request_id, new_request_id
 # get_remote_address reads request.remote_addr, which ProxyFix (Settings.trusted_proxies) sets to
 # the client's address behind our own proxies.
 limiter = Limiter(key_func=get_remote_address)
-T = TypeVar("T")
 csrf = CSRFProtect()
+T = TypeVar("T")
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
