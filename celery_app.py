@@ -108,6 +108,9 @@ def __getattr__(name: str) -> Any:
     global _app
     if name in ("app", "celery"):
         if _app is None:
-            _app = make_celery()
+            # The worker's entry point: refuse to start without the registry key (named).
+            settings = Settings.from_env()
+            settings.require_city_registry_key()
+            _app = make_celery(settings)
         return _app
     raise AttributeError(name)

@@ -60,7 +60,8 @@ def main() -> int:
     command.upgrade(cfg, "heads")
     db = Database(url)
     settings = Settings(database_url=url, instance_dir=folder, secret_key="bench-only",  # noqa: S106 (throwaway database) ratelimit_enabled=False,
-                        city_registry_database_url=f"sqlite:///{folder / 'registry.db'}")
+                        city_registry_database_url=f"sqlite:///{folder / 'registry.db'}",
+                        city_registry_key="bench-only-registry-key")
 
     start = time.perf_counter()
     catalog_demo.load(db, settings, progress=False, echo=lambda _line: None)

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM ends serve_forever cleanly (the demo runner stops us with it).
     signal.signal(signal.SIGTERM, _interrupt)
     serve(args.host, args.port, args.database_url or settings.city_registry_database_url,
-          args.key or settings.city_registry_key, args.enable_faults)
+          args.key or settings.require_city_registry_key(), args.enable_faults)
     return 0
 
 

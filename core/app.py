@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from flask import Flask, g, jsonify, request
 from flask_smorest import Api
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from core import web
@@ -95,8 +97,14 @@ def build_app(settings: Settings | None = None, database: Database | None = None
     Domain packages are wired on top of it by ``webapp.create_app`` (outside ``core``, so that
     core never imports a domain and the linter sees every edge)."""
     settings = settings or Settings.from_env()
+    settings.require_city_registry_key()  # fail at start, naming the variable, not at the first sync
     configure_logging("web")
     app = Flask(__name__, template_folder="templates", static_folder="static")
+    if settings.trusted_proxies:
+        # Only as many X-Forwarded-* hops as there are proxies we run: more would let any client
+        # choose its own address (and its own rate-limit bucket).
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]  # the documented way to wrap
     app.url_map.converters["int"] = IdConverter  # before any route is registered
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -106,10 +114,19 @@ def build_app(settings: Settings | None = None, database: Database | None = None
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"),
         SESSION_COOKIE_NAME="gg_session",
+        # The signature's own age limit; the idle limit and server-side ends are core.web's.
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_max_hours),
         WTF_CSRF_TIME_LIMIT=None,
         WTF_CSRF_ENABLED=True,
         RATELIMIT_ENABLED=settings.ratelimit_enabled,
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
+        # Redis down: count in this process's memory instead (limits still hold, per process),
+        # and go back to Redis when it answers again. Never fail open, never answer 500.
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
+        RATELIMIT_STORAGE_OPTIONS=(
+            {"socket_connect_timeout": LIMITER_REDIS_TIMEOUT_S, "socket_timeout": LIMITER_REDIS_TIMEOUT_S}
+            if settings.redis_url else {}
+        ),
         RATELIMIT_HEADERS_ENABLED=True,
         JSON_AS_ASCII=False,
         API_TITLE="高港区政务服务事项与电子证照平台 API",
@@ -132,6 +149,9 @@ def build_app(settings: Settings | None = None, database: Database | None = None
     api = GovApi(app)
     csrf.init_app(app)
     web.limiter.init_app(app)
+    # The limiter is one object for the process (views decorate with it at import); a new app
+    # starts on its own storage, not in the fallback an earlier app's dead Redis left it in.
+    web.limiter._storage_dead = False  # no public reset in Flask-Limiter 4.1
 
     @app.before_request
     def _start() -> None:
@@ -200,6 +220,8 @@ def build_app(settings: Settings | None = None, database: Database | None = None
 
     @app.get("/healthz")
     def healthz() -> Any:
+        """Liveness: 503 only when the database is unreachable (restarting may help); Redis down
+        is "degraded" with 200: requests are still served (limits in memory, outbox kept)."""
         db: Database = app.extensions["gaogang.db"]
         try:
             with db.engine.connect() as conn:
@@ -208,19 +230,30 @@ def build_app(settings: Settings | None = None, database: Database | None = None
         except sa.exc.SQLAlchemyError as exc:
             db_state = f"error: {exc.__class__.__name__}"
         broker = settings.redis_url or f"filesystem://{settings.broker_folder}"
-        body = {
-            "status": "ok" if db_state == "ok" else "degraded",
+        body: dict[str, Any] = {
             "database": {"dialect": db.dialect, "url": db.describe(), "state": db_state},
             "broker": {"kind": "redis" if settings.redis_url else "filesystem", "url": _hide(broker)},
         }
-        return jsonify(body), 200 if db_state == "ok" else 503
+        degraded = []
+        if db_state != "ok":
+            degraded.append("database")
+        if settings.redis_url:
+            body["redis"] = _check_redis(settings.redis_url, HEALTH_REDIS_TIMEOUT_S)
+            if body["redis"]["state"] != "ok":
+                degraded.append("redis")
+        body = {"status": "degraded" if degraded else "ok", "degraded": degraded, **body}
+        return jsonify(body), 503 if db_state != "ok" else 200
 
     @app.get("/readyz")
     def readyz() -> Any:
-        """Readiness: can this instance do its work? Database, broker and city registry."""
+        """Readiness: can this instance do its work? Without the database it cannot (503,
+        "unavailable"); without the broker, the rate limiter's Redis or the city registry it can,
+        in a reduced way (200, "degraded", naming them): changes wait in the outbox and limits
+        are counted in memory. Taking every instance out of the balancer would be worse."""
         checks = {
             "database": _check_database(app.extensions["gaogang.db"]),
             "broker": _check_broker(settings),
+            "rate_limiter": _check_rate_limiter(settings),
             "registry": _check_registry(settings),
         }
         # Checks the domains add (core imports none of them): a callable returning {"state": "ok"} or
@@ -228,18 +261,24 @@ def build_app(settings: Settings | None = None, database: Database | None = None
         for name, extra in app.extensions.get(READINESS_CHECKS, {}).items():
             checks[name] = _timed(extra)
         failing = [name for name, check in checks.items() if check["state"] not in ("ok", "degraded")]
-        degraded = [name for name, check in checks.items() if check["state"] == "degraded"]
-        status = "unavailable" if failing else "degraded" if degraded else "ok"
+        essential = [name for name in failing if name in ESSENTIAL]
+        # A non-essential dependency that fails only degrades this instance (still ready, 200).
+        degraded = [name for name, check in checks.items() if check["state"] == "degraded" or
+                    (name in failing and name not in ESSENTIAL)]
+        status = "unavailable" if essential else "degraded" if degraded else "ok"
         body = {"status": status, "failing": failing, "degraded": degraded, "checks": checks}
         if failing:
             log.warning("readiness check failed: %s", ", ".join(failing), extra={"failing": failing})
-        return jsonify(body), 503 if failing else 200
+        return jsonify(body), 503 if essential else 200
 
     return app, api
 
 
 READY_TIMEOUT_S = 2.0
-# app.extensions key: {name: callable} of readiness checks that the wiring of a domain adds.
+HEALTH_REDIS_TIMEOUT_S = 0.5
+LIMITER_REDIS_TIMEOUT_S = 0.5
+# Without these an instance cannot serve; any other failing dependency only degrades it.
+ESSENTIAL = frozenset({"database"})
 
 
 def _loggable_path(path: str) -> str:
@@ -295,6 +334,37 @@ def _check_broker(settings: Settings) -> dict[str, Any]:
 
     result = _timed(check)
     result.setdefault("kind", "redis" if settings.redis_url else "filesystem")
+    return result
+
+
+def _check_redis(url: str, timeout: float) -> dict[str, Any]:
+    def check() -> dict[str, Any]:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        try:
+            client.ping()
+        finally:
+            client.close()
+        return {"url": _hide(url)}
+
+    result = _timed(check)
+    result.setdefault("url", _hide(url))
+    return result
+
+
+def _check_rate_limiter(settings: Settings) -> dict[str, Any]:
+    """The limiter's storage (Redis when configured). While it is down, limits are counted per
+    process in memory (RATELIMIT_IN_MEMORY_FALLBACK_ENABLED)."""
+    if not settings.ratelimit_enabled:
+        return {"state": "ok", "storage": "disabled"}
+    uri = settings.ratelimit_storage_uri
+    if not uri.startswith(("redis://", "rediss://")):
+        return {"state": "ok", "storage": "memory"}
+    result = _check_redis(uri, READY_TIMEOUT_S)
+    result["storage"] = "redis"
+    if result["state"] != "ok":
+        result["fallback"] = "memory"
     return result
 
 

@@ -6,12 +6,15 @@ digests (a fast hash is right for high-entropy tokens, unlike passwords).
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -51,8 +54,10 @@ class User(SQLModel, table=True):
     department_id: int | None = Field(default=None, foreign_key="department.id", index=True)
     division_code: str | None = Field(default=None, max_length=12, foreign_key="division.code")
     is_active: bool = Field(default=True)
-    failed_logins: int = Field(default=0)
-    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Moves whenever every session of the user must end (logout, password change, deactivation):
+    # a login cookie carries the epoch it was issued under and is refused once it differs.
+    session_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Failed logins are counted per attempted name in core.login (unknown names included).
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
@@ -106,6 +111,44 @@ def check_password(user: User, password: str) -> bool:
         return _hasher.verify(user.password_hash, password)
     except (VerifyMismatchError, InvalidHashError):
         return False
+
+
+@functools.cache
+def _dummy_hash(time_cost: int, memory_cost: int, parallelism: int) -> str:
+    # A hash of a random secret made with the current parameters, so that verifying against it
+    # costs exactly what verifying a real user's hash costs.
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism).hash(
+        secrets.token_urlsafe(16)
+    )
+
+
+def check_password_or_dummy(user: User | None, password: str) -> bool:
+    """check_password for a user that may not exist: an unknown name costs one argon2
+    verification like a known one, so the answer time does not tell whether the account exists."""
+    if user is not None:
+        return check_password(user, password)
+    dummy = _dummy_hash(_hasher.time_cost, _hasher.memory_cost, _hasher.parallelism)
+    with contextlib.suppress(VerifyMismatchError, InvalidHashError):
+        _hasher.verify(dummy, password)
+    return False
+
+
+def end_sessions(session: Session, user_id: int) -> int:
+    """End every login session of the user (all browsers): move the epoch the cookies must match.
+
+    One atomic UPDATE, so two requests ending sessions at once both take effect. Returns the new
+    epoch. Flushes; the caller's transaction commits."""
+    new_epoch = session.execute(
+        sa.update(User)
+        .where(col(User.id) == user_id)
+        .values(session_epoch=col(User.session_epoch) + 1)
+        .returning(col(User.session_epoch))
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    user = session.get(User, user_id)
+    if user is not None:
+        session.refresh(user, ["session_epoch"])
+    return int(new_epoch)
 
 
 def _token_digest(token: str) -> str:
@@ -172,6 +215,26 @@ def revoke_token(session: Session, token_id: int) -> None:
         session.flush()
 
 
+def set_password(session: Session, actor: Principal, user_id: int, new_password: str) -> User:
+    """Set a user's password (the user themself or a district administrator). Ends every session
+    of the user, so a stolen cookie stops working with the old password. Audited (no hash logged)."""
+    if not (actor.is_admin or actor.user_id == user_id):
+        raise Forbidden("只能修改自己的密码；修改他人密码须由区级管理员操作")
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("用户不存在")
+    if len(new_password) < 8:
+        raise Invalid("密码至少 8 位", {"password": ["密码至少 8 位"]})
+    if len(new_password) > 200:
+        raise Invalid("密码不能超过 200 位", {"password": ["密码不能超过 200 位"]})
+    user.password_hash = hash_password(new_password)
+    session.add(user)
+    session.flush()
+    end_sessions(session, user_id)
+    record(session, actor=actor, action="user.password_changed", entity_type="user", entity_id=user_id)
+    return user
+
+
 def set_user_active(session: Session, actor: Principal, user_id: int, active: bool) -> User:
     """Enable or disable an account (admin only; nobody disables themselves). Audited."""
     if not actor.is_admin:
@@ -186,6 +249,8 @@ def set_user_active(session: Session, actor: Principal, user_id: int, active: bo
         user.is_active = active
         session.add(user)
         session.flush()
+        # Reactivating must not revive cookies issued before the deactivation.
+        end_sessions(session, user_id)
         record(session, actor=actor, action="user.activate" if active else "user.deactivate",
                entity_type="user", entity_id=user.id, old={"is_active": old}, new={"is_active": active})
     return user

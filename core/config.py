@@ -6,6 +6,7 @@ Defaults give the zero-setup embedded mode (SQLite file and a filesystem Celery 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -31,6 +32,26 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of CIDR networks, each checked (a typo must not open /metrics)."""
+    out = []
+    for part in (env.get(name) or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            out.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise SettingsError(f"{name} must list networks like 10.0.0.0/8, got {part!r}") from None
+    return tuple(out)
+
+
+# Keys that are public (README, demo) and so never acceptable as the real shared key.
+KNOWN_REGISTRY_KEYS = frozenset({"dev-shared-key"})
+TESTING_REGISTRY_KEY = "testing-only-registry-key"
+MIN_METRICS_TOKEN = 16
 
 
 def _normalise_db_url(url: str) -> str:
@@ -62,12 +83,25 @@ class Settings:
     secret_key: str
     redis_url: str | None = None
     city_registry_url: str = "http://127.0.0.1:5001"
-    city_registry_key: str = "dev-shared-key"
+    # Empty means "not configured": the web app, the worker and the registry refuse to start
+    # (require_city_registry_key) unless testing; the demo runner generates its own.
+    city_registry_key: str = ""
     city_registry_database_url: str = ""
     district_code: str = "321203"
     sync_batch_size: int = 200
     public_base_url: str = "http://127.0.0.1:5000"
     ratelimit_enabled: bool = True
+    # Government staff sessions: signed out after 30 minutes without a request and 12 hours after
+    # login whatever the activity (one working day); both end earlier at logout.
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
+    # /metrics: a bearer token for the scraper and/or the networks it may scrape from; neither set
+    # means nobody may read it. Figures are computed at most once per cache period.
+    metrics_token: str = ""
+    metrics_allowed_networks: tuple[str, ...] = ()
+    metrics_cache_seconds: int = 10
+    # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
+    trusted_proxies: int = 0
     testing: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -87,6 +121,20 @@ class Settings:
     def ratelimit_storage_uri(self) -> str:
         return self.redis_url or "memory://"
 
+    def require_city_registry_key(self) -> str:
+        """The shared key for the city registry; a missing or public key stops the start."""
+        key = self.city_registry_key
+        if not key and self.testing:
+            return TESTING_REGISTRY_KEY
+        if not key:
+            raise SettingsError(
+                "CITY_REGISTRY_KEY is not set: set it to the key agreed with the city registry "
+                "(the demo runner `make run` generates one of its own)"
+            )
+        if key in KNOWN_REGISTRY_KEYS:
+            raise SettingsError(f"CITY_REGISTRY_KEY must not be the published example key {key!r}")
+        return key
+
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
@@ -103,6 +151,9 @@ class Settings:
         district = env.get("DISTRICT_CODE", "321203")
         if not (len(district) == 6 and district.isdigit()):
             raise SettingsError(f"DISTRICT_CODE must be a 6-digit GB/T 2260 code, got {district!r}")
+        metrics_token = env.get("METRICS_TOKEN", "")
+        if metrics_token and len(metrics_token) < MIN_METRICS_TOKEN:
+            raise SettingsError(f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN} characters")
         registry_db = _normalise_db_url(
             env.get("CITY_REGISTRY_DATABASE_URL") or f"sqlite:///{instance_dir / 'city_registry.db'}"
         )
@@ -112,10 +163,16 @@ class Settings:
             secret_key=_secret(env, instance_dir),
             redis_url=redis_url,
             city_registry_url=env.get("CITY_REGISTRY_URL", "http://127.0.0.1:5001").rstrip("/"),
-            city_registry_key=env.get("CITY_REGISTRY_KEY", "dev-shared-key"),
+            city_registry_key=env.get("CITY_REGISTRY_KEY", ""),
             city_registry_database_url=registry_db,
             district_code=district,
             sync_batch_size=_int(env, "SYNC_BATCH_SIZE", 200, 1, 5000),
             public_base_url=env.get("PUBLIC_BASE_URL", f"http://127.0.0.1:{env.get('PORT', '5000')}"),
             ratelimit_enabled=env.get("RATELIMIT_ENABLED", "1") not in ("0", "false", "False"),
+            session_idle_minutes=_int(env, "SESSION_IDLE_MINUTES", 30, 1, 24 * 60),
+            session_max_hours=_int(env, "SESSION_MAX_HOURS", 12, 1, 24 * 7),
+            metrics_token=metrics_token,
+            metrics_allowed_networks=_networks(env, "METRICS_ALLOWED_NETWORKS"),
+            metrics_cache_seconds=_int(env, "METRICS_CACHE_SECONDS", 10, 0, 3600),
+            trusted_proxies=_int(env, "TRUSTED_PROXIES", 0, 0, 10),
         )

@@ -6,7 +6,14 @@ after a response below 400 and rolls it back otherwise. Services only flush.
 
 from __future__ import annotations
 
-from typing import Any
+import hmac
+import ipaddress
+import threading
+import time
+import unicodedata
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import current_app, g, has_app_context, jsonify, render_template, request
 from flask import session as cookie_session
@@ -21,10 +28,13 @@ from core.db import Database
 from core.errors import Forbidden, Unauthorized
 from core.logging import get_request_id, new_request_id
 
+# get_remote_address reads request.remote_addr, which ProxyFix (Settings.trusted_proxies) sets to
+# the client's address behind our own proxies.
 limiter = Limiter(key_func=get_remote_address)
 csrf = CSRFProtect()
 # app.extensions key of the extra readiness checks a domain adds: {name: () -> dict with "state"}.
 READINESS_CHECKS = "gaogang.readiness_checks"
+T = TypeVar("T")
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -85,7 +95,7 @@ def current_principal() -> Principal:
         if found is None:
             raise Unauthorized("API 令牌无效或已吊销")
         principal = found
-    elif cookie_session.get("user_id") is not None:
+    elif cookie_session.get(SESSION_USER) is not None:
         if (
             request.method not in ("GET", "HEAD", "OPTIONS")
             and request.path.startswith("/api/")
@@ -94,13 +104,74 @@ def current_principal() -> Principal:
             # API blueprints are CSRF-exempt for token clients; a cookie-authenticated write
             # (a browser) must still carry the CSRF token, or another site could trigger it.
             current_app.extensions["csrf"].protect()
-        user = db_session().get(User, cookie_session["user_id"])
-        if user is not None and user.is_active:
+        user = db_session().get(User, cookie_session[SESSION_USER])
+        if user is not None and user.is_active and _session_is_current(user):
             principal = Principal.of(user)
         else:
             cookie_session.clear()
     g.principal = principal
     return principal
+
+
+# Keys of the signed login cookie. The cookie alone is not enough: its epoch must equal the user's
+# current session_epoch (moved by logout, password change, deactivation), and its timestamps must
+# be within the idle and absolute limits of Settings.
+SESSION_USER = "user_id"
+SESSION_EPOCH = "epoch"
+SESSION_AUTH_AT = "auth_at"
+SESSION_SEEN = "seen"
+# "seen" is rewritten at most this often, so not every response sets a new cookie.
+SEEN_RESOLUTION_S = 60
+
+
+def start_login_session(user: User) -> None:
+    """Sign the browser in as ``user`` (a fresh cookie: no data of an earlier session survives)."""
+    now = time.time()
+    cookie_session.clear()
+    cookie_session[SESSION_USER] = user.id
+    cookie_session[SESSION_EPOCH] = user.session_epoch
+    cookie_session[SESSION_AUTH_AT] = now
+    cookie_session[SESSION_SEEN] = now
+
+
+def _session_is_current(user: User) -> bool:
+    s = settings()
+    now = time.time()
+    try:
+        epoch = int(cookie_session.get(SESSION_EPOCH, -1))
+        auth_at = float(cookie_session.get(SESSION_AUTH_AT, 0))
+        seen = float(cookie_session.get(SESSION_SEEN, 0))
+    except (TypeError, ValueError):
+        return False
+    if epoch != user.session_epoch:
+        return False  # ended server-side: logout, password change or deactivation
+    if now - seen > s.session_idle_minutes * 60 or now - auth_at > s.session_max_hours * 3600:
+        return False
+    if seen > now + SEEN_RESOLUTION_S or auth_at > now + SEEN_RESOLUTION_S:
+        return False  # from the future: not a cookie we issued on this clock
+    if now - seen >= SEEN_RESOLUTION_S:
+        cookie_session[SESSION_SEEN] = now
+    return True
+
+
+def same_site_path(target: str | None) -> str | None:
+    """``target`` if it is a path on this site, else None (for ``?next=`` after login).
+
+    Browsers drop tabs and newlines inside URLs and read a backslash as a slash, so
+    ``/<TAB>/evil.example`` becomes ``//evil.example``, another site. Rather than guess what each
+    browser makes of such a value, any control, format or space character and any backslash
+    rejects it; what is left must be an absolute path without a scheme or host."""
+    if not target or len(target) > 2000:
+        return None
+    for ch in target:
+        if ch == "\\" or ch.isspace() or unicodedata.category(ch)[0] in ("C", "Z"):
+            return None
+    if not target.startswith("/") or target.startswith("//"):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
 
 
 def require_login() -> Principal:
@@ -115,6 +186,48 @@ def require_admin() -> Principal:
     if not principal.is_admin:
         raise Forbidden("仅区级管理员可执行此操作")
     return principal
+
+
+def require_metrics_access() -> None:
+    """/metrics is for the monitoring system only: a scraper presenting METRICS_TOKEN as a bearer
+    token, or a request from METRICS_ALLOWED_NETWORKS. Neither configured: nobody."""
+    s = settings()
+    if not s.metrics_token and not s.metrics_allowed_networks:
+        raise Forbidden("未配置指标抓取凭据（METRICS_TOKEN 或 METRICS_ALLOWED_NETWORKS），不提供指标")
+    if s.metrics_allowed_networks and _address_in(request.remote_addr, s.metrics_allowed_networks):
+        return
+    if s.metrics_token:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        presented = token.strip().encode()
+        if scheme.lower() == "bearer" and hmac.compare_digest(presented, s.metrics_token.encode()):
+            return
+        raise Unauthorized("指标抓取令牌缺失或不正确")
+    raise Forbidden("来源地址不在允许抓取指标的网段内")
+
+
+def _address_in(address: str | None, networks: tuple[str, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(n) for n in networks)
+
+
+_cache_lock = threading.Lock()
+
+
+def cached(name: str, seconds: float, compute: Callable[[], T]) -> T:
+    """``compute()`` at most once per ``seconds`` for this app (and this process); the others wait
+    for the one computing instead of running the same query alongside it."""
+    store: dict[str, tuple[float, Any]] = current_app.extensions.setdefault("gaogang.cache", {})
+    with _cache_lock:
+        hit = store.get(name)
+        if hit is not None and hit[0] > time.monotonic():
+            value: T = hit[1]
+            return value
+        value = compute()
+        store[name] = (time.monotonic() + seconds, value)
+        return value
 
 
 def wants_json() -> bool:

@@ -48,9 +48,10 @@ from catalog.models import (
     ImplementationEntry,
 )
 from core.audit import record
-from core.auth import SYSTEM, ApiToken, Role, User, create_user, hash_password, issue_token
+from core.auth import SYSTEM, ApiToken, Role, User, create_user, end_sessions, hash_password, issue_token
 from core.config import PROJECT_ROOT, Settings
 from core.db import Database, id_of
+from core.login import clear_login_failures
 from core.types import utcnow
 
 ITEMS_CSV = PROJECT_ROOT / "data" / "service_items_guangan_511602.csv"
@@ -482,8 +483,8 @@ def _reset_credentials(session: Session, users: dict[str, User]) -> list[dict[st
         password = _password()
         user.password_hash = hash_password(password)
         user.is_active = True
-        user.failed_logins = 0
-        user.locked_until = None
+        clear_login_failures(session, user.username)
+        end_sessions(session, user.id)  # type: ignore[arg-type]  # a loaded user has an id
         for old in session.exec(select(ApiToken).where(ApiToken.user_id == user.id,
                                                        col(ApiToken.revoked_at).is_(None))):
             old.revoked_at = now

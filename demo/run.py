@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -27,6 +28,18 @@ def _run(args: list[str], env: dict[str, str]) -> None:
     subprocess.run(args, cwd=PROJECT_ROOT, env=env, check=True)  # noqa: S603
 
 
+def _demo_registry_key(instance_dir: Path) -> str:
+    """The demo's own shared key for its local registry, generated once (never a published one)."""
+    path = instance_dir / "city_registry_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
 def main() -> int:
     settings = Settings.from_env()
     port = os.environ.get("PORT", "5000")
@@ -34,6 +47,8 @@ def main() -> int:
     env = dict(os.environ)
     env.setdefault("CITY_REGISTRY_URL", f"http://127.0.0.1:{registry_port}")
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
+    # The platform refuses to start without CITY_REGISTRY_KEY; the demo runs its own registry.
+    env.setdefault("CITY_REGISTRY_KEY", _demo_registry_key(settings.instance_dir))
     # The demo app adds `flask demo ...`; the platform's own app (wsgi:app) has no demo command.
     env["FLASK_APP"] = "demo.app:create_app"
     settings.instance_dir.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,15 @@ from marshmallow import Schema, fields, validate
 from core.audit import record
 from core.db import MAX_DB_ID
 from core.errors import DomainError, Forbidden
-from core.web import db_session, page_args, require_admin, require_login
+from core.web import (
+    cached,
+    db_session,
+    page_args,
+    require_admin,
+    require_login,
+    require_metrics_access,
+    settings,
+)
 from licenses import sync, sync_admin
 
 blp = Blueprint(
@@ -71,8 +79,9 @@ def _dead_letter_dict(row: Any) -> dict[str, Any]:
 @blp.doc(security=[{"bearerAuth": []}])
 @blp.response(200)
 def status() -> dict[str, Any]:
-    """同步总体状态：各状态条数、积压时长（最早待推送记录的年龄）、吞吐量、各部门推送情况"""
-    require_login()
+    """同步总体状态：各状态条数、积压时长（最早待推送记录的年龄）、吞吐量、各部门推送情况（仅区级管理员）"""
+    # District-wide figures of every department: not for department staff or village operators.
+    require_admin()
     return sync_admin.status_summary(db_session())
 
 
@@ -193,10 +202,17 @@ class _SyncCollector:
 
 @metrics_bp.get("/metrics")
 def metrics() -> Response:
-    """Prometheus text format; aggregate figures only (no personal data)."""
+    """Prometheus text format; aggregate figures only (no personal data). Only for the scraper
+    (core.web.require_metrics_access); the GROUP BY behind it runs at most once per
+    METRICS_CACHE_SECONDS however often it is scraped."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    body = generate_latest(_SyncCollector(sync_admin.status_summary(db_session())))
+    require_metrics_access()
+
+    def compute() -> bytes:
+        return generate_latest(_SyncCollector(sync_admin.status_summary(db_session())))
+
+    body = cached("metrics", settings().metrics_cache_seconds, compute)
     return Response(body, mimetype=CONTENT_TYPE_LATEST.split(";")[0], headers={"Cache-Control": "no-store"})
 
 

@@ -25,6 +25,7 @@ for package in ("core", "catalog", "licenses", "workers", "reports"):
         importlib.import_module(f"{package}.{path.stem}")
 importlib.import_module("core.audit")
 importlib.import_module("core.auth")
+importlib.import_module("core.login")
 
 target_metadata = SQLModel.metadata
 

@@ -180,3 +180,15 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     import core.auth
 
     monkeypatch.setattr(core.auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+def sign_in(client: Any, user_id: int, epoch: int = 0) -> None:
+    """Leave in the client's cookie what a login through the form leaves (core.web.start_login_session),
+    for tests about pages rather than about logging in. ``epoch`` is the user's session_epoch."""
+    import time
+
+    from core.web import SESSION_AUTH_AT, SESSION_EPOCH, SESSION_SEEN, SESSION_USER
+
+    now = time.time()
+    with client.session_transaction() as cookie:
+        cookie.update({SESSION_USER: user_id, SESSION_EPOCH: epoch, SESSION_AUTH_AT: now, SESSION_SEEN: now})

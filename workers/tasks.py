@@ -52,7 +52,7 @@ def _context() -> tuple[Settings, Database, RegistryClient]:
             pid=os.getpid(),
             settings=settings,
             db=Database(settings.database_url),
-            client=RegistryClient(settings.city_registry_url, settings.city_registry_key,
+            client=RegistryClient(settings.city_registry_url, settings.require_city_registry_key(),
                                   settings.district_code),
         )
         sync.bind_drain_scheduler(_state["db"], enqueue_drain)

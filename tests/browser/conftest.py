@@ -152,6 +152,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
         database_url=url,
         instance_dir=tmp,
         secret_key="browser-test-secret",
+        city_registry_key="test-registry-key",
         ratelimit_enabled=False,
         city_registry_database_url=f"sqlite:///{tmp / 'registry.db'}",
     )

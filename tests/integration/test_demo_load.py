@@ -53,6 +53,7 @@ def test_demo_load_builds_the_gaogang_demo_on_fresh_sqlite_and_is_idempotent(tmp
         database_url=url,
         instance_dir=tmp_path,
         secret_key="demo-test",
+        city_registry_key="test-registry-key",
         ratelimit_enabled=False,
         city_registry_database_url=f"sqlite:///{tmp_path / 'registry.db'}",
     )

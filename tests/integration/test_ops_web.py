@@ -127,26 +127,30 @@ def test_readyz_is_200_when_database_broker_and_registry_answer(db, tmp_path, re
     assert body["status"] == "ok"
     assert body["failing"] == []
     assert {name: c["state"] for name, c in body["checks"].items()} == {
-        "database": "ok", "broker": "ok", "registry": "ok", "licence_sync": "ok"}
+        "database": "ok", "broker": "ok", "rate_limiter": "ok", "registry": "ok", "licence_sync": "ok"}
 
 
-def test_readyz_is_503_naming_the_registry_when_it_does_not_answer(db, tmp_path):
+def test_readyz_is_degraded_naming_the_registry_when_it_does_not_answer(db, tmp_path):
+    # Still serving: changes wait in the outbox until the registry answers (core.app.readyz).
     closed = f"http://127.0.0.1:{free_port()}"
     response = _app(db, tmp_path, city_registry_url=closed).test_client().get("/readyz")
     body = response.get_json()
-    assert response.status_code == 503
-    assert body["status"] == "unavailable"
-    assert body["failing"] == ["registry"]
+    assert response.status_code == 200
+    assert body["status"] == "degraded"
+    assert body["failing"] == body["degraded"] == ["registry"]
     assert body["checks"]["registry"]["state"] == "error"
     assert "ConnectError" in body["checks"]["registry"]["error"]
     assert body["checks"]["database"]["state"] == "ok"
 
 
-def test_readyz_is_503_naming_the_broker_when_redis_is_down(db, tmp_path, registry):
+def test_readyz_is_degraded_naming_the_broker_when_redis_is_down(db, tmp_path, registry):
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"
     client = _app(db, tmp_path, city_registry_url=registry.url, redis_url=dead_redis).test_client()
-    body = client.get("/readyz").get_json()
-    assert body["failing"] == ["broker"]
+    response = client.get("/readyz")
+    body = response.get_json()
+    assert response.status_code == 200
+    assert body["status"] == "degraded"
+    assert body["failing"] == ["broker"]  # rate limits are off in these settings
     assert body["checks"]["broker"]["kind"] == "redis"
     assert "ConnectionError" in body["checks"]["broker"]["error"]
 
@@ -159,14 +163,26 @@ def test_readyz_checks_the_real_redis_when_configured(db, tmp_path, registry):
     assert response.get_json()["checks"]["broker"]["kind"] == "redis"
 
 
-def test_readyz_is_503_naming_the_broker_when_its_folder_is_not_writable(db, tmp_path, registry):
+def test_readyz_is_degraded_naming_the_broker_when_its_folder_is_not_writable(db, tmp_path, registry):
     broker = tmp_path / "broker"
     broker.mkdir()
     (broker / "queue").write_text("a file where the queue folder should be")
     client = _app(db, tmp_path, city_registry_url=registry.url).test_client()
     response = client.get("/readyz")
-    assert response.status_code == 503
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "degraded"
     assert response.get_json()["failing"] == ["broker"]
+
+
+def test_readyz_is_503_unavailable_when_the_database_is_down(tmp_path, registry):
+    from core.db import Database
+
+    dead = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing"
+    app = create_app(make_settings(tmp_path, dead, city_registry_url=registry.url), database=Database(dead))
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["status"] == "unavailable"
+    assert "database" in response.get_json()["failing"]
 
 
 def test_request_id_outside_a_request_is_the_bound_one_for_workers_and_cli():

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from conftest import sign_in
 from sqlmodel import Session, select
 
 from catalog import entries as entry_services
@@ -431,8 +432,7 @@ def admin_client(client: Any, session: Session) -> Any:
         session, username="report_admin", password="a-long-password-1", display_name="管理员", role=Role.ADMIN
     )
     session.flush()
-    with client.session_transaction() as s:
-        s["user_id"] = user.id
+    sign_in(client, user.id)
     return client
 
 
@@ -447,8 +447,7 @@ def test_dashboard_is_for_administrators_only(client: Any, session: Session, wor
         department_id=world["d1"].id,
     )
     session.flush()
-    with client.session_transaction() as s:
-        s["user_id"] = editor.id
+    sign_in(client, editor.id)
     assert client.get("/admin/dashboard").status_code == 403
 
 

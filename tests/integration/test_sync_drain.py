@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from conftest import sign_in
 from test_sync_factories import (
     KEY,
     Issuer,
@@ -215,6 +216,9 @@ def test_clock_skew_is_retried_alerted_and_recovers_once_the_clock_is_right(
     app: Any, db: Database, issuer: Issuer, client: RegistryClient, registry: RegistryProcess
 ) -> None:
     _issue(db, issuer, 3)
+    # /metrics answers only its scraper (core.web.require_metrics_access).
+    app.extensions["gaogang.settings"] = app.extensions["gaogang.settings"].with_overrides(
+        metrics_token="scrape-token", metrics_cache_seconds=0)
     web = app.test_client()
     assert web.get("/readyz").get_json()["checks"]["licence_sync"]["state"] == "ok"
     client.set_faults(clock_skew_s=400)  # the registry's clock (or ours) is 400 s off
@@ -227,15 +231,14 @@ def test_clock_skew_is_retried_alerted_and_recovers_once_the_clock_is_right(
     assert "licence_sync" in ready["degraded"]
     assert ready["checks"]["licence_sync"]["state"] == "degraded"
     assert "时钟偏差" in ready["checks"]["licence_sync"]["reason"]
-    metrics = web.get("/metrics").get_data(as_text=True)
+    metrics = web.get("/metrics", headers={"Authorization": "Bearer scrape-token"}).get_data(as_text=True)
     assert "gaogang_licence_sync_clock_skew 1.0" in metrics
     assert 'gaogang_licence_sync_retrying_by_kind{kind="clock_skew"} 3.0' in metrics
     with db.transaction() as session:
         admin_id = create_user(
             session, username="skewadmin", password="password-123", display_name="管理员", role=Role.ADMIN
         ).id
-    with web.session_transaction() as cookie:
-        cookie["user_id"] = admin_id
+    sign_in(web, admin_id)
     assert "时钟偏差" in web.get("/admin/sync/").get_data(as_text=True)
     client.set_faults(clock_skew_s=0)  # the clock is fixed; nobody touches the records
     due = max(r.next_attempt_at for r in rows)
@@ -246,7 +249,7 @@ def test_clock_skew_is_retried_alerted_and_recovers_once_the_clock_is_right(
     with db.transaction() as session:
         assert outbox_counts(session) == {"sent": 3}
     assert web.get("/readyz").get_json()["checks"]["licence_sync"]["state"] == "ok"
-    assert "gaogang_licence_sync_clock_skew 0.0" in web.get("/metrics").get_data(as_text=True)
+    assert "gaogang_licence_sync_clock_skew 0.0" in web.get("/metrics", headers={"Authorization": "Bearer scrape-token"}).get_data(as_text=True)
 
 
 def test_amended_licence_reconciles_as_consistent_and_nothing_is_resent(
@@ -412,7 +415,10 @@ def test_status_json_and_metrics_show_the_figures(app: Any, db: Database, issuer
     assert body["by_status"]["pending"] == 3
     assert body["lag_seconds"] >= 0
     assert body["departments"][0]["pending"] == 3
-    metrics = client.get("/metrics")
+    scrape = "metrics-scrape-token-0001"
+    settings = app.extensions["gaogang.settings"]
+    app.extensions["gaogang.settings"] = settings.with_overrides(metrics_token=scrape)
+    metrics = client.get("/metrics", headers={"Authorization": f"Bearer {scrape}"})
     assert metrics.status_code == 200
     assert metrics.mimetype == "text/plain"
     assert 'gaogang_licence_outbox_records{status="pending"} 3.0' in metrics.get_data(as_text=True)
@@ -467,8 +473,7 @@ def test_admin_sync_page_lists_dead_letters_and_requeues_them(app: Any, db: Data
         user_id = user.id
     client = app.test_client()
     assert client.get("/admin/sync/").status_code == 401
-    with client.session_transaction() as cookie:
-        cookie["user_id"] = user_id
+    sign_in(client, user_id)
     page = client.get("/admin/sync/")
     text = page.get_data(as_text=True)
     assert page.status_code == 200
@@ -495,8 +500,7 @@ def test_admin_can_request_a_reconciliation_now(app: Any, db: Database, tmp_path
         )
         user_id = user.id
     client = app.test_client()
-    with client.session_transaction() as cookie:
-        cookie["user_id"] = user_id
+    sign_in(client, user_id)
     done = client.post("/admin/sync/reconcile", follow_redirects=True)
     assert "已提交对账任务" in done.get_data(as_text=True)
     queued = list((tmp_path / "broker" / "queue").iterdir())

@@ -7,7 +7,8 @@ from core.config import Settings
 
 def _settings(tmp_path: Path) -> Settings:
     return Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", instance_dir=tmp_path,
-                    secret_key="wiring-test", ratelimit_enabled=False)
+                    secret_key="wiring-test", ratelimit_enabled=False,
+                    city_registry_key="wiring-test-registry-key")
 
 
 def test_production_app_has_no_demo_command(tmp_path):

@@ -22,6 +22,7 @@ def _help(tmp_path: Path, app: str, *group: str) -> str:
         "INSTANCE_DIR": str(tmp_path),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'help.db'}",
         "SECRET_KEY": "production-cli-test",
+        "CITY_REGISTRY_KEY": "production-cli-test-registry-key",
     }
     result = subprocess.run(
         [str(FLASK), *group, "--help"],
