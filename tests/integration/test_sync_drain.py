@@ -249,7 +249,8 @@ def test_clock_skew_is_retried_alerted_and_recovers_once_the_clock_is_right(
     with db.transaction() as session:
         assert outbox_counts(session) == {"sent": 3}
     assert web.get("/readyz").get_json()["checks"]["licence_sync"]["state"] == "ok"
-    assert "gaogang_licence_sync_clock_skew 0.0" in web.get("/metrics", headers={"Authorization": "Bearer scrape-token"}).get_data(as_text=True)
+    scraped = web.get("/metrics", headers={"Authorization": "Bearer scrape-token"})
+    assert "gaogang_licence_sync_clock_skew 0.0" in scraped.get_data(as_text=True)
 
 
 def test_amended_licence_reconciles_as_consistent_and_nothing_is_resent(
