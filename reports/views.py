@@ -19,7 +19,7 @@ from flask_smorest import Blueprint as ApiBlueprint
 
 from core.errors import DomainError, Invalid, NotFound
 from core.schemas import ErrorSchema
-from core.types import utcnow
+from core.types import CHINA_TZ, utcnow
 from core.web import current_principal, db_session, require_admin, require_login
 from reports import annual_report, metrics, services, snapshot, template_tables
 from reports.schemas import (
@@ -51,7 +51,7 @@ def _year_arg() -> int:
     if not raw:
         # The current year, unless case statistics exist only for earlier years (early in a year
         # the last full year is what administrators look at).
-        this_year = utcnow().astimezone(services.CHINA).year
+        this_year = utcnow().astimezone(CHINA_TZ).year
         years = services.case_stat_years(db_session())
         earlier = [y for y in years if y < this_year]
         return max(earlier) if earlier and this_year not in years else this_year
@@ -71,7 +71,7 @@ def _as_of_arg(year: int) -> datetime:
         day = datetime.strptime(raw, "%Y-%m-%d")  # noqa: DTZ007 (zone added below)
     except ValueError:
         raise Invalid("统计日应为 YYYY-MM-DD", {"as_of": ["统计日应为 YYYY-MM-DD"]}) from None
-    return day.replace(tzinfo=services.CHINA) + timedelta(days=1, microseconds=-1)
+    return day.replace(tzinfo=CHINA_TZ) + timedelta(days=1, microseconds=-1)
 
 
 def _results(year: int, as_of: datetime) -> dict[str, Any]:
@@ -152,7 +152,7 @@ def dashboard() -> Any:
         "reports/dashboard.html",
         year=year,
         as_of=as_of,
-        as_of_day=as_of.astimezone(services.CHINA).date(),
+        as_of_day=as_of.astimezone(CHINA_TZ).date(),
         rates=[(results[k], _pct(results[k])) for k in HEADLINE_RATES],
         counts=[results[k] for k in HEADLINE_COUNTS],
         six=[
@@ -233,7 +233,7 @@ def drill_down(key: str) -> Any:
         kind_label=KIND_LABELS.get(kind, kind),
         total=len(ids),
         year=year,
-        as_of_day=as_of.astimezone(services.CHINA).date(),
+        as_of_day=as_of.astimezone(CHINA_TZ).date(),
         definition=metrics.BY_KEY[key],
         task_types=metrics.TYPE_LABELS,
     )
@@ -330,7 +330,7 @@ def export_table(key: str, fmt: str) -> Any:
 def reports_home() -> Any:
     require_admin()
     session = db_session()
-    this_year = utcnow().astimezone(services.CHINA).year
+    this_year = utcnow().astimezone(CHINA_TZ).year
     snaps = snapshot.list_snapshots(session)
     years = sorted(
         {this_year - 1, *(s.year for s in snaps), *services.case_stat_years(session)}, reverse=True
@@ -597,7 +597,7 @@ class MetricsApi(MethodView):
         services.check_year(year)
         as_of = None
         if args.get("as_of"):
-            as_of = datetime.combine(args["as_of"], datetime.min.time(), services.CHINA) + timedelta(
+            as_of = datetime.combine(args["as_of"], datetime.min.time(), CHINA_TZ) + timedelta(
                 days=1, microseconds=-1
             )
         results = services.compute_metrics(db_session(), year, as_of)
