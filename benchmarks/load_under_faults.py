@@ -53,7 +53,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.search_latency import QUERIES  # noqa: E402
 from catalog.models import ImplementationEntry  # noqa: E402
-from core.auth import Role, create_user, issue_token  # noqa: E402
+from core import users  # noqa: E402
+from core.auth import SYSTEM, Role  # noqa: E402
 from core.db import Database, make_engine  # noqa: E402
 from licenses.bulk import synthetic_rows  # noqa: E402
 from licenses.models import Licence, LicenceOutbox, LicenceType  # noqa: E402
@@ -196,12 +197,12 @@ def prepare(db: Database, instance: Path) -> dict[str, Any]:
             .order_by(sa.func.count().desc()).limit(1)
         ).scalar_one()
         password = secrets.token_urlsafe(16)  # the writer authenticates with API tokens only
-        editor = create_user(session, username="load_editor", password=password,
-                             display_name="压测发证员", role=Role.DEPT_EDITOR, department_id=clerk_dept)
-        admin = create_user(session, username="load_admin", password=password,
-                            display_name="压测管理员", role=Role.ADMIN)
-        editor_token = issue_token(session, editor, "load test")
-        admin_token = issue_token(session, admin, "load test")
+        editor = users.create_user(session, SYSTEM, users.NewUser(username="load_editor", password=password,
+                             display_name="压测发证员", role=Role.DEPT_EDITOR, department_id=clerk_dept))[0]
+        admin = users.create_user(session, SYSTEM, users.NewUser(username="load_admin", password=password,
+                            display_name="压测管理员", role=Role.ADMIN))[0]
+        editor_token = users.issue_token(session, SYSTEM, editor.id, "load test")[1]
+        admin_token = users.issue_token(session, SYSTEM, admin.id, "load test")[1]
         types = list(session.execute(sa.select(LicenceType).order_by(LicenceType.id)).scalars())
         drafts = list(session.execute(
             sa.select(ImplementationEntry.id).where(ImplementationEntry.status == "draft")

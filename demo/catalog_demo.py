@@ -45,8 +45,9 @@ from catalog.models import (
     EntryStatus,
     ImplementationEntry,
 )
+from core import users as user_admin
 from core.audit import record
-from core.auth import SYSTEM, ApiToken, Role, User, create_user, hash_password, issue_token
+from core.auth import SYSTEM, ApiToken, Role, User, hash_password
 from core.config import PROJECT_ROOT, Settings
 from core.db import Database
 from core.types import utcnow
@@ -451,11 +452,9 @@ def _create_users(session: Session, department: Department, village: Division) -
         elif scope == "village":
             kwargs["division_code"] = village.code
             display = f"{village.name}经办人"
-        user = create_user(session, username=username, password=password, display_name=display, role=role,
-                           **kwargs)
-        record(session, actor=SYSTEM, action="user.create", entity_type="user", entity_id=user.id,
-               new={"username": username, "role": role.value, **kwargs})
-        token = issue_token(session, user, "演示令牌")
+        user = user_admin.create_user(session, SYSTEM, user_admin.NewUser(
+            username=username, password=password, display_name=display, role=role, **kwargs))[0]
+        token = user_admin.issue_token(session, SYSTEM, user.id, "演示令牌")[1]
         creds.append(_cred(user, password, token))
     return creds
 
@@ -478,7 +477,7 @@ def _reset_credentials(session: Session, users: dict[str, User]) -> list[dict[st
         session.flush()
         record(session, actor=SYSTEM, action="user.reset_demo_credentials", entity_type="user",
                entity_id=user.id)
-        creds.append(_cred(user, password, issue_token(session, user, "演示令牌")))
+        creds.append(_cred(user, password, user_admin.issue_token(session, SYSTEM, user.id, "演示令牌")[1]))
     return creds
 
 

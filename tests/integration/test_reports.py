@@ -21,7 +21,8 @@ from catalog import services as catalog
 from catalog.codes import make_uscc
 from catalog.divisions import load_divisions_csv
 from catalog.models import EntryVersion, ImplementationEntry
-from core.auth import SYSTEM, Principal, Role, create_user, issue_token
+from core import users
+from core.auth import SYSTEM, Principal, Role
 from core.errors import Forbidden, Invalid, NotFound
 from reports import annual_report, services, snapshot
 from reports.models import CaseStat, Snapshot
@@ -426,9 +427,10 @@ def test_unpublished_bundle_is_not_public(session: Session, world: dict[str, Any
 
 @pytest.fixture
 def admin_client(client: Any, session: Session) -> Any:
-    user = create_user(
-        session, username="report_admin", password="a-long-password-1", display_name="管理员", role=Role.ADMIN
-    )
+    user = users.create_user(
+        session, SYSTEM, users.NewUser(
+            username="report_admin", password="a-long-password-1", display_name="管理员", role=Role.ADMIN
+    ))[0]
     session.flush()
     with client.session_transaction() as s:
         s["user_id"] = user.id
@@ -437,14 +439,14 @@ def admin_client(client: Any, session: Session) -> Any:
 
 def test_dashboard_is_for_administrators_only(client: Any, session: Session, world: dict[str, Any]) -> None:
     assert client.get("/admin/dashboard").status_code == 401
-    editor = create_user(
-        session,
+    editor = users.create_user(
+        session, SYSTEM, users.NewUser(
         username="editor_x",
         password="a-long-password-1",
         display_name="编辑",
         role=Role.DEPT_EDITOR,
         department_id=world["d1"].id,
-    )
+    ))[0]
     session.flush()
     with client.session_transaction() as s:
         s["user_id"] = editor.id
@@ -547,11 +549,12 @@ def test_public_bundle_page(client: Any, session: Session, world: dict[str, Any]
 
 
 def test_api_case_stats_and_metrics(client: Any, session: Session, world: dict[str, Any]) -> None:
-    admin = create_user(
-        session, username="api_admin", password="a-long-password-1", display_name="接口", role=Role.ADMIN
-    )
+    admin = users.create_user(
+        session, SYSTEM, users.NewUser(
+            username="api_admin", password="a-long-password-1", display_name="接口", role=Role.ADMIN
+    ))[0]
     session.flush()
-    token = issue_token(session, admin, name="审批系统")
+    token = users.issue_token(session, SYSTEM, admin.id, name="审批系统")[1]
     headers = {"Authorization": f"Bearer {token}"}
     bad = client.post(
         "/api/reports/case-stats",

@@ -20,8 +20,9 @@ from test_sync_factories import (
     registry_licences,
 )
 
+from core import users
 from core.audit import AuditLog
-from core.auth import SYSTEM, Role, User, create_user, issue_token
+from core.auth import SYSTEM, Role
 from core.db import Database
 from core.types import utcnow
 from licenses import services as licence_services
@@ -262,10 +263,11 @@ def test_single_flight_lock_is_exclusive_until_released_or_expired(db: Database)
 
 def _admin_token(db: Database) -> str:
     with db.transaction() as session:
-        user = create_user(
-            session, username="syncadmin", password="password-123", display_name="管理员", role=Role.ADMIN
-        )
-        return issue_token(session, user, "test")
+        user = users.create_user(
+            session, SYSTEM, users.NewUser(
+                username="syncadmin", password="password-123", display_name="管理员", role=Role.ADMIN
+        ))[0]
+        return users.issue_token(session, SYSTEM, user.id, "test")[1]
 
 
 def test_status_json_and_metrics_show_the_figures(app: Any, db: Database, issuer: Issuer) -> None:
@@ -291,7 +293,7 @@ def test_dead_letters_api_is_for_administrators_and_requires_a_reason_to_skip(
     with db.transaction() as session:
         session.execute(T.update().values(status="failed", last_error="市级证照库拒收：测试"))
         ids = list(session.execute(sa.select(T.c.id).order_by(T.c.id)).scalars())
-        staff_token = issue_token(session, session.get(User, issuer.actor.user_id), "t")
+        staff_token = users.issue_token(session, SYSTEM, issuer.actor.user_id, "t")[1]
     client = app.test_client()
     staff = {"Authorization": f"Bearer {staff_token}"}
     assert client.get("/api/v1/sync/dead-letters", headers=staff).status_code == 403
@@ -326,9 +328,10 @@ def test_admin_sync_page_lists_dead_letters_and_requeues_them(app: Any, db: Data
     with db.transaction() as session:
         session.execute(T.update().values(status="failed", last_error="市级证照库拒收：测试原因"))
         outbox_id = session.execute(sa.select(T.c.id)).scalar_one()
-        user = create_user(
-            session, username="pageadmin", password="password-123", display_name="管理员", role=Role.ADMIN
-        )
+        user = users.create_user(
+            session, SYSTEM, users.NewUser(
+                username="pageadmin", password="password-123", display_name="管理员", role=Role.ADMIN
+        ))[0]
         user_id = user.id
     client = app.test_client()
     assert client.get("/admin/sync/").status_code == 401
@@ -355,9 +358,10 @@ def test_admin_can_request_a_reconciliation_now(app: Any, db: Database, tmp_path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # celery_app.py is a top-level module
     with db.transaction() as session:
-        user = create_user(
-            session, username="reconadmin", password="password-123", display_name="管理员", role=Role.ADMIN
-        )
+        user = users.create_user(
+            session, SYSTEM, users.NewUser(
+                username="reconadmin", password="password-123", display_name="管理员", role=Role.ADMIN
+        ))[0]
         user_id = user.id
     client = app.test_client()
     with client.session_transaction() as cookie:

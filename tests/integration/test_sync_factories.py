@@ -24,7 +24,8 @@ from catalog import services as catalog_services
 from catalog.codes import make_uscc
 from catalog.divisions import GAOGANG_FILES, load_divisions_csv
 from catalog.models import Department, Division
-from core.auth import SYSTEM, Principal, Role, create_user
+from core import users
+from core.auth import SYSTEM, Principal, Role
 from licenses import bulk
 from licenses import services as licence_services
 from licenses.models import Licence, LicenceOutbox, LicenceType
@@ -63,8 +64,9 @@ def make_issuer(session: Any, name: str = "区市场监督管理局", type_seq: 
     dept = catalog_services.create_department(
         session, SYSTEM, name=f"{name}{n}", uscc=uscc_for(f"{name}{n}:{os.getpid()}"), level="4",
         division_code="321203000000")
-    user = create_user(session, username=f"sync{n}x{os.getpid()}", password="password-123",
-                       display_name=f"发证员{n}", role=Role.DEPT_EDITOR, department_id=dept.id)
+    user = users.create_user(session, SYSTEM, users.NewUser(
+        username=f"sync{n}x{os.getpid()}", password="password-123",
+                       display_name=f"发证员{n}", role=Role.DEPT_EDITOR, department_id=dept.id))[0]
     seq = type_seq if type_seq is not None else 100 + n % 800
     code = f"{TYPE_AUTHORITY}{seq:03d}"
     lt = session.exec(select(LicenceType).where(LicenceType.code == code)).first()
