@@ -127,7 +127,8 @@ def test_user_rules_are_checked_in_the_service_with_chinese_details(session):
     assert raised.value.details == {"department_id": ["所属部门不存在"]}
     with pytest.raises(Invalid) as raised:
         users.create_user(session, SYSTEM, users.NewUser(
-            username="ok_name", display_name="某人", role=Role.DIVISION_OPERATOR, division_code="999999999999",
+            username="ok_name", display_name="某人", role=Role.DIVISION_OPERATOR,
+            division_code="999999999999",
             password=PASSWORD))
     assert raised.value.details == {"division_code": ["所在区划不存在"]}
 
