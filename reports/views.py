@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +20,8 @@ from core.schemas import ErrorSchema
 from core.types import CHINA_TZ, utcnow
 from core.web import current_principal, db_session, require_admin, require_login
 from reports import annual_report, metrics, services, snapshot, template_tables
+from reports import cache as cache_module
+from reports.cache import MetricsCache
 from reports.schemas import (
     CaseStatsResultSchema,
     CaseStatsUploadSchema,
@@ -38,13 +38,6 @@ api_blp = ApiBlueprint(
 )
 
 CHARTS = {name for name, _t in annual_report.CHART_SPECS}
-
-# A short-lived cache of computed metrics so a dashboard page and its five chart images share one
-# computation. Keyed by database URL, year and as-of minute; entries live CACHE_SECONDS.
-CACHE_SECONDS = 30
-_cache: dict[tuple[str, int, str], tuple[float, dict[str, Any]]] = {}
-_cache_lock = threading.Lock()
-
 
 def _year_arg() -> int:
     raw = request.args.get("year") or ""
@@ -74,28 +67,22 @@ def _as_of_arg(year: int) -> datetime:
     return day.replace(tzinfo=CHINA_TZ) + timedelta(days=1, microseconds=-1)
 
 
-def _results(year: int, as_of: datetime) -> dict[str, Any]:
-    from core.web import database
+def _metrics_cache() -> MetricsCache:
+    cache: MetricsCache = current_app.extensions[cache_module.EXTENSION]
+    return cache
 
-    if current_app.testing:  # each test has its own rolled-back data behind the same URL
+
+def _results(year: int, as_of: datetime) -> dict[str, Any]:
+    def compute() -> dict[str, Any]:
         return {k: r.as_dict() for k, r in services.compute_metrics(db_session(), year, as_of).items()}
-    key = (database().url, year, as_of.isoformat())
-    now = time.monotonic()
-    with _cache_lock:
-        hit = _cache.get(key)
-        if hit and now - hit[0] < CACHE_SECONDS:
-            return hit[1]
-    results = {k: r.as_dict() for k, r in services.compute_metrics(db_session(), year, as_of).items()}
-    with _cache_lock:
-        for stale in [k for k, (t, _r) in _cache.items() if now - t >= CACHE_SECONDS]:
-            del _cache[stale]
-        _cache[key] = (now, results)
-    return results
+
+    result: dict[str, Any] = _metrics_cache().get_or_compute((year, as_of.isoformat()), compute)
+    return result
 
 
 def clear_cache() -> None:
-    with _cache_lock:
-        _cache.clear()
+    """Figures changed (case statistics, bundles): the next page computes them afresh."""
+    _metrics_cache().clear()
 
 
 def _pct(r: dict[str, Any]) -> str | None:
@@ -630,6 +617,8 @@ def register(app: Flask, api: Any) -> None:
     from core.web import csrf
     from reports.cli import reports_cli
 
+    # setdefault: a cache injected before registration (tests: a controllable clock) is kept.
+    app.extensions.setdefault(cache_module.EXTENSION, MetricsCache())
     app.register_blueprint(bp)
     csrf.exempt(api_blp)
     api.register_blueprint(api_blp)
