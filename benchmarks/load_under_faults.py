@@ -254,13 +254,13 @@ class Writer(threading.Thread):
                     if n % 2 == 1:
                         _line, row = next(rows)
                         body = {k: row[k] for k in ("type_code", "holder_name", "holder_code", "face")}
-                        r = http.post("/api/v1/licenses", json=body, headers=editor)
+                        r = http.post("/api/v1/licences", json=body, headers=editor)
                         self._record("issue", r)
                         if r.status_code == 201 or r.status_code == 200:
                             self.issued.append(r.json()["id"])
                     elif n % 10 == 0 and self.issued:
                         lid = self.issued.pop(0)
-                        r = http.post(f"/api/v1/licenses/{lid}/revoke", json={"reason": "压测吊销"},
+                        r = http.post(f"/api/v1/licences/{lid}/revoke", json={"reason": "压测吊销"},
                                       headers=editor)
                         self._record("revoke", r)
                     elif drafts:
@@ -334,7 +334,7 @@ def parse_wrk(out: str) -> dict[str, Any]:
 def _kind(path: str) -> str:
     for prefix, kind in (("/api/v1/search", "search API"), ("/search", "search page"),
                          ("/entries/", "entry page"), ("/verify/", "verify"),
-                         ("/api/v1/licenses", "licence writes"), ("/api/v1/entries", "entry edits")):
+                         ("/api/v1/licences", "licence writes"), ("/api/v1/entries", "entry edits")):
         if path.startswith(prefix):
             return kind
     return "other"

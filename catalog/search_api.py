@@ -16,7 +16,7 @@ from flask import Flask, Response, jsonify, url_for
 from flask.cli import with_appcontext
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, fields, validate
 
 from catalog import search as engine
 from catalog.api import API_LIMIT
@@ -24,7 +24,7 @@ from catalog.models import TASK_TYPES, USE_LEVELS
 from catalog.search_models import SearchEntry
 from core.config import PROJECT_ROOT
 from core.errors import Invalid, NotFound
-from core.schemas import ErrorSchema
+from core.schemas import BaseSchema, ErrorSchema
 from core.web import database, db_session, limiter, settings
 
 RELEVANCE_CSV = PROJECT_ROOT / "data" / "search_relevance.csv"
@@ -39,7 +39,7 @@ limiter.limit(API_LIMIT)(blp)
 limiter.limit(API_LIMIT)(open311)
 
 
-class SearchQueryArgsSchema(Schema):
+class SearchQueryArgsSchema(BaseSchema):
     class Meta:
         unknown = EXCLUDE
 
@@ -78,13 +78,13 @@ class SearchQueryArgsSchema(Schema):
     limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=engine.MAX_LIMIT))
 
 
-class FacetValueSchema(Schema):
+class FacetValueSchema(BaseSchema):
     value = fields.Raw()
     label = fields.String()
     count = fields.Integer()
 
 
-class FacetsSchema(Schema):
+class FacetsSchema(BaseSchema):
     level = fields.List(fields.Nested(FacetValueSchema))
     division = fields.List(fields.Nested(FacetValueSchema))
     department = fields.List(fields.Nested(FacetValueSchema))
@@ -92,7 +92,7 @@ class FacetsSchema(Schema):
     no_contact = fields.List(fields.Nested(FacetValueSchema))
 
 
-class SearchHitSchema(Schema):
+class SearchHitSchema(BaseSchema):
     task_code = fields.String(metadata={"description": "实施编码"})
     name = fields.String(metadata={"description": "事项名称（与实施清单一致）"})
     department = fields.String()
@@ -110,7 +110,7 @@ class SearchHitSchema(Schema):
     url = fields.String()
 
 
-class SearchResponseSchema(Schema):
+class SearchResponseSchema(BaseSchema):
     query = fields.String()
     items = fields.List(fields.Nested(SearchHitSchema))
     total = fields.Integer()
@@ -123,7 +123,7 @@ class SearchResponseSchema(Schema):
     fuzzy = fields.Boolean(metadata={"description": "无精确结果时按错一字匹配"})
 
 
-class Open311ArgsSchema(Schema):
+class Open311ArgsSchema(BaseSchema):
     class Meta:
         unknown = EXCLUDE
 
@@ -132,7 +132,7 @@ class Open311ArgsSchema(Schema):
     limit = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=5000))
 
 
-class Open311ServiceSchema(Schema):
+class Open311ServiceSchema(BaseSchema):
     service_code = fields.String()
     service_name = fields.String()
     description = fields.String()

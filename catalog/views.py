@@ -283,7 +283,8 @@ def _parse_entry_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], list[d
         fields[name] = raw or (None if name not in ("accept_conditions", "keywords") else "")
     for name in INT_FIELDS:
         values[name] = form.get(name, "").strip()
-        fields[name] = _parse_int(form, name, errors, high=3650 if name != "visits" else 20)
+        fields[name] = _parse_int(form, name, errors,
+                                  high=services.MAX_VISITS if name == "visits" else services.MAX_DAYS)
     if fields["visits"] is None and "visits" not in errors:
         errors["visits"] = ["请填写到办事现场次数（不需到现场填 0）"]
     for name, allowed in (("anticipate_unit", TIME_UNITS), ("promise_unit", TIME_UNITS),

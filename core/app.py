@@ -140,6 +140,8 @@ def build_app(settings: Settings | None = None, database: Database | None = None
         g.request_id_token = set_request_id(g.request_id)
         g.request_started = time.perf_counter()
 
+    app.before_request(web.refuse_non_json_body)
+
     @app.after_request
     def _finish(response: Any) -> Any:
         if "request_id" in g:

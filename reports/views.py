@@ -33,7 +33,7 @@ bp = Blueprint("reports", __name__, template_folder="templates", url_prefix="")
 api_blp = ApiBlueprint(
     "reports_api",
     __name__,
-    url_prefix="/api/reports",
+    url_prefix="/api/v1/reports",
     description="覆盖率指标与办件统计 (coverage metrics and case statistics)",
 )
 
@@ -614,7 +614,7 @@ class CaseStatsApi(MethodView):
 
 
 def register(app: Flask, api: Any) -> None:
-    from core.web import csrf
+    from core.web import add_moved_prefix, csrf
     from reports.cli import reports_cli
 
     # setdefault: a cache injected before registration (tests: a controllable clock) is kept.
@@ -623,3 +623,5 @@ def register(app: Flask, api: Any) -> None:
     csrf.exempt(api_blp)
     api.register_blueprint(api_blp)
     app.cli.add_command(reports_cli)
+    # The reports API was unversioned until this release; the old URLs redirect for one more.
+    add_moved_prefix(app, "/api/reports", "/api/v1/reports")

@@ -557,7 +557,7 @@ def test_api_case_stats_and_metrics(client: Any, session: Session, world: dict[s
     token = users.issue_token(session, SYSTEM, admin.id, name="审批系统")[1]
     headers = {"Authorization": f"Bearer {token}"}
     bad = client.post(
-        "/api/reports/case-stats",
+        "/api/v1/reports/case-stats",
         headers=headers,
         json={
             "year": YEAR,
@@ -576,7 +576,7 @@ def test_api_case_stats_and_metrics(client: Any, session: Session, world: dict[s
     assert bad.status_code == 422
     assert "第1行" in bad.get_json()["details"]
     negative = client.post(
-        "/api/reports/case-stats",
+        "/api/v1/reports/case-stats",
         headers=headers,
         json={
             "year": YEAR,
@@ -594,7 +594,7 @@ def test_api_case_stats_and_metrics(client: Any, session: Session, world: dict[s
     )
     assert negative.status_code == 422
     ok = client.post(
-        "/api/reports/case-stats",
+        "/api/v1/reports/case-stats",
         headers=headers,
         json={
             "year": YEAR,
@@ -611,7 +611,7 @@ def test_api_case_stats_and_metrics(client: Any, session: Session, world: dict[s
         },
     )
     assert ok.status_code == 200, ok.get_json()
-    got = client.get(f"/api/reports/metrics?year={YEAR}", headers=headers).get_json()
+    got = client.get(f"/api/v1/reports/metrics?year={YEAR}", headers=headers).get_json()
     assert got["metrics"]["cases_received"]["value"] == 9
     assert got["definitions_version"]
 

@@ -49,7 +49,7 @@ def test_dashboard_serves_cached_figures_until_a_web_write_invalidates_them(
     import_csv(session, csv_text([f"{e1},2025-01,200,80,90,88"]))
     assert january(admin_client) == "01,1月,130,80,120,117"
     # The case-statistics API is a web write: it clears the cache, the next read is fresh.
-    response = admin_client.post("/api/reports/case-stats", json={"year": YEAR, "rows": [
+    response = admin_client.post("/api/v1/reports/case-stats", json={"year": YEAR, "rows": [
         {"task_code": e1, "month": "2025-01", "received": 300, "online": 80, "finished": 90, "on_time": 88},
     ]})
     assert response.status_code == 200, response.get_json()

@@ -103,8 +103,8 @@ def _requests(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any] | Non
             {"task_code": w.task_code, "role": "produces"},
             ALL_STAFF,
         ),
-        ("POST", "/api/v1/licenses"): (
-            "/api/v1/licenses",
+        ("POST", "/api/v1/licences"): (
+            "/api/v1/licences",
             {
                 "type_code": PERSON_TYPE,
                 "holder_name": "王五",
@@ -113,19 +113,19 @@ def _requests(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any] | Non
             },
             NOT_STAFF,
         ),
-        ("POST", "/api/v1/licenses/{licence_id}/amend"): (
-            f"/api/v1/licenses/{lic}/amend",
+        ("POST", "/api/v1/licences/{licence_id}/amend"): (
+            f"/api/v1/licences/{lic}/amend",
             {"holder_name": "王五", "reason": "更正姓名"},
             ALL_STAFF,
         ),
-        ("POST", "/api/v1/licenses/{licence_id}/suspend"): (
-            f"/api/v1/licenses/{lic}/suspend",
+        ("POST", "/api/v1/licences/{licence_id}/suspend"): (
+            f"/api/v1/licences/{lic}/suspend",
             {"reason": "涉嫌违规，暂停使用"},
             ALL_STAFF,
         ),
-        ("POST", "/api/v1/licenses/{licence_id}/resume"): (f"/api/v1/licenses/{lic}/resume", {}, ALL_STAFF),
-        ("POST", "/api/v1/licenses/{licence_id}/revoke"): (
-            f"/api/v1/licenses/{lic}/revoke",
+        ("POST", "/api/v1/licences/{licence_id}/resume"): (f"/api/v1/licences/{lic}/resume", {}, ALL_STAFF),
+        ("POST", "/api/v1/licences/{licence_id}/revoke"): (
+            f"/api/v1/licences/{lic}/revoke",
             {"reason": "依法撤销"},
             ALL_STAFF,
         ),
@@ -139,8 +139,8 @@ def _requests(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any] | Non
             {"ids": [1], "reason": "人工处理完毕"},
             ALL_STAFF,
         ),
-        ("POST", "/api/reports/case-stats"): (
-            "/api/reports/case-stats",
+        ("POST", "/api/v1/reports/case-stats"): (
+            "/api/v1/reports/case-stats",
             {
                 "year": 2026,
                 "rows": [
@@ -254,7 +254,7 @@ def test_every_documented_error_response_uses_the_error_shape() -> None:
         "/api/v1/items/3000000000",
         "/api/v1/entries/3000000000",
         "/api/v1/sync/licences/3000000000",
-        "/api/v1/licenses/3000000000",
+        "/api/v1/licences/3000000000",
     ],
 )
 def test_ids_beyond_the_integer_columns_are_not_found_not_server_errors(client: Any, url: str) -> None:

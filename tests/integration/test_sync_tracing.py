@@ -43,7 +43,7 @@ def registry_client(registry: RegistryProcess) -> Iterator[RegistryClient]:
 def _issue(client: Any, token: str, request_id: str) -> Any:
     body = {"type_code": PERSON_TYPE, "holder_name": "张三", "holder_code": id_number(11),
             "face": {"gender": "男", "work_type": "建筑电工"}}
-    return client.post("/api/v1/licenses", json=body,
+    return client.post("/api/v1/licences", json=body,
                        headers={"Authorization": f"Bearer {token}", "X-Request-ID": request_id})
 
 
