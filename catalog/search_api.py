@@ -292,7 +292,7 @@ def search_cli() -> None:
 @search_cli.command("reindex")
 @with_appcontext
 def reindex_cmd() -> None:
-    """Rebuild the whole search index from the published entries."""
+    """根据已发布的实施清单重建全部检索索引。"""
     with database().transaction() as session:
         start = time.perf_counter()
         n = engine.rebuild_index(session, progress=True)
@@ -306,10 +306,11 @@ def reindex_cmd() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=engine.ALIASES_CSV,
     show_default=True,
+    help="别名 CSV 文件（列：alias,targets,note）",
 )
 @with_appcontext
 def load_aliases_cmd(path: Path) -> None:
-    """Upsert the alias table from a CSV (alias,targets,note)."""
+    """从 CSV（列：alias,targets,note）导入或更新检索别名。"""
     try:
         rows = engine.read_aliases_csv(path)
     except Invalid as exc:
@@ -320,27 +321,28 @@ def load_aliases_cmd(path: Path) -> None:
 
 
 @search_cli.command("misses")
-@click.option("--limit", default=30, show_default=True)
+@click.option("--limit", default=30, show_default=True, help="最多列出多少条")
 @with_appcontext
 def misses_cmd(limit: int) -> None:
-    """The most frequent queries that found nothing."""
+    """列出最常见的无结果检索词。"""
     with database().transaction() as session:
         for m in engine.top_misses(session, limit):
             click.echo(f"{m.count:6d}  {m.query}")
 
 
 @search_cli.command("generate")
-@click.option("--size", type=click.Choice(["district", "city", "province"]), required=True)
+@click.option("--size", type=click.Choice(["district", "city", "province"]), required=True,
+              help="合成目录的规模：district 区、city 市、province 省")
 @click.option(
     "--limit",
     type=click.IntRange(1, 5_000_000),
     default=None,
-    help="stop after this many entries (e.g. 50000 of the city catalogue)",
+    help="生成这么多条后停止（如市级目录中的 50000 条）",
 )
-@click.option("--no-index", is_flag=True, help="do not rebuild the search index afterwards")
+@click.option("--no-index", is_flag=True, help="生成后不重建检索索引")
 @with_appcontext
 def generate_cmd(size: str, limit: int | None, no_index: bool) -> None:
-    """Generate a synthetic published catalogue from the real 泰州 divisions and item names."""
+    """用泰州真实区划和事项名称生成合成的已发布目录（仅用于性能测试）。"""
     from tqdm import tqdm
 
     from catalog import search_synth
@@ -363,16 +365,16 @@ def generate_cmd(size: str, limit: int | None, no_index: bool) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=RELEVANCE_CSV,
     show_default=True,
+    help="相关性标注 CSV 文件",
 )
 @click.option(
     "--current",
     is_flag=True,
-    help="evaluate against the configured database instead of a fresh "
-    "temporary SQLite copy of the real catalogue",
+    help="在当前配置的数据库上评估，而不是在真实目录的临时 SQLite 副本上评估",
 )
 @with_appcontext
 def evaluate_cmd(path: Path, current: bool) -> None:
-    """Print Recall@10, MRR@10 and nDCG@10 per stratum and the zero-result rate."""
+    """按分层输出 Recall@10、MRR@10、nDCG@10 和无结果率。"""
     try:
         queries = read_relevance(path)
     except Invalid as exc:

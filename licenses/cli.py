@@ -46,10 +46,11 @@ def _count_lines(path: Path) -> int:
 @licences.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--department", "uscc", help="颁发部门的统一社会信用代码（缺省为演示审批局）")
-@click.option("--chunk", default=5000, show_default=True, type=click.IntRange(100, 50000))
+@click.option("--chunk", default=5000, show_default=True, type=click.IntRange(100, 50000),
+              help="每批写入的行数")
 @with_appcontext
 def import_file(file: Path, uscc: str | None, chunk: int) -> None:
-    """Import historical licences from a UTF-8 CSV (columns: see docs/licences.md). Re-runs skip done rows."""
+    """从 UTF-8 CSV 导入历史证照（列见 docs/licences.md）；重复运行跳过已导入的行。"""
     from licenses.bulk import read_csv, run_bulk
 
     dept_id = _department(uscc)
@@ -81,20 +82,23 @@ def import_file(file: Path, uscc: str | None, chunk: int) -> None:
 
 
 @licences.command("generate")
-@click.option("--count", default=140_000, show_default=True, type=click.IntRange(1, 5_000_000))
+@click.option("--count", default=140_000, show_default=True, type=click.IntRange(1, 5_000_000),
+              help="生成的证照数量")
 @click.option("--department", "uscc", help="颁发部门的统一社会信用代码（缺省为演示审批局）")
-@click.option("--year", default=2018, show_default=True, type=click.IntRange(2000, 2100))
-@click.option("--seed", default=2018, show_default=True, type=int)
+@click.option("--year", default=2018, show_default=True, type=click.IntRange(2000, 2100),
+              help="起始颁发年度")
+@click.option("--seed", default=2018, show_default=True, type=int, help="随机数种子（相同种子生成相同数据）")
 @click.option(
     "--csv",
     "csv_path",
     type=click.Path(dir_okay=False, path_type=Path),
     help="写入 CSV 文件而不是数据库（可再用 import 导入）",
 )
-@click.option("--chunk", default=10_000, show_default=True, type=click.IntRange(100, 50000))
+@click.option("--chunk", default=10_000, show_default=True, type=click.IntRange(100, 50000),
+              help="每批写入的行数")
 @with_appcontext
 def generate(count: int, uscc: str | None, year: int, seed: int, csv_path: Path | None, chunk: int) -> None:
-    """Generate realistic synthetic licences (valid check digits and dates) for benchmarks and demos."""
+    """生成合成证照（校验位和日期有效），仅用于性能测试和演示。"""
     from demo.licences_demo import load_types
     from licenses.bulk import run_bulk, synthetic_rows, write_csv
     from licenses.models import LicenceType
@@ -131,7 +135,7 @@ def generate(count: int, uscc: str | None, year: int, seed: int, csv_path: Path 
 @licences.command("load-types")
 @with_appcontext
 def load_types_command() -> None:
-    """Load the licence types of data/ (real names and observed national codes); idempotent."""
+    """从 data/ 载入证照类型（真实名称和已观测到的国家代码）；可重复运行。"""
     from demo.licences_demo import load_types
 
     with database().transaction() as session:
