@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 from sqlmodel import func, select
-from test_catalog_factories import (
-    seed_divisions,
-)
 
 from catalog.codes import is_valid_uscc
 from catalog.importer import import_items_csv
 from catalog.models import CatalogItem, Department, Division, EntryVersion, ImplementationEntry
 from core.errors import Invalid
+from tests.factories.catalog import (
+    seed_divisions,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_FILE = ROOT / "data" / "service_items_guangan_511602.csv"

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_settings
 
 from core import users
 from core.auth import SYSTEM, Role
 from core.db import Database
+from tests.conftest import make_settings
 
 PASSWORD = "cookie-pass-1"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')

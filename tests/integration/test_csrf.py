@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_settings
 from werkzeug.routing import IntegerConverter, Rule
 
 from core import users
 from core.auth import SYSTEM, Role
 from core.db import Database
+from tests.conftest import make_settings
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 PASSWORD = "csrf-pass-1"

@@ -9,7 +9,11 @@ from datetime import date
 
 import pytest
 from sqlmodel import select
-from test_licences_factories import (
+
+from core.audit import AuditLog
+from licenses.models import Licence, LicenceOutbox, LicenceVerification
+from licenses.signing import KeyStore, b64d, b64e, make_token, new_claims
+from tests.factories.licences import (
     ORG_TYPE,
     PERSON_TYPE,
     id_number,
@@ -18,10 +22,6 @@ from test_licences_factories import (
     make_types,
     org_code,
 )
-
-from core.audit import AuditLog
-from licenses.models import Licence, LicenceOutbox, LicenceVerification
-from licenses.signing import KeyStore, b64d, b64e, make_token, new_claims
 
 
 @pytest.fixture
@@ -335,8 +335,7 @@ def test_staff_pages_redirect_anonymous_users_to_login(client, world):
 
 
 def test_public_verification_is_rate_limited(db, tmp_path):
-    from conftest import make_settings
-
+    from tests.conftest import make_settings
     from webapp import create_app
 
     app = create_app(make_settings(tmp_path, db.url, ratelimit_enabled=True), database=db)

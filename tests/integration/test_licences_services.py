@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 from sqlmodel import select
-from test_licences_factories import (
+
+from core.audit import AuditLog, verify_chain
+from core.auth import SYSTEM
+from core.errors import Conflict, Forbidden, Invalid
+from licenses import bulk, services
+from licenses.identifiers import parse_identifier
+from licenses.models import Licence, LicenceOutbox, LicenceTypeEntry
+from tests.factories.licences import (
     ORG_TYPE,
     PERSON_TYPE,
     id_number,
@@ -13,13 +20,6 @@ from test_licences_factories import (
     org_licence,
     person_licence,
 )
-
-from core.audit import AuditLog, verify_chain
-from core.auth import SYSTEM
-from core.errors import Conflict, Forbidden, Invalid
-from licenses import bulk, services
-from licenses.identifiers import parse_identifier
-from licenses.models import Licence, LicenceOutbox, LicenceTypeEntry
 
 
 @pytest.fixture(scope="session")

@@ -8,12 +8,12 @@ import re
 from typing import Any
 
 import pytest
-from test_catalog_factories import COMPLETE_FIELDS, make_department, make_item, make_user
 
 from catalog import services
 from catalog.models import ImplementationEntry
 from catalog.services import MAX_VISITS
 from core.auth import SYSTEM, Role
+from tests.factories.catalog import COMPLETE_FIELDS, make_department, make_item, make_user
 
 PASSWORD = "password-123"
 

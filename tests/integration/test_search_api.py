@@ -10,16 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_settings
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
-from test_catalog_factories import make_user
-from test_search_factories import NAMES, shared_catalogue
 
 from catalog import services
 from core.auth import Role
 from core.config import PROJECT_ROOT
 from core.db import Database
+from tests.conftest import make_settings
+from tests.factories.catalog import make_user
+from tests.factories.search import NAMES, shared_catalogue
 
 
 @pytest.fixture(scope="module")

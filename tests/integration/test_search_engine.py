@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_search_factories import NAMES, TOWN_NAMES, savepoint_session, shared_catalogue
 
 from catalog import search as engine
 from catalog import services
 from catalog.search import SearchFilters
 from core.auth import SYSTEM
+from tests.factories.search import NAMES, TOWN_NAMES, savepoint_session, shared_catalogue
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

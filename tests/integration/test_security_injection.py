@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from markupsafe import escape
 from sqlmodel import select
-from test_catalog_factories import COMPLETE_FIELDS, DISTRICT, make_department, make_user
-from test_licences_factories import PERSON_TYPE, id_number, make_staff, make_types
 
 from catalog.search_models import SearchAlias
 from core.auth import Role
+from tests.factories.catalog import COMPLETE_FIELDS, DISTRICT, make_department, make_user
+from tests.factories.licences import PERSON_TYPE, id_number, make_staff, make_types
 
 PAYLOADS = [
     "'; DROP TABLE catalog_item;--",

@@ -10,8 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_catalog_factories import make_department, published_entry
-from test_licences_factories import (
+
+from catalog.search import rebuild_index
+from core.auth import SYSTEM
+from reports import services as report_services
+from tests.factories.catalog import make_department, published_entry
+from tests.factories.licences import (
     ORG_TYPE,
     PERSON_TYPE,
     make_admin,
@@ -20,10 +24,6 @@ from test_licences_factories import (
     org_licence,
     person_licence,
 )
-
-from catalog.search import rebuild_index
-from core.auth import SYSTEM
-from reports import services as report_services
 
 PERSON_NAME = "欧阳锋华"
 ORG_NAME = "泰州市高港区港城食品有限公司"

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_settings
 
+from tests.conftest import make_settings
 from webapp import create_app
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_catalog_factories import DISTRICT, uscc_for
-from test_licences_factories import PERSON_TYPE, id_number
-from test_security_factories import (
+
+from tests.factories.catalog import DISTRICT, uscc_for
+from tests.factories.licences import PERSON_TYPE, id_number
+from tests.factories.security import (
     WRITE_METHODS,
     World,
     build_world,

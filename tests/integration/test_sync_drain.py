@@ -9,16 +9,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from test_sync_factories import (
-    KEY,
-    Issuer,
-    RegistryProcess,
-    current_licences,
-    issue_many,
-    make_issuer,
-    outbox_counts,
-    registry_licences,
-)
 
 from core import users
 from core.audit import AuditLog
@@ -29,6 +19,16 @@ from licenses import services as licence_services
 from licenses import sync
 from licenses.models import LicenceOutbox
 from licenses.sync_models import SyncLock
+from tests.factories.sync import (
+    KEY,
+    Issuer,
+    RegistryProcess,
+    current_licences,
+    issue_many,
+    make_issuer,
+    outbox_counts,
+    registry_licences,
+)
 from workers.registry_client import RegistryClient
 
 T = LicenceOutbox.__table__
@@ -353,10 +353,7 @@ def test_admin_sync_page_lists_dead_letters_and_requeues_them(app: Any, db: Data
 
 
 def test_admin_can_request_a_reconciliation_now(app: Any, db: Database, tmp_path: Any) -> None:
-    import sys
-    from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # celery_app.py is a top-level module
     with db.transaction() as session:
         user = users.create_user(
             session, SYSTEM, users.NewUser(
@@ -383,7 +380,7 @@ def test_admin_can_request_a_reconciliation_now(app: Any, db: Database, tmp_path
 def test_embedded_sqlite_mode_drains_and_reconciles_the_same_way(
     tmp_path: Any, client: RegistryClient, registry: RegistryProcess
 ) -> None:
-    from conftest import migrate
+    from tests.conftest import migrate
 
     url = f"sqlite:///{tmp_path / 'embedded.db'}"
     migrate(url)

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 from sqlmodel import col, select
-from test_catalog_factories import make_department
 
 from core import users
 from core.audit import AuditLog
 from core.auth import SYSTEM, ApiToken, Principal, Role, User, principal_for_token
 from core.errors import Forbidden, Invalid
+from tests.factories.catalog import make_department
 
 PASSWORD = "password-123"
 

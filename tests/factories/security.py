@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from test_catalog_factories import (
+
+from core.auth import Role
+from core.config import Settings
+from tests.factories.catalog import (
     DISTRICT,
     OTHER_TOWN,
     make_department,
@@ -21,10 +24,7 @@ from test_catalog_factories import (
     make_user,
     published_entry,
 )
-from test_licences_factories import PERSON_TYPE, make_staff, make_types, person_licence
-
-from core.auth import Role
-from core.config import Settings
+from tests.factories.licences import PERSON_TYPE, make_staff, make_types, person_licence
 
 WRITE_METHODS = ("post", "put", "patch", "delete")
 
