@@ -162,7 +162,9 @@ def test_suspend_resume_revoke_need_reasons_and_each_writes_one_outbox_record(se
     actions = [
         x.action
         for x in session.exec(
-            select(AuditLog).where(AuditLog.entity_id == str(licence.id)).order_by(AuditLog.id)
+            select(AuditLog)
+            .where(AuditLog.entity_type == "licence", AuditLog.entity_id == str(licence.id))
+            .order_by(AuditLog.id)
         ).all()
     ]
     assert actions == ["licence.issue", "licence.suspend", "licence.resume", "licence.revoke"]
