@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from core.auth import Role
+from core.auth import ApiToken, Role
 from core.config import Settings
 from tests.factories.catalog import (
     DISTRICT,
@@ -68,6 +68,8 @@ class World:
     licence_type: str
     admin: str
     tokens: dict[str, str] = field(default_factory=dict)
+    user_id: int = 0  # the licence issuer's account, for the user administration endpoints
+    token_id: int = 0  # one of its API tokens
 
 
 def build_world(session: Any) -> World:
@@ -87,6 +89,9 @@ def build_world(session: Any) -> World:
         "operator_of_other_division": make_user(session, Role.DIVISION_OPERATOR, division_code=OTHER_TOWN)[2],
     }
     admin = make_user(session, Role.ADMIN, division_code=DISTRICT)[2]
+    token_id = session.execute(
+        sa.select(ApiToken.id).where(ApiToken.user_id == issuer.actor.user_id)
+    ).scalars().first()
     session.commit()
     return World(
         department_id=dept_a.id,
@@ -97,6 +102,8 @@ def build_world(session: Any) -> World:
         licence_type=PERSON_TYPE,
         admin=admin,
         tokens=tokens,
+        user_id=issuer.actor.user_id,
+        token_id=token_id,
     )
 
 

@@ -130,6 +130,18 @@ def _requests(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any] | Non
             {"reason": "依法撤销"},
             ALL_STAFF,
         ),
+        ("POST", "/api/v1/users"): (
+            "/api/v1/users",
+            {"username": "new.staff", "display_name": "新同事", "role": "admin", "password": "long-enough-1"},
+            ALL_STAFF,
+        ),
+        ("PUT", "/api/v1/users/{user_id}/active"): (f"/api/v1/users/{w.user_id}/active", {"value": False},
+                                                    ALL_STAFF),
+        ("POST", "/api/v1/users/{user_id}/tokens"): (f"/api/v1/users/{w.user_id}/tokens", {"name": "对接"},
+                                                     ALL_STAFF),
+        ("POST", "/api/v1/tokens/{token_id}/revoke"): (
+            f"/api/v1/tokens/{w.token_id}/revoke", None, ALL_STAFF
+        ),
         ("POST", "/api/v1/sync/dead-letters/requeue"): (
             "/api/v1/sync/dead-letters/requeue",
             {"ids": [1]},
@@ -201,6 +213,10 @@ def test_write_endpoint_refuses_anonymous_bad_token_and_wrong_scope_without_writ
 
 
 ADMIN_ONLY = [
+    ("POST", "/api/v1/users"),
+    ("PUT", "/api/v1/users/{user_id}/active"),
+    ("POST", "/api/v1/users/{user_id}/tokens"),
+    ("POST", "/api/v1/tokens/{token_id}/revoke"),
     ("POST", "/api/v1/departments"),
     ("POST", "/api/v1/items"),
     ("PATCH", "/api/v1/items/{item_id}"),

@@ -1,5 +1,5 @@
-"""User and token administration (core.users): the admin pages and the CLI call the same services, and
-each write leaves exactly one audit row naming who acted."""
+"""User and token administration (core.users): the admin pages, the API and the CLI call the same
+services, and each write leaves exactly one audit row naming who acted."""
 
 from __future__ import annotations
 
@@ -142,3 +142,52 @@ def test_a_generated_password_is_returned_once_and_logs_in(session):
     assert check_password(user, generated)
     [row] = [r for r in audit_rows(session, "user.create") if r.entity_id == str(user.id)]
     assert generated not in str(row.new)
+
+
+def test_each_api_write_leaves_one_audit_row_with_the_token_holder_as_actor(client, session, admin):
+    department = make_department(session, "接口用户管理测试局")
+    _token, plain = users.issue_token(session, SYSTEM, admin.id, "管理脚本")
+    session.commit()
+    auth = {"Authorization": f"Bearer {plain}"}
+    response = client.post("/api/v1/users", headers=auth, json={
+        "username": "sun.qi", "display_name": "孙七", "role": "dept_editor", "department_id": department.id,
+    })
+    assert response.status_code == 201, response.get_json()
+    created = response.get_json()
+    user_id = created["user"]["id"]
+    assert created["password"]  # generated, shown once
+    response = client.post(f"/api/v1/users/{user_id}/tokens", headers=auth, json={"name": "对接"})
+    assert response.status_code == 201
+    issued = response.get_json()
+    assert issued["token"].startswith(issued["prefix"])
+    listed = client.get(f"/api/v1/users/{user_id}/tokens", headers=auth).get_json()
+    assert [t["prefix"] for t in listed] == [issued["prefix"]]
+    assert "token" not in listed[0]
+    assert client.post(f"/api/v1/tokens/{issued['id']}/revoke", headers=auth).status_code == 200
+    response = client.put(f"/api/v1/users/{user_id}/active", headers=auth, json={"value": False})
+    assert response.status_code == 200
+    assert response.get_json()["is_active"] is False
+
+    for action in ("user.create", "token.issue", "token.revoke", "user.deactivate"):
+        subject = [r for r in audit_rows(session, action) if r.entity_id == str(user_id)]
+        assert len(subject) == 1, action
+        assert (subject[0].actor_id, subject[0].actor_name) == (admin.id, admin.display_name)
+
+
+def test_api_user_errors_are_chinese_field_details(client, session, admin):
+    _token, plain = users.issue_token(session, SYSTEM, admin.id, "管理脚本")
+    session.commit()
+    auth = {"Authorization": f"Bearer {plain}"}
+    response = client.post("/api/v1/users", headers=auth, json={
+        "username": "x", "display_name": "某人", "role": "dept_editor", "password": "short",
+    })
+    assert response.status_code == 422
+    assert response.get_json()["details"] == {
+        "username": ["用户名为 3-60 位字母、数字、下划线、点或连字符"],
+        "department_id": ["部门角色必须指定所属部门"],
+        "password": ["密码至少 8 位"],
+    }
+    duplicate = {"username": "root_admin", "display_name": "重名", "role": "admin"}
+    response = client.post("/api/v1/users", headers=auth, json=duplicate)
+    assert response.status_code == 409
+    assert response.get_json()["details"] == {"username": ["用户名已存在"]}
