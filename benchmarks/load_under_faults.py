@@ -54,8 +54,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.search_latency import QUERIES  # noqa: E402
 from catalog.models import ImplementationEntry  # noqa: E402
-from core.auth import Role, create_user, issue_token  # noqa: E402
-from core.db import Database, make_engine, table_of  # noqa: E402
+from core import users  # noqa: E402
+from core.auth import SYSTEM, Role  # noqa: E402
+from core.db import Database, id_of, make_engine, table_of  # noqa: E402
 from demo.synthetic_licences import synthetic_rows  # noqa: E402
 from licenses.models import Licence, LicenceOutbox, LicenceType  # noqa: E402
 from licenses.services import token_for  # noqa: E402
@@ -197,12 +198,12 @@ def prepare(db: Database, instance: Path) -> dict[str, Any]:
             .order_by(sa.func.count().desc()).limit(1)
         ).scalar_one()
         password = secrets.token_urlsafe(16)  # the writer authenticates with API tokens only
-        editor = create_user(session, username="load_editor", password=password,
-                             display_name="压测发证员", role=Role.DEPT_EDITOR, department_id=clerk_dept)
-        admin = create_user(session, username="load_admin", password=password,
-                            display_name="压测管理员", role=Role.ADMIN)
-        editor_token = issue_token(session, editor, "load test")
-        admin_token = issue_token(session, admin, "load test")
+        editor = users.create_user(session, SYSTEM, users.NewUser(username="load_editor", password=password,
+                             display_name="压测发证员", role=Role.DEPT_EDITOR, department_id=clerk_dept))[0]
+        admin = users.create_user(session, SYSTEM, users.NewUser(username="load_admin", password=password,
+                            display_name="压测管理员", role=Role.ADMIN))[0]
+        editor_token = users.issue_token(session, SYSTEM, id_of(editor), "load test")[1]
+        admin_token = users.issue_token(session, SYSTEM, id_of(admin), "load test")[1]
         types = list(session.execute(sa.select(LicenceType).order_by(col(LicenceType.id))).scalars())
         drafts = list(session.execute(
             sa.select(col(ImplementationEntry.id)).where(col(ImplementationEntry.status) == "draft")
@@ -255,13 +256,13 @@ class Writer(threading.Thread):
                     if n % 2 == 1:
                         _line, row = next(rows)
                         body = {k: row[k] for k in ("type_code", "holder_name", "holder_code", "face")}
-                        r = http.post("/api/v1/licenses", json=body, headers=editor)
+                        r = http.post("/api/v1/licences", json=body, headers=editor)
                         self._record("issue", r)
                         if r.status_code == 201 or r.status_code == 200:
                             self.issued.append(r.json()["id"])
                     elif n % 10 == 0 and self.issued:
                         lid = self.issued.pop(0)
-                        r = http.post(f"/api/v1/licenses/{lid}/revoke", json={"reason": "压测吊销"},
+                        r = http.post(f"/api/v1/licences/{lid}/revoke", json={"reason": "压测吊销"},
                                       headers=editor)
                         self._record("revoke", r)
                     elif drafts:
@@ -335,7 +336,7 @@ def parse_wrk(out: str) -> dict[str, Any]:
 def _kind(path: str) -> str:
     for prefix, kind in (("/api/v1/search", "search API"), ("/search", "search page"),
                          ("/entries/", "entry page"), ("/verify/", "verify"),
-                         ("/api/v1/licenses", "licence writes"), ("/api/v1/entries", "entry edits")):
+                         ("/api/v1/licences", "licence writes"), ("/api/v1/entries", "entry edits")):
         if path.startswith(prefix):
             return kind
     return "other"

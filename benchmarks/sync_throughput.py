@@ -36,7 +36,8 @@ from catalog import services as catalog_services  # noqa: E402
 from catalog.codes import make_uscc  # noqa: E402
 from catalog.divisions import GAOGANG_FILES, load_divisions_csv  # noqa: E402
 from catalog.models import Department, Division  # noqa: E402
-from core.auth import SYSTEM, Principal, Role, User, create_user  # noqa: E402
+from core import users  # noqa: E402
+from core.auth import SYSTEM, Principal, Role, User  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.db import Database, id_of, make_engine, table_of  # noqa: E402
 from demo import synthetic_licences  # noqa: E402
@@ -106,14 +107,14 @@ def seed(db: Database, count: int) -> None:
                     level="4",
                     division_code="321203000000",
                 )
-                create_user(
-                    session,
+                users.create_user(
+                    session, SYSTEM, users.NewUser(
                     username=f"bench{i}",
                     password="password-123",  # noqa: S106  (benchmark data, never logs in)
                     display_name=name,
                     role=Role.DEPT_EDITOR,
                     department_id=dept.id,
-                )
+                ))[0]
             user = session.scalars(sa.select(User).where(col(User.department_id) == dept.id)).first()
             if user is None:
                 raise SystemExit(f"department {name} exists without its benchmark user: reset the database")

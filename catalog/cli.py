@@ -16,7 +16,8 @@ from flask.cli import AppGroup
 
 from catalog.divisions import GAOGANG_FILES, TAIZHOU_FILES, count_by_level, load_divisions_csv
 from catalog.importer import import_items_csv, read_uscc_map
-from core.auth import Role, User, create_user, issue_token
+from core import users
+from core.auth import Role
 from core.db import Database
 from core.errors import DomainError
 
@@ -122,27 +123,32 @@ def create_user_command(
     division_code: str | None,
     password: str,
 ) -> None:
-    """创建工作人员账号。"""
+    """创建工作人员账号（与管理页面同一服务，审计记录的操作人为命令行）。"""
     try:
         with _db().transaction() as session:
-            user = create_user(
-                session,
-                username=username,
-                password=password,
-                display_name=display_name or username,
-                role=Role(role),
-                department_id=department_id,
-                division_code=division_code,
-            )
+            user, _generated = users.create_user(session, users.cli_principal(), users.NewUser(
+                username=username, display_name=display_name or username, role=role, password=password,
+                department_id=department_id, division_code=division_code))
             user_id = user.id
     except DomainError as error:
         _fail(error)
         return
-    except Exception as error:  # a foreign key (unknown department/division) is a user error here
-        raise click.ClickException(
-            f"无法创建用户：所属部门或区划不存在（{error.__class__.__name__}）"
-        ) from None
     click.echo(f"已创建用户 {username}（编号 {user_id}，角色 {role}）")
+
+
+@catalog_cli.command("set-user-active")
+@click.argument("username")
+@click.option("--active/--inactive", required=True, help="启用（--active）或停用（--inactive）账号")
+def set_user_active_command(username: str, active: bool) -> None:
+    """启用或停用工作人员账号。"""
+    try:
+        with _db().transaction() as session:
+            user = users.find_user(session, username)
+            users.set_user_active(session, users.cli_principal(), user.id or 0, active)
+    except DomainError as error:
+        _fail(error)
+        return
+    click.echo(f"已{'启用' if active else '停用'}用户 {username}")
 
 
 @catalog_cli.command("create-token")
@@ -150,14 +156,28 @@ def create_user_command(
 @click.option("--name", "token_name", default="cli", show_default=True, help="令牌用途说明")
 def create_token_command(username: str, token_name: str) -> None:
     """为用户签发 API 令牌（只显示这一次）。"""
-    from sqlmodel import select
+    try:
+        with _db().transaction() as session:
+            user = users.find_user(session, username)
+            _token, plain = users.issue_token(session, users.cli_principal(), user.id or 0, token_name)
+    except DomainError as error:
+        _fail(error)
+        return
+    click.echo(plain)
 
-    with _db().transaction() as session:
-        user = session.exec(select(User).where(User.username == username)).first()
-        if user is None:
-            raise click.ClickException(f"用户 {username} 不存在")
-        token = issue_token(session, user, token_name[:100])
-    click.echo(token)
+
+@catalog_cli.command("revoke-token")
+@click.argument("token_id", type=click.IntRange(1, 2**31 - 1))
+def revoke_token_command(token_id: int) -> None:
+    """吊销 API 令牌（令牌编号见用户管理页面）。"""
+    try:
+        with _db().transaction() as session:
+            token = users.revoke_token(session, users.cli_principal(), token_id)
+            prefix = token.prefix
+    except DomainError as error:
+        _fail(error)
+        return
+    click.echo(f"已吊销令牌 {prefix}…")
 
 
 def register(app: Flask, api: Any) -> None:

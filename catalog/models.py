@@ -27,8 +27,9 @@ TASK_TYPES: dict[str, str] = {
 }
 # 依申请 types: the denominators of the online-service rates.
 ON_APPLICATION_TYPES = frozenset({"01", "05", "07", "08", "09", "10", "20"})
-# The six 审批-like types the Jiangsu 不见面审批 scope covers (standards §2).
-NO_CONTACT_SCOPE_TYPES = frozenset({"01", "07", "08", "05", "04", "10"})
+# The six 审批-like types the Jiangsu 不见面审批 scope covers (standards §2), in the order the
+# annual report lists them.
+NO_CONTACT_SCOPE_TYPES: tuple[str, ...] = ("01", "07", "08", "05", "04", "10")
 
 # 行使层级 (standards §1.3).
 USE_LEVELS: dict[str, str] = {

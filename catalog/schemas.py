@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, ValidationError, fields, pre_load, validate
 
 from catalog.entries import MAX_DAYS, MAX_FEE_FEN, MAX_FEES, MAX_MATERIALS, MAX_VISITS
 from catalog.models import (
@@ -22,6 +22,7 @@ from catalog.models import (
     EntryStatus,
 )
 from core.db import MAX_DB_ID
+from core.schemas import BaseSchema
 
 DIVISION_CODE = validate.Regexp(r"^\d{12}$", error="应为 12 位数字的统计用区划代码")
 LEVEL_CODES = validate.OneOf(["4", "5", "6"], error="应为 4（县级）、5（镇街级）或 6（村社区级）")
@@ -35,7 +36,7 @@ def _id(*, strict: bool = True, **kwargs: Any) -> fields.Integer:
     return fields.Integer(strict=strict, validate=ID, **kwargs)
 
 
-class StrictSchema(Schema):
+class StrictSchema(BaseSchema):
     class Meta:
         unknown = RAISE
 
@@ -43,7 +44,7 @@ class StrictSchema(Schema):
 # --------------------------------------------------------------------------- divisions
 
 
-class DivisionSchema(Schema):
+class DivisionSchema(BaseSchema):
     code = fields.String()
     name = fields.String()
     level = fields.String()
@@ -51,7 +52,7 @@ class DivisionSchema(Schema):
     parent_code = fields.String(allow_none=True)
 
 
-class DivisionQueryArgsSchema(Schema):
+class DivisionQueryArgsSchema(BaseSchema):
     level = fields.String(validate=validate.OneOf(["province", "city", "county", "town", "village"]))
     parent_code = fields.String(validate=DIVISION_CODE)
     q = fields.String(validate=validate.Length(max=50))
@@ -60,7 +61,7 @@ class DivisionQueryArgsSchema(Schema):
 # --------------------------------------------------------------------------- departments
 
 
-class DepartmentSchema(Schema):
+class DepartmentSchema(BaseSchema):
     id = fields.Integer()
     name = fields.String()
     uscc = fields.String()
@@ -79,7 +80,7 @@ class DepartmentCreateSchema(StrictSchema):
     division_code = fields.String(required=True, validate=DIVISION_CODE)
 
 
-class DepartmentQueryArgsSchema(Schema):
+class DepartmentQueryArgsSchema(BaseSchema):
     division_code = fields.String(validate=DIVISION_CODE)
     level = fields.String(validate=LEVEL_CODES)
     q = fields.String(validate=validate.Length(max=50))
@@ -88,7 +89,7 @@ class DepartmentQueryArgsSchema(Schema):
 # --------------------------------------------------------------------------- basic items
 
 
-class ItemSchema(Schema):
+class ItemSchema(BaseSchema):
     id = fields.Integer()
     code = fields.String()
     source_code = fields.String(allow_none=True)
@@ -125,7 +126,7 @@ class ItemUpdateSchema(StrictSchema):
     county_only = fields.Boolean()
 
 
-class PageArgsSchema(Schema):
+class PageArgsSchema(BaseSchema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
@@ -136,7 +137,7 @@ class ItemQueryArgsSchema(PageArgsSchema):
     level = fields.String(validate=validate.OneOf(["1", "2", "3", "4", "5", "6"]))
 
 
-class ItemPageSchema(Schema):
+class ItemPageSchema(BaseSchema):
     items = fields.List(fields.Nested(ItemSchema))
     total = fields.Integer()
     page = fields.Integer()
@@ -171,7 +172,21 @@ class FeeSchema(StrictSchema):
     reducible = fields.Boolean(load_default=False)
 
 
+# 三级四同: these come from the 基本目录 item (align_entry copies them), never from the department.
+INHERITED_FIELDS = ("name", "task_type", "legal_basis", "catalog_code", "task_code")
+INHERITED_MESSAGE = "继承自基本目录，不可修改"
+
+
 class EntryUpdateSchema(StrictSchema):
+    @pre_load
+    def refuse_inherited_fields(self, data: Any, **kwargs: Any) -> Any:
+        """An inherited field is a rule, not an unknown field: say why it is refused."""
+        if isinstance(data, dict):
+            found = [key for key in INHERITED_FIELDS if key in data]
+            if found:
+                raise ValidationError({key: [INHERITED_MESSAGE] for key in found})
+        return data
+
     accept_conditions = fields.String(validate=validate.Length(max=5000))
     anticipate_days = fields.Integer(
         strict=True, allow_none=True, validate=validate.Range(min=0, max=MAX_DAYS)
@@ -229,7 +244,7 @@ class EntryQueryArgsSchema(PageArgsSchema):
     q = fields.String(validate=validate.Length(max=100))
 
 
-class MaterialOutSchema(Schema):
+class MaterialOutSchema(BaseSchema):
     name = fields.String()
     form = fields.String()
     required = fields.Boolean()
@@ -238,14 +253,14 @@ class MaterialOutSchema(Schema):
     notes = fields.String(allow_none=True)
 
 
-class FeeOutSchema(Schema):
+class FeeOutSchema(BaseSchema):
     name = fields.String()
     amount_fen = fields.Integer()
     basis = fields.String()
     reducible = fields.Boolean()
 
 
-class EntrySchema(Schema):
+class EntrySchema(BaseSchema):
     id = fields.Integer()
     task_code = fields.String()
     item_id = fields.Integer()
@@ -281,7 +296,7 @@ class EntrySchema(Schema):
     published_at = fields.DateTime(allow_none=True)
 
 
-class NoContactCheckSchema(Schema):
+class NoContactCheckSchema(BaseSchema):
     ok = fields.Boolean()
     failures = fields.List(fields.String())
 
@@ -293,14 +308,14 @@ class EntryDetailSchema(EntrySchema):
     no_contact_check = fields.Nested(NoContactCheckSchema)
 
 
-class EntryPageSchema(Schema):
+class EntryPageSchema(BaseSchema):
     items = fields.List(fields.Nested(EntrySchema))
     total = fields.Integer()
     page = fields.Integer()
     limit = fields.Integer()
 
 
-class EntryVersionSchema(Schema):
+class EntryVersionSchema(BaseSchema):
     id = fields.Integer()
     version = fields.Integer()
     status = fields.String()
@@ -309,7 +324,7 @@ class EntryVersionSchema(Schema):
     created_at = fields.DateTime()
 
 
-class DriftSchema(Schema):
+class DriftSchema(BaseSchema):
     entry_id = fields.Integer()
     task_code = fields.String()
     department_id = fields.Integer()

@@ -14,7 +14,7 @@ from flask import Flask, Response, jsonify, url_for
 from flask.cli import with_appcontext
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, fields, validate
 
 from catalog import search as engine
 from catalog.api import API_LIMIT
@@ -25,7 +25,7 @@ from core.auth import SYSTEM
 from core.config import PROJECT_ROOT
 from core.db import table_of
 from core.errors import Invalid, NotFound
-from core.schemas import ErrorSchema
+from core.schemas import BaseSchema, ErrorSchema
 from core.web import database, db_session, limiter, settings
 
 REAL_ITEMS_CSV = PROJECT_ROOT / "data" / "service_items_guangan_511602.csv"
@@ -42,7 +42,7 @@ limiter.limit(API_LIMIT)(blp)
 limiter.limit(API_LIMIT)(open311)
 
 
-class SearchQueryArgsSchema(Schema):
+class SearchQueryArgsSchema(BaseSchema):
     class Meta:
         unknown = EXCLUDE
 
@@ -81,13 +81,13 @@ class SearchQueryArgsSchema(Schema):
     limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=engine.MAX_LIMIT))
 
 
-class FacetValueSchema(Schema):
+class FacetValueSchema(BaseSchema):
     value = fields.Raw()
     label = fields.String()
     count = fields.Integer()
 
 
-class FacetsSchema(Schema):
+class FacetsSchema(BaseSchema):
     level = fields.List(fields.Nested(FacetValueSchema))
     division = fields.List(fields.Nested(FacetValueSchema))
     department = fields.List(fields.Nested(FacetValueSchema))
@@ -95,7 +95,7 @@ class FacetsSchema(Schema):
     no_contact = fields.List(fields.Nested(FacetValueSchema))
 
 
-class SearchHitSchema(Schema):
+class SearchHitSchema(BaseSchema):
     task_code = fields.String(metadata={"description": "实施编码"})
     name = fields.String(metadata={"description": "事项名称（与实施清单一致）"})
     department = fields.String()
@@ -113,7 +113,7 @@ class SearchHitSchema(Schema):
     url = fields.String()
 
 
-class SearchResponseSchema(Schema):
+class SearchResponseSchema(BaseSchema):
     query = fields.String()
     items = fields.List(fields.Nested(SearchHitSchema))
     total = fields.Integer()
@@ -126,7 +126,7 @@ class SearchResponseSchema(Schema):
     fuzzy = fields.Boolean(metadata={"description": "无精确结果时按错一字匹配"})
 
 
-class Open311ArgsSchema(Schema):
+class Open311ArgsSchema(BaseSchema):
     class Meta:
         unknown = EXCLUDE
 
@@ -135,7 +135,7 @@ class Open311ArgsSchema(Schema):
     limit = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=5000))
 
 
-class Open311ServiceSchema(Schema):
+class Open311ServiceSchema(BaseSchema):
     service_code = fields.String()
     service_name = fields.String()
     description = fields.String()
@@ -295,7 +295,7 @@ def search_cli() -> None:
 @search_cli.command("reindex")
 @with_appcontext
 def reindex_cmd() -> None:
-    """Rebuild the whole search index from the published entries."""
+    """根据已发布的实施清单重建全部检索索引。"""
     with database().transaction() as session:
         start = time.perf_counter()
         n = engine.rebuild_index(session, progress=True)
@@ -309,10 +309,11 @@ def reindex_cmd() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=engine.ALIASES_CSV,
     show_default=True,
+    help="别名 CSV 文件（列：alias,targets,note）",
 )
 @with_appcontext
 def load_aliases_cmd(path: Path) -> None:
-    """Upsert the alias table from a CSV (alias,targets,note)."""
+    """从 CSV（列：alias,targets,note）导入或更新检索别名。"""
     try:
         rows = engine.read_aliases_csv(path)
     except Invalid as exc:
@@ -324,10 +325,10 @@ def load_aliases_cmd(path: Path) -> None:
 
 
 @search_cli.command("misses")
-@click.option("--limit", default=30, show_default=True)
+@click.option("--limit", default=30, show_default=True, help="最多列出多少条")
 @with_appcontext
 def misses_cmd(limit: int) -> None:
-    """The most frequent queries that found nothing."""
+    """列出最常见的无结果检索词。"""
     with database().transaction() as session:
         for m in engine.top_misses(session, limit):
             click.echo(f"{m.count:6d}  {m.query}")
@@ -340,16 +341,16 @@ def misses_cmd(limit: int) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=RELEVANCE_CSV,
     show_default=True,
+    help="相关性标注 CSV 文件",
 )
 @click.option(
     "--current",
     is_flag=True,
-    help="evaluate against the configured database instead of a fresh "
-    "temporary SQLite copy of the real catalogue",
+    help="在当前配置的数据库上评估，而不是在真实目录的临时 SQLite 副本上评估",
 )
 @with_appcontext
 def evaluate_cmd(path: Path, current: bool) -> None:
-    """Print Recall@10, MRR@10 and nDCG@10 per stratum and the zero-result rate."""
+    """按分层输出 Recall@10、MRR@10、nDCG@10 和无结果率。"""
     try:
         queries = read_relevance(path)
     except Invalid as exc:

@@ -1,7 +1,7 @@
 """Staff pages (server-rendered, Simplified Chinese): entries, claims, review, history, consistency,
 and the administrator's users and departments.
 
-Every write goes through catalog.services or core.auth; this module only parses forms, maps
+Every write goes through catalog.services or core.users; this module only parses forms, maps
 ``Invalid.details`` onto form fields and renders. Reads that the contract has no function for
 (the basic-item list, names of departments and divisions, audit rows) are plain selects.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
@@ -48,17 +47,14 @@ from catalog.models import (
     EntryStatus,
     ImplementationEntry,
 )
-from core.audit import AuditLog, record
+from core import users
+from core.audit import AuditLog
 from core.auth import (
     ROLE_LABELS,
     ApiToken,
     Principal,
     Role,
     User,
-    create_user,
-    issue_token,
-    revoke_token,
-    set_user_active,
 )
 from core.db import MAX_DB_ID, id_of
 from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
@@ -291,7 +287,8 @@ def _parse_entry_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], list[d
         fields[name] = raw or (None if name not in ("accept_conditions", "keywords") else "")
     for name in INT_FIELDS:
         values[name] = form.get(name, "").strip()
-        fields[name] = _parse_int(form, name, errors, high=3650 if name != "visits" else 20)
+        high = entry_services.MAX_VISITS if name == "visits" else entry_services.MAX_DAYS
+        fields[name] = _parse_int(form, name, errors, high=high)
     if fields["visits"] is None and "visits" not in errors:
         errors["visits"] = ["请填写到办事现场次数（不需到现场填 0）"]
     for name, allowed in (("anticipate_unit", TIME_UNITS), ("promise_unit", TIME_UNITS),
@@ -778,75 +775,37 @@ def admin_user_create() -> Any:
     form = request.form
     values = {k: form.get(k, "").strip() for k in ("username", "display_name", "role", "department_id",
                                                     "division_code")}
-    errors: dict[str, list[str]] = {}
-    if not re.fullmatch(r"[A-Za-z0-9_.\-]{3,60}", values["username"]):
-        errors["username"] = ["用户名为 3-60 位字母、数字、下划线、点或连字符"]
-    if not values["display_name"] or len(values["display_name"]) > 100:
-        errors["display_name"] = ["请填写姓名（不超过 100 字）"]
-    try:
-        role = Role(values["role"])
-    except ValueError:
-        errors["role"] = ["请选择角色"]
-        role = None
-    department_id = None
+    department_id: int | None = None
     if values["department_id"]:
         try:
             department_id = int(values["department_id"])
         except ValueError:
-            errors["department_id"] = ["请选择所属部门"]
-        else:
-            if not 0 < department_id < MAX_DB_ID or session.get(Department, department_id) is None:
-                errors["department_id"] = ["所属部门不存在"]
-    division_code = values["division_code"] or None
-    if division_code and session.get(Division, division_code[:12]) is None:
-        errors["division_code"] = ["所在区划不存在"]
-    password = form.get("password", "")
-    generated = not password
-    if generated:
-        password = secrets.token_urlsafe(12)
-    elif len(password) > 200:
-        errors["password"] = ["密码不能超过 200 位"]
-    if role in (Role.ADMIN,):
-        department_id, division_code = None, None
-    elif role in (Role.DEPT_EDITOR, Role.DEPT_REVIEWER):
-        division_code = None
-    elif role == Role.DIVISION_OPERATOR:
-        department_id = None
-    if errors or role is None:
-        return _users_page(session, values=values, errors=errors, message="请修改标红的字段", status=422)
+            return _users_page(session, values=values, errors={"department_id": ["请选择所属部门"]},
+                               message="请修改标红的字段", status=422)
     try:
-        user = create_user(session, username=values["username"], password=password,
-                           display_name=values["display_name"], role=role, department_id=department_id,
-                           division_code=division_code)
+        user, generated = users.create_user(session, principal, users.NewUser(
+            username=values["username"], display_name=values["display_name"], role=values["role"],
+            password=form.get("password", "") or None, department_id=department_id,
+            division_code=values["division_code"] or None))
     except DomainError as error:
         session.rollback()
-        return _users_page(session, values=values, errors=_field_errors(error.details), message=error.message,
+        message = "请修改标红的字段" if isinstance(error, Invalid) else error.message
+        return _users_page(session, values=values, errors=_field_errors(error.details), message=message,
                            status=error.status)
-    record(session, actor=principal, action="user.create", entity_type="user", entity_id=user.id,
-           new={"username": user.username, "role": user.role, "department_id": department_id,
-                "division_code": division_code})
-    shown = {"kind": "password", "username": user.username, "secret": password} if generated else None
     flash(f"已创建用户 {user.username}", "ok")
-    if shown:
+    if generated:
+        shown = {"kind": "password", "username": user.username, "secret": generated}
         return _users_page(session, token=shown)
     return redirect(url_for("staff.admin_users"))
-
-
-def _user_or_404(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFound("用户不存在")
-    return user
 
 
 @bp.post("/admin/users/<int:user_id>/active")
 def admin_user_active(user_id: int) -> Any:
     principal = require_admin()
     session = _session()
-    user = _user_or_404(session, user_id)
     active = request.form.get("value") == "1"
     try:
-        set_user_active(session, principal, id_of(user), active)
+        user = users.set_user_active(session, principal, user_id, active)
     except Conflict as error:
         flash(error.message, "error")
         return redirect(url_for("staff.admin_users"))
@@ -858,25 +817,16 @@ def admin_user_active(user_id: int) -> Any:
 def admin_token_issue(user_id: int) -> Any:
     principal = require_admin()
     session = _session()
-    user = _user_or_404(session, user_id)
-    name = request.form.get("name", "").strip()[:100] or "API 令牌"
-    token = issue_token(session, user, name)
-    record(session, actor=principal, action="token.issue", entity_type="user", entity_id=user.id,
-           new={"token_name": name, "prefix": token[:10]})
-    return _users_page(session, token={"kind": "token", "username": user.username, "secret": token,
-                                       "name": name})
+    token, plain = users.issue_token(session, principal, user_id, request.form.get("name", ""))
+    user = session.get(User, token.user_id)
+    return _users_page(session, token={"kind": "token", "username": user.username if user else "",
+                                       "secret": plain, "name": token.name})
 
 
 @bp.post("/admin/tokens/<int:token_id>/revoke")
 def admin_token_revoke(token_id: int) -> Any:
     principal = require_admin()
-    session = _session()
-    token = session.get(ApiToken, token_id)
-    if token is None:
-        raise NotFound("令牌不存在")
-    revoke_token(session, id_of(token))
-    record(session, actor=principal, action="token.revoke", entity_type="user", entity_id=token.user_id,
-           old={"prefix": token.prefix})
+    token = users.revoke_token(_session(), principal, token_id)
     flash(f"已吊销令牌 {token.prefix}…", "ok")
     return redirect(url_for("staff.admin_users"))
 

@@ -1,7 +1,8 @@
 """Users, roles, API tokens and the Principal that services check permissions against.
 
 Passwords are hashed with argon2; API tokens are random 256-bit strings stored as SHA-256
-digests (a fast hash is right for high-entropy tokens, unlike passwords).
+digests (a fast hash is right for high-entropy tokens, unlike passwords). Account and token
+administration (the audited writes) lives in core.users.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from core.audit import record
-from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.errors import Forbidden, Invalid, NotFound
 from core.types import UTCDateTime, utcnow
 
 _hasher = PasswordHasher()
@@ -151,68 +152,19 @@ def end_sessions(session: Session, user_id: int) -> int:
     return int(new_epoch)
 
 
-def _token_digest(token: str) -> str:
+def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def create_user(
-    session: Session,
-    *,
-    username: str,
-    password: str,
-    display_name: str,
-    role: Role,
-    department_id: int | None = None,
-    division_code: str | None = None,
-) -> User:
-    """Create a staff account. Department roles need a department; operators need a division."""
-    if role in (Role.DEPT_EDITOR, Role.DEPT_REVIEWER) and department_id is None:
-        raise Invalid("部门角色必须指定所属部门", {"department_id": ["required for department roles"]})
-    if role == Role.DIVISION_OPERATOR and not division_code:
-        raise Invalid("镇村经办必须指定所属镇村", {"division_code": ["required for division operators"]})
-    if len(password) < 8:
-        raise Invalid("密码至少 8 位", {"password": ["at least 8 characters"]})
-    if session.exec(select(User).where(User.username == username)).first():
-        raise Conflict(f"用户名 {username} 已存在", {"username": ["already taken"]})
-    user = User(
-        username=username,
-        display_name=display_name,
-        password_hash=hash_password(password),
-        role=role.value,
-        department_id=department_id,
-        division_code=division_code,
-    )
-    session.add(user)
-    session.flush()
-    return user
-
-
-def issue_token(session: Session, user: User, name: str) -> str:
-    """Create an API token for ``user``; the plain token is returned once and never stored."""
-    if user.id is None:
-        raise ValueError("issue_token needs a flushed user")
-    token = "gg_" + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, name=name, token_hash=_token_digest(token), prefix=token[:10]))
-    session.flush()
-    return token
 
 
 def principal_for_token(session: Session, token: str) -> Principal | None:
     row = session.exec(
         select(User)
         .join(ApiToken, col(ApiToken.user_id) == User.id)
-        .where(ApiToken.token_hash == _token_digest(token), col(ApiToken.revoked_at).is_(None))
+        .where(ApiToken.token_hash == token_digest(token), col(ApiToken.revoked_at).is_(None))
     ).first()
     if row is None or not row.is_active:
         return None
     return Principal.of(row)
-
-
-def revoke_token(session: Session, token_id: int) -> None:
-    token = session.get(ApiToken, token_id)
-    if token is not None and token.revoked_at is None:
-        token.revoked_at = utcnow()
-        session.flush()
 
 
 def set_password(session: Session, actor: Principal, user_id: int, new_password: str) -> User:
@@ -232,25 +184,4 @@ def set_password(session: Session, actor: Principal, user_id: int, new_password:
     session.flush()
     end_sessions(session, user_id)
     record(session, actor=actor, action="user.password_changed", entity_type="user", entity_id=user_id)
-    return user
-
-
-def set_user_active(session: Session, actor: Principal, user_id: int, active: bool) -> User:
-    """Enable or disable an account (admin only; nobody disables themselves). Audited."""
-    if not actor.is_admin:
-        raise Forbidden("仅区级管理员可启用或停用账号")
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFound("用户不存在")
-    if user.id == actor.user_id and not active:
-        raise Conflict("不能停用自己的账号")
-    if user.is_active != active:
-        old = user.is_active
-        user.is_active = active
-        session.add(user)
-        session.flush()
-        # Reactivating must not revive cookies issued before the deactivation.
-        end_sessions(session, user_id)
-        record(session, actor=actor, action="user.activate" if active else "user.deactivate",
-               entity_type="user", entity_id=user.id, old={"is_active": old}, new={"is_active": active})
     return user

@@ -1,7 +1,9 @@
-"""Core CLI: `flask audit verify` walks the audit hash chain and says where it breaks."""
+"""Core CLI: `flask audit verify` walks the audit hash chain and says where it breaks; the help of
+flask-smorest's `flask openapi` commands in Chinese like every other command."""
 
 from __future__ import annotations
 
+import copy
 import sys
 from typing import Any
 
@@ -21,7 +23,7 @@ def audit() -> None:
 @audit.command("verify")
 @with_appcontext
 def verify() -> None:
-    """Exit 0 when the chain is intact, 1 with the first broken row otherwise."""
+    """校验审计日志哈希链：完整时退出码 0，否则给出第一条断开的记录并以 1 退出。"""
     with database().transaction() as session:
         ok, count, broken = verify_chain(session)
     if ok:
@@ -31,5 +33,36 @@ def verify() -> None:
     sys.exit(1)
 
 
+OPENAPI_HELP = {
+    "": "OpenAPI 接口文档",
+    "print": "输出 OpenAPI 文档（JSON 或 YAML）",
+    "write": "把 OpenAPI 文档写入文件",
+    "list-config-prefixes": "列出可用的 API 配置前缀",
+}
+OPENAPI_OPTION_HELP = {"format": "输出格式：json 或 yaml", "config_prefix": "API 配置前缀（多个 API 时使用）"}
+
+
+def _openapi_group_in_chinese(app: Flask) -> None:
+    """Replace flask-smorest's `openapi` group by a copy with Chinese help (its module-level objects
+    stay untouched, so another app in the same process is not affected)."""
+    original = app.cli.commands.get("openapi")
+    if not isinstance(original, click.Group):
+        return
+    group = copy.copy(original)
+    group.help = OPENAPI_HELP[""]
+    group.commands = {}
+    for name, command in original.commands.items():
+        translated = copy.copy(command)
+        translated.help = OPENAPI_HELP.get(name, command.help)
+        translated.short_help = None
+        translated.params = [copy.copy(param) for param in command.params]
+        for param in translated.params:
+            if isinstance(param, click.Option):
+                param.help = OPENAPI_OPTION_HELP.get(param.name or "", param.help)
+        group.add_command(translated, name)
+    app.cli.commands["openapi"] = group
+
+
 def register(app: Flask, api: Any) -> None:
     app.cli.add_command(audit)
+    _openapi_group_in_chinese(app)

@@ -166,7 +166,7 @@ def ops() -> None:
 @click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
 @with_appcontext
 def backup_command(output: Path) -> None:
-    """Write a consistent backup of the configured database to OUTPUT (never overwrites)."""
+    """把当前配置的数据库一致地备份到 OUTPUT（不会覆盖已有文件）。"""
     db = database()
     counts = backup_database(db, output)
     click.echo(f"已备份 {db.describe()} → {output}（{output.stat().st_size} 字节）")
@@ -178,7 +178,7 @@ def backup_command(output: Path) -> None:
 @click.option("--force", is_flag=True, help="目标数据库非空时先清空（不可撤销）")
 @with_appcontext
 def restore_command(source: Path, force: bool) -> None:
-    """Restore SOURCE into the configured database, which must be empty unless --force."""
+    """把备份 SOURCE 恢复到当前配置的数据库（数据库须为空，除非使用 --force）。"""
     db = database()
     if force and sys.stdin.isatty():
         click.confirm(f"将清空 {db.describe()} 并从 {source} 恢复，确定吗？", abort=True)

@@ -1,9 +1,10 @@
-"""Column types shared by every package."""
+"""Column types and the clock shared by every package."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -34,3 +35,16 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# China Standard Time: licence validity days, report periods and every time a user reads.
+CHINA_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def china_now() -> datetime:
+    return utcnow().astimezone(CHINA_TZ)
+
+
+def china_today() -> date:
+    """Licence dates are calendar days in China Standard Time."""
+    return china_now().date()

@@ -255,3 +255,55 @@ def page_args(default_limit: int = 20, max_limit: int = 100) -> tuple[int, int]:
 
 def form_dict() -> dict[str, Any]:
     return {k: v for k, v in request.form.items() if k != "csrf_token"}
+
+
+JSON_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def refuse_non_json_body() -> Any:
+    """before_request: a write to ``/api/`` whose body is not JSON is 415, not silently ignored.
+
+    webargs reads a form-encoded body as "no JSON" and an all-optional PATCH would then succeed
+    without changing anything. A write without a body (``POST .../submit``) stays allowed.
+    """
+    if request.method not in JSON_WRITE_METHODS or not request.path.startswith("/api/"):
+        return None
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if not (request.content_length or chunked) or request.is_json:
+        return None
+    given = request.mimetype or "（未声明）"
+    return error_response(415, "unsupported_media_type",
+                          "请求体应为 JSON，请使用 Content-Type: application/json",
+                          {"Content-Type": [f"不支持的请求体类型：{given}"]})
+
+
+MOVED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def _moved_to(new_prefix: str, rest: str = "") -> Any:
+    from flask import redirect
+
+    target = new_prefix + (f"/{rest}" if rest else "")
+    if request.query_string:
+        target += "?" + request.query_string.decode("latin-1")
+    response = redirect(target, 308)  # 308 keeps the method and the body
+    response.headers["Deprecation"] = "true"
+    response.headers["Link"] = f'<{target}>; rel="successor-version"'
+    return response
+
+
+def add_moved_prefix(app: Any, old_prefix: str, new_prefix: str) -> None:
+    """Answer every request under ``old_prefix`` with 308 to the same path under ``new_prefix``.
+
+    Public URLs are a contract: a renamed prefix keeps redirecting for one release. The redirect
+    writes nothing, so it is CSRF-exempt; the target checks CSRF and permissions itself.
+    """
+    endpoint = "moved" + old_prefix.replace("/", "_").replace("-", "_")
+
+    def moved(rest: str = "") -> Any:
+        return _moved_to(new_prefix, rest)
+
+    moved.__name__ = endpoint
+    app.add_url_rule(old_prefix, endpoint, moved, methods=MOVED_METHODS)
+    app.add_url_rule(f"{old_prefix}/<path:rest>", f"{endpoint}_rest", moved, methods=MOVED_METHODS)
+    csrf.exempt(moved)

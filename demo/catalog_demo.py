@@ -47,8 +47,9 @@ from catalog.models import (
     EntryStatus,
     ImplementationEntry,
 )
+from core import users as user_admin
 from core.audit import record
-from core.auth import SYSTEM, ApiToken, Role, User, create_user, end_sessions, hash_password, issue_token
+from core.auth import SYSTEM, ApiToken, Role, User, end_sessions, hash_password
 from core.config import PROJECT_ROOT, Settings
 from core.db import Database, id_of
 from core.login import clear_login_failures
@@ -464,11 +465,9 @@ def _create_users(session: Session, department: Department, village: Division) -
         elif scope == "village":
             kwargs["division_code"] = village.code
             display = f"{village.name}经办人"
-        user = create_user(session, username=username, password=password, display_name=display, role=role,
-                           **kwargs)
-        record(session, actor=SYSTEM, action="user.create", entity_type="user", entity_id=user.id,
-               new={"username": username, "role": role.value, **kwargs})
-        token = issue_token(session, user, "演示令牌")
+        user = user_admin.create_user(session, SYSTEM, user_admin.NewUser(
+            username=username, password=password, display_name=display, role=role, **kwargs))[0]
+        token = user_admin.issue_token(session, SYSTEM, id_of(user), "演示令牌")[1]
         creds.append(_cred(user, password, token))
     return creds
 
@@ -484,14 +483,15 @@ def _reset_credentials(session: Session, users: dict[str, User]) -> list[dict[st
         user.password_hash = hash_password(password)
         user.is_active = True
         clear_login_failures(session, user.username)
-        end_sessions(session, user.id)  # type: ignore[arg-type]  # a loaded user has an id
+        end_sessions(session, id_of(user))
         for old in session.exec(select(ApiToken).where(ApiToken.user_id == user.id,
                                                        col(ApiToken.revoked_at).is_(None))):
             old.revoked_at = now
         session.flush()
         record(session, actor=SYSTEM, action="user.reset_demo_credentials", entity_type="user",
                entity_id=user.id)
-        creds.append(_cred(user, password, issue_token(session, user, "演示令牌")))
+        token = user_admin.issue_token(session, SYSTEM, id_of(user), "演示令牌")[1]
+        creds.append(_cred(user, password, token))
     return creds
 
 

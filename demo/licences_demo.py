@@ -19,7 +19,8 @@ from sqlmodel import Session, col, select
 from catalog.codes import make_uscc
 from catalog.models import Department, Division, ImplementationEntry
 from catalog.services import create_department
-from core.auth import SYSTEM, Principal, Role, User, create_user, hash_password
+from core import users as user_admin
+from core.auth import SYSTEM, Principal, Role, User, hash_password
 from core.config import PROJECT_ROOT, Settings
 from core.db import Database
 from demo.synthetic_licences import synthetic_rows
@@ -228,14 +229,14 @@ def ensure_clerk(session: Session, dept: Department, settings: Settings) -> User
         return user
     password = secrets.token_urlsafe(12)
     if user is None:
-        user = create_user(
-            session,
+        user = user_admin.create_user(
+            session, SYSTEM, user_admin.NewUser(
             username=DEMO_USER["username"],
             password=password,
             display_name=DEMO_USER["display_name"],
             role=Role.DEPT_EDITOR,
             department_id=dept.id,
-        )
+        ))[0]
     else:
         user.password_hash = hash_password(password)
         session.add(user)

@@ -24,7 +24,7 @@ from catalog.models import Department, ImplementationEntry
 from core.auth import SYSTEM
 from core.config import Settings
 from core.db import Database
-from core.types import utcnow
+from core.types import CHINA_TZ, utcnow
 from reports import bundles, services, snapshot
 from reports.models import Bundle
 
@@ -59,7 +59,7 @@ BUNDLES: list[tuple[str, str, list[str]]] = [
 
 
 def demo_year() -> int:
-    return utcnow().astimezone(services.CHINA).year - 1
+    return utcnow().astimezone(CHINA_TZ).year - 1
 
 
 def load(db: Database, settings: Settings, year: int | None = None) -> None:
@@ -98,7 +98,7 @@ def _published_entries(session: Session) -> list[Any]:
 
 def simulate_history(session: Session, year: int) -> None:
     """Move the catalogue's creation and publication times into ``year`` (see the module docstring)."""
-    start = datetime(year, 1, 2, 9, tzinfo=services.CHINA)
+    start = datetime(year, 1, 2, 9, tzinfo=CHINA_TZ)
     session.execute(sa.text("UPDATE catalog_item SET created_at = :t"), {"t": start})
     session.execute(sa.text("UPDATE department SET created_at = :t"), {"t": start})
     ids = [
@@ -174,7 +174,7 @@ def create_demo_bundles(session: Session, year: int, entries: list[Any]) -> None
         bundle = bundles.save_bundle(
             session, SYSTEM, name=name, description=description, entry_ids=chosen, published=True
         )
-        bundle.published_at = datetime(year, 3 + 2 * n, 15, tzinfo=services.CHINA)
+        bundle.published_at = datetime(year, 3 + 2 * n, 15, tzinfo=CHINA_TZ)
     session.flush()
 
 

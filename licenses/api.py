@@ -1,4 +1,4 @@
-"""Licence API (/api/v1/licence-types, /api/v1/licenses) and the public key and status-list documents.
+"""Licence API (/api/v1/licence-types, /api/v1/licences) and the public key and status-list documents.
 
 Every endpoint checks department scope in licenses.services; holder data is masked except on
 ``/full``, which only the issuing department may call and which is audited.
@@ -172,7 +172,7 @@ class LicenceTypeEntries(MethodView):
 # ---------------------------------------------------------------- licences
 
 
-@blp.route("/licenses")
+@blp.route("/licences")
 class Licences(MethodView):
     @blp.arguments(LicenceQueryArgsSchema, location="query")
     @blp.response(200, LicencePageSchema)
@@ -201,7 +201,7 @@ class Licences(MethodView):
         return licence_dict(licence, effective=services.effective_status(licence))
 
 
-@blp.route(f"/licenses/{ID}")
+@blp.route(f"/licences/{ID}")
 class LicenceItem(MethodView):
     @blp.response(200, LicenceSchema)
     @blp.doc(security=[{"bearerAuth": []}])
@@ -212,7 +212,7 @@ class LicenceItem(MethodView):
         return licence_dict(licence, effective=services.effective_status(licence))
 
 
-@blp.route(f"/licenses/{ID}/full")
+@blp.route(f"/licences/{ID}/full")
 class LicenceFull(MethodView):
     @blp.response(200, LicenceSchema)
     @blp.doc(security=[{"bearerAuth": []}])
@@ -223,7 +223,7 @@ class LicenceFull(MethodView):
         return licence_dict(licence, full=True, effective=services.effective_status(licence))
 
 
-@blp.route(f"/licenses/{ID}/amend")
+@blp.route(f"/licences/{ID}/amend")
 class LicenceAmend(MethodView):
     @blp.arguments(AmendSchema)
     @blp.response(201, LicenceSchema)
@@ -256,12 +256,12 @@ def _status_view(operation: str, schema: Any, doc: str) -> type[MethodView]:
     return StatusChange
 
 
-blp.route(f"/licenses/{ID}/suspend")(_status_view("suspend", ReasonSchema, "暂停（须填写原因）"))
-blp.route(f"/licenses/{ID}/resume")(_status_view("resume", OptionalReasonSchema, "恢复"))
-blp.route(f"/licenses/{ID}/revoke")(_status_view("revoke", ReasonSchema, "吊销/注销（须填写原因）"))
+blp.route(f"/licences/{ID}/suspend")(_status_view("suspend", ReasonSchema, "暂停（须填写原因）"))
+blp.route(f"/licences/{ID}/resume")(_status_view("resume", OptionalReasonSchema, "恢复"))
+blp.route(f"/licences/{ID}/revoke")(_status_view("revoke", ReasonSchema, "吊销/注销（须填写原因）"))
 
 
-@blp.route(f"/licenses/{ID}/token")
+@blp.route(f"/licences/{ID}/token")
 class LicenceToken(MethodView):
     @blp.response(200, TokenSchema)
     @blp.doc(security=[{"bearerAuth": []}])
@@ -272,7 +272,7 @@ class LicenceToken(MethodView):
         return {"token": token, "url": verify_url(token)}
 
 
-@blp.route(f"/licenses/{ID}/qr.svg")
+@blp.route(f"/licences/{ID}/qr.svg")
 class LicenceQr(MethodView):
     @blp.response(200, content_type="image/svg+xml")
     @blp.doc(security=[{"bearerAuth": []}])
@@ -283,7 +283,7 @@ class LicenceQr(MethodView):
         return Response(qr_svg(verify_url(token)), mimetype="image/svg+xml")
 
 
-@blp.route("/licenses/lookup")
+@blp.route("/licences/lookup")
 class LicenceLookup(MethodView):
     @blp.arguments(LookupQueryArgsSchema, location="query")
     @blp.response(200, LicenceSchema(many=True))
@@ -295,7 +295,7 @@ class LicenceLookup(MethodView):
         return [licence_dict(x, effective=services.effective_status(x)) for x in rows]
 
 
-@blp.route("/licenses/verify/<string(maxlength=1200):token>")
+@blp.route("/licences/verify/<string(maxlength=1200):token>")
 class LicenceVerify(MethodView):
     decorators: ClassVar[list[Any]] = [limiter.limit(VERIFY_LIMIT)]
 
@@ -377,7 +377,7 @@ def status_list(purpose: str) -> Any:
 
 
 def register(app: Flask, api: Any) -> None:
-    from core.web import csrf
+    from core.web import add_moved_prefix, csrf
 
     s = app.extensions["gaogang.settings"]
     app.extensions["licences.keystore"] = KeyStore(s.instance_dir / "licence_keys")
@@ -385,3 +385,5 @@ def register(app: Flask, api: Any) -> None:
     csrf.exempt(blp)
     api.register_blueprint(blp)
     app.register_blueprint(public)
+    # The API spelled the resource "licenses" until this release; the old URLs redirect for one more.
+    add_moved_prefix(app, "/api/v1/licenses", "/api/v1/licences")

@@ -43,10 +43,11 @@ def _count_lines(path: Path) -> int:
 @licences.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--department", "uscc", required=True, help="颁发部门的统一社会信用代码")
-@click.option("--chunk", default=5000, show_default=True, type=click.IntRange(100, 50000))
+@click.option("--chunk", default=5000, show_default=True, type=click.IntRange(100, 50000),
+              help="每批写入的行数")
 @with_appcontext
 def import_file(file: Path, uscc: str, chunk: int) -> None:
-    """Import historical licences from a UTF-8 CSV (columns: see docs/licences.md). Re-runs skip done rows."""
+    """从 UTF-8 CSV 导入历史证照（列见 docs/licences.md）；重复运行跳过已导入的行。"""
     from licenses.bulk import read_csv, run_bulk
 
     dept_id = _department(uscc)

@@ -9,11 +9,12 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from stdnum.iso7064 import mod_37_36
+
 from catalog.codes import USCC_CHARS
 
 ROOT_OID = "1.2.156.3005.2"
 ALNUM36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_INDEX = {c: i for i, c in enumerate(ALNUM36)}
 TYPE_CODE_RE = re.compile(rf"^[{USCC_CHARS}]{{18}}\d{{3}}$")
 SERIAL_RE = re.compile(r"^[0-9A-Z]{1,40}$")
 MAX_VERSION = 999
@@ -24,16 +25,11 @@ class IdentifierError(ValueError):
 
 
 def mod37_36(text: str) -> str:
-    """ISO/IEC 7064 MOD 37,36 (hybrid) check character over 0-9A-Z."""
-    p = 36
-    for ch in text:
-        try:
-            value = _INDEX[ch]
-        except KeyError:
-            raise IdentifierError(f"含非法字符 {ch!r}（只允许数字和大写字母）") from None
-        t = (p + value) % 36 or 36
-        p = (t * 2) % 37
-    return ALNUM36[(37 - p) % 36]
+    """ISO/IEC 7064 MOD 37,36 (hybrid) check character over 0-9A-Z (python-stdnum's implementation)."""
+    bad = next((ch for ch in text if ch not in ALNUM36), None)
+    if bad is not None:
+        raise IdentifierError(f"含非法字符 {bad!r}（只允许数字和大写字母）")
+    return str(mod_37_36.calc_check_digit(text, alphabet=ALNUM36))
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
+from core.schemas import BaseSchema
 from licenses.masking import mask_code, mask_name
 from licenses.models import AUTHORITY_LEVELS, CATEGORIES, FACE_FIELD_TYPES
 
 
-class FaceFieldSchema(Schema):
+class FaceFieldSchema(BaseSchema):
     key = fields.String(required=True, metadata={"description": "字段键，小写字母开头"})
     label = fields.String(required=True, metadata={"description": "字段名称"})
     type = fields.String(load_default="string", validate=validate.OneOf(FACE_FIELD_TYPES))
@@ -19,7 +20,7 @@ class FaceFieldSchema(Schema):
     choices = fields.List(fields.String())
 
 
-class LicenceTypeSchema(Schema):
+class LicenceTypeSchema(BaseSchema):
     code = fields.String(
         required=True, metadata={"description": "证照类型代码（定义机构统一社会信用代码 + 3 位）"}
     )
@@ -43,7 +44,7 @@ class LicenceTypeSchema(Schema):
     is_active = fields.Boolean(load_default=True)
 
 
-class LicenceTypePatchSchema(Schema):
+class LicenceTypePatchSchema(BaseSchema):
     name = fields.String(validate=validate.Length(1, 200))
     authority_name = fields.String()
     authority_level = fields.String(validate=validate.OneOf(AUTHORITY_LEVELS))
@@ -54,7 +55,7 @@ class LicenceTypePatchSchema(Schema):
     is_active = fields.Boolean()
 
 
-class TypeEntrySchema(Schema):
+class TypeEntrySchema(BaseSchema):
     task_code = fields.String(
         required=True, validate=validate.Length(31, 31), metadata={"description": "实施编码"}
     )
@@ -68,7 +69,7 @@ class LicenceTypeDetailSchema(LicenceTypeSchema):
     entries = fields.List(fields.Nested(TypeEntrySchema), dump_only=True)
 
 
-class IssueSchema(Schema):
+class IssueSchema(BaseSchema):
     type_code = fields.String(required=True, metadata={"description": "证照类型代码"})
     holder_name = fields.String(required=True, validate=validate.Length(1, 200))
     holder_code = fields.String(required=True, metadata={"description": "公民身份号码或统一社会信用代码"})
@@ -84,7 +85,7 @@ class IssueSchema(Schema):
     serial = fields.String(metadata={"description": "流水号（可选，缺省自动生成）"})
 
 
-class AmendSchema(Schema):
+class AmendSchema(BaseSchema):
     holder_name = fields.String(validate=validate.Length(1, 200))
     number = fields.String(validate=validate.Length(1, 100))
     valid_from = fields.Date()
@@ -94,15 +95,15 @@ class AmendSchema(Schema):
     reason = fields.String(validate=validate.Length(max=500))
 
 
-class ReasonSchema(Schema):
+class ReasonSchema(BaseSchema):
     reason = fields.String(required=True, validate=validate.Length(1, 500))
 
 
-class OptionalReasonSchema(Schema):
+class OptionalReasonSchema(BaseSchema):
     reason = fields.String(validate=validate.Length(max=500))
 
 
-class LicenceQueryArgsSchema(Schema):
+class LicenceQueryArgsSchema(BaseSchema):
     page = fields.Integer(load_default=1, validate=validate.Range(1, 10_000))
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
     type_code = fields.String()
@@ -111,7 +112,7 @@ class LicenceQueryArgsSchema(Schema):
     all_versions = fields.Boolean(load_default=False)
 
 
-class LookupQueryArgsSchema(Schema):
+class LookupQueryArgsSchema(BaseSchema):
     holder_code = fields.String(required=True)
     type_code = fields.String(required=True)
 
@@ -145,7 +146,7 @@ def licence_dict(licence: Any, *, full: bool = False, effective: str | None = No
     }
 
 
-class LicenceSchema(Schema):
+class LicenceSchema(BaseSchema):
     """Response shape (documentation); the views build it with ``licence_dict``."""
 
     id = fields.Integer()
@@ -171,19 +172,19 @@ class LicenceSchema(Schema):
     previous_id = fields.Integer(allow_none=True)
 
 
-class LicencePageSchema(Schema):
+class LicencePageSchema(BaseSchema):
     items = fields.List(fields.Nested(LicenceSchema))
     total = fields.Integer()
     page = fields.Integer()
     limit = fields.Integer()
 
 
-class TokenSchema(Schema):
+class TokenSchema(BaseSchema):
     token = fields.String()
     url = fields.String()
 
 
-class VerificationSchema(Schema):
+class VerificationSchema(BaseSchema):
     valid = fields.Boolean()
     reason = fields.String(allow_none=True)
     status = fields.String(allow_none=True)

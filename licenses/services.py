@@ -19,7 +19,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -31,7 +30,7 @@ from core.audit import record
 from core.auth import ANONYMOUS, Principal, Role
 from core.db import table_of
 from core.errors import Conflict, Forbidden, Invalid, NotFound
-from core.types import utcnow
+from core.types import china_today, utcnow
 from licenses.identifiers import (
     TYPE_CODE_RE,
     IdentifierError,
@@ -56,7 +55,6 @@ from licenses.models import (
 from licenses.signing import KeyStore, PublicKey, TokenCheck, TokenClaims, Verifier, make_token, new_claims
 from licenses.sync import current_request_id
 
-CHINA = ZoneInfo("Asia/Shanghai")
 STAFF_ROLES = (Role.DEPT_EDITOR, Role.DEPT_REVIEWER)
 FACE_KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 AREA_RE = re.compile(r"^\d{6}$")
@@ -66,7 +64,7 @@ EARLIEST_YEAR = 1900
 
 def today() -> date:
     """Licence dates are calendar days in China Standard Time."""
-    return utcnow().astimezone(CHINA).date()
+    return china_today()
 
 
 # ---------------------------------------------------------------- permissions

@@ -12,11 +12,12 @@ from typing import Any
 from flask import Blueprint as PageBlueprint
 from flask import Flask, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from core.audit import record
 from core.db import MAX_DB_ID
 from core.errors import DomainError, Forbidden
+from core.schemas import BaseSchema
 from core.web import (
     cached,
     db_session,
@@ -39,7 +40,7 @@ metrics_bp = PageBlueprint("licence_sync_metrics", __name__)
 
 
 
-class IdsSchema(Schema):
+class IdsSchema(BaseSchema):
     ids = fields.List(
         fields.Integer(validate=validate.Range(1, MAX_DB_ID)),
         required=True,
@@ -51,7 +52,7 @@ class SkipSchema(IdsSchema):
     reason = fields.String(required=True, validate=validate.Length(2, 500))
 
 
-class DeadLetterQueryArgsSchema(Schema):
+class DeadLetterQueryArgsSchema(BaseSchema):
     page = fields.Integer(load_default=1, validate=validate.Range(1, 10_000))
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
     issuer_code = fields.String(load_default=None, validate=validate.Length(18, 18))

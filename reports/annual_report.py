@@ -19,9 +19,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlmodel import Session
 
 from core.errors import NotFound
+from core.types import CHINA_TZ
 from reports import charts, metrics, snapshot, template_tables
 from reports.models import Snapshot
-from reports.services import CHINA
 
 TEMPLATES = Path(__file__).parent / "templates"
 FONT = "Noto Sans CJK SC"
@@ -62,7 +62,7 @@ class Report:
     @property
     def as_of_label(self) -> str:
         """The statistical moment in words: year end is “截至2025年12月31日24时（北京时间）”."""
-        when = datetime.fromisoformat(self.payload["as_of"]).astimezone(CHINA)
+        when = datetime.fromisoformat(self.payload["as_of"]).astimezone(CHINA_TZ)
         if (when.hour, when.minute, when.second) == (23, 59, 59):
             return f"截至{when.year}年{when.month}月{when.day}日24时（北京时间）"
         return f"截至{when:%Y年%m月%d日%H时%M分}（北京时间）"

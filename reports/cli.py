@@ -32,7 +32,7 @@ def _fail(exc: DomainError) -> None:
 @click.option("--year", type=int, required=True, help="统计年度；文件中的月份必须在该年内")
 @with_appcontext
 def import_cases(csv_path: Path, year: int) -> None:
-    """Import monthly case counts: columns task_code,month(YYYY-MM),received,online,finished,on_time."""
+    """导入月度办件统计，列：task_code,month(YYYY-MM),received,online,finished,on_time。"""
     try:
         text = csv_path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -48,10 +48,10 @@ def import_cases(csv_path: Path, year: int) -> None:
 
 
 @reports_cli.command("snapshot")
-@click.option("--year", type=int, required=True)
+@click.option("--year", type=int, required=True, help="统计年度")
 @with_appcontext
 def freeze(year: int) -> None:
-    """Freeze the year-end figures of a finished year (a new snapshot; older ones are kept)."""
+    """冻结已结束年度的年末数据（新建快照，旧快照保留）。"""
     try:
         with database().transaction() as session:
             snap = snapshot.create_snapshot(session, SYSTEM, year)
@@ -63,7 +63,7 @@ def freeze(year: int) -> None:
 
 
 @reports_cli.command("build")
-@click.option("--year", type=int, required=True)
+@click.option("--year", type=int, required=True, help="统计年度")
 @click.option(
     "--out",
     "out_dir",
@@ -79,11 +79,12 @@ def freeze(year: int) -> None:
     type=click.Choice(["html", "docx", "md"]),
     default=("html", "docx", "md"),
     show_default=True,
+    help="输出格式，可重复指定",
 )
 @click.option("--freeze/--no-freeze", default=True, show_default=True, help="没有快照时先冻结年末快照")
 @with_appcontext
 def build(year: int, out_dir: Path, formats: tuple[str, ...], freeze: bool) -> None:
-    """Build the annual report for a year from its latest snapshot, in HTML, DOCX and Markdown."""
+    """根据某年最新快照生成年度报告（HTML、DOCX 和 Markdown）。"""
     try:
         with database().transaction() as session:
             if snapshot.latest_snapshot(session, year) is None and freeze:

@@ -48,10 +48,12 @@ def cpsv() -> None:
 
 
 @cpsv.command("export")
-@click.option("--format", "fmt", type=click.Choice(["ttl", "jsonld"]), default="ttl")
-@click.option("--output", type=click.Path(dir_okay=False, writable=True), default="-")
+@click.option("--format", "fmt", type=click.Choice(["ttl", "jsonld"]), default="ttl", help="输出格式")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), default="-",
+              help="输出文件（- 为标准输出）")
 @with_appcontext
 def export_cli(fmt: str, output: str) -> None:
+    """按 CPSV-AP 3.2.0 导出已发布的政务服务事项（开放数据）。"""
     with database().transaction() as session:
         text = serialise(build_graph(session, settings().public_base_url, _extras(session)), fmt)
     with click.open_file(output, "w", encoding="utf-8") as fh:

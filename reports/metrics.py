@@ -19,21 +19,15 @@ from datetime import datetime
 from functools import partial
 from typing import Any, NamedTuple
 
+from catalog.models import NO_CONTACT_SCOPE_TYPES, ON_APPLICATION_TYPES, TASK_TYPES
+from core.types import CHINA_TZ
+
 DEFINITIONS_VERSION = "1.0"
 
-TYPE_LABELS = {
-    "01": "行政许可",
-    "04": "行政征收",
-    "05": "行政给付",
-    "07": "行政确认",
-    "08": "行政奖励",
-    "09": "行政裁决",
-    "10": "其他行政权力",
-    "20": "公共服务",
-}
-# The six 审批-like types of Jiangsu's 不见面审批 scope, in the order the report lists them.
-SIX_TYPES = ("01", "07", "08", "05", "04", "10")
-ON_APPLICATION = frozenset({"01", "05", "07", "08", "09", "10", "20"})
+# The catalogue owns the type codes, their labels and the two scopes; the metrics only read them.
+TYPE_LABELS = TASK_TYPES
+SIX_TYPES = NO_CONTACT_SCOPE_TYPES
+ON_APPLICATION = ON_APPLICATION_TYPES
 DEPTH_LABELS = {4: "Ⅳ级 全程网办", 3: "Ⅲ级", 2: "Ⅱ级", 1: "Ⅰ级", 0: "未开通网办"}
 
 PUBLISHED = "published"
@@ -706,11 +700,8 @@ def lag_band(created_at: float, sent_at: float) -> int:
 
 
 def month_bounds(period_start: datetime) -> list[float]:
-    from datetime import timedelta, timezone
-
-    china = timezone(timedelta(hours=8))
-    year = period_start.astimezone(china).year
-    return [datetime(year, m, 1, tzinfo=china).timestamp() for m in range(1, 13)]
+    year = period_start.astimezone(CHINA_TZ).year
+    return [datetime(year, m, 1, tzinfo=CHINA_TZ).timestamp() for m in range(1, 13)]
 
 
 def group_licences(licences: Iterable[LicenceFact], facts: Facts) -> list[LicenceGroup]:

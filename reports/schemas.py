@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
+
+from core.schemas import BaseSchema
 
 
-class MetricsQueryArgsSchema(Schema):
+class MetricsQueryArgsSchema(BaseSchema):
     year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100))
     as_of = fields.Date(load_default=None)
 
 
-class CaseStatRowSchema(Schema):
+class CaseStatRowSchema(BaseSchema):
     task_code = fields.String(required=True, validate=validate.Length(min=1, max=31))
     month = fields.String(
         required=True, validate=validate.Length(min=6, max=7), metadata={"description": "YYYY-MM"}
@@ -21,15 +23,15 @@ class CaseStatRowSchema(Schema):
     on_time = fields.Integer(required=True, validate=validate.Range(min=0, max=10_000_000))
 
 
-class CaseStatsUploadSchema(Schema):
+class CaseStatsUploadSchema(BaseSchema):
     year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100))
     rows = fields.List(
         fields.Nested(CaseStatRowSchema), required=True, validate=validate.Length(min=1, max=50_000)
     )
 
 
-class MetricsResponseSchema(Schema):
-    """Documentation of GET /api/reports/metrics (the view returns plain JSON)."""
+class MetricsResponseSchema(BaseSchema):
+    """Documentation of GET /api/v1/reports/metrics (the view returns plain JSON)."""
 
     year = fields.Integer(required=True)
     definitions_version = fields.String(required=True)
@@ -40,8 +42,8 @@ class MetricsResponseSchema(Schema):
     )
 
 
-class CaseStatsResultSchema(Schema):
-    """Documentation of POST /api/reports/case-stats."""
+class CaseStatsResultSchema(BaseSchema):
+    """Documentation of POST /api/v1/reports/case-stats."""
 
     rows = fields.Integer(required=True)
     created = fields.Integer(required=True)

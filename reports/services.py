@@ -12,7 +12,7 @@ import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,19 +23,18 @@ from catalog.models import CatalogItem, Department, Division, EntryVersion, Impl
 from core.audit import record
 from core.auth import Principal
 from core.errors import Forbidden, Invalid, field_error
-from core.types import utcnow
+from core.types import CHINA_TZ, utcnow
 from reports import metrics
 from reports.models import Bundle, BundleEntry, CaseStat, TemplateTable
 
-CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
 MIN_YEAR, MAX_YEAR = 2000, 2100
 
 
 def year_bounds(year: int) -> tuple[datetime, datetime]:
     """The statistical year in China time: 1 Jan 00:00 to 31 Dec 23:59:59.999999 (UTC+8)."""
     check_year(year)
-    start = datetime(year, 1, 1, tzinfo=CHINA)
-    return start, datetime(year + 1, 1, 1, tzinfo=CHINA) - timedelta(microseconds=1)
+    start = datetime(year, 1, 1, tzinfo=CHINA_TZ)
+    return start, datetime(year + 1, 1, 1, tzinfo=CHINA_TZ) - timedelta(microseconds=1)
 
 
 def check_year(year: int) -> None:
@@ -218,7 +217,7 @@ def load_case_facts(
 ) -> tuple[list[metrics.CaseFact], list[metrics.CaseMonth]]:
     """Case statistics of ``year`` up to the as-of month: per-entry sums and per-month totals."""
     last_month = 12
-    local = as_of.astimezone(CHINA)
+    local = as_of.astimezone(CHINA_TZ)
     if local.year == year:
         last_month = local.month
     elif local.year < year:
@@ -352,7 +351,7 @@ def load_licence_rows(
         if previous:
             licences.append(metrics.LicenceFact(lid, type_code, dept, None, _seconds(created), revoked))
         else:
-            issued_s = datetime.combine(issued, datetime.min.time(), CHINA).timestamp()
+            issued_s = datetime.combine(issued, datetime.min.time(), CHINA_TZ).timestamp()
             licences.append(metrics.LicenceFact(lid, type_code, dept, issued_s, None, revoked))
     pushes = [
         metrics.PushFact(lid, dept, status, _seconds(created) or 0.0, _seconds(synced))

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
-import time
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
@@ -19,9 +17,11 @@ from flask_smorest import Blueprint as ApiBlueprint
 
 from core.errors import DomainError, Invalid, NotFound
 from core.schemas import ErrorSchema
-from core.types import utcnow
+from core.types import CHINA_TZ, utcnow
 from core.web import current_principal, db_session, require_admin, require_login
 from reports import annual_report, bundles, metrics, services, snapshot, template_tables
+from reports import cache as cache_module
+from reports.cache import MetricsCache
 from reports.models import Snapshot
 from reports.schemas import (
     CaseStatsResultSchema,
@@ -34,25 +34,18 @@ bp = Blueprint("reports", __name__, template_folder="templates", url_prefix="")
 api_blp = ApiBlueprint(
     "reports_api",
     __name__,
-    url_prefix="/api/reports",
+    url_prefix="/api/v1/reports",
     description="覆盖率指标与办件统计 (coverage metrics and case statistics)",
 )
 
 CHARTS = {name for name, _t in annual_report.CHART_SPECS}
-
-# A short-lived cache of computed metrics so a dashboard page and its five chart images share one
-# computation. Keyed by database URL, year and as-of minute; entries live CACHE_SECONDS.
-CACHE_SECONDS = 30
-_cache: dict[tuple[str, int, str], tuple[float, dict[str, Any]]] = {}
-_cache_lock = threading.Lock()
-
 
 def _year_arg() -> int:
     raw = request.args.get("year") or ""
     if not raw:
         # The current year, unless case statistics exist only for earlier years (early in a year
         # the last full year is what administrators look at).
-        this_year = utcnow().astimezone(services.CHINA).year
+        this_year = utcnow().astimezone(CHINA_TZ).year
         years = services.case_stat_years(db_session())
         earlier = [y for y in years if y < this_year]
         return max(earlier) if earlier and this_year not in years else this_year
@@ -72,31 +65,25 @@ def _as_of_arg(year: int) -> datetime:
         day = datetime.strptime(raw, "%Y-%m-%d")  # noqa: DTZ007 (zone added below)
     except ValueError:
         raise Invalid("统计日应为 YYYY-MM-DD", {"as_of": ["统计日应为 YYYY-MM-DD"]}) from None
-    return day.replace(tzinfo=services.CHINA) + timedelta(days=1, microseconds=-1)
+    return day.replace(tzinfo=CHINA_TZ) + timedelta(days=1, microseconds=-1)
+
+
+def _metrics_cache() -> MetricsCache:
+    cache: MetricsCache = current_app.extensions[cache_module.EXTENSION]
+    return cache
 
 
 def _results(year: int, as_of: datetime) -> dict[str, Any]:
-    from core.web import database
-
-    if current_app.testing:  # each test has its own rolled-back data behind the same URL
+    def compute() -> dict[str, Any]:
         return {k: r.as_dict() for k, r in services.compute_metrics(db_session(), year, as_of).items()}
-    key = (database().url, year, as_of.isoformat())
-    now = time.monotonic()
-    with _cache_lock:
-        hit = _cache.get(key)
-        if hit and now - hit[0] < CACHE_SECONDS:
-            return hit[1]
-    results = {k: r.as_dict() for k, r in services.compute_metrics(db_session(), year, as_of).items()}
-    with _cache_lock:
-        for stale in [k for k, (t, _r) in _cache.items() if now - t >= CACHE_SECONDS]:
-            del _cache[stale]
-        _cache[key] = (now, results)
-    return results
+
+    result: dict[str, Any] = _metrics_cache().get_or_compute((year, as_of.isoformat()), compute)
+    return result
 
 
 def clear_cache() -> None:
-    with _cache_lock:
-        _cache.clear()
+    """Figures changed (case statistics, bundles): the next page computes them afresh."""
+    _metrics_cache().clear()
 
 
 def _pct(r: dict[str, Any]) -> str | None:
@@ -153,7 +140,7 @@ def dashboard() -> Any:
         "reports/dashboard.html",
         year=year,
         as_of=as_of,
-        as_of_day=as_of.astimezone(services.CHINA).date(),
+        as_of_day=as_of.astimezone(CHINA_TZ).date(),
         rates=[(results[k], _pct(results[k])) for k in HEADLINE_RATES],
         counts=[results[k] for k in HEADLINE_COUNTS],
         six=[
@@ -234,7 +221,7 @@ def drill_down(key: str) -> Any:
         kind_label=KIND_LABELS.get(kind, kind),
         total=len(ids),
         year=year,
-        as_of_day=as_of.astimezone(services.CHINA).date(),
+        as_of_day=as_of.astimezone(CHINA_TZ).date(),
         definition=metrics.BY_KEY[key],
         task_types=metrics.TYPE_LABELS,
     )
@@ -331,7 +318,7 @@ def export_table(key: str, fmt: str) -> Any:
 def reports_home() -> Any:
     require_admin()
     session = db_session()
-    this_year = utcnow().astimezone(services.CHINA).year
+    this_year = utcnow().astimezone(CHINA_TZ).year
     snaps = snapshot.list_snapshots(session)
     years = sorted(
         {this_year - 1, *(s.year for s in snaps), *services.case_stat_years(session)}, reverse=True
@@ -607,7 +594,7 @@ class MetricsApi(MethodView):
         services.check_year(year)
         as_of = None
         if args.get("as_of"):
-            as_of = datetime.combine(args["as_of"], datetime.min.time(), services.CHINA) + timedelta(
+            as_of = datetime.combine(args["as_of"], datetime.min.time(), CHINA_TZ) + timedelta(
                 days=1, microseconds=-1
             )
         results = services.compute_metrics(db_session(), year, as_of)
@@ -637,10 +624,14 @@ class CaseStatsApi(MethodView):
 
 
 def register(app: Flask, api: Any) -> None:
-    from core.web import csrf
+    from core.web import add_moved_prefix, csrf
     from reports.cli import reports_cli
 
+    # setdefault: a cache injected before registration (tests: a controllable clock) is kept.
+    app.extensions.setdefault(cache_module.EXTENSION, MetricsCache())
     app.register_blueprint(bp)
     csrf.exempt(api_blp)
     api.register_blueprint(api_blp)
     app.cli.add_command(reports_cli)
+    # The reports API was unversioned until this release; the old URLs redirect for one more.
+    add_moved_prefix(app, "/api/reports", "/api/v1/reports")

@@ -17,6 +17,7 @@ import catalog.views
 import core.auth_views
 import core.cli
 import core.ops_cli
+import core.users_api
 import licenses.api
 import licenses.cli
 import licenses.sync_api
@@ -33,6 +34,7 @@ from webapp.tasks import make_publisher, make_scheduler
 WEB_MODULES = (
     core.auth_views,
     core.cli,
+    core.users_api,
     catalog.api,
     catalog.views,
     catalog.cli,

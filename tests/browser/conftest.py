@@ -57,7 +57,8 @@ def _seed(session: Any) -> dict[str, Any]:
     from catalog import services
     from catalog.codes import make_uscc
     from catalog.search import rebuild_index
-    from core.auth import SYSTEM, Principal, Role, create_user
+    from core import users
+    from core.auth import SYSTEM, Principal, Role
     from demo.licences_demo import ensure_department
     from licenses import services as licences
     from reports import bundles
@@ -74,10 +75,10 @@ def _seed(session: Any) -> dict[str, Any]:
         legal_basis="《测试条例》", use_levels="4",
     )
     entry = entry_services.claim_item(session, SYSTEM, item_id=item.id, department_id=dept.id)
-    create_user(
-        session, username=EDITOR, password=PASSWORD, display_name="浏览器编辑",
+    users.create_user(
+        session, SYSTEM, users.NewUser(username=EDITOR, password=PASSWORD, display_name="浏览器编辑",
         role=Role.DEPT_EDITOR, department_id=dept.id,
-    )
+    ))[0]
 
     licences.create_licence_type(
         session,
@@ -91,19 +92,20 @@ def _seed(session: Any) -> dict[str, Any]:
         },
     )
     issuer = ensure_department(session, "高港区行政审批局", "11321203", "MB158001")
-    clerk = create_user(
-        session, username=CLERK, password=PASSWORD, display_name="证照专员",
+    clerk = users.create_user(
+        session, SYSTEM, users.NewUser(username=CLERK, password=PASSWORD, display_name="证照专员",
         role=Role.DEPT_EDITOR, department_id=issuer.id,
-    )
+    ))[0]
     licence = licences.issue_licence(
         session,
         Principal.of(clerk),
         {"type_code": TYPE_CODE, "holder_name": "李四", "holder_code": HOLDER_CODE, "face": {"gender": "女"}},
     )
 
-    admin = create_user(
-        session, username="browser_admin", password=PASSWORD, display_name="管理员", role=Role.ADMIN,
-    )
+    admin = users.create_user(
+        session, SYSTEM, users.NewUser(
+            username="browser_admin", password=PASSWORD, display_name="管理员", role=Role.ADMIN,
+    ))[0]
     published = [
         row[0]
         for row in session.connection().exec_driver_sql(

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from test_catalog_factories import DISTRICT, make_department, make_user, published_entry
-from test_licences_factories import make_staff, make_types, person_licence
 
 from core.auth import Role
 from core.config import Settings
+from tests.factories.catalog import DISTRICT, make_department, make_user, published_entry
+from tests.factories.licences import make_staff, make_types, person_licence
 
 MAX_EXAMPLES = 8
 FUZZ_SETTINGS = settings(

@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 from sqlmodel import func, select
-from test_catalog_factories import (
+
+from catalog import entries as entry_services
+from catalog.models import CatalogItem, Department, EntryVersion, ImplementationEntry
+from core.audit import AuditLog
+from core.auth import SYSTEM, Role
+from tests.factories.catalog import (
     COMPLETE_FIELDS,
     DISTRICT,
     ELECTRONIC_MATERIALS,
@@ -21,11 +26,6 @@ from test_catalog_factories import (
     published_entry,
     uscc_for,
 )
-
-from catalog import entries as entry_services
-from catalog.models import CatalogItem, Department, EntryVersion, ImplementationEntry
-from core.audit import AuditLog
-from core.auth import SYSTEM, Role
 
 
 @dataclass

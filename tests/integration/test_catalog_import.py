@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 from sqlmodel import func, select
-from test_catalog_factories import (
-    seed_divisions,
-)
 
 from catalog.codes import is_valid_uscc, make_uscc
 from catalog.importer import import_items_csv, read_uscc_map
 from catalog.models import CatalogItem, Department, Division, EntryVersion, ImplementationEntry
 from core.errors import Invalid
+from tests.factories.catalog import (
+    seed_divisions,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_FILE = ROOT / "data" / "service_items_guangan_511602.csv"
@@ -145,8 +145,10 @@ def test_reimport_with_changed_name_updates_item_and_shows_drift(any_session, tm
 
 def test_import_needs_the_district_loaded(any_session, tmp_path):
     path = _write(tmp_path, "1,事项,行政许可,1,区甲局,,SRC-1,x,511602000000,广安区,1\n")
-    if any_session.get(Division, "321203000000") is not None:
-        pytest.skip("division already present in this database")
+    # Every test rolls back, so the district is absent unless something committed it: say so, don't skip.
+    assert any_session.get(Division, "321203000000") is None, (
+        "高港区 is already in the test database: a test or fixture committed divisions outside its rollback"
+    )
     with pytest.raises(Invalid, match="load-divisions"):
         import_items_csv(any_session, path, "321203", progress=False, department_usccs=USCCS)
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 from sqlmodel import select
-from test_catalog_factories import (
+
+from catalog import consistency, services
+from catalog import entries as entry_services
+from catalog.divisions import count_by_level, list_divisions
+from catalog.models import EntryVersion
+from core.audit import AuditLog, verify_chain
+from core.auth import SYSTEM, Role
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from tests.factories.catalog import (
     COMPLETE_FIELDS,
     DISTRICT,
     ELECTRONIC_MATERIALS,
@@ -17,14 +25,6 @@ from test_catalog_factories import (
     seed_divisions,
     uscc_for,
 )
-
-from catalog import consistency, services
-from catalog import entries as entry_services
-from catalog.divisions import count_by_level, list_divisions
-from catalog.models import EntryVersion
-from core.audit import AuditLog, verify_chain
-from core.auth import SYSTEM, Role
-from core.errors import Conflict, Forbidden, Invalid, NotFound
 
 
 def test_gaogang_divisions_load_with_levels_and_are_idempotent(any_session):

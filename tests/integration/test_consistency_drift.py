@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from test_catalog_factories import make_department, make_item
 
 from catalog import consistency, services
 from catalog import entries as entry_services
 from core.auth import SYSTEM
 from core.types import utcnow
 from reports import services as report_services
+from tests.factories.catalog import make_department, make_item
 
 # (entry value, item value, drift?)
 DRIFT_TABLE = [

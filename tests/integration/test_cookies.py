@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_settings
 
-from core.auth import Role, create_user
+from core import users
+from core.auth import SYSTEM, Role
 from core.db import Database
+from tests.conftest import make_settings
 
 PASSWORD = "cookie-pass-1"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -25,7 +26,9 @@ def build(db: Database, tmp_path: Path, base_url: str) -> Any:
 
 def login_cookies(app: Any, session: Any, username: str, base_url: str) -> list[str]:
     """Set-Cookie headers of the login page and of a successful login (CSRF on, as in production)."""
-    create_user(session, username=username, password=PASSWORD, display_name="员工", role=Role.ADMIN)
+    users.create_user(session, SYSTEM, users.NewUser(
+        username=username, password=PASSWORD, display_name="员工", role=Role.ADMIN
+    ))[0]
     session.flush()
     client = app.test_client()
     https = base_url.startswith("https")
@@ -58,7 +61,7 @@ def test_session_cookie_is_httponly_samesite_lax_and_secure_over_https(
     db: Database, session: Any, tmp_path: Path, base_url: str
 ) -> None:
     app = build(db, tmp_path, base_url)
-    headers = login_cookies(app, session, f"cookie_{base_url[:5]}", base_url)
+    headers = login_cookies(app, session, f"cookie_{base_url.split(':')[0]}", base_url)
     names = set()
     for header in headers:
         name, flags, values = attributes(header)
@@ -86,7 +89,9 @@ def test_the_browser_keeps_the_login_cookie_as_secure_http_only_and_lax(
 
 
 def login_cookies_with(client: Any, session: Any, base: str) -> None:
-    create_user(session, username="cookie_secure", password=PASSWORD, display_name="员工", role=Role.ADMIN)
+    users.create_user(session, SYSTEM, users.NewUser(
+        username="cookie_secure", password=PASSWORD, display_name="员工", role=Role.ADMIN
+    ))[0]
     session.flush()
     page = client.get("/login", base_url=base)
     token = TOKEN.search(page.get_data(as_text=True))

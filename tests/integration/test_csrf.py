@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_settings
 from werkzeug.routing import IntegerConverter, Rule
 
-from core.auth import Role, create_user
+from core import users
+from core.auth import SYSTEM, Role
 from core.db import Database
+from tests.conftest import make_settings
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 PASSWORD = "csrf-pass-1"
@@ -76,7 +77,9 @@ def login(client: Any, username: str) -> None:
 
 
 def test_every_page_form_refuses_a_post_without_token(protected: Any, session: Any) -> None:
-    create_user(session, username="csrf_admin", password=PASSWORD, display_name="管理员", role=Role.ADMIN)
+    users.create_user(session, SYSTEM, users.NewUser(
+        username="csrf_admin", password=PASSWORD, display_name="管理员", role=Role.ADMIN
+    ))[0]
     session.flush()
     client = protected.test_client()
     login(client, "csrf_admin")
@@ -108,7 +111,9 @@ def test_every_page_form_refuses_a_post_without_token(protected: Any, session: A
 
 def test_the_same_post_with_the_pages_token_is_accepted(protected: Any, session: Any) -> None:
     """The refusal above is the token check, not something else: with the token the form works."""
-    create_user(session, username="csrf_editor", password=PASSWORD, display_name="编辑", role=Role.ADMIN)
+    users.create_user(session, SYSTEM, users.NewUser(
+        username="csrf_editor", password=PASSWORD, display_name="编辑", role=Role.ADMIN
+    ))[0]
     session.flush()
     client = protected.test_client()
     assert client.post("/login", data={"username": "csrf_editor", "password": PASSWORD}).status_code == 400
@@ -140,7 +145,9 @@ def test_refusal_is_json_for_the_api_shape_and_a_page_for_forms(protected: Any) 
 
 
 def test_api_write_with_only_the_login_cookie_needs_a_csrf_token(protected: Any, session: Any) -> None:
-    create_user(session, username="csrf_cookie", password=PASSWORD, display_name="管理员", role=Role.ADMIN)
+    users.create_user(session, SYSTEM, users.NewUser(
+        username="csrf_cookie", password=PASSWORD, display_name="管理员", role=Role.ADMIN
+    ))[0]
     session.flush()
     client = protected.test_client()
     login(client, "csrf_cookie")

@@ -9,7 +9,11 @@ from datetime import date
 
 import pytest
 from sqlmodel import select
-from test_licences_factories import (
+
+from core.audit import AuditLog
+from licenses.models import Licence, LicenceOutbox, LicenceVerification
+from licenses.signing import KeyStore, b64d, b64e, make_token, new_claims
+from tests.factories.licences import (
     ORG_TYPE,
     PERSON_TYPE,
     id_number,
@@ -18,10 +22,6 @@ from test_licences_factories import (
     make_types,
     org_code,
 )
-
-from core.audit import AuditLog
-from licenses.models import Licence, LicenceOutbox, LicenceVerification
-from licenses.signing import KeyStore, b64d, b64e, make_token, new_claims
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def issue(client, token, **overrides):
         "face": {"gender": "男", "work_type": "建筑电工"},
     }
     body.update(overrides)
-    return client.post("/api/v1/licenses", json=body, headers=auth(token))
+    return client.post("/api/v1/licences", json=body, headers=auth(token))
 
 
 def test_department_issues_and_lists_its_licences_masked(client, world):
@@ -56,7 +56,7 @@ def test_department_issues_and_lists_its_licences_masked(client, world):
     assert body["holder_code"] == "321203********" + id_number(11)[-4:]
     assert body["holder_name"] == "张*"
     assert body["identifier"].startswith(f"1.2.156.3005.2.{PERSON_TYPE}.{world['a_dept'].uscc}.")
-    listing = client.get("/api/v1/licenses", headers=auth(world["a"])).get_json()
+    listing = client.get("/api/v1/licences", headers=auth(world["a"])).get_json()
     assert listing["total"] == 1
     assert listing["items"][0]["holder_code"] == body["holder_code"]
 
@@ -102,36 +102,36 @@ def test_every_licence_endpoint_is_department_scoped(client, world):
     lid = issue(client, world["a"]).get_json()["id"]
     b, anon = auth(world["b"]), {}
     for method, path, body in [
-        ("get", f"/api/v1/licenses/{lid}", None),
-        ("get", f"/api/v1/licenses/{lid}/full", None),
-        ("get", f"/api/v1/licenses/{lid}/token", None),
-        ("get", f"/api/v1/licenses/{lid}/qr.svg", None),
-        ("post", f"/api/v1/licenses/{lid}/amend", {"holder_name": "李四"}),
-        ("post", f"/api/v1/licenses/{lid}/suspend", {"reason": "x"}),
-        ("post", f"/api/v1/licenses/{lid}/resume", {}),
-        ("post", f"/api/v1/licenses/{lid}/revoke", {"reason": "x"}),
-        ("get", f"/api/v1/licenses/lookup?holder_code={id_number(11)}&type_code={PERSON_TYPE}", None),
+        ("get", f"/api/v1/licences/{lid}", None),
+        ("get", f"/api/v1/licences/{lid}/full", None),
+        ("get", f"/api/v1/licences/{lid}/token", None),
+        ("get", f"/api/v1/licences/{lid}/qr.svg", None),
+        ("post", f"/api/v1/licences/{lid}/amend", {"holder_name": "李四"}),
+        ("post", f"/api/v1/licences/{lid}/suspend", {"reason": "x"}),
+        ("post", f"/api/v1/licences/{lid}/resume", {}),
+        ("post", f"/api/v1/licences/{lid}/revoke", {"reason": "x"}),
+        ("get", f"/api/v1/licences/lookup?holder_code={id_number(11)}&type_code={PERSON_TYPE}", None),
     ]:
         call = getattr(client, method)
         kwargs = {"json": body} if body is not None else {}
         assert call(path, headers=b, **kwargs).status_code == 403, path
         assert call(path, headers=anon, **kwargs).status_code == 401, path
-    assert client.get("/api/v1/licenses", headers=b).get_json()["total"] == 0
-    assert client.get("/api/v1/licenses").status_code == 401
+    assert client.get("/api/v1/licences", headers=b).get_json()["total"] == 0
+    assert client.get("/api/v1/licences").status_code == 401
     assert issue(client, world["admin"]).status_code == 403  # administrators are not issuers
 
 
 def test_admin_sees_every_licence_masked_but_never_in_full(client, world):
     lid = issue(client, world["a"]).get_json()["id"]
     admin = auth(world["admin"])
-    assert client.get(f"/api/v1/licenses/{lid}", headers=admin).get_json()["holder_code"].count("*") == 8
-    assert client.get(f"/api/v1/licenses/{lid}/full", headers=admin).status_code == 403
-    assert client.get("/api/v1/licenses", headers=admin).get_json()["total"] == 1
+    assert client.get(f"/api/v1/licences/{lid}", headers=admin).get_json()["holder_code"].count("*") == 8
+    assert client.get(f"/api/v1/licences/{lid}/full", headers=admin).status_code == 403
+    assert client.get("/api/v1/licences", headers=admin).get_json()["total"] == 1
 
 
 def test_full_read_by_the_issuer_is_whole_and_audited(client, world, db):
     lid = issue(client, world["a"]).get_json()["id"]
-    body = client.get(f"/api/v1/licenses/{lid}/full", headers=auth(world["a"])).get_json()
+    body = client.get(f"/api/v1/licences/{lid}/full", headers=auth(world["a"])).get_json()
     assert body["holder_code"] == id_number(11)
     assert body["holder_name"] == "张三"
     with db.transaction() as session:
@@ -142,7 +142,7 @@ def test_amend_suspend_resume_revoke_through_the_api(client, world):
     a = auth(world["a"])
     lid = issue(client, world["a"]).get_json()["id"]
     r = client.post(
-        f"/api/v1/licenses/{lid}/amend",
+        f"/api/v1/licences/{lid}/amend",
         json={"face": {"gender": "男", "work_type": "焊工"}, "reason": "操作类别变更"},
         headers=a,
     )
@@ -150,40 +150,40 @@ def test_amend_suspend_resume_revoke_through_the_api(client, world):
     assert r.get_json()["version"] == 2
     new_id = r.get_json()["id"]
     assert (
-        client.post(f"/api/v1/licenses/{lid}/amend", json={"holder_name": "x"}, headers=a).status_code == 409
+        client.post(f"/api/v1/licences/{lid}/amend", json={"holder_name": "x"}, headers=a).status_code == 409
     )
-    assert client.post(f"/api/v1/licenses/{new_id}/suspend", json={}, headers=a).status_code == 422
+    assert client.post(f"/api/v1/licences/{new_id}/suspend", json={}, headers=a).status_code == 422
     assert (
-        client.post(f"/api/v1/licenses/{new_id}/suspend", json={"reason": "核查"}, headers=a).status_code
+        client.post(f"/api/v1/licences/{new_id}/suspend", json={"reason": "核查"}, headers=a).status_code
         == 200
     )
     assert (
-        client.post(f"/api/v1/licenses/{new_id}/resume", json={}, headers=a).get_json()["status"] == "valid"
+        client.post(f"/api/v1/licences/{new_id}/resume", json={}, headers=a).get_json()["status"] == "valid"
     )
-    r = client.post(f"/api/v1/licenses/{new_id}/revoke", json={"reason": "注销"}, headers=a)
+    r = client.post(f"/api/v1/licences/{new_id}/revoke", json={"reason": "注销"}, headers=a)
     assert r.get_json()["status"] == "revoked"
-    r = client.post(f"/api/v1/licenses/{new_id}/amend", json={"holder_name": "李四"}, headers=a)
+    r = client.post(f"/api/v1/licences/{new_id}/amend", json={"holder_name": "李四"}, headers=a)
     assert r.status_code == 409
     assert "已吊销" in r.get_json()["message"]
 
 
 def test_huge_ids_are_404_not_500(client, world):
-    assert client.get(f"/api/v1/licenses/{2**63}", headers=auth(world["a"])).status_code == 404
+    assert client.get(f"/api/v1/licences/{2**63}", headers=auth(world["a"])).status_code == 404
 
 
 def test_verification_shows_valid_then_revoked_immediately(client, world):
     a = auth(world["a"])
     lid = issue(client, world["a"]).get_json()["id"]
-    token = client.get(f"/api/v1/licenses/{lid}/token", headers=a).get_json()["token"]
-    body = client.get(f"/api/v1/licenses/verify/{token}").get_json()
+    token = client.get(f"/api/v1/licences/{lid}/token", headers=a).get_json()["token"]
+    body = client.get(f"/api/v1/licences/verify/{token}").get_json()
     assert body["valid"] is True
     assert body["licence"]["holder_code"].count("*") == 8
     page = client.get(f"/verify/{token}")
     assert page.status_code == 200
     assert "证照有效" in page.get_data(as_text=True)
     assert "张三" not in page.get_data(as_text=True)
-    client.post(f"/api/v1/licenses/{lid}/revoke", json={"reason": "吊销测试"}, headers=a)
-    body = client.get(f"/api/v1/licenses/verify/{token}").get_json()
+    client.post(f"/api/v1/licences/{lid}/revoke", json={"reason": "吊销测试"}, headers=a)
+    body = client.get(f"/api/v1/licences/verify/{token}").get_json()
     assert body["valid"] is False
     assert body["status"] == "revoked"
     assert "吊销测试" in body["reason"]
@@ -192,7 +192,7 @@ def test_verification_shows_valid_then_revoked_immediately(client, world):
 
 def test_verification_of_forged_truncated_and_foreign_tokens_says_why(client, world, tmp_path):
     lid = issue(client, world["a"]).get_json()["id"]
-    token = client.get(f"/api/v1/licenses/{lid}/token", headers=auth(world["a"])).get_json()["token"]
+    token = client.get(f"/api/v1/licences/{lid}/token", headers=auth(world["a"])).get_json()["token"]
     prefix, payload, sig = token.split(".")
     claims = json.loads(b64d(payload))
     claims[3] = "李*"  # pretend the licence belongs to someone else
@@ -203,7 +203,7 @@ def test_verification_of_forged_truncated_and_foreign_tokens_says_why(client, wo
         new_claims(
             rogue,
             status_index=lid,
-            identifier=client.get(f"/api/v1/licenses/{lid}", headers=auth(world["a"])).get_json()[
+            identifier=client.get(f"/api/v1/licences/{lid}", headers=auth(world["a"])).get_json()[
                 "identifier"
             ],
             holder_name_masked="张*",
@@ -219,7 +219,7 @@ def test_verification_of_forged_truncated_and_foreign_tokens_says_why(client, wo
         (foreign, "密钥"),
         ("nonsense", "格式"),
     ]:
-        r = client.get(f"/api/v1/licenses/verify/{bad}")
+        r = client.get(f"/api/v1/licences/verify/{bad}")
         assert r.status_code == 200
         assert r.get_json()["valid"] is False
         assert words in r.get_json()["reason"], (bad, r.get_json())
@@ -230,10 +230,10 @@ def test_verification_of_forged_truncated_and_foreign_tokens_says_why(client, wo
 
 def test_verification_is_audited(client, world, db):
     lid = issue(client, world["a"]).get_json()["id"]
-    token = client.get(f"/api/v1/licenses/{lid}/token", headers=auth(world["a"])).get_json()["token"]
+    token = client.get(f"/api/v1/licences/{lid}/token", headers=auth(world["a"])).get_json()["token"]
     client.get(f"/verify/{token}")
     client.get("/verify/garbage")
-    client.get(f"/api/v1/licenses/verify/{token}")
+    client.get(f"/api/v1/licences/verify/{token}")
     with db.transaction() as session:
         rows = session.exec(select(LicenceVerification).order_by(LicenceVerification.id)).all()
         assert [(r.licence_id, r.valid, r.channel) for r in rows] == [
@@ -247,11 +247,11 @@ def test_verification_is_audited(client, world, db):
 def test_public_keys_and_status_lists_are_published(client, world):
     a = auth(world["a"])
     lid = issue(client, world["a"]).get_json()["id"]
-    client.get(f"/api/v1/licenses/{lid}/token", headers=a)
+    client.get(f"/api/v1/licences/{lid}/token", headers=a)
     keys = client.get("/licences/keys.json").get_json()["keys"]
     assert [k["issuer_code"] for k in keys] == [world["a_dept"].uscc]
     assert keys[0]["alg"] == "Ed25519"
-    client.post(f"/api/v1/licenses/{lid}/revoke", json={"reason": "注销"}, headers=a)
+    client.post(f"/api/v1/licences/{lid}/revoke", json={"reason": "注销"}, headers=a)
     doc = client.get("/licences/status/revocation.json").get_json()
     encoded = doc["credentialSubject"]["encodedList"]
     assert encoded.startswith("u")
@@ -335,8 +335,7 @@ def test_staff_pages_redirect_anonymous_users_to_login(client, world):
 
 
 def test_public_verification_is_rate_limited(db, tmp_path):
-    from conftest import make_settings
-
+    from tests.conftest import make_settings
     from webapp import create_app
 
     app = create_app(make_settings(tmp_path, db.url, ratelimit_enabled=True), database=db)
@@ -369,12 +368,12 @@ def test_staff_pages_are_department_scoped(client, world):
 
 def test_lookup_returns_valid_licences_to_an_allowed_department(client, world):
     issue(client, world["a"])
-    path = f"/api/v1/licenses/lookup?holder_code={id_number(11)}&type_code={PERSON_TYPE}"
+    path = f"/api/v1/licences/lookup?holder_code={id_number(11)}&type_code={PERSON_TYPE}"
     rows = client.get(path, headers=auth(world["a"])).get_json()
     assert len(rows) == 1
     assert rows[0]["holder_code"].count("*") == 8
     bad = client.get(
-        f"/api/v1/licenses/lookup?holder_code=123&type_code={PERSON_TYPE}", headers=auth(world["a"])
+        f"/api/v1/licences/lookup?holder_code=123&type_code={PERSON_TYPE}", headers=auth(world["a"])
     )
     assert bad.status_code == 422
     assert "holder_code" in bad.get_json()["details"]
@@ -412,11 +411,11 @@ def test_administrators_maintain_licence_types_in_the_web_ui(client, world, db):
 
 def test_a_departments_first_key_verifies_at_once_in_a_running_process(client, world):
     lid_a = issue(client, world["a"]).get_json()["id"]
-    token_a = client.get(f"/api/v1/licenses/{lid_a}/token", headers=auth(world["a"])).get_json()["token"]
-    assert client.get(f"/api/v1/licenses/verify/{token_a}").get_json()["valid"] is True  # keys now cached
+    token_a = client.get(f"/api/v1/licences/{lid_a}/token", headers=auth(world["a"])).get_json()["token"]
+    assert client.get(f"/api/v1/licences/verify/{token_a}").get_json()["valid"] is True  # keys now cached
     lid_b = issue(client, world["b"]).get_json()["id"]
-    token_b = client.get(f"/api/v1/licenses/{lid_b}/token", headers=auth(world["b"])).get_json()["token"]
-    assert client.get(f"/api/v1/licenses/verify/{token_b}").get_json()["valid"] is True
+    token_b = client.get(f"/api/v1/licences/{lid_b}/token", headers=auth(world["b"])).get_json()["token"]
+    assert client.get(f"/api/v1/licences/verify/{token_b}").get_json()["valid"] is True
 
 
 def test_staff_amend_page_makes_a_new_version(client, world):

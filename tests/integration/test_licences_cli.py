@@ -7,7 +7,9 @@ import json
 
 import pytest
 from sqlmodel import func, select
-from test_licences_factories import (
+
+from licenses.models import Licence, LicenceOutbox
+from tests.factories.licences import (
     ORG_TYPE,
     PERSON_TYPE,
     id_number,
@@ -15,8 +17,6 @@ from test_licences_factories import (
     make_types,
     org_code,
 )
-
-from licenses.models import Licence, LicenceOutbox
 
 
 @pytest.fixture

@@ -4,15 +4,6 @@ from __future__ import annotations
 
 import pytest
 from sqlmodel import select
-from test_licences_factories import (
-    ORG_TYPE,
-    PERSON_TYPE,
-    id_number,
-    make_staff,
-    make_types,
-    org_licence,
-    person_licence,
-)
 
 from core.audit import AuditLog, verify_chain
 from core.auth import SYSTEM
@@ -21,6 +12,15 @@ from demo import synthetic_licences
 from licenses import bulk, services
 from licenses.identifiers import parse_identifier
 from licenses.models import Licence, LicenceOutbox, LicenceTypeEntry
+from tests.factories.licences import (
+    ORG_TYPE,
+    PERSON_TYPE,
+    id_number,
+    make_staff,
+    make_types,
+    org_licence,
+    person_licence,
+)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from core.db import Database
 from licenses import services
 from licenses.models import Licence
 from tests.conftest import _ensure_pg_database, make_settings, migrate, pg_test_url, reset_and_migrate_pg
-from tests.integration.test_sync_factories import issue_many, make_issuer
+from tests.factories.sync import issue_many, make_issuer
 from webapp import create_app
 
 

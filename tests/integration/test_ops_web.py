@@ -11,7 +11,7 @@ import pytest
 
 from core.logging import configure_logging
 from tests.conftest import make_settings
-from tests.integration.test_sync_factories import RegistryProcess, free_port
+from tests.factories.sync import RegistryProcess, free_port
 from webapp import create_app
 
 

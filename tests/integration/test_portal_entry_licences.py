@@ -1,9 +1,8 @@
 """The public entry page says which materials an e-licence replaces, and links to that licence type."""
 
-from test_catalog_factories import COMPLETE_FIELDS, make_department, make_item, seed_divisions
-
 from catalog import entries as entry_services
 from core.auth import SYSTEM
+from tests.factories.catalog import COMPLETE_FIELDS, make_department, make_item, seed_divisions
 
 LICENCE_TYPE = "11100000MB0143028R001"  # 营业执照 (data/elicence_type_codes_observed.csv)
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import sign_in
 from sqlmodel import Session, select
 
 from catalog import entries as entry_services
@@ -23,10 +22,13 @@ from catalog import services as catalog
 from catalog.codes import make_uscc
 from catalog.divisions import load_divisions_csv
 from catalog.models import EntryVersion, ImplementationEntry
-from core.auth import SYSTEM, Principal, Role, create_user, issue_token
+from core import users
+from core.auth import SYSTEM, Principal, Role
 from core.errors import Forbidden, Invalid, NotFound
 from reports import annual_report, bundles, services, snapshot
+from reports.cache import EXTENSION, MetricsCache
 from reports.models import CaseStat, Snapshot
+from tests.conftest import sign_in
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 YEAR = 2025
@@ -428,9 +430,10 @@ def test_unpublished_bundle_is_not_public(session: Session, world: dict[str, Any
 
 @pytest.fixture
 def admin_client(client: Any, session: Session) -> Any:
-    user = create_user(
-        session, username="report_admin", password="a-long-password-1", display_name="管理员", role=Role.ADMIN
-    )
+    user = users.create_user(
+        session, SYSTEM, users.NewUser(
+            username="report_admin", password="a-long-password-1", display_name="管理员", role=Role.ADMIN
+    ))[0]
     session.flush()
     sign_in(client, user.id)
     return client
@@ -438,14 +441,14 @@ def admin_client(client: Any, session: Session) -> Any:
 
 def test_dashboard_is_for_administrators_only(client: Any, session: Session, world: dict[str, Any]) -> None:
     assert client.get("/admin/dashboard").status_code == 401
-    editor = create_user(
-        session,
+    editor = users.create_user(
+        session, SYSTEM, users.NewUser(
         username="editor_x",
         password="a-long-password-1",
         display_name="编辑",
         role=Role.DEPT_EDITOR,
         department_id=world["d1"].id,
-    )
+    ))[0]
     session.flush()
     sign_in(client, editor.id)
     assert client.get("/admin/dashboard").status_code == 403
@@ -547,14 +550,15 @@ def test_public_bundle_page(client: Any, session: Session, world: dict[str, Any]
 
 
 def test_api_case_stats_and_metrics(client: Any, session: Session, world: dict[str, Any]) -> None:
-    admin = create_user(
-        session, username="api_admin", password="a-long-password-1", display_name="接口", role=Role.ADMIN
-    )
+    admin = users.create_user(
+        session, SYSTEM, users.NewUser(
+            username="api_admin", password="a-long-password-1", display_name="接口", role=Role.ADMIN
+    ))[0]
     session.flush()
-    token = issue_token(session, admin, name="审批系统")
+    token = users.issue_token(session, SYSTEM, admin.id, name="审批系统")[1]
     headers = {"Authorization": f"Bearer {token}"}
     bad = client.post(
-        "/api/reports/case-stats",
+        "/api/v1/reports/case-stats",
         headers=headers,
         json={
             "year": YEAR,
@@ -573,7 +577,7 @@ def test_api_case_stats_and_metrics(client: Any, session: Session, world: dict[s
     assert bad.status_code == 422
     assert "第1行" in bad.get_json()["details"]
     negative = client.post(
-        "/api/reports/case-stats",
+        "/api/v1/reports/case-stats",
         headers=headers,
         json={
             "year": YEAR,
@@ -591,7 +595,7 @@ def test_api_case_stats_and_metrics(client: Any, session: Session, world: dict[s
     )
     assert negative.status_code == 422
     ok = client.post(
-        "/api/reports/case-stats",
+        "/api/v1/reports/case-stats",
         headers=headers,
         json={
             "year": YEAR,
@@ -608,7 +612,7 @@ def test_api_case_stats_and_metrics(client: Any, session: Session, world: dict[s
         },
     )
     assert ok.status_code == 200, ok.get_json()
-    got = client.get(f"/api/reports/metrics?year={YEAR}", headers=headers).get_json()
+    got = client.get(f"/api/v1/reports/metrics?year={YEAR}", headers=headers).get_json()
     assert got["metrics"]["cases_received"]["value"] == 9
     assert got["definitions_version"]
 
@@ -695,3 +699,63 @@ def test_embedded_sqlite_gives_the_same_figures(sqlite_database: Any, session: S
     assert figures[0] == figures[1]
     assert figures[0]["cases_received"][2] == 187
     assert set(figures[0]) >= {d.key for d in metrics.DEFINITIONS if d.group != "licences"}
+
+
+# ---- the dashboard's metrics cache on the production path (hit, invalidation, expiry) -------------------
+
+EXPORT = f"/admin/dashboard/export/cases_by_month.csv?year={YEAR}"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def january(client: Any) -> str:
+    response = client.get(EXPORT)
+    assert response.status_code == 200
+    return response.get_data(as_text=True).lstrip("\ufeff").splitlines()[1]
+
+
+@pytest.fixture
+def clock(app: Any) -> Clock:
+    clock = Clock()
+    app.extensions[EXTENSION] = MetricsCache(ttl_seconds=30, clock=clock)
+    return clock
+
+
+def test_each_app_has_its_own_metrics_cache(app: Any) -> None:
+    assert isinstance(app.extensions[EXTENSION], MetricsCache)
+
+
+def test_dashboard_serves_cached_figures_until_a_web_write_invalidates_them(
+    admin_client: Any, session: Any, world: dict[str, Any], clock: Clock
+) -> None:
+    import_csv(session, csv_text(case_rows(world)))
+    assert january(admin_client) == "01,1月,130,80,120,117"
+    # A write that bypasses the web layer does not clear the cache: the page still shows the old figure,
+    # which proves the second read was a cache hit.
+    e1 = world["e1"].task_code
+    import_csv(session, csv_text([f"{e1},2025-01,200,80,90,88"]))
+    assert january(admin_client) == "01,1月,130,80,120,117"
+    # The case-statistics API is a web write: it clears the cache, the next read is fresh.
+    response = admin_client.post("/api/v1/reports/case-stats", json={"year": YEAR, "rows": [
+        {"task_code": e1, "month": "2025-01", "received": 300, "online": 80, "finished": 90, "on_time": 88},
+    ]})
+    assert response.status_code == 200, response.get_json()
+    assert january(admin_client) == "01,1月,330,80,120,117"
+
+
+def test_cached_figures_expire_after_their_time_to_live(
+    admin_client: Any, session: Any, world: dict[str, Any], clock: Clock
+) -> None:
+    import_csv(session, csv_text(case_rows(world)))
+    assert january(admin_client) == "01,1月,130,80,120,117"
+    import_csv(session, csv_text([f"{world['e1'].task_code},2025-01,200,80,90,88"]))
+    clock.now += 29.9
+    assert january(admin_client) == "01,1月,130,80,120,117"
+    clock.now += 0.2
+    assert january(admin_client) == "01,1月,230,80,120,117"

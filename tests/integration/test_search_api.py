@@ -11,11 +11,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import make_settings
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
-from test_catalog_factories import make_user
-from test_search_factories import NAMES, shared_catalogue
 
 from catalog import entries as entry_services
 from catalog.search import aliases
@@ -24,6 +21,9 @@ from core.audit import AuditLog
 from core.auth import Role
 from core.config import PROJECT_ROOT
 from core.db import Database
+from tests.conftest import make_settings
+from tests.factories.catalog import make_user
+from tests.factories.search import NAMES, shared_catalogue
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from test_search_factories import NAMES, TOWN_NAMES, savepoint_session, shared_catalogue
 
 from catalog import entries as entry_services
 from catalog import search as engine
@@ -15,6 +14,7 @@ from catalog.search import SearchFilters, aliases
 from core.audit import AuditLog
 from core.auth import SYSTEM, Principal, Role
 from core.errors import Invalid
+from tests.factories.search import NAMES, TOWN_NAMES, savepoint_session, shared_catalogue
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

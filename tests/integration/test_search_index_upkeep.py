@@ -9,13 +9,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
-from test_catalog_factories import COMPLETE_FIELDS, make_department, make_item
 
 from catalog import entries as entry_services
 from catalog.importer import import_items_csv
 from catalog.models import ImplementationEntry
 from catalog.search import reindex_entry, search
 from core.auth import SYSTEM
+from tests.factories.catalog import COMPLETE_FIELDS, make_department, make_item
 
 HEADER = (
     "seq,item_name,item_type,task_type_code,department,item_group,basic_code,implementation_code,"

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import _bound_database
-from test_search_factories import build_catalogue
-
 from catalog import search as engine
+from tests.conftest import _bound_database
+from tests.factories.search import build_catalogue
 
 
 def test_sqlite_and_postgresql_give_identical_results(sqlite_database: Any, pg_database: Any) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from sqlmodel import func, select
-from test_catalog_factories import make_department, published_entry, seed_divisions
 
 from benchmarks import search_synth
 from catalog.models import CatalogItem, ImplementationEntry
+from tests.factories.catalog import make_department, published_entry, seed_divisions
 
 
 def _entries(session) -> int:

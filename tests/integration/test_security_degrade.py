@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 import redis
-from conftest import make_settings
-from test_catalog_factories import make_user
-from test_sync_factories import free_port
 
 from core.auth import Role
+from tests.conftest import make_settings
+from tests.factories.catalog import make_user
+from tests.factories.sync import free_port
 from webapp import create_app
 
 LOGIN_LIMIT = 20  # core.auth_views: POST /login, 20 per minute and client

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from markupsafe import escape
 from sqlmodel import select
-from test_catalog_factories import COMPLETE_FIELDS, DISTRICT, make_department, make_user
-from test_licences_factories import PERSON_TYPE, id_number, make_staff, make_types
 
 from catalog.search_models import SearchAlias
 from core.auth import Role
+from tests.factories.catalog import COMPLETE_FIELDS, DISTRICT, make_department, make_user
+from tests.factories.licences import PERSON_TYPE, id_number, make_staff, make_types
 
 PAYLOADS = [
     "'; DROP TABLE catalog_item;--",
@@ -119,7 +119,7 @@ def test_licence_text_is_stored_literally_and_escaped_in_staff_pages(
 ) -> None:
     issuer = _auth(staff["issuer"])
     issued = client.post(
-        "/api/v1/licenses",
+        "/api/v1/licences",
         json={
             "type_code": PERSON_TYPE,
             "holder_name": f"张{payload}",
@@ -130,7 +130,7 @@ def test_licence_text_is_stored_literally_and_escaped_in_staff_pages(
     )
     assert issued.status_code == 201, issued.get_json()
     licence_id = issued.get_json()["id"]
-    full = client.get(f"/api/v1/licenses/{licence_id}/full", headers=issuer).get_json()
+    full = client.get(f"/api/v1/licences/{licence_id}/full", headers=issuer).get_json()
     assert full["holder_name"] == f"张{payload}"
     assert full["face"]["work_type"] == payload
 

@@ -14,17 +14,23 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
-from conftest import make_settings
 from sqlmodel import select
 
 import core.auth
+from core import users
 from core.audit import AuditLog
-from core.auth import Role, User, create_user
+from core.auth import SYSTEM, Role, User
 from core.db import Database
 from core.login import MAX_FAILURES, clear_login_failures, login_failures
+from tests.conftest import make_settings
 from webapp import create_app
 
 PASSWORD = "right-password-1"
+
+
+def _make_admin(session: Any, username: str, display_name: str) -> None:
+    users.create_user(session, SYSTEM, users.NewUser(
+        username=username, password=PASSWORD, display_name=display_name, role=Role.ADMIN))
 WRONG = "用户名或密码错误"
 LOCKED = "登录失败次数过多，账号已临时锁定，请稍后再试"
 PARALLEL = 12
@@ -40,7 +46,7 @@ def committed_user(pg_database: Database) -> Iterator[str]:
     """A user committed for real: the parallel requests below use their own connections."""
     username = "lock_" + secrets.token_hex(4)
     with pg_database.session() as s:
-        create_user(s, username=username, password=PASSWORD, display_name="锁定测试", role=Role.ADMIN)
+        _make_admin(s, username, "锁定测试")
         s.commit()
     yield username
     with pg_database.session() as s:
@@ -106,7 +112,7 @@ def _messages(client: Any, username: str, attempts: int) -> list[str]:
 
 
 def test_unknown_accounts_get_the_same_lock_message_as_real_ones(client: Any, session: Any) -> None:
-    create_user(session, username="real_clerk", password=PASSWORD, display_name="真实用户", role=Role.ADMIN)
+    _make_admin(session, "real_clerk", "真实用户")
     session.flush()
     real = _messages(client, "real_clerk", MAX_FAILURES + 2)
     unknown = _messages(client, "nobody_here", MAX_FAILURES + 2)
@@ -127,7 +133,7 @@ def test_typed_names_are_kept_only_as_digests(client: Any, session: Any) -> None
 
 
 def test_a_successful_login_clears_the_failure_count(client: Any, session: Any) -> None:
-    create_user(session, username="forgetful", password=PASSWORD, display_name="健忘", role=Role.ADMIN)
+    _make_admin(session, "forgetful", "健忘")
     session.flush()
     _messages(client, "forgetful", MAX_FAILURES - 1)
     assert _post_login(client, "forgetful", PASSWORD).status_code == 302
@@ -140,7 +146,7 @@ def test_login_time_does_not_reveal_whether_an_account_exists(
 ) -> None:
     # Production cost: the difference to hide is one argon2 verification.
     monkeypatch.setattr(core.auth, "_hasher", PasswordHasher())
-    create_user(session, username="timed_real", password=PASSWORD, display_name="计时", role=Role.ADMIN)
+    _make_admin(session, "timed_real", "计时")
     session.flush()
 
     def timed(username: str) -> float:
@@ -179,7 +185,7 @@ NASTY_NEXT = [
 
 @pytest.mark.parametrize("target", NASTY_NEXT)
 def test_login_never_redirects_off_site(client: Any, session: Any, target: str) -> None:
-    create_user(session, username="redirected", password=PASSWORD, display_name="跳转", role=Role.ADMIN)
+    _make_admin(session, "redirected", "跳转")
     session.flush()
     response = _post_login(client, "redirected", PASSWORD, next_url=target)
     assert response.status_code == 302
@@ -192,7 +198,7 @@ def test_login_never_redirects_off_site(client: Any, session: Any, target: str) 
 def test_login_keeps_same_site_paths(client: Any, session: Any, target: str) -> None:
     from urllib.parse import quote
 
-    create_user(session, username="returning", password=PASSWORD, display_name="返回", role=Role.ADMIN)
+    _make_admin(session, "returning", "返回")
     session.flush()
     response = _post_login(client, "returning", PASSWORD, next_url=quote(target, safe=""))
     assert response.status_code == 302

@@ -10,8 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_catalog_factories import make_department, published_entry
-from test_licences_factories import (
+
+from catalog.search import rebuild_index
+from core.auth import SYSTEM
+from reports import bundles
+from tests.factories.catalog import make_department, published_entry
+from tests.factories.licences import (
     ORG_TYPE,
     PERSON_TYPE,
     make_admin,
@@ -20,10 +24,6 @@ from test_licences_factories import (
     org_licence,
     person_licence,
 )
-
-from catalog.search import rebuild_index
-from core.auth import SYSTEM
-from reports import bundles
 
 PERSON_NAME = "欧阳锋华"
 ORG_NAME = "泰州市高港区港城食品有限公司"
@@ -58,10 +58,10 @@ def public_world(app: Any, db: Any, client: Any) -> dict[str, Any]:
         assert linked.status_code == 201, linked.get_json()
     tokens = {}
     for kind, licence_id in ids.items():
-        r = client.get(f"/api/v1/licenses/{licence_id}/token", headers=auth)
+        r = client.get(f"/api/v1/licences/{licence_id}/token", headers=auth)
         assert r.status_code == 200, r.get_json()
         tokens[kind] = r.get_json()["token"]
-    revoked = client.post(f"/api/v1/licenses/{ids['org']}/revoke", json={"reason": "依法撤销"}, headers=auth)
+    revoked = client.post(f"/api/v1/licences/{ids['org']}/revoke", json={"reason": "依法撤销"}, headers=auth)
     assert revoked.status_code == 200, revoked.get_json()
     return {
         "secrets": secrets,
@@ -97,7 +97,7 @@ def public_urls(w: dict[str, Any]) -> list[str]:
         f"/bundles/{w['bundle_id']}",
     ]
     for token in w["tokens"].values():
-        urls += [f"/verify/{token}", f"/api/v1/licenses/verify/{token}"]
+        urls += [f"/verify/{token}", f"/api/v1/licences/verify/{token}"]
     return urls
 
 
@@ -118,7 +118,7 @@ def test_no_public_page_or_api_response_shows_a_holder_code_or_name(
 def test_verification_shows_the_masked_holder_so_the_check_above_is_meaningful(
     client: Any, public_world: dict[str, Any]
 ) -> None:
-    body = client.get(f"/api/v1/licenses/verify/{public_world['tokens']['person']}").get_json()
+    body = client.get(f"/api/v1/licences/verify/{public_world['tokens']['person']}").get_json()
     assert body["valid"] is True
     text = client.get(f"/verify/{public_world['tokens']['person']}").get_data(as_text=True)
     assert PERSON_NAME[0] + "***" in text

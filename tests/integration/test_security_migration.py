@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from conftest import _ensure_pg_database, pg_test_url
 
 from core.db import make_engine
+from tests.conftest import _ensure_pg_database, pg_test_url
 
 ROOT = Path(__file__).resolve().parents[2]
 BEFORE = "b02311bfa7a4"

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import make_settings
-from test_catalog_factories import OTHER_TOWN, make_department, make_user
 
 from core.auth import Role
 from core.config import Settings, SettingsError
+from tests.conftest import make_settings
+from tests.factories.catalog import OTHER_TOWN, make_department, make_user
 from webapp import create_app
 
 SCRAPE_TOKEN = "scrape-" + "s" * 32

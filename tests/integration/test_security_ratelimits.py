@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_settings
 
+from tests.conftest import make_settings
 from webapp import create_app
 
 
@@ -60,5 +60,5 @@ def test_search_api_and_search_page_are_limited(limited_client: Any) -> None:
 
 
 def test_online_verification_is_limited(limited_client: Any) -> None:
-    _assert_limited(_hit_until_limited(limited_client, "GET", "/api/v1/licenses/verify/not-a-token", 120))
+    _assert_limited(_hit_until_limited(limited_client, "GET", "/api/v1/licences/verify/not-a-token", 120))
     _assert_limited(_hit_until_limited(limited_client, "GET", "/verify/not-a-token", 120))

@@ -1,5 +1,7 @@
 """Every write endpoint of the API x every principal that must be refused: 401 for anonymous and
-for a bad token, 403/404 for the wrong department, division or role; and nothing is written.
+for a bad token, 403 for the wrong department, division or role (the catalogue and the licence
+register are not secret, so a refusal names the rule instead of hiding the object); and nothing is
+written.
 
 The endpoints come from the published OpenAPI document, so a new write endpoint fails
 test_every_write_endpoint_has_a_refusal_case until it is given a request here.
@@ -10,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_catalog_factories import DISTRICT, uscc_for
-from test_licences_factories import PERSON_TYPE, id_number
-from test_security_factories import (
+
+from tests.factories.catalog import DISTRICT, uscc_for
+from tests.factories.licences import PERSON_TYPE, id_number
+from tests.factories.security import (
     WRITE_METHODS,
     World,
     build_world,
@@ -101,8 +104,8 @@ def _requests(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any] | Non
             {"task_code": w.task_code, "role": "produces"},
             ALL_STAFF,
         ),
-        ("POST", "/api/v1/licenses"): (
-            "/api/v1/licenses",
+        ("POST", "/api/v1/licences"): (
+            "/api/v1/licences",
             {
                 "type_code": PERSON_TYPE,
                 "holder_name": "王五",
@@ -111,21 +114,33 @@ def _requests(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any] | Non
             },
             NOT_STAFF,
         ),
-        ("POST", "/api/v1/licenses/{licence_id}/amend"): (
-            f"/api/v1/licenses/{lic}/amend",
+        ("POST", "/api/v1/licences/{licence_id}/amend"): (
+            f"/api/v1/licences/{lic}/amend",
             {"holder_name": "王五", "reason": "更正姓名"},
             ALL_STAFF,
         ),
-        ("POST", "/api/v1/licenses/{licence_id}/suspend"): (
-            f"/api/v1/licenses/{lic}/suspend",
+        ("POST", "/api/v1/licences/{licence_id}/suspend"): (
+            f"/api/v1/licences/{lic}/suspend",
             {"reason": "涉嫌违规，暂停使用"},
             ALL_STAFF,
         ),
-        ("POST", "/api/v1/licenses/{licence_id}/resume"): (f"/api/v1/licenses/{lic}/resume", {}, ALL_STAFF),
-        ("POST", "/api/v1/licenses/{licence_id}/revoke"): (
-            f"/api/v1/licenses/{lic}/revoke",
+        ("POST", "/api/v1/licences/{licence_id}/resume"): (f"/api/v1/licences/{lic}/resume", {}, ALL_STAFF),
+        ("POST", "/api/v1/licences/{licence_id}/revoke"): (
+            f"/api/v1/licences/{lic}/revoke",
             {"reason": "依法撤销"},
             ALL_STAFF,
+        ),
+        ("POST", "/api/v1/users"): (
+            "/api/v1/users",
+            {"username": "new.staff", "display_name": "新同事", "role": "admin", "password": "long-enough-1"},
+            ALL_STAFF,
+        ),
+        ("PUT", "/api/v1/users/{user_id}/active"): (f"/api/v1/users/{w.user_id}/active", {"value": False},
+                                                    ALL_STAFF),
+        ("POST", "/api/v1/users/{user_id}/tokens"): (f"/api/v1/users/{w.user_id}/tokens", {"name": "对接"},
+                                                     ALL_STAFF),
+        ("POST", "/api/v1/tokens/{token_id}/revoke"): (
+            f"/api/v1/tokens/{w.token_id}/revoke", None, ALL_STAFF
         ),
         ("POST", "/api/v1/sync/dead-letters/requeue"): (
             "/api/v1/sync/dead-letters/requeue",
@@ -137,8 +152,8 @@ def _requests(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any] | Non
             {"ids": [1], "reason": "人工处理完毕"},
             ALL_STAFF,
         ),
-        ("POST", "/api/reports/case-stats"): (
-            "/api/reports/case-stats",
+        ("POST", "/api/v1/reports/case-stats"): (
+            "/api/v1/reports/case-stats",
             {
                 "year": 2026,
                 "rows": [
@@ -183,13 +198,13 @@ def test_write_endpoint_refuses_anonymous_bad_token_and_wrong_scope_without_writ
     session = db.session()
     before = fingerprint(session)
 
-    for label, headers, allowed in [
-        ("anonymous", {}, {401}),
-        ("bad token", {"Authorization": "Bearer not-a-real-token"}, {401}),
-        *[(role, {"Authorization": f"Bearer {world.tokens[role]}"}, {403, 404}) for role in refused],
+    for label, headers, expected in [
+        ("anonymous", {}, 401),
+        ("bad token", {"Authorization": "Bearer not-a-real-token"}, 401),
+        *[(role, {"Authorization": f"Bearer {world.tokens[role]}"}, 403) for role in refused],
     ]:
         response = _send(client, method, url, body, headers)
-        assert response.status_code in allowed, (label, response.status_code, response.get_json())
+        assert response.status_code == expected, (label, response.status_code, response.get_json())
         error = response.get_json()
         assert set(error) == {"code", "message", "details"}, (label, error)
         session.expire_all()
@@ -198,6 +213,10 @@ def test_write_endpoint_refuses_anonymous_bad_token_and_wrong_scope_without_writ
 
 
 ADMIN_ONLY = [
+    ("POST", "/api/v1/users"),
+    ("PUT", "/api/v1/users/{user_id}/active"),
+    ("POST", "/api/v1/users/{user_id}/tokens"),
+    ("POST", "/api/v1/tokens/{token_id}/revoke"),
     ("POST", "/api/v1/departments"),
     ("POST", "/api/v1/items"),
     ("PATCH", "/api/v1/items/{item_id}"),
@@ -252,8 +271,12 @@ def test_every_documented_error_response_uses_the_error_shape() -> None:
         "/api/v1/items/3000000000",
         "/api/v1/entries/3000000000",
         "/api/v1/sync/licences/3000000000",
-        "/api/v1/licenses/3000000000",
+        "/api/v1/licences/3000000000",
     ],
 )
 def test_ids_beyond_the_integer_columns_are_not_found_not_server_errors(client: Any, url: str) -> None:
-    assert client.get(url).status_code in (401, 404)
+    """The bounded id converter refuses them at routing, before any login check."""
+    response = client.get(url)
+    assert response.status_code == 404
+    if url.startswith("/api/"):
+        assert set(response.get_json()) == {"code", "message", "details"}

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from core.auth import Principal, Role, User, create_user, set_password, set_user_active
+from core import users
+from core.auth import SYSTEM, Principal, Role, User, set_password
+from core.users import set_user_active
 
 PASSWORD = "session-pass-1"
 STAFF_PAGE = "/staff/entries/"
@@ -17,7 +19,8 @@ COOKIE = "gg_session"
 
 
 def _user(session: Any, username: str, role: Role = Role.ADMIN) -> User:
-    user = create_user(session, username=username, password=PASSWORD, display_name=username, role=role)
+    user, _ = users.create_user(session, SYSTEM, users.NewUser(
+        username=username, password=PASSWORD, display_name=username, role=role))
     session.flush()
     return user
 
@@ -116,14 +119,14 @@ def test_the_password_page_needs_a_login(client: Any) -> None:
 
 
 def test_only_the_user_or_an_administrator_changes_a_password(session: Any) -> None:
-    from test_catalog_factories import VILLAGE, seed_divisions
-
     from core.errors import Forbidden
+    from tests.factories.catalog import VILLAGE, seed_divisions
 
     seed_divisions(session)
     target = _user(session, "pw_target")
-    other = create_user(session, username="pw_other", password=PASSWORD, display_name="其他",
-                        role=Role.DIVISION_OPERATOR, division_code=VILLAGE)
+    other, _ = users.create_user(session, SYSTEM, users.NewUser(
+        username="pw_other", password=PASSWORD, display_name="其他",
+        role=Role.DIVISION_OPERATOR, division_code=VILLAGE))
     with pytest.raises(Forbidden):
         set_password(session, Principal.of(other), target.id, "a-new-password-3")
 

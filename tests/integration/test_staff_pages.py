@@ -17,7 +17,8 @@ from catalog import services
 from catalog.codes import make_uscc
 from catalog.divisions import GAOGANG_FILES, load_divisions_csv
 from catalog.models import CatalogItem, Department, EntryVersion, Fee, ImplementationEntry, Material
-from core.auth import SYSTEM, ApiToken, Role, User, create_user, principal_for_token
+from core import users
+from core.auth import SYSTEM, ApiToken, Role, User, principal_for_token
 
 DISTRICT = "321203000000"
 TOWN = "321203001000"  # 口岸街道
@@ -95,9 +96,10 @@ def _dept(session: Any, name: str, level: str, division: str) -> Department:
 
 
 def _user(session: Any, key: str, role: Role, **scope: Any) -> User:
-    return create_user(
-        session, username=f"{key}{next(_seq)}", password=PASSWORD, display_name=key, role=role, **scope
-    )
+    return users.create_user(
+        session, SYSTEM, users.NewUser(
+            username=f"{key}{next(_seq)}", password=PASSWORD, display_name=key, role=role, **scope
+    ))[0]
 
 
 @pytest.fixture

@@ -10,8 +10,19 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import sign_in
-from test_sync_factories import (
+
+from core import users
+from core.audit import AuditLog
+from core.auth import SYSTEM, Role
+from core.db import Database
+from core.errors import Invalid
+from core.types import utcnow
+from licenses import reconcile, sync, sync_admin
+from licenses import services as licence_services
+from licenses.models import Licence, LicenceOutbox
+from licenses.sync_models import SyncLock
+from tests.conftest import sign_in
+from tests.factories.sync import (
     KEY,
     Issuer,
     RegistryProcess,
@@ -21,16 +32,6 @@ from test_sync_factories import (
     outbox_counts,
     registry_licences,
 )
-
-from core.audit import AuditLog
-from core.auth import SYSTEM, Role, User, create_user, issue_token
-from core.db import Database
-from core.errors import Invalid
-from core.types import utcnow
-from licenses import reconcile, sync, sync_admin
-from licenses import services as licence_services
-from licenses.models import Licence, LicenceOutbox
-from licenses.sync_models import SyncLock
 from workers.registry_client import RegistryClient
 
 T = LicenceOutbox.__table__
@@ -235,9 +236,9 @@ def test_clock_skew_is_retried_alerted_and_recovers_once_the_clock_is_right(
     assert "gaogang_licence_sync_clock_skew 1.0" in metrics
     assert 'gaogang_licence_sync_retrying_by_kind{kind="clock_skew"} 3.0' in metrics
     with db.transaction() as session:
-        admin_id = create_user(
-            session, username="skewadmin", password="password-123", display_name="管理员", role=Role.ADMIN
-        ).id
+        admin_id = users.create_user(session, SYSTEM, users.NewUser(
+            username="skewadmin", password="password-123", display_name="管理员", role=Role.ADMIN
+        ))[0].id
     sign_in(web, admin_id)
     assert "时钟偏差" in web.get("/admin/sync/").get_data(as_text=True)
     client.set_faults(clock_skew_s=0)  # the clock is fixed; nobody touches the records
@@ -367,9 +368,8 @@ def test_enqueue_with_redis_down_fails_fast_and_the_row_waits_for_the_sweep(
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # celery_app.py is a top-level module
-    from conftest import make_settings
-
     from celery_app import PUBLISH_TRANSPORT_OPTIONS, make_celery
+    from tests.conftest import make_settings
     from webapp.tasks import make_scheduler
 
     with socket.socket() as s:  # a port nobody listens on: Redis is down
@@ -401,10 +401,11 @@ def test_single_flight_lock_is_exclusive_until_released_or_expired(db: Database)
 
 def _admin_token(db: Database) -> str:
     with db.transaction() as session:
-        user = create_user(
-            session, username="syncadmin", password="password-123", display_name="管理员", role=Role.ADMIN
-        )
-        return issue_token(session, user, "test")
+        user = users.create_user(
+            session, SYSTEM, users.NewUser(
+                username="syncadmin", password="password-123", display_name="管理员", role=Role.ADMIN
+        ))[0]
+        return users.issue_token(session, SYSTEM, user.id, "test")[1]
 
 
 def test_status_json_and_metrics_show_the_figures(app: Any, db: Database, issuer: Issuer) -> None:
@@ -433,7 +434,7 @@ def test_dead_letters_api_is_for_administrators_and_requires_a_reason_to_skip(
     with db.transaction() as session:
         session.execute(T.update().values(status="failed", last_error="市级证照库拒收：测试"))
         ids = list(session.execute(sa.select(T.c.id).order_by(T.c.id)).scalars())
-        staff_token = issue_token(session, session.get(User, issuer.actor.user_id), "t")
+        staff_token = users.issue_token(session, SYSTEM, issuer.actor.user_id, "t")[1]
     client = app.test_client()
     staff = {"Authorization": f"Bearer {staff_token}"}
     assert client.get("/api/v1/sync/dead-letters", headers=staff).status_code == 403
@@ -468,9 +469,10 @@ def test_admin_sync_page_lists_dead_letters_and_requeues_them(app: Any, db: Data
     with db.transaction() as session:
         session.execute(T.update().values(status="failed", last_error="市级证照库拒收：测试原因"))
         outbox_id = session.execute(sa.select(T.c.id)).scalar_one()
-        user = create_user(
-            session, username="pageadmin", password="password-123", display_name="管理员", role=Role.ADMIN
-        )
+        user = users.create_user(
+            session, SYSTEM, users.NewUser(
+                username="pageadmin", password="password-123", display_name="管理员", role=Role.ADMIN
+        ))[0]
         user_id = user.id
     client = app.test_client()
     assert client.get("/admin/sync/").status_code == 401
@@ -491,14 +493,12 @@ def test_admin_sync_page_lists_dead_letters_and_requeues_them(app: Any, db: Data
 
 
 def test_admin_can_request_a_reconciliation_now(app: Any, db: Database, tmp_path: Any) -> None:
-    import sys
-    from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # celery_app.py is a top-level module
     with db.transaction() as session:
-        user = create_user(
-            session, username="reconadmin", password="password-123", display_name="管理员", role=Role.ADMIN
-        )
+        user = users.create_user(
+            session, SYSTEM, users.NewUser(
+                username="reconadmin", password="password-123", display_name="管理员", role=Role.ADMIN
+        ))[0]
         user_id = user.id
     client = app.test_client()
     sign_in(client, user_id)
@@ -519,7 +519,7 @@ def test_admin_can_request_a_reconciliation_now(app: Any, db: Database, tmp_path
 def test_embedded_sqlite_mode_drains_and_reconciles_the_same_way(
     tmp_path: Any, client: RegistryClient, registry: RegistryProcess
 ) -> None:
-    from conftest import migrate
+    from tests.conftest import migrate
 
     url = f"sqlite:///{tmp_path / 'embedded.db'}"
     migrate(url)

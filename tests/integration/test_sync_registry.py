@@ -10,53 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from test_sync_factories import KEY, RegistryProcess
 
-from city_registry.protocol import iso7064_mod37_36
 from licenses import reconcile, sync
+from tests.factories.sync import ISSUER, KEY, RegistryProcess, envelope, identifier
 from workers.registry_client import RegistryClient, sign
-
-TYPE = "11100000000013338W011"
-ISSUER = "11321203MB0000000X"
-
-
-def identifier(serial: str, version: int = 1, issuer: str = ISSUER) -> str:
-    body = f"{TYPE}{issuer}{serial}{version:03d}"
-    return f"1.2.156.3005.2.{TYPE}.{issuer}.{serial}.{version:03d}.{iso7064_mod37_36(body)}"
-
-
-def envelope(
-    serial: str,
-    *,
-    version: int = 1,
-    revision: int = 1,
-    sequence: int = 1,
-    status: str = "valid",
-    issue_date: str = "2018-03-01",
-    **overrides: Any,
-) -> dict[str, Any]:
-    ident = identifier(serial, version)
-    record = {
-        "certificate_identifier": ident,
-        "certificate_type_code": TYPE,
-        "certificate_type_name": "建筑工程施工许可证",
-        "certificate_name": "建筑工程施工许可证",
-        "certificate_number": f"N{serial}",
-        "holder_name": "泰州市某建设有限公司",
-        "holder_code": "91321203MA1MXXXX0X",
-        "holder_code_type": "001",
-        "issuer_name": "区住建局",
-        "issuer_code": ISSUER,
-        "issue_date": issue_date,
-        "area_code": "321203",
-        "valid_from": issue_date,
-        "valid_to": None,
-        "status": status,
-        "version": revision,
-        "operation": "issue",
-    }
-    record.update(overrides)
-    return {"idem_key": f"{ident}:{revision}", "sequence": sequence, "record": record}
 
 
 @pytest.fixture(scope="module")
@@ -226,7 +183,8 @@ def registry_db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[s
         yield f"sqlite:///{tmp_path / 'registry.db'}"
         return
     import sqlalchemy as sa
-    from conftest import _ensure_pg_database, pg_test_url
+
+    from tests.conftest import _ensure_pg_database, pg_test_url
 
     url = sa.engine.make_url(pg_test_url())
     url_text = url.set(database=f"{url.database}_registry").render_as_string(hide_password=False)

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from test_licences_factories import PERSON_TYPE, id_number, make_staff, make_types
-from test_sync_factories import KEY, RegistryProcess
 
 from core.db import Database
 from licenses import services as licence_services
 from licenses import sync
 from licenses.models import LicenceOutbox
+from tests.factories.licences import PERSON_TYPE, id_number, make_staff, make_types
+from tests.factories.sync import KEY, RegistryProcess
 from workers.registry_client import RegistryClient
 
 T = LicenceOutbox.__table__
@@ -43,7 +43,7 @@ def registry_client(registry: RegistryProcess) -> Iterator[RegistryClient]:
 def _issue(client: Any, token: str, request_id: str) -> Any:
     body = {"type_code": PERSON_TYPE, "holder_name": "张三", "holder_code": id_number(11),
             "face": {"gender": "男", "work_type": "建筑电工"}}
-    return client.post("/api/v1/licenses", json=body,
+    return client.post("/api/v1/licences", json=body,
                        headers={"Authorization": f"Bearer {token}", "X-Request-ID": request_id})
 
 
@@ -100,7 +100,7 @@ def test_changes_outside_a_web_request_carry_no_request_id_and_send_none(
 
 
 def test_registry_rejects_a_request_id_it_would_not_log_safely(registry_client: RegistryClient) -> None:
-    from test_sync_registry import envelope
+    from tests.factories.sync import envelope
 
     env = envelope("T1")
     env["request_id"] = "bad id\nforged line"

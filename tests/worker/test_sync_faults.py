@@ -22,12 +22,14 @@ from typing import Any
 import pytest
 import redis
 import sqlalchemy as sa
-from conftest import _ensure_pg_database, pg_test_url, reset_and_migrate_pg
 
-# The shared sync factories live in tests/integration; celery_app.py is a top-level module of the project.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from test_sync_factories import (
+from celery_app import make_celery
+from core.config import Settings
+from core.db import Database
+from licenses import services as licence_services
+from licenses import sync, sync_admin
+from tests.conftest import _ensure_pg_database, pg_test_url, reset_and_migrate_pg
+from tests.factories.sync import (
     KEY,
     Issuer,
     RegistryProcess,
@@ -39,12 +41,6 @@ from test_sync_factories import (
     registry_licences,
     registry_stats,
 )
-
-from celery_app import make_celery
-from core.config import Settings
-from core.db import Database
-from licenses import services as licence_services
-from licenses import sync, sync_admin
 from webapp.tasks import make_scheduler
 from workers.registry_client import RegistryClient
 
@@ -73,12 +69,12 @@ class Worker:
         env = {**os.environ, "DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url,
                "CITY_REGISTRY_URL": self.registry_url, "CITY_REGISTRY_KEY": KEY,
                "SYNC_BATCH_SIZE": str(BATCH), "INSTANCE_DIR": str(self.tmp),
-               "PYTHONPATH": f"{ROOT / 'tests' / 'worker'}{os.pathsep}{ROOT}"}
+               "PYTHONPATH": str(ROOT)}
         schedule = self.tmp / f"beat-{time.monotonic_ns()}"
         offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [CELERY, "-A", "sync_worker_app", "worker", "-B", "-Q", "default,sync", "-c",
+                [CELERY, "-A", "tests.worker.sync_worker_app", "worker", "-B", "-Q", "default,sync", "-c",
                  str(self.concurrency), "--loglevel", "INFO", "-s", str(schedule), "--without-gossip",
                  "--without-mingle"],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

@@ -13,7 +13,8 @@ from catalog import services
 from catalog.codes import make_uscc
 from catalog.divisions import GAOGANG_FILES, load_divisions_csv
 from catalog.models import CatalogItem, Department, Division
-from core.auth import SYSTEM, Principal, Role, User, create_user, issue_token
+from core import users
+from core.auth import SYSTEM, Principal, Role, User
 
 DISTRICT = "321203000000"
 TOWN = "321203001000"  # 口岸街道
@@ -62,16 +63,16 @@ def make_user(
     session: Any, role: Role, *, department: Department | None = None, division_code: str | None = None
 ) -> tuple[User, Principal, str]:
     n = next(_codes)
-    user = create_user(
-        session,
-        username=f"u{n}",
+    user = users.create_user(
+        session, SYSTEM, users.NewUser(
+        username=f"user{n}",
         password="password-123",
         display_name=f"用户{n}",
         role=role,
         department_id=department.id if department else None,
         division_code=division_code,
-    )
-    token = issue_token(session, user, "test")
+    ))[0]
+    token = users.issue_token(session, SYSTEM, user.id, "test")[1]
     return user, Principal.of(user), token
 
 

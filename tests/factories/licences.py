@@ -13,7 +13,8 @@ from sqlmodel import Session
 
 from catalog.codes import id_check_char, make_uscc
 from catalog.models import Department
-from core.auth import SYSTEM, Principal, Role, create_user, issue_token
+from core import users
+from core.auth import SYSTEM, Principal, Role
 from demo.licences_demo import ensure_department
 from licenses import services
 from licenses.models import Licence, LicenceType
@@ -77,22 +78,23 @@ def make_types(session: Session) -> tuple[LicenceType, LicenceType]:
 
 def make_staff(session: Session, name: str, org8: str, username: str, role: Role = Role.DEPT_EDITOR) -> Staff:
     dept = ensure_department(session, name, "11321203", org8)
-    user = create_user(
-        session,
+    user = users.create_user(
+        session, SYSTEM, users.NewUser(
         username=username,
         password="password-123",
         display_name=f"{name}经办人",
         role=role,
         department_id=dept.id,
-    )
-    return Staff(dept, Principal.of(user), issue_token(session, user, "tests"))
+    ))[0]
+    return Staff(dept, Principal.of(user), users.issue_token(session, SYSTEM, user.id, "tests")[1])
 
 
 def make_admin(session: Session, username: str = "licence_admin") -> tuple[Principal, str]:
-    user = create_user(
-        session, username=username, password="password-123", display_name="区级管理员", role=Role.ADMIN
-    )
-    return Principal.of(user), issue_token(session, user, "tests")
+    user = users.create_user(
+        session, SYSTEM, users.NewUser(
+            username=username, password="password-123", display_name="区级管理员", role=Role.ADMIN
+    ))[0]
+    return Principal.of(user), users.issue_token(session, SYSTEM, user.id, "tests")[1]
 
 
 def person_licence(session: Session, staff: Staff, seq: int = 1, **overrides: Any) -> Licence:

@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from test_catalog_factories import (
+
+from core.auth import ApiToken, Role
+from core.config import Settings
+from tests.factories.catalog import (
     DISTRICT,
     OTHER_TOWN,
     make_department,
@@ -21,10 +24,7 @@ from test_catalog_factories import (
     make_user,
     published_entry,
 )
-from test_licences_factories import PERSON_TYPE, make_staff, make_types, person_licence
-
-from core.auth import Role
-from core.config import Settings
+from tests.factories.licences import PERSON_TYPE, make_staff, make_types, person_licence
 
 WRITE_METHODS = ("post", "put", "patch", "delete")
 
@@ -68,6 +68,8 @@ class World:
     licence_type: str
     admin: str
     tokens: dict[str, str] = field(default_factory=dict)
+    user_id: int = 0  # the licence issuer's account, for the user administration endpoints
+    token_id: int = 0  # one of its API tokens
 
 
 def build_world(session: Any) -> World:
@@ -87,6 +89,9 @@ def build_world(session: Any) -> World:
         "operator_of_other_division": make_user(session, Role.DIVISION_OPERATOR, division_code=OTHER_TOWN)[2],
     }
     admin = make_user(session, Role.ADMIN, division_code=DISTRICT)[2]
+    token_id = session.execute(
+        sa.select(ApiToken.id).where(ApiToken.user_id == issuer.actor.user_id)
+    ).scalars().first()
     session.commit()
     return World(
         department_id=dept_a.id,
@@ -97,6 +102,8 @@ def build_world(session: Any) -> World:
         licence_type=PERSON_TYPE,
         admin=admin,
         tokens=tokens,
+        user_id=issuer.actor.user_id,
+        token_id=token_id,
     )
 
 

@@ -24,7 +24,9 @@ from catalog import services as catalog_services
 from catalog.codes import make_uscc
 from catalog.divisions import GAOGANG_FILES, load_divisions_csv
 from catalog.models import Department, Division
-from core.auth import SYSTEM, Principal, Role, create_user
+from city_registry.protocol import iso7064_mod37_36
+from core import users
+from core.auth import SYSTEM, Principal, Role
 from demo import synthetic_licences
 from licenses import bulk
 from licenses import services as licence_services
@@ -64,8 +66,9 @@ def make_issuer(session: Any, name: str = "区市场监督管理局", type_seq: 
     dept = catalog_services.create_department(
         session, SYSTEM, name=f"{name}{n}", uscc=uscc_for(f"{name}{n}:{os.getpid()}"), level="4",
         division_code="321203000000")
-    user = create_user(session, username=f"sync{n}x{os.getpid()}", password="password-123",
-                       display_name=f"发证员{n}", role=Role.DEPT_EDITOR, department_id=dept.id)
+    user = users.create_user(session, SYSTEM, users.NewUser(
+        username=f"sync{n}x{os.getpid()}", password="password-123",
+                       display_name=f"发证员{n}", role=Role.DEPT_EDITOR, department_id=dept.id))[0]
     seq = type_seq if type_seq is not None else 100 + n % 800
     code = f"{TYPE_AUTHORITY}{seq:03d}"
     lt = session.exec(select(LicenceType).where(LicenceType.code == code)).first()
@@ -168,3 +171,47 @@ class RegistryProcess:
 
 def licence_ids(session: Any) -> list[int]:
     return list(session.execute(sa.select(Licence.id).order_by(Licence.id)).scalars())
+
+
+# Records as the district sends them to the registry (the registry tests build them by hand).
+TYPE = "11100000000013338W011"
+ISSUER = "11321203MB0000000X"
+
+
+def identifier(serial: str, version: int = 1, issuer: str = ISSUER) -> str:
+    body = f"{TYPE}{issuer}{serial}{version:03d}"
+    return f"1.2.156.3005.2.{TYPE}.{issuer}.{serial}.{version:03d}.{iso7064_mod37_36(body)}"
+
+
+def envelope(
+    serial: str,
+    *,
+    version: int = 1,
+    revision: int = 1,
+    sequence: int = 1,
+    status: str = "valid",
+    issue_date: str = "2018-03-01",
+    **overrides: Any,
+) -> dict[str, Any]:
+    ident = identifier(serial, version)
+    record = {
+        "certificate_identifier": ident,
+        "certificate_type_code": TYPE,
+        "certificate_type_name": "建筑工程施工许可证",
+        "certificate_name": "建筑工程施工许可证",
+        "certificate_number": f"N{serial}",
+        "holder_name": "泰州市某建设有限公司",
+        "holder_code": "91321203MA1MXXXX0X",
+        "holder_code_type": "001",
+        "issuer_name": "区住建局",
+        "issuer_code": ISSUER,
+        "issue_date": issue_date,
+        "area_code": "321203",
+        "valid_from": issue_date,
+        "valid_to": None,
+        "status": status,
+        "version": revision,
+        "operation": "issue",
+    }
+    record.update(overrides)
+    return {"idem_key": f"{ident}:{revision}", "sequence": sequence, "record": record}

@@ -12,17 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
-from test_catalog_factories import (
+
+from catalog import entries as entry_services
+from catalog.search import rebuild_index
+from core.auth import SYSTEM
+from tests.factories.catalog import (
     COMPLETE_FIELDS,
     DISTRICT,
     TOWN,
     make_department,
     make_item,
 )
-
-from catalog import entries as entry_services
-from catalog.search import rebuild_index
-from core.auth import SYSTEM
 
 ROOT = Path(__file__).resolve().parents[2]
 # Real names from data/service_items_guangan_511602.csv chosen to exercise the engine: shared

@@ -1,0 +1,1 @@
+"""Tests of the platform: unit/, integration/, worker/, browser/; shared builders in factories/."""

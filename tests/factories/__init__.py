@@ -1,0 +1,2 @@
+"""Builders of test data that go through the services (one module per area), imported as
+``tests.factories.<area>``."""

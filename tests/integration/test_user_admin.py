@@ -1,0 +1,193 @@
+"""User and token administration (core.users): the admin pages, the API and the CLI call the same
+services, and each write leaves exactly one audit row naming who acted."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from sqlmodel import col, select
+
+from core import users
+from core.audit import AuditLog
+from core.auth import SYSTEM, ApiToken, Principal, Role, User, principal_for_token
+from core.errors import Forbidden, Invalid
+from tests.factories.catalog import make_department
+
+PASSWORD = "password-123"
+
+
+def audit_rows(session: Any, action: str) -> list[AuditLog]:
+    session.expire_all()
+    return list(session.exec(select(AuditLog).where(AuditLog.action == action).order_by(col(AuditLog.id))))
+
+
+@pytest.fixture
+def admin(session: Any) -> User:
+    user, _ = users.create_user(session, SYSTEM, users.NewUser(
+        username="root_admin", display_name="区级管理员", role=Role.ADMIN, password=PASSWORD))
+    session.commit()
+    return user
+
+
+def login(client: Any, user: User) -> None:
+    response = client.post("/login", data={"username": user.username, "password": PASSWORD})
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def test_each_admin_page_write_leaves_one_audit_row_with_the_admin_as_actor(client, session, admin):
+    department = make_department(session, "用户管理测试局")
+    session.commit()
+    login(client, admin)
+    response = client.post("/admin/users", data={
+        "username": "wang.wu", "display_name": "王五", "role": "dept_editor",
+        "department_id": str(department.id), "password": "long-enough-1",
+    })
+    assert response.status_code == 302
+    user = session.exec(select(User).where(User.username == "wang.wu")).one()
+
+    response = client.post(f"/admin/users/{user.id}/tokens", data={"name": "对接系统"})
+    assert response.status_code == 200
+    plain = re.search(r'id="secret-value">([^<]+)<', response.get_data(as_text=True)).group(1)
+    token = session.exec(select(ApiToken).where(ApiToken.user_id == user.id)).one()
+    assert client.post(f"/admin/tokens/{token.id}/revoke").status_code == 302
+    assert client.post(f"/admin/users/{user.id}/active", data={"value": "0"}).status_code == 302
+
+    for action in ("user.create", "token.issue", "token.revoke", "user.deactivate"):
+        rows = audit_rows(session, action)
+        subject = [r for r in rows if r.entity_id == str(user.id)]
+        assert len(subject) == 1, action
+        assert (subject[0].actor_id, subject[0].actor_name) == (admin.id, admin.display_name)
+    issued = audit_rows(session, "token.issue")[-1]
+    assert plain not in str(issued.new)
+    assert issued.new["prefix"] == plain[:10]
+
+
+def test_each_cli_write_leaves_one_audit_row_with_the_cli_as_actor(app, session, admin):
+    department = make_department(session, "用户管理测试局")
+    session.commit()
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["catalog", "create-user", "zhao.liu", "--role", "dept_reviewer",
+                                 "--department-id", str(department.id), "--password", "long-enough-1"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(args=["catalog", "create-token", "zhao.liu", "--name", "夜间同步"])
+    assert result.exit_code == 0, result.output
+    plain = result.output.strip()
+    session.expire_all()
+    assert principal_for_token(session, plain) is not None
+    token = session.exec(select(ApiToken).where(ApiToken.prefix == plain[:10])).one()
+    result = runner.invoke(args=["catalog", "revoke-token", str(token.id)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(args=["catalog", "set-user-active", "zhao.liu", "--inactive"])
+    assert result.exit_code == 0, result.output
+
+    user = session.exec(select(User).where(User.username == "zhao.liu")).one()
+    assert not user.is_active
+    assert principal_for_token(session, plain) is None
+    for action in ("user.create", "token.issue", "token.revoke", "user.deactivate"):
+        subject = [r for r in audit_rows(session, action) if r.entity_id == str(user.id)]
+        assert len(subject) == 1, action
+        assert subject[0].actor_id is None
+        assert subject[0].actor_name.startswith("cli:")
+
+
+def test_cli_refuses_a_bad_user_in_chinese_and_writes_nothing(app, session, admin):
+    before = len(audit_rows(session, "user.create"))
+    result = app.test_cli_runner().invoke(
+        args=["catalog", "create-user", "x", "--role", "dept_editor", "--password", "short"])
+    assert result.exit_code == 1
+    assert "用户名为 3-60 位" in result.output
+    assert "部门角色必须指定所属部门" in result.output
+    assert "密码至少 8 位" in result.output
+    session.expire_all()
+    assert session.exec(select(User).where(User.username == "x")).first() is None
+    assert len(audit_rows(session, "user.create")) == before
+
+
+def test_only_an_administrator_may_administer_users_and_tokens(session, admin):
+    department = make_department(session, "用户管理测试局")
+    editor, _ = users.create_user(session, SYSTEM, users.NewUser(
+        username="editor_x", display_name="编辑", role=Role.DEPT_EDITOR, department_id=department.id,
+        password=PASSWORD))
+    actor = Principal.of(editor)
+    with pytest.raises(Forbidden):
+        users.create_user(session, actor, users.NewUser(username="evil", display_name="x", role="admin"))
+    with pytest.raises(Forbidden):
+        users.issue_token(session, actor, editor.id, "mine")
+    with pytest.raises(Forbidden):
+        users.set_user_active(session, actor, admin.id, False)
+
+
+def test_user_rules_are_checked_in_the_service_with_chinese_details(session):
+    with pytest.raises(Invalid) as raised:
+        users.create_user(session, SYSTEM, users.NewUser(
+            username="ok_name", display_name="某人", role=Role.DEPT_EDITOR, department_id=2**31 - 2,
+            password=PASSWORD))
+    assert raised.value.details == {"department_id": ["所属部门不存在"]}
+    with pytest.raises(Invalid) as raised:
+        users.create_user(session, SYSTEM, users.NewUser(
+            username="ok_name", display_name="某人", role=Role.DIVISION_OPERATOR,
+            division_code="999999999999",
+            password=PASSWORD))
+    assert raised.value.details == {"division_code": ["所在区划不存在"]}
+
+
+def test_a_generated_password_is_returned_once_and_logs_in(session):
+    user, generated = users.create_user(session, SYSTEM, users.NewUser(
+        username="gen_pw", display_name="某人", role=Role.ADMIN))
+    assert generated
+    from core.auth import check_password
+
+    assert check_password(user, generated)
+    [row] = [r for r in audit_rows(session, "user.create") if r.entity_id == str(user.id)]
+    assert generated not in str(row.new)
+
+
+def test_each_api_write_leaves_one_audit_row_with_the_token_holder_as_actor(client, session, admin):
+    department = make_department(session, "接口用户管理测试局")
+    _token, plain = users.issue_token(session, SYSTEM, admin.id, "管理脚本")
+    session.commit()
+    auth = {"Authorization": f"Bearer {plain}"}
+    response = client.post("/api/v1/users", headers=auth, json={
+        "username": "sun.qi", "display_name": "孙七", "role": "dept_editor", "department_id": department.id,
+    })
+    assert response.status_code == 201, response.get_json()
+    created = response.get_json()
+    user_id = created["user"]["id"]
+    assert created["password"]  # generated, shown once
+    response = client.post(f"/api/v1/users/{user_id}/tokens", headers=auth, json={"name": "对接"})
+    assert response.status_code == 201
+    issued = response.get_json()
+    assert issued["token"].startswith(issued["prefix"])
+    listed = client.get(f"/api/v1/users/{user_id}/tokens", headers=auth).get_json()
+    assert [t["prefix"] for t in listed] == [issued["prefix"]]
+    assert "token" not in listed[0]
+    assert client.post(f"/api/v1/tokens/{issued['id']}/revoke", headers=auth).status_code == 200
+    response = client.put(f"/api/v1/users/{user_id}/active", headers=auth, json={"value": False})
+    assert response.status_code == 200
+    assert response.get_json()["is_active"] is False
+
+    for action in ("user.create", "token.issue", "token.revoke", "user.deactivate"):
+        subject = [r for r in audit_rows(session, action) if r.entity_id == str(user_id)]
+        assert len(subject) == 1, action
+        assert (subject[0].actor_id, subject[0].actor_name) == (admin.id, admin.display_name)
+
+
+def test_api_user_errors_are_chinese_field_details(client, session, admin):
+    _token, plain = users.issue_token(session, SYSTEM, admin.id, "管理脚本")
+    session.commit()
+    auth = {"Authorization": f"Bearer {plain}"}
+    response = client.post("/api/v1/users", headers=auth, json={
+        "username": "x", "display_name": "某人", "role": "dept_editor", "password": "short",
+    })
+    assert response.status_code == 422
+    assert response.get_json()["details"] == {
+        "username": ["用户名为 3-60 位字母、数字、下划线、点或连字符"],
+        "department_id": ["部门角色必须指定所属部门"],
+        "password": ["密码至少 8 位"],
+    }
+    duplicate = {"username": "root_admin", "display_name": "重名", "role": "admin"}
+    response = client.post("/api/v1/users", headers=auth, json=duplicate)
+    assert response.status_code == 409
+    assert response.get_json()["details"] == {"username": ["用户名已存在"]}
