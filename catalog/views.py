@@ -793,7 +793,9 @@ def admin_user_create() -> Any:
             if not 0 < department_id < MAX_DB_ID or session.get(Department, department_id) is None:
                 errors["department_id"] = ["所属部门不存在"]
     division_code = values["division_code"] or None
-    if division_code and session.get(Division, division_code[:12]) is None:
+    # Look up the code as given: a longer one (it used to be cut to 12 for the lookup, then stored
+    # whole) can never name a division.
+    if division_code and (len(division_code) > 12 or session.get(Division, division_code) is None):
         errors["division_code"] = ["所在区划不存在"]
     password = form.get("password", "")
     generated = not password

@@ -16,7 +16,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
-from core import web
+from core import input_guard, web
 from core.config import Settings
 from core.db import MAX_DB_ID, Database
 from core.errors import DomainError
@@ -139,6 +139,8 @@ def build_app(settings: Settings | None = None, database: Database | None = None
         g.request_id = incoming if valid_request_id(incoming) else new_request_id()
         g.request_id_token = set_request_id(g.request_id)
         g.request_started = time.perf_counter()
+
+    input_guard.init_app(app)  # after the request id, before any view or argument parsing
 
     @app.after_request
     def _finish(response: Any) -> Any:

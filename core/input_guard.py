@@ -1,0 +1,164 @@
+"""The web app's one input boundary: every request is checked here before a view, a schema or a
+query sees it.
+
+In this order:
+
+1. The body must be readable: a malformed chunked encoding (or a client that hangs up) is a 400,
+   whatever the server (werkzeug raises OSError, gunicorn its own ParseException).
+2. A JSON body must parse and nest at most ``MAX_JSON_DEPTH`` levels: 400. ``json.loads`` on
+   100,000 brackets raises RecursionError, which was a 500 before any authentication.
+3. Operations the OpenAPI document marks as needing a bearer token answer 401 to anonymous
+   callers here, before flask-smorest parses their arguments (it used to tell an anonymous
+   caller 422 and which fields it got wrong).
+4. Control characters and lone surrogates anywhere in the path, the query string, a form or a JSON
+   body: 422 naming the field. PostgreSQL refuses NUL in text (a 500, and the bound values, a
+   holder's name and ID number, in the error log), a lone surrogate cannot be encoded to UTF-8,
+   and both were stored and synced where the database took them. Tab, LF and CR are allowed in
+   bodies only, where multi-line text (reasons, notes, conditions) lives; single-line fields are
+   held to their own formats by their schemas.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Flask, current_app, request
+from werkzeug.exceptions import HTTPException
+
+from core.web import error_response, require_login
+
+MAX_JSON_DEPTH = 32
+
+# C0 controls, DEL, C1 controls and UTF-16 surrogates (only a lone one can reach a Python str).
+_IN_LINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_IN_BODY = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+FIELD_MESSAGE = "不能包含控制字符（如 NUL）或无效的 Unicode 字符"
+FORM_MIMETYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def init_app(app: Flask) -> None:
+    """Check every request at the boundary (register after the request id is set)."""
+    app.before_request(check_request)
+
+
+def check_request() -> Any:
+    try:
+        body = _read_body()
+        document = _parse_json(body)
+        if _requires_login(request.endpoint, request.method):
+            require_login()
+        _check_characters(document)
+    except _Refused as refused:
+        return error_response(refused.status, refused.code, refused.message, refused.details)
+    return None
+
+
+def _read_body() -> bytes:
+    if request.method in ("GET", "HEAD", "OPTIONS") and not _has_body():
+        return b""
+    try:
+        return request.get_data(cache=True)
+    except HTTPException:  # 413 and friends already say what is wrong
+        raise
+    except Exception:  # whatever the server raises for a broken stream is the client's framing
+        raise _Refused(400, "bad_request", "请求格式错误：请求体无法读取（如分块编码有误）") from None
+
+
+def _has_body() -> bool:
+    return bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+
+
+def _parse_json(body: bytes) -> Any:
+    if not body or not request.is_json:
+        return None
+    try:
+        document = json.loads(body)
+    except RecursionError:
+        raise _Refused(400, "bad_request", f"请求格式错误：JSON 嵌套超过 {MAX_JSON_DEPTH} 层") from None
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        raise _Refused(400, "bad_request", "请求格式错误：请求体不是有效的 JSON") from None
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise _Refused(400, "bad_request", f"请求格式错误：JSON 嵌套超过 {MAX_JSON_DEPTH} 层")
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return document
+
+
+def _protected(endpoint: str, method: str) -> bool:
+    known: dict[tuple[str, str], bool] = current_app.extensions.setdefault("gaogang.protected_ops", {})
+    if (endpoint, method) not in known:
+        view = current_app.view_functions.get(endpoint)
+        handler = getattr(getattr(view, "view_class", None), method.lower(), None) or view
+        security = getattr(handler, "_apidoc", {}).get("manual_doc", {}).get("security")
+        known[(endpoint, method)] = bool(security)
+    return known[(endpoint, method)]
+
+
+def _requires_login(endpoint: str | None, method: str) -> bool:
+    """Whether the OpenAPI document says this operation needs a bearer token."""
+    if endpoint is None or method == "OPTIONS":
+        return False
+    return _protected(endpoint, "GET" if method == "HEAD" else method)
+
+
+def _check_characters(document: Any) -> None:
+    bad: dict[str, list[str]] = {}
+    if _IN_LINE.search(request.path):
+        bad["path"] = [FIELD_MESSAGE]
+    for name, value in _pairs(request.args.lists()):
+        if _IN_LINE.search(name) or _IN_LINE.search(value):
+            bad[_printable(name)] = [FIELD_MESSAGE]
+    if request.mimetype in FORM_MIMETYPES:
+        for name, value in _pairs(request.form.lists()):
+            if _IN_LINE.search(name) or _IN_BODY.search(value):
+                bad[_printable(name)] = [FIELD_MESSAGE]
+        for name, upload in request.files.items(multi=True):
+            if _IN_LINE.search(name) or _IN_LINE.search(upload.filename or ""):
+                bad[_printable(name)] = [FIELD_MESSAGE]
+    for name, value in _json_strings(document, ""):
+        if _IN_BODY.search(value):
+            bad[_printable(name) or "json"] = [FIELD_MESSAGE]
+    if bad:
+        raise _Refused(422, "invalid", "请求包含不允许的字符", bad)
+
+
+def _pairs(lists: Any) -> Iterator[tuple[str, str]]:
+    for name, values in lists:
+        yield name, name
+        for value in values:
+            yield name, value
+
+
+def _json_strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """(field path, string) for every key and string value; iterative, the depth is bounded above."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            yield where, item
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                field = f"{where}.{key}" if where else key
+                yield field, key
+                stack.append((child, field))
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}[{i}]") for i, child in enumerate(item))
+
+
+def _printable(name: str) -> str:
+    """A field name fit for the error details (its own bad characters shown as escapes)."""
+    return _IN_LINE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", name)
