@@ -22,6 +22,7 @@ from catalog import search as engine
 from catalog.api import API_LIMIT
 from catalog.models import TASK_TYPES, USE_LEVELS
 from catalog.search_models import SearchEntry
+from catalog.search_retention import purge_search_misses
 from core.config import PROJECT_ROOT
 from core.errors import Invalid, NotFound
 from core.schemas import ErrorSchema
@@ -327,6 +328,22 @@ def misses_cmd(limit: int) -> None:
     with database().transaction() as session:
         for m in engine.top_misses(session, limit):
             click.echo(f"{m.count:6d}  {m.query}")
+
+
+@search_cli.command("purge-misses")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3650),
+    default=None,
+    help="保留天数（缺省为 SEARCH_MISS_RETENTION_DAYS，默认 90 天）",
+)
+@with_appcontext
+def purge_misses_cmd(days: int | None) -> None:
+    """Delete zero-result searches older than the retention period; mask personal data in the rest."""
+    retention = days or settings().search_miss_retention_days
+    with database().transaction() as session:
+        result = purge_search_misses(session, retention)
+    click.echo(f"已删除 {result.deleted} 条超过 {retention} 天的无结果搜索，已脱敏 {result.masked} 条")
 
 
 @search_cli.command("generate")

@@ -67,6 +67,7 @@ class Settings:
     sync_batch_size: int = 200
     public_base_url: str = "http://127.0.0.1:5000"
     ratelimit_enabled: bool = True
+    search_miss_retention_days: int = 90
     testing: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -117,4 +118,5 @@ class Settings:
             sync_batch_size=_int(env, "SYNC_BATCH_SIZE", 200, 1, 5000),
             public_base_url=env.get("PUBLIC_BASE_URL", f"http://127.0.0.1:{env.get('PORT', '5000')}"),
             ratelimit_enabled=env.get("RATELIMIT_ENABLED", "1") not in ("0", "false", "False"),
+            search_miss_retention_days=_int(env, "SEARCH_MISS_RETENTION_DAYS", 90, 1, 3650),
         )
