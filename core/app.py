@@ -140,7 +140,7 @@ def build_app(settings: Settings | None = None, database: Database | None = None
         g.request_id_token = set_request_id(g.request_id)
         g.request_started = time.perf_counter()
 
-    input_guard.init_app(app)  # after the request id, before any view or argument parsing
+    input_guard.init_app(app, api)  # after the request id, before any view or argument parsing
 
     @app.after_request
     def _finish(response: Any) -> Any:

@@ -14,8 +14,10 @@ In this order:
    body: 422 naming the field. PostgreSQL refuses NUL in text (a 500, and the bound values, a
    holder's name and ID number, in the error log), a lone surrogate cannot be encoded to UTF-8,
    and both were stored and synced where the database took them. Tab, LF and CR are allowed in
-   bodies only, where multi-line text (reasons, notes, conditions) lives; single-line fields are
-   held to their own formats by their schemas.
+   values (multi-line text: reasons, notes, conditions) but not in path segments or field names;
+   single-line fields are held to their own formats by their schemas.
+
+The OpenAPI document states rule 4 as a ``pattern`` on every free-text field and path segment.
 """
 
 from __future__ import annotations
@@ -26,15 +28,24 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask, current_app, request
+from marshmallow import fields
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import UnicodeConverter
 
 from core.web import error_response, require_login
 
 MAX_JSON_DEPTH = 32
 
 # C0 controls, DEL, C1 controls and UTF-16 surrogates (only a lone one can reach a Python str).
-_IN_LINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_IN_BODY = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_IN_SEGMENT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+# The same rule as JSON Schema patterns in the OpenAPI document, so that clients (and the API
+# fuzzer, which generates both sides of every pattern) know it: text fields and path segments.
+# Lone surrogates are left out of the patterns: several regex engines (Rust's, used by JSON Schema
+# validators) cannot name them, and refuse the whole pattern. The check below still refuses them.
+TEXT_PATTERN = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
+SEGMENT_PATTERN = r"^[^/\u0000-\u001f\u007f-\u009f]*$"
 
 FIELD_MESSAGE = "不能包含控制字符（如 NUL）或无效的 Unicode 字符"
 FORM_MIMETYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -46,9 +57,35 @@ class _Refused(Exception):
         self.status, self.code, self.message, self.details = status, code, message, details
 
 
-def init_app(app: Flask) -> None:
-    """Check every request at the boundary (register after the request id is set)."""
+def init_app(app: Flask, api: Any) -> None:
+    """Check every request at the boundary (register after the request id is set), and say so in
+    the OpenAPI document (call before any blueprint is registered)."""
     app.before_request(check_request)
+    api.ma_plugin.converter.add_attribute_function(_text_field_pattern)
+    api.register_converter(UnicodeConverter, _segment_schema)
+
+
+def _text_field_pattern(_converter: Any, field: Any, ret: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+    """apispec attribute function: every free-text field documents the characters it refuses."""
+    if isinstance(field, fields.String) and ret.get("type") == "string" and not (
+        {"pattern", "enum", "format"} & ret.keys()
+    ):
+        return {"pattern": TEXT_PATTERN}
+    return {}
+
+
+def _segment_schema(converter: UnicodeConverter) -> dict[str, Any]:
+    """The schema of a ``string`` path parameter: its length (from the converter) and characters."""
+    schema: dict[str, Any] = {"type": "string", "pattern": SEGMENT_PATTERN}
+    bounds = re.fullmatch(r"\[\^/\]\{(\d+)(?:(,)(\d*))?\}", converter.regex)
+    if bounds:
+        low, comma, high = bounds.groups()
+        schema["minLength"] = int(low)
+        if not comma:
+            schema["maxLength"] = int(low)
+        elif high:
+            schema["maxLength"] = int(high)
+    return schema
 
 
 def check_request() -> Any:
@@ -117,20 +154,20 @@ def _requires_login(endpoint: str | None, method: str) -> bool:
 
 def _check_characters(document: Any) -> None:
     bad: dict[str, list[str]] = {}
-    if _IN_LINE.search(request.path):
+    if _IN_SEGMENT.search(request.path):
         bad["path"] = [FIELD_MESSAGE]
     for name, value in _pairs(request.args.lists()):
-        if _IN_LINE.search(name) or _IN_LINE.search(value):
+        if _IN_SEGMENT.search(name) or _IN_TEXT.search(value):
             bad[_printable(name)] = [FIELD_MESSAGE]
     if request.mimetype in FORM_MIMETYPES:
         for name, value in _pairs(request.form.lists()):
-            if _IN_LINE.search(name) or _IN_BODY.search(value):
+            if _IN_SEGMENT.search(name) or _IN_TEXT.search(value):
                 bad[_printable(name)] = [FIELD_MESSAGE]
         for name, upload in request.files.items(multi=True):
-            if _IN_LINE.search(name) or _IN_LINE.search(upload.filename or ""):
+            if _IN_SEGMENT.search(name) or _IN_SEGMENT.search(upload.filename or ""):
                 bad[_printable(name)] = [FIELD_MESSAGE]
     for name, value in _json_strings(document, ""):
-        if _IN_BODY.search(value):
+        if _IN_TEXT.search(value):
             bad[_printable(name) or "json"] = [FIELD_MESSAGE]
     if bad:
         raise _Refused(422, "invalid", "请求包含不允许的字符", bad)
@@ -161,4 +198,4 @@ def _json_strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
 
 def _printable(name: str) -> str:
     """A field name fit for the error details (its own bad characters shown as escapes)."""
-    return _IN_LINE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", name)
+    return _IN_SEGMENT.sub(lambda m: f"\\u{ord(m.group(0)):04x}", name)

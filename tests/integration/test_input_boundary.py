@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from test_catalog_factories import DISTRICT, make_department, make_user, publish
 from test_licences_factories import PERSON_TYPE, id_number, make_staff, make_types, person_licence
 
 from core.auth import Role, User
+from core.input_guard import SEGMENT_PATTERN, TEXT_PATTERN
 from core.logging import configure_logging
 from licenses.models import Licence
 
@@ -398,3 +400,17 @@ def test_a_well_formed_chunked_body_is_read_and_reaches_the_authentication_check
     body = f"{len(document):x}\r\n".encode() + document + b"\r\n0\r\n\r\n"
     status, payload = _raw_request(http_server, CHUNKED_HEAD + body)
     assert status == 401, payload[:300]
+
+
+def test_the_openapi_document_states_the_refused_characters(client: Any) -> None:
+    """Clients (and the API fuzzer) learn the boundary's rule from the document itself."""
+    spec = client.get("/api/openapi.json").get_json()
+    holder_name = spec["components"]["schemas"]["Issue"]["properties"]["holder_name"]
+    assert holder_name["pattern"] == TEXT_PATTERN
+    (token,) = spec["paths"]["/api/v1/licenses/verify/{token}"]["parameters"]
+    assert token["schema"] == {
+        "type": "string", "pattern": SEGMENT_PATTERN, "minLength": 1, "maxLength": 1200,
+    }
+    assert re.fullmatch(TEXT_PATTERN, "核查\r\n原因\t一")
+    assert not re.fullmatch(TEXT_PATTERN, "a\x00b")
+    assert not re.fullmatch(SEGMENT_PATTERN, "a\tb")
