@@ -35,7 +35,8 @@ def purge_search_misses(session: Session, retention_days: int, now: datetime | N
         raise ValueError("retention_days must be at least 1")
     cutoff = (now or utcnow()) - timedelta(days=retention_days)
     table = SearchMiss.__table__  # type: ignore[attr-defined]  # SQLModel declares __table__ untyped
-    deleted = session.execute(sa.delete(table).where(table.c.last_seen < cutoff)).rowcount or 0
+    outcome = session.execute(sa.delete(table).where(table.c.last_seen < cutoff))
+    deleted = getattr(outcome, "rowcount", 0) or 0  # a CursorResult for DELETE
     masked = 0
     for miss in list(session.execute(sa.select(SearchMiss)).scalars()):
         clean = mask_personal_data(miss.query)[:100]

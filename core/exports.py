@@ -55,7 +55,8 @@ def xlsx_bytes(title: str, rows: Iterable[Sequence[Any]], header: Sequence[str] 
     from openpyxl import Workbook  # only the exports need it; keep imports of core light
 
     workbook = Workbook()
-    sheet = workbook.active
+    sheet = workbook.create_sheet(index=0)
+    workbook.remove(workbook.worksheets[1])  # the default empty sheet
     # Sheet titles: at most 31 characters, none of []:*?/\ (Excel refuses the file otherwise).
     sheet.title = "".join("-" if ch in "[]:*?/\\" else ch for ch in title)[:31] or "Sheet1"
     all_rows = [header, *rows] if header is not None else list(rows)

@@ -153,10 +153,13 @@ class PersonalDataFilter(logging.Filter):
         return True
 
 
-def _install_scrubbing_record_factory() -> None:
+def install_log_scrubbing() -> None:
     """Mask message and exception of every record when it is created, so that handlers others
     install (gunicorn's, Celery's, pytest's) never see them unmasked. Extra fields are set on the
-    record after the factory runs; our own handler's PersonalDataFilter masks those."""
+    record after the factory runs; our own handler's PersonalDataFilter masks those.
+
+    ``configure_logging`` calls it; processes that keep their own logging setup (the Celery
+    worker) call it directly. Idempotent."""
     current = logging.getLogRecordFactory()
     if getattr(current, _FACTORY_FLAG, False):
         return
@@ -201,6 +204,6 @@ def configure_logging(service: str, level: int | str = logging.INFO, stream: Tex
     setattr(handler, _HANDLER_FLAG, True)
     root.addHandler(handler)
     root.setLevel(level)
-    _install_scrubbing_record_factory()
+    install_log_scrubbing()
     # Werkzeug's own access line duplicates ours and is not JSON.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

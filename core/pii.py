@@ -28,7 +28,7 @@ _USCC = re.compile(_B + r"[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}" + 
 _MOBILE = re.compile(r"(?<![0-9A-Za-z+])(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}" + _E)
 _LANDLINE = re.compile(_B + r"0\d{2,3}-\d{7,8}" + _E)
 # Password hashes (argon2 and bcrypt) and our API tokens are credentials wherever they appear.
-_ARGON2 = re.compile(r"\$argon2(?:id|i|d)\$[^\s\"',;)\]}]+")
+_ARGON2 = re.compile(r"\$argon2(?:id|i|d)\$[^\s\"';)\]}]+")  # the parameters hold commas
 _BCRYPT = re.compile(r"\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}")
 _API_TOKEN = re.compile(r"(?<![0-9A-Za-z_-])gg_[A-Za-z0-9_-]{20,}")
 # A name after a label that says it is one: 姓名：张三, 持证人=李四, 申请人 王五.

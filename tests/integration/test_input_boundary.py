@@ -221,6 +221,7 @@ def test_admin_user_form_with_a_32_character_division_code_is_a_422_and_logs_no_
     finally:
         session.close()
     assert "$argon2" not in stream.getvalue()
+    assert "password_hash" not in stream.getvalue()
 
 
 # ---- item 12: invalid bodies get 401 before 422 for anonymous callers -----------------------------
@@ -294,6 +295,7 @@ def test_a_failing_request_logs_neither_bound_parameters_nor_personal_data(app: 
     assert phone not in logged
     assert "138****5678" in logged
     assert "$argon2id$v=19" not in logged
+    assert "RdescudvJCsgt3ub" not in logged  # nor any part of the hash
     assert "hidden due to hide_parameters" in logged
 
 

@@ -22,7 +22,7 @@ def _id_number(first17: str) -> str:
         ("姓名：张三丰 办理", "姓名：张** 办理"),
         ("持证人=李四", "持证人=李*"),
         ("91321203MA1XYN1234 营业执照", "91321203********34 营业执照"),
-        ("hash=$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$abcDEF123", "hash=$argon2[已隐藏]"),
+        ("hash=$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$abcDEF123 x", "hash=$argon2[已隐藏] x"),
         ("token gg_abcdefghijklmnopqrstuvwxyz0123", "token gg_[已隐藏]"),
     ],
 )
