@@ -185,13 +185,18 @@ def test_json_nested_deeper_than_the_limit_is_a_400_even_when_it_parses(
     assert set(response.get_json()) == {"code", "message", "details"}
 
 
-def test_a_lone_surrogate_in_a_public_json_query_is_refused(client: Any) -> None:
-    response = client.get("/api/v1/entries?q=%ED%A0%80")  # UTF-8 bytes of U+D800: decoded as U+FFFD
-    assert response.status_code == 200
-    response = client.post(
-        "/api/v1/licenses", data='{"holder_name": "\\ud800"}', content_type="application/json"
-    )
-    assert response.status_code == 401  # anonymous: authentication first, see below
+def test_a_lone_surrogate_can_only_arrive_as_a_json_escape_and_is_refused_there(
+    client: Any, world: dict[str, Any]
+) -> None:
+    # In a URL its UTF-8 bytes decode to U+FFFD: an ordinary (if odd) search.
+    assert client.get("/api/v1/entries?q=%ED%A0%80").status_code == 200
+    raw = '{"reason": "\\ud800"}'
+    response = client.post(f"/api/v1/licenses/{world['licence_id']}/suspend", data=raw,
+                           content_type="application/json", headers=_auth(world["staff_token"]))
+    assert_refused_naming(response, "reason")
+    response = client.post(f"/api/v1/licenses/{world['licence_id']}/suspend", data=raw,
+                           content_type="application/json")
+    assert response.status_code == 401  # anonymous: authentication first
 
 
 def test_admin_user_form_with_a_32_character_division_code_is_a_422_and_logs_no_password_hash(
