@@ -5,11 +5,11 @@ In this order:
 
 1. The body must be readable: a malformed chunked encoding (or a client that hangs up) is a 400,
    whatever the server (werkzeug raises OSError, gunicorn its own ParseException).
-2. A JSON body must parse and nest at most ``MAX_JSON_DEPTH`` levels: 400. ``json.loads`` on
-   100,000 brackets raises RecursionError, which was a 500 before any authentication.
+2. A JSON body must nest at most ``MAX_JSON_DEPTH`` levels: 400. ``json.loads`` on 100,000
+   brackets raises RecursionError, which was a 500 before any authentication.
 3. Operations the OpenAPI document marks as needing a bearer token answer 401 to anonymous
    callers here, before flask-smorest parses their arguments (it used to tell an anonymous
-   caller 422 and which fields it got wrong).
+   caller 422 and which fields it got wrong). Then a JSON body that does not parse: 400.
 4. Control characters and lone surrogates anywhere in the path, the query string, a form or a JSON
    body: 422 naming the field. PostgreSQL refuses NUL in text (a 500, and the bound values, a
    holder's name and ID number, in the error log), a lone surrogate cannot be encoded to UTF-8,
@@ -49,6 +49,9 @@ SEGMENT_PATTERN = r"^[^/\u0000-\u001f\u007f-\u009f]*$"
 
 FIELD_MESSAGE = "不能包含控制字符（如 NUL）或无效的 Unicode 字符"
 FORM_MIMETYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+_MALFORMED = object()  # a JSON body that does not parse
 
 
 class _Refused(Exception):
@@ -94,6 +97,8 @@ def check_request() -> Any:
         document = _parse_json(body)
         if _requires_login(request.endpoint, request.method):
             require_login()
+        if document is _MALFORMED:  # a mistake in the content, told only to those allowed to send it
+            raise _Refused(400, "bad_request", "请求格式错误：请求体不是有效的 JSON")
         _check_characters(document)
     except _Refused as refused:
         return error_response(refused.status, refused.code, refused.message, refused.details)
@@ -123,7 +128,7 @@ def _parse_json(body: bytes) -> Any:
     except RecursionError:
         raise _Refused(400, "bad_request", f"请求格式错误：JSON 嵌套超过 {MAX_JSON_DEPTH} 层") from None
     except ValueError:  # JSONDecodeError and UnicodeDecodeError
-        raise _Refused(400, "bad_request", "请求格式错误：请求体不是有效的 JSON") from None
+        return _MALFORMED
     stack: list[tuple[Any, int]] = [(document, 1)]
     while stack:
         value, depth = stack.pop()

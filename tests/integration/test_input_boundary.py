@@ -421,3 +421,14 @@ def test_the_openapi_document_states_the_refused_characters(client: Any) -> None
     assert re.fullmatch(TEXT_PATTERN, "核查\r\n原因\t一")
     assert not re.fullmatch(TEXT_PATTERN, "a\x00b")
     assert not re.fullmatch(SEGMENT_PATTERN, "a\tb")
+
+
+def test_a_body_that_is_not_json_is_a_400_after_authentication(client: Any, world: dict[str, Any]) -> None:
+    broken = '{"reason": '
+    url = f"/api/v1/licenses/{world['licence_id']}/suspend"
+    assert client.post(url, data=broken, content_type="application/json").status_code == 401
+    response = client.post(
+        url, data=broken, content_type="application/json", headers=_auth(world["staff_token"])
+    )
+    assert response.status_code == 400
+    assert response.get_json()["code"] == "bad_request"
