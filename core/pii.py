@@ -23,7 +23,12 @@ _E = r"(?![0-9A-Za-z])"
 _ID18 = re.compile(_B + r"[1-9]\d{5}(?:18|19|20)\d{2}[01]\d[0-3]\d\d{3}[\dXx]" + _E)
 _ID15 = re.compile(_B + r"[1-9]\d{7}[01]\d[0-3]\d\d{3}" + _E)
 # 统一社会信用代码 (GB 32100): 18 characters of the code alphabet with 8 digits after the first two.
+# An organisation's code is public (and is part of every licence identifier the logs trace), so
+# it is masked only where it can point at a person: a sole trader's code (个体工商户, "92"), or a
+# code next to Chinese text (a holder's name beside it, as people type it into a search box).
 _USCC = re.compile(_B + r"[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}" + _E)
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+_NEAR = 4
 # Mainland mobile numbers, optionally with +86 / 86, and landlines with an area code.
 _MOBILE = re.compile(r"(?<![0-9A-Za-z+])(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}" + _E)
 _LANDLINE = re.compile(_B + r"0\d{2,3}-\d{7,8}" + _E)
@@ -49,6 +54,14 @@ def _keep(head: int, tail: int) -> Callable[[re.Match[str]], str]:
     return replace
 
 
+def _uscc(match: re.Match[str]) -> str:
+    code, text = match.group(0), match.string
+    around = text[max(0, match.start() - _NEAR) : match.start()] + text[match.end() : match.end() + _NEAR]
+    if code.startswith("92") or _HAN.search(around):
+        return _keep(8, 2)(match)
+    return code
+
+
 def _named(match: re.Match[str]) -> str:
     name = match.group(3)
     return match.group(1) + match.group(2) + name[0] + MASK * (len(name) - 1)
@@ -61,7 +74,7 @@ _RULES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str] | str], ...]
     (_BCRYPT, "$2b$[已隐藏]"),
     (_API_TOKEN, "gg_[已隐藏]"),
     (_ID18, _keep(6, 4)),
-    (_USCC, _keep(8, 2)),
+    (_USCC, _uscc),
     (_ID15, _keep(6, 3)),
     (_MOBILE, _keep(3, 4)),
     (_LANDLINE, _keep(4, 2)),

@@ -31,6 +31,13 @@ def test_personal_data_is_masked(text: str, expected: str) -> None:
     assert masked.startswith(expected), masked
 
 
+def test_an_organisations_code_is_masked_only_where_it_can_point_at_a_person() -> None:
+    identifier = "1.2.156.3005.2.11100000000013338W032.11321203MB1580019D.2026TYZJX577JJ.001.C"
+    assert mask_personal_data(identifier) == identifier  # a department's code in a licence identifier
+    assert mask_personal_data("92321203MA1XYN1234") == "92321203********34"  # a sole trader
+    assert mask_personal_data("张三 91321203MA1XYN1234") == "张三 91321203********34"  # beside a name
+
+
 def test_an_id_number_keeps_only_its_area_and_last_four_characters() -> None:
     number = _id_number("32120319800101001")
     assert mask_personal_data(number) == number[:6] + "*" * 8 + number[-4:]
