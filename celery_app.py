@@ -17,6 +17,7 @@ from celery.schedules import crontab
 from kombu import Queue
 
 from core.config import Settings
+from core.logging import install_log_scrubbing
 
 SYNC_QUEUE = "sync"
 # Longest retry backoff of a sync task; kept well under the Redis visibility_timeout below.
@@ -41,6 +42,7 @@ def make_celery(
 ) -> Celery:
     """The Celery app; ``publisher=True`` for one that only sends tasks and must fail fast."""
     settings = settings or Settings.from_env()
+    install_log_scrubbing()  # worker logs quote registry answers and database errors too
     app = Celery("gaogang", include=["workers.tasks"])
     conf: dict[str, object] = {
         "broker_url": settings.broker_url,

@@ -21,6 +21,7 @@ from catalog.api import API_LIMIT
 from catalog.models import TASK_TYPES, USE_LEVELS
 from catalog.search.evaluation import RELEVANCE_CSV, evaluate, format_report, read_relevance
 from catalog.search_models import SearchEntry
+from catalog.search_retention import purge_search_misses
 from core.auth import SYSTEM
 from core.config import PROJECT_ROOT
 from core.db import table_of
@@ -332,6 +333,22 @@ def misses_cmd(limit: int) -> None:
     with database().transaction() as session:
         for m in engine.top_misses(session, limit):
             click.echo(f"{m.count:6d}  {m.query}")
+
+
+@search_cli.command("purge-misses")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3650),
+    default=None,
+    help="保留天数（缺省为 SEARCH_MISS_RETENTION_DAYS，默认 90 天）",
+)
+@with_appcontext
+def purge_misses_cmd(days: int | None) -> None:
+    """删除超过保留期的无结果搜索记录，并对其余记录中的个人信息脱敏。"""
+    retention = days or settings().search_miss_retention_days
+    with database().transaction() as session:
+        result = purge_search_misses(session, retention)
+    click.echo(f"已删除 {result.deleted} 条超过 {retention} 天的无结果搜索，已脱敏 {result.masked} 条")
 
 
 @search_cli.command("evaluate")

@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from core import web
+from core import input_guard, web
 from core.config import Settings
 from core.db import MAX_DB_ID, Database
 from core.errors import DomainError
@@ -154,6 +154,7 @@ def build_app(settings: Settings | None = None, database: Database | None = None
         g.request_id_token = set_request_id(g.request_id)
         g.request_started = time.perf_counter()
 
+    input_guard.init_app(app, api)  # after the request id, before any view or argument parsing
     app.before_request(web.refuse_non_json_body)
 
     @app.after_request

@@ -102,6 +102,7 @@ class Settings:
     metrics_cache_seconds: int = 10
     # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
     trusted_proxies: int = 0
+    search_miss_retention_days: int = 90
     testing: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -175,4 +176,5 @@ class Settings:
             metrics_allowed_networks=_networks(env, "METRICS_ALLOWED_NETWORKS"),
             metrics_cache_seconds=_int(env, "METRICS_CACHE_SECONDS", 10, 0, 3600),
             trusted_proxies=_int(env, "TRUSTED_PROXIES", 0, 0, 10),
+            search_miss_retention_days=_int(env, "SEARCH_MISS_RETENTION_DAYS", 90, 1, 3650),
         )

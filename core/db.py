@@ -17,6 +17,9 @@ MAX_DB_ID = 2**31 - 1
 
 
 def make_engine(url: str, **kwargs: Any) -> sa.Engine:
+    # Bound parameters hold licence holders' names and ID numbers; SQLAlchemy would put them in
+    # every error message (and so in the error log). The statement alone is enough to debug.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = sa.create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs

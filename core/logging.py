@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from core.pii import mask_personal_data
+
 REQUEST_ID_HEADER = "X-Request-ID"
 # Accept a caller's id only when it is short and plain (no log injection, no header smuggling).
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
@@ -88,14 +90,87 @@ class JsonFormatter(logging.Formatter):
             if key in _STANDARD_ATTRS or key in body or key.startswith("_"):
                 continue
             body[key] = value
-        if record.exc_info:
-            body["exc_info"] = self.formatException(record.exc_info)
+        if record.exc_text:  # set (and masked) by the scrubber
+            body["exc_info"] = record.exc_text
+        elif record.exc_info:
+            body["exc_info"] = mask_personal_data(self.formatException(record.exc_info))
         if record.stack_info:
             body["stack_info"] = self.formatStack(record.stack_info)
         return json.dumps(body, ensure_ascii=False, default=str)
 
 
 _HANDLER_FLAG = "_gaogang_json"
+_FACTORY_FLAG = "_gaogang_scrubbing"
+_SECRET_KEYS = ("password", "secret", "token", "authorization", "cookie")
+_plain_formatter = logging.Formatter()
+
+
+def _scrub_value(key: str, value: Any, depth: int = 0) -> Any:
+    if any(word in key.lower() for word in _SECRET_KEYS) and value:
+        return "[已隐藏]"
+    if isinstance(value, str):
+        return mask_personal_data(value)
+    if depth < 4 and isinstance(value, dict):
+        return {k: _scrub_value(str(k), v, depth + 1) for k, v in value.items()}
+    if depth < 4 and isinstance(value, list | tuple):
+        return [_scrub_value(key, v, depth + 1) for v in value]
+    return value
+
+
+def scrub_record(record: logging.LogRecord, *, extras: bool = True) -> None:
+    """Mask personal data and credentials in a record, in place: its message (with the arguments
+    merged in), its exception and stack text, and (``extras``) the fields passed with ``extra=``.
+
+    Exception messages quote database values (PostgreSQL's "invalid input syntax ... \"<value>\"",
+    "Key (holder_code)=(...) already exists"), so the formatted traceback is masked and the
+    exception object dropped from the record: no handler can format it again unmasked."""
+    try:
+        message = record.getMessage()
+    except Exception:  # a malformed format string: log what there is rather than nothing
+        message = f"{record.msg} {record.args!r}"
+    record.msg = mask_personal_data(message)
+    record.args = None
+    if record.exc_info:
+        if not record.exc_text:
+            record.exc_text = _plain_formatter.formatException(record.exc_info)
+        record.exc_info = None
+    if record.exc_text:
+        record.exc_text = mask_personal_data(record.exc_text)
+    if record.stack_info:
+        record.stack_info = mask_personal_data(record.stack_info)
+    if extras:
+        for key, value in list(vars(record).items()):
+            if key in _STANDARD_ATTRS or key.startswith("_"):
+                continue
+            setattr(record, key, _scrub_value(key, value))
+
+
+class PersonalDataFilter(logging.Filter):
+    """A handler filter that masks personal data in every record it lets through (see scrub_record)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        scrub_record(record)
+        return True
+
+
+def install_log_scrubbing() -> None:
+    """Mask message and exception of every record when it is created, so that handlers others
+    install (gunicorn's, Celery's, pytest's) never see them unmasked. Extra fields are set on the
+    record after the factory runs; our own handler's PersonalDataFilter masks those.
+
+    ``configure_logging`` calls it; processes that keep their own logging setup (the Celery
+    worker) call it directly. Idempotent."""
+    current = logging.getLogRecordFactory()
+    if getattr(current, _FACTORY_FLAG, False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = current(*args, **kwargs)
+        scrub_record(record, extras=False)
+        return record
+
+    setattr(factory, _FACTORY_FLAG, True)
+    logging.setLogRecordFactory(factory)
 
 
 class _StderrHandler(logging.StreamHandler[TextIO]):
@@ -125,8 +200,10 @@ def configure_logging(service: str, level: int | str = logging.INFO, stream: Tex
             root.removeHandler(old)
     handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.setFormatter(JsonFormatter(service))
+    handler.addFilter(PersonalDataFilter())
     setattr(handler, _HANDLER_FLAG, True)
     root.addHandler(handler)
     root.setLevel(level)
+    install_log_scrubbing()
     # Werkzeug's own access line duplicates ours and is not JSON.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -91,8 +91,10 @@ def create_user(session: Session, actor: Principal, new: NewUser) -> tuple[User,
     if role == Role.DIVISION_OPERATOR:
         if not division_code:
             errors["division_code"] = ["镇村经办必须指定所属镇村"]
-        elif session.execute(
-            sa.select(_division.c.code).where(_division.c.code == division_code[:12])
+        # Look the code up as given: a longer one (it used to be cut to 12 for the lookup, then
+        # stored whole) can never name a division.
+        elif len(division_code) > 12 or session.execute(
+            sa.select(_division.c.code).where(_division.c.code == division_code)
         ).first() is None:
             errors["division_code"] = ["所在区划不存在"]
     generated = None

@@ -3,8 +3,6 @@ public licence catalogue under /licences/types/. Same services as the API."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from typing import Any
 from urllib.parse import quote
@@ -13,6 +11,7 @@ from flask import Blueprint, Flask, Response, abort, flash, redirect, render_tem
 
 from core.db import id_of
 from core.errors import Invalid
+from core.exports import csv_text
 from core.web import current_principal, db_session, form_dict, limiter, page_args, settings
 from licenses import services
 from licenses.api import VERIFY_LIMIT, keyring, keystore, qr_svg, verify_url
@@ -103,10 +102,7 @@ def staff_export() -> Any:
     rows = services.export_licences(
         db_session(), principal, type_code=request.args.get("type_code") or None, status=status
     )
-    buf = io.StringIO()
-    buf.write("\ufeff")  # Excel opens UTF-8 CSV correctly only with a BOM
-    csv.writer(buf).writerows(rows)
-    response = Response(buf.getvalue(), mimetype="text/csv")
+    response = Response(csv_text(rows), mimetype="text/csv")
     response.headers["Content-Disposition"] = "attachment; filename=licences.csv"
     response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -6,8 +6,6 @@ All figures come from reports.services / reports.snapshot; this module parses re
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
@@ -16,6 +14,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint as ApiBlueprint
 
 from core.errors import DomainError, Invalid, NotFound
+from core.exports import csv_text, xlsx_bytes
 from core.schemas import ErrorSchema
 from core.types import CHINA_TZ, utcnow
 from core.web import current_principal, db_session, require_admin, require_login
@@ -285,27 +284,13 @@ def export_table(key: str, fmt: str) -> Any:
     header, rows = _export_rows(result)
     filename = f"{key}-{year}.{fmt}"
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(header)
-        writer.writerows([["" if v is None else v for v in row] for row in rows])
         return Response(
-            "\ufeff" + buf.getvalue(),
+            csv_text(rows, header),
             mimetype="text/csv; charset=utf-8",
             headers={"Content-Disposition": f"attachment; filename={filename}"},
         )
-    from openpyxl import Workbook
-
-    wb = Workbook()
-    ws = wb.worksheets[0]
-    ws.title = result["label"][:31].replace("/", "-")
-    ws.append(header)
-    for row in rows:
-        ws.append(row)
-    out = io.BytesIO()
-    wb.save(out)
     return Response(
-        out.getvalue(),
+        xlsx_bytes(result["label"], rows, header),
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers={"Content-Disposition": f"attachment; filename={filename}"},
     )

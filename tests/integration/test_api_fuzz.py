@@ -1,15 +1,23 @@
-"""Schemathesis against /api/openapi.json: no 5xx, every response matches the documented schema.
+"""Schemathesis against /api/openapi.json: no 5xx, every response matches the documented schema,
+with all of schemathesis' checks (exclusions below, each with its reason).
 
 Bounded so it can run in ``make test``: a fixed number of examples per operation and a
 derandomised (fixed-seed) Hypothesis run, once as an anonymous client and once with an admin
 token, on data created through the services inside the rolled-back test transaction.
+
+Schemathesis sends control characters (NUL included) on both sides of the patterns the document
+states for every text field and path segment (core.input_guard). What it cannot generate (lone
+surrogates, deep nesting, oversized bodies) is sent to every operation by the hostile-input test
+at the end.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import schemathesis
@@ -67,7 +75,8 @@ def _published_spec() -> dict[str, Any]:
 # The schema is loaded once at import (parametrisation happens at collection). Each case is sent to
 # the per-test app on the rolled-back PostgreSQL: the app is set on the operation so that checks
 # which re-send a request reach it too.
-schema = schemathesis.openapi.from_dict(_published_spec())
+SPEC = _published_spec()
+schema = schemathesis.openapi.from_dict(SPEC)
 schema.config.update(base_url="http://localhost")
 
 # Checks left out for the token client, and why:
@@ -103,3 +112,87 @@ def test_api_as_admin_never_errors_and_matches_its_schema(
     case.call_and_validate(
         headers={"Authorization": f"Bearer {seeded['admin_token']}"}, excluded_checks=TOKEN_EXCLUDED
     )
+
+
+# ---- hostile input schemathesis cannot generate, on every operation --------------------------------
+
+HOSTILE_TEXT = ["a\x00b", "\x1b", "\x7f", "x\x85y", "\ud800"]
+JSON = "application/json"
+DEEP_JSON = "[" * 100_000
+OVERSIZED = b'{"name": "' + b"x" * (21 * 1024 * 1024) + b'"}'  # beyond MAX_CONTENT_LENGTH (20 MiB)
+
+
+def _operations() -> list[tuple[str, str, dict[str, Any]]]:
+    ops = []
+    for path, item in SPEC["paths"].items():
+        shared = item.get("parameters", [])
+        for method, op in item.items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                ops.append((method.upper(), path, {**op, "parameters": shared + op.get("parameters", [])}))
+    return ops
+
+
+def _url(path: str, params: list[dict[str, Any]], hostile: str | None = None) -> str:
+    """The path with its parameters filled in: ids 1, strings of their documented length made of
+    ``hostile`` (one character) or of "a"."""
+    for p in params:
+        if p["in"] != "path":
+            continue
+        schema_ = p.get("schema", {})
+        size = max(schema_.get("minLength", 1), 1)
+        value = "1" if schema_.get("type") == "integer" else (hostile or "a") * size
+        path = path.replace("{" + p["name"] + "}", quote(value, safe=""))
+    return path
+
+
+def _body_properties(op: dict[str, Any]) -> list[str]:
+    content = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+    ref = content.get("schema", {}).get("$ref", "")
+    component = SPEC["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {}) if ref else {}
+    return list(component.get("properties", {})) or ["name"]
+
+
+def _protected(op: dict[str, Any]) -> bool:
+    return bool(op.get("security"))
+
+
+def _assert_refused(response: Any, allowed: set[int], what: str) -> None:
+    assert response.status_code in allowed, (what, response.status_code, response.data[:300])
+    body = response.get_json()
+    assert body is not None, (what, response.data[:300])
+    assert set(body) == {"code", "message", "details"}, (what, body)
+
+
+@pytest.mark.parametrize("as_admin", [False, True], ids=["anonymous", "admin"])
+def test_every_operation_refuses_control_characters_surrogates_deep_nesting_and_oversized_bodies(
+    app: Any, seeded: dict[str, Any], as_admin: bool
+) -> None:
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {seeded['admin_token']}"} if as_admin else {}
+    for method, path, op in _operations():
+        params = op["parameters"]
+        # Anonymous callers of a protected operation hear 401 before anything about their input.
+        refused = {401} if _protected(op) and not as_admin else {422}
+        for text in HOSTILE_TEXT:
+            in_url = text != "\ud800"  # a URL cannot carry a lone surrogate: bodies only
+            text_in_path = any(p["in"] == "path" and p["schema"].get("type") != "integer" for p in params)
+            if in_url and text_in_path:
+                url = _url(path, params, hostile=text[1] if len(text) == 3 else text[0])
+                r = client.open(url, method=method, headers=headers)
+                _assert_refused(r, refused, f"{method} {url}")
+            for p in params:
+                if p["in"] == "query" and in_url:
+                    url = _url(path, params)
+                    r = client.open(url, method=method, headers=headers, query_string={p["name"]: text})
+                    _assert_refused(r, refused | {404}, f"{method} {url}?{p['name']}")
+            if "requestBody" in op:
+                body = json.dumps(dict.fromkeys(_body_properties(op), text))  # surrogates as escapes
+                url = _url(path, params)
+                r = client.open(url, method=method, headers=headers, data=body, content_type=JSON)
+                _assert_refused(r, refused | {404}, f"{method} {url} {text!r}")
+        if "requestBody" in op or method in ("POST", "PUT", "PATCH"):
+            url = _url(path, params)
+            r = client.open(url, method=method, headers=headers, data=DEEP_JSON, content_type=JSON)
+            _assert_refused(r, {400}, f"{method} {url} deep")
+            r = client.open(url, method=method, headers=headers, data=OVERSIZED, content_type=JSON)
+            _assert_refused(r, {413}, f"{method} {url} oversized")

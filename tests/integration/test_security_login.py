@@ -188,6 +188,11 @@ def test_login_never_redirects_off_site(client: Any, session: Any, target: str) 
     _make_admin(session, "redirected", "跳转")
     session.flush()
     response = _post_login(client, "redirected", PASSWORD, next_url=target)
+    if "%00" in target:
+        # A NUL never reaches the login: the input boundary refuses it, naming the field.
+        assert response.status_code == 422
+        assert "next" in response.get_data(as_text=True)
+        return
     assert response.status_code == 302
     assert response.headers["Location"] == "/staff/"
 

@@ -364,10 +364,7 @@ def test_enqueue_with_redis_down_fails_fast_and_the_row_waits_for_the_sweep(
     db: Database, issuer: Issuer, tmp_path: Any
 ) -> None:
     import socket
-    import sys
-    from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # celery_app.py is a top-level module
     from celery_app import PUBLISH_TRANSPORT_OPTIONS, make_celery
     from tests.conftest import make_settings
     from webapp.tasks import make_scheduler
