@@ -10,9 +10,9 @@ from flask import session as cookie_session
 from sqlmodel import select
 
 from core.audit import record
-from core.auth import Principal, User, check_password
+from core.auth import Principal, Role, User, check_password
 from core.types import utcnow
-from core.web import db_session, limiter
+from core.web import current_principal, db_session, limiter
 
 bp = Blueprint("auth", __name__)
 
@@ -29,6 +29,9 @@ def _safe_next(target: str | None) -> str:
 
 @bp.get("/staff/")
 def home() -> Any:
+    # A 证照经办 has no catalogue rights: the licence list is its work.
+    if current_principal().role == Role.LICENCE_CLERK:
+        return redirect("/staff/licences/")
     return redirect("/staff/entries/")
 
 

@@ -19,14 +19,15 @@ from sqlmodel import Session, col, select
 from catalog.codes import make_uscc
 from catalog.models import Department, Division, ImplementationEntry
 from catalog.services import create_department
-from core.auth import SYSTEM, Principal, Role, User, create_user, hash_password
+from core.auth import SYSTEM, ApiToken, Principal, Role, User, create_user, hash_password, issue_token
 from core.config import PROJECT_ROOT, Settings
 from core.db import Database
+from core.types import utcnow
 from demo.synthetic_licences import synthetic_rows
 from licenses.bulk import run_bulk
 from licenses.models import Licence, LicenceType, LicenceTypeEntry
 from licenses.reference import load_reference_types
-from licenses.services import create_licence_type, link_type_entry
+from licenses.services import create_licence_type, grant_licence_rights, link_type_entry
 
 DATA = PROJECT_ROOT / "data"
 DEMO_LICENCES = 3000
@@ -214,7 +215,11 @@ def load_types(session: Session, actor: Principal = SYSTEM) -> int:
 
 
 def ensure_clerk(session: Session, dept: Department, settings: Settings) -> User:
-    """The demo licence clerk; a new random password is set whenever the credentials file lacks it."""
+    """The demo 证照经办 (licence rights only, no catalogue rights) with a password and an API token.
+
+    New credentials are issued whenever the credentials file lacks the clerk's password or token;
+    an older demo's clerk (a catalogue editor) becomes a licence clerk.
+    """
     user = session.exec(select(User).where(User.username == DEMO_USER["username"])).first()
     path = settings.instance_dir / "demo_credentials.json"
     data: dict[str, Any] = {"users": []}
@@ -224,7 +229,12 @@ def ensure_clerk(session: Session, dept: Department, settings: Settings) -> User
         except json.JSONDecodeError:
             data = {"users": []}
     users = data.setdefault("users", [])
-    if user is not None and any(u.get("username") == DEMO_USER["username"] for u in users):
+    entry = next((u for u in users if u.get("username") == DEMO_USER["username"]), None)
+    if user is not None and user.role != Role.LICENCE_CLERK.value:
+        user.role = Role.LICENCE_CLERK.value
+        session.add(user)
+        session.flush()
+    if user is not None and entry is not None and entry.get("token"):
         return user
     password = secrets.token_urlsafe(12)
     if user is None:
@@ -233,15 +243,27 @@ def ensure_clerk(session: Session, dept: Department, settings: Settings) -> User
             username=DEMO_USER["username"],
             password=password,
             display_name=DEMO_USER["display_name"],
-            role=Role.DEPT_EDITOR,
+            role=Role.LICENCE_CLERK,
             department_id=dept.id,
         )
     else:
         user.password_hash = hash_password(password)
         session.add(user)
+        for old in session.exec(
+            select(ApiToken).where(ApiToken.user_id == user.id, col(ApiToken.revoked_at).is_(None))
+        ):
+            old.revoked_at = utcnow()
         session.flush()
+    token = issue_token(session, user, "演示令牌")
+    if entry is not None:
+        users.remove(entry)
     users.append(
-        {"role": f"电子证照（{dept.name}）", "username": DEMO_USER["username"], "password": password}
+        {
+            "role": f"证照经办（{dept.name}）",
+            "username": DEMO_USER["username"],
+            "password": password,
+            "token": token,
+        }
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -261,6 +283,11 @@ def load(db: Database, settings: Settings, count: int = DEMO_LICENCES) -> None:
         has_any = session.exec(select(LicenceType.id)).first() is not None
         already = session.exec(select(Licence.id).where(Licence.issuer_department_id == depts[0].id)).first()
         types = list(session.exec(select(LicenceType).order_by(col(LicenceType.id))).all())
+        # The clerk issues the first department's share of the types, and only those.
+        if types:
+            grant_licence_rights(
+                session, SYSTEM, user_id=clerk.id or 0, type_codes=[t.code for t in types[0 :: len(depts)]]
+            )
         principal = Principal.of(clerk)
     if already is not None or not has_any:
         return

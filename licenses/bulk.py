@@ -27,11 +27,11 @@ from catalog.models import Department
 from core.audit import record
 from core.auth import Principal
 from core.db import Database
-from core.errors import Invalid
+from core.errors import Forbidden, Invalid
 from core.types import utcnow
 from licenses.identifiers import ALNUM36, IdentifierError
 from licenses.models import Licence, LicenceOutbox, LicenceType
-from licenses.services import licence_values, outbox_row, prepare_licence
+from licenses.services import licence_values, outbox_row, prepare_licence, require_bulk_rights
 
 CSV_COLUMNS = [
     "type_code",
@@ -113,6 +113,7 @@ def bulk_issue(
     """
     result = BulkResult()
     types: dict[str, LicenceType | None] = {}
+    refused: dict[str, str | None] = {}  # type code -> why the actor may not import it (None: may)
     prepared: list[tuple[int, dict[str, Any]]] = []
     now = utcnow()
     seen: set[str] = set()
@@ -123,6 +124,15 @@ def bulk_issue(
         lt = types[code]
         if lt is None:
             result.errors.append((line, f"type_code: 未知的证照类型代码 {code!r}"))
+            continue
+        if code not in refused:
+            try:
+                require_bulk_rights(session, actor, dept.id or 0, code)
+                refused[code] = None
+            except Forbidden as exc:
+                refused[code] = exc.message
+        if refused[code]:
+            result.errors.append((line, f"type_code: {refused[code]}"))
             continue
         data = {k: v for k, v in row.items() if k != "type_code" and v not in (None, "")}
         try:

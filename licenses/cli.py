@@ -16,10 +16,11 @@ from sqlmodel import select
 from tqdm import tqdm
 
 from catalog.models import Department
-from core.auth import SYSTEM
+from core.auth import SYSTEM, User
 from core.errors import DomainError
 from core.web import database, settings
 from licenses.reference import NATIONAL_TYPES_CSV, load_reference_types
+from licenses.services import grant_licence_rights, revoke_licence_rights
 
 
 @click.group("licences", help="电子证照：批量导入历史证照、载入国家证照类型")
@@ -96,6 +97,45 @@ def load_types_command(path: Path, include_inferred: bool) -> None:
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"新增证照类型 {added} 个")
+
+
+def _user_id(session: Any, username: str) -> int:
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None:
+        raise click.ClickException(f"用户 {username} 不存在")
+    return int(user.id)
+
+
+@licences.command("grant")
+@click.argument("username")
+@click.option("--type", "type_codes", multiple=True, required=True, help="证照类型代码，可重复")
+@with_appcontext
+def grant_command(username: str, type_codes: tuple[str, ...]) -> None:
+    """授予用户在其所属部门办理这些证照类型的权限（颁发、变更、状态变更）。"""
+    try:
+        with database().transaction() as session:
+            grants = grant_licence_rights(
+                session, SYSTEM, user_id=_user_id(session, username), type_codes=type_codes
+            )
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.message}：{exc.details}" if exc.details else exc.message) from None
+    click.echo(f"{username} 现有 {len(grants)} 个证照类型的办理权限（本次指定的）")
+
+
+@licences.command("revoke-grant")
+@click.argument("username")
+@click.option("--type", "type_codes", multiple=True, help="证照类型代码，可重复；不指定则收回全部")
+@with_appcontext
+def revoke_grant_command(username: str, type_codes: tuple[str, ...]) -> None:
+    """收回用户的证照办理权限。"""
+    try:
+        with database().transaction() as session:
+            ended = revoke_licence_rights(
+                session, SYSTEM, user_id=_user_id(session, username), type_codes=type_codes or None
+            )
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"已收回 {ended} 项证照办理权限")
 
 
 def register(app: Flask, api: Any) -> None:

@@ -145,6 +145,31 @@ class LicenceSigningKey(SQLModel, table=True):
     retired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class LicenceGrant(SQLModel, table=True):
+    """证照管理权限 (licence rights): a user may issue, amend and change the status of licences of one
+    type in the name of one department.
+
+    Kept apart from the catalogue roles on purpose: editing a department's 实施清单 gives no licence
+    rights, and a grant gives no catalogue rights. A grant binds the department it was given for, so
+    it lapses by itself when the user moves to another department. ``revoked_at`` ends it; a new
+    grant of the same type revives the row (one row per user, department and type).
+    """
+
+    __tablename__ = "licence_grant"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    department_id: int = Field(foreign_key="department.id", index=True)
+    type_code: str = Field(max_length=21)
+    granted_by: int | None = Field(default=None)
+    granted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "department_id", "type_code", name="uq_licence_grant"),
+    )
+
+
 class LicenceOutbox(SQLModel, table=True):
     """Outbox row: one licence change to push to the city registry (电子证照同步)."""
 

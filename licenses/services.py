@@ -4,9 +4,10 @@ Every service takes a Session, flushes and never commits. Every licence change w
 and its outbox row (``record_change``) in the caller's transaction, so a change and the record the
 sync sends are committed together or not at all.
 
-Permissions (``Principal``): department staff (部门编辑/部门审核) issue and change the licences of their
-own department and are the only ones who read holder data whole (each such read audited);
-administrators maintain licence types and see every licence masked; everyone may verify.
+Permissions (``Principal``): users holding a licence grant (LicenceGrant: department x type) issue and
+change those licences of their department and are the only ones who read their holder data whole
+(each such read audited); catalogue roles give no licence rights; administrators maintain licence
+types and grants and see every licence masked; everyone may verify.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sqlmodel import Session, col, func, select
 from catalog.codes import check_id_number, check_uscc, is_valid_uscc
 from catalog.models import Department, ImplementationEntry, Material
 from core.audit import record
-from core.auth import ANONYMOUS, Principal, Role
+from core.auth import ANONYMOUS, SYSTEM, Principal, Role, User
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.types import utcnow
 from licenses.identifiers import (
@@ -45,6 +46,7 @@ from licenses.models import (
     HOLDER_CODE_TYPES,
     STATUS_LABELS,
     Licence,
+    LicenceGrant,
     LicenceOutbox,
     LicenceSigningKey,
     LicenceStatus,
@@ -56,7 +58,8 @@ from licenses.signing import KeyStore, PublicKey, TokenCheck, TokenClaims, Verif
 from licenses.sync import current_request_id
 
 CHINA = ZoneInfo("Asia/Shanghai")
-STAFF_ROLES = (Role.DEPT_EDITOR, Role.DEPT_REVIEWER)
+# Who may look up a holder's licences for a case (证照联办): department staff of any kind.
+LOOKUP_ROLES = (Role.DEPT_EDITOR, Role.DEPT_REVIEWER, Role.LICENCE_CLERK)
 FACE_KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 AREA_RE = re.compile(r"^\d{6}$")
 MAX_YEARS = 100
@@ -69,12 +72,50 @@ def today() -> date:
 
 
 # ---------------------------------------------------------------- permissions
+#
+# Licence rights (issue, amend, change status, read holder data whole) come only from LicenceGrant rows:
+# per user, department and licence type. The catalogue roles (部门编辑/部门审核) give none of them,
+# and a grant gives no catalogue rights; a 证照经办 (Role.LICENCE_CLERK) has grants and nothing else.
+
+NO_RIGHTS = (
+    "您没有办理该类电子证照的权限：证照管理权限由区级管理员按部门和证照类型授予，"
+    "实施清单编辑权限不含证照权限"
+)
 
 
-def _require_staff(actor: Principal) -> int:
-    if actor.role not in STAFF_ROLES or actor.department_id is None:
-        raise Forbidden("只有部门工作人员可以办理本部门的电子证照")
+def licence_rights(session: Session, actor: Principal) -> frozenset[str]:
+    """Type codes the actor may issue and change in the name of its own department (live grants)."""
+    if actor.user_id is None or actor.department_id is None:
+        return frozenset()
+    return frozenset(
+        session.exec(
+            select(LicenceGrant.type_code).where(
+                LicenceGrant.user_id == actor.user_id,
+                LicenceGrant.department_id == actor.department_id,
+                col(LicenceGrant.revoked_at).is_(None),
+            )
+        ).all()
+    )
+
+
+def has_licence_rights(session: Session, actor: Principal) -> bool:
+    return bool(licence_rights(session, actor))
+
+
+def _require_rights(session: Session, actor: Principal, type_code: str) -> int:
+    """The actor's department when it holds a live grant for ``type_code`` there, else Forbidden."""
+    if actor.department_id is None or type_code not in licence_rights(session, actor):
+        raise Forbidden(NO_RIGHTS, {"type_code": [f"没有证照类型 {type_code} 的管理权限"]})
     return actor.department_id
+
+
+def require_bulk_rights(session: Session, actor: Principal, department_id: int, type_code: str) -> None:
+    """Bulk import: the system principal (the CLI) or a grant holder of that department and type."""
+    if actor == SYSTEM:
+        return
+    if actor.department_id != department_id:
+        raise Forbidden("只能为本部门导入证照")
+    _require_rights(session, actor, type_code)
 
 
 def _require_admin(actor: Principal) -> None:
@@ -82,15 +123,106 @@ def _require_admin(actor: Principal) -> None:
         raise Forbidden("仅区级管理员可维护证照目录")
 
 
-def _can_view(actor: Principal, licence: Licence) -> bool:
+def _can_view(session: Session, actor: Principal, licence: Licence) -> bool:
     return actor.is_admin or (
-        actor.role in STAFF_ROLES and actor.department_id == licence.issuer_department_id
+        actor.department_id == licence.issuer_department_id
+        and licence.type_code in licence_rights(session, actor)
     )
 
 
-def _own(actor: Principal, licence: Licence) -> None:
-    if actor.role not in STAFF_ROLES or actor.department_id != licence.issuer_department_id:
+def _own(session: Session, actor: Principal, licence: Licence) -> None:
+    if actor.department_id != licence.issuer_department_id:
         raise Forbidden("只有颁发该证照的部门可以执行此操作")
+    _require_rights(session, actor, licence.type_code)
+
+
+def grant_licence_rights(
+    session: Session, actor: Principal, *, user_id: int, type_codes: Iterable[str]
+) -> list[LicenceGrant]:
+    """Give a user the licence rights for these types in its department (区级管理员); audited.
+
+    Idempotent: a live grant stays as it is, a revoked one is revived.
+    """
+    if not actor.is_admin:
+        raise Forbidden("仅区级管理员可授予证照管理权限")
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("用户不存在")
+    if user.department_id is None:
+        raise Invalid("该用户不属于任何部门，不能授予证照管理权限", {"user": ["没有所属部门"]})
+    codes = sorted({str(c).strip().upper() for c in type_codes})
+    if not codes:
+        raise Invalid("请至少指定一个证照类型", {"type_codes": ["必填"]})
+    known = set(session.exec(select(LicenceType.code).where(col(LicenceType.code).in_(codes))).all())
+    unknown = [c for c in codes if c not in known]
+    if unknown:
+        raise Invalid("证照类型不存在", {"type_codes": [f"未知的证照类型代码 {c}" for c in unknown]})
+    existing = {
+        g.type_code: g
+        for g in session.exec(
+            select(LicenceGrant).where(
+                LicenceGrant.user_id == user_id,
+                LicenceGrant.department_id == user.department_id,
+                col(LicenceGrant.type_code).in_(codes),
+            )
+        ).all()
+    }
+    out, added = [], []
+    for code in codes:
+        grant = existing.get(code)
+        if grant is None:
+            grant = LicenceGrant(
+                user_id=user_id, department_id=user.department_id, type_code=code, granted_by=actor.user_id
+            )
+            added.append(code)
+        elif grant.revoked_at is not None:
+            grant.revoked_at = None
+            grant.granted_at = utcnow()
+            grant.granted_by = actor.user_id
+            added.append(code)
+        session.add(grant)
+        out.append(grant)
+    session.flush()
+    if added:
+        record(
+            session,
+            actor=actor,
+            action="licence_grant.grant",
+            entity_type="user",
+            entity_id=user_id,
+            new={"department_id": user.department_id, "type_codes": added},
+        )
+    return out
+
+
+def revoke_licence_rights(
+    session: Session, actor: Principal, *, user_id: int, type_codes: Iterable[str] | None = None
+) -> int:
+    """End a user's licence rights (all of them when ``type_codes`` is None); audited; returns how many."""
+    if not actor.is_admin:
+        raise Forbidden("仅区级管理员可收回证照管理权限")
+    query = select(LicenceGrant).where(
+        LicenceGrant.user_id == user_id, col(LicenceGrant.revoked_at).is_(None)
+    )
+    if type_codes is not None:
+        query = query.where(col(LicenceGrant.type_code).in_([str(c).strip().upper() for c in type_codes]))
+    now = utcnow()
+    ended = []
+    for grant in session.exec(query).all():
+        grant.revoked_at = now
+        session.add(grant)
+        ended.append(grant.type_code)
+    session.flush()
+    if ended:
+        record(
+            session,
+            actor=actor,
+            action="licence_grant.revoke",
+            entity_type="user",
+            entity_id=user_id,
+            old={"type_codes": sorted(ended)},
+        )
+    return len(ended)
 
 
 # ---------------------------------------------------------------- licence types
@@ -702,12 +834,13 @@ def issue_licence(
     session: Session, actor: Principal, data: Mapping[str, Any], *, default_area: str = "321203"
 ) -> Licence:
     """Issue a licence in the actor's department: validate, assign the identifier, audit, outbox."""
-    department_id = _require_staff(actor)
-    dept = _department(session, department_id)
     type_code = str(data.get("type_code") or "")
+    if not actor.is_authenticated or actor.department_id is None:
+        raise Forbidden(NO_RIGHTS)
     lt = session.exec(select(LicenceType).where(LicenceType.code == type_code)).first()
     if lt is None:
         raise Invalid("证照类型不存在", {"type_code": [f"未知的证照类型代码 {type_code}"]})
+    dept = _department(session, _require_rights(session, actor, lt.code))
     inp = prepare_licence(lt, {k: v for k, v in data.items() if k != "type_code"}, default_area=default_area)
     try:
         licence = new_licence(lt, dept, inp, created_by=actor.user_id)
@@ -744,7 +877,7 @@ def amend_licence(
 ) -> Licence:
     """变更: a new version (version segment + 1) with the changes; the old version is kept, superseded."""
     old = _locked(session, licence_id)
-    _own(actor, old)
+    _own(session, actor, old)
     if old.status == LicenceStatus.REVOKED:
         raise Conflict("已吊销/注销的证照不能变更")
     if old.status == LicenceStatus.SUPERSEDED or not old.is_current:
@@ -823,7 +956,7 @@ def _change_status(
     if reason and len(reason) > 500:
         raise Invalid("原因最多 500 字", {"reason": ["最多 500 字"]})
     licence = _locked(session, licence_id)
-    _own(actor, licence)
+    _own(session, actor, licence)
     if licence.status not in allowed_from:
         label = STATUS_LABELS[LicenceStatus(licence.status)]
         raise Conflict(f"证照当前状态为“{label}”，不能执行此操作")
@@ -934,11 +1067,14 @@ def list_licences(
     current_only: bool = True,
 ) -> Page:
     """Licences the actor may see: own department's for staff, all for administrators (masked by callers)."""
-    if not (actor.is_admin or (actor.role in STAFF_ROLES and actor.department_id is not None)):
-        raise Forbidden("只有部门工作人员和管理员可以查看证照")
+    rights = licence_rights(session, actor)
+    if not (actor.is_admin or rights):
+        raise Forbidden(NO_RIGHTS)
     query = select(Licence)
     if not actor.is_admin:
-        query = query.where(Licence.issuer_department_id == actor.department_id)
+        query = query.where(
+            Licence.issuer_department_id == actor.department_id, col(Licence.type_code).in_(sorted(rights))
+        )
     if current_only:
         query = query.where(col(Licence.is_current).is_(True))
     if type_code:
@@ -980,12 +1116,13 @@ def export_licences(
     session: Session, actor: Principal, *, type_code: str | None = None, status: str | None = None
 ) -> list[list[str]]:
     """Rows of the actor's current licences for a CSV export, holder data masked; audited."""
-    if not (actor.is_admin or (actor.role in STAFF_ROLES and actor.department_id is not None)):
-        raise Forbidden("只有部门工作人员和管理员可以导出证照")
+    rights = licence_rights(session, actor)
+    if not (actor.is_admin or rights):
+        raise Forbidden(NO_RIGHTS)
     query = sa.select(Licence.__table__).where(Licence.__table__.c.is_current.is_(True))  # type: ignore[attr-defined]
     t = Licence.__table__.c  # type: ignore[attr-defined]
     if not actor.is_admin:
-        query = query.where(t.issuer_department_id == actor.department_id)
+        query = query.where(t.issuer_department_id == actor.department_id, t.type_code.in_(sorted(rights)))
     if type_code:
         query = query.where(t.type_code == type_code)
     if status:
@@ -1026,7 +1163,7 @@ def get_licence(session: Session, actor: Principal, licence_id: int) -> Licence:
     licence = session.get(Licence, licence_id)
     if licence is None:
         raise NotFound("证照不存在")
-    if not _can_view(actor, licence):
+    if not _can_view(session, actor, licence):
         raise Forbidden("只能查看本部门颁发的证照")
     return licence
 
@@ -1038,7 +1175,7 @@ def read_full_licence(
     licence = session.get(Licence, licence_id)
     if licence is None:
         raise NotFound("证照不存在")
-    _own(actor, licence)
+    _own(session, actor, licence)
     record(
         session,
         actor=actor,
@@ -1068,7 +1205,7 @@ def may_look_up(session: Session, actor: Principal, type_code: str) -> bool:
     """A department may look up a type it issues or that one of its entries accepts as a material."""
     if actor.is_admin:
         return True
-    if actor.role not in STAFF_ROLES or actor.department_id is None:
+    if actor.role not in LOOKUP_ROLES or actor.department_id is None:
         return False
     dept = session.get(Department, actor.department_id)
     if dept is None:

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, Flask, Response, abort, flash, redirect, render_template, request, url_for
 
-from core.errors import Invalid
+from core.errors import Forbidden, Invalid
 from core.web import current_principal, db_session, form_dict, limiter, page_args, settings
 from licenses import services
 from licenses.api import VERIFY_LIMIT, keyring, keystore, qr_svg, verify_url
@@ -117,6 +117,7 @@ def staff_list() -> Any:
     if redirect_to:
         return redirect_to
     page, limit = page_args(20, 100)
+    rights = services.licence_rights(db_session(), principal)
     args = {k: request.args.get(k) or None for k in ("type_code", "status", "q")}
     if args["status"] not in (None, "valid", "suspended", "revoked", "superseded"):
         args["status"] = None
@@ -134,7 +135,10 @@ def staff_list() -> Any:
         page=result,
         rows=[_view(x) for x in result.items],
         args=args,
-        types=services.list_licence_types(db_session()),
+        types=[
+            t for t in services.list_licence_types(db_session()) if principal.is_admin or t.code in rights
+        ],
+        can_issue=bool(rights),
         status_labels=STATUS_LABELS,
     )
 
@@ -145,7 +149,10 @@ def staff_new() -> Any:
     if redirect_to:
         return redirect_to
     session = db_session()
-    types = services.list_licence_types(session, active_only=True)
+    rights = services.licence_rights(session, principal)
+    types = [t for t in services.list_licence_types(session, active_only=True) if t.code in rights]
+    if not types:
+        raise Forbidden(services.NO_RIGHTS)
     code = request.values.get("type_code") or ""
     lt = next((t for t in types if t.code == code), None)
     errors: dict[str, Any] = {}

@@ -93,8 +93,9 @@ def _seed(session: Any) -> dict[str, Any]:
     issuer = ensure_department(session, "高港区行政审批局", "11321203", "MB158001")
     clerk = create_user(
         session, username=CLERK, password=PASSWORD, display_name="证照专员",
-        role=Role.DEPT_EDITOR, department_id=issuer.id,
+        role=Role.LICENCE_CLERK, department_id=issuer.id,
     )
+    licences.grant_licence_rights(session, SYSTEM, user_id=clerk.id, type_codes=[TYPE_CODE])
     licence = licences.issue_licence(
         session,
         Principal.of(clerk),

@@ -169,3 +169,20 @@ def test_import_needs_the_issuing_department(app, issuer, tmp_path):
     result = app.test_cli_runner().invoke(args=["licences", "import", str(path)])
     assert result.exit_code == 2
     assert "--department" in result.output
+
+
+def test_grant_and_revoke_grant_commands_change_what_a_user_may_issue(app, db, issuer):
+    from core.auth import Principal, User
+    from licenses.services import licence_rights
+
+    runner = app.test_cli_runner()
+    done = runner.invoke(args=["licences", "grant", "clerk_a", "--type", PERSON_TYPE])
+    assert done.exit_code == 0, done.output
+    refused = runner.invoke(args=["licences", "grant", "clerk_a", "--type", "11100000000013338W999"])
+    assert refused.exit_code != 0
+    assert "证照类型不存在" in refused.output
+    ended = runner.invoke(args=["licences", "revoke-grant", "clerk_a", "--type", PERSON_TYPE])
+    assert ended.exit_code == 0, ended.output
+    with db.transaction() as session:
+        user = session.exec(select(User).where(User.username == "clerk_a")).one()
+        assert licence_rights(session, Principal.of(user)) == {ORG_TYPE}

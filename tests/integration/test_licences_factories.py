@@ -75,7 +75,15 @@ def make_types(session: Session) -> tuple[LicenceType, LicenceType]:
     return person, org
 
 
-def make_staff(session: Session, name: str, org8: str, username: str, role: Role = Role.DEPT_EDITOR) -> Staff:
+def make_staff(
+    session: Session,
+    name: str,
+    org8: str,
+    username: str,
+    role: Role = Role.LICENCE_CLERK,
+    grants: tuple[str, ...] = (PERSON_TYPE, ORG_TYPE),
+) -> Staff:
+    """A user of a department holding licence grants for ``grants`` there (both test types by default)."""
     dept = ensure_department(session, name, "11321203", org8)
     user = create_user(
         session,
@@ -85,6 +93,8 @@ def make_staff(session: Session, name: str, org8: str, username: str, role: Role
         role=role,
         department_id=dept.id,
     )
+    if grants:
+        services.grant_licence_rights(session, SYSTEM, user_id=user.id, type_codes=grants)
     return Staff(dept, Principal.of(user), issue_token(session, user, "tests"))
 
 
