@@ -259,7 +259,8 @@ def ensure_clerk(session: Session, dept: Department, settings: Settings) -> User
         users.remove(entry)
     users.append(
         {
-            "role": f"证照经办（{dept.name}）",
+            "role": Role.LICENCE_CLERK.value,
+            "department": dept.name,
             "username": DEMO_USER["username"],
             "password": password,
             "token": token,
