@@ -33,6 +33,7 @@ from licenses.schemas import (
     LookupQueryArgsSchema,
     OptionalReasonSchema,
     ReasonSchema,
+    StatusChangeSchema,
     TokenSchema,
     TypeEntrySchema,
     VerificationSchema,
@@ -249,7 +250,14 @@ def _status_view(operation: str, schema: Any, doc: str) -> type[MethodView]:
         @blp.doc(security=[{"bearerAuth": []}], summary=doc)
         @SECURED_ERRORS
         def post(self, data: dict[str, Any], licence_id: int) -> Any:
-            licence = func(db_session(), require_login(), licence_id, data.get("reason"))
+            licence = func(
+                db_session(),
+                require_login(),
+                licence_id,
+                data.get("reason"),
+                category=data.get("category"),
+                effective_date=data.get("effective_date"),
+            )
             return licence_dict(licence, effective=services.effective_status(licence))
 
     StatusChange.__name__ = f"Licence{operation.title()}"
@@ -258,7 +266,27 @@ def _status_view(operation: str, schema: Any, doc: str) -> type[MethodView]:
 
 blp.route(f"/licenses/{ID}/suspend")(_status_view("suspend", ReasonSchema, "暂停（须填写原因）"))
 blp.route(f"/licenses/{ID}/resume")(_status_view("resume", OptionalReasonSchema, "恢复"))
-blp.route(f"/licenses/{ID}/revoke")(_status_view("revoke", ReasonSchema, "吊销/注销（须填写原因）"))
+blp.route(f"/licenses/{ID}/revoke")(_status_view("revoke", ReasonSchema, "吊销（行政处罚；须填写原因）"))
+
+
+@blp.route(f"/licenses/{ID}/status")
+class LicenceStatusChange(MethodView):
+    @blp.arguments(StatusChangeSchema)
+    @blp.response(200, LicenceSchema)
+    @blp.doc(security=[{"bearerAuth": []}])
+    @SECURED_ERRORS
+    def post(self, data: dict[str, Any], licence_id: int) -> Any:
+        """状态变更：暂扣、恢复、注销、吊销、撤销、挂失/作废，附公开的原因类别、生效日期和内部原因"""
+        licence = services.change_status(
+            db_session(),
+            require_login(),
+            licence_id,
+            to=data["status"],
+            category=data.get("category"),
+            effective_date=data.get("effective_date"),
+            reason=data.get("reason"),
+        )
+        return licence_dict(licence, effective=services.effective_status(licence))
 
 
 @blp.route(f"/licenses/{ID}/token")
@@ -312,6 +340,9 @@ def verification_dict(v: services.Verification) -> dict[str, Any]:
         "reason": v.reason,
         "status": v.status,
         "status_label": v.status_label,
+        "status_date": v.status_date.isoformat() if v.status_date else None,
+        "category_label": v.category_label,
+        "checked_at": v.checked_at.astimezone(services.CHINA).isoformat(timespec="seconds"),
         "licence": None
         if lic is None
         else {
@@ -352,7 +383,8 @@ def public_keys() -> Any:
 
 @public.route("/licences/status/<any(revocation, suspension):purpose>.json")
 def status_list(purpose: str) -> Any:
-    """证照状态列表（W3C Bitstring Status List 思路）：第 i 位为 1 表示证照 i 已吊销/作废或暂停。"""
+    """证照状态列表（W3C Bitstring Status List 思路）：revocation 第 i 位为 1 表示证照 i 已注销、吊销、撤销、
+    挂失作废或被新版本替代；suspension 表示暂扣。"""
     bits, size = services.status_bits(db_session(), purpose)
     encoded = "u" + base64.urlsafe_b64encode(gzip.compress(bits, mtime=0)).rstrip(b"=").decode()
     base = settings().public_base_url.rstrip("/")

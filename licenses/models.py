@@ -20,17 +20,58 @@ FACE_FIELD_TYPES = ("string", "text", "date", "integer", "enum")
 
 
 class LicenceStatus(enum.StrEnum):
-    VALID = "valid"
+    """Stored status of a licence version. 过期 (expired) is not stored: it follows from the dates."""
+
+    VALID = "valid"  # 有效
+    # 暂扣: a penalty (行政处罚法 art. 9: 暂扣许可证件) or a stop pending investigation; reversible.
     SUSPENDED = "suspended"
-    REVOKED = "revoked"
+    CANCELLED = "cancelled"  # 注销 (行政许可法 art. 70): at the holder's request or by law, no penalty
+    REVOKED = "revoked"  # 吊销: an administrative penalty (行政处罚法 art. 9)
+    WITHDRAWN = "withdrawn"  # 撤销 (行政许可法 art. 69): the grant itself was unlawful or obtained improperly
+    VOID = "void"  # 挂失/作废: the certificate is lost, damaged, wrongly made or replaced
     SUPERSEDED = "superseded"  # an older version after an amendment
 
 
 STATUS_LABELS = {
     LicenceStatus.VALID: "有效",
-    LicenceStatus.SUSPENDED: "已暂停",
-    LicenceStatus.REVOKED: "已吊销/注销",
+    LicenceStatus.SUSPENDED: "暂扣（暂停使用）",
+    LicenceStatus.CANCELLED: "注销",
+    LicenceStatus.REVOKED: "吊销",
+    LicenceStatus.WITHDRAWN: "撤销",
+    LicenceStatus.VOID: "挂失/作废",
     LicenceStatus.SUPERSEDED: "已变更（旧版本）",
+}
+
+# Final statuses: the licence ends; they travel to the city registry as the "revoke" operation.
+ENDED_STATUSES = (LicenceStatus.CANCELLED, LicenceStatus.REVOKED, LicenceStatus.WITHDRAWN, LicenceStatus.VOID)
+
+# The public reason categories (公开的原因类别), a fixed list per status. The free-text reason a clerk
+# writes stays internal: it may name people, cases or suspicions the public must not read.
+REASON_CATEGORIES: dict[str, dict[str, str]] = {
+    LicenceStatus.SUSPENDED: {
+        "penalty_suspension": "行政处罚：暂扣许可证件",
+        "under_investigation": "涉嫌违法，依法暂停使用",
+    },
+    LicenceStatus.CANCELLED: {
+        "holder_request": "持证人申请注销",
+        "expired_not_renewed": "有效期届满未延续",
+        "holder_ended": "持证人死亡、丧失行为能力或组织依法终止",
+        "licence_withdrawn": "许可被依法撤回",
+        "force_majeure": "因不可抗力无法实施",
+        "by_law": "法律、法规规定应当注销的其他情形",
+        "legacy_unclassified": "历史记录：原为“吊销/注销”，未区分原因",
+    },
+    LicenceStatus.REVOKED: {"penalty": "行政处罚：吊销许可证件"},
+    LicenceStatus.WITHDRAWN: {
+        "unlawful_grant": "行政机关违法作出许可",
+        "improper_means": "以欺骗、贿赂等不正当手段取得",
+    },
+    LicenceStatus.VOID: {
+        "lost": "持证人挂失",
+        "damaged": "证件损毁",
+        "issued_in_error": "制证错误",
+        "replaced": "已换发或补发新证",
+    },
 }
 
 OUTBOX_OPERATIONS = ("issue", "amend", "suspend", "resume", "revoke")
@@ -115,8 +156,10 @@ class Licence(SQLModel, table=True):
     # Change counter of this identifier: 1 at issue, +1 on every suspend/resume/revoke/supersede.
     # It is the outbox ``version`` (idempotency key identifier:revision), so every change is one record.
     revision: int = Field(default=1)
-    status_reason: str | None = Field(default=None, max_length=500)
-    status_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    status_reason: str | None = Field(default=None, max_length=500)  # internal free text, never public
+    status_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # when it was recorded
+    status_date: date | None = Field(default=None)  # the date the status took effect (China time)
+    status_category: str | None = Field(default=None, max_length=30)  # key of REASON_CATEGORIES[status]
     is_current: bool = Field(default=True)
     previous_id: int | None = Field(default=None, foreign_key="licence.id")
     created_by: int | None = Field(default=None)

@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from licenses.masking import mask_code, mask_name
-from licenses.models import AUTHORITY_LEVELS, CATEGORIES, FACE_FIELD_TYPES
+from licenses.models import AUTHORITY_LEVELS, CATEGORIES, FACE_FIELD_TYPES, REASON_CATEGORIES, LicenceStatus
 
 
 class FaceFieldSchema(Schema):
@@ -94,19 +94,42 @@ class AmendSchema(Schema):
     reason = fields.String(validate=validate.Length(max=500))
 
 
+STATUS_CHOICES = [s.value for s in LicenceStatus]
+CHANGE_TARGETS = [s.value for s in LicenceStatus if s != LicenceStatus.SUPERSEDED]
+
+
 class ReasonSchema(Schema):
-    reason = fields.String(required=True, validate=validate.Length(1, 500))
+    reason = fields.String(
+        required=True, validate=validate.Length(1, 500), metadata={"description": "内部原因，不公开"}
+    )
+    category = fields.String(metadata={"description": "公开的原因类别（见 docs/licences.md）"})
+    effective_date = fields.Date(metadata={"description": "生效日期，缺省为今天；不早于颁发日期、不晚于今天"})
 
 
 class OptionalReasonSchema(Schema):
     reason = fields.String(validate=validate.Length(max=500))
+    effective_date = fields.Date()
+
+
+class StatusChangeSchema(Schema):
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(CHANGE_TARGETS),
+        metadata={
+            "description": "suspended 暂扣 / valid 恢复 / cancelled 注销 / revoked 吊销 / "
+            "withdrawn 撤销 / void 挂失作废"
+        },
+    )
+    category = fields.String(metadata={"description": "公开的原因类别（按状态固定的列表）"})
+    effective_date = fields.Date(metadata={"description": "生效日期，缺省为今天"})
+    reason = fields.String(validate=validate.Length(max=500), metadata={"description": "内部原因，不公开"})
 
 
 class LicenceQueryArgsSchema(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(1, 10_000))
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
     type_code = fields.String()
-    status = fields.String(validate=validate.OneOf(["valid", "suspended", "revoked", "superseded"]))
+    status = fields.String(validate=validate.OneOf(STATUS_CHOICES))
     q = fields.String(metadata={"description": "证照编号、标识或流水号"})
     all_versions = fields.Boolean(load_default=False)
 
@@ -140,6 +163,9 @@ def licence_dict(licence: Any, *, full: bool = False, effective: str | None = No
         "status": licence.status,
         "effective_status": effective or licence.status,
         "status_reason": licence.status_reason,
+        "status_date": licence.status_date.isoformat() if licence.status_date else None,
+        "status_category": licence.status_category,
+        "status_category_label": REASON_CATEGORIES.get(licence.status, {}).get(licence.status_category or ""),
         "is_current": licence.is_current,
         "previous_id": licence.previous_id,
     }
@@ -166,7 +192,10 @@ class LicenceSchema(Schema):
     face = fields.Dict()
     status = fields.String()
     effective_status = fields.String()
-    status_reason = fields.String(allow_none=True)
+    status_reason = fields.String(allow_none=True, metadata={"description": "内部原因（仅本部门可见）"})
+    status_date = fields.String(allow_none=True, metadata={"description": "状态生效日期"})
+    status_category = fields.String(allow_none=True)
+    status_category_label = fields.String(allow_none=True, metadata={"description": "公开的原因类别"})
     is_current = fields.Boolean()
     previous_id = fields.Integer(allow_none=True)
 
@@ -188,4 +217,7 @@ class VerificationSchema(Schema):
     reason = fields.String(allow_none=True)
     status = fields.String(allow_none=True)
     status_label = fields.String(allow_none=True)
+    status_date = fields.String(allow_none=True, metadata={"description": "状态生效日期"})
+    category_label = fields.String(allow_none=True, metadata={"description": "公开的原因类别"})
+    checked_at = fields.String(metadata={"description": "核验时间"})
     licence = fields.Dict(allow_none=True)

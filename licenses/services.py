@@ -42,8 +42,10 @@ from licenses.masking import mask_code, mask_name
 from licenses.models import (
     AUTHORITY_LEVELS,
     CATEGORIES,
+    ENDED_STATUSES,
     FACE_FIELD_TYPES,
     HOLDER_CODE_TYPES,
+    REASON_CATEGORIES,
     STATUS_LABELS,
     Licence,
     LicenceGrant,
@@ -78,8 +80,7 @@ def today() -> date:
 # and a grant gives no catalogue rights; a 证照经办 (Role.LICENCE_CLERK) has grants and nothing else.
 
 NO_RIGHTS = (
-    "您没有办理该类电子证照的权限：证照管理权限由区级管理员按部门和证照类型授予，"
-    "实施清单编辑权限不含证照权限"
+    "您没有办理该类电子证照的权限：证照管理权限由区级管理员按部门和证照类型授予，实施清单编辑权限不含证照权限"
 )
 
 
@@ -878,12 +879,12 @@ def amend_licence(
     """变更: a new version (version segment + 1) with the changes; the old version is kept, superseded."""
     old = _locked(session, licence_id)
     _own(session, actor, old)
-    if old.status == LicenceStatus.REVOKED:
-        raise Conflict("已吊销/注销的证照不能变更")
+    if old.status in ENDED_STATUSES:
+        raise Conflict(f"已{STATUS_LABELS[LicenceStatus(old.status)]}的证照不能变更")
     if old.status == LicenceStatus.SUPERSEDED or not old.is_current:
         raise Conflict("该版本已被新版本替代，请变更最新版本")
     if old.status == LicenceStatus.SUSPENDED:
-        raise Conflict("已暂停的证照请先恢复，再办理变更")
+        raise Conflict("已暂扣（暂停使用）的证照请先恢复，再办理变更")
     bad = set(changes) - AMEND_FIELDS
     if bad:
         raise Invalid(
@@ -939,89 +940,163 @@ def amend_licence(
     return new
 
 
-def _change_status(
+STATUS_OPERATIONS = {
+    LicenceStatus.SUSPENDED: "suspend",
+    LicenceStatus.VALID: "resume",
+    **{s: "revoke" for s in ENDED_STATUSES},
+}
+AUDIT_ACTIONS = {
+    LicenceStatus.SUSPENDED: "suspend",
+    LicenceStatus.VALID: "resume",
+    LicenceStatus.CANCELLED: "cancel",
+    LicenceStatus.REVOKED: "revoke",
+    LicenceStatus.WITHDRAWN: "withdraw",
+    LicenceStatus.VOID: "void",
+}
+STATUS_ACTION_LABELS = {
+    LicenceStatus.SUSPENDED: "暂扣（暂停使用）",
+    LicenceStatus.VALID: "恢复",
+    LicenceStatus.CANCELLED: "注销",
+    LicenceStatus.REVOKED: "吊销",
+    LicenceStatus.WITHDRAWN: "撤销",
+    LicenceStatus.VOID: "挂失/作废",
+}
+
+
+def change_status(
     session: Session,
     actor: Principal,
     licence_id: int,
     *,
-    to: LicenceStatus,
-    allowed_from: tuple[LicenceStatus, ...],
-    operation: str,
-    reason: str | None,
-    reason_required: bool,
+    to: str,
+    category: str | None = None,
+    effective_date: Any = None,
+    reason: str | None = None,
 ) -> Licence:
+    """Move a licence to ``to`` (暂扣, 恢复, 注销, 吊销, 撤销, 挂失/作废); audited; writes the outbox row.
+
+    Every status but 恢复 needs a public reason category from REASON_CATEGORIES[to] (a status with one
+    category takes it by default) and an internal reason. ``effective_date`` is the day the status
+    took effect (default today, China time): not before the licence's issue date and not in the
+    future. Final statuses (ENDED_STATUSES) are reached from 有效 or 暂扣 and never left; 恢复 only
+    from 暂扣. Bad input raises Invalid naming the field, before anything changes.
+    """
+    errors: dict[str, list[str]] = {}
+    try:
+        target = LicenceStatus(to)
+    except ValueError:
+        target = None
+    if target is None or target == LicenceStatus.SUPERSEDED:
+        raise Invalid("目标状态无效", {"status": [f"应为 {'/'.join(STATUS_OPERATIONS)} 之一"]})
     reason = (reason or "").strip() or None
-    if reason_required and not reason:
-        raise Invalid("请填写原因", {"reason": ["必填"]})
+    choices = REASON_CATEGORIES.get(target, {})
+    if target != LicenceStatus.VALID:
+        if category is None and len(choices) == 1:
+            category = next(iter(choices))
+        if category not in choices:
+            errors["category"] = [f"原因类别应为：{'、'.join(f'{k}（{v}）' for k, v in choices.items())}"]
+        if not reason:
+            errors["reason"] = ["请填写原因（内部记录，不公开）"]
+    else:
+        category = None
     if reason and len(reason) > 500:
-        raise Invalid("原因最多 500 字", {"reason": ["最多 500 字"]})
+        errors["reason"] = ["原因最多 500 字"]
+    day = _date(effective_date, "effective_date", errors) or today()
+    if errors:
+        raise Invalid("状态变更信息有误", errors)
     licence = _locked(session, licence_id)
     _own(session, actor, licence)
-    if licence.status not in allowed_from:
-        label = STATUS_LABELS[LicenceStatus(licence.status)]
-        raise Conflict(f"证照当前状态为“{label}”，不能执行此操作")
-    old_status = licence.status
+    current = LicenceStatus(licence.status)
+    allowed_from = (LicenceStatus.SUSPENDED,) if target == LicenceStatus.VALID else (LicenceStatus.VALID,)
+    if target in ENDED_STATUSES:
+        allowed_from = (LicenceStatus.VALID, LicenceStatus.SUSPENDED)
+    if current not in allowed_from or not licence.is_current:
+        raise Conflict(f"证照当前状态为“{STATUS_LABELS[current]}”，不能{STATUS_ACTION_LABELS[target]}")
+    if day > today():
+        raise Invalid("生效日期不能晚于今天", {"effective_date": ["不能晚于今天"]})
+    if day < licence.issue_date:
+        raise Invalid("生效日期不能早于颁发日期", {"effective_date": [f"不能早于 {licence.issue_date}"]})
+    old = {
+        "status": licence.status,
+        "status_date": licence.status_date,
+        "status_category": licence.status_category,
+    }
     now = utcnow()
-    licence.status = to.value
+    licence.status = target.value
     licence.status_reason = reason
+    licence.status_category = category
+    licence.status_date = day
     licence.status_changed_at = now
     licence.revision += 1
     licence.updated_at = now
     session.add(licence)
     session.flush()
+    operation = STATUS_OPERATIONS[target]
     record(
         session,
         actor=actor,
-        action=f"licence.{operation}",
+        action=f"licence.{AUDIT_ACTIONS[target]}",
         entity_type="licence",
         entity_id=licence.id,
-        old={"status": old_status},
-        new={"status": licence.status},
+        old=old,
+        new={"status": licence.status, "status_date": day, "status_category": category},
         reason=reason,
     )
     record_change(session, licence, operation)
     return licence
 
 
-def suspend_licence(session: Session, actor: Principal, licence_id: int, reason: str | None) -> Licence:
-    """暂停 a valid licence; needs a reason; audited; writes the outbox row."""
-    return _change_status(
+def suspend_licence(
+    session: Session,
+    actor: Principal,
+    licence_id: int,
+    reason: str | None,
+    category: str | None = None,
+    effective_date: Any = None,
+) -> Licence:
+    """暂扣 a valid licence (see change_status)."""
+    return change_status(
         session,
         actor,
         licence_id,
         to=LicenceStatus.SUSPENDED,
-        allowed_from=(LicenceStatus.VALID,),
-        operation="suspend",
+        category=category or "under_investigation",
+        effective_date=effective_date,
         reason=reason,
-        reason_required=True,
     )
 
 
-def resume_licence(session: Session, actor: Principal, licence_id: int, reason: str | None = None) -> Licence:
-    """恢复 a suspended licence; audited; writes the outbox row."""
-    return _change_status(
-        session,
-        actor,
-        licence_id,
-        to=LicenceStatus.VALID,
-        allowed_from=(LicenceStatus.SUSPENDED,),
-        operation="resume",
-        reason=reason,
-        reason_required=False,
+def resume_licence(
+    session: Session,
+    actor: Principal,
+    licence_id: int,
+    reason: str | None = None,
+    category: str | None = None,
+    effective_date: Any = None,
+) -> Licence:
+    """恢复 a suspended licence (see change_status)."""
+    return change_status(
+        session, actor, licence_id, to=LicenceStatus.VALID, effective_date=effective_date, reason=reason
     )
 
 
-def revoke_licence(session: Session, actor: Principal, licence_id: int, reason: str | None) -> Licence:
-    """吊销/注销 a valid or suspended licence (final); needs a reason; audited; writes the outbox row."""
-    return _change_status(
+def revoke_licence(
+    session: Session,
+    actor: Principal,
+    licence_id: int,
+    reason: str | None,
+    category: str | None = None,
+    effective_date: Any = None,
+) -> Licence:
+    """吊销 (an administrative penalty) a valid or suspended licence (see change_status)."""
+    return change_status(
         session,
         actor,
         licence_id,
         to=LicenceStatus.REVOKED,
-        allowed_from=(LicenceStatus.VALID, LicenceStatus.SUSPENDED),
-        operation="revoke",
+        category=category,
+        effective_date=effective_date,
         reason=reason,
-        reason_required=True,
     )
 
 
@@ -1037,7 +1112,7 @@ class Page:
 
 
 def effective_status(licence: Licence, on: date | None = None) -> str:
-    """valid / suspended / revoked / superseded, plus expired and not_yet_valid from the dates."""
+    """The stored status, or for a valid licence expired (过期) / not_yet_valid from its dates."""
     if licence.status != LicenceStatus.VALID:
         return licence.status
     day = on or today()
@@ -1048,9 +1123,27 @@ def effective_status(licence: Licence, on: date | None = None) -> str:
     return "valid"
 
 
+def effective_status_date(licence: Licence, on: date | None = None) -> date | None:
+    """The day the effective status took effect: expiry the day after valid_to, else the stored date
+    (None for a valid licence that never changed status: it is valid since valid_from)."""
+    status = effective_status(licence, on)
+    if status == "expired" and licence.valid_to is not None:
+        return licence.valid_to + timedelta(days=1)
+    if status in ("valid", "not_yet_valid"):
+        return licence.status_date or licence.valid_from
+    return licence.status_date
+
+
+def public_reason_category(licence: Licence) -> str | None:
+    """The public label of the licence's reason category (never the internal free text)."""
+    if licence.status_category is None:
+        return None
+    return REASON_CATEGORIES.get(licence.status, {}).get(licence.status_category)
+
+
 EFFECTIVE_LABELS = {
     **{s.value: label for s, label in STATUS_LABELS.items()},
-    "expired": "已过期",
+    "expired": "过期",
     "not_yet_valid": "尚未生效",
 }
 
@@ -1390,9 +1483,25 @@ def _kid_hint(token: str) -> str | None:
         return None
 
 
+PUBLIC_REASONS = {
+    "suspended": "证照已被颁发机构暂扣（暂停使用）",
+    "cancelled": "证照已注销",
+    "revoked": "证照已被颁发机构吊销",
+    "withdrawn": "证照已被颁发机构撤销",
+    "void": "证照已挂失或作废",
+    "superseded": "该版本已变更作废，请向持证人索取最新版本",
+    "expired": "证照已过期",
+    "not_yet_valid": "证照尚未到有效期起始日期",
+}
+
+
 @dataclass(frozen=True)
 class Verification:
-    """Outcome of an online check: ``valid`` only when the signature holds and the licence is in force."""
+    """Outcome of an online check: ``valid`` only when the signature holds and the licence is in force.
+
+    Everything here may be shown to anyone: ``reason`` and ``category_label`` come from fixed lists,
+    never from the clerk's free text. ``checked_at`` is the time of the check.
+    """
 
     valid: bool
     reason: str | None
@@ -1402,12 +1511,15 @@ class Verification:
     claims: TokenClaims | None = None
     type_name: str | None = None
     check: TokenCheck | None = None
+    status_date: date | None = None
+    category_label: str | None = None
+    checked_at: datetime = field(default_factory=utcnow)
 
 
 def verify_online(
     session: Session, keyring: KeyRing, token: str, *, audit: bool = True, channel: str = "page"
 ) -> Verification:
-    """Check the signature, then the live state of the licence (revocation shows immediately); audited."""
+    """Check the signature, then the live state of the licence (a status change shows at once); audited."""
     verifier = keyring.verifier(session, _kid_hint(token) if isinstance(token, str) else None)
     check = verifier.check(token)
     result: Verification
@@ -1420,19 +1532,17 @@ def verify_online(
             result = Verification(False, "登记库中没有该证照", claims=claims, check=check)
         else:
             status = effective_status(licence)
-            label = EFFECTIVE_LABELS.get(status, status)
-            reasons = {
-                "suspended": "证照已被颁发机构暂停使用",
-                "revoked": "证照已被颁发机构吊销或注销",
-                "superseded": "该版本已变更作废，请向持证人索取最新版本",
-                "expired": "证照已超过有效期",
-                "not_yet_valid": "证照尚未到有效期起始日期",
-            }
-            reason = reasons.get(status)
-            if reason and licence.status_reason and status in ("suspended", "revoked"):
-                reason = f"{reason}（{licence.status_reason}）"
             result = Verification(
-                status == "valid", reason, status, label, licence, claims, licence.type_name, check
+                status == "valid",
+                PUBLIC_REASONS.get(status),
+                status,
+                EFFECTIVE_LABELS.get(status, status),
+                licence,
+                claims,
+                licence.type_name,
+                check,
+                effective_status_date(licence),
+                public_reason_category(licence) if status == licence.status else None,
             )
     if audit:
         # One row per verification in the verification log (see LicenceVerification for why not
@@ -1457,9 +1567,10 @@ def verify_online(
 
 
 def status_bits(session: Session, purpose: str) -> tuple[bytes, int]:
-    """The bitstring (bit i set = licence id i is revoked/suspended) and its length in bits (≥ 131,072)."""
+    """The bitstring (bit i set = licence id i has ended (注销/吊销/撤销/作废/superseded) for
+    "revocation", or is 暂扣 for "suspension") and its length in bits (≥ 131,072)."""
     statuses = {
-        "revocation": (LicenceStatus.REVOKED.value, LicenceStatus.SUPERSEDED.value),
+        "revocation": (*(s.value for s in ENDED_STATUSES), LicenceStatus.SUPERSEDED.value),
         "suspension": (LicenceStatus.SUSPENDED.value,),
     }[purpose]
     max_id = session.exec(select(func.max(Licence.id))).one() or 0

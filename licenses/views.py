@@ -16,7 +16,7 @@ from core.web import current_principal, db_session, form_dict, limiter, page_arg
 from licenses import services
 from licenses.api import VERIFY_LIMIT, keyring, keystore, qr_svg, verify_url
 from licenses.masking import mask_code, mask_name
-from licenses.models import HOLDER_CODE_TYPES, STATUS_LABELS
+from licenses.models import ENDED_STATUSES, HOLDER_CODE_TYPES, REASON_CATEGORIES, STATUS_LABELS, LicenceStatus
 from licenses.sync_admin import licence_sync_status
 
 bp = Blueprint(
@@ -27,7 +27,7 @@ bp = Blueprint(
     static_url_path="/static/licences",
 )
 
-ACTION_LABELS = {"suspend": "暂停", "resume": "恢复", "revoke": "吊销/注销"}
+ACTION_LABELS = {"suspend": "暂扣", "resume": "恢复", "revoke": "吊销"}
 
 
 def _login_or_redirect() -> Any:
@@ -43,6 +43,8 @@ def _view(licence: Any) -> dict[str, Any]:
         "licence": licence,
         "status": status,
         "status_label": services.EFFECTIVE_LABELS.get(status, status),
+        "status_date": services.effective_status_date(licence),
+        "category_label": services.public_reason_category(licence),
         "holder_name": mask_name(licence.holder_name, licence.holder_code_type),
         "holder_code": mask_code(licence.holder_code),
     }
@@ -59,7 +61,10 @@ def _face_from_form(form: dict[str, Any]) -> dict[str, Any]:
 @limiter.limit(VERIFY_LIMIT)
 def verify(token: str) -> Any:
     result = services.verify_online(db_session(), keyring(), token)
-    response = Response(render_template("licences/verify.html", v=result, status_labels=STATUS_LABELS))
+    checked = result.checked_at.astimezone(services.CHINA).strftime("%Y-%m-%d %H:%M:%S")
+    response = Response(
+        render_template("licences/verify.html", v=result, status_labels=STATUS_LABELS, checked=checked)
+    )
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex"
     return response
@@ -97,7 +102,7 @@ def staff_export() -> Any:
     if redirect_to:
         return redirect_to
     status = request.args.get("status") or None
-    if status not in (None, "valid", "suspended", "revoked"):
+    if status not in STATUS_LABELS:
         status = None
     rows = services.export_licences(
         db_session(), principal, type_code=request.args.get("type_code") or None, status=status
@@ -119,7 +124,7 @@ def staff_list() -> Any:
     page, limit = page_args(20, 100)
     rights = services.licence_rights(db_session(), principal)
     args = {k: request.args.get(k) or None for k in ("type_code", "status", "q")}
-    if args["status"] not in (None, "valid", "suspended", "revoked", "superseded"):
+    if args["status"] not in STATUS_LABELS:
         args["status"] = None
     result = services.list_licences(
         db_session(),
@@ -213,6 +218,9 @@ def staff_detail(licence_id: int) -> Any:
         sync=licence_sync_status(session, licence.id),  # type: ignore[arg-type]
         holder_types=HOLDER_CODE_TYPES,
         status_labels=STATUS_LABELS,
+        ended=[(s.value, STATUS_LABELS[s], REASON_CATEGORIES[s]) for s in ENDED_STATUSES],
+        suspend_categories=REASON_CATEGORIES[LicenceStatus.SUSPENDED],
+        today=services.today(),
         **_view(licence),
     )
 
@@ -279,11 +287,47 @@ def _status_action(licence_id: int, operation: str) -> Any:
         "resume": services.resume_licence,
         "revoke": services.revoke_licence,
     }[operation]
-    licence = func(db_session(), principal, licence_id, request.form.get("reason"))
-    flash(
-        f"已{ACTION_LABELS[operation]}：{licence.identifier}",
-        "ok",
-    )
+    try:
+        licence = func(
+            db_session(),
+            principal,
+            licence_id,
+            request.form.get("reason"),
+            category=request.form.get("category") or None,
+            effective_date=request.form.get("effective_date") or None,
+        )
+    except Invalid as exc:
+        flash(f"{exc.message}：{_error_text(exc)}", "error")
+        return redirect(url_for("licences.staff_detail", licence_id=licence_id))
+    flash(f"已{ACTION_LABELS[operation]}：{licence.identifier}", "ok")
+    return redirect(url_for("licences.staff_detail", licence_id=licence.id))
+
+
+def _error_text(exc: Invalid) -> str:
+    return "；".join(m for messages in exc.details.values() for m in messages)
+
+
+@bp.post("/staff/licences/<int:licence_id>/status")
+def staff_status(licence_id: int) -> Any:
+    """One form for every status change: the target status, its public category, date and reason."""
+    principal, redirect_to = _login_or_redirect()
+    if redirect_to:
+        return redirect_to
+    to = request.form.get("status") or ""
+    try:
+        licence = services.change_status(
+            db_session(),
+            principal,
+            licence_id,
+            to=to,
+            category=request.form.get("category") or None,
+            effective_date=request.form.get("effective_date") or None,
+            reason=request.form.get("reason"),
+        )
+    except Invalid as exc:
+        flash(f"{exc.message}：{_error_text(exc)}", "error")
+        return redirect(url_for("licences.staff_detail", licence_id=licence_id))
+    flash(f"已{STATUS_LABELS[LicenceStatus(licence.status)]}：{licence.identifier}", "ok")
     return redirect(url_for("licences.staff_detail", licence_id=licence.id))
 
 

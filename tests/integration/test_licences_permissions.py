@@ -102,6 +102,10 @@ def _matrix(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
             {"reason": "涉嫌违规，暂停使用"},
         ),
         ("POST", "/api/v1/licenses/{licence_id}/resume"): (f"/api/v1/licenses/{lid}/resume", {}),
+        ("POST", "/api/v1/licenses/{licence_id}/status"): (
+            f"/api/v1/licenses/{lid}/status",
+            {"status": "cancelled", "category": "holder_request", "reason": "持证人申请注销"},
+        ),
         ("POST", "/api/v1/licenses/{licence_id}/revoke"): (
             f"/api/v1/licenses/{lid}/revoke",
             {"reason": "依法吊销"},
@@ -171,6 +175,9 @@ def test_the_clerk_with_the_grant_may_do_each_of_them(client: Any, world: World)
         response = client.post(url, json=body, headers=headers)
         assert response.status_code in (200, 201), (path, response.get_json())
     new_id = response.get_json()["id"]
+    url, body = m[("POST", "/api/v1/licenses/{licence_id}/status")]
+    cancelled = client.post(url, json=body, headers=headers)  # the superseded version: refused as a conflict
+    assert cancelled.status_code == 409, cancelled.get_json()
     revoked = client.post(f"/api/v1/licenses/{new_id}/revoke", json={"reason": "依法吊销"}, headers=headers)
     assert revoked.status_code == 200, revoked.get_json()
 

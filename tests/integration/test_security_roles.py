@@ -122,6 +122,11 @@ def _requests(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any] | Non
             ALL_STAFF,
         ),
         ("POST", "/api/v1/licenses/{licence_id}/resume"): (f"/api/v1/licenses/{lic}/resume", {}, ALL_STAFF),
+        ("POST", "/api/v1/licenses/{licence_id}/status"): (
+            f"/api/v1/licenses/{lic}/status",
+            {"status": "cancelled", "category": "holder_request", "reason": "持证人申请注销"},
+            ALL_STAFF,
+        ),
         ("POST", "/api/v1/licenses/{licence_id}/revoke"): (
             f"/api/v1/licenses/{lic}/revoke",
             {"reason": "依法撤销"},

@@ -65,7 +65,7 @@ def make_issuer(session: Any, name: str = "区市场监督管理局", type_seq: 
         session, SYSTEM, name=f"{name}{n}", uscc=uscc_for(f"{name}{n}:{os.getpid()}"), level="4",
         division_code="321203000000")
     user = create_user(session, username=f"sync{n}x{os.getpid()}", password="password-123",
-                       display_name=f"发证员{n}", role=Role.DEPT_EDITOR, department_id=dept.id)
+                       display_name=f"发证员{n}", role=Role.LICENCE_CLERK, department_id=dept.id)
     seq = type_seq if type_seq is not None else 100 + n % 800
     code = f"{TYPE_AUTHORITY}{seq:03d}"
     lt = session.exec(select(LicenceType).where(LicenceType.code == code)).first()
@@ -75,6 +75,7 @@ def make_issuer(session: Any, name: str = "区市场监督管理局", type_seq: 
             "authority_name": "国家市场监督管理总局", "validity_years": 5,
         })
     session.flush()
+    licence_services.grant_licence_rights(session, SYSTEM, user_id=user.id, type_codes=[lt.code])
     return Issuer(dept, Principal.of(user), lt)
 
 
