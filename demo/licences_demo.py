@@ -67,6 +67,8 @@ PERSON_WORDS = (
     "毕业",
     "退役",
     "优待",
+    "从业人员",
+    "体检",
 )
 ORG_FACE = [
     {"key": "legal_representative", "label": "法定代表人（负责人）", "type": "string", "required": False},
@@ -79,7 +81,13 @@ PERSON_FACE = [
 ]
 
 
+# Holders that are organisations whatever else the name says (医疗机构执业许可证 contains 执业).
+ORG_WORDS = ("单位", "机构", "组织", "企业", "公司", "团体", "学校", "医院", "场所")
+
+
 def holder_type_for(name: str) -> str:
+    if any(word in name for word in ORG_WORDS):
+        return "001"
     if any(word in name for word in PERSON_WORDS):
         return "111"
     if name.endswith(("许可证", "执照", "登记证", "批准书", "合格证")):
@@ -188,6 +196,7 @@ def load_types(session: Session, actor: Principal = SYSTEM) -> int:
     # 营业执照 to entries); only the local types below carry made-up demo codes.
     added = load_reference_types(session, actor, include_inferred=True)
     existing = set(session.exec(select(LicenceType.code)).all())
+    names = set(session.exec(select(LicenceType.name)).all())  # 结婚证 is in both lists: one type
     authority = make_uscc("11321203", "MB158001")  # the demo 行政审批局 defines the local types
     with (DATA / "licence_types_from_items_511602.csv").open(encoding="utf-8") as fh:
         for seq, row in enumerate(csv.DictReader(fh), start=1):
@@ -195,6 +204,9 @@ def load_types(session: Session, actor: Principal = SYSTEM) -> int:
             if code in existing:
                 continue
             name = row["licence_name"].strip("《》")
+            if name in names:
+                continue
+            names.add(name)
             hct = holder_type_for(name)
             create_licence_type(
                 session,

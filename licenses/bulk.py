@@ -31,7 +31,14 @@ from core.errors import Forbidden, Invalid
 from core.types import utcnow
 from licenses.identifiers import ALNUM36, IdentifierError
 from licenses.models import Licence, LicenceOutbox, LicenceType
-from licenses.services import licence_values, outbox_row, prepare_licence, require_bulk_rights
+from licenses.services import (
+    choose_service,
+    licence_values,
+    outbox_row,
+    prepare_licence,
+    producing_services,
+    require_bulk_rights,
+)
 
 CSV_COLUMNS = [
     "type_code",
@@ -43,6 +50,7 @@ CSV_COLUMNS = [
     "valid_to",
     "area_code",
     "serial",
+    "task_code",
     "face",
 ]
 
@@ -114,6 +122,7 @@ def bulk_issue(
     result = BulkResult()
     types: dict[str, LicenceType | None] = {}
     refused: dict[str, str | None] = {}  # type code -> why the actor may not import it (None: may)
+    producing: dict[str, list[str]] = {}  # type code -> the department's services producing it
     prepared: list[tuple[int, dict[str, Any]]] = []
     now = utcnow()
     seen: set[str] = set()
@@ -137,6 +146,9 @@ def bulk_issue(
         data = {k: v for k, v in row.items() if k != "type_code" and v not in (None, "")}
         try:
             inp = prepare_licence(lt, data, default_area=default_area, on=on)
+            if code not in producing:
+                producing[code] = producing_services(session, lt, dept)
+            inp.task_code = choose_service(producing[code], inp.task_code)
             serial = inp.serial or (
                 derived_serial(lt.code, dept.uscc, inp.number, inp.issue_date.year) if inp.number else None
             )

@@ -14,6 +14,12 @@ from core.types import UTCDateTime, utcnow
 # 持证主体代码类型 (GB/T 36903).
 HOLDER_CODE_TYPES: dict[str, str] = {"111": "公民身份号码", "001": "统一社会信用代码"}
 HOLDER_KINDS: dict[str, str] = {"111": "自然人", "001": "法人和其他组织"}
+# What a licence type accepts as holder: one kind, or either ("any": e.g. a 医疗机构执业许可证 is held by
+# an institution but a 个体诊所 may be held by its doctor). A licence always records its concrete kind.
+ANY_HOLDER = "any"
+TYPE_HOLDER_LABELS: dict[str, str] = {**HOLDER_CODE_TYPES, ANY_HOLDER: "公民身份号码或统一社会信用代码"}
+# Face fields that only make sense for one holder kind, whatever the type's schema says.
+ORGANISATION_ONLY_FIELDS = {"legal_representative": "法定代表人"}
 AUTHORITY_LEVELS = ("国家级", "省部级", "地市级", "区县级", "其他")
 CATEGORIES = ("证照", "批文", "证明", "材料", "证件")
 FACE_FIELD_TYPES = ("string", "text", "date", "integer", "enum")
@@ -89,11 +95,12 @@ class LicenceType(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=21, unique=True)
-    name: str = Field(max_length=200, index=True)
+    # One type per name as well as per code: two 结婚证 rows split its licences and its links.
+    name: str = Field(max_length=200, index=True, unique=True)
     authority_name: str = Field(default="", max_length=200)  # 证照定义机构
     authority_code: str = Field(max_length=18)  # 证照定义机构代码
     authority_level: str = Field(default="区县级", max_length=10)  # 证照定义机构级别
-    holder_code_type: str = Field(max_length=3)  # 111 自然人 / 001 法人和其他组织
+    holder_code_type: str = Field(max_length=3)  # 111 自然人 / 001 法人和其他组织 / any 二者皆可
     category: str = Field(default="证照", max_length=10)  # 目录类别
     validity_years: int | None = Field(default=None)
     face_schema: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
@@ -152,6 +159,8 @@ class Licence(SQLModel, table=True):
     valid_to: date | None = Field(default=None)  # None: 长期
     area_code: str = Field(max_length=6)  # 管辖属地 (GB/T 2260)
     face: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # 照面信息 / 扩展业务信息
+    # 实施编码 of the service (implementation entry) the licence was issued under; None: not recorded.
+    task_code: str | None = Field(default=None, max_length=31)
     status: str = Field(default=LicenceStatus.VALID.value, max_length=12, index=True)
     # Change counter of this identifier: 1 at issue, +1 on every suspend/resume/revoke/supersede.
     # It is the outbox ``version`` (idempotency key identifier:revision), so every change is one record.

@@ -17,6 +17,12 @@ class FaceFieldSchema(Schema):
     required = fields.Boolean(load_default=False)
     max_length = fields.Integer(validate=validate.Range(1, 5000))
     choices = fields.List(fields.String())
+    for_ = fields.String(
+        data_key="for",
+        attribute="for",
+        validate=validate.OneOf(["111", "001"]),
+        metadata={"description": "仅适用于该类持证主体（111 自然人 / 001 法人和其他组织）"},
+    )
 
 
 class LicenceTypeSchema(Schema):
@@ -29,8 +35,8 @@ class LicenceTypeSchema(Schema):
     authority_level = fields.String(load_default="区县级", validate=validate.OneOf(AUTHORITY_LEVELS))
     holder_code_type = fields.String(
         required=True,
-        validate=validate.OneOf(["111", "001"]),
-        metadata={"description": "111 公民身份号码 / 001 统一社会信用代码"},
+        validate=validate.OneOf(["111", "001", "any"]),
+        metadata={"description": "111 公民身份号码 / 001 统一社会信用代码 / any 二者皆可"},
     )
     category = fields.String(load_default="证照", validate=validate.OneOf(CATEGORIES))
     validity_years = fields.Integer(
@@ -47,7 +53,7 @@ class LicenceTypePatchSchema(Schema):
     name = fields.String(validate=validate.Length(1, 200))
     authority_name = fields.String()
     authority_level = fields.String(validate=validate.OneOf(AUTHORITY_LEVELS))
-    holder_code_type = fields.String(validate=validate.OneOf(["111", "001"]))
+    holder_code_type = fields.String(validate=validate.OneOf(["111", "001", "any"]))
     category = fields.String(validate=validate.OneOf(CATEGORIES))
     validity_years = fields.Integer(allow_none=True, validate=validate.Range(1, 100))
     face_schema = fields.List(fields.Dict())
@@ -82,6 +88,10 @@ class IssueSchema(Schema):
     area_code = fields.String(metadata={"description": "管辖属地 6 位行政区划代码"})
     face = fields.Dict(load_default=dict, metadata={"description": "照面信息，键须在证照类型的字段定义中"})
     serial = fields.String(metadata={"description": "流水号（可选，缺省自动生成）"})
+    task_code = fields.String(
+        validate=validate.Length(31, 31),
+        metadata={"description": "据以颁发的办理事项实施编码；本部门只有一个产生该证照的事项时可省略"},
+    )
 
 
 class AmendSchema(Schema):
@@ -160,6 +170,7 @@ def licence_dict(licence: Any, *, full: bool = False, effective: str | None = No
         "valid_to": licence.valid_to.isoformat() if licence.valid_to else None,
         "area_code": licence.area_code,
         "face": licence.face,
+        "task_code": licence.task_code,
         "status": licence.status,
         "effective_status": effective or licence.status,
         "status_reason": licence.status_reason,
@@ -190,6 +201,7 @@ class LicenceSchema(Schema):
     valid_to = fields.String(allow_none=True)
     area_code = fields.String()
     face = fields.Dict()
+    task_code = fields.String(allow_none=True, metadata={"description": "据以颁发的办理事项实施编码"})
     status = fields.String()
     effective_status = fields.String()
     status_reason = fields.String(allow_none=True, metadata={"description": "内部原因（仅本部门可见）"})

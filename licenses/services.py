@@ -40,13 +40,17 @@ from licenses.identifiers import (
 )
 from licenses.masking import mask_code, mask_name
 from licenses.models import (
+    ANY_HOLDER,
     AUTHORITY_LEVELS,
     CATEGORIES,
     ENDED_STATUSES,
     FACE_FIELD_TYPES,
     HOLDER_CODE_TYPES,
+    HOLDER_KINDS,
+    ORGANISATION_ONLY_FIELDS,
     REASON_CATEGORIES,
     STATUS_LABELS,
+    TYPE_HOLDER_LABELS,
     Licence,
     LicenceGrant,
     LicenceOutbox,
@@ -124,17 +128,30 @@ def _require_admin(actor: Principal) -> None:
         raise Forbidden("仅区级管理员可维护证照目录")
 
 
+def _type_of(session: Session, licence: Licence) -> str:
+    """The code of the licence's type now. Usually licence.type_code; after two duplicate types were
+    merged the licence keeps the code it was issued under (it is in its identifier) but belongs to
+    the surviving type, whose grants then apply."""
+    lt = session.get(LicenceType, licence.type_id)
+    return lt.code if lt is not None else licence.type_code
+
+
+def _granted_type_ids(rights: Iterable[str]) -> Any:
+    """Ids of the types with these codes (a subquery): licences are matched by type id, see _type_of."""
+    return select(LicenceType.id).where(col(LicenceType.code).in_(sorted(rights)))
+
+
 def _can_view(session: Session, actor: Principal, licence: Licence) -> bool:
     return actor.is_admin or (
         actor.department_id == licence.issuer_department_id
-        and licence.type_code in licence_rights(session, actor)
+        and _type_of(session, licence) in licence_rights(session, actor)
     )
 
 
 def _own(session: Session, actor: Principal, licence: Licence) -> None:
     if actor.department_id != licence.issuer_department_id:
         raise Forbidden("只有颁发该证照的部门可以执行此操作")
-    _require_rights(session, actor, licence.type_code)
+    _require_rights(session, actor, _type_of(session, licence))
 
 
 def grant_licence_rights(
@@ -229,8 +246,12 @@ def revoke_licence_rights(
 # ---------------------------------------------------------------- licence types
 
 
-def validate_face_schema(schema: Any) -> list[dict[str, Any]]:
-    """Normalise a face-field schema: a list of {key, label, type, required, max_length, choices}."""
+def validate_face_schema(schema: Any, holder_kind: str | None = None) -> list[dict[str, Any]]:
+    """Normalise a face-field schema: a list of {key, label, type, required, max_length, choices, for}.
+
+    ``for`` ("111" or "001") limits a field to holders of that kind; 法定代表人 is for organisations
+    only, so a natural-person type may not carry it and an either-kind type gets it as ``for: 001``.
+    """
     if schema is None:
         return []
     if not isinstance(schema, list):
@@ -243,7 +264,7 @@ def validate_face_schema(schema: Any) -> list[dict[str, Any]]:
         if not isinstance(raw, dict):
             errors[where] = ["每个字段定义应为对象"]
             continue
-        unknown = set(raw) - {"key", "label", "type", "required", "max_length", "choices"}
+        unknown = set(raw) - {"key", "label", "type", "required", "max_length", "choices", "for"}
         key = raw.get("key")
         kind = raw.get("type", "string")
         if unknown:
@@ -266,6 +287,10 @@ def validate_face_schema(schema: Any) -> list[dict[str, Any]]:
             isinstance(raw["max_length"], int) and 1 <= raw["max_length"] <= 5000
         ):
             errors[where] = ["max_length 应为 1-5000 的整数"]
+        elif raw.get("for") not in (None, "111", "001"):
+            errors[where] = ["for 应为 111（仅自然人）或 001（仅法人和其他组织）"]
+        elif key in ORGANISATION_ONLY_FIELDS and (holder_kind == "111" or raw.get("for") == "111"):
+            errors[where] = [f"{ORGANISATION_ONLY_FIELDS[key]}只适用于法人和其他组织，自然人证照不能有此字段"]
         else:
             seen.add(key)
             item: dict[str, Any] = {
@@ -278,6 +303,9 @@ def validate_face_schema(schema: Any) -> list[dict[str, Any]]:
                 item["choices"] = list(raw["choices"])
             if kind in ("string", "text"):
                 item["max_length"] = raw.get("max_length", 200 if kind == "string" else 2000)
+            applies = raw.get("for") or ("001" if key in ORGANISATION_ONLY_FIELDS else None)
+            if applies and holder_kind != applies:
+                item["for"] = applies
             out.append(item)
     if errors:
         raise Invalid("照面字段定义有误", errors)
@@ -304,9 +332,10 @@ def _type_fields(data: Mapping[str, Any], partial: bool) -> dict[str, Any]:
         out["name"] = name
     if "holder_code_type" in data or not partial:
         hct = str(data.get("holder_code_type") or "")
-        if hct not in HOLDER_CODE_TYPES:
+        if hct not in TYPE_HOLDER_LABELS:
             errors["holder_code_type"] = [
-                "持证主体代码类型应为 111（公民身份号码）或 001（统一社会信用代码）"
+                "持证主体应为 111（自然人，公民身份号码）、001（法人和其他组织，统一社会信用代码）"
+                "或 any（二者皆可）"
             ]
         out["holder_code_type"] = hct
     if "authority_name" in data:
@@ -328,7 +357,7 @@ def _type_fields(data: Mapping[str, Any], partial: bool) -> dict[str, Any]:
         out["validity_years"] = years
     if "face_schema" in data:
         try:
-            out["face_schema"] = validate_face_schema(data["face_schema"])
+            out["face_schema"] = validate_face_schema(data["face_schema"], out.get("holder_code_type"))
         except Invalid as exc:
             errors.update(exc.details)
     if "is_active" in data:
@@ -344,6 +373,8 @@ def create_licence_type(session: Session, actor: Principal, data: Mapping[str, A
     fields = _type_fields(data, partial=False)
     if session.exec(select(LicenceType).where(LicenceType.code == fields["code"])).first():
         raise Conflict(f"证照类型代码 {fields['code']} 已存在", {"code": ["已存在"]})
+    if session.exec(select(LicenceType).where(LicenceType.name == fields["name"])).first():
+        raise Conflict(f"证照类型“{fields['name']}”已存在（名称不能重复）", {"name": ["已存在"]})
     lt = LicenceType(**fields)
     session.add(lt)
     session.flush()
@@ -366,7 +397,16 @@ def update_licence_type(
     lt = get_licence_type(session, code)
     if "code" in data and data["code"] != lt.code:
         raise Invalid("证照类型代码不可修改", {"code": ["不可修改"]})
-    fields = _type_fields({k: v for k, v in data.items() if k != "code"}, partial=True)
+    changes = {k: v for k, v in data.items() if k != "code"}
+    if "face_schema" in changes or "holder_code_type" in changes:
+        # The face fields are checked against the holder kind the type will have.
+        changes.setdefault("holder_code_type", lt.holder_code_type)
+        changes.setdefault("face_schema", lt.face_schema)
+    fields = _type_fields(changes, partial=True)
+    if "name" in fields and fields["name"] != lt.name and session.exec(
+        select(LicenceType).where(LicenceType.name == fields["name"])
+    ).first():
+        raise Conflict(f"证照类型“{fields['name']}”已存在（名称不能重复）", {"name": ["已存在"]})
     old = {k: getattr(lt, k) for k in fields}
     for k, v in fields.items():
         setattr(lt, k, v)
@@ -506,8 +546,9 @@ def add_years(d: date, years: int) -> date:
         return d.replace(year=d.year + years, day=28)
 
 
-def validate_face(lt: LicenceType, face: Any) -> dict[str, Any]:
-    """Check 照面信息 against the type's schema: no unknown fields, required present, values typed."""
+def validate_face(lt: LicenceType, face: Any, holder_kind: str | None = None) -> dict[str, Any]:
+    """Check 照面信息 against the type's schema: no unknown fields, required present, values typed;
+    a field meant for the other holder kind (``for``) is refused, and not required."""
     if face is None:
         face = {}
     if not isinstance(face, dict):
@@ -522,6 +563,11 @@ def validate_face(lt: LicenceType, face: Any) -> dict[str, Any]:
         value = face.get(key)
         if isinstance(value, str):
             value = value.strip()
+        applies = spec.get("for")
+        if applies and holder_kind and applies != holder_kind:
+            if value not in (None, ""):
+                errors[f"face.{key}"] = [f"{spec['label']}只适用于{HOLDER_KINDS[applies]}持证主体"]
+            continue
         if value is None or value == "":
             if spec.get("required"):
                 errors[f"face.{key}"] = [f"{spec['label']}必填"]
@@ -590,6 +636,7 @@ class LicenceInput:
     area_code: str
     face: dict[str, Any] = field(default_factory=dict)
     serial: str | None = None
+    task_code: str | None = None
 
 
 ISSUE_FIELDS = {
@@ -604,6 +651,7 @@ ISSUE_FIELDS = {
     "area_code",
     "face",
     "serial",
+    "task_code",
 }
 
 
@@ -621,13 +669,18 @@ def prepare_licence(
     if not name or len(name) > 200:
         errors["holder_name"] = ["持证主体名称必填，最多 200 字"]
     code = str(data.get("holder_code") or "").strip().upper()
-    hct = data.get("holder_code_type") or lt.holder_code_type
-    if hct != lt.holder_code_type:
+    kind = lt.holder_code_type
+    if kind == ANY_HOLDER:
+        # Either kind: the one stated, else the one the code is (a valid ID number is a person).
+        kind = data.get("holder_code_type") or ("111" if check_id_number(code).ok else "001")
+    hct = data.get("holder_code_type") or kind
+    if hct != kind or kind not in HOLDER_CODE_TYPES:
         errors["holder_code_type"] = [
             f"该证照类型的持证主体代码类型为 {lt.holder_code_type}"
-            f"（{HOLDER_CODE_TYPES[lt.holder_code_type]}）"
+            f"（{TYPE_HOLDER_LABELS.get(lt.holder_code_type, lt.holder_code_type)}）"
         ]
-    problem = check_holder_code(lt.holder_code_type, code)
+        kind = lt.holder_code_type if lt.holder_code_type in HOLDER_CODE_TYPES else "111"
+    problem = check_holder_code(kind, code)
     if problem:
         errors["holder_code"] = [problem]
     number = data.get("number")
@@ -662,13 +715,17 @@ def prepare_licence(
         serial = None
     face: dict[str, Any] = {}
     try:
-        face = validate_face(lt, data.get("face"))
+        face = validate_face(lt, data.get("face"), kind)
     except Invalid as exc:
         errors.update(exc.details)
+    task_code = data.get("task_code")
+    task_code = str(task_code).strip() if task_code not in (None, "") else None
+    if task_code is not None and len(task_code) != 31:
+        errors["task_code"] = ["实施编码应为 31 位"]
     if errors:
         raise Invalid("证照信息有误", errors)
     return LicenceInput(
-        name, code, lt.holder_code_type, number, issue_date, valid_from, valid_to, area, face, serial
+        name, code, kind, number, issue_date, valid_from, valid_to, area, face, serial, task_code
     )
 
 
@@ -811,6 +868,7 @@ def licence_values(
         valid_to=inp.valid_to,
         area_code=inp.area_code,
         face=inp.face,
+        task_code=inp.task_code,
         status=LicenceStatus.VALID.value,
         revision=1,
         is_current=True,
@@ -843,6 +901,7 @@ def issue_licence(
         raise Invalid("证照类型不存在", {"type_code": [f"未知的证照类型代码 {type_code}"]})
     dept = _department(session, _require_rights(session, actor, lt.code))
     inp = prepare_licence(lt, {k: v for k, v in data.items() if k != "type_code"}, default_area=default_area)
+    inp.task_code = issuing_service(session, lt, dept, inp.task_code)
     try:
         licence = new_licence(lt, dept, inp, created_by=actor.user_id)
     except IdentifierError as exc:
@@ -859,6 +918,46 @@ def issue_licence(
     )
     record_change(session, licence, "issue")
     return licence
+
+
+def producing_services(session: Session, lt: LicenceType, dept: Department) -> list[str]:
+    """实施编码 of the department's services that produce this type (the type's "produces" links)."""
+    return sorted(
+        session.exec(
+            select(LicenceTypeEntry.task_code).where(
+                LicenceTypeEntry.licence_type_id == lt.id,
+                LicenceTypeEntry.role == "produces",
+                col(LicenceTypeEntry.task_code).startswith(dept.uscc),
+            )
+        ).all()
+    )
+
+
+def issuing_service(session: Session, lt: LicenceType, dept: Department, task_code: str | None) -> str | None:
+    """The 实施编码 a new licence is issued under: the one given, which must be one of the department's
+    services producing the type; else the only such service; None when the type lists none for the
+    department (recorded as unknown, never guessed)."""
+    return choose_service(producing_services(session, lt, dept), task_code)
+
+
+def choose_service(services_: Sequence[str], task_code: str | None) -> str | None:
+    """The rule of issuing_service on a known list of the department's producing services."""
+    if task_code is not None:
+        if task_code not in services_:
+            listed = "、".join(services_) or "（该类型尚未关联本部门的办理事项）"
+            raise Invalid(
+                "实施编码不是本部门产生该证照的办理事项",
+                {"task_code": [f"应为以下之一：{listed}"]},
+            )
+        return task_code
+    if len(services_) == 1:
+        return services_[0]
+    if len(services_) > 1:
+        raise Invalid(
+            "请指明据以颁发的办理事项（实施编码）",
+            {"task_code": [f"本部门有 {len(services_)} 个事项产生该证照：{'、'.join(services_)}"]},
+        )
+    return None
 
 
 def _locked(session: Session, licence_id: int) -> Licence:
@@ -904,6 +1003,8 @@ def amend_licence(
         "valid_to": old.valid_to,
         "area_code": old.area_code,
         "face": dict(old.face or {}),
+        "holder_code_type": old.holder_code_type,
+        "task_code": old.task_code,
     }
     if "valid_from" in changes and "valid_to" not in changes and lt.validity_years:
         base["valid_to"] = None
@@ -1166,12 +1267,13 @@ def list_licences(
     query = select(Licence)
     if not actor.is_admin:
         query = query.where(
-            Licence.issuer_department_id == actor.department_id, col(Licence.type_code).in_(sorted(rights))
+            Licence.issuer_department_id == actor.department_id,
+            col(Licence.type_id).in_(_granted_type_ids(rights)),
         )
     if current_only:
         query = query.where(col(Licence.is_current).is_(True))
     if type_code:
-        query = query.where(Licence.type_code == type_code)
+        query = query.where(col(Licence.type_id).in_(_granted_type_ids([type_code])))
     if status:
         query = query.where(Licence.status == status)
     if q:
@@ -1215,9 +1317,11 @@ def export_licences(
     query = sa.select(Licence.__table__).where(Licence.__table__.c.is_current.is_(True))  # type: ignore[attr-defined]
     t = Licence.__table__.c  # type: ignore[attr-defined]
     if not actor.is_admin:
-        query = query.where(t.issuer_department_id == actor.department_id, t.type_code.in_(sorted(rights)))
+        query = query.where(
+            t.issuer_department_id == actor.department_id, t.type_id.in_(_granted_type_ids(rights))
+        )
     if type_code:
-        query = query.where(t.type_code == type_code)
+        query = query.where(t.type_id.in_(_granted_type_ids([type_code])))
     if status:
         query = query.where(t.status == status)
     rows = [EXPORT_HEADER]
@@ -1355,7 +1459,7 @@ def lookup_licences(session: Session, actor: Principal, *, holder_code: str, typ
         select(Licence)
         .where(
             Licence.holder_code == holder_code,
-            Licence.type_code == type_code,
+            col(Licence.type_id).in_(_granted_type_ids([type_code])),
             col(Licence.is_current).is_(True),
             Licence.status == LicenceStatus.VALID.value,
             Licence.valid_from <= day,

@@ -11,12 +11,19 @@ from urllib.parse import quote
 
 from flask import Blueprint, Flask, Response, abort, flash, redirect, render_template, request, url_for
 
+from catalog.models import Department
 from core.errors import Forbidden, Invalid
 from core.web import current_principal, db_session, form_dict, limiter, page_args, settings
 from licenses import services
 from licenses.api import VERIFY_LIMIT, keyring, keystore, qr_svg, verify_url
 from licenses.masking import mask_code, mask_name
-from licenses.models import ENDED_STATUSES, HOLDER_CODE_TYPES, REASON_CATEGORIES, STATUS_LABELS, LicenceStatus
+from licenses.models import (
+    ENDED_STATUSES,
+    REASON_CATEGORIES,
+    STATUS_LABELS,
+    TYPE_HOLDER_LABELS,
+    LicenceStatus,
+)
 from licenses.sync_admin import licence_sync_status
 
 bp = Blueprint(
@@ -76,7 +83,7 @@ def public_types() -> Any:
     return render_template(
         "licences/types.html",
         types=services.list_licence_types(db_session(), active_only=True),
-        holder_types=HOLDER_CODE_TYPES,
+        holder_types=TYPE_HOLDER_LABELS,
     )
 
 
@@ -89,7 +96,7 @@ def public_type(code: str) -> Any:
         "licences/type.html",
         lt=lt,
         entries=services.type_entries(session, lt),
-        holder_types=HOLDER_CODE_TYPES,
+        holder_types=TYPE_HOLDER_LABELS,
     )
 
 
@@ -174,6 +181,7 @@ def staff_new() -> Any:
                 "issue_date",
                 "valid_from",
                 "valid_to",
+                "task_code",
             )
             if values.get(k)
         }
@@ -185,8 +193,16 @@ def staff_new() -> Any:
         else:
             flash(f"已颁发：{licence.identifier}", "ok")
             return redirect(url_for("licences.staff_detail", licence_id=licence.id))
+    dept = session.get(Department, principal.department_id) if principal.department_id else None
+    producing = services.producing_services(session, lt, dept) if lt is not None and dept is not None else []
     return render_template(
-        "licences/new.html", types=types, lt=lt, errors=errors, values=values, holder_types=HOLDER_CODE_TYPES
+        "licences/new.html",
+        types=types,
+        lt=lt,
+        errors=errors,
+        values=values,
+        holder_types=TYPE_HOLDER_LABELS,
+        producing=producing,
     ), 422 if errors else 200
 
 
@@ -216,7 +232,7 @@ def staff_detail(licence_id: int) -> Any:
         url=verify_url(token) if token else None,
         versions=services.licence_versions(session, licence),
         sync=licence_sync_status(session, licence.id),  # type: ignore[arg-type]
-        holder_types=HOLDER_CODE_TYPES,
+        holder_types=TYPE_HOLDER_LABELS,
         status_labels=STATUS_LABELS,
         ended=[(s.value, STATUS_LABELS[s], REASON_CATEGORIES[s]) for s in ENDED_STATUSES],
         suspend_categories=REASON_CATEGORIES[LicenceStatus.SUSPENDED],
@@ -410,7 +426,7 @@ def admin_type_form(code: str | None = None) -> Any:
                 return redirect(url_for("licences.public_type", code=lt.code))
         errors.setdefault("_message", "请修改标出的内容")
     return render_template(
-        "licences/type_form.html", lt=lt, values=values, errors=errors, holder_types=HOLDER_CODE_TYPES
+        "licences/type_form.html", lt=lt, values=values, errors=errors, holder_types=TYPE_HOLDER_LABELS
     ), 422 if errors else 200
 
 

@@ -138,7 +138,12 @@ def test_load_types_loads_the_national_reference_types_and_no_demo_codes(app, db
         types = session.exec(select(LicenceType)).all()
         assert {t.code for t in types} == explicit
         assert {t.authority_level for t in types} == {"国家级"}  # 11100000...: registered nationally
-        assert all(t.validity_years is None and t.face_schema == [] for t in types)
+        assert all(t.validity_years is None for t in types)  # not stated by the reference file
+        # The face fields come from the certificates (data/elicence_type_faces.json), checked there.
+        from licenses.reference import reference_faces
+
+        faces = reference_faces()
+        assert all([f["key"] for f in t.face_schema] == [f["key"] for f in faces[t.code]] for t in types)
 
     again = runner.invoke(args=["licences", "load-types", "--include-inferred"])
     assert again.exit_code == 0, again.output
