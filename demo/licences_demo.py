@@ -27,7 +27,8 @@ from demo.synthetic_licences import synthetic_rows
 from licenses.bulk import run_bulk
 from licenses.models import Licence, LicenceType, LicenceTypeEntry
 from licenses.reference import load_reference_types
-from licenses.services import create_licence_type, grant_licence_rights, link_type_entry
+from licenses.services import create_licence_type, grant_licence_rights, link_type_entry, publish_keys
+from licenses.signing import KeyStore
 
 DATA = PROJECT_ROOT / "data"
 DEMO_LICENCES = 3000
@@ -302,7 +303,10 @@ def load(db: Database, settings: Settings, count: int = DEMO_LICENCES) -> None:
                 session, SYSTEM, user_id=clerk.id or 0, type_codes=[t.code for t in types[0 :: len(depts)]]
             )
         principal = Principal.of(clerk)
+    keystore = KeyStore(settings.instance_dir / "licence_keys")
     if already is not None or not has_any:
+        with db.transaction() as session:
+            publish_keys(session, keystore)  # a demo loaded before keys were published at issue
         return
     per_dept = count // len(dept_ids)
     for n, dept_id in enumerate(dept_ids):
@@ -314,4 +318,5 @@ def load(db: Database, settings: Settings, count: int = DEMO_LICENCES) -> None:
             synthetic_rows(share, per_dept, year=2018 + n % 3, seed=7000 + n),
             source="demo",
             default_area=settings.district_code,
+            keystore=keystore,
         )

@@ -39,7 +39,7 @@ from licenses.schemas import (
     VerificationSchema,
     licence_dict,
 )
-from licenses.signing import KeyStore, b64e
+from licenses.signing import KeyStore, b64e, sign_document
 
 blp = Blueprint(
     "licences_api", __name__, url_prefix="/api/v1", description="电子证照：证照目录、颁发、变更、吊销、核验"
@@ -198,7 +198,9 @@ class Licences(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """颁发电子证照（部门工作人员，颁发机构为本部门）"""
         actor = require_login()
-        licence = services.issue_licence(db_session(), actor, data, default_area=settings().district_code)
+        licence = services.issue_licence(
+            db_session(), actor, data, default_area=settings().district_code, keystore=keystore()
+        )
         return licence_dict(licence, effective=services.effective_status(licence))
 
 
@@ -361,22 +363,42 @@ def verification_dict(v: services.Verification) -> dict[str, Any]:
 # ---------------------------------------------------------------- public documents
 
 
+STATUS_LIST_SIGNER = "status-list"  # the key file that signs the status lists (one per instance)
+
+
+def _jwk(kid: str, algorithm: str, public_raw: bytes) -> dict[str, Any]:
+    return {"kid": kid, "alg": algorithm, "kty": "OKP", "crv": algorithm, "x": b64e(public_raw)}
+
+
 @public.route("/licences/keys.json")
 def public_keys() -> Any:
-    """颁发机构签名公钥（JWK 风格），供离线核验。"""
+    """颁发机构签名公钥（JWK 风格）及有效期，供离线核验。
+
+    含已停用（轮换）的密钥：它们仍可核验此前签发的令牌。"""
     keys = [
         {
-            "kid": k.kid,
-            "alg": k.algorithm,
-            "kty": "OKP",
-            "crv": k.algorithm,
-            "x": b64e(k.public_raw),
+            **_jwk(k.kid, k.algorithm, services.b64d(k.public_key)),
             "issuer_code": k.issuer_code,
             "use": "sig",
+            "valid_from": k.created_at.isoformat(),
+            "retired_at": k.retired_at.isoformat() if k.retired_at else None,
+            "verify_until": k.verify_until.isoformat() if k.verify_until else None,
+            "status": "retired" if k.retired_at else "current",
         }
-        for k in services.published_keys(db_session())
+        for k in services.key_rows(db_session())
     ]
-    response = jsonify({"keys": keys, "token_format": "L1.<base64url(payload)>.<base64url(signature)>"})
+    signer = keystore().key_for(STATUS_LIST_SIGNER)
+    keys.append(
+        {**_jwk(signer.kid, signer.algorithm, signer.public_raw), "use": "status-list", "issuer_code": None}
+    )
+    response = jsonify(
+        {
+            "keys": keys,
+            "token_format": "L1.<base64url(payload)>.<base64url(signature)>",
+            "status_list_proof": "proof.value = base64url(signature over JSON of the document without proof, "
+            "keys sorted, no spaces, UTF-8); proof.kid names the key",
+        }
+    )
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
 
@@ -403,7 +425,7 @@ def status_list(purpose: str) -> Any:
             "note": "index = licence id (status_index in the token); revocation covers superseded versions",
         },
     }
-    response = jsonify(body)
+    response = jsonify(sign_document(keystore().key_for(STATUS_LIST_SIGNER), body))
     response.headers["Cache-Control"] = "public, max-age=30"
     return response
 
@@ -412,7 +434,9 @@ def register(app: Flask, api: Any) -> None:
     from core.web import csrf
 
     s = app.extensions["gaogang.settings"]
-    app.extensions["licences.keystore"] = KeyStore(s.instance_dir / "licence_keys")
+    store = KeyStore(s.instance_dir / "licence_keys")
+    store.check_permissions()  # private keys open to other users: refuse to start (KeyPermissionError)
+    app.extensions["licences.keystore"] = store
     app.extensions["licences.keyring"] = services.KeyRing()
     csrf.exempt(blp)
     api.register_blueprint(blp)

@@ -33,12 +33,14 @@ from licenses.identifiers import ALNUM36, IdentifierError
 from licenses.models import Licence, LicenceOutbox, LicenceType
 from licenses.services import (
     choose_service,
+    ensure_signing_key,
     licence_values,
     outbox_row,
     prepare_licence,
     producing_services,
     require_bulk_rights,
 )
+from licenses.signing import KeyStore
 
 CSV_COLUMNS = [
     "type_code",
@@ -263,15 +265,22 @@ def run_bulk(
     chunk_size: int = 5000,
     default_area: str = "321203",
     progress: Callable[[int], None] | None = None,
+    keystore: KeyStore | None = None,
 ) -> BulkResult:
-    """Import in chunks, one transaction per chunk (an interrupted run resumes by re-running it)."""
+    """Import in chunks, one transaction per chunk (an interrupted run resumes by re-running it).
+
+    With ``keystore`` the department's signing key is published with its first imported licence.
+    """
     total = BulkResult()
     for batch in chunks(rows, chunk_size):
         with db.transaction() as session:
             dept = session.get(Department, dept_id)
             if dept is None:
                 raise Invalid("颁发部门不存在")
-            total.merge(bulk_issue(session, actor, dept, batch, source=source, default_area=default_area))
+            result = bulk_issue(session, actor, dept, batch, source=source, default_area=default_area)
+            if keystore is not None and result.inserted:
+                ensure_signing_key(session, keystore, dept.id or 0, dept.uscc)
+            total.merge(result)
         if progress:
             progress(len(batch))
     return total

@@ -183,7 +183,9 @@ class Licence(SQLModel, table=True):
 
 
 class LicenceSigningKey(SQLModel, table=True):
-    """A public key a department signs verification tokens with; the private half stays in instance/."""
+    """A public key a department signs verification tokens with; the private half stays in instance/.
+
+    Published from the department's first licence on (services.ensure_signing_key at issue)."""
 
     __tablename__ = "licence_signing_key"
 
@@ -194,7 +196,11 @@ class LicenceSigningKey(SQLModel, table=True):
     issuer_code: str = Field(max_length=18)
     public_key: str = Field(max_length=400)  # base64url of the raw public key
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    # Rotated out: signs nothing from then on, but still verifies the tokens it signed.
     retired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set at retirement: the last day a licence of the department issued until then is valid, so the
+    # last day a token of this key can prove anything; None while current, or when one is 长期.
+    verify_until: date | None = Field(default=None)
 
 
 class LicenceGrant(SQLModel, table=True):

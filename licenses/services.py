@@ -60,7 +60,17 @@ from licenses.models import (
     LicenceTypeEntry,
     LicenceVerification,
 )
-from licenses.signing import KeyStore, PublicKey, TokenCheck, TokenClaims, Verifier, make_token, new_claims
+from licenses.signing import (
+    KeyStore,
+    PublicKey,
+    TokenCheck,
+    TokenClaims,
+    Verifier,
+    b64d,
+    b64e,
+    make_token,
+    new_claims,
+)
 from licenses.sync import current_request_id
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -890,9 +900,18 @@ def _flush_or_conflict(session: Session, message: str) -> None:
 
 
 def issue_licence(
-    session: Session, actor: Principal, data: Mapping[str, Any], *, default_area: str = "321203"
+    session: Session,
+    actor: Principal,
+    data: Mapping[str, Any],
+    *,
+    default_area: str = "321203",
+    keystore: KeyStore | None = None,
 ) -> Licence:
-    """Issue a licence in the actor's department: validate, assign the identifier, audit, outbox."""
+    """Issue a licence in the actor's department: validate, assign the identifier, audit, outbox.
+
+    With ``keystore`` (every production caller passes it) the department's signing key is published
+    with its first licence, so offline verifiers have it before anyone opens a QR code.
+    """
     type_code = str(data.get("type_code") or "")
     if not actor.is_authenticated or actor.department_id is None:
         raise Forbidden(NO_RIGHTS)
@@ -917,6 +936,8 @@ def issue_licence(
         new=_snapshot(licence),
     )
     record_change(session, licence, "issue")
+    if keystore is not None:
+        ensure_signing_key(session, keystore, dept.id or 0, dept.uscc)
     return licence
 
 
@@ -1484,12 +1505,10 @@ def lookup_licences(session: Session, actor: Principal, *, holder_code: str, typ
 def ensure_signing_key(
     session: Session, keystore: KeyStore, dept_id: int, issuer_code: str
 ) -> LicenceSigningKey:
-    """The department's current signing key, registered (public half) on first use."""
+    """The department's current signing key, its public half registered (published) if it is new."""
     key = keystore.key_for(issuer_code)
     row = session.exec(select(LicenceSigningKey).where(LicenceSigningKey.kid == key.kid)).first()
     if row is None:
-        from licenses.signing import b64e
-
         row = LicenceSigningKey(
             kid=key.kid,
             algorithm=key.algorithm,
@@ -1508,6 +1527,61 @@ def ensure_signing_key(
             new={"issuer_code": issuer_code, "algorithm": key.algorithm},
         )
     return row
+
+
+def publish_keys(session: Session, keystore: KeyStore) -> int:
+    """Publish the key of every department that has issued a licence but has none yet (keys made
+    before issue 15 were only made when a QR code was first opened); returns how many were added."""
+    have = set(session.exec(select(LicenceSigningKey.department_id)).all())
+    added = 0
+    for dept_id, issuer_code in session.exec(
+        select(Licence.issuer_department_id, Licence.issuer_code).distinct()
+    ).all():
+        if dept_id not in have:
+            ensure_signing_key(session, keystore, dept_id, issuer_code)
+            have.add(dept_id)
+            added += 1
+    return added
+
+
+def rotate_signing_key(
+    session: Session, actor: Principal, keystore: KeyStore, issuer_code: str
+) -> tuple[LicenceSigningKey | None, LicenceSigningKey]:
+    """A new signing key for the department (administrators); the old one is retired, not deleted:
+    it keeps verifying the tokens it signed until their licences expire (``verify_until``). Audited."""
+    if not actor.is_admin:
+        raise Forbidden("仅区级管理员可更换签名密钥")
+    dept = session.exec(select(Department).where(Department.uscc == issuer_code)).first()
+    if dept is None:
+        raise NotFound(f"找不到统一社会信用代码为 {issuer_code} 的部门")
+    old_row = None
+    if keystore.has_key(issuer_code):
+        old_row = ensure_signing_key(session, keystore, dept.id or 0, issuer_code)
+    now = utcnow()
+    if old_row is not None:
+        ends = session.exec(
+            select(func.count(), func.max(Licence.valid_to)).where(Licence.issuer_department_id == dept.id)
+        ).one()
+        open_ended = session.exec(
+            select(func.count()).where(
+                Licence.issuer_department_id == dept.id, col(Licence.valid_to).is_(None)
+            )
+        ).one()
+        old_row.retired_at = now
+        old_row.verify_until = None if open_ended else ends[1]
+        session.add(old_row)
+    keystore.rotate(issuer_code)
+    new_row = ensure_signing_key(session, keystore, dept.id or 0, issuer_code)
+    record(
+        session,
+        actor=actor,
+        action="licence_key.rotate",
+        entity_type="licence_signing_key",
+        entity_id=new_row.kid,
+        old={"kid": old_row.kid if old_row else None},
+        new={"kid": new_row.kid, "issuer_code": issuer_code},
+    )
+    return old_row, new_row
 
 
 def licence_token(
@@ -1534,14 +1608,15 @@ def token_for(session: Session, keystore: KeyStore, licence: Licence) -> str:
 
 
 def published_keys(session: Session) -> list[PublicKey]:
-    from licenses.signing import b64d
-
+    """Every published key, retired ones included: a retired key still verifies what it signed."""
     return [
         PublicKey(r.kid, r.algorithm, r.issuer_code, b64d(r.public_key))
-        for r in session.exec(
-            select(LicenceSigningKey).where(col(LicenceSigningKey.retired_at).is_(None))
-        ).all()
+        for r in session.exec(select(LicenceSigningKey)).all()
     ]
+
+
+def key_rows(session: Session) -> list[LicenceSigningKey]:
+    return list(session.exec(select(LicenceSigningKey).order_by(col(LicenceSigningKey.id))).all())
 
 
 class KeyRing:
@@ -1561,14 +1636,8 @@ class KeyRing:
                 self._verifier = Verifier({k.kid: k for k in published_keys(session)})
                 self._loaded_at = time.monotonic()
         elif kid_hint and len(kid_hint) <= 32 and kid_hint not in self._verifier.keys:
-            row = session.exec(
-                select(LicenceSigningKey).where(
-                    LicenceSigningKey.kid == kid_hint, col(LicenceSigningKey.retired_at).is_(None)
-                )
-            ).first()
+            row = session.exec(select(LicenceSigningKey).where(LicenceSigningKey.kid == kid_hint)).first()
             if row is not None:
-                from licenses.signing import b64d
-
                 key = PublicKey(row.kid, row.algorithm, row.issuer_code, b64d(row.public_key))
                 with self._lock:
                     self._verifier = Verifier({**self._verifier.keys, key.kid: key})
@@ -1577,8 +1646,6 @@ class KeyRing:
 
 def _kid_hint(token: str) -> str | None:
     import json
-
-    from licenses.signing import b64d
 
     try:
         payload = json.loads(b64d(token.split(".")[1]))

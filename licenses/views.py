@@ -187,7 +187,9 @@ def staff_new() -> Any:
         }
         data["face"] = _face_from_form(values)
         try:
-            licence = services.issue_licence(session, principal, data, default_area=settings().district_code)
+            licence = services.issue_licence(
+                session, principal, data, default_area=settings().district_code, keystore=keystore()
+            )
         except Invalid as exc:
             errors = {"_message": exc.message, **exc.details}
         else:

@@ -253,8 +253,10 @@ def test_public_keys_and_status_lists_are_published(client, world):
     lid = issue(client, world["a"]).get_json()["id"]
     client.get(f"/api/v1/licenses/{lid}/token", headers=a)
     keys = client.get("/licences/keys.json").get_json()["keys"]
-    assert [k["issuer_code"] for k in keys] == [world["a_dept"].uscc]
-    assert keys[0]["alg"] == "Ed25519"
+    signing = [k for k in keys if k["use"] == "sig"]
+    assert [k["issuer_code"] for k in signing] == [world["a_dept"].uscc]
+    assert signing[0]["alg"] == "Ed25519"
+    assert [k["use"] for k in keys if k["use"] != "sig"] == ["status-list"]
     client.post(f"/api/v1/licenses/{lid}/revoke", json={"reason": "注销"}, headers=a)
     doc = client.get("/licences/status/revocation.json").get_json()
     encoded = doc["credentialSubject"]["encodedList"]
