@@ -21,8 +21,11 @@ from core.schemas import ErrorSchema
 from core.types import utcnow
 from core.web import db_session, limiter, require_login, settings
 from licenses import services
+from licenses.masking import mask_code
 from licenses.schemas import (
     AmendSchema,
+    AuthorisationSchema,
+    FullReadArgsSchema,
     IssueSchema,
     LicencePageSchema,
     LicenceQueryArgsSchema,
@@ -217,12 +220,15 @@ class LicenceItem(MethodView):
 
 @blp.route(f"/licenses/{ID}/full")
 class LicenceFull(MethodView):
+    @blp.arguments(FullReadArgsSchema, location="query")
     @blp.response(200, LicenceSchema)
     @blp.doc(security=[{"bearerAuth": []}])
     @SECURED_ERRORS
-    def get(self, licence_id: int) -> Any:
-        """完整持证信息（仅颁发部门；每次读取均记入审计日志）"""
-        licence = services.read_full_licence(db_session(), require_login(), licence_id)
+    def get(self, args: dict[str, Any], licence_id: int) -> Any:
+        """完整持证信息（颁发部门，或凭持证人有效授权的用证部门；每次读取均记入审计日志）"""
+        licence = services.read_full_licence(
+            db_session(), require_login(), licence_id, authorisation_id=args.get("authorisation_id")
+        )
         return licence_dict(licence, full=True, effective=services.effective_status(licence))
 
 
@@ -313,6 +319,26 @@ class LicenceQr(MethodView):
         return Response(qr_svg(verify_url(token)), mimetype="image/svg+xml")
 
 
+@blp.route("/licence-authorisations")
+class LicenceAuthorisations(MethodView):
+    @blp.arguments(AuthorisationSchema)
+    @blp.response(201, AuthorisationSchema)
+    @blp.doc(security=[{"bearerAuth": []}])
+    @SECURED_ERRORS
+    def post(self, data: dict[str, Any]) -> Any:
+        """登记持证人的用证授权（证照类型、办件编号、实施编码、有效期、授权方式）"""
+        auth = services.record_authorisation(db_session(), require_login(), data)
+        return {
+            "id": auth.id,
+            "holder_code": mask_code(auth.holder_code),
+            "type_codes": auth.type_codes,
+            "case_number": auth.case_number,
+            "task_code": auth.task_code,
+            "valid_until": auth.valid_until.astimezone(services.CHINA).date(),
+            "method": auth.method,
+        }
+
+
 @blp.route("/licenses/lookup")
 class LicenceLookup(MethodView):
     @blp.arguments(LookupQueryArgsSchema, location="query")
@@ -320,7 +346,7 @@ class LicenceLookup(MethodView):
     @blp.doc(security=[{"bearerAuth": []}])
     @SECURED_ERRORS
     def get(self, args: dict[str, Any]) -> Any:
-        """查询申请人某类有效证照（证照联办、免提交；按部门授权，记入审计日志）"""
+        """查询申请人某类有效证照（证照联办、免提交；须持证人有效授权，每次使用记入用证记录和审计日志）"""
         rows = services.lookup_licences(db_session(), require_login(), **args)
         return [licence_dict(x, effective=services.effective_status(x)) for x in rows]
 

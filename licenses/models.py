@@ -271,3 +271,47 @@ class LicenceVerification(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=300)
     kid: str | None = Field(default=None, max_length=32)
     channel: str = Field(default="page", max_length=10)  # page / api
+
+
+AUTHORISATION_METHODS: dict[str, str] = {
+    "signed_form": "书面授权书（签字）",
+    "online_consent": "线上授权（实名认证后确认）",
+}
+
+
+class LicenceAuthorisation(SQLModel, table=True):
+    """用证授权: a holder's consent that one department may use its licences of these types for one case.
+
+    Recorded by the department that needs the licences (免提交: the applicant hands in no copy).
+    Lookups by holder and full reads by that department require a live authorisation covering the
+    type (not revoked, ``valid_until`` not passed); every use names the authorisation it relied on.
+    """
+
+    __tablename__ = "licence_authorisation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    holder_code: str = Field(max_length=18, index=True)  # 持证主体代码
+    department_id: int = Field(foreign_key="department.id", index=True)  # the using department
+    type_codes: list[str] = Field(default_factory=list, sa_type=JSON)
+    case_number: str = Field(max_length=64)  # 办件编号
+    task_code: str = Field(max_length=31)  # 实施编码 of the service the case belongs to
+    valid_until: datetime = Field(sa_type=UTCDateTime)
+    method: str = Field(max_length=20)  # AUTHORISATION_METHODS
+    recorded_by: int | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class LicenceUse(SQLModel, table=True):
+    """用证记录: one use of one licence by a department under an authorisation (what the holder sees)."""
+
+    __tablename__ = "licence_use"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    licence_id: int = Field(foreign_key="licence.id", index=True)
+    holder_code: str = Field(max_length=18, index=True)
+    department_id: int = Field(foreign_key="department.id")
+    authorisation_id: int = Field(foreign_key="licence_authorisation.id", index=True)
+    action: str = Field(max_length=20)  # lookup / read_full
+    user_id: int | None = Field(default=None)

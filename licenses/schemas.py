@@ -147,6 +147,30 @@ class LicenceQueryArgsSchema(Schema):
 class LookupQueryArgsSchema(Schema):
     holder_code = fields.String(required=True)
     type_code = fields.String(required=True)
+    authorisation_id = fields.Integer(
+        validate=validate.Range(1, 2**31 - 1), metadata={"description": "持证人用证授权编号（必需）"}
+    )
+
+
+class FullReadArgsSchema(Schema):
+    authorisation_id = fields.Integer(
+        validate=validate.Range(1, 2**31 - 1),
+        metadata={"description": "非颁发部门读取时必需：持证人用证授权编号"},
+    )
+
+
+class AuthorisationSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    holder_code = fields.String(required=True, metadata={"description": "持证主体代码"})
+    type_codes = fields.List(
+        fields.String(), required=True, metadata={"description": "授权使用的证照类型代码"}
+    )
+    case_number = fields.String(required=True, metadata={"description": "办件编号"})
+    task_code = fields.String(required=True, metadata={"description": "本部门办理事项的实施编码"})
+    valid_until = fields.Date(required=True, metadata={"description": "授权有效期截止日（含当日）"})
+    method = fields.String(
+        required=True, metadata={"description": "signed_form 书面授权 / online_consent 线上授权"}
+    )
 
 
 def licence_dict(licence: Any, *, full: bool = False, effective: str | None = None) -> dict[str, Any]:

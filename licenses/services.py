@@ -41,6 +41,7 @@ from licenses.identifiers import (
 from licenses.masking import mask_code, mask_name
 from licenses.models import (
     ANY_HOLDER,
+    AUTHORISATION_METHODS,
     AUTHORITY_LEVELS,
     CATEGORIES,
     ENDED_STATUSES,
@@ -52,12 +53,14 @@ from licenses.models import (
     STATUS_LABELS,
     TYPE_HOLDER_LABELS,
     Licence,
+    LicenceAuthorisation,
     LicenceGrant,
     LicenceOutbox,
     LicenceSigningKey,
     LicenceStatus,
     LicenceType,
     LicenceTypeEntry,
+    LicenceUse,
     LicenceVerification,
 )
 from licenses.signing import (
@@ -413,9 +416,11 @@ def update_licence_type(
         changes.setdefault("holder_code_type", lt.holder_code_type)
         changes.setdefault("face_schema", lt.face_schema)
     fields = _type_fields(changes, partial=True)
-    if "name" in fields and fields["name"] != lt.name and session.exec(
-        select(LicenceType).where(LicenceType.name == fields["name"])
-    ).first():
+    if (
+        "name" in fields
+        and fields["name"] != lt.name
+        and session.exec(select(LicenceType).where(LicenceType.name == fields["name"])).first()
+    ):
         raise Conflict(f"证照类型“{fields['name']}”已存在（名称不能重复）", {"name": ["已存在"]})
     old = {k: getattr(lt, k) for k in fields}
     for k, v in fields.items():
@@ -1387,22 +1392,160 @@ def get_licence(session: Session, actor: Principal, licence_id: int) -> Licence:
 
 
 def read_full_licence(
-    session: Session, actor: Principal, licence_id: int, purpose: str | None = None
+    session: Session,
+    actor: Principal,
+    licence_id: int,
+    purpose: str | None = None,
+    *,
+    authorisation_id: int | None = None,
 ) -> Licence:
-    """Holder data in full: the issuing department only, and every read is audited."""
+    """Holder data in full, every read audited: the issuing department (a grant for the type), or
+    another department under a live authorisation of the holder covering the type (recorded as a use).
+    """
     licence = session.get(Licence, licence_id)
     if licence is None:
         raise NotFound("证照不存在")
-    _own(session, actor, licence)
+    auth = None
+    if authorisation_id is None:
+        _own(session, actor, licence)
+    else:
+        auth = live_authorisation(
+            session, actor, authorisation_id, licence.holder_code, _type_of(session, licence)
+        )
     record(
         session,
         actor=actor,
         action="licence.read_full",
         entity_type="licence",
         entity_id=licence.id,
+        new={"authorisation_id": auth.id, "case_number": auth.case_number} if auth else None,
         reason=purpose or "查看完整持证信息",
     )
+    if auth is not None:
+        _record_use(session, actor, auth, [licence], "read_full")
     return licence
+
+
+# ---------------------------------------------------------------- 用证授权 (the holder's authorisation)
+
+MAX_AUTHORISATION_DAYS = 366
+CASE_NUMBER_RE = re.compile(r"^[0-9A-Za-z\-]{1,64}$")
+
+
+def record_authorisation(session: Session, actor: Principal, data: Mapping[str, Any]) -> LicenceAuthorisation:
+    """Record a holder's authorisation for the actor's department (audited). Bad input raises Invalid
+    naming every field at once: holder code, known type codes, 办件编号, the department's own 实施编码,
+    an end in the future but within a year, and how it was given."""
+    if not actor.is_authenticated or actor.department_id is None or actor.role not in LOOKUP_ROLES:
+        raise Forbidden("只有部门工作人员可以登记持证人的用证授权")
+    dept = _department(session, actor.department_id)
+    errors: dict[str, list[str]] = {}
+    holder_code = str(data.get("holder_code") or "").strip().upper()
+    if not (check_id_number(holder_code).ok or check_uscc(holder_code).ok):
+        errors["holder_code"] = ["应为有效的公民身份号码或统一社会信用代码（校验位正确）"]
+    codes = data.get("type_codes")
+    if not isinstance(codes, list) or not codes or not all(isinstance(c, str) for c in codes):
+        errors["type_codes"] = ["请列出授权使用的证照类型代码"]
+        codes = []
+    codes = sorted({c.strip().upper() for c in codes})
+    known = set(session.exec(select(LicenceType.code).where(col(LicenceType.code).in_(codes))).all())
+    if codes and known != set(codes):
+        errors["type_codes"] = [f"未知的证照类型代码 {c}" for c in codes if c not in known]
+    case_number = str(data.get("case_number") or "").strip()
+    if not CASE_NUMBER_RE.match(case_number):
+        errors["case_number"] = ["办件编号必填，1-64 位字母、数字或连字符"]
+    task_code = str(data.get("task_code") or "").strip()
+    if len(task_code) != 31 or not task_code.startswith(dept.uscc):
+        errors["task_code"] = ["实施编码应为本部门的 31 位实施编码（以本部门统一社会信用代码开头）"]
+    method = data.get("method")
+    if method not in AUTHORISATION_METHODS:
+        errors["method"] = [
+            f"授权方式应为：{'、'.join(f'{k}（{v}）' for k, v in AUTHORISATION_METHODS.items())}"
+        ]
+    until = data.get("valid_until")
+    now = utcnow()
+    if isinstance(until, date) and not isinstance(until, datetime):
+        # A day means the end of that day in China time.
+        until = datetime(until.year, until.month, until.day, 23, 59, 59, tzinfo=CHINA)
+    if not isinstance(until, datetime) or until.tzinfo is None:
+        errors["valid_until"] = ["请填写授权有效期截止日期"]
+    elif until <= now:
+        errors["valid_until"] = ["授权有效期截止时间已过"]
+    elif until > now + timedelta(days=MAX_AUTHORISATION_DAYS):
+        errors["valid_until"] = [f"授权有效期最长 {MAX_AUTHORISATION_DAYS} 天"]
+    if errors:
+        raise Invalid("用证授权信息有误", errors)
+    auth = LicenceAuthorisation(
+        holder_code=holder_code,
+        department_id=dept.id or 0,
+        type_codes=codes,
+        case_number=case_number,
+        task_code=task_code,
+        valid_until=until,
+        method=method,
+        recorded_by=actor.user_id,
+    )
+    session.add(auth)
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="licence_authorisation.create",
+        entity_type="licence_authorisation",
+        entity_id=auth.id,
+        new={
+            "holder_code": mask_code(holder_code),
+            "type_codes": codes,
+            "case_number": case_number,
+            "task_code": task_code,
+            "valid_until": until,
+            "method": method,
+        },
+    )
+    return auth
+
+
+def live_authorisation(
+    session: Session, actor: Principal, authorisation_id: int | None, holder_code: str, type_code: str
+) -> LicenceAuthorisation:
+    """The authorisation, when it is the actor's department's, for this holder and type, and live;
+    else Forbidden with the reason in Chinese."""
+    if not actor.is_authenticated:
+        raise Forbidden("请先登录")
+    if actor.department_id is None:
+        raise Forbidden("用证由办件部门凭持证人的授权办理，本账号不属于任何部门")
+    if authorisation_id is None:
+        raise Forbidden("用证须有持证人的授权：请先登记授权（办件编号、实施编码、有效期），再凭授权编号查询")
+    auth = session.get(LicenceAuthorisation, authorisation_id)
+    if auth is None or auth.department_id != actor.department_id:
+        raise Forbidden("授权不存在或不属于本部门")
+    if auth.holder_code != holder_code:
+        raise Forbidden("该授权不是此持证人给出的")
+    if type_code not in auth.type_codes:
+        raise Forbidden("该授权不包含此类证照")
+    if auth.revoked_at is not None:
+        raise Forbidden("该授权已被撤回")
+    if auth.valid_until <= utcnow():
+        until = auth.valid_until.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+        raise Forbidden(f"该授权已于 {until} 过期，请重新取得持证人授权")
+    return auth
+
+
+def _record_use(
+    session: Session, actor: Principal, auth: LicenceAuthorisation, licences: Sequence[Licence], action: str
+) -> None:
+    for licence in licences:
+        session.add(
+            LicenceUse(
+                licence_id=licence.id or 0,
+                holder_code=licence.holder_code,
+                department_id=auth.department_id,
+                authorisation_id=auth.id or 0,
+                action=action,
+                user_id=actor.user_id,
+            )
+        )
+    session.flush()
 
 
 def licence_versions(session: Session, licence: Licence) -> list[Licence]:
@@ -1421,8 +1564,6 @@ def licence_versions(session: Session, licence: Licence) -> list[Licence]:
 
 def may_look_up(session: Session, actor: Principal, type_code: str) -> bool:
     """A department may look up a type it issues or that one of its entries accepts as a material."""
-    if actor.is_admin:
-        return True
     if actor.role not in LOOKUP_ROLES or actor.department_id is None:
         return False
     dept = session.get(Department, actor.department_id)
@@ -1457,11 +1598,19 @@ def may_look_up(session: Session, actor: Principal, type_code: str) -> bool:
     )
 
 
-def lookup_licences(session: Session, actor: Principal, *, holder_code: str, type_code: str) -> list[Licence]:
+def lookup_licences(
+    session: Session,
+    actor: Principal,
+    *,
+    holder_code: str,
+    type_code: str,
+    authorisation_id: int | None = None,
+) -> list[Licence]:
     """证照联办 lookup: an applicant's currently valid licences of one type (any issuer); audited.
 
-    Allowed to department staff whose entries accept the type as a material (or who issue it), and to
-    administrators. The caller already knows the holder code; names stay masked in the response.
+    Needs the holder's live authorisation (用证授权) for the actor's department covering the type, and
+    the department's entries must accept the type as a material (or the department issues it). Every
+    licence found is recorded as a use under that authorisation; names stay masked in the response.
     """
     if not actor.is_authenticated:
         raise Forbidden("请先登录")
@@ -1475,6 +1624,7 @@ def lookup_licences(session: Session, actor: Principal, *, holder_code: str, typ
         raise Invalid("查询条件有误", errors)
     if not may_look_up(session, actor, type_code):
         raise Forbidden("本部门的事项未将该证照列为申请材料，不能查询")
+    auth = live_authorisation(session, actor, authorisation_id, holder_code, type_code)
     day = today()
     rows = session.exec(
         select(Licence)
@@ -1494,8 +1644,14 @@ def lookup_licences(session: Session, actor: Principal, *, holder_code: str, typ
         action="licence.lookup",
         entity_type="licence_lookup",
         entity_id=type_code,
-        new={"holder_code": mask_code(holder_code), "found": [r.identifier for r in rows]},
+        new={
+            "holder_code": mask_code(holder_code),
+            "found": [r.identifier for r in rows],
+            "authorisation_id": auth.id,
+            "case_number": auth.case_number,
+        },
     )
+    _record_use(session, actor, auth, rows, "lookup")
     return list(rows)
 
 

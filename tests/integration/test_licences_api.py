@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlmodel import select
@@ -20,6 +20,7 @@ from test_licences_factories import (
 )
 
 from core.audit import AuditLog
+from licenses import services
 from licenses.models import Licence, LicenceOutbox, LicenceVerification
 from licenses.signing import KeyStore, b64d, b64e, make_token, new_claims
 
@@ -375,7 +376,24 @@ def test_staff_pages_are_department_scoped(client, world):
 
 def test_lookup_returns_valid_licences_to_an_allowed_department(client, world):
     issue(client, world["a"])
+    authorisation = client.post(
+        "/api/v1/licence-authorisations",
+        json={
+            "holder_code": id_number(11),
+            "type_codes": [PERSON_TYPE],
+            "case_number": "GG-2026-0002",
+            "task_code": world["a_dept"].uscc + "4000107001000",
+            "valid_until": (services.today() + timedelta(days=30)).isoformat(),
+            "method": "online_consent",
+        },
+        headers=auth(world["a"]),
+    )
+    assert authorisation.status_code == 201, authorisation.get_json()
     path = f"/api/v1/licenses/lookup?holder_code={id_number(11)}&type_code={PERSON_TYPE}"
+    refused = client.get(path, headers=auth(world["a"]))
+    assert refused.status_code == 403
+    assert "授权" in refused.get_json()["message"]
+    path += f"&authorisation_id={authorisation.get_json()['id']}"
     rows = client.get(path, headers=auth(world["a"])).get_json()
     assert len(rows) == 1
     assert rows[0]["holder_code"].count("*") == 8

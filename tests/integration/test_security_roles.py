@@ -101,6 +101,18 @@ def _requests(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any] | Non
             {"task_code": w.task_code, "role": "produces"},
             ALL_STAFF,
         ),
+        ("POST", "/api/v1/licence-authorisations"): (
+            "/api/v1/licence-authorisations",
+            {
+                "holder_code": id_number(7),
+                "type_codes": [PERSON_TYPE],
+                "case_number": "GG20261130001",
+                "task_code": w.task_code,
+                "valid_until": "2099-01-01",
+                "method": "signed_form",
+            },
+            NOT_STAFF,
+        ),
         ("POST", "/api/v1/licenses"): (
             "/api/v1/licenses",
             {
