@@ -315,3 +315,17 @@ class LicenceUse(SQLModel, table=True):
     authorisation_id: int = Field(foreign_key="licence_authorisation.id", index=True)
     action: str = Field(max_length=20)  # lookup / read_full
     user_id: int | None = Field(default=None)
+
+
+class HolderCode(SQLModel, table=True):
+    """A one-time code sent to a holder to open its 用证记录 page: only its SHA-256 is kept."""
+
+    __tablename__ = "licence_holder_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    holder_digest: str = Field(max_length=64, index=True)  # SHA-256 of the holder code
+    code_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    attempts: int = Field(default=0)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -52,6 +52,7 @@ from licenses.models import (
     REASON_CATEGORIES,
     STATUS_LABELS,
     TYPE_HOLDER_LABELS,
+    HolderCode,
     Licence,
     LicenceAuthorisation,
     LicenceGrant,
@@ -1653,6 +1654,116 @@ def lookup_licences(
     )
     _record_use(session, actor, auth, rows, "lookup")
     return list(rows)
+
+
+# ---------------------------------------------------------------- the holder's 用证记录
+
+HOLDER_CODE_MINUTES = 10
+HOLDER_CODE_ATTEMPTS = 5
+HOLDER_CODE_INTERVAL_SECONDS = 60
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def request_holder_code(session: Session, holder_code: str, sender: Any) -> None:
+    """Send the holder a one-time code for its 用证记录 page (flushes; the caller commits).
+
+    The answer never says whether the holder has licences. At most one code a minute per holder.
+    """
+    import secrets
+
+    holder_code = (holder_code or "").strip().upper()
+    if not (check_id_number(holder_code).ok or check_uscc(holder_code).ok):
+        raise Invalid(
+            "持证主体代码有误", {"holder_code": ["应为有效的公民身份号码或统一社会信用代码（校验位正确）"]}
+        )
+    now = utcnow()
+    last = session.exec(
+        select(HolderCode)
+        .where(HolderCode.holder_digest == _digest(holder_code))
+        .order_by(sa.desc(col(HolderCode.id)))
+        .limit(1)
+    ).first()
+    if last is not None and (now - last.created_at).total_seconds() < HOLDER_CODE_INTERVAL_SECONDS:
+        raise Conflict("验证码已发送，请 1 分钟后再试")
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    session.add(
+        HolderCode(
+            holder_digest=_digest(holder_code),
+            code_hash=_digest(f"{holder_code}:{code}"),
+            expires_at=now + timedelta(minutes=HOLDER_CODE_MINUTES),
+        )
+    )
+    session.flush()
+    sender.send(
+        holder_code,
+        f"您的用证记录查询验证码为 {code}，{HOLDER_CODE_MINUTES} 分钟内有效。如非本人操作请忽略。",
+    )
+
+
+@dataclass(frozen=True)
+class UseView:
+    at: datetime
+    department: str
+    type_name: str
+    number: str
+    action: str
+    case_number: str
+    task_code: str
+    method: str
+
+
+def holder_uses(session: Session, holder_code: str, code: str) -> list[UseView]:
+    """The holder's 用证记录 once its one-time code checks out (the code is then used up).
+
+    A wrong code counts an attempt and raises Forbidden; after HOLDER_CODE_ATTEMPTS wrong tries, or
+    once expired or used, the code is dead. The caller commits even on Forbidden, so attempts count.
+    """
+    import hmac
+
+    holder_code = (holder_code or "").strip().upper()
+    now = utcnow()
+    challenge = session.exec(
+        select(HolderCode)
+        .where(HolderCode.holder_digest == _digest(holder_code), col(HolderCode.used_at).is_(None))
+        .order_by(sa.desc(col(HolderCode.id)))
+        .limit(1)
+    ).first()
+    if challenge is None or challenge.expires_at <= now or challenge.attempts >= HOLDER_CODE_ATTEMPTS:
+        raise Forbidden("验证码无效或已过期，请重新获取")
+    if not hmac.compare_digest(challenge.code_hash, _digest(f"{holder_code}:{(code or '').strip()}")):
+        challenge.attempts += 1
+        session.add(challenge)
+        session.flush()
+        raise Forbidden(f"验证码错误（还可尝试 {HOLDER_CODE_ATTEMPTS - challenge.attempts} 次）")
+    challenge.used_at = now
+    session.add(challenge)
+    rows = session.exec(
+        select(LicenceUse, Licence, LicenceAuthorisation, Department.name)
+        .join(Licence, Licence.id == LicenceUse.licence_id)  # type: ignore[arg-type]
+        .join(LicenceAuthorisation, LicenceAuthorisation.id == LicenceUse.authorisation_id)  # type: ignore[arg-type]
+        .join(Department, Department.id == LicenceUse.department_id)  # type: ignore[arg-type]
+        .where(LicenceUse.holder_code == holder_code)
+        .order_by(sa.desc(col(LicenceUse.at)))
+        .limit(500)
+    ).all()
+    session.flush()
+    labels = {"lookup": "查询证照", "read_full": "调取完整证照信息"}
+    return [
+        UseView(
+            use.at,
+            dept_name,
+            licence.type_name,
+            licence.number,
+            labels.get(use.action, use.action),
+            auth.case_number,
+            auth.task_code,
+            AUTHORISATION_METHODS.get(auth.method, auth.method),
+        )
+        for use, licence, auth, dept_name in rows
+    ]
 
 
 # ---------------------------------------------------------------- tokens and verification

@@ -9,10 +9,21 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Flask, Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from catalog.models import Department
-from core.errors import Forbidden, Invalid
+from core.errors import Conflict, Forbidden, Invalid
 from core.web import current_principal, db_session, form_dict, limiter, page_args, settings
 from licenses import services
 from licenses.api import VERIFY_LIMIT, keyring, keystore, qr_svg, verify_url
@@ -24,6 +35,7 @@ from licenses.models import (
     TYPE_HOLDER_LABELS,
     LicenceStatus,
 )
+from licenses.notify import FileOutboxSender
 from licenses.sync_admin import licence_sync_status
 
 bp = Blueprint(
@@ -216,9 +228,7 @@ def staff_detail(licence_id: int) -> Any:
     session = db_session()
     full = request.args.get("full") == "1"
     if full:
-        licence = services.read_full_licence(
-            session, principal, licence_id, purpose="页面查看完整持证信息"
-        )
+        licence = services.read_full_licence(session, principal, licence_id, purpose="页面查看完整持证信息")
     else:
         licence = services.get_licence(session, principal, licence_id)
     own = principal.department_id == licence.issuer_department_id and not principal.is_admin
@@ -432,5 +442,51 @@ def admin_type_form(code: str | None = None) -> Any:
     ), 422 if errors else 200
 
 
+# ---------------------------------------------------------------- the holder: 用证记录
+
+
+@bp.route("/licences/my-uses", methods=["GET", "POST"])
+@limiter.limit("10 per minute", methods=["POST"])
+def holder_uses_page() -> Any:
+    """The holder sees who used which of its licences when: holder code, then the one-time code."""
+    session = db_session()
+    values = form_dict() if request.method == "POST" else {}
+    holder_code = (values.get("holder_code") or "").strip().upper()
+    step, uses, error, status = "ask", None, None, 200
+    if request.method == "POST" and values.get("action") == "send":
+        try:
+            services.request_holder_code(session, holder_code, current_app.extensions["licences.code_sender"])
+        except (Invalid, Conflict) as exc:
+            error, status = exc.message + "".join(f"：{m[0]}" for m in exc.details.values()), exc.status
+        else:
+            step = "code"
+    elif request.method == "POST" and values.get("action") == "view":
+        try:
+            uses = services.holder_uses(session, holder_code, values.get("code") or "")
+            step = "list"
+        except Forbidden as exc:
+            session.commit()  # the failed attempt must count although the answer is an error
+            error, step, status = exc.message, "code", 403
+    response = Response(
+        render_template(
+            "licences/my_uses.html",
+            step=step,
+            uses=uses,
+            error=error,
+            holder_code=holder_code,
+            masked=mask_code(holder_code) if holder_code else "",
+            china=services.CHINA,
+        ),
+        status=status,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def register(app: Flask, api: Any) -> None:
+    s = app.extensions["gaogang.settings"]
+    # The demo's and the default sender: a 0600 file under instance/ (docs/licences.md).
+    app.extensions.setdefault(
+        "licences.code_sender", FileOutboxSender(s.instance_dir / "holder_outbox.jsonl")
+    )
     app.register_blueprint(bp)

@@ -165,3 +165,53 @@ def test_bad_authorisations_get_a_chinese_422_and_nothing_is_recorded(
     assert any("\u4e00" <= ch <= "\u9fff" for ch in response.get_json()["message"])
     with db.transaction() as session:
         assert session.exec(select(func.count()).select_from(LicenceAuthorisation)).one() == 0
+
+
+def _code(app) -> str:
+    import re
+
+    message = app.extensions["licences.code_sender"].messages()[-1]
+    assert message["to"].count("*") == 8
+    return re.search(r"\d{6}", message["message"]).group(0)
+
+
+def test_the_holder_sees_who_used_which_licence_when_after_a_one_time_code(app, client, db, world, setup):  # noqa: F811
+    aid = _authorise(client, world, setup).get_json()["id"]
+    assert _lookup(client, world, aid).status_code == 200
+    page = client.get("/licences/my-uses")
+    assert page.status_code == 200
+    sent = client.post("/licences/my-uses", data={"action": "send", "holder_code": HOLDER})
+    assert sent.status_code == 200
+    assert "验证码已发送" in sent.get_data(as_text=True)
+    code = _code(app)
+    wrong = "000000" if code != "000000" else "111111"
+    refused = client.post("/licences/my-uses", data={"action": "view", "holder_code": HOLDER, "code": wrong})
+    assert refused.status_code == 403
+    assert "验证码错误" in refused.get_data(as_text=True)
+    assert "高港区民政局" not in refused.get_data(as_text=True)
+    shown = client.post("/licences/my-uses", data={"action": "view", "holder_code": HOLDER, "code": code})
+    assert shown.status_code == 200
+    text = shown.get_data(as_text=True)
+    assert "高港区民政局" in text
+    assert "GG-2026-0100" in text
+    assert "书面授权书" in text
+    again = client.post("/licences/my-uses", data={"action": "view", "holder_code": HOLDER, "code": code})
+    assert again.status_code == 403  # used up
+
+
+def test_holder_codes_are_limited_and_bad_holder_codes_refused(app, client, world, db):  # noqa: F811
+    from licenses.models import HolderCode
+
+    bad = client.post("/licences/my-uses", data={"action": "send", "holder_code": "123"})
+    assert bad.status_code == 422
+    assert client.post("/licences/my-uses", data={"action": "send", "holder_code": HOLDER}).status_code == 200
+    assert client.post("/licences/my-uses", data={"action": "send", "holder_code": HOLDER}).status_code == 409
+    for _ in range(services.HOLDER_CODE_ATTEMPTS):
+        client.post("/licences/my-uses", data={"action": "view", "holder_code": HOLDER, "code": "x"})
+    right = _code(app)
+    dead = client.post("/licences/my-uses", data={"action": "view", "holder_code": HOLDER, "code": right})
+    assert dead.status_code == 403  # too many wrong tries: the code is dead
+    with db.transaction() as session:
+        row = session.exec(select(HolderCode)).one()
+        assert row.attempts == services.HOLDER_CODE_ATTEMPTS
+        assert right not in row.code_hash
