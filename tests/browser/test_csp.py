@@ -53,7 +53,12 @@ ADMIN = [
     lambda s: "/staff/licences/",
     lambda s: f"/staff/licences/{s.facts['licence_id']}",
     lambda s: "/staff/licence-types/new",
+]
+CLERK = [
+    lambda s: "/staff/licences/",
     lambda s: "/staff/licences/new?type_code=11100000000013338W032",
+    lambda s: f"/staff/licences/{s.facts['licence_id']}",
+    lambda s: "/licences/my-uses",
 ]
 
 
@@ -103,6 +108,14 @@ def test_admin_pages_raise_no_csp_violation(site: Any, strict: tuple[Any, list[s
     page.click(f"form[action$='/admin/reports/{YEAR}/snapshot'] button")
     page.wait_for_load_state("load")
     visit_all(page, site.base, [f"/admin/reports/{YEAR}", f"/admin/reports/{YEAR}/tables/2"], problems)
+
+
+def test_licence_clerk_pages_raise_no_csp_violation(
+    site: Any, strict: tuple[Any, list[str]], login: Any
+) -> None:
+    page, problems = strict
+    login(page, site.base, username="browser_clerk", next_path="/staff/licences/")
+    visit_all(page, site.base, [p(site) for p in CLERK], problems)
 
 
 def test_an_inline_script_would_be_caught(site: Any, strict: tuple[Any, list[str]]) -> None:
