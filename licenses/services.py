@@ -1135,7 +1135,9 @@ def change_status(
     licence = _locked(session, licence_id)
     _own(session, actor, licence)
     current = LicenceStatus(licence.status)
-    allowed_from = (LicenceStatus.SUSPENDED,) if target == LicenceStatus.VALID else (LicenceStatus.VALID,)
+    allowed_from: tuple[LicenceStatus, ...] = (
+        (LicenceStatus.SUSPENDED,) if target == LicenceStatus.VALID else (LicenceStatus.VALID,)
+    )
     if target in ENDED_STATUSES:
         allowed_from = (LicenceStatus.VALID, LicenceStatus.SUSPENDED)
     if current not in allowed_from or not licence.is_current:
@@ -1474,7 +1476,7 @@ def record_authorisation(session: Session, actor: Principal, data: Mapping[str, 
         errors["valid_until"] = ["授权有效期截止时间已过"]
     elif until > now + timedelta(days=MAX_AUTHORISATION_DAYS):
         errors["valid_until"] = [f"授权有效期最长 {MAX_AUTHORISATION_DAYS} 天"]
-    if errors:
+    if errors or not isinstance(until, datetime):
         raise Invalid("用证授权信息有误", errors)
     auth = LicenceAuthorisation(
         holder_code=holder_code,
@@ -1483,7 +1485,7 @@ def record_authorisation(session: Session, actor: Principal, data: Mapping[str, 
         case_number=case_number,
         task_code=task_code,
         valid_until=until,
-        method=method,
+        method=str(method),
         recorded_by=actor.user_id,
     )
     session.add(auth)
