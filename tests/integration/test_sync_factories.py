@@ -71,7 +71,8 @@ def make_issuer(session: Any, name: str = "区市场监督管理局", type_seq: 
     lt = session.exec(select(LicenceType).where(LicenceType.code == code)).first()
     if lt is None:
         lt = licence_services.create_licence_type(session, SYSTEM, {
-            "code": code, "name": "食品经营许可证", "holder_code_type": "001",
+            # Type names are unique (issue 15): one test type per code.
+            "code": code, "name": f"食品经营许可证（测试类型 {seq:03d}）", "holder_code_type": "001",
             "authority_name": "国家市场监督管理总局", "validity_years": 5,
         })
     session.flush()
