@@ -32,6 +32,8 @@ class Role(enum.StrEnum):
     DEPT_EDITOR = "dept_editor"  # 部门编辑: edits own department's entries
     DEPT_REVIEWER = "dept_reviewer"  # 部门审核: reviews and publishes own department's entries
     DIVISION_OPERATOR = "division_operator"  # 镇村经办: town or village operator, own division only
+    # 证照经办: department staff with licence rights only (licenses.models.LicenceGrant), no catalogue rights
+    LICENCE_CLERK = "licence_clerk"
 
 
 ROLE_LABELS = {
@@ -39,6 +41,7 @@ ROLE_LABELS = {
     Role.DEPT_EDITOR: "部门编辑",
     Role.DEPT_REVIEWER: "部门审核",
     Role.DIVISION_OPERATOR: "镇村经办",
+    Role.LICENCE_CLERK: "证照经办",
 }
 
 

@@ -8,7 +8,7 @@ from flask import Blueprint, Flask, flash, redirect, render_template, request, u
 from flask import session as cookie_session
 
 from core.audit import record
-from core.auth import User, check_password, end_sessions, set_password
+from core.auth import Role, User, check_password, end_sessions, set_password
 from core.errors import Invalid
 from core.login import USERNAME_MAX, LoginOutcome, authenticate
 from core.web import (
@@ -30,6 +30,9 @@ MESSAGES = {
 
 @bp.get("/staff/")
 def home() -> Any:
+    # A 证照经办 has no catalogue rights: the licence list is its work.
+    if current_principal().role == Role.LICENCE_CLERK:
+        return redirect("/staff/licences/")
     return redirect("/staff/entries/")
 
 

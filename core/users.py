@@ -26,7 +26,7 @@ MIN_PASSWORD = 8
 MAX_PASSWORD = 200
 MAX_DISPLAY_NAME = 100
 MAX_TOKEN_NAME = 100
-DEPARTMENT_ROLES = (Role.DEPT_EDITOR, Role.DEPT_REVIEWER)
+DEPARTMENT_ROLES = (Role.DEPT_EDITOR, Role.DEPT_REVIEWER, Role.LICENCE_CLERK)
 
 # The domain tables a user may belong to, named without importing the catalogue (core imports no domain).
 _department = sa.table("department", sa.column("id"))

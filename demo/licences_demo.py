@@ -20,14 +20,15 @@ from catalog.codes import make_uscc
 from catalog.models import Department, Division, ImplementationEntry
 from catalog.services import create_department
 from core import users as user_admin
-from core.auth import SYSTEM, Principal, Role, User, hash_password
+from core.auth import SYSTEM, ApiToken, Principal, Role, User, hash_password
 from core.config import PROJECT_ROOT, Settings
-from core.db import Database
+from core.db import Database, id_of
 from demo.synthetic_licences import synthetic_rows
 from licenses.bulk import run_bulk
 from licenses.models import Licence, LicenceType, LicenceTypeEntry
 from licenses.reference import load_reference_types
-from licenses.services import create_licence_type, link_type_entry
+from licenses.services import create_licence_type, grant_licence_rights, link_type_entry, publish_keys
+from licenses.signing import KeyStore
 
 DATA = PROJECT_ROOT / "data"
 DEMO_LICENCES = 3000
@@ -67,6 +68,8 @@ PERSON_WORDS = (
     "毕业",
     "退役",
     "优待",
+    "从业人员",
+    "体检",
 )
 ORG_FACE = [
     {"key": "legal_representative", "label": "法定代表人（负责人）", "type": "string", "required": False},
@@ -79,7 +82,13 @@ PERSON_FACE = [
 ]
 
 
+# Holders that are organisations whatever else the name says (医疗机构执业许可证 contains 执业).
+ORG_WORDS = ("单位", "机构", "组织", "企业", "公司", "团体", "学校", "医院", "场所")
+
+
 def holder_type_for(name: str) -> str:
+    if any(word in name for word in ORG_WORDS):
+        return "001"
     if any(word in name for word in PERSON_WORDS):
         return "111"
     if name.endswith(("许可证", "执照", "登记证", "批准书", "合格证")):
@@ -188,6 +197,7 @@ def load_types(session: Session, actor: Principal = SYSTEM) -> int:
     # 营业执照 to entries); only the local types below carry made-up demo codes.
     added = load_reference_types(session, actor, include_inferred=True)
     existing = set(session.exec(select(LicenceType.code)).all())
+    names = set(session.exec(select(LicenceType.name)).all())  # 结婚证 is in both lists: one type
     authority = make_uscc("11321203", "MB158001")  # the demo 行政审批局 defines the local types
     with (DATA / "licence_types_from_items_511602.csv").open(encoding="utf-8") as fh:
         for seq, row in enumerate(csv.DictReader(fh), start=1):
@@ -195,6 +205,9 @@ def load_types(session: Session, actor: Principal = SYSTEM) -> int:
             if code in existing:
                 continue
             name = row["licence_name"].strip("《》")
+            if name in names:
+                continue
+            names.add(name)
             hct = holder_type_for(name)
             create_licence_type(
                 session,
@@ -215,7 +228,11 @@ def load_types(session: Session, actor: Principal = SYSTEM) -> int:
 
 
 def ensure_clerk(session: Session, dept: Department, settings: Settings) -> User:
-    """The demo licence clerk; a new random password is set whenever the credentials file lacks it."""
+    """The demo 证照经办 (licence rights only, no catalogue rights) with a password and an API token.
+
+    New credentials are issued whenever the credentials file lacks the clerk's password or token;
+    an older demo's clerk (a catalogue editor) becomes a licence clerk.
+    """
     user = session.exec(select(User).where(User.username == DEMO_USER["username"])).first()
     path = settings.instance_dir / "demo_credentials.json"
     data: dict[str, Any] = {"users": []}
@@ -225,7 +242,12 @@ def ensure_clerk(session: Session, dept: Department, settings: Settings) -> User
         except json.JSONDecodeError:
             data = {"users": []}
     users = data.setdefault("users", [])
-    if user is not None and any(u.get("username") == DEMO_USER["username"] for u in users):
+    entry = next((u for u in users if u.get("username") == DEMO_USER["username"]), None)
+    if user is not None and user.role != Role.LICENCE_CLERK.value:
+        user.role = Role.LICENCE_CLERK.value
+        session.add(user)
+        session.flush()
+    if user is not None and entry is not None and entry.get("token"):
         return user
     password = secrets.token_urlsafe(12)
     if user is None:
@@ -234,15 +256,28 @@ def ensure_clerk(session: Session, dept: Department, settings: Settings) -> User
             username=DEMO_USER["username"],
             password=password,
             display_name=DEMO_USER["display_name"],
-            role=Role.DEPT_EDITOR,
+            role=Role.LICENCE_CLERK,
             department_id=dept.id,
         ))[0]
     else:
         user.password_hash = hash_password(password)
         session.add(user)
         session.flush()
+        for old in session.exec(
+            select(ApiToken).where(ApiToken.user_id == user.id, col(ApiToken.revoked_at).is_(None))
+        ).all():
+            user_admin.revoke_token(session, SYSTEM, id_of(old))
+    token = user_admin.issue_token(session, SYSTEM, id_of(user), "演示令牌")[1]
+    if entry is not None:
+        users.remove(entry)
     users.append(
-        {"role": f"电子证照（{dept.name}）", "username": DEMO_USER["username"], "password": password}
+        {
+            "role": Role.LICENCE_CLERK.value,
+            "department": dept.name,
+            "username": DEMO_USER["username"],
+            "password": password,
+            "token": token,
+        }
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -262,8 +297,16 @@ def load(db: Database, settings: Settings, count: int = DEMO_LICENCES) -> None:
         has_any = session.exec(select(LicenceType.id)).first() is not None
         already = session.exec(select(Licence.id).where(Licence.issuer_department_id == depts[0].id)).first()
         types = list(session.exec(select(LicenceType).order_by(col(LicenceType.id))).all())
+        # The clerk issues the first department's share of the types, and only those.
+        if types:
+            grant_licence_rights(
+                session, SYSTEM, user_id=clerk.id or 0, type_codes=[t.code for t in types[0 :: len(depts)]]
+            )
         principal = Principal.of(clerk)
+    keystore = KeyStore(settings.instance_dir / "licence_keys")
     if already is not None or not has_any:
+        with db.transaction() as session:
+            publish_keys(session, keystore)  # a demo loaded before keys were published at issue
         return
     per_dept = count // len(dept_ids)
     for n, dept_id in enumerate(dept_ids):
@@ -275,4 +318,5 @@ def load(db: Database, settings: Settings, count: int = DEMO_LICENCES) -> None:
             synthetic_rows(share, per_dept, year=2018 + n % 3, seed=7000 + n),
             source="demo",
             default_area=settings.district_code,
+            keystore=keystore,
         )

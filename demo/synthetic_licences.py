@@ -72,20 +72,35 @@ def synthetic_uscc(rng: random.Random) -> str:
     return make_uscc(head, org8)
 
 
-def synthetic_face(lt: LicenceType, rng: random.Random) -> dict[str, Any]:
+def _person_name(rng: random.Random) -> str:
+    return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+
+
+def synthetic_face(lt: LicenceType, rng: random.Random, holder_kind: str | None = None) -> dict[str, Any]:
+    """Face values that fit each field's meaning: a person's name for 法定代表人, an address only for an
+    address field; fields meant for the other holder kind (``for``) stay empty."""
     face: dict[str, Any] = {}
     for spec in lt.face_schema or []:
         kind = spec["type"]
+        key = spec["key"]
+        if spec.get("for") and holder_kind and spec["for"] != holder_kind:
+            continue
         if kind == "enum":
-            face[spec["key"]] = rng.choice(spec["choices"])
+            face[key] = rng.choice(spec["choices"])
         elif kind == "integer":
-            face[spec["key"]] = rng.randrange(1, 1000)
+            face[key] = rng.randrange(1, 1000)
         elif kind == "date":
-            face[spec["key"]] = (date(2015, 1, 1) + timedelta(days=rng.randrange(3000))).isoformat()
+            face[key] = (date(2015, 1, 1) + timedelta(days=rng.randrange(3000))).isoformat()
         elif spec.get("required") or rng.random() < 0.7:
-            face[spec["key"]] = f"泰州市高港区{rng.choice(ORG_WORDS)}路{rng.randrange(1, 300)}号"[
-                : spec.get("max_length", 200)
-            ]
+            if key in ("legal_representative", "spouse_name"):
+                value = _person_name(rng)
+            elif "address" in key:
+                value = f"泰州市高港区{rng.choice(ORG_WORDS)}路{rng.randrange(1, 300)}号"
+            elif "nationality" in key:
+                value = "中国"
+            else:
+                value = f"{spec['label']}（演示）"
+            face[key] = value[: spec.get("max_length", 200)]
     return face
 
 
@@ -102,7 +117,7 @@ def synthetic_rows(
         lt = types[i % len(types)]
         issued = start + timedelta(days=rng.randrange(0, span))
         if lt.holder_code_type == "111":
-            name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+            name = _person_name(rng)
             code = synthetic_id_number(rng)
         else:
             name = f"泰州市高港区{rng.choice(ORG_WORDS)}{rng.choice(ORG_KINDS)}"
@@ -118,7 +133,7 @@ def synthetic_rows(
             if lt.validity_years
             else None,
             "area_code": "321203",
-            "face": synthetic_face(lt, rng),
+            "face": synthetic_face(lt, rng, "111" if lt.holder_code_type == "111" else "001"),
             "serial": f"{year}{seed % 100:02d}{i + 1:09d}",
         }
         yield start_line + i, row

@@ -18,11 +18,14 @@ from flask_smorest import Blueprint
 
 from catalog.api import API_LIMIT
 from core.schemas import ErrorSchema
-from core.types import utcnow
+from core.types import CHINA_TZ, utcnow
 from core.web import db_session, limiter, require_login, settings
 from licenses import services
+from licenses.masking import mask_code
 from licenses.schemas import (
     AmendSchema,
+    AuthorisationSchema,
+    FullReadArgsSchema,
     IssueSchema,
     LicencePageSchema,
     LicenceQueryArgsSchema,
@@ -33,12 +36,13 @@ from licenses.schemas import (
     LookupQueryArgsSchema,
     OptionalReasonSchema,
     ReasonSchema,
+    StatusChangeSchema,
     TokenSchema,
     TypeEntrySchema,
     VerificationSchema,
     licence_dict,
 )
-from licenses.signing import KeyStore, b64e
+from licenses.signing import KeyStore, b64d, b64e, sign_document
 
 blp = Blueprint(
     "licences_api", __name__, url_prefix="/api/v1", description="电子证照：证照目录、颁发、变更、吊销、核验"
@@ -197,7 +201,9 @@ class Licences(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """颁发电子证照（部门工作人员，颁发机构为本部门）"""
         actor = require_login()
-        licence = services.issue_licence(db_session(), actor, data, default_area=settings().district_code)
+        licence = services.issue_licence(
+            db_session(), actor, data, default_area=settings().district_code, keystore=keystore()
+        )
         return licence_dict(licence, effective=services.effective_status(licence))
 
 
@@ -214,12 +220,15 @@ class LicenceItem(MethodView):
 
 @blp.route(f"/licences/{ID}/full")
 class LicenceFull(MethodView):
+    @blp.arguments(FullReadArgsSchema, location="query")
     @blp.response(200, LicenceSchema)
     @blp.doc(security=[{"bearerAuth": []}])
     @SECURED_ERRORS
-    def get(self, licence_id: int) -> Any:
-        """完整持证信息（仅颁发部门；每次读取均记入审计日志）"""
-        licence = services.read_full_licence(db_session(), require_login(), licence_id)
+    def get(self, args: dict[str, Any], licence_id: int) -> Any:
+        """完整持证信息（颁发部门，或凭持证人有效授权的用证部门；每次读取均记入审计日志）"""
+        licence = services.read_full_licence(
+            db_session(), require_login(), licence_id, authorisation_id=args.get("authorisation_id")
+        )
         return licence_dict(licence, full=True, effective=services.effective_status(licence))
 
 
@@ -249,7 +258,14 @@ def _status_view(operation: str, schema: Any, doc: str) -> type[MethodView]:
         @blp.doc(security=[{"bearerAuth": []}], summary=doc)
         @SECURED_ERRORS
         def post(self, data: dict[str, Any], licence_id: int) -> Any:
-            licence = func(db_session(), require_login(), licence_id, data.get("reason"))
+            licence = func(
+                db_session(),
+                require_login(),
+                licence_id,
+                data.get("reason"),
+                category=data.get("category"),
+                effective_date=data.get("effective_date"),
+            )
             return licence_dict(licence, effective=services.effective_status(licence))
 
     StatusChange.__name__ = f"Licence{operation.title()}"
@@ -258,7 +274,27 @@ def _status_view(operation: str, schema: Any, doc: str) -> type[MethodView]:
 
 blp.route(f"/licences/{ID}/suspend")(_status_view("suspend", ReasonSchema, "暂停（须填写原因）"))
 blp.route(f"/licences/{ID}/resume")(_status_view("resume", OptionalReasonSchema, "恢复"))
-blp.route(f"/licences/{ID}/revoke")(_status_view("revoke", ReasonSchema, "吊销/注销（须填写原因）"))
+blp.route(f"/licences/{ID}/revoke")(_status_view("revoke", ReasonSchema, "吊销（行政处罚；须填写原因）"))
+
+
+@blp.route(f"/licences/{ID}/status")
+class LicenceStatusChange(MethodView):
+    @blp.arguments(StatusChangeSchema)
+    @blp.response(200, LicenceSchema)
+    @blp.doc(security=[{"bearerAuth": []}])
+    @SECURED_ERRORS
+    def post(self, data: dict[str, Any], licence_id: int) -> Any:
+        """状态变更：暂扣、恢复、注销、吊销、撤销、挂失/作废，附公开的原因类别、生效日期和内部原因"""
+        licence = services.change_status(
+            db_session(),
+            require_login(),
+            licence_id,
+            to=data["status"],
+            category=data.get("category"),
+            effective_date=data.get("effective_date"),
+            reason=data.get("reason"),
+        )
+        return licence_dict(licence, effective=services.effective_status(licence))
 
 
 @blp.route(f"/licences/{ID}/token")
@@ -283,6 +319,26 @@ class LicenceQr(MethodView):
         return Response(qr_svg(verify_url(token)), mimetype="image/svg+xml")
 
 
+@blp.route("/licence-authorisations")
+class LicenceAuthorisations(MethodView):
+    @blp.arguments(AuthorisationSchema)
+    @blp.response(201, AuthorisationSchema)
+    @blp.doc(security=[{"bearerAuth": []}])
+    @SECURED_ERRORS
+    def post(self, data: dict[str, Any]) -> Any:
+        """登记持证人的用证授权（证照类型、办件编号、实施编码、有效期、授权方式）"""
+        auth = services.record_authorisation(db_session(), require_login(), data)
+        return {
+            "id": auth.id,
+            "holder_code": mask_code(auth.holder_code),
+            "type_codes": auth.type_codes,
+            "case_number": auth.case_number,
+            "task_code": auth.task_code,
+            "valid_until": auth.valid_until.astimezone(CHINA_TZ).date(),
+            "method": auth.method,
+        }
+
+
 @blp.route("/licences/lookup")
 class LicenceLookup(MethodView):
     @blp.arguments(LookupQueryArgsSchema, location="query")
@@ -290,7 +346,7 @@ class LicenceLookup(MethodView):
     @blp.doc(security=[{"bearerAuth": []}])
     @SECURED_ERRORS
     def get(self, args: dict[str, Any]) -> Any:
-        """查询申请人某类有效证照（证照联办、免提交；按部门授权，记入审计日志）"""
+        """查询申请人某类有效证照（证照联办、免提交；须持证人有效授权，每次使用记入用证记录和审计日志）"""
         rows = services.lookup_licences(db_session(), require_login(), **args)
         return [licence_dict(x, effective=services.effective_status(x)) for x in rows]
 
@@ -312,6 +368,9 @@ def verification_dict(v: services.Verification) -> dict[str, Any]:
         "reason": v.reason,
         "status": v.status,
         "status_label": v.status_label,
+        "status_date": v.status_date.isoformat() if v.status_date else None,
+        "category_label": v.category_label,
+        "checked_at": v.checked_at.astimezone(CHINA_TZ).isoformat(timespec="seconds"),
         "licence": None
         if lic is None
         else {
@@ -330,29 +389,50 @@ def verification_dict(v: services.Verification) -> dict[str, Any]:
 # ---------------------------------------------------------------- public documents
 
 
+STATUS_LIST_SIGNER = "status-list"  # the key file that signs the status lists (one per instance)
+
+
+def _jwk(kid: str, algorithm: str, public_raw: bytes) -> dict[str, Any]:
+    return {"kid": kid, "alg": algorithm, "kty": "OKP", "crv": algorithm, "x": b64e(public_raw)}
+
+
 @public.route("/licences/keys.json")
 def public_keys() -> Any:
-    """颁发机构签名公钥（JWK 风格），供离线核验。"""
+    """颁发机构签名公钥（JWK 风格）及有效期，供离线核验。
+
+    含已停用（轮换）的密钥：它们仍可核验此前签发的令牌。"""
     keys = [
         {
-            "kid": k.kid,
-            "alg": k.algorithm,
-            "kty": "OKP",
-            "crv": k.algorithm,
-            "x": b64e(k.public_raw),
+            **_jwk(k.kid, k.algorithm, b64d(k.public_key)),
             "issuer_code": k.issuer_code,
             "use": "sig",
+            "valid_from": k.created_at.isoformat(),
+            "retired_at": k.retired_at.isoformat() if k.retired_at else None,
+            "verify_until": k.verify_until.isoformat() if k.verify_until else None,
+            "status": "retired" if k.retired_at else "current",
         }
-        for k in services.published_keys(db_session())
+        for k in services.key_rows(db_session())
     ]
-    response = jsonify({"keys": keys, "token_format": "L1.<base64url(payload)>.<base64url(signature)>"})
+    signer = keystore().key_for(STATUS_LIST_SIGNER)
+    keys.append(
+        {**_jwk(signer.kid, signer.algorithm, signer.public_raw), "use": "status-list", "issuer_code": None}
+    )
+    response = jsonify(
+        {
+            "keys": keys,
+            "token_format": "L1.<base64url(payload)>.<base64url(signature)>",
+            "status_list_proof": "proof.value = base64url(signature over JSON of the document without proof, "
+            "keys sorted, no spaces, UTF-8); proof.kid names the key",
+        }
+    )
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
 
 
 @public.route("/licences/status/<any(revocation, suspension):purpose>.json")
 def status_list(purpose: str) -> Any:
-    """证照状态列表（W3C Bitstring Status List 思路）：第 i 位为 1 表示证照 i 已吊销/作废或暂停。"""
+    """证照状态列表（W3C Bitstring Status List 思路）：revocation 第 i 位为 1 表示证照 i 已注销、吊销、撤销、
+    挂失作废或被新版本替代；suspension 表示暂扣。"""
     bits, size = services.status_bits(db_session(), purpose)
     encoded = "u" + base64.urlsafe_b64encode(gzip.compress(bits, mtime=0)).rstrip(b"=").decode()
     base = settings().public_base_url.rstrip("/")
@@ -371,7 +451,7 @@ def status_list(purpose: str) -> Any:
             "note": "index = licence id (status_index in the token); revocation covers superseded versions",
         },
     }
-    response = jsonify(body)
+    response = jsonify(sign_document(keystore().key_for(STATUS_LIST_SIGNER), body))
     response.headers["Cache-Control"] = "public, max-age=30"
     return response
 
@@ -380,7 +460,9 @@ def register(app: Flask, api: Any) -> None:
     from core.web import add_moved_prefix, csrf
 
     s = app.extensions["gaogang.settings"]
-    app.extensions["licences.keystore"] = KeyStore(s.instance_dir / "licence_keys")
+    store = KeyStore(s.instance_dir / "licence_keys")
+    store.check_permissions()  # private keys open to other users: refuse to start (KeyPermissionError)
+    app.extensions["licences.keystore"] = store
     app.extensions["licences.keyring"] = services.KeyRing()
     csrf.exempt(blp)
     api.register_blueprint(blp)

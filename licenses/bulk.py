@@ -27,11 +27,20 @@ from catalog.models import Department
 from core.audit import record
 from core.auth import Principal
 from core.db import Database, table_of
-from core.errors import Invalid
+from core.errors import Forbidden, Invalid
 from core.types import utcnow
 from licenses.identifiers import ALNUM36, IdentifierError
 from licenses.models import Licence, LicenceOutbox, LicenceType
-from licenses.services import licence_values, outbox_row, prepare_licence
+from licenses.services import (
+    choose_service,
+    ensure_signing_key,
+    licence_values,
+    outbox_row,
+    prepare_licence,
+    producing_services,
+    require_bulk_rights,
+)
+from licenses.signing import KeyStore
 
 CSV_COLUMNS = [
     "type_code",
@@ -43,6 +52,7 @@ CSV_COLUMNS = [
     "valid_to",
     "area_code",
     "serial",
+    "task_code",
     "face",
 ]
 
@@ -113,6 +123,8 @@ def bulk_issue(
     """
     result = BulkResult()
     types: dict[str, LicenceType | None] = {}
+    refused: dict[str, str | None] = {}  # type code -> why the actor may not import it (None: may)
+    producing: dict[str, list[str]] = {}  # type code -> the department's services producing it
     prepared: list[tuple[int, dict[str, Any]]] = []
     now = utcnow()
     seen: set[str] = set()
@@ -124,9 +136,21 @@ def bulk_issue(
         if lt is None:
             result.errors.append((line, f"type_code: 未知的证照类型代码 {code!r}"))
             continue
+        if code not in refused:
+            try:
+                require_bulk_rights(session, actor, dept.id or 0, code)
+                refused[code] = None
+            except Forbidden as exc:
+                refused[code] = exc.message
+        if refused[code]:
+            result.errors.append((line, f"type_code: {refused[code]}"))
+            continue
         data = {k: v for k, v in row.items() if k != "type_code" and v not in (None, "")}
         try:
             inp = prepare_licence(lt, data, default_area=default_area, on=on)
+            if code not in producing:
+                producing[code] = producing_services(session, lt, dept)
+            inp.task_code = choose_service(producing[code], inp.task_code)
             serial = inp.serial or (
                 derived_serial(lt.code, dept.uscc, inp.number, inp.issue_date.year) if inp.number else None
             )
@@ -241,15 +265,22 @@ def run_bulk(
     chunk_size: int = 5000,
     default_area: str = "321203",
     progress: Callable[[int], object] | None = None,
+    keystore: KeyStore | None = None,
 ) -> BulkResult:
-    """Import in chunks, one transaction per chunk (an interrupted run resumes by re-running it)."""
+    """Import in chunks, one transaction per chunk (an interrupted run resumes by re-running it).
+
+    With ``keystore`` the department's signing key is published with its first imported licence.
+    """
     total = BulkResult()
     for batch in chunks(rows, chunk_size):
         with db.transaction() as session:
             dept = session.get(Department, dept_id)
             if dept is None:
                 raise Invalid("颁发部门不存在")
-            total.merge(bulk_issue(session, actor, dept, batch, source=source, default_area=default_area))
+            result = bulk_issue(session, actor, dept, batch, source=source, default_area=default_area)
+            if keystore is not None and result.inserted:
+                ensure_signing_key(session, keystore, dept.id or 0, dept.uscc)
+            total.merge(result)
         if progress:
             progress(len(batch))
     return total

@@ -10,16 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlmodel import select
 from tqdm import tqdm
 
 from catalog.models import Department
-from core.auth import SYSTEM
+from core.auth import SYSTEM, User
 from core.errors import DomainError
 from core.web import database, settings
 from licenses.reference import NATIONAL_TYPES_CSV, load_reference_types
+from licenses.services import grant_licence_rights, publish_keys, revoke_licence_rights, rotate_signing_key
+from licenses.signing import KeyStore
 
 
 @click.group("licences", help="电子证照：批量导入历史证照、载入国家证照类型")
@@ -63,6 +65,7 @@ def import_file(file: Path, uscc: str, chunk: int) -> None:
                 chunk_size=chunk,
                 default_area=settings().district_code,
                 progress=bar.update,
+                keystore=_keystore(),
             )
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
@@ -97,6 +100,76 @@ def load_types_command(path: Path, include_inferred: bool) -> None:
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"新增证照类型 {added} 个")
+
+
+def _keystore() -> KeyStore:
+    store: KeyStore = current_app.extensions["licences.keystore"]
+    return store
+
+
+@licences.command("rotate-key")
+@click.option("--department", "uscc", required=True, help="颁发部门的统一社会信用代码")
+@with_appcontext
+def rotate_key_command(uscc: str) -> None:
+    """为颁发部门生成新的签名密钥；旧密钥停用但继续核验其签发的令牌，直至相关证照到期。"""
+    try:
+        with database().transaction() as session:
+            old, new = rotate_signing_key(session, SYSTEM, _keystore(), uscc)
+            old_kid, new_kid, until = (old.kid if old else None), new.kid, (old.verify_until if old else None)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    if old_kid:
+        click.echo(f"旧密钥 {old_kid} 已停用（可核验至 {until or '长期'}），新密钥 {new_kid} 已公布")
+    else:
+        click.echo(f"新密钥 {new_kid} 已公布")
+
+
+@licences.command("publish-keys")
+@with_appcontext
+def publish_keys_command() -> None:
+    """为已颁发证照但尚未公布签名公钥的部门公布公钥（可重复运行）。"""
+    with database().transaction() as session:
+        added = publish_keys(session, _keystore())
+    click.echo(f"新公布 {added} 个部门的签名公钥")
+
+
+def _user_id(session: Any, username: str) -> int:
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None:
+        raise click.ClickException(f"用户 {username} 不存在")
+    return int(user.id)
+
+
+@licences.command("grant")
+@click.argument("username")
+@click.option("--type", "type_codes", multiple=True, required=True, help="证照类型代码，可重复")
+@with_appcontext
+def grant_command(username: str, type_codes: tuple[str, ...]) -> None:
+    """授予用户在其所属部门办理这些证照类型的权限（颁发、变更、状态变更）。"""
+    try:
+        with database().transaction() as session:
+            grants = grant_licence_rights(
+                session, SYSTEM, user_id=_user_id(session, username), type_codes=type_codes
+            )
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.message}：{exc.details}" if exc.details else exc.message) from None
+    click.echo(f"{username} 现有 {len(grants)} 个证照类型的办理权限（本次指定的）")
+
+
+@licences.command("revoke-grant")
+@click.argument("username")
+@click.option("--type", "type_codes", multiple=True, help="证照类型代码，可重复；不指定则收回全部")
+@with_appcontext
+def revoke_grant_command(username: str, type_codes: tuple[str, ...]) -> None:
+    """收回用户的证照办理权限。"""
+    try:
+        with database().transaction() as session:
+            ended = revoke_licence_rights(
+                session, SYSTEM, user_id=_user_id(session, username), type_codes=type_codes or None
+            )
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"已收回 {ended} 项证照办理权限")
 
 
 def register(app: Flask, api: Any) -> None:

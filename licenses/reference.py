@@ -14,8 +14,10 @@ The demo's local types (made-up codes under a demo authority) are not here: they
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -26,6 +28,7 @@ from licenses.models import LicenceType
 from licenses.services import create_licence_type
 
 NATIONAL_TYPES_CSV = PROJECT_ROOT / "data" / "elicence_type_codes_observed.csv"
+FACES_JSON = PROJECT_ROOT / "data" / "elicence_type_faces.json"
 REQUIRED_COLUMNS = ("certificate_type_code", "certificate_type_name", "holder_id_type", "confidence")
 HOLDER_ID_TYPES = {"公民身份号码": "111", "统一社会信用代码": "001"}
 
@@ -89,6 +92,12 @@ def read_reference_types(path: Path = NATIONAL_TYPES_CSV) -> list[ReferenceType]
     return out
 
 
+def reference_faces(path: Path | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Face-field schemas of the national types by code (data/elicence_type_faces.json)."""
+    data = json.loads((path or FACES_JSON).read_text(encoding="utf-8"))
+    return {code: fields for code, fields in data.items() if not code.startswith("_")}
+
+
 def load_reference_types(
     session: Session,
     actor: Principal,
@@ -102,6 +111,7 @@ def load_reference_types(
     Existing types are left as they are: administrators may have completed them. Flushes only.
     """
     existing = set(session.exec(select(LicenceType.code)).all())
+    faces = reference_faces()
     added = 0
     for ref in read_reference_types(path):
         if ref.code in existing or (ref.inferred and not include_inferred):
@@ -116,6 +126,7 @@ def load_reference_types(
                     "authority_name": ref.authority_name,
                     "authority_level": authority_level(ref.code[:18]),
                     "holder_code_type": ref.holder_code_type,
+                    "face_schema": faces.get(ref.code, []),
                 },
             )
         except Invalid as exc:

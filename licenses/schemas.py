@@ -8,7 +8,7 @@ from marshmallow import fields, validate
 
 from core.schemas import BaseSchema
 from licenses.masking import mask_code, mask_name
-from licenses.models import AUTHORITY_LEVELS, CATEGORIES, FACE_FIELD_TYPES
+from licenses.models import AUTHORITY_LEVELS, CATEGORIES, FACE_FIELD_TYPES, REASON_CATEGORIES, LicenceStatus
 
 
 class FaceFieldSchema(BaseSchema):
@@ -18,6 +18,12 @@ class FaceFieldSchema(BaseSchema):
     required = fields.Boolean(load_default=False)
     max_length = fields.Integer(validate=validate.Range(1, 5000))
     choices = fields.List(fields.String())
+    for_ = fields.String(
+        data_key="for",
+        attribute="for",
+        validate=validate.OneOf(["111", "001"]),
+        metadata={"description": "仅适用于该类持证主体（111 自然人 / 001 法人和其他组织）"},
+    )
 
 
 class LicenceTypeSchema(BaseSchema):
@@ -30,8 +36,8 @@ class LicenceTypeSchema(BaseSchema):
     authority_level = fields.String(load_default="区县级", validate=validate.OneOf(AUTHORITY_LEVELS))
     holder_code_type = fields.String(
         required=True,
-        validate=validate.OneOf(["111", "001"]),
-        metadata={"description": "111 公民身份号码 / 001 统一社会信用代码"},
+        validate=validate.OneOf(["111", "001", "any"]),
+        metadata={"description": "111 公民身份号码 / 001 统一社会信用代码 / any 二者皆可"},
     )
     category = fields.String(load_default="证照", validate=validate.OneOf(CATEGORIES))
     validity_years = fields.Integer(
@@ -48,7 +54,7 @@ class LicenceTypePatchSchema(BaseSchema):
     name = fields.String(validate=validate.Length(1, 200))
     authority_name = fields.String()
     authority_level = fields.String(validate=validate.OneOf(AUTHORITY_LEVELS))
-    holder_code_type = fields.String(validate=validate.OneOf(["111", "001"]))
+    holder_code_type = fields.String(validate=validate.OneOf(["111", "001", "any"]))
     category = fields.String(validate=validate.OneOf(CATEGORIES))
     validity_years = fields.Integer(allow_none=True, validate=validate.Range(1, 100))
     face_schema = fields.List(fields.Dict())
@@ -83,6 +89,10 @@ class IssueSchema(BaseSchema):
     area_code = fields.String(metadata={"description": "管辖属地 6 位行政区划代码"})
     face = fields.Dict(load_default=dict, metadata={"description": "照面信息，键须在证照类型的字段定义中"})
     serial = fields.String(metadata={"description": "流水号（可选，缺省自动生成）"})
+    task_code = fields.String(
+        validate=validate.Length(31, 31),
+        metadata={"description": "据以颁发的办理事项实施编码；本部门只有一个产生该证照的事项时可省略"},
+    )
 
 
 class AmendSchema(BaseSchema):
@@ -95,19 +105,42 @@ class AmendSchema(BaseSchema):
     reason = fields.String(validate=validate.Length(max=500))
 
 
+STATUS_CHOICES = [s.value for s in LicenceStatus]
+CHANGE_TARGETS = [s.value for s in LicenceStatus if s != LicenceStatus.SUPERSEDED]
+
+
 class ReasonSchema(BaseSchema):
-    reason = fields.String(required=True, validate=validate.Length(1, 500))
+    reason = fields.String(
+        required=True, validate=validate.Length(1, 500), metadata={"description": "内部原因，不公开"}
+    )
+    category = fields.String(metadata={"description": "公开的原因类别（见 docs/licences.md）"})
+    effective_date = fields.Date(metadata={"description": "生效日期，缺省为今天；不早于颁发日期、不晚于今天"})
 
 
 class OptionalReasonSchema(BaseSchema):
     reason = fields.String(validate=validate.Length(max=500))
+    effective_date = fields.Date()
+
+
+class StatusChangeSchema(BaseSchema):
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(CHANGE_TARGETS),
+        metadata={
+            "description": "suspended 暂扣 / valid 恢复 / cancelled 注销 / revoked 吊销 / "
+            "withdrawn 撤销 / void 挂失作废"
+        },
+    )
+    category = fields.String(metadata={"description": "公开的原因类别（按状态固定的列表）"})
+    effective_date = fields.Date(metadata={"description": "生效日期，缺省为今天"})
+    reason = fields.String(validate=validate.Length(max=500), metadata={"description": "内部原因，不公开"})
 
 
 class LicenceQueryArgsSchema(BaseSchema):
     page = fields.Integer(load_default=1, validate=validate.Range(1, 10_000))
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
     type_code = fields.String()
-    status = fields.String(validate=validate.OneOf(["valid", "suspended", "revoked", "superseded"]))
+    status = fields.String(validate=validate.OneOf(STATUS_CHOICES))
     q = fields.String(metadata={"description": "证照编号、标识或流水号"})
     all_versions = fields.Boolean(load_default=False)
 
@@ -115,6 +148,30 @@ class LicenceQueryArgsSchema(BaseSchema):
 class LookupQueryArgsSchema(BaseSchema):
     holder_code = fields.String(required=True)
     type_code = fields.String(required=True)
+    authorisation_id = fields.Integer(
+        validate=validate.Range(1, 2**31 - 1), metadata={"description": "持证人用证授权编号（必需）"}
+    )
+
+
+class FullReadArgsSchema(BaseSchema):
+    authorisation_id = fields.Integer(
+        validate=validate.Range(1, 2**31 - 1),
+        metadata={"description": "非颁发部门读取时必需：持证人用证授权编号"},
+    )
+
+
+class AuthorisationSchema(BaseSchema):
+    id = fields.Integer(dump_only=True)
+    holder_code = fields.String(required=True, metadata={"description": "持证主体代码"})
+    type_codes = fields.List(
+        fields.String(), required=True, metadata={"description": "授权使用的证照类型代码"}
+    )
+    case_number = fields.String(required=True, metadata={"description": "办件编号"})
+    task_code = fields.String(required=True, metadata={"description": "本部门办理事项的实施编码"})
+    valid_until = fields.Date(required=True, metadata={"description": "授权有效期截止日（含当日）"})
+    method = fields.String(
+        required=True, metadata={"description": "signed_form 书面授权 / online_consent 线上授权"}
+    )
 
 
 def licence_dict(licence: Any, *, full: bool = False, effective: str | None = None) -> dict[str, Any]:
@@ -138,9 +195,13 @@ def licence_dict(licence: Any, *, full: bool = False, effective: str | None = No
         "valid_to": licence.valid_to.isoformat() if licence.valid_to else None,
         "area_code": licence.area_code,
         "face": licence.face,
+        "task_code": licence.task_code,
         "status": licence.status,
         "effective_status": effective or licence.status,
         "status_reason": licence.status_reason,
+        "status_date": licence.status_date.isoformat() if licence.status_date else None,
+        "status_category": licence.status_category,
+        "status_category_label": REASON_CATEGORIES.get(licence.status, {}).get(licence.status_category or ""),
         "is_current": licence.is_current,
         "previous_id": licence.previous_id,
     }
@@ -165,9 +226,13 @@ class LicenceSchema(BaseSchema):
     valid_to = fields.String(allow_none=True)
     area_code = fields.String()
     face = fields.Dict()
+    task_code = fields.String(allow_none=True, metadata={"description": "据以颁发的办理事项实施编码"})
     status = fields.String()
     effective_status = fields.String()
-    status_reason = fields.String(allow_none=True)
+    status_reason = fields.String(allow_none=True, metadata={"description": "内部原因（仅本部门可见）"})
+    status_date = fields.String(allow_none=True, metadata={"description": "状态生效日期"})
+    status_category = fields.String(allow_none=True)
+    status_category_label = fields.String(allow_none=True, metadata={"description": "公开的原因类别"})
     is_current = fields.Boolean()
     previous_id = fields.Integer(allow_none=True)
 
@@ -189,4 +254,7 @@ class VerificationSchema(BaseSchema):
     reason = fields.String(allow_none=True)
     status = fields.String(allow_none=True)
     status_label = fields.String(allow_none=True)
+    status_date = fields.String(allow_none=True, metadata={"description": "状态生效日期"})
+    category_label = fields.String(allow_none=True, metadata={"description": "公开的原因类别"})
+    checked_at = fields.String(metadata={"description": "核验时间"})
     licence = fields.Dict(allow_none=True)

@@ -116,40 +116,81 @@ class SigningKey:
         return ALGORITHMS[self.algorithm].sign(self.private_key, data)
 
 
+class KeyPermissionError(RuntimeError):
+    """A private key file or its folder can be read by other users: refuse to start."""
+
+
 class KeyStore:
     """Private keys under ``<instance>/licence_keys/<issuer USCC>.<algorithm>.pem``, created on first use.
 
     Creation is race-safe across processes (gunicorn workers): the key is written to a temporary
-    file and hard-linked into place; a loser of the race reads the winner's key.
+    file and hard-linked into place; a loser of the race reads the winner's key. ``rotate`` moves the
+    current key to ``retired/`` (kept, mode 0600, never used to sign again) and makes a new one; every
+    process notices because ``key_for`` re-reads a key whose file changed.
     """
 
     def __init__(self, folder: Path, algorithm: str = DEFAULT_ALGORITHM) -> None:
         self.folder = folder
         self.algorithm = algorithm
-        self._cache: dict[str, SigningKey] = {}
+        self._cache: dict[str, tuple[tuple[int, int], SigningKey]] = {}
+
+    def _path(self, issuer_code: str) -> Path:
+        return self.folder / f"{issuer_code}.{self.algorithm}.pem"
+
+    def has_key(self, issuer_code: str) -> bool:
+        return self._path(issuer_code).exists()
 
     def key_for(self, issuer_code: str) -> SigningKey:
-        cached = self._cache.get(issuer_code)
-        if cached is not None:
-            return cached
         alg = ALGORITHMS[self.algorithm]
-        path = self.folder / f"{issuer_code}.{self.algorithm}.pem"
+        path = self._path(issuer_code)
         if not path.exists():
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(OSError):
-                self.folder.chmod(0o700)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(alg.private_pem(alg.generate()))
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)
-            tmp.unlink()
+            self._create(path)
+        stat = path.stat()
+        stamp = (stat.st_ino, stat.st_mtime_ns)
+        cached = self._cache.get(issuer_code)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
         private = alg.load_private(path.read_bytes())
         raw = alg.public_raw(private)
         key = SigningKey(key_id(self.algorithm, raw), self.algorithm, issuer_code, private, raw)
-        self._cache[issuer_code] = key
+        self._cache[issuer_code] = (stamp, key)
         return key
+
+    def _create(self, path: Path) -> None:
+        alg = ALGORITHMS[self.algorithm]
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            self.folder.chmod(0o700)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(alg.private_pem(alg.generate()))
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+        tmp.unlink()
+
+    def rotate(self, issuer_code: str) -> tuple[SigningKey | None, SigningKey]:
+        """Retire the issuer's current key (moved to ``retired/<kid>.pem``) and create a new one."""
+        path = self._path(issuer_code)
+        old = self.key_for(issuer_code) if path.exists() else None
+        if old is not None:
+            retired = self.folder / "retired"
+            retired.mkdir(mode=0o700, exist_ok=True)
+            os.replace(path, retired / f"{issuer_code}.{self.algorithm}.{old.kid}.pem")
+        self._cache.pop(issuer_code, None)
+        return old, self.key_for(issuer_code)
+
+    def check_permissions(self) -> None:
+        """Raise KeyPermissionError when the folder or a key file is open to group or others."""
+        if not self.folder.exists():
+            return
+        for path in [self.folder, *self.folder.rglob("*")]:
+            mode = path.stat().st_mode & 0o777
+            if mode & 0o077:
+                raise KeyPermissionError(
+                    f"签名私钥权限过宽：{path}（{oct(mode)}），只允许属主读写"
+                    f"（chmod {'700' if path.is_dir() else '600'} {path}）"
+                )
 
 
 @dataclass(frozen=True)
@@ -231,6 +272,42 @@ def new_claims(
         valid_to,
         int(time.time()),
     )
+
+
+def canonical(document: Mapping[str, Any]) -> bytes:
+    """The bytes a document signature covers: sorted keys, no spaces, UTF-8."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sign_document(key: SigningKey, document: Mapping[str, Any]) -> dict[str, Any]:
+    """The document with a ``proof``: the signature over ``canonical(document)`` (without the proof)."""
+    body = {k: v for k, v in document.items() if k != "proof"}
+    return {
+        **body,
+        "proof": {
+            "type": "DataSignature",
+            "kid": key.kid,
+            "alg": key.algorithm,
+            "value": b64e(key.sign(canonical(body))),
+        },
+    }
+
+
+def verify_document(document: Mapping[str, Any], keys: Mapping[str, PublicKey]) -> bool:
+    """Offline check of a signed document (a status list) against published public keys."""
+    proof = document.get("proof")
+    if not isinstance(proof, dict):
+        return False
+    key = keys.get(str(proof.get("kid")))
+    if key is None or key.algorithm not in ALGORITHMS:
+        return False
+    body = {k: v for k, v in document.items() if k != "proof"}
+    try:
+        signature = b64d(str(proof.get("value")))
+    except ValueError:
+        return False
+    alg = ALGORITHMS[key.algorithm]
+    return alg.verify(alg.load_public(key.public_raw), signature, canonical(body))
 
 
 class Verifier:

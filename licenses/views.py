@@ -7,16 +7,36 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Flask, Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
+from catalog.models import Department
 from core.db import id_of
-from core.errors import Invalid
+from core.errors import Conflict, Forbidden, Invalid
 from core.exports import csv_text
+from core.types import CHINA_TZ
 from core.web import current_principal, db_session, form_dict, limiter, page_args, settings
 from licenses import services
 from licenses.api import VERIFY_LIMIT, keyring, keystore, qr_svg, verify_url
 from licenses.masking import mask_code, mask_name
-from licenses.models import HOLDER_CODE_TYPES, STATUS_LABELS
+from licenses.models import (
+    ENDED_STATUSES,
+    REASON_CATEGORIES,
+    STATUS_LABELS,
+    TYPE_HOLDER_LABELS,
+    LicenceStatus,
+)
+from licenses.notify import FileOutboxSender
 from licenses.sync_admin import licence_sync_status
 
 bp = Blueprint(
@@ -27,7 +47,7 @@ bp = Blueprint(
     static_url_path="/static/licences",
 )
 
-ACTION_LABELS = {"suspend": "暂停", "resume": "恢复", "revoke": "吊销/注销"}
+ACTION_LABELS = {"suspend": "暂扣", "resume": "恢复", "revoke": "吊销"}
 
 
 def _login_or_redirect() -> Any:
@@ -43,6 +63,8 @@ def _view(licence: Any) -> dict[str, Any]:
         "licence": licence,
         "status": status,
         "status_label": services.EFFECTIVE_LABELS.get(status, status),
+        "status_date": services.effective_status_date(licence),
+        "category_label": services.public_reason_category(licence),
         "holder_name": mask_name(licence.holder_name, licence.holder_code_type),
         "holder_code": mask_code(licence.holder_code),
     }
@@ -59,7 +81,10 @@ def _face_from_form(form: dict[str, Any]) -> dict[str, Any]:
 @limiter.limit(VERIFY_LIMIT)
 def verify(token: str) -> Any:
     result = services.verify_online(db_session(), keyring(), token)
-    response = Response(render_template("licences/verify.html", v=result, status_labels=STATUS_LABELS))
+    checked = result.checked_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
+    response = Response(
+        render_template("licences/verify.html", v=result, status_labels=STATUS_LABELS, checked=checked)
+    )
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex"
     return response
@@ -71,7 +96,7 @@ def public_types() -> Any:
     return render_template(
         "licences/types.html",
         types=services.list_licence_types(db_session(), active_only=True),
-        holder_types=HOLDER_CODE_TYPES,
+        holder_types=TYPE_HOLDER_LABELS,
     )
 
 
@@ -84,7 +109,7 @@ def public_type(code: str) -> Any:
         "licences/type.html",
         lt=lt,
         entries=services.type_entries(session, lt),
-        holder_types=HOLDER_CODE_TYPES,
+        holder_types=TYPE_HOLDER_LABELS,
     )
 
 
@@ -97,7 +122,7 @@ def staff_export() -> Any:
     if redirect_to:
         return redirect_to
     status = request.args.get("status") or None
-    if status not in (None, "valid", "suspended", "revoked"):
+    if status not in STATUS_LABELS:
         status = None
     rows = services.export_licences(
         db_session(), principal, type_code=request.args.get("type_code") or None, status=status
@@ -114,8 +139,9 @@ def staff_list() -> Any:
     if redirect_to:
         return redirect_to
     page, limit = page_args(20, 100)
+    rights = services.licence_rights(db_session(), principal)
     args = {k: request.args.get(k) or None for k in ("type_code", "status", "q")}
-    if args["status"] not in (None, "valid", "suspended", "revoked", "superseded"):
+    if args["status"] not in STATUS_LABELS:
         args["status"] = None
     result = services.list_licences(
         db_session(),
@@ -131,7 +157,10 @@ def staff_list() -> Any:
         page=result,
         rows=[_view(x) for x in result.items],
         args=args,
-        types=services.list_licence_types(db_session()),
+        types=[
+            t for t in services.list_licence_types(db_session()) if principal.is_admin or t.code in rights
+        ],
+        can_issue=bool(rights),
         status_labels=STATUS_LABELS,
     )
 
@@ -142,7 +171,10 @@ def staff_new() -> Any:
     if redirect_to:
         return redirect_to
     session = db_session()
-    types = services.list_licence_types(session, active_only=True)
+    rights = services.licence_rights(session, principal)
+    types = [t for t in services.list_licence_types(session, active_only=True) if t.code in rights]
+    if not types:
+        raise Forbidden(services.NO_RIGHTS)
     code = request.values.get("type_code") or ""
     lt = next((t for t in types if t.code == code), None)
     errors: dict[str, Any] = {}
@@ -159,19 +191,30 @@ def staff_new() -> Any:
                 "issue_date",
                 "valid_from",
                 "valid_to",
+                "task_code",
             )
             if values.get(k)
         }
         data["face"] = _face_from_form(values)
         try:
-            licence = services.issue_licence(session, principal, data, default_area=settings().district_code)
+            licence = services.issue_licence(
+                session, principal, data, default_area=settings().district_code, keystore=keystore()
+            )
         except Invalid as exc:
             errors = {"_message": exc.message, **exc.details}
         else:
             flash(f"已颁发：{licence.identifier}", "ok")
             return redirect(url_for("licences.staff_detail", licence_id=licence.id))
+    dept = session.get(Department, principal.department_id) if principal.department_id else None
+    producing = services.producing_services(session, lt, dept) if lt is not None and dept is not None else []
     return render_template(
-        "licences/new.html", types=types, lt=lt, errors=errors, values=values, holder_types=HOLDER_CODE_TYPES
+        "licences/new.html",
+        types=types,
+        lt=lt,
+        errors=errors,
+        values=values,
+        holder_types=TYPE_HOLDER_LABELS,
+        producing=producing,
     ), 422 if errors else 200
 
 
@@ -183,9 +226,7 @@ def staff_detail(licence_id: int) -> Any:
     session = db_session()
     full = request.args.get("full") == "1"
     if full:
-        licence = services.read_full_licence(
-            session, principal, licence_id, purpose="页面查看完整持证信息"
-        )
+        licence = services.read_full_licence(session, principal, licence_id, purpose="页面查看完整持证信息")
     else:
         licence = services.get_licence(session, principal, licence_id)
     own = principal.department_id == licence.issuer_department_id and not principal.is_admin
@@ -201,8 +242,11 @@ def staff_detail(licence_id: int) -> Any:
         url=verify_url(token) if token else None,
         versions=services.licence_versions(session, licence),
         sync=licence_sync_status(session, id_of(licence)),
-        holder_types=HOLDER_CODE_TYPES,
+        holder_types=TYPE_HOLDER_LABELS,
         status_labels=STATUS_LABELS,
+        ended=[(s.value, STATUS_LABELS[s], REASON_CATEGORIES[s]) for s in ENDED_STATUSES],
+        suspend_categories=REASON_CATEGORIES[LicenceStatus.SUSPENDED],
+        today=services.today(),
         **_view(licence),
     )
 
@@ -269,11 +313,47 @@ def _status_action(licence_id: int, operation: str) -> Any:
         "resume": services.resume_licence,
         "revoke": services.revoke_licence,
     }[operation]
-    licence = func(db_session(), principal, licence_id, request.form.get("reason"))
-    flash(
-        f"已{ACTION_LABELS[operation]}：{licence.identifier}",
-        "ok",
-    )
+    try:
+        licence = func(
+            db_session(),
+            principal,
+            licence_id,
+            request.form.get("reason"),
+            category=request.form.get("category") or None,
+            effective_date=request.form.get("effective_date") or None,
+        )
+    except Invalid as exc:
+        flash(f"{exc.message}：{_error_text(exc)}", "error")
+        return redirect(url_for("licences.staff_detail", licence_id=licence_id))
+    flash(f"已{ACTION_LABELS[operation]}：{licence.identifier}", "ok")
+    return redirect(url_for("licences.staff_detail", licence_id=licence.id))
+
+
+def _error_text(exc: Invalid) -> str:
+    return "；".join(m for messages in exc.details.values() for m in messages)
+
+
+@bp.post("/staff/licences/<int:licence_id>/status")
+def staff_status(licence_id: int) -> Any:
+    """One form for every status change: the target status, its public category, date and reason."""
+    principal, redirect_to = _login_or_redirect()
+    if redirect_to:
+        return redirect_to
+    to = request.form.get("status") or ""
+    try:
+        licence = services.change_status(
+            db_session(),
+            principal,
+            licence_id,
+            to=to,
+            category=request.form.get("category") or None,
+            effective_date=request.form.get("effective_date") or None,
+            reason=request.form.get("reason"),
+        )
+    except Invalid as exc:
+        flash(f"{exc.message}：{_error_text(exc)}", "error")
+        return redirect(url_for("licences.staff_detail", licence_id=licence_id))
+    flash(f"已{STATUS_LABELS[LicenceStatus(licence.status)]}：{licence.identifier}", "ok")
     return redirect(url_for("licences.staff_detail", licence_id=licence.id))
 
 
@@ -356,9 +436,55 @@ def admin_type_form(code: str | None = None) -> Any:
                 return redirect(url_for("licences.public_type", code=lt.code))
         errors.setdefault("_message", "请修改标出的内容")
     return render_template(
-        "licences/type_form.html", lt=lt, values=values, errors=errors, holder_types=HOLDER_CODE_TYPES
+        "licences/type_form.html", lt=lt, values=values, errors=errors, holder_types=TYPE_HOLDER_LABELS
     ), 422 if errors else 200
 
 
+# ---------------------------------------------------------------- the holder: 用证记录
+
+
+@bp.route("/licences/my-uses", methods=["GET", "POST"])
+@limiter.limit("10 per minute", methods=["POST"])
+def holder_uses_page() -> Any:
+    """The holder sees who used which of its licences when: holder code, then the one-time code."""
+    session = db_session()
+    values = form_dict() if request.method == "POST" else {}
+    holder_code = (values.get("holder_code") or "").strip().upper()
+    step, uses, error, status = "ask", None, None, 200
+    if request.method == "POST" and values.get("action") == "send":
+        try:
+            services.request_holder_code(session, holder_code, current_app.extensions["licences.code_sender"])
+        except (Invalid, Conflict) as exc:
+            error, status = exc.message + "".join(f"：{m[0]}" for m in exc.details.values()), exc.status
+        else:
+            step = "code"
+    elif request.method == "POST" and values.get("action") == "view":
+        try:
+            uses = services.holder_uses(session, holder_code, values.get("code") or "")
+            step = "list"
+        except Forbidden as exc:
+            session.commit()  # the failed attempt must count although the answer is an error
+            error, step, status = exc.message, "code", 403
+    response = Response(
+        render_template(
+            "licences/my_uses.html",
+            step=step,
+            uses=uses,
+            error=error,
+            holder_code=holder_code,
+            masked=mask_code(holder_code) if holder_code else "",
+            china=CHINA_TZ,
+        ),
+        status=status,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def register(app: Flask, api: Any) -> None:
+    s = app.extensions["gaogang.settings"]
+    # The demo's and the default sender: a 0600 file under instance/ (docs/licences.md).
+    app.extensions.setdefault(
+        "licences.code_sender", FileOutboxSender(s.instance_dir / "holder_outbox.jsonl")
+    )
     app.register_blueprint(bp)

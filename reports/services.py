@@ -24,6 +24,7 @@ from core.audit import record
 from core.auth import Principal
 from core.errors import Forbidden, Invalid, field_error
 from core.types import CHINA_TZ, utcnow
+from licenses.models import ENDED_STATUSES
 from reports import metrics
 from reports.models import Bundle, BundleEntry, CaseStat, TemplateTable
 
@@ -292,13 +293,16 @@ def _fetch(session: Session, stmt: Any) -> list[tuple[Any, ...]]:
         cursor.close()
 
 
+# Licences that ended (注销/吊销/撤销/作废, licenses.models.ENDED_STATUSES; a test checks the list
+# below against it) count as "revoked" in the reports.
 LICENCE_GROUPS_SQL = sa.text("""
 SELECT type_code, issuer_department_id, count(*) AS existing,
        count(*) FILTER (WHERE previous_id IS NULL
              AND (issue_date::timestamp - interval '8 hours') AT TIME ZONE 'UTC'
                  BETWEEN :lo AND :hi) AS issued,
        count(*) FILTER (WHERE previous_id IS NOT NULL AND created_at BETWEEN :lo AND :hi) AS amended,
-       count(*) FILTER (WHERE status = 'revoked' AND status_changed_at BETWEEN :lo AND :hi) AS revoked
+       count(*) FILTER (WHERE status IN ('cancelled', 'revoked', 'withdrawn', 'void')
+                        AND status_changed_at BETWEEN :lo AND :hi) AS revoked
 FROM licence WHERE created_at <= :as_of
 GROUP BY type_code, issuer_department_id
 """)
@@ -347,7 +351,8 @@ def load_licence_rows(
         ).where(col(Licence.created_at) <= as_of)
     ).all():
         changed_s = _seconds(changed)
-        revoked = changed_s if status == "revoked" and changed_s is not None and changed_s <= cut else None
+        ended = status in ENDED_STATUSES
+        revoked = changed_s if ended and changed_s is not None and changed_s <= cut else None
         if previous:
             licences.append(metrics.LicenceFact(lid, type_code, dept, None, _seconds(created), revoked))
         else:

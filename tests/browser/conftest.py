@@ -59,6 +59,7 @@ def _seed(session: Any) -> dict[str, Any]:
     from catalog.search import rebuild_index
     from core import users
     from core.auth import SYSTEM, Principal, Role
+    from core.db import id_of
     from demo.licences_demo import ensure_department
     from licenses import services as licences
     from reports import bundles
@@ -94,8 +95,9 @@ def _seed(session: Any) -> dict[str, Any]:
     issuer = ensure_department(session, "高港区行政审批局", "11321203", "MB158001")
     clerk = users.create_user(
         session, SYSTEM, users.NewUser(username=CLERK, password=PASSWORD, display_name="证照专员",
-        role=Role.DEPT_EDITOR, department_id=issuer.id,
+        role=Role.LICENCE_CLERK, department_id=issuer.id,
     ))[0]
+    licences.grant_licence_rights(session, SYSTEM, user_id=id_of(clerk), type_codes=[TYPE_CODE])
     licence = licences.issue_licence(
         session,
         Principal.of(clerk),

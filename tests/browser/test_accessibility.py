@@ -48,8 +48,14 @@ STAFF_PAGES = {
 ADMIN_PAGES = {
     "admin-dashboard": (lambda s: "/admin/dashboard", "main h1"),
     "admin-users": (lambda s: "/admin/users", "main h1"),
-    "licence-new": (lambda s: "/staff/licences/new?type_code=11100000000013338W032", "#holder_name"),
     "licence-detail": (lambda s: f"/staff/licences/{s.facts['licence_id']}", "section.qr"),
+}
+# Issuing is the licence clerk's (a grant), not the administrator's (issue #15 item 1).
+CLERK_PAGES = {
+    "licence-new": (lambda s: "/staff/licences/new?type_code=11100000000013338W032", "#holder_name"),
+    "licence-list": (lambda s: "/staff/licences/", "table.licence-table"),
+    "licence-status-forms": (lambda s: f"/staff/licences/{s.facts['licence_id']}", "form.end-form"),
+    "holder-uses": (lambda s: "/licences/my-uses", "#holder_code"),
 }
 PHONE_PAGES = ("home", "search-with-facet", "entry", "verify-valid")
 AXE_JS = Path(__file__).resolve().parent / "assets" / "axe.min.js"
@@ -120,6 +126,24 @@ def test_admin_page_has_no_serious_accessibility_violation(name: str, site: Any,
     admin.goto(site.base + path(site))
     assert admin.locator(proof).count() >= 1, admin.url
     blocking = [v for v in run_axe(admin) if v["impact"] in BLOCKING]
+    assert blocking == [], describe(blocking)
+
+
+@pytest.fixture(scope="module")
+def clerk(browser: Any, site: Any, login: Any) -> Iterator[Any]:
+    context = browser.new_context(bypass_csp=True, locale="zh-CN")
+    page = context.new_page()
+    login(page, site.base, username="browser_clerk", next_path="/staff/licences/")
+    yield page
+    context.close()
+
+
+@pytest.mark.parametrize("name", list(CLERK_PAGES))
+def test_licence_clerk_page_has_no_serious_accessibility_violation(name: str, site: Any, clerk: Any) -> None:
+    path, proof = CLERK_PAGES[name]
+    clerk.goto(site.base + path(site))
+    assert clerk.locator(proof).count() >= 1, clerk.url
+    blocking = [v for v in run_axe(clerk) if v["impact"] in BLOCKING]
     assert blocking == [], describe(blocking)
 
 

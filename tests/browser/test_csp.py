@@ -53,7 +53,12 @@ ADMIN = [
     lambda s: "/staff/licences/",
     lambda s: f"/staff/licences/{s.facts['licence_id']}",
     lambda s: "/staff/licence-types/new",
+]
+CLERK = [
+    lambda s: "/staff/licences/",
     lambda s: "/staff/licences/new?type_code=11100000000013338W032",
+    lambda s: f"/staff/licences/{s.facts['licence_id']}",
+    lambda s: "/licences/my-uses",
 ]
 
 
@@ -119,6 +124,14 @@ def test_api_docs_render_from_vendored_assets_without_a_csp_violation(
     page.locator(".opblock-summary").first.click()  # expanding an operation runs more of the UI
     page.wait_for_timeout(300)
     assert problems == []
+
+
+def test_licence_clerk_pages_raise_no_csp_violation(
+    site: Any, strict: tuple[Any, list[str]], login: Any
+) -> None:
+    page, problems = strict
+    login(page, site.base, username="browser_clerk", next_path="/staff/licences/")
+    visit_all(page, site.base, [p(site) for p in CLERK], problems)
 
 
 def test_an_inline_script_would_be_caught(site: Any, strict: tuple[Any, list[str]]) -> None:

@@ -60,16 +60,17 @@ def test_phone_sees_a_licence_valid_then_revoked(served: str, browser: Any) -> N
     assert HOLDER_CODE not in body
     assert mobile.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
-    page.fill("#revoke-reason", "当事人申请注销")
+    page.fill("#revoked-reason", "内部：现场检查发现违法经营")
     page.once("dialog", lambda d: d.accept())
-    page.click("form[action$='/revoke'] button")
+    page.click("form.end-form:has(input[name=status][value=revoked]) button")
     page.wait_for_selector("[data-status=revoked]")
 
     mobile.reload()
     assert mobile.locator("h1.verdict").get_attribute("data-result") == "invalid"
     assert "吊销" in mobile.inner_text(".why")
-    assert "当事人申请注销" in mobile.inner_text(".why")
+    assert "现场检查" not in mobile.inner_text("main")  # the internal reason stays internal
     assert mobile.locator("[data-status=revoked]").count() == 1
+    assert mobile.locator("[data-field=checked-at]").count() == 1
 
     mobile.goto(verify_url[:-12])
     assert mobile.locator("h1.verdict").get_attribute("data-result") == "invalid"

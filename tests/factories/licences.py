@@ -15,6 +15,7 @@ from catalog.codes import id_check_char, make_uscc
 from catalog.models import Department
 from core import users
 from core.auth import SYSTEM, Principal, Role
+from core.db import id_of
 from demo.licences_demo import ensure_department
 from licenses import services
 from licenses.models import Licence, LicenceType
@@ -76,7 +77,15 @@ def make_types(session: Session) -> tuple[LicenceType, LicenceType]:
     return person, org
 
 
-def make_staff(session: Session, name: str, org8: str, username: str, role: Role = Role.DEPT_EDITOR) -> Staff:
+def make_staff(
+    session: Session,
+    name: str,
+    org8: str,
+    username: str,
+    role: Role = Role.LICENCE_CLERK,
+    grants: tuple[str, ...] = (PERSON_TYPE, ORG_TYPE),
+) -> Staff:
+    """A user of a department holding licence grants for ``grants`` there (both test types by default)."""
     dept = ensure_department(session, name, "11321203", org8)
     user = users.create_user(
         session, SYSTEM, users.NewUser(
@@ -86,7 +95,9 @@ def make_staff(session: Session, name: str, org8: str, username: str, role: Role
         role=role,
         department_id=dept.id,
     ))[0]
-    return Staff(dept, Principal.of(user), users.issue_token(session, SYSTEM, user.id, "tests")[1])
+    if grants:
+        services.grant_licence_rights(session, SYSTEM, user_id=id_of(user), type_codes=grants)
+    return Staff(dept, Principal.of(user), users.issue_token(session, SYSTEM, id_of(user), "tests")[1])
 
 
 def make_admin(session: Session, username: str = "licence_admin") -> tuple[Principal, str]:

@@ -27,6 +27,7 @@ from catalog.models import Department, Division
 from city_registry.protocol import iso7064_mod37_36
 from core import users
 from core.auth import SYSTEM, Principal, Role
+from core.db import id_of
 from demo import synthetic_licences
 from licenses import bulk
 from licenses import services as licence_services
@@ -68,16 +69,18 @@ def make_issuer(session: Any, name: str = "区市场监督管理局", type_seq: 
         division_code="321203000000")
     user = users.create_user(session, SYSTEM, users.NewUser(
         username=f"sync{n}x{os.getpid()}", password="password-123",
-                       display_name=f"发证员{n}", role=Role.DEPT_EDITOR, department_id=dept.id))[0]
+        display_name=f"发证员{n}", role=Role.LICENCE_CLERK, department_id=dept.id))[0]
     seq = type_seq if type_seq is not None else 100 + n % 800
     code = f"{TYPE_AUTHORITY}{seq:03d}"
     lt = session.exec(select(LicenceType).where(LicenceType.code == code)).first()
     if lt is None:
         lt = licence_services.create_licence_type(session, SYSTEM, {
-            "code": code, "name": "食品经营许可证", "holder_code_type": "001",
+            # Type names are unique (issue 15): one test type per code.
+            "code": code, "name": f"食品经营许可证（测试类型 {seq:03d}）", "holder_code_type": "001",
             "authority_name": "国家市场监督管理总局", "validity_years": 5,
         })
     session.flush()
+    licence_services.grant_licence_rights(session, SYSTEM, user_id=id_of(user), type_codes=[lt.code])
     return Issuer(dept, Principal.of(user), lt)
 
 

@@ -116,7 +116,11 @@ def test_demo_load_builds_the_gaogang_demo_on_fresh_sqlite_and_is_idempotent(tmp
 
     creds_path = tmp_path / "demo_credentials.json"
     creds = json.loads(creds_path.read_text())
-    ours = {u["username"]: u for u in creds["users"] if u["username"].startswith("demo_")}
+    ours = {
+        u["username"]: u
+        for u in creds["users"]
+        if u["username"].startswith("demo_") or u["username"] == "licence_clerk"
+    }
     assert {u["role"] for u in ours.values()} == {r.value for r in Role}
     assert ours["demo_town"]["division_code"] == "321203001000"
     with db.transaction() as session:

@@ -138,7 +138,12 @@ def test_load_types_loads_the_national_reference_types_and_no_demo_codes(app, db
         types = session.exec(select(LicenceType)).all()
         assert {t.code for t in types} == explicit
         assert {t.authority_level for t in types} == {"国家级"}  # 11100000...: registered nationally
-        assert all(t.validity_years is None and t.face_schema == [] for t in types)
+        assert all(t.validity_years is None for t in types)  # not stated by the reference file
+        # The face fields come from the certificates (data/elicence_type_faces.json), checked there.
+        from licenses.reference import reference_faces
+
+        faces = reference_faces()
+        assert all([f["key"] for f in t.face_schema] == [f["key"] for f in faces[t.code]] for t in types)
 
     again = runner.invoke(args=["licences", "load-types", "--include-inferred"])
     assert again.exit_code == 0, again.output
@@ -169,3 +174,20 @@ def test_import_needs_the_issuing_department(app, issuer, tmp_path):
     result = app.test_cli_runner().invoke(args=["licences", "import", str(path)])
     assert result.exit_code == 2
     assert "--department" in result.output
+
+
+def test_grant_and_revoke_grant_commands_change_what_a_user_may_issue(app, db, issuer):
+    from core.auth import Principal, User
+    from licenses.services import licence_rights
+
+    runner = app.test_cli_runner()
+    done = runner.invoke(args=["licences", "grant", "clerk_a", "--type", PERSON_TYPE])
+    assert done.exit_code == 0, done.output
+    refused = runner.invoke(args=["licences", "grant", "clerk_a", "--type", "11100000000013338W999"])
+    assert refused.exit_code != 0
+    assert "证照类型不存在" in refused.output
+    ended = runner.invoke(args=["licences", "revoke-grant", "clerk_a", "--type", PERSON_TYPE])
+    assert ended.exit_code == 0, ended.output
+    with db.transaction() as session:
+        user = session.exec(select(User).where(User.username == "clerk_a")).one()
+        assert licence_rights(session, Principal.of(user)) == {ORG_TYPE}

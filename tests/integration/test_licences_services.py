@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlmodel import select
 
@@ -210,11 +212,27 @@ def test_lookup_is_scoped_to_departments_whose_entries_accept_the_type(setup):
         role="accepts",
         material_name="资格证书复印件",
     )
-    found = services.lookup_licences(session, b.actor, holder_code=licence.holder_code, type_code=PERSON_TYPE)
+    auth = services.record_authorisation(
+        session,
+        b.actor,
+        {
+            "holder_code": licence.holder_code,
+            "type_codes": [PERSON_TYPE],
+            "case_number": "GG-2026-0001",
+            "task_code": b.department.uscc + "4" + "000107001000",
+            "valid_until": services.today() + timedelta(days=30),
+            "method": "signed_form",
+        },
+    )
+    found = services.lookup_licences(
+        session, b.actor, holder_code=licence.holder_code, type_code=PERSON_TYPE, authorisation_id=auth.id
+    )
     assert [x.id for x in found] == [licence.id]
     services.revoke_licence(session, a.actor, licence.id, "注销")
     assert (
-        services.lookup_licences(session, b.actor, holder_code=licence.holder_code, type_code=PERSON_TYPE)
+        services.lookup_licences(
+            session, b.actor, holder_code=licence.holder_code, type_code=PERSON_TYPE, authorisation_id=auth.id
+        )
         == []
     )
     lookups = session.exec(select(AuditLog).where(AuditLog.action == "licence.lookup")).all()

@@ -104,6 +104,18 @@ def _requests(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any] | Non
             {"task_code": w.task_code, "role": "produces"},
             ALL_STAFF,
         ),
+        ("POST", "/api/v1/licence-authorisations"): (
+            "/api/v1/licence-authorisations",
+            {
+                "holder_code": id_number(7),
+                "type_codes": [PERSON_TYPE],
+                "case_number": "GG20261130001",
+                "task_code": w.task_code,
+                "valid_until": "2099-01-01",
+                "method": "signed_form",
+            },
+            NOT_STAFF,
+        ),
         ("POST", "/api/v1/licences"): (
             "/api/v1/licences",
             {
@@ -125,6 +137,11 @@ def _requests(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any] | Non
             ALL_STAFF,
         ),
         ("POST", "/api/v1/licences/{licence_id}/resume"): (f"/api/v1/licences/{lic}/resume", {}, ALL_STAFF),
+        ("POST", "/api/v1/licences/{licence_id}/status"): (
+            f"/api/v1/licences/{lic}/status",
+            {"status": "cancelled", "category": "holder_request", "reason": "持证人申请注销"},
+            ALL_STAFF,
+        ),
         ("POST", "/api/v1/licences/{licence_id}/revoke"): (
             f"/api/v1/licences/{lic}/revoke",
             {"reason": "依法撤销"},

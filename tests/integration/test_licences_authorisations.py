@@ -1,0 +1,217 @@
+"""用证 with the holder's authorisation (issue #15 item 4): a second department looks up or reads a
+licence only under a live authorisation covering it; every use is audited and recorded with it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import func, select
+
+from core.audit import AuditLog
+from core.auth import SYSTEM
+from core.types import utcnow
+from licenses import services
+from licenses.models import LicenceAuthorisation, LicenceUse
+from tests.factories.licences import ORG_TYPE, PERSON_TYPE, id_number
+from tests.integration.test_licences_api import auth, issue, world  # noqa: F401  (fixture)
+
+HOLDER = id_number(11)  # the holder test_licences_api.issue uses
+
+
+@pytest.fixture
+def setup(client, db, world):  # noqa: F811
+    lid = issue(client, world["a"]).get_json()["id"]
+    with db.transaction() as session:
+        from catalog.models import Department
+
+        b_uscc = session.exec(select(Department.uscc).where(Department.name == "高港区民政局")).one()
+        services.link_type_entry(
+            session,
+            SYSTEM,
+            PERSON_TYPE,
+            task_code=f"{b_uscc}4000107001000",
+            role="accepts",
+            material_name="复印件",
+        )
+    return {"lid": lid, "b_task": f"{b_uscc}4000107001000"}
+
+
+def _authorise(client, world, setup, **overrides):  # noqa: F811
+    body = {
+        "holder_code": HOLDER,
+        "type_codes": [PERSON_TYPE],
+        "case_number": "GG-2026-0100",
+        "task_code": setup["b_task"],
+        "valid_until": (services.today() + timedelta(days=10)).isoformat(),
+        "method": "signed_form",
+    }
+    body.update(overrides)
+    return client.post("/api/v1/licence-authorisations", json=body, headers=auth(world["b"]))
+
+
+def _lookup(client, world, authorisation_id=None, holder=HOLDER, type_code=PERSON_TYPE):  # noqa: F811
+    path = f"/api/v1/licences/lookup?holder_code={holder}&type_code={type_code}"
+    if authorisation_id is not None:
+        path += f"&authorisation_id={authorisation_id}"
+    return client.get(path, headers=auth(world["b"]))
+
+
+def test_a_second_department_uses_a_licence_only_with_a_live_authorisation(client, db, world, setup):  # noqa: F811
+    refused = _lookup(client, world)
+    assert refused.status_code == 403
+    assert "授权" in refused.get_json()["message"]
+    full = client.get(f"/api/v1/licences/{setup['lid']}/full", headers=auth(world["b"]))
+    assert full.status_code == 403
+
+    created = _authorise(client, world, setup)
+    assert created.status_code == 201, created.get_json()
+    aid = created.get_json()["id"]
+    assert created.get_json()["holder_code"].count("*") == 8
+
+    found = _lookup(client, world, aid)
+    assert found.status_code == 200
+    assert [r["id"] for r in found.get_json()] == [setup["lid"]]
+    read = client.get(
+        f"/api/v1/licences/{setup['lid']}/full?authorisation_id={aid}", headers=auth(world["b"])
+    )
+    assert read.status_code == 200
+    assert read.get_json()["holder_code"] == HOLDER
+
+    with db.transaction() as session:
+        uses = session.exec(select(LicenceUse).order_by(LicenceUse.id)).all()
+        assert [(u.licence_id, u.authorisation_id, u.action) for u in uses] == [
+            (setup["lid"], aid, "lookup"),
+            (setup["lid"], aid, "read_full"),
+        ]
+        audited = session.exec(
+            select(AuditLog).where(AuditLog.action.in_(["licence.lookup", "licence.read_full"]))
+        ).all()
+        assert all(a.new and a.new.get("authorisation_id") == aid for a in audited), [a.new for a in audited]
+        assert all(a.new.get("case_number") == "GG-2026-0100" for a in audited)
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("expired", "过期"),
+        ("withdrawn", "撤回"),
+        ("other_holder", "不是此持证人"),
+        ("other_type", "不包含此类证照"),
+        ("other_department", "不属于本部门"),
+    ],
+)
+def test_an_authorisation_that_does_not_cover_the_use_is_a_403_with_the_reason(
+    client,
+    db,
+    world,  # noqa: F811
+    setup,
+    case,
+    reason,
+):
+    aid = _authorise(client, world, setup).get_json()["id"]
+    holder, type_code, headers = HOLDER, PERSON_TYPE, auth(world["b"])
+    with db.transaction() as session:
+        row = session.get(LicenceAuthorisation, aid)
+        if case == "expired":
+            row.valid_until = utcnow() - timedelta(minutes=1)
+        elif case == "withdrawn":
+            row.revoked_at = utcnow()
+        session.add(row)
+    if case == "other_holder":
+        holder = id_number(12)
+    elif case == "other_type":
+        type_code = ORG_TYPE
+    elif case == "other_department":
+        headers = auth(world["a"])
+    response = client.get(
+        f"/api/v1/licences/lookup?holder_code={holder}&type_code={type_code}&authorisation_id={aid}",
+        headers=headers,
+    )
+    if (
+        case == "other_type"
+    ):  # 民政局's entries do not accept 营业执照 either: refused before the authorisation
+        assert response.status_code == 403
+        return
+    assert response.status_code == 403, response.get_json()
+    assert reason in response.get_json()["message"]
+    with db.transaction() as session:
+        assert session.exec(select(func.count()).select_from(LicenceUse)).one() == 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"valid_until": "2020-01-01"}, "valid_until"),
+        ({"valid_until": (services.today() + timedelta(days=400)).isoformat()}, "valid_until"),
+        ({"task_code": "11321203MB1580019D4000107001000"}, "task_code"),
+        ({"method": "phone_call"}, "method"),
+        ({"type_codes": ["11100000000013338W999"]}, "type_codes"),
+        ({"holder_code": "32120319800101"}, "holder_code"),
+        ({"case_number": ""}, "case_number"),
+    ],
+)
+def test_bad_authorisations_get_a_chinese_422_and_nothing_is_recorded(
+    client,
+    db,
+    world,  # noqa: F811
+    setup,
+    overrides,
+    field,
+):
+    response = _authorise(client, world, setup, **overrides)
+    assert response.status_code == 422, response.get_json()
+    assert field in response.get_json()["details"]
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in response.get_json()["message"])
+    with db.transaction() as session:
+        assert session.exec(select(func.count()).select_from(LicenceAuthorisation)).one() == 0
+
+
+def _code(app) -> str:
+    import re
+
+    message = app.extensions["licences.code_sender"].messages()[-1]
+    assert message["to"].count("*") == 8
+    return re.search(r"\d{6}", message["message"]).group(0)
+
+
+def test_the_holder_sees_who_used_which_licence_when_after_a_one_time_code(app, client, db, world, setup):  # noqa: F811
+    aid = _authorise(client, world, setup).get_json()["id"]
+    assert _lookup(client, world, aid).status_code == 200
+    page = client.get("/licences/my-uses")
+    assert page.status_code == 200
+    sent = client.post("/licences/my-uses", data={"action": "send", "holder_code": HOLDER})
+    assert sent.status_code == 200
+    assert "验证码已发送" in sent.get_data(as_text=True)
+    code = _code(app)
+    wrong = "000000" if code != "000000" else "111111"
+    refused = client.post("/licences/my-uses", data={"action": "view", "holder_code": HOLDER, "code": wrong})
+    assert refused.status_code == 403
+    assert "验证码错误" in refused.get_data(as_text=True)
+    assert "高港区民政局" not in refused.get_data(as_text=True)
+    shown = client.post("/licences/my-uses", data={"action": "view", "holder_code": HOLDER, "code": code})
+    assert shown.status_code == 200
+    text = shown.get_data(as_text=True)
+    assert "高港区民政局" in text
+    assert "GG-2026-0100" in text
+    assert "书面授权书" in text
+    again = client.post("/licences/my-uses", data={"action": "view", "holder_code": HOLDER, "code": code})
+    assert again.status_code == 403  # used up
+
+
+def test_holder_codes_are_limited_and_bad_holder_codes_refused(app, client, world, db):  # noqa: F811
+    from licenses.models import HolderCode
+
+    bad = client.post("/licences/my-uses", data={"action": "send", "holder_code": "123"})
+    assert bad.status_code == 422
+    assert client.post("/licences/my-uses", data={"action": "send", "holder_code": HOLDER}).status_code == 200
+    assert client.post("/licences/my-uses", data={"action": "send", "holder_code": HOLDER}).status_code == 409
+    for _ in range(services.HOLDER_CODE_ATTEMPTS):
+        client.post("/licences/my-uses", data={"action": "view", "holder_code": HOLDER, "code": "x"})
+    right = _code(app)
+    dead = client.post("/licences/my-uses", data={"action": "view", "holder_code": HOLDER, "code": right})
+    assert dead.status_code == 403  # too many wrong tries: the code is dead
+    with db.transaction() as session:
+        row = session.exec(select(HolderCode)).one()
+        assert row.attempts == services.HOLDER_CODE_ATTEMPTS
+        assert right not in row.code_hash

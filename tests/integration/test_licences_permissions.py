@@ -1,0 +1,303 @@
+"""Licence rights are their own permission (issue #15 item 1): per department and licence type, granted
+by an administrator; catalogue roles give none of it and a licence grant gives no catalogue rights.
+
+The permission matrix below covers every licence write endpoint of the published OpenAPI document;
+a new one fails test_every_licence_write_endpoint_is_in_the_matrix until it is added.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from catalog import entries as entry_services
+from core.auth import SYSTEM, Principal, Role, principal_for_token
+from core.errors import Forbidden
+from licenses import services
+from licenses.bulk import bulk_issue
+from tests.factories.catalog import make_item, make_user
+from tests.factories.licences import ORG_TYPE, PERSON_TYPE, id_number, make_staff, make_types
+from tests.factories.security import fingerprint, published_spec, write_operations
+
+LICENCE_WRITES = sorted(
+    (method, path)
+    for method, path in write_operations(published_spec())
+    if path.startswith("/api/v1/licences")
+)
+
+
+@dataclass
+class World:
+    licence_id: int
+    entry_id: int
+    tokens: dict[str, str]
+    principals: dict[str, Principal]
+
+
+@pytest.fixture
+def world(db: Any, app: Any) -> World:
+    with db.transaction() as session:
+        make_types(session)
+        clerk = make_staff(session, "高港区行政审批局", "MB158001", "clerk_a")
+        dept = clerk.department
+        org_only = make_staff(session, "高港区行政审批局", "MB158001", "clerk_org_only", grants=(ORG_TYPE,))
+        lapsed = make_staff(session, "高港区行政审批局", "MB158001", "clerk_lapsed")
+        services.revoke_licence_rights(session, SYSTEM, user_id=lapsed.actor.user_id)
+        other = make_staff(session, "高港区民政局", "01414003", "clerk_b")
+        _u, editor, editor_token = make_user(session, Role.DEPT_EDITOR, department=dept)
+        _u, _reviewer, reviewer_token = make_user(session, Role.DEPT_REVIEWER, department=dept)
+        _u, admin, admin_token = make_user(session, Role.ADMIN)
+        licence = services.issue_licence(
+            session,
+            clerk.actor,
+            {
+                "type_code": PERSON_TYPE,
+                "holder_name": "张三",
+                "holder_code": id_number(1),
+                "face": {"gender": "男"},
+            },
+        )
+        # A draft entry of the clerk's own department: its editor may change it, the clerk may not.
+        entry = entry_services.claim_item(
+            session, SYSTEM, item_id=make_item(session).id, department_id=dept.id
+        )
+    return World(
+        licence_id=licence.id,
+        entry_id=entry.id,
+        tokens={
+            "clerk": clerk.token,
+            "catalogue_editor_same_department": editor_token,
+            "catalogue_reviewer_same_department": reviewer_token,
+            "clerk_without_this_type": org_only.token,
+            "clerk_whose_grant_was_revoked": lapsed.token,
+            "clerk_of_other_department": other.token,
+            "district_admin": admin_token,
+        },
+        principals={"clerk": clerk.actor, "editor": editor, "admin": admin},
+    )
+
+
+def _matrix(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
+    """(method, documented path) -> (URL, a body valid for the clerk)."""
+    lid = w.licence_id
+    return {
+        ("POST", "/api/v1/licences"): (
+            "/api/v1/licences",
+            {
+                "type_code": PERSON_TYPE,
+                "holder_name": "王五",
+                "holder_code": id_number(7),
+                "face": {"gender": "男"},
+            },
+        ),
+        ("POST", "/api/v1/licences/{licence_id}/amend"): (
+            f"/api/v1/licences/{lid}/amend",
+            {"holder_name": "张叁", "reason": "更正姓名"},
+        ),
+        ("POST", "/api/v1/licences/{licence_id}/suspend"): (
+            f"/api/v1/licences/{lid}/suspend",
+            {"reason": "涉嫌违规，暂停使用"},
+        ),
+        ("POST", "/api/v1/licences/{licence_id}/resume"): (f"/api/v1/licences/{lid}/resume", {}),
+        ("POST", "/api/v1/licences/{licence_id}/status"): (
+            f"/api/v1/licences/{lid}/status",
+            {"status": "cancelled", "category": "holder_request", "reason": "持证人申请注销"},
+        ),
+        ("POST", "/api/v1/licences/{licence_id}/revoke"): (
+            f"/api/v1/licences/{lid}/revoke",
+            {"reason": "依法吊销"},
+        ),
+    }
+
+
+REFUSED = (
+    "catalogue_editor_same_department",
+    "catalogue_reviewer_same_department",
+    "clerk_without_this_type",
+    "clerk_whose_grant_was_revoked",
+    "clerk_of_other_department",
+    "district_admin",
+)
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_every_licence_write_endpoint_is_in_the_matrix(world: World) -> None:
+    assert LICENCE_WRITES, "the OpenAPI document lists no licence write endpoint"
+    assert set(LICENCE_WRITES) == set(_matrix(world))
+
+
+# Issuing names no licence: the other department's clerk, holding the type there, issues in its own
+# department's name, which is allowed; every other combination is refused.
+CASES = [
+    (method, path, who)
+    for method, path in LICENCE_WRITES
+    for who in REFUSED
+    if not (who == "clerk_of_other_department" and path == "/api/v1/licences")
+]
+
+
+@pytest.mark.parametrize(("method", "path", "who"), CASES)
+def test_licence_write_is_refused_without_a_grant_for_that_department_and_type(
+    client: Any, db: Any, world: World, method: str, path: str, who: str
+) -> None:
+    url, body = _matrix(world)[(method, path)]
+    session = db.session()
+    before = fingerprint(session)
+    response = client.open(url, method=method, json=body, headers=auth(world.tokens[who]))
+    assert response.status_code == 403, (who, response.get_json())
+    error = response.get_json()
+    assert set(error) == {"code", "message", "details"}
+    session.expire_all()
+    assert fingerprint(session) == before, f"{who}: {method} {url} wrote to the database"
+    session.close()
+
+
+def test_the_clerk_with_the_grant_may_do_each_of_them(client: Any, world: World) -> None:
+    m = _matrix(world)
+    headers = auth(world.tokens["clerk"])
+    issue = client.post(
+        m[("POST", "/api/v1/licences")][0], json=m[("POST", "/api/v1/licences")][1], headers=headers
+    )
+    assert issue.status_code == 201, issue.get_json()
+    sequence = [
+        "/api/v1/licences/{licence_id}/suspend",
+        "/api/v1/licences/{licence_id}/resume",
+        "/api/v1/licences/{licence_id}/amend",
+    ]
+    for path in sequence:
+        url, body = m[("POST", path)]
+        response = client.post(url, json=body, headers=headers)
+        assert response.status_code in (200, 201), (path, response.get_json())
+    new_id = response.get_json()["id"]
+    url, body = m[("POST", "/api/v1/licences/{licence_id}/status")]
+    cancelled = client.post(url, json=body, headers=headers)  # the superseded version: refused as a conflict
+    assert cancelled.status_code == 409, cancelled.get_json()
+    revoked = client.post(f"/api/v1/licences/{new_id}/revoke", json={"reason": "依法吊销"}, headers=headers)
+    assert revoked.status_code == 200, revoked.get_json()
+
+
+def test_a_catalogue_editor_gets_a_403_with_the_reason_when_issuing(client: Any, world: World) -> None:
+    url, body = _matrix(world)[("POST", "/api/v1/licences")]
+    response = client.post(url, json=body, headers=auth(world.tokens["catalogue_editor_same_department"]))
+    assert response.status_code == 403
+    assert "实施清单编辑权限不含证照权限" in response.get_json()["message"]
+
+
+def test_reads_of_holder_data_need_the_grant_too(client: Any, world: World) -> None:
+    lid = world.licence_id
+    for path in (f"/api/v1/licences/{lid}", f"/api/v1/licences/{lid}/full", f"/api/v1/licences/{lid}/token"):
+        assert client.get(path, headers=auth(world.tokens["clerk"])).status_code == 200, path
+        for who in ("catalogue_editor_same_department", "clerk_without_this_type"):
+            assert client.get(path, headers=auth(world.tokens[who])).status_code == 403, (who, path)
+    assert (
+        client.get("/api/v1/licences", headers=auth(world.tokens["clerk_without_this_type"])).get_json()[
+            "total"
+        ]
+        == 0
+    )
+    assert (
+        client.get(
+            "/api/v1/licences", headers=auth(world.tokens["catalogue_editor_same_department"])
+        ).status_code
+        == 403
+    )
+
+
+def test_a_licence_grant_gives_no_catalogue_rights(client: Any, world: World) -> None:
+    url = f"/api/v1/entries/{world.entry_id}"
+    body = {"phone": "0523-86900000"}
+    refused = client.patch(url, json=body, headers=auth(world.tokens["clerk"]))
+    assert refused.status_code in (403, 404), refused.get_json()
+    allowed = client.patch(url, json=body, headers=auth(world.tokens["catalogue_editor_same_department"]))
+    assert allowed.status_code == 200, allowed.get_json()
+
+
+def test_only_an_administrator_grants_licence_rights(db: Any, world: World) -> None:
+    with db.transaction() as session:
+        editor = world.principals["editor"]
+        with pytest.raises(Forbidden):
+            services.grant_licence_rights(session, editor, user_id=editor.user_id, type_codes=[PERSON_TYPE])
+        with pytest.raises(Forbidden):
+            services.grant_licence_rights(
+                session, world.principals["clerk"], user_id=editor.user_id, type_codes=[PERSON_TYPE]
+            )
+        services.grant_licence_rights(
+            session, world.principals["admin"], user_id=editor.user_id, type_codes=[PERSON_TYPE]
+        )
+        assert services.licence_rights(session, editor) == {PERSON_TYPE}
+
+
+def test_bulk_import_refuses_rows_of_types_the_actor_has_no_grant_for(db: Any, world: World) -> None:
+    from catalog.models import Department
+
+    with db.transaction() as session:
+        clerk = world.principals["clerk"]
+        dept = session.get(Department, clerk.department_id)
+        editor = world.principals["editor"]
+        rows = [
+            (
+                2,
+                {
+                    "type_code": PERSON_TYPE,
+                    "holder_name": "赵六",
+                    "holder_code": id_number(21),
+                    "face": {"gender": "男"},
+                },
+            )
+        ]
+        refused = bulk_issue(session, editor, dept, rows, source="test")
+        assert refused.inserted == 0
+        assert "实施清单编辑权限不含证照权限" in refused.errors[0][1]
+        done = bulk_issue(session, clerk, dept, rows, source="test")
+        assert done.inserted == 1, done.errors
+
+
+def _login(client: Any, username: str) -> Any:
+    return client.post("/login", data={"username": username, "password": "password-123"})
+
+
+def test_the_licence_clerk_lands_on_the_licence_list(client: Any, world: World) -> None:
+    assert _login(client, "clerk_a").status_code == 302
+    landing = client.get("/staff/")
+    assert landing.status_code == 302
+    assert landing.headers["Location"].endswith("/staff/licences/")
+    page = client.get("/staff/licences/").get_data(as_text=True)
+    assert "颁发证照" in page
+    assert "/staff/entries/" not in page  # no catalogue link in the navigation
+
+
+def test_a_catalogue_editor_lands_on_the_catalogue_and_cannot_open_the_issue_form(
+    client: Any, db: Any, world: World
+) -> None:
+    with db.transaction() as session:
+        from core.auth import User
+
+        user = session.get(User, world.principals["editor"].user_id)
+        username = user.username
+    assert _login(client, username).status_code == 302
+    assert client.get("/staff/").headers["Location"].endswith("/staff/entries/")
+    assert client.get("/staff/licences/new").status_code == 403
+    assert client.get("/staff/licences/").status_code == 403
+
+
+def test_demo_clerk_is_a_licence_clerk_with_an_api_token(db: Any, tmp_path: Any) -> None:
+    from core.config import Settings
+    from demo.licences_demo import DEMO_USER, ensure_clerk, ensure_department
+
+    settings = Settings(database_url=db.url, instance_dir=tmp_path, secret_key="x", testing=True)
+    with db.transaction() as session:
+        dept = ensure_department(session, "高港区行政审批局", "11321203", "MB158001")
+        user = ensure_clerk(session, dept, settings)
+        assert user.role == Role.LICENCE_CLERK.value
+        creds = json.loads((tmp_path / "demo_credentials.json").read_text())
+        entry = next(u for u in creds["users"] if u["username"] == DEMO_USER["username"])
+        principal = principal_for_token(session, entry["token"])
+        assert principal is not None
+        assert principal.role == Role.LICENCE_CLERK
+        assert principal.department_id == dept.id
