@@ -1,5 +1,6 @@
-"""The registry's own database: one row per licence (its latest version) and one receipt per
-idempotency key. Its own MetaData, created on start; the district's Alembic never sees it."""
+"""The registry's own database: one row per licence (its latest version), one receipt per
+idempotency key and a log of every write that changed a licence row. Its own MetaData, created on
+start; the district's Alembic never sees it."""
 
 from __future__ import annotations
 
@@ -45,9 +46,28 @@ receipts = sa.Table(
     sa.Column("first_at", sa.String(32), nullable=False),
 )
 
+# Every write that changed a licence row (a create or an update), in order. The receipts count
+# deliveries per key but not what was applied; this log lets anyone prove that no change of a
+# licence was applied twice and that the registry never went back to an older change.
+applied = sa.Table(
+    "registry_applied",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("idem_key", sa.String(200), nullable=False),
+    sa.Column("licence_key", sa.String(120), nullable=False),
+    sa.Column("identifier", sa.String(140), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("sequence", sa.BigInteger, nullable=False),
+    sa.Column("result", sa.String(12), nullable=False),  # created / updated
+    sa.Column("applied_at", sa.String(32), nullable=False),
+    sa.Index("ix_registry_applied_idem_key", "idem_key"),
+)
+
 _CHUNK = 500
 _COLS = [c.name for c in licences.c]  # licence_key first
 _RCOLS = [c.name for c in receipts.c]
+_ACOLS = [c.name for c in applied.c][1:]  # without the autoincrement id
 
 
 def _statements(paramstyle: str) -> dict[str, str]:
@@ -61,6 +81,8 @@ def _statements(paramstyle: str) -> dict[str, str]:
         "receipt": f"INSERT INTO registry_receipt ({', '.join(_RCOLS)}) "  # noqa: S608
                    f"VALUES ({', '.join([ph] * len(_RCOLS))}) ON CONFLICT (idem_key) "
                    "DO UPDATE SET deliveries = registry_receipt.deliveries + excluded.deliveries",
+        "applied": f"INSERT INTO registry_applied ({', '.join(_ACOLS)}) "  # noqa: S608
+                   f"VALUES ({', '.join([ph] * len(_ACOLS))})",
     }
 
 
@@ -166,6 +188,12 @@ class RegistryStore:
                 conn.exec_driver_sql(sql["insert"], list(inserts.values()))
             if updates:
                 conn.exec_driver_sql(sql["update"], [(*r[1:], r[0]) for r in updates.values()])
+            # What was written (the last change of a licence within this batch), for the applied log.
+            written = ((inserts, "created"), (updates, "updated"))
+            log_rows = [(r[2], r[0], r[1], r[3], r[4], r[5], result, now)
+                        for rows, result in written for r in rows.values()]
+            if log_rows:
+                conn.exec_driver_sql(sql["applied"], log_rows)
             if deliveries:  # one upsert per key: a new receipt, or one more delivery of a known key
                 conn.exec_driver_sql(sql["receipt"], [tuple(r) for r in deliveries.values()])
         self._trace(valid, results)
@@ -214,16 +242,30 @@ class RegistryStore:
         with self.engine.connect() as conn:
             return [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(q)]
 
+    def applied_twice(self) -> list[dict[str, Any]]:
+        """Changes (idem_keys) written more than once, with how often: empty when no change of a
+        licence was applied twice."""
+        q = (
+            sa.select(applied.c.idem_key, sa.func.count().label("times"))
+            .group_by(applied.c.idem_key)
+            .having(sa.func.count() > 1)
+            .order_by(applied.c.idem_key)
+        )
+        with self.engine.connect() as conn:
+            return [{"idem_key": k, "times": int(n)} for k, n in conn.execute(q)]
+
     def stats(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             n_lic = conn.execute(sa.select(sa.func.count()).select_from(licences)).scalar_one()
             n_rec, total = conn.execute(
                 sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(receipts.c.deliveries), 0))
             ).one()
+            n_applied = conn.execute(sa.select(sa.func.count()).select_from(applied)).scalar_one()
         return {"licences": n_lic, "receipts": n_rec, "deliveries": int(total),
-                "redeliveries": int(total) - n_rec}
+                "redeliveries": int(total) - n_rec, "applied": int(n_applied)}
 
     def reset(self) -> None:
         with self._lock, self.engine.begin() as conn:
+            conn.execute(applied.delete())
             conn.execute(receipts.delete())
             conn.execute(licences.delete())
