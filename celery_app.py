@@ -22,9 +22,24 @@ SYNC_QUEUE = "sync"
 # Longest retry backoff of a sync task; kept well under the Redis visibility_timeout below.
 RETRY_BACKOFF_MAX = 120
 VISIBILITY_TIMEOUT = 3600
+# A publisher (the web app enqueueing a drain after its commit) gives up at once when Redis is down
+# or unreachable: the outbox row stands and the sweep sends it. Without these, kombu's reconnect loop
+# held every licence write ~6 s. One immediate retry still absorbs a pooled connection that Redis
+# closed when it restarted.
+PUBLISH_TRANSPORT_OPTIONS: dict[str, float | int] = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+    "socket_connect_timeout": 1.0,
+    "socket_timeout": 2.0,
+}
 
 
-def make_celery(settings: Settings | None = None, *, sweep_seconds: float = 30.0) -> Celery:
+def make_celery(
+    settings: Settings | None = None, *, sweep_seconds: float = 30.0, publisher: bool = False
+) -> Celery:
+    """The Celery app; ``publisher=True`` for one that only sends tasks and must fail fast."""
     settings = settings or Settings.from_env()
     app = Celery("gaogang", include=["workers.tasks"])
     conf: dict[str, object] = {
@@ -60,7 +75,11 @@ def make_celery(settings: Settings | None = None, *, sweep_seconds: float = 30.0
         },
     }
     if settings.redis_url:
-        conf["broker_transport_options"] = {"visibility_timeout": VISIBILITY_TIMEOUT}
+        options: dict[str, object] = {"visibility_timeout": VISIBILITY_TIMEOUT}
+        if publisher:
+            options.update(PUBLISH_TRANSPORT_OPTIONS)
+            conf["broker_connection_timeout"] = PUBLISH_TRANSPORT_OPTIONS["socket_connect_timeout"]
+        conf["broker_transport_options"] = options
     else:
         folder = settings.broker_folder
         for sub in ("queue", "processed", "control"):

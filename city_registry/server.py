@@ -33,9 +33,7 @@ _FAULT_DEFAULTS: dict[str, Any] = {
     "bad_response": None,  # one of BAD_RESPONSES, for batch answers
     "bad_rate": 1.0,
     "reject_keys": [],  # idem_keys rejected as invalid
-    # Seconds the registry's clock is off (API requests only, so the switch can always be cleared):
-    # beyond protocol.MAX_SKEW_SECONDS every signed request is answered 401 stale_timestamp.
-    "clock_skew_s": 0,
+    "clock_skew_s": 0,  # the registry's clock runs this many seconds off (API requests only)
 }
 
 
@@ -119,15 +117,18 @@ class Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(length) if length else b""
 
-    def _authenticate(self, body: bytes, clock_skew_s: float = 0) -> str | None:
+    def _authenticate(self, body: bytes, skewed: bool = False) -> str | None:
         client = self.headers.get("X-Client-Id", "")
         ts = self.headers.get("X-Timestamp", "")
         sig = self.headers.get("X-Signature", "")
         if not (client and ts and sig):
             self._error(401, "unauthenticated", "缺少签名头 X-Client-Id / X-Timestamp / X-Signature")
             return None
+        # The clock-skew fault moves the registry's clock; the control paths keep the true time so a
+        # test can always switch the fault off again.
+        now = time.time() + (float(self.server.faults.state["clock_skew_s"]) if skewed else 0.0)
         try:
-            skew = abs(time.time() + clock_skew_s - int(ts))
+            skew = abs(now - int(ts))
         except ValueError:
             skew = float("inf")
         if skew > protocol.MAX_SKEW_SECONDS:
@@ -177,7 +178,7 @@ class Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         if body is None:
             return
-        client = self._authenticate(body, 0 if is_control else float(faults.state["clock_skew_s"]))
+        client = self._authenticate(body, skewed=not is_control)
         if client is None:
             return
         if is_control:

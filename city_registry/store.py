@@ -49,7 +49,7 @@ receipts = sa.Table(
 # Every write that changed a licence row (a create or an update), in order. The receipts count
 # deliveries per key but not what was applied; this log lets anyone prove that no change of a
 # licence was applied twice and that the registry never went back to an older change.
-applied = sa.Table(
+applied_log = sa.Table(
     "registry_applied",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -67,17 +67,28 @@ applied = sa.Table(
 _CHUNK = 500
 _COLS = [c.name for c in licences.c]  # licence_key first
 _RCOLS = [c.name for c in receipts.c]
-_ACOLS = [c.name for c in applied.c][1:]  # without the autoincrement id
+_ACOLS = [c.name for c in applied_log.c][1:]  # without the autoincrement id
 
 
 def _statements(paramstyle: str) -> dict[str, str]:
-    """Plain SQL for the hot path, built once from the table definitions above (no user input)."""
+    """Plain SQL for the hot path, built once from the table definitions above (no user input).
+
+    ``upsert`` is the ordering rule itself, in SQL: a held licence is replaced only by a change of
+    higher rank (identifier version segment, then revision), or by the same change when what is held
+    differs from it (a repair by reconciliation). So the rule holds whatever another process wrote
+    since this one read, and a lower revision can never roll a licence back, whatever its sequence.
+    """
     ph = "?" if paramstyle == "qmark" else "%s"
+    held, new = "registry_licence", "excluded"
+    same_rank = f"{held}.version = {new}.version AND {held}.revision = {new}.revision"
     return {
-        "insert": f"INSERT INTO registry_licence ({', '.join(_COLS)}) "  # noqa: S608
-                  f"VALUES ({', '.join([ph] * len(_COLS))})",
-        "update": f"UPDATE registry_licence SET {', '.join(f'{c} = {ph}' for c in _COLS[1:])} "  # noqa: S608
-                  f"WHERE licence_key = {ph}",
+        "upsert": f"INSERT INTO registry_licence ({', '.join(_COLS)}) "  # noqa: S608
+                  f"VALUES ({', '.join([ph] * len(_COLS))}) ON CONFLICT (licence_key) DO UPDATE SET "
+                  + ", ".join(f"{c} = {new}.{c}" for c in _COLS[1:])
+                  + f" WHERE {held}.version < {new}.version"
+                  f" OR ({held}.version = {new}.version AND {held}.revision < {new}.revision)"
+                  f" OR ({same_rank} AND ({held}.identifier <> {new}.identifier"
+                  f" OR {held}.status <> {new}.status))",
         "receipt": f"INSERT INTO registry_receipt ({', '.join(_RCOLS)}) "  # noqa: S608
                    f"VALUES ({', '.join([ph] * len(_RCOLS))}) ON CONFLICT (idem_key) "
                    "DO UPDATE SET deliveries = registry_receipt.deliveries + excluded.deliveries",
@@ -107,13 +118,35 @@ def _now() -> str:
 
 
 class RegistryStore:
-    """Applies batches. One lock serialises them: the later (version, sequence) of a licence wins."""
+    """Applies batches. The later change of a licence wins: rank (version segment, revision).
+
+    One lock serialises this process's batches (so results within a process are exact without a
+    round trip); the rank rule itself is enforced by the conditional upsert, so it also holds when
+    several registry processes write the same database.
+    """
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         metadata.create_all(self.engine)
         self._lock = threading.Lock()
         self._sql = _statements(self.engine.dialect.paramstyle)
+
+    def _held(self, conn: sa.Connection, keys: list[str]) -> dict[str, tuple[tuple[int, int], str, str]]:
+        """licence_key -> ((version, revision), identifier, status) of what the database holds."""
+        held: dict[str, tuple[tuple[int, int], str, str]] = {}
+        for i in range(0, len(keys), _CHUNK):
+            q = sa.select(licences.c.licence_key, licences.c.version, licences.c.revision,
+                          licences.c.identifier, licences.c.status).where(
+                licences.c.licence_key.in_(keys[i : i + _CHUNK])
+            )
+            for k, v, rev, ident, st in conn.execute(q):
+                held[k] = ((v, rev), ident, st)
+        return held
+
+    def write(self, conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Conditional upsert of licence rows (tuples in _COLS order): only higher ranks replace."""
+        if rows:
+            conn.exec_driver_sql(self._sql["upsert"], rows)
 
     def apply_batch(self, client_id: str, envelopes: list[Any]) -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = []
@@ -131,71 +164,69 @@ class RegistryStore:
         now = _now()
         with self._lock, self.engine.begin() as conn:
             keys = list({r["licence_key"] for r in valid})
-            held: dict[str, tuple[int, int]] = {}
-            state: dict[str, tuple[str, int, str]] = {}
-            for i in range(0, len(keys), _CHUNK):
-                q = sa.select(licences.c.licence_key, licences.c.version, licences.c.sequence,
-                              licences.c.identifier, licences.c.revision, licences.c.status).where(
-                    licences.c.licence_key.in_(keys[i : i + _CHUNK])
-                )
-                for k, v, seq, ident, rev, st in conn.execute(q):
-                    held[k] = (v, seq)
-                    state[k] = (ident, rev, st)
+            held = self._held(conn, keys)
             existing = set(held)
+            held_before = frozenset(existing)
             # Rows are built as tuples in column order (_COLS) for the driver's executemany: building
             # dicts and converting them was a tenth of the registry's time per record.
-            inserts: dict[str, tuple[Any, ...]] = {}
-            updates: dict[str, tuple[Any, ...]] = {}
-            deliveries: dict[str, list[Any]] = {}
+            writes: dict[str, tuple[Any, ...]] = {}
+            applied: dict[str, list[tuple[dict[str, Any], tuple[int, int]]]] = {}
             dumps = orjson.dumps
             outcome = iter(r for r in results if "status" not in r)
+            slots: list[tuple[dict[str, Any], dict[str, Any]]] = []
             for rec in valid:
                 slot = next(outcome)
+                slots.append((slot, rec))
                 key = rec["licence_key"]
-                rank = (rec["version"], rec["sequence"])
+                rank = (rec["version"], rec["revision"])
                 current = held.get(key)
                 # Same change re-sent: a duplicate, unless what we hold differs (repaired by reconciliation).
-                incoming = (rec["identifier"], rec["revision"], rec["status"])
-                repair = rank == current and state.get(key) != incoming
-                if current is None or rank > current or repair:
-                    row = (
+                repair = current is not None and rank == current[0] and (
+                    current[1] != rec["identifier"] or current[2] != rec["status"])
+                if current is None or rank > current[0] or repair:
+                    writes[key] = (
                         key, rec["identifier"], rec["idem_key"], rec["version"], rec["revision"],
                         rec["sequence"], client_id, rec["issuer_code"], rec["issue_day"], rec["status"],
                         dumps(rec["record"]).decode(), now,
                     )
-                    if key in existing:
-                        updates[key] = row
-                        status = "updated"
-                    else:
-                        inserts[key] = row
-                        status = "created"
-                    held[key] = rank
-                    state[key] = incoming
-                elif rank == current:
+                    status = "updated" if key in existing else "created"
+                    existing.add(key)
+                    held[key] = (rank, rec["identifier"], rec["status"])
+                    applied.setdefault(key, []).append((slot, rank))
+                elif rank == current[0]:
                     status = "duplicate"
                 else:
                     status = "stale"
                 slot["status"] = status
-                slot["version"] = held[key][0]
+                slot["version"] = held[key][0][0]
+            self.write(conn, list(writes.values()))
+            # Another process may have stored a higher rank since we read: the upsert kept it, so what
+            # we took as applied is answered by what the database now holds.
+            now_held = self._held(conn, list(writes))
+            log_rows = []
+            for key, row in writes.items():
+                stored = now_held.get(key)
+                if stored is not None and stored == ((row[3], row[4]), row[1], row[9]):
+                    # Written (the last change of this licence in the batch): into the applied log.
+                    log_rows.append((row[2], key, row[1], row[3], row[4], row[5],
+                                     "updated" if key in held_before else "created", now))
+                if stored is None or stored[0] == (row[3], row[4]):
+                    continue
+                for slot, rank in applied[key]:
+                    slot["status"] = "stale" if rank < stored[0] else "duplicate"
+                    slot["version"] = stored[0][0]
+            if log_rows:
+                conn.exec_driver_sql(self._sql["applied"], log_rows)
+            deliveries: dict[str, list[Any]] = {}
+            for slot, rec in slots:
                 receipt = deliveries.get(rec["idem_key"])
                 if receipt is not None:
                     receipt[2] += 1
                 else:
-                    deliveries[rec["idem_key"]] = [rec["idem_key"], key, 1, status, now]
-            # Driver-level executemany: SQLAlchemy's per-row parameter processing was a third of the time.
-            sql = self._sql
-            if inserts:
-                conn.exec_driver_sql(sql["insert"], list(inserts.values()))
-            if updates:
-                conn.exec_driver_sql(sql["update"], [(*r[1:], r[0]) for r in updates.values()])
-            # What was written (the last change of a licence within this batch), for the applied log.
-            written = ((inserts, "created"), (updates, "updated"))
-            log_rows = [(r[2], r[0], r[1], r[3], r[4], r[5], result, now)
-                        for rows, result in written for r in rows.values()]
-            if log_rows:
-                conn.exec_driver_sql(sql["applied"], log_rows)
+                    deliveries[rec["idem_key"]] = [rec["idem_key"], rec["licence_key"], 1, slot["status"],
+                                                   now]
             if deliveries:  # one upsert per key: a new receipt, or one more delivery of a known key
-                conn.exec_driver_sql(sql["receipt"], [tuple(r) for r in deliveries.values()])
+                conn.exec_driver_sql(self._sql["receipt"], [tuple(r) for r in deliveries.values()])
         self._trace(valid, results)
         return results
 
@@ -246,10 +277,10 @@ class RegistryStore:
         """Changes (idem_keys) written more than once, with how often: empty when no change of a
         licence was applied twice."""
         q = (
-            sa.select(applied.c.idem_key, sa.func.count().label("times"))
-            .group_by(applied.c.idem_key)
+            sa.select(applied_log.c.idem_key, sa.func.count().label("times"))
+            .group_by(applied_log.c.idem_key)
             .having(sa.func.count() > 1)
-            .order_by(applied.c.idem_key)
+            .order_by(applied_log.c.idem_key)
         )
         with self.engine.connect() as conn:
             return [{"idem_key": k, "times": int(n)} for k, n in conn.execute(q)]
@@ -260,12 +291,12 @@ class RegistryStore:
             n_rec, total = conn.execute(
                 sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(receipts.c.deliveries), 0))
             ).one()
-            n_applied = conn.execute(sa.select(sa.func.count()).select_from(applied)).scalar_one()
+            n_applied = conn.execute(sa.select(sa.func.count()).select_from(applied_log)).scalar_one()
         return {"licences": n_lic, "receipts": n_rec, "deliveries": int(total),
                 "redeliveries": int(total) - n_rec, "applied": int(n_applied)}
 
     def reset(self) -> None:
         with self._lock, self.engine.begin() as conn:
-            conn.execute(applied.delete())
+            conn.execute(applied_log.delete())
             conn.execute(receipts.delete())
             conn.execute(licences.delete())

@@ -251,8 +251,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             "broker": _check_broker(settings),
             "registry": _check_registry(settings),
         }
-        failing = [name for name, check in checks.items() if check["state"] != "ok"]
-        body = {"status": "ok" if not failing else "unavailable", "failing": failing, "checks": checks}
+        # Checks the domains add (core imports none of them): a callable returning {"state": "ok"} or
+        # {"state": "degraded", "reason": ...}; degraded is still ready (200) but says why.
+        for name, extra in app.extensions.get(READINESS_CHECKS, {}).items():
+            checks[name] = _timed(extra)
+        failing = [name for name, check in checks.items() if check["state"] not in ("ok", "degraded")]
+        degraded = [name for name, check in checks.items() if check["state"] == "degraded"]
+        status = "unavailable" if failing else "degraded" if degraded else "ok"
+        body = {"status": status, "failing": failing, "degraded": degraded, "checks": checks}
         if failing:
             log.warning("readiness check failed: %s", ", ".join(failing), extra={"failing": failing})
         return jsonify(body), 503 if failing else 200
@@ -263,6 +269,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
 
 READY_TIMEOUT_S = 2.0
+# app.extensions key: {name: callable} of readiness checks that the wiring of a domain adds.
+READINESS_CHECKS = "gaogang.readiness_checks"
 
 
 def _loggable_path(path: str) -> str:

@@ -166,6 +166,9 @@ class LicenceOutbox(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     request_id: str | None = Field(default=None, max_length=64)  # web request that made the change
+    # After a failed attempt the row waits until then (backoff by attempts); None: send at once.
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    error_kind: str | None = Field(default=None, max_length=20)  # unavailable / protocol / clock_skew
 
 
 class LicenceVerification(SQLModel, table=True):

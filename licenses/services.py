@@ -734,7 +734,9 @@ def _locked(session: Session, licence_id: int) -> Licence:
     return licence
 
 
-AMEND_FIELDS = {"holder_name", "number", "valid_from", "valid_to", "area_code", "face"}
+# 颁发日期 is the certificate's date and stays across its versions unless an amendment corrects it
+# explicitly; the version's own time is the new row's created_at.
+AMEND_FIELDS = {"holder_name", "number", "issue_date", "valid_from", "valid_to", "area_code", "face"}
 
 
 def amend_licence(
@@ -763,6 +765,7 @@ def amend_licence(
         "holder_name": old.holder_name,
         "holder_code": old.holder_code,
         "number": old.number,
+        "issue_date": old.issue_date,
         "valid_from": old.valid_from,
         "valid_to": old.valid_to,
         "area_code": old.area_code,

@@ -4,16 +4,19 @@ reconciliation and status figures.
 Contracts
 - Every licence change writes a ``LicenceOutbox`` row in its own transaction (licenses.services);
   nothing here runs inside that transaction except ``request_drain``'s after-commit hook.
-- ``send_batch`` claims up to N pending rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so parallel
-  drains never share a row), posts them in one request and writes every record's result in the same
-  transaction as the claim. A crash anywhere before that commit leaves the rows pending; the
-  registry is idempotent on ``identifier:version`` (the idem_key) and orders changes by
-  (version, sequence = outbox id), so re-sending is harmless and the later change of a licence wins.
-- A per-record rejection marks only that record ``failed`` (a dead letter); transient errors
-  (timeouts, connection errors, 429, 5xx) leave rows pending and are retried by the caller;
-  protocol errors (an answer we cannot trust) count an attempt and dead-letter after MAX_ATTEMPTS.
-- ``licenses`` never imports ``workers``: the app and the worker install a scheduler with
-  ``set_drain_scheduler``; it is called after a commit that wrote outbox rows.
+- ``send_batch`` claims up to N pending rows that are due (``next_attempt_at`` passed or unset;
+  ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so parallel drains never share a row), posts them in one
+  request and writes every record's result in the same transaction as the claim. A crash anywhere
+  before that commit leaves the rows pending; the registry is idempotent on ``identifier:version``
+  (the idem_key) and ranks changes of a licence by (identifier version segment, revision), so
+  re-sending is harmless and the later change of a licence wins whatever order they arrive in.
+- Only a per-record refusal (``rejected``) marks a record ``failed`` (a dead letter). Every other
+  failure (timeouts, connection errors, 429, 5xx, a stale timestamp from clock skew, an answer we
+  cannot trust) leaves the rows pending with a backoff by attempts (``next_attempt_at``), so the
+  drain after each commit does not hammer them; they are sent once the fault clears.
+- ``licenses`` never imports ``workers``: the app and the worker bind a scheduler to their own
+  ``Database``'s session factory with ``bind_drain_scheduler``; it is called after a commit of a
+  session of that factory that wrote outbox rows.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import re
 import threading
 import time
@@ -34,7 +38,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.orm import ORMExecuteState
+from sqlalchemy.orm import ORMExecuteState, sessionmaker
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
@@ -79,7 +83,14 @@ ACCEPTED = ("created", "updated", "duplicate")
 STALE = "stale"
 REJECTED = "rejected"
 RESULT_STATUSES = (*ACCEPTED, STALE, REJECTED)
-MAX_ATTEMPTS = 5  # protocol errors before a record becomes a dead letter
+# Kinds of failed attempt (``error_kind``); none of them dead-letters a record.
+UNAVAILABLE, PROTOCOL, CLOCK_SKEW = "unavailable", "protocol", "clock_skew"
+ERROR_KINDS = (UNAVAILABLE, PROTOCOL, CLOCK_SKEW)
+# Backoff of a row after its n-th failed attempt: 2 s, 4 s, 8 s ... capped at BACKOFF_MAX_S, so a row
+# is tried again within minutes of a fault clearing and a registry that answers badly is not hammered.
+BACKOFF_BASE_S = 2.0
+BACKOFF_MAX_S = 120.0
+BACKOFF_JITTER = 0.1  # +-10 %: rows of many failed batches do not all come due in the same second
 _T = LicenceOutbox.__table__  # type: ignore[attr-defined]
 
 
@@ -93,9 +104,30 @@ class RegistryUnavailableError(RegistryError):
     """Transient: timeout, connection error, 429 or 5xx. Retry later with backoff."""
 
 
+class RegistryClockSkewError(RegistryUnavailableError):
+    """The registry refused our timestamp (401 ``stale_timestamp``): this host's clock is more than
+    300 s off. Retryable: nothing is wrong with the records, and sending resumes by itself once the
+    clock is right. Shown as an alert (metric, /readyz degraded) while rows wait because of it."""
+
+
 class RegistryProtocolError(RegistryError):
     """The registry answered something we cannot trust (malformed JSON, wrong count, unknown status,
-    a 200 with an error body, an unexpected 4xx). Not retried at once; the sweep tries again."""
+    a 200 with an error body, an unexpected 4xx). The rows stay pending and back off like transient
+    failures: the registry may well have applied them, and re-sending is idempotent."""
+
+
+def error_kind(error: Exception) -> str:
+    """The ``error_kind`` stored on rows after a failed attempt."""
+    if isinstance(error, RegistryClockSkewError):
+        return CLOCK_SKEW
+    if isinstance(error, RegistryProtocolError):
+        return PROTOCOL
+    return UNAVAILABLE
+
+
+def backoff_seconds(attempts: int) -> float:
+    """How long a row waits after its ``attempts``-th failed attempt (without jitter)."""
+    return min(BACKOFF_BASE_S * 2 ** max(attempts - 1, 0), BACKOFF_MAX_S)
 
 
 @dataclass(frozen=True)
@@ -122,55 +154,78 @@ def licence_key(identifier: str) -> str:
     return identifier.rsplit(".", 2)[0]
 
 
+def change_rank(identifier: str, revision: int) -> tuple[int, int]:
+    """Order of the changes of one licence, the same on both sides: (version segment, revision).
+
+    An amendment is a new identifier version; a status change raises the revision of one version.
+    The outbox id is not part of it: ids can be reset (a restore) and say nothing about the change.
+    """
+    return int(identifier.rsplit(".", 2)[1]), int(revision)
+
+
 # ---------------------------------------------------------------- scheduler interface
 
-_scheduler: Callable[[], None] | None = None
-_hooks_installed = False
 _FLAG = "licence_sync_drain_requested"
+_HOOKS = "licence_sync_hooks"  # key in the session factory's ``info``: the factory's _DrainHooks
 
 
-def set_drain_scheduler(scheduler: Callable[[], None] | None) -> None:
-    """Install the function that enqueues a drain (the app and the worker wire Celery in here)."""
-    global _scheduler
-    _scheduler = scheduler
-    _install_hooks()
+class _DrainHooks:
+    """Session hooks of one session factory: remember that outbox rows were written, and call the
+    scheduler after the commit. Bound to that factory only (sessionmaker gives every factory its own
+    Session subclass), so other sessions in the process, and other apps' databases, never fire them."""
 
+    def __init__(self, scheduler: Callable[[], None] | None) -> None:
+        self.scheduler = scheduler
 
-def request_drain(session: OrmSession) -> None:
-    """Ask for a drain after this session's next commit (used after requeues)."""
-    session.info[_FLAG] = True
-
-
-def _install_hooks() -> None:
-    global _hooks_installed
-    if _hooks_installed:
-        return
-    _hooks_installed = True
-
-    @event.listens_for(OrmSession, "after_flush")
-    def _after_flush(session: OrmSession, _ctx: Any) -> None:
+    def after_flush(self, session: OrmSession, _ctx: Any) -> None:
         if any(isinstance(obj, LicenceOutbox) for obj in session.new):
             session.info[_FLAG] = True
 
-    @event.listens_for(OrmSession, "do_orm_execute")
-    def _bulk_insert(state: ORMExecuteState) -> None:
-        stmt = state.statement
-        if state.is_insert and getattr(stmt, "table", None) is _T:
+    def do_orm_execute(self, state: ORMExecuteState) -> None:
+        # Bulk loads insert outbox rows with one INSERT statement, no ORM objects.
+        if state.is_insert and getattr(state.statement, "table", None) is _T:
             state.session.info[_FLAG] = True
 
-    @event.listens_for(OrmSession, "after_commit")
-    def _after_commit(session: OrmSession) -> None:
-        if session.info.pop(_FLAG, False) and _scheduler is not None:
+    def after_commit(self, session: OrmSession) -> None:
+        scheduler = self.scheduler
+        if session.info.pop(_FLAG, False) and scheduler is not None:
             try:
-                _scheduler()
+                scheduler()
             except Exception:  # the periodic sweep is the guarantee; never fail a committed request
                 log.warning(
                     "could not enqueue the outbox drain; the sweep will pick the rows up", exc_info=True
                 )
 
-    @event.listens_for(OrmSession, "after_rollback")
-    def _after_rollback(session: OrmSession) -> None:
+    def after_rollback(self, session: OrmSession) -> None:
         session.info.pop(_FLAG, None)
+
+
+def bind_drain_scheduler(db: Database, scheduler: Callable[[], None] | None) -> None:
+    """Call ``scheduler`` (it enqueues a drain) after each commit of a session of ``db`` that wrote
+    outbox rows or asked for a drain. The scheduler is held by ``db``'s session factory: binding
+    again replaces it for that database only; None unbinds it (the hooks stay, doing nothing)."""
+    factory: sessionmaker[Any] = db.sessionmaker
+    info = dict(factory.kw.get("info") or {})
+    hooks = info.get(_HOOKS)
+    if isinstance(hooks, _DrainHooks):
+        hooks.scheduler = scheduler
+        return
+    hooks = _DrainHooks(scheduler)
+    for name in ("after_flush", "do_orm_execute", "after_commit", "after_rollback"):
+        event.listen(factory, name, getattr(hooks, name))
+    info[_HOOKS] = hooks
+    factory.configure(info=info)
+
+
+def drain_scheduler(db: Database) -> Callable[[], None] | None:
+    """The scheduler bound to ``db`` (None when none is)."""
+    hooks = (db.sessionmaker.kw.get("info") or {}).get(_HOOKS)
+    return hooks.scheduler if isinstance(hooks, _DrainHooks) else None
+
+
+def request_drain(session: OrmSession) -> None:
+    """Ask for a drain after this session's next commit (used after requeues)."""
+    session.info[_FLAG] = True
 
 
 # ---------------------------------------------------------------- draining
@@ -196,6 +251,7 @@ class DrainReport:
     more: bool = False  # stopped by the time budget with rows still pending
     interrupted: str | None = None  # a transient error after some progress
     protocol_error: str | None = None
+    error: Exception | None = None  # the transient error itself, re-raised when nothing got through
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -207,13 +263,18 @@ class DrainReport:
         }
 
 
+def _due(now: datetime) -> sa.ColumnElement[bool]:
+    """Rows whose backoff (if any) has passed."""
+    return sa.or_(_T.c.next_attempt_at.is_(None), _T.c.next_attempt_at <= now)
+
+
 def _claim(session: Session, limit: int) -> list[sa.Row[Any]]:
     # The payload is read as JSON text and spliced into the request unparsed (half the CPU of a batch
     # went to decoding and re-encoding it).
     q = (
-        sa.select(_T.c.id, _T.c.identifier, _T.c.idem_key, sa.cast(_T.c.payload, sa.Text).label("payload"),
-                  _T.c.request_id)
-        .where(_T.c.status == PENDING)
+        sa.select(_T.c.id, _T.c.identifier, _T.c.version, _T.c.idem_key,
+                  sa.cast(_T.c.payload, sa.Text).label("payload"), _T.c.request_id)
+        .where(_T.c.status == PENDING, _due(utcnow()))
         .order_by(_T.c.id)
         .limit(limit)
     )
@@ -249,6 +310,8 @@ def _set_status(
         "attempts": _T.c.attempts + 1,
         "updated_at": now,
         "last_error": error,
+        "error_kind": None,
+        "next_attempt_at": None,
     }
     if synced:
         values["synced_at"] = now
@@ -267,10 +330,14 @@ def send_batch(session: Session, client: RegistryClient, limit: int) -> BatchOut
     if not rows:
         return outcome
     now = utcnow()
-    # Two changes of one licence in one batch: only the later one is sent.
+    # Two changes of one licence in one batch: only the later one (by rank) is sent.
     latest: dict[str, sa.Row[Any]] = {}
     for row in rows:
-        latest[licence_key(row.identifier)] = row
+        key = licence_key(row.identifier)
+        held = latest.get(key)
+        rank = change_rank(row.identifier, row.version)
+        if held is None or rank > change_rank(held.identifier, held.version):
+            latest[key] = row
     to_send = [r for r in rows if latest[licence_key(r.identifier)] is r]
     older = [r.id for r in rows if latest[licence_key(r.identifier)] is not r]
     envelopes = [envelope_json(r) for r in to_send]
@@ -308,26 +375,47 @@ def send_batch(session: Session, client: RegistryClient, limit: int) -> BatchOut
         session.execute(
             _T.update()
             .where(_T.c.id == sa.bindparam("k"))
-            .values(status=FAILED, attempts=_T.c.attempts + 1, updated_at=now, last_error=sa.bindparam("e")),
+            .values(status=FAILED, attempts=_T.c.attempts + 1, updated_at=now, last_error=sa.bindparam("e"),
+                    error_kind=None, next_attempt_at=None),
             failed,
         )
     outcome.sent, outcome.superseded, outcome.failed = len(sent), len(stale), len(failed)
     return outcome
 
 
+_KIND_LABELS = {
+    UNAVAILABLE: "市级证照库暂不可用",
+    PROTOCOL: "市级证照库答复异常",
+    CLOCK_SKEW: "市级证照库拒绝时间戳（本机时钟偏差超过 300 秒）",
+}
+
+
 def note_failure(session: Session, ids: list[int], error: Exception) -> None:
-    """Record a failed attempt on rows that stay pending; protocol errors dead-letter after MAX_ATTEMPTS."""
+    """Record a failed attempt on rows that stay pending, with a backoff by their attempts.
+
+    No kind of failed attempt dead-letters a row: only the registry's per-record ``rejected`` does
+    (in ``send_batch``). Flushes, never commits.
+    """
     if not ids:
         return
     now = utcnow()
-    kind = "市级证照库答复异常" if isinstance(error, RegistryProtocolError) else "市级证照库暂不可用"
-    message = f"{kind}：{error}"[:1000]
-    pending = (_T.c.id.in_(ids)) & (_T.c.status == PENDING)
-    session.execute(
-        _T.update().where(pending).values(attempts=_T.c.attempts + 1, last_error=message, updated_at=now)
-    )
-    if isinstance(error, RegistryProtocolError):
-        session.execute(_T.update().where(pending & (_T.c.attempts >= MAX_ATTEMPTS)).values(status=FAILED))
+    kind = error_kind(error)
+    message = f"{_KIND_LABELS[kind]}：{error}"[:1000]
+    attempts: dict[int, list[int]] = {}
+    for i in range(0, len(ids), 1000):
+        for row_id, n in session.execute(
+            sa.select(_T.c.id, _T.c.attempts).where(_T.c.id.in_(ids[i : i + 1000]), _T.c.status == PENDING)
+        ):
+            attempts.setdefault(int(n) + 1, []).append(row_id)
+    jitter = 1 + random.uniform(-BACKOFF_JITTER, BACKOFF_JITTER)  # noqa: S311  (spreading load, not security)
+    for n, group in attempts.items():
+        due = now + timedelta(seconds=backoff_seconds(n) * jitter)
+        for i in range(0, len(group), 1000):
+            session.execute(
+                _T.update()
+                .where(_T.c.id.in_(group[i : i + 1000]))
+                .values(attempts=n, last_error=message, error_kind=kind, updated_at=now, next_attempt_at=due)
+            )
 
 
 def _drain_lane(
@@ -346,6 +434,7 @@ def _drain_lane(
                 report.protocol_error = str(exc)
             else:
                 report.interrupted = str(exc)
+                report.error = exc
             return report
         if outcome.claimed == 0:
             return report
@@ -387,7 +476,10 @@ def drain(
         report.more = report.more or r.more
         report.interrupted = report.interrupted or r.interrupted
         report.protocol_error = report.protocol_error or r.protocol_error
+        report.error = report.error or r.error
     if report.interrupted and report.batches == 0 and not report.protocol_error:
+        if isinstance(report.error, RegistryUnavailableError):
+            raise report.error  # its kind (an outage, clock skew) tells the caller what happened
         raise RegistryUnavailableError(report.interrupted)
     return report
 
@@ -520,7 +612,11 @@ def expected_state(
 ) -> dict[tuple[str, str], dict[str, Expected]]:
     """What the registry should hold: per (issuer, issue day), each licence's latest change.
 
-    Skipped changes are left out (an administrator chose not to send them).
+    The latest change of a licence is its highest (version segment, revision), the rank the registry
+    keeps. The group is that change's 颁发日期 as sent (the registry groups the record it holds by
+    the ``issue_date`` of that record), so a licence whose versions carry different dates is counted
+    once, in the same group on both sides. Skipped changes are left out (an administrator chose not
+    to send them).
     """
     q = (
         sa.select(
@@ -538,13 +634,24 @@ def expected_state(
     )
     if issuer_code:
         q = q.where(_T.c.issuer_code == issuer_code)
-    groups: dict[tuple[str, str], dict[str, Expected]] = {}
+    latest: dict[str, tuple[tuple[int, int], str, str, Expected]] = {}
     for row in session.execute(q):
+        key = licence_key(row.identifier)
+        rank = change_rank(row.identifier, row.version)
+        held = latest.get(key)
+        if held is not None and held[0] >= rank:
+            continue
         day = row.issue_day.isoformat() if isinstance(row.issue_day, date) else str(row.issue_day)
         payload = row.payload or {}
-        groups.setdefault((row.issuer_code, day), {})[licence_key(row.identifier)] = Expected(
-            row.id, row.status, row.identifier, row.version, str(payload.get("status", ""))
+        latest[key] = (
+            rank,
+            row.issuer_code,
+            day,
+            Expected(row.id, row.status, row.identifier, row.version, str(payload.get("status", ""))),
         )
+    groups: dict[tuple[str, str], dict[str, Expected]] = {}
+    for key, (_rank, issuer, day, expected) in latest.items():
+        groups.setdefault((issuer, day), {})[key] = expected
     return groups
 
 
@@ -558,8 +665,17 @@ class ReconcileReport:
     dead_letters: int = 0
     extra_in_registry: int = 0
 
+    @property
+    def consistent(self) -> bool:
+        """Both sides hold the same latest change of every licence (nothing differs, nothing extra)."""
+        return not self.differing and not self.extra_in_registry
+
+    @property
+    def result(self) -> str:
+        return "一致" if self.consistent else "存在差异"
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "result": self.result}
 
 
 def _reconcile_issuer(session: Session, client: RegistryClient, issuer: str, report: ReconcileReport,
@@ -631,7 +747,8 @@ def reconcile(session: Session, client: RegistryClient, issuer_code: str | None 
             session.execute(
                 _T.update()
                 .where(_T.c.id.in_(requeue[i : i + 1000]))
-                .values(status=PENDING, updated_at=now, last_error="对账发现市级证照库数据不一致，重新推送")
+                .values(status=PENDING, updated_at=now, last_error="对账发现市级证照库数据不一致，重新推送",
+                        error_kind=None, next_attempt_at=None)
             )
         report.requeued = len(requeue)
         request_drain(session)
@@ -681,6 +798,7 @@ def requeue_dead_letters(session: Session, ids: list[int], actor: Any) -> int:
             new={"status": PENDING},
         )
         row.status, row.updated_at = PENDING, now
+        row.next_attempt_at, row.error_kind = None, None
     request_drain(session)
     session.flush()
     return len(rows)
@@ -739,9 +857,17 @@ def status_summary(session: Session) -> dict[str, Any]:
     oldest = session.execute(
         sa.select(_T.c.created_at).where(_T.c.status == PENDING).order_by(_T.c.id).limit(1)
     ).scalar()
-    # Pending records whose last attempt failed (registry down, untrusted answers): shown, not hidden.
+    # Pending records whose last attempt failed (registry down, untrusted answers, clock skew): shown,
+    # not hidden, by kind of failure.
+    by_kind = {k: 0 for k in ERROR_KINDS}
+    for kind, n in session.execute(
+        sa.select(_T.c.error_kind, sa.func.count())
+        .where(_T.c.status == PENDING, _T.c.error_kind.is_not(None))
+        .group_by(_T.c.error_kind)
+    ):
+        by_kind[kind] = int(n)
     retrying = session.execute(
-        sa.select(sa.func.count(), sa.func.max(_T.c.updated_at)).where(
+        sa.select(sa.func.count(), sa.func.min(_T.c.next_attempt_at)).where(
             _T.c.status == PENDING, _T.c.last_error.is_not(None)
         )
     ).one()
@@ -777,7 +903,13 @@ def status_summary(session: Session) -> dict[str, Any]:
         "by_status": by_status,
         "total": sum(by_status.values()),
         "dead_letters": by_status[FAILED],
-        "retrying": {"count": int(retrying[0]), "last_error": last_error},
+        "retrying": {
+            "count": int(retrying[0]),
+            "last_error": last_error,
+            "by_kind": by_kind,
+            "next_attempt_at": retrying[1].isoformat() if isinstance(retrying[1], datetime) else None,
+        },
+        "alerts": sync_alerts(session),
         "lag_seconds": round((now - oldest).total_seconds(), 3) if oldest else 0.0,
         "oldest_pending_at": oldest.isoformat() if oldest else None,
         "last_synced_at": last_synced.isoformat() if isinstance(last_synced, datetime) else None,
@@ -797,6 +929,36 @@ def status_summary(session: Session) -> dict[str, Any]:
             "message": runs.message,
         },
     }
+
+
+def sync_alerts(session: Session) -> list[dict[str, Any]]:
+    """Conditions an operator must see that the sync cannot fix alone: rows waiting because the
+    registry refuses this host's timestamps (the clock is off). Clears by itself once they are sent."""
+    skewed = session.execute(
+        sa.select(sa.func.count(), sa.func.max(_T.c.updated_at)).where(
+            _T.c.status == PENDING, _T.c.error_kind == CLOCK_SKEW
+        )
+    ).one()
+    if not skewed[0]:
+        return []
+    return [
+        {
+            "kind": CLOCK_SKEW,
+            "reason": f"市级证照库拒绝本机时间戳（时钟偏差超过 300 秒），{int(skewed[0])} 条记录等待重试；"
+                      "请校准服务器时钟（NTP），校准后自动恢复推送",
+            "records": int(skewed[0]),
+            "since": skewed[1].isoformat() if isinstance(skewed[1], datetime) else None,
+        }
+    ]
+
+
+def readiness(db: Database) -> dict[str, Any]:
+    """The sync's part of /readyz: "degraded" with the reasons while an alert stands, else "ok"."""
+    with db.session() as session:
+        alerts = sync_alerts(session)
+    if not alerts:
+        return {"state": "ok"}
+    return {"state": "degraded", "reason": "；".join(a["reason"] for a in alerts), "alerts": alerts}
 
 
 def _department_names(session: Session, codes: list[str]) -> dict[str, str]:

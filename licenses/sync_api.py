@@ -159,6 +159,19 @@ class _SyncCollector:
             "Pending records whose last attempt failed",
             value=s["retrying"]["count"],
         )
+        by_kind = GaugeMetricFamily(
+            "gaogang_licence_sync_retrying_by_kind",
+            "Pending records waiting after a failed attempt, by kind of failure",
+            labels=["kind"],
+        )
+        for kind, n in s["retrying"]["by_kind"].items():
+            by_kind.add_metric([kind], n)
+        yield by_kind
+        yield GaugeMetricFamily(
+            "gaogang_licence_sync_clock_skew",
+            "1 while the city registry refuses this host's timestamps (clock more than 300 s off)",
+            value=1 if any(a["kind"] == sync.CLOCK_SKEW for a in s["alerts"]) else 0,
+        )
         yield GaugeMetricFamily(
             "gaogang_licence_sync_lag_seconds", "Age of the oldest pending record", value=s["lag_seconds"]
         )
@@ -269,7 +282,8 @@ def make_publisher(settings: Settings) -> Any:
         if "celery" not in producer:
             from celery_app import make_celery
 
-            producer["celery"] = make_celery(settings)
+            producer["celery"] = make_celery(settings, publisher=True)
+        # No publish retry: after a commit the outbox row is the guarantee, not this message.
         producer["celery"].send_task(task, queue="sync", retry=False)
 
     return publish
@@ -282,11 +296,13 @@ def make_scheduler(settings: Settings) -> Any:
 
 
 def register(app: Flask, api: Any) -> None:
-    from core.app import csrf
+    from core.app import READINESS_CHECKS, csrf
 
     csrf.exempt(blp)
     api.register_blueprint(blp)
     app.register_blueprint(pages)
     app.register_blueprint(metrics_bp)
     settings: Settings = app.extensions["gaogang.settings"]
-    sync.set_drain_scheduler(make_scheduler(settings))
+    db = app.extensions["gaogang.db"]
+    sync.bind_drain_scheduler(db, make_scheduler(settings))
+    app.extensions.setdefault(READINESS_CHECKS, {})["licence_sync"] = lambda: sync.readiness(db)

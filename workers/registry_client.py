@@ -1,8 +1,9 @@
 """HTTP client of the city registry: HMAC-signed requests on one keep-alive connection.
 
 Maps the registry's answers to the sync's error kinds (licenses.sync): timeouts, connection errors,
-429 and 5xx are RegistryUnavailableError (retried with backoff); anything we cannot trust is a
-RegistryProtocolError. The signing scheme is documented in docs/city_registry.md.
+429 and 5xx are RegistryUnavailableError (retried with backoff); a 401 ``stale_timestamp`` is
+RegistryClockSkewError (retryable: this host's clock is off, an alert, not a bad record); anything we
+cannot trust is a RegistryProtocolError. The signing scheme is documented in docs/city_registry.md.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import orjson
 from licenses.sync import (
     RESULT_STATUSES,
     RecordResult,
+    RegistryClockSkewError,
     RegistryProtocolError,
     RegistryUnavailableError,
 )
@@ -61,6 +63,9 @@ class RegistryClient:
             raise RegistryUnavailableError(f"连接失败（{exc.__class__.__name__}: {exc}）") from exc
         if response.status_code == 429 or response.status_code >= 500:
             raise RegistryUnavailableError(f"HTTP {response.status_code}：{_message(response)}")
+        if response.status_code == 401 and _code(response) == "stale_timestamp":
+            raise RegistryClockSkewError(
+                f"HTTP 401 stale_timestamp（本机时间 {ts}）：{_message(response)}")
         if response.status_code != 200:
             raise RegistryProtocolError(f"HTTP {response.status_code}：{_message(response)}")
         return response
@@ -120,6 +125,14 @@ class RegistryClient:
 
     def reset(self) -> None:
         self.request("POST", "/_reset")
+
+
+def _code(response: httpx.Response) -> str | None:
+    try:
+        code = response.json().get("error", {}).get("code")
+    except (ValueError, AttributeError):
+        return None
+    return code if isinstance(code, str) else None
 
 
 def _message(response: httpx.Response) -> str:

@@ -46,7 +46,7 @@ def _context() -> tuple[Settings, Database, RegistryClient]:
             client=RegistryClient(settings.city_registry_url, settings.city_registry_key,
                                   settings.district_code),
         )
-        sync.set_drain_scheduler(enqueue_drain)
+        sync.bind_drain_scheduler(_state["db"], enqueue_drain)
     return _state["settings"], _state["db"], _state["client"]
 
 

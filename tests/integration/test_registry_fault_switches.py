@@ -43,7 +43,7 @@ def test_applied_log_holds_each_write_once_and_not_duplicates(client: RegistryCl
                                                               registry: RegistryProcess) -> None:
     first, second = envelope("L1", revision=1, sequence=1), envelope("L1", revision=2, sequence=2,
                                                                      status="suspended")
-    assert all(r.status == "created" for r in client.post_batch("b1", [first, second]))
+    assert {r.status for r in client.post_batch("b1", [first, second])} <= {"created", "updated"}
     assert [r.status for r in client.post_batch("b2", [second])] == ["duplicate"]
     stats = client.stats()
     assert stats["applied"] == 1  # the batch wrote the licence row once, with its later change

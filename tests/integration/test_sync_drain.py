@@ -3,6 +3,7 @@ batches, per-record results, dead letters, versions racing, reconciliation, stat
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -26,7 +27,7 @@ from core.db import Database
 from core.types import utcnow
 from licenses import services as licence_services
 from licenses import sync
-from licenses.models import LicenceOutbox
+from licenses.models import Licence, LicenceOutbox
 from licenses.sync_models import SyncLock
 from workers.registry_client import RegistryClient
 
@@ -166,27 +167,107 @@ def test_unavailable_registry_leaves_records_pending_with_the_error(
     assert "503" in retrying["last_error"]
 
 
-def test_untrustworthy_answers_dead_letter_after_max_attempts(
-    db: Database, issuer: Issuer, client: RegistryClient, registry: RegistryProcess
+def _make_due(db: Database) -> None:
+    """Let the backoff of every pending row pass (the clock is what a test cannot wait for)."""
+    with db.transaction() as session:
+        session.execute(T.update().where(T.c.status == "pending").values(next_attempt_at=utcnow()))
+
+
+@pytest.mark.parametrize("bad", ["wrong_count", "unknown_status", "malformed"])
+def test_untrustworthy_answers_back_off_and_never_dead_letter(
+    db: Database, issuer: Issuer, client: RegistryClient, registry: RegistryProcess, bad: str
 ) -> None:
     _issue(db, issuer, 5)
-    client.set_faults(bad_response="wrong_count")
-    for attempt in range(1, sync.MAX_ATTEMPTS + 1):
+    client.set_faults(bad_response=bad)
+    attempts = 7  # more than any dead-letter limit would allow
+    for attempt in range(1, attempts + 1):
         report = sync.drain(db, client, batch_size=100)
         assert report.protocol_error
-        assert "条数" in report.protocol_error
         with db.transaction() as session:
-            expected = "failed" if attempt == sync.MAX_ATTEMPTS else "pending"
-            assert outbox_counts(session) == {expected: 5}
+            rows = session.execute(
+                sa.select(T.c.status, T.c.attempts, T.c.error_kind, T.c.updated_at, T.c.next_attempt_at)
+            ).all()
+        assert {r.status for r in rows} == {"pending"}
+        assert {r.attempts for r in rows} == {attempt}
+        assert {r.error_kind for r in rows} == {sync.PROTOCOL}
+        for r in rows:  # the wait grows with the attempts (within the jitter)
+            wait = (r.next_attempt_at - r.updated_at).total_seconds()
+            expected = sync.backoff_seconds(attempt)
+            assert expected * (1 - sync.BACKOFF_JITTER) <= wait <= expected * (1 + sync.BACKOFF_JITTER)
+        # A drain right after (as every commit enqueues one) leaves the waiting rows alone.
+        requests = client.set_faults()["counters"]["requests"]
+        assert sync.drain(db, client, batch_size=100).totals.claimed == 0
+        assert client.set_faults()["counters"]["requests"] == requests
+        _make_due(db)
     # The registry did apply the batch each time; re-sending changed nothing there.
     assert client.stats()["licences"] == 5
     client.set_faults(reset=True)
-    with db.transaction() as session:
-        dead, _ = sync.list_dead_letters(session)
-        sync.requeue_dead_letters(session, [d.id for d in dead], SYSTEM)
     report = sync.drain(db, client, batch_size=100)
     assert report.totals.sent == 5
     assert report.totals.duplicates == 5
+    with db.transaction() as session:
+        assert outbox_counts(session) == {"sent": 5}
+        assert sync.list_dead_letters(session)[1] == 0
+
+
+def test_clock_skew_is_retried_alerted_and_recovers_once_the_clock_is_right(
+    app: Any, db: Database, issuer: Issuer, client: RegistryClient, registry: RegistryProcess
+) -> None:
+    _issue(db, issuer, 3)
+    web = app.test_client()
+    assert web.get("/readyz").get_json()["checks"]["licence_sync"]["state"] == "ok"
+    client.set_faults(clock_skew_s=400)  # the registry's clock (or ours) is 400 s off
+    with pytest.raises(sync.RegistryClockSkewError):
+        sync.drain(db, client, batch_size=100)
+    with db.transaction() as session:
+        rows = session.execute(sa.select(T.c.status, T.c.error_kind, T.c.next_attempt_at)).all()
+    assert {(r.status, r.error_kind) for r in rows} == {("pending", sync.CLOCK_SKEW)}
+    ready = web.get("/readyz").get_json()
+    assert "licence_sync" in ready["degraded"]
+    assert ready["checks"]["licence_sync"]["state"] == "degraded"
+    assert "时钟偏差" in ready["checks"]["licence_sync"]["reason"]
+    metrics = web.get("/metrics").get_data(as_text=True)
+    assert "gaogang_licence_sync_clock_skew 1.0" in metrics
+    assert 'gaogang_licence_sync_retrying_by_kind{kind="clock_skew"} 3.0' in metrics
+    client.set_faults(clock_skew_s=0)  # the clock is fixed; nobody touches the records
+    due = max(r.next_attempt_at for r in rows)
+    while utcnow() < due:  # the backoff of a first failure is seconds: wait it out for real
+        time.sleep(0.1)
+    report = sync.drain(db, client, batch_size=100)
+    assert report.totals.sent == 3
+    with db.transaction() as session:
+        assert outbox_counts(session) == {"sent": 3}
+    assert web.get("/readyz").get_json()["checks"]["licence_sync"]["state"] == "ok"
+    assert "gaogang_licence_sync_clock_skew 0.0" in web.get("/metrics").get_data(as_text=True)
+
+
+def test_amended_licence_reconciles_as_consistent_and_nothing_is_resent(
+    db: Database, issuer: Issuer, client: RegistryClient, registry: RegistryProcess
+) -> None:
+    ids = _issue(db, issuer, 6)
+    with db.transaction() as session:
+        first = session.get(Licence, ids[0])
+        original_day = first.issue_date
+        amended = licence_services.amend_licence(
+            session, issuer.actor, ids[0], {"holder_name": "泰州市新名称有限公司"}
+        )
+        assert amended.issue_date == original_day  # 颁发日期 stays; the version has its own time
+        # A correction of the 颁发日期 itself: the licence moves to another day's group on both sides.
+        corrected_day = session.get(Licence, ids[1]).issue_date - timedelta(days=3)
+        corrected = licence_services.amend_licence(
+            session, issuer.actor, ids[1], {"issue_date": corrected_day}
+        )
+        assert corrected.issue_date == corrected_day
+    sync.drain(db, client, batch_size=100)
+    for _run in range(2):
+        with db.transaction() as session:
+            report = sync.reconcile(session, client)
+        assert report.result == "一致"
+        assert report.requeued == 0
+        assert report.differing == []
+    with db.transaction() as session:
+        assert "pending" not in outbox_counts(session)
+        assert registry_licences(registry.database_url) == current_licences(session)
 
 
 def test_reconciliation_finds_lost_and_differing_records_and_resends_them(
@@ -220,31 +301,77 @@ def test_after_commit_hook_schedules_a_drain_only_for_committed_outbox_rows(
     db: Database, issuer: Issuer
 ) -> None:
     calls: list[int] = []
-    sync.set_drain_scheduler(lambda: calls.append(1))
-    try:
-        _issue(db, issuer, 2)
-        assert calls == [1]
-        with pytest.raises(RuntimeError):  # noqa: PT012, SIM117  (the rollback is the point of the block)
-            with db.transaction() as session:
-                issue_many(session, issuer, 1, seed=7)
-                raise RuntimeError("rolled back")
-        assert calls == [1]
-        with db.transaction() as session:  # a write without outbox rows schedules nothing
-            session.execute(T.update().values(attempts=0))
-        assert calls == [1]
-    finally:
-        sync.set_drain_scheduler(None)
+    sync.bind_drain_scheduler(db, lambda: calls.append(1))
+    _issue(db, issuer, 2)
+    assert calls == [1]
+    with pytest.raises(RuntimeError):  # noqa: PT012, SIM117  (the rollback is the point of the block)
+        with db.transaction() as session:
+            issue_many(session, issuer, 1, seed=7)
+            raise RuntimeError("rolled back")
+    assert calls == [1]
+    with db.transaction() as session:  # a write without outbox rows schedules nothing
+        session.execute(T.update().values(attempts=0))
+    assert calls == [1]
+
+
+def test_drain_scheduler_belongs_to_its_database_only(db: Database, issuer: Issuer) -> None:
+    from sqlalchemy.orm import sessionmaker
+    from sqlmodel import Session
+
+    # Another Database object in the same process (on the same rolled-back connection).
+    other = Database.__new__(Database)
+    other.url, other.engine = db.url, db.engine
+    other.sessionmaker = sessionmaker(bind=db.sessionmaker.kw["bind"], class_=Session, expire_on_commit=False,
+                                      join_transaction_mode="create_savepoint")
+    mine: list[int] = []
+    theirs: list[int] = []
+    sync.bind_drain_scheduler(db, lambda: mine.append(1))
+    sync.bind_drain_scheduler(other, lambda: theirs.append(1))
+    _issue(other, issuer, 1)
+    assert (mine, theirs) == ([], [1])
+    _issue(db, issuer, 1, seed=2)  # binding the other database replaced nothing here
+    assert (mine, theirs) == ([1], [1])
+    with Session(db.engine) as unrelated:  # a session of no factory of ours fires nothing
+        unrelated.info["licence_sync_drain_requested"] = True
+        unrelated.commit()
+    assert (mine, theirs) == ([1], [1])
 
 
 def test_scheduler_failure_never_fails_the_commit(db: Database, issuer: Issuer) -> None:
     def broken() -> None:
         raise ConnectionError("broker down")
 
-    sync.set_drain_scheduler(broken)
-    try:
-        _issue(db, issuer, 1)
-    finally:
-        sync.set_drain_scheduler(None)
+    sync.bind_drain_scheduler(db, broken)
+    _issue(db, issuer, 1)
+    with db.transaction() as session:
+        assert outbox_counts(session) == {"pending": 1}
+
+
+def test_enqueue_with_redis_down_fails_fast_and_the_row_waits_for_the_sweep(
+    db: Database, issuer: Issuer, tmp_path: Any
+) -> None:
+    import socket
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # celery_app.py is a top-level module
+    from conftest import make_settings
+
+    from celery_app import PUBLISH_TRANSPORT_OPTIONS, make_celery
+    from licenses.sync_api import make_scheduler
+
+    with socket.socket() as s:  # a port nobody listens on: Redis is down
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    settings = make_settings(tmp_path, db.url, redis_url=f"redis://127.0.0.1:{closed}/0")
+    publisher = make_celery(settings, publisher=True).conf.broker_transport_options
+    assert publisher["max_retries"] == PUBLISH_TRANSPORT_OPTIONS["max_retries"] == 1
+    assert publisher["socket_connect_timeout"] <= 1
+    sync.bind_drain_scheduler(db, make_scheduler(settings))
+    started = time.monotonic()
+    _issue(db, issuer, 1)  # commit, then the enqueue fails: logged, not raised
+    elapsed = time.monotonic() - started
+    assert elapsed < 2, f"the write waited {elapsed:.1f} s for a broker that is down"
     with db.transaction() as session:
         assert outbox_counts(session) == {"pending": 1}
 

@@ -202,3 +202,77 @@ def test_timeout_is_retryable(registry: RegistryProcess, client: RegistryClient)
 def test_fault_switches_reject_unknown_names(client: RegistryClient) -> None:
     with pytest.raises(sync.RegistryProtocolError, match="400"):
         client.set_faults(explode=True)
+
+
+def test_lower_revision_with_a_higher_sequence_is_stale_and_never_rolls_back(client: RegistryClient) -> None:
+    # After a restore that reset the district's sequences, revision 1 arrives numbered after revision 3.
+    rev3 = envelope("H1", revision=3, sequence=5, status="revoked")
+    rev1 = envelope("H1", revision=1, sequence=99, status="valid")
+    assert client.post_batch("b", [rev3])[0].status == "created"
+    late = client.post_batch("b", [rev1])
+    assert late[0].status == "stale"
+    assert [(r["revision"], r["status"]) for r in client.records(ISSUER, "2018-03-01")] == [(3, "revoked")]
+    # In one batch too: the higher revision wins whatever the order and the sequence numbers.
+    both = client.post_batch("b", [envelope("H2", revision=3, sequence=1, status="suspended"),
+                                   envelope("H2", revision=1, sequence=2)])
+    assert [r.status for r in both] == ["created", "stale"]
+    held = {r["identifier"]: r["revision"] for r in client.records(ISSUER, "2018-03-01")}
+    assert held[identifier("H2")] == 3
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry_db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'registry.db'}"
+        return
+    import sqlalchemy as sa
+    from conftest import _ensure_pg_database, pg_test_url
+
+    url = sa.engine.make_url(pg_test_url())
+    url_text = url.set(database=f"{url.database}_registry").render_as_string(hide_password=False)
+    _ensure_pg_database(url_text)
+    yield url_text
+    from city_registry.store import RegistryStore
+
+    store = RegistryStore(url_text)
+    store.reset()
+    store.engine.dispose()
+
+
+def test_registry_ordering_rule_holds_in_sql_for_a_second_process(registry_db_url: str) -> None:
+    """Two registry processes on one database: the one that read before the other wrote cannot
+    roll the licence back, because the rank check is the upsert's own condition."""
+    from city_registry.protocol import validate_record
+    from city_registry.store import RegistryStore
+
+    first, second = RegistryStore(registry_db_url), RegistryStore(registry_db_url)
+    try:
+        first.reset()
+        assert first.apply_batch("321203", [envelope("J1", revision=3, sequence=1, status="revoked")])[0][
+            "status"] == "created"
+        # The second process writes what it believed was newer (its view predates the first's commit).
+        rec, _ = validate_record(envelope("J1", revision=1, sequence=50, status="valid"))
+        assert rec is not None
+        row = (rec["licence_key"], rec["identifier"], rec["idem_key"], rec["version"], rec["revision"],
+               rec["sequence"], "321203", rec["issuer_code"], rec["issue_day"], rec["status"], "{}", "now")
+        with second.engine.begin() as conn:
+            second.write(conn, [row])
+        # And through its normal path it answers stale.
+        assert second.apply_batch("321203", [envelope("J1", revision=2, sequence=60, status="suspended")])[0][
+            "status"] == "stale"
+        assert [(r["revision"], r["status"]) for r in first.records(ISSUER, "2018-03-01")] == [(3, "revoked")]
+        higher = envelope("J1", version=2, revision=1, sequence=2)
+        assert second.apply_batch("321203", [higher])[0]["status"] == "updated"
+        assert [(r["version"], r["revision"]) for r in first.records(ISSUER, "2018-03-01")] == [(2, 1)]
+    finally:
+        first.engine.dispose()
+        second.engine.dispose()
+
+
+def test_stale_timestamp_is_a_retryable_clock_skew_error(client: RegistryClient) -> None:
+    client.set_faults(clock_skew_s=400)
+    with pytest.raises(sync.RegistryClockSkewError, match="stale_timestamp"):
+        client.post_batch("b", [envelope("K1")])
+    assert issubclass(sync.RegistryClockSkewError, sync.RegistryUnavailableError)  # retried like an outage
+    client.set_faults(clock_skew_s=0)
+    assert client.post_batch("b", [envelope("K1")])[0].status == "created"

@@ -139,12 +139,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     with db.transaction() as session:
         issuer = make_issuer(session)
     settings = Settings(database_url=url, instance_dir=tmp, secret_key="test", redis_url=redis_url)
-    sync.set_drain_scheduler(make_scheduler(settings))
+    sync.bind_drain_scheduler(db, make_scheduler(settings))
     worker = Worker(tmp, url, redis_url, registry.url).start()
     try:
         yield Env(db, registry, client, issuer, worker, settings, tmp)
     finally:
-        sync.set_drain_scheduler(None)
+        sync.bind_drain_scheduler(db, None)
         worker.stop()
         client.close()
         registry.stop()
@@ -296,11 +296,11 @@ def test_worker_killed_mid_batch_resumes_without_loss_or_double_effect(fresh: En
 
 
 def test_message_delivered_twice_is_harmless(fresh: Env) -> None:
-    sync.set_drain_scheduler(None)
+    sync.bind_drain_scheduler(fresh.db, None)
     try:
         issue(fresh, 800)
     finally:
-        sync.set_drain_scheduler(make_scheduler(fresh.settings))
+        sync.bind_drain_scheduler(fresh.db, make_scheduler(fresh.settings))
     fresh.client.set_faults(latency_ms=200)
     app = make_celery(fresh.settings)
     for _ in range(2):  # the same message (same task id) delivered twice
@@ -360,7 +360,7 @@ def test_redis_restarted_while_changes_are_made(fresh: Env) -> None:
     fresh.worker.stop()
     worker = Worker(fresh.tmp, fresh.db.url, url, fresh.registry.url, concurrency=1)
     settings = fresh.settings.with_overrides(redis_url=url)
-    sync.set_drain_scheduler(make_scheduler(settings))
+    sync.bind_drain_scheduler(fresh.db, make_scheduler(settings))
     try:
         worker.start()
         issue(fresh, 300)
@@ -378,7 +378,7 @@ def test_redis_restarted_while_changes_are_made(fresh: Env) -> None:
         report("redis-restart", before, snapshot(fresh), seconds)
     finally:
         worker.stop()
-        sync.set_drain_scheduler(make_scheduler(fresh.settings))
+        sync.bind_drain_scheduler(fresh.db, make_scheduler(fresh.settings))
         redis_proc.terminate()
         redis_proc.wait(10)
 
