@@ -68,16 +68,34 @@ SHORT_EXAMPLES = int(os.environ.get("FAULT_EXAMPLES", "3"))
 SHORT_STEPS = int(os.environ.get("FAULT_STEPS", "8"))
 SOAK_STEPS = int(os.environ.get("SOAK_STEPS", "25"))
 SOAK_EXAMPLES = int(os.environ.get("SOAK_EXAMPLES", "10"))  # per seed; Hypothesis starts each seed small
-# Bounded wait for the outbox to drain once faults are cleared: the sweep runs every 2 s in the
-# test worker, the longest retry backoff is 120 s, but nothing should need more than a few sweeps.
-SETTLE_TIMEOUT = float(os.environ.get("FAULT_SETTLE_TIMEOUT", "60"))
+# Bounded wait for the outbox to drain once faults are cleared: a row that failed often waits out
+# its backoff (at most sync.BACKOFF_MAX_S plus jitter) before the sweep (every 2 s here) sends it.
+SETTLE_TIMEOUT = float(os.environ.get("FAULT_SETTLE_TIMEOUT")
+                       or sync.BACKOFF_MAX_S * (1 + sync.BACKOFF_JITTER) + 45)
 RECONCILE_TIMEOUT = 60.0
 PERMANENT_CAUSE = "市级证照库拒收"  # licenses.sync: a per-record refusal by the registry
 NAMES = ("泰州市高港区更名后有限公司", "泰州市高港区新港贸易商行", "泰州市高港区口岸食品店", "王晓明")
 
 # Invariants still broken on this branch because the fix of an issue #10 finding is not merged yet:
 # violations of these kinds are reported as an xfail naming the finding instead of a failure.
-KNOWN_UNFIXED: dict[str, str] = {"reconcile": "finding 1 (tmp)"}
+KNOWN_UNFIXED: dict[str, str] = {}
+# To look past one finding for the next (e.g. on an old commit): FAULT_KNOWN=reconcile,dead_letter_clock
+# turns those kinds into an xfail too; it never turns a failure into a pass.
+KNOWN_UNFIXED.update({k: f"set aside by FAULT_KNOWN={k}" for k in
+                      filter(None, os.environ.get("FAULT_KNOWN", "").split(","))})
+# What each kind of violation has meant so far, for the failure message.
+FINDINGS = {
+    "reconcile": "issue #10 finding 1 (an amendment's dates: reconciliation never converges)",
+    "dead_letter_protocol": "issue #10 finding 2 (untrusted answers dead-letter at once)",
+    "dead_letter_clock": "issue #10 finding 3 (401 stale_timestamp dead-letters everything)",
+    "lost_by_dead_letter": "follows from the dead letters above",
+    "reconcile_dead_letters": "follows from the dead letters above",
+    "lost": "issue #10 finding 4 if the registry holds an older change (ranked by sequence), else new",
+    "duplicated": "issue #10 finding 4 (an older change applied again), else new",
+    "worker_died": "new: the worker process exits by itself (e.g. on a second Redis loss)",
+    "stuck": "new: records not sent although the faults cleared",
+    "extra": "new: registry holds licences the district never issued",
+}
 
 
 @dataclass
@@ -106,13 +124,13 @@ def fault_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultEnv]:
     with db.transaction() as session:
         issuer = make_issuer(session)
     settings = Settings(database_url=url, instance_dir=tmp, secret_key="test", redis_url=redis_proc.url)
-    sync.set_drain_scheduler(make_scheduler(settings))
+    sync.bind_drain_scheduler(db, make_scheduler(settings))
     worker = Worker(tmp, url, redis_proc.url, registry.url)
     try:
         worker.start()
         yield FaultEnv(db, registry, client, issuer, worker, redis_proc, settings, tmp)
     finally:
-        sync.set_drain_scheduler(None)
+        sync.bind_drain_scheduler(db, None)
         worker.stop()
         client.close()
         registry.stop()
@@ -405,8 +423,8 @@ class FaultMachine(RuleBasedStateMachine):
                 self.tally.known.setdefault(k, d)
         self.violations = []
         if unexpected:
-            raise AssertionError("invariants violated after a settle:\n" +
-                                 "\n".join(f"- [{k}] {d}" for k, d in unexpected))
+            raise AssertionError("invariants violated after a settle:\n" + "\n".join(
+                f"- [{k}] {d}\n  ({FINDINGS.get(k, 'new')})" for k, d in unexpected))
 
     def _worker_alive(self) -> None:
         """A worker that exited by itself is a finding; it is restarted as its supervisor would."""
