@@ -16,7 +16,7 @@ bounded time) it checks:
 A worker process that exits by itself is a finding too (it is then restarted, as its supervisor
 would). Each kind of violation names the issue #10 finding it has stood for (FINDINGS below).
 
-Budgets: ``make test`` runs a short seeded run (FAULT_EXAMPLES=3 x FAULT_STEPS=8, about 30-90 s);
+Budgets: ``make test`` runs a short seeded run (FAULT_EXAMPLES=4 x FAULT_STEPS=10, about 30-90 s);
 ``make soak`` runs seeded runs until SOAK_MINUTES have passed and prints a summary (operations,
 faults by kind, lost / duplicated / stuck / dead-lettered records). Every run prints its seed;
 replay with FAULT_SEED=<seed> (short) or SOAK_SEED=<seed> (soak). The steps Hypothesis drew are
@@ -69,8 +69,8 @@ from workers.registry_client import RegistryClient
 
 pytestmark = pytest.mark.worker
 
-SHORT_EXAMPLES = int(os.environ.get("FAULT_EXAMPLES", "3"))
-SHORT_STEPS = int(os.environ.get("FAULT_STEPS", "8"))
+SHORT_EXAMPLES = int(os.environ.get("FAULT_EXAMPLES", "4"))
+SHORT_STEPS = int(os.environ.get("FAULT_STEPS", "10"))
 SOAK_STEPS = int(os.environ.get("SOAK_STEPS", "25"))
 SOAK_EXAMPLES = int(os.environ.get("SOAK_EXAMPLES", "10"))  # per seed; Hypothesis starts each seed small
 # Bounded wait for the outbox to drain once faults are cleared: a row that failed often waits out
