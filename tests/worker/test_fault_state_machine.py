@@ -83,7 +83,16 @@ NAMES = ("泰州市高港区更名后有限公司", "泰州市高港区新港贸
 
 # Invariants still broken on this branch because the fix of an issue #10 finding is not merged yet:
 # violations of these kinds are reported as an xfail naming the finding instead of a failure.
-KNOWN_UNFIXED: dict[str, str] = {}
+KNOWN_UNFIXED: dict[str, str] = {
+    # Found by this suite (not in issue #10): Celery/kombu 5.7.0 on Redis. When the broker connection
+    # is lost a second time while a message is unacknowledged, the consumer's cleanup raises
+    # AttributeError ('NoneType' object has no attribute 'hostname') in kombu's restore_unacked and
+    # the worker exits with code 1 ("Unrecoverable error"). Nothing is lost (the outbox and the sweep
+    # cover it, which the suite checks after restarting the worker as a supervisor would), but a
+    # worker without a supervisor stays down. Needs a decision on the Celery/kombu version or a
+    # supervisor with restart in the deployment docs.
+    "worker_died": "new finding: the Celery 5.7.0 worker exits on a second Redis connection loss",
+}
 # To look past one finding for the next (e.g. on an old commit): FAULT_KNOWN=reconcile,dead_letter_clock
 # turns those kinds into an xfail too; it never turns a failure into a pass.
 KNOWN_UNFIXED.update({k: f"set aside by FAULT_KNOWN={k}" for k in
@@ -440,6 +449,7 @@ class FaultMachine(RuleBasedStateMachine):
             self._violation("worker_died", f"the worker exited by itself (code {worker.proc.returncode}): "
                                            f"{fatal[-1] if fatal else lines[-3:]}")
             worker.proc = None
+            self.tally.worker_deaths += 1
         if worker.proc is None:
             worker.start()
 
