@@ -234,7 +234,8 @@ class FaultMachine(RuleBasedStateMachine):
 
     @initialize(count=st.integers(5, 60), rng_seed=st.integers(0, 2**31 - 1))
     def issue_first(self, count: int, rng_seed: int) -> None:
-        self._issue(count, rng_seed)
+        if self._busy():
+            self._issue(count, rng_seed)
 
     @rule(count=st.integers(1, 40), rng_seed=st.integers(0, 2**31 - 1))
     def issue(self, count: int, rng_seed: int) -> None:
