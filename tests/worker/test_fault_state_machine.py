@@ -249,6 +249,19 @@ class FaultMachine(RuleBasedStateMachine):
         self.tally.op("issue")
         self.tally.operations["licences_issued"] = self.tally.operations.get("licences_issued", 0) + count
 
+    @rule(commits=st.integers(2, 8), rng_seed=st.integers(0, 2**31 - 1))
+    def trickle(self, commits: int, rng_seed: int) -> None:
+        """One licence per commit, in quick succession: every commit enqueues a drain."""
+        for i in range(commits):
+            if self._busy():
+                self._issue(1, rng_seed + i)
+
+    @rule(seconds=st.sampled_from([1.0, 3.0, 8.0]))
+    def wait(self, seconds: float) -> None:
+        """Time passes with whatever faults are on: retries and backoff happen meanwhile."""
+        if self._busy():
+            time.sleep(seconds)
+
     @precondition(lambda self: self._has("valid"))
     @rule(pick=st.integers(0, 10**6), name=st.sampled_from(NAMES))
     def amend(self, pick: int, name: str) -> None:
