@@ -109,7 +109,7 @@ class Tally:
     permanent_dead_letters: set[str] = field(default_factory=set)  # registry refusals, requeued
     reconcile_differences: int = 0
     reconcile_runs: int = 0
-    worker_deaths: int = 0  # the worker process exited by itself (restarted by the suite)
+    worker_deaths: int = 0  # the worker exited or hung by itself (killed and restarted by the suite)
     known: dict[str, str] = field(default_factory=dict)  # violations of findings not fixed yet
 
     def op(self, kind: str) -> None:
@@ -131,6 +131,6 @@ class Tally:
             f"  registry refusals (permanent dead letters, requeued by the operator): "
             f"{len(self.permanent_dead_letters)}",
             f"  reconciliations: {self.reconcile_runs}, not consistent: {self.reconcile_differences}",
-            f"  worker exited by itself (restarted): {self.worker_deaths}",
+            f"  worker exited or hung by itself (killed and restarted): {self.worker_deaths}",
             *(f"  known, not fixed yet: {k}" for k in sorted(self.known)),
         ])

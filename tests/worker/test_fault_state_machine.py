@@ -87,11 +87,12 @@ KNOWN_UNFIXED: dict[str, str] = {
     # Found by this suite (not in issue #10): Celery/kombu 5.7.0 on Redis. When the broker connection
     # is lost a second time while a message is unacknowledged, the consumer's cleanup raises
     # AttributeError ('NoneType' object has no attribute 'hostname') in kombu's restore_unacked and
-    # the worker exits with code 1 ("Unrecoverable error"). Nothing is lost (the outbox and the sweep
-    # cover it, which the suite checks after restarting the worker as a supervisor would), but a
-    # worker without a supervisor stays down. Needs a decision on the Celery/kombu version or a
-    # supervisor with restart in the deployment docs.
-    "worker_died": "new finding: the Celery 5.7.0 worker exits on a second Redis connection loss",
+    # worker gives up ("Unrecoverable error"): it exits with code 1, or its main process hangs and
+    # consumes nothing more. Nothing is lost (the outbox and the sweep cover it, which the suite checks
+    # after killing and restarting the worker as a supervisor with a liveness check would), but a
+    # worker without such a supervisor leaves every change unsent. Needs a decision on the Celery/kombu
+    # version, or a supervisor with a liveness check in the deployment docs.
+    "worker_died": "new finding: the Celery 5.7.0 worker gives up on a second Redis connection loss",
 }
 # To look past one finding for the next (e.g. on an old commit): FAULT_KNOWN=reconcile,dead_letter_clock
 # turns those kinds into an xfail too; it never turns a failure into a pass.
@@ -106,7 +107,7 @@ FINDINGS = {
     "reconcile_dead_letters": "follows from the dead letters above",
     "lost": "issue #10 finding 4 if the registry holds an older change (ranked by sequence), else new",
     "duplicated": "issue #10 finding 4 (an older change applied again), else new",
-    "worker_died": "new: the worker process exits by itself (e.g. on a second Redis loss)",
+    "worker_died": "new: the worker process exits or hangs by itself (e.g. on a second Redis loss)",
     "stuck": "new: records not sent although the faults cleared",
     "extra": "new: registry holds licences the district never issued",
 }
@@ -122,6 +123,7 @@ class FaultEnv:
     redis: RedisProcess
     settings: Settings
     tmp: Path
+    log_mark: int = 0  # worker log offset at its last start
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +187,7 @@ class FaultMachine(RuleBasedStateMachine):
         if not env.redis.running:
             env.redis.start()
         if env.worker.proc is None:
-            env.worker.start()
+            self._start_worker()
         env.client.set_faults(reset=True)
         with env.db.transaction() as session:
             session.execute(sa.text("TRUNCATE licence_outbox, sync_run"))
@@ -323,12 +325,12 @@ class FaultMachine(RuleBasedStateMachine):
         self.env.worker.kill()
         self.tally.fault("worker_sigkill")
         if restart:
-            self.env.worker.start()
+            self._start_worker()
 
     @precondition(lambda self: self.env.worker.proc is None)
     @rule()
     def worker_start(self) -> None:
-        self.env.worker.start()
+        self._start_worker()
 
     @rule(down_s=st.floats(0.2, 3.0), change_while_down=st.booleans(), rng_seed=st.integers(0, 2**31 - 1))
     def redis_restart(self, down_s: float, change_while_down: bool, rng_seed: int) -> None:
@@ -454,18 +456,32 @@ class FaultMachine(RuleBasedStateMachine):
             raise AssertionError("invariants violated after a settle:\n" + "\n".join(
                 f"- [{k}] {d}\n  ({FINDINGS.get(k, 'new')})" for k, d in unexpected))
 
-    def _worker_alive(self) -> None:
-        """A worker that exited by itself is a finding; it is restarted as its supervisor would."""
+    def _start_worker(self) -> None:
         worker = self.env.worker
-        if worker.proc is not None and worker.proc.poll() is not None:
-            lines = worker.log.read_text(errors="replace").splitlines()
-            fatal = [ln for ln in lines if "CRITICAL" in ln or "Unrecoverable" in ln]
-            self._violation("worker_died", f"the worker exited by itself (code {worker.proc.returncode}): "
-                                           f"{fatal[-1] if fatal else lines[-3:]}")
-            worker.proc = None
-            self.tally.worker_deaths += 1
+        self.env.log_mark = worker.log.stat().st_size if worker.log.exists() else 0
+        worker.start()
+
+    def _worker_alive(self) -> None:
+        """A worker that exited, or gave up ("Unrecoverable error") and hangs, is a finding; it is
+        killed and restarted as a supervisor with a liveness check would."""
+        worker = self.env.worker
+        if worker.proc is not None:
+            with worker.log.open("rb") as fh:
+                fh.seek(self.env.log_mark)
+                new = fh.read().decode(errors="replace").splitlines()
+            fatal = [ln for ln in new if "CRITICAL" in ln or "Unrecoverable" in ln]
+            exited = worker.proc.poll() is not None
+            if exited or fatal:
+                how = f"exited (code {worker.proc.returncode})" if exited else "gave up and hangs"
+                self._violation("worker_died", f"the worker {how} by itself: "
+                                               f"{fatal[-1] if fatal else new[-3:]}")
+                if exited:
+                    worker.proc = None
+                else:
+                    worker.kill()
+                self.tally.worker_deaths += 1
         if worker.proc is None:
-            worker.start()
+            self._start_worker()
 
     def _wait_drained(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
