@@ -27,6 +27,7 @@ FAULT_KNOWN=<kind>,... sets kinds aside as an xfail (to look past one finding on
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import random
@@ -133,25 +134,27 @@ def fault_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultEnv]:
     url = url.set(database=f"{url.database}_faultsm").render_as_string(hide_password=False)
     _ensure_pg_database(url)
     reset_and_migrate_pg(url)
-    db = Database(url)
-    redis_proc = RedisProcess(tmp, free_port()).start()
-    registry = RegistryProcess(tmp).start()
-    client = RegistryClient(registry.url, KEY, "321203", timeout=5)
-    with db.transaction() as session:
-        issuer = make_issuer(session)
-    settings = Settings(database_url=url, instance_dir=tmp, secret_key="test", redis_url=redis_proc.url)
-    sync.bind_drain_scheduler(db, make_scheduler(settings))
-    worker = Worker(tmp, url, redis_proc.url, registry.url)
-    try:
+    # Each process is stopped even when a later step of the setup fails.
+    with contextlib.ExitStack() as stack:
+        db = Database(url)
+        stack.callback(db.engine.dispose)
+        redis_proc = RedisProcess(tmp, free_port())
+        stack.callback(redis_proc.stop)
+        redis_proc.start()
+        registry = RegistryProcess(tmp)
+        stack.callback(registry.stop)
+        registry.start()
+        client = RegistryClient(registry.url, KEY, "321203", timeout=5)
+        stack.callback(client.close)
+        with db.transaction() as session:
+            issuer = make_issuer(session)
+        settings = Settings(database_url=url, instance_dir=tmp, secret_key="test", redis_url=redis_proc.url)
+        sync.bind_drain_scheduler(db, make_scheduler(settings))
+        stack.callback(sync.bind_drain_scheduler, db, None)
+        worker = Worker(tmp, url, redis_proc.url, registry.url)
+        stack.callback(worker.stop)
         worker.start()
         yield FaultEnv(db, registry, client, issuer, worker, redis_proc, settings, tmp)
-    finally:
-        sync.bind_drain_scheduler(db, None)
-        worker.stop()
-        client.close()
-        registry.stop()
-        redis_proc.stop()
-        db.engine.dispose()
 
 
 _serials = itertools.count(1)
