@@ -1,7 +1,8 @@
 """Web layer of the sync to the city registry: JSON status for the dashboard, Prometheus /metrics,
 the administrators' dead-letter pages under /admin/sync/, and the wiring of the drain scheduler.
 
-Every rule lives in licenses.sync; this module checks who may call, parses input and renders.
+Every rule lives in licenses.sync, licenses.sync_admin and licenses.reconcile; this module checks who
+may call, parses input and renders.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from core.config import Settings
 from core.db import MAX_DB_ID
 from core.errors import DomainError, Forbidden
 from core.web import db_session, page_args, require_admin, require_login, settings
-from licenses import sync
+from licenses import sync, sync_admin
 
 blp = Blueprint(
     "licence_sync",
@@ -73,7 +74,7 @@ def _dead_letter_dict(row: Any) -> dict[str, Any]:
 def status() -> dict[str, Any]:
     """同步总体状态：各状态条数、积压时长（最早待推送记录的年龄）、吞吐量、各部门推送情况"""
     require_login()
-    return sync.status_summary(db_session())
+    return sync_admin.status_summary(db_session())
 
 
 @blp.route("/licences/<int:licence_id>")
@@ -87,7 +88,7 @@ def licence_status(licence_id: int) -> dict[str, Any]:
     lic = db_session().get(Licence, licence_id)
     if lic is not None and not principal.is_admin and principal.department_id != lic.issuer_department_id:
         raise Forbidden("只能查看本部门证照的同步状态")
-    return sync.licence_sync_status(db_session(), licence_id)
+    return sync_admin.licence_sync_status(db_session(), licence_id)
 
 
 @blp.route("/dead-letters")
@@ -98,7 +99,7 @@ def dead_letters(args: dict[str, Any]) -> dict[str, Any]:
     """死信列表（推送失败的记录），仅区级管理员"""
     require_admin()
     offset = (args["page"] - 1) * args["limit"]
-    rows, total = sync.list_dead_letters(
+    rows, total = sync_admin.list_dead_letters(
         db_session(), offset=offset, limit=args["limit"], issuer_code=args["issuer_code"]
     )
     return {
@@ -116,7 +117,7 @@ def dead_letters(args: dict[str, Any]) -> dict[str, Any]:
 def requeue(body: dict[str, Any]) -> dict[str, Any]:
     """重新排队推送死信（审计）"""
     principal = require_admin()
-    return {"requeued": sync.requeue_dead_letters(db_session(), body["ids"], principal)}
+    return {"requeued": sync_admin.requeue_dead_letters(db_session(), body["ids"], principal)}
 
 
 @blp.route("/dead-letters/skip", methods=["POST"])
@@ -126,7 +127,7 @@ def requeue(body: dict[str, Any]) -> dict[str, Any]:
 def skip(body: dict[str, Any]) -> dict[str, Any]:
     """跳过死信，须填写原因（审计）"""
     principal = require_admin()
-    return {"skipped": sync.skip_dead_letters(db_session(), body["ids"], principal, body["reason"])}
+    return {"skipped": sync_admin.skip_dead_letters(db_session(), body["ids"], principal, body["reason"])}
 
 
 # ---------------------------------------------------------------- Prometheus
@@ -196,7 +197,7 @@ def metrics() -> Response:
     """Prometheus text format; aggregate figures only (no personal data)."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    body = generate_latest(_SyncCollector(sync.status_summary(db_session())))  # type: ignore[arg-type]
+    body = generate_latest(_SyncCollector(sync_admin.status_summary(db_session())))  # type: ignore[arg-type]
     return Response(body, mimetype=CONTENT_TYPE_LATEST.split(";")[0], headers={"Cache-Control": "no-store"})
 
 
@@ -216,10 +217,10 @@ def dashboard() -> Any:
     require_admin()
     session = db_session()
     page, limit = page_args(default_limit=50, max_limit=200)
-    rows, total = sync.list_dead_letters(session, offset=(page - 1) * limit, limit=limit)
+    rows, total = sync_admin.list_dead_letters(session, offset=(page - 1) * limit, limit=limit)
     return render_template(
         "sync/dashboard.html",
-        summary=sync.status_summary(session),
+        summary=sync_admin.status_summary(session),
         dead=[_dead_letter_dict(r) for r in rows],
         total=total,
         page=page,
@@ -232,7 +233,7 @@ def dashboard() -> Any:
 def requeue_page() -> Any:
     principal = require_admin()
     try:
-        n = sync.requeue_dead_letters(db_session(), _ids_from_form(), principal)
+        n = sync_admin.requeue_dead_letters(db_session(), _ids_from_form(), principal)
     except DomainError as exc:
         flash(exc.message, "error")
         return redirect(url_for(".dashboard")), 303
@@ -244,7 +245,9 @@ def requeue_page() -> Any:
 def skip_page() -> Any:
     principal = require_admin()
     try:
-        n = sync.skip_dead_letters(db_session(), _ids_from_form(), principal, request.form.get("reason", ""))
+        n = sync_admin.skip_dead_letters(
+            db_session(), _ids_from_form(), principal, request.form.get("reason", "")
+        )
     except DomainError as exc:
         flash(exc.message, "error")
         return redirect(url_for(".dashboard")), 303
@@ -305,4 +308,4 @@ def register(app: Flask, api: Any) -> None:
     settings: Settings = app.extensions["gaogang.settings"]
     db = app.extensions["gaogang.db"]
     sync.bind_drain_scheduler(db, make_scheduler(settings))
-    app.extensions.setdefault(READINESS_CHECKS, {})["licence_sync"] = lambda: sync.readiness(db)
+    app.extensions.setdefault(READINESS_CHECKS, {})["licence_sync"] = lambda: sync_admin.readiness(db)

@@ -17,7 +17,7 @@ from licenses import services
 from licenses.api import VERIFY_LIMIT, keyring, keystore, qr_svg, verify_url
 from licenses.masking import mask_code, mask_name
 from licenses.models import HOLDER_CODE_TYPES, STATUS_LABELS
-from licenses.sync import licence_sync_status
+from licenses.sync_admin import licence_sync_status
 
 bp = Blueprint(
     "licences",

@@ -17,7 +17,7 @@ from celery import current_app, shared_task
 from core.config import Settings
 from core.db import Database
 from core.types import utcnow
-from licenses import sync
+from licenses import reconcile, sync
 from workers.registry_client import RegistryClient
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def sync_reconcile(issuer_code: str | None = None) -> dict[str, Any] | None:
     started = utcnow()
     try:
         with db.transaction() as session:
-            report = sync.reconcile(session, client, issuer_code)
+            report = reconcile.reconcile(session, client, issuer_code)
         sync.record_run(db, "reconcile", started, "ok" if not report.differing else "differences",
                         report.as_dict())
         return report.as_dict()

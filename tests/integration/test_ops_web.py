@@ -127,7 +127,7 @@ def test_readyz_is_200_when_database_broker_and_registry_answer(db, tmp_path, re
     assert body["status"] == "ok"
     assert body["failing"] == []
     assert {name: c["state"] for name, c in body["checks"].items()} == {
-        "database": "ok", "broker": "ok", "registry": "ok"}
+        "database": "ok", "broker": "ok", "registry": "ok", "licence_sync": "ok"}
 
 
 def test_readyz_is_503_naming_the_registry_when_it_does_not_answer(db, tmp_path):

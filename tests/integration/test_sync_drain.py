@@ -24,9 +24,10 @@ from test_sync_factories import (
 from core.audit import AuditLog
 from core.auth import SYSTEM, Role, User, create_user, issue_token
 from core.db import Database
+from core.errors import Invalid
 from core.types import utcnow
+from licenses import reconcile, sync, sync_admin
 from licenses import services as licence_services
-from licenses import sync
 from licenses.models import Licence, LicenceOutbox
 from licenses.sync_models import SyncLock
 from workers.registry_client import RegistryClient
@@ -71,7 +72,7 @@ def test_drain_sends_every_pending_record_in_batches(
     with db.transaction() as session:
         assert outbox_counts(session) == {"sent": 250}
         district = current_licences(session)
-        summary = sync.status_summary(session)
+        summary = sync_admin.status_summary(session)
     assert registry_licences(registry.database_url) == district
     assert summary["by_status"]["sent"] == 250
     assert summary["lag_seconds"] == 0
@@ -90,14 +91,14 @@ def test_rejected_record_is_a_dead_letter_and_does_not_block_its_batch(
     report = sync.drain(db, client, batch_size=100)
     assert (report.totals.sent, report.totals.failed) == (18, 2)
     with db.transaction() as session:
-        dead, total = sync.list_dead_letters(session)
+        dead, total = sync_admin.list_dead_letters(session)
         assert total == 2
         assert {d.idem_key for d in dead} == set(keys)
         assert all("拒收" in (d.last_error or "") for d in dead)
-        with pytest.raises(sync.Invalid):
-            sync.skip_dead_letters(session, [dead[0].id], SYSTEM, " ")
-        sync.skip_dead_letters(session, [dead[0].id], SYSTEM, "持证主体已注销，市级库不再接收")
-        sync.requeue_dead_letters(session, [dead[1].id], SYSTEM)
+        with pytest.raises(Invalid):
+            sync_admin.skip_dead_letters(session, [dead[0].id], SYSTEM, " ")
+        sync_admin.skip_dead_letters(session, [dead[0].id], SYSTEM, "持证主体已注销，市级库不再接收")
+        sync_admin.requeue_dead_letters(session, [dead[1].id], SYSTEM)
         actions = list(
             session.execute(
                 sa.select(AuditLog.action, AuditLog.reason)
@@ -114,8 +115,8 @@ def test_rejected_record_is_a_dead_letter_and_does_not_block_its_batch(
     with db.transaction() as session:
         assert outbox_counts(session) == {"sent": 19, "skipped": 1}
         assert len(registry_licences(registry.database_url)) == 19
-        with pytest.raises(sync.Invalid):  # only failed records can be requeued
-            sync.requeue_dead_letters(session, [dead[1].id], SYSTEM)
+        with pytest.raises(Invalid):  # only failed records can be requeued
+            sync_admin.requeue_dead_letters(session, [dead[1].id], SYSTEM)
 
 
 def test_later_version_wins_when_changes_race(
@@ -162,7 +163,7 @@ def test_unavailable_registry_leaves_records_pending_with_the_error(
     assert {r.attempts for r in rows} == {1}
     assert all("503" in r.last_error for r in rows)
     with db.transaction() as session:
-        retrying = sync.status_summary(session)["retrying"]
+        retrying = sync_admin.status_summary(session)["retrying"]
     assert retrying["count"] == 5
     assert "503" in retrying["last_error"]
 
@@ -207,7 +208,7 @@ def test_untrustworthy_answers_back_off_and_never_dead_letter(
     assert report.totals.duplicates == 5
     with db.transaction() as session:
         assert outbox_counts(session) == {"sent": 5}
-        assert sync.list_dead_letters(session)[1] == 0
+        assert sync_admin.list_dead_letters(session)[1] == 0
 
 
 def test_clock_skew_is_retried_alerted_and_recovers_once_the_clock_is_right(
@@ -229,6 +230,13 @@ def test_clock_skew_is_retried_alerted_and_recovers_once_the_clock_is_right(
     metrics = web.get("/metrics").get_data(as_text=True)
     assert "gaogang_licence_sync_clock_skew 1.0" in metrics
     assert 'gaogang_licence_sync_retrying_by_kind{kind="clock_skew"} 3.0' in metrics
+    with db.transaction() as session:
+        admin_id = create_user(
+            session, username="skewadmin", password="password-123", display_name="管理员", role=Role.ADMIN
+        ).id
+    with web.session_transaction() as cookie:
+        cookie["user_id"] = admin_id
+    assert "时钟偏差" in web.get("/admin/sync/").get_data(as_text=True)
     client.set_faults(clock_skew_s=0)  # the clock is fixed; nobody touches the records
     due = max(r.next_attempt_at for r in rows)
     while utcnow() < due:  # the backoff of a first failure is seconds: wait it out for real
@@ -261,7 +269,7 @@ def test_amended_licence_reconciles_as_consistent_and_nothing_is_resent(
     sync.drain(db, client, batch_size=100)
     for _run in range(2):
         with db.transaction() as session:
-            report = sync.reconcile(session, client)
+            report = reconcile.reconcile(session, client)
         assert report.result == "一致"
         assert report.requeued == 0
         assert report.differing == []
@@ -276,7 +284,7 @@ def test_reconciliation_finds_lost_and_differing_records_and_resends_them(
     _issue(db, issuer, 40)
     sync.drain(db, client, batch_size=100)
     with db.transaction() as session:
-        assert sync.reconcile(session, client).differing == []
+        assert reconcile.reconcile(session, client).differing == []
     engine = sa.create_engine(registry.database_url)
     with engine.begin() as conn:  # the city loses one record and corrupts another's status
         keys = [
@@ -288,12 +296,12 @@ def test_reconciliation_finds_lost_and_differing_records_and_resends_them(
         )
     engine.dispose()
     with db.transaction() as session:
-        report = sync.reconcile(session, client)
+        report = reconcile.reconcile(session, client)
     assert report.requeued == 2
     assert sum(d["differing"] for d in report.differing) == 2
     sync.drain(db, client, batch_size=100)
     with db.transaction() as session:
-        assert sync.reconcile(session, client).differing == []
+        assert reconcile.reconcile(session, client).differing == []
         assert registry_licences(registry.database_url) == current_licences(session)
 
 
@@ -521,7 +529,7 @@ def test_embedded_sqlite_mode_drains_and_reconciles_the_same_way(
         assert (report.batches, report.totals.sent) == (3, 121)  # the suspension follows in batch 3
         with lite.transaction() as session:
             assert registry_licences(registry.database_url) == current_licences(session)
-            assert sync.reconcile(session, client).differing == []
-            assert sync.status_summary(session)["by_status"]["sent"] == 121
+            assert reconcile.reconcile(session, client).differing == []
+            assert sync_admin.status_summary(session)["by_status"]["sent"] == 121
     finally:
         lite.engine.dispose()

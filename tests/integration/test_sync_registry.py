@@ -13,7 +13,7 @@ import pytest
 from test_sync_factories import KEY, RegistryProcess
 
 from city_registry.protocol import iso7064_mod37_36
-from licenses import sync
+from licenses import reconcile, sync
 from workers.registry_client import RegistryClient, sign
 
 TYPE = "11100000000013338W011"
@@ -153,7 +153,7 @@ def test_reconciliation_digest_matches_the_districts_computation(client: Registr
     )
     groups = {(g["issuer_code"], g["day"]): g for g in client.digests()}
     assert set(groups) == {(ISSUER, "2018-03-01"), (ISSUER, "2018-03-02")}
-    count, digest = sync.digest([(identifier("D1"), 1, "valid"), (identifier("D2"), 2, "revoked")])
+    count, digest = reconcile.digest([(identifier("D1"), 1, "valid"), (identifier("D2"), 2, "revoked")])
     assert groups[(ISSUER, "2018-03-01")] == {
         "issuer_code": ISSUER,
         "day": "2018-03-01",

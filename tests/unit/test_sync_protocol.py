@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from city_registry import protocol
-from licenses import sync
+from licenses import reconcile, sync
 from workers.registry_client import RegistryClient, sign
 
 IDENT = "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.U"
@@ -110,9 +110,9 @@ def test_invalid_records_are_rejected_with_a_reason(envelope: object, reason: st
 
 def test_district_and_registry_compute_the_same_digest() -> None:
     rows = [(IDENT, 3, "valid"), ("1.2.156.3005.2.X.Y.Z.002.0", 1, "revoked")]
-    assert sync.digest(rows) == protocol.digest(reversed(rows))
-    assert sync.digest(rows) != sync.digest([(IDENT, 3, "suspended"), rows[1]])
-    assert sync.digest([])[0] == 0
+    assert reconcile.digest(rows) == protocol.digest(reversed(rows))
+    assert reconcile.digest(rows) != reconcile.digest([(IDENT, 3, "suspended"), rows[1]])
+    assert reconcile.digest([])[0] == 0
 
 
 def test_licence_key_drops_version_and_check() -> None:

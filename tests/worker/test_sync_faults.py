@@ -44,7 +44,7 @@ from celery_app import make_celery
 from core.config import Settings
 from core.db import Database
 from licenses import services as licence_services
-from licenses import sync
+from licenses import sync, sync_admin
 from licenses.sync_api import make_scheduler
 from workers.registry_client import RegistryClient
 
@@ -262,6 +262,48 @@ def test_registry_down_for_thirty_seconds_loses_nothing(fresh: Env) -> None:
     assert time.monotonic() >= down_until
     assert_exact(fresh)
     report("down30s", before, snapshot(fresh), seconds)
+
+
+@pytest.mark.parametrize("bad", ["wrong_count", "unknown_status", "malformed"])
+def test_bad_answers_back_off_and_nothing_dead_letters(fresh: Env, bad: str) -> None:
+    fresh.client.set_faults(bad_response=bad)
+    ids: list[int] = []
+    for _ in range(8):  # eight commits, eight drains enqueued against answers we cannot trust
+        ids += issue(fresh, 25)
+    change_some(fresh, ids, 5)
+    time.sleep(4)  # long enough for the old code to dead-letter everything (it took 0.5 s)
+    with fresh.db.transaction() as session:
+        counts = outbox_counts(session)
+        waiting = session.execute(sa.text(
+            "SELECT count(*) FROM licence_outbox WHERE status = 'pending' AND next_attempt_at > now()"
+        )).scalar_one()
+    assert "failed" not in counts
+    assert counts.get("pending")
+    assert waiting > 0  # rows wait out their backoff instead of going again with every drain
+    before = snapshot(fresh)
+    fresh.client.set_faults(reset=True)
+    seconds = converge(fresh, timeout=sync.BACKOFF_MAX_S + 60)
+    assert_exact(fresh)
+    report(f"bad-{bad}", before, snapshot(fresh), seconds)
+
+
+def test_clock_skew_is_retried_and_recovers_without_an_operator(fresh: Env) -> None:
+    fresh.client.set_faults(clock_skew_s=400)
+    issue(fresh, 100)
+    time.sleep(3)
+    with fresh.db.transaction() as session:
+        kinds = dict(session.execute(sa.text(
+            "SELECT status, max(error_kind) FROM licence_outbox GROUP BY status")).all())
+        alerts = sync_admin.sync_alerts(session)
+    assert kinds == {"pending": sync.CLOCK_SKEW}
+    assert [a["kind"] for a in alerts] == [sync.CLOCK_SKEW]
+    before = snapshot(fresh)
+    fresh.client.set_faults(clock_skew_s=0)  # the clock is fixed; no requeue, no operator
+    seconds = converge(fresh, timeout=sync.BACKOFF_MAX_S + 60)
+    assert_exact(fresh)
+    with fresh.db.transaction() as session:
+        assert sync_admin.sync_alerts(session) == []
+    report("clock-skew", before, snapshot(fresh), seconds)
 
 
 def test_two_second_latency_only_slows_the_sync(fresh: Env) -> None:
