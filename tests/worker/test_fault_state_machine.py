@@ -62,7 +62,7 @@ from core.auth import SYSTEM
 from core.config import Settings
 from core.db import Database
 from core.errors import Conflict, Invalid
-from licenses import bulk, sync
+from licenses import bulk, sync, sync_admin
 from licenses import services as licence_services
 from licenses.models import Licence
 from licenses.sync_api import make_scheduler
@@ -533,7 +533,7 @@ class FaultMachine(RuleBasedStateMachine):
         if permanent:  # the operator requeues refusals once the city has fixed its side
             tally.permanent_dead_letters.update(f"{tally.examples}:{r.idem_key}" for r in permanent)
             with env.db.transaction() as session:
-                sync.requeue_dead_letters(session, [r.id for r in permanent], SYSTEM)
+                sync_admin.requeue_dead_letters(session, [r.id for r in permanent], SYSTEM)
             if not self._wait_drained(SETTLE_TIMEOUT):
                 self._violation("stuck", "requeued refusals still pending after the settle timeout")
         self._check_registry_equals_district()
