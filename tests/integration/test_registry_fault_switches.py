@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from test_sync_factories import KEY, RegistryProcess
-from test_sync_registry import envelope
 
 from city_registry.store import RegistryStore
 from licenses import sync
+from tests.factories.sync import KEY, RegistryProcess, envelope
 from workers.registry_client import RegistryClient
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import redis
 import sqlalchemy as sa
 
+from core.db import table_of
 from licenses.models import Licence, LicenceOutbox
 
 
@@ -66,7 +67,7 @@ class RedisProcess:
 def district_truth(session: Any, first_licence_id: int) -> dict[str, tuple[str, int, str]]:
     """licence key -> (identifier, revision, status) of each licence's current version, read from the
     licence table itself (not the outbox), for licences issued from ``first_licence_id`` on."""
-    t = Licence.__table__  # type: ignore[attr-defined]
+    t = table_of(Licence)
     rows = session.execute(
         sa.select(t.c.identifier, t.c.revision, t.c.status)
         .where(t.c.is_current.is_(True), t.c.id >= first_licence_id)
@@ -75,7 +76,7 @@ def district_truth(session: Any, first_licence_id: int) -> dict[str, tuple[str, 
 
 
 def outbox_rows(session: Any) -> list[Any]:
-    t = LicenceOutbox.__table__  # type: ignore[attr-defined]
+    t = table_of(LicenceOutbox)
     return list(session.execute(
         sa.select(t.c.id, t.c.identifier, t.c.version, t.c.idem_key, t.c.status, t.c.attempts, t.c.last_error,
                   t.c.created_at, t.c.updated_at)

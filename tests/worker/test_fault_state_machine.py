@@ -31,7 +31,6 @@ import contextlib
 import itertools
 import os
 import random
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,8 +39,6 @@ from typing import Any, ClassVar
 
 import pytest
 import sqlalchemy as sa
-from conftest import _ensure_pg_database, pg_test_url, reset_and_migrate_pg
-from fault_env import RedisProcess, Tally, applied_twice, district_truth, outbox_rows
 from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -53,19 +50,20 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from test_sync_factories import KEY, Issuer, RegistryProcess, free_port, make_issuer, registry_licences
-from test_sync_faults import Worker
-
 from celery_app import make_celery
 from core.auth import SYSTEM
 from core.config import Settings
-from core.db import Database
+from core.db import Database, table_of
 from core.errors import Conflict, Invalid
+from demo import synthetic_licences
 from licenses import bulk, sync, sync_admin
 from licenses import services as licence_services
 from licenses.models import Licence
-from licenses.sync_api import make_scheduler
+from tests.conftest import _ensure_pg_database, pg_test_url, reset_and_migrate_pg
+from tests.factories.sync import KEY, Issuer, RegistryProcess, free_port, make_issuer, registry_licences
+from tests.worker.fault_env import RedisProcess, Tally, applied_twice, district_truth, outbox_rows
+from tests.worker.test_sync_faults import Worker
+from webapp.tasks import make_scheduler
 from workers.registry_client import RegistryClient
 
 pytestmark = pytest.mark.worker
@@ -164,7 +162,8 @@ def issue_licences(session: Any, issuer: Issuer, count: int, rng_seed: int) -> l
     """Issue ``count`` synthetic licences through the bulk service, each with a serial of its own
     (synthetic serials repeat after 100 seeds)."""
     rows = []
-    for line, row in bulk.synthetic_rows([issuer.licence_type], count, year=2024, seed=rng_seed):
+    synthetic = synthetic_licences.synthetic_rows([issuer.licence_type], count, year=2024, seed=rng_seed)
+    for line, row in synthetic:
         n = next(_serials)
         rows.append((line, {**row, "serial": f"F{n:011d}", "number": f"FS{n:011d}"}))
     result = bulk.bulk_issue(session, issuer.actor, issuer.department, rows, source="test")
@@ -208,7 +207,7 @@ class FaultMachine(RuleBasedStateMachine):
 
     def _refresh(self) -> None:
         """Read back the current version and status of every licence of this run."""
-        t = Licence.__table__  # type: ignore[attr-defined]
+        t = table_of(Licence)
         with self.env.db.transaction() as session:
             self.current = dict(session.execute(
                 sa.select(t.c.id, t.c.status).where(t.c.is_current.is_(True), t.c.id >= self.first_id)
