@@ -3,6 +3,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# Celery worker processes of the production layout (make run with DATABASE_URL and REDIS_URL set).
+WORKERS ?= 1
 
 .PHONY: run test soak lint bench venv clean
 
@@ -15,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: venv
-	$(PY) -m demo.run
+	$(PY) -m demo.run --workers $(WORKERS)
 
 test: venv
 	@eval "$$(scripts/test-services.sh)" && \
