@@ -24,7 +24,10 @@ from reports import charts, metrics, snapshot, template_tables
 from reports.models import Snapshot
 
 TEMPLATES = Path(__file__).parent / "templates"
-FONT = "Noto Sans CJK SC"
+# Official documents are set in a serif (宋体-like) face. Noto Serif CJK SC is the serif CJK family
+# Debian ships in fonts-noto-cjk (scripts/test-services.sh installs it); Word on a machine without it
+# falls back to its own 宋体 through the East-Asian font slot.
+FONT = "Noto Serif CJK SC"
 DISTRICT = "泰州市高港区"
 
 
@@ -312,24 +315,112 @@ def render_html(report: Report) -> str:
 # ---- DOCX ---------------------------------------------------------------------------------------------
 
 
+# A4 with the margins of GB/T 9704 (党政机关公文格式): top 37 mm, bottom 35 mm, left 28 mm, right 26 mm.
+PAGE_MM = (210, 297)
+MARGINS_MM = {"top": 37, "bottom": 35, "left": 28, "right": 26}
+TEXT_WIDTH_MM = PAGE_MM[0] - MARGINS_MM["left"] - MARGINS_MM["right"]
+
+
+def _set_fonts(element: Any, font: str) -> None:
+    """Name ``font`` for Latin and East-Asian text alike, dropping the theme fonts that would win."""
+    from docx.oxml.ns import qn
+
+    rpr = element.get_or_add_rPr()
+    rfonts = rpr.get_or_add_rFonts()
+    for attr in ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme"):
+        rfonts.attrib.pop(qn(attr), None)
+    for attr in ("w:ascii", "w:hAnsi", "w:eastAsia", "w:cs"):
+        rfonts.set(qn(attr), font)
+
+
+def _add_page_number(section: Any) -> None:
+    """A centred “— PAGE —” footer, as page numbers are printed on official documents."""
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    para = section.footer.paragraphs[0]
+    para.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    para.add_run("— ")
+    for kind, text in (("begin", None), (None, " PAGE "), ("separate", None), (None, "1"), ("end", None)):
+        run = para.add_run()
+        if kind is not None:
+            fld = OxmlElement("w:fldChar")
+            fld.set(qn("w:fldCharType"), kind)
+            run._r.append(fld)
+        elif text == " PAGE ":
+            instr = OxmlElement("w:instrText")
+            instr.set(qn("xml:space"), "preserve")
+            instr.text = text
+            run._r.append(instr)
+        else:
+            run.text = text or ""
+    para.add_run(" —")
+
+
+def _fit_table(table: Any, widths_mm: list[float]) -> None:
+    """Fixed column widths that add up to the text width, so no table runs past the margin."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+    from docx.shared import Mm
+
+    table.autofit = False
+    tbl_pr = table._tbl.tblPr
+    layout = OxmlElement("w:tblLayout")
+    layout.set(qn("w:type"), "fixed")
+    tbl_pr.append(layout)
+    width = OxmlElement("w:tblW")
+    width.set(qn("w:w"), str(int(Mm(sum(widths_mm)).twips)))
+    width.set(qn("w:type"), "dxa")
+    for old in tbl_pr.findall(qn("w:tblW")):
+        tbl_pr.remove(old)
+    tbl_pr.append(width)
+    for i, column in enumerate(table.columns):
+        column.width = Mm(widths_mm[i])
+        for cell in column.cells:
+            cell.width = Mm(widths_mm[i])
+
+
+def column_widths(header: list[str], rows: list[list[str]], total_mm: float = TEXT_WIDTH_MM) -> list[float]:
+    """Share ``total_mm`` among columns by their longest text (CJK counts double), each at least 10 mm."""
+
+    def weight(text: str) -> int:
+        return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+    longest = [max(weight(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    capped = [min(max(w, 4), 40) for w in longest]
+    floor = min(10.0, total_mm / len(header))
+    spare = total_mm - floor * len(header)
+    return [floor + spare * w / sum(capped) for w in capped]
+
+
 def render_docx(report: Report) -> bytes:
     from docx import Document
     from docx.enum.text import WD_ALIGN_PARAGRAPH
     from docx.oxml.ns import qn
-    from docx.shared import Cm, Pt
+    from docx.shared import Mm, Pt, RGBColor
 
     doc = Document()
-    for style_name in ("Normal", "Title", "Heading 1", "Heading 2", "Heading 3"):
+    for style_name in ("Normal", "Title", "Heading 1", "Heading 2", "Heading 3", "Table Grid"):
         style = doc.styles[style_name]
-        style.font.name = FONT
-        style.element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), FONT)
-    doc.styles["Normal"].font.size = Pt(10.5)
+        _set_fonts(style.element, FONT)
+        if style_name != "Normal" and style.font.color is not None:
+            style.font.color.rgb = RGBColor(0, 0, 0)
+    doc.styles["Normal"].font.size = Pt(12)
+    doc.styles["Title"].font.size = Pt(20)
+    title_ppr = doc.styles["Title"].element.pPr
+    if title_ppr is not None:  # the default template underlines titles in blue; a 公文 title has no rule
+        for border in title_ppr.findall(qn("w:pBdr")):
+            title_ppr.remove(border)
     props = doc.core_properties
     props.title, props.author = report.title, "高港区政务服务平台"
     props.created = props.modified = report.created_at.replace(tzinfo=None)
     props.revision = 1
     for section in doc.sections:
-        section.left_margin = section.right_margin = Cm(2.2)
+        section.page_width, section.page_height = Mm(PAGE_MM[0]), Mm(PAGE_MM[1])
+        section.top_margin, section.bottom_margin = Mm(MARGINS_MM["top"]), Mm(MARGINS_MM["bottom"])
+        section.left_margin, section.right_margin = Mm(MARGINS_MM["left"]), Mm(MARGINS_MM["right"])
+        _add_page_number(section)
 
     heading = doc.add_heading(report.title, level=0)
     heading.alignment = WD_ALIGN_PARAGRAPH.CENTER
@@ -337,7 +428,7 @@ def render_docx(report: Report) -> bytes:
     doc.add_heading("一、总体情况（政务服务）", level=1)
     for p in narrative(report):
         para = doc.add_paragraph(p)
-        para.paragraph_format.first_line_indent = Pt(21)
+        para.paragraph_format.first_line_indent = Pt(24)  # two characters at 12 pt
 
     def add_table(header: list[str], rows: list[list[str]], font_size: float = 8) -> None:
         table = doc.add_table(rows=1, cols=len(header))
@@ -353,6 +444,7 @@ def render_docx(report: Report) -> bytes:
                 for para in c.paragraphs:
                     for run in para.runs:
                         run.font.size = Pt(font_size)
+        _fit_table(table, column_widths(header, rows))
 
     for t in ("2", "3", "4"):
         doc.add_heading(template_tables.TABLE_TITLES[t], level=1)
@@ -364,7 +456,7 @@ def render_docx(report: Report) -> bytes:
     doc.add_heading("图表", level=1)
     for name, title in CHART_SPECS:
         doc.add_paragraph(title)
-        doc.add_picture(io.BytesIO(report.chart(name)), width=Cm(13))
+        doc.add_picture(io.BytesIO(report.chart(name)), width=Mm(min(140, TEXT_WIDTH_MM)))
 
     doc.add_heading("附表：分级认领与办件", level=1)
     for key in ("entries_by_town", "cases_by_month", "licence_events"):
