@@ -2,8 +2,9 @@
 
 One ``Report`` object (snapshot payload, hash, differences against the live data) renders to
 Markdown, standalone HTML and DOCX. Figures come only from the snapshot, so every run for the same
-snapshot prints the same tables; a figure that has changed since is listed as a difference, and a
-figure without data says so instead of printing a zero.
+snapshot prints the same tables. The published document holds only what the template holds; a figure
+without data prints “信息待补充” instead of a zero, and the reasons, the figures changed since the
+snapshot, the hash and the metric definitions go to a separate internal appendix for administrators.
 """
 
 from __future__ import annotations
@@ -95,16 +96,20 @@ def build_report(session: Session, year: int, with_differences: bool = True) -> 
 # ---- figures as text -----------------------------------------------------------------------------
 
 
+# What the published document prints for a figure without data; the reason goes to the internal appendix.
+PENDING = "（信息待补充）"
+
+
 def pct(result: dict[str, Any]) -> str:
     if result.get("missing") or not result["denominator"]:
-        return f"（缺少数据：{result.get('missing') or '分母为0'}）"
+        return PENDING
     value = 100 * result["numerator"] / result["denominator"]
     return f"{value:.1f}%（{result['numerator']}/{result['denominator']}）"
 
 
 def num(result: dict[str, Any], unit: str = "") -> str:
     if result.get("missing"):
-        return f"（缺少数据：{result['missing']}）"
+        return PENDING
     return f"{result['value']:,}{unit}"
 
 
@@ -114,7 +119,7 @@ def narrative(report: Report) -> list[str]:
     types = "；".join(f"{metrics.TYPE_LABELS[t]}{pct(m[f'no_contact_rate_{t}'])}" for t in metrics.SIX_TYPES)
     dept = m["departments_online"]
     dept_text = (
-        f"（缺少数据：{dept['missing']}）"
+        PENDING
         if dept.get("missing")
         else f"{dept['numerator']}个部门开展网上审批（共{dept['denominator']}个部门有办件）"
     )
@@ -225,30 +230,31 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def render_markdown(report: Report) -> str:
+    """The published report: only what the template holds (see ``render_internal_markdown``)."""
     m = report.metrics
-    out = [
-        f"# {report.title}",
-        "",
-        f"统计时点：{report.as_of_label}　快照哈希：`{report.hash}`",
-        "",
-        "## 一、总体情况（政务服务）",
-        "",
-    ]
+    out = [f"# {report.title}", "", f"统计时点：{report.as_of_label}", "", "## 一、总体情况（政务服务）", ""]
     out += [p + "\n" for p in narrative(report)]
     for table in ("2", "3", "4"):
         out += [f"## {template_tables.TABLE_TITLES[table]}", ""]
-        values = report.payload["template_tables"].get(table)
-        if values is None:
-            out += ["（缺少数据：管理员尚未填报本表）", ""]
-        out += [_md_table(*table_rows(table, values)), ""]
+        out += [_md_table(*table_rows(table, report.payload["template_tables"].get(table))), ""]
     out += ["## 附表：分级认领与办件", ""]
     for key in ("entries_by_town", "cases_by_month", "licence_events"):
         out += [f"### {m[key]['label']}", ""]
-        if m[key].get("missing"):
-            out += [f"（缺少数据：{m[key]['missing']}）", ""]
-        else:
-            out += [_md_table(*metric_table(m[key])), ""]
-    out += ["## 缺少的数据", ""]
+        out += [PENDING, ""] if m[key].get("missing") else [_md_table(*metric_table(m[key])), ""]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def render_internal_markdown(report: Report) -> str:
+    """The internal appendix for administrators: snapshot identity, missing data, changes, definitions."""
+    out = [
+        f"# {report.title}：内部附录（不公开）",
+        "",
+        f"统计时点：{report.as_of_label}；快照编号 {report.snapshot_id}；"
+        f"指标定义版本 {report.definitions_version}；快照哈希（SHA-256）`{report.hash}`。",
+        "",
+        "## 缺少的数据",
+        "",
+    ]
     missing = missing_figures(report)
     out += [f"- {x}" for x in missing] if missing else ["无"]
     out += ["", "## 快照后的数据变动", ""]
@@ -263,14 +269,7 @@ def render_markdown(report: Report) -> str:
         ]
     else:
         out += ["无：实时数据与快照一致。"]
-    out += [
-        "",
-        "## 附录：指标定义",
-        "",
-        f"指标定义版本 {report.definitions_version}；快照编号 {report.snapshot_id}；"
-        f"快照哈希（SHA-256）`{report.hash}`。",
-        "",
-    ]
+    out += ["", "## 指标定义", ""]
     out += [f"- **{label}**：{formula}" for label, formula in appendix(report)]
     return "\n".join(out) + "\n"
 
@@ -297,10 +296,13 @@ def report_context(report: Report, chart_src: dict[str, str]) -> dict[str, Any]:
             (m[k]["label"], m[k].get("missing"), *metric_table(m[k]))
             for k in ("entries_by_town", "cases_by_month", "licence_events")
         ],
-        "missing": missing_figures(report),
         "charts": [(title, chart_src[name]) for name, title in CHART_SPECS],
-        "definitions": appendix(report),
+        "pending": PENDING,
     }
+
+
+def internal_context(report: Report) -> dict[str, Any]:
+    return {"report": report, "missing": missing_figures(report), "definitions": appendix(report)}
 
 
 def render_html(report: Report) -> str:
@@ -310,6 +312,15 @@ def render_html(report: Report) -> str:
         for name, _t in CHART_SPECS
     }
     return _env.get_template("reports/report_document.html").render(**report_context(report, srcs))
+
+
+def render_internal_html(report: Report) -> str:
+    """The internal appendix as a standalone HTML document (administrators only)."""
+    return _env.get_template("reports/report_document.html").render(
+        **internal_context(report),
+        body_template="reports/_internal_body.html",
+        document_title=f"{report.title}：内部附录",
+    )
 
 
 # ---- DOCX ---------------------------------------------------------------------------------------------
@@ -448,10 +459,7 @@ def render_docx(report: Report) -> bytes:
 
     for t in ("2", "3", "4"):
         doc.add_heading(template_tables.TABLE_TITLES[t], level=1)
-        values = report.payload["template_tables"].get(t)
-        if values is None:
-            doc.add_paragraph("（缺少数据：管理员尚未填报本表）")
-        add_table(*table_rows(t, values))
+        add_table(*table_rows(t, report.payload["template_tables"].get(t)))
 
     doc.add_heading("图表", level=1)
     for name, title in CHART_SPECS:
@@ -463,31 +471,10 @@ def render_docx(report: Report) -> bytes:
         result = report.metrics[key]
         doc.add_heading(result["label"], level=2)
         if result.get("missing"):
-            doc.add_paragraph(f"（缺少数据：{result['missing']}）")
+            doc.add_paragraph(PENDING)
         else:
             add_table(*metric_table(result))
 
-    doc.add_heading("缺少的数据", level=1)
-    missing = missing_figures(report)
-    for x in missing or ["无"]:
-        doc.add_paragraph(x, style="List Bullet" if missing else None)
-    doc.add_heading("快照后的数据变动", level=1)
-    if report.version_note:
-        doc.add_paragraph(report.version_note)
-    if report.differences:
-        add_table(
-            ["指标", "快照值", "现值"], [[d.label, str(d.frozen), str(d.current)] for d in report.differences]
-        )
-    else:
-        doc.add_paragraph("无：实时数据与快照一致。")
-
-    doc.add_heading("附录：指标定义", level=1)
-    doc.add_paragraph(
-        f"指标定义版本 {report.definitions_version}；快照编号 {report.snapshot_id}；"
-        f"快照哈希（SHA-256）{report.hash}。"
-    )
-    for label, formula in appendix(report):
-        doc.add_paragraph(f"{label}：{formula}", style="List Bullet")
     buf = io.BytesIO()
     doc.save(buf)
     return buf.getvalue()

@@ -39,6 +39,7 @@ api_blp = ApiBlueprint(
 
 CHARTS = {name for name, _t in annual_report.CHART_SPECS}
 
+
 def _year_arg() -> int:
     raw = request.args.get("year") or ""
     if not raw:
@@ -383,6 +384,29 @@ def report_download(year: int, fmt: str) -> Any:
     return Response(
         annual_report.render_html(report), mimetype="text/html; charset=utf-8", headers=disposition
     )
+
+
+@bp.get("/admin/reports/<int:year>/internal")
+def internal_page(year: int) -> Any:
+    """The internal appendix (missing data, changes since the snapshot, hash, definitions)."""
+    require_admin()
+    report = annual_report.build_report(db_session(), _year_path(year))
+    return render_template("reports/internal_page.html", **annual_report.internal_context(report))
+
+
+@bp.get("/admin/reports/<int:year>/internal.<fmt>")
+def internal_download(year: int, fmt: str) -> Any:
+    require_admin()
+    if fmt not in ("md", "html"):
+        raise NotFound("格式应为 md 或 html")
+    report = annual_report.build_report(db_session(), _year_path(year))
+    name = f"gaogang-annual-report-{year}-internal.{fmt}"
+    disposition = {"Content-Disposition": f"attachment; filename={name}"}
+    if fmt == "md":
+        body, mimetype = annual_report.render_internal_markdown(report), "text/markdown; charset=utf-8"
+    else:
+        body, mimetype = annual_report.render_internal_html(report), "text/html; charset=utf-8"
+    return Response(body, mimetype=mimetype, headers=disposition)
 
 
 @bp.route("/admin/reports/<int:year>/tables/<table>", methods=["GET", "POST"])
