@@ -72,6 +72,16 @@ class Report:
         return f"截至{when:%Y年%m月%d日%H时%M分}（北京时间）"
 
     @property
+    def preliminary(self) -> bool:
+        """A snapshot of the running year (初步快照), frozen before the year ended."""
+        return bool(self.payload.get("preliminary"))
+
+    @property
+    def as_of_line(self) -> str:
+        line = f"统计时点：{self.as_of_label}"
+        return line + "。年度尚未结束，以上为初步统计数据。" if self.preliminary else line
+
+    @property
     def title(self) -> str:
         return f"{DISTRICT}{self.year}年政府信息公开工作年度报告（政务服务部分）"
 
@@ -232,7 +242,7 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 def render_markdown(report: Report) -> str:
     """The published report: only what the template holds (see ``render_internal_markdown``)."""
     m = report.metrics
-    out = [f"# {report.title}", "", f"统计时点：{report.as_of_label}", "", "## 一、总体情况（政务服务）", ""]
+    out = [f"# {report.title}", "", report.as_of_line, "", "## 一、总体情况（政务服务）", ""]
     out += [p + "\n" for p in narrative(report)]
     for table in ("2", "3", "4"):
         out += [f"## {template_tables.TABLE_TITLES[table]}", ""]
@@ -249,7 +259,7 @@ def render_internal_markdown(report: Report) -> str:
     out = [
         f"# {report.title}：内部附录（不公开）",
         "",
-        f"统计时点：{report.as_of_label}；快照编号 {report.snapshot_id}；"
+        f"{report.as_of_line}；快照编号 {report.snapshot_id}；"
         f"指标定义版本 {report.definitions_version}；快照哈希（SHA-256）`{report.hash}`。",
         "",
         "## 缺少的数据",
@@ -435,7 +445,7 @@ def render_docx(report: Report) -> bytes:
 
     heading = doc.add_heading(report.title, level=0)
     heading.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    doc.add_paragraph(f"统计时点：{report.as_of_label}")
+    doc.add_paragraph(report.as_of_line)
     doc.add_heading("一、总体情况（政务服务）", level=1)
     for p in narrative(report):
         para = doc.add_paragraph(p)
