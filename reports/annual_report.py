@@ -352,6 +352,14 @@ def _set_fonts(element: Any, font: str) -> None:
         rfonts.attrib.pop(qn(attr), None)
     for attr in ("w:ascii", "w:hAnsi", "w:eastAsia", "w:cs"):
         rfonts.set(qn(attr), font)
+    # Simplified Chinese as the East-Asian language, so renderers pick the SC glyph forms.
+    lang = rpr.find(qn("w:lang"))
+    if lang is None:
+        from docx.oxml import OxmlElement
+
+        lang = OxmlElement("w:lang")
+        rpr.append(lang)
+    lang.set(qn("w:eastAsia"), "zh-CN")
 
 
 def _add_page_number(section: Any) -> None:

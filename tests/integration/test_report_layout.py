@@ -59,6 +59,7 @@ def test_docx_is_a4_with_serif_cjk_fonts_page_numbers_and_tables_within_the_marg
         rfonts = doc.styles[name].element.rPr.rFonts
         assert rfonts.get(qn("w:eastAsia")) == "Noto Serif CJK SC", name
         assert rfonts.get(qn("w:asciiTheme")) is None, name  # a theme font would override the serif
+        assert doc.styles[name].element.rPr.find(qn("w:lang")).get(qn("w:eastAsia")) == "zh-CN", name
     footer = section.footer._element.xml
     assert "<w:instrText" in footer
     assert " PAGE " in footer
