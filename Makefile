@@ -3,8 +3,10 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# Celery worker processes of the production layout (make run with DATABASE_URL and REDIS_URL set).
+WORKERS ?= 1
 
-.PHONY: run test lint bench venv clean
+.PHONY: run test soak lint bench venv clean
 
 venv: $(VENV)/.installed
 
@@ -15,12 +17,22 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: venv
-	$(PY) -m demo.run
+	$(PY) -m demo.run --workers $(WORKERS)
 
 test: venv
 	@eval "$$(scripts/test-services.sh)" && \
 	  echo "tests use $$TEST_DATABASE_URL and $$TEST_REDIS_URL" && \
 	  $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The long fault soak (tests/worker/test_fault_state_machine.py): seeded random runs of licence
+# changes and faults until SOAK_MINUTES have passed, then a summary. Replay with SOAK_SEED=<seed>.
+SOAK_MINUTES ?= 10
+soak: venv
+	@eval "$$(scripts/test-services.sh)" && \
+	  echo "soak on $$TEST_DATABASE_URL for $(SOAK_MINUTES) min" && \
+	  SOAK_MINUTES=$(SOAK_MINUTES) $(VENV)/bin/pytest tests/worker/test_fault_state_machine.py -m soak -s \
+	    -p no:cacheprovider --timeout=$$($(PY) -c "print(int(float('$(SOAK_MINUTES)') * 60 + 900))") \
+	    $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -1,5 +1,6 @@
-"""The registry's own database: one row per licence (its latest version) and one receipt per
-idempotency key. Its own MetaData, created on start; the district's Alembic never sees it."""
+"""The registry's own database: one row per licence (its latest version), one receipt per
+idempotency key and a log of every write that changed a licence row. Its own MetaData, created on
+start; the district's Alembic never sees it."""
 
 from __future__ import annotations
 
@@ -45,9 +46,28 @@ receipts = sa.Table(
     sa.Column("first_at", sa.String(32), nullable=False),
 )
 
+# Every write that changed a licence row (a create or an update), in order. The receipts count
+# deliveries per key but not what was applied; this log lets anyone prove that no change of a
+# licence was applied twice and that the registry never went back to an older change.
+applied_log = sa.Table(
+    "registry_applied",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("idem_key", sa.String(200), nullable=False),
+    sa.Column("licence_key", sa.String(120), nullable=False),
+    sa.Column("identifier", sa.String(140), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("sequence", sa.BigInteger, nullable=False),
+    sa.Column("result", sa.String(12), nullable=False),  # created / updated
+    sa.Column("applied_at", sa.String(32), nullable=False),
+    sa.Index("ix_registry_applied_idem_key", "idem_key"),
+)
+
 _CHUNK = 500
 _COLS = [c.name for c in licences.c]  # licence_key first
 _RCOLS = [c.name for c in receipts.c]
+_ACOLS = [c.name for c in applied_log.c][1:]  # without the autoincrement id
 
 
 def _statements(paramstyle: str) -> dict[str, str]:
@@ -72,6 +92,8 @@ def _statements(paramstyle: str) -> dict[str, str]:
         "receipt": f"INSERT INTO registry_receipt ({', '.join(_RCOLS)}) "  # noqa: S608
                    f"VALUES ({', '.join([ph] * len(_RCOLS))}) ON CONFLICT (idem_key) "
                    "DO UPDATE SET deliveries = registry_receipt.deliveries + excluded.deliveries",
+        "applied": f"INSERT INTO registry_applied ({', '.join(_ACOLS)}) "  # noqa: S608
+                   f"VALUES ({', '.join([ph] * len(_ACOLS))})",
     }
 
 
@@ -144,6 +166,7 @@ class RegistryStore:
             keys = list({r["licence_key"] for r in valid})
             held = self._held(conn, keys)
             existing = set(held)
+            held_before = frozenset(existing)
             # Rows are built as tuples in column order (_COLS) for the driver's executemany: building
             # dicts and converting them was a tenth of the registry's time per record.
             writes: dict[str, tuple[Any, ...]] = {}
@@ -180,13 +203,20 @@ class RegistryStore:
             # Another process may have stored a higher rank since we read: the upsert kept it, so what
             # we took as applied is answered by what the database now holds.
             now_held = self._held(conn, list(writes))
+            log_rows = []
             for key, row in writes.items():
                 stored = now_held.get(key)
+                if stored is not None and stored == ((row[3], row[4]), row[1], row[9]):
+                    # Written (the last change of this licence in the batch): into the applied log.
+                    log_rows.append((row[2], key, row[1], row[3], row[4], row[5],
+                                     "updated" if key in held_before else "created", now))
                 if stored is None or stored[0] == (row[3], row[4]):
                     continue
                 for slot, rank in applied[key]:
                     slot["status"] = "stale" if rank < stored[0] else "duplicate"
                     slot["version"] = stored[0][0]
+            if log_rows:
+                conn.exec_driver_sql(self._sql["applied"], log_rows)
             deliveries: dict[str, list[Any]] = {}
             for slot, rec in slots:
                 receipt = deliveries.get(rec["idem_key"])
@@ -243,16 +273,30 @@ class RegistryStore:
         with self.engine.connect() as conn:
             return [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(q)]
 
+    def applied_twice(self) -> list[dict[str, Any]]:
+        """Changes (idem_keys) written more than once, with how often: empty when no change of a
+        licence was applied twice."""
+        q = (
+            sa.select(applied_log.c.idem_key, sa.func.count().label("times"))
+            .group_by(applied_log.c.idem_key)
+            .having(sa.func.count() > 1)
+            .order_by(applied_log.c.idem_key)
+        )
+        with self.engine.connect() as conn:
+            return [{"idem_key": k, "times": int(n)} for k, n in conn.execute(q)]
+
     def stats(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             n_lic = conn.execute(sa.select(sa.func.count()).select_from(licences)).scalar_one()
             n_rec, total = conn.execute(
                 sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(receipts.c.deliveries), 0))
             ).one()
+            n_applied = conn.execute(sa.select(sa.func.count()).select_from(applied_log)).scalar_one()
         return {"licences": n_lic, "receipts": n_rec, "deliveries": int(total),
-                "redeliveries": int(total) - n_rec}
+                "redeliveries": int(total) - n_rec, "applied": int(n_applied)}
 
     def reset(self) -> None:
         with self._lock, self.engine.begin() as conn:
+            conn.execute(applied_log.delete())
             conn.execute(receipts.delete())
             conn.execute(licences.delete())

@@ -2,8 +2,9 @@
 
 One ``Report`` object (snapshot payload, hash, differences against the live data) renders to
 Markdown, standalone HTML and DOCX. Figures come only from the snapshot, so every run for the same
-snapshot prints the same tables; a figure that has changed since is listed as a difference, and a
-figure without data says so instead of printing a zero.
+snapshot prints the same tables. The published document holds only what the template holds; a figure
+without data prints “信息待补充” instead of a zero, and the reasons, the figures changed since the
+snapshot, the hash and the metric definitions go to a separate internal appendix for administrators.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ from reports import charts, metrics, snapshot, template_tables
 from reports.models import Snapshot
 
 TEMPLATES = Path(__file__).parent / "templates"
-FONT = "Noto Sans CJK SC"
+# Official documents are set in a serif (宋体-like) face. Noto Serif CJK SC is the serif CJK family
+# Debian ships in fonts-noto-cjk (scripts/test-services.sh installs it); Word on a machine without it
+# falls back to its own 宋体 through the East-Asian font slot.
+FONT = "Noto Serif CJK SC"
 DISTRICT = "泰州市高港区"
 
 
@@ -68,6 +72,16 @@ class Report:
         return f"截至{when:%Y年%m月%d日%H时%M分}（北京时间）"
 
     @property
+    def preliminary(self) -> bool:
+        """A snapshot of the running year (初步快照), frozen before the year ended."""
+        return bool(self.payload.get("preliminary"))
+
+    @property
+    def as_of_line(self) -> str:
+        line = f"统计时点：{self.as_of_label}"
+        return line + "。年度尚未结束，以上为初步统计数据。" if self.preliminary else line
+
+    @property
     def title(self) -> str:
         return f"{DISTRICT}{self.year}年政府信息公开工作年度报告（政务服务部分）"
 
@@ -92,16 +106,20 @@ def build_report(session: Session, year: int, with_differences: bool = True) -> 
 # ---- figures as text -----------------------------------------------------------------------------
 
 
+# What the published document prints for a figure without data; the reason goes to the internal appendix.
+PENDING = "（信息待补充）"
+
+
 def pct(result: dict[str, Any]) -> str:
     if result.get("missing") or not result["denominator"]:
-        return f"（缺少数据：{result.get('missing') or '分母为0'}）"
+        return PENDING
     value = 100 * result["numerator"] / result["denominator"]
     return f"{value:.1f}%（{result['numerator']}/{result['denominator']}）"
 
 
 def num(result: dict[str, Any], unit: str = "") -> str:
     if result.get("missing"):
-        return f"（缺少数据：{result['missing']}）"
+        return PENDING
     return f"{result['value']:,}{unit}"
 
 
@@ -111,7 +129,7 @@ def narrative(report: Report) -> list[str]:
     types = "；".join(f"{metrics.TYPE_LABELS[t]}{pct(m[f'no_contact_rate_{t}'])}" for t in metrics.SIX_TYPES)
     dept = m["departments_online"]
     dept_text = (
-        f"（缺少数据：{dept['missing']}）"
+        PENDING
         if dept.get("missing")
         else f"{dept['numerator']}个部门开展网上审批（共{dept['denominator']}个部门有办件）"
     )
@@ -222,30 +240,31 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def render_markdown(report: Report) -> str:
+    """The published report: only what the template holds (see ``render_internal_markdown``)."""
     m = report.metrics
-    out = [
-        f"# {report.title}",
-        "",
-        f"统计时点：{report.as_of_label}　快照哈希：`{report.hash}`",
-        "",
-        "## 一、总体情况（政务服务）",
-        "",
-    ]
+    out = [f"# {report.title}", "", report.as_of_line, "", "## 一、总体情况（政务服务）", ""]
     out += [p + "\n" for p in narrative(report)]
     for table in ("2", "3", "4"):
         out += [f"## {template_tables.TABLE_TITLES[table]}", ""]
-        values = report.payload["template_tables"].get(table)
-        if values is None:
-            out += ["（缺少数据：管理员尚未填报本表）", ""]
-        out += [_md_table(*table_rows(table, values)), ""]
+        out += [_md_table(*table_rows(table, report.payload["template_tables"].get(table))), ""]
     out += ["## 附表：分级认领与办件", ""]
     for key in ("entries_by_town", "cases_by_month", "licence_events"):
         out += [f"### {m[key]['label']}", ""]
-        if m[key].get("missing"):
-            out += [f"（缺少数据：{m[key]['missing']}）", ""]
-        else:
-            out += [_md_table(*metric_table(m[key])), ""]
-    out += ["## 缺少的数据", ""]
+        out += [PENDING, ""] if m[key].get("missing") else [_md_table(*metric_table(m[key])), ""]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def render_internal_markdown(report: Report) -> str:
+    """The internal appendix for administrators: snapshot identity, missing data, changes, definitions."""
+    out = [
+        f"# {report.title}：内部附录（不公开）",
+        "",
+        f"{report.as_of_line}；快照编号 {report.snapshot_id}；"
+        f"指标定义版本 {report.definitions_version}；快照哈希（SHA-256）`{report.hash}`。",
+        "",
+        "## 缺少的数据",
+        "",
+    ]
     missing = missing_figures(report)
     out += [f"- {x}" for x in missing] if missing else ["无"]
     out += ["", "## 快照后的数据变动", ""]
@@ -260,14 +279,7 @@ def render_markdown(report: Report) -> str:
         ]
     else:
         out += ["无：实时数据与快照一致。"]
-    out += [
-        "",
-        "## 附录：指标定义",
-        "",
-        f"指标定义版本 {report.definitions_version}；快照编号 {report.snapshot_id}；"
-        f"快照哈希（SHA-256）`{report.hash}`。",
-        "",
-    ]
+    out += ["", "## 指标定义", ""]
     out += [f"- **{label}**：{formula}" for label, formula in appendix(report)]
     return "\n".join(out) + "\n"
 
@@ -294,10 +306,13 @@ def report_context(report: Report, chart_src: dict[str, str]) -> dict[str, Any]:
             (m[k]["label"], m[k].get("missing"), *metric_table(m[k]))
             for k in ("entries_by_town", "cases_by_month", "licence_events")
         ],
-        "missing": missing_figures(report),
         "charts": [(title, chart_src[name]) for name, title in CHART_SPECS],
-        "definitions": appendix(report),
+        "pending": PENDING,
     }
+
+
+def internal_context(report: Report) -> dict[str, Any]:
+    return {"report": report, "missing": missing_figures(report), "definitions": appendix(report)}
 
 
 def render_html(report: Report) -> str:
@@ -309,35 +324,140 @@ def render_html(report: Report) -> str:
     return _env.get_template("reports/report_document.html").render(**report_context(report, srcs))
 
 
+def render_internal_html(report: Report) -> str:
+    """The internal appendix as a standalone HTML document (administrators only)."""
+    return _env.get_template("reports/report_document.html").render(
+        **internal_context(report),
+        body_template="reports/_internal_body.html",
+        document_title=f"{report.title}：内部附录",
+    )
+
+
 # ---- DOCX ---------------------------------------------------------------------------------------------
+
+
+# A4 with the margins of GB/T 9704 (党政机关公文格式): top 37 mm, bottom 35 mm, left 28 mm, right 26 mm.
+PAGE_MM = (210, 297)
+MARGINS_MM = {"top": 37, "bottom": 35, "left": 28, "right": 26}
+TEXT_WIDTH_MM = PAGE_MM[0] - MARGINS_MM["left"] - MARGINS_MM["right"]
+
+
+def _set_fonts(element: Any, font: str) -> None:
+    """Name ``font`` for Latin and East-Asian text alike, dropping the theme fonts that would win."""
+    from docx.oxml.ns import qn
+
+    rpr = element.get_or_add_rPr()
+    rfonts = rpr.get_or_add_rFonts()
+    for attr in ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme"):
+        rfonts.attrib.pop(qn(attr), None)
+    for attr in ("w:ascii", "w:hAnsi", "w:eastAsia", "w:cs"):
+        rfonts.set(qn(attr), font)
+    # Simplified Chinese as the East-Asian language, so renderers pick the SC glyph forms.
+    lang = rpr.find(qn("w:lang"))
+    if lang is None:
+        from docx.oxml import OxmlElement
+
+        lang = OxmlElement("w:lang")
+        rpr.append(lang)
+    lang.set(qn("w:eastAsia"), "zh-CN")
+
+
+def _add_page_number(section: Any) -> None:
+    """A centred “— PAGE —” footer, as page numbers are printed on official documents."""
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    para = section.footer.paragraphs[0]
+    para.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    para.add_run("— ")
+    for kind, text in (("begin", None), (None, " PAGE "), ("separate", None), (None, "1"), ("end", None)):
+        run = para.add_run()
+        if kind is not None:
+            fld = OxmlElement("w:fldChar")
+            fld.set(qn("w:fldCharType"), kind)
+            run._r.append(fld)
+        elif text == " PAGE ":
+            instr = OxmlElement("w:instrText")
+            instr.set(qn("xml:space"), "preserve")
+            instr.text = text
+            run._r.append(instr)
+        else:
+            run.text = text or ""
+    para.add_run(" —")
+
+
+def _fit_table(table: Any, widths_mm: list[float]) -> None:
+    """Fixed column widths that add up to the text width, so no table runs past the margin."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+    from docx.shared import Mm
+
+    table.autofit = False
+    tbl_pr = table._tbl.tblPr
+    layout = OxmlElement("w:tblLayout")
+    layout.set(qn("w:type"), "fixed")
+    tbl_pr.append(layout)
+    width = OxmlElement("w:tblW")
+    width.set(qn("w:w"), str(int(Mm(sum(widths_mm)).twips)))
+    width.set(qn("w:type"), "dxa")
+    for old in tbl_pr.findall(qn("w:tblW")):
+        tbl_pr.remove(old)
+    tbl_pr.append(width)
+    for i, column in enumerate(table.columns):
+        column.width = Mm(widths_mm[i])
+        for cell in column.cells:
+            cell.width = Mm(widths_mm[i])
+
+
+def column_widths(header: list[str], rows: list[list[str]], total_mm: float = TEXT_WIDTH_MM) -> list[float]:
+    """Share ``total_mm`` among columns by their longest text (CJK counts double), each at least 10 mm."""
+
+    def weight(text: str) -> int:
+        return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+    longest = [max(weight(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    capped = [min(max(w, 4), 40) for w in longest]
+    floor = min(10.0, total_mm / len(header))
+    spare = total_mm - floor * len(header)
+    return [floor + spare * w / sum(capped) for w in capped]
 
 
 def render_docx(report: Report) -> bytes:
     from docx import Document
     from docx.enum.text import WD_ALIGN_PARAGRAPH
     from docx.oxml.ns import qn
-    from docx.shared import Cm, Pt
+    from docx.shared import Mm, Pt, RGBColor
 
     doc = Document()
-    for style_name in ("Normal", "Title", "Heading 1", "Heading 2", "Heading 3"):
+    for style_name in ("Normal", "Title", "Heading 1", "Heading 2", "Heading 3", "Table Grid"):
         style = doc.styles[style_name]
-        style.font.name = FONT
-        style.element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), FONT)
-    doc.styles["Normal"].font.size = Pt(10.5)
+        _set_fonts(style.element, FONT)
+        if style_name != "Normal" and style.font.color is not None:
+            style.font.color.rgb = RGBColor(0, 0, 0)
+    doc.styles["Normal"].font.size = Pt(12)
+    doc.styles["Title"].font.size = Pt(20)
+    title_ppr = doc.styles["Title"].element.pPr
+    if title_ppr is not None:  # the default template underlines titles in blue; a 公文 title has no rule
+        for border in title_ppr.findall(qn("w:pBdr")):
+            title_ppr.remove(border)
     props = doc.core_properties
     props.title, props.author = report.title, "高港区政务服务平台"
     props.created = props.modified = report.created_at.replace(tzinfo=None)
     props.revision = 1
     for section in doc.sections:
-        section.left_margin = section.right_margin = Cm(2.2)
+        section.page_width, section.page_height = Mm(PAGE_MM[0]), Mm(PAGE_MM[1])
+        section.top_margin, section.bottom_margin = Mm(MARGINS_MM["top"]), Mm(MARGINS_MM["bottom"])
+        section.left_margin, section.right_margin = Mm(MARGINS_MM["left"]), Mm(MARGINS_MM["right"])
+        _add_page_number(section)
 
     heading = doc.add_heading(report.title, level=0)
     heading.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    doc.add_paragraph(f"统计时点：{report.as_of_label}")
+    doc.add_paragraph(report.as_of_line)
     doc.add_heading("一、总体情况（政务服务）", level=1)
     for p in narrative(report):
         para = doc.add_paragraph(p)
-        para.paragraph_format.first_line_indent = Pt(21)
+        para.paragraph_format.first_line_indent = Pt(24)  # two characters at 12 pt
 
     def add_table(header: list[str], rows: list[list[str]], font_size: float = 8) -> None:
         table = doc.add_table(rows=1, cols=len(header))
@@ -353,49 +473,26 @@ def render_docx(report: Report) -> bytes:
                 for para in c.paragraphs:
                     for run in para.runs:
                         run.font.size = Pt(font_size)
+        _fit_table(table, column_widths(header, rows))
 
     for t in ("2", "3", "4"):
         doc.add_heading(template_tables.TABLE_TITLES[t], level=1)
-        values = report.payload["template_tables"].get(t)
-        if values is None:
-            doc.add_paragraph("（缺少数据：管理员尚未填报本表）")
-        add_table(*table_rows(t, values))
+        add_table(*table_rows(t, report.payload["template_tables"].get(t)))
 
     doc.add_heading("图表", level=1)
     for name, title in CHART_SPECS:
         doc.add_paragraph(title)
-        doc.add_picture(io.BytesIO(report.chart(name)), width=Cm(13))
+        doc.add_picture(io.BytesIO(report.chart(name)), width=Mm(min(140, TEXT_WIDTH_MM)))
 
     doc.add_heading("附表：分级认领与办件", level=1)
     for key in ("entries_by_town", "cases_by_month", "licence_events"):
         result = report.metrics[key]
         doc.add_heading(result["label"], level=2)
         if result.get("missing"):
-            doc.add_paragraph(f"（缺少数据：{result['missing']}）")
+            doc.add_paragraph(PENDING)
         else:
             add_table(*metric_table(result))
 
-    doc.add_heading("缺少的数据", level=1)
-    missing = missing_figures(report)
-    for x in missing or ["无"]:
-        doc.add_paragraph(x, style="List Bullet" if missing else None)
-    doc.add_heading("快照后的数据变动", level=1)
-    if report.version_note:
-        doc.add_paragraph(report.version_note)
-    if report.differences:
-        add_table(
-            ["指标", "快照值", "现值"], [[d.label, str(d.frozen), str(d.current)] for d in report.differences]
-        )
-    else:
-        doc.add_paragraph("无：实时数据与快照一致。")
-
-    doc.add_heading("附录：指标定义", level=1)
-    doc.add_paragraph(
-        f"指标定义版本 {report.definitions_version}；快照编号 {report.snapshot_id}；"
-        f"快照哈希（SHA-256）{report.hash}。"
-    )
-    for label, formula in appendix(report):
-        doc.add_paragraph(f"{label}：{formula}", style="List Bullet")
     buf = io.BytesIO()
     doc.save(buf)
     return buf.getvalue()

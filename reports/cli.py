@@ -103,9 +103,12 @@ def build(year: int, out_dir: Path, formats: tuple[str, ...], freeze: bool) -> N
         else:
             path.write_text(annual_report.render_html(report), encoding="utf-8")
         click.echo(f"已生成 {path}")
+    internal = out_dir / f"gaogang-annual-report-{year}-internal.md"
+    internal.write_text(annual_report.render_internal_markdown(report), encoding="utf-8")
+    click.echo(f"已生成内部附录（不公开）{internal}")
     click.echo(f"快照哈希 {report.hash}")
     if report.differences:
-        click.echo(f"注意：{len(report.differences)} 项数据在快照后有变动，已在报告中列出")
+        click.echo(f"注意：{len(report.differences)} 项数据在快照后有变动，已在内部附录中列出")
     missing = annual_report.missing_figures(report)
     if missing:
         click.echo(

@@ -696,6 +696,22 @@ def case_stat_years(session: Session) -> list[int]:
     return [y for (y,) in session.execute(years).all()]
 
 
+def latest_year_with_data(session: Session, this_year: int) -> int:
+    """The dashboard's default year: the latest year, up to ``this_year``, that holds recorded data.
+
+    Recorded data is case statistics, a licence record or an entered template table; the catalogue
+    itself is not counted (it exists every year). Without any, the current year.
+    """
+    from licenses.models import Licence
+
+    years = set(case_stat_years(session))
+    years |= {y for (y,) in session.execute(select(col(TemplateTable.year)).distinct()).all()}
+    newest_licence = session.execute(sa.select(sa.func.max(col(Licence.created_at)))).scalar()
+    if newest_licence is not None:
+        years.add(newest_licence.astimezone(CHINA_TZ).year)
+    return max((y for y in years if MIN_YEAR <= y <= this_year), default=this_year)
+
+
 def require_report_admin(actor: Principal) -> None:
     if not actor.is_admin:
         raise Forbidden("仅区级管理员可执行此操作")

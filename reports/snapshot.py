@@ -58,22 +58,44 @@ def build_payload(session: Session, year: int, as_of: datetime) -> dict[str, Any
 
 
 def create_snapshot(
-    session: Session, actor: Principal, year: int, *, now: datetime | None = None
+    session: Session,
+    actor: Principal,
+    year: int,
+    *,
+    now: datetime | None = None,
+    preliminary: bool = False,
 ) -> Snapshot:
-    """Freeze the year's figures as of its last instant (China time). Only for a finished year.
+    """Freeze the year's figures as of its last instant (China time) for a finished year, or, with
+    ``preliminary``, the running year's figures as of now (marked 初步 in the payload and the report).
 
     A new snapshot of the same year is added (the old ones stay for the record); the report uses
-    the latest.
+    the latest, so the year-end snapshot frozen after the year replaces a preliminary one.
     """
     if not actor.is_admin:
         raise Forbidden("仅区级管理员可冻结年度快照")
-    _start, end = services.year_bounds(year)
-    if (now or utcnow()) <= end:
-        raise Invalid(f"{year} 年尚未结束，不能冻结年末快照", {"year": [f"{year} 年尚未结束"]})
-    payload = json.loads(canonical(build_payload(session, year, end)))
+    start, end = services.year_bounds(year)
+    moment = now or utcnow()
+    if preliminary:
+        if moment > end:
+            raise Invalid(f"{year} 年已结束，请冻结年末快照", {"year": [f"{year} 年已结束"]})
+        if moment < start:
+            raise Invalid(f"{year} 年尚未开始，不能冻结快照", {"year": [f"{year} 年尚未开始"]})
+        # Whole seconds: the statistical moment is printed and must rebuild the same figures.
+        as_of = moment.replace(microsecond=0)
+    elif moment <= end:
+        raise Invalid(
+            f"{year} 年尚未结束，不能冻结年末快照；可冻结为初步快照",
+            {"year": [f"{year} 年尚未结束"]},
+        )
+    else:
+        as_of = end
+    built = build_payload(session, year, as_of)
+    if preliminary:
+        built["preliminary"] = True
+    payload = json.loads(canonical(built))
     snap = Snapshot(
         year=year,
-        as_of=end,
+        as_of=as_of,
         definitions_version=metrics.DEFINITIONS_VERSION,
         payload=payload,
         hash=payload_hash(payload),
@@ -87,7 +109,12 @@ def create_snapshot(
         action="reports.snapshot",
         entity_type="report_snapshot",
         entity_id=snap.id,
-        new={"year": year, "hash": snap.hash, "definitions_version": snap.definitions_version},
+        new={
+            "year": year,
+            "hash": snap.hash,
+            "definitions_version": snap.definitions_version,
+            "preliminary": preliminary,
+        },
     )
     return snap
 
@@ -154,5 +181,8 @@ def differences(frozen: dict[str, Any], live: dict[str, Any]) -> list[Difference
 
 
 def live_differences(session: Session, snap: Snapshot) -> list[Difference]:
-    live = json.loads(canonical(build_payload(session, snap.year, snap.as_of)))
+    built = build_payload(session, snap.year, snap.as_of)
+    if snap.payload.get("preliminary"):
+        built["preliminary"] = True
+    live = json.loads(canonical(built))
     return differences(snap.payload, live)

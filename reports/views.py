@@ -39,15 +39,13 @@ api_blp = ApiBlueprint(
 
 CHARTS = {name for name, _t in annual_report.CHART_SPECS}
 
+
 def _year_arg() -> int:
     raw = request.args.get("year") or ""
     if not raw:
-        # The current year, unless case statistics exist only for earlier years (early in a year
-        # the last full year is what administrators look at).
-        this_year = utcnow().astimezone(CHINA_TZ).year
-        years = services.case_stat_years(db_session())
-        earlier = [y for y in years if y < this_year]
-        return max(earlier) if earlier and this_year not in years else this_year
+        # The latest year that holds recorded data (case statistics, licences, template tables), so
+        # the dashboard does not open on an empty year while the data sit in another one.
+        return services.latest_year_with_data(db_session(), utcnow().astimezone(CHINA_TZ).year)
     try:
         year = int(raw)
     except ValueError:
@@ -306,7 +304,8 @@ def reports_home() -> Any:
     this_year = utcnow().astimezone(CHINA_TZ).year
     snaps = snapshot.list_snapshots(session)
     years = sorted(
-        {this_year - 1, *(s.year for s in snaps), *services.case_stat_years(session)}, reverse=True
+        {this_year, this_year - 1, *(s.year for s in snaps), *services.case_stat_years(session)},
+        reverse=True,
     )
     latest: dict[int, Snapshot] = {}
     for s in snaps:
@@ -329,16 +328,40 @@ def _year_path(year: int) -> int:
     return year
 
 
-@bp.post("/admin/reports/<int:year>/snapshot")
-def freeze(year: int) -> Any:
+def _freeze(year: int) -> Any:
+    """Freeze ``year``: a year-end snapshot for a finished year, a preliminary one for the running year."""
     actor = require_admin()
+    this_year = utcnow().astimezone(CHINA_TZ).year
+    preliminary = year == this_year
     try:
-        snap = snapshot.create_snapshot(db_session(), actor, _year_path(year))
+        snap = snapshot.create_snapshot(db_session(), actor, _year_path(year), preliminary=preliminary)
     except DomainError as exc:
         flash(exc.message, "error")
         return redirect(url_for("reports.reports_home"), 303)
-    flash(f"已冻结 {year} 年年末快照，哈希 {snap.hash[:16]}…", "ok")
+    kind = "初步快照" if preliminary else "年末快照"
+    flash(f"已冻结 {year} 年{kind}，哈希 {snap.hash[:16]}…", "ok")
     return redirect(url_for("reports.report_page", year=year), 303)
+
+
+@bp.post("/admin/reports/<int:year>/snapshot")
+def freeze(year: int) -> Any:
+    return _freeze(year)
+
+
+@bp.post("/admin/reports/snapshot")
+def freeze_any_year() -> Any:
+    """The “冻结其他年度” form: the year comes from the form field."""
+    require_admin()
+    try:
+        year = int(request.form.get("year", ""))
+        services.check_year(year)
+    except ValueError:
+        flash("年份应为整数", "error")
+        return redirect(url_for("reports.reports_home"), 303)
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("reports.reports_home"), 303)
+    return _freeze(year)
 
 
 @bp.get("/admin/reports/<int:year>")
@@ -383,6 +406,29 @@ def report_download(year: int, fmt: str) -> Any:
     return Response(
         annual_report.render_html(report), mimetype="text/html; charset=utf-8", headers=disposition
     )
+
+
+@bp.get("/admin/reports/<int:year>/internal")
+def internal_page(year: int) -> Any:
+    """The internal appendix (missing data, changes since the snapshot, hash, definitions)."""
+    require_admin()
+    report = annual_report.build_report(db_session(), _year_path(year))
+    return render_template("reports/internal_page.html", **annual_report.internal_context(report))
+
+
+@bp.get("/admin/reports/<int:year>/internal.<fmt>")
+def internal_download(year: int, fmt: str) -> Any:
+    require_admin()
+    if fmt not in ("md", "html"):
+        raise NotFound("格式应为 md 或 html")
+    report = annual_report.build_report(db_session(), _year_path(year))
+    name = f"gaogang-annual-report-{year}-internal.{fmt}"
+    disposition = {"Content-Disposition": f"attachment; filename={name}"}
+    if fmt == "md":
+        body, mimetype = annual_report.render_internal_markdown(report), "text/markdown; charset=utf-8"
+    else:
+        body, mimetype = annual_report.render_internal_html(report), "text/html; charset=utf-8"
+    return Response(body, mimetype=mimetype, headers=disposition)
 
 
 @bp.route("/admin/reports/<int:year>/tables/<table>", methods=["GET", "POST"])

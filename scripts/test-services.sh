@@ -5,6 +5,8 @@
 #               installed binaries; else install postgresql (as root) or say which package to install.
 #   Redis:      $REDIS_URL if set; else 127.0.0.1:6379 (started if stopped); else install redis-server.
 #   Chromium:   /usr/bin/chromium and CJK fonts for the browser tests (installed as root if missing).
+#   soffice:    LibreOffice Writer and poppler-utils for the report layout test (installed as root).
+#   promtool:   from Debian's prometheus package, for the alert-rule checks (installed as root).
 set -euo pipefail
 log() { echo "[test-services] $*" >&2; }
 is_root() { [ "$(id -u)" = 0 ]; }
@@ -67,8 +69,20 @@ else
 fi
 
 # ---- Browser for tests/browser
-if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then
+if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -i "Noto Sans CJK" >/dev/null; then
   apt_install chromium fonts-noto-cjk
+fi
+
+# ---- LibreOffice (DOCX -> PDF) and poppler (pdfinfo, pdftoppm) for the annual report's layout test;
+# the serif CJK face of the report is in fonts-noto-cjk. Without recommends this takes well under a minute.
+if ! command -v soffice >/dev/null 2>&1 || ! command -v pdfinfo >/dev/null 2>&1 \
+   || ! fc-list 2>/dev/null | grep -i "Noto Serif CJK SC" >/dev/null; then
+  apt_install --no-install-recommends libreoffice-writer-nogui poppler-utils fonts-noto-cjk
+fi
+
+# ---- promtool for the alert-rule checks (deploy/prometheus); Debian ships it with prometheus
+if ! command -v promtool >/dev/null 2>&1; then
+  apt_install --no-install-recommends prometheus
 fi
 
 echo "export TEST_DATABASE_URL='$pg_url'"

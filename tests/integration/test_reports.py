@@ -287,7 +287,7 @@ def test_report_rerun_gives_identical_tables_and_the_same_hash(
     assert annual_report.render_html(report_a) == annual_report.render_html(report_b)
     second = _freeze(session)  # freezing unchanged data again gives the same hash
     assert second.hash == first.hash
-    assert first.hash in annual_report.render_markdown(report_a)
+    assert first.hash in annual_report.render_internal_markdown(report_a)
     text = annual_report.render_markdown(report_a)
     assert "50.0%（1/2）" in text  # 不见面率: e1 of the two six-type entries (e3 is 公共服务)
     assert "187" in text  # cases received
@@ -304,7 +304,8 @@ def test_a_figure_changed_after_the_snapshot_is_shown_as_a_difference(
     assert report.hash == frozen.hash
     labels = {d.label: (d.frozen, d.current) for d in report.differences}
     assert labels["办件总量"] == (187, 197)
-    assert "187" in annual_report.render_markdown(report).split("## 快照后的数据变动")[0]
+    assert "187" in annual_report.render_markdown(report)  # the published report keeps the frozen figure
+    assert "| 办件总量 | 187 | 197 |" in annual_report.render_internal_markdown(report)
 
 
 def test_a_template_table_edited_after_the_snapshot_shows_the_changed_cells(
@@ -332,10 +333,12 @@ def test_a_year_without_data_lists_missing_figures_instead_of_zeros(session: Ses
     assert any("办件总量" in m for m in missing)
     assert any("管理员尚未填报" in m for m in missing)
     text = annual_report.render_markdown(report)
-    assert "缺少数据" in text
+    assert "信息待补充" in text
     assert "不见面率0" not in text
     assert "0.0%" not in text
-    assert snap.hash in text
+    internal = annual_report.render_internal_markdown(report)
+    assert "管理员尚未填报" in internal
+    assert snap.hash in internal
 
 
 def test_snapshot_of_an_unfinished_year_is_refused(session: Session) -> None:
@@ -348,7 +351,9 @@ def test_report_without_a_snapshot_says_so(session: Session) -> None:
         annual_report.build_report(session, 2018)
 
 
-def test_docx_contains_the_narrative_tables_and_hash(session: Session, world: dict[str, Any]) -> None:
+def test_docx_contains_the_narrative_and_tables_but_not_the_hash(
+    session: Session, world: dict[str, Any]
+) -> None:
     from docx import Document
 
     backdate(session, datetime(2025, 3, 1, tzinfo=UTC))
@@ -367,7 +372,7 @@ def test_docx_contains_the_narrative_tables_and_hash(session: Session, world: di
     doc = Document(io.BytesIO(annual_report.render_docx(annual_report.build_report(session, YEAR))))
     text = "\n".join(p.text for p in doc.paragraphs)
     assert "不见面率" in text
-    assert snap.hash in text
+    assert snap.hash not in text  # the hash is in the internal appendix, not the published document
     assert len(doc.inline_shapes) == len(annual_report.CHART_SPECS)
     table4 = doc.tables[2]
     assert [c.text for c in table4.rows[1].cells] == ["行政复议", "1", "1", "1", "1", "4"]
@@ -431,9 +436,12 @@ def test_unpublished_bundle_is_not_public(session: Session, world: dict[str, Any
 @pytest.fixture
 def admin_client(client: Any, session: Session) -> Any:
     user = users.create_user(
-        session, SYSTEM, users.NewUser(
+        session,
+        SYSTEM,
+        users.NewUser(
             username="report_admin", password="a-long-password-1", display_name="管理员", role=Role.ADMIN
-    ))[0]
+        ),
+    )[0]
     session.flush()
     sign_in(client, user.id)
     return client
@@ -442,13 +450,16 @@ def admin_client(client: Any, session: Session) -> Any:
 def test_dashboard_is_for_administrators_only(client: Any, session: Session, world: dict[str, Any]) -> None:
     assert client.get("/admin/dashboard").status_code == 401
     editor = users.create_user(
-        session, SYSTEM, users.NewUser(
-        username="editor_x",
-        password="a-long-password-1",
-        display_name="编辑",
-        role=Role.DEPT_EDITOR,
-        department_id=world["d1"].id,
-    ))[0]
+        session,
+        SYSTEM,
+        users.NewUser(
+            username="editor_x",
+            password="a-long-password-1",
+            display_name="编辑",
+            role=Role.DEPT_EDITOR,
+            department_id=world["d1"].id,
+        ),
+    )[0]
     session.flush()
     sign_in(client, editor.id)
     assert client.get("/admin/dashboard").status_code == 403
@@ -551,9 +562,12 @@ def test_public_bundle_page(client: Any, session: Session, world: dict[str, Any]
 
 def test_api_case_stats_and_metrics(client: Any, session: Session, world: dict[str, Any]) -> None:
     admin = users.create_user(
-        session, SYSTEM, users.NewUser(
+        session,
+        SYSTEM,
+        users.NewUser(
             username="api_admin", password="a-long-password-1", display_name="接口", role=Role.ADMIN
-    ))[0]
+        ),
+    )[0]
     session.flush()
     token = users.issue_token(session, SYSTEM, admin.id, name="审批系统")[1]
     headers = {"Authorization": f"Bearer {token}"}
@@ -631,7 +645,12 @@ def test_cli_import_and_build(app: Any, session: Session, world: dict[str, Any],
     out = tmp_path / "out"
     result = runner.invoke(args=["reports", "build", "--year", str(YEAR), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert sorted(p.suffix for p in out.iterdir()) == [".docx", ".html", ".md"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"gaogang-annual-report-{YEAR}-internal.md",
+        f"gaogang-annual-report-{YEAR}.docx",
+        f"gaogang-annual-report-{YEAR}.html",
+        f"gaogang-annual-report-{YEAR}.md",
+    ]
     first = (out / f"gaogang-annual-report-{YEAR}.md").read_text(encoding="utf-8")
     runner.invoke(args=["reports", "build", "--year", str(YEAR), "--out", str(out)])
     assert (out / f"gaogang-annual-report-{YEAR}.md").read_text(encoding="utf-8") == first
@@ -742,9 +761,22 @@ def test_dashboard_serves_cached_figures_until_a_web_write_invalidates_them(
     import_csv(session, csv_text([f"{e1},2025-01,200,80,90,88"]))
     assert january(admin_client) == "01,1月,130,80,120,117"
     # The case-statistics API is a web write: it clears the cache, the next read is fresh.
-    response = admin_client.post("/api/v1/reports/case-stats", json={"year": YEAR, "rows": [
-        {"task_code": e1, "month": "2025-01", "received": 300, "online": 80, "finished": 90, "on_time": 88},
-    ]})
+    response = admin_client.post(
+        "/api/v1/reports/case-stats",
+        json={
+            "year": YEAR,
+            "rows": [
+                {
+                    "task_code": e1,
+                    "month": "2025-01",
+                    "received": 300,
+                    "online": 80,
+                    "finished": 90,
+                    "on_time": 88,
+                },
+            ],
+        },
+    )
     assert response.status_code == 200, response.get_json()
     assert january(admin_client) == "01,1月,330,80,120,117"
 
