@@ -20,6 +20,7 @@ from catalog.search.text import (
     normalize_query,
     normalize_text,
     query_grams,
+    segment,
     strip_fillers,
     syllables,
     within_one_edit,
@@ -35,6 +36,8 @@ from catalog.search_models import (
 )
 
 MAX_WORDS = 5
+# Dictionary words a query may be cut into; longer cuts are too loose to be worth matching apart.
+MAX_SEGMENTS = 8
 MAX_PAGE = 1000
 MAX_LIMIT = 100
 
@@ -123,6 +126,12 @@ def _phrases(query: str, aliases: list[Alias]) -> list[_Phrase]:
     stripped = strip_fillers(query)
     if stripped and stripped != query:
         out.append(_Phrase(tuple(stripped.split()[:MAX_WORDS]), VARIANT_PENALTY))
+    # The same words cut by the segmenter, so words typed together may match apart in a name
+    # ("公章刻制许可" -> 公章 刻制 许可 finds 公章刻制业特种行业许可证核发), scored as all-words.
+    for p in list(out):
+        cut = tuple(w for word in p.words for w in segment(word))
+        if len(cut) > len(p.words) and len(cut) <= MAX_SEGMENTS:
+            out.append(_Phrase(cut, max(p.penalty, VARIANT_PENALTY)))
     compact = query.replace(" ", "")
     for alias in aliases:
         hit = alias.alias in compact or (
@@ -142,10 +151,16 @@ def _phrases(query: str, aliases: list[Alias]) -> list[_Phrase]:
     return list(unique.values())
 
 
-def _candidate_terms(conn: sa.Connection, gram_set: set[str], need: int) -> list[tuple[int, str, str, str]]:
+def _candidate_terms(
+    conn: sa.Connection, gram_set: set[str], need: int, within: set[int] | None = None
+) -> list[tuple[int, str, str, str]]:
     if not gram_set:
         return []
-    rows = conn.execute(_q(conn).candidates, {"grams": sorted(gram_set), "need": need})
+    params: dict[str, Any] = {"grams": sorted(gram_set), "need": need}
+    if within is None:
+        rows = conn.execute(_q(conn).candidates, params)
+    else:
+        rows = conn.execute(_q(conn).candidates_within, {**params, "within": sorted(within)})
     return [tuple(r) for r in rows]
 
 
@@ -160,18 +175,23 @@ def _word_score(word: str, text: str, pinyin: str, initials: str) -> int:
 def _match_phrase(conn: sa.Connection, phrase: _Phrase) -> dict[int, tuple[int, str]]:
     """Terms matching every word of the phrase -> (score, text)."""
     per_word: list[dict[int, tuple[int, str]]] = []
-    for word in phrase.words:
+    within: set[int] | None = None
+    # Longest word first: usually the rarest, so the later (commoner) words look only among its terms.
+    for word in sorted(phrase.words, key=len, reverse=True):
         found: dict[int, tuple[int, str]] = {}
-        candidates = _candidate_terms(conn, query_grams(word), len(query_grams(word)))
+        candidates = _candidate_terms(conn, query_grams(word), len(query_grams(word)), within)
         if _LATIN.match(word) and len(word) >= 2:
             pg = {"#" + word[i : i + 2] for i in range(len(word) - 1)}
-            candidates += _candidate_terms(conn, pg, len(pg))
+            candidates += _candidate_terms(conn, pg, len(pg), within)
         for tid, text, py, ini in candidates:
             s = _word_score(word, text, py, ini)
             if s > 0 and s > found.get(tid, (0, ""))[0]:
                 found[tid] = (s, text)
         per_word.append(found)
         if not found:
+            return {}
+        within = set(found) if within is None else within & set(found)
+        if not within:
             return {}
     common = set(per_word[0]).intersection(*per_word[1:])
     out = {}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 import unicodedata
 
+import jieba
 from pypinyin import lazy_pinyin
 
 MAX_QUERY_CHARS = 100
@@ -158,3 +160,31 @@ def strip_fillers(query: str) -> str:
     for word in FILLERS:
         out = out.replace(word, " ")
     return " ".join(out.split())
+
+
+_SEGMENTER_LOCK = threading.Lock()
+
+
+@functools.cache
+def _segmenter() -> jieba.Tokenizer:
+    """jieba with the dictionary shipped inside its wheel (nothing downloaded), loaded once per process.
+
+    A Tokenizer of our own rather than jieba's module-level one, so nothing else in the process
+    (another library adding user words) changes how queries are cut.
+    """
+    jieba.setLogLevel(30)  # its start-up chatter ("Building prefix dict ...") is DEBUG/INFO noise in our logs
+    tok = jieba.Tokenizer()
+    with _SEGMENTER_LOCK:
+        tok.initialize()
+    return tok
+
+
+@functools.lru_cache(maxsize=4096)
+def segment(phrase: str) -> tuple[str, ...]:
+    """Dictionary words of a normalised phrase (jieba, precise mode without HMM guessing).
+
+    HMM is off on purpose: a word the dictionary lacks (危废, a typo such as 许克) falls apart into
+    its characters, which can still all be found in a name, instead of becoming one made-up word
+    that matches nothing. Spaces and punctuation are dropped.
+    """
+    return tuple(w for w in _segmenter().lcut(phrase, HMM=False) if any(ch.isalnum() for ch in w))
