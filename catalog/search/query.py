@@ -17,6 +17,7 @@ from catalog.search.sql import _q, _t
 from catalog.search.text import (
     _LATIN,
     has_cjk,
+    meaningful_words,
     normalize_query,
     normalize_text,
     query_grams,
@@ -44,6 +45,8 @@ MAX_LIMIT = 100
 # Scores. Name tiers leave room for the -3 given to a variant (alias, pinyin, filler-stripped).
 EXACT, PREFIX, CONTAINS, ALL_WORDS = 100, 80, 60, 50
 FUZZY = 32
+# Closest matches when nothing matched in full: below every full match, plus the characters covered.
+PARTIAL = 10
 FIELD_SCORES = {FIELD_KEYWORD: 25, FIELD_DEPARTMENT: 20, FIELD_MATERIAL: 12}
 VARIANT_PENALTY = 3
 
@@ -102,6 +105,8 @@ class SearchResult:
     facets: dict[str, list[dict[str, Any]]]
     variants: list[str]
     fuzzy: bool = False
+    # Nothing matched the whole query; the items are names holding most of its meaningful words.
+    partial: bool = False
 
 
 @dataclass
@@ -212,6 +217,30 @@ def _match_fuzzy(conn: sa.Connection, phrase: str) -> dict[int, tuple[int, str]]
     return out
 
 
+def _match_partial(conn: sa.Connection, query: str) -> tuple[dict[int, tuple[int, str]], set[str]]:
+    """Names holding more than half of the query's meaningful characters (closest matches).
+
+    "More than half" keeps nonsense out: 火星移民申请 shares at most 移民 with a name (2 of 4), so it
+    still finds nothing, while 夜间施工噪音许可 finds 夜间建筑施工许可 (4 of 6). Each word is one
+    indexed lookup, as any query word is; the words are few (at most ``MAX_SEGMENTS``).
+    """
+    words = meaningful_words(query)[:MAX_SEGMENTS]
+    total = sum(len(w) for w in words)
+    if len(words) < 2:
+        return {}, set()  # one word matched in full or not at all: nothing in between
+    covered: dict[int, int] = {}
+    texts: dict[int, str] = {}
+    hit_words: dict[int, set[str]] = {}
+    for word in words:
+        for tid, (_score, text) in _match_phrase(conn, _Phrase((word,), 0)).items():
+            covered[tid] = covered.get(tid, 0) + len(word)
+            texts[tid] = text
+            hit_words.setdefault(tid, set()).add(word)
+    out = {tid: (PARTIAL + n, texts[tid]) for tid, n in covered.items() if 2 * n > total}
+    used = set().union(*(hit_words[tid] for tid in out)) if out else set()
+    return out, used
+
+
 def search(
     session: Session,
     q: str | None,
@@ -263,6 +292,16 @@ def search(
                     matched_words.add(phrase.words[0])
                     break
 
+    partial = False
+    if not term_scores:
+        found, words = _match_partial(conn, query)
+        for tid, (score, text) in found.items():
+            term_scores[tid] = score
+            term_texts[tid] = text
+        if found:
+            partial = True
+            matched_words.update(words)
+
     scope, with_other = _scope(conn, e, term_scores)
     per_term: dict[int, int] | None = None
     if term_scores and not with_other and _cells_serve(conn, filters):
@@ -274,9 +313,10 @@ def search(
         _page(conn, e, term_scores, term_texts, filters, page, limit, with_other, per_term) if total else []
     )
     _highlight(items, matched_words, fuzzy)
-    if total == 0 and log_miss:
+    # A partial answer is logged too: it is exactly what the alias page and lexicons should learn from.
+    if (total == 0 or partial) and log_miss:
         log_zero_result(session, query)
-    return SearchResult(query, items, total, page, limit, facets, sorted(matched_words), fuzzy)
+    return SearchResult(query, items, total, page, limit, facets, sorted(matched_words), fuzzy, partial)
 
 
 def _scope(conn: sa.Connection, e: sa.Table, term_scores: dict[int, int]) -> tuple[list[Any], bool]:

@@ -52,6 +52,39 @@ FILLERS = sorted(
     reverse=True,
 )
 
+# Words nearly every item name holds (the kind of act, not what it is about): a query that shares only
+# these with a name is not a partial answer ("比特币挖矿许可" must not list every 许可).
+GENERIC_WORDS = frozenset(
+    {
+        "许可",
+        "许可证",
+        "审批",
+        "核发",
+        "登记",
+        "备案",
+        "申请",
+        "申领",
+        "申报",
+        "办理",
+        "变更",
+        "注销",
+        "延续",
+        "补办",
+        "新办",
+        "换发",
+        "认定",
+        "确认",
+        "审核",
+        "审查",
+        "证明",
+        "服务",
+        "管理",
+        "证书",
+        "证照",
+        "执照",
+    }
+)
+
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"^[a-z]+$")
 
@@ -188,3 +221,14 @@ def segment(phrase: str) -> tuple[str, ...]:
     that matches nothing. Spaces and punctuation are dropped.
     """
     return tuple(w for w in _segmenter().lcut(phrase, HMM=False) if any(ch.isalnum() for ch in w))
+
+
+def meaningful_words(query: str) -> tuple[str, ...]:
+    """The words of a query that say what it is about: fillers and generic act words dropped, and
+    single characters too (one character alone matches too much to count as a partial answer)."""
+    words = []
+    for word in strip_fillers(query).split():
+        for w in segment(word) if has_cjk(word) else (word,):
+            if len(w) >= 2 and w not in GENERIC_WORDS and w not in words:
+                words.append(w)
+    return tuple(words)

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from catalog import search as engine
+from core.db import Database
+from tests.conftest import make_settings
 from tests.factories.catalog import make_department, make_item
 from tests.factories.search import publish, savepoint_session
 
@@ -53,13 +57,31 @@ def _catalogue(database: Any) -> Iterator[Any]:
 def catalogue(request: pytest.FixtureRequest) -> Iterator[Any]:
     database = request.getfixturevalue("sqlite_database" if request.param == "sqlite" else "pg_database")
     with _catalogue(database) as conn:
-        yield conn
+        yield conn, database
 
 
 @pytest.fixture
 def session(catalogue: Any) -> Iterator[Any]:
-    with savepoint_session(catalogue) as s:
+    with savepoint_session(catalogue[0]) as s:
         yield s
+
+
+@pytest.fixture
+def client(catalogue: Any, tmp_path: Path) -> Iterator[Any]:
+    """The web app over the module's catalogue; what its requests commit is rolled back after."""
+    from webapp import create_app
+
+    conn, database = catalogue
+    savepoint = conn.begin_nested()
+    bound = Database.__new__(Database)
+    bound.url = database.url
+    bound.engine = database.engine
+    bound.sessionmaker = sessionmaker(
+        bind=conn, class_=Session, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
+    yield create_app(make_settings(tmp_path, database.url), database=bound).test_client()
+    if savepoint.is_active:
+        savepoint.rollback()
 
 
 def names(session: Any, q: str) -> list[str]:
@@ -94,3 +116,32 @@ def test_segmented_words_are_highlighted_apart(session: Any) -> None:
 def test_a_query_about_nothing_in_the_catalogue_still_finds_nothing(session: Any) -> None:
     for q in ("火星移民申请", "宇宙飞船年检", "恐龙饲养证", "比特币挖矿许可"):
         assert engine.search(session, q).total == 0, q
+
+
+def test_a_partly_matching_query_returns_its_closest_matches_flagged(session: Any) -> None:
+    result = engine.search(session, "夜间施工噪音许可")
+    assert result.partial
+    assert [h.name for h in result.items] == ["夜间建筑施工许可"]
+
+
+def test_a_full_match_is_not_flagged_partial(session: Any) -> None:
+    assert not engine.search(session, "夜间建筑施工许可").partial
+
+
+def test_sharing_only_a_minor_part_of_the_query_is_not_a_partial_answer(session: Any) -> None:
+    # 林木 is in a name, but it is 2 of the 8 meaningful characters: that is not "closest", it is noise.
+    for q in ("林木火星移民申请", "比特币挖矿许可", "恐龙饲养证"):
+        result = engine.search(session, q)
+        assert result.total == 0, q
+        assert not result.partial
+
+
+def test_api_and_page_say_when_results_are_only_closest_matches(client: Any) -> None:
+    body = client.get("/api/v1/search", query_string={"q": "夜间施工噪音许可"}).get_json()
+    assert body["partial"] is True
+    assert [i["name"] for i in body["items"]] == ["夜间建筑施工许可"]
+    assert client.get("/api/v1/search", query_string={"q": "夜间建筑施工许可"}).get_json()["partial"] is False
+    page = client.get("/search", query_string={"q": "夜间施工噪音许可"}).get_data(as_text=True)
+    assert "没有完全匹配的事项，以下结果可能相关" in page
+    exact = client.get("/search", query_string={"q": "夜间建筑施工许可"}).get_data(as_text=True)
+    assert "没有完全匹配的事项" not in exact
