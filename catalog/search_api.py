@@ -130,6 +130,9 @@ class SearchResponseSchema(BaseSchema):
         data_key="partial",
         metadata={"description": "没有完全匹配的事项：结果是含查询大部分关键词的相近事项"},
     )
+    suggestion = fields.String(
+        allow_none=True, metadata={"description": "按读音纠正后的查询（如 采伐正 → 采伐证），无则为 null"}
+    )
 
 
 class Open311ArgsSchema(BaseSchema):
@@ -218,6 +221,7 @@ class SearchView(MethodView):
                 "variants": result.variants,
                 "fuzzy": result.fuzzy,
                 "partial": result.partial,
+                "suggestion": result.suggestion,
             }
         )
 

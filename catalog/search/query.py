@@ -22,6 +22,7 @@ from catalog.search.text import (
     normalize_text,
     query_grams,
     segment,
+    sound_align,
     strip_fillers,
     syllables,
     within_one_edit,
@@ -45,6 +46,9 @@ MAX_LIMIT = 100
 # Scores. Name tiers leave room for the -3 given to a variant (alias, pinyin, filler-stripped).
 EXACT, PREFIX, CONTAINS, ALL_WORDS = 100, 80, 60, 50
 FUZZY = 32
+# A homophone typo corrected through pinyin (采伐正 -> 采伐证): below all-words (a query as typed),
+# above a one-edit match and closest matches; one point less per jump over left-out characters.
+HOMOPHONE = 40
 # Closest matches when nothing matched in full: below every full match, plus the characters covered.
 PARTIAL = 10
 FIELD_SCORES = {FIELD_KEYWORD: 25, FIELD_DEPARTMENT: 20, FIELD_MATERIAL: 12}
@@ -107,6 +111,8 @@ class SearchResult:
     fuzzy: bool = False
     # Nothing matched the whole query; the items are names holding most of its meaningful words.
     partial: bool = False
+    # The query as corrected through its pinyin, when the best answer came from that correction.
+    suggestion: str | None = None
 
 
 @dataclass
@@ -241,6 +247,37 @@ def _match_partial(conn: sa.Connection, query: str) -> tuple[dict[int, tuple[int
     return out, used
 
 
+def _match_homophone(conn: sa.Connection, query: str) -> tuple[dict[int, tuple[int, str]], dict[int, str]]:
+    """Names that hold the query with some characters swapped for same- or near-sounding ones.
+
+    The query as typed, then without its filler words (scored as a variant, so 居民身份正办理 prefers
+    居民身份证办理 over any 居民身份证 name). Candidates share all but a third of the phrase's
+    characters (one indexed lookup, as the one-edit fallback does); each is then aligned in Python
+    (``sound_align``). Returns term -> (score, text) and term -> the query as corrected on that term.
+    """
+    found: dict[int, tuple[int, str]] = {}
+    corrected: dict[int, str] = {}
+    typed = query.replace(" ", "")
+    stripped = strip_fillers(query).replace(" ", "")
+    variants = [(typed, 0)] + ([(stripped, VARIANT_PENALTY)] if stripped and stripped != typed else [])
+    for phrase, penalty in variants:
+        if len(phrase) < 3 or not has_cjk(phrase):
+            continue
+        chars = set(phrase)
+        max_subs = max(1, len(phrase) // 3)
+        need = max(2, len(chars) - max_subs)
+        for tid, text, _py, _ini in _candidate_terms(conn, chars, need):
+            placed = sound_align(phrase, text, max_subs=max_subs, max_gaps=max_subs)
+            if placed is None:
+                continue
+            gaps, _subs, positions = placed
+            score = HOMOPHONE - gaps - penalty
+            if score > found.get(tid, (0, ""))[0]:
+                found[tid] = (score, text)
+                corrected[tid] = "".join(text[k] for k in positions)
+    return found, corrected
+
+
 def search(
     session: Session,
     q: str | None,
@@ -270,6 +307,21 @@ def search(
         for tid, (score, text) in found.items():
             term_scores[tid] = max(term_scores.get(tid, 0), score)
             term_texts[tid] = text
+    suggestion = None
+    if max(term_scores.values(), default=0) < CONTAINS - VARIANT_PENALTY:
+        # Nothing holds the query as typed: try it as heard (a pinyin IME's commonest typo).
+        sounded, corrected = _match_homophone(conn, query)
+        for tid, (score, text) in sounded.items():
+            if score > term_scores.get(tid, 0):
+                term_scores[tid] = score
+                term_texts[tid] = text
+        if sounded:
+            best = min(
+                sounded, key=lambda tid: (-sounded[tid][0], len(sounded[tid][1]), sounded[tid][1], tid)
+            )
+            if sounded[best][0] >= max(term_scores.values()):
+                suggestion = corrected[best]
+            matched_words.update(corrected.values())
     fuzzy = False
     if not term_scores and _TASK_CODE.match(query.replace(" ", "")):
         t = _t(SearchTerm)
@@ -316,7 +368,9 @@ def search(
     # A partial answer is logged too: it is exactly what the alias page and lexicons should learn from.
     if (total == 0 or partial) and log_miss:
         log_zero_result(session, query)
-    return SearchResult(query, items, total, page, limit, facets, sorted(matched_words), fuzzy, partial)
+    return SearchResult(
+        query, items, total, page, limit, facets, sorted(matched_words), fuzzy, partial, suggestion
+    )
 
 
 def _scope(conn: sa.Connection, e: sa.Table, term_scores: dict[int, int]) -> tuple[list[Any], bool]:

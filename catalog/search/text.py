@@ -232,3 +232,76 @@ def meaningful_words(query: str) -> tuple[str, ...]:
             if len(w) >= 2 and w not in GENERIC_WORDS and w not in words:
                 words.append(w)
     return tuple(words)
+
+
+def _loose_syllable(syl: str) -> str:
+    """A syllable with the distinctions people commonly blur when typing pinyin folded away:
+    z/zh, c/ch, s/sh, n/l, an/ang, en/eng, in/ing (the classic fuzzy-pinyin set of Chinese IMEs)."""
+    if syl[:2] in ("zh", "ch", "sh"):
+        syl = syl[0] + syl[2:]
+    elif syl.startswith("n") and syl != "ng":
+        syl = "l" + syl[1:]
+    if len(syl) >= 3 and syl.endswith("ng") and syl[-3] in "aei":
+        syl = syl[:-1]
+    return syl
+
+
+@functools.lru_cache(maxsize=16384)
+def sound_keys(text: str) -> tuple[str, ...]:
+    """One key per character of a normalised text: a CJK character's loose syllable (read in
+    context by pypinyin), any other character itself. Two characters with the same key sound alike."""
+    keys = list(text)
+    for syl, start, end in syllables(text):
+        if end == start + 1 and _CJK.match(text[start]):
+            keys[start] = "~" + _loose_syllable(syl)
+    return tuple(keys)
+
+
+def sound_align(query: str, text: str, max_subs: int, max_gaps: int) -> tuple[int, int, list[int]] | None:
+    """Place every character of ``query`` in ``text``, in order, each on the same character or on
+    one that sounds alike, with at most ``max_subs`` sound-alike stand-ins and ``max_gaps`` jumps.
+
+    Returns (gaps, stand-ins, positions in ``text``) of the placement with the fewest gaps, then the
+    fewest stand-ins; None when there is none or it needs no stand-in (that is a plain words-apart
+    match, found elsewhere). One pass per query character over the text: O(len(query) * len(text)).
+    """
+    qk, tk = sound_keys(query), sound_keys(text)
+    n, m = len(query), len(text)
+    if n == 0 or n > m:
+        return None
+    inf = (n + m + 1, n + 1)
+    # cost[j]: best (gaps, subs) placing query[:i+1] with query[i] on text[j];
+    # back[i][j]: where query[i-1] sat in that placement.
+    cost: list[tuple[int, int]] = []
+    back: list[list[int]] = []
+    for i in range(n):
+        cur = [inf] * m
+        prev_at = [-1] * m
+        best_before, best_at = inf, -1  # best cost among positions < j - 1 of the previous row
+        for j in range(m):
+            if i > 0 and j >= 2 and cost[j - 2] < best_before:
+                best_before, best_at = cost[j - 2], j - 2
+            same = query[i] == text[j]
+            if not same and (qk[i] != tk[j] or not qk[i].startswith("~")):
+                continue
+            sub = 0 if same else 1
+            if i == 0:
+                cur[j] = (0, sub)
+                continue
+            options = []
+            if j >= 1 and cost[j - 1] < inf:
+                options.append(((cost[j - 1][0], cost[j - 1][1] + sub), j - 1))
+            if best_at >= 0:
+                options.append(((best_before[0] + 1, best_before[1] + sub), best_at))
+            if options:
+                cur[j], prev_at[j] = min(options)
+        cost = cur
+        back.append(prev_at)
+    end = min(range(m), key=lambda j: (cost[j], j))
+    gaps, subs = cost[end]
+    if (gaps, subs) >= inf or subs == 0 or subs > max_subs or gaps > max_gaps:
+        return None
+    positions = [end]
+    for i in range(n - 1, 0, -1):
+        positions.append(back[i][positions[-1]])
+    return gaps, subs, positions[::-1]

@@ -145,3 +145,50 @@ def test_api_and_page_say_when_results_are_only_closest_matches(client: Any) -> 
     assert "没有完全匹配的事项，以下结果可能相关" in page
     exact = client.get("/search", query_string={"q": "夜间建筑施工许可"}).get_data(as_text=True)
     assert "没有完全匹配的事项" not in exact
+
+
+def test_a_homophone_typo_with_a_missing_word_finds_the_item(session: Any) -> None:
+    # 克 (ke) typed for 可 (ke), and 建筑 left out.
+    result = engine.search(session, "夜间施工许克")
+    assert [h.name for h in result.items] == ["夜间建筑施工许可"]
+    assert result.suggestion == "夜间施工许可"
+
+
+def test_a_corrected_match_ranks_above_a_weak_one_edit_match(session: Any) -> None:
+    # 正 (zheng) for 证: 林木采伐许可证核发 holds 采伐…证; 更新采伐护路林审批 is only one edit away.
+    result = engine.search(session, "采伐正")
+    assert result.items[0].name == "林木采伐许可证核发（县级权限）"
+    assert result.suggestion == "采伐证"
+
+
+def test_near_homophones_are_matched_through_loose_pinyin(session: Any) -> None:
+    # 申 (shen) for 审 (shen) is the same syllable; 森 (sen) for 审 is the s/sh blur; 零 (ling) for 领
+    # is the same; 驾使 (shi) for 驾驶 (shi).
+    assert engine.search(session, "最低生活保章").items[0].name == "最低生活保障"
+    assert engine.search(session, "犬类准养证核罚").items[0].name == "犬类准养证核发"
+    blurred = engine.search(session, "更新采伐护路林森批")
+    assert blurred.items[0].name == "更新采伐护路林审批"
+    assert blurred.suggestion == "更新采伐护路林审批"
+
+
+def test_a_query_found_as_typed_has_no_suggestion(session: Any) -> None:
+    result = engine.search(session, "林木采伐许可证核发")
+    assert result.suggestion is None
+    assert result.items[0].name == "林木采伐许可证核发（县级权限）"
+
+
+def test_a_sound_alike_of_nothing_in_the_catalogue_finds_nothing(session: Any) -> None:
+    for q in ("恐龙饲养正", "火星移民申清"):
+        result = engine.search(session, q)
+        assert result.total == 0, q
+        assert result.suggestion is None
+
+
+def test_page_and_api_offer_the_corrected_query(client: Any) -> None:
+    body = client.get("/api/v1/search", query_string={"q": "采伐正"}).get_json()
+    assert body["suggestion"] == "采伐证"
+    assert body["items"][0]["name"] == "林木采伐许可证核发（县级权限）"
+    page = client.get("/search", query_string={"q": "采伐正"}).get_data(as_text=True)
+    assert "您是不是要找：" in page
+    assert "采伐证</a>" in page
+    assert client.get("/api/v1/search", query_string={"q": "最低生活保障"}).get_json()["suggestion"] is None
