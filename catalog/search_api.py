@@ -125,6 +125,14 @@ class SearchResponseSchema(BaseSchema):
         fields.String(), metadata={"description": "实际参与匹配的词（含别名、去掉口语词后的词）"}
     )
     fuzzy = fields.Boolean(metadata={"description": "无精确结果时按错一字匹配"})
+    # Attribute named apart from Schema.partial (marshmallow's own option); the JSON key is "partial".
+    partial_match = fields.Boolean(
+        data_key="partial",
+        metadata={"description": "没有完全匹配的事项：结果是含查询大部分关键词的相近事项"},
+    )
+    suggestion = fields.String(
+        allow_none=True, metadata={"description": "按读音纠正后的查询（如 采伐正 → 采伐证），无则为 null"}
+    )
 
 
 class Open311ArgsSchema(BaseSchema):
@@ -212,6 +220,8 @@ class SearchView(MethodView):
                 "facets": result.facets,
                 "variants": result.variants,
                 "fuzzy": result.fuzzy,
+                "partial": result.partial,
+                "suggestion": result.suggestion,
             }
         )
 

@@ -17,9 +17,12 @@ from catalog.search.sql import _q, _t
 from catalog.search.text import (
     _LATIN,
     has_cjk,
+    meaningful_words,
     normalize_query,
     normalize_text,
     query_grams,
+    segment,
+    sound_align,
     strip_fillers,
     syllables,
     within_one_edit,
@@ -35,12 +38,19 @@ from catalog.search_models import (
 )
 
 MAX_WORDS = 5
+# Dictionary words a query may be cut into; longer cuts are too loose to be worth matching apart.
+MAX_SEGMENTS = 8
 MAX_PAGE = 1000
 MAX_LIMIT = 100
 
 # Scores. Name tiers leave room for the -3 given to a variant (alias, pinyin, filler-stripped).
 EXACT, PREFIX, CONTAINS, ALL_WORDS = 100, 80, 60, 50
 FUZZY = 32
+# A homophone typo corrected through pinyin (采伐正 -> 采伐证): below all-words (a query as typed),
+# above a one-edit match and closest matches; one point less per jump over left-out characters.
+HOMOPHONE = 40
+# Closest matches when nothing matched in full: below every full match, plus the characters covered.
+PARTIAL = 10
 FIELD_SCORES = {FIELD_KEYWORD: 25, FIELD_DEPARTMENT: 20, FIELD_MATERIAL: 12}
 VARIANT_PENALTY = 3
 
@@ -99,6 +109,10 @@ class SearchResult:
     facets: dict[str, list[dict[str, Any]]]
     variants: list[str]
     fuzzy: bool = False
+    # Nothing matched the whole query; the items are names holding most of its meaningful words.
+    partial: bool = False
+    # The query as corrected through its pinyin, when the best answer came from that correction.
+    suggestion: str | None = None
 
 
 @dataclass
@@ -123,6 +137,12 @@ def _phrases(query: str, aliases: list[Alias]) -> list[_Phrase]:
     stripped = strip_fillers(query)
     if stripped and stripped != query:
         out.append(_Phrase(tuple(stripped.split()[:MAX_WORDS]), VARIANT_PENALTY))
+    # The same words cut by the segmenter, so words typed together may match apart in a name
+    # ("公章刻制许可" -> 公章 刻制 许可 finds 公章刻制业特种行业许可证核发), scored as all-words.
+    for p in list(out):
+        cut = tuple(w for word in p.words for w in segment(word))
+        if len(cut) > len(p.words) and len(cut) <= MAX_SEGMENTS:
+            out.append(_Phrase(cut, max(p.penalty, VARIANT_PENALTY)))
     compact = query.replace(" ", "")
     for alias in aliases:
         hit = alias.alias in compact or (
@@ -142,10 +162,16 @@ def _phrases(query: str, aliases: list[Alias]) -> list[_Phrase]:
     return list(unique.values())
 
 
-def _candidate_terms(conn: sa.Connection, gram_set: set[str], need: int) -> list[tuple[int, str, str, str]]:
+def _candidate_terms(
+    conn: sa.Connection, gram_set: set[str], need: int, within: set[int] | None = None
+) -> list[tuple[int, str, str, str]]:
     if not gram_set:
         return []
-    rows = conn.execute(_q(conn).candidates, {"grams": sorted(gram_set), "need": need})
+    params: dict[str, Any] = {"grams": sorted(gram_set), "need": need}
+    if within is None:
+        rows = conn.execute(_q(conn).candidates, params)
+    else:
+        rows = conn.execute(_q(conn).candidates_within, {**params, "within": sorted(within)})
     return [tuple(r) for r in rows]
 
 
@@ -160,18 +186,23 @@ def _word_score(word: str, text: str, pinyin: str, initials: str) -> int:
 def _match_phrase(conn: sa.Connection, phrase: _Phrase) -> dict[int, tuple[int, str]]:
     """Terms matching every word of the phrase -> (score, text)."""
     per_word: list[dict[int, tuple[int, str]]] = []
-    for word in phrase.words:
+    within: set[int] | None = None
+    # Longest word first: usually the rarest, so the later (commoner) words look only among its terms.
+    for word in sorted(phrase.words, key=len, reverse=True):
         found: dict[int, tuple[int, str]] = {}
-        candidates = _candidate_terms(conn, query_grams(word), len(query_grams(word)))
+        candidates = _candidate_terms(conn, query_grams(word), len(query_grams(word)), within)
         if _LATIN.match(word) and len(word) >= 2:
             pg = {"#" + word[i : i + 2] for i in range(len(word) - 1)}
-            candidates += _candidate_terms(conn, pg, len(pg))
+            candidates += _candidate_terms(conn, pg, len(pg), within)
         for tid, text, py, ini in candidates:
             s = _word_score(word, text, py, ini)
             if s > 0 and s > found.get(tid, (0, ""))[0]:
                 found[tid] = (s, text)
         per_word.append(found)
         if not found:
+            return {}
+        within = set(found) if within is None else within & set(found)
+        if not within:
             return {}
     common = set(per_word[0]).intersection(*per_word[1:])
     out = {}
@@ -190,6 +221,61 @@ def _match_fuzzy(conn: sa.Connection, phrase: str) -> dict[int, tuple[int, str]]
         if within_one_edit(phrase, text):
             out[tid] = (FUZZY, text)
     return out
+
+
+def _match_partial(conn: sa.Connection, query: str) -> tuple[dict[int, tuple[int, str]], set[str]]:
+    """Names holding more than half of the query's meaningful characters (closest matches).
+
+    "More than half" keeps nonsense out: 火星移民申请 shares at most 移民 with a name (2 of 4), so it
+    still finds nothing, while 夜间施工噪音许可 finds 夜间建筑施工许可 (4 of 6). Each word is one
+    indexed lookup, as any query word is; the words are few (at most ``MAX_SEGMENTS``).
+    """
+    words = meaningful_words(query)[:MAX_SEGMENTS]
+    total = sum(len(w) for w in words)
+    if len(words) < 2:
+        return {}, set()  # one word matched in full or not at all: nothing in between
+    covered: dict[int, int] = {}
+    texts: dict[int, str] = {}
+    hit_words: dict[int, set[str]] = {}
+    for word in words:
+        for tid, (_score, text) in _match_phrase(conn, _Phrase((word,), 0)).items():
+            covered[tid] = covered.get(tid, 0) + len(word)
+            texts[tid] = text
+            hit_words.setdefault(tid, set()).add(word)
+    out = {tid: (PARTIAL + n, texts[tid]) for tid, n in covered.items() if 2 * n > total}
+    used = set().union(*(hit_words[tid] for tid in out)) if out else set()
+    return out, used
+
+
+def _match_homophone(conn: sa.Connection, query: str) -> tuple[dict[int, tuple[int, str]], dict[int, str]]:
+    """Names that hold the query with some characters swapped for same- or near-sounding ones.
+
+    The query as typed, then without its filler words (scored as a variant, so 居民身份正办理 prefers
+    居民身份证办理 over any 居民身份证 name). Candidates share all but a third of the phrase's
+    characters (one indexed lookup, as the one-edit fallback does); each is then aligned in Python
+    (``sound_align``). Returns term -> (score, text) and term -> the query as corrected on that term.
+    """
+    found: dict[int, tuple[int, str]] = {}
+    corrected: dict[int, str] = {}
+    typed = query.replace(" ", "")
+    stripped = strip_fillers(query).replace(" ", "")
+    variants = [(typed, 0)] + ([(stripped, VARIANT_PENALTY)] if stripped and stripped != typed else [])
+    for phrase, penalty in variants:
+        if len(phrase) < 3 or not has_cjk(phrase):
+            continue
+        chars = set(phrase)
+        max_subs = max(1, len(phrase) // 3)
+        need = max(2, len(chars) - max_subs)
+        for tid, text, _py, _ini in _candidate_terms(conn, chars, need):
+            placed = sound_align(phrase, text, max_subs=max_subs, max_gaps=max_subs)
+            if placed is None:
+                continue
+            gaps, _subs, positions = placed
+            score = HOMOPHONE - gaps - penalty
+            if score > found.get(tid, (0, ""))[0]:
+                found[tid] = (score, text)
+                corrected[tid] = "".join(text[k] for k in positions)
+    return found, corrected
 
 
 def search(
@@ -221,6 +307,21 @@ def search(
         for tid, (score, text) in found.items():
             term_scores[tid] = max(term_scores.get(tid, 0), score)
             term_texts[tid] = text
+    suggestion = None
+    if max(term_scores.values(), default=0) < CONTAINS - VARIANT_PENALTY:
+        # Nothing holds the query as typed: try it as heard (a pinyin IME's commonest typo).
+        sounded, corrected = _match_homophone(conn, query)
+        for tid, (score, text) in sounded.items():
+            if score > term_scores.get(tid, 0):
+                term_scores[tid] = score
+                term_texts[tid] = text
+        if sounded:
+            best = min(
+                sounded, key=lambda tid: (-sounded[tid][0], len(sounded[tid][1]), sounded[tid][1], tid)
+            )
+            if sounded[best][0] >= max(term_scores.values()):
+                suggestion = corrected[best]
+            matched_words.update(corrected.values())
     fuzzy = False
     if not term_scores and _TASK_CODE.match(query.replace(" ", "")):
         t = _t(SearchTerm)
@@ -243,6 +344,16 @@ def search(
                     matched_words.add(phrase.words[0])
                     break
 
+    partial = False
+    if not term_scores:
+        found, words = _match_partial(conn, query)
+        for tid, (score, text) in found.items():
+            term_scores[tid] = score
+            term_texts[tid] = text
+        if found:
+            partial = True
+            matched_words.update(words)
+
     scope, with_other = _scope(conn, e, term_scores)
     per_term: dict[int, int] | None = None
     if term_scores and not with_other and _cells_serve(conn, filters):
@@ -254,9 +365,12 @@ def search(
         _page(conn, e, term_scores, term_texts, filters, page, limit, with_other, per_term) if total else []
     )
     _highlight(items, matched_words, fuzzy)
-    if total == 0 and log_miss:
+    # A partial answer is logged too: it is exactly what the alias page and lexicons should learn from.
+    if (total == 0 or partial) and log_miss:
         log_zero_result(session, query)
-    return SearchResult(query, items, total, page, limit, facets, sorted(matched_words), fuzzy)
+    return SearchResult(
+        query, items, total, page, limit, facets, sorted(matched_words), fuzzy, partial, suggestion
+    )
 
 
 def _scope(conn: sa.Connection, e: sa.Table, term_scores: dict[int, int]) -> tuple[list[Any], bool]:

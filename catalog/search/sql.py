@@ -66,6 +66,9 @@ class _Statements:
         self.candidates = sa.select(t.c.id, t.c.text, t.c.pinyin, t.c.initials).join(
             matched, matched.c.term_id == t.c.id
         )
+        # The same, among terms already matched by the query's other words: a common word (许可, 证)
+        # then costs a lookup bounded by the rarer words' matches, not by every term holding it.
+        self.candidates_within = self.candidates.where(_in_list(t.c.id, "within", sa.Integer, pg))
         self.has_other = (
             sa.select(p.c.term_id)
             .where(_in_list(p.c.term_id, "ids", sa.Integer, pg), p.c.field != FIELD_NAME)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 import unicodedata
 
+import jieba
 from pypinyin import lazy_pinyin
 
 MAX_QUERY_CHARS = 100
@@ -48,6 +50,39 @@ FILLERS = sorted(
     ],
     key=len,
     reverse=True,
+)
+
+# Words nearly every item name holds (the kind of act, not what it is about): a query that shares only
+# these with a name is not a partial answer ("比特币挖矿许可" must not list every 许可).
+GENERIC_WORDS = frozenset(
+    {
+        "许可",
+        "许可证",
+        "审批",
+        "核发",
+        "登记",
+        "备案",
+        "申请",
+        "申领",
+        "申报",
+        "办理",
+        "变更",
+        "注销",
+        "延续",
+        "补办",
+        "新办",
+        "换发",
+        "认定",
+        "确认",
+        "审核",
+        "审查",
+        "证明",
+        "服务",
+        "管理",
+        "证书",
+        "证照",
+        "执照",
+    }
 )
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -158,3 +193,115 @@ def strip_fillers(query: str) -> str:
     for word in FILLERS:
         out = out.replace(word, " ")
     return " ".join(out.split())
+
+
+_SEGMENTER_LOCK = threading.Lock()
+
+
+@functools.cache
+def _segmenter() -> jieba.Tokenizer:
+    """jieba with the dictionary shipped inside its wheel (nothing downloaded), loaded once per process.
+
+    A Tokenizer of our own rather than jieba's module-level one, so nothing else in the process
+    (another library adding user words) changes how queries are cut.
+    """
+    jieba.setLogLevel(30)  # its start-up chatter ("Building prefix dict ...") is DEBUG/INFO noise in our logs
+    tok = jieba.Tokenizer()
+    with _SEGMENTER_LOCK:
+        tok.initialize()
+    return tok
+
+
+@functools.lru_cache(maxsize=4096)
+def segment(phrase: str) -> tuple[str, ...]:
+    """Dictionary words of a normalised phrase (jieba, precise mode without HMM guessing).
+
+    HMM is off on purpose: a word the dictionary lacks (危废, a typo such as 许克) falls apart into
+    its characters, which can still all be found in a name, instead of becoming one made-up word
+    that matches nothing. Spaces and punctuation are dropped.
+    """
+    return tuple(w for w in _segmenter().lcut(phrase, HMM=False) if any(ch.isalnum() for ch in w))
+
+
+def meaningful_words(query: str) -> tuple[str, ...]:
+    """The words of a query that say what it is about: fillers and generic act words dropped, and
+    single characters too (one character alone matches too much to count as a partial answer)."""
+    words = []
+    for word in strip_fillers(query).split():
+        for w in segment(word) if has_cjk(word) else (word,):
+            if len(w) >= 2 and w not in GENERIC_WORDS and w not in words:
+                words.append(w)
+    return tuple(words)
+
+
+def _loose_syllable(syl: str) -> str:
+    """A syllable with the distinctions people commonly blur when typing pinyin folded away:
+    z/zh, c/ch, s/sh, n/l, an/ang, en/eng, in/ing (the classic fuzzy-pinyin set of Chinese IMEs)."""
+    if syl[:2] in ("zh", "ch", "sh"):
+        syl = syl[0] + syl[2:]
+    elif syl.startswith("n") and syl != "ng":
+        syl = "l" + syl[1:]
+    if len(syl) >= 3 and syl.endswith("ng") and syl[-3] in "aei":
+        syl = syl[:-1]
+    return syl
+
+
+@functools.lru_cache(maxsize=16384)
+def sound_keys(text: str) -> tuple[str, ...]:
+    """One key per character of a normalised text: a CJK character's loose syllable (read in
+    context by pypinyin), any other character itself. Two characters with the same key sound alike."""
+    keys = list(text)
+    for syl, start, end in syllables(text):
+        if end == start + 1 and _CJK.match(text[start]):
+            keys[start] = "~" + _loose_syllable(syl)
+    return tuple(keys)
+
+
+def sound_align(query: str, text: str, max_subs: int, max_gaps: int) -> tuple[int, int, list[int]] | None:
+    """Place every character of ``query`` in ``text``, in order, each on the same character or on
+    one that sounds alike, with at most ``max_subs`` sound-alike stand-ins and ``max_gaps`` jumps.
+
+    Returns (gaps, stand-ins, positions in ``text``) of the placement with the fewest gaps, then the
+    fewest stand-ins; None when there is none or it needs no stand-in (that is a plain words-apart
+    match, found elsewhere). One pass per query character over the text: O(len(query) * len(text)).
+    """
+    qk, tk = sound_keys(query), sound_keys(text)
+    n, m = len(query), len(text)
+    if n == 0 or n > m:
+        return None
+    inf = (n + m + 1, n + 1)
+    # cost[j]: best (gaps, subs) placing query[:i+1] with query[i] on text[j];
+    # back[i][j]: where query[i-1] sat in that placement.
+    cost: list[tuple[int, int]] = []
+    back: list[list[int]] = []
+    for i in range(n):
+        cur = [inf] * m
+        prev_at = [-1] * m
+        best_before, best_at = inf, -1  # best cost among positions < j - 1 of the previous row
+        for j in range(m):
+            if i > 0 and j >= 2 and cost[j - 2] < best_before:
+                best_before, best_at = cost[j - 2], j - 2
+            same = query[i] == text[j]
+            if not same and (qk[i] != tk[j] or not qk[i].startswith("~")):
+                continue
+            sub = 0 if same else 1
+            if i == 0:
+                cur[j] = (0, sub)
+                continue
+            options = []
+            if j >= 1 and cost[j - 1] < inf:
+                options.append(((cost[j - 1][0], cost[j - 1][1] + sub), j - 1))
+            if best_at >= 0:
+                options.append(((best_before[0] + 1, best_before[1] + sub), best_at))
+            if options:
+                cur[j], prev_at[j] = min(options)
+        cost = cur
+        back.append(prev_at)
+    end = min(range(m), key=lambda j: (cost[j], j))
+    gaps, subs = cost[end]
+    if (gaps, subs) >= inf or subs == 0 or subs > max_subs or gaps > max_gaps:
+        return None
+    positions = [end]
+    for i in range(n - 1, 0, -1):
+        positions.append(back[i][positions[-1]])
+    return gaps, subs, positions[::-1]

@@ -176,7 +176,8 @@ def test_every_alias_write_leaves_its_audit_row(any_session: Any) -> None:
 
 
 def test_one_wrong_missing_or_extra_character_is_tolerated(any_session: Any) -> None:
-    wrong = engine.search(any_session, "最低生活报障")
+    # 休 does not sound like 保 (报 would: that is a homophone, corrected through pinyin instead).
+    wrong = engine.search(any_session, "最低生活休障")
     assert wrong.fuzzy
     assert wrong.items[0].name == "最低生活保障"
     missing = engine.search(any_session, "城乡居民基本养老保待遇申领")

@@ -1,0 +1,194 @@
+"""Queries the alias table was not tuned on (issue 14): words typed together that a name holds
+apart, closest matches instead of nothing, homophone typos. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
+from catalog import search as engine
+from core.db import Database
+from tests.conftest import make_settings
+from tests.factories.catalog import make_department, make_item
+from tests.factories.search import publish, savepoint_session
+
+# Real names from data/service_items_guangan_511602.csv around the issue's examples, with the
+# neighbours that used to win (经营潜水许可, 更新采伐护路林审批).
+NAMES = [
+    "公章刻制业特种行业许可证核发",
+    "城镇污水排入排水管网许可",
+    "城镇排水与污水处理设施竣工验收备案",
+    "经营潜水许可",
+    "夜间建筑施工许可",
+    "林木采伐许可证核发（县级权限）",
+    "更新采伐护路林审批",
+    "紧急情况林木采伐备案(县级)",
+    "取水许可证新办审批",
+    "最低生活保障",
+    "犬类准养证核发",
+    "拖拉机/联合收割机驾驶证初次申领",
+]
+
+
+@contextmanager
+def _catalogue(database: Any) -> Iterator[Any]:
+    conn = database.engine.connect()
+    outer = conn.begin()
+    builder = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    try:
+        dept = make_department(builder, "区行政审批局")
+        for name in NAMES:
+            publish(builder, dept, make_item(builder, name=name, task_type="01"))
+        builder.flush()
+        yield conn
+    finally:
+        builder.close()
+        if outer.is_active:
+            outer.rollback()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def catalogue(request: pytest.FixtureRequest) -> Iterator[Any]:
+    database = request.getfixturevalue("sqlite_database" if request.param == "sqlite" else "pg_database")
+    with _catalogue(database) as conn:
+        yield conn, database
+
+
+@pytest.fixture
+def session(catalogue: Any) -> Iterator[Any]:
+    with savepoint_session(catalogue[0]) as s:
+        yield s
+
+
+@pytest.fixture
+def client(catalogue: Any, tmp_path: Path) -> Iterator[Any]:
+    """The web app over the module's catalogue; what its requests commit is rolled back after."""
+    from webapp import create_app
+
+    conn, database = catalogue
+    savepoint = conn.begin_nested()
+    bound = Database.__new__(Database)
+    bound.url = database.url
+    bound.engine = database.engine
+    bound.sessionmaker = sessionmaker(
+        bind=conn, class_=Session, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
+    yield create_app(make_settings(tmp_path, database.url), database=bound).test_client()
+    if savepoint.is_active:
+        savepoint.rollback()
+
+
+def names(session: Any, q: str) -> list[str]:
+    return [h.name for h in engine.search(session, q, limit=20).items]
+
+
+def test_words_typed_together_match_apart_in_a_name(session: Any) -> None:
+    assert names(session, "公章刻制许可") == ["公章刻制业特种行业许可证核发"]
+
+
+def test_all_words_apart_rank_above_a_one_typo_match(session: Any) -> None:
+    found = names(session, "排水许可")
+    assert found[0] == "城镇污水排入排水管网许可"
+    assert "经营潜水许可" not in found[:1]
+
+
+def test_words_apart_rank_below_a_contiguous_match(session: Any) -> None:
+    result = engine.search(session, "采伐许可")
+    # 林木采伐许可证核发 holds 采伐许可 as typed; nothing holding the words apart may outrank it.
+    assert result.items[0].name == "林木采伐许可证核发（县级权限）"
+    contiguous = result.items[0].score
+    apart = engine.search(session, "公章刻制许可").items[0].score
+    assert apart < contiguous
+
+
+def test_segmented_words_are_highlighted_apart(session: Any) -> None:
+    hit = engine.search(session, "公章刻制许可").items[0]
+    marked = "".join(text for text, on in hit.name_segments() if on)
+    assert marked == "公章刻制许可"
+
+
+def test_a_query_about_nothing_in_the_catalogue_still_finds_nothing(session: Any) -> None:
+    for q in ("火星移民申请", "宇宙飞船年检", "恐龙饲养证", "比特币挖矿许可"):
+        assert engine.search(session, q).total == 0, q
+
+
+def test_a_partly_matching_query_returns_its_closest_matches_flagged(session: Any) -> None:
+    result = engine.search(session, "夜间施工噪音许可")
+    assert result.partial
+    assert [h.name for h in result.items] == ["夜间建筑施工许可"]
+
+
+def test_a_full_match_is_not_flagged_partial(session: Any) -> None:
+    assert not engine.search(session, "夜间建筑施工许可").partial
+
+
+def test_sharing_only_a_minor_part_of_the_query_is_not_a_partial_answer(session: Any) -> None:
+    # 林木 is in a name, but it is 2 of the 8 meaningful characters: that is not "closest", it is noise.
+    for q in ("林木火星移民申请", "比特币挖矿许可", "恐龙饲养证"):
+        result = engine.search(session, q)
+        assert result.total == 0, q
+        assert not result.partial
+
+
+def test_api_and_page_say_when_results_are_only_closest_matches(client: Any) -> None:
+    body = client.get("/api/v1/search", query_string={"q": "夜间施工噪音许可"}).get_json()
+    assert body["partial"] is True
+    assert [i["name"] for i in body["items"]] == ["夜间建筑施工许可"]
+    assert client.get("/api/v1/search", query_string={"q": "夜间建筑施工许可"}).get_json()["partial"] is False
+    page = client.get("/search", query_string={"q": "夜间施工噪音许可"}).get_data(as_text=True)
+    assert "没有完全匹配的事项，以下结果可能相关" in page
+    exact = client.get("/search", query_string={"q": "夜间建筑施工许可"}).get_data(as_text=True)
+    assert "没有完全匹配的事项" not in exact
+
+
+def test_a_homophone_typo_with_a_missing_word_finds_the_item(session: Any) -> None:
+    # 克 (ke) typed for 可 (ke), and 建筑 left out.
+    result = engine.search(session, "夜间施工许克")
+    assert [h.name for h in result.items] == ["夜间建筑施工许可"]
+    assert result.suggestion == "夜间施工许可"
+
+
+def test_a_corrected_match_ranks_above_a_weak_one_edit_match(session: Any) -> None:
+    # 正 (zheng) for 证: 林木采伐许可证核发 holds 采伐…证; 更新采伐护路林审批 is only one edit away.
+    result = engine.search(session, "采伐正")
+    assert result.items[0].name == "林木采伐许可证核发（县级权限）"
+    assert result.suggestion == "采伐证"
+
+
+def test_near_homophones_are_matched_through_loose_pinyin(session: Any) -> None:
+    # 申 (shen) for 审 (shen) is the same syllable; 森 (sen) for 审 is the s/sh blur; 零 (ling) for 领
+    # is the same; 驾使 (shi) for 驾驶 (shi).
+    assert engine.search(session, "最低生活保章").items[0].name == "最低生活保障"
+    assert engine.search(session, "犬类准养证核罚").items[0].name == "犬类准养证核发"
+    blurred = engine.search(session, "更新采伐护路林森批")
+    assert blurred.items[0].name == "更新采伐护路林审批"
+    assert blurred.suggestion == "更新采伐护路林审批"
+
+
+def test_a_query_found_as_typed_has_no_suggestion(session: Any) -> None:
+    result = engine.search(session, "林木采伐许可证核发")
+    assert result.suggestion is None
+    assert result.items[0].name == "林木采伐许可证核发（县级权限）"
+
+
+def test_a_sound_alike_of_nothing_in_the_catalogue_finds_nothing(session: Any) -> None:
+    for q in ("恐龙饲养正", "火星移民申清"):
+        result = engine.search(session, q)
+        assert result.total == 0, q
+        assert result.suggestion is None
+
+
+def test_page_and_api_offer_the_corrected_query(client: Any) -> None:
+    body = client.get("/api/v1/search", query_string={"q": "采伐正"}).get_json()
+    assert body["suggestion"] == "采伐证"
+    assert body["items"][0]["name"] == "林木采伐许可证核发（县级权限）"
+    page = client.get("/search", query_string={"q": "采伐正"}).get_data(as_text=True)
+    assert "您是不是要找：" in page
+    assert "采伐证</a>" in page
+    assert client.get("/api/v1/search", query_string={"q": "最低生活保障"}).get_json()["suggestion"] is None
