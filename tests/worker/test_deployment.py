@@ -127,9 +127,13 @@ def test_make_run_production_layout_creates_the_database_and_syncs_a_licence(
         database.engine.dispose()
         cli_env = {**env, "FLASK_APP": "wsgi:app"}
         subprocess.run(
-            [FLASK, "catalog", "create-user", "issuer1", "--role", "dept_editor", "--department-id",
+            [FLASK, "catalog", "create-user", "issuer1", "--role", "licence_clerk", "--department-id",
              str(dept_id), "--password", "password-123"], cwd=ROOT, env=cli_env, check=True,
             capture_output=True)
+        # Issuing is its own right, granted per department and licence type (issue #15).
+        subprocess.run(
+            [FLASK, "licences", "grant", "issuer1", "--type", type_code], cwd=ROOT, env=cli_env,
+            check=True, capture_output=True)
         token = subprocess.run(
             [FLASK, "catalog", "create-token", "issuer1"], cwd=ROOT, env=cli_env, check=True,
             capture_output=True, text=True).stdout.strip().splitlines()[-1]
