@@ -82,14 +82,44 @@ def _shared_fixture_group(item: pytest.Item) -> str | None:
     return None
 
 
+def _set_nodeid(item: pytest.Item, nodeid: str) -> None:
+    # pytest 9 keeps the id as a NodeId in ``_id``; older versions as a string in ``_nodeid`` (which is
+    # what pytest-xdist 3.8 still sets for its groups, without effect on pytest 9: hence we do it here).
+    if hasattr(item, "_id"):
+        from _pytest.nodeid import coerce_node_id
+
+        item._id = coerce_node_id(nodeid)
+    else:
+        item._nodeid = nodeid
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist: one node id per test, and the group of a test in its node id (``@group``), which
+    is how ``--dist loadgroup`` keeps a group on one worker.
+
+    Schemathesis gives every API operation of a fuzz test the same node id; xdist schedules by node id
+    and would run only the first of them, so the operation's label (or a running number, stable since
+    collection order is the same on every worker) keeps each operation its own test."""
+    loadgroup = bool(getattr(config.option, "loadgroup", False))
+    seen: dict[str, int] = {}
     for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        group = _shared_fixture_group(item)
-        if group:
+        nodeid = item.nodeid
+        label = getattr(item, "operation_label", None)
+        if label and not nodeid.endswith("]"):
+            nodeid = f"{nodeid}[{label}]"
+        count = seen.get(nodeid, 0)
+        seen[nodeid] = count + 1
+        if count:
+            nodeid = f"{nodeid}[{count}]"
+        marker = item.get_closest_marker("xdist_group")
+        group = str(marker.args[0]) if marker and marker.args else _shared_fixture_group(item)
+        if group and not marker:
             item.add_marker(pytest.mark.xdist_group(group))
+        if group and loadgroup:
+            nodeid = f"{nodeid}@{group}"
+        if nodeid != item.nodeid:
+            _set_nodeid(item, nodeid)
 
 
 def _ensure_pg_database(url: str) -> None:
