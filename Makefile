@@ -3,6 +3,10 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# make test spreads the tests over every core (pytest-xdist); tests/conftest.py gives each xdist worker
+# its own databases and Redis database and keeps tests that share a costly fixture on one worker.
+# PYTEST_XDIST= runs the suite in one process.
+PYTEST_XDIST ?= -n auto --dist loadgroup
 # Celery worker processes of the production layout (make run with DATABASE_URL and REDIS_URL set).
 WORKERS ?= 1
 
@@ -22,7 +26,7 @@ run: venv
 test: venv
 	@eval "$$(scripts/test-services.sh)" && \
 	  echo "tests use $$TEST_DATABASE_URL and $$TEST_REDIS_URL" && \
-	  $(VENV)/bin/pytest $(PYTEST_ARGS)
+	  $(VENV)/bin/pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 # The long fault soak (tests/worker/test_fault_state_machine.py): seeded random runs of licence
 # changes and faults until SOAK_MINUTES have passed, then a summary. Replay with SOAK_SEED=<seed>.

@@ -2,6 +2,11 @@
 
 The PostgreSQL URL comes from TEST_DATABASE_URL, else DATABASE_URL, else the local server on its
 default port (``make test`` makes sure one is running). A missing server fails loudly.
+
+``make test`` runs the suite on every core with pytest-xdist. Each xdist worker gets its own databases
+(the name ends in ``_gw0``, ``_gw1``...; the worker suites derive theirs from it) and its own Redis
+database number (``redis_db``), so no test sees another worker's data. Tests that share an expensive
+module- or session-wide fixture run on one xdist worker (``xdist_group``, see below).
 """
 
 from __future__ import annotations
@@ -32,12 +37,89 @@ def _normalise(url: str) -> str:
     return url
 
 
+def xdist_worker() -> str | None:
+    """The pytest-xdist worker id ("gw0", "gw1"...) in a parallel run, None in a serial one."""
+    return os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def redis_db(base: int) -> int:
+    """Redis database number ``base`` for this process: shifted per xdist worker so that two workers
+    never flush each other's queues (Redis has 16 databases by default)."""
+    worker = xdist_worker()
+    offset = int(worker.removeprefix("gw")) if worker else 0
+    return (base + offset) % 16
+
+
 def pg_test_url() -> str:
     url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL") or DEFAULT_PG
     url = _normalise(url)
     if not url.startswith("postgresql"):
         url = DEFAULT_PG
+    worker = xdist_worker()
+    if worker:
+        parsed = sa.engine.make_url(url)
+        url = parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
     return url
+
+
+def _shared_fixture_group(item: pytest.Item) -> str | None:
+    """The xdist group for a test that shares an expensive fixture beyond itself: the browser site
+    (session-wide) for every browser test; one group for the worker suites; else the test's module when
+    it uses a module-scoped fixture (a registry process, a synthetic catalogue). Without a group, xdist
+    would build such a fixture once on each of its workers."""
+    path = item.path.relative_to(ROOT)
+    if path.parts[:2] == ("tests", "browser"):
+        return "browser"
+    if path.parts[:2] == ("tests", "worker"):
+        # Real worker processes, registries and Redis servers with timing assertions: one at a time.
+        return "worker"
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return None
+    for defs in info.name2fixturedefs.values():
+        if any(d.scope in ("module", "class", "package") for d in defs):
+            return str(path)
+    return None
+
+
+def _set_nodeid(item: pytest.Item, nodeid: str) -> None:
+    # pytest 9 keeps the id as a NodeId in ``_id``; older versions as a string in ``_nodeid`` (which is
+    # what pytest-xdist 3.8 still sets for its groups, without effect on pytest 9: hence we do it here).
+    if hasattr(item, "_id"):
+        from _pytest.nodeid import coerce_node_id
+
+        item._id = coerce_node_id(nodeid)
+    else:
+        item._nodeid = nodeid
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist: one node id per test, and the group of a test in its node id (``@group``), which
+    is how ``--dist loadgroup`` keeps a group on one worker.
+
+    Schemathesis gives every API operation of a fuzz test the same node id; xdist schedules by node id
+    and would run only the first of them, so the operation's label (or a running number, stable since
+    collection order is the same on every worker) keeps each operation its own test."""
+    loadgroup = bool(getattr(config.option, "loadgroup", False))
+    seen: dict[str, int] = {}
+    for item in items:
+        nodeid = item.nodeid
+        label = getattr(item, "operation_label", None)
+        if label and not nodeid.endswith("]"):
+            nodeid = f"{nodeid}[{label}]"
+        count = seen.get(nodeid, 0)
+        seen[nodeid] = count + 1
+        if count:
+            nodeid = f"{nodeid}[{count}]"
+        marker = item.get_closest_marker("xdist_group")
+        group = str(marker.args[0]) if marker and marker.args else _shared_fixture_group(item)
+        if group and not marker:
+            item.add_marker(pytest.mark.xdist_group(group))
+        if group and loadgroup:
+            nodeid = f"{nodeid}@{group}"
+        if nodeid != item.nodeid:
+            _set_nodeid(item, nodeid)
 
 
 def _ensure_pg_database(url: str) -> None:

@@ -2,8 +2,9 @@
 registry over HTTP, a real PostgreSQL. After each fault clears, the registry holds exactly the latest
 change of every district licence: none missing, none duplicated, versions and statuses equal.
 
-These tests commit; they use their own database (<test db>_worker), Redis database 5 and a registry
-on a free port, and clean up after themselves. Each prints its counts before and after.
+These tests commit; they use their own database (<test db>_worker), Redis database 5 (shifted per
+xdist worker) and a registry on a free port, and clean up after themselves. Each prints its counts
+before and after.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from core.config import Settings
 from core.db import Database
 from licenses import services as licence_services
 from licenses import sync, sync_admin
-from tests.conftest import _ensure_pg_database, pg_test_url, reset_and_migrate_pg
+from tests.conftest import _ensure_pg_database, pg_test_url, redis_db, reset_and_migrate_pg
 from tests.factories.sync import (
     KEY,
     Issuer,
@@ -128,7 +129,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     _ensure_pg_database(url)
     reset_and_migrate_pg(url)
     db = Database(url)
-    redis_url = f"{_redis_base()}/5"
+    redis_url = f"{_redis_base()}/{redis_db(5)}"
     redis.Redis.from_url(redis_url).flushdb()
     registry = RegistryProcess(tmp).start()
     client = RegistryClient(registry.url, KEY, "321203", timeout=5)
