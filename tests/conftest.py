@@ -90,7 +90,7 @@ def _set_nodeid(item: pytest.Item, nodeid: str) -> None:
 
         item._id = coerce_node_id(nodeid)
     else:
-        item._nodeid = nodeid
+        setattr(item, "_nodeid", nodeid)  # noqa: B010  (a private attribute of older pytest versions)
 
 
 @pytest.hookimpl(tryfirst=True)
