@@ -82,17 +82,7 @@ NAMES = ("泰州市高港区更名后有限公司", "泰州市高港区新港贸
 
 # Invariants still broken on this branch because the fix of an issue #10 finding is not merged yet:
 # violations of these kinds are reported as an xfail naming the finding instead of a failure.
-KNOWN_UNFIXED: dict[str, str] = {
-    # Found by this suite (not in issue #10): Celery/kombu 5.7.0 on Redis. When the broker connection
-    # is lost a second time while a message is unacknowledged, the consumer's cleanup raises
-    # AttributeError ('NoneType' object has no attribute 'hostname') in kombu's restore_unacked and
-    # worker gives up ("Unrecoverable error"): it exits with code 1, or its main process hangs and
-    # consumes nothing more. Nothing is lost (the outbox and the sweep cover it, which the suite checks
-    # after killing and restarting the worker as a supervisor with a liveness check would), but a
-    # worker without such a supervisor leaves every change unsent. Needs a decision on the Celery/kombu
-    # version, or a supervisor with a liveness check in the deployment docs.
-    "worker_died": "new finding: the Celery 5.7.0 worker gives up on a second Redis connection loss",
-}
+KNOWN_UNFIXED: dict[str, str] = {}
 # To look past one finding for the next (e.g. on an old commit): FAULT_KNOWN=reconcile,dead_letter_clock
 # turns those kinds into an xfail too; it never turns a failure into a pass.
 KNOWN_UNFIXED.update({k: f"set aside by FAULT_KNOWN={k}" for k in
@@ -106,7 +96,8 @@ FINDINGS = {
     "reconcile_dead_letters": "follows from the dead letters above",
     "lost": "issue #10 finding 4 if the registry holds an older change (ranked by sequence), else new",
     "duplicated": "issue #10 finding 4 (an older change applied again), else new",
-    "worker_died": "new: the worker process exits or hangs by itself (e.g. on a second Redis loss)",
+    "worker_died": "the worker exits or hangs by itself: on a Redis loss with an unacked message, Celery "
+                   "5.7.0 (excluded in pyproject.toml) died in restore_unacked; else new",
     "stuck": "new: records not sent although the faults cleared",
     "extra": "new: registry holds licences the district never issued",
 }
