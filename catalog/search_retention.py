@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from catalog.search_models import SearchMiss
+from core.db import table_of
 from core.pii import mask_personal_data
 from core.types import utcnow
 
@@ -34,7 +35,7 @@ def purge_search_misses(session: Session, retention_days: int, now: datetime | N
     if retention_days < 1:
         raise ValueError("retention_days must be at least 1")
     cutoff = (now or utcnow()) - timedelta(days=retention_days)
-    table = SearchMiss.__table__  # type: ignore[attr-defined]  # SQLModel declares __table__ untyped
+    table = table_of(SearchMiss)
     outcome = session.execute(sa.delete(table).where(table.c.last_seen < cutoff))
     deleted = getattr(outcome, "rowcount", 0) or 0  # a CursorResult for DELETE
     masked = 0

@@ -26,6 +26,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from core.audit import record
 from core.auth import ANONYMOUS, Principal, User, check_password_or_dummy
+from core.db import table_of
 from core.types import UTCDateTime, utcnow
 
 MAX_FAILURES = 5
@@ -114,7 +115,7 @@ def _locked_until(session: Session, username: str, now: datetime, *, for_update:
 
 def _count_failure(session: Session, username: str, now: datetime, user: User | None) -> bool:
     """Count one failure in a single statement; returns True when this failure set the lock."""
-    table = LoginFailure.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
+    table = table_of(LoginFailure)
     lock_end = now + timedelta(minutes=LOCK_MINUTES)
     t = table.c
     # A lock that has run out, or failures outside the window, start a new count at 1.

@@ -18,7 +18,7 @@ from core.errors import NotFound, field_error
 from core.types import utcnow
 from reports import metrics
 from reports.models import Bundle, BundleEntry
-from reports.services import require_report_admin
+from reports.services import entry_ids_by_task_code, require_report_admin
 
 
 def _bundle_entries(session: Session, entry_ids: list[int]) -> list[int]:
@@ -42,17 +42,7 @@ def _bundle_entries(session: Session, entry_ids: list[int]) -> list[int]:
 
 def _bundle_entries_by_code(session: Session, task_codes: list[str]) -> list[int]:
     codes = [c.strip() for c in task_codes if c.strip()]
-    found = (
-        dict(
-            session.execute(
-                select(col(ImplementationEntry.task_code), col(ImplementationEntry.id)).where(
-                    col(ImplementationEntry.task_code).in_(codes)
-                )
-            ).all()
-        )
-        if codes
-        else {}
-    )
+    found = entry_ids_by_task_code(session, codes)
     unknown = [c for c in codes if c not in found]
     if unknown:
         raise field_error("task_codes", f"未知的实施编码：{', '.join(unknown)}")

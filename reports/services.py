@@ -524,6 +524,19 @@ def _parse_month(value: str, year: int) -> tuple[int | None, str | None]:
     return m, None
 
 
+
+def entry_ids_by_task_code(session: Session, codes: Iterable[str]) -> dict[str, int]:
+    """{实施编码: entry id} of the given codes that exist (one query; unknown codes are absent)."""
+    wanted = list(codes)
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(col(ImplementationEntry.task_code), col(ImplementationEntry.id)).where(
+            col(ImplementationEntry.task_code).in_(wanted)
+        )
+    ).all()
+    return {code: entry_id for code, entry_id in rows}
+
 def parse_case_rows(
     session: Session, rows: list[dict[str, Any]], year: int, line_of: list[int] | None = None
 ) -> list[tuple[int, int, dict[str, int]]]:
@@ -531,17 +544,7 @@ def parse_case_rows(
     check_year(year)
     errors: dict[str, list[str]] = {}
     codes = {str(r.get("task_code") or "").strip() for r in rows}
-    known = (
-        dict(
-            session.execute(
-                select(col(ImplementationEntry.task_code), col(ImplementationEntry.id)).where(
-                    col(ImplementationEntry.task_code).in_(codes)
-                )
-            ).all()
-        )
-        if codes
-        else {}
-    )
+    known = entry_ids_by_task_code(session, codes)
     parsed: list[tuple[int, int, dict[str, int]]] = []
     seen: dict[tuple[int, int], int] = {}
     for index, row in enumerate(rows):

@@ -91,7 +91,27 @@ def _cell_facets(
     def ordered(d: dict[Any, int]) -> list[tuple[Any, int]]:
         return sorted(d.items(), key=lambda kv: (-kv[1], str(kv[0])))
 
-    divisions, departments = ordered(counts["division"]), ordered(counts["department"])
+    facets = _labelled_facets(
+        conn,
+        ordered(counts["level"]),
+        ordered(counts["division"]),
+        ordered(counts["department"]),
+        ordered(counts["type"]),
+        sum(counts["no_contact"].values()),
+    )
+    return total, facets, per_term
+
+
+def _labelled_facets(
+    conn: Any,
+    levels: list[tuple[Any, int]],
+    divisions: list[tuple[Any, int]],
+    departments: list[tuple[Any, int]],
+    types: list[tuple[Any, int]],
+    no_contact: int,
+) -> dict[str, list[dict[str, Any]]]:
+    """The facet lists as the API returns them: counted values with their labels (division and
+    department names looked up once each), in display order."""
     div_names = (
         dict(conn.execute(_q(conn).division_names, {"keys": [k for k, _ in divisions]}).all())
         if divisions
@@ -103,17 +123,13 @@ def _cell_facets(
         else {}
     )
     facets = {
-        "level": [
-            {"value": k, "label": USE_LEVELS.get(k, k), "count": n} for k, n in ordered(counts["level"])
-        ],
+        "level": [{"value": k, "label": USE_LEVELS.get(k, k), "count": n} for k, n in levels],
         "division": [{"value": k, "label": div_names.get(k, k), "count": n} for k, n in divisions],
         "department": [{"value": k, "label": dept_names.get(k, str(k)), "count": n} for k, n in departments],
-        "type": [{"value": k, "label": TASK_TYPES.get(k, k), "count": n} for k, n in ordered(counts["type"])],
-        "no_contact": [
-            {"value": True, "label": "不见面审批", "count": n} for n in counts["no_contact"].values()
-        ],
+        "type": [{"value": k, "label": TASK_TYPES.get(k, k), "count": n} for k, n in types],
+        "no_contact": [{"value": True, "label": "不见面审批", "count": no_contact}] if no_contact else [],
     }
-    return total, _ordered_facets(facets), per_term
+    return _ordered_facets(facets)
 
 
 def _empty_facets() -> dict[str, list[dict[str, Any]]]:
@@ -184,21 +200,5 @@ def _facets(
             .select_from(e)
             .where(*scope, *_sql_filters(f, e, "no_contact"), e.c.no_contact.is_(True))
         ).scalar_one()
-    div_names = (
-        dict(conn.execute(_q(conn).division_names, {"keys": [k for k, _ in divisions]}).all())
-        if divisions
-        else {}
-    )
-    dept_names = (
-        dict(conn.execute(_q(conn).department_names, {"keys": [k for k, _ in departments]}).all())
-        if departments
-        else {}
-    )
-    facets = {
-        "level": [{"value": k, "label": USE_LEVELS.get(k, k), "count": n} for k, n in grouped("level")],
-        "division": [{"value": k, "label": div_names.get(k, k), "count": n} for k, n in divisions],
-        "department": [{"value": k, "label": dept_names.get(k, str(k)), "count": n} for k, n in departments],
-        "type": [{"value": k, "label": TASK_TYPES.get(k, k), "count": n} for k, n in grouped("type")],
-        "no_contact": [{"value": True, "label": "不见面审批", "count": int(nc)}] if nc else [],
-    }
-    return int(total), _ordered_facets(facets)
+    facets = _labelled_facets(conn, grouped("level"), divisions, departments, grouped("type"), int(nc or 0))
+    return int(total), facets

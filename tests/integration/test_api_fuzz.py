@@ -14,8 +14,6 @@ at the end.
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -24,9 +22,9 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from core.auth import Role
-from core.config import Settings
 from tests.factories.catalog import DISTRICT, make_department, make_user, published_entry
 from tests.factories.licences import make_staff, make_types, person_licence
+from tests.factories.security import published_spec
 
 MAX_EXAMPLES = 8
 FUZZ_SETTINGS = settings(
@@ -52,30 +50,7 @@ def seeded(app: Any, db: Any) -> dict[str, Any]:
     return {"entry": entry, "licence": licence, "admin_token": admin_token}
 
 
-def _published_spec() -> dict[str, Any]:
-    """The OpenAPI document as /api/openapi.json serves it (building it touches no database)."""
-    from webapp import create_app
-
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        settings = Settings(
-            database_url=f"sqlite:///{folder / 'spec.db'}",
-            instance_dir=folder,
-            secret_key="fuzz-spec",
-            testing=True,
-            ratelimit_enabled=False,
-            city_registry_database_url=f"sqlite:///{folder / 'registry.db'}",
-        )
-        response = create_app(settings).test_client().get("/api/openapi.json")
-        assert response.status_code == 200
-        spec: dict[str, Any] = response.get_json()
-        return spec
-
-
-# The schema is loaded once at import (parametrisation happens at collection). Each case is sent to
-# the per-test app on the rolled-back PostgreSQL: the app is set on the operation so that checks
-# which re-send a request reach it too.
-SPEC = _published_spec()
+SPEC = published_spec()
 schema = schemathesis.openapi.from_dict(SPEC)
 schema.config.update(base_url="http://localhost")
 
