@@ -62,18 +62,21 @@ def _normalise_db_url(url: str) -> str:
     return url
 
 
-def _secret(env: Mapping[str, str], instance_dir: Path) -> str:
-    """SECRET_KEY from the environment, else one generated once and kept under instance/."""
-    if env.get("SECRET_KEY"):
-        return env["SECRET_KEY"]
-    path = instance_dir / "secret_key"
+def instance_secret(instance_dir: Path, name: str, nbytes: int = 48) -> str:
+    """A random secret generated once and kept in ``instance_dir/name`` (mode 600)."""
+    path = instance_dir / name
     if path.exists():
         return path.read_text().strip()
     instance_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
+    key = secrets.token_urlsafe(nbytes)
     path.write_text(key)
     path.chmod(0o600)
     return key
+
+
+def _secret(env: Mapping[str, str], instance_dir: Path) -> str:
+    """SECRET_KEY from the environment, else one generated once and kept under instance/."""
+    return env.get("SECRET_KEY") or instance_secret(instance_dir, "secret_key")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import shlex
 import signal
 import subprocess
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from core.config import PROJECT_ROOT, Settings
+from core.config import PROJECT_ROOT, Settings, instance_secret
 from core.db import make_engine
 from demo.supervise import Supervisor
 
@@ -41,14 +40,7 @@ def _run(args: list[str], env: dict[str, str]) -> None:
 
 def _demo_registry_key(instance_dir: Path) -> str:
     """The demo's own shared key for its local registry, generated once (never a published one)."""
-    path = instance_dir / "city_registry_key"
-    if path.exists():
-        return path.read_text().strip()
-    instance_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(32)
-    path.write_text(key)
-    path.chmod(0o600)
-    return key
+    return instance_secret(instance_dir, "city_registry_key", 32)
 
 
 def ensure_database(url: str) -> str | None:
