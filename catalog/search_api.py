@@ -19,7 +19,7 @@ from marshmallow import EXCLUDE, fields, validate
 from catalog import search as engine
 from catalog.api import API_LIMIT
 from catalog.models import TASK_TYPES, USE_LEVELS
-from catalog.search.evaluation import RELEVANCE_CSV, evaluate, format_report, read_relevance
+from catalog.search.evaluation import RELEVANCE_CSV, evaluate_splits, format_report, read_relevance
 from catalog.search_models import SearchEntry
 from catalog.search_retention import purge_search_misses
 from core.auth import SYSTEM
@@ -377,14 +377,14 @@ def purge_misses_cmd(days: int | None) -> None:
 )
 @with_appcontext
 def evaluate_cmd(path: Path, current: bool) -> None:
-    """按分层输出 Recall@10、MRR@10、nDCG@10 和无结果率。"""
+    """按调参集与留出集、启用与停用别名，分层输出 Recall@10、MRR@10、nDCG@10、无结果率等指标。"""
     try:
         queries = read_relevance(path)
     except Invalid as exc:
         raise click.ClickException(exc.message) from None
     if current:
         with database().transaction() as session:
-            report = evaluate(session, queries)
+            report = evaluate_splits(session, queries)
     else:
         report = evaluate_on_real_catalogue(queries)
     click.echo(format_report(report))
@@ -419,7 +419,7 @@ def evaluate_on_real_catalogue(queries: list[dict[str, Any]]) -> dict[str, Any]:
             if imported.errors:
                 raise click.ClickException(f"导入真实目录出错：{imported.errors[:3]}")
         with db.transaction() as session:
-            report = evaluate(session, queries)
+            report = evaluate_splits(session, queries)
         db.engine.dispose()
     return report
 
