@@ -153,9 +153,12 @@ def search_page() -> Any:
         args = {**args, "level": None, "division": None, "department": None, "type": None, "no_contact": None}
         result = run_search(args)
     pages = max(1, -(-result.total // result.limit))
+    place, town = _place(db_session(), args["division"])
     return render_template(
         "portal/search.html",
         result=result,
+        place=place,
+        place_town=town,
         args=args,
         link=_link,
         error=error,
@@ -166,15 +169,25 @@ def search_page() -> Any:
     )
 
 
+def _place(session: Any, code: str | None) -> tuple[Division | None, Division | None]:
+    """The division a search is filtered to (a 6-digit county code means the county itself) and, when
+    it is a village or community, its town: the page names the place and, for a village with no
+    entries of its own, links to its town's entries instead of showing an unexplained empty list."""
+    if not code or not code.isdigit() or len(code) not in (6, 12):
+        return None, None
+    place = session.get(Division, code if len(code) == 12 else code + "000000")
+    if place is None or place.level != "village" or not place.parent_code:
+        return place, None
+    return place, session.get(Division, place.parent_code)
+
+
 @bp.get("/entries/<string:task_code>")
 def entry_detail(task_code: str) -> Any:
     if len(task_code) > 31:
         abort(404)
     session = db_session()
     entry = (
-        session.execute(
-            sa.select(ImplementationEntry).where(col(ImplementationEntry.task_code) == task_code)
-        )
+        session.execute(sa.select(ImplementationEntry).where(col(ImplementationEntry.task_code) == task_code))
         .scalars()
         .first()
     )
@@ -234,7 +247,11 @@ def aliases_save() -> Any:
     alias_id = form.get("id", type=int)
     try:
         row = save_alias(
-            session, principal, form.get("alias", ""), form.get("targets", ""), form.get("note", ""),
+            session,
+            principal,
+            form.get("alias", ""),
+            form.get("targets", ""),
+            form.get("note", ""),
             alias_id=alias_id,
         )
     except DomainError as exc:

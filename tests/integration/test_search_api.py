@@ -175,6 +175,42 @@ def test_portal_home_browse_and_results_pages(client: Any, world: dict[str, Any]
     assert browse.count('class="hit card"') == 5
 
 
+def _division_names(client: Any, *codes: str) -> list[str]:
+    from catalog.models import Division
+
+    with client.application.extensions["gaogang.db"].session() as s:
+        return [s.get(Division, code).name for code in codes]
+
+
+def test_browsing_a_town_names_it_in_the_heading(client: Any, world: dict[str, Any]) -> None:
+    (town,) = _division_names(client, world["town_code"])
+    html = client.get(f"/search?division={world['town_code']}").get_data(as_text=True)
+    assert re.search(rf'<h1 class="place-heading">\s*{town}的办事事项</h1>', html)
+    assert f"<title>{town}的办事事项" in html
+    searched = client.get(f"/search?q=低保&division={world['town_code']}").get_data(as_text=True)
+    assert re.search(rf'<h1 class="place-heading">\s*{town}：“低保”的搜索结果</h1>', searched)
+
+
+def test_a_village_without_entries_says_so_and_links_to_its_towns_entries(
+    client: Any, world: dict[str, Any]
+) -> None:
+    from tests.factories.catalog import VILLAGE
+
+    town, village = _division_names(client, world["town_code"], VILLAGE)
+    html = client.get(f"/search?division={VILLAGE}").get_data(as_text=True)
+    assert re.search(rf'<h1 class="place-heading">{town} · {village}的办事事项</h1>', html)
+    assert f"{village}暂无本村（社区）自己办理的事项" in html
+    assert f'href="/search?division={world["town_code"]}"' in html
+    # The town's link leads to the town's entries (the five town-level entries of the factory).
+    assert (
+        client.get(f"/search?division={world['town_code']}").get_data(as_text=True).count('class="hit card"')
+        == 5
+    )
+    searched = client.get(f"/search?q=低保&division={VILLAGE}").get_data(as_text=True)
+    assert f"{village}暂无本村（社区）自己办理的相关事项" in searched
+    assert re.search(rf'href="/search\?q=%E4%BD%8E%E4%BF%9D&amp;division={world["town_code"]}"', searched)
+
+
 def test_portal_escapes_every_user_string(client: Any, world: dict[str, Any]) -> None:
     html = client.get("/search", query_string={"q": "<script>alert(1)</script>\"'"}).get_data(as_text=True)
     assert "<script>alert(1)</script>" not in html
