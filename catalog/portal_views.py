@@ -24,6 +24,7 @@ from catalog.models import (
     ImplementationEntry,
 )
 from catalog.search.aliases import delete_alias, save_alias
+from catalog.search.elsewhere import delete_elsewhere, find_elsewhere, list_elsewhere, save_elsewhere
 from catalog.search.misses import top_misses
 from catalog.search.query import MAX_PAGE
 from catalog.search.text import MAX_QUERY_CHARS
@@ -157,6 +158,7 @@ def search_page() -> Any:
     return render_template(
         "portal/search.html",
         result=result,
+        elsewhere=find_elsewhere(db_session(), args["q"]) if args["q"] else [],
         place=place,
         place_town=town,
         args=args,
@@ -281,6 +283,55 @@ def aliases_delete(alias_id: int) -> Any:
     row = delete_alias(session, principal, alias_id)
     flash(f"已删除别名「{row.alias}」", "success")
     return redirect(url_for("portal.aliases_page"))
+
+
+# ----------------------------------------------------------------------------- services handled elsewhere
+
+
+def _elsewhere_page(
+    editing: Any = None, errors: Any = None, form: Any = None, message: str | None = None
+) -> str:
+    return render_template(
+        "portal/elsewhere.html",
+        services=list_elsewhere(db_session()),
+        editing=editing,
+        errors=errors or {},
+        form=form,
+        message=message,
+    )
+
+
+@bp.get("/admin/search/elsewhere")
+def elsewhere_page() -> Any:
+    require_admin()
+    edit_id = request.args.get("edit", type=int)
+    editing = next((s for s in list_elsewhere(db_session()) if s.id == edit_id), None)
+    return _elsewhere_page(editing=editing)
+
+
+@bp.post("/admin/search/elsewhere")
+def elsewhere_save() -> Any:
+    principal = require_admin()
+    form = request.form
+    service_id = form.get("id", type=int)
+    if service_id is not None and service_id >= 2**31:
+        raise NotFound("该外部办理服务不存在")
+    try:
+        row = save_elsewhere(db_session(), principal, form.to_dict(), service_id=service_id)
+    except Invalid as exc:
+        return _elsewhere_page(errors=exc.details, form=form, message=exc.message), 422
+    flash(f"已保存「{row.name}」", "success")
+    return redirect(url_for("portal.elsewhere_page"))
+
+
+@bp.post("/admin/search/elsewhere/<int:service_id>/delete")
+def elsewhere_delete(service_id: int) -> Any:
+    principal = require_admin()
+    if service_id >= 2**31:
+        raise NotFound("该外部办理服务不存在")
+    row = delete_elsewhere(db_session(), principal, service_id)
+    flash(f"已删除「{row.name}」", "success")
+    return redirect(url_for("portal.elsewhere_page"))
 
 
 def register(app: Flask, api: Any) -> None:
