@@ -358,6 +358,11 @@ def test_a_service_the_district_does_not_handle_is_found_with_where_to_go(client
         assert "<dd>未填报</dd>" in html  # no address was sourced: unknown, not a made-up one
     html = client.get("/search", query_string={"q": "护照"}).get_data(as_text=True)
     assert "本区不办理" not in html
+    api = client.get("/api/v1/search", query_string={"q": "gongjijin"}).get_json()
+    assert [(e["body"], e["address"], e["verified"]) for e in api["elsewhere"]] == [
+        ("泰州市住房公积金管理中心", None, False)
+    ]
+    assert client.get("/api/v1/search", query_string={"q": "护照"}).get_json()["elsewhere"] == []
 
 
 def test_administrator_maintains_the_list_of_services_handled_elsewhere(
