@@ -41,6 +41,7 @@ from catalog.schemas import (
     NoContactSchema,
     OptionalReasonSchema,
     ReasonSchema,
+    WithdrawClaimSchema,
     WithdrawnClaimSchema,
 )
 from core.schemas import ErrorSchema
@@ -336,7 +337,7 @@ _lifecycle(
 
 @blp.route("/entries/<int:entry_id>/withdraw-claim")
 class EntryWithdrawClaim(MethodView):
-    @blp.arguments(OptionalReasonSchema)
+    @blp.arguments(WithdrawClaimSchema)
     @blp.response(200, WithdrawnClaimSchema)
     @blp.doc(security=BEARER)
     @_errors(*WRITE_ERRORS)

@@ -380,6 +380,10 @@ class NoContactGapReportSchema(BaseSchema):
     gaps = fields.List(fields.Nested(NoContactGapSchema))
 
 
+class WithdrawClaimSchema(OptionalReasonSchema):
+    pass
+
+
 class WithdrawnClaimSchema(BaseSchema):
     task_code = fields.String()
     item_id = fields.Integer()
