@@ -705,7 +705,7 @@ def item_claim(item_id: int) -> Any:
         entry = entry_services.claim_item(session, principal, item_id=id_of(item),
                                           department_id=id_of(department),
                                           division_code=department.division_code, override_reason=override)
-    except (Invalid, Conflict, Forbidden) as error:
+    except (Invalid, Conflict) as error:
         session.rollback()
         _flash_domain_error(error)
         return _back_to_items(department)
@@ -726,7 +726,7 @@ def item_decline(item_id: int) -> Any:
         entry_services.decline_item(session, principal, item_id=id_of(item), department_id=id_of(department),
                               reason=reason[:500], division_code=department.division_code,
                               override_reason=reason[:500])
-    except (Invalid, Conflict, Forbidden) as error:
+    except (Invalid, Conflict) as error:
         session.rollback()
         _flash_domain_error(error)
         return _back_to_items(department)

@@ -9,7 +9,7 @@ import hashlib
 from typing import Any
 
 from catalog import entries as entry_services
-from catalog import services
+from catalog import scope, services
 from catalog.codes import make_uscc
 from catalog.divisions import GAOGANG_FILES, load_divisions_csv
 from catalog.models import CatalogItem, Department, Division
@@ -44,10 +44,17 @@ _codes = iter(range(1, 10**6))
 
 
 def make_item(
-    session: Any, name: str = "测试许可事项", task_type: str = "01", use_levels: str = "4,5", **extra: Any
+    session: Any,
+    name: str = "测试许可事项",
+    task_type: str = "01",
+    use_levels: str = "4,5",
+    competent_department: Department | None = None,
+    **extra: Any,
 ) -> CatalogItem:
+    """A basic item; ``competent_department`` records its 主管部门 (the only district department
+    that may claim it)."""
     code = f"000199{next(_codes):06d}"
-    return services.create_item(
+    item = services.create_item(
         session,
         SYSTEM,
         code=code,
@@ -57,6 +64,9 @@ def make_item(
         use_levels=use_levels,
         **extra,
     )
+    if competent_department is not None:
+        scope.set_item_competence(session, SYSTEM, item.id, competent_department.id)
+    return item
 
 
 def make_user(
