@@ -16,7 +16,13 @@ from flask.cli import AppGroup
 
 from catalog.divisions import GAOGANG_FILES, TAIZHOU_FILES, count_by_level, load_divisions_csv
 from catalog.importer import import_items_csv, read_department_map, read_uscc_map
-from catalog.upper import UpperImportReport, import_basic_catalogue, import_no_contact_list, no_contact_gaps
+from catalog.upper import (
+    UpperImportReport,
+    import_basic_catalogue,
+    import_no_contact_list,
+    no_contact_gaps,
+    no_contact_list_summary,
+)
 from core import users
 from core.auth import Role
 from core.db import Database
@@ -197,7 +203,11 @@ def import_no_contact_list_command(file: Path, provenance: str | None) -> None:
 def no_contact_gaps_command() -> None:
     """列出在省级不见面审批标准清单上、但在本区尚未实现不见面的已发布实施清单。"""
     with _db().transaction() as session:
+        listed = no_contact_list_summary(session)["items"]
         gaps = no_contact_gaps(session)
+    if not listed:
+        click.echo("尚未导入省级不见面审批标准清单（flask catalog import-no-contact-list），无法对照")
+        return
     for gap in gaps:
         click.echo(f"{gap.task_code}\t{gap.name}\t清单编码 {gap.list_code}")
     click.echo(f"共 {len(gaps)} 项在省级不见面审批标准清单上但本区不是不见面")

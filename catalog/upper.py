@@ -255,7 +255,7 @@ def import_basic_catalogue(
         seen[code] = line
         parsed.append(values)
     if not parsed and not report.errors:
-        report.errors.append((0, "文件没有数据行"))
+        raise Invalid(f"{path.name}：文件没有数据行", {"file": [path.name]})
     _refuse(path, report.errors)
 
     existing = {
@@ -378,7 +378,7 @@ def import_no_contact_list(
         seen[code] = line
         parsed.append(values)
     if not parsed and not report.errors:
-        report.errors.append((0, "文件没有数据行"))
+        raise Invalid(f"{path.name}：文件没有数据行", {"file": [path.name]})
     _refuse(path, report.errors)
     existing = {n.code: n for n in session.exec(select(NoContactStandardItem))}
     now = utcnow()
