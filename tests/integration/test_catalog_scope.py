@@ -491,3 +491,27 @@ def test_district_import_takes_the_upper_code_when_it_fits(any_session, tmp_path
     entry = any_session.exec(select(ImplementationEntry).where(ImplementationEntry.item_id == item.id)).one()
     assert entry.catalog_code == "320104002000"
     assert entry.id not in {d.entry_id for d in consistency.consistency_report(any_session)}
+
+
+def test_staff_pages_withdraw_a_claim_and_show_both_upper_level_reports(client, session):
+    dept = make_department(session, "区页面测试局")
+    item = make_item(session, name="页面测试许可", use_levels="4", competent_department=dept)
+    user, editor, _token = make_user(session, Role.DEPT_EDITOR, department=dept)
+    entry = entry_services.claim_item(session, editor, item_id=item.id, department_id=dept.id)
+    import_upper(session, [upper_row_for(item, 名称="页面测试许可（省级）")])
+    session.commit()
+    entry_id = entry.id
+    client.post("/login", data={"username": user.username, "password": "password-123"})
+    detail = client.get(f"/staff/entries/{entry_id}").get_data(as_text=True)
+    assert "撤回认领" in detail
+    assert "与上级基本目录不一致" in detail
+    report = client.get("/staff/consistency").get_data(as_text=True)
+    assert "页面测试许可（省级）" in report
+    assert "测试数据：为测试编写" in report  # the upper file's provenance is shown
+    gaps = client.get("/staff/no-contact-gaps").get_data(as_text=True)
+    assert "尚未导入省级不见面审批标准清单" in gaps
+    response = client.post(f"/staff/entries/{entry_id}/withdraw-claim", data={"reason": "认领错了"})
+    assert response.status_code == 302
+    session.expire_all()
+    assert session.get(ImplementationEntry, entry_id) is None
+    assert "已认领" not in client.get("/staff/items/?q=页面测试").get_data(as_text=True)
