@@ -34,6 +34,7 @@ REAL_ITEMS_CSV = PROJECT_ROOT / "data" / "service_items_guangan_511602.csv"
 # The file names departments but not their 统一社会信用代码; the throwaway evaluation database takes
 # the demo's made-up codes (nothing of it is kept).
 EVALUATION_USCC_MAP = PROJECT_ROOT / "data" / "demo_department_uscc_321203.csv"
+EVALUATION_DEPARTMENT_MAP = PROJECT_ROOT / "data" / "department_map_511602_321203.csv"
 blp = Blueprint(
     "search_api", __name__, url_prefix="/api/v1", description="办事搜索：按名称、拼音、俗称查找已发布事项"
 )
@@ -424,7 +425,7 @@ def evaluate_on_real_catalogue(queries: list[dict[str, Any]]) -> dict[str, Any]:
     from alembic.config import Config
 
     from catalog.divisions import GAOGANG_FILES, load_divisions_csv
-    from catalog.importer import import_items_csv, read_uscc_map
+    from catalog.importer import import_items_csv, read_department_map, read_uscc_map
     from core.db import Database
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -442,6 +443,7 @@ def evaluate_on_real_catalogue(queries: list[dict[str, Any]]) -> dict[str, Any]:
                 "321203",
                 progress=False,
                 department_usccs=read_uscc_map(EVALUATION_USCC_MAP),
+                department_names=read_department_map(EVALUATION_DEPARTMENT_MAP),
             )
             if imported.errors:
                 raise click.ClickException(f"导入真实目录出错：{imported.errors[:3]}")

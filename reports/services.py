@@ -19,7 +19,14 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from catalog.consistency import drift_sql
-from catalog.models import CatalogItem, Department, Division, EntryVersion, ImplementationEntry
+from catalog.models import (
+    CatalogItem,
+    Department,
+    Division,
+    EntryVersion,
+    ImplementationEntry,
+    UpperCatalogItem,
+)
 from core.audit import record
 from core.auth import Principal
 from core.errors import Forbidden, Invalid, field_error
@@ -98,14 +105,15 @@ def load_catalogue_facts(session: Session, as_of: datetime) -> dict[str, Any]:
             col(CatalogItem.county_only),
         ).where(col(CatalogItem.created_at) <= as_of)
     ).all()
-    E, It, V = ImplementationEntry, CatalogItem, EntryVersion
+    E, It, V, Up = ImplementationEntry, CatalogItem, EntryVersion, UpperCatalogItem
     latest = (
         select(col(V.entry_id), sa.func.max(col(V.id)).label("vid"))
         .where(col(V.created_at) <= as_of)
         .group_by(col(V.entry_id))
         .subquery()
     )
-    drift = drift_sql(E, It)  # the one 三级四同 rule, as the consistency report applies it
+    # The one 三级四同 rule, as the consistency report applies it: against the upper-level item.
+    drift = drift_sql(E, Up)
     stmt = (
         sa.select(
             col(E.id),
@@ -127,6 +135,7 @@ def load_catalogue_facts(session: Session, as_of: datetime) -> dict[str, Any]:
             sa.cast(col(V.snapshot), sa.Text),
         )
         .join(It, col(It.id) == E.item_id)
+        .outerjoin(Up, col(Up.id) == It.upper_item_id)
         .outerjoin(latest, latest.c.entry_id == E.id)
         .outerjoin(V, col(V.id) == latest.c.vid)
         .where(col(E.created_at) <= as_of)
