@@ -1,7 +1,7 @@
 """upper-level basic catalogue, the province's 不见面 standard list, and 主管部门 on basic items
 
 Revision ID: 5c0be7a1d4f3
-Revises: d3f7431c9e55
+Revises: 6e1f2a9c4b73
 Create Date: 2026-11-30 18:00:00
 
 Online-safe: two new tables and two nullable columns on catalog_item (no rewrite, no backfill:
@@ -17,7 +17,7 @@ from alembic import op
 import core.types
 
 revision: str = "5c0be7a1d4f3"
-down_revision: str | Sequence[str] | None = "d3f7431c9e55"
+down_revision: str | Sequence[str] | None = "6e1f2a9c4b73"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
