@@ -146,7 +146,7 @@ def test_a_bad_line_is_named_and_nothing_is_written(
                 f"P-1,{five},2026-03-02,online,,,,",
                 f"P-2,{five},2026-03-02,online,,,,",
                 f"P-3,{five},2026-03-02,post,,,,",
-                f"P-4,NOPE,2026-03-02,online,,,,",
+                "P-4,NOPE,2026-03-02,online,,,,",
                 f"P-5,{five},2026-03-10,online,,2026-03-09,approved,",
                 f"P-1,{five},2026-03-02,online,,,,",
             ]
@@ -315,7 +315,8 @@ def test_warnings_page_is_scoped_and_drills_down_to_the_case(
     page = client.get("/staff/cases/warnings?year=2026")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "MINE" in html and "THEIRS" not in html
+    assert "MINE" in html
+    assert "THEIRS" not in html
     assert "红牌" in html
     mine = case(session, "MINE")
     detail = client.get(f"/staff/cases/{mine.id}")

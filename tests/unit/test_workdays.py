@@ -34,7 +34,7 @@ def test_a_natural_day_period_ending_on_a_holiday_ends_on_the_next_working_day()
 
 
 def test_beyond_the_holiday_data_monday_to_friday_is_assumed_and_said() -> None:
-    assert workdays.DATA_END >= date(2026, 12, 31)
+    assert date(2026, 12, 31) <= workdays.DATA_END
     later = date(workdays.DATA_END.year + 1, 10, 1)
     assert workdays.beyond_data(later)
     assert not workdays.beyond_data(date(2026, 10, 1))
