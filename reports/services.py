@@ -12,7 +12,7 @@ import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,7 +26,7 @@ from core.errors import Forbidden, Invalid, field_error
 from core.types import CHINA_TZ, utcnow
 from licenses.models import ENDED_STATUSES
 from reports import metrics
-from reports.models import Bundle, BundleEntry, CaseStat, TemplateTable
+from reports.models import Bundle, BundleEntry, CaseRecord, CaseStat, TemplateTable
 
 MIN_YEAR, MAX_YEAR = 2000, 2100
 
@@ -213,54 +213,94 @@ def load_catalogue_facts(session: Session, as_of: datetime) -> dict[str, Any]:
     }
 
 
-def load_case_facts(
+def _case_cells(
     session: Session, year: int, as_of: datetime
-) -> tuple[list[metrics.CaseFact], list[metrics.CaseMonth]]:
-    """Case statistics of ``year`` up to the as-of month: per-entry sums and per-month totals."""
+) -> tuple[dict[tuple[int, int], list[int]], dict[tuple[int, int], list[int]]]:
+    """Case counts per (entry, month) of ``year`` up to ``as_of``: from the case records, and from the
+    imported monthly aggregates for the (entry, month) cells no case record covers.
+
+    Counts are [received 收件 (accepted in the month), online (of those, applied online), finished 办结
+    (result in the month), on_time (of those, within the deadline, special procedures excluded)].
+    """
     last_month = 12
     local = as_of.astimezone(CHINA_TZ)
     if local.year == year:
         last_month = local.month
     elif local.year < year:
-        return [], []
-    where = (col(CaseStat.year) == year, col(CaseStat.month) <= last_month)
-    if session.connection().dialect.name != "postgresql":
-        rows = session.execute(
-            sa.select(
-                col(CaseStat.entry_id),
-                col(CaseStat.month),
-                col(CaseStat.received),
-                col(CaseStat.online),
-                col(CaseStat.finished),
-                col(CaseStat.on_time),
-            ).where(*where)
-        ).all()
-        return metrics.group_cases(metrics.CaseFact(*r) for r in rows)
-    sums = (
-        sa.func.sum(col(CaseStat.received)),
-        sa.func.sum(col(CaseStat.online)),
-        sa.func.sum(col(CaseStat.finished)),
-        sa.func.sum(col(CaseStat.on_time)),
+        return {}, {}
+    first_day = date(year, 1, 1)
+    last_day = min(date(year, 12, 31), local.date())
+    C = CaseRecord
+    records: dict[tuple[int, int], list[int]] = {}
+    accepted_month = sa.extract("month", col(C.accept_date))
+    for entry_id, month, received, online in session.execute(
+        sa.select(
+            col(C.entry_id),
+            accepted_month,
+            sa.func.count(),
+            sa.func.count().filter(col(C.channel) == "online"),
+        )
+        .where(col(C.accept_date).between(first_day, last_day))
+        .group_by(col(C.entry_id), accepted_month)
+    ).all():
+        records[(entry_id, int(month))] = [received, online, 0, 0]
+    result_month = sa.extract("month", col(C.result_date))
+    for entry_id, month, finished, on_time in session.execute(
+        sa.select(
+            col(C.entry_id),
+            result_month,
+            sa.func.count(),
+            sa.func.count().filter(col(C.on_time).is_(True)),
+        )
+        .where(col(C.result_date).between(first_day, last_day))
+        .group_by(col(C.entry_id), result_month)
+    ).all():
+        cell = records.setdefault((entry_id, int(month)), [0, 0, 0, 0])
+        cell[2], cell[3] = finished, on_time
+    aggregates: dict[tuple[int, int], list[int]] = {}
+    for entry_id, month, *counts in session.execute(
+        sa.select(
+            col(CaseStat.entry_id),
+            col(CaseStat.month),
+            col(CaseStat.received),
+            col(CaseStat.online),
+            col(CaseStat.finished),
+            col(CaseStat.on_time),
+        ).where(col(CaseStat.year) == year, col(CaseStat.month) <= last_month)
+    ).all():
+        if (entry_id, month) not in records:
+            aggregates[(entry_id, month)] = list(counts)
+    return records, aggregates
+
+
+def load_case_facts(
+    session: Session, year: int, as_of: datetime
+) -> tuple[list[metrics.CaseFact], list[metrics.CaseMonth]]:
+    """Case statistics of ``year`` up to the as-of date: per-entry sums and per-month totals.
+
+    They come from the case records (办件); an (entry, month) without any case record takes the
+    imported monthly aggregate, which stays for the years before case-level intake (see _case_cells).
+    """
+    records, aggregates = _case_cells(session, year, as_of)
+    return metrics.group_cases(
+        metrics.CaseFact(entry_id, month, *counts)
+        for (entry_id, month), counts in sorted({**aggregates, **records}.items())
     )
-    per_entry = [
-        metrics.CaseFact(e, 0, *v)
-        for e, *v in session.execute(
-            sa.select(col(CaseStat.entry_id), *sums)
-            .where(*where)
-            .group_by(col(CaseStat.entry_id))
-            .order_by(col(CaseStat.entry_id))
-        ).all()
-    ]
-    per_month = [
-        metrics.CaseMonth(m, v[0], v[1], v[2], v[3], tuple(sorted(v[4])))
-        for m, *v in session.execute(
-            sa.select(col(CaseStat.month), *sums, sa.func.array_agg(sa.distinct(col(CaseStat.entry_id))))
-            .where(*where)
-            .group_by(col(CaseStat.month))
-            .order_by(col(CaseStat.month))
-        ).all()
-    ]
-    return per_entry, per_month
+
+
+@dataclass(frozen=True)
+class CaseSources:
+    """Where a year's case figures come from: (entry, month) cells of case records and of imported
+    monthly aggregates, for the dashboard's label."""
+
+    record_cells: int
+    aggregate_cells: int
+    aggregate_months: tuple[int, ...]
+
+
+def case_sources(session: Session, year: int, as_of: datetime) -> CaseSources:
+    records, aggregates = _case_cells(session, year, as_of)
+    return CaseSources(len(records), len(aggregates), tuple(sorted({m for _e, m in aggregates})))
 
 
 def load_bundle_facts(session: Session, as_of: datetime) -> list[metrics.BundleFact]:
@@ -695,8 +735,14 @@ def import_case_stats(
 
 
 def case_stat_years(session: Session) -> list[int]:
-    years = select(col(CaseStat.year)).distinct().order_by(col(CaseStat.year))
-    return [y for (y,) in session.execute(years).all()]
+    """Years with case figures: imported monthly aggregates, or case records (by acceptance date)."""
+    years = {y for (y,) in session.execute(select(col(CaseStat.year)).distinct()).all()}
+    first, last = session.execute(
+        sa.select(sa.func.min(col(CaseRecord.accept_date)), sa.func.max(col(CaseRecord.accept_date)))
+    ).one()
+    if first is not None and last is not None:
+        years |= set(range(first.year, last.year + 1))
+    return sorted(years)
 
 
 def latest_year_with_data(session: Session, this_year: int) -> int:

@@ -324,3 +324,82 @@ def test_warnings_page_is_scoped_and_drills_down_to_the_case(
     assert "承诺办结日期" in detail.get_data(as_text=True)
     theirs = case(session, "THEIRS")
     assert client.get(f"/staff/cases/{theirs.id}").status_code == 404
+
+
+def test_monthly_statistics_come_from_the_cases_and_aggregates_fill_only_uncovered_months(
+    session: Session, world: dict[str, Any]
+) -> None:
+    from datetime import UTC, datetime
+
+    from reports import services
+
+    five = world["five"]
+    run_import(
+        session,
+        "\n".join(
+            [
+                HEADER,
+                f"A,{five.task_code},2026-03-02,online,,2026-03-09,approved,",
+                f"B,{five.task_code},2026-03-02,window,,2026-04-01,approved,",
+            ]
+        ),
+    )
+    # Imported aggregates for January (no case records) and March (covered by the records: ignored).
+    services.import_case_stats(
+        session,
+        SYSTEM,
+        year=2026,
+        rows=[
+            {
+                "task_code": five.task_code,
+                "month": "2026-01",
+                "received": 9,
+                "online": 4,
+                "finished": 8,
+                "on_time": 8,
+            },
+            {
+                "task_code": five.task_code,
+                "month": "2026-03",
+                "received": 99,
+                "online": 0,
+                "finished": 0,
+                "on_time": 0,
+            },
+        ],
+    )
+    as_of = datetime(2026, 11, 30, tzinfo=UTC)
+    _entries, months = services.load_case_facts(session, 2026, as_of)
+    by_month = {m.month: (m.received, m.online, m.finished, m.on_time) for m in months}
+    # March: 2 accepted (1 online), A finished on time; April: B finished, late (promise 9 Mar).
+    assert by_month == {1: (9, 4, 8, 8), 3: (2, 1, 1, 1), 4: (0, 0, 1, 0)}
+    sources = services.case_sources(session, 2026, as_of)
+    assert (sources.record_cells, sources.aggregate_cells, sources.aggregate_months) == (2, 1, (1,))
+    results = services.compute_metrics(session, 2026, as_of)
+    assert (results["on_time_rate"].numerator, results["on_time_rate"].denominator) == (9, 10)
+
+
+def test_dashboard_labels_imported_aggregates(client: Any, session: Session, world: dict[str, Any]) -> None:
+    from reports import services
+
+    services.import_case_stats(
+        session,
+        SYSTEM,
+        year=2025,
+        rows=[
+            {
+                "task_code": world["five"].task_code,
+                "month": "2025-02",
+                "received": 3,
+                "online": 1,
+                "finished": 2,
+                "on_time": 2,
+            }
+        ],
+    )
+    admin, _p, _t = make_user(session, Role.ADMIN)
+    session.flush()
+    sign_in(client, admin.id)
+    html = client.get("/admin/dashboard?year=2025").get_data(as_text=True)
+    assert "导入的月度汇总数据" in html
+    assert "涉及 2 月" in html
