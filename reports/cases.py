@@ -403,11 +403,12 @@ def _write_chunk(
     conn = session.connection()
     existing: dict[str, tuple[Any, ...]] = {}
     names = [c.project_no for c in cases]
-    for row in conn.execute(
-        sa.select(table.c.id, *(table.c[n] for n in _COMPARED)).where(table.c.project_no.in_(names))
-    ).all():
+    wanted = supervision.one_of(session, table.c.project_no, names, sa.String)
+    for row in conn.execute(sa.select(table.c.id, *(table.c[n] for n in _COMPARED)).where(wanted)).all():
         existing[row[1]] = tuple(row)
-    stored_specials = supervision.specials_by_case(session, [r[0] for r in existing.values()])
+    stored_specials = (
+        supervision.specials_by_case(session, [r[0] for r in existing.values()]) if existing else {}
+    )
     now = utcnow()
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
@@ -620,7 +621,7 @@ def read_csv(stream: TextIO) -> Iterator[tuple[int, dict[str, Any]]]:
     width = len(header)
     for values in reader:
         line = reader.line_num
-        if not any(v.strip() for v in values):
+        if not values or (len(values) == 1 and not values[0].strip()):
             continue
         if len(values) != width:
             yield line, {"__width__": len(values)}

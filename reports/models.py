@@ -146,7 +146,7 @@ class CaseRecord(SQLModel, table=True):
     suspended_days: int = Field(default=0)
     deadline: date
     on_time: bool | None = Field(default=None)
-    warning: str | None = Field(default=None, max_length=6, index=True)
+    warning: str | None = Field(default=None, max_length=6)
     warning_since: date | None = Field(default=None)
     source: str = Field(default="api", max_length=10)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
@@ -156,6 +156,14 @@ class CaseRecord(SQLModel, table=True):
         sa.CheckConstraint("channel IN ('online', 'window')", name="ck_report_case_channel"),
         sa.CheckConstraint("warning IS NULL OR warning IN ('yellow', 'red')", name="ck_report_case_warning"),
         sa.CheckConstraint("result_date IS NULL OR result_date >= accept_date", name="ck_report_case_dates"),
+        # The warnings page reads the few warned cases by deadline; a partial index costs the import
+        # nothing for the many cases without a warning.
+        sa.Index(
+            "ix_report_case_warned",
+            "deadline",
+            postgresql_where=sa.text("warning IS NOT NULL"),
+            sqlite_where=sa.text("warning IS NOT NULL"),
+        ),
     )
 
 

@@ -26,6 +26,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col
 
 from catalog.models import Department, ImplementationEntry
@@ -141,6 +142,14 @@ class RefreshReport:
         }
 
 
+def one_of(session: Session, column: Any, values: Sequence[Any], item_type: Any) -> Any:
+    """``column IN values``; on PostgreSQL one array parameter (``= ANY``) instead of thousands of
+    placeholders, which the driver would parse one by one."""
+    if session.connection().dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, list(values), type_=ARRAY(item_type)))
+    return column.in_(values)
+
+
 def specials_by_case(session: Session, case_ids: Sequence[int]) -> dict[int, list[tuple[date, date | None]]]:
     found: dict[int, list[tuple[date, date | None]]] = {}
     if not case_ids:
@@ -150,7 +159,7 @@ def specials_by_case(session: Session, case_ids: Sequence[int]) -> dict[int, lis
             col(CaseSpecialProcedure.case_id),
             col(CaseSpecialProcedure.start_date),
             col(CaseSpecialProcedure.end_date),
-        ).where(col(CaseSpecialProcedure.case_id).in_(case_ids))
+        ).where(one_of(session, col(CaseSpecialProcedure.case_id), case_ids, sa.Integer))
     ).all():
         found.setdefault(case_id, []).append((start, end))
     return found

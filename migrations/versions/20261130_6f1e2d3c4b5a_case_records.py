@@ -58,7 +58,10 @@ def upgrade() -> None:
     op.create_index(op.f('ix_report_case_department_id'), 'report_case', ['department_id'], unique=False)
     op.create_index(op.f('ix_report_case_entry_id'), 'report_case', ['entry_id'], unique=False)
     op.create_index(op.f('ix_report_case_result_date'), 'report_case', ['result_date'], unique=False)
-    op.create_index(op.f('ix_report_case_warning'), 'report_case', ['warning'], unique=False)
+    op.create_index(
+        'ix_report_case_warned', 'report_case', ['deadline'], unique=False,
+        postgresql_where=sa.text('warning IS NOT NULL'), sqlite_where=sa.text('warning IS NOT NULL'),
+    )
     op.create_table('report_case_special',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=False),
@@ -90,7 +93,7 @@ def downgrade() -> None:
     op.drop_table('report_case_step')
     op.drop_index(op.f('ix_report_case_special_case_id'), table_name='report_case_special')
     op.drop_table('report_case_special')
-    op.drop_index(op.f('ix_report_case_warning'), table_name='report_case')
+    op.drop_index('ix_report_case_warned', table_name='report_case')
     op.drop_index(op.f('ix_report_case_result_date'), table_name='report_case')
     op.drop_index(op.f('ix_report_case_entry_id'), table_name='report_case')
     op.drop_index(op.f('ix_report_case_department_id'), table_name='report_case')
