@@ -404,8 +404,14 @@ def _write_chunk(
     existing: dict[str, tuple[Any, ...]] = {}
     names = [c.project_no for c in cases]
     wanted = supervision.one_of(session, table.c.project_no, names, sa.String)
-    for row in conn.execute(sa.select(table.c.id, *(table.c[n] for n in _COMPARED)).where(wanted)).all():
-        existing[row[1]] = tuple(row)
+    since: dict[str, tuple[str | None, date | None]] = {}
+    for row in conn.execute(
+        sa.select(table.c.id, *(table.c[n] for n in _COMPARED), table.c.warning, table.c.warning_since).where(
+            wanted
+        )
+    ).all():
+        existing[row[1]] = tuple(row[: len(_COMPARED) + 1])
+        since[row[1]] = (row[-2], row[-1])
     stored_specials = (
         supervision.specials_by_case(session, [r[0] for r in existing.values()]) if existing else {}
     )
@@ -443,6 +449,9 @@ def _write_chunk(
             stored_specials.get(old[0], [])
         )
         if facts_changed or specials_changed or case.steps is not None:
+            old_warning, old_since = since[case.project_no]
+            if values["warning"] is not None and values["warning"] == old_warning:
+                values["warning_since"] = old_since  # the same warning goes on: keep when it began
             updates.append({**values, "b_id": old[0], "updated_at": now})
             if case.specials is not None or case.steps is not None:
                 children.append((case.project_no, case))
