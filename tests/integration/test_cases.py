@@ -403,3 +403,36 @@ def test_dashboard_labels_imported_aggregates(client: Any, session: Session, wor
     html = client.get("/admin/dashboard?year=2025").get_data(as_text=True)
     assert "导入的月度汇总数据" in html
     assert "涉及 2 月" in html
+
+
+def test_upload_page_names_the_bad_line_and_writes_nothing(
+    client: Any, session: Session, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    monkeypatch.setattr(cases, "CHUNK", 1)  # the good first line is written before the bad one is read
+
+    admin, _p, _t = make_user(session, Role.ADMIN)
+    session.flush()
+    sign_in(client, admin.id)
+    assert client.get("/admin/cases/import").status_code == 200
+    five = world["five"].task_code
+    bad = f"{HEADER}\nU-1,{five},2026-03-02,online,,,,\nU-2,{five},2026-13-02,online,,,,\n"
+    response = client.post(
+        "/admin/cases/import",
+        data={"file": (io.BytesIO(bad.encode()), "cases.csv")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+    html = response.get_data(as_text=True)
+    assert "第3行" in html
+    assert "未导入任何数据" in html
+    assert session.exec(select(CaseRecord)).first() is None
+    good = f"{HEADER}\nU-1,{five},2026-03-02,online,,,,\n"
+    response = client.post(
+        "/admin/cases/import",
+        data={"file": (io.BytesIO(good.encode()), "cases.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303
+    assert case(session, "U-1").promise_date == date(2026, 3, 9)
