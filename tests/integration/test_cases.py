@@ -377,6 +377,14 @@ def test_monthly_statistics_come_from_the_cases_and_aggregates_fill_only_uncover
     assert (sources.record_cells, sources.aggregate_cells, sources.aggregate_months) == (2, 1, (1,))
     results = services.compute_metrics(session, 2026, as_of)
     assert (results["on_time_rate"].numerator, results["on_time_rate"].denominator) == (9, 10)
+    # PostgreSQL groups in SQL; the embedded SQLite path groups the same cells in Python.
+    from reports import metrics
+
+    records, aggregates = services._case_cells(session, 2026, as_of)
+    assert services.load_case_facts(session, 2026, as_of) == metrics.group_cases(
+        metrics.CaseFact(e, m, *c) for (e, m), c in sorted({**aggregates, **records}.items())
+    )
+    assert (len(records), len(aggregates)) == (2, 1)
 
 
 def test_dashboard_labels_imported_aggregates(client: Any, session: Session, world: dict[str, Any]) -> None:
