@@ -324,6 +324,10 @@ def test_warnings_page_is_scoped_and_drills_down_to_the_case(
     assert "承诺办结日期" in detail.get_data(as_text=True)
     theirs = case(session, "THEIRS")
     assert client.get(f"/staff/cases/{theirs.id}").status_code == 404
+    assert client.get("/staff/cases/warnings?state=finished").status_code == 200
+    assert client.get("/staff/cases/warnings?level=yellow&page=2").status_code == 200
+    assert client.get("/staff/cases/warnings?level=purple").status_code == 422
+    assert client.get("/staff/cases/warnings?year=abc").status_code == 422
 
 
 def test_monthly_statistics_come_from_the_cases_and_aggregates_fill_only_uncovered_months(
