@@ -130,6 +130,10 @@ def test_demo_load_builds_the_gaogang_demo_on_fresh_sqlite_and_is_idempotent(tmp
             ).ok
         ]
         assert len(failing) >= 10
+        # This year's case records (demo/cases_demo.py), through the intake service.
+        from reports.models import CaseRecord
+
+        assert session.exec(select(sa.func.count()).select_from(CaseRecord)).one() == 3000
 
     creds_path = tmp_path / "demo_credentials.json"
     creds = json.loads(creds_path.read_text())

@@ -196,6 +196,22 @@ def _requests(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any] | Non
             },
             ALL_STAFF,
         ),
+        ("POST", "/api/v1/cases"): (
+            "/api/v1/cases",
+            {"project_no": "SEC-1", "task_code": w.task_code, "accept_date": "2026-03-02",
+             "channel": "online"},
+            ALL_STAFF,
+        ),
+        ("POST", "/api/v1/cases/batch"): (
+            "/api/v1/cases/batch",
+            {
+                "cases": [
+                    {"project_no": "SEC-2", "task_code": w.task_code, "accept_date": "2026-03-02",
+                     "channel": "online"}
+                ]
+            },
+            ALL_STAFF,
+        ),
     }
 
 
