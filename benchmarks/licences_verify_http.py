@@ -33,8 +33,8 @@ from core.config import PROJECT_ROOT
 from demo.synthetic_licences import synthetic_rows
 from licenses.bulk import run_bulk
 from licenses.models import Licence
-from licenses.services import token_for
 from licenses.signing import KeyStore
+from licenses.verification import token_for
 
 LUA = """
 local paths = {}

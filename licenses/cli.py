@@ -19,9 +19,10 @@ from catalog.models import Department
 from core.auth import SYSTEM, User
 from core.errors import DomainError
 from core.web import database, settings
+from licenses.grants import grant_licence_rights, revoke_licence_rights
 from licenses.reference import NATIONAL_TYPES_CSV, load_reference_types
-from licenses.services import grant_licence_rights, publish_keys, revoke_licence_rights, rotate_signing_key
 from licenses.signing import KeyStore
+from licenses.verification import publish_keys, rotate_signing_key
 
 
 @click.group("licences", help="电子证照：批量导入历史证照、载入国家证照类型")

@@ -87,7 +87,7 @@ class LicenceType(SQLModel, table=True):
     """证照目录 entry (licence type): what a licence of this kind states and who may hold it.
 
     ``code`` is the 证照类型代码: the defining authority's 统一社会信用代码 (18) + 3 digits.
-    ``face_schema`` lists the 照面信息 fields a licence of this type carries (see licenses.services).
+    ``face_schema`` lists the 照面信息 fields a licence of this type carries (see licenses.types).
     ``validity_years`` None means 长期有效 (no end date required).
     """
 
@@ -185,7 +185,7 @@ class Licence(SQLModel, table=True):
 class LicenceSigningKey(SQLModel, table=True):
     """A public key a department signs verification tokens with; the private half stays in instance/.
 
-    Published from the department's first licence on (services.ensure_signing_key at issue)."""
+    Published from the department's first licence on (verification.ensure_signing_key at issue)."""
 
     __tablename__ = "licence_signing_key"
 

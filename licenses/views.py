@@ -26,7 +26,8 @@ from core.errors import Conflict, Forbidden, Invalid
 from core.exports import csv_text
 from core.types import CHINA_TZ
 from core.web import current_principal, db_session, form_dict, limiter, page_args, settings
-from licenses import services
+from licenses import authorisations, grants, issuing, queries, verification
+from licenses import types as licence_types
 from licenses.api import VERIFY_LIMIT, keyring, keystore, qr_svg, verify_url
 from licenses.masking import mask_code, mask_name
 from licenses.models import (
@@ -58,13 +59,13 @@ def _login_or_redirect() -> Any:
 
 
 def _view(licence: Any) -> dict[str, Any]:
-    status = services.effective_status(licence)
+    status = queries.effective_status(licence)
     return {
         "licence": licence,
         "status": status,
-        "status_label": services.EFFECTIVE_LABELS.get(status, status),
-        "status_date": services.effective_status_date(licence),
-        "category_label": services.public_reason_category(licence),
+        "status_label": queries.EFFECTIVE_LABELS.get(status, status),
+        "status_date": queries.effective_status_date(licence),
+        "category_label": queries.public_reason_category(licence),
         "holder_name": mask_name(licence.holder_name, licence.holder_code_type),
         "holder_code": mask_code(licence.holder_code),
     }
@@ -80,7 +81,7 @@ def _face_from_form(form: dict[str, Any]) -> dict[str, Any]:
 @bp.get("/verify/<string(maxlength=1200):token>")
 @limiter.limit(VERIFY_LIMIT)
 def verify(token: str) -> Any:
-    result = services.verify_online(db_session(), keyring(), token)
+    result = verification.verify_online(db_session(), keyring(), token)
     checked = result.checked_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
     response = Response(
         render_template("licences/verify.html", v=result, status_labels=STATUS_LABELS, checked=checked)
@@ -95,7 +96,7 @@ def public_types() -> Any:
     current_principal()  # administrators see the edit links
     return render_template(
         "licences/types.html",
-        types=services.list_licence_types(db_session(), active_only=True),
+        types=licence_types.list_licence_types(db_session(), active_only=True),
         holder_types=TYPE_HOLDER_LABELS,
     )
 
@@ -104,11 +105,11 @@ def public_types() -> Any:
 def public_type(code: str) -> Any:
     current_principal()
     session = db_session()
-    lt = services.get_licence_type(session, code)
+    lt = licence_types.get_licence_type(session, code)
     return render_template(
         "licences/type.html",
         lt=lt,
-        entries=services.type_entries(session, lt),
+        entries=licence_types.type_entries(session, lt),
         holder_types=TYPE_HOLDER_LABELS,
     )
 
@@ -124,7 +125,7 @@ def staff_export() -> Any:
     status = request.args.get("status") or None
     if status not in STATUS_LABELS:
         status = None
-    rows = services.export_licences(
+    rows = queries.export_licences(
         db_session(), principal, type_code=request.args.get("type_code") or None, status=status
     )
     response = Response(csv_text(rows), mimetype="text/csv")
@@ -139,11 +140,11 @@ def staff_list() -> Any:
     if redirect_to:
         return redirect_to
     page, limit = page_args(20, 100)
-    rights = services.licence_rights(db_session(), principal)
+    rights = grants.licence_rights(db_session(), principal)
     args = {k: request.args.get(k) or None for k in ("type_code", "status", "q")}
     if args["status"] not in STATUS_LABELS:
         args["status"] = None
-    result = services.list_licences(
+    result = queries.list_licences(
         db_session(),
         principal,
         page=page,
@@ -158,7 +159,9 @@ def staff_list() -> Any:
         rows=[_view(x) for x in result.items],
         args=args,
         types=[
-            t for t in services.list_licence_types(db_session()) if principal.is_admin or t.code in rights
+            t
+            for t in licence_types.list_licence_types(db_session())
+            if principal.is_admin or t.code in rights
         ],
         can_issue=bool(rights),
         status_labels=STATUS_LABELS,
@@ -171,10 +174,10 @@ def staff_new() -> Any:
     if redirect_to:
         return redirect_to
     session = db_session()
-    rights = services.licence_rights(session, principal)
-    types = [t for t in services.list_licence_types(session, active_only=True) if t.code in rights]
+    rights = grants.licence_rights(session, principal)
+    types = [t for t in licence_types.list_licence_types(session, active_only=True) if t.code in rights]
     if not types:
-        raise Forbidden(services.NO_RIGHTS)
+        raise Forbidden(grants.NO_RIGHTS)
     code = request.values.get("type_code") or ""
     lt = next((t for t in types if t.code == code), None)
     errors: dict[str, Any] = {}
@@ -197,7 +200,7 @@ def staff_new() -> Any:
         }
         data["face"] = _face_from_form(values)
         try:
-            licence = services.issue_licence(
+            licence = issuing.issue_licence(
                 session, principal, data, default_area=settings().district_code, keystore=keystore()
             )
         except Invalid as exc:
@@ -206,7 +209,7 @@ def staff_new() -> Any:
             flash(f"已颁发：{licence.identifier}", "ok")
             return redirect(url_for("licences.staff_detail", licence_id=licence.id))
     dept = session.get(Department, principal.department_id) if principal.department_id else None
-    producing = services.producing_services(session, lt, dept) if lt is not None and dept is not None else []
+    producing = issuing.producing_services(session, lt, dept) if lt is not None and dept is not None else []
     return render_template(
         "licences/new.html",
         types=types,
@@ -226,12 +229,12 @@ def staff_detail(licence_id: int) -> Any:
     session = db_session()
     full = request.args.get("full") == "1"
     if full:
-        licence = services.read_full_licence(session, principal, licence_id, purpose="页面查看完整持证信息")
+        licence = queries.read_full_licence(session, principal, licence_id, purpose="页面查看完整持证信息")
     else:
-        licence = services.get_licence(session, principal, licence_id)
+        licence = queries.get_licence(session, principal, licence_id)
     own = principal.department_id == licence.issuer_department_id and not principal.is_admin
-    token = services.token_for(session, keystore(), licence) if licence.is_current else None
-    lt = services.get_licence_type(session, licence.type_code)
+    token = verification.token_for(session, keystore(), licence) if licence.is_current else None
+    lt = licence_types.get_licence_type(session, licence.type_code)
     face_labels = {f["key"]: f["label"] for f in lt.face_schema or []}
     return render_template(
         "licences/detail.html",
@@ -240,13 +243,13 @@ def staff_detail(licence_id: int) -> Any:
         own=own,
         token=token,
         url=verify_url(token) if token else None,
-        versions=services.licence_versions(session, licence),
+        versions=queries.licence_versions(session, licence),
         sync=licence_sync_status(session, id_of(licence)),
         holder_types=TYPE_HOLDER_LABELS,
         status_labels=STATUS_LABELS,
         ended=[(s.value, STATUS_LABELS[s], REASON_CATEGORIES[s]) for s in ENDED_STATUSES],
         suspend_categories=REASON_CATEGORIES[LicenceStatus.SUSPENDED],
-        today=services.today(),
+        today=licence_types.today(),
         **_view(licence),
     )
 
@@ -256,7 +259,7 @@ def staff_qr(licence_id: int) -> Any:
     principal, redirect_to = _login_or_redirect()
     if redirect_to:
         return redirect_to
-    _licence, token = services.licence_token(db_session(), principal, keystore(), licence_id)
+    _licence, token = verification.licence_token(db_session(), principal, keystore(), licence_id)
     response = Response(qr_svg(verify_url(token)), mimetype="image/svg+xml")
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -268,8 +271,8 @@ def staff_amend(licence_id: int) -> Any:
     if redirect_to:
         return redirect_to
     session = db_session()
-    licence = services.read_full_licence(session, principal, licence_id, purpose="变更证照")
-    lt = services.get_licence_type(session, licence.type_code)
+    licence = queries.read_full_licence(session, principal, licence_id, purpose="变更证照")
+    lt = licence_types.get_licence_type(session, licence.type_code)
     errors: dict[str, Any] = {}
     values: dict[str, Any] = {
         "holder_name": licence.holder_name,
@@ -291,7 +294,7 @@ def staff_amend(licence_id: int) -> Any:
         if face != (licence.face or {}):
             changes["face"] = face
         try:
-            new_version = services.amend_licence(
+            new_version = issuing.amend_licence(
                 session, principal, licence.id or 0, changes, values.get("reason")
             )
         except Invalid as exc:
@@ -309,9 +312,9 @@ def _status_action(licence_id: int, operation: str) -> Any:
     if redirect_to:
         return redirect_to
     func = {
-        "suspend": services.suspend_licence,
-        "resume": services.resume_licence,
-        "revoke": services.revoke_licence,
+        "suspend": issuing.suspend_licence,
+        "resume": issuing.resume_licence,
+        "revoke": issuing.revoke_licence,
     }[operation]
     try:
         licence = func(
@@ -341,7 +344,7 @@ def staff_status(licence_id: int) -> Any:
         return redirect_to
     to = request.form.get("status") or ""
     try:
-        licence = services.change_status(
+        licence = issuing.change_status(
             db_session(),
             principal,
             licence_id,
@@ -404,7 +407,7 @@ def admin_type_form(code: str | None = None) -> Any:
     if not principal.is_admin:
         abort(403)
     session = db_session()
-    lt = services.get_licence_type(session, code) if code else None
+    lt = licence_types.get_licence_type(session, code) if code else None
     errors: dict[str, Any] = {}
     if lt is not None:
         values: dict[str, Any] = {k: getattr(lt, k) or "" for k in TYPE_FORM_FIELDS}
@@ -425,10 +428,10 @@ def admin_type_form(code: str | None = None) -> Any:
         if not errors:
             try:
                 if lt is None:
-                    lt = services.create_licence_type(session, principal, data)
+                    lt = licence_types.create_licence_type(session, principal, data)
                 else:
                     data.pop("code", None)
-                    lt = services.update_licence_type(session, principal, lt.code, data)
+                    lt = licence_types.update_licence_type(session, principal, lt.code, data)
             except Invalid as exc:
                 errors = {"_message": exc.message, **exc.details}
             else:
@@ -453,14 +456,16 @@ def holder_uses_page() -> Any:
     step, uses, error, status = "ask", None, None, 200
     if request.method == "POST" and values.get("action") == "send":
         try:
-            services.request_holder_code(session, holder_code, current_app.extensions["licences.code_sender"])
+            authorisations.request_holder_code(
+                session, holder_code, current_app.extensions["licences.code_sender"]
+            )
         except (Invalid, Conflict) as exc:
             error, status = exc.message + "".join(f"：{m[0]}" for m in exc.details.values()), exc.status
         else:
             step = "code"
     elif request.method == "POST" and values.get("action") == "view":
         try:
-            uses = services.holder_uses(session, holder_code, values.get("code") or "")
+            uses = authorisations.holder_uses(session, holder_code, values.get("code") or "")
             step = "list"
         except Forbidden as exc:
             session.commit()  # the failed attempt must count although the answer is an error

@@ -11,7 +11,8 @@ from sqlmodel import func, select
 from core.audit import AuditLog
 from core.auth import SYSTEM
 from core.types import utcnow
-from licenses import services
+from licenses import authorisations
+from licenses import types as licence_types
 from licenses.models import LicenceAuthorisation, LicenceUse
 from tests.factories.licences import ORG_TYPE, PERSON_TYPE, id_number
 from tests.integration.test_licences_api import auth, issue, world  # noqa: F401  (fixture)
@@ -26,7 +27,7 @@ def setup(client, db, world):  # noqa: F811
         from catalog.models import Department
 
         b_uscc = session.exec(select(Department.uscc).where(Department.name == "高港区民政局")).one()
-        services.link_type_entry(
+        licence_types.link_type_entry(
             session,
             SYSTEM,
             PERSON_TYPE,
@@ -43,7 +44,7 @@ def _authorise(client, world, setup, **overrides):  # noqa: F811
         "type_codes": [PERSON_TYPE],
         "case_number": "GG-2026-0100",
         "task_code": setup["b_task"],
-        "valid_until": (services.today() + timedelta(days=10)).isoformat(),
+        "valid_until": (licence_types.today() + timedelta(days=10)).isoformat(),
         "method": "signed_form",
     }
     body.update(overrides)
@@ -143,7 +144,7 @@ def test_an_authorisation_that_does_not_cover_the_use_is_a_403_with_the_reason(
     ("overrides", "field"),
     [
         ({"valid_until": "2020-01-01"}, "valid_until"),
-        ({"valid_until": (services.today() + timedelta(days=400)).isoformat()}, "valid_until"),
+        ({"valid_until": (licence_types.today() + timedelta(days=400)).isoformat()}, "valid_until"),
         ({"task_code": "11321203MB1580019D4000107001000"}, "task_code"),
         ({"method": "phone_call"}, "method"),
         ({"type_codes": ["11100000000013338W999"]}, "type_codes"),
@@ -206,12 +207,12 @@ def test_holder_codes_are_limited_and_bad_holder_codes_refused(app, client, worl
     assert bad.status_code == 422
     assert client.post("/licences/my-uses", data={"action": "send", "holder_code": HOLDER}).status_code == 200
     assert client.post("/licences/my-uses", data={"action": "send", "holder_code": HOLDER}).status_code == 409
-    for _ in range(services.HOLDER_CODE_ATTEMPTS):
+    for _ in range(authorisations.HOLDER_CODE_ATTEMPTS):
         client.post("/licences/my-uses", data={"action": "view", "holder_code": HOLDER, "code": "x"})
     right = _code(app)
     dead = client.post("/licences/my-uses", data={"action": "view", "holder_code": HOLDER, "code": right})
     assert dead.status_code == 403  # too many wrong tries: the code is dead
     with db.transaction() as session:
         row = session.exec(select(HolderCode)).one()
-        assert row.attempts == services.HOLDER_CODE_ATTEMPTS
+        assert row.attempts == authorisations.HOLDER_CODE_ATTEMPTS
         assert right not in row.code_hash

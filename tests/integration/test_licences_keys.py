@@ -9,9 +9,12 @@ import gzip
 import os
 
 import pytest
+from sqlmodel import select
 
 from core.auth import SYSTEM
-from licenses import services
+from core.errors import Forbidden, NotFound
+from licenses import issuing, verification
+from licenses import types as licence_types
 from licenses.signing import (
     KeyPermissionError,
     KeyStore,
@@ -53,9 +56,9 @@ def test_publish_keys_covers_departments_whose_licences_came_before(app, client,
         from core.auth import Principal, User
         from tests.factories.licences import Staff
 
-        user = session.exec(services.select(User).where(User.username == "clerk_b")).one()
+        user = session.exec(select(User).where(User.username == "clerk_b")).one()
         dept = session.get(Department, user.department_id)
-        services.issue_licence(  # no keystore: how licences were issued before issue 15
+        issuing.issue_licence(  # no keystore: how licences were issued before issue 15
             session,
             Staff(dept, Principal.of(user), "").actor,
             {
@@ -76,14 +79,14 @@ def test_a_rotated_key_leaves_old_tokens_valid_and_new_tokens_use_the_new_key(ap
     a = auth(world["a"])
     lid = issue(client, world["a"]).get_json()["id"]
     old_token = client.get(f"/api/v1/licences/{lid}/token", headers=a).get_json()["token"]
-    old_kid = services._kid_hint(old_token)
+    old_kid = verification._kid_hint(old_token)
     result = app.test_cli_runner().invoke(
         args=["licences", "rotate-key", "--department", world["a_dept"].uscc]
     )
     assert result.exit_code == 0, result.output
     assert old_kid in result.output
     new_token = client.get(f"/api/v1/licences/{lid}/token", headers=a).get_json()["token"]
-    new_kid = services._kid_hint(new_token)
+    new_kid = verification._kid_hint(new_token)
     assert new_kid != old_kid
     for token in (old_token, new_token):
         body = client.get(f"/api/v1/licences/verify/{token}").get_json()
@@ -104,10 +107,10 @@ def test_rotating_needs_an_administrator_and_a_known_department(db, tmp_path, wo
 
     store = KeyStore(tmp_path / "keys")
     with db.transaction() as session:
-        with pytest.raises(services.Forbidden):
-            services.rotate_signing_key(session, ANONYMOUS, store, world["a_dept"].uscc)
-        with pytest.raises(services.NotFound):
-            services.rotate_signing_key(session, SYSTEM, store, "9" * 18)
+        with pytest.raises(Forbidden):
+            verification.rotate_signing_key(session, ANONYMOUS, store, world["a_dept"].uscc)
+        with pytest.raises(NotFound):
+            verification.rotate_signing_key(session, SYSTEM, store, "9" * 18)
     assert not (tmp_path / "keys").exists()  # nothing made for a refused request
 
 
@@ -124,7 +127,7 @@ def test_a_token_signed_with_an_unknown_key_is_refused_with_a_clear_reason(clien
             ],
             holder_name_masked="张*",
             holder_code_masked="x",
-            valid_from=services.today(),
+            valid_from=licence_types.today(),
             valid_to=None,
         ),
     )

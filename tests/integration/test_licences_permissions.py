@@ -16,7 +16,8 @@ import pytest
 from catalog import entries as entry_services
 from core.auth import SYSTEM, Principal, Role, principal_for_token
 from core.errors import Forbidden
-from licenses import services
+from licenses import grants as licence_grants
+from licenses import issuing
 from licenses.bulk import bulk_issue
 from tests.factories.catalog import make_item, make_user
 from tests.factories.licences import ORG_TYPE, PERSON_TYPE, id_number, make_staff, make_types
@@ -45,12 +46,12 @@ def world(db: Any, app: Any) -> World:
         dept = clerk.department
         org_only = make_staff(session, "高港区行政审批局", "MB158001", "clerk_org_only", grants=(ORG_TYPE,))
         lapsed = make_staff(session, "高港区行政审批局", "MB158001", "clerk_lapsed")
-        services.revoke_licence_rights(session, SYSTEM, user_id=lapsed.actor.user_id)
+        licence_grants.revoke_licence_rights(session, SYSTEM, user_id=lapsed.actor.user_id)
         other = make_staff(session, "高港区民政局", "01414003", "clerk_b")
         _u, editor, editor_token = make_user(session, Role.DEPT_EDITOR, department=dept)
         _u, _reviewer, reviewer_token = make_user(session, Role.DEPT_REVIEWER, department=dept)
         _u, admin, admin_token = make_user(session, Role.ADMIN)
-        licence = services.issue_licence(
+        licence = issuing.issue_licence(
             session,
             clerk.actor,
             {
@@ -222,15 +223,17 @@ def test_only_an_administrator_grants_licence_rights(db: Any, world: World) -> N
     with db.transaction() as session:
         editor = world.principals["editor"]
         with pytest.raises(Forbidden):
-            services.grant_licence_rights(session, editor, user_id=editor.user_id, type_codes=[PERSON_TYPE])
+            licence_grants.grant_licence_rights(
+                session, editor, user_id=editor.user_id, type_codes=[PERSON_TYPE]
+            )
         with pytest.raises(Forbidden):
-            services.grant_licence_rights(
+            licence_grants.grant_licence_rights(
                 session, world.principals["clerk"], user_id=editor.user_id, type_codes=[PERSON_TYPE]
             )
-        services.grant_licence_rights(
+        licence_grants.grant_licence_rights(
             session, world.principals["admin"], user_id=editor.user_id, type_codes=[PERSON_TYPE]
         )
-        assert services.licence_rights(session, editor) == {PERSON_TYPE}
+        assert licence_grants.licence_rights(session, editor) == {PERSON_TYPE}
 
 
 def test_bulk_import_refuses_rows_of_types_the_actor_has_no_grant_for(db: Any, world: World) -> None:
