@@ -41,6 +41,7 @@ from licenses.schemas import (
     TokenSchema,
     TypeEntrySchema,
     VerificationSchema,
+    WithdrawSchema,
     licence_dict,
 )
 from licenses.signing import KeyStore, b64d, b64e, sign_document
@@ -328,16 +329,35 @@ class LicenceAuthorisations(MethodView):
     @SECURED_ERRORS
     def post(self, data: dict[str, Any]) -> Any:
         """登记持证人的用证授权（证照类型、办件编号、实施编码、有效期、授权方式）"""
-        auth = authorisations.record_authorisation(db_session(), require_login(), data)
-        return {
-            "id": auth.id,
-            "holder_code": mask_code(auth.holder_code),
-            "type_codes": auth.type_codes,
-            "case_number": auth.case_number,
-            "task_code": auth.task_code,
-            "valid_until": auth.valid_until.astimezone(CHINA_TZ).date(),
-            "method": auth.method,
-        }
+        return authorisation_dict(authorisations.record_authorisation(db_session(), require_login(), data))
+
+
+@blp.route("/licence-authorisations/<int:authorisation_id>/withdraw")
+class LicenceAuthorisationWithdraw(MethodView):
+    @blp.arguments(WithdrawSchema)
+    @blp.response(200, AuthorisationSchema)
+    @blp.doc(security=[{"bearerAuth": []}])
+    @SECURED_ERRORS
+    def post(self, data: dict[str, Any], authorisation_id: int) -> Any:
+        """撤回用证授权（登记该授权的部门；持证人在“我的用证记录”页面撤回）。撤回后凭此授权查询或调取证照一律拒绝"""
+        auth = authorisations.withdraw_authorisation(
+            db_session(), require_login(), authorisation_id, reason=data.get("reason")
+        )
+        return authorisation_dict(auth)
+
+
+def authorisation_dict(auth: Any) -> dict[str, Any]:
+    return {
+        "id": auth.id,
+        "holder_code": mask_code(auth.holder_code),
+        "type_codes": auth.type_codes,
+        "case_number": auth.case_number,
+        "task_code": auth.task_code,
+        "valid_until": auth.valid_until.astimezone(CHINA_TZ).date(),
+        "method": auth.method,
+        "revoked_at": auth.revoked_at,
+        "revoked_via": auth.revoked_via,
+    }
 
 
 @blp.route("/licences/lookup")
@@ -390,7 +410,6 @@ def verification_dict(v: verification.Verification) -> dict[str, Any]:
 # ---------------------------------------------------------------- public documents
 
 
-STATUS_LIST_SIGNER = "status-list"  # the key file that signs the status lists (one per instance)
 
 
 def _jwk(kid: str, algorithm: str, public_raw: bytes) -> dict[str, Any]:
@@ -399,9 +418,9 @@ def _jwk(kid: str, algorithm: str, public_raw: bytes) -> dict[str, Any]:
 
 @public.route("/licences/keys.json")
 def public_keys() -> Any:
-    """颁发机构签名公钥（JWK 风格）及有效期，供离线核验。
+    """颁发机构签名公钥和状态列表签名公钥（JWK 风格）及有效期，供离线核验。
 
-    含已停用（轮换）的密钥：它们仍可核验此前签发的令牌。"""
+    含已停用（轮换）的密钥：它们仍可核验此前签发的令牌和状态列表。"""
     keys = [
         {
             **_jwk(k.kid, k.algorithm, b64d(k.public_key)),
@@ -414,9 +433,16 @@ def public_keys() -> Any:
         }
         for k in verification.key_rows(db_session())
     ]
-    signer = keystore().key_for(STATUS_LIST_SIGNER)
-    keys.append(
-        {**_jwk(signer.kid, signer.algorithm, signer.public_raw), "use": "status-list", "issuer_code": None}
+    keys.extend(
+        {
+            **_jwk(k.kid, k.algorithm, k.public_raw),
+            "use": "status-list",
+            "issuer_code": None,
+            "valid_from": k.created_at.isoformat(),
+            "retired_at": k.retired_at.isoformat() if k.retired_at else None,
+            "status": "retired" if k.retired_at else "current",
+        }
+        for k in verification.status_list_keys(db_session(), keystore())
     )
     response = jsonify(
         {
@@ -452,7 +478,7 @@ def status_list(purpose: str) -> Any:
             "note": "index = licence id (status_index in the token); revocation covers superseded versions",
         },
     }
-    response = jsonify(sign_document(keystore().key_for(STATUS_LIST_SIGNER), body))
+    response = jsonify(sign_document(keystore().key_for(verification.STATUS_LIST_SIGNER), body))
     response.headers["Cache-Control"] = "public, max-age=30"
     return response
 

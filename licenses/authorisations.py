@@ -1,7 +1,8 @@
 """The holder's authorisation to use its licences (用证授权) and the holder's own record of the uses
 (用证记录): a department records an authorisation (办件编号, 实施编码, valid until, how it was given); every
 lookup and full read by another department needs a live one and is recorded as a use; the holder reads
-its uses with a one-time code.
+its uses with a one-time code. The holder (on that page) or the department that recorded an
+authorisation may withdraw it (授权撤回); uses relying on it are refused from then on.
 
 Every service takes a Session, flushes and never commits; every write is audited.
 """
@@ -21,13 +22,14 @@ from sqlmodel import Session, col, select
 from catalog.codes import check_id_number, check_uscc
 from catalog.models import Department
 from core.audit import record
-from core.auth import Principal, Role
-from core.errors import Conflict, Forbidden, Invalid
+from core.auth import ANONYMOUS, Principal, Role
+from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.types import CHINA_TZ, utcnow
 from licenses.grants import get_department
 from licenses.masking import mask_code
 from licenses.models import (
     AUTHORISATION_METHODS,
+    WITHDRAWN_VIA,
     HolderCode,
     Licence,
     LicenceAuthorisation,
@@ -133,7 +135,7 @@ def live_authorisation(
     if type_code not in auth.type_codes:
         raise Forbidden("该授权不包含此类证照")
     if auth.revoked_at is not None:
-        raise Forbidden("该授权已被撤回")
+        raise Forbidden(withdrawn_reason(auth))
     if auth.valid_until <= utcnow():
         until = auth.valid_until.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
         raise Forbidden(f"该授权已于 {until} 过期，请重新取得持证人授权")
@@ -214,8 +216,9 @@ class UseView:
     method: str
 
 
-def holder_uses(session: Session, holder_code: str, code: str) -> list[UseView]:
-    """The holder's 用证记录 once its one-time code checks out (the code is then used up).
+def check_holder_entry(session: Session, holder_code: str, code: str) -> HolderCode:
+    """The holder's one-time code checked and used up; the row is the proof the page then holds
+    (``holder_proof_id``) to withdraw an authorisation within HOLDER_CODE_MINUTES.
 
     A wrong code counts an attempt and raises Forbidden; after HOLDER_CODE_ATTEMPTS wrong tries, or
     once expired or used, the code is dead. The caller commits even on Forbidden, so attempts count.
@@ -239,6 +242,20 @@ def holder_uses(session: Session, holder_code: str, code: str) -> list[UseView]:
         raise Forbidden(f"验证码错误（还可尝试 {HOLDER_CODE_ATTEMPTS - challenge.attempts} 次）")
     challenge.used_at = now
     session.add(challenge)
+    session.flush()
+    return challenge
+
+
+def holder_uses(session: Session, holder_code: str, code: str) -> list[UseView]:
+    """The holder's 用证记录 once its one-time code checks out (the code is then used up); see
+    check_holder_entry for the rules of the code."""
+    holder_code = (holder_code or "").strip().upper()
+    check_holder_entry(session, holder_code, code)
+    return uses_of(session, holder_code)
+
+
+def uses_of(session: Session, holder_code: str) -> list[UseView]:
+    """The uses of the holder's licences, newest first (callers have checked the holder's code)."""
     rows = session.exec(
         select(LicenceUse, Licence, LicenceAuthorisation, Department.name)
         .join(Licence, col(Licence.id) == col(LicenceUse.licence_id))
@@ -248,7 +265,6 @@ def holder_uses(session: Session, holder_code: str, code: str) -> list[UseView]:
         .order_by(sa.desc(col(LicenceUse.at)))
         .limit(500)
     ).all()
-    session.flush()
     labels = {"lookup": "查询证照", "read_full": "调取完整证照信息"}
     return [
         UseView(
@@ -263,3 +279,137 @@ def holder_uses(session: Session, holder_code: str, code: str) -> list[UseView]:
         )
         for use, licence, auth, dept_name in rows
     ]
+
+
+@dataclass(frozen=True)
+class AuthorisationView:
+    """One of the holder's authorisations as its 用证记录 page shows it."""
+
+    id: int
+    department: str
+    type_names: list[str]
+    case_number: str
+    task_code: str
+    valid_until: datetime
+    method: str
+    state: str  # 有效 / 已过期 / 已撤回（…）
+    live: bool
+
+
+def withdrawn_reason(auth: LicenceAuthorisation) -> str:
+    """The Chinese reason a use under a withdrawn authorisation is refused: when and by whom."""
+    when = auth.revoked_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M") if auth.revoked_at else ""
+    who = WITHDRAWN_VIA.get(auth.revoked_via or "", "")
+    by = f"由{who}" if who else ""
+    return f"该授权已于 {when} {by}撤回，不能再凭此授权用证；如仍需用证，请重新取得持证人授权"
+
+
+def holder_authorisations(session: Session, holder_code: str) -> list[AuthorisationView]:
+    """The authorisations the holder gave, newest first (callers have checked the holder's code)."""
+    holder_code = (holder_code or "").strip().upper()
+    rows = session.exec(
+        select(LicenceAuthorisation, Department.name)
+        .join(Department, col(Department.id) == col(LicenceAuthorisation.department_id))
+        .where(LicenceAuthorisation.holder_code == holder_code)
+        .order_by(sa.desc(col(LicenceAuthorisation.id)))
+        .limit(200)
+    ).all()
+    codes = sorted({c for auth, _ in rows for c in auth.type_codes})
+    names = dict(
+        session.exec(select(LicenceType.code, LicenceType.name).where(col(LicenceType.code).in_(codes))).all()
+    )
+    now = utcnow()
+    out = []
+    for auth, dept_name in rows:
+        if auth.revoked_at is not None:
+            who = WITHDRAWN_VIA.get(auth.revoked_via or "", "")
+            state = f"已撤回（{who}，{auth.revoked_at.astimezone(CHINA_TZ).strftime('%Y-%m-%d %H:%M')}）"
+        elif auth.valid_until <= now:
+            state = "已过期"
+        else:
+            state = "有效"
+        out.append(
+            AuthorisationView(
+                auth.id or 0,
+                dept_name,
+                [names.get(c, c) for c in auth.type_codes],
+                auth.case_number,
+                auth.task_code,
+                auth.valid_until,
+                AUTHORISATION_METHODS.get(auth.method, auth.method),
+                state,
+                state == "有效",
+            )
+        )
+    return out
+
+
+def _withdraw(
+    session: Session,
+    actor: Principal,
+    auth: LicenceAuthorisation,
+    via: str,
+    reason: str | None,
+) -> LicenceAuthorisation:
+    if auth.revoked_at is not None:
+        raise Conflict(withdrawn_reason(auth))
+    auth.revoked_at = utcnow()
+    auth.revoked_via = via
+    auth.revoked_by = actor.user_id if via == "department" else None
+    session.add(auth)
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="licence_authorisation.withdraw",
+        entity_type="licence_authorisation",
+        entity_id=auth.id,
+        old={"revoked_at": None},
+        new={"revoked_at": auth.revoked_at, "revoked_via": via, "case_number": auth.case_number},
+        reason=reason,
+    )
+    return auth
+
+
+def withdraw_authorisation(
+    session: Session, actor: Principal, authorisation_id: int, *, reason: str | None = None
+) -> LicenceAuthorisation:
+    """授权撤回 by the department that recorded the authorisation (any of its staff who may record
+    one); audited. From then on every lookup or full read relying on it is refused (403) with the
+    reason. Withdrawing twice is a Conflict; another department's authorisation is Forbidden."""
+    if not actor.is_authenticated or actor.department_id is None or actor.role not in LOOKUP_ROLES:
+        raise Forbidden("只有登记该授权的部门的工作人员可以撤回授权")
+    reason = (reason or "").strip() or None
+    if reason is not None and len(reason) > 500:
+        raise Invalid("撤回原因有误", {"reason": ["撤回原因最多 500 字"]})
+    auth = session.exec(
+        select(LicenceAuthorisation).where(LicenceAuthorisation.id == authorisation_id).with_for_update()
+    ).first()
+    if auth is None:
+        raise NotFound("授权不存在")
+    if auth.department_id != actor.department_id:
+        raise Forbidden("该授权不是本部门登记的，只有登记授权的部门或持证人本人可以撤回")
+    return _withdraw(session, actor, auth, "department", reason)
+
+
+def withdraw_authorisation_as_holder(
+    session: Session, holder_code: str, proof_id: int | None, authorisation_id: int
+) -> LicenceAuthorisation:
+    """授权撤回 by the holder on its 用证记录 page; audited (the actor is anonymous: the holder has no
+    account, its one-time code is the proof). ``proof_id`` is the one-time code the page was opened
+    with (check_holder_entry): it must be the holder's and used within the last HOLDER_CODE_MINUTES."""
+    holder_code = (holder_code or "").strip().upper()
+    challenge = session.get(HolderCode, proof_id) if proof_id is not None else None
+    if (
+        challenge is None
+        or challenge.holder_digest != _digest(holder_code)
+        or challenge.used_at is None
+        or challenge.used_at + timedelta(minutes=HOLDER_CODE_MINUTES) <= utcnow()
+    ):
+        raise Forbidden("验证已过期，请重新获取验证码后再撤回授权")
+    auth = session.exec(
+        select(LicenceAuthorisation).where(LicenceAuthorisation.id == authorisation_id).with_for_update()
+    ).first()
+    if auth is None or auth.holder_code != holder_code:
+        raise NotFound("授权不存在")
+    return _withdraw(session, ANONYMOUS, auth, "holder", "持证人在用证记录页面撤回授权")

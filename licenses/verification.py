@@ -20,7 +20,14 @@ from core.db import table_of
 from core.errors import Forbidden, NotFound
 from core.types import utcnow
 from licenses.masking import mask_code, mask_name
-from licenses.models import ENDED_STATUSES, Licence, LicenceSigningKey, LicenceStatus, LicenceVerification
+from licenses.models import (
+    ENDED_STATUSES,
+    Licence,
+    LicenceSigningKey,
+    LicenceStatus,
+    LicenceStatusListKey,
+    LicenceVerification,
+)
 from licenses.queries import (
     EFFECTIVE_LABELS,
     effective_status,
@@ -119,6 +126,78 @@ def rotate_signing_key(
         entity_id=new_row.kid,
         old={"kid": old_row.kid if old_row else None},
         new={"kid": new_row.kid, "issuer_code": issuer_code},
+    )
+    return old_row, new_row
+
+
+# The key-store name of the key that signs the status lists (one per instance).
+STATUS_LIST_SIGNER = "status-list"
+
+
+@dataclass(frozen=True)
+class StatusListKey:
+    """A published status-list key."""
+
+    kid: str
+    algorithm: str
+    public_raw: bytes
+    created_at: datetime
+    retired_at: datetime | None
+
+
+def _status_list_key_row(session: Session, keystore: KeyStore) -> LicenceStatusListKey:
+    """The published row of the current status-list signing key, added when it is new."""
+    key = keystore.key_for(STATUS_LIST_SIGNER)
+    row = session.exec(select(LicenceStatusListKey).where(LicenceStatusListKey.kid == key.kid)).first()
+    if row is None:
+        row = LicenceStatusListKey(
+            kid=key.kid,
+            algorithm=key.algorithm,
+            public_key=b64e(key.public_raw),
+            created_at=keystore.created_at(STATUS_LIST_SIGNER),
+        )
+        session.add(row)
+        session.flush()
+    return row
+
+
+def status_list_keys(session: Session, keystore: KeyStore) -> list[StatusListKey]:
+    """The status-list keys to publish: every one recorded at a rotation (retired ones stay listed, so a
+    list signed before a rotation still verifies offline), and the key signing now."""
+    current = keystore.key_for(STATUS_LIST_SIGNER)
+    rows = [
+        StatusListKey(r.kid, r.algorithm, b64d(r.public_key), r.created_at, r.retired_at)
+        for r in session.exec(select(LicenceStatusListKey).order_by(col(LicenceStatusListKey.id))).all()
+    ]
+    if current.kid not in {r.kid for r in rows}:
+        made = keystore.created_at(STATUS_LIST_SIGNER)
+        rows.append(StatusListKey(current.kid, current.algorithm, current.public_raw, made, None))
+    return rows
+
+
+def rotate_status_list_key(
+    session: Session, actor: Principal, keystore: KeyStore
+) -> tuple[LicenceStatusListKey | None, LicenceStatusListKey]:
+    """A new key for signing the status lists (administrators); audited. The old key is retired, never
+    deleted: its public half stays published (``status_list_keys``), so the lists it signed still verify
+    offline; its private half moves to the key store's ``retired/`` folder and signs nothing again."""
+    if not actor.is_admin:
+        raise Forbidden("仅区级管理员可更换签名密钥")
+    old_row = None
+    if keystore.has_key(STATUS_LIST_SIGNER):
+        old_row = _status_list_key_row(session, keystore)
+        old_row.retired_at = utcnow()
+        session.add(old_row)
+    keystore.rotate(STATUS_LIST_SIGNER)
+    new_row = _status_list_key_row(session, keystore)
+    record(
+        session,
+        actor=actor,
+        action="licence_key.rotate_status_list",
+        entity_type="licence_status_list_key",
+        entity_id=new_row.kid,
+        old={"kid": old_row.kid if old_row else None},
+        new={"kid": new_row.kid},
     )
     return old_row, new_row
 

@@ -19,10 +19,11 @@ from flask import (
     request,
     url_for,
 )
+from flask import session as cookie_session
 
 from catalog.models import Department
 from core.db import id_of
-from core.errors import Conflict, Forbidden, Invalid
+from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.exports import csv_text
 from core.types import CHINA_TZ
 from core.web import current_principal, db_session, form_dict, limiter, page_args, settings
@@ -446,15 +447,21 @@ def admin_type_form(code: str | None = None) -> Any:
 # ---------------------------------------------------------------- the holder: 用证记录
 
 
+HOLDER_PROOF = "licences.holder_proof"  # cookie-session key: the one-time code the page was opened with
+
+
 @bp.route("/licences/my-uses", methods=["GET", "POST"])
 @limiter.limit("10 per minute", methods=["POST"])
 def holder_uses_page() -> Any:
-    """The holder sees who used which of its licences when: holder code, then the one-time code."""
+    """The holder sees who used which of its licences when, and which authorisations it gave, and may
+    withdraw one (授权撤回): holder code, then the one-time code; the page then holds that code as
+    its proof for HOLDER_CODE_MINUTES."""
     session = db_session()
     values = form_dict() if request.method == "POST" else {}
     holder_code = (values.get("holder_code") or "").strip().upper()
-    step, uses, error, status = "ask", None, None, 200
-    if request.method == "POST" and values.get("action") == "send":
+    action = values.get("action")
+    step, uses, auths, error, notice, status = "ask", None, None, None, None, 200
+    if request.method == "POST" and action == "send":
         try:
             authorisations.request_holder_code(
                 session, holder_code, current_app.extensions["licences.code_sender"]
@@ -463,19 +470,41 @@ def holder_uses_page() -> Any:
             error, status = exc.message + "".join(f"：{m[0]}" for m in exc.details.values()), exc.status
         else:
             step = "code"
-    elif request.method == "POST" and values.get("action") == "view":
+    elif request.method == "POST" and action == "view":
         try:
-            uses = authorisations.holder_uses(session, holder_code, values.get("code") or "")
-            step = "list"
+            proof = authorisations.check_holder_entry(session, holder_code, values.get("code") or "")
         except Forbidden as exc:
             session.commit()  # the failed attempt must count although the answer is an error
             error, step, status = exc.message, "code", 403
+        else:
+            cookie_session[HOLDER_PROOF] = proof.id
+            step = "list"
+    elif request.method == "POST" and action == "withdraw":
+        try:
+            auth = authorisations.withdraw_authorisation_as_holder(
+                session,
+                holder_code,
+                cookie_session.get(HOLDER_PROOF),
+                int(values.get("authorisation_id") or 0),
+            )
+        except Forbidden as exc:
+            error, step, status = exc.message, "ask", 403
+        except (NotFound, Conflict) as exc:
+            error, step, status = exc.message, "list", exc.status
+        else:
+            step = "list"
+            notice = f"已撤回办件 {auth.case_number} 的用证授权，该部门不能再凭此授权使用您的证照"
+    if step == "list":
+        uses = authorisations.uses_of(session, holder_code)
+        auths = authorisations.holder_authorisations(session, holder_code)
     response = Response(
         render_template(
             "licences/my_uses.html",
             step=step,
             uses=uses,
+            auths=auths,
             error=error,
+            notice=notice,
             holder_code=holder_code,
             masked=mask_code(holder_code) if holder_code else "",
             china=CHINA_TZ,
