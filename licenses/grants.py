@@ -9,6 +9,8 @@ masked. The checks here are used by issuing and by the reads.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 
@@ -171,3 +173,51 @@ def get_department(session: Session, department_id: int) -> Department:
     if dept is None:
         raise NotFound("颁发部门不存在")
     return dept
+
+
+@dataclass(frozen=True)
+class GrantView:
+    """One live licence grant as the administrators' page lists it."""
+
+    user_id: int
+    username: str
+    display_name: str
+    department_id: int
+    department: str
+    type_code: str
+    type_name: str
+    granted_at: datetime
+    granted_by: str | None  # the granting administrator's username; None for the system (CLI)
+
+
+def list_grants(session: Session, actor: Principal, *, department_id: int | None = None) -> list[GrantView]:
+    """The live licence grants (all departments, or one), for administrators."""
+    if not actor.is_admin:
+        raise Forbidden("仅区级管理员可查看和维护证照管理权限")
+    query = (
+        select(LicenceGrant, User, Department.name, LicenceType.name)
+        .join(User, col(User.id) == col(LicenceGrant.user_id))
+        .join(Department, col(Department.id) == col(LicenceGrant.department_id))
+        .join(LicenceType, col(LicenceType.code) == col(LicenceGrant.type_code), isouter=True)
+        .where(col(LicenceGrant.revoked_at).is_(None))
+        .order_by(col(Department.name), col(User.username), col(LicenceGrant.type_code))
+    )
+    if department_id is not None:
+        query = query.where(LicenceGrant.department_id == department_id)
+    rows = session.exec(query).all()
+    granter_ids = sorted({g.granted_by for g, *_ in rows if g.granted_by is not None})
+    granters = dict(session.exec(select(User.id, User.username).where(col(User.id).in_(granter_ids))).all())
+    return [
+        GrantView(
+            user.id or 0,
+            user.username,
+            user.display_name,
+            grant.department_id,
+            dept_name,
+            grant.type_code,
+            type_name or grant.type_code,
+            grant.granted_at,
+            granters.get(grant.granted_by) if grant.granted_by is not None else None,
+        )
+        for grant, user, dept_name, type_name in rows
+    ]

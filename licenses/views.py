@@ -20,8 +20,10 @@ from flask import (
     url_for,
 )
 from flask import session as cookie_session
+from sqlmodel import col, select
 
 from catalog.models import Department
+from core.auth import ROLE_LABELS, User
 from core.db import id_of
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.exports import csv_text
@@ -445,6 +447,95 @@ def admin_type_form(code: str | None = None) -> Any:
 
 
 # ---------------------------------------------------------------- the holder: 用证记录
+
+
+@bp.get("/admin/licence-grants")
+def admin_grants() -> Any:
+    """证照管理权限: administrators grant and revoke licence rights per department and licence type."""
+    principal, redirect_to = _login_or_redirect()
+    if redirect_to:
+        return redirect_to
+    if not principal.is_admin:
+        abort(403)
+    session = db_session()
+    departments = list(session.exec(select(Department).order_by(Department.level, Department.name)).all())
+    department_id = request.args.get("department_id", type=int)
+    chosen = next((d for d in departments if d.id == department_id), None)
+    staff = (
+        list(
+            session.exec(
+                select(User)
+                .where(User.department_id == chosen.id, col(User.is_active).is_(True))
+                .order_by(User.username)
+            ).all()
+        )
+        if chosen is not None
+        else []
+    )
+    response = Response(
+        render_template(
+            "licences/admin_grants.html",
+            departments=departments,
+            chosen=chosen,
+            staff=staff,
+            types=licence_types.list_licence_types(session, active_only=True),
+            grants=grants.list_grants(session, principal, department_id=chosen.id if chosen else None),
+            role_labels=ROLE_LABELS,
+            china=CHINA_TZ,
+        )
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _back_to_grants() -> Any:
+    department_id = request.form.get("department_id", type=int)
+    if department_id:
+        return redirect(url_for("licences.admin_grants", department_id=department_id))
+    return redirect(url_for("licences.admin_grants"))
+
+
+@bp.post("/admin/licence-grants/grant")
+def admin_grant() -> Any:
+    principal, redirect_to = _login_or_redirect()
+    if redirect_to:
+        return redirect_to
+    if not principal.is_admin:
+        abort(403)
+    try:
+        given = grants.grant_licence_rights(
+            db_session(),
+            principal,
+            user_id=request.form.get("user_id", type=int) or 0,
+            type_codes=request.form.getlist("type_codes"),
+        )
+    except (Invalid, NotFound) as exc:
+        detail = _error_text(exc) if isinstance(exc, Invalid) else ""
+        flash(f"{exc.message}：{detail}" if detail else exc.message, "error")
+        return _back_to_grants()
+    flash(f"已授予 {len(given)} 个证照类型的办理权限", "ok")
+    return _back_to_grants()
+
+
+@bp.post("/admin/licence-grants/revoke")
+def admin_revoke_grant() -> Any:
+    principal, redirect_to = _login_or_redirect()
+    if redirect_to:
+        return redirect_to
+    if not principal.is_admin:
+        abort(403)
+    code = (request.form.get("type_code") or "").strip()
+    if not code:
+        flash("请指明要收回的证照类型", "error")
+        return _back_to_grants()
+    ended = grants.revoke_licence_rights(
+        db_session(), principal, user_id=request.form.get("user_id", type=int) or 0, type_codes=[code]
+    )
+    if ended:
+        flash("已收回该证照类型的办理权限", "ok")
+    else:
+        flash("该用户没有这项权限（或此前已收回），未作改动", "error")
+    return _back_to_grants()
 
 
 HOLDER_PROOF = "licences.holder_proof"  # cookie-session key: the one-time code the page was opened with
