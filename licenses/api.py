@@ -410,8 +410,6 @@ def verification_dict(v: verification.Verification) -> dict[str, Any]:
 # ---------------------------------------------------------------- public documents
 
 
-
-
 def _jwk(kid: str, algorithm: str, public_raw: bytes) -> dict[str, Any]:
     return {"kid": kid, "alg": algorithm, "kty": "OKP", "crv": algorithm, "x": b64e(public_raw)}
 
