@@ -246,14 +246,6 @@ def check_holder_entry(session: Session, holder_code: str, code: str) -> HolderC
     return challenge
 
 
-def holder_uses(session: Session, holder_code: str, code: str) -> list[UseView]:
-    """The holder's 用证记录 once its one-time code checks out (the code is then used up); see
-    check_holder_entry for the rules of the code."""
-    holder_code = (holder_code or "").strip().upper()
-    check_holder_entry(session, holder_code, code)
-    return uses_of(session, holder_code)
-
-
 def uses_of(session: Session, holder_code: str) -> list[UseView]:
     """The uses of the holder's licences, newest first (callers have checked the holder's code)."""
     rows = session.exec(
