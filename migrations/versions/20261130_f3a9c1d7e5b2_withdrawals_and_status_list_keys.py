@@ -1,7 +1,7 @@
 """authorisation withdrawal (who withdrew it) and the status-list signing keys' history
 
 Revision ID: f3a9c1d7e5b2
-Revises: d3f7431c9e55
+Revises: 6f1e2d3c4b5a
 Create Date: 2026-11-30 18:10:00
 
 Online-safe: two nullable columns on licence_authorisation (no rewrite) and a new table.
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'f3a9c1d7e5b2'
-down_revision: str | Sequence[str] | None = 'd3f7431c9e55'
+down_revision: str | Sequence[str] | None = '6f1e2d3c4b5a'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
