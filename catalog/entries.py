@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,11 +48,12 @@ from catalog.models import (
     Material,
 )
 from catalog.norules import evaluate_no_contact, split_codes
+from catalog.review_settings import four_eyes_enabled
 from catalog.search.index import reindex_entry
 from catalog.services import get_department, get_item
 from core import audit
 from core.auth import Principal
-from core.errors import Conflict, Invalid, NotFound
+from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.types import utcnow
 
 MAX_DAYS = 3650
@@ -577,11 +579,22 @@ def update_entry(
     Inherited fields (name, type, legal basis, basic code) are locked: Invalid. Structural and
     state fields go through their own services: Invalid. Every error names its field; nothing is
     written unless everything is valid. If the entry is flagged 不见面 and the new data fails the
-    rule, Invalid naming each failing condition. Only drafts are edited (Conflict otherwise:
-    reopen a published entry first).
+    rule, Invalid naming each failing condition. Only drafts are edited in place (Conflict
+    otherwise): a published entry changes through a revision (catalog/revisions.py), so it stays
+    online while the change is reviewed.
     """
     entry = get_entry(session, entry_id)
     _require(permissions.can_edit_entry(actor, entry), "只能修改本部门或本辖区的实施清单")
+    _check_change_keys(entry, fields)
+    if entry.status != EntryStatus.DRAFT.value:
+        raise Conflict(
+            "只有草稿状态的实施清单可以直接修改；已发布的请发起修订，审核通过后替换发布版本",
+            {"status": [entry.status]},
+        )
+    return apply_entry_change(session, actor, entry, fields=fields, materials=materials, fees=fees)
+
+
+def _check_change_keys(entry: ImplementationEntry, fields: Mapping[str, Any]) -> None:
     errors: dict[str, list[str]] = {}
     for key in fields:
         if key in LOCKED_FIELDS:
@@ -593,12 +606,45 @@ def update_entry(
         elif key == "not_applicable_reason" and entry.applicable:
             errors.setdefault(key, []).append("只有登记为“本地不适用”的认领才有不适用原因")
     _raise_if(errors, "有字段不能修改")
-    if entry.status != EntryStatus.DRAFT.value:
-        raise Conflict("只有草稿状态的实施清单可以修改；已发布的请先重新打开", {"status": [entry.status]})
 
+
+@dataclass
+class EntryChange:
+    """A validated change of an entry: coerced field values and the child lists it replaces.
+
+    ``lists`` maps a child list's name ("materials", "fees", ...) to its new rows, in the row shape
+    of the entry snapshot; a list that is not replaced is absent.
+    """
+
+    fields: dict[str, Any]
+    lists: dict[str, list[dict[str, Any]]]
+
+    def payload(self) -> dict[str, Any]:
+        """The change in the entry change payload shape ``{"fields": {...}, "materials": [...], ...}``."""
+        return {"fields": dict(self.fields), **{k: list(v) for k, v in self.lists.items()}}
+
+
+def prepare_entry_change(
+    session: Session,
+    entry: ImplementationEntry,
+    *,
+    fields: Mapping[str, Any],
+    materials: list[dict[str, Any]] | None = None,
+    fees: list[dict[str, Any]] | None = None,
+) -> EntryChange:
+    """Validate a change of ``entry`` without writing anything: Invalid naming every bad field.
+
+    No permission or status check (the callers do those). Used by ``apply_entry_change`` and to
+    validate a revision when it is saved and submitted.
+    """
+    _check_change_keys(entry, fields)
+    errors: dict[str, list[str]] = {}
     changes = _coerce_entry_fields(fields, errors)
-    new_materials = _coerce_materials(materials, errors) if materials is not None else None
-    new_fees = _coerce_fees(fees, errors) if fees is not None else None
+    lists: dict[str, list[dict[str, Any]]] = {}
+    if materials is not None:
+        lists["materials"] = _coerce_materials(materials, errors)
+    if fees is not None:
+        lists["fees"] = _coerce_fees(fees, errors)
     before = {k: getattr(entry, k) for k in ENTRY_EDITABLE}
     merged = {**before, **changes}
     _cross_check(merged, errors, changed=changes)
@@ -607,19 +653,40 @@ def update_entry(
     if entry.no_contact:
         check = evaluate_no_contact(
             merged | {"applicable": entry.applicable, "task_type": entry.task_type},
-            new_materials if new_materials is not None else entry_materials(session, entry.id),
+            lists["materials"] if "materials" in lists else entry_materials(session, entry.id),
         )
         if not check.ok:
             raise Invalid(
                 "该事项已标记不见面审批，修改后不再满足：" + "；".join(check.failures),
                 {"no_contact": check.failures},
             )
+    return EntryChange(fields=changes, lists=lists)
 
-    old_d, new_d = _diff(before, merged)
+
+def apply_entry_change(
+    session: Session,
+    actor: Principal,
+    entry: ImplementationEntry,
+    *,
+    fields: Mapping[str, Any],
+    materials: list[dict[str, Any]] | None = None,
+    fees: list[dict[str, Any]] | None = None,
+    action: str = "entry.update",
+    reason: str | None = None,
+) -> ImplementationEntry:
+    """The core of ``update_entry``, shared with the approval of a revision: validate
+    (``prepare_entry_change``), write, save a version (the version number goes up), reindex and
+    audit under ``action``. No permission or status check: the callers do those. A change that
+    changes nothing writes nothing."""
+    change = prepare_entry_change(session, entry, fields=fields, materials=materials, fees=fees)
+    changes = change.fields
+    before = {k: getattr(entry, k) for k in ENTRY_EDITABLE}
+    old_d, new_d = _diff(before, {**before, **changes})
     old_materials = [_columns(m) for m in entry_materials(session, entry.id)]
     old_fees = [_columns(f) for f in entry_fees(session, entry.id)]
     for key, value in changes.items():
         setattr(entry, key, value)
+    new_materials = change.lists.get("materials")
     if new_materials is not None:
         for m in entry_materials(session, entry.id):
             session.delete(m)
@@ -632,6 +699,7 @@ def update_entry(
         new_d["materials"] = [
             {k: m[k] for k in ("name", "form", "required", "licence_type_code")} for m in new_materials
         ]
+    new_fees = change.lists.get("fees")
     if new_fees is not None:
         for f in entry_fees(session, entry.id):
             session.delete(f)
@@ -652,11 +720,12 @@ def update_entry(
     audit.record(
         session,
         actor=actor,
-        action="entry.update",
+        action=action,
         entity_type="implementation_entry",
         entity_id=entry.id,
         old=old_d,
         new=new_d,
+        reason=reason,
     )
     return entry
 
@@ -675,7 +744,9 @@ def set_no_contact(session: Session, actor: Principal, entry_id: int, value: boo
     if not isinstance(value, bool):
         raise Invalid("不见面审批标记应为是/否", {"value": ["应为 true 或 false"]})
     if entry.status != EntryStatus.DRAFT.value:
-        raise Conflict("只有草稿状态的实施清单可以修改；已发布的请先重新打开", {"status": [entry.status]})
+        raise Conflict(
+            "只有草稿状态的实施清单可以直接修改；已发布的请在修订中设置不见面审批", {"status": [entry.status]}
+        )
     if value:
         result = check_no_contact(session, entry)
         if not result.ok:
@@ -809,12 +880,13 @@ def _ready_for_review(session: Session, entry: ImplementationEntry) -> None:
 
 
 def submit_entry(session: Session, actor: Principal, entry_id: int) -> ImplementationEntry:
-    """draft → submitted (editor). The entry must be complete (time limits, where to apply)."""
+    """draft → submitted (editor). The entry must be complete (time limits, where to apply).
+    The reason of an earlier rejection is cleared: the reviewer reads the resubmission afresh."""
     entry = get_entry(session, entry_id)
     _require(permissions.can_edit_entry(actor, entry), "只能提交本部门或本辖区的实施清单")
     if entry.status == EntryStatus.DRAFT.value:
         _ready_for_review(session, entry)
-    return _transition(
+    _transition(
         session,
         actor,
         entry,
@@ -822,13 +894,35 @@ def submit_entry(session: Session, actor: Principal, entry_id: int) -> Implement
         to=EntryStatus.SUBMITTED.value,
         action="entry.submit",
     )
+    entry.reject_reason = None
+    session.flush()
+    return entry
+
+
+def submitter_of(session: Session, entry: ImplementationEntry) -> int | None:
+    """Who submitted the entry's current submission: the actor of its latest "submitted" version."""
+    return session.exec(
+        select(EntryVersion.actor_id)
+        .where(EntryVersion.entry_id == entry.id, EntryVersion.status == EntryStatus.SUBMITTED.value)
+        .order_by(col(EntryVersion.id).desc())
+        .limit(1)
+    ).first()
+
+
+def check_four_eyes(session: Session, actor: Principal, submitted_by: int | None) -> None:
+    """Forbidden when four-eyes review is on and ``actor`` submitted what it is about to approve.
+    The system principal (the importer, the demo) has no user and is not a person to check."""
+    if actor.user_id is not None and submitted_by == actor.user_id and four_eyes_enabled(session):
+        raise Forbidden("双人审核：提交人不能审核通过自己提交的内容，请由其他审核人员审核")
 
 
 def approve_entry(session: Session, actor: Principal, entry_id: int) -> ImplementationEntry:
-    """submitted → published (reviewer)."""
+    """submitted → published (reviewer). Under four-eyes review (on by default) the submitter may not
+    approve their own submission (Forbidden)."""
     entry = get_entry(session, entry_id)
     _require(permissions.can_review_entry(actor, entry), "只能审核本部门或本辖区的实施清单")
     if entry.status == EntryStatus.SUBMITTED.value:
+        check_four_eyes(session, actor, submitter_of(session, entry))
         _ready_for_review(session, entry)
     return _transition(
         session,
@@ -841,11 +935,12 @@ def approve_entry(session: Session, actor: Principal, entry_id: int) -> Implemen
 
 
 def reject_entry(session: Session, actor: Principal, entry_id: int, reason: str) -> ImplementationEntry:
-    """submitted → draft with a reason (reviewer)."""
+    """submitted → draft with a reason (reviewer); the reason stays on the entry for its editor
+    (shown as 已退回) until it is submitted again."""
     entry = get_entry(session, entry_id)
     _require(permissions.can_review_entry(actor, entry), "只能审核本部门或本辖区的实施清单")
     text = _reason(reason)
-    return _transition(
+    _transition(
         session,
         actor,
         entry,
@@ -854,6 +949,9 @@ def reject_entry(session: Session, actor: Principal, entry_id: int, reason: str)
         action="entry.reject",
         reason=text,
     )
+    entry.reject_reason = text
+    session.flush()
+    return entry
 
 
 def retire_entry(session: Session, actor: Principal, entry_id: int, reason: str) -> ImplementationEntry:
@@ -875,15 +973,20 @@ def retire_entry(session: Session, actor: Principal, entry_id: int, reason: str)
 def reopen_entry(
     session: Session, actor: Principal, entry_id: int, reason: str | None = None
 ) -> ImplementationEntry:
-    """published or retired → draft, to revise it (editor or reviewer). The published version stays in
-    the history; the entry is off the public list until it is published again."""
+    """retired → draft, to bring a retired entry back (editor or reviewer). A published entry is not
+    taken offline to be revised: Conflict pointing to revisions (catalog/revisions.py)."""
     entry = get_entry(session, entry_id)
     _require(permissions.can_reopen_entry(actor, entry), "只能重新打开本部门或本辖区的实施清单")
+    if entry.status == EntryStatus.PUBLISHED.value:
+        raise Conflict(
+            "已发布的实施清单不再转为草稿：请发起修订，修订审核通过前继续按已发布版本对外服务",
+            {"status": [entry.status]},
+        )
     return _transition(
         session,
         actor,
         entry,
-        allowed_from=[EntryStatus.PUBLISHED.value, EntryStatus.RETIRED.value],
+        allowed_from=[EntryStatus.RETIRED.value],
         to=EntryStatus.DRAFT.value,
         action="entry.reopen",
         reason=reason or None,

@@ -207,6 +207,8 @@ class ImplementationEntry(SQLModel, table=True):
     not_applicable_reason: str | None = Field(default=None, max_length=500)
     status: str = Field(default=EntryStatus.DRAFT.value, max_length=12, index=True)
     version: int = Field(default=1)
+    # Why the reviewer last sent this draft back (退回理由), shown to its editor until it is resubmitted.
+    reject_reason: str | None = Field(default=None, max_length=500)
 
     # Local elements (要素).
     accept_conditions: str = Field(default="", sa_type=sa.Text)  # 受理条件

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from catalog import consistency, services
+from catalog import consistency, revisions, services
 from catalog import entries as entry_services
 from catalog.divisions import count_by_level, list_divisions
 from catalog.models import EntryVersion
@@ -167,10 +167,11 @@ def test_lifecycle_keeps_every_version_and_audits_old_and_new(any_session):
     entry_services.reject_entry(any_session, SYSTEM, entry.id, "材料不全")
     entry_services.submit_entry(any_session, SYSTEM, entry.id)
     entry_services.approve_entry(any_session, SYSTEM, entry.id)
-    entry_services.reopen_entry(any_session, SYSTEM, entry.id)
-    entry_services.update_entry(any_session, SYSTEM, entry.id, fields={"promise_days": 3})
-    entry_services.submit_entry(any_session, SYSTEM, entry.id)
-    entry_services.approve_entry(any_session, SYSTEM, entry.id)
+    # A published entry is revised without going offline: its next version is published again.
+    revisions.open_revision(any_session, SYSTEM, entry.id, reason="缩短承诺时限")
+    revisions.update_revision(any_session, SYSTEM, entry.id, fields={"promise_days": 3})
+    revisions.submit_revision(any_session, SYSTEM, entry.id)
+    revisions.approve_revision(any_session, SYSTEM, entry.id)
     entry_services.retire_entry(any_session, SYSTEM, entry.id, "职能调整")
 
     history = entry_services.entry_history(any_session, entry.id)
@@ -181,15 +182,12 @@ def test_lifecycle_keeps_every_version_and_audits_old_and_new(any_session):
         "draft",
         "submitted",
         "published",
-        "draft",
-        "draft",
-        "submitted",
         "published",
         "retired",
     ]
-    assert [v.version for v in history] == list(range(1, 12))
+    assert [v.version for v in history] == list(range(1, 9))
     assert history[5].snapshot["promise_days"] == 5
-    assert history[9].snapshot["promise_days"] == 3
+    assert history[6].snapshot["promise_days"] == 3
     assert history[5].snapshot["fees"][0]["amount_fen"] == 1000
     rows = any_session.exec(
         select(AuditLog)
@@ -202,7 +200,7 @@ def test_lifecycle_keeps_every_version_and_audits_old_and_new(any_session):
     edit = next(
         r
         for r in rows
-        if r.action == "entry.update" and "promise_days" in r.new and r.new["promise_days"] == 3
+        if r.action == "entry.revise" and "promise_days" in r.new and r.new["promise_days"] == 3
     )
     assert edit.old["promise_days"] == 5
     assert rows[-1].reason == "职能调整"

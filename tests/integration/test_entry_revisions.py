@@ -1,0 +1,234 @@
+"""Revisions keep a published service online; review sees a labelled diff; four-eyes; history reads
+as Chinese. On the real PostgreSQL, data made through the services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from catalog import entries as entry_services
+from catalog import history, review_settings, revisions
+from catalog import search as engine
+from catalog.models import ImplementationEntry
+from catalog.revision_models import EntryRevision
+from core.audit import AuditLog
+from core.auth import SYSTEM, Role
+from core.errors import Conflict, Forbidden, Invalid
+from tests.factories.catalog import COMPLETE_FIELDS, make_department, make_item, make_user, published_entry
+
+CHANGED = {"promise_days": 3, "phone": "0523-86900001"}
+
+
+@pytest.fixture
+def world(session: Any) -> dict[str, Any]:
+    dept = make_department(session, "区修订测试局")
+    item = make_item(session, name="修订测试许可事项")
+    entry = published_entry(session, dept, item)
+    editor = make_user(session, Role.DEPT_EDITOR, department=dept)
+    reviewer = make_user(session, Role.DEPT_REVIEWER, department=dept)
+    admin = make_user(session, Role.ADMIN)
+    return {"dept": dept, "entry": entry, "editor": editor[1], "reviewer": reviewer[1], "admin": admin[1]}
+
+
+def _searchable(session: Any, entry: ImplementationEntry) -> bool:
+    return entry.task_code in [h.task_code for h in engine.search(session, "修订测试许可").items]
+
+
+def _public(session: Any, entry: ImplementationEntry) -> ImplementationEntry:
+    session.expire_all()
+    fresh = session.get(ImplementationEntry, entry.id)
+    assert fresh is not None
+    return fresh
+
+
+def test_published_entry_stays_online_while_revision_is_open_withdrawn_or_rejected(session, world):
+    entry, editor, reviewer = world["entry"], world["editor"], world["reviewer"]
+    version = entry.version
+    revisions.open_revision(session, editor, entry.id, reason="更新咨询电话")
+    revisions.update_revision(session, editor, entry.id, fields=CHANGED)
+    for step in ("open", "submitted", "rejected"):
+        fresh = _public(session, entry)
+        assert (fresh.status, fresh.version, fresh.promise_days) == ("published", version, 5), step
+        assert _searchable(session, fresh), step
+        if step == "open":
+            revisions.submit_revision(session, editor, entry.id)
+        elif step == "submitted":
+            revisions.reject_revision(session, reviewer, entry.id, "电话号码请再核对")
+    revisions.withdraw_revision(session, editor, entry.id)
+    fresh = _public(session, entry)
+    assert (fresh.status, fresh.version, fresh.phone) == ("published", version, COMPLETE_FIELDS["phone"])
+    assert _searchable(session, fresh)
+    assert revisions.open_revision_of(session, entry.id) is None
+
+
+def test_approval_publishes_the_new_values_and_bumps_the_version(session, world):
+    entry, editor, reviewer = world["entry"], world["editor"], world["reviewer"]
+    version = entry.version
+    revisions.open_revision(session, editor, entry.id, reason="缩短承诺时限")
+    revisions.update_revision(
+        session, editor, entry.id, fields=CHANGED, fees=[{"name": "工本费", "amount_fen": 1500}]
+    )
+    revisions.submit_revision(session, editor, entry.id)
+    revision = revisions.approve_revision(session, reviewer, entry.id)
+    fresh = _public(session, entry)
+    assert (fresh.status, fresh.promise_days, fresh.phone) == ("published", 3, CHANGED["phone"])
+    assert fresh.version == version + 1 == revision.applied_version
+    assert [f.amount_fen for f in entry_services.entry_fees(session, entry.id)] == [1500]
+    assert _searchable(session, fresh)
+    actions = session.exec(
+        select(AuditLog.action).where(AuditLog.entity_id == str(entry.id)).order_by(AuditLog.id)
+    ).all()
+    assert actions[-2:] == ["entry.revise", "entry.revision.approve"]
+
+
+def test_at_most_one_open_revision_and_drafts_are_edited_in_place(session, world):
+    entry, editor = world["entry"], world["editor"]
+    revisions.open_revision(session, editor, entry.id, reason="第一次修订")
+    with pytest.raises(Conflict):
+        revisions.open_revision(session, editor, entry.id, reason="第二次修订")
+    with pytest.raises(Invalid):
+        revisions.open_revision(session, editor, entry.id, reason="  ")
+    with pytest.raises(Conflict):
+        entry_services.update_entry(session, editor, entry.id, fields={"phone": "0523-86900002"})
+    with pytest.raises(Conflict):
+        entry_services.reopen_entry(session, editor, entry.id)
+    draft = entry_services.claim_item(
+        session, editor, item_id=make_item(session).id, department_id=world["dept"].id
+    )
+    with pytest.raises(Conflict):
+        revisions.open_revision(session, editor, draft.id, reason="草稿不需要修订")
+    entry_services.update_entry(session, editor, draft.id, fields={"phone": "0523-86900003"})
+    assert draft.phone == "0523-86900003"
+
+
+def test_revision_is_validated_like_update_entry(session, world):
+    entry, editor = world["entry"], world["editor"]
+    revisions.open_revision(session, editor, entry.id, reason="改时限")
+    with pytest.raises(Invalid) as err:
+        revisions.update_revision(
+            session, editor, entry.id, fields={"promise_days": 30, "name": "改名", "phone": "abc"}
+        )
+    assert {"name"} <= set(err.value.details)
+    with pytest.raises(Invalid) as err:
+        revisions.update_revision(session, editor, entry.id, fields={"promise_days": 30, "phone": "abc"})
+    assert {"promise_days", "phone"} <= set(err.value.details)
+    with pytest.raises(Invalid):
+        revisions.submit_revision(session, editor, entry.id)  # nothing changed yet
+
+
+def test_four_eyes_the_submitter_cannot_approve_unless_switched_off(session, world):
+    entry, admin = world["entry"], world["admin"]
+    revisions.open_revision(session, admin, entry.id, reason="管理员修订")
+    revisions.update_revision(session, admin, entry.id, fields=CHANGED)
+    revisions.submit_revision(session, admin, entry.id)
+    with pytest.raises(Forbidden):
+        revisions.approve_revision(session, admin, entry.id)
+    assert review_settings.four_eyes_enabled(session) is True
+    with pytest.raises(Forbidden):
+        review_settings.set_four_eyes(session, world["reviewer"], False)
+    review_settings.set_four_eyes(session, admin, False, "本单位仅一名审核人员")
+    revisions.approve_revision(session, admin, entry.id)
+    assert _public(session, entry).phone == CHANGED["phone"]
+    row = session.exec(select(AuditLog).where(AuditLog.action == "settings.four_eyes")).one()
+    assert (row.old, row.new, row.reason) == ({"four_eyes": True}, {"four_eyes": False}, "本单位仅一名审核人员")
+
+
+def test_four_eyes_applies_to_first_drafts_too(session, world):
+    admin, reviewer = world["admin"], world["reviewer"]
+    draft = entry_services.claim_item(session, admin, item_id=make_item(session).id, department_id=world["dept"].id)
+    entry_services.update_entry(session, admin, draft.id, fields=COMPLETE_FIELDS)
+    entry_services.submit_entry(session, admin, draft.id)
+    with pytest.raises(Forbidden):
+        entry_services.approve_entry(session, admin, draft.id)
+    entry_services.approve_entry(session, reviewer, draft.id)
+    assert draft.status == "published"
+
+
+def test_rejection_reason_is_kept_on_the_draft_until_resubmitted(session, world):
+    editor, reviewer = world["editor"], world["reviewer"]
+    draft = entry_services.claim_item(session, editor, item_id=make_item(session).id, department_id=world["dept"].id)
+    entry_services.update_entry(session, editor, draft.id, fields=COMPLETE_FIELDS)
+    entry_services.submit_entry(session, editor, draft.id)
+    entry_services.reject_entry(session, reviewer, draft.id, "受理条件过于笼统")
+    assert (draft.status, draft.reject_reason) == ("draft", "受理条件过于笼统")
+    entry_services.submit_entry(session, editor, draft.id)
+    assert draft.reject_reason is None
+
+
+def test_diff_has_chinese_labels_formatted_values_and_child_rows(session, world):
+    entry, editor = world["entry"], world["editor"]
+    revision = revisions.open_revision(session, editor, entry.id, reason="补充材料和收费")
+    revisions.update_revision(
+        session,
+        editor,
+        entry.id,
+        fields={"promise_days": 3, "result_delivery": "window,post", "opening_hours": None},
+        materials=[{"name": "申请表", "form": "electronic", "copies": 2}],
+        fees=[{"name": "工本费", "amount_fen": 1_500_000_000}],
+    )
+    changes = history.diff_states(
+        revisions.published_state(session, entry), revisions.proposed_state(session, entry, revision)
+    )
+    by_key = {c.key: c for c in changes}
+    assert set(by_key) == {"promise_days", "result_delivery", "opening_hours", "materials", "fees"}
+    assert (by_key["promise_days"].label, by_key["promise_days"].old, by_key["promise_days"].new) == (
+        "承诺办结时限", "5", "3",
+    )
+    assert by_key["result_delivery"].new == "窗口领取、快递送达"
+    assert by_key["opening_hours"].new == "未填报"
+    fee = by_key["fees"].rows[0]
+    assert (fee.kind_label, fee.title) == ("新增", "工本费（15,000,000.00 元）")
+    assert ("收费标准", "未填报", "15,000,000.00 元") in fee.fields
+    assert ("是否允许减免", "未填报", "否") in fee.fields
+    material = by_key["materials"].rows[0]
+    assert material.kind_label == "新增"
+    assert ("材料形式", "未填报", "电子") in material.fields
+    assert ("份数", "未填报", "2") in material.fields
+    text = repr(changes)
+    assert "amount_fen" not in [c.label for c in changes]
+    assert "None" not in text
+
+
+def test_history_formatting_has_no_reprs_and_uses_china_time(session, world):
+    rows = session.exec(select(AuditLog).where(AuditLog.entity_id == str(world["entry"].id))).all()
+    for row in rows:
+        for change in history.audit_changes(row.old, row.new):
+            for text in (change.label, change.old, change.new):
+                assert "None" not in text and "amount_fen" not in text and "{" not in text
+    assert history.format_value("fees", [{"name": "工本费", "amount_fen": 1000}]) == "工本费（10.00 元）"
+    assert history.format_value("online_depth", "4,5") == "互联网受理、互联网办理"
+    assert history.format_value("visits", None) == "未填报"
+    assert history.format_value("no_contact", True) == "是"
+    assert history.format_value("published_at", "2026-11-30T18:00:00+00:00") == "2026-12-01 02:00"
+    assert history.label("amount_fen") == "收费标准"
+    assert history.label("not_a_field") == "not_a_field"
+
+
+def test_revision_can_set_the_no_contact_flag_through_the_rule(session, world):
+    entry, editor, reviewer = world["entry"], world["editor"], world["reviewer"]
+    revisions.open_revision(session, editor, entry.id, reason="实现不见面")
+    revisions.update_revision(session, editor, entry.id, fields={"no_contact": True})
+    with pytest.raises(Invalid) as err:
+        revisions.submit_revision(session, editor, entry.id)
+    assert "no_contact" in err.value.details
+    assert _public(session, entry).no_contact is False
+    revisions.update_revision(
+        session,
+        editor,
+        entry.id,
+        fields={
+            "visits": 0,
+            "visits_reason": None,
+            "online_depth": "1,2,3,4,5,6",
+            "online_url": "https://www.jszwfw.gov.cn/item/1",
+            "result_delivery": "post",
+        },
+        materials=[{"name": "申请表", "form": "electronic"}],
+    )
+    revisions.submit_revision(session, editor, entry.id)
+    revisions.approve_revision(session, reviewer, entry.id)
+    fresh = _public(session, entry)
+    assert (fresh.no_contact, fresh.visits) == (True, 0)
+    assert session.exec(select(EntryRevision).where(EntryRevision.entry_id == entry.id)).one().status == "approved"
