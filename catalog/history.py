@@ -165,12 +165,14 @@ def china_time(value: datetime | str | None) -> str:
         return NOT_RECORDED
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value)
+            moment = datetime.fromisoformat(value)
         except ValueError:
             return value
-    if value.tzinfo is None:
-        return value.strftime(TIME_FORMAT)  # only aware times are stored; never guess a zone
-    return value.astimezone(CHINA_TZ).strftime(TIME_FORMAT)
+    else:
+        moment = value
+    if moment.tzinfo is None:
+        return moment.strftime(TIME_FORMAT)  # only aware times are stored; never guess a zone
+    return moment.astimezone(CHINA_TZ).strftime(TIME_FORMAT)
 
 
 def yuan(fen: int) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
@@ -30,7 +31,7 @@ from flask import (
 from sqlmodel import Session, col, select
 
 from catalog import entries as entry_services
-from catalog import norules, permissions, scope, services, upper
+from catalog import history, norules, permissions, review_settings, revisions, scope, services, upper
 from catalog.consistency import consistency_report, coverage, drifted_fields
 from catalog.models import (
     ENTRY_STATUS_LABELS,
@@ -441,8 +442,10 @@ def entry_list() -> Any:
     depts, divs = _names(session, entries)
     editable = {e.id for e in entries if permissions.can_edit_entry(principal, e)}
     pages = max(1, -(-total // limit))
+    open_revisions = revisions.open_revisions_of(session, [id_of(e) for e in entries])
     return render_template(
-        "staff/entries.html", editable=editable,
+        "staff/entries.html", editable=editable, open_revisions=open_revisions,
+        REVISION_STATUS_LABELS=revisions.STATUS_WORDS,
         entries=entries, total=total, page=page, pages=pages, limit=limit,
         depts=depts, divs=divs, departments=departments, scope_divisions=scope_divisions,
         everyone=everyone,
@@ -467,7 +470,7 @@ def entry_detail(entry_id: int) -> Any:
     upper_item = session.get(UpperCatalogItem, item.upper_item_id) if item and item.upper_item_id else None
     drift = drifted_fields(entry, upper_item) if upper_item is not None else {}
     return render_template(
-        "staff/entry_detail.html",
+        "staff/entry_detail.html", **_review_context(session, principal, entry),
         entry=entry, item=item, materials=materials, fees=fees, rule=rule,
         upper_item=upper_item, drift=drift, DRIFT_LABELS=DRIFT_LABELS, UPPER_LEVELS=UPPER_LEVELS,
         department_name=depts.get(entry.department_id, ""), division_name=divs.get(entry.division_code, ""),
@@ -478,6 +481,51 @@ def entry_detail(entry_id: int) -> Any:
     )
 
 
+def _review_context(session: Session, principal: Principal, entry: ImplementationEntry) -> dict[str, Any]:
+    """What the entry page shows about review: the open revision and its diff against the published
+    version, the diff of a submitted draft against its last published version (or against nothing),
+    and whether four-eyes review stops this user from approving."""
+    revision = revisions.open_revision_of(session, entry.id)
+    revision_changes: list[history.Change] = []
+    submitter: int | None = None
+    if revision is not None:
+        revision_changes = history.diff_states(
+            revisions.published_state(session, entry), revisions.proposed_state(session, entry, revision)
+        )
+        if revision.status == "submitted":
+            submitter = revision.submitted_by
+    draft_changes: list[history.Change] = []
+    last_published = None
+    if entry.status == EntryStatus.SUBMITTED.value:
+        last_published = revisions.last_published_state(session, entry)
+        draft_changes = history.diff_states(last_published, revisions.published_state(session, entry))
+        submitter = entry_services.submitter_of(session, entry)
+    four_eyes = review_settings.four_eyes_enabled(session)
+    return {
+        "revision": revision,
+        "revision_changes": revision_changes,
+        "draft_changes": draft_changes,
+        "draft_has_published": last_published is not None,
+        "past_revisions": [
+            r for r in revisions.entry_revisions(session, id_of(entry)) if r is not revision
+        ][:10],
+        "own_submission": four_eyes and principal.user_id is not None and submitter == principal.user_id,
+        "four_eyes": four_eyes,
+        "REVISION_STATUS_LABELS": revisions.STATUS_WORDS,
+    }
+
+
+def _revision_form_values(session: Session, entry: ImplementationEntry, revision: Any) -> dict[str, Any]:
+    """The edit form filled with what the revision proposes (the published values it leaves alone)."""
+    state = revisions.proposed_state(session, entry, revision)
+    return _entry_form_values(
+        cast(ImplementationEntry, SimpleNamespace(**state)),
+        [SimpleNamespace(**{"licence_type_code": None, "notes": None, **m})
+         for m in state.get("materials") or []],
+        [SimpleNamespace(**{"basis": "", "reducible": False, **f}) for f in state.get("fees") or []],
+    )
+
+
 @bp.route("/staff/entries/<int:entry_id>/edit", methods=["GET", "POST"])
 def entry_edit(entry_id: int) -> Any:
     principal = _staff()
@@ -485,8 +533,19 @@ def entry_edit(entry_id: int) -> Any:
     entry = _entry_for_view(session, principal, entry_id)
     if not permissions.can_edit_entry(principal, entry):
         raise Forbidden("无权修改其他部门或区划的实施清单")
-    if entry.status != EntryStatus.DRAFT.value or not entry.applicable:
-        flash("只有草稿状态的实施清单可以编辑；已发布的请先点击“修订（转为草稿）”", "error")
+    # A published entry is edited through its open revision, so the service stays online meanwhile.
+    revision = None
+    if entry.status == EntryStatus.PUBLISHED.value and entry.applicable:
+        revision = revisions.open_revision_of(session, entry.id)
+        if revision is None:
+            flash("已发布的实施清单请先填写修订原因、发起修订；"
+                  "修订审核通过前继续按已发布版本对外服务", "error")
+            return _back_to_entry(id_of(entry))
+        if revision.status not in revisions.EDITABLE_STATUSES:
+            flash("修订已提交审核，不能修改；如需修改请先撤回修订", "error")
+            return _back_to_entry(id_of(entry))
+    elif entry.status != EntryStatus.DRAFT.value or not entry.applicable:
+        flash("只有草稿状态的实施清单可以直接编辑；已发布的请发起修订", "error")
         return _back_to_entry(id_of(entry))
     errors: dict[str, list[str]] = {}
     message = None
@@ -494,8 +553,12 @@ def entry_edit(entry_id: int) -> Any:
         values, fields, materials, fees, errors = _parse_entry_form(request.form)
         if not errors:
             try:
-                entry_services.update_entry(session, principal, id_of(entry), fields=fields,
-                                            materials=materials, fees=fees)
+                if revision is not None:
+                    revisions.update_revision(session, principal, id_of(entry), fields=fields,
+                                              materials=materials, fees=fees)
+                else:
+                    entry_services.update_entry(session, principal, id_of(entry), fields=fields,
+                                                materials=materials, fees=fees)
             except Conflict as error:
                 session.rollback()
                 _flash_domain_error(error)
@@ -505,11 +568,15 @@ def entry_edit(entry_id: int) -> Any:
                 errors = _field_errors(error.details)
                 message = "保存失败：表单中有需要修改的内容，请查看标红的字段"
             else:
-                flash("已保存", "ok")
+                done = "已保存修订；提交审核并通过后才替换发布版本" if revision is not None else "已保存"
+                flash(done, "ok")
                 return _back_to_entry(id_of(entry))
         else:
             message = "表单中有需要修改的内容，请查看标红的字段"
         status = 422
+    elif revision is not None:
+        values = _revision_form_values(session, entry, revision)
+        status = 200
     else:
         values = _entry_form_values(entry, entry_services.entry_materials(session, entry.id),
                                     entry_services.entry_fees(session, entry.id))
@@ -519,6 +586,7 @@ def entry_edit(entry_id: int) -> Any:
     general = {k: v for k, v in errors.items() if k not in known and not re.match(r"^[mf]-\d+", k)}
     return render_template(
         "staff/entry_edit.html", entry=entry, values=values, errors=errors, general_errors=general,
+        revision=revision,
         message=message, **_form_options(), **_common(),
     ), status
 
@@ -586,7 +654,8 @@ def entry_retire(entry_id: int) -> Any:
 
 @bp.post("/staff/entries/<int:entry_id>/reopen")
 def entry_reopen(entry_id: int) -> Any:
-    return _entry_action(entry_id, entry_services.reopen_entry, "已转为草稿，可修订后重新提交")
+    """A retired entry back to draft; a published one is revised instead (catalog/revision_views.py)."""
+    return _entry_action(entry_id, entry_services.reopen_entry, "已重新打开为草稿，可修改后提交审核")
 
 
 @bp.post("/staff/entries/<int:entry_id>/no-contact")
@@ -616,8 +685,13 @@ def entry_history(entry_id: int) -> Any:
         .order_by(col(AuditLog.id).desc())
         .limit(500)
     ))
-    return render_template("staff/entry_history.html", entry=entry, versions=versions, audit=audit,
-                           **_common())
+    changes = history.version_changes([v.snapshot or {} for v in versions])
+    return render_template(
+        "staff/entry_history.html", entry=entry, audit=audit,
+        versions=list(zip(versions, changes, strict=True)),
+        audit_rows=[(a, history.audit_changes(a.old, a.new)) for a in audit],
+        action_label=history.action_label, **_common(),
+    )
 
 
 ENTRY_AUDIT_TYPES = ("entry", "implementation_entry", "ImplementationEntry")
@@ -794,7 +868,8 @@ def admin_home() -> Any:
              ("/staff/no-contact-gaps", "不见面审批标准清单对照"), ("/admin/dashboard", "统计看板"),
              ("/admin/reports/", "年度报告"), ("/admin/bundles/", "套餐式服务（一件事）"),
              ("/admin/search/aliases", "检索同义词"), ("/admin/sync/", "证照同步与死信队列"),
-             ("/admin/licence-grants", "证照管理权限（按部门和证照类型授予、收回）")]
+             ("/admin/licence-grants", "证照管理权限（按部门和证照类型授予、收回）"),
+             ("/admin/review-settings", "审核设置（双人审核）")]
     return render_template("staff/admin_home.html", links=links)
 
 

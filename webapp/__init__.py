@@ -12,6 +12,8 @@ from flask import Flask
 import catalog.api
 import catalog.cli
 import catalog.portal_views
+import catalog.revision_api
+import catalog.revision_views
 import catalog.search_api
 import catalog.views
 import core.auth_views
@@ -37,7 +39,9 @@ WEB_MODULES = (
     core.cli,
     core.users_api,
     catalog.api,
+    catalog.revision_api,
     catalog.views,
+    catalog.revision_views,
     catalog.cli,
     catalog.search_api,
     catalog.portal_views,

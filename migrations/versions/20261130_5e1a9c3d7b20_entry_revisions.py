@@ -28,7 +28,7 @@ def upgrade() -> None:
         sa.Column("entry_id", sa.Integer(), nullable=False),
         sa.Column("base_version", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=False),
-        sa.Column("payload", sa.JSON(), nullable=True),
+        sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("reason", sa.String(length=500), nullable=False),
         sa.Column("reject_reason", sa.String(length=500), nullable=True),
         sa.Column("applied_version", sa.Integer(), nullable=True),
@@ -57,7 +57,7 @@ def upgrade() -> None:
     op.create_table(
         "review_setting",
         sa.Column("key", sa.String(length=60), nullable=False),
-        sa.Column("value", sa.JSON(), nullable=True),
+        sa.Column("value", sa.JSON(), nullable=False),
         sa.Column("updated_by", sa.Integer(), nullable=True),
         sa.Column("updated_at", core.types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("key"),

@@ -251,16 +251,14 @@ def test_retire_only_by_own_departments_reviewer(client, world):
     assert out["status"] == "retired"
 
 
-def test_reopen_only_by_own_department(client, world):
-    out = check_matrix(
-        client,
-        world,
-        "POST",
-        f"/api/v1/entries/{world.published_a.id}/reopen",
-        {},
-        ["editor_b", "reviewer_b", "town_op"],
-        "editor_a",
-    )
+def test_reopen_only_by_own_department_and_only_when_retired(client, session, world):
+    url = f"/api/v1/entries/{world.published_a.id}/reopen"
+    response = call(client, "POST", url, world.tokens["editor_a"], {})
+    assert response.status_code == 409  # a published entry is revised, not taken offline
+    assert "修订" in response.get_json()["message"]
+    entry_services.retire_entry(session, SYSTEM, world.published_a.id, "职能划转")
+    session.commit()
+    out = check_matrix(client, world, "POST", url, {}, ["editor_b", "reviewer_b", "town_op"], "editor_a")
     assert out["status"] == "draft"
     assert client.get(f"/api/v1/entries/{world.published_a.id}").status_code == 404
 

@@ -14,7 +14,7 @@ from catalog import search as engine
 from catalog.models import ImplementationEntry
 from catalog.revision_models import EntryRevision
 from core.audit import AuditLog
-from core.auth import SYSTEM, Role
+from core.auth import Role
 from core.errors import Conflict, Forbidden, Invalid
 from tests.factories.catalog import COMPLETE_FIELDS, make_department, make_item, make_user, published_entry
 
@@ -132,12 +132,18 @@ def test_four_eyes_the_submitter_cannot_approve_unless_switched_off(session, wor
     revisions.approve_revision(session, admin, entry.id)
     assert _public(session, entry).phone == CHANGED["phone"]
     row = session.exec(select(AuditLog).where(AuditLog.action == "settings.four_eyes")).one()
-    assert (row.old, row.new, row.reason) == ({"four_eyes": True}, {"four_eyes": False}, "本单位仅一名审核人员")
+    assert (row.old, row.new, row.reason) == (
+        {"four_eyes": True},
+        {"four_eyes": False},
+        "本单位仅一名审核人员",
+    )
 
 
 def test_four_eyes_applies_to_first_drafts_too(session, world):
     admin, reviewer = world["admin"], world["reviewer"]
-    draft = entry_services.claim_item(session, admin, item_id=make_item(session).id, department_id=world["dept"].id)
+    draft = entry_services.claim_item(
+        session, admin, item_id=make_item(session).id, department_id=world["dept"].id
+    )
     entry_services.update_entry(session, admin, draft.id, fields=COMPLETE_FIELDS)
     entry_services.submit_entry(session, admin, draft.id)
     with pytest.raises(Forbidden):
@@ -148,7 +154,9 @@ def test_four_eyes_applies_to_first_drafts_too(session, world):
 
 def test_rejection_reason_is_kept_on_the_draft_until_resubmitted(session, world):
     editor, reviewer = world["editor"], world["reviewer"]
-    draft = entry_services.claim_item(session, editor, item_id=make_item(session).id, department_id=world["dept"].id)
+    draft = entry_services.claim_item(
+        session, editor, item_id=make_item(session).id, department_id=world["dept"].id
+    )
     entry_services.update_entry(session, editor, draft.id, fields=COMPLETE_FIELDS)
     entry_services.submit_entry(session, editor, draft.id)
     entry_services.reject_entry(session, reviewer, draft.id, "受理条件过于笼统")
@@ -174,7 +182,9 @@ def test_diff_has_chinese_labels_formatted_values_and_child_rows(session, world)
     by_key = {c.key: c for c in changes}
     assert set(by_key) == {"promise_days", "result_delivery", "opening_hours", "materials", "fees"}
     assert (by_key["promise_days"].label, by_key["promise_days"].old, by_key["promise_days"].new) == (
-        "承诺办结时限", "5", "3",
+        "承诺办结时限",
+        "5",
+        "3",
     )
     assert by_key["result_delivery"].new == "窗口领取、快递送达"
     assert by_key["opening_hours"].new == "未填报"
@@ -196,7 +206,9 @@ def test_history_formatting_has_no_reprs_and_uses_china_time(session, world):
     for row in rows:
         for change in history.audit_changes(row.old, row.new):
             for text in (change.label, change.old, change.new):
-                assert "None" not in text and "amount_fen" not in text and "{" not in text
+                assert "None" not in text
+                assert "amount_fen" not in text
+                assert "{" not in text
     assert history.format_value("fees", [{"name": "工本费", "amount_fen": 1000}]) == "工本费（10.00 元）"
     assert history.format_value("online_depth", "4,5") == "互联网受理、互联网办理"
     assert history.format_value("visits", None) == "未填报"
@@ -231,4 +243,7 @@ def test_revision_can_set_the_no_contact_flag_through_the_rule(session, world):
     revisions.approve_revision(session, reviewer, entry.id)
     fresh = _public(session, entry)
     assert (fresh.no_contact, fresh.visits) == (True, 0)
-    assert session.exec(select(EntryRevision).where(EntryRevision.entry_id == entry.id)).one().status == "approved"
+    assert (
+        session.exec(select(EntryRevision).where(EntryRevision.entry_id == entry.id)).one().status
+        == "approved"
+    )

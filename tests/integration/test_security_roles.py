@@ -99,6 +99,41 @@ def _requests(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any] | Non
             {"reason": "需要修订"},
             ALL_STAFF,
         ),
+        ("POST", "/api/v1/entries/{entry_id}/revision"): (
+            f"/api/v1/entries/{e}/revision",
+            {"reason": "更新咨询电话"},
+            ALL_STAFF,
+        ),
+        ("PATCH", "/api/v1/entries/{entry_id}/revision"): (
+            f"/api/v1/entries/{e}/revision",
+            {"fields": {"phone": "0523-86900000"}},
+            ALL_STAFF,
+        ),
+        ("POST", "/api/v1/entries/{entry_id}/revision/submit"): (
+            f"/api/v1/entries/{e}/revision/submit",
+            None,
+            ALL_STAFF,
+        ),
+        ("POST", "/api/v1/entries/{entry_id}/revision/withdraw"): (
+            f"/api/v1/entries/{e}/revision/withdraw",
+            {"reason": "不再修订"},
+            ALL_STAFF,
+        ),
+        ("POST", "/api/v1/entries/{entry_id}/revision/approve"): (
+            f"/api/v1/entries/{e}/revision/approve",
+            None,
+            ALL_STAFF,
+        ),
+        ("POST", "/api/v1/entries/{entry_id}/revision/reject"): (
+            f"/api/v1/entries/{e}/revision/reject",
+            {"reason": "电话有误"},
+            ALL_STAFF,
+        ),
+        ("PUT", "/api/v1/review-settings"): (
+            "/api/v1/review-settings",
+            {"four_eyes": False, "reason": "只有一名审核人员"},
+            ALL_STAFF,
+        ),
         ("POST", "/api/v1/licence-types"): (
             "/api/v1/licence-types",
             {"code": PERSON_TYPE[:-3] + "099", "name": "新证照类型", "holder_code_type": "111"},

@@ -215,6 +215,8 @@ def test_published_entries_of_others_are_listed_read_only_on_request(client, ses
     login(client, world.users["admin"])
     client.post(f"/staff/entries/{world.entry_a.id}/edit", data=COMPLETE)
     client.post(f"/staff/entries/{world.entry_a.id}/submit")
+    client.post("/logout")
+    login(client, world.users["reviewer_a"])  # four-eyes: not the one who submitted
     client.post(f"/staff/entries/{world.entry_a.id}/approve")
     client.post("/logout")
     login(client, world.users["editor_b"])
@@ -224,7 +226,7 @@ def test_published_entries_of_others_are_listed_read_only_on_request(client, ses
     assert world.entry_b.task_code in page
     detail = _page(client.get(f"/staff/entries/{world.entry_a.id}"))
     assert "编辑实施要素" not in detail
-    assert "修订（转为草稿）" not in detail
+    assert "发起修订" not in detail
 
 
 def test_entry_list_filters_by_status_and_keyword(client, session, world):
@@ -479,14 +481,7 @@ def test_submit_review_publish_retire_and_the_history_shows_it(client, session, 
     assert _fresh(session, world.entry_a).status == "retired"
 
     history = _page(client.get(f"/staff/entries/{entry_id}/history"))
-    for action in (
-        "entry.claim",
-        "entry.update",
-        "entry.submit",
-        "entry.reject",
-        "entry.approve",
-        "entry.retire",
-    ):
+    for action in ("认领", "修改实施要素", "提交审核", "退回修改", "审核通过并发布", "停用"):
         assert action in history, action
     assert "窗口地址写错了" in history
     assert "职能调整" in history
@@ -494,16 +489,22 @@ def test_submit_review_publish_retire_and_the_history_shows_it(client, session, 
     assert len(versions) >= 6
 
 
-def test_published_entry_must_be_reopened_before_editing(client, session, world):
+def test_published_entry_is_not_reopened_but_revised(client, session, world):
     login(client, world.users["admin"])
     client.post(f"/staff/entries/{world.entry_a.id}/edit", data=COMPLETE)
     client.post(f"/staff/entries/{world.entry_a.id}/submit")
+    client.post("/logout")
+    login(client, world.users["reviewer_a"])
     client.post(f"/staff/entries/{world.entry_a.id}/approve")
+    client.post("/logout")
+    login(client, world.users["editor_a"])
+    assert _fresh(session, world.entry_a).status == "published"
     response = client.get(f"/staff/entries/{world.entry_a.id}/edit")
-    assert response.status_code == 302
-    assert client.post(f"/staff/entries/{world.entry_a.id}/reopen").status_code == 302
-    assert _fresh(session, world.entry_a).status == "draft"
-    assert client.get(f"/staff/entries/{world.entry_a.id}/edit").status_code == 200
+    assert response.status_code == 302  # no revision open yet: the reason is asked first
+    response = client.post(f"/staff/entries/{world.entry_a.id}/reopen", follow_redirects=True)
+    assert "请发起修订" in _page(response)
+    assert _fresh(session, world.entry_a).status == "published"
+    assert "修订（转为草稿）" not in _page(client.get(f"/staff/entries/{world.entry_a.id}"))
 
 
 def test_consistency_report_lists_drift_from_the_upper_level_item(client, session, world):
