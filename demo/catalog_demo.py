@@ -40,7 +40,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from catalog import entries as entry_services
-from catalog import services
+from catalog import revisions, services
 from catalog.codes import make_uscc
 from catalog.divisions import GAOGANG_FILES, load_divisions_csv
 from catalog.models import (
@@ -315,7 +315,23 @@ def _phone(seed: int) -> str:
 
 def _complete(session: Session, entry: ImplementationEntry, place: Division | None, *, passes: bool,
               seed: int) -> None:
-    """Fill an entry's local elements: either passing the no-contact rule or needing one visit."""
+    """Fill a draft entry's local elements: either passing the no-contact rule or needing one visit."""
+    fields, materials = _elements(entry, place, passes=passes, seed=seed)
+    entry_services.update_entry(session, SYSTEM, id_of(entry), fields=fields, materials=materials)
+
+
+def _revise(session: Session, entry: ImplementationEntry, *, passes: bool, seed: int, reason: str) -> None:
+    """Open a revision of a published entry with its elements filled (the flag set when it passes);
+    the entry stays published until the revision is approved."""
+    fields, materials = _elements(entry, None, passes=passes, seed=seed)
+    revisions.open_revision(session, SYSTEM, id_of(entry), reason=reason)
+    revisions.update_revision(session, SYSTEM, id_of(entry), fields={**fields, "no_contact": passes},
+                              materials=materials)
+
+
+def _elements(entry: ImplementationEntry, place: Division | None, *, passes: bool,
+              seed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """An entry's local elements: either passing the no-contact rule or needing one visit."""
     where = place.name if place is not None else "高港区"
     hall = f"{where}便民服务中心" if entry.level == "5" else f"{where}便民服务代办点"
     fields: dict[str, Any] = {
@@ -355,7 +371,7 @@ def _complete(session: Session, entry: ImplementationEntry, place: Division | No
             {"name": "居民身份证原件及复印件", "form": "paper", "required": True, "copies": 1},
             {"name": "户口簿复印件", "form": "paper", "required": False, "copies": 1},
         ]
-    entry_services.update_entry(session, SYSTEM, id_of(entry), fields=fields, materials=materials)
+    return fields, materials
 
 
 def _revise_district_entries(session: Session, district: str) -> int:
@@ -375,13 +391,10 @@ def _revise_district_entries(session: Session, district: str) -> int:
     flagged = 0
     for i, entry in enumerate(chosen):
         passes = i < NO_CONTACT_DISTRICT
-        entry_services.reopen_entry(session, SYSTEM, id_of(entry), reason="完善实施要素（演示数据）")
-        _complete(session, entry, None, passes=passes, seed=1000 + i)
-        if passes:
-            entry_services.set_no_contact(session, SYSTEM, id_of(entry), True)
-            flagged += 1
-        entry_services.submit_entry(session, SYSTEM, id_of(entry))
-        entry_services.approve_entry(session, SYSTEM, id_of(entry))
+        _revise(session, entry, passes=passes, seed=1000 + i, reason="完善实施要素（演示数据）")
+        revisions.submit_revision(session, SYSTEM, id_of(entry))
+        revisions.approve_revision(session, SYSTEM, id_of(entry))
+        flagged += passes
     return flagged
 
 
@@ -420,7 +433,8 @@ def _demo_department(session: Session) -> Department:
 
 
 def _leave_work_for(session: Session, department: Department) -> None:
-    """Two revisions in progress in the demo department: one draft, one submitted for review."""
+    """Two revisions in progress in the demo department (the entries stay published meanwhile):
+    one draft, one submitted for review."""
     rows = list(session.exec(
         select(ImplementationEntry).where(
             ImplementationEntry.department_id == department.id,
@@ -429,10 +443,9 @@ def _leave_work_for(session: Session, department: Department) -> None:
         ).order_by(col(ImplementationEntry.id).desc()).limit(2)
     ))
     for i, entry in enumerate(rows):
-        entry_services.reopen_entry(session, SYSTEM, id_of(entry), reason="修订实施要素（演示数据）")
-        _complete(session, entry, None, passes=True, seed=2000 + i)
+        _revise(session, entry, passes=True, seed=2000 + i, reason="修订实施要素（演示数据）")
         if i == 1:
-            entry_services.submit_entry(session, SYSTEM, id_of(entry))
+            revisions.submit_revision(session, SYSTEM, id_of(entry))
 
 
 # ---------------------------------------------------------------- users and credentials

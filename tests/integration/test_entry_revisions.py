@@ -14,8 +14,10 @@ from catalog import search as engine
 from catalog.models import ImplementationEntry
 from catalog.revision_models import EntryRevision
 from core.audit import AuditLog
-from core.auth import Role
+from core.auth import SYSTEM, Role
 from core.errors import Conflict, Forbidden, Invalid
+from core.types import CHINA_TZ
+from tests.conftest import sign_in
 from tests.factories.catalog import COMPLETE_FIELDS, make_department, make_item, make_user, published_entry
 
 CHANGED = {"promise_days": 3, "phone": "0523-86900001"}
@@ -247,3 +249,187 @@ def test_revision_can_set_the_no_contact_flag_through_the_rule(session, world):
         session.exec(select(EntryRevision).where(EntryRevision.entry_id == entry.id)).one().status
         == "approved"
     )
+
+
+# ---------------------------------------------------------------- pages and API
+
+FORM = {
+    "accept_conditions": COMPLETE_FIELDS["accept_conditions"],
+    "anticipate_days": "20",
+    "anticipate_unit": "working",
+    "promise_days": "5",
+    "promise_unit": "working",
+    "project_type": "2",
+    "visits": "1",
+    "visits_reason": COMPLETE_FIELDS["visits_reason"],
+    "result_delivery": ["window"],
+    "window_address": COMPLETE_FIELDS["window_address"],
+    "opening_hours": COMPLETE_FIELDS["opening_hours"],
+    "phone": COMPLETE_FIELDS["phone"],
+}
+NEW_PHONE = "0523-86955555"
+
+
+@pytest.fixture
+def site(client: Any, session: Any) -> dict[str, Any]:
+    dept = make_department(session, "区页面修订测试局")
+    entry = published_entry(session, dept, make_item(session, name="页面修订测试许可"))
+    people = {
+        "editor": make_user(session, Role.DEPT_EDITOR, department=dept),
+        "reviewer": make_user(session, Role.DEPT_REVIEWER, department=dept),
+        "admin": make_user(session, Role.ADMIN),
+    }
+    session.commit()
+    return {
+        "entry": entry,
+        "dept": dept,
+        **{k: v[0] for k, v in people.items()},
+        "tokens": {k: v[2] for k, v in people.items()},
+    }
+
+
+def _as(client: Any, user: Any) -> None:
+    sign_in(client, user.id)
+
+
+def _text(response: Any) -> str:
+    return response.get_data(as_text=True)
+
+
+def test_revision_through_the_pages_keeps_the_public_page_until_approval(client, session, site):
+    entry = site["entry"]
+    public = f"/entries/{entry.task_code}"
+    _as(client, site["editor"])
+    assert client.post(f"/staff/entries/{entry.id}/revision", data={"reason": ""}).status_code == 302
+    assert revisions.open_revision_of(session, entry.id) is None  # the reason is asked
+    response = client.post(f"/staff/entries/{entry.id}/revision", data={"reason": "电话号码变更"})
+    assert response.headers["Location"].endswith(f"/staff/entries/{entry.id}/edit")
+    form = _text(client.get(f"/staff/entries/{entry.id}/edit"))
+    assert "修订实施要素" in form
+    assert COMPLETE_FIELDS["phone"] in form
+    assert (
+        client.post(f"/staff/entries/{entry.id}/edit", data={**FORM, "phone": NEW_PHONE}).status_code == 302
+    )
+    for page in (_text(client.get(public)), _text(client.get("/search?q=页面修订测试"))):
+        assert NEW_PHONE not in page
+    assert COMPLETE_FIELDS["phone"] in _text(client.get(public))
+    assert entry.task_code in _text(client.get("/search?q=页面修订测试")) or "页面修订测试许可" in _text(
+        client.get("/search?q=页面修订测试")
+    )
+    detail = _text(client.get(f"/staff/entries/{entry.id}"))
+    assert "进行中的修订" in detail
+    assert "咨询电话" in detail
+    assert NEW_PHONE in detail
+    assert client.post(f"/staff/entries/{entry.id}/revision/submit").status_code == 302
+
+    _as(client, site["reviewer"])
+    client.post(f"/staff/entries/{entry.id}/revision/reject", data={"reason": "新号码尚未开通"})
+    assert client.get(public).status_code == 200
+    _as(client, site["editor"])
+    assert "新号码尚未开通" in _text(client.get(f"/staff/entries/{entry.id}"))
+    assert "修订已退回" in _text(client.get("/staff/entries/"))
+    client.post(f"/staff/entries/{entry.id}/revision/submit")
+
+    _as(client, site["reviewer"])
+    assert client.post(f"/staff/entries/{entry.id}/revision/approve").status_code == 302
+    assert NEW_PHONE in _text(client.get(public))
+
+
+def test_rejected_draft_shows_the_reason_on_the_page_and_in_the_list(client, session, site):
+    draft = entry_services.claim_item(
+        session, SYSTEM, item_id=make_item(session, name="退回测试许可").id, department_id=site["dept"].id
+    )
+    entry_services.update_entry(session, SYSTEM, draft.id, fields=COMPLETE_FIELDS)
+    entry_services.submit_entry(session, SYSTEM, draft.id)
+    session.commit()
+    _as(client, site["reviewer"])
+    review = _text(client.get(f"/staff/entries/{draft.id}"))
+    assert "首次提交" in review
+    assert "承诺办结时限" in review  # the submitted draft's diff against "not recorded"
+    client.post(f"/staff/entries/{draft.id}/reject", data={"reason": "受理条件请写明户籍要求"})
+    _as(client, site["editor"])
+    assert "受理条件请写明户籍要求" in _text(client.get(f"/staff/entries/{draft.id}"))
+    listing = _text(client.get("/staff/entries/?status=draft"))
+    assert "已退回" in listing
+    assert "受理条件请写明户籍要求" in _text(client.get(f"/staff/entries/{draft.id}/edit"))
+
+
+def test_history_page_reads_as_chinese_in_china_time(client, session, site):
+    entry = site["entry"]
+    revisions.open_revision(session, SYSTEM, entry.id, reason="补充收费")
+    revisions.update_revision(
+        session,
+        SYSTEM,
+        entry.id,
+        fields={"opening_hours": None},
+        fees=[{"name": "工本费", "amount_fen": 1000}],
+    )
+    revisions.submit_revision(session, SYSTEM, entry.id)
+    revisions.approve_revision(session, SYSTEM, entry.id)
+    session.commit()
+    _as(client, site["editor"])
+    page = _text(client.get(f"/staff/entries/{entry.id}/history"))
+    for raw in ("None", "amount_fen", "entry.update", "[{", "'name'", "UTC"):
+        assert raw not in page, raw
+    for shown in ("工本费（10.00 元）", "未填报", "收费项目", "修订发布（要素变更）", "北京时间"):
+        assert shown in page, shown
+    version = entry_services.entry_history(session, entry.id)[-1]
+    assert version.created_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M") in page
+
+
+def test_revision_api_with_diff_four_eyes_and_chinese_errors(client, session, site):
+    entry = site["entry"]
+    base = f"/api/v1/entries/{entry.id}/revision"
+
+    def call(method: str, url: str, who: str, body: Any = None) -> Any:
+        return client.open(
+            url, method=method, json=body, headers={"Authorization": f"Bearer {site['tokens'][who]}"}
+        )
+
+    assert call("GET", base, "editor").status_code == 404
+    opened = call("POST", base, "admin", {"reason": "调整时限"})
+    assert opened.status_code == 201, opened.get_json()
+    bad = call("PATCH", base, "admin", {"fields": {"promise_days": 99}})
+    assert bad.status_code == 422
+    body = bad.get_json()
+    assert set(body) == {"code", "message", "details"}
+    assert "promise_days" in body["details"]
+    assert "承诺办结时限不能超过法定办结时限" in body["details"]["promise_days"]
+    ok = call(
+        "PATCH",
+        base,
+        "admin",
+        {"fields": {"promise_days": 2}, "fees": [{"name": "工本费", "amount_fen": 500}]},
+    )
+    assert ok.status_code == 200, ok.get_json()
+    assert ok.get_json()["payload"]["fields"] == {"promise_days": 2}
+    diff = call("GET", f"{base}/diff", "reviewer").get_json()
+    assert [(c["label"], c["old"], c["new"]) for c in diff if not c["rows"]] == [("承诺办结时限", "5", "2")]
+    fees = next(c for c in diff if c["key"] == "fees")
+    assert fees["rows"][0]["title"] == "工本费（5.00 元）"
+    assert call("GET", f"/api/v1/entries/{entry.id}", "editor").get_json()["promise_days"] == 5
+    assert call("POST", f"{base}/submit", "admin").status_code == 200
+    refused = call("POST", f"{base}/approve", "admin")
+    assert refused.status_code == 403
+    assert "双人审核" in refused.get_json()["message"]
+    assert call("PUT", "/api/v1/review-settings", "reviewer", {"four_eyes": False}).status_code == 403
+    assert (
+        call("PUT", "/api/v1/review-settings", "admin", {"four_eyes": False, "reason": "试运行"}).status_code
+        == 200
+    )
+    approved = call("POST", f"{base}/approve", "admin")
+    assert approved.status_code == 200, approved.get_json()
+    assert approved.get_json()["status"] == "approved"
+    assert call("GET", f"/api/v1/entries/{entry.id}", "editor").get_json()["promise_days"] == 2
+    assert call("GET", base, "editor").status_code == 404
+
+
+def test_admin_turns_four_eyes_off_on_the_settings_page(client, session, site):
+    _as(client, site["editor"])
+    assert client.get("/admin/review-settings").status_code == 403
+    _as(client, site["admin"])
+    assert "已开启" in _text(client.get("/admin/review-settings"))
+    client.post("/admin/review-settings", data={"four_eyes": "0", "reason": "只有一名审核员"})
+    session.expire_all()
+    assert review_settings.four_eyes_enabled(session) is False
+    assert "已关闭" in _text(client.get("/admin/review-settings"))

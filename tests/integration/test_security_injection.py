@@ -42,6 +42,7 @@ def staff(app: Any, db: Any) -> dict[str, Any]:
     session = db.session()
     dept = make_department(session, "高港区市场监督管理局")
     admin_user, _p, admin_token = make_user(session, Role.ADMIN, division_code=DISTRICT)
+    _reviewer, _p2, reviewer_token = make_user(session, Role.ADMIN, division_code=DISTRICT)
     make_types(session)
     issuer = make_staff(session, "高港区住房和城乡建设局", "MB123456", "inj_issuer")
     session.commit()
@@ -49,6 +50,7 @@ def staff(app: Any, db: Any) -> dict[str, Any]:
     return {
         "dept": dept.id,
         "admin": admin_token,
+        "reviewer": reviewer_token,  # four-eyes: another person approves what the admin submitted
         "admin_username": admin_user.username,
         "issuer": issuer.token,
         "issuer_username": "inj_issuer",
@@ -88,8 +90,8 @@ def test_item_and_entry_text_is_stored_literally_and_escaped_in_pages(
         headers=admin,
     )
     assert patch.status_code == 200, patch.get_json()
-    for step in ("submit", "approve"):
-        r = client.post(f"/api/v1/entries/{entry_id}/{step}", headers=admin)
+    for step, who in (("submit", admin), ("approve", _auth(staff["reviewer"]))):
+        r = client.post(f"/api/v1/entries/{entry_id}/{step}", headers=who)
         assert r.status_code == 200, (step, r.get_json())
 
     stored_item = client.get(f"/api/v1/items/{item_id}").get_json()
