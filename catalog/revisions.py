@@ -15,6 +15,7 @@ appends an audit row on the entry, so the revision's story reads in the entry's 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -68,6 +69,30 @@ def open_revisions_of(session: Session, entry_ids: list[int]) -> dict[int, Entry
         )
     )
     return {r.entry_id: r for r in rows}
+
+
+def revisions_to_handle(
+    session: Session, actor: Principal, *, limit: int = 50
+) -> list[tuple[EntryRevision, ImplementationEntry]]:
+    """Open revisions that wait for ``actor``: submitted ones it may review, draft or rejected ones it
+    may edit (oldest first). The entries stay published meanwhile, so a status filter cannot find them."""
+    rows = session.exec(
+        select(EntryRevision, ImplementationEntry)
+        .join(ImplementationEntry, col(ImplementationEntry.id) == EntryRevision.entry_id)
+        .where(col(EntryRevision.status).in_(OPEN_REVISION_STATUSES))
+        .order_by(col(EntryRevision.id))
+    )
+    out = []
+    for revision, entry in rows:
+        if revision.status == RevisionStatus.SUBMITTED.value:
+            mine = permissions.can_review_entry(actor, entry)
+        else:
+            mine = permissions.can_edit_entry(actor, entry)
+        if mine:
+            out.append((revision, entry))
+            if len(out) >= limit:
+                break
+    return out
 
 
 def entry_revisions(session: Session, entry_id: int) -> list[EntryRevision]:
@@ -187,9 +212,24 @@ def _reduce(session: Session, entry: ImplementationEntry, payload: Mapping[str, 
     return out
 
 
+# The child lists an entry change may replace: whatever ``prepare_entry_change`` accepts besides the
+# fields, so a child list added there (steps, faqs...) is accepted here without a change.
+CHILD_LISTS = tuple(
+    name
+    for name in inspect.signature(prepare_entry_change).parameters
+    if name not in ("session", "entry", "fields")
+)
+
+
 def _validated(session: Session, entry: ImplementationEntry, payload: Mapping[str, Any]) -> dict[str, Any]:
     """The payload validated by the same rules as ``update_entry`` and coerced to the snapshot's shape."""
     fields, lists = _split(payload)
+    unknown = sorted(set(lists) - set(CHILD_LISTS))
+    if unknown:
+        raise Invalid(
+            f"未知的子列表：{'、'.join(unknown)}",
+            {name: [f"未知字段；可修改的列表：{'、'.join(CHILD_LISTS)}"] for name in unknown},
+        )
     flag = fields.pop("no_contact", None)
     if flag is not None and not isinstance(flag, bool):
         raise Invalid("不见面审批标记应为是/否", {"no_contact": ["应为 true 或 false"]})

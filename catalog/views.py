@@ -443,8 +443,9 @@ def entry_list() -> Any:
     editable = {e.id for e in entries if permissions.can_edit_entry(principal, e)}
     pages = max(1, -(-total // limit))
     open_revisions = revisions.open_revisions_of(session, [id_of(e) for e in entries])
+    waiting = revisions.revisions_to_handle(session, principal) if not everyone else []
     return render_template(
-        "staff/entries.html", editable=editable, open_revisions=open_revisions,
+        "staff/entries.html", editable=editable, open_revisions=open_revisions, waiting=waiting,
         REVISION_STATUS_LABELS=revisions.STATUS_WORDS,
         entries=entries, total=total, page=page, pages=pages, limit=limit,
         depts=depts, divs=divs, departments=departments, scope_divisions=scope_divisions,

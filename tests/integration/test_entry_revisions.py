@@ -316,6 +316,10 @@ def test_revision_through_the_pages_keeps_the_public_page_until_approval(client,
     assert entry.task_code in _text(client.get("/search?q=页面修订测试")) or "页面修订测试许可" in _text(
         client.get("/search?q=页面修订测试")
     )
+    # The open data exports and the anonymous API keep the published version too.
+    assert entry.task_code in _text(client.get("/open311/v2/services.json"))
+    via_api = client.get(f"/api/v1/entries/by-code/{entry.task_code}")
+    assert via_api.get_json()["phone"] == COMPLETE_FIELDS["phone"]
     detail = _text(client.get(f"/staff/entries/{entry.id}"))
     assert "进行中的修订" in detail
     assert "咨询电话" in detail
@@ -323,6 +327,9 @@ def test_revision_through_the_pages_keeps_the_public_page_until_approval(client,
     assert client.post(f"/staff/entries/{entry.id}/revision/submit").status_code == 302
 
     _as(client, site["reviewer"])
+    waiting = _text(client.get("/staff/entries/"))
+    assert "修订待审核" in waiting
+    assert "电话号码变更" in waiting
     client.post(f"/staff/entries/{entry.id}/revision/reject", data={"reason": "新号码尚未开通"})
     assert client.get(public).status_code == 200
     _as(client, site["editor"])
@@ -395,6 +402,9 @@ def test_revision_api_with_diff_four_eyes_and_chinese_errors(client, session, si
     assert set(body) == {"code", "message", "details"}
     assert "promise_days" in body["details"]
     assert "承诺办结时限不能超过法定办结时限" in body["details"]["promise_days"]
+    unknown = call("PATCH", base, "admin", {"widgets": [{"name": "x"}]})
+    assert unknown.status_code == 422
+    assert "widgets" in unknown.get_json()["details"]
     ok = call(
         "PATCH",
         base,
