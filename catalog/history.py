@@ -102,12 +102,21 @@ OTHER_LABELS: dict[str, str] = {
     "reject_reason": "退回理由",
 }
 
-# Bookkeeping of a snapshot that a reviewer does not compare.
+# Inherited from the basic item or fixed at the claim: not the department's content, shown apart on the
+# entry page; a first submission's diff leaves them out.
+INHERITED = frozenset(
+    {"name", "task_type", "legal_basis", "catalog_code", "task_code", "applicable", "not_applicable_reason"}
+)
+
+# Bookkeeping of a snapshot that a reviewer does not compare (the body and place never change).
 NOT_COMPARED = frozenset(
     {
         "id",
         "entry_id",
         "item_id",
+        "department_id",
+        "division_code",
+        "level",
         "version",
         "status",
         "created_at",
@@ -329,9 +338,10 @@ def diff_states(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[C
     """Field-by-field changes from ``old`` to ``new`` (entry snapshots, or a snapshot and a proposed
     state), in the order of the element set. ``old`` None compares with an entry nobody recorded."""
     before = old or {}
+    skip = NOT_COMPARED | INHERITED if old is None else NOT_COMPARED
     changes: list[Change] = []
     for key in _ordered_keys(before, new):
-        if key in NOT_COMPARED:
+        if key in skip:
             continue
         a, b = before.get(key), new.get(key)
         if _is_rows(a or []) and _is_rows(b or []) and (a or b):
@@ -345,14 +355,26 @@ def diff_states(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[C
     return changes
 
 
-def audit_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> list[Change]:
+def audit_changes(
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any] | None,
+    names: Mapping[str, Mapping[Any, str]] | None = None,
+) -> list[Change]:
     """The old → new values of an audit row, labelled and formatted (a key only in ``new`` has no
-    old value: ``old`` is then empty)."""
+    old value: ``old`` is then empty). ``names`` turns ids into names, as in
+    ``{"department_id": {3: "区民政局"}}``."""
     before, after = old or {}, new or {}
+    lookups = names or {}
+
+    def text(key: str, value: Any) -> str:
+        if key in lookups and value in lookups[key]:
+            return lookups[key][value]
+        return format_value(key, value)
+
     out = []
     for key in _ordered_keys(after, before):
-        old_text = format_value(key, before[key]) if key in before else ""
-        new_text = format_value(key, after[key]) if key in after else ""
+        old_text = text(key, before[key]) if key in before else ""
+        new_text = text(key, after[key]) if key in after else ""
         out.append(Change(key, label(key), old_text, new_text))
     return out
 

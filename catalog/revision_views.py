@@ -116,5 +116,11 @@ def _china_time(value: datetime | str | None) -> str:
     return history.china_time(value)
 
 
+@bp.app_template_filter("actor_name")
+def _actor_name(value: str | None) -> str:
+    """Who acted, as staff read it: the importer and the demo act as 系统."""
+    return "系统" if value in (None, "", "system") else value
+
+
 def register(app: Flask, api: Any) -> None:
     app.register_blueprint(bp)

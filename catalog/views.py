@@ -687,10 +687,13 @@ def entry_history(entry_id: int) -> Any:
         .limit(500)
     ))
     changes = history.version_changes([v.snapshot or {} for v in versions])
+    item = session.get(CatalogItem, entry.item_id)
+    depts, _divs = _names(session, [entry])
+    names = {"department_id": depts, "item_id": {entry.item_id: item.name if item else ""}}
     return render_template(
         "staff/entry_history.html", entry=entry, audit=audit,
         versions=list(zip(versions, changes, strict=True)),
-        audit_rows=[(a, history.audit_changes(a.old, a.new)) for a in audit],
+        audit_rows=[(a, history.audit_changes(a.old, a.new, names)) for a in audit],
         action_label=history.action_label, **_common(),
     )
 
