@@ -294,10 +294,13 @@ def _ordered_row_keys(old: Mapping[str, Any], new: Mapping[str, Any], within: st
     return sorted(keys, key=lambda k: (order.get(k, len(order)), k))
 
 
-def _match_key(rows: Sequence[Mapping[str, Any]]) -> str | None:
+def _match_key(old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]) -> str | None:
+    """The row field that names each row once on both sides (name, else question), if any."""
     for key in ("name", "question"):
-        values = [r.get(key) for r in rows]
-        if all(values) and len(set(values)) == len(values):
+        if all(
+            all(r.get(key) for r in rows) and len({r.get(key) for r in rows}) == len(rows)
+            for rows in (old, new)
+        ):
             return key
     return None
 
@@ -307,7 +310,7 @@ def diff_rows(
 ) -> list[RowChange]:
     """Row changes of a child list: rows are matched by name (or question) when it is unique on both
     sides, else by position."""
-    key = _match_key([*old, *new]) if _match_key(old) and _match_key(new) else None
+    key = _match_key(old, new)
     changes: list[RowChange] = []
     if key is not None:
         old_by = {r[key]: r for r in old}

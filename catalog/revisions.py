@@ -34,20 +34,19 @@ from catalog.entries import (
 )
 from catalog.inputs import _as_text, _pk, _raise_if, _require
 from catalog.models import EntryStatus, EntryVersion, ImplementationEntry
-from catalog.revision_models import OPEN_REVISION_STATUSES, EntryRevision, RevisionStatus
+from catalog.revision_models import (
+    OPEN_REVISION_STATUSES,
+    REVISION_STATUS_LABELS,
+    EntryRevision,
+    RevisionStatus,
+)
 from core import audit
 from core.auth import Principal
 from core.errors import Conflict, Invalid, NotFound
 from core.types import utcnow
 
 EDITABLE_STATUSES = (RevisionStatus.DRAFT.value, RevisionStatus.REJECTED.value)
-STATUS_WORDS = {
-    "draft": "修订草稿",
-    "submitted": "修订待审核",
-    "rejected": "修订已退回",
-    "withdrawn": "修订已撤回",
-    "approved": "修订已发布",
-}
+STATUS_WORDS = REVISION_STATUS_LABELS
 
 
 def open_revision_of(session: Session, entry_id: int | None) -> EntryRevision | None:
