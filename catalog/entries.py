@@ -775,7 +775,7 @@ def align_entry(session: Session, actor: Principal, entry_id: int) -> Implementa
     the basic item's) into an unpublished entry again (fixes 三级四同 drift).
 
     The 实施编码 follows the new 基本编码. Conflict on a published entry: its 四同 fields change only
-    through a revision that is reviewed, never directly.
+    through a revision that is reviewed (catalog/revisions.py, ``align``), never directly.
     """
     entry = get_entry(session, entry_id)
     _require(permissions.can_edit_entry(actor, entry), "只能修改本部门或本辖区的实施清单")
@@ -785,10 +785,24 @@ def align_entry(session: Session, actor: Principal, entry_id: int) -> Implementa
             "请提交修订，经审核通过后生效",
             {"status": [entry.status]},
         )
+    return apply_alignment(session, actor, entry)
+
+
+def alignment_target(session: Session, entry: ImplementationEntry) -> dict[str, Any]:
+    """The 四同 values (and the 实施编码 that follows the code) the entry would carry if aligned."""
     item = get_item(session, entry.item_id)
     dept = get_department(session, entry.department_id)
     target = upper.inherited_values(session, item)
     target["task_code"] = make_task_code(dept.uscc, entry.level, target["catalog_code"])
+    return target
+
+
+def apply_alignment(
+    session: Session, actor: Principal, entry: ImplementationEntry, reason: str | None = None
+) -> ImplementationEntry:
+    """The core of ``align_entry``, shared with the approval of a revision that asks for it: no
+    permission or status check (the callers do those)."""
+    target = alignment_target(session, entry)
     old_d, new_d = _diff({k: getattr(entry, k) for k in target}, target)
     if not new_d:
         return entry
@@ -813,6 +827,7 @@ def align_entry(session: Session, actor: Principal, entry_id: int) -> Implementa
         entity_id=entry.id,
         old=old_d,
         new=new_d,
+        reason=reason,
     )
     return entry
 

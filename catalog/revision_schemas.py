@@ -40,13 +40,18 @@ class RevisionChangeSchema(BaseSchema):
     )
     materials = fields.List(fields.Dict(), validate=validate.Length(max=MAX_MATERIALS))
     fees = fields.List(fields.Dict(), validate=validate.Length(max=MAX_FEES))
+    align = fields.Boolean(
+        metadata={
+            "description": "true：审核通过时按上级基本目录更新名称、事项类型、设定依据和编码（三级四同）"
+        }
+    )
 
     @validates_schema(pass_original=True)
     def lists_are_lists(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
         if not isinstance(original, dict):
             return
         for key, value in original.items():
-            if key in ("fields", "materials", "fees"):
+            if key in ("fields", "materials", "fees", "align"):
                 continue
             if not isinstance(value, list) or len(value) > MAX_ROWS:
                 raise ValidationError({key: [f"应为不超过 {MAX_ROWS} 项的列表"]})

@@ -66,6 +66,22 @@ def revision_open(entry_id: int) -> Any:
     return refused or redirect(url_for("staff.entry_edit", entry_id=entry_id))
 
 
+ALIGN_REASON = "按上级基本目录更新三级四同字段（名称、事项类型、设定依据、编码）"
+
+
+def _open_and_align(session: Any, principal: Any, entry_id: int) -> None:
+    """Ask, in the open revision (opened for it when there is none), to adopt the upper-level values."""
+    if revisions.open_revision_of(session, entry_id) is None:
+        revisions.open_revision(session, principal, entry_id, reason=ALIGN_REASON)
+    revisions.update_revision(session, principal, entry_id, fields={}, align=True)
+
+
+@bp.post("/staff/entries/<int:entry_id>/revision/align")
+def revision_align(entry_id: int) -> Any:
+    done = "已在修订中按上级目录更新三级四同字段：提交审核并通过后生效"
+    return _act(entry_id, _open_and_align, done) or _back(entry_id)
+
+
 @bp.post("/staff/entries/<int:entry_id>/revision/submit")
 def revision_submit(entry_id: int) -> Any:
     return _act(entry_id, revisions.submit_revision, "修订已提交审核") or _back(entry_id)

@@ -27,6 +27,8 @@ from catalog.entries import (
     _ready_for_review,
     _save_version,
     _snapshot,
+    alignment_target,
+    apply_alignment,
     apply_entry_change,
     check_four_eyes,
     get_entry,
@@ -187,11 +189,22 @@ def open_revision(session: Session, actor: Principal, entry_id: int, *, reason: 
     return revision
 
 
+ALIGN = "align"  # payload flag: adopt the upper-level 四同 values (entries.align_entry) on approval
+
+
 def _split(payload: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(fields, child lists) of a payload."""
     fields = dict(payload.get("fields") or {})
-    lists = {k: v for k, v in payload.items() if k != "fields" and v is not None}
+    lists = {k: v for k, v in payload.items() if k not in ("fields", ALIGN) and v is not None}
     return fields, lists
+
+
+def _aligns(session: Session, entry: ImplementationEntry, payload: Mapping[str, Any]) -> bool:
+    """Whether the payload asks for alignment and alignment would change something."""
+    if payload.get(ALIGN) is not True:
+        return False
+    target = alignment_target(session, entry)
+    return any(getattr(entry, k) != v for k, v in target.items())
 
 
 def _rows(rows: Any) -> list[dict[str, Any]]:
@@ -208,6 +221,8 @@ def _reduce(session: Session, entry: ImplementationEntry, payload: Mapping[str, 
     for name, rows in lists.items():
         if _rows(published.get(name)) != _rows(rows):
             out[name] = _rows(rows)
+    if _aligns(session, entry, payload):
+        out[ALIGN] = True
     return out
 
 
@@ -223,6 +238,8 @@ CHILD_LISTS = tuple(
 def _validated(session: Session, entry: ImplementationEntry, payload: Mapping[str, Any]) -> dict[str, Any]:
     """The payload validated by the same rules as ``update_entry`` and coerced to the snapshot's shape."""
     fields, lists = _split(payload)
+    if payload.get(ALIGN) not in (None, True, False):
+        raise Invalid("align 应为是/否", {ALIGN: ["应为 true 或 false"]})
     unknown = sorted(set(lists) - set(CHILD_LISTS))
     if unknown:
         raise Invalid(
@@ -236,6 +253,8 @@ def _validated(session: Session, entry: ImplementationEntry, payload: Mapping[st
     out = change.payload()
     if flag is not None:
         out["fields"]["no_contact"] = flag
+    if payload.get(ALIGN) is True:
+        out[ALIGN] = True
     return _reduce(session, entry, out)
 
 
@@ -247,9 +266,11 @@ def update_revision(
     fields: Mapping[str, Any],
     materials: list[dict[str, Any]] | None = None,
     fees: list[dict[str, Any]] | None = None,
+    align: bool | None = None,
     **lists: list[dict[str, Any]] | None,
 ) -> EntryRevision:
-    """Change the open revision: ``fields`` are merged into it, a child list given replaces its list.
+    """Change the open revision: ``fields`` are merged into it, a child list given replaces its list;
+    ``align`` True asks to adopt the upper-level 四同 values (name, type, basis, code) on approval.
 
     Validated like ``update_entry`` (Invalid naming every bad field, nothing written); only a draft
     or a rejected revision is edited (Conflict otherwise). The published entry does not change.
@@ -264,6 +285,7 @@ def update_revision(
         "fields": {**current_fields, **dict(fields)},
         **current_lists,
         **{k: v for k, v in given.items() if v is not None},
+        ALIGN: (revision.payload or {}).get(ALIGN, False) if align is None else align,
     }
     payload = _validated(session, entry, merged)
     if payload == revision.payload:
@@ -289,6 +311,8 @@ def update_revision(
 def _apply(session: Session, actor: Principal, entry: ImplementationEntry, revision: EntryRevision) -> None:
     """Write the revision into the entry through the same path as ``update_entry``."""
     fields, lists = _split(revision.payload or {})
+    if (revision.payload or {}).get(ALIGN) is True:
+        apply_alignment(session, actor, entry, reason=revision.reason)
     flag = fields.pop("no_contact", None)
     old_flag, version = entry.no_contact, entry.version
     if flag is not None:
@@ -332,7 +356,7 @@ def submit_revision(session: Session, actor: Principal, entry_id: int) -> EntryR
     revision = _open_or_conflict(session, entry)
     _require_status(revision, EDITABLE_STATUSES)
     fields, lists = _split(revision.payload or {})
-    if not fields and not lists:
+    if not fields and not lists and not _aligns(session, entry, revision.payload or {}):
         raise Invalid("修订与已发布版本没有差别，无需提交", {"payload": ["没有改动"]})
     _dry_run(session, actor, entry, revision)
     old = revision.status
@@ -444,6 +468,8 @@ def proposed_state(session: Session, entry: ImplementationEntry, revision: Entry
     """The published entry with the revision laid over it: what approval would publish."""
     state = _snapshot(session, entry)
     fields, lists = _split(revision.payload or {})
+    if (revision.payload or {}).get(ALIGN) is True:
+        state.update(alignment_target(session, entry))
     state.update(fields)
     state.update(lists)
     return state

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from catalog import consistency, scope, services
+from catalog import consistency, revisions, scope, services
 from catalog import entries as entry_services
 from catalog.codes import make_uscc
 from catalog.importer import import_items_csv, read_department_map, read_uscc_map
@@ -220,6 +220,7 @@ def test_a_claim_that_was_ever_published_cannot_be_withdrawn(any_session):
     entry = published_entry(any_session, dept)
     with pytest.raises(Conflict, match="只有草稿"):
         scope.withdraw_claim(any_session, SYSTEM, entry.id)
+    entry_services.retire_entry(any_session, SYSTEM, entry.id, "职能调整")
     entry_services.reopen_entry(any_session, SYSTEM, entry.id)
     with pytest.raises(Conflict, match="曾经发布"):
         scope.withdraw_claim(any_session, SYSTEM, entry.id)
@@ -353,9 +354,16 @@ def test_align_refuses_a_published_entry_and_fixes_a_draft_from_the_upper_level(
     any_session.expire_all()
     fresh = any_session.get(ImplementationEntry, entry.id)
     assert (fresh.task_code, fresh.legal_basis, fresh.version) == before
-    entry_services.reopen_entry(any_session, SYSTEM, entry.id)
-    aligned = entry_services.align_entry(any_session, SYSTEM, entry.id)
-    assert aligned.legal_basis == "《省条例》新依据"
+    # Through a reviewed revision: the entry stays published with the old values until approval.
+    revision = revisions.open_revision(any_session, SYSTEM, entry.id, reason="按省级目录更新设定依据")
+    revisions.update_revision(any_session, SYSTEM, entry.id, fields={}, align=True)
+    proposed = revisions.proposed_state(any_session, entry, revision)
+    assert (proposed["legal_basis"], fresh.legal_basis) == ("《省条例》新依据", before[1])
+    revisions.submit_revision(any_session, SYSTEM, entry.id)
+    revisions.approve_revision(any_session, SYSTEM, entry.id)
+    any_session.expire_all()
+    aligned = any_session.get(ImplementationEntry, entry.id)
+    assert (aligned.status, aligned.legal_basis) == ("published", "《省条例》新依据")
     assert entry.id not in {d.entry_id for d in consistency.consistency_report(any_session)}
 
 

@@ -97,7 +97,7 @@ def test_at_most_one_open_revision_and_drafts_are_edited_in_place(session, world
     with pytest.raises(Conflict):
         entry_services.reopen_entry(session, editor, entry.id)
     draft = entry_services.claim_item(
-        session, editor, item_id=make_item(session).id, department_id=world["dept"].id
+        session, SYSTEM, item_id=make_item(session).id, department_id=world["dept"].id
     )
     with pytest.raises(Conflict):
         revisions.open_revision(session, editor, draft.id, reason="草稿不需要修订")
@@ -157,7 +157,7 @@ def test_four_eyes_applies_to_first_drafts_too(session, world):
 def test_rejection_reason_is_kept_on_the_draft_until_resubmitted(session, world):
     editor, reviewer = world["editor"], world["reviewer"]
     draft = entry_services.claim_item(
-        session, editor, item_id=make_item(session).id, department_id=world["dept"].id
+        session, SYSTEM, item_id=make_item(session).id, department_id=world["dept"].id
     )
     entry_services.update_entry(session, editor, draft.id, fields=COMPLETE_FIELDS)
     entry_services.submit_entry(session, editor, draft.id)
