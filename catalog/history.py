@@ -100,6 +100,8 @@ OTHER_LABELS: dict[str, str] = {
     "item_id": "基本目录事项",
     "reason": "理由",
     "reject_reason": "退回理由",
+    "align": "按上级目录更新三级四同",
+    "competence_override": "超出主管部门认领",
 }
 
 # Inherited from the basic item or fixed at the claim: not the department's content, shown apart on the
@@ -138,6 +140,7 @@ ACTION_LABELS: dict[str, str] = {
     "entry.reject": "退回修改",
     "entry.retire": "停用",
     "entry.reopen": "重新打开",
+    "entry.withdraw_claim": "撤回认领",
     "entry.revise": "修订发布（要素变更）",
     "entry.revision.open": "发起修订",
     "entry.revision.update": "保存修订",
