@@ -1,7 +1,7 @@
 """entry revisions, review settings and the last rejection reason of a draft
 
 Revision ID: 5e1a9c3d7b20
-Revises: 5c0be7a1d4f3
+Revises: f3a9c1d7e5b2
 Create Date: 2026-11-30 18:10:00
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 import core.types
 
 revision: str = '5e1a9c3d7b20'
-down_revision: str | Sequence[str] | None = '5c0be7a1d4f3'
+down_revision: str | Sequence[str] | None = 'f3a9c1d7e5b2'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
