@@ -1,0 +1,255 @@
+"""The national element set (issue #12 items 1-2): API and form round trips, Chinese validation of every
+field in one round, "not recorded" on the public page, and uploads that are checked by content."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import pytest
+from PIL import Image
+from sqlmodel import select
+
+from catalog import entries as entry_services
+from catalog.element_models import EntryAttachment
+from catalog.models import EntryVersion
+from core.auth import SYSTEM, Role
+from core.errors import Invalid
+from tests.conftest import sign_in
+from tests.factories.catalog import COMPLETE_FIELDS, make_department, make_item, make_user, published_entry
+
+ELEMENT_VALUES: dict[str, Any] = {
+    "subject_nature": "statutory",
+    "entrusted_department": "泰州市民政局",
+    "joint_bodies": "区财政局",
+    "power_source": "own",
+    "handle_item": "new",
+    "service_objects": "1,2",
+    "special_procedure": "需公示 7 日",
+    "anticipate_explain": "自受理之日起计算",
+    "promise_explain": "材料齐全当场受理",
+    "charges": True,
+    "in_hall": True,
+    "handle_area": "city",
+    "quantity_limit": "无数量限制",
+    "result_type": "licence",
+    "result_name": "低保证",
+    "complaint_phone": "12345",
+    "review_channel": "泰州市高港区人民政府",
+    "litigation_channel": "泰州市高港区人民法院",
+    "mobile_url": "https://m.jszwfw.gov.cn/item/1",
+    "pay_online": False,
+}
+STEPS = [
+    {"name": "受理", "post": "综合窗口", "days": 1, "unit": "working"},
+    {"name": "审核", "post": "业务科室", "days": 3, "unit": "working"},
+]
+FAQS = [{"question": "可以代办吗？", "answer": "可以，代办人须携带授权委托书。"}]
+
+
+def pdf_bytes(text: str = "sample") -> bytes:
+    return f"%PDF-1.4\n1 0 obj<<>>endobj\n% {text}\ntrailer<<>>\n%%EOF\n".encode()
+
+
+def png_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), "white").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def draft(session):
+    dept = make_department(session, "区民政局")
+    editor = make_user(session, Role.DEPT_EDITOR, department=dept)
+    entry = entry_services.claim_item(session, SYSTEM, item_id=make_item(session).id, department_id=dept.id)
+    session.commit()
+    return {"dept": dept, "entry": entry, "user": editor[0], "token": editor[2]}
+
+
+def call(client, method: str, url: str, token: str | None = None, json: Any = None) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.open(url, method=method, headers=headers, json=json)
+
+
+def upload(client, token: str, entry_id: int, filename: str, data: bytes) -> Any:
+    body = {"filename": filename, "content_base64": base64.b64encode(data).decode()}
+    return call(client, "POST", f"/api/v1/entries/{entry_id}/attachments", token, body)
+
+
+def test_a_fresh_claim_records_nothing(session, draft):
+    entry = draft["entry"]
+    for name in ("visits", "project_type", "result_delivery", "anticipate_unit", "promise_unit",
+                 "accept_conditions", "charges", *ELEMENT_VALUES):
+        assert getattr(entry, name) is None, name
+
+
+def test_every_element_round_trips_through_the_api(client, session, draft):
+    entry, token = draft["entry"], draft["token"]
+    blank = upload(client, token, entry.id, "申请表.pdf", pdf_bytes())
+    assert blank.status_code == 201, blank.get_json()
+    sample = upload(client, token, entry.id, "样表.png", png_bytes())
+    assert sample.status_code == 201, sample.get_json()
+    material = {
+        "name": "申请表", "form": "paper", "required": True, "copies": 2, "source_channel": "applicant",
+        "original": "original", "accept_standard": "填写完整并签字", "basis": "《社会救助暂行办法》",
+        "blank_form": blank.get_json()["id"], "sample": sample.get_json()["id"],
+    }
+    body = {**ELEMENT_VALUES, "result_sample": sample.get_json()["id"], "materials": [material],
+            "steps": STEPS, "faqs": FAQS, "fees": [{"name": "工本费", "amount_fen": 1000, "basis": "苏价费"}]}
+    response = call(client, "PATCH", f"/api/v1/entries/{entry.id}", token, body)
+    assert response.status_code == 200, response.get_json()
+    out = call(client, "GET", f"/api/v1/entries/{entry.id}", token).get_json()
+    for key, value in ELEMENT_VALUES.items():
+        assert out[key] == value, key
+    assert out["result_sample"] == sample.get_json()["id"]
+    assert {k: out["materials"][0][k] for k in material} == material
+    assert [{k: s[k] for k in ("name", "post", "days", "unit")} for s in out["steps"]] == STEPS
+    assert out["faqs"] == FAQS
+    assert {a["filename"] for a in out["attachments"]} == {"申请表.pdf", "样表.png"}
+    session.expire_all()
+    version = session.exec(
+        select(EntryVersion).where(EntryVersion.entry_id == entry.id).order_by(EntryVersion.id.desc())  # type: ignore[union-attr]  # SQLModel column typed as int
+    ).first()
+    assert version is not None
+    assert version.snapshot["steps"][1]["name"] == "审核"
+    assert version.snapshot["faqs"][0]["question"] == "可以代办吗？"
+    assert version.snapshot["service_objects"] == "1,2"
+
+    # Clearing an element records "not recorded" again, not a default.
+    response = call(client, "PATCH", f"/api/v1/entries/{entry.id}", token, {"charges": None, "handle_area": None})
+    assert response.status_code == 200
+    assert response.get_json()["charges"] is None
+    assert response.get_json()["handle_area"] is None
+
+
+def test_bad_elements_are_all_named_in_one_answer(client, draft):
+    body = {"subject_nature": "king", "charges": "maybe", "mobile_url": "x" * 600,
+            "materials": [{"name": "申请表", "copies": 0, "source_channel": "shop"}],
+            "steps": [{"name": "", "days": -1}], "faqs": [{"question": "?"}]}
+    response = call(client, "PATCH", f"/api/v1/entries/{draft['entry'].id}", draft["token"], body)
+    assert response.status_code == 422
+    details = response.get_json()["details"]
+    assert "实施主体性质" in str(details["subject_nature"])
+    assert "是否收费" in str(details["charges"])
+    assert "移动端办理地址" in str(details["mobile_url"])
+    assert "份数" in str(details["materials"]["0"]["copies"])
+    assert "来源渠道" in str(details["materials"]["0"]["source_channel"])
+    assert set(details["steps"]["0"]) == {"name", "days"}
+    assert "answer" in details["faqs"]["0"]
+
+
+def test_the_service_refuses_bad_elements_with_every_field_named(session, draft):
+    with pytest.raises(Invalid) as caught:
+        entry_services.update_entry(
+            session, SYSTEM, draft["entry"].id,
+            fields={"service_objects": "1,77", "complaint_phone": "call me", "in_hall": "perhaps"},
+            materials=[{"name": "申请表", "copies": 0, "blank_form": 999999}],
+            steps=[{"name": "受理", "unit": "fortnight"}],
+            faqs=[{"question": "问", "answer": ""}],
+        )
+    details = caught.value.details
+    assert "服务对象" in details["service_objects"][0]
+    assert "监督投诉电话" in details["complaint_phone"][0]
+    assert "是否进驻政务大厅" in details["in_hall"][0]
+    assert "份数" in details["materials[0].copies"][0]
+    assert "空白表格" in details["materials[0].blank_form"][0]
+    assert "steps[0].unit" in details
+    assert "faqs[0].answer" in details
+
+
+def test_an_entry_cannot_point_to_another_entrys_file(client, session, draft):
+    other = published_entry(session, draft["dept"])
+    session.commit()
+    foreign = upload(client, draft["token"], other.id, "表.pdf", pdf_bytes())
+    assert foreign.status_code == 201
+    response = call(client, "PATCH", f"/api/v1/entries/{draft['entry'].id}", draft["token"],
+                    {"result_sample": foreign.get_json()["id"]})
+    assert response.status_code == 422
+    assert "审批结果样本" in response.get_json()["details"]["result_sample"][0]
+
+
+@pytest.mark.parametrize(
+    ("filename", "data"),
+    [
+        ("申请表.pdf", b"#!/bin/sh\nrm -rf /\n"),  # a script renamed
+        ("样表.png", b"<html><script>alert(1)</script></html>"),  # HTML dressed as an image
+        ("表.docx", b"PK\x03\x04" + b"\x00" * 40),  # a zip that is not a Word document
+        ("申请表.pdf", png_bytes()),  # a real image under a PDF name
+        ("run.exe", pdf_bytes()),  # a real PDF under a type that is not allowed
+        ("page.html", b"<html></html>"),
+    ],
+)
+def test_a_disguised_or_unlisted_file_is_refused(client, session, draft, filename, data):
+    response = upload(client, draft["token"], draft["entry"].id, filename, data)
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["details"]["file"]
+    assert session.exec(select(EntryAttachment)).first() is None
+
+
+def test_a_file_larger_than_the_limit_is_refused(client, draft):
+    data = pdf_bytes() + b"0" * (5 * 1024 * 1024)
+    response = upload(client, draft["token"], draft["entry"].id, "大.pdf", data + b"\n%%EOF\n")
+    assert response.status_code in (413, 422)
+
+
+def test_files_are_served_as_downloads_and_drafts_stay_private(client, session, draft):
+    created = upload(client, draft["token"], draft["entry"].id, "申请表（空白）.pdf", pdf_bytes())
+    file_id = created.get_json()["id"]
+    assert client.get(f"/files/{file_id}").status_code == 404  # a draft's file is not public
+    sign_in(client, draft["user"].id)
+    response = client.get(f"/files/{file_id}")
+    assert response.status_code == 200
+    assert response.data == pdf_bytes()
+    assert response.headers["Content-Type"] == "application/pdf"
+    assert response.headers["Content-Disposition"].startswith("attachment;")
+    assert "filename*=UTF-8''" in response.headers["Content-Disposition"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in response.headers["Content-Security-Policy"]
+
+
+def test_another_department_cannot_upload(client, session, draft):
+    other = make_department(session, "区公安分局")
+    token = make_user(session, Role.DEPT_EDITOR, department=other)[2]
+    session.commit()
+    response = upload(client, token, draft["entry"].id, "表.pdf", pdf_bytes())
+    assert response.status_code in (403, 404)
+
+
+def test_public_page_says_what_is_missing_and_shows_no_badge_from_missing_data(client, session):
+    dept = make_department(session, "区民政局")
+    item = make_item(session, name="最低生活保障")
+    entry = entry_services.claim_item(session, SYSTEM, item_id=item.id, department_id=dept.id)
+    entry_services.update_entry(
+        session, SYSTEM, entry.id,
+        fields={"anticipate_days": 20, "promise_days": 5, "project_type": "2", "window_address": "区政务服务中心"},
+    )
+    entry_services.submit_entry(session, SYSTEM, entry.id)
+    entry_services.approve_entry(session, SYSTEM, entry.id)
+    session.commit()
+    html = client.get(f"/entries/{entry.task_code}").get_data(as_text=True)
+    assert "最多跑一次" not in html
+    assert "零跑腿" not in html
+    assert "不收费" not in html
+    assert html.count("信息待补充") >= 10
+    assert "区政务服务中心" in html
+    # The citizen's reading order: what to bring, how long, how much, where, online, result, complain.
+    order = [html.index(f'id="{section}"') for section in
+             ("materials", "time", "fees", "where", "online", "result", "complain")]
+    assert order == sorted(order)
+
+
+def test_public_page_shows_recorded_elements(client, session):
+    dept = make_department(session, "区民政局")
+    entry = published_entry(session, dept)
+    entry_services.reopen_entry(session, SYSTEM, entry.id)
+    entry_services.update_entry(session, SYSTEM, entry.id, fields={**ELEMENT_VALUES, "charges": False},
+                                steps=STEPS, faqs=FAQS)
+    entry_services.submit_entry(session, SYSTEM, entry.id)
+    entry_services.approve_entry(session, SYSTEM, entry.id)
+    session.commit()
+    html = client.get(f"/entries/{entry.task_code}").get_data(as_text=True)
+    for text in ("不收费", "最多跑一次", "12345", "泰州市高港区人民法院", "可以代办吗？", "业务科室", "低保证",
+                 "全市通办", "法定机关"):
+        assert text in html, text
+    assert COMPLETE_FIELDS["window_address"] in html
