@@ -180,7 +180,9 @@ def entry_detail(task_code: str) -> Any:
     )
     if entry is None or entry.status != EntryStatus.PUBLISHED.value or not entry.applicable:
         raise NotFound("该事项不存在或尚未发布")
+    from catalog import elements
     from catalog.entries import entry_fees, entry_materials
+    from catalog.entry_elements import entry_faqs, entry_steps
 
     dept = session.get(Department, entry.department_id)
     division = session.get(Division, entry.division_code)
@@ -200,6 +202,10 @@ def entry_detail(task_code: str) -> Any:
         material_forms=MATERIAL_FORMS,
         depth=[c for c in (entry.online_depth or "").split(",") if c],
         delivery=[c for c in (entry.result_delivery or "").split(",") if c],
+        steps=entry_steps(session, entry.id),
+        faqs=entry_faqs(session, entry.id),
+        el=elements,
+        missing=elements.MISSING_PUBLIC,
     )
 
 

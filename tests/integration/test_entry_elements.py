@@ -253,3 +253,104 @@ def test_public_page_shows_recorded_elements(client, session):
                  "全市通办", "法定机关"):
         assert text in html, text
     assert COMPLETE_FIELDS["window_address"] in html
+
+
+FORM_BASE = {
+    "accept_conditions": "申请人为本区居民",
+    "anticipate_days": "20",
+    "anticipate_unit": "working",
+    "promise_days": "5",
+    "promise_unit": "working",
+    "project_type": "2",
+    "visits": "1",
+    "visits_reason": "需现场核验原件",
+    "result_delivery": ["window"],
+    "window_address": "高港区政务服务中心 3 号窗口",
+}
+
+
+def form_of(values: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        elif key == "service_objects":
+            out[key] = value.split(",")
+        else:
+            out[key] = str(value)
+    return out
+
+
+def test_every_element_round_trips_through_the_staff_form(client, session, draft):
+    entry = draft["entry"]
+    sign_in(client, draft["user"].id)
+    page = client.get(f"/staff/entries/{entry.id}/edit").get_data(as_text=True)
+    for label in ("实施主体性质", "权力来源", "服务对象", "特别程序", "是否收费", "通办范围", "审批结果样本",
+                  "监督投诉电话", "行政诉讼途径", "办理流程", "常见问题", "来源渠道", "空白表格"):
+        assert label in page, label
+    pdf = client.post(
+        f"/staff/entries/{entry.id}/attachments",
+        data={"file": (io.BytesIO(pdf_bytes()), "申请表.pdf")},
+        content_type="multipart/form-data",
+    )
+    assert pdf.status_code == 302
+    file_id = session.exec(select(EntryAttachment.id).where(EntryAttachment.entry_id == entry.id)).one()
+    form = {**FORM_BASE, **form_of(ELEMENT_VALUES), "result_sample": str(file_id),
+            "m-0-name": "申请表", "m-0-form": "paper", "m-0-required": "1", "m-0-copies": "2",
+            "m-0-source_channel": "applicant", "m-0-original": "original", "m-0-accept_standard": "签字",
+            "m-0-basis": "《社会救助暂行办法》", "m-0-blank_form": str(file_id), "m-0-sample": "",
+            "s-0-name": "受理", "s-0-post": "综合窗口", "s-0-days": "1", "s-0-unit": "working",
+            "s-1-name": "", "q-0-question": "可以代办吗？", "q-0-answer": "可以。"}
+    response = client.post(f"/staff/entries/{entry.id}/edit", data=form)
+    assert response.status_code == 302, response.get_data(as_text=True)[:3000]
+    data = call(client, "GET", f"/api/v1/entries/{entry.id}", draft["token"]).get_json()
+    for key, value in ELEMENT_VALUES.items():
+        assert data[key] == value, key
+    assert data["result_sample"] == file_id
+    material = data["materials"][0]
+    assert (material["copies"], material["source_channel"], material["blank_form"], material["sample"]) == (
+        2, "applicant", file_id, None)
+    assert [s["name"] for s in data["steps"]] == ["受理"]
+    assert data["faqs"] == [{"question": "可以代办吗？", "answer": "可以。"}]
+    page = client.get(f"/staff/entries/{entry.id}/edit").get_data(as_text=True)
+    assert 'value="泰州市民政局"' in page
+    assert 'value="受理"' in page
+
+    # Choosing 未填报 again records "not recorded", not 否.
+    form |= {"charges": "", "in_hall": "", "m-0-copies": ""}
+    assert client.post(f"/staff/entries/{entry.id}/edit", data=form).status_code == 302
+    data = call(client, "GET", f"/api/v1/entries/{entry.id}", draft["token"]).get_json()
+    assert data["charges"] is None
+    assert data["in_hall"] is None
+    assert data["materials"][0]["copies"] is None
+
+
+def test_the_form_shows_every_error_in_one_round(client, session, draft):
+    entry = draft["entry"]
+    sign_in(client, draft["user"].id)
+    form = {**FORM_BASE, "anticipate_days": "二十", "complaint_phone": "call me", "mobile_url": "ftp://x",
+            "m-0-name": "申请表", "m-0-form": "paper", "m-0-copies": "0",
+            "s-0-name": "", "s-0-post": "综合窗口", "q-0-question": "问", "q-0-answer": ""}
+    response = client.post(f"/staff/entries/{entry.id}/edit", data=form)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    # A parse error (not a number) and the service's errors come back together.
+    for key, text in (("anticipate_days", "请输入整数"), ("complaint_phone", "监督投诉电话"),
+                      ("mobile_url", "移动端办理地址"), ("m-0-copies", "份数"), ("s-0-name", "办理环节"),
+                      ("q-0-answer", "解答")):
+        assert f'id="{key}-error"' in page, key
+        assert text in page.split(f'id="{key}-error"', 1)[1][:200], key
+    session.expire_all()
+    assert session.get(type(entry), entry.id).version == entry.version  # nothing written
+
+
+def test_an_upload_through_the_form_refuses_a_disguised_file(client, session, draft):
+    sign_in(client, draft["user"].id)
+    response = client.post(
+        f"/staff/entries/{draft['entry'].id}/attachments",
+        data={"file": (io.BytesIO(b"MZ\x90\x00 this is a program"), "申请表.pdf")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+    assert "上传失败" in response.get_data(as_text=True)
+    assert session.exec(select(EntryAttachment)).first() is None
