@@ -20,7 +20,8 @@ from sqlmodel import Session, col, select
 from catalog import elements as el
 from catalog.element_models import EntryAttachment, EntryFaq, EntryStep
 from catalog.inputs import _as_int, _as_text, _columns, _norm_codes
-from catalog.models import TIME_UNITS
+from catalog.models import TIME_UNITS, ImplementationEntry
+from core import audit
 
 MAX_STEPS = 50
 MAX_FAQS = 50
@@ -338,3 +339,44 @@ def replace_children(
         old_d[key], new_d[key] = before[key], rows
     session.flush()
     return old_d, new_d
+
+
+def display_value(spec: Element, value: Any) -> str | None:
+    """An element as a person reads it (labels, 是/否), or None when not recorded."""
+    if value is None or value == "":
+        return None
+    if spec.kind == "bool":
+        return "是" if value else "否"
+    if spec.kind == "code":
+        return (spec.choices or {}).get(value, value)
+    if spec.kind == "codes":
+        return "、".join((spec.choices or {}).get(c, c) for c in str(value).split(",") if c)
+    if spec.kind == "attachment":
+        return f"文件 {value}"
+    return str(value)
+
+
+def element_rows(entry: Any) -> list[tuple[str, str | None]]:
+    """(label, shown value or None) of every new element of ``entry``, in reading order."""
+    return [(spec.label, display_value(spec, getattr(entry, spec.name))) for spec in ELEMENTS]
+
+
+def mark_demo_content(session: Session, actor: Any, entry_id: int) -> None:
+    """Mark an entry's elements as 示例内容 (written by the demo loader, not by its department).
+
+    Audited; shown to staff and citizens. Only the demo calls it: production data is never marked.
+    """
+    entry = session.get(ImplementationEntry, entry_id)
+    if entry is None or entry.demo_content:
+        return
+    entry.demo_content = True
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="entry.demo_content",
+        entity_type="implementation_entry",
+        entity_id=entry_id,
+        old={"demo_content": False},
+        new={"demo_content": True},
+    )

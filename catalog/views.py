@@ -456,6 +456,9 @@ def entry_detail(entry_id: int) -> Any:
     return render_template(
         "staff/entry_detail.html",
         entry=entry, item=item, materials=materials, fees=fees, rule=rule,
+        element_rows=entry_elements.element_rows(entry),
+        steps=entry_elements.entry_steps(session, entry.id),
+        faqs=entry_elements.entry_faqs(session, entry.id),
         department_name=depts.get(entry.department_id, ""), division_name=divs.get(entry.division_code, ""),
         can_edit=permissions.can_edit_entry(principal, entry),
         can_review=permissions.can_review_entry(principal, entry),

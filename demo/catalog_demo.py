@@ -54,6 +54,7 @@ from core.config import PROJECT_ROOT, Settings
 from core.db import Database, id_of
 from core.login import clear_login_failures
 from core.types import utcnow
+from demo import elements_demo
 
 ITEMS_CSV = PROJECT_ROOT / "data" / "service_items_guangan_511602.csv"
 # The item file names departments but gives no 统一社会信用代码; the demo supplies made-up ones.
@@ -199,6 +200,8 @@ def _build(session: Session, settings: Settings, summary: DemoSummary, *, progre
     echo(f"claims: {len(town_entries)} town-level, {len(village_entries)} village-level")
 
     flagged += _revise_district_entries(session, district)
+    filled = elements_demo.complete_district_entries(session, _complete)
+    echo(f"district entries given a demo element set (示例内容): {filled} more")
     summary.no_contact = flagged
     echo(f"no-contact entries flagged through the rule: {flagged}")
 
@@ -341,7 +344,13 @@ def _complete(session: Session, entry: ImplementationEntry, place: Division | No
             {"name": "居民身份证原件及复印件", "form": "paper", "required": True, "copies": 1},
             {"name": "户口簿复印件", "form": "paper", "required": False, "copies": 1},
         ]
-    entry_services.update_entry(session, SYSTEM, id_of(entry), fields=fields, materials=materials)
+    fields |= elements_demo.element_set(entry, passes=passes, seed=seed)
+    fields |= {"anticipate_unit": "working", "promise_unit": "working"}
+    entry_services.update_entry(
+        session, SYSTEM, id_of(entry), fields=fields, materials=elements_demo.material_elements(materials),
+        steps=elements_demo.steps_for(entry, fields["promise_days"]), faqs=elements_demo.faqs_for(entry),
+    )
+    elements_demo.mark(session, entry)
 
 
 def _revise_district_entries(session: Session, district: str) -> int:

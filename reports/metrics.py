@@ -50,7 +50,7 @@ class EntryFact(NamedTuple):
     item_id: int
     status: str
     applicable: bool = True
-    visits: int = 1
+    visits: int | None = None  # None: 到办事现场次数 not recorded (未填报), never counted as a number
     online_depth: frozenset[str] = frozenset()
     no_contact: bool = False
     drift: bool = False
@@ -302,8 +302,8 @@ class Definition:
 # ---- shared selections ---------------------------------------------------------------------------
 
 
-def depth_level(codes: frozenset[str], visits: int) -> int:
-    """网上办理深度 Ⅰ–Ⅳ from the 1–8 codes (standards §2 suggested mapping)."""
+def depth_level(codes: frozenset[str], visits: int | None) -> int:
+    """网上办理深度 Ⅰ–Ⅳ from the 1–8 codes (standards §2 suggested mapping). Ⅳ needs 0 visits recorded."""
     if codes & {"4", "5"} and codes & {"6", "7"} and visits == 0:
         return 4
     if codes & {"3", "4", "5"}:
@@ -359,16 +359,28 @@ def no_contact_rate(facts: Facts, task_type: str | None = None) -> Rate:
     return _rate(key, label, (e for e in scope if e.no_contact), scope, missing="没有已发布的该类事项")
 
 
+def _full_online_unknown(e: EntryFact) -> bool:
+    """The codes would make it Ⅳ, but 到现场次数 is not recorded: neither a yes nor a no."""
+    return e.visits is None and bool(e.online_depth & {"4", "5"}) and bool(e.online_depth & {"6", "7"})
+
+
 def full_online_rate(facts: Facts) -> Rate:
-    den = on_application(facts)
+    den = [e for e in on_application(facts) if not _full_online_unknown(e)]
     return _rate(
         "full_online_rate", "全程网办率", (e for e in den if depth_level(e.online_depth, e.visits) == 4), den
     )
 
 
 def at_most_once_rate(facts: Facts) -> Rate:
-    den = on_application(facts)
-    return _rate("at_most_once_rate", "最多跑一次率", (e for e in den if e.visits <= 1), den)
+    # Not recorded is left out of the numerator AND the denominator: it is neither ≤ 1 nor > 1.
+    den = [e for e in on_application(facts) if e.visits is not None]
+    return _rate(
+        "at_most_once_rate",
+        "最多跑一次率",
+        (e for e in den if e.visits is not None and e.visits <= 1),
+        den,
+        missing="没有填报了到办事现场次数的已发布依申请事项",
+    )
 
 
 def online_available_rate(facts: Facts) -> Rate:
@@ -888,14 +900,15 @@ DEFINITIONS: list[Definition] = [
         "全程网办率",
         "catalogue",
         "网上办理深度Ⅳ级（含互联网受理或办理，且含结果反馈或电子证照反馈）且到现场次数为0的依申请事项数 ÷ "
-        "依申请事项数。" + PUBLISHED_NOTE,
+        "依申请事项数（深度够Ⅳ级但到现场次数未填报的事项不计入分子和分母）。" + PUBLISHED_NOTE,
         full_online_rate,
     ),
     Definition(
         "at_most_once_rate",
         "最多跑一次率",
         "catalogue",
-        "到办事现场次数≤1的依申请事项数 ÷ 依申请事项数。" + PUBLISHED_NOTE,
+        "到办事现场次数≤1的依申请事项数 ÷ 填报了到办事现场次数的依申请事项数（未填报的不计入分子和分母）。"
+        + PUBLISHED_NOTE,
         at_most_once_rate,
     ),
     Definition(

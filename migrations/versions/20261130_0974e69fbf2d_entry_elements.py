@@ -90,7 +90,25 @@ NEVER_EDITED = (
 )
 
 
+def _sqlite_foreign_keys(on: bool) -> None:
+    """SQLite (the embedded mode only) rebuilds a table to change NOT NULL, and other tables point at
+    implementation_entry: SQLite's documented procedure is to switch foreign keys off around the
+    rebuild. The pragma is ignored inside a transaction, so the migration's transaction is committed
+    first (on SQLite this revision is therefore not atomic with the ones before it)."""
+    bind = op.get_bind()
+    if bind.dialect.name != 'sqlite':
+        return
+    raw = bind.connection.driver_connection
+    if on:
+        broken = raw.execute('PRAGMA foreign_key_check').fetchall()
+        if broken:
+            raise RuntimeError(f'foreign keys broken by the rebuild: {broken[:5]}')
+    raw.commit()
+    raw.execute(f"PRAGMA foreign_keys = {'ON' if on else 'OFF'}")
+
+
 def upgrade() -> None:
+    _sqlite_foreign_keys(on=False)
     with op.batch_alter_table('implementation_entry', schema=None) as batch_op:
         for name, type_ in ENTRY_COLUMNS:
             batch_op.add_column(sa.Column(name, type_, nullable=True))
@@ -144,6 +162,7 @@ def upgrade() -> None:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.create_index(batch_op.f(f'ix_{table}_entry_id'), ['entry_id'], unique=False)
 
+    _sqlite_foreign_keys(on=True)
     _backfill_not_recorded()
 
 
@@ -193,6 +212,7 @@ def _backfill_not_recorded() -> None:
 
 
 def downgrade() -> None:
+    _sqlite_foreign_keys(on=False)
     bind = op.get_bind()
     for name, _type, default in OLD_DEFAULTS:
         bind.execute(
@@ -212,3 +232,4 @@ def downgrade() -> None:
         batch_op.drop_column('demo_content')
         for name, _type in reversed(ENTRY_COLUMNS):
             batch_op.drop_column(name)
+    _sqlite_foreign_keys(on=True)

@@ -79,8 +79,16 @@ def upload(client, token: str, entry_id: int, filename: str, data: bytes) -> Any
 
 def test_a_fresh_claim_records_nothing(session, draft):
     entry = draft["entry"]
-    for name in ("visits", "project_type", "result_delivery", "anticipate_unit", "promise_unit",
-                 "accept_conditions", "charges", *ELEMENT_VALUES):
+    for name in (
+        "visits",
+        "project_type",
+        "result_delivery",
+        "anticipate_unit",
+        "promise_unit",
+        "accept_conditions",
+        "charges",
+        *ELEMENT_VALUES,
+    ):
         assert getattr(entry, name) is None, name
 
 
@@ -91,12 +99,25 @@ def test_every_element_round_trips_through_the_api(client, session, draft):
     sample = upload(client, token, entry.id, "样表.png", png_bytes())
     assert sample.status_code == 201, sample.get_json()
     material = {
-        "name": "申请表", "form": "paper", "required": True, "copies": 2, "source_channel": "applicant",
-        "original": "original", "accept_standard": "填写完整并签字", "basis": "《社会救助暂行办法》",
-        "blank_form": blank.get_json()["id"], "sample": sample.get_json()["id"],
+        "name": "申请表",
+        "form": "paper",
+        "required": True,
+        "copies": 2,
+        "source_channel": "applicant",
+        "original": "original",
+        "accept_standard": "填写完整并签字",
+        "basis": "《社会救助暂行办法》",
+        "blank_form": blank.get_json()["id"],
+        "sample": sample.get_json()["id"],
     }
-    body = {**ELEMENT_VALUES, "result_sample": sample.get_json()["id"], "materials": [material],
-            "steps": STEPS, "faqs": FAQS, "fees": [{"name": "工本费", "amount_fen": 1000, "basis": "苏价费"}]}
+    body = {
+        **ELEMENT_VALUES,
+        "result_sample": sample.get_json()["id"],
+        "materials": [material],
+        "steps": STEPS,
+        "faqs": FAQS,
+        "fees": [{"name": "工本费", "amount_fen": 1000, "basis": "苏价费"}],
+    }
     response = call(client, "PATCH", f"/api/v1/entries/{entry.id}", token, body)
     assert response.status_code == 200, response.get_json()
     out = call(client, "GET", f"/api/v1/entries/{entry.id}", token).get_json()
@@ -117,16 +138,23 @@ def test_every_element_round_trips_through_the_api(client, session, draft):
     assert version.snapshot["service_objects"] == "1,2"
 
     # Clearing an element records "not recorded" again, not a default.
-    response = call(client, "PATCH", f"/api/v1/entries/{entry.id}", token, {"charges": None, "handle_area": None})
+    response = call(
+        client, "PATCH", f"/api/v1/entries/{entry.id}", token, {"charges": None, "handle_area": None}
+    )
     assert response.status_code == 200
     assert response.get_json()["charges"] is None
     assert response.get_json()["handle_area"] is None
 
 
 def test_bad_elements_are_all_named_in_one_answer(client, draft):
-    body = {"subject_nature": "king", "charges": "maybe", "mobile_url": "x" * 600,
-            "materials": [{"name": "申请表", "copies": 0, "source_channel": "shop"}],
-            "steps": [{"name": "", "days": -1}], "faqs": [{"question": "?"}]}
+    body = {
+        "subject_nature": "king",
+        "charges": "maybe",
+        "mobile_url": "x" * 600,
+        "materials": [{"name": "申请表", "copies": 0, "source_channel": "shop"}],
+        "steps": [{"name": "", "days": -1}],
+        "faqs": [{"question": "?"}],
+    }
     response = call(client, "PATCH", f"/api/v1/entries/{draft['entry'].id}", draft["token"], body)
     assert response.status_code == 422
     details = response.get_json()["details"]
@@ -142,7 +170,9 @@ def test_bad_elements_are_all_named_in_one_answer(client, draft):
 def test_the_service_refuses_bad_elements_with_every_field_named(session, draft):
     with pytest.raises(Invalid) as caught:
         entry_services.update_entry(
-            session, SYSTEM, draft["entry"].id,
+            session,
+            SYSTEM,
+            draft["entry"].id,
             fields={"service_objects": "1,77", "complaint_phone": "call me", "in_hall": "perhaps"},
             materials=[{"name": "申请表", "copies": 0, "blank_form": 999999}],
             steps=[{"name": "受理", "unit": "fortnight"}],
@@ -163,8 +193,13 @@ def test_an_entry_cannot_point_to_another_entrys_file(client, session, draft):
     session.commit()
     foreign = upload(client, draft["token"], other.id, "表.pdf", pdf_bytes())
     assert foreign.status_code == 201
-    response = call(client, "PATCH", f"/api/v1/entries/{draft['entry'].id}", draft["token"],
-                    {"result_sample": foreign.get_json()["id"]})
+    response = call(
+        client,
+        "PATCH",
+        f"/api/v1/entries/{draft['entry'].id}",
+        draft["token"],
+        {"result_sample": foreign.get_json()["id"]},
+    )
     assert response.status_code == 422
     assert "审批结果样本" in response.get_json()["details"]["result_sample"][0]
 
@@ -221,8 +256,15 @@ def test_public_page_says_what_is_missing_and_shows_no_badge_from_missing_data(c
     item = make_item(session, name="最低生活保障")
     entry = entry_services.claim_item(session, SYSTEM, item_id=item.id, department_id=dept.id)
     entry_services.update_entry(
-        session, SYSTEM, entry.id,
-        fields={"anticipate_days": 20, "promise_days": 5, "project_type": "2", "window_address": "区政务服务中心"},
+        session,
+        SYSTEM,
+        entry.id,
+        fields={
+            "anticipate_days": 20,
+            "promise_days": 5,
+            "project_type": "2",
+            "window_address": "区政务服务中心",
+        },
     )
     entry_services.submit_entry(session, SYSTEM, entry.id)
     entry_services.approve_entry(session, SYSTEM, entry.id)
@@ -234,8 +276,10 @@ def test_public_page_says_what_is_missing_and_shows_no_badge_from_missing_data(c
     assert html.count("信息待补充") >= 10
     assert "区政务服务中心" in html
     # The citizen's reading order: what to bring, how long, how much, where, online, result, complain.
-    order = [html.index(f'id="{section}"') for section in
-             ("materials", "time", "fees", "where", "online", "result", "complain")]
+    order = [
+        html.index(f'id="{section}"')
+        for section in ("materials", "time", "fees", "where", "online", "result", "complain")
+    ]
     assert order == sorted(order)
 
 
@@ -243,14 +287,24 @@ def test_public_page_shows_recorded_elements(client, session):
     dept = make_department(session, "区民政局")
     entry = published_entry(session, dept)
     entry_services.reopen_entry(session, SYSTEM, entry.id)
-    entry_services.update_entry(session, SYSTEM, entry.id, fields={**ELEMENT_VALUES, "charges": False},
-                                steps=STEPS, faqs=FAQS)
+    entry_services.update_entry(
+        session, SYSTEM, entry.id, fields={**ELEMENT_VALUES, "charges": False}, steps=STEPS, faqs=FAQS
+    )
     entry_services.submit_entry(session, SYSTEM, entry.id)
     entry_services.approve_entry(session, SYSTEM, entry.id)
     session.commit()
     html = client.get(f"/entries/{entry.task_code}").get_data(as_text=True)
-    for text in ("不收费", "最多跑一次", "12345", "泰州市高港区人民法院", "可以代办吗？", "业务科室", "低保证",
-                 "全市通办", "法定机关"):
+    for text in (
+        "不收费",
+        "最多跑一次",
+        "12345",
+        "泰州市高港区人民法院",
+        "可以代办吗？",
+        "业务科室",
+        "低保证",
+        "全市通办",
+        "法定机关",
+    ):
         assert text in html, text
     assert COMPLETE_FIELDS["window_address"] in html
 
@@ -285,8 +339,21 @@ def test_every_element_round_trips_through_the_staff_form(client, session, draft
     entry = draft["entry"]
     sign_in(client, draft["user"].id)
     page = client.get(f"/staff/entries/{entry.id}/edit").get_data(as_text=True)
-    for label in ("实施主体性质", "权力来源", "服务对象", "特别程序", "是否收费", "通办范围", "审批结果样本",
-                  "监督投诉电话", "行政诉讼途径", "办理流程", "常见问题", "来源渠道", "空白表格"):
+    for label in (
+        "实施主体性质",
+        "权力来源",
+        "服务对象",
+        "特别程序",
+        "是否收费",
+        "通办范围",
+        "审批结果样本",
+        "监督投诉电话",
+        "行政诉讼途径",
+        "办理流程",
+        "常见问题",
+        "来源渠道",
+        "空白表格",
+    ):
         assert label in page, label
     pdf = client.post(
         f"/staff/entries/{entry.id}/attachments",
@@ -295,12 +362,28 @@ def test_every_element_round_trips_through_the_staff_form(client, session, draft
     )
     assert pdf.status_code == 302
     file_id = session.exec(select(EntryAttachment.id).where(EntryAttachment.entry_id == entry.id)).one()
-    form = {**FORM_BASE, **form_of(ELEMENT_VALUES), "result_sample": str(file_id),
-            "m-0-name": "申请表", "m-0-form": "paper", "m-0-required": "1", "m-0-copies": "2",
-            "m-0-source_channel": "applicant", "m-0-original": "original", "m-0-accept_standard": "签字",
-            "m-0-basis": "《社会救助暂行办法》", "m-0-blank_form": str(file_id), "m-0-sample": "",
-            "s-0-name": "受理", "s-0-post": "综合窗口", "s-0-days": "1", "s-0-unit": "working",
-            "s-1-name": "", "q-0-question": "可以代办吗？", "q-0-answer": "可以。"}
+    form = {
+        **FORM_BASE,
+        **form_of(ELEMENT_VALUES),
+        "result_sample": str(file_id),
+        "m-0-name": "申请表",
+        "m-0-form": "paper",
+        "m-0-required": "1",
+        "m-0-copies": "2",
+        "m-0-source_channel": "applicant",
+        "m-0-original": "original",
+        "m-0-accept_standard": "签字",
+        "m-0-basis": "《社会救助暂行办法》",
+        "m-0-blank_form": str(file_id),
+        "m-0-sample": "",
+        "s-0-name": "受理",
+        "s-0-post": "综合窗口",
+        "s-0-days": "1",
+        "s-0-unit": "working",
+        "s-1-name": "",
+        "q-0-question": "可以代办吗？",
+        "q-0-answer": "可以。",
+    }
     response = client.post(f"/staff/entries/{entry.id}/edit", data=form)
     assert response.status_code == 302, response.get_data(as_text=True)[:3000]
     data = call(client, "GET", f"/api/v1/entries/{entry.id}", draft["token"]).get_json()
@@ -309,7 +392,11 @@ def test_every_element_round_trips_through_the_staff_form(client, session, draft
     assert data["result_sample"] == file_id
     material = data["materials"][0]
     assert (material["copies"], material["source_channel"], material["blank_form"], material["sample"]) == (
-        2, "applicant", file_id, None)
+        2,
+        "applicant",
+        file_id,
+        None,
+    )
     assert [s["name"] for s in data["steps"]] == ["受理"]
     assert data["faqs"] == [{"question": "可以代办吗？", "answer": "可以。"}]
     page = client.get(f"/staff/entries/{entry.id}/edit").get_data(as_text=True)
@@ -328,16 +415,31 @@ def test_every_element_round_trips_through_the_staff_form(client, session, draft
 def test_the_form_shows_every_error_in_one_round(client, session, draft):
     entry = draft["entry"]
     sign_in(client, draft["user"].id)
-    form = {**FORM_BASE, "anticipate_days": "二十", "complaint_phone": "call me", "mobile_url": "ftp://x",
-            "m-0-name": "申请表", "m-0-form": "paper", "m-0-copies": "0",
-            "s-0-name": "", "s-0-post": "综合窗口", "q-0-question": "问", "q-0-answer": ""}
+    form = {
+        **FORM_BASE,
+        "anticipate_days": "二十",
+        "complaint_phone": "call me",
+        "mobile_url": "ftp://x",
+        "m-0-name": "申请表",
+        "m-0-form": "paper",
+        "m-0-copies": "0",
+        "s-0-name": "",
+        "s-0-post": "综合窗口",
+        "q-0-question": "问",
+        "q-0-answer": "",
+    }
     response = client.post(f"/staff/entries/{entry.id}/edit", data=form)
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     # A parse error (not a number) and the service's errors come back together.
-    for key, text in (("anticipate_days", "请输入整数"), ("complaint_phone", "监督投诉电话"),
-                      ("mobile_url", "移动端办理地址"), ("m-0-copies", "份数"), ("s-0-name", "办理环节"),
-                      ("q-0-answer", "解答")):
+    for key, text in (
+        ("anticipate_days", "请输入整数"),
+        ("complaint_phone", "监督投诉电话"),
+        ("mobile_url", "移动端办理地址"),
+        ("m-0-copies", "份数"),
+        ("s-0-name", "办理环节"),
+        ("q-0-answer", "解答"),
+    ):
         assert f'id="{key}-error"' in page, key
         assert text in page.split(f'id="{key}-error"', 1)[1][:200], key
     session.expire_all()
