@@ -13,8 +13,9 @@ Mapping (documented in docs/cpsv-ap.md):
 - bundles (一件事) → cv:Event (life event) via cv:isGroupedBy;
 - national elements (issue #12): 受理条件 → cv:Requirement via cv:holdsRequirement; 审批结果 (type, name)
   → cv:Output via cpsv:produces; 受理标准 of a material → the cv:Evidence's dct:description; 监督投诉电话
-  → a second cv:ContactPoint; 办理时间 → cv:openingHours of the contact point; 移动端办理地址 → a
-  "mobile" cv:Channel. Elements nobody recorded are left out (an absent triple), never defaulted.
+  → a second cv:ContactPoint; 移动端办理地址 → a "mobile" cv:Channel. (办理时间 is free text; CPSV-AP's
+  cv:openingHours wants a time:TemporalEntity, so it is not mapped.) Elements nobody recorded are left
+  out (an absent triple), never defaulted.
 Code-list values are typed skos:Concept and places dct:Location so the official shapes validate.
 """
 
@@ -195,8 +196,6 @@ def build_graph(session: Session, base_url: str, extras: Extras | None = None) -
             g.add((cp, RDF.type, CV.ContactPoint))
             if entry.phone:
                 g.add((cp, CV.telephone, Literal(entry.phone)))
-            if entry.opening_hours:
-                g.add((cp, CV.openingHours, _zh(entry.opening_hours)))
             g.add((s, CV.contactPoint, cp))
 
     for event_id, title, description, entry_ids in extras.events:

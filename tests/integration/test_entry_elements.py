@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -456,3 +457,95 @@ def test_an_upload_through_the_form_refuses_a_disguised_file(client, session, dr
     )
     assert "上传失败" in response.get_data(as_text=True)
     assert session.exec(select(EntryAttachment)).first() is None
+
+
+def test_the_rates_leave_not_recorded_visits_out_of_numerator_and_denominator():
+    from datetime import UTC, datetime
+
+    from reports import metrics as m
+
+    def fact(id_: int, visits: int | None, depth: str = "") -> m.EntryFact:
+        return m.EntryFact(
+            id_,
+            f"T{id_}",
+            f"E{id_}",
+            "01",
+            "4",
+            1,
+            "321203000000",
+            id_,
+            "published",
+            visits=visits,
+            online_depth=frozenset(filter(None, depth.split(","))),
+        )
+
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    facts = m.Facts(
+        as_of=now,
+        period_start=now,
+        period_end=now,
+        entries=[
+            fact(1, 0, "4,5,6"),
+            fact(2, 2),
+            fact(3, None),
+            fact(4, None, "4,5,6"),
+            fact(5, 1, "1"),
+        ],
+    )
+    once = m.at_most_once_rate(facts)
+    assert (once.numerator, once.denominator) == (2, 3)
+    assert 3 not in once.denominator_ids
+    assert 4 not in once.denominator_ids
+    full = m.full_online_rate(facts)
+    # Entry 3 has no Ⅳ-level codes (a recorded "no"); entry 4 would be Ⅳ but its visits are unknown.
+    assert (full.numerator, full.denominator) == (1, 4)
+    assert 4 not in full.denominator_ids
+    only_missing = m.Facts(as_of=now, period_start=now, period_end=now, entries=[fact(3, None)])
+    assert m.at_most_once_rate(only_missing).value is None
+
+
+def test_exports_carry_the_recorded_elements_and_nothing_for_missing_ones(client, session):
+    from pyshacl import validate
+    from rdflib import Graph
+    from rdflib.namespace import DCTERMS
+
+    from reports.cpsv import CV, build_graph
+
+    dept = make_department(session, "区民政局")
+    recorded = published_entry(session, dept)
+    entry_services.reopen_entry(session, SYSTEM, recorded.id)
+    entry_services.update_entry(
+        session,
+        SYSTEM,
+        recorded.id,
+        fields=ELEMENT_VALUES,
+        materials=[{"name": "申请表", "copies": 1, "accept_standard": "签字完整"}],
+    )
+    entry_services.submit_entry(session, SYSTEM, recorded.id)
+    entry_services.approve_entry(session, SYSTEM, recorded.id)
+    bare = entry_services.claim_item(session, SYSTEM, item_id=make_item(session).id, department_id=dept.id)
+    partial = {k: v for k, v in COMPLETE_FIELDS.items() if k != "accept_conditions"}
+    entry_services.update_entry(session, SYSTEM, bare.id, fields=partial)
+    entry_services.submit_entry(session, SYSTEM, bare.id)
+    entry_services.approve_entry(session, SYSTEM, bare.id)
+    session.commit()
+
+    graph = build_graph(session, "http://127.0.0.1:5000")
+    shapes = Graph().parse(
+        Path(__file__).resolve().parents[2] / "data" / "cpsv-ap-3.2.0" / "cpsv-ap-SHACL.ttl"
+    )
+    conforms, _g, text = validate(graph, shacl_graph=shapes, inference="none")
+    assert conforms, text
+    texts = {str(o) for o in graph.objects(None, DCTERMS.title)} | {
+        str(o) for o in graph.objects(None, DCTERMS.description)
+    }
+    assert "低保证" in texts  # 审批结果 → cv:Output
+    assert "签字完整" in texts  # 受理标准 → the evidence's description
+    assert "12345" in {str(o) for o in graph.objects(None, CV.telephone)}  # 监督投诉电话
+    service = next(s for s in graph.subjects(DCTERMS.identifier, None) if str(s).endswith(bare.task_code))
+    assert not list(graph.objects(service, CV.holdsRequirement))  # no invented requirement
+
+    services = {s["service_code"]: s for s in client.get("/open311/v2/services.json").get_json()}
+    assert "服务对象：自然人、企业法人" in services[recorded.task_code]["description"]
+    assert "业务办理项：新办" in services[recorded.task_code]["description"]
+    assert "服务对象" not in services[bare.task_code]["description"]
