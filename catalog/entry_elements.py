@@ -323,20 +323,18 @@ def replace_children(
     old_d: dict[str, Any] = {}
     new_d: dict[str, Any] = {}
     before = children_snapshot(session, entry_id)
-    for key, rows, model, current in (
-        ("steps", steps, EntryStep, entry_steps),
-        ("faqs", faqs, EntryFaq, entry_faqs),
-    ):
-        if rows is None:
-            continue
-        if before[key] == rows:
-            continue
-        for row in current(session, entry_id):
-            session.delete(row)
+    if steps is not None and before["steps"] != steps:
+        for step in entry_steps(session, entry_id):
+            session.delete(step)
         session.flush()
-        for row in rows:
-            session.add(model(entry_id=entry_id, **row))
-        old_d[key], new_d[key] = before[key], rows
+        session.add_all(EntryStep(entry_id=entry_id, **row) for row in steps)
+        old_d["steps"], new_d["steps"] = before["steps"], steps
+    if faqs is not None and before["faqs"] != faqs:
+        for faq in entry_faqs(session, entry_id):
+            session.delete(faq)
+        session.flush()
+        session.add_all(EntryFaq(entry_id=entry_id, **row) for row in faqs)
+        old_d["faqs"], new_d["faqs"] = before["faqs"], faqs
     session.flush()
     return old_d, new_d
 
@@ -348,7 +346,7 @@ def display_value(spec: Element, value: Any) -> str | None:
     if spec.kind == "bool":
         return "是" if value else "否"
     if spec.kind == "code":
-        return (spec.choices or {}).get(value, value)
+        return str((spec.choices or {}).get(value, value))
     if spec.kind == "codes":
         return "、".join((spec.choices or {}).get(c, c) for c in str(value).split(",") if c)
     if spec.kind == "attachment":

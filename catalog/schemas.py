@@ -7,7 +7,7 @@ validate again (rules between fields, codes, permissions) for the pages and the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marshmallow import RAISE, ValidationError, fields, pre_load, validate
 
@@ -158,7 +158,7 @@ class DeclineSchema(ClaimSchema):
 # --------------------------------------------------------------------------- entries
 
 
-def _element_field(spec: Element) -> fields.Field:
+def _element_field(spec: Element) -> fields.Field[Any]:
     """The request field of one element of the national set: None (未填报) is always allowed, and
     every message names the element by its Chinese label."""
     label = el.FIELD_LABELS.get(spec.name) or el.MATERIAL_LABELS.get(spec.name, spec.name)
@@ -189,16 +189,17 @@ def _element_field(spec: Element) -> fields.Field:
     )
 
 
-ElementUpdateFields: type[BaseSchema] = type(
-    "ElementUpdateFields",
-    (BaseSchema,),
-    {"Meta": StrictSchema.Meta, **{spec.name: _element_field(spec) for spec in ELEMENTS}},
-)
-MaterialElementFields: type[BaseSchema] = type(
-    "MaterialElementFields",
-    (BaseSchema,),
-    {"Meta": StrictSchema.Meta, **{spec.name: _element_field(spec) for spec in MATERIAL_ELEMENTS}},
-)
+def _element_schema(name: str, specs: tuple[Element, ...]) -> type[StrictSchema]:
+    """A strict schema with one field per element (the element list is the one definition)."""
+    return type(name, (StrictSchema,), {spec.name: _element_field(spec) for spec in specs})
+
+
+if TYPE_CHECKING:  # the checker sees a plain base class; the fields are made from the element list
+    ElementUpdateFields = StrictSchema
+    MaterialElementFields = StrictSchema
+else:
+    ElementUpdateFields = _element_schema("ElementUpdateFields", ELEMENTS)
+    MaterialElementFields = _element_schema("MaterialElementFields", MATERIAL_ELEMENTS)
 
 
 class MaterialSchema(MaterialElementFields):
