@@ -310,7 +310,6 @@ class _Importer:
             catalog_code=code,
             status=EntryStatus.PUBLISHED.value,
             published_at=utcnow(),
-            visits_reason="需到窗口提交材料或领取结果",
         )
         self.session.add(entry)
         self.session.flush()

@@ -17,7 +17,8 @@ Which of today's values did nobody enter (the rule, issue #12 item 2):
   every element at once, so a person who saved it affirmed each value shown, defaults included.
 - Therefore: an entry with **no** ``entry.update`` audit row never had its elements entered by
   anyone (claimed or imported, perhaps published, never edited). Its columns that still hold the old
-  defaults become NULL (未填报). An entry with at least one ``entry.update`` row keeps its values.
+  defaults become NULL (未填报), and so does the 需到现场的原因 the importer wrote for every row
+  ("需到窗口提交材料或领取结果"). An entry with at least one ``entry.update`` row keeps its values.
   (A partial API PATCH that did not name, say, visits is indistinguishable from a form save; such an
   entry keeps its value, and the quality check is where a doubtful value gets asked about.)
 - For every entry, whatever its history: an empty 受理条件 or 结果送达方式 is NULL (an empty text is not
@@ -84,6 +85,8 @@ OLD_DEFAULTS: list[tuple[str, sa.types.TypeEngine, object]] = [
     ('result_delivery', sqlmodel.sql.sqltypes.AutoString(length=40), 'window'),
 ]
 
+# The importer wrote this reason for a visit nobody had recorded; on a never-edited entry it is not a fact.
+IMPORTED_VISITS_REASON = '需到窗口提交材料或领取结果'
 NEVER_EDITED = (
     "NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.entity_type = 'implementation_entry'"
     " AND a.action = 'entry.update' AND a.entity_id = CAST(implementation_entry.id AS VARCHAR(100)))"
@@ -185,10 +188,11 @@ def _backfill_not_recorded() -> None:
                 " project_type = CASE WHEN project_type = '2' THEN NULL ELSE project_type END,"
                 " result_delivery = CASE WHEN result_delivery = 'window' THEN NULL ELSE result_delivery END,"
                 " anticipate_unit = CASE WHEN anticipate_unit = 'working' THEN NULL ELSE anticipate_unit END,"
-                " promise_unit = CASE WHEN promise_unit = 'working' THEN NULL ELSE promise_unit END"
+                " promise_unit = CASE WHEN promise_unit = 'working' THEN NULL ELSE promise_unit END,"
+                " visits_reason = CASE WHEN visits_reason = :imported_reason THEN NULL ELSE visits_reason END"
                 f' WHERE id BETWEEN :low AND :high AND {NEVER_EDITED}'
             ),
-            window,
+            window | {'imported_reason': IMPORTED_VISITS_REASON},
         )
         bind.execute(
             sa.text(

@@ -56,9 +56,10 @@ def _entry(conn: sa.Connection, n: int, *, visits: int = 1, days: int | None = N
             "INSERT INTO implementation_entry (task_code, item_id, department_id, level, division_code, name,"
             " task_type, legal_basis, catalog_code, applicable, status, version, accept_conditions,"
             " anticipate_days, anticipate_unit, promise_days, promise_unit, project_type, visits,"
-            " online_depth, result_delivery, keywords, no_contact, created_at, updated_at)"
+            " online_depth, result_delivery, keywords, no_contact, created_at, updated_at, visits_reason)"
             " VALUES (:code, :item, 1, '4', '321203000000', :name, '01', '', :cat, true, 'published', 1, '',"
-            " :days, 'working', :days, 'working', '2', :visits, '', 'window', '', false, :t, :t)"
+            " :days, 'working', :days, 'working', '2', :visits, '', 'window', '', false, :t, :t,"
+            " '需到窗口提交材料或领取结果')"
         ),
         {
             "code": f"11321203MB1234567X4{n:012d}",
@@ -122,7 +123,8 @@ def test_defaults_nobody_entered_become_not_recorded(empty_url: str) -> None:
             )
     command.upgrade(cfg, THIS)
     columns = (
-        "visits, project_type, result_delivery, anticipate_unit, promise_unit, accept_conditions, charges"
+        "visits, project_type, result_delivery, anticipate_unit, promise_unit, accept_conditions, charges,"
+        " visits_reason"
     )
     with engine.connect() as conn:
         rows = {
@@ -131,7 +133,8 @@ def test_defaults_nobody_entered_become_not_recorded(empty_url: str) -> None:
         }
         copies = dict(conn.execute(sa.text("SELECT name, copies FROM entry_material")).all())
         demo = set(conn.execute(sa.text("SELECT demo_content FROM implementation_entry")).scalars())
-    assert rows[imported] == (None, None, None, None, None, None, None)
+    assert rows[imported] == (None, None, None, None, None, None, None, None)
+    assert rows[edited][7] == "需到窗口提交材料或领取结果"  # edited by a person: kept
     assert rows[edited][:5] == (1, "2", "window", "working", "working")
     assert rows[edited][5] is None  # an empty 受理条件 is not a recorded condition
     assert bool(rows[edited][6]) is True  # fee rows were recorded: 是否收费 = 是
