@@ -41,7 +41,12 @@ def element_set(entry: ImplementationEntry, *, passes: bool, seed: int) -> dict[
     )
     is_licence = entry.task_type == "01"
     town_power = entry.level != "4" and entry.task_type != "20"  # a town exercising a devolved power
-    return {
+    # A licence or a ruling that is not handled online: one visit to hand in the originals and one
+    # to collect the result, for half of them (so the demo's 最多跑一次率 is not a flat 100 %).
+    two_visits = not passes and entry.task_type in ("01", "09") and seed % 2 == 0
+    reason = "提交申请材料时核验原件一次，领取审批结果一次"
+    visits = {"visits": 2, "visits_reason": reason} if two_visits else {}
+    return visits | {
         "subject_nature": nature,
         "entrusted_department": None,
         "joint_bodies": None,

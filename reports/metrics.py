@@ -360,8 +360,17 @@ def no_contact_rate(facts: Facts, task_type: str | None = None) -> Rate:
 
 
 def _full_online_unknown(e: EntryFact) -> bool:
-    """The codes would make it Ⅳ, but 到现场次数 is not recorded: neither a yes nor a no."""
-    return e.visits is None and bool(e.online_depth & {"4", "5"}) and bool(e.online_depth & {"6", "7"})
+    """到现场次数 not recorded and the depth codes do not already rule Ⅳ out (none recorded, or
+    codes that would make it Ⅳ): neither a yes nor a no, so left out of both counts."""
+    if e.visits is not None:
+        return False
+    qualifies = bool(e.online_depth & {"4", "5"}) and bool(e.online_depth & {"6", "7"})
+    return not e.online_depth or qualifies
+
+
+def _handling_not_recorded(e: EntryFact) -> bool:
+    """Neither the depth codes nor the visits recorded: nothing is known about how it is handled."""
+    return not e.online_depth and e.visits is None
 
 
 def full_online_rate(facts: Facts) -> Rate:
@@ -384,12 +393,12 @@ def at_most_once_rate(facts: Facts) -> Rate:
 
 
 def online_available_rate(facts: Facts) -> Rate:
-    den = on_application(facts)
+    den = [e for e in on_application(facts) if not _handling_not_recorded(e)]
     return _rate("online_available_rate", "网上可办率", (e for e in den if is_online_available(e)), den)
 
 
 def depth_distribution(facts: Facts) -> Table:
-    den = on_application(facts)
+    den = [e for e in on_application(facts) if not _handling_not_recorded(e)]
     groups: dict[int, list[EntryFact]] = defaultdict(list)
     for e in den:
         groups[depth_level(e.online_depth, e.visits)].append(e)
@@ -900,7 +909,8 @@ DEFINITIONS: list[Definition] = [
         "全程网办率",
         "catalogue",
         "网上办理深度Ⅳ级（含互联网受理或办理，且含结果反馈或电子证照反馈）且到现场次数为0的依申请事项数 ÷ "
-        "依申请事项数（深度够Ⅳ级但到现场次数未填报的事项不计入分子和分母）。" + PUBLISHED_NOTE,
+        "依申请事项数（到现场次数未填报、且网上办理深度未填报或够Ⅳ级的事项不计入分子和分母）。"
+        + PUBLISHED_NOTE,
         full_online_rate,
     ),
     Definition(
@@ -915,7 +925,8 @@ DEFINITIONS: list[Definition] = [
         "online_available_rate",
         "网上可办率",
         "catalogue",
-        "网上办理深度含互联网收件、预审、受理或办理之一的依申请事项数 ÷ 依申请事项数。" + PUBLISHED_NOTE,
+        "网上办理深度含互联网收件、预审、受理或办理之一的依申请事项数 ÷ 依申请事项数"
+        "（网上办理深度和到现场次数均未填报的事项不计入分子和分母）。" + PUBLISHED_NOTE,
         online_available_rate,
     ),
     Definition(
@@ -923,7 +934,7 @@ DEFINITIONS: list[Definition] = [
         "网上办理深度分布",
         "catalogue",
         "依申请事项按网上办理深度Ⅰ–Ⅳ级分组计数（Ⅳ级＝含4或5且含6或7且0次到现场；Ⅲ级＝含3、4或5；"
-        "Ⅱ级＝含2；Ⅰ级＝仅1）。" + PUBLISHED_NOTE,
+        "Ⅱ级＝含2；Ⅰ级＝仅1；网上办理深度和到现场次数均未填报的事项不计入）。" + PUBLISHED_NOTE,
         depth_distribution,
     ),
     Definition(

@@ -497,9 +497,13 @@ def test_the_rates_leave_not_recorded_visits_out_of_numerator_and_denominator():
     assert 3 not in once.denominator_ids
     assert 4 not in once.denominator_ids
     full = m.full_online_rate(facts)
-    # Entry 3 has no Ⅳ-level codes (a recorded "no"); entry 4 would be Ⅳ but its visits are unknown.
-    assert (full.numerator, full.denominator) == (1, 4)
+    # Entries 3 (nothing recorded) and 4 (Ⅳ-level codes, visits unknown) are neither yes nor no;
+    # entry 5's recorded codes rule Ⅳ out whatever its visits.
+    assert (full.numerator, full.denominator) == (1, 3)
     assert 4 not in full.denominator_ids
+    online = m.online_available_rate(facts)
+    assert (online.numerator, online.denominator) == (2, 4)
+    assert 3 not in online.denominator_ids
     only_missing = m.Facts(as_of=now, period_start=now, period_end=now, entries=[fact(3, None)])
     assert m.at_most_once_rate(only_missing).value is None
 
