@@ -22,6 +22,7 @@ RUNS: list[list[str]] = [
     ["benchmarks.licences_verify_http"],
     ["benchmarks.sync_throughput", "--count", "140000", "--broker", "both"],
     ["benchmarks.reports_metrics", "--pg", PG],
+    ["benchmarks.cases_import", "--pg", PG, "--cases", "1000000"],
     ["benchmarks.staff_pages"],
 ]
 

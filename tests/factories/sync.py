@@ -134,7 +134,9 @@ def registry_stats(url: str) -> dict[str, int]:
 class RegistryProcess:
     """The reference city registry as its own process on a free port, with fault switches on."""
 
-    def __init__(self, tmp: Path, database_url: str | None = None, port: int | None = None) -> None:
+    def __init__(self, tmp: Path, database_url: str | None = None, port: int | None = None,
+                 workers: int = 1) -> None:
+        self.workers = workers  # more than 1: gunicorn processes on one database (use PostgreSQL)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.database_url = database_url or f"sqlite:///{tmp / f'registry-{self.port}.db'}"
@@ -146,13 +148,13 @@ class RegistryProcess:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "city_registry", "serve", "--port", str(self.port),
-                 "--database-url", self.database_url, "--enable-faults"],
+                 "--database-url", self.database_url, "--enable-faults", "--workers", str(self.workers)],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass
