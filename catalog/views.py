@@ -829,7 +829,8 @@ def admin_home() -> Any:
              ("/staff/consistency", "三级四同一致性报告"),
              ("/staff/no-contact-gaps", "不见面审批标准清单对照"), ("/admin/dashboard", "统计看板"),
              ("/admin/reports/", "年度报告"), ("/admin/bundles/", "套餐式服务（一件事）"),
-             ("/admin/search/aliases", "检索同义词"), ("/admin/sync/", "证照同步与死信队列")]
+             ("/admin/search/aliases", "检索同义词"), ("/admin/sync/", "证照同步与死信队列"),
+             ("/admin/licence-grants", "证照管理权限（按部门和证照类型授予、收回）")]
     return render_template("staff/admin_home.html", links=links)
 
 

@@ -3,7 +3,7 @@ draining with backoff, single-flight locks and the sweep. Reconciliation is in l
 dead letters and status figures in licenses.sync_admin.
 
 Contracts
-- Every licence change writes a ``LicenceOutbox`` row in its own transaction (licenses.services);
+- Every licence change writes a ``LicenceOutbox`` row in its own transaction (licenses.outbox);
   nothing here runs inside that transaction except ``request_drain``'s after-commit hook.
 - ``send_batch`` claims up to N pending rows that are due (``next_attempt_at`` passed or unset;
   ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so parallel drains never share a row), posts them in one

@@ -1,7 +1,7 @@
 """the national element set of an entry; not recorded is NULL, not a default
 
 Revision ID: 0974e69fbf2d
-Revises: 6f1e2d3c4b5a
+Revises: f3a9c1d7e5b2
 Create Date: 2026-11-30 18:10:00
 
 Online-safe: new nullable columns and new tables; NOT NULL and the defaults are dropped (a catalogue
@@ -38,7 +38,7 @@ from alembic import op
 import core.types
 
 revision: str = '0974e69fbf2d'
-down_revision: str | Sequence[str] | None = '6f1e2d3c4b5a'
+down_revision: str | Sequence[str] | None = 'f3a9c1d7e5b2'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import Session
 
 from catalog.divisions import GAOGANG_FILES, load_divisions_csv
-from catalog.importer import import_items_csv, read_uscc_map
+from catalog.importer import import_items_csv, read_department_map, read_uscc_map
 from catalog.search import search
 from catalog.search.evaluation import (
     HELD_OUT,
@@ -25,7 +25,7 @@ from catalog.search.evaluation import (
     headline,
     read_relevance,
 )
-from catalog.search_api import EVALUATION_USCC_MAP, REAL_ITEMS_CSV
+from catalog.search_api import EVALUATION_DEPARTMENT_MAP, EVALUATION_USCC_MAP, REAL_ITEMS_CSV
 
 # Held-out half, aliases on, measured 2026-11-30 on the 1,135 real items (docs/search.md).
 FLOORS = {
@@ -52,6 +52,7 @@ def real_catalogue(pg_database: Any) -> Iterator[Session]:
             "321203",
             progress=False,
             department_usccs=read_uscc_map(EVALUATION_USCC_MAP),
+            department_names=read_department_map(EVALUATION_DEPARTMENT_MAP),
         )
         assert not report.errors, report.errors[:3]
         session.flush()

@@ -126,6 +126,11 @@ def _requests(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any] | Non
             },
             NOT_STAFF,
         ),
+        ("POST", "/api/v1/licence-authorisations/{authorisation_id}/withdraw"): (
+            f"/api/v1/licence-authorisations/{w.authorisation_id}/withdraw",
+            {"reason": "办件已办结"},
+            ALL_STAFF,
+        ),
         ("POST", "/api/v1/licences"): (
             "/api/v1/licences",
             {

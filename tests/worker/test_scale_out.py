@@ -28,8 +28,7 @@ import sqlalchemy as sa
 from city_registry.store import RegistryStore
 from core.config import Settings
 from core.db import Database, id_of
-from licenses import services as licence_services
-from licenses import sync
+from licenses import issuing, sync
 from licenses.sync import RegistryUnavailableError
 from tests.conftest import _ensure_pg_database, pg_test_url, redis_db, reset_and_migrate_pg
 from tests.factories.sync import (
@@ -231,14 +230,14 @@ def test_three_workers_and_one_beat_drain_one_outbox_in_order(
             lid = current[first]
             with db.transaction() as session:
                 if lid in suspended:
-                    licence_services.resume_licence(session, actor, lid)
+                    issuing.resume_licence(session, actor, lid)
                     suspended.discard(lid)
                 elif step % 3 == 0:
-                    new = licence_services.amend_licence(session, actor, lid,
+                    new = issuing.amend_licence(session, actor, lid,
                                                          {"holder_name": f"更名{step}有限公司"})
                     current[first] = id_of(new)
                 else:
-                    licence_services.suspend_licence(session, actor, lid, "整改")
+                    issuing.suspend_licence(session, actor, lid, "整改")
                     suspended.add(lid)
 
         deadline = time.monotonic() + 180
