@@ -6,15 +6,19 @@ no login. Permissions are decided by catalog.services, so the API, the pages and
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from flask import Flask
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from catalog import consistency, divisions, scope, services, upper
+from catalog import attachments, consistency, divisions, entry_elements, scope, services, upper
 from catalog import entries as entry_services
 from catalog.schemas import (
+    AttachmentSchema,
+    AttachmentUploadSchema,
     ClaimSchema,
     CompetenceSchema,
     CoverageSchema,
@@ -44,6 +48,7 @@ from catalog.schemas import (
     WithdrawClaimSchema,
     WithdrawnClaimSchema,
 )
+from core.errors import Invalid
 from core.schemas import ErrorSchema
 from core.web import current_principal, db_session, limiter, require_login
 
@@ -86,6 +91,9 @@ def entry_detail(session: Any, entry: Any) -> dict[str, Any]:
     data["department"] = services.get_department(session, entry.department_id)
     data["materials"] = entry_services.entry_materials(session, entry.id)
     data["fees"] = entry_services.entry_fees(session, entry.id)
+    data["steps"] = entry_elements.entry_steps(session, entry.id)
+    data["faqs"] = entry_elements.entry_faqs(session, entry.id)
+    data["attachments"] = attachments.entry_attachments(session, entry.id)
     data["no_contact_check"] = entry_services.check_no_contact(session, entry)
     return data
 
@@ -256,10 +264,33 @@ class EntryDetail(MethodView):
         session = db_session()
         materials = body.pop("materials", None)
         fees = body.pop("fees", None)
+        steps = body.pop("steps", None)
+        faqs = body.pop("faqs", None)
         entry = entry_services.update_entry(
-            session, principal, entry_id, fields=body, materials=materials, fees=fees
+            session, principal, entry_id, fields=body, materials=materials, fees=fees, steps=steps, faqs=faqs
         )
         return entry_detail(session, entry)
+
+
+@blp.route("/entries/<int:entry_id>/attachments")
+class EntryAttachments(MethodView):
+    @blp.arguments(AttachmentUploadSchema)
+    @blp.response(201, AttachmentSchema)
+    @blp.doc(security=BEARER)
+    @_errors(*WRITE_ERRORS)
+    def post(self, body: dict[str, Any], entry_id: int) -> Any:
+        """上传空白表格、示例样表或审批结果样本（PDF、Word、Excel、JPG、PNG，按内容核验，不超过 5 MB）；
+        返回的 id 填入 materials[].blank_form / sample 或 result_sample"""
+        principal = require_login()
+        try:
+            data = base64.b64decode(body["content_base64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise Invalid(
+                "上传文件：content_base64 不是有效的 Base64", {"content_base64": ["不是有效的 Base64"]}
+            ) from None
+        return attachments.upload_attachment(
+            db_session(), principal, entry_id, filename=body["filename"], data=data
+        )
 
 
 @blp.route("/entries/by-code/<string:task_code>")

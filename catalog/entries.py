@@ -18,6 +18,18 @@ from sqlmodel import Session, col, select
 
 from catalog import permissions, scope, upper
 from catalog.codes import make_task_code
+from catalog.entry_elements import (
+    ELEMENT_FIELDS,
+    MATERIAL_ELEMENT_KEYS,
+    check_attachment_refs,
+    children_snapshot,
+    coerce_copies,
+    coerce_element_fields,
+    coerce_faqs,
+    coerce_material_elements,
+    coerce_steps,
+    replace_children,
+)
 from catalog.inputs import (
     _as_bool,
     _as_int,
@@ -93,6 +105,7 @@ def _snapshot(session: Session, entry: ImplementationEntry) -> dict[str, Any]:
     data["fees"] = [
         {k: v for k, v in _columns(f).items() if k not in skip} for f in entry_fees(session, entry.id)
     ]
+    data |= children_snapshot(session, entry.id)
     return data
 
 
@@ -390,6 +403,7 @@ ENTRY_EDITABLE = (
     "phone",
     "keywords",
     "not_applicable_reason",
+    *ELEMENT_FIELDS,
 )
 
 
@@ -397,25 +411,27 @@ def _coerce_entry_fields(fields: Mapping[str, Any], errors: dict[str, list[str]]
     out: dict[str, Any] = {}
     for key, value in fields.items():
         if key == "accept_conditions":
-            out[key] = _as_text(value, key, 5000, errors, nullable=False) or ""
+            out[key] = _as_text(value, key, 5000, errors)
         elif key in ("anticipate_days", "promise_days"):
             out[key] = _as_int(value, key, 0, MAX_DAYS, errors, nullable=True)
         elif key in ("anticipate_unit", "promise_unit"):
-            if value not in TIME_UNITS:
+            value = value or None  # 未填报
+            if value is not None and value not in TIME_UNITS:
                 errors.setdefault(key, []).append("时限单位应为 working（工作日）或 calendar（自然日）")
             out[key] = value
         elif key == "project_type":
-            if value not in PROJECT_TYPES:
+            value = value or None  # 未填报
+            if value is not None and value not in PROJECT_TYPES:
                 errors.setdefault(key, []).append("办件类型应为 1（即办件）或 2（承诺件）")
             out[key] = value
         elif key == "visits":
-            out[key] = _as_int(value, key, 0, MAX_VISITS, errors)
+            out[key] = _as_int(value, key, 0, MAX_VISITS, errors, nullable=True)
         elif key in ("visits_reason", "not_applicable_reason"):
             out[key] = _as_text(value, key, 500, errors)
         elif key == "online_depth":
             out[key] = _norm_codes(value if value is not None else "", ONLINE_DEPTH, key, errors)
         elif key == "result_delivery":
-            out[key] = _norm_codes(value if value is not None else "", RESULT_DELIVERY, key, errors)
+            out[key] = _norm_codes(value if value is not None else "", RESULT_DELIVERY, key, errors) or None
         elif key == "online_url":
             url = _as_text(value, key, 500, errors)
             if url and not URL_RE.match(url):
@@ -432,6 +448,7 @@ def _coerce_entry_fields(fields: Mapping[str, Any], errors: dict[str, list[str]]
             out[key] = phone
         elif key == "keywords":
             out[key] = _as_text(value, key, 500, errors, nullable=False) or ""
+    out.update(coerce_element_fields(fields, errors))
     return out
 
 
@@ -493,12 +510,21 @@ def _cross_check(
         and "online_url" not in errors
     ):
         errors.setdefault("online_url", []).append("网上受理或网上办理的事项须填写网上办理地址")
-    if applies("result_delivery") and not values.get("result_delivery") and "result_delivery" not in errors:
-        errors.setdefault("result_delivery", []).append("至少选择一种结果送达方式")
 
 
-MATERIAL_KEYS = {"name", "form", "required", "copies", "licence_type_code", "notes"}
+MATERIAL_KEYS = {"name", "form", "required", "copies", "licence_type_code", "notes"} | MATERIAL_ELEMENT_KEYS
 FEE_KEYS = {"name", "amount_fen", "basis", "reducible"}
+# What the audit row compares of a material: every recorded element (a change of 份数 or of a file
+# is a change of the entry).
+MATERIAL_AUDIT_KEYS = (
+    "name",
+    "form",
+    "required",
+    "copies",
+    "licence_type_code",
+    "notes",
+    *sorted(MATERIAL_ELEMENT_KEYS),
+)
 
 
 def _coerce_materials(rows: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
@@ -530,9 +556,10 @@ def _coerce_materials(rows: Any, errors: dict[str, list[str]]) -> list[dict[str,
                 "name": _as_text(row.get("name"), f"{prefix}.name", 200, errors, required=True) or "",
                 "form": form,
                 "required": _as_bool(row.get("required", True), f"{prefix}.required", errors),
-                "copies": _as_int(row.get("copies", 1), f"{prefix}.copies", 0, 99, errors) or 0,
+                "copies": coerce_copies(row.get("copies"), f"{prefix}.copies", errors),
                 "licence_type_code": code,
                 "notes": _as_text(row.get("notes"), f"{prefix}.notes", 500, errors),
+                **coerce_material_elements(row, prefix, errors),
             }
         )
     return out
@@ -573,8 +600,11 @@ def update_entry(
     fields: Mapping[str, Any],
     materials: list[dict[str, Any]] | None = None,
     fees: list[dict[str, Any]] | None = None,
+    steps: list[dict[str, Any]] | None = None,
+    faqs: list[dict[str, Any]] | None = None,
 ) -> ImplementationEntry:
-    """Edit the local elements of a draft entry; ``materials`` / ``fees`` replace the lists when given.
+    """Edit the local elements of a draft entry; ``materials`` / ``fees`` / ``steps`` / ``faqs``
+    replace the lists when given.
 
     Inherited fields (name, type, legal basis, basic code) are locked: Invalid. Structural and
     state fields go through their own services: Invalid. Every error names its field; nothing is
@@ -591,7 +621,8 @@ def update_entry(
             "只有草稿状态的实施清单可以直接修改；已发布的请发起修订，审核通过后替换发布版本",
             {"status": [entry.status]},
         )
-    return apply_entry_change(session, actor, entry, fields=fields, materials=materials, fees=fees)
+    return apply_entry_change(session, actor, entry, fields=fields, materials=materials, fees=fees,
+                              steps=steps, faqs=faqs)
 
 
 def _check_change_keys(entry: ImplementationEntry, fields: Mapping[str, Any]) -> None:
@@ -631,6 +662,8 @@ def prepare_entry_change(
     fields: Mapping[str, Any],
     materials: list[dict[str, Any]] | None = None,
     fees: list[dict[str, Any]] | None = None,
+    steps: list[dict[str, Any]] | None = None,
+    faqs: list[dict[str, Any]] | None = None,
 ) -> EntryChange:
     """Validate a change of ``entry`` without writing anything: Invalid naming every bad field.
 
@@ -645,6 +678,11 @@ def prepare_entry_change(
         lists["materials"] = _coerce_materials(materials, errors)
     if fees is not None:
         lists["fees"] = _coerce_fees(fees, errors)
+    if steps is not None:
+        lists["steps"] = coerce_steps(steps, errors)
+    if faqs is not None:
+        lists["faqs"] = coerce_faqs(faqs, errors)
+    check_attachment_refs(session, _pk(entry), changes, lists.get("materials"), errors)
     before = {k: getattr(entry, k) for k in ENTRY_EDITABLE}
     merged = {**before, **changes}
     _cross_check(merged, errors, changed=changes)
@@ -671,6 +709,8 @@ def apply_entry_change(
     fields: Mapping[str, Any],
     materials: list[dict[str, Any]] | None = None,
     fees: list[dict[str, Any]] | None = None,
+    steps: list[dict[str, Any]] | None = None,
+    faqs: list[dict[str, Any]] | None = None,
     action: str = "entry.update",
     reason: str | None = None,
 ) -> ImplementationEntry:
@@ -678,7 +718,8 @@ def apply_entry_change(
     (``prepare_entry_change``), write, save a version (the version number goes up), reindex and
     audit under ``action``. No permission or status check: the callers do those. A change that
     changes nothing writes nothing."""
-    change = prepare_entry_change(session, entry, fields=fields, materials=materials, fees=fees)
+    change = prepare_entry_change(session, entry, fields=fields, materials=materials, fees=fees, steps=steps,
+                                  faqs=faqs)
     changes = change.fields
     before = {k: getattr(entry, k) for k in ENTRY_EDITABLE}
     old_d, new_d = _diff(before, {**before, **changes})
@@ -694,10 +735,10 @@ def apply_entry_change(
         for row in new_materials:
             session.add(Material(entry_id=_pk(entry), **row))
         old_d["materials"] = [
-            {k: m[k] for k in ("name", "form", "required", "licence_type_code")} for m in old_materials
+            {k: m.get(k) for k in MATERIAL_AUDIT_KEYS} for m in old_materials
         ]
         new_d["materials"] = [
-            {k: m[k] for k in ("name", "form", "required", "licence_type_code")} for m in new_materials
+            {k: m.get(k) for k in MATERIAL_AUDIT_KEYS} for m in new_materials
         ]
     new_fees = change.lists.get("fees")
     if new_fees is not None:
@@ -706,14 +747,18 @@ def apply_entry_change(
         session.flush()
         for row in new_fees:
             session.add(Fee(entry_id=_pk(entry), **row))
-        old_d["fees"] = [{k: f[k] for k in ("name", "amount_fen")} for f in old_fees]
-        new_d["fees"] = [{k: f[k] for k in ("name", "amount_fen")} for f in new_fees]
+        old_d["fees"] = [{k: f[k] for k in sorted(FEE_KEYS)} for f in old_fees]
+        new_d["fees"] = [{k: f[k] for k in sorted(FEE_KEYS)} for f in new_fees]
     if old_d.get("materials") == new_d.get("materials"):
         old_d.pop("materials", None)
         new_d.pop("materials", None)
     if old_d.get("fees") == new_d.get("fees"):
         old_d.pop("fees", None)
         new_d.pop("fees", None)
+    old_children, new_children = replace_children(
+        session, _pk(entry), change.lists.get("steps"), change.lists.get("faqs"))
+    old_d |= old_children
+    new_d |= new_children
     if not new_d:
         return entry
     _save_version(session, entry, actor)

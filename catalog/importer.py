@@ -381,7 +381,6 @@ class _Importer:
             catalog_code=code,
             status=EntryStatus.PUBLISHED.value,
             published_at=utcnow(),
-            visits_reason="需到窗口提交材料或领取结果",
         )
         province = other_province_named(name, self.code6)
         if province is not None:

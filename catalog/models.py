@@ -210,23 +210,49 @@ class ImplementationEntry(SQLModel, table=True):
     # Why the reviewer last sent this draft back (退回理由), shown to its editor until it is resubmitted.
     reject_reason: str | None = Field(default=None, max_length=500)
 
-    # Local elements (要素).
-    accept_conditions: str = Field(default="", sa_type=sa.Text)  # 受理条件
+    # Local elements (要素). None means nobody recorded it (未填报): never a default (catalog/elements.py).
+    accept_conditions: str | None = Field(default=None, sa_type=sa.Text)  # 受理条件
     anticipate_days: int | None = Field(default=None)  # 法定办结时限
-    anticipate_unit: str = Field(default="working", max_length=10)
+    anticipate_unit: str | None = Field(default=None, max_length=10)
     promise_days: int | None = Field(default=None)  # 承诺办结时限
-    promise_unit: str = Field(default="working", max_length=10)
-    project_type: str = Field(default="2", max_length=1)  # 办件类型
-    visits: int = Field(default=1)  # 到办事现场次数
+    promise_unit: str | None = Field(default=None, max_length=10)
+    project_type: str | None = Field(default=None, max_length=1)  # 办件类型
+    visits: int | None = Field(default=None)  # 到办事现场次数
     visits_reason: str | None = Field(default=None, max_length=500)
     online_depth: str = Field(default="", max_length=20)  # 网上办理深度 codes, comma-separated
     online_url: str | None = Field(default=None, max_length=500)
-    result_delivery: str = Field(default="window", max_length=40)  # RESULT_DELIVERY keys, comma-separated
+    result_delivery: str | None = Field(default=None, max_length=40)  # RESULT_DELIVERY keys, comma-separated
     window_address: str | None = Field(default=None, max_length=300)
     opening_hours: str | None = Field(default=None, max_length=200)
     phone: str | None = Field(default=None, max_length=40)
     keywords: str = Field(default="", max_length=500)  # extra search words chosen by the department
     no_contact: bool = Field(default=False, index=True)  # 不见面审批, set only through the rule
+
+    # The national element set (standards §1.4; names, labels and code lists in catalog/elements.py).
+    subject_nature: str | None = Field(default=None, max_length=20)  # 实施主体性质
+    entrusted_department: str | None = Field(default=None, max_length=200)  # 委托部门
+    joint_bodies: str | None = Field(default=None, max_length=500)  # 联办机构
+    power_source: str | None = Field(default=None, max_length=20)  # 权力来源
+    handle_item: str | None = Field(default=None, max_length=20)  # 业务办理项
+    service_objects: str | None = Field(default=None, max_length=40)  # 服务对象 codes, comma-separated
+    special_procedure: str | None = Field(default=None, sa_type=sa.Text)  # 特别程序
+    anticipate_explain: str | None = Field(default=None, max_length=500)  # 法定时限说明
+    promise_explain: str | None = Field(default=None, max_length=500)  # 承诺时限说明
+    charges: bool | None = Field(default=None)  # 是否收费; the items are the entry_fee rows
+    in_hall: bool | None = Field(default=None)  # 是否进驻政务大厅
+    handle_area: str | None = Field(default=None, max_length=20)  # 通办范围
+    quantity_limit: str | None = Field(default=None, max_length=500)  # 数量限制
+    result_type: str | None = Field(default=None, max_length=20)  # 审批结果类型
+    result_name: str | None = Field(default=None, max_length=200)  # 审批结果名称
+    result_sample: int | None = Field(default=None)  # 审批结果样本: an entry_attachment id
+    complaint_phone: str | None = Field(default=None, max_length=40)  # 监督投诉电话
+    review_channel: str | None = Field(default=None, max_length=500)  # 行政复议途径
+    litigation_channel: str | None = Field(default=None, max_length=500)  # 行政诉讼途径
+    mobile_url: str | None = Field(default=None, max_length=500)  # 移动端办理地址
+    pay_online: bool | None = Field(default=None)  # 是否支持网上支付
+    # 示例内容: the elements were written by the demo loader, not by the department. Shown to staff
+    # and citizens so nobody takes invented content for the department's guide.
+    demo_content: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
@@ -249,9 +275,15 @@ class Material(SQLModel, table=True):
     name: str = Field(max_length=200)
     form: str = Field(default="paper", max_length=10)  # MATERIAL_FORMS
     required: bool = Field(default=True)
-    copies: int = Field(default=1)
+    copies: int | None = Field(default=None)  # 份数: None = 未填报, recorded ≥ 1
     licence_type_code: str | None = Field(default=None, max_length=21)
     notes: str | None = Field(default=None, max_length=500)
+    source_channel: str | None = Field(default=None, max_length=20)  # 来源渠道 (MATERIAL_SOURCES)
+    original: str | None = Field(default=None, max_length=10)  # 原件/复印件 (MATERIAL_ORIGINALS)
+    accept_standard: str | None = Field(default=None, max_length=500)  # 受理标准
+    basis: str | None = Field(default=None, max_length=500)  # 填报依据
+    blank_form: int | None = Field(default=None)  # 空白表格: an entry_attachment id
+    sample: int | None = Field(default=None)  # 示例样表: an entry_attachment id
 
 
 class Fee(SQLModel, table=True):

@@ -4,10 +4,10 @@ results with facets and highlighted matches, the entry detail page; and the alia
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, flash, make_response, redirect, render_template, request, url_for
 from sqlmodel import col
 
 from catalog.models import (
@@ -195,7 +195,9 @@ def entry_detail(task_code: str) -> Any:
     )
     if entry is None or entry.status != EntryStatus.PUBLISHED.value or not entry.applicable:
         raise NotFound("该事项不存在或尚未发布")
+    from catalog import elements
     from catalog.entries import entry_fees, entry_materials
+    from catalog.entry_elements import entry_faqs, entry_steps
 
     dept = session.get(Department, entry.department_id)
     division = session.get(Division, entry.division_code)
@@ -215,7 +217,33 @@ def entry_detail(task_code: str) -> Any:
         material_forms=MATERIAL_FORMS,
         depth=[c for c in (entry.online_depth or "").split(",") if c],
         delivery=[c for c in (entry.result_delivery or "").split(",") if c],
+        steps=entry_steps(session, entry.id),
+        faqs=entry_faqs(session, entry.id),
+        el=elements,
+        missing=elements.MISSING_PUBLIC,
     )
+
+
+@bp.get("/files/<int:attachment_id>")
+def attachment_file(attachment_id: int) -> Any:
+    """An uploaded 空白表格 / 示例样表 / 审批结果样本, always as a download: the type found when it was
+    checked on upload, never sniffed by the browser, never rendered or run in the portal's origin."""
+    from catalog.attachments import content_type, get_attachment
+    from core.web import current_principal
+
+    if attachment_id >= 2**31:
+        raise NotFound("文件不存在")
+    row = get_attachment(db_session(), current_principal(), attachment_id)
+    response = make_response(row.data)
+    response.headers["Content-Type"] = content_type(row.kind)
+    ascii_name = f"attachment-{row.id}.{row.kind}"
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{ascii_name}"; filename*=UTF-8\'\'{quote(row.filename, safe="")}'
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
 
 
 # ----------------------------------------------------------------------------- alias admin

@@ -7,11 +7,13 @@ validate again (rules between fields, codes, permissions) for the pages and the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marshmallow import RAISE, ValidationError, fields, pre_load, validate
 
+from catalog import elements as el
 from catalog.entries import MAX_DAYS, MAX_FEE_FEN, MAX_FEES, MAX_MATERIALS, MAX_VISITS
+from catalog.entry_elements import ELEMENTS, MATERIAL_ELEMENTS, MAX_COPIES, MAX_FAQS, MAX_STEPS, Element
 from catalog.models import (
     MATERIAL_FORMS,
     ONLINE_DEPTH,
@@ -165,11 +167,61 @@ class DeclineSchema(ClaimSchema):
 # --------------------------------------------------------------------------- entries
 
 
-class MaterialSchema(StrictSchema):
+def _element_field(spec: Element) -> fields.Field[Any]:
+    """The request field of one element of the national set: None (未填报) is always allowed, and
+    every message names the element by its Chinese label."""
+    label = el.FIELD_LABELS.get(spec.name) or el.MATERIAL_LABELS.get(spec.name, spec.name)
+    doc = {"description": label}
+    if spec.kind == "bool":
+        return fields.Boolean(
+            allow_none=True,
+            metadata=doc,
+            error_messages={"invalid": f"{label}应为 true、false 或 null（未填报）"},
+        )
+    if spec.kind == "attachment":
+        return fields.Integer(
+            strict=True,
+            allow_none=True,
+            validate=ID,
+            metadata={"description": f"{label}：已上传文件的编号（POST /entries/{{id}}/attachments）"},
+            error_messages={"invalid": f"{label}应为已上传文件的编号"},
+        )
+    choices = spec.choices or {}
+    if spec.kind in ("code", "codes"):
+        text = "、".join(f"{code} {name}" for code, name in choices.items())
+        doc = {"description": f"{label}：{text}" + ("（可多选，逗号分隔）" if spec.kind == "codes" else "")}
+    rule: validate.Validator = validate.Length(max=spec.max_len, error=f"{label}不能超过 {{max}} 个字符")
+    if spec.kind == "code":
+        rule = validate.OneOf(list(choices), error=f"{label}应为以下之一：{'、'.join(choices)}")
+    return fields.String(
+        allow_none=True, validate=rule, metadata=doc, error_messages={"invalid": f"{label}应为字符串"}
+    )
+
+
+def _element_schema(name: str, specs: tuple[Element, ...]) -> type[StrictSchema]:
+    """A strict schema with one field per element (the element list is the one definition)."""
+    return type(name, (StrictSchema,), {spec.name: _element_field(spec) for spec in specs})
+
+
+if TYPE_CHECKING:  # the checker sees a plain base class; the fields are made from the element list
+    ElementUpdateFields = StrictSchema
+    MaterialElementFields = StrictSchema
+else:
+    ElementUpdateFields = _element_schema("ElementUpdateFields", ELEMENTS)
+    MaterialElementFields = _element_schema("MaterialElementFields", MATERIAL_ELEMENTS)
+
+
+class MaterialSchema(MaterialElementFields):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     form = fields.String(load_default="paper", validate=validate.OneOf(list(MATERIAL_FORMS)))
     required = fields.Boolean(load_default=True)
-    copies = fields.Integer(strict=True, load_default=1, validate=validate.Range(min=0, max=99))
+    copies = fields.Integer(
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(
+            min=1, max=MAX_COPIES, error=f"份数应为 1 到 {MAX_COPIES} 的整数（未填报用 null）"
+        ),
+    )
     licence_type_code = fields.String(allow_none=True, validate=validate.Length(equal=21))
     notes = fields.String(allow_none=True, validate=validate.Length(max=500))
 
@@ -186,7 +238,34 @@ INHERITED_FIELDS = ("name", "task_type", "legal_basis", "catalog_code", "task_co
 INHERITED_MESSAGE = "继承自基本目录，不可修改"
 
 
-class EntryUpdateSchema(StrictSchema):
+class StepSchema(StrictSchema):
+    name = fields.String(
+        required=True, validate=validate.Length(min=1, max=100, error="办理环节名称应为 1 到 100 个字")
+    )
+    post = fields.String(
+        allow_none=True, validate=validate.Length(max=100, error="承办岗位不能超过 100 个字")
+    )
+    days = fields.Integer(
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(min=0, max=MAX_DAYS, error="环节时限应在 0 到 {max} 之间"),
+    )
+    unit = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(list(TIME_UNITS), error="环节时限单位应为 working 或 calendar"),
+    )
+
+
+class FaqSchema(StrictSchema):
+    question = fields.String(
+        required=True, validate=validate.Length(min=1, max=500, error="问题应为 1 到 500 个字")
+    )
+    answer = fields.String(
+        required=True, validate=validate.Length(min=1, max=2000, error="解答应为 1 到 2000 个字")
+    )
+
+
+class EntryUpdateSchema(ElementUpdateFields):
     @pre_load
     def refuse_inherited_fields(self, data: Any, **kwargs: Any) -> Any:
         """An inherited field is a rule, not an unknown field: say why it is refused."""
@@ -196,15 +275,15 @@ class EntryUpdateSchema(StrictSchema):
                 raise ValidationError({key: [INHERITED_MESSAGE] for key in found})
         return data
 
-    accept_conditions = fields.String(validate=validate.Length(max=5000))
+    accept_conditions = fields.String(allow_none=True, validate=validate.Length(max=5000))
     anticipate_days = fields.Integer(
         strict=True, allow_none=True, validate=validate.Range(min=0, max=MAX_DAYS)
     )
-    anticipate_unit = fields.String(validate=validate.OneOf(list(TIME_UNITS)))
+    anticipate_unit = fields.String(allow_none=True, validate=validate.OneOf(list(TIME_UNITS)))
     promise_days = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=MAX_DAYS))
-    promise_unit = fields.String(validate=validate.OneOf(list(TIME_UNITS)))
-    project_type = fields.String(validate=validate.OneOf(list(PROJECT_TYPES)))
-    visits = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_VISITS))
+    promise_unit = fields.String(allow_none=True, validate=validate.OneOf(list(TIME_UNITS)))
+    project_type = fields.String(allow_none=True, validate=validate.OneOf(list(PROJECT_TYPES)))
+    visits = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=MAX_VISITS))
     visits_reason = fields.String(allow_none=True, validate=validate.Length(max=500))
     online_depth = fields.String(
         validate=[CODE_LIST, validate.Length(max=20)],
@@ -215,6 +294,7 @@ class EntryUpdateSchema(StrictSchema):
     )
     online_url = fields.String(allow_none=True, validate=validate.Length(max=500))
     result_delivery = fields.String(
+        allow_none=True,
         validate=[CODE_LIST, validate.Length(max=40)],
         metadata={
             "description": "结果送达方式，逗号分隔："
@@ -228,6 +308,28 @@ class EntryUpdateSchema(StrictSchema):
     not_applicable_reason = fields.String(allow_none=True, validate=validate.Length(max=500))
     materials = fields.List(fields.Nested(MaterialSchema), validate=validate.Length(max=MAX_MATERIALS))
     fees = fields.List(fields.Nested(FeeSchema), validate=validate.Length(max=MAX_FEES))
+    steps = fields.List(fields.Nested(StepSchema), validate=validate.Length(max=MAX_STEPS))
+    faqs = fields.List(fields.Nested(FaqSchema), validate=validate.Length(max=MAX_FAQS))
+
+
+class AttachmentUploadSchema(StrictSchema):
+    filename = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    content_base64 = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=7_100_000),
+        metadata={"description": "文件内容（Base64）；PDF、Word、Excel、JPG、PNG，不超过 5 MB"},
+    )
+
+
+class AttachmentSchema(BaseSchema):
+    id = fields.Integer()
+    entry_id = fields.Integer()
+    filename = fields.String()
+    kind = fields.String()
+    size = fields.Integer()
+    sha256 = fields.String()
+    created_at = fields.DateTime()
+    url = fields.Function(lambda a: f"/files/{a.id}")
 
 
 class NoContactSchema(StrictSchema):
@@ -259,7 +361,13 @@ class MaterialOutSchema(BaseSchema):
     name = fields.String()
     form = fields.String()
     required = fields.Boolean()
-    copies = fields.Integer()
+    copies = fields.Integer(allow_none=True)
+    source_channel = fields.String(allow_none=True)
+    original = fields.String(allow_none=True)
+    accept_standard = fields.String(allow_none=True)
+    basis = fields.String(allow_none=True)
+    blank_form = fields.Integer(allow_none=True)
+    sample = fields.Integer(allow_none=True)
     licence_type_code = fields.String(allow_none=True)
     notes = fields.String(allow_none=True)
 
@@ -286,22 +394,44 @@ class EntrySchema(BaseSchema):
     not_applicable_reason = fields.String(allow_none=True)
     status = fields.String()
     version = fields.Integer()
-    accept_conditions = fields.String()
+    accept_conditions = fields.String(allow_none=True)
     anticipate_days = fields.Integer(allow_none=True)
-    anticipate_unit = fields.String()
+    anticipate_unit = fields.String(allow_none=True)
     promise_days = fields.Integer(allow_none=True)
-    promise_unit = fields.String()
-    project_type = fields.String()
-    visits = fields.Integer()
+    promise_unit = fields.String(allow_none=True)
+    project_type = fields.String(allow_none=True)
+    visits = fields.Integer(allow_none=True)
     visits_reason = fields.String(allow_none=True)
     online_depth = fields.String()
     online_url = fields.String(allow_none=True)
-    result_delivery = fields.String()
+    result_delivery = fields.String(allow_none=True)
     window_address = fields.String(allow_none=True)
     opening_hours = fields.String(allow_none=True)
     phone = fields.String(allow_none=True)
     keywords = fields.String()
     no_contact = fields.Boolean()
+    subject_nature = fields.String(allow_none=True)
+    entrusted_department = fields.String(allow_none=True)
+    joint_bodies = fields.String(allow_none=True)
+    power_source = fields.String(allow_none=True)
+    handle_item = fields.String(allow_none=True)
+    service_objects = fields.String(allow_none=True)
+    special_procedure = fields.String(allow_none=True)
+    anticipate_explain = fields.String(allow_none=True)
+    promise_explain = fields.String(allow_none=True)
+    charges = fields.Boolean(allow_none=True)
+    in_hall = fields.Boolean(allow_none=True)
+    handle_area = fields.String(allow_none=True)
+    quantity_limit = fields.String(allow_none=True)
+    result_type = fields.String(allow_none=True)
+    result_name = fields.String(allow_none=True)
+    result_sample = fields.Integer(allow_none=True)
+    complaint_phone = fields.String(allow_none=True)
+    review_channel = fields.String(allow_none=True)
+    litigation_channel = fields.String(allow_none=True)
+    mobile_url = fields.String(allow_none=True)
+    pay_online = fields.Boolean(allow_none=True)
+    demo_content = fields.Boolean()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     published_at = fields.DateTime(allow_none=True)
@@ -316,6 +446,9 @@ class EntryDetailSchema(EntrySchema):
     department = fields.Nested(DepartmentSchema)
     materials = fields.List(fields.Nested(MaterialOutSchema))
     fees = fields.List(fields.Nested(FeeOutSchema))
+    steps = fields.List(fields.Nested(StepSchema))
+    faqs = fields.List(fields.Nested(FaqSchema))
+    attachments = fields.List(fields.Nested(AttachmentSchema))
     no_contact_check = fields.Nested(NoContactCheckSchema)
 
 

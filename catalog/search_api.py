@@ -18,7 +18,8 @@ from marshmallow import EXCLUDE, fields, validate
 
 from catalog import search as engine
 from catalog.api import API_LIMIT
-from catalog.models import TASK_TYPES, USE_LEVELS
+from catalog.elements import HANDLE_ITEMS, SERVICE_OBJECTS
+from catalog.models import TASK_TYPES, USE_LEVELS, ImplementationEntry
 from catalog.search.elsewhere import find_elsewhere
 from catalog.search.evaluation import RELEVANCE_CSV, evaluate_splits, format_report, read_relevance
 from catalog.search_models import SearchEntry
@@ -259,11 +260,21 @@ def _services(args: dict[str, Any]) -> list[dict[str, Any]]:
     if args.get("jurisdiction_id") not in (None, "", jurisdiction):
         raise NotFound("未知的 jurisdiction_id", {"jurisdiction_id": [f"本服务只覆盖 {jurisdiction}"]})
     e = table_of(SearchEntry)
+    ie = table_of(ImplementationEntry)
     offset = (args["page"] - 1) * args["limit"]
     rows = (
         db_session()
         .execute(
-            sa.select(e.c.task_code, e.c.name, e.c.department_name, e.c.task_type, e.c.entry_id)
+            sa.select(
+                e.c.task_code,
+                e.c.name,
+                e.c.department_name,
+                e.c.task_type,
+                e.c.entry_id,
+                ie.c.service_objects,
+                ie.c.handle_item,
+            )
+            .join(ie, ie.c.id == e.c.entry_id)
             .order_by(e.c.entry_id)
             .offset(offset)
             .limit(args["limit"])
@@ -274,7 +285,7 @@ def _services(args: dict[str, Any]) -> list[dict[str, Any]]:
         {
             "service_code": r.task_code,
             "service_name": r.name,
-            "description": f"{r.department_name}办理的{TASK_TYPES.get(r.task_type, '政务服务')}事项",
+            "description": _description(r),
             "metadata": False,
             "type": "realtime",
             "keywords": ",".join(_keywords(r.name)),
@@ -282,6 +293,18 @@ def _services(args: dict[str, Any]) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+def _description(r: Any) -> str:
+    """GeoReport's free-text description: who handles it, and the national elements Open311 has no
+    field for but a client shows to the applicant (服务对象, 业务办理项), only when recorded."""
+    text = f"{r.department_name}办理的{TASK_TYPES.get(r.task_type, '政务服务')}事项"
+    if r.service_objects:
+        objects = "、".join(SERVICE_OBJECTS.get(c, c) for c in r.service_objects.split(",") if c)
+        text += f"；服务对象：{objects}"
+    if r.handle_item:
+        text += f"；业务办理项：{HANDLE_ITEMS.get(r.handle_item, r.handle_item)}"
+    return text
 
 
 def _keywords(name: str) -> list[str]:

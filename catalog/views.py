@@ -30,8 +30,21 @@ from flask import (
 )
 from sqlmodel import Session, col, select
 
+from catalog import (
+    attachments,
+    element_form,
+    elements,
+    entry_elements,
+    history,
+    norules,
+    permissions,
+    review_settings,
+    revisions,
+    scope,
+    services,
+    upper,
+)
 from catalog import entries as entry_services
-from catalog import history, norules, permissions, review_settings, revisions, scope, services, upper
 from catalog.consistency import consistency_report, coverage, drifted_fields
 from catalog.models import (
     ENTRY_STATUS_LABELS,
@@ -107,7 +120,7 @@ FIELD_LABELS = {
     "role": "角色",
     "department_id": "所属部门",
 }
-_ROW_KEY = re.compile(r"^(materials|fees)\W*(\d+)\W*([a-z_]*)\W*$")
+FIELD_LABELS |= {k: v for k, v in elements.FIELD_LABELS.items() if k not in FIELD_LABELS}
 
 
 # ---------------------------------------------------------------- helpers
@@ -172,14 +185,7 @@ def _flatten(prefix: str, value: Any) -> dict[str, list[str]]:
 
 
 def _form_key(key: str) -> str:
-    match = _ROW_KEY.match(key)
-    if match:
-        kind, index, attr = match.groups()
-        prefix = "m" if kind == "materials" else "f"
-        if attr == "amount_fen":
-            attr = "amount"
-        return f"{prefix}-{index}-{attr}" if attr else f"{prefix}-{index}"
-    return key
+    return element_form.form_key(key) or key
 
 
 def _flash_domain_error(error: DomainError) -> None:
@@ -238,7 +244,8 @@ def _entry_form_values(entry: ImplementationEntry, materials: list[Any], fees: l
         value = getattr(entry, name)
         values[name] = "" if value is None else str(value)
     for name in ("anticipate_unit", "promise_unit", "project_type"):
-        values[name] = getattr(entry, name)
+        values[name] = getattr(entry, name) or ""
+    values |= element_form.element_values(entry)
     values["online_depth"] = [c for c in (entry.online_depth or "").split(",") if c]
     values["result_delivery"] = [c for c in (entry.result_delivery or "").split(",") if c]
     values["materials"] = [
@@ -246,9 +253,10 @@ def _entry_form_values(entry: ImplementationEntry, materials: list[Any], fees: l
             "name": m.name,
             "form": m.form,
             "required": m.required,
-            "copies": str(m.copies),
+            "copies": "" if m.copies is None else str(m.copies),
             "licence_type_code": m.licence_type_code or "",
             "notes": m.notes or "",
+            **element_form.material_element_values(m),
         }
         for m in materials
     ]
@@ -287,25 +295,23 @@ def _parse_entry_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], list[d
         values[name] = raw
         if len(raw) > limit:
             errors.setdefault(name, []).append(f"不能超过 {limit} 个字")
-        fields[name] = raw or (None if name not in ("accept_conditions", "keywords") else "")
+        fields[name] = raw or (None if name != "keywords" else "")
     for name in INT_FIELDS:
         values[name] = form.get(name, "").strip()
         high = entry_services.MAX_VISITS if name == "visits" else entry_services.MAX_DAYS
         fields[name] = _parse_int(form, name, errors, high=high)
-    if fields["visits"] is None and "visits" not in errors:
-        errors["visits"] = ["请填写到办事现场次数（不需到现场填 0）"]
     for name, allowed in (("anticipate_unit", TIME_UNITS), ("promise_unit", TIME_UNITS),
                           ("project_type", PROJECT_TYPES)):
         raw = form.get(name, "")
         values[name] = raw
-        if raw not in allowed:
+        if raw and raw not in allowed:
             errors.setdefault(name, []).append("请选择有效的选项")
-        fields[name] = raw
+        fields[name] = raw or None  # 未填报
     depth = [c for c in form.getlist("online_depth") if c in ONLINE_DEPTH]
     delivery = [c for c in form.getlist("result_delivery") if c in RESULT_DELIVERY]
     values["online_depth"], values["result_delivery"] = depth, delivery
     fields["online_depth"] = ",".join(sorted(set(depth)))
-    fields["result_delivery"] = ",".join(k for k in RESULT_DELIVERY if k in delivery)
+    fields["result_delivery"] = ",".join(k for k in RESULT_DELIVERY if k in delivery) or None
 
     materials: list[dict[str, Any]] = []
     values["materials"] = []
@@ -314,12 +320,14 @@ def _parse_entry_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], list[d
             "name": form.get(f"m-{i}-name", "").strip(),
             "form": form.get(f"m-{i}-form", "paper"),
             "required": form.get(f"m-{i}-required") == "1",
-            "copies": form.get(f"m-{i}-copies", "1").strip() or "1",
+            "copies": form.get(f"m-{i}-copies", "").strip(),
             "licence_type_code": form.get(f"m-{i}-licence_type_code", "").strip(),
             "notes": form.get(f"m-{i}-notes", "").strip(),
         }
         if not row["name"] and not row["licence_type_code"] and not row["notes"]:
             continue  # a blank row: removed or never filled
+        shown_elements, material_elements = element_form.parse_material_elements(form, i)
+        row |= shown_elements
         pos = len(materials)
         values["materials"].append(row)
         if not row["name"]:
@@ -328,20 +336,14 @@ def _parse_entry_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], list[d
             errors.setdefault(f"m-{pos}-name", []).append("不能超过 200 个字")
         if row["form"] not in MATERIAL_FORMS:
             errors.setdefault(f"m-{pos}-form", []).append("请选择材料形式")
-        try:
-            copies = int(row["copies"])
-            if not 0 <= copies <= 99:
-                raise ValueError
-        except ValueError:
-            errors.setdefault(f"m-{pos}-copies", []).append("份数应为 0 到 99 的整数")
-            copies = 1
         materials.append({
             "name": row["name"],
             "form": row["form"],
             "required": row["required"],
-            "copies": copies,
+            "copies": row["copies"] or None,  # checked (1-99 or 未填报) by the service
             "licence_type_code": row["licence_type_code"] or None,
             "notes": row["notes"] or None,
+            **material_elements,
         })
 
     fees: list[dict[str, Any]] = []
@@ -376,6 +378,11 @@ def _form_options() -> dict[str, Any]:
         "RESULT_DELIVERY": RESULT_DELIVERY,
         "MATERIAL_FORMS": MATERIAL_FORMS,
         "EXTRA_BLANK_ROWS": EXTRA_BLANK_ROWS,
+        "ELEMENTS": entry_elements.ELEMENTS,
+        "MATERIAL_ELEMENTS": entry_elements.MATERIAL_ELEMENTS,
+        "SPECS": entry_elements.BY_NAME,
+        "MATERIAL_SPECS": {e.name: e for e in entry_elements.MATERIAL_ELEMENTS},
+        "el": elements,
     }
 
 
@@ -473,6 +480,9 @@ def entry_detail(entry_id: int) -> Any:
     return render_template(
         "staff/entry_detail.html", **_review_context(session, principal, entry),
         entry=entry, item=item, materials=materials, fees=fees, rule=rule,
+        element_rows=entry_elements.element_rows(entry),
+        steps=entry_elements.entry_steps(session, entry.id),
+        faqs=entry_elements.entry_faqs(session, entry.id),
         upper_item=upper_item, drift=drift, DRIFT_LABELS=DRIFT_LABELS, UPPER_LEVELS=UPPER_LEVELS,
         department_name=depts.get(entry.department_id, ""), division_name=divs.get(entry.division_code, ""),
         can_edit=permissions.can_edit_entry(principal, entry),
@@ -519,12 +529,18 @@ def _review_context(session: Session, principal: Principal, entry: Implementatio
 def _revision_form_values(session: Session, entry: ImplementationEntry, revision: Any) -> dict[str, Any]:
     """The edit form filled with what the revision proposes (the published values it leaves alone)."""
     state = revisions.proposed_state(session, entry, revision)
-    return _entry_form_values(
+    values = _entry_form_values(
         cast(ImplementationEntry, SimpleNamespace(**state)),
         [SimpleNamespace(**{"licence_type_code": None, "notes": None, **m})
          for m in state.get("materials") or []],
         [SimpleNamespace(**{"basis": "", "reducible": False, **f}) for f in state.get("fees") or []],
     )
+    # The revision's steps and questions, not the published rows.
+    values["steps"] = element_form.step_values(
+        [SimpleNamespace(**{"post": None, "days": None, "unit": None, **s})
+         for s in state.get("steps") or []])
+    values["faqs"] = element_form.faq_values([SimpleNamespace(**f) for f in state.get("faqs") or []])
+    return values
 
 
 @bp.route("/staff/entries/<int:entry_id>/edit", methods=["GET", "POST"])
@@ -552,28 +568,32 @@ def entry_edit(entry_id: int) -> Any:
     message = None
     if request.method == "POST":
         values, fields, materials, fees, errors = _parse_entry_form(request.form)
-        if not errors:
-            try:
-                if revision is not None:
-                    revisions.update_revision(session, principal, id_of(entry), fields=fields,
-                                              materials=materials, fees=fees)
-                else:
-                    entry_services.update_entry(session, principal, id_of(entry), fields=fields,
-                                                materials=materials, fees=fees)
-            except Conflict as error:
-                session.rollback()
-                _flash_domain_error(error)
-                return _back_to_entry(id_of(entry))
-            except Invalid as error:
-                session.rollback()
-                errors = _field_errors(error.details)
-                message = "保存失败：表单中有需要修改的内容，请查看标红的字段"
+        shown, element_fields = element_form.parse_elements(request.form)
+        values |= shown
+        values["steps"], steps = element_form.parse_steps(request.form)
+        values["faqs"], faqs = element_form.parse_faqs(request.form)
+        # The service runs even when the form's own parsing found errors, so every field's problem
+        # is shown in one round; nothing is kept unless both found none.
+        try:
+            if revision is not None:
+                revisions.update_revision(session, principal, id_of(entry), fields=fields | element_fields,
+                                          materials=materials, fees=fees, steps=steps, faqs=faqs)
             else:
-                done = "已保存修订；提交审核并通过后才替换发布版本" if revision is not None else "已保存"
-                flash(done, "ok")
-                return _back_to_entry(id_of(entry))
-        else:
-            message = "表单中有需要修改的内容，请查看标红的字段"
+                entry_services.update_entry(session, principal, id_of(entry), fields=fields | element_fields,
+                                            materials=materials, fees=fees, steps=steps, faqs=faqs)
+        except Conflict as error:
+            session.rollback()
+            _flash_domain_error(error)
+            return _back_to_entry(id_of(entry))
+        except Invalid as error:
+            for key, msgs in _field_errors(error.details).items():
+                errors.setdefault(key, msgs)  # a field the form already flagged keeps its own message
+        if not errors:
+            done = "已保存修订；提交审核并通过后才替换发布版本" if revision is not None else "已保存"
+            flash(done, "ok")
+            return _back_to_entry(id_of(entry))
+        session.rollback()
+        message = "保存失败：表单中有需要修改的内容，请查看标红的字段"
         status = 422
     elif revision is not None:
         values = _revision_form_values(session, entry, revision)
@@ -581,15 +601,40 @@ def entry_edit(entry_id: int) -> Any:
     else:
         values = _entry_form_values(entry, entry_services.entry_materials(session, entry.id),
                                     entry_services.entry_fees(session, entry.id))
+        values["steps"] = element_form.step_values(entry_elements.entry_steps(session, entry.id))
+        values["faqs"] = element_form.faq_values(entry_elements.entry_faqs(session, entry.id))
         status = 200
-    known = set(TEXT_FIELDS) | set(INT_FIELDS) | {
+    known = set(TEXT_FIELDS) | set(INT_FIELDS) | set(entry_elements.ELEMENT_FIELDS) | {
         "anticipate_unit", "promise_unit", "project_type", "online_depth", "result_delivery"}
-    general = {k: v for k, v in errors.items() if k not in known and not re.match(r"^[mf]-\d+", k)}
+    general = {k: v for k, v in errors.items() if k not in known and not re.match(r"^[mfsq]-\d+", k)}
+    files = attachments.entry_attachments(session, entry.id)
     return render_template(
         "staff/entry_edit.html", entry=entry, values=values, errors=errors, general_errors=general,
         revision=revision,
-        message=message, **_form_options(), **_common(),
+        message=message, files=files, **_form_options(), **_common(),
     ), status
+
+
+@bp.post("/staff/entries/<int:entry_id>/attachments")
+def entry_attachment_upload(entry_id: int) -> Any:
+    """Upload a 空白表格 / 示例样表 / 审批结果样本; it is then chosen in the form's file lists."""
+    principal = _staff()
+    session = _session()
+    entry = _entry_for_view(session, principal, entry_id)
+    upload = request.files.get("file")
+    try:
+        row = attachments.upload_attachment(
+            session, principal, id_of(entry),
+            filename=upload.filename if upload is not None else None,
+            data=upload.read(attachments.MAX_ATTACHMENT_BYTES + 1) if upload is not None else None,
+        )
+    except Invalid as error:
+        session.rollback()
+        details = error.details if isinstance(error.details, dict) else {}
+        flash("上传失败：" + "；".join(str(m) for m in details.get("file", [error.message])), "error")
+    else:
+        flash(f"已上传“{row.filename}”（文件编号 {row.id}），请在下方选择它并保存", "ok")
+    return redirect(url_for("staff.entry_edit", entry_id=id_of(entry)) + "#files")
 
 
 def _entry_action(entry_id: int, action: Any, done: str, *, reason_required: bool = False) -> Any:

@@ -58,6 +58,7 @@ from core.config import PROJECT_ROOT, Settings
 from core.db import Database, id_of
 from core.login import clear_login_failures
 from core.types import utcnow
+from demo import elements_demo
 
 ITEMS_CSV = PROJECT_ROOT / "data" / "service_items_guangan_511602.csv"
 # The item file names 广安区's departments and gives no 统一社会信用代码: the demo maps the names to
@@ -207,6 +208,8 @@ def _build(session: Session, settings: Settings, summary: DemoSummary, *, progre
     echo(f"claims: {len(town_entries)} town-level, {len(village_entries)} village-level")
 
     flagged += _revise_district_entries(session, district)
+    filled = elements_demo.complete_district_entries(session, _complete)
+    echo(f"district entries given a demo element set (示例内容): {filled} more")
     summary.no_contact = flagged
     echo(f"no-contact entries flagged through the rule: {flagged}")
 
@@ -317,7 +320,11 @@ def _complete(session: Session, entry: ImplementationEntry, place: Division | No
               seed: int) -> None:
     """Fill a draft entry's local elements: either passing the no-contact rule or needing one visit."""
     fields, materials = _elements(entry, place, passes=passes, seed=seed)
-    entry_services.update_entry(session, SYSTEM, id_of(entry), fields=fields, materials=materials)
+    entry_services.update_entry(
+        session, SYSTEM, id_of(entry), fields=fields, materials=materials,
+        steps=elements_demo.steps_for(entry, fields["promise_days"]), faqs=elements_demo.faqs_for(entry),
+    )
+    elements_demo.mark(session, entry)
 
 
 def _revise(session: Session, entry: ImplementationEntry, *, passes: bool, seed: int, reason: str) -> None:
@@ -326,7 +333,10 @@ def _revise(session: Session, entry: ImplementationEntry, *, passes: bool, seed:
     fields, materials = _elements(entry, None, passes=passes, seed=seed)
     revisions.open_revision(session, SYSTEM, id_of(entry), reason=reason)
     revisions.update_revision(session, SYSTEM, id_of(entry), fields={**fields, "no_contact": passes},
-                              materials=materials)
+                              materials=materials,
+                              steps=elements_demo.steps_for(entry, fields["promise_days"]),
+                              faqs=elements_demo.faqs_for(entry))
+    elements_demo.mark(session, entry)
 
 
 def _elements(entry: ImplementationEntry, place: Division | None, *, passes: bool,
@@ -371,7 +381,9 @@ def _elements(entry: ImplementationEntry, place: Division | None, *, passes: boo
             {"name": "居民身份证原件及复印件", "form": "paper", "required": True, "copies": 1},
             {"name": "户口簿复印件", "form": "paper", "required": False, "copies": 1},
         ]
-    return fields, materials
+    fields |= elements_demo.element_set(entry, passes=passes, seed=seed)
+    fields |= {"anticipate_unit": "working", "promise_unit": "working"}
+    return fields, elements_demo.material_elements(materials)
 
 
 def _revise_district_entries(session: Session, district: str) -> int:

@@ -140,7 +140,8 @@ def import_demo_cases(session: Session, year: int, entries: list[Any]) -> None:
         if e.level == "6" or rng.random() < 0.33:
             continue
         base = rng.choice((1, 2, 3, 5, 8, 13, 30, 60)) if e.level == "4" else rng.choice((1, 2, 4))
-        online_share = 0.9 if e.no_contact else (0.5 if e.visits <= 1 else 0.1)
+        # Visits not recorded: the synthetic case mix assumes the middle share, not a recorded fact.
+        online_share = 0.9 if e.no_contact else (0.5 if e.visits is None or e.visits <= 1 else 0.1)
         for month in range(1, 13):
             received = max(0, int(rng.gauss(base, base / 3)))
             online = min(received, int(received * online_share + rng.random()))

@@ -5,7 +5,7 @@ Services take a Session, flush and never commit; every write is audited.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -136,6 +136,8 @@ class BundleView:
     days_unknown: list[str]
     total_fee_fen: int
     fee_lines: list[dict[str, Any]]
+    # Entries whose 是否收费 nobody recorded: the total is then not "不收费", it is incomplete.
+    charges_unknown: list[str] = field(default_factory=list)
 
 
 def bundle_view(session: Session, bundle_id: int, public: bool = True) -> BundleView:
@@ -171,7 +173,9 @@ def bundle_view(session: Session, bundle_id: int, public: bool = True) -> Bundle
         entry = entries[m.entry_id]
         if key in materials:
             materials[key]["entries"].append(entry.name)
-            materials[key]["copies"] = max(materials[key]["copies"], m.copies)
+            # 份数 not recorded (None) on one entry does not hide the other's recorded count.
+            counts = [c for c in (materials[key]["copies"], m.copies) if c is not None]
+            materials[key]["copies"] = max(counts) if counts else None
             materials[key]["required"] = materials[key]["required"] or m.required
         else:
             materials[key] = {
@@ -211,4 +215,5 @@ def bundle_view(session: Session, bundle_id: int, public: bool = True) -> Bundle
         days_unknown=unknown,
         total_fee_fen=sum(f["amount_fen"] for f in fee_lines),
         fee_lines=fee_lines,
+        charges_unknown=[e.name for e in ordered if e.charges is None],
     )

@@ -10,7 +10,12 @@ Mapping (documented in docs/cpsv-ap.md):
 - materials (申请材料) → cv:Evidence via cpsv:hasInput;
 - 承诺办结时限 → cv:processingTime as xsd:duration (P{n}D);
 - licence types an entry produces (证照目录) → cv:Output via cpsv:produces;
-- bundles (一件事) → cv:Event (life event) via cv:isGroupedBy.
+- bundles (一件事) → cv:Event (life event) via cv:isGroupedBy;
+- national elements (issue #12): 受理条件 → cv:Requirement via cv:holdsRequirement; 审批结果 (type, name)
+  → cv:Output via cpsv:produces; 受理标准 of a material → the cv:Evidence's dct:description; 监督投诉电话
+  → a second cv:ContactPoint; 移动端办理地址 → a "mobile" cv:Channel. (办理时间 is free text; CPSV-AP's
+  cv:openingHours wants a time:TemporalEntity, so it is not mapped.) Elements nobody recorded are left
+  out (an absent triple), never defaulted.
 Code-list values are typed skos:Concept and places dct:Location so the official shapes validate.
 """
 
@@ -24,6 +29,7 @@ from rdflib import RDF, XSD, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, SKOS
 from sqlmodel import Session, col, select
 
+from catalog.elements import RESULT_TYPES
 from catalog.models import (
     TASK_TYPES,
     Department,
@@ -40,7 +46,7 @@ CV = Namespace("http://data.europa.eu/m8g/")
 ELI = Namespace("http://data.europa.eu/eli/ontology#")
 CNY = URIRef("http://publications.europa.eu/resource/authority/currency/CNY")
 
-CHANNELS = {"online": "网上办理", "window": "窗口办理", "post": "快递申请"}
+CHANNELS = {"online": "网上办理", "mobile": "移动端办理", "window": "窗口办理", "post": "快递申请"}
 ZH = "zh"
 
 
@@ -133,7 +139,7 @@ def build_graph(session: Session, base_url: str, extras: Extras | None = None) -
         g.add((s, RDF.type, CPSV.PublicService))
         g.add((s, DCTERMS.identifier, Literal(entry.task_code)))
         g.add((s, DCTERMS.title, _zh(entry.name)))
-        description = entry.accept_conditions.strip() or f"{entry.name}（{dept.name}实施）"
+        description = (entry.accept_conditions or "").strip() or f"{entry.name}（{dept.name}实施）"
         g.add((s, DCTERMS.description, _zh(description)))
         g.add((s, CV.hasCompetentAuthority, organisation(dept)))
         g.add((s, DCTERMS.spatial, location(entry.division_code)))
@@ -175,7 +181,10 @@ def build_graph(session: Session, base_url: str, extras: Extras | None = None) -
             g.add((ev, RDF.type, CV.Evidence))
             g.add((ev, DCTERMS.identifier, Literal(f"{entry.task_code}-evidence-{m.id}")))
             g.add((ev, DCTERMS.title, _zh(m.name)))
+            if m.accept_standard:
+                g.add((ev, DCTERMS.description, _zh(m.accept_standard)))
             g.add((s, CPSV.hasInput, ev))
+        _add_elements(g, base, s, entry)
         for code, name in extras.outputs.get(entry_id, []):
             out = base[f"output/{code}"]
             g.add((out, RDF.type, CV.Output))
@@ -204,16 +213,45 @@ def build_graph(session: Session, base_url: str, extras: Extras | None = None) -
     return g
 
 
+def _add_elements(g: Graph, base: Namespace, s: URIRef, entry: ImplementationEntry) -> None:
+    """The national elements that CPSV-AP has a place for; an element not recorded adds nothing."""
+    if entry.accept_conditions and entry.accept_conditions.strip():
+        req = base[f"service/{entry.task_code}/requirement/accept"]
+        g.add((req, RDF.type, CV.Requirement))
+        g.add((req, DCTERMS.identifier, Literal(f"{entry.task_code}-requirement")))
+        g.add((req, DCTERMS.title, _zh("受理条件")))
+        g.add((req, DCTERMS.description, _zh(entry.accept_conditions.strip())))
+        g.add((s, CV.holdsRequirement, req))
+    if entry.result_name:
+        out = base[f"service/{entry.task_code}/output/result"]
+        g.add((out, RDF.type, CV.Output))
+        g.add((out, DCTERMS.identifier, Literal(f"{entry.task_code}-result")))
+        g.add((out, DCTERMS.title, _zh(entry.result_name)))
+        if entry.result_type:
+            concept = base[f"concept/result-type/{entry.result_type}"]
+            label = RESULT_TYPES.get(entry.result_type, entry.result_type)
+            g.add((out, DCTERMS.type, _concept(g, concept, label)))
+        g.add((s, CPSV.produces, out))
+    if entry.complaint_phone:
+        cp = base[f"service/{entry.task_code}/contact/complaint"]
+        g.add((cp, RDF.type, CV.ContactPoint))
+        g.add((cp, CV.telephone, Literal(entry.complaint_phone)))
+        g.add((s, CV.contactPoint, cp))
+
+
 def _channels(entry: ImplementationEntry) -> list[str]:
+    """The channels the entry records; none recorded gives none (not an assumed window)."""
     kinds = []
-    depth = set(filter(None, entry.online_depth.split(",")))
+    depth = set(filter(None, (entry.online_depth or "").split(",")))
     if depth & {"2", "3", "4", "5"} or entry.online_url:
         kinds.append("online")
-    if entry.visits > 0 or entry.window_address:
+    if entry.mobile_url:
+        kinds.append("mobile")
+    if (entry.visits is not None and entry.visits > 0) or entry.window_address:
         kinds.append("window")
-    if "post" in entry.result_delivery.split(","):
+    if "post" in (entry.result_delivery or "").split(","):
         kinds.append("post")
-    return kinds or ["window"]
+    return kinds
 
 
 def _chunks(values: list[int | None], size: int) -> Iterable[list[int | None]]:

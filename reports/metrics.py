@@ -50,7 +50,7 @@ class EntryFact(NamedTuple):
     item_id: int
     status: str
     applicable: bool = True
-    visits: int = 1
+    visits: int | None = None  # None: 到办事现场次数 not recorded (未填报), never counted as a number
     online_depth: frozenset[str] = frozenset()
     no_contact: bool = False
     drift: bool = False
@@ -302,8 +302,8 @@ class Definition:
 # ---- shared selections ---------------------------------------------------------------------------
 
 
-def depth_level(codes: frozenset[str], visits: int) -> int:
-    """网上办理深度 Ⅰ–Ⅳ from the 1–8 codes (standards §2 suggested mapping)."""
+def depth_level(codes: frozenset[str], visits: int | None) -> int:
+    """网上办理深度 Ⅰ–Ⅳ from the 1–8 codes (standards §2 suggested mapping). Ⅳ needs 0 visits recorded."""
     if codes & {"4", "5"} and codes & {"6", "7"} and visits == 0:
         return 4
     if codes & {"3", "4", "5"}:
@@ -359,25 +359,46 @@ def no_contact_rate(facts: Facts, task_type: str | None = None) -> Rate:
     return _rate(key, label, (e for e in scope if e.no_contact), scope, missing="没有已发布的该类事项")
 
 
+def _full_online_unknown(e: EntryFact) -> bool:
+    """到现场次数 not recorded and the depth codes do not already rule Ⅳ out (none recorded, or
+    codes that would make it Ⅳ): neither a yes nor a no, so left out of both counts."""
+    if e.visits is not None:
+        return False
+    qualifies = bool(e.online_depth & {"4", "5"}) and bool(e.online_depth & {"6", "7"})
+    return not e.online_depth or qualifies
+
+
+def _handling_not_recorded(e: EntryFact) -> bool:
+    """Neither the depth codes nor the visits recorded: nothing is known about how it is handled."""
+    return not e.online_depth and e.visits is None
+
+
 def full_online_rate(facts: Facts) -> Rate:
-    den = on_application(facts)
+    den = [e for e in on_application(facts) if not _full_online_unknown(e)]
     return _rate(
         "full_online_rate", "全程网办率", (e for e in den if depth_level(e.online_depth, e.visits) == 4), den
     )
 
 
 def at_most_once_rate(facts: Facts) -> Rate:
-    den = on_application(facts)
-    return _rate("at_most_once_rate", "最多跑一次率", (e for e in den if e.visits <= 1), den)
+    # Not recorded is left out of the numerator AND the denominator: it is neither ≤ 1 nor > 1.
+    den = [e for e in on_application(facts) if e.visits is not None]
+    return _rate(
+        "at_most_once_rate",
+        "最多跑一次率",
+        (e for e in den if e.visits is not None and e.visits <= 1),
+        den,
+        missing="没有填报了到办事现场次数的已发布依申请事项",
+    )
 
 
 def online_available_rate(facts: Facts) -> Rate:
-    den = on_application(facts)
+    den = [e for e in on_application(facts) if not _handling_not_recorded(e)]
     return _rate("online_available_rate", "网上可办率", (e for e in den if is_online_available(e)), den)
 
 
 def depth_distribution(facts: Facts) -> Table:
-    den = on_application(facts)
+    den = [e for e in on_application(facts) if not _handling_not_recorded(e)]
     groups: dict[int, list[EntryFact]] = defaultdict(list)
     for e in den:
         groups[depth_level(e.online_depth, e.visits)].append(e)
@@ -888,21 +909,24 @@ DEFINITIONS: list[Definition] = [
         "全程网办率",
         "catalogue",
         "网上办理深度Ⅳ级（含互联网受理或办理，且含结果反馈或电子证照反馈）且到现场次数为0的依申请事项数 ÷ "
-        "依申请事项数。" + PUBLISHED_NOTE,
+        "依申请事项数（到现场次数未填报、且网上办理深度未填报或够Ⅳ级的事项不计入分子和分母）。"
+        + PUBLISHED_NOTE,
         full_online_rate,
     ),
     Definition(
         "at_most_once_rate",
         "最多跑一次率",
         "catalogue",
-        "到办事现场次数≤1的依申请事项数 ÷ 依申请事项数。" + PUBLISHED_NOTE,
+        "到办事现场次数≤1的依申请事项数 ÷ 填报了到办事现场次数的依申请事项数（未填报的不计入分子和分母）。"
+        + PUBLISHED_NOTE,
         at_most_once_rate,
     ),
     Definition(
         "online_available_rate",
         "网上可办率",
         "catalogue",
-        "网上办理深度含互联网收件、预审、受理或办理之一的依申请事项数 ÷ 依申请事项数。" + PUBLISHED_NOTE,
+        "网上办理深度含互联网收件、预审、受理或办理之一的依申请事项数 ÷ 依申请事项数"
+        "（网上办理深度和到现场次数均未填报的事项不计入分子和分母）。" + PUBLISHED_NOTE,
         online_available_rate,
     ),
     Definition(
@@ -910,7 +934,7 @@ DEFINITIONS: list[Definition] = [
         "网上办理深度分布",
         "catalogue",
         "依申请事项按网上办理深度Ⅰ–Ⅳ级分组计数（Ⅳ级＝含4或5且含6或7且0次到现场；Ⅲ级＝含3、4或5；"
-        "Ⅱ级＝含2；Ⅰ级＝仅1）。" + PUBLISHED_NOTE,
+        "Ⅱ级＝含2；Ⅰ级＝仅1；网上办理深度和到现场次数均未填报的事项不计入）。" + PUBLISHED_NOTE,
         depth_distribution,
     ),
     Definition(

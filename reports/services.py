@@ -181,7 +181,7 @@ def load_catalogue_facts(session: Session, as_of: datetime) -> dict[str, Any]:
                 item_id,
                 status,
                 bool(applicable),
-                int(visits) if visits is not None else 1,
+                int(visits) if visits is not None else None,
                 _depth_codes(depth),
                 bool(no_contact),
                 bool(drifted),

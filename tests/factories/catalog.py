@@ -89,13 +89,16 @@ def make_user(
 COMPLETE_FIELDS = {
     "accept_conditions": "申请人为本区居民",
     "anticipate_days": 20,
+    "anticipate_unit": "working",
     "promise_days": 5,
+    "promise_unit": "working",
     "project_type": "2",
     "visits": 1,
     "visits_reason": "需现场核验原件",
     "window_address": "高港区政务服务中心 3 号窗口",
     "opening_hours": "工作日 9:00-17:00",
     "phone": "0523-86901234",
+    "charges": False,  # 是否收费 recorded as 否 (not recording it would read 信息待补充)
 }
 
 NO_CONTACT_FIELDS = {

@@ -135,6 +135,30 @@ def test_demo_load_builds_the_gaogang_demo_on_fresh_sqlite_and_is_idempotent(tmp
 
         assert session.exec(select(sa.func.count()).select_from(CaseRecord)).one() == 3000
 
+        # Element content (#12): every town and village claim and at least 150 district entries carry
+        # a full element set marked 示例内容; the other district entries record nothing.
+        demo = session.exec(
+            select(ImplementationEntry).where(
+                ImplementationEntry.demo_content, ImplementationEntry.applicable
+            )
+        ).all()
+        by_level = {lv: [e for e in demo if e.level == lv] for lv in ("4", "5", "6")}
+        assert len(by_level["5"]) == 73
+        assert len(by_level["6"]) == 66
+        assert len(by_level["4"]) >= 150
+        for entry in demo:
+            assert entry.visits is not None, entry.task_code
+            assert entry.charges is not None, entry.task_code
+            assert entry.result_name, entry.task_code
+            assert entry.service_objects, entry.task_code
+        bare = session.exec(
+            select(ImplementationEntry).where(
+                ImplementationEntry.level == "4", sa.not_(ImplementationEntry.demo_content)
+            )
+        ).all()
+        assert bare
+        assert all(e.visits is None and e.charges is None and e.visits_reason is None for e in bare)
+
     creds_path = tmp_path / "demo_credentials.json"
     creds = json.loads(creds_path.read_text())
     ours = {

@@ -1,11 +1,11 @@
-// Repeatable rows (materials, fees) on the entry form: add a blank row, remove a row.
+// Repeatable rows (materials, fees, steps, FAQs) on the entry form: add a blank row, remove a row.
 // Without JavaScript the form still works: it always renders two blank rows.
 (function () {
   "use strict";
   function nextIndex(container, prefix) {
     var max = -1;
     container.querySelectorAll("[name^='" + prefix + "-']").forEach(function (el) {
-      var m = el.name.match(/^[mf]-(\d+)-/);
+      var m = el.name.match(/^[mfsq]-(\d+)-/);
       if (m) { max = Math.max(max, parseInt(m[1], 10)); }
     });
     return max + 1;
@@ -28,14 +28,15 @@
       clone.querySelectorAll("[aria-invalid]").forEach(function (el) {
         el.removeAttribute("aria-invalid"); el.removeAttribute("aria-describedby");
       });
-      clone.querySelectorAll("input, select, label").forEach(function (el) {
+      clone.querySelectorAll("input, select, textarea, label").forEach(function (el) {
         ["name", "id", "for"].forEach(function (attr) {
           var v = el.getAttribute(attr);
-          if (v) { el.setAttribute(attr, v.replace(/^([mf])-\d+-/, "$1-" + index + "-")); }
+          if (v) { el.setAttribute(attr, v.replace(/^([mfsq])-\d+-/, "$1-" + index + "-")); }
         });
-        if (el.tagName === "INPUT" && el.type !== "checkbox") {
-          el.value = el.name.endsWith("-copies") ? "1" : "";
+        if ((el.tagName === "INPUT" && el.type !== "checkbox") || el.tagName === "TEXTAREA") {
+          el.value = "";
         }
+        if (el.tagName === "SELECT") { el.selectedIndex = 0; }
       });
       container.appendChild(clone);
       renumber(container);
