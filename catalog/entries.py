@@ -15,8 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from catalog import permissions
+from catalog import permissions, quality
 from catalog.codes import make_task_code
+from catalog.elements import HANDLE_FORMS
 from catalog.inputs import (
     _as_bool,
     _as_int,
@@ -46,7 +47,7 @@ from catalog.models import (
     ImplementationEntry,
     Material,
 )
-from catalog.norules import evaluate_no_contact, split_codes
+from catalog.norules import NoContactResult, derive_depth_level, evaluate_no_contact, split_codes
 from catalog.search.index import reindex_entry
 from catalog.services import get_department, get_item
 from core import audit
@@ -71,6 +72,8 @@ STRUCTURAL_FIELDS = frozenset(
         "status",
         "version",
         "no_contact",
+        "no_contact_class",
+        "depth_level",
         "applicable",
         "created_at",
         "updated_at",
@@ -94,12 +97,42 @@ def _snapshot(session: Session, entry: ImplementationEntry) -> dict[str, Any]:
     return data
 
 
+# licence_type_entry belongs to the licences package, which catalog never imports: the catalogue reads
+# only the 关联事项 link (实施编码, role) through a table clause of its own.
+_LICENCE_LINK = sa.table(
+    "licence_type_entry", sa.column("task_code", sa.String), sa.column("role", sa.String)
+)
+
+
+def produces_licence(session: Session, task_code: str) -> bool:
+    """Whether the licence catalogue names the entry ``task_code`` as producing a licence type."""
+    stmt = (
+        sa.select(sa.literal(1))
+        .select_from(_LICENCE_LINK)
+        .where(_LICENCE_LINK.c.task_code == task_code, _LICENCE_LINK.c.role == "produces")
+        .limit(1)
+    )
+    return session.execute(stmt).first() is not None
+
+
+def _derive(session: Session, entry: ImplementationEntry) -> None:
+    """Store what the rules derive (不见面 class, 网上办理深度 level): never entered, kept in step on
+    every save."""
+    result = evaluate_no_contact(
+        entry, entry_materials(session, entry.id), produces_licence(session, entry.task_code)
+    )
+    entry.no_contact_class = result.klass
+    entry.depth_level = derive_depth_level(entry.online_depth, entry.visits)
+
+
 def _save_version(
     session: Session, entry: ImplementationEntry, actor: Principal, *, bump: bool = True
 ) -> None:
     if bump:
         entry.version += 1
     entry.updated_at = utcnow()
+    session.flush()
+    _derive(session, entry)
     session.flush()
     session.add(
         EntryVersion(
@@ -355,6 +388,9 @@ ENTRY_EDITABLE = (
     "phone",
     "keywords",
     "not_applicable_reason",
+    "handle_forms",
+    "meeting_step",
+    "tolerant_acceptance",
 )
 
 
@@ -397,69 +433,15 @@ def _coerce_entry_fields(fields: Mapping[str, Any], errors: dict[str, list[str]]
             out[key] = phone
         elif key == "keywords":
             out[key] = _as_text(value, key, 500, errors, nullable=False) or ""
+        elif key == "handle_forms":
+            # None or an empty choice is "not recorded", never "window only".
+            empty = value is None or value == "" or value == []
+            out[key] = None if empty else (_norm_codes(value, HANDLE_FORMS, key, errors) or None)
+        elif key == "meeting_step":
+            out[key] = _as_text(value, key, 200, errors)
+        elif key == "tolerant_acceptance":
+            out[key] = None if value is None or value == "" else _as_bool(value, key, errors)
     return out
-
-
-def _to_calendar(days: int, unit: str) -> float:
-    return days * 7 / 5 if unit == "working" else float(days)
-
-
-def _cross_check(
-    values: Mapping[str, Any], errors: dict[str, list[str]], changed: Iterable[str] | None = None
-) -> None:
-    """Rules between fields (standards §1.3, §1.4).
-
-    With ``changed``, only the rules touching a changed field run, so a fresh claim (whose defaults
-    are incomplete) can be filled in piece by piece; submitting runs them all.
-    """
-    touched = None if changed is None else set(changed)
-
-    def applies(*names: str) -> bool:
-        return touched is None or bool(touched.intersection(names))
-
-    a, p = values.get("anticipate_days"), values.get("promise_days")
-    if (
-        applies("anticipate_days", "promise_days", "anticipate_unit", "promise_unit")
-        and a is not None
-        and p is not None
-        and "promise_days" not in errors
-        and "anticipate_days" not in errors
-    ):
-        if values["anticipate_unit"] == values["promise_unit"]:
-            too_long = p > a
-        else:
-            too_long = _to_calendar(p, values["promise_unit"]) > _to_calendar(a, values["anticipate_unit"])
-        if too_long:
-            errors.setdefault("promise_days", []).append("承诺办结时限不能超过法定办结时限")
-    if (
-        applies("promise_days", "project_type")
-        and p is not None
-        and "promise_days" not in errors
-        and "project_type" not in errors
-    ):
-        if p == 0 and values.get("project_type") != "1":
-            errors.setdefault("project_type", []).append("承诺时限为 0 的应为即办件（1）")
-        if p > 0 and values.get("project_type") == "1":
-            errors.setdefault("project_type", []).append("即办件的承诺时限应为 0")
-    visits = values.get("visits")
-    if (
-        applies("visits", "visits_reason")
-        and isinstance(visits, int)
-        and visits > 0
-        and not values.get("visits_reason")
-        and "visits" not in errors
-    ):
-        errors.setdefault("visits_reason", []).append("到现场次数大于 0 时须说明需到现场的原因")
-    depth = split_codes(values.get("online_depth"))
-    if (
-        applies("online_depth", "online_url")
-        and ("4" in depth or "5" in depth)
-        and not values.get("online_url")
-        and "online_url" not in errors
-    ):
-        errors.setdefault("online_url", []).append("网上受理或网上办理的事项须填写网上办理地址")
-    if applies("result_delivery") and not values.get("result_delivery") and "result_delivery" not in errors:
-        errors.setdefault("result_delivery", []).append("至少选择一种结果送达方式")
 
 
 MATERIAL_KEYS = {"name", "form", "required", "copies", "licence_type_code", "notes"}
@@ -538,8 +520,14 @@ def update_entry(
     fields: Mapping[str, Any],
     materials: list[dict[str, Any]] | None = None,
     fees: list[dict[str, Any]] | None = None,
+    known_errors: Mapping[str, list[str]] | None = None,
 ) -> ImplementationEntry:
     """Edit the local elements of a draft entry; ``materials`` / ``fees`` replace the lists when given.
+
+    ``known_errors``: errors the caller already found in the same request (a form's or a schema's
+    field errors, keyed as the caller names them). Validation goes on regardless and one Invalid
+    carries them all with the service's own field errors and the quality rules' cross-field errors
+    (catalog.quality), so an editor gets every error of a form in one round.
 
     Inherited fields (name, type, legal basis, basic code) are locked: Invalid. Structural and
     state fields go through their own services: Invalid. Every error names its field; nothing is
@@ -549,7 +537,7 @@ def update_entry(
     """
     entry = get_entry(session, entry_id)
     _require(permissions.can_edit_entry(actor, entry), "只能修改本部门或本辖区的实施清单")
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = {k: list(v) for k, v in (known_errors or {}).items()}
     for key in fields:
         if key in LOCKED_FIELDS:
             errors.setdefault(key, []).append("继承自基本目录（三级四同），不可修改")
@@ -559,7 +547,6 @@ def update_entry(
             errors.setdefault(key, []).append("未知字段")
         elif key == "not_applicable_reason" and entry.applicable:
             errors.setdefault(key, []).append("只有登记为“本地不适用”的认领才有不适用原因")
-    _raise_if(errors, "有字段不能修改")
     if entry.status != EntryStatus.DRAFT.value:
         raise Conflict("只有草稿状态的实施清单可以修改；已发布的请先重新打开", {"status": [entry.status]})
 
@@ -568,19 +555,26 @@ def update_entry(
     new_fees = _coerce_fees(fees, errors) if fees is not None else None
     before = {k: getattr(entry, k) for k in ENTRY_EDITABLE}
     merged = {**before, **changes}
-    _cross_check(merged, errors, changed=changes)
-    _raise_if(errors)
+    snapshot = _snapshot(session, entry) | merged
+    if new_materials is not None:
+        snapshot["materials"] = new_materials
+    if new_fees is not None:
+        snapshot["fees"] = new_fees
+    changed = set(changes) | {k for k, v in (("materials", materials), ("fees", fees)) if v is not None}
+    for key, messages in quality.errors_by_field(
+        quality.check_entry(snapshot, on_save=True, changed=changed)
+    ).items():
+        errors.setdefault(key, []).extend(m for m in messages if m not in errors.get(key, []))
 
     if entry.no_contact:
         check = evaluate_no_contact(
-            merged | {"applicable": entry.applicable, "task_type": entry.task_type},
-            new_materials if new_materials is not None else entry_materials(session, entry.id),
+            snapshot, snapshot["materials"], produces_licence(session, entry.task_code)
         )
         if not check.ok:
-            raise Invalid(
-                "该事项已标记不见面审批，修改后不再满足：" + "；".join(check.failures),
-                {"no_contact": check.failures},
+            errors.setdefault("no_contact", []).extend(
+                f"已标记不见面审批，修改后不再满足：{failure}" for failure in check.partial_failures
             )
+    _raise_if(errors)
 
     old_d, new_d = _diff(before, merged)
     old_materials = [_columns(m) for m in entry_materials(session, entry.id)]
@@ -628,9 +622,16 @@ def update_entry(
     return entry
 
 
-def check_no_contact(session: Session, entry: ImplementationEntry) -> Any:
+def check_no_contact(session: Session, entry: ImplementationEntry) -> NoContactResult:
     """The rule's verdict on the stored entry (for showing it next to the flag)."""
-    return evaluate_no_contact(entry, entry_materials(session, entry.id))
+    return evaluate_no_contact(
+        entry, entry_materials(session, entry.id), produces_licence(session, entry.task_code)
+    )
+
+
+def entry_findings(session: Session, entry: ImplementationEntry) -> list[quality.Finding]:
+    """Every quality finding (errors and warnings) on the stored entry."""
+    return quality.check_entry(_snapshot(session, entry))
 
 
 def set_no_contact(session: Session, actor: Principal, entry_id: int, value: bool) -> ImplementationEntry:
@@ -647,7 +648,8 @@ def set_no_contact(session: Session, actor: Principal, entry_id: int, value: boo
         result = check_no_contact(session, entry)
         if not result.ok:
             raise Invalid(
-                "不满足不见面审批条件：" + "；".join(result.failures), {"no_contact": result.failures}
+                "不满足不见面审批条件：" + "；".join(result.partial_failures),
+                {"no_contact": result.partial_failures},
             )
     if entry.no_contact == value:
         return entry
@@ -755,21 +757,15 @@ def _reason(reason: Any) -> str:
 
 
 def _ready_for_review(session: Session, entry: ImplementationEntry) -> None:
-    """A published guide must tell citizens the time limits and where to apply."""
+    """Every error of the quality rules (catalog.quality) blocks submit and approve, all in one
+    Invalid; warnings do not. The 不见面 flag's failing conditions are listed one by one."""
     if not entry.applicable:
         return
-    errors: dict[str, list[str]] = {}
-    if entry.anticipate_days is None:
-        errors.setdefault("anticipate_days", []).append("提交前须填写法定办结时限")
-    if entry.promise_days is None:
-        errors.setdefault("promise_days", []).append("提交前须填写承诺办结时限")
-    if not entry.window_address and not entry.online_url:
-        errors.setdefault("window_address", []).append("提交前须填写办理窗口地址或网上办理地址")
-    _cross_check({k: getattr(entry, k) for k in ENTRY_EDITABLE}, errors)
+    errors = quality.errors_by_field(entry_findings(session, entry))
     if entry.no_contact:
         result = check_no_contact(session, entry)
         if not result.ok:
-            errors["no_contact"] = result.failures
+            errors["no_contact"] = result.partial_failures
     _raise_if(errors, "实施清单尚不完整")
 
 

@@ -30,8 +30,9 @@ from flask import (
 from sqlmodel import Session, col, select
 
 from catalog import entries as entry_services
-from catalog import norules, permissions, services
+from catalog import permissions, quality, services
 from catalog.consistency import consistency_report
+from catalog.elements import DEPTH_LEVELS, HANDLE_FORMS, NO_CONTACT_CLASSES
 from catalog.models import (
     ENTRY_STATUS_LABELS,
     MATERIAL_FORMS,
@@ -72,6 +73,7 @@ TEXT_FIELDS = {
     "opening_hours": 200,
     "phone": 40,
     "keywords": 500,
+    "meeting_step": 200,
 }
 INT_FIELDS = ("anticipate_days", "promise_days", "visits")
 FIELD_LABELS = {
@@ -90,6 +92,9 @@ FIELD_LABELS = {
     "opening_hours": "办理时间",
     "phone": "咨询电话",
     "keywords": "检索关键词",
+    "handle_forms": "办理形式",
+    "meeting_step": "需见面的环节",
+    "tolerant_acceptance": "容缺受理",
     "materials": "申请材料",
     "fees": "收费项目",
     "no_contact": "不见面审批",
@@ -238,6 +243,8 @@ def _entry_form_values(entry: ImplementationEntry, materials: list[Any], fees: l
         values[name] = getattr(entry, name)
     values["online_depth"] = [c for c in (entry.online_depth or "").split(",") if c]
     values["result_delivery"] = [c for c in (entry.result_delivery or "").split(",") if c]
+    values["handle_forms"] = [c for c in (entry.handle_forms or "").split(",") if c]
+    values["tolerant_acceptance"] = {None: "", True: "1", False: "0"}[entry.tolerant_acceptance]
     values["materials"] = [
         {
             "name": m.name,
@@ -303,6 +310,12 @@ def _parse_entry_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], list[d
     values["online_depth"], values["result_delivery"] = depth, delivery
     fields["online_depth"] = ",".join(sorted(set(depth)))
     fields["result_delivery"] = ",".join(k for k in RESULT_DELIVERY if k in delivery)
+    forms = [c for c in form.getlist("handle_forms") if c in HANDLE_FORMS]
+    values["handle_forms"] = forms
+    fields["handle_forms"] = ",".join(k for k in HANDLE_FORMS if k in forms) or None
+    tolerant = form.get("tolerant_acceptance", "")
+    values["tolerant_acceptance"] = tolerant if tolerant in ("", "1", "0") else ""
+    fields["tolerant_acceptance"] = {"1": True, "0": False}.get(tolerant)
 
     materials: list[dict[str, Any]] = []
     values["materials"] = []
@@ -371,6 +384,9 @@ def _form_options() -> dict[str, Any]:
         "PROJECT_TYPES": PROJECT_TYPES,
         "ONLINE_DEPTH": ONLINE_DEPTH,
         "RESULT_DELIVERY": RESULT_DELIVERY,
+        "HANDLE_FORMS": HANDLE_FORMS,
+        "DEPTH_LEVELS": DEPTH_LEVELS,
+        "NO_CONTACT_CLASSES": NO_CONTACT_CLASSES,
         "MATERIAL_FORMS": MATERIAL_FORMS,
         "EXTRA_BLANK_ROWS": EXTRA_BLANK_ROWS,
     }
@@ -456,12 +472,14 @@ def entry_detail(entry_id: int) -> Any:
     entry = _entry_for_view(session, principal, entry_id)
     materials = entry_services.entry_materials(session, entry.id)
     fees = entry_services.entry_fees(session, entry.id)
-    rule = norules.evaluate_no_contact(entry, materials)
+    rule = entry_services.check_no_contact(session, entry)
+    findings = entry_services.entry_findings(session, entry)
     depts, divs = _names(session, [entry])
     item = session.get(CatalogItem, entry.item_id)
     return render_template(
         "staff/entry_detail.html",
-        entry=entry, item=item, materials=materials, fees=fees, rule=rule,
+        entry=entry, item=item, materials=materials, fees=fees, rule=rule, findings=findings,
+        QUALITY_LEVELS=quality.LEVEL_LABELS,
         department_name=depts.get(entry.department_id, ""), division_name=divs.get(entry.division_code, ""),
         can_edit=permissions.can_edit_entry(principal, entry),
         can_review=permissions.can_review_entry(principal, entry),
@@ -484,30 +502,31 @@ def entry_edit(entry_id: int) -> Any:
     message = None
     if request.method == "POST":
         values, fields, materials, fees, errors = _parse_entry_form(request.form)
-        if not errors:
-            try:
-                entry_services.update_entry(session, principal, id_of(entry), fields=fields,
-                                            materials=materials, fees=fees)
-            except Conflict as error:
-                session.rollback()
-                _flash_domain_error(error)
-                return _back_to_entry(id_of(entry))
-            except Invalid as error:
-                session.rollback()
-                errors = _field_errors(error.details)
-                message = "保存失败：表单中有需要修改的内容，请查看标红的字段"
-            else:
-                flash("已保存", "ok")
-                return _back_to_entry(id_of(entry))
+        # The service checks the rest of the form (and the rules between fields) even when the form
+        # already has errors, so every error comes back in one round.
+        fields = {k: v for k, v in fields.items() if k not in errors}
+        try:
+            entry_services.update_entry(session, principal, id_of(entry), fields=fields,
+                                        materials=materials, fees=fees, known_errors=errors)
+        except Conflict as error:
+            session.rollback()
+            _flash_domain_error(error)
+            return _back_to_entry(id_of(entry))
+        except Invalid as error:
+            session.rollback()
+            errors = _field_errors(error.details)
+            message = "保存失败：表单中有需要修改的内容，请查看标红的字段"
         else:
-            message = "表单中有需要修改的内容，请查看标红的字段"
+            flash("已保存", "ok")
+            return _back_to_entry(id_of(entry))
         status = 422
     else:
         values = _entry_form_values(entry, entry_services.entry_materials(session, entry.id),
                                     entry_services.entry_fees(session, entry.id))
         status = 200
     known = set(TEXT_FIELDS) | set(INT_FIELDS) | {
-        "anticipate_unit", "promise_unit", "project_type", "online_depth", "result_delivery"}
+        "anticipate_unit", "promise_unit", "project_type", "online_depth", "result_delivery",
+        "handle_forms", "tolerant_acceptance"}
     general = {k: v for k, v in errors.items() if k not in known and not re.match(r"^[mf]-\d+", k)}
     return render_template(
         "staff/entry_edit.html", entry=entry, values=values, errors=errors, general_errors=general,
