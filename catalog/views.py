@@ -754,7 +754,8 @@ DRIFT_LABELS = {
 def admin_home() -> Any:
     require_admin()
     links = [("/admin/users", "用户与 API 令牌"), ("/admin/departments", "实施主体（部门、镇街、村社区）"),
-             ("/staff/consistency", "三级四同一致性报告"), ("/admin/dashboard", "统计看板"),
+             ("/staff/consistency", "三级四同一致性报告"), ("/admin/quality", "事项要素质量检查"),
+             ("/admin/dashboard", "统计看板"),
              ("/admin/reports/", "年度报告"), ("/admin/bundles/", "套餐式服务（一件事）"),
              ("/admin/search/aliases", "检索同义词"), ("/admin/sync/", "证照同步与死信队列")]
     return render_template("staff/admin_home.html", links=links)

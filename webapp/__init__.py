@@ -12,6 +12,7 @@ from flask import Flask
 import catalog.api
 import catalog.cli
 import catalog.portal_views
+import catalog.quality_views
 import catalog.search_api
 import catalog.views
 import core.auth_views
@@ -37,6 +38,7 @@ WEB_MODULES = (
     core.users_api,
     catalog.api,
     catalog.views,
+    catalog.quality_views,
     catalog.cli,
     catalog.search_api,
     catalog.portal_views,
