@@ -312,6 +312,7 @@ def list_entries(
     no_contact: bool | None = None,
     item_id: int | None = None,
     applicable: bool | None = None,
+    depth_level: int | None = None,
 ) -> tuple[list[ImplementationEntry], int]:
     """Entries ``actor`` may see, filtered, newest claim last; returns (page rows, total)."""
     stmt = select(ImplementationEntry).where(_visibility(actor))
@@ -331,6 +332,8 @@ def list_entries(
         stmt = stmt.where(ImplementationEntry.item_id == item_id)
     if applicable is not None:
         stmt = stmt.where(ImplementationEntry.applicable == applicable)
+    if depth_level is not None:
+        stmt = stmt.where(ImplementationEntry.depth_level == depth_level)
     if q:
         like = f"%{q}%"
         stmt = stmt.where(

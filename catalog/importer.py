@@ -39,7 +39,7 @@ from catalog.models import (
     EntryVersion,
     ImplementationEntry,
 )
-from catalog.norules import split_codes
+from catalog.norules import derive_depth_level, evaluate_no_contact, split_codes
 from catalog.search.index import reindex_entries
 from catalog.services import create_department
 from core import audit
@@ -312,6 +312,10 @@ class _Importer:
             published_at=utcnow(),
             visits_reason="需到窗口提交材料或领取结果",
         )
+        # What the rules derive, as on every save (catalog.entries._derive): a new entry has no
+        # materials, and no licence link can be checked before it exists.
+        entry.no_contact_class = evaluate_no_contact(entry, []).klass
+        entry.depth_level = derive_depth_level(entry.online_depth, entry.visits)
         self.session.add(entry)
         self.session.flush()
         snapshot = {

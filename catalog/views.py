@@ -426,6 +426,9 @@ def entry_list() -> Any:
     if department_id is not None and not 0 < department_id < MAX_DB_ID:
         department_id = None
     division_code = (request.args.get("division_code") or "")[:12] or None
+    depth_level = request.args.get("depth_level", type=int)
+    if depth_level not in DEPTH_LEVELS:
+        depth_level = None
     everyone = request.args.get("all") == "1"
     departments: list[Department] = []
     scope_divisions: list[Division] = []
@@ -447,7 +450,7 @@ def entry_list() -> Any:
             division_code = principal.division_code
     entries, total = entry_services.list_entries(
         session, principal, status=status, department_id=department_id, division_code=division_code,
-        level=level, q=q, page=page, limit=limit,
+        level=level, q=q, page=page, limit=limit, depth_level=depth_level,
     )
     depts, divs = _names(session, entries)
     editable = {e.id for e in entries if permissions.can_edit_entry(principal, e)}
@@ -457,7 +460,8 @@ def entry_list() -> Any:
         entries=entries, total=total, page=page, pages=pages, limit=limit,
         depts=depts, divs=divs, departments=departments, scope_divisions=scope_divisions,
         everyone=everyone,
-        filters={"status": status or "", "level": level or "", "q": q or "",
+        DEPTH_LEVELS=DEPTH_LEVELS, DEPTH_SHORT={1: "Ⅰ级", 2: "Ⅱ级", 3: "Ⅲ级", 4: "Ⅳ级"},
+        filters={"status": status or "", "level": level or "", "q": q or "", "depth_level": depth_level or "",
                  "department_id": department_id or "" if principal.is_admin else "",
                  "division_code": division_code or "" if scope_divisions else "",
                  "all": "1" if everyone else ""},
