@@ -95,8 +95,10 @@ def _to_calendar_days(days: int, unit: str) -> float:
 def _promise_within_anticipate(s: Mapping[str, Any]) -> list[Finding]:
     a, p = s.get("anticipate_days"), s.get("promise_days")
     au, pu = s.get("anticipate_unit"), s.get("promise_unit")
-    if not isinstance(a, int) or not isinstance(p, int) or _blank(au) or _blank(pu):
+    if not isinstance(a, int) or not isinstance(p, int):
         return []
+    if not isinstance(au, str) or not isinstance(pu, str) or not au.strip() or not pu.strip():
+        return []  # a unit not recorded: nothing to compare
     too_long = p > a if au == pu else _to_calendar_days(p, pu) > _to_calendar_days(a, au)
     if not too_long:
         return []

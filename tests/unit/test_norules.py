@@ -80,9 +80,11 @@ def test_no_contact_rule_table(case, changes, materials, produces, klass, fragme
     assert result.klass == klass, (case, result)
     assert result.ok is (klass != NONE)
     if klass == FULL:
-        assert result.failures == [] and result.partial_failures == []
+        assert result.failures == []
+        assert result.partial_failures == []
     elif klass == PARTIAL:
-        assert result.partial_failures == [] and result.failures
+        assert result.partial_failures == []
+        assert result.failures
     else:
         assert any(fragment in f for f in result.partial_failures), (case, result.partial_failures)
         assert any(fragment in f for f in result.failures + result.partial_failures)
@@ -119,6 +121,5 @@ def test_depth_level_from_codes_and_visits(codes, visits, level):
 
 
 def test_rate_scope_is_the_six_types():
-    assert [t for t in ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "20") if in_rate_scope(t)] == [
-        "01", "04", "05", "07", "08", "10"
-    ]
+    types = ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "20")
+    assert [t for t in types if in_rate_scope(t)] == ["01", "04", "05", "07", "08", "10"]

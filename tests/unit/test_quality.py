@@ -122,6 +122,7 @@ def test_on_save_runs_only_value_rules_touching_a_changed_field():
 
 def test_errors_by_field_keeps_errors_only_and_every_message():
     snapshot = {**CLEAN, "promise_days": 0, "project_type": "2", "phone": None,
-                "fees": [{"name": "a", "amount_fen": 1, "basis": ""}, {"name": "b", "amount_fen": 1, "basis": ""}]}
+                "fees": [{"name": "a", "amount_fen": 1, "basis": ""},
+                         {"name": "b", "amount_fen": 1, "basis": ""}]}
     errors = errors_by_field(check_entry(snapshot))
     assert set(errors) == {"project_type", "fees[0].basis", "fees[1].basis"}
