@@ -131,12 +131,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('search_entry', schema=None) as batch_op:
-        batch_op.drop_column('depth_level')
-    with op.batch_alter_table('implementation_entry', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_implementation_entry_depth_level'))
-        batch_op.drop_column('depth_level')
-        batch_op.drop_column('no_contact_class')
-        batch_op.drop_column('tolerant_acceptance')
-        batch_op.drop_column('meeting_step')
-        batch_op.drop_column('handle_forms')
+    # Plain DROP COLUMN (SQLite has it since 3.35): a batch table copy of implementation_entry would
+    # break the foreign keys that point at it.
+    op.drop_column('search_entry', 'depth_level')
+    op.drop_index(op.f('ix_implementation_entry_depth_level'), table_name='implementation_entry')
+    for column in ('depth_level', 'no_contact_class', 'tolerant_acceptance', 'meeting_step', 'handle_forms'):
+        op.drop_column('implementation_entry', column)
