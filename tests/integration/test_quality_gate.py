@@ -270,3 +270,22 @@ def test_search_filters_and_counts_by_depth_level(client, session):
     assert client.get("/api/v1/search?q=深度&depth=7").status_code in (400, 422)
     public = client.get(f"/entries/{deep.task_code}").get_data(as_text=True)
     assert "Ⅳ级（全程网办）" in public
+
+
+def test_staff_list_filters_by_depth_and_the_entry_page_shows_it(client, session):
+    dept = make_department(session, "区质检八局")
+    admin, _principal, token = make_user(session, Role.ADMIN)
+    deep = _publish(session, dept, {**NO_CONTACT_FIELDS}, name="列表深度甲")
+    shallow = _publish(session, dept, {**COMPLETE_FIELDS, "online_depth": "1,2"}, name="列表深度乙")
+    session.commit()
+    sign_in(client, admin.id)
+    page = client.get(f"/staff/entries/?department_id={dept.id}&depth_level=4").get_data(as_text=True)
+    assert deep.task_code in page
+    assert shallow.task_code not in page
+    detail = client.get(f"/staff/entries/{deep.id}").get_data(as_text=True)
+    assert "Ⅳ级（全程网办）" in detail
+    assert 'id="no-contact-class">全程不见面<' in detail
+    api = client.get(
+        f"/api/v1/entries?department_id={dept.id}&depth_level=2", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert [e["task_code"] for e in api.get_json()["items"]] == [shallow.task_code]
