@@ -69,6 +69,12 @@ def make_celery(
                 "schedule": sweep_seconds,
                 "options": {"queue": SYNC_QUEUE, "expires": sweep_seconds},
             },
+            # 电子监察: yellow and red warnings move with the calendar, so they are recomputed daily.
+            "case-warnings-refresh": {
+                "task": "workers.refresh_case_warnings",
+                "schedule": crontab(hour=1, minute=10),
+                "options": {"queue": "default"},
+            },
             "licence-sync-reconcile": {
                 "task": "workers.sync_reconcile",
                 "schedule": crontab(hour=2, minute=30),

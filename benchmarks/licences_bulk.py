@@ -27,8 +27,8 @@ from core.db import Database, make_engine
 from demo.licences_demo import ensure_department, load_types
 from demo.synthetic_licences import synthetic_rows
 from licenses.bulk import run_bulk
+from licenses.issuing import prepare_licence
 from licenses.models import Licence, LicenceOutbox, LicenceType
-from licenses.services import prepare_licence
 
 
 def migrate(url: str) -> None:

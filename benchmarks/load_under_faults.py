@@ -59,8 +59,8 @@ from core.auth import SYSTEM, Role  # noqa: E402
 from core.db import Database, id_of, make_engine, table_of  # noqa: E402
 from demo.synthetic_licences import synthetic_rows  # noqa: E402
 from licenses.models import Licence, LicenceOutbox, LicenceType  # noqa: E402
-from licenses.services import token_for  # noqa: E402
 from licenses.signing import KeyStore  # noqa: E402
+from licenses.verification import token_for  # noqa: E402
 from tests.conftest import migrate  # noqa: E402
 from workers.registry_client import RegistryClient  # noqa: E402
 

@@ -19,9 +19,10 @@ RUNS: list[list[str]] = [
     ["benchmarks.search_http"],
     ["benchmarks.licences_bulk", "--count", "140000", "--pg", PG],
     ["benchmarks.licences_verify_offline"],
-    ["benchmarks.licences_verify_http"],
+    ["benchmarks.licences_verify_http", "--pg", PG],
     ["benchmarks.sync_throughput", "--count", "140000", "--broker", "both"],
     ["benchmarks.reports_metrics", "--pg", PG],
+    ["benchmarks.cases_import", "--pg", PG, "--cases", "1000000"],
     ["benchmarks.staff_pages"],
 ]
 

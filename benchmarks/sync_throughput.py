@@ -42,7 +42,7 @@ from core.config import Settings  # noqa: E402
 from core.db import Database, id_of, make_engine, table_of  # noqa: E402
 from demo import synthetic_licences  # noqa: E402
 from licenses import bulk  # noqa: E402
-from licenses import services as licence_services  # noqa: E402
+from licenses import types as licence_types  # noqa: E402
 from licenses.models import LicenceOutbox, LicenceType  # noqa: E402
 from workers.registry_client import RegistryClient  # noqa: E402
 
@@ -90,7 +90,7 @@ def seed(db: Database, count: int) -> None:
         code = "11100000000013338W011"
         lt = session.execute(sa.select(LicenceType).where(col(LicenceType.code) == code)).scalars().first()
         if lt is None:
-            lt = licence_services.create_licence_type(
+            lt = licence_types.create_licence_type(
                 session,
                 SYSTEM,
                 {"code": code, "name": "食品经营许可证", "holder_code_type": "001", "validity_years": 5},

@@ -13,10 +13,12 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
-from catalog import consistency, divisions, services
+from catalog import consistency, divisions, scope, services, upper
 from catalog import entries as entry_services
 from catalog.schemas import (
     ClaimSchema,
+    CompetenceSchema,
+    CoverageSchema,
     DeclineSchema,
     DepartmentCreateSchema,
     DepartmentQueryArgsSchema,
@@ -36,9 +38,12 @@ from catalog.schemas import (
     ItemSchema,
     ItemUpdateSchema,
     NoContactCheckSchema,
+    NoContactGapReportSchema,
     NoContactSchema,
     OptionalReasonSchema,
     ReasonSchema,
+    WithdrawClaimSchema,
+    WithdrawnClaimSchema,
 )
 from core.errors import Invalid
 from core.schemas import ErrorSchema
@@ -196,6 +201,20 @@ class ItemDetail(MethodView):
         return services.update_item(db_session(), principal, item_id, **body)
 
 
+@blp.route("/items/<int:item_id>/competence")
+class ItemCompetence(MethodView):
+    @blp.arguments(CompetenceSchema)
+    @blp.response(200, ItemSchema)
+    @blp.doc(security=BEARER)
+    @_errors(*WRITE_ERRORS)
+    def put(self, body: dict[str, Any], item_id: int) -> Any:
+        """登记事项的主管部门（区级管理员；department_id 为 null 表示清除）。
+
+        区级部门只能认领本部门主管的事项"""
+        principal = require_login()
+        return scope.set_item_competence(db_session(), principal, item_id, body["department_id"])
+
+
 @blp.route("/items/<int:item_id>/claim")
 class ItemClaim(MethodView):
     @blp.arguments(ClaimSchema)
@@ -203,7 +222,10 @@ class ItemClaim(MethodView):
     @blp.doc(security=BEARER)
     @_errors(*WRITE_ERRORS)
     def post(self, body: dict[str, Any], item_id: int) -> Any:
-        """认领事项：为实施主体创建草稿实施清单（实施编码 = 统一社会信用代码 + 层级 + 基本编码）"""
+        """认领事项：为实施主体创建草稿实施清单（实施编码 = 统一社会信用代码 + 层级 + 基本编码）。
+
+        区级部门只能认领主管部门为本部门的事项；区级管理员为非主管部门认领须填写 override_reason（记入审计）。
+        镇街、村社区按行使层级认领。"""
         principal = require_login()
         return entry_services.claim_item(db_session(), principal, item_id=item_id, **body)
 
@@ -349,6 +371,18 @@ _lifecycle(
 )
 
 
+@blp.route("/entries/<int:entry_id>/withdraw-claim")
+class EntryWithdrawClaim(MethodView):
+    @blp.arguments(WithdrawClaimSchema)
+    @blp.response(200, WithdrawnClaimSchema)
+    @blp.doc(security=BEARER)
+    @_errors(*WRITE_ERRORS)
+    def post(self, body: dict[str, Any], entry_id: int) -> Any:
+        """撤回认领：删除从未发布过的草稿认领（编辑人；记入审计），该事项可重新认领"""
+        principal = require_login()
+        return scope.withdraw_claim(db_session(), principal, entry_id, body.get("reason"))
+
+
 @blp.route("/entries/<int:entry_id>/history")
 class EntryHistory(MethodView):
     @blp.response(200, EntryVersionSchema(many=True))
@@ -368,9 +402,42 @@ class Consistency(MethodView):
     @blp.doc(security=BEARER)
     @_errors(401)
     def get(self) -> Any:
-        """三级四同一致性报告：名称、类型、依据、编码与基本目录不一致的实施清单（工作人员）"""
+        """三级四同一致性报告：名称、类型、依据、编码与上级（省级/市级）基本目录事项不一致的实施清单（工作人员）。
+
+        对照的是导入的上级目录，而非本区可编辑的基本目录；
+        未关联上级事项的实施清单无法对照，数量见 /consistency/coverage"""
         require_login()
         return consistency.consistency_report(db_session())
+
+
+@blp.route("/consistency/coverage")
+class ConsistencyCoverage(MethodView):
+    @blp.response(200, CoverageSchema)
+    @blp.doc(security=BEARER)
+    @_errors(401)
+    def get(self) -> Any:
+        """三级四同可对照范围：已导入的上级目录（层级、文件、来源说明、事项数）。
+
+        另给出可对照与无法对照（未关联上级事项）的实施清单数"""
+        require_login()
+        return consistency.coverage(db_session())
+
+
+@blp.route("/no-contact-gaps")
+class NoContactGaps(MethodView):
+    @blp.response(200, NoContactGapReportSchema)
+    @blp.doc(security=BEARER)
+    @_errors(401)
+    def get(self) -> Any:
+        """在省级不见面审批标准清单上、但本区尚未实现不见面的已发布实施清单（工作人员）"""
+        require_login()
+        session = db_session()
+        summary = upper.no_contact_list_summary(session)
+        return {
+            "list_items": summary["items"],
+            "sources": summary["sources"],
+            "gaps": upper.no_contact_gaps(session),
+        }
 
 
 def register(app: Flask, api: Any) -> None:

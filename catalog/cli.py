@@ -18,7 +18,14 @@ from tqdm import tqdm
 
 from catalog import quality, quality_report
 from catalog.divisions import GAOGANG_FILES, TAIZHOU_FILES, count_by_level, load_divisions_csv
-from catalog.importer import import_items_csv, read_uscc_map
+from catalog.importer import import_items_csv, read_department_map, read_uscc_map
+from catalog.upper import (
+    UpperImportReport,
+    import_basic_catalogue,
+    import_no_contact_list,
+    no_contact_gaps,
+    no_contact_list_summary,
+)
 from core import users
 from core.auth import Role
 from core.db import Database
@@ -74,9 +81,20 @@ def load_divisions_command(
     default=None,
     help="部门与统一社会信用代码对照 CSV（列 department,uscc），用于 CSV 中没有 department_uscc 列的部门",
 )
+@click.option(
+    "--department-map",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="来源部门与本区部门名称对照 CSV（列 source_department,department），也用作事项的主管部门",
+)
 @click.option("--no-progress", is_flag=True, help="不显示进度条")
 def import_items_command(
-    file: Path, district: str | None, levels: str, uscc_map: Path | None, no_progress: bool
+    file: Path,
+    district: str | None,
+    levels: str,
+    uscc_map: Path | None,
+    department_map: Path | None,
+    no_progress: bool,
 ) -> None:
     """导入区县政务服务事项目录 CSV：实施部门、基本目录事项和县级实施清单（已发布）。
 
@@ -89,9 +107,16 @@ def import_items_command(
     started = time.perf_counter()
     try:
         usccs = read_uscc_map(uscc_map) if uscc_map else None
+        names = read_department_map(department_map) if department_map else None
         with _db().transaction() as session:
             report = import_items_csv(
-                session, file, district, progress=not no_progress, use_levels=levels, department_usccs=usccs
+                session,
+                file,
+                district,
+                progress=not no_progress,
+                use_levels=levels,
+                department_usccs=usccs,
+                department_names=names,
             )
     except DomainError as error:
         _fail(error)
@@ -136,6 +161,88 @@ def check_command(no_progress: bool, by: str) -> None:
     click.echo("按部门：" if by == "department" else "按镇街：")
     for g in groups:
         click.echo(f"  {g.label}：{g.entries} 项，得分 {g.score:.1%}，错误 {g.errors}，提示 {g.warnings}")
+
+
+UPPER_LEVEL_OPTION = {"province": "2", "city": "3"}
+
+
+def _echo_upper_report(what: str, report: UpperImportReport) -> None:
+    click.echo(
+        f"{what}导入完成：{report.rows} 行，新增 {report.created}，更新 {report.updated}，"
+        f"未变 {report.unchanged}" + (f"；关联本区基本目录事项 {report.linked} 项" if report.linked else "")
+    )
+    click.echo(f"来源说明：{report.provenance}")
+
+
+def _fail_lines(error: DomainError) -> None:
+    """A refused file: one line per bad row (第 N 行：...), then a non-zero exit."""
+    lines = error.details.get("lines") if isinstance(error.details, dict) else None
+    if not lines:
+        _fail(error)
+        return
+    click.echo(f"错误：{error.message.split('：')[0]}", err=True)
+    for line in lines:
+        click.echo(f"  {line}", err=True)
+    raise SystemExit(2)
+
+
+@catalog_cli.command("import-basic")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--level",
+    required=True,
+    type=click.Choice(sorted(UPPER_LEVEL_OPTION)),
+    help="上级目录层级：province 省级，city 市级",
+)
+@click.option("--provenance", default=None, help="文件来源说明（也可在文件开头以 # 注释写明；二者至少有一）")
+def import_basic_command(file: Path, level: str, provenance: str | None) -> None:
+    """导入省级或市级政务服务事项基本目录 CSV。
+
+    列：基本编码、名称、事项类型，可选 设定依据、行使层级、主管部门（说明见 docs/catalog.md）。
+
+    基本编码按原样保存；本区基本目录中编码（或来源编码）相同的事项随即关联到该上级事项，三级四同
+    一致性报告据此对照。任何一行有误则整个文件不导入，并逐行列出行号和原因。
+    """
+    try:
+        with _db().transaction() as session:
+            report = import_basic_catalogue(
+                session, users.cli_principal(), file, level=UPPER_LEVEL_OPTION[level], provenance=provenance
+            )
+    except DomainError as error:
+        _fail_lines(error)
+        return
+    _echo_upper_report("上级基本目录", report)
+
+
+@catalog_cli.command("import-no-contact-list")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--provenance", default=None, help="文件来源说明（也可在文件开头以 # 注释写明；二者至少有一）")
+def import_no_contact_list_command(file: Path, provenance: str | None) -> None:
+    """导入省级“不见面审批”标准清单 CSV（列：基本编码、名称，可选 事项类型），基本编码按原样保存。
+
+    任何一行有误则整个文件不导入，并逐行列出行号和原因。
+    """
+    try:
+        with _db().transaction() as session:
+            report = import_no_contact_list(session, users.cli_principal(), file, provenance=provenance)
+    except DomainError as error:
+        _fail_lines(error)
+        return
+    _echo_upper_report("不见面审批标准清单", report)
+
+
+@catalog_cli.command("no-contact-gaps")
+def no_contact_gaps_command() -> None:
+    """列出在省级不见面审批标准清单上、但在本区尚未实现不见面的已发布实施清单。"""
+    with _db().transaction() as session:
+        listed = no_contact_list_summary(session)["items"]
+        gaps = no_contact_gaps(session)
+    if not listed:
+        click.echo("尚未导入省级不见面审批标准清单（flask catalog import-no-contact-list），无法对照")
+        return
+    for gap in gaps:
+        click.echo(f"{gap.task_code}\t{gap.name}\t清单编码 {gap.list_code}")
+    click.echo(f"共 {len(gaps)} 项在省级不见面审批标准清单上但本区不是不见面")
 
 
 @catalog_cli.command("create-user")

@@ -135,3 +135,29 @@ def children_codes(session: Session, codes: Iterable[str]) -> list[str]:
 def count_by_level(session: Session) -> dict[str, int]:
     stmt = select(Division.level, sa.func.count()).group_by(Division.level)
     return {level: n for level, n in session.exec(stmt).all()}
+
+
+# GB/T 2260 province-level divisions (省级行政区) by their 2-digit code, with their full names as
+# item names spell them.
+PROVINCES: dict[str, str] = {
+    "11": "北京市", "12": "天津市", "13": "河北省", "14": "山西省", "15": "内蒙古自治区",
+    "21": "辽宁省", "22": "吉林省", "23": "黑龙江省", "31": "上海市", "32": "江苏省",
+    "33": "浙江省", "34": "安徽省", "35": "福建省", "36": "江西省", "37": "山东省",
+    "41": "河南省", "42": "湖北省", "43": "湖南省", "44": "广东省", "45": "广西壮族自治区",
+    "46": "海南省", "50": "重庆市", "51": "四川省", "52": "贵州省", "53": "云南省",
+    "54": "西藏自治区", "61": "陕西省", "62": "甘肃省", "63": "青海省", "64": "宁夏回族自治区",
+    "65": "新疆维吾尔自治区", "71": "台湾省", "81": "香港特别行政区", "82": "澳门特别行政区",
+}
+
+
+def other_province_named(text: str, district_code: str) -> str | None:
+    """The full name of a province other than the district's that ``text`` names, or None.
+
+    Used to keep an item borrowed from another province's catalogue (e.g. 申领《四川省老年人优待证》)
+    from being offered as a service of this district. Full names only, so that words such as
+    "江西路" or "吉林大米" do not match."""
+    own = district_code[:2]
+    for code, name in PROVINCES.items():
+        if code != own and name in text:
+            return name
+    return None

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from catalog import permissions, quality
+from catalog import permissions, quality, scope, upper
 from catalog.codes import make_task_code
 from catalog.elements import HANDLE_FORMS
 from catalog.inputs import (
@@ -149,11 +149,17 @@ def _save_version(
 
 
 def _claim_target(
-    session: Session, actor: Principal, item_id: int, department_id: int, division_code: str | None
-) -> tuple[CatalogItem, Department, str]:
+    session: Session,
+    actor: Principal,
+    item_id: int,
+    department_id: int,
+    division_code: str | None,
+    override_reason: Any = None,
+) -> tuple[CatalogItem, Department, str, str | None]:
     item = get_item(session, item_id)
     dept = get_department(session, department_id)
     _require(permissions.can_claim_for(actor, dept), "只能为本部门或本辖区的实施主体认领事项")
+    override = scope.check_competence(session, actor, item, dept, override_reason)
     division = division_code or dept.division_code
     if division != dept.division_code:
         raise Invalid("认领区划必须是该实施主体所在区划", {"division_code": [f"应为 {dept.division_code}"]})
@@ -167,34 +173,45 @@ def _claim_target(
             f"{dept.name} 已认领（或已登记不适用）事项“{item.name}”",
             {"item_id": ["已认领"], "entry_id": [str(existing.id)]},
         )
-    return item, dept, division
+    return item, dept, division, override
 
 
-def _new_entry(item: CatalogItem, dept: Department, division: str, **extra: Any) -> ImplementationEntry:
+def _new_entry(
+    session: Session, item: CatalogItem, dept: Department, division: str, **extra: Any
+) -> ImplementationEntry:
+    # The 四同 values come from the upper-level item when the district item points to one.
+    inherited = upper.inherited_values(session, item)
     return ImplementationEntry(
-        task_code=make_task_code(dept.uscc, dept.level, item.code),
+        task_code=make_task_code(dept.uscc, dept.level, inherited["catalog_code"]),
         item_id=_pk(item),
         department_id=_pk(dept),
         level=dept.level,
         division_code=division,
-        name=item.name,
-        task_type=item.task_type,
-        legal_basis=item.legal_basis,
-        catalog_code=item.code,
+        **inherited,
         **extra,
     )
 
 
 def claim_item(
-    session: Session, actor: Principal, *, item_id: int, department_id: int, division_code: str | None = None
+    session: Session,
+    actor: Principal,
+    *,
+    item_id: int,
+    department_id: int,
+    division_code: str | None = None,
+    override_reason: str | None = None,
 ) -> ImplementationEntry:
     """认领: create a draft implementation entry of ``item`` for ``department``.
 
     实施编码 = department USCC + department level + 基本编码. Name, type, legal basis and basic code
     are copied and locked. The department's level must be one of the item's 行使层级 (county-only
-    items only at level 4). Conflict if that department already claimed or declined the item.
+    items only at level 4). Conflict if that department already claimed or declined the item. A
+    district department claims only the items whose 主管部门 it is (``catalog.scope.check_competence``;
+    an administrator may override with ``override_reason``, which the audit row keeps).
     """
-    item, dept, division = _claim_target(session, actor, item_id, department_id, division_code)
+    item, dept, division, override = _claim_target(
+        session, actor, item_id, department_id, division_code, override_reason
+    )
     if dept.level not in split_codes(item.use_levels):
         raise Invalid(
             f"事项“{item.name}”的行使层级为 {item.use_levels}，"
@@ -203,7 +220,7 @@ def claim_item(
         )
     if item.county_only and dept.level != "4":
         raise Invalid(f"事项“{item.name}”仅由县级实施", {"department_id": ["仅县级实施"]})
-    entry = _new_entry(item, dept, division)
+    entry = _new_entry(session, item, dept, division)
     _insert(session, entry, f"{dept.name} 已认领事项“{item.name}”")
     _save_version(session, entry, actor, bump=False)
     audit.record(
@@ -217,7 +234,9 @@ def claim_item(
             "item_id": item.id,
             "department_id": dept.id,
             "status": entry.status,
-        },
+        }
+        | ({"competence_override": True} if override else {}),
+        reason=override,
     )
     return entry
 
@@ -230,6 +249,7 @@ def decline_item(
     department_id: int,
     reason: str,
     division_code: str | None = None,
+    override_reason: str | None = None,
 ) -> ImplementationEntry:
     """Record that ``item`` is not applicable for ``department`` here (本地不适用), with a reason.
 
@@ -239,8 +259,10 @@ def decline_item(
     errors: dict[str, list[str]] = {}
     reason_v = _as_text(reason, "reason", 500, errors, required=True)
     _raise_if(errors)
-    item, dept, division = _claim_target(session, actor, item_id, department_id, division_code)
-    entry = _new_entry(item, dept, division, applicable=False, not_applicable_reason=reason_v)
+    item, dept, division, override = _claim_target(
+        session, actor, item_id, department_id, division_code, override_reason
+    )
+    entry = _new_entry(session, item, dept, division, applicable=False, not_applicable_reason=reason_v)
     _insert(session, entry, f"{dept.name} 已认领或已登记不适用事项“{item.name}”")
     _save_version(session, entry, actor, bump=False)
     audit.record(
@@ -249,7 +271,8 @@ def decline_item(
         action="entry.decline",
         entity_type="implementation_entry",
         entity_id=entry.id,
-        new={"task_code": entry.task_code, "applicable": False},
+        new={"task_code": entry.task_code, "applicable": False}
+        | ({"competence_override": override} if override else {}),
         reason=reason_v,
     )
     return entry
@@ -312,10 +335,20 @@ def list_entries(
     no_contact: bool | None = None,
     item_id: int | None = None,
     applicable: bool | None = None,
+    under_division: str | None = None,
     depth_level: int | None = None,
 ) -> tuple[list[ImplementationEntry], int]:
-    """Entries ``actor`` may see, filtered, newest claim last; returns (page rows, total)."""
+    """Entries ``actor`` may see, filtered, newest claim last; returns (page rows, total).
+
+    ``division_code`` keeps one division's entries; ``under_division`` a division's and those of every
+    division under it (a town and all its villages: "全部" in a town operator's filter).
+    """
     stmt = select(ImplementationEntry).where(_visibility(actor))
+    if under_division:
+        prefix = scope.division_prefix(under_division)
+        if prefix is None:
+            raise Invalid("区划代码应为 12 位数字", {"under_division": ["应为 12 位数字"]})
+        stmt = stmt.where(col(ImplementationEntry.division_code).startswith(prefix))
     if status:
         stmt = stmt.where(ImplementationEntry.status == status)
     if department_id is not None:
@@ -672,22 +705,24 @@ def set_no_contact(session: Session, actor: Principal, entry_id: int, value: boo
 
 
 def align_entry(session: Session, actor: Principal, entry_id: int) -> ImplementationEntry:
-    """Copy the basic item's name, type, basis and code into the entry again (fixes 三级四同 drift).
+    """Copy the upper-level item's name, type, basis and code (or, for an item with no upper item,
+    the basic item's) into an unpublished entry again (fixes 三级四同 drift).
 
-    The 实施编码 follows the new 基本编码. Allowed to editors of the entry in any status, because
-    the inherited fields are the catalogue's, not the department's.
+    The 实施编码 follows the new 基本编码. Conflict on a published entry: its 四同 fields change only
+    through a revision that is reviewed, never directly.
     """
     entry = get_entry(session, entry_id)
     _require(permissions.can_edit_entry(actor, entry), "只能修改本部门或本辖区的实施清单")
+    if entry.status == EntryStatus.PUBLISHED.value:
+        raise Conflict(
+            "已发布的实施清单不能直接改写名称、事项类型、设定依据和编码（三级四同字段）："
+            "请提交修订，经审核通过后生效",
+            {"status": [entry.status]},
+        )
     item = get_item(session, entry.item_id)
     dept = get_department(session, entry.department_id)
-    target = {
-        "name": item.name,
-        "task_type": item.task_type,
-        "legal_basis": item.legal_basis,
-        "catalog_code": item.code,
-        "task_code": make_task_code(dept.uscc, entry.level, item.code),
-    }
+    target = upper.inherited_values(session, item)
+    target["task_code"] = make_task_code(dept.uscc, entry.level, target["catalog_code"])
     old_d, new_d = _diff({k: getattr(entry, k) for k in target}, target)
     if not new_d:
         return entry

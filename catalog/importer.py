@@ -1,14 +1,21 @@
 """Import a real district catalogue CSV (data/service_items_guangan_511602.csv, columns in
 data/README.md) into a district: departments, basic items and published district-level claims.
 
+- The file's department names can be mapped to the district's own (``read_department_map``, a
+  ``source_department,department`` CSV): a catalogue borrowed from another district must not show
+  that district's names. The mapped department is recorded as the basic item's 主管部门.
 - Departments are found by name at the district (level 4) or created through
   catalog.services.create_department with the 统一社会信用代码 the caller supplies: a
   ``department_uscc`` column in the CSV, or a mapping (department name -> code, ``read_uscc_map``).
   A new department without one is refused with its line: the importer never makes a code up (it
   would flow into 实施编码, 电子证照标识 and the city registry as if it were real).
-- The file's ``basic_code`` (e.g. ``511A0138000000``) is a pre-2019 Sichuan code, not a 12-character
-  基本编码: it is kept as ``source_code`` and a local 基本编码 is allocated deterministically from it
-  (province of the district + 事项类型 + 8 digits of a hash, probing on collision).
+- The file's ``basic_code`` is kept as ``source_code``. When an imported upper-level item
+  (catalog.upper) has that 基本编码 and it is a 12-character code, the district item takes it and
+  points to that item (三级四同); otherwise (e.g. a pre-2019 Sichuan code like ``511A0138000000``) a
+  local 基本编码 is allocated deterministically from it (province of the district + 事项类型 + 8
+  digits of a hash, probing on collision) and the 三级四同 report shows the code as drift.
+- An item whose name names another province (《四川省老年人优待证》 imported into Jiangsu) is recorded
+  as "本地不适用" with that reason, not as a service of this district.
 - Item names are kept exactly as in the file. The file has no legal basis; it stays empty.
 - Each row runs in its own savepoint: a bad row is reported with its line number and reason and
   leaves nothing behind, while good rows import. Re-running is idempotent (items by source code,
@@ -28,7 +35,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 from tqdm import tqdm
 
-from catalog.codes import check_uscc, make_task_code
+from catalog.codes import check_catalog_code, check_uscc, make_task_code
+from catalog.divisions import other_province_named
 from catalog.models import (
     TASK_TYPES,
     USE_LEVELS,
@@ -38,6 +46,7 @@ from catalog.models import (
     EntryStatus,
     EntryVersion,
     ImplementationEntry,
+    UpperCatalogItem,
 )
 from catalog.norules import derive_depth_level, evaluate_no_contact, split_codes
 from catalog.search.index import reindex_entries
@@ -115,6 +124,36 @@ def read_uscc_map(path: Path) -> dict[str, str]:
     return out
 
 
+def read_department_map(path: Path) -> dict[str, str]:
+    """A source department -> district department name mapping from a CSV with the columns
+    ``source_department,department`` (``#`` lines are comments, for provenance). Invalid naming the
+    file and line on an empty value or a source department mapped twice to different names."""
+    out: dict[str, str] = {}
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise Invalid(f"{path.name}: 不是 UTF-8 编码（{exc}）") from None
+    numbered = [
+        (n, line) for n, line in enumerate(lines, start=1) if line.strip() and not line.startswith("#")
+    ]
+    reader = csv.DictReader(line for _n, line in numbered)
+    if not {"source_department", "department"} <= set(reader.fieldnames or []):
+        raise Invalid(
+            f"{path.name}：部门对照文件应有 source_department 和 department 两列", {"file": [path.name]}
+        )
+    for (line, _text), row in zip(numbered[1:], reader, strict=False):
+        source = (row.get("source_department") or "").strip()
+        target = (row.get("department") or "").strip()
+        if not source or not target:
+            raise Invalid(f"{path.name} 第 {line} 行：来源部门和本区部门名称都不能为空")
+        if len(target) > 100:
+            raise Invalid(f"{path.name} 第 {line} 行：部门名称超过 100 个字符")
+        if out.get(source, target) != target:
+            raise Invalid(f"{path.name} 第 {line} 行：来源部门“{source}”对应了两个不同的本区部门")
+        out[source] = target
+    return out
+
+
 def local_catalog_code(district_code: str, task_type: str, source_code: str, salt: int = 0) -> str:
     """A 12-character 地方基本编码: province (2) + 事项类型 (2) + 8 hash digits of the source code."""
     digest = hashlib.sha256(f"{source_code}|{salt}".encode()).hexdigest()
@@ -176,9 +215,11 @@ class _Importer:
         use_levels: str,
         actor: Principal,
         usccs: Mapping[str, str],
+        names: Mapping[str, str],
     ) -> None:
         self.session = session
         self.given_usccs = usccs
+        self.names = names
         self.district = district
         self.code6 = district.code[:6]
         self.use_levels = use_levels
@@ -188,18 +229,30 @@ class _Importer:
         ).all()
         self.departments: dict[str, tuple[int, str]] = {d.name: (d.id or 0, d.uscc) for d in depts}
         self.codes: dict[str, bool] = dict.fromkeys(session.exec(select(CatalogItem.code)).all(), True)
-        self.items: dict[str, tuple[int, str, str, str]] = {
-            src: (id_, code, name, ttype)
-            for src, id_, code, name, ttype in session.execute(
-                sa.select(
-                    col(CatalogItem.source_code),
-                    col(CatalogItem.id),
-                    col(CatalogItem.code),
-                    col(CatalogItem.name),
-                    col(CatalogItem.task_type),
-                ).where(col(CatalogItem.source_code).is_not(None))
-            ).all()
-        }
+        self.items: dict[str, tuple[int, str, str, str]] = {}
+        self.uncompetent: dict[int, bool] = {}  # items whose 主管部门 nobody recorded yet
+        for src, id_, code, name, ttype, competent in session.execute(
+            sa.select(
+                col(CatalogItem.source_code),
+                col(CatalogItem.id),
+                col(CatalogItem.code),
+                col(CatalogItem.name),
+                col(CatalogItem.task_type),
+                col(CatalogItem.competent_department_id),
+            ).where(col(CatalogItem.source_code).is_not(None))
+        ).all():
+            self.items[src] = (id_, code, name, ttype)
+            if competent is None:
+                self.uncompetent[id_] = True
+        # Upper-level 基本编码 -> upper item id (province first), to keep codes that match (三级四同).
+        self.upper: dict[str, int] = {}
+        for code, _level, upper_id in sorted(
+            session.execute(
+                sa.select(col(UpperCatalogItem.code), col(UpperCatalogItem.level), col(UpperCatalogItem.id))
+            ).all(),
+            key=lambda r: r[1],
+        ):
+            self.upper.setdefault(code, upper_id)
         self.claims: dict[tuple[int, int], bool] = dict.fromkeys(
             session.exec(select(ImplementationEntry.item_id, ImplementationEntry.department_id)).all(), True
         )
@@ -237,29 +290,46 @@ class _Importer:
         report.departments_created += 1
         return dept.id or 0, dept.uscc
 
-    def item(self, source: str, name: str, task_type: str, report: ImportReport) -> tuple[int, str, bool]:
+    def item(
+        self, source: str, name: str, task_type: str, dept_id: int, report: ImportReport
+    ) -> tuple[int, str, bool]:
         """(item id, 基本编码, whether the file changed the existing item)."""
         known = self.items.get(source)
         if known is not None:
             item_id, code, old_name, old_type = known
             changed = (old_name, old_type) != (name, task_type)
-            if changed:
+            if changed or item_id in self.uncompetent:
                 item = self.session.get(CatalogItem, item_id)
                 if item is not None:
-                    item.name, item.task_type, item.updated_at = name, task_type, utcnow()
+                    if changed:
+                        item.name, item.task_type, item.updated_at = name, task_type, utcnow()
+                    if item.competent_department_id is None:
+                        item.competent_department_id = dept_id
                     self.done.append(item)
+                self.uncompetent.pop(item_id, None)
                 self.remember(self.items, source, (item_id, code, name, task_type))
             return item_id, code, changed
-        salt = 0
-        code = local_catalog_code(self.code6, task_type, source)
-        while code in self.codes:
-            salt += 1
-            code = local_catalog_code(self.code6, task_type, source, salt)
+        upper_id = self.upper.get(source)
+        if upper_id is not None and check_catalog_code(source).ok and source not in self.codes:
+            code = source
+        else:
+            salt = 0
+            code = local_catalog_code(self.code6, task_type, source)
+            while code in self.codes:
+                salt += 1
+                code = local_catalog_code(self.code6, task_type, source, salt)
         levels = self.use_levels
         if task_type != "20":
             levels = ",".join(c for c in split_codes(levels) if c != "6") or "4"
         item = CatalogItem(
-            code=code, source_code=source, name=name, task_type=task_type, legal_basis="", use_levels=levels
+            code=code,
+            source_code=source,
+            name=name,
+            task_type=task_type,
+            legal_basis="",
+            use_levels=levels,
+            competent_department_id=dept_id,
+            upper_item_id=upper_id,
         )
         self.session.add(item)
         self.session.flush()
@@ -278,6 +348,7 @@ class _Importer:
         dept_name = row["department"].strip()
         if not dept_name:
             raise RowError("实施部门为空")
+        dept_name = self.names.get(dept_name, dept_name)
         if len(dept_name) > 100:
             raise RowError("实施部门名称超过 100 个字符")
         source = row["basic_code"].strip()
@@ -291,7 +362,7 @@ class _Importer:
         self.remember(self.seen_sources, source)
 
         dept_id, uscc = self.department(dept_name, row.get(USCC_COLUMN) or "", report)
-        item_id, code, changed = self.item(source, name, task_type, report)
+        item_id, code, changed = self.item(source, name, task_type, dept_id, report)
         if (item_id, dept_id) in self.claims:
             if changed:
                 report.updated += 1
@@ -312,6 +383,12 @@ class _Importer:
             published_at=utcnow(),
             visits_reason="需到窗口提交材料或领取结果",
         )
+        province = other_province_named(name, self.code6)
+        if province is not None:
+            entry.applicable = False
+            entry.not_applicable_reason = (
+                f"本地不适用：事项名称指向{province}（“{name}”），不是{self.district.name}的政务服务事项"
+            )
         # What the rules derive, as on every save (catalog.entries._derive): a new entry has no
         # materials, and no licence link can be checked before it exists.
         entry.no_contact_class = evaluate_no_contact(entry, []).klass
@@ -344,6 +421,7 @@ def import_items_csv(
     use_levels: str = "4",
     actor: Principal = SYSTEM,
     department_usccs: Mapping[str, str] | None = None,
+    department_names: Mapping[str, str] | None = None,
 ) -> ImportReport:
     """Import ``path`` into the district ``district_code`` (6 digits, e.g. 321203). Flushes only.
 
@@ -352,6 +430,8 @@ def import_items_csv(
     A new department needs its 统一社会信用代码: the row's ``department_uscc`` column, else
     ``department_usccs`` (department name -> code, see ``read_uscc_map``); without one the row is
     refused. Each new department is created (and audited) by ``create_department``.
+    ``department_names`` maps the file's department names to the district's (``read_department_map``);
+    the USCCs are then looked up by the district's name.
     One audit row summarises the import.
     """
     if not (len(district_code) == 6 and district_code.isdigit()):
@@ -368,7 +448,7 @@ def import_items_csv(
     if not path.is_file():
         raise Invalid(f"文件不存在：{path}", {"file": [str(path)]})
     report = ImportReport()
-    importer = _Importer(session, district, levels, actor, department_usccs or {})
+    importer = _Importer(session, district, levels, actor, department_usccs or {}, department_names or {})
     created: list[int] = []
     try:
         records = list(_rows(path))

@@ -122,8 +122,62 @@ class CatalogItem(SQLModel, table=True):
     legal_basis: str = Field(default="", sa_type=sa.Text)  # 设定依据
     use_levels: str = Field(max_length=11)  # 行使层级, comma-separated digits, e.g. "4,5,6"
     county_only: bool = Field(default=False)  # 仅县级实施
+    # 主管部门: the district department competent for the item; only it claims the item at county
+    # level (catalog.scope). None = not recorded.
+    competent_department_id: int | None = Field(default=None, foreign_key="department.id", index=True)
+    # The province or city item this district item implements (三级四同 is checked against it).
+    upper_item_id: int | None = Field(default=None, foreign_key="upper_catalog_item.id", index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+# 行使层级 of an upper-level basic catalogue (上级基本目录) the district imports.
+UPPER_LEVELS: dict[str, str] = {"2": "省级", "3": "市级"}
+
+
+class UpperCatalogItem(SQLModel, table=True):
+    """上级基本目录 item: a province (省级) or city (市级) basic item as the upper level published it.
+
+    Imported by ``flask catalog import-basic`` and never edited in the app, so the 三级四同 report
+    compares district entries with what the upper level says, not with a local copy. ``code`` is the
+    基本编码 exactly as given; ``provenance`` says where the file came from (shown on the report).
+    """
+
+    __tablename__ = "upper_catalog_item"
+
+    id: int | None = Field(default=None, primary_key=True)
+    level: str = Field(max_length=1)  # UPPER_LEVELS
+    code: str = Field(max_length=60, index=True)  # 基本编码, as given
+    name: str = Field(max_length=200)
+    task_type: str = Field(max_length=2)
+    legal_basis: str | None = Field(default=None, sa_type=sa.Text)  # None = the file gives none
+    use_levels: str | None = Field(default=None, max_length=11)
+    competent_department: str | None = Field(default=None, max_length=100)  # 主管部门 as named upstream
+    source_file: str = Field(max_length=200)
+    source_line: int
+    provenance: str | None = Field(default=None, max_length=1000)
+    imported_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+    __table_args__ = (sa.UniqueConstraint("level", "code", name="uq_upper_item_level_code"),)
+
+
+class NoContactStandardItem(SQLModel, table=True):
+    """An item of the province's 不见面审批 standard list (省级不见面审批标准化清单), as given.
+
+    Entries whose 基本编码 (or whose upper-level item's code) is on the list should be 不见面 here;
+    ``catalog.upper.no_contact_gaps`` lists those that are not.
+    """
+
+    __tablename__ = "no_contact_standard_item"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=60, unique=True)  # 基本编码, as given
+    name: str = Field(max_length=200)
+    task_type: str | None = Field(default=None, max_length=2)
+    source_file: str = Field(max_length=200)
+    source_line: int
+    provenance: str | None = Field(default=None, max_length=1000)
+    imported_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
 class ImplementationEntry(SQLModel, table=True):

@@ -25,6 +25,7 @@ from catalog.models import (
     ImplementationEntry,
 )
 from catalog.search.aliases import delete_alias, save_alias
+from catalog.search.elsewhere import delete_elsewhere, find_elsewhere, list_elsewhere, save_elsewhere
 from catalog.search.misses import top_misses
 from catalog.search.query import MAX_PAGE
 from catalog.search.text import MAX_QUERY_CHARS
@@ -156,9 +157,13 @@ def search_page() -> Any:
                 "depth": None}
         result = run_search(args)
     pages = max(1, -(-result.total // result.limit))
+    place, town = _place(db_session(), args["division"])
     return render_template(
         "portal/search.html",
         result=result,
+        elsewhere=find_elsewhere(db_session(), args["q"]) if args["q"] else [],
+        place=place,
+        place_town=town,
         args=args,
         link=_link,
         error=error,
@@ -169,15 +174,25 @@ def search_page() -> Any:
     )
 
 
+def _place(session: Any, code: str | None) -> tuple[Division | None, Division | None]:
+    """The division a search is filtered to (a 6-digit county code means the county itself) and, when
+    it is a village or community, its town: the page names the place and, for a village with no
+    entries of its own, links to its town's entries instead of showing an unexplained empty list."""
+    if not code or not code.isdigit() or len(code) not in (6, 12):
+        return None, None
+    place = session.get(Division, code if len(code) == 12 else code + "000000")
+    if place is None or place.level != "village" or not place.parent_code:
+        return place, None
+    return place, session.get(Division, place.parent_code)
+
+
 @bp.get("/entries/<string:task_code>")
 def entry_detail(task_code: str) -> Any:
     if len(task_code) > 31:
         abort(404)
     session = db_session()
     entry = (
-        session.execute(
-            sa.select(ImplementationEntry).where(col(ImplementationEntry.task_code) == task_code)
-        )
+        session.execute(sa.select(ImplementationEntry).where(col(ImplementationEntry.task_code) == task_code))
         .scalars()
         .first()
     )
@@ -244,7 +259,11 @@ def aliases_save() -> Any:
     alias_id = form.get("id", type=int)
     try:
         row = save_alias(
-            session, principal, form.get("alias", ""), form.get("targets", ""), form.get("note", ""),
+            session,
+            principal,
+            form.get("alias", ""),
+            form.get("targets", ""),
+            form.get("note", ""),
             alias_id=alias_id,
         )
     except DomainError as exc:
@@ -274,6 +293,55 @@ def aliases_delete(alias_id: int) -> Any:
     row = delete_alias(session, principal, alias_id)
     flash(f"已删除别名「{row.alias}」", "success")
     return redirect(url_for("portal.aliases_page"))
+
+
+# ----------------------------------------------------------------------------- services handled elsewhere
+
+
+def _elsewhere_page(
+    editing: Any = None, errors: Any = None, form: Any = None, message: str | None = None
+) -> str:
+    return render_template(
+        "portal/elsewhere.html",
+        services=list_elsewhere(db_session()),
+        editing=editing,
+        errors=errors or {},
+        form=form,
+        message=message,
+    )
+
+
+@bp.get("/admin/search/elsewhere")
+def elsewhere_page() -> Any:
+    require_admin()
+    edit_id = request.args.get("edit", type=int)
+    editing = next((s for s in list_elsewhere(db_session()) if s.id == edit_id), None)
+    return _elsewhere_page(editing=editing)
+
+
+@bp.post("/admin/search/elsewhere")
+def elsewhere_save() -> Any:
+    principal = require_admin()
+    form = request.form
+    service_id = form.get("id", type=int)
+    if service_id is not None and service_id >= 2**31:
+        raise NotFound("该外部办理服务不存在")
+    try:
+        row = save_elsewhere(db_session(), principal, form.to_dict(), service_id=service_id)
+    except Invalid as exc:
+        return _elsewhere_page(errors=exc.details, form=form, message=exc.message), 422
+    flash(f"已保存「{row.name}」", "success")
+    return redirect(url_for("portal.elsewhere_page"))
+
+
+@bp.post("/admin/search/elsewhere/<int:service_id>/delete")
+def elsewhere_delete(service_id: int) -> Any:
+    principal = require_admin()
+    if service_id >= 2**31:
+        raise NotFound("该外部办理服务不存在")
+    row = delete_elsewhere(db_session(), principal, service_id)
+    flash(f"已删除「{row.name}」", "success")
+    return redirect(url_for("portal.elsewhere_page"))
 
 
 def register(app: Flask, api: Any) -> None:

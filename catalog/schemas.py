@@ -100,6 +100,8 @@ class ItemSchema(BaseSchema):
     legal_basis = fields.String()
     use_levels = fields.String()
     county_only = fields.Boolean()
+    competent_department_id = fields.Integer(allow_none=True)  # 主管部门; null = not recorded
+    upper_item_id = fields.Integer(allow_none=True)  # the province/city item it implements
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -134,6 +136,7 @@ class PageArgsSchema(BaseSchema):
 
 class ItemQueryArgsSchema(PageArgsSchema):
     q = fields.String(validate=validate.Length(max=100))
+    competent_department_id = _id(strict=False)  # items whose 主管部门 is this department
     task_type = fields.String(validate=validate.OneOf(list(TASK_TYPES)))
     level = fields.String(validate=validate.OneOf(["1", "2", "3", "4", "5", "6"]))
 
@@ -148,6 +151,12 @@ class ItemPageSchema(BaseSchema):
 class ClaimSchema(StrictSchema):
     department_id = _id(required=True)
     division_code = fields.String(validate=DIVISION_CODE)
+    # An administrator claiming an item for a department that is not its 主管部门 says why (audited).
+    override_reason = fields.String(validate=validate.Length(min=1, max=500))
+
+
+class CompetenceSchema(StrictSchema):
+    department_id = _id(required=True, allow_none=True)
 
 
 class DeclineSchema(ClaimSchema):
@@ -260,6 +269,8 @@ class EntryQueryArgsSchema(PageArgsSchema):
     depth_level = fields.Integer(validate=validate.OneOf(list(DEPTH_LEVELS)))
     item_id = _id(strict=False)
     q = fields.String(validate=validate.Length(max=100))
+    # This division and every division under it (a town and its villages): "全部" of a town.
+    under_division = fields.String(validate=DIVISION_CODE)
 
 
 class MaterialOutSchema(BaseSchema):
@@ -357,3 +368,50 @@ class DriftSchema(BaseSchema):
     department_id = fields.Integer()
     status = fields.String()
     fields_ = fields.Dict(data_key="fields", attribute="fields")
+    upper_level = fields.String(allow_none=True)
+    upper_code = fields.String(allow_none=True)
+
+
+class UpperSourceSchema(BaseSchema):
+    file = fields.String()
+    provenance = fields.String(allow_none=True)
+    items = fields.Integer()
+
+
+class UpperLevelCoverageSchema(BaseSchema):
+    level = fields.String()
+    label = fields.String()
+    items = fields.Integer()
+    sources = fields.List(fields.Nested(UpperSourceSchema))
+
+
+class CoverageSchema(BaseSchema):
+    levels = fields.List(fields.Nested(UpperLevelCoverageSchema))
+    entries_checked = fields.Integer()
+    entries_unchecked = fields.Integer()
+
+
+class NoContactGapSchema(BaseSchema):
+    entry_id = fields.Integer()
+    task_code = fields.String()
+    name = fields.String()
+    department_id = fields.Integer()
+    division_code = fields.String()
+    list_code = fields.String()
+    list_name = fields.String()
+
+
+class NoContactGapReportSchema(BaseSchema):
+    list_items = fields.Integer()
+    sources = fields.List(fields.Dict())
+    gaps = fields.List(fields.Nested(NoContactGapSchema))
+
+
+class WithdrawClaimSchema(OptionalReasonSchema):
+    pass
+
+
+class WithdrawnClaimSchema(BaseSchema):
+    task_code = fields.String()
+    item_id = fields.Integer()
+    department_id = fields.Integer()

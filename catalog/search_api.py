@@ -19,7 +19,8 @@ from marshmallow import EXCLUDE, fields, validate
 from catalog import search as engine
 from catalog.api import API_LIMIT
 from catalog.models import TASK_TYPES, USE_LEVELS
-from catalog.search.evaluation import RELEVANCE_CSV, evaluate, format_report, read_relevance
+from catalog.search.elsewhere import find_elsewhere
+from catalog.search.evaluation import RELEVANCE_CSV, evaluate_splits, format_report, read_relevance
 from catalog.search_models import SearchEntry
 from catalog.search_retention import purge_search_misses
 from core.auth import SYSTEM
@@ -33,6 +34,7 @@ REAL_ITEMS_CSV = PROJECT_ROOT / "data" / "service_items_guangan_511602.csv"
 # The file names departments but not their 统一社会信用代码; the throwaway evaluation database takes
 # the demo's made-up codes (nothing of it is kept).
 EVALUATION_USCC_MAP = PROJECT_ROOT / "data" / "demo_department_uscc_321203.csv"
+EVALUATION_DEPARTMENT_MAP = PROJECT_ROOT / "data" / "department_map_511602_321203.csv"
 blp = Blueprint(
     "search_api", __name__, url_prefix="/api/v1", description="办事搜索：按名称、拼音、俗称查找已发布事项"
 )
@@ -120,6 +122,16 @@ class SearchHitSchema(BaseSchema):
     url = fields.String()
 
 
+class ElsewhereSchema(BaseSchema):
+    name = fields.String(metadata={"description": "服务名称"})
+    body = fields.String(metadata={"description": "办理机构（本区不办理，请到该机构办理）"})
+    address = fields.String(allow_none=True, metadata={"description": "地址，未填报为 null"})
+    phone = fields.String(allow_none=True, metadata={"description": "电话，未填报为 null"})
+    url = fields.String(allow_none=True, metadata={"description": "网址，未填报为 null"})
+    note = fields.String()
+    verified = fields.Boolean(metadata={"description": "管理员是否已核实机构信息"})
+
+
 class SearchResponseSchema(BaseSchema):
     query = fields.String()
     items = fields.List(fields.Nested(SearchHitSchema))
@@ -138,6 +150,10 @@ class SearchResponseSchema(BaseSchema):
     )
     suggestion = fields.String(
         allow_none=True, metadata={"description": "按读音纠正后的查询（如 采伐正 → 采伐证），无则为 null"}
+    )
+    elsewhere = fields.List(
+        fields.Nested(ElsewhereSchema),
+        metadata={"description": "查询涉及的本区不办理的服务及其办理机构（如住房公积金），无则为空列表"},
     )
 
 
@@ -229,6 +245,18 @@ class SearchView(MethodView):
                 "fuzzy": result.fuzzy,
                 "partial": result.partial,
                 "suggestion": result.suggestion,
+                "elsewhere": [
+                    {
+                        "name": h.service.name,
+                        "body": h.service.body,
+                        "address": h.service.address,
+                        "phone": h.service.phone,
+                        "url": h.service.url,
+                        "note": h.service.note,
+                        "verified": h.service.verified,
+                    }
+                    for h in find_elsewhere(db_session(), args.get("q"))
+                ],
             }
         )
 
@@ -384,14 +412,14 @@ def purge_misses_cmd(days: int | None) -> None:
 )
 @with_appcontext
 def evaluate_cmd(path: Path, current: bool) -> None:
-    """按分层输出 Recall@10、MRR@10、nDCG@10 和无结果率。"""
+    """按调参集与留出集、启用与停用别名，分层输出 Recall@10、MRR@10、nDCG@10、无结果率等指标。"""
     try:
         queries = read_relevance(path)
     except Invalid as exc:
         raise click.ClickException(exc.message) from None
     if current:
         with database().transaction() as session:
-            report = evaluate(session, queries)
+            report = evaluate_splits(session, queries)
     else:
         report = evaluate_on_real_catalogue(queries)
     click.echo(format_report(report))
@@ -404,7 +432,7 @@ def evaluate_on_real_catalogue(queries: list[dict[str, Any]]) -> dict[str, Any]:
     from alembic.config import Config
 
     from catalog.divisions import GAOGANG_FILES, load_divisions_csv
-    from catalog.importer import import_items_csv, read_uscc_map
+    from catalog.importer import import_items_csv, read_department_map, read_uscc_map
     from core.db import Database
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -422,11 +450,12 @@ def evaluate_on_real_catalogue(queries: list[dict[str, Any]]) -> dict[str, Any]:
                 "321203",
                 progress=False,
                 department_usccs=read_uscc_map(EVALUATION_USCC_MAP),
+                department_names=read_department_map(EVALUATION_DEPARTMENT_MAP),
             )
             if imported.errors:
                 raise click.ClickException(f"导入真实目录出错：{imported.errors[:3]}")
         with db.transaction() as session:
-            report = evaluate(session, queries)
+            report = evaluate_splits(session, queries)
         db.engine.dispose()
     return report
 

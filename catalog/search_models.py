@@ -118,3 +118,25 @@ class SearchMiss(SQLModel, table=True):
     last_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
     __table_args__ = (sa.Index("ix_search_miss_count", "count"),)
+
+
+class ElsewhereService(SQLModel, table=True):
+    """A service the district does not handle (本区不办理), with where to go instead: an administrator's
+    list, found by search beside the entries ("本区不办理，请到…").
+
+    ``verified`` False means nobody has checked the body's address, phone and link yet: the portal
+    says so ("信息待核实"), and a missing value reads "未填报", never a plausible default.
+    """
+
+    __tablename__ = "elsewhere_service"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)  # the service as citizens name it
+    words: str = Field(default="", max_length=500)  # search words, "|"-separated
+    body: str = Field(max_length=100)  # 办理机构
+    address: str | None = Field(default=None, max_length=300)
+    phone: str | None = Field(default=None, max_length=40)
+    url: str | None = Field(default=None, max_length=500)
+    note: str = Field(default="", max_length=500)
+    verified: bool = Field(default=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

@@ -259,8 +259,11 @@ def list_items(
     level: str | None = None,
     page: int = 1,
     limit: int = 20,
+    competent_department_id: int | None = None,
 ) -> tuple[list[CatalogItem], int]:
     stmt = select(CatalogItem)
+    if competent_department_id is not None:
+        stmt = stmt.where(CatalogItem.competent_department_id == competent_department_id)
     if q:
         stmt = stmt.where(
             sa.or_(

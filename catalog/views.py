@@ -30,8 +30,8 @@ from flask import (
 from sqlmodel import Session, col, select
 
 from catalog import entries as entry_services
-from catalog import permissions, quality, services
-from catalog.consistency import consistency_report
+from catalog import permissions, quality, scope, services, upper
+from catalog.consistency import consistency_report, coverage, drifted_fields
 from catalog.elements import DEPTH_LEVELS, HANDLE_FORMS, NO_CONTACT_CLASSES
 from catalog.models import (
     ENTRY_STATUS_LABELS,
@@ -41,12 +41,14 @@ from catalog.models import (
     RESULT_DELIVERY,
     TASK_TYPES,
     TIME_UNITS,
+    UPPER_LEVELS,
     USE_LEVELS,
     CatalogItem,
     Department,
     Division,
     EntryStatus,
     ImplementationEntry,
+    UpperCatalogItem,
 )
 from core import users
 from core.audit import AuditLog
@@ -430,6 +432,7 @@ def entry_list() -> Any:
     if depth_level not in DEPTH_LEVELS:
         depth_level = None
     everyone = request.args.get("all") == "1"
+    under_division: str | None = None
     departments: list[Department] = []
     scope_divisions: list[Division] = []
     if principal.is_admin:
@@ -447,10 +450,12 @@ def entry_list() -> Any:
         codes = {d.code for d in scope_divisions}
         department_id = None
         if division_code not in codes:
-            division_code = principal.division_code
+            # "全部" (the default): the operator's division and every village under it.
+            division_code = None
+            under_division = principal.division_code if scope_divisions else None
     entries, total = entry_services.list_entries(
         session, principal, status=status, department_id=department_id, division_code=division_code,
-        level=level, q=q, page=page, limit=limit, depth_level=depth_level,
+        level=level, q=q, page=page, limit=limit, under_division=under_division, depth_level=depth_level,
     )
     depts, divs = _names(session, entries)
     editable = {e.id for e in entries if permissions.can_edit_entry(principal, e)}
@@ -480,10 +485,13 @@ def entry_detail(entry_id: int) -> Any:
     findings = entry_services.entry_findings(session, entry)
     depts, divs = _names(session, [entry])
     item = session.get(CatalogItem, entry.item_id)
+    upper_item = session.get(UpperCatalogItem, item.upper_item_id) if item and item.upper_item_id else None
+    drift = drifted_fields(entry, upper_item) if upper_item is not None else {}
     return render_template(
         "staff/entry_detail.html",
         entry=entry, item=item, materials=materials, fees=fees, rule=rule, findings=findings,
         QUALITY_LEVELS=quality.LEVEL_LABELS,
+        upper_item=upper_item, drift=drift, DRIFT_LABELS=DRIFT_LABELS, UPPER_LEVELS=UPPER_LEVELS,
         department_name=depts.get(entry.department_id, ""), division_name=divs.get(entry.division_code, ""),
         can_edit=permissions.can_edit_entry(principal, entry),
         can_review=permissions.can_review_entry(principal, entry),
@@ -560,6 +568,23 @@ def _entry_action(entry_id: int, action: Any, done: str, *, reason_required: boo
         return _back_to_entry(id_of(entry))
     flash(done, "ok")
     return _back_to_entry(id_of(entry))
+
+
+@bp.post("/staff/entries/<int:entry_id>/withdraw-claim")
+def entry_withdraw_claim(entry_id: int) -> Any:
+    principal = _staff()
+    session = _session()
+    entry = entry_services.get_entry(session, entry_id)
+    name = entry.name
+    reason = request.form.get("reason", "").strip()[:500] or None
+    try:
+        scope.withdraw_claim(session, principal, id_of(entry), reason)
+    except (Invalid, Conflict) as error:
+        session.rollback()
+        _flash_domain_error(error)
+        return _back_to_entry(id_of(entry))
+    flash(f"已撤回对「{name}」的认领，该事项可重新认领", "ok")
+    return redirect(url_for("staff.entry_list"))
 
 
 @bp.post("/staff/entries/<int:entry_id>/submit")
@@ -647,10 +672,17 @@ def item_list() -> Any:
     q = (request.args.get("q") or "").strip()[:100]
     task_type = request.args.get("task_type") or ""
     only_level = request.args.get("all_levels") != "1"
+    # A district department sees the items it is competent for (主管部门) unless it asks for all.
+    only_competent = department.level == "4" and request.args.get("all_competence") != "1"
     items, total = services.list_items(
         session, q=q or None, task_type=task_type if task_type in TASK_TYPES else None,
         level=department.level if only_level else None, page=page, limit=limit,
+        competent_department_id=department.id if only_competent else None,
     )
+    competent = dict(session.execute(
+        sa.select(col(Department.id), col(Department.name)).where(
+            col(Department.id).in_({i.competent_department_id for i in items if i.competent_department_id}))
+    ).all()) if items else {}
     claimed: dict[int, ImplementationEntry] = {}
     if items:
         rows = session.exec(select(ImplementationEntry).where(
@@ -661,9 +693,9 @@ def item_list() -> Any:
     pages = max(1, -(-total // limit))
     return render_template(
         "staff/items.html", items=items, total=total, page=page, pages=pages, departments=departments,
-        department=department, claimed=claimed,
+        department=department, claimed=claimed, competent=competent, is_admin=principal.is_admin,
         filters={"q": q, "task_type": task_type, "all_levels": "" if only_level else "1",
-                 "department_id": department.id},
+                 "all_competence": "" if only_competent else "1", "department_id": department.id},
         **_common(),
     )
 
@@ -691,10 +723,11 @@ def item_claim(item_id: int) -> Any:
     principal = _staff()
     session = _session()
     item, department = _claim_target(session, item_id)
+    override = request.form.get("override_reason", "").strip()[:500] or None
     try:
         entry = entry_services.claim_item(session, principal, item_id=id_of(item),
                                           department_id=id_of(department),
-                                          division_code=department.division_code)
+                                          division_code=department.division_code, override_reason=override)
     except (Invalid, Conflict) as error:
         session.rollback()
         _flash_domain_error(error)
@@ -714,7 +747,8 @@ def item_decline(item_id: int) -> Any:
         return _back_to_items(department)
     try:
         entry_services.decline_item(session, principal, item_id=id_of(item), department_id=id_of(department),
-                              reason=reason[:500], division_code=department.division_code)
+                              reason=reason[:500], division_code=department.division_code,
+                              override_reason=reason[:500])
     except (Invalid, Conflict) as error:
         session.rollback()
         _flash_domain_error(error)
@@ -743,7 +777,28 @@ def consistency() -> Any:
     depts, _divs = _names(session, [entries[d.entry_id] for d in drifts if d.entry_id in entries])
     editable = {i for i, e in entries.items() if permissions.can_edit_entry(principal, e)}
     return render_template("staff/consistency.html", drifts=drifts, entries=entries, depts=depts,
-                           editable=editable, DRIFT_LABELS=DRIFT_LABELS, **_common())
+                           editable=editable, DRIFT_LABELS=DRIFT_LABELS, coverage=coverage(session),
+                           UPPER_LEVELS=UPPER_LEVELS, **_common())
+
+
+@bp.get("/staff/no-contact-gaps")
+def no_contact_gaps() -> Any:
+    principal = _staff()
+    session = _session()
+    summary = upper.no_contact_list_summary(session)
+    gaps = upper.no_contact_gaps(session)
+    if not principal.is_admin and gaps:
+        visible = {e.id: e for e in session.exec(
+            select(ImplementationEntry).where(col(ImplementationEntry.id).in_([g.entry_id for g in gaps]))
+        )}
+        gaps = [g for g in gaps
+                if g.entry_id in visible and permissions.can_reopen_entry(principal, visible[g.entry_id])]
+    dept_names = dict(session.execute(
+        sa.select(col(Department.id), col(Department.name)).where(
+            col(Department.id).in_({g.department_id for g in gaps}))
+    ).all()) if gaps else {}
+    return render_template("staff/no_contact_gaps.html", summary=summary, gaps=gaps, depts=dept_names,
+                           **_common())
 
 
 DRIFT_LABELS = {
@@ -759,9 +814,10 @@ def admin_home() -> Any:
     require_admin()
     links = [("/admin/users", "用户与 API 令牌"), ("/admin/departments", "实施主体（部门、镇街、村社区）"),
              ("/staff/consistency", "三级四同一致性报告"), ("/admin/quality", "事项要素质量检查"),
-             ("/admin/dashboard", "统计看板"),
+             ("/staff/no-contact-gaps", "不见面审批标准清单对照"), ("/admin/dashboard", "统计看板"),
              ("/admin/reports/", "年度报告"), ("/admin/bundles/", "套餐式服务（一件事）"),
-             ("/admin/search/aliases", "检索同义词"), ("/admin/sync/", "证照同步与死信队列")]
+             ("/admin/search/aliases", "检索同义词"), ("/admin/sync/", "证照同步与死信队列"),
+             ("/admin/licence-grants", "证照管理权限（按部门和证照类型授予、收回）")]
     return render_template("staff/admin_home.html", links=links)
 
 

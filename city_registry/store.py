@@ -64,10 +64,41 @@ applied_log = sa.Table(
     sa.Index("ix_registry_applied_idem_key", "idem_key"),
 )
 
+# Every change refused because the registry already held a later one (answered "stale"): with several
+# senders (workers, hosts) out-of-order arrivals are expected, and this log shows each was refused.
+refused_log = sa.Table(
+    "registry_refused",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("idem_key", sa.String(200), nullable=False),
+    sa.Column("licence_key", sa.String(120), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("held_version", sa.Integer, nullable=False),
+    sa.Column("held_revision", sa.Integer, nullable=False),
+    sa.Column("refused_at", sa.String(32), nullable=False),
+)
+
+# Fault switches and their counters, shared by every process serving this database (gunicorn with
+# several workers): one JSON row for the switches, one row per counter.
+fault_state = sa.Table(
+    "registry_fault",
+    metadata,
+    sa.Column("name", sa.String(20), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+fault_counters = sa.Table(
+    "registry_fault_counter",
+    metadata,
+    sa.Column("name", sa.String(20), primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+)
+
 _CHUNK = 500
 _COLS = [c.name for c in licences.c]  # licence_key first
 _RCOLS = [c.name for c in receipts.c]
 _ACOLS = [c.name for c in applied_log.c][1:]  # without the autoincrement id
+_XCOLS = [c.name for c in refused_log.c][1:]
 
 
 def _statements(paramstyle: str) -> dict[str, str]:
@@ -94,6 +125,8 @@ def _statements(paramstyle: str) -> dict[str, str]:
                    "DO UPDATE SET deliveries = registry_receipt.deliveries + excluded.deliveries",
         "applied": f"INSERT INTO registry_applied ({', '.join(_ACOLS)}) "  # noqa: S608
                    f"VALUES ({', '.join([ph] * len(_ACOLS))})",
+        "refused": f"INSERT INTO registry_refused ({', '.join(_XCOLS)}) "  # noqa: S608
+                   f"VALUES ({', '.join([ph] * len(_XCOLS))})",
     }
 
 
@@ -127,7 +160,12 @@ class RegistryStore:
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
-        metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Several processes (gunicorn workers) start at once: one creates the tables, the others
+                # wait for it and find them.
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(1603001)")
+            metadata.create_all(conn)
         self._lock = threading.Lock()
         self._sql = _statements(self.engine.dialect.paramstyle)
 
@@ -174,6 +212,7 @@ class RegistryStore:
             dumps = orjson.dumps
             outcome = iter(r for r in results if "status" not in r)
             slots: list[tuple[dict[str, Any], dict[str, Any]]] = []
+            held_rank: dict[int, tuple[int, int]] = {}  # a stale slot -> the rank held instead
             for rec in valid:
                 slot = next(outcome)
                 slots.append((slot, rec))
@@ -197,6 +236,7 @@ class RegistryStore:
                     status = "duplicate"
                 else:
                     status = "stale"
+                    held_rank[id(slot)] = current[0]
                 slot["status"] = status
                 slot["version"] = held[key][0][0]
             self.write(conn, list(writes.values()))
@@ -214,9 +254,17 @@ class RegistryStore:
                     continue
                 for slot, rank in applied[key]:
                     slot["status"] = "stale" if rank < stored[0] else "duplicate"
+                    held_rank[id(slot)] = stored[0]
                     slot["version"] = stored[0][0]
             if log_rows:
                 conn.exec_driver_sql(self._sql["applied"], log_rows)
+            refused = [
+                (rec["idem_key"], rec["licence_key"], rec["version"], rec["revision"],
+                 *held_rank[id(slot)], now)
+                for slot, rec in slots if slot["status"] == "stale"
+            ]
+            if refused:
+                conn.exec_driver_sql(self._sql["refused"], refused)
             deliveries: dict[str, list[Any]] = {}
             for slot, rec in slots:
                 receipt = deliveries.get(rec["idem_key"])
@@ -285,6 +333,28 @@ class RegistryStore:
         with self.engine.connect() as conn:
             return [{"idem_key": k, "times": int(n)} for k, n in conn.execute(q)]
 
+    def refused(self) -> list[dict[str, Any]]:
+        """Every change refused as stale, in the order refused."""
+        q = sa.select(refused_log).order_by(refused_log.c.id)
+        with self.engine.connect() as conn:
+            return [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(q)]
+
+    def regressions(self) -> list[dict[str, Any]]:
+        """Applied writes that went back to a lower (version, revision) than an earlier applied write of
+        the same licence: empty when the registry never regressed a licence."""
+        q = sa.select(applied_log.c.id, applied_log.c.licence_key, applied_log.c.version,
+                      applied_log.c.revision).order_by(applied_log.c.licence_key, applied_log.c.id)
+        out: list[dict[str, Any]] = []
+        last: dict[str, tuple[int, int]] = {}
+        with self.engine.connect() as conn:
+            for row_id, key, version, revision in conn.execute(q):
+                rank = (version, revision)
+                if key in last and rank < last[key]:
+                    out.append({"id": row_id, "licence_key": key, "rank": list(rank),
+                                "after": list(last[key])})
+                last[key] = max(rank, last.get(key, rank))
+        return out
+
     def stats(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             n_lic = conn.execute(sa.select(sa.func.count()).select_from(licences)).scalar_one()
@@ -292,11 +362,14 @@ class RegistryStore:
                 sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(receipts.c.deliveries), 0))
             ).one()
             n_applied = conn.execute(sa.select(sa.func.count()).select_from(applied_log)).scalar_one()
+            n_refused = conn.execute(sa.select(sa.func.count()).select_from(refused_log)).scalar_one()
         return {"licences": n_lic, "receipts": n_rec, "deliveries": int(total),
-                "redeliveries": int(total) - n_rec, "applied": int(n_applied)}
+                "redeliveries": int(total) - n_rec, "applied": int(n_applied),
+                "refused_stale": int(n_refused)}
 
     def reset(self) -> None:
         with self._lock, self.engine.begin() as conn:
             conn.execute(applied_log.delete())
+            conn.execute(refused_log.delete())
             conn.execute(receipts.delete())
             conn.execute(licences.delete())

@@ -92,6 +92,8 @@ class Settings:
     city_registry_database_url: str = ""
     district_code: str = "321203"
     sync_batch_size: int = 200
+    # 电子监察: an open case is yellow when at most this many working days remain before its deadline.
+    case_yellow_days: int = 1
     public_base_url: str = "http://127.0.0.1:5000"
     ratelimit_enabled: bool = True
     # Government staff sessions: signed out after 30 minutes without a request and 12 hours after
@@ -171,6 +173,7 @@ class Settings:
             city_registry_database_url=registry_db,
             district_code=district,
             sync_batch_size=_int(env, "SYNC_BATCH_SIZE", 200, 1, 5000),
+            case_yellow_days=_int(env, "CASE_YELLOW_DAYS", 1, 0, 30),
             public_base_url=env.get("PUBLIC_BASE_URL", f"http://127.0.0.1:{env.get('PORT', '5000')}"),
             ratelimit_enabled=env.get("RATELIMIT_ENABLED", "1") not in ("0", "false", "False"),
             session_idle_minutes=_int(env, "SESSION_IDLE_MINUTES", 30, 1, 24 * 60),

@@ -15,6 +15,10 @@ What it builds, in one transaction, all through catalog.services / catalog.impor
 - entries that pass the no-contact rule and carry the flag (set through ``set_no_contact``), and
   entries that fail it (a visit is needed, paper materials);
 - a few drafts and a submission waiting for review in the demo department, so every role has work;
+- the source file's 广安区 department names mapped to Gaogang departments
+  (data/department_map_511602_321203.csv), each recorded as its items' 主管部门; items that name
+  another province recorded as "本地不适用" with that reason; no upper-level (province/city) basic
+  catalogue, because none is available: the 三级四同 report says so;
 - one user per role with a generated password and one API token each, written to
   ``instance/demo_credentials.json`` (never to the repository).
 
@@ -56,8 +60,11 @@ from core.login import clear_login_failures
 from core.types import utcnow
 
 ITEMS_CSV = PROJECT_ROOT / "data" / "service_items_guangan_511602.csv"
-# The item file names departments but gives no 统一社会信用代码; the demo supplies made-up ones.
+# The item file names 广安区's departments and gives no 统一社会信用代码: the demo maps the names to
+# Gaogang departments (data/department_map_511602_321203.csv, provenance in its header) and supplies
+# made-up codes for those.
 DEMO_USCC_MAP = PROJECT_ROOT / "data" / "demo_department_uscc_321203.csv"
+DEMO_DEPARTMENT_MAP = PROJECT_ROOT / "data" / "department_map_511602_321203.csv"
 TOWN_CLAIMS = 73  # 2018 高港区 report: items claimed at town level
 VILLAGE_CLAIMS = 66  # ... and at village level
 TOWN_ITEMS_EACH = 7
@@ -98,7 +105,7 @@ class DemoSummary:
     village_claims: int = 0
     no_contact: int = 0
     declined: int = 0
-    drifted: int = 0
+    not_applicable: int = 0
     credentials_path: Path | None = None
 
 
@@ -135,7 +142,7 @@ def load(db: Database, settings: Settings, *, progress: bool = True,
 
 def _build(session: Session, settings: Settings, summary: DemoSummary, *, progress: bool,
            echo: Callable[[str], None]) -> list[dict[str, str]]:
-    from catalog.importer import import_items_csv, read_uscc_map
+    from catalog.importer import import_items_csv, read_department_map, read_uscc_map
 
     summary.divisions = load_divisions_csv(session, *GAOGANG_FILES)
     echo(f"divisions: {summary.divisions} loaded or updated")
@@ -145,6 +152,7 @@ def _build(session: Session, settings: Settings, summary: DemoSummary, *, progre
         settings.district_code,
         progress=progress,
         department_usccs=read_uscc_map(DEMO_USCC_MAP),
+        department_names=read_department_map(DEMO_DEPARTMENT_MAP),
     )
     summary.items_created = int(getattr(report, "items_created", getattr(report, "created", 0)))
     summary.import_errors = list(getattr(report, "errors", []))
@@ -204,9 +212,12 @@ def _build(session: Session, settings: Settings, summary: DemoSummary, *, progre
     echo(f"no-contact entries flagged through the rule: {flagged}")
 
     summary.declined = _decline_in_parks(session, parks, town_pool)
-    summary.drifted = _legal_basis_update(session)
-    echo(f"declined claims: {summary.declined}; "
-         f"entries drifted from an updated basic item: {summary.drifted}")
+    summary.not_applicable = len(session.exec(select(ImplementationEntry.id).where(
+        ImplementationEntry.level == "4", col(ImplementationEntry.applicable).is_(False))).all())
+    echo(f"declined claims: {summary.declined}; district items not applicable here "
+         f"(they name another province): {summary.not_applicable}")
+    # No real Jiangsu or Taizhou basic catalogue is available (data/README.md, "Gaps"), so the demo
+    # imports no upper level: the 三级四同 report says it cannot compare rather than show made-up data.
 
     demo_department = _demo_department(session)
     _leave_work_for(session, demo_department)
@@ -252,11 +263,14 @@ def _pool(session: Session, keywords: Sequence[str], *, types: Sequence[str], wa
     found: list[CatalogItem] = []
     seen: set[int] = set()
     rounds: list[list[CatalogItem]] = []
+    # Items the district recorded as not applicable here (they name another province) stay out.
+    not_here = select(ImplementationEntry.item_id).where(col(ImplementationEntry.applicable).is_(False))
     for word in keywords:
         rows = list(session.exec(
             select(CatalogItem).where(col(CatalogItem.name).contains(word),
                                       col(CatalogItem.task_type).in_(types),
-                                      col(CatalogItem.county_only).is_(False))
+                                      col(CatalogItem.county_only).is_(False),
+                                      col(CatalogItem.id).not_in(not_here))
             .order_by(CatalogItem.code)
         ))
         rounds.append(rows)
@@ -372,25 +386,6 @@ def _revise_district_entries(session: Session, district: str) -> int:
         entry_services.submit_entry(session, SYSTEM, id_of(entry))
         entry_services.approve_entry(session, SYSTEM, id_of(entry))
     return flagged
-
-
-# A basic-catalogue change the entries have not followed yet (三级四同 drift for the report):
-# the district adds the real legal basis of the social-assistance items.
-SOCIAL_ASSISTANCE_BASIS = "《社会救助暂行办法》（国务院令第649号）"
-SOCIAL_ASSISTANCE_ITEMS = ("最低生活保障", "临时救助", "特困人员救助供养")
-
-
-def _legal_basis_update(session: Session) -> int:
-    """Set the legal basis of a few items; their entries keep the old copy, so they show as drift."""
-    changed = 0
-    for name in SOCIAL_ASSISTANCE_ITEMS:
-        item = session.exec(select(CatalogItem).where(CatalogItem.name == name)).first()
-        if item is None or item.legal_basis == SOCIAL_ASSISTANCE_BASIS:
-            continue
-        services.update_item(session, SYSTEM, id_of(item), legal_basis=SOCIAL_ASSISTANCE_BASIS)
-        changed += len(session.exec(select(ImplementationEntry.id).where(
-            ImplementationEntry.item_id == item.id)).all())
-    return changed
 
 
 def _decline_in_parks(session: Session, parks: Sequence[Department], pool: Sequence[CatalogItem]) -> int:

@@ -44,7 +44,7 @@ def load(progress: bool) -> None:
         for line, reason in summary.import_errors[:20]:
             click.echo(f"  import: line {line}: {reason}", err=True)
     # The licence and reports parts build on the catalogue; each is idempotent on its own.
-    for name in ("licences_demo", "reports_demo"):
+    for name in ("licences_demo", "reports_demo", "cases_demo"):
         try:
             part = importlib.import_module(f"demo.{name}")
         except ModuleNotFoundError as exc:

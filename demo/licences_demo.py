@@ -25,10 +25,12 @@ from core.config import PROJECT_ROOT, Settings
 from core.db import Database, id_of
 from demo.synthetic_licences import synthetic_rows
 from licenses.bulk import run_bulk
+from licenses.grants import grant_licence_rights
 from licenses.models import Licence, LicenceType, LicenceTypeEntry
 from licenses.reference import load_reference_types
-from licenses.services import create_licence_type, grant_licence_rights, link_type_entry, publish_keys
 from licenses.signing import KeyStore
+from licenses.types import create_licence_type, link_type_entry
+from licenses.verification import publish_keys
 
 DATA = PROJECT_ROOT / "data"
 DEMO_LICENCES = 3000

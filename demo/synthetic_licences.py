@@ -16,7 +16,7 @@ from typing import Any
 from catalog.codes import id_check_char, make_uscc
 from licenses.bulk import CSV_COLUMNS
 from licenses.models import LicenceType
-from licenses.services import add_years, today
+from licenses.types import add_years, today
 
 SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁"

@@ -1,6 +1,6 @@
 """Licence API (/api/v1/licence-types, /api/v1/licences) and the public key and status-list documents.
 
-Every endpoint checks department scope in licenses.services; holder data is masked except on
+Every endpoint checks department scope in licenses.grants; holder data is masked except on
 ``/full``, which only the issuing department may call and which is audited.
 """
 
@@ -20,7 +20,8 @@ from catalog.api import API_LIMIT
 from core.schemas import ErrorSchema
 from core.types import CHINA_TZ, utcnow
 from core.web import db_session, limiter, require_login, settings
-from licenses import services
+from licenses import authorisations, issuing, queries, verification
+from licenses import types as licence_types
 from licenses.masking import mask_code
 from licenses.schemas import (
     AmendSchema,
@@ -40,6 +41,7 @@ from licenses.schemas import (
     TokenSchema,
     TypeEntrySchema,
     VerificationSchema,
+    WithdrawSchema,
     licence_dict,
 )
 from licenses.signing import KeyStore, b64d, b64e, sign_document
@@ -80,8 +82,8 @@ def keystore() -> KeyStore:
     return ks
 
 
-def keyring() -> services.KeyRing:
-    kr: services.KeyRing = current_app.extensions["licences.keyring"]
+def keyring() -> verification.KeyRing:
+    kr: verification.KeyRing = current_app.extensions["licences.keyring"]
     return kr
 
 
@@ -112,7 +114,7 @@ def type_dict(session: Any, lt: Any, *, with_entries: bool = False) -> dict[str,
         )
     }
     if with_entries:
-        out["entries"] = [e.__dict__ for e in services.type_entries(session, lt)]
+        out["entries"] = [e.__dict__ for e in licence_types.type_entries(session, lt)]
     return out
 
 
@@ -124,7 +126,7 @@ class LicenceTypes(MethodView):
     @blp.response(200, LicenceTypeSchema(many=True))
     def get(self) -> Any:
         """证照目录（公开）"""
-        return [type_dict(db_session(), lt) for lt in services.list_licence_types(db_session())]
+        return [type_dict(db_session(), lt) for lt in licence_types.list_licence_types(db_session())]
 
     @blp.arguments(LicenceTypeSchema)
     @blp.response(201, LicenceTypeSchema)
@@ -133,7 +135,7 @@ class LicenceTypes(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """新增证照类型（区级管理员）"""
         actor = require_login()
-        return type_dict(db_session(), services.create_licence_type(db_session(), actor, data))
+        return type_dict(db_session(), licence_types.create_licence_type(db_session(), actor, data))
 
 
 @blp.route("/licence-types/<string(length=21):code>")
@@ -143,7 +145,7 @@ class LicenceTypeItem(MethodView):
     def get(self, code: str) -> Any:
         """证照类型详情，含产生和接受该证照的实施清单事项（公开）"""
         session = db_session()
-        return type_dict(session, services.get_licence_type(session, code), with_entries=True)
+        return type_dict(session, licence_types.get_licence_type(session, code), with_entries=True)
 
     @blp.arguments(LicenceTypePatchSchema)
     @blp.response(200, LicenceTypeSchema)
@@ -152,7 +154,7 @@ class LicenceTypeItem(MethodView):
     def patch(self, data: dict[str, Any], code: str) -> Any:
         """修改证照类型（区级管理员；代码不可改）"""
         actor = require_login()
-        return type_dict(db_session(), services.update_licence_type(db_session(), actor, code, data))
+        return type_dict(db_session(), licence_types.update_licence_type(db_session(), actor, code, data))
 
 
 @blp.route("/licence-types/<string(length=21):code>/entries")
@@ -164,7 +166,7 @@ class LicenceTypeEntries(MethodView):
     def post(self, data: dict[str, Any], code: str) -> Any:
         """关联实施清单事项：produces 产生该证照 / accepts 以该证照替代申请材料（区级管理员）"""
         actor = require_login()
-        link = services.link_type_entry(db_session(), actor, code, **data)
+        link = licence_types.link_type_entry(db_session(), actor, code, **data)
         return {
             "task_code": link.task_code,
             "role": link.role,
@@ -186,9 +188,9 @@ class Licences(MethodView):
         """本部门颁发的证照（管理员可见全部），持证信息脱敏"""
         actor = require_login()
         all_versions = args.pop("all_versions")
-        page = services.list_licences(db_session(), actor, current_only=not all_versions, **args)
+        page = queries.list_licences(db_session(), actor, current_only=not all_versions, **args)
         return {
-            "items": [licence_dict(x, effective=services.effective_status(x)) for x in page.items],
+            "items": [licence_dict(x, effective=queries.effective_status(x)) for x in page.items],
             "total": page.total,
             "page": page.page,
             "limit": page.limit,
@@ -201,10 +203,10 @@ class Licences(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """颁发电子证照（部门工作人员，颁发机构为本部门）"""
         actor = require_login()
-        licence = services.issue_licence(
+        licence = issuing.issue_licence(
             db_session(), actor, data, default_area=settings().district_code, keystore=keystore()
         )
-        return licence_dict(licence, effective=services.effective_status(licence))
+        return licence_dict(licence, effective=queries.effective_status(licence))
 
 
 @blp.route(f"/licences/{ID}")
@@ -214,8 +216,8 @@ class LicenceItem(MethodView):
     @SECURED_ERRORS
     def get(self, licence_id: int) -> Any:
         """证照详情（脱敏；颁发部门或管理员）"""
-        licence = services.get_licence(db_session(), require_login(), licence_id)
-        return licence_dict(licence, effective=services.effective_status(licence))
+        licence = queries.get_licence(db_session(), require_login(), licence_id)
+        return licence_dict(licence, effective=queries.effective_status(licence))
 
 
 @blp.route(f"/licences/{ID}/full")
@@ -226,10 +228,10 @@ class LicenceFull(MethodView):
     @SECURED_ERRORS
     def get(self, args: dict[str, Any], licence_id: int) -> Any:
         """完整持证信息（颁发部门，或凭持证人有效授权的用证部门；每次读取均记入审计日志）"""
-        licence = services.read_full_licence(
+        licence = queries.read_full_licence(
             db_session(), require_login(), licence_id, authorisation_id=args.get("authorisation_id")
         )
-        return licence_dict(licence, full=True, effective=services.effective_status(licence))
+        return licence_dict(licence, full=True, effective=queries.effective_status(licence))
 
 
 @blp.route(f"/licences/{ID}/amend")
@@ -241,15 +243,15 @@ class LicenceAmend(MethodView):
     def post(self, data: dict[str, Any], licence_id: int) -> Any:
         """变更：生成新版本（版本号 + 1），旧版本保留并作废"""
         reason = data.pop("reason", None)
-        licence = services.amend_licence(db_session(), require_login(), licence_id, data, reason)
-        return licence_dict(licence, effective=services.effective_status(licence))
+        licence = issuing.amend_licence(db_session(), require_login(), licence_id, data, reason)
+        return licence_dict(licence, effective=queries.effective_status(licence))
 
 
 def _status_view(operation: str, schema: Any, doc: str) -> type[MethodView]:
     func = {
-        "suspend": services.suspend_licence,
-        "resume": services.resume_licence,
-        "revoke": services.revoke_licence,
+        "suspend": issuing.suspend_licence,
+        "resume": issuing.resume_licence,
+        "revoke": issuing.revoke_licence,
     }[operation]
 
     class StatusChange(MethodView):
@@ -266,7 +268,7 @@ def _status_view(operation: str, schema: Any, doc: str) -> type[MethodView]:
                 category=data.get("category"),
                 effective_date=data.get("effective_date"),
             )
-            return licence_dict(licence, effective=services.effective_status(licence))
+            return licence_dict(licence, effective=queries.effective_status(licence))
 
     StatusChange.__name__ = f"Licence{operation.title()}"
     return StatusChange
@@ -285,7 +287,7 @@ class LicenceStatusChange(MethodView):
     @SECURED_ERRORS
     def post(self, data: dict[str, Any], licence_id: int) -> Any:
         """状态变更：暂扣、恢复、注销、吊销、撤销、挂失/作废，附公开的原因类别、生效日期和内部原因"""
-        licence = services.change_status(
+        licence = issuing.change_status(
             db_session(),
             require_login(),
             licence_id,
@@ -294,7 +296,7 @@ class LicenceStatusChange(MethodView):
             effective_date=data.get("effective_date"),
             reason=data.get("reason"),
         )
-        return licence_dict(licence, effective=services.effective_status(licence))
+        return licence_dict(licence, effective=queries.effective_status(licence))
 
 
 @blp.route(f"/licences/{ID}/token")
@@ -304,7 +306,7 @@ class LicenceToken(MethodView):
     @SECURED_ERRORS
     def get(self, licence_id: int) -> Any:
         """签名核验令牌及核验网址（二维码内容）"""
-        _licence, token = services.licence_token(db_session(), require_login(), keystore(), licence_id)
+        _licence, token = verification.licence_token(db_session(), require_login(), keystore(), licence_id)
         return {"token": token, "url": verify_url(token)}
 
 
@@ -315,7 +317,7 @@ class LicenceQr(MethodView):
     @SECURED_ERRORS
     def get(self, licence_id: int) -> Any:
         """核验二维码（SVG）"""
-        _licence, token = services.licence_token(db_session(), require_login(), keystore(), licence_id)
+        _licence, token = verification.licence_token(db_session(), require_login(), keystore(), licence_id)
         return Response(qr_svg(verify_url(token)), mimetype="image/svg+xml")
 
 
@@ -327,16 +329,35 @@ class LicenceAuthorisations(MethodView):
     @SECURED_ERRORS
     def post(self, data: dict[str, Any]) -> Any:
         """登记持证人的用证授权（证照类型、办件编号、实施编码、有效期、授权方式）"""
-        auth = services.record_authorisation(db_session(), require_login(), data)
-        return {
-            "id": auth.id,
-            "holder_code": mask_code(auth.holder_code),
-            "type_codes": auth.type_codes,
-            "case_number": auth.case_number,
-            "task_code": auth.task_code,
-            "valid_until": auth.valid_until.astimezone(CHINA_TZ).date(),
-            "method": auth.method,
-        }
+        return authorisation_dict(authorisations.record_authorisation(db_session(), require_login(), data))
+
+
+@blp.route("/licence-authorisations/<int:authorisation_id>/withdraw")
+class LicenceAuthorisationWithdraw(MethodView):
+    @blp.arguments(WithdrawSchema)
+    @blp.response(200, AuthorisationSchema)
+    @blp.doc(security=[{"bearerAuth": []}])
+    @SECURED_ERRORS
+    def post(self, data: dict[str, Any], authorisation_id: int) -> Any:
+        """撤回用证授权（登记该授权的部门；持证人在“我的用证记录”页面撤回）。撤回后凭此授权查询或调取证照一律拒绝"""
+        auth = authorisations.withdraw_authorisation(
+            db_session(), require_login(), authorisation_id, reason=data.get("reason")
+        )
+        return authorisation_dict(auth)
+
+
+def authorisation_dict(auth: Any) -> dict[str, Any]:
+    return {
+        "id": auth.id,
+        "holder_code": mask_code(auth.holder_code),
+        "type_codes": auth.type_codes,
+        "case_number": auth.case_number,
+        "task_code": auth.task_code,
+        "valid_until": auth.valid_until.astimezone(CHINA_TZ).date(),
+        "method": auth.method,
+        "revoked_at": auth.revoked_at,
+        "revoked_via": auth.revoked_via,
+    }
 
 
 @blp.route("/licences/lookup")
@@ -347,8 +368,8 @@ class LicenceLookup(MethodView):
     @SECURED_ERRORS
     def get(self, args: dict[str, Any]) -> Any:
         """查询申请人某类有效证照（证照联办、免提交；须持证人有效授权，每次使用记入用证记录和审计日志）"""
-        rows = services.lookup_licences(db_session(), require_login(), **args)
-        return [licence_dict(x, effective=services.effective_status(x)) for x in rows]
+        rows = queries.lookup_licences(db_session(), require_login(), **args)
+        return [licence_dict(x, effective=queries.effective_status(x)) for x in rows]
 
 
 @blp.route("/licences/verify/<string(maxlength=1200):token>")
@@ -358,10 +379,10 @@ class LicenceVerify(MethodView):
     @blp.response(200, VerificationSchema)
     def get(self, token: str) -> Any:
         """核验令牌（公开，限流，记入审计日志）：签名、颁发机构密钥和证照当前状态"""
-        return verification_dict(services.verify_online(db_session(), keyring(), token, channel="api"))
+        return verification_dict(verification.verify_online(db_session(), keyring(), token, channel="api"))
 
 
-def verification_dict(v: services.Verification) -> dict[str, Any]:
+def verification_dict(v: verification.Verification) -> dict[str, Any]:
     lic = v.licence
     return {
         "valid": v.valid,
@@ -389,18 +410,15 @@ def verification_dict(v: services.Verification) -> dict[str, Any]:
 # ---------------------------------------------------------------- public documents
 
 
-STATUS_LIST_SIGNER = "status-list"  # the key file that signs the status lists (one per instance)
-
-
 def _jwk(kid: str, algorithm: str, public_raw: bytes) -> dict[str, Any]:
     return {"kid": kid, "alg": algorithm, "kty": "OKP", "crv": algorithm, "x": b64e(public_raw)}
 
 
 @public.route("/licences/keys.json")
 def public_keys() -> Any:
-    """颁发机构签名公钥（JWK 风格）及有效期，供离线核验。
+    """颁发机构签名公钥和状态列表签名公钥（JWK 风格）及有效期，供离线核验。
 
-    含已停用（轮换）的密钥：它们仍可核验此前签发的令牌。"""
+    含已停用（轮换）的密钥：它们仍可核验此前签发的令牌和状态列表。"""
     keys = [
         {
             **_jwk(k.kid, k.algorithm, b64d(k.public_key)),
@@ -411,11 +429,18 @@ def public_keys() -> Any:
             "verify_until": k.verify_until.isoformat() if k.verify_until else None,
             "status": "retired" if k.retired_at else "current",
         }
-        for k in services.key_rows(db_session())
+        for k in verification.key_rows(db_session())
     ]
-    signer = keystore().key_for(STATUS_LIST_SIGNER)
-    keys.append(
-        {**_jwk(signer.kid, signer.algorithm, signer.public_raw), "use": "status-list", "issuer_code": None}
+    keys.extend(
+        {
+            **_jwk(k.kid, k.algorithm, k.public_raw),
+            "use": "status-list",
+            "issuer_code": None,
+            "valid_from": k.created_at.isoformat(),
+            "retired_at": k.retired_at.isoformat() if k.retired_at else None,
+            "status": "retired" if k.retired_at else "current",
+        }
+        for k in verification.status_list_keys(db_session(), keystore())
     )
     response = jsonify(
         {
@@ -433,7 +458,7 @@ def public_keys() -> Any:
 def status_list(purpose: str) -> Any:
     """证照状态列表（W3C Bitstring Status List 思路）：revocation 第 i 位为 1 表示证照 i 已注销、吊销、撤销、
     挂失作废或被新版本替代；suspension 表示暂扣。"""
-    bits, size = services.status_bits(db_session(), purpose)
+    bits, size = verification.status_bits(db_session(), purpose)
     encoded = "u" + base64.urlsafe_b64encode(gzip.compress(bits, mtime=0)).rstrip(b"=").decode()
     base = settings().public_base_url.rstrip("/")
     body = {
@@ -451,7 +476,7 @@ def status_list(purpose: str) -> Any:
             "note": "index = licence id (status_index in the token); revocation covers superseded versions",
         },
     }
-    response = jsonify(sign_document(keystore().key_for(STATUS_LIST_SIGNER), body))
+    response = jsonify(sign_document(keystore().key_for(verification.STATUS_LIST_SIGNER), body))
     response.headers["Cache-Control"] = "public, max-age=30"
     return response
 
@@ -463,7 +488,7 @@ def register(app: Flask, api: Any) -> None:
     store = KeyStore(s.instance_dir / "licence_keys")
     store.check_permissions()  # private keys open to other users: refuse to start (KeyPermissionError)
     app.extensions["licences.keystore"] = store
-    app.extensions["licences.keyring"] = services.KeyRing()
+    app.extensions["licences.keyring"] = verification.KeyRing()
     csrf.exempt(blp)
     api.register_blueprint(blp)
     app.register_blueprint(public)

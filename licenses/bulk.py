@@ -1,7 +1,7 @@
 """Bulk issue: CSV import of historical licences (synthetic licences for the demo and the benchmarks are
 generated in demo/synthetic_licences.py and go through the same ``run_bulk``).
 
-Rows go through the same validation as a single issue (``services.prepare_licence``); the writes
+Rows go through the same validation as a single issue (``issuing.prepare_licence``); the writes
 are set-based (one multi-row INSERT per chunk for licences and one for their outbox rows) and the
 chunk gets one audit row naming the source and the id range, so 140k licences take seconds.
 Re-running an import is harmless: a row without a 流水号 gets one derived from its type, issuer and
@@ -29,18 +29,13 @@ from core.auth import Principal
 from core.db import Database, table_of
 from core.errors import Forbidden, Invalid
 from core.types import utcnow
+from licenses.grants import require_bulk_rights
 from licenses.identifiers import ALNUM36, IdentifierError
+from licenses.issuing import choose_service, licence_values, prepare_licence, producing_services
 from licenses.models import Licence, LicenceOutbox, LicenceType
-from licenses.services import (
-    choose_service,
-    ensure_signing_key,
-    licence_values,
-    outbox_row,
-    prepare_licence,
-    producing_services,
-    require_bulk_rights,
-)
+from licenses.outbox import outbox_row
 from licenses.signing import KeyStore
+from licenses.verification import ensure_signing_key
 
 CSV_COLUMNS = [
     "type_code",

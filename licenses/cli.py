@@ -19,9 +19,10 @@ from catalog.models import Department
 from core.auth import SYSTEM, User
 from core.errors import DomainError
 from core.web import database, settings
+from licenses.grants import grant_licence_rights, revoke_licence_rights
 from licenses.reference import NATIONAL_TYPES_CSV, load_reference_types
-from licenses.services import grant_licence_rights, publish_keys, revoke_licence_rights, rotate_signing_key
 from licenses.signing import KeyStore
+from licenses.verification import publish_keys, rotate_signing_key, rotate_status_list_key
 
 
 @click.group("licences", help="电子证照：批量导入历史证照、载入国家证照类型")
@@ -108,17 +109,30 @@ def _keystore() -> KeyStore:
 
 
 @licences.command("rotate-key")
-@click.option("--department", "uscc", required=True, help="颁发部门的统一社会信用代码")
+@click.option("--department", "uscc", help="颁发部门的统一社会信用代码：更换该部门签发核验令牌的密钥")
+@click.option("--status-list", is_flag=True, help="更换本实例签署证照状态列表的密钥")
 @with_appcontext
-def rotate_key_command(uscc: str) -> None:
-    """为颁发部门生成新的签名密钥；旧密钥停用但继续核验其签发的令牌，直至相关证照到期。"""
+def rotate_key_command(uscc: str | None, status_list: bool) -> None:
+    """生成新的签名密钥（--department 部门令牌密钥，或 --status-list 状态列表密钥）；旧密钥停用但继续公布，
+    仍可核验其签发的令牌（直至相关证照到期）和状态列表。"""
+    if bool(uscc) == status_list:
+        raise click.UsageError("请指定 --department <统一社会信用代码> 或 --status-list 二者之一")
     try:
         with database().transaction() as session:
-            old, new = rotate_signing_key(session, SYSTEM, _keystore(), uscc)
-            old_kid, new_kid, until = (old.kid if old else None), new.kid, (old.verify_until if old else None)
+            if status_list:
+                old_sl, new_sl = rotate_status_list_key(session, SYSTEM, _keystore())
+                old_kid, new_kid, until = (old_sl.kid if old_sl else None), new_sl.kid, None
+            else:
+                old, new = rotate_signing_key(session, SYSTEM, _keystore(), uscc or "")
+                old_kid, new_kid = (old.kid if old else None), new.kid
+                until = old.verify_until if old else None
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
-    if old_kid:
+    if old_kid and status_list:
+        click.echo(
+            f"旧状态列表密钥 {old_kid} 已停用（继续公布，可核验此前签署的状态列表），新密钥 {new_kid} 已公布"
+        )
+    elif old_kid:
         click.echo(f"旧密钥 {old_kid} 已停用（可核验至 {until or '长期'}），新密钥 {new_kid} 已公布")
     else:
         click.echo(f"新密钥 {new_kid} 已公布")

@@ -1,7 +1,7 @@
 """Masking of personal data on lists, exports and public pages (e.g. ``321203********123X``).
 
 Only the issuing department sees holder names and codes whole, and each such read is audited
-(licenses.services.read_full_licence).
+(licenses.queries.read_full_licence).
 """
 
 from __future__ import annotations

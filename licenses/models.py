@@ -87,7 +87,7 @@ class LicenceType(SQLModel, table=True):
     """证照目录 entry (licence type): what a licence of this kind states and who may hold it.
 
     ``code`` is the 证照类型代码: the defining authority's 统一社会信用代码 (18) + 3 digits.
-    ``face_schema`` lists the 照面信息 fields a licence of this type carries (see licenses.services).
+    ``face_schema`` lists the 照面信息 fields a licence of this type carries (see licenses.types).
     ``validity_years`` None means 长期有效 (no end date required).
     """
 
@@ -185,7 +185,7 @@ class Licence(SQLModel, table=True):
 class LicenceSigningKey(SQLModel, table=True):
     """A public key a department signs verification tokens with; the private half stays in instance/.
 
-    Published from the department's first licence on (services.ensure_signing_key at issue)."""
+    Published from the department's first licence on (verification.ensure_signing_key at issue)."""
 
     __tablename__ = "licence_signing_key"
 
@@ -201,6 +201,22 @@ class LicenceSigningKey(SQLModel, table=True):
     # Set at retirement: the last day a licence of the department issued until then is valid, so the
     # last day a token of this key can prove anything; None while current, or when one is 长期.
     verify_until: date | None = Field(default=None)
+
+
+class LicenceStatusListKey(SQLModel, table=True):
+    """A public key the instance signed its status lists with (证照状态列表签名密钥), current or retired.
+
+    The private half stays in the key store. A retired key is kept published so a status list signed
+    before a rotation still verifies offline."""
+
+    __tablename__ = "licence_status_list_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kid: str = Field(max_length=32, unique=True)
+    algorithm: str = Field(max_length=20)
+    public_key: str = Field(max_length=400)  # base64url of the raw public key
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    retired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class LicenceGrant(SQLModel, table=True):
@@ -279,6 +295,9 @@ AUTHORISATION_METHODS: dict[str, str] = {
 }
 
 
+WITHDRAWN_VIA = {"holder": "持证人", "department": "登记授权的部门"}
+
+
 class LicenceAuthorisation(SQLModel, table=True):
     """用证授权: a holder's consent that one department may use its licences of these types for one case.
 
@@ -299,7 +318,10 @@ class LicenceAuthorisation(SQLModel, table=True):
     method: str = Field(max_length=20)  # AUTHORISATION_METHODS
     recorded_by: int | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    # 授权撤回: withdrawn by the holder (its 用证记录 page) or by the department that recorded it.
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_via: str | None = Field(default=None, max_length=20)  # WITHDRAWN_VIA; NULL while it stands
+    revoked_by: int | None = Field(default=None)  # the staff user; NULL when the holder withdrew it
 
 
 class LicenceUse(SQLModel, table=True):

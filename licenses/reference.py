@@ -25,7 +25,7 @@ from core.auth import Principal
 from core.config import PROJECT_ROOT
 from core.errors import Invalid
 from licenses.models import LicenceType
-from licenses.services import create_licence_type
+from licenses.types import create_licence_type
 
 NATIONAL_TYPES_CSV = PROJECT_ROOT / "data" / "elicence_type_codes_observed.csv"
 FACES_JSON = PROJECT_ROOT / "data" / "elicence_type_faces.json"

@@ -172,6 +172,17 @@ class AuthorisationSchema(BaseSchema):
     method = fields.String(
         required=True, metadata={"description": "signed_form 书面授权 / online_consent 线上授权"}
     )
+    revoked_at = fields.DateTime(dump_only=True, metadata={"description": "撤回时间；未撤回为空"})
+    revoked_via = fields.String(
+        dump_only=True,
+        metadata={"description": "holder 持证人撤回 / department 登记授权的部门撤回；未撤回为空"},
+    )
+
+
+class WithdrawSchema(BaseSchema):
+    reason = fields.String(
+        validate=validate.Length(max=500), metadata={"description": "撤回原因（内部记录）"}
+    )
 
 
 def licence_dict(licence: Any, *, full: bool = False, effective: str | None = None) -> dict[str, Any]:

@@ -28,7 +28,7 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -139,6 +139,10 @@ class KeyStore:
 
     def has_key(self, issuer_code: str) -> bool:
         return self._path(issuer_code).exists()
+
+    def created_at(self, issuer_code: str) -> datetime:
+        """When the issuer's current key was made: its file's time (written once, linked into place)."""
+        return datetime.fromtimestamp(self._path(issuer_code).stat().st_mtime, tz=UTC)
 
     def key_for(self, issuer_code: str) -> SigningKey:
         alg = ALGORITHMS[self.algorithm]

@@ -3,7 +3,7 @@ draining with backoff, single-flight locks and the sweep. Reconciliation is in l
 dead letters and status figures in licenses.sync_admin.
 
 Contracts
-- Every licence change writes a ``LicenceOutbox`` row in its own transaction (licenses.services);
+- Every licence change writes a ``LicenceOutbox`` row in its own transaction (licenses.outbox);
   nothing here runs inside that transaction except ``request_drain``'s after-commit hook.
 - ``send_batch`` claims up to N pending rows that are due (``next_attempt_at`` passed or unset;
   ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so parallel drains never share a row), posts them in one
@@ -284,7 +284,31 @@ def _claim(session: Session, limit: int) -> list[sa.Row[Any]]:
         # holds (idempotent), so the drain does not wait for the WAL flush.
         session.execute(sa.text("SET LOCAL synchronous_commit = off"))
         q = q.with_for_update(skip_locked=True)
+        return _one_sender_per_licence(session, list(session.execute(q).all()))
     return list(session.execute(q).all())
+
+
+def _one_sender_per_licence(session: Session, rows: list[sa.Row[Any]]) -> list[sa.Row[Any]]:
+    """Keep the rows of the licences this transaction holds, so that two drains (lanes, worker processes,
+    hosts) never send changes of one licence at the same time, where the later change could arrive
+    first. SKIP LOCKED keeps drains on disjoint rows, not on disjoint licences: a licence changed twice
+    in quick succession has rows in two drains' batches. A transaction-scoped advisory lock per licence
+    key, taken without waiting, settles it: rows of a licence another drain holds stay pending (and
+    locked by us until our commit, so nobody else takes them in between) for the next batch. What still
+    arrives late (an older change that was backing off) is refused by the registry as stale and marked
+    superseded here, never applied over the newer one.
+    """
+    if not rows:
+        return rows
+    keys = sorted({licence_key(r.identifier) for r in rows})
+    held = set(
+        session.execute(
+            sa.text("SELECT k FROM unnest(CAST(:keys AS text[])) AS k WHERE pg_try_advisory_xact_lock("
+                    "hashtextextended(k, 0))"),
+            {"keys": keys},
+        ).scalars()
+    )
+    return rows if len(held) == len(keys) else [r for r in rows if licence_key(r.identifier) in held]
 
 
 def envelope_json(row: sa.Row[Any]) -> str:

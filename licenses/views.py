@@ -19,14 +19,18 @@ from flask import (
     request,
     url_for,
 )
+from flask import session as cookie_session
+from sqlmodel import col, select
 
 from catalog.models import Department
+from core.auth import ROLE_LABELS, User
 from core.db import id_of
-from core.errors import Conflict, Forbidden, Invalid
+from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.exports import csv_text
 from core.types import CHINA_TZ
 from core.web import current_principal, db_session, form_dict, limiter, page_args, settings
-from licenses import services
+from licenses import authorisations, grants, issuing, queries, verification
+from licenses import types as licence_types
 from licenses.api import VERIFY_LIMIT, keyring, keystore, qr_svg, verify_url
 from licenses.masking import mask_code, mask_name
 from licenses.models import (
@@ -58,13 +62,13 @@ def _login_or_redirect() -> Any:
 
 
 def _view(licence: Any) -> dict[str, Any]:
-    status = services.effective_status(licence)
+    status = queries.effective_status(licence)
     return {
         "licence": licence,
         "status": status,
-        "status_label": services.EFFECTIVE_LABELS.get(status, status),
-        "status_date": services.effective_status_date(licence),
-        "category_label": services.public_reason_category(licence),
+        "status_label": queries.EFFECTIVE_LABELS.get(status, status),
+        "status_date": queries.effective_status_date(licence),
+        "category_label": queries.public_reason_category(licence),
         "holder_name": mask_name(licence.holder_name, licence.holder_code_type),
         "holder_code": mask_code(licence.holder_code),
     }
@@ -80,7 +84,7 @@ def _face_from_form(form: dict[str, Any]) -> dict[str, Any]:
 @bp.get("/verify/<string(maxlength=1200):token>")
 @limiter.limit(VERIFY_LIMIT)
 def verify(token: str) -> Any:
-    result = services.verify_online(db_session(), keyring(), token)
+    result = verification.verify_online(db_session(), keyring(), token)
     checked = result.checked_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
     response = Response(
         render_template("licences/verify.html", v=result, status_labels=STATUS_LABELS, checked=checked)
@@ -95,7 +99,7 @@ def public_types() -> Any:
     current_principal()  # administrators see the edit links
     return render_template(
         "licences/types.html",
-        types=services.list_licence_types(db_session(), active_only=True),
+        types=licence_types.list_licence_types(db_session(), active_only=True),
         holder_types=TYPE_HOLDER_LABELS,
     )
 
@@ -104,11 +108,11 @@ def public_types() -> Any:
 def public_type(code: str) -> Any:
     current_principal()
     session = db_session()
-    lt = services.get_licence_type(session, code)
+    lt = licence_types.get_licence_type(session, code)
     return render_template(
         "licences/type.html",
         lt=lt,
-        entries=services.type_entries(session, lt),
+        entries=licence_types.type_entries(session, lt),
         holder_types=TYPE_HOLDER_LABELS,
     )
 
@@ -124,7 +128,7 @@ def staff_export() -> Any:
     status = request.args.get("status") or None
     if status not in STATUS_LABELS:
         status = None
-    rows = services.export_licences(
+    rows = queries.export_licences(
         db_session(), principal, type_code=request.args.get("type_code") or None, status=status
     )
     response = Response(csv_text(rows), mimetype="text/csv")
@@ -139,11 +143,11 @@ def staff_list() -> Any:
     if redirect_to:
         return redirect_to
     page, limit = page_args(20, 100)
-    rights = services.licence_rights(db_session(), principal)
+    rights = grants.licence_rights(db_session(), principal)
     args = {k: request.args.get(k) or None for k in ("type_code", "status", "q")}
     if args["status"] not in STATUS_LABELS:
         args["status"] = None
-    result = services.list_licences(
+    result = queries.list_licences(
         db_session(),
         principal,
         page=page,
@@ -158,7 +162,9 @@ def staff_list() -> Any:
         rows=[_view(x) for x in result.items],
         args=args,
         types=[
-            t for t in services.list_licence_types(db_session()) if principal.is_admin or t.code in rights
+            t
+            for t in licence_types.list_licence_types(db_session())
+            if principal.is_admin or t.code in rights
         ],
         can_issue=bool(rights),
         status_labels=STATUS_LABELS,
@@ -171,10 +177,10 @@ def staff_new() -> Any:
     if redirect_to:
         return redirect_to
     session = db_session()
-    rights = services.licence_rights(session, principal)
-    types = [t for t in services.list_licence_types(session, active_only=True) if t.code in rights]
+    rights = grants.licence_rights(session, principal)
+    types = [t for t in licence_types.list_licence_types(session, active_only=True) if t.code in rights]
     if not types:
-        raise Forbidden(services.NO_RIGHTS)
+        raise Forbidden(grants.NO_RIGHTS)
     code = request.values.get("type_code") or ""
     lt = next((t for t in types if t.code == code), None)
     errors: dict[str, Any] = {}
@@ -197,7 +203,7 @@ def staff_new() -> Any:
         }
         data["face"] = _face_from_form(values)
         try:
-            licence = services.issue_licence(
+            licence = issuing.issue_licence(
                 session, principal, data, default_area=settings().district_code, keystore=keystore()
             )
         except Invalid as exc:
@@ -206,7 +212,7 @@ def staff_new() -> Any:
             flash(f"已颁发：{licence.identifier}", "ok")
             return redirect(url_for("licences.staff_detail", licence_id=licence.id))
     dept = session.get(Department, principal.department_id) if principal.department_id else None
-    producing = services.producing_services(session, lt, dept) if lt is not None and dept is not None else []
+    producing = issuing.producing_services(session, lt, dept) if lt is not None and dept is not None else []
     return render_template(
         "licences/new.html",
         types=types,
@@ -226,12 +232,12 @@ def staff_detail(licence_id: int) -> Any:
     session = db_session()
     full = request.args.get("full") == "1"
     if full:
-        licence = services.read_full_licence(session, principal, licence_id, purpose="页面查看完整持证信息")
+        licence = queries.read_full_licence(session, principal, licence_id, purpose="页面查看完整持证信息")
     else:
-        licence = services.get_licence(session, principal, licence_id)
+        licence = queries.get_licence(session, principal, licence_id)
     own = principal.department_id == licence.issuer_department_id and not principal.is_admin
-    token = services.token_for(session, keystore(), licence) if licence.is_current else None
-    lt = services.get_licence_type(session, licence.type_code)
+    token = verification.token_for(session, keystore(), licence) if licence.is_current else None
+    lt = licence_types.get_licence_type(session, licence.type_code)
     face_labels = {f["key"]: f["label"] for f in lt.face_schema or []}
     return render_template(
         "licences/detail.html",
@@ -240,13 +246,13 @@ def staff_detail(licence_id: int) -> Any:
         own=own,
         token=token,
         url=verify_url(token) if token else None,
-        versions=services.licence_versions(session, licence),
+        versions=queries.licence_versions(session, licence),
         sync=licence_sync_status(session, id_of(licence)),
         holder_types=TYPE_HOLDER_LABELS,
         status_labels=STATUS_LABELS,
         ended=[(s.value, STATUS_LABELS[s], REASON_CATEGORIES[s]) for s in ENDED_STATUSES],
         suspend_categories=REASON_CATEGORIES[LicenceStatus.SUSPENDED],
-        today=services.today(),
+        today=licence_types.today(),
         **_view(licence),
     )
 
@@ -256,7 +262,7 @@ def staff_qr(licence_id: int) -> Any:
     principal, redirect_to = _login_or_redirect()
     if redirect_to:
         return redirect_to
-    _licence, token = services.licence_token(db_session(), principal, keystore(), licence_id)
+    _licence, token = verification.licence_token(db_session(), principal, keystore(), licence_id)
     response = Response(qr_svg(verify_url(token)), mimetype="image/svg+xml")
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -268,8 +274,8 @@ def staff_amend(licence_id: int) -> Any:
     if redirect_to:
         return redirect_to
     session = db_session()
-    licence = services.read_full_licence(session, principal, licence_id, purpose="变更证照")
-    lt = services.get_licence_type(session, licence.type_code)
+    licence = queries.read_full_licence(session, principal, licence_id, purpose="变更证照")
+    lt = licence_types.get_licence_type(session, licence.type_code)
     errors: dict[str, Any] = {}
     values: dict[str, Any] = {
         "holder_name": licence.holder_name,
@@ -291,7 +297,7 @@ def staff_amend(licence_id: int) -> Any:
         if face != (licence.face or {}):
             changes["face"] = face
         try:
-            new_version = services.amend_licence(
+            new_version = issuing.amend_licence(
                 session, principal, licence.id or 0, changes, values.get("reason")
             )
         except Invalid as exc:
@@ -309,9 +315,9 @@ def _status_action(licence_id: int, operation: str) -> Any:
     if redirect_to:
         return redirect_to
     func = {
-        "suspend": services.suspend_licence,
-        "resume": services.resume_licence,
-        "revoke": services.revoke_licence,
+        "suspend": issuing.suspend_licence,
+        "resume": issuing.resume_licence,
+        "revoke": issuing.revoke_licence,
     }[operation]
     try:
         licence = func(
@@ -341,7 +347,7 @@ def staff_status(licence_id: int) -> Any:
         return redirect_to
     to = request.form.get("status") or ""
     try:
-        licence = services.change_status(
+        licence = issuing.change_status(
             db_session(),
             principal,
             licence_id,
@@ -404,7 +410,7 @@ def admin_type_form(code: str | None = None) -> Any:
     if not principal.is_admin:
         abort(403)
     session = db_session()
-    lt = services.get_licence_type(session, code) if code else None
+    lt = licence_types.get_licence_type(session, code) if code else None
     errors: dict[str, Any] = {}
     if lt is not None:
         values: dict[str, Any] = {k: getattr(lt, k) or "" for k in TYPE_FORM_FIELDS}
@@ -425,10 +431,10 @@ def admin_type_form(code: str | None = None) -> Any:
         if not errors:
             try:
                 if lt is None:
-                    lt = services.create_licence_type(session, principal, data)
+                    lt = licence_types.create_licence_type(session, principal, data)
                 else:
                     data.pop("code", None)
-                    lt = services.update_licence_type(session, principal, lt.code, data)
+                    lt = licence_types.update_licence_type(session, principal, lt.code, data)
             except Invalid as exc:
                 errors = {"_message": exc.message, **exc.details}
             else:
@@ -443,34 +449,153 @@ def admin_type_form(code: str | None = None) -> Any:
 # ---------------------------------------------------------------- the holder: 用证记录
 
 
+@bp.get("/admin/licence-grants")
+def admin_grants() -> Any:
+    """证照管理权限: administrators grant and revoke licence rights per department and licence type."""
+    principal, redirect_to = _login_or_redirect()
+    if redirect_to:
+        return redirect_to
+    if not principal.is_admin:
+        abort(403)
+    session = db_session()
+    departments = list(session.exec(select(Department).order_by(Department.level, Department.name)).all())
+    department_id = request.args.get("department_id", type=int)
+    chosen = next((d for d in departments if d.id == department_id), None)
+    staff = (
+        list(
+            session.exec(
+                select(User)
+                .where(User.department_id == chosen.id, col(User.is_active).is_(True))
+                .order_by(User.username)
+            ).all()
+        )
+        if chosen is not None
+        else []
+    )
+    response = Response(
+        render_template(
+            "licences/admin_grants.html",
+            departments=departments,
+            chosen=chosen,
+            staff=staff,
+            types=licence_types.list_licence_types(session, active_only=True),
+            grants=grants.list_grants(session, principal, department_id=chosen.id if chosen else None),
+            role_labels=ROLE_LABELS,
+            china=CHINA_TZ,
+        )
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _back_to_grants() -> Any:
+    department_id = request.form.get("department_id", type=int)
+    if department_id:
+        return redirect(url_for("licences.admin_grants", department_id=department_id))
+    return redirect(url_for("licences.admin_grants"))
+
+
+@bp.post("/admin/licence-grants/grant")
+def admin_grant() -> Any:
+    principal, redirect_to = _login_or_redirect()
+    if redirect_to:
+        return redirect_to
+    if not principal.is_admin:
+        abort(403)
+    try:
+        given = grants.grant_licence_rights(
+            db_session(),
+            principal,
+            user_id=request.form.get("user_id", type=int) or 0,
+            type_codes=request.form.getlist("type_codes"),
+        )
+    except (Invalid, NotFound) as exc:
+        detail = _error_text(exc) if isinstance(exc, Invalid) else ""
+        flash(f"{exc.message}：{detail}" if detail else exc.message, "error")
+        return _back_to_grants()
+    flash(f"已授予 {len(given)} 个证照类型的办理权限", "ok")
+    return _back_to_grants()
+
+
+@bp.post("/admin/licence-grants/revoke")
+def admin_revoke_grant() -> Any:
+    principal, redirect_to = _login_or_redirect()
+    if redirect_to:
+        return redirect_to
+    if not principal.is_admin:
+        abort(403)
+    code = (request.form.get("type_code") or "").strip()
+    if not code:
+        flash("请指明要收回的证照类型", "error")
+        return _back_to_grants()
+    ended = grants.revoke_licence_rights(
+        db_session(), principal, user_id=request.form.get("user_id", type=int) or 0, type_codes=[code]
+    )
+    if ended:
+        flash("已收回该证照类型的办理权限", "ok")
+    else:
+        flash("该用户没有这项权限（或此前已收回），未作改动", "error")
+    return _back_to_grants()
+
+
+HOLDER_PROOF = "licences.holder_proof"  # cookie-session key: the one-time code the page was opened with
+
+
 @bp.route("/licences/my-uses", methods=["GET", "POST"])
 @limiter.limit("10 per minute", methods=["POST"])
 def holder_uses_page() -> Any:
-    """The holder sees who used which of its licences when: holder code, then the one-time code."""
+    """The holder sees who used which of its licences when, and which authorisations it gave, and may
+    withdraw one (授权撤回): holder code, then the one-time code; the page then holds that code as
+    its proof for HOLDER_CODE_MINUTES."""
     session = db_session()
     values = form_dict() if request.method == "POST" else {}
     holder_code = (values.get("holder_code") or "").strip().upper()
-    step, uses, error, status = "ask", None, None, 200
-    if request.method == "POST" and values.get("action") == "send":
+    action = values.get("action")
+    step, uses, auths, error, notice, status = "ask", None, None, None, None, 200
+    if request.method == "POST" and action == "send":
         try:
-            services.request_holder_code(session, holder_code, current_app.extensions["licences.code_sender"])
+            authorisations.request_holder_code(
+                session, holder_code, current_app.extensions["licences.code_sender"]
+            )
         except (Invalid, Conflict) as exc:
             error, status = exc.message + "".join(f"：{m[0]}" for m in exc.details.values()), exc.status
         else:
             step = "code"
-    elif request.method == "POST" and values.get("action") == "view":
+    elif request.method == "POST" and action == "view":
         try:
-            uses = services.holder_uses(session, holder_code, values.get("code") or "")
-            step = "list"
+            proof = authorisations.check_holder_entry(session, holder_code, values.get("code") or "")
         except Forbidden as exc:
             session.commit()  # the failed attempt must count although the answer is an error
             error, step, status = exc.message, "code", 403
+        else:
+            cookie_session[HOLDER_PROOF] = proof.id
+            step = "list"
+    elif request.method == "POST" and action == "withdraw":
+        try:
+            auth = authorisations.withdraw_authorisation_as_holder(
+                session,
+                holder_code,
+                cookie_session.get(HOLDER_PROOF),
+                int(values.get("authorisation_id") or 0),
+            )
+        except Forbidden as exc:
+            error, step, status = exc.message, "ask", 403
+        except (NotFound, Conflict) as exc:
+            error, step, status = exc.message, "list", exc.status
+        else:
+            step = "list"
+            notice = f"已撤回办件 {auth.case_number} 的用证授权，该部门不能再凭此授权使用您的证照"
+    if step == "list":
+        uses = authorisations.uses_of(session, holder_code)
+        auths = authorisations.holder_authorisations(session, holder_code)
     response = Response(
         render_template(
             "licences/my_uses.html",
             step=step,
             uses=uses,
+            auths=auths,
             error=error,
+            notice=notice,
             holder_code=holder_code,
             masked=mask_code(holder_code) if holder_code else "",
             china=CHINA_TZ,

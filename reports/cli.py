@@ -1,4 +1,5 @@
-"""`flask reports ...`: import case statistics, freeze a year-end snapshot, build the annual report."""
+"""`flask reports ...`: import case statistics, freeze a year-end snapshot, build the annual report;
+`flask cases ...`: import case records, refresh the 电子监察 warnings."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from flask.cli import with_appcontext
 
 from core.auth import SYSTEM
 from core.errors import DomainError
-from core.web import database
-from reports import annual_report, services, snapshot
+from core.types import china_today
+from core.web import database, settings
+from reports import annual_report, cases, services, snapshot, supervision
 
 
 @click.group("reports", help="覆盖率指标、年末快照与年度报告 (metrics, snapshots, annual report)")
@@ -114,3 +116,49 @@ def build(year: int, out_dir: Path, formats: tuple[str, ...], freeze: bool) -> N
         click.echo(
             f"缺少数据 {len(missing)} 项：" + "；".join(missing[:5]) + ("……" if len(missing) > 5 else "")
         )
+
+
+@click.group("cases", help="办件记录与电子监察 (case records and electronic supervision)")
+def cases_cli() -> None:
+    pass
+
+
+@cases_cli.command("import")
+@click.argument("csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
+def import_case_records(csv_path: Path) -> None:
+    """导入办件记录（一行一件，UTF-8 CSV）。列：project_no,task_code,accept_date,channel 必填；
+    apply_date,promise_date,applicant_type,result_date,result_type,special_procedures 可选。
+    同一办件编号再次导入即更新；任何一行有错则整个文件不导入。"""
+    try:
+        with csv_path.open(encoding="utf-8", newline="") as stream, database().transaction() as session:
+            result = cases.import_cases(
+                session,
+                SYSTEM,
+                cases.read_csv(stream),
+                today=china_today(),
+                source="csv",
+                yellow_days=settings().case_yellow_days,
+            )
+    except UnicodeDecodeError:
+        click.echo("错误：文件不是 UTF-8 编码", err=True)
+        sys.exit(1)
+    except DomainError as exc:
+        _fail(exc)
+    click.echo(
+        f"已导入 {result.rows} 行：新增 {result.created}，更新 {result.updated}，未变 {result.unchanged}"
+    )
+
+
+@cases_cli.command("refresh-warnings")
+@with_appcontext
+def refresh_warnings() -> None:
+    """按今天（北京时间）重新计算在办办件的黄牌、红牌预警（定时任务每天执行一次）。"""
+    with database().transaction() as session:
+        report = supervision.refresh_warnings(session, SYSTEM, china_today(), settings().case_yellow_days)
+    click.echo(
+        f"已检查 {report.checked} 件：黄牌 {report.counts['yellow']}，红牌 {report.counts['red']}，"
+        f"变动 {report.changed}"
+    )
+    if report.beyond_calendar:
+        click.echo("注意：今天超出节假日数据范围，按周一至周五计算工作日", err=True)

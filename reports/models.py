@@ -6,7 +6,7 @@ its own lives here.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -109,3 +109,90 @@ class Snapshot(SQLModel, table=True):
     hash: str = Field(max_length=64)
     created_by: str = Field(default="system", max_length=100)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class CaseRecord(SQLModel, table=True):
+    """办件: one application handled under one 实施编码, after the national 办件 tables.
+
+    Acceptance (up_pro_accept): ``project_no`` 办件编号, ``apply_date`` 申请日期, ``accept_date`` 受理日期,
+    ``promise_date`` 承诺办结日期 (given, or computed from the entry's 承诺时限 with the working-day
+    calendar), ``applicant_type`` 申请人类型, ``channel`` 申报渠道 (online 网上 / window 窗口).
+    Result (up_pro_result): ``result_date`` 办结日期, ``result_type`` 办结结果.
+
+    The 电子监察 columns are derived by reports.supervision and kept here so that warnings and rates
+    over a year's cases are one indexed query: ``suspended_days`` (working days inside special
+    procedures, excluded from the time limit), ``deadline`` (promise date moved by those days),
+    ``on_time`` (NULL until finished) and ``warning`` (yellow/red, NULL for none).
+    """
+
+    __tablename__ = "report_case"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_no: str = Field(max_length=64, unique=True)
+    entry_id: int = Field(foreign_key="implementation_entry.id", index=True)
+    department_id: int = Field(foreign_key="department.id", index=True)
+    apply_date: date | None = Field(default=None)
+    accept_date: date = Field(index=True)
+    promise_days: int | None = Field(default=None)  # 承诺时限 in force at acceptance
+    promise_unit: str | None = Field(default=None, max_length=10)  # working / calendar
+    anticipate_days: int | None = Field(default=None)  # 法定时限 in force at acceptance
+    anticipate_unit: str | None = Field(default=None, max_length=10)
+    promise_date: date
+    promise_computed: bool = Field(default=False)
+    applicant_type: str | None = Field(default=None, max_length=10)
+    channel: str = Field(max_length=10)
+    result_date: date | None = Field(default=None, index=True)
+    result_type: str | None = Field(default=None, max_length=20)
+    suspended_days: int = Field(default=0)
+    deadline: date
+    on_time: bool | None = Field(default=None)
+    warning: str | None = Field(default=None, max_length=6)
+    warning_since: date | None = Field(default=None)
+    source: str = Field(default="api", max_length=10)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+    __table_args__ = (
+        sa.CheckConstraint("channel IN ('online', 'window')", name="ck_report_case_channel"),
+        sa.CheckConstraint("warning IS NULL OR warning IN ('yellow', 'red')", name="ck_report_case_warning"),
+        sa.CheckConstraint("result_date IS NULL OR result_date >= accept_date", name="ck_report_case_dates"),
+        # The warnings page reads the few warned cases by deadline; a partial index costs the import
+        # nothing for the many cases without a warning.
+        sa.Index(
+            "ix_report_case_warned",
+            "deadline",
+            postgresql_where=sa.text("warning IS NOT NULL"),
+            sqlite_where=sa.text("warning IS NOT NULL"),
+        ),
+    )
+
+
+class CaseStep(SQLModel, table=True):
+    """办理环节 (up_pro_process): one step of a case, ``action`` 环节名称/办理动作, start and end dates."""
+
+    __tablename__ = "report_case_step"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="report_case.id", index=True)
+    seq: int
+    action: str = Field(max_length=100)
+    start_date: date
+    end_date: date | None = Field(default=None)
+
+    __table_args__ = (sa.UniqueConstraint("case_id", "seq", name="uq_report_case_step"),)
+
+
+class CaseSpecialProcedure(SQLModel, table=True):
+    """特别程序 (up_pro_special_procedure): 听证, 检验检测, 专家评审…; its days are not counted in the
+    time limit. An open procedure (no ``end_date``) stops the clock until it ends."""
+
+    __tablename__ = "report_case_special"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="report_case.id", index=True)
+    seq: int
+    kind: str | None = Field(default=None, max_length=40)
+    start_date: date
+    end_date: date | None = Field(default=None)
+
+    __table_args__ = (sa.UniqueConstraint("case_id", "seq", name="uq_report_case_special"),)

@@ -48,3 +48,60 @@ class CaseStatsResultSchema(BaseSchema):
     rows = fields.Integer(required=True)
     created = fields.Integer(required=True)
     updated = fields.Integer(required=True)
+
+
+class CaseSpecialProcedureSchema(BaseSchema):
+    """特别程序: its days are not counted in the time limit; no end date while it runs."""
+
+    kind = fields.String(
+        load_default=None, validate=validate.Length(max=40), metadata={"description": "种类"}
+    )
+    start_date = fields.Date(required=True)
+    end_date = fields.Date(load_default=None)
+
+
+class CaseStepSchema(BaseSchema):
+    """办理环节 (up_pro_process)."""
+
+    action = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    start_date = fields.Date(required=True)
+    end_date = fields.Date(load_default=None)
+
+
+class CaseSchema(BaseSchema):
+    """One 办件 after the national tables: acceptance, steps, special procedures and result.
+
+    ``promise_date`` may be left out: it is then computed from the entry's 承诺时限 on the working-day
+    calendar. Leaving out ``special_procedures`` or ``steps`` keeps those already stored; an empty list
+    clears them.
+    """
+
+    project_no = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    task_code = fields.String(required=True, validate=validate.Length(min=1, max=31))
+    apply_date = fields.Date(load_default=None)
+    accept_date = fields.Date(required=True)
+    promise_date = fields.Date(load_default=None)
+    applicant_type = fields.String(load_default=None, validate=validate.OneOf(["person", "legal", "other"]))
+    channel = fields.String(required=True, validate=validate.OneOf(["online", "window"]))
+    result_date = fields.Date(load_default=None)
+    result_type = fields.String(
+        load_default=None,
+        validate=validate.OneOf(["approved", "refused", "transferred", "withdrawn", "other"]),
+    )
+    special_procedures = fields.List(
+        fields.Nested(CaseSpecialProcedureSchema), validate=validate.Length(max=50)
+    )
+    steps = fields.List(fields.Nested(CaseStepSchema), validate=validate.Length(max=200))
+
+
+class CaseBatchSchema(BaseSchema):
+    cases = fields.List(fields.Nested(CaseSchema), required=True, validate=validate.Length(min=1, max=10_000))
+
+
+class CaseImportResultSchema(BaseSchema):
+    """Documentation of POST /api/v1/cases and /api/v1/cases/batch."""
+
+    rows = fields.Integer(required=True)
+    created = fields.Integer(required=True)
+    updated = fields.Integer(required=True)
+    unchanged = fields.Integer(required=True)

@@ -148,6 +148,7 @@ def dashboard() -> Any:
         charts=annual_report.CHART_SPECS,
         version=metrics.DEFINITIONS_VERSION,
         query={"year": year, "as_of": request.args.get("as_of", "")},
+        case_sources=services.case_sources(db_session(), year, as_of),
     )
 
 

@@ -23,6 +23,7 @@ import licenses.api
 import licenses.cli
 import licenses.sync_api
 import licenses.views
+import reports.case_views
 import reports.cpsv_views
 import reports.views
 from core.app import build_app
@@ -48,6 +49,7 @@ WEB_MODULES = (
     licenses.sync_api,
     reports.views,
     reports.cpsv_views,
+    reports.case_views,
     core.ops_cli,
 )
 

@@ -14,10 +14,12 @@ from typing import Any, TypedDict
 
 from celery import current_app, shared_task
 
+from core.auth import SYSTEM
 from core.config import Settings
 from core.db import Database
-from core.types import utcnow
+from core.types import china_today, utcnow
 from licenses import reconcile, sync
+from reports import supervision
 from workers.registry_client import RegistryClient
 
 log = logging.getLogger(__name__)
@@ -124,3 +126,21 @@ def sync_reconcile(issuer_code: str | None = None) -> dict[str, Any] | None:
         raise
     finally:
         sync.release_lock(db, "reconcile", owner)
+
+
+@shared_task(name="workers.refresh_case_warnings", acks_late=True)
+def refresh_case_warnings() -> dict[str, Any] | None:
+    """Daily 电子监察 refresh: recompute the yellow and red warnings of open cases as of today (China
+    time), in one transaction, under the single-flight 'case-warnings' lease. Idempotent (a second run
+    on the same day changes nothing); not retried (the next day's run, or `flask cases
+    refresh-warnings`, is the retry)."""
+    settings, db, _client = _context()
+    owner = _owner()
+    if not sync.acquire_lock(db, "case-warnings", owner, ttl_s=3600):
+        return None
+    try:
+        with db.transaction() as session:
+            report = supervision.refresh_warnings(session, SYSTEM, china_today(), settings.case_yellow_days)
+        return report.as_dict()
+    finally:
+        sync.release_lock(db, "case-warnings", owner)

@@ -285,8 +285,13 @@ def search(
     page: int = 1,
     limit: int = 10,
     log_miss: bool = False,
+    use_aliases: bool = True,
 ) -> SearchResult:
-    """Search published entries. Never raises on odd text: it is normalised and bounded first."""
+    """Search published entries. Never raises on odd text: it is normalised and bounded first.
+
+    ``use_aliases=False`` leaves the alias table out (the evaluation's aliases-off run measures what
+    the engine finds without it).
+    """
     filters = filters or SearchFilters()
     page = min(max(int(page), 1), MAX_PAGE)
     limit = min(max(int(limit), 1), MAX_LIMIT)
@@ -298,7 +303,7 @@ def search(
 
     term_scores: dict[int, int] = {}
     term_texts: dict[int, str] = {}
-    phrases = _phrases(query, active_aliases(session))
+    phrases = _phrases(query, active_aliases(session) if use_aliases else [])
     matched_words: set[str] = set()
     for phrase in phrases:
         found = _match_phrase(conn, phrase)

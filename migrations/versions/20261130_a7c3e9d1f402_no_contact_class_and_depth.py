@@ -6,7 +6,7 @@ live modules). No 办理形式 is recorded yet, so the rule finds no existing en
 records how it is handled: that is the point (unknown is never a pass).
 
 Revision ID: a7c3e9d1f402
-Revises: d3f7431c9e55
+Revises: f3a9c1d7e5b2
 Create Date: 2026-11-30 18:20:00
 
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'a7c3e9d1f402'
-down_revision: str | Sequence[str] | None = 'd3f7431c9e55'
+down_revision: str | Sequence[str] | None = 'f3a9c1d7e5b2'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -61,7 +61,8 @@ def _seed(session: Any) -> dict[str, Any]:
     from core.auth import SYSTEM, Principal, Role
     from core.db import id_of
     from demo.licences_demo import ensure_department
-    from licenses import services as licences
+    from licenses import grants, issuing
+    from licenses import types as licence_types
     from reports import bundles
 
     search_synth.generate(session, "district")
@@ -81,7 +82,7 @@ def _seed(session: Any) -> dict[str, Any]:
         role=Role.DEPT_EDITOR, department_id=dept.id,
     ))[0]
 
-    licences.create_licence_type(
+    licence_types.create_licence_type(
         session,
         SYSTEM,
         {
@@ -97,8 +98,8 @@ def _seed(session: Any) -> dict[str, Any]:
         session, SYSTEM, users.NewUser(username=CLERK, password=PASSWORD, display_name="证照专员",
         role=Role.LICENCE_CLERK, department_id=issuer.id,
     ))[0]
-    licences.grant_licence_rights(session, SYSTEM, user_id=id_of(clerk), type_codes=[TYPE_CODE])
-    licence = licences.issue_licence(
+    grants.grant_licence_rights(session, SYSTEM, user_id=id_of(clerk), type_codes=[TYPE_CODE])
+    licence = issuing.issue_licence(
         session,
         Principal.of(clerk),
         {"type_code": TYPE_CODE, "holder_name": "李四", "holder_code": HOLDER_CODE, "face": {"gender": "女"}},
@@ -132,7 +133,7 @@ def _seed(session: Any) -> dict[str, Any]:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
     from core.config import Settings
     from core.db import Database
-    from licenses import services as licences
+    from licenses import verification
     from licenses.models import Licence
     from webapp import create_app
 
@@ -166,7 +167,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
     app.extensions["gaogang.settings"] = settings.with_overrides(public_base_url=base)
     with db.transaction() as session:
         licence = session.get(Licence, facts["licence_id"])
-        token = licences.token_for(session, app.extensions["licences.keystore"], licence)
+        token = verification.token_for(session, app.extensions["licences.keystore"], licence)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

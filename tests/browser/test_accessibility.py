@@ -30,6 +30,7 @@ PUBLIC_PAGES = {
     "home": (lambda s: "/", "#q"),
     "search-with-facet": (lambda s: "/search?q=社保&level=5", "section[data-facet=level] a.selected"),
     "search-no-hits": (lambda s: "/search?q=zzzzqqqq", ".card.empty"),
+    "search-elsewhere": (lambda s: "/search?q=gongjijin", ".card.elsewhere"),
     "entry": (lambda s: f"/entries/{s.entry_task_code}", "#entry-name"),
     "divisions": (lambda s: "/divisions", "main h1"),
     "bundles": (lambda s: "/bundles/", "main h1"),
@@ -48,6 +49,7 @@ STAFF_PAGES = {
 ADMIN_PAGES = {
     "admin-dashboard": (lambda s: "/admin/dashboard", "main h1"),
     "admin-users": (lambda s: "/admin/users", "main h1"),
+    "admin-elsewhere": (lambda s: "/admin/search/elsewhere", "main h1"),
     "licence-detail": (lambda s: f"/staff/licences/{s.facts['licence_id']}", "section.qr"),
 }
 # Issuing is the licence clerk's (a grant), not the administrator's (issue #15 item 1).

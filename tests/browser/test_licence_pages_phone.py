@@ -97,3 +97,24 @@ def test_the_holder_code_in_the_staff_list_does_not_wrap_one_character_a_line(
     assert box is not None
     assert box["height"] <= 2 * line + 2, box  # at most two lines, never a column of characters
     context.close()
+
+
+def test_the_administrators_grants_page_fits_a_390px_phone(site: Any, browser: Any) -> None:
+    context = _phone(browser)
+    page = context.new_page()
+    page.goto(f"{site.base}/login?next=/admin/licence-grants")
+    page.fill("#username", "browser_admin")
+    page.fill("#password", PASSWORD)
+    page.click("form button[type=submit].primary")
+    page.wait_for_url("**/admin/licence-grants")
+    assert page.locator("td[data-label=证照类型]").count() >= 1  # the clerk's grant is listed
+    department = page.locator("select[name=department_id] option").nth(1).get_attribute("value")
+    problems = []
+    for path in ("/admin/licence-grants", f"/admin/licence-grants?department_id={department}"):
+        response = page.goto(f"{site.base}{path}")
+        assert response is not None
+        assert response.status == 200, (path, response.status)
+        if not page.evaluate(FITS):
+            problems.append((path, page.evaluate(WIDEST)))
+    context.close()
+    assert problems == []

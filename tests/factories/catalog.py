@@ -9,7 +9,7 @@ import hashlib
 from typing import Any
 
 from catalog import entries as entry_services
-from catalog import services
+from catalog import scope, services
 from catalog.codes import make_uscc
 from catalog.divisions import GAOGANG_FILES, load_divisions_csv
 from catalog.models import CatalogItem, Department, Division
@@ -44,10 +44,17 @@ _codes = iter(range(1, 10**6))
 
 
 def make_item(
-    session: Any, name: str = "测试许可事项", task_type: str = "01", use_levels: str = "4,5", **extra: Any
+    session: Any,
+    name: str = "测试许可事项",
+    task_type: str = "01",
+    use_levels: str = "4,5",
+    competent_department: Department | None = None,
+    **extra: Any,
 ) -> CatalogItem:
+    """A basic item; ``competent_department`` records its 主管部门 (the only district department
+    that may claim it)."""
     code = f"000199{next(_codes):06d}"
-    return services.create_item(
+    item = services.create_item(
         session,
         SYSTEM,
         code=code,
@@ -57,6 +64,9 @@ def make_item(
         use_levels=use_levels,
         **extra,
     )
+    if competent_department is not None:
+        scope.set_item_competence(session, SYSTEM, item.id, competent_department.id)
+    return item
 
 
 def make_user(
@@ -108,3 +118,45 @@ def published_entry(session: Any, dept: Department, item: CatalogItem | None = N
     return entry_services.approve_entry(session, SYSTEM, entry.id)
 
 
+
+
+UPPER_HEADER = ("基本编码", "名称", "事项类型", "设定依据", "行使层级", "主管部门")
+
+
+def write_upper_csv(path: Any, rows: list[dict[str, str]], provenance: str = "测试数据：为测试编写") -> Any:
+    """A province/city basic catalogue file in the documented columns (catalog/upper.py)."""
+    import csv
+
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        if provenance:
+            fh.write(f"# {provenance}\n")
+        writer = csv.writer(fh)
+        writer.writerow(UPPER_HEADER)
+        for row in rows:
+            writer.writerow([row.get(h, "") for h in UPPER_HEADER])
+    return path
+
+
+def import_upper(session: Any, rows: list[dict[str, str]], level: str = "2") -> Any:
+    """Import an upper-level catalogue through the service (as `flask catalog import-basic` does)."""
+    import tempfile
+    from pathlib import Path
+
+    from catalog.upper import import_basic_catalogue
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_upper_csv(Path(tmp) / "upper.csv", rows)
+        return import_basic_catalogue(session, SYSTEM, path, level=level)
+
+
+def upper_row_for(item: CatalogItem, **changes: str) -> dict[str, str]:
+    """The upper-level row that matches ``item`` (same code, name, type, basis), with ``changes``."""
+    row = {
+        "基本编码": item.code,
+        "名称": item.name,
+        "事项类型": item.task_type,
+        "设定依据": item.legal_basis,
+        "行使层级": "2,3,4",
+    }
+    row.update(changes)
+    return row

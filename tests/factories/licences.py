@@ -1,7 +1,7 @@
 """Factories for the licence tests (this module itself holds no tests).
 
 Departments and users are created as the demo creates them; licence types and licences only
-through licenses.services, so tests exercise the rules users hit.
+through the licence services (licenses.types, grants, issuing), so tests exercise the rules users hit.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from core import users
 from core.auth import SYSTEM, Principal, Role
 from core.db import id_of
 from demo.licences_demo import ensure_department
-from licenses import services
+from licenses import grants as licence_grants
+from licenses import issuing
+from licenses import types as licence_types
 from licenses.models import Licence, LicenceType
 
 PERSON_TYPE = "11100000000013338W032"  # 建筑施工特种作业人员操作资格证书 (a real national type code)
@@ -44,7 +46,7 @@ class Staff:
 
 
 def make_types(session: Session) -> tuple[LicenceType, LicenceType]:
-    person = services.create_licence_type(
+    person = licence_types.create_licence_type(
         session,
         SYSTEM,
         {
@@ -60,7 +62,7 @@ def make_types(session: Session) -> tuple[LicenceType, LicenceType]:
             ],
         },
     )
-    org = services.create_licence_type(
+    org = licence_types.create_licence_type(
         session,
         SYSTEM,
         {
@@ -96,7 +98,7 @@ def make_staff(
         department_id=dept.id,
     ))[0]
     if grants:
-        services.grant_licence_rights(session, SYSTEM, user_id=id_of(user), type_codes=grants)
+        licence_grants.grant_licence_rights(session, SYSTEM, user_id=id_of(user), type_codes=grants)
     return Staff(dept, Principal.of(user), users.issue_token(session, SYSTEM, id_of(user), "tests")[1])
 
 
@@ -116,7 +118,7 @@ def person_licence(session: Session, staff: Staff, seq: int = 1, **overrides: An
         "face": {"gender": "男", "work_type": "建筑电工"},
     }
     data.update(overrides)
-    return services.issue_licence(session, staff.actor, data)
+    return issuing.issue_licence(session, staff.actor, data)
 
 
 def org_licence(session: Session, staff: Staff, seq: int = 1, **overrides: Any) -> Licence:
@@ -127,4 +129,4 @@ def org_licence(session: Session, staff: Staff, seq: int = 1, **overrides: Any) 
         "face": {"legal_representative": "李四"},
     }
     data.update(overrides)
-    return services.issue_licence(session, staff.actor, data)
+    return issuing.issue_licence(session, staff.actor, data)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ import sqlalchemy as sa
 
 from core.auth import ApiToken, Role
 from core.config import Settings
+from core.types import china_today
+from licenses import authorisations
 from tests.factories.catalog import (
     DISTRICT,
     OTHER_TOWN,
@@ -70,6 +73,7 @@ class World:
     tokens: dict[str, str] = field(default_factory=dict)
     user_id: int = 0  # the licence issuer's account, for the user administration endpoints
     token_id: int = 0  # one of its API tokens
+    authorisation_id: int = 0  # a holder's 用证授权 recorded by department A
 
 
 def build_world(session: Any) -> World:
@@ -89,6 +93,19 @@ def build_world(session: Any) -> World:
         "operator_of_other_division": make_user(session, Role.DIVISION_OPERATOR, division_code=OTHER_TOWN)[2],
     }
     admin = make_user(session, Role.ADMIN, division_code=DISTRICT)[2]
+    a_editor = make_user(session, Role.DEPT_EDITOR, department=dept_a)[1]
+    authorisation = authorisations.record_authorisation(
+        session,
+        a_editor,
+        {
+            "holder_code": licence.holder_code,
+            "type_codes": [PERSON_TYPE],
+            "case_number": "GG-SEC-0001",
+            "task_code": entry.task_code,
+            "valid_until": china_today() + timedelta(days=300),
+            "method": "signed_form",
+        },
+    )
     token_id = session.execute(
         sa.select(ApiToken.id).where(ApiToken.user_id == issuer.actor.user_id)
     ).scalars().first()
@@ -104,6 +121,7 @@ def build_world(session: Any) -> World:
         tokens=tokens,
         user_id=issuer.actor.user_id,
         token_id=token_id,
+        authorisation_id=authorisation.id,
     )
 
 

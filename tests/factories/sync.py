@@ -1,6 +1,6 @@
 """Factories and helpers for the sync tests (this module itself holds no tests).
 
-Licences are created through licenses.services / licenses.bulk, as departments create them; the
+Licences are created through licenses.issuing / licenses.bulk, as departments create them; the
 reference city registry runs as its own process over HTTP (``RegistryProcess``).
 """
 
@@ -29,8 +29,8 @@ from core import users
 from core.auth import SYSTEM, Principal, Role
 from core.db import id_of
 from demo import synthetic_licences
-from licenses import bulk
-from licenses import services as licence_services
+from licenses import bulk, grants
+from licenses import types as licence_types
 from licenses.models import Licence, LicenceOutbox, LicenceType
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,13 +74,13 @@ def make_issuer(session: Any, name: str = "区市场监督管理局", type_seq: 
     code = f"{TYPE_AUTHORITY}{seq:03d}"
     lt = session.exec(select(LicenceType).where(LicenceType.code == code)).first()
     if lt is None:
-        lt = licence_services.create_licence_type(session, SYSTEM, {
+        lt = licence_types.create_licence_type(session, SYSTEM, {
             # Type names are unique (issue 15): one test type per code.
             "code": code, "name": f"食品经营许可证（测试类型 {seq:03d}）", "holder_code_type": "001",
             "authority_name": "国家市场监督管理总局", "validity_years": 5,
         })
     session.flush()
-    licence_services.grant_licence_rights(session, SYSTEM, user_id=id_of(user), type_codes=[lt.code])
+    grants.grant_licence_rights(session, SYSTEM, user_id=id_of(user), type_codes=[lt.code])
     return Issuer(dept, Principal.of(user), lt)
 
 
@@ -134,7 +134,9 @@ def registry_stats(url: str) -> dict[str, int]:
 class RegistryProcess:
     """The reference city registry as its own process on a free port, with fault switches on."""
 
-    def __init__(self, tmp: Path, database_url: str | None = None, port: int | None = None) -> None:
+    def __init__(self, tmp: Path, database_url: str | None = None, port: int | None = None,
+                 workers: int = 1) -> None:
+        self.workers = workers  # more than 1: gunicorn processes on one database (use PostgreSQL)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.database_url = database_url or f"sqlite:///{tmp / f'registry-{self.port}.db'}"
@@ -146,13 +148,13 @@ class RegistryProcess:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "city_registry", "serve", "--port", str(self.port),
-                 "--database-url", self.database_url, "--enable-faults"],
+                 "--database-url", self.database_url, "--enable-faults", "--workers", str(self.workers)],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass

@@ -85,7 +85,7 @@ def world(session) -> World:
         submitted_a,
         published_a,
         draft_village,
-        make_item(session, name="待认领事项"),
+        make_item(session, name="待认领事项", competent_department=dept_a),
         service_item,
     )
 

@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import func, select
 
 from catalog.codes import is_valid_uscc, make_uscc
-from catalog.importer import import_items_csv, read_uscc_map
+from catalog.importer import import_items_csv, read_department_map, read_uscc_map
 from catalog.models import CatalogItem, Department, Division, EntryVersion, ImplementationEntry
 from core.errors import Invalid
 from tests.factories.catalog import (
@@ -19,6 +19,7 @@ from tests.factories.catalog import (
 ROOT = Path(__file__).resolve().parents[2]
 REAL_FILE = ROOT / "data" / "service_items_guangan_511602.csv"
 DEMO_USCC_MAP = ROOT / "data" / "demo_department_uscc_321203.csv"
+DEPARTMENT_MAP = ROOT / "data" / "department_map_511602_321203.csv"
 # The 统一社会信用代码 the tests' departments are registered with (the importer never makes one up).
 USCCS = {f"区{c}局": make_uscc("11321203", f"7{n:07d}") for n, c in enumerate("甲乙丙丁戊己", start=1)}
 HEADER = (
@@ -44,6 +45,8 @@ def test_real_catalogue_imports_every_row_as_published_district_entries(app, ses
             "321203",
             "--uscc-map",
             str(DEMO_USCC_MAP),
+            "--department-map",
+            str(DEPARTMENT_MAP),
             "--no-progress",
         ]
     )
@@ -66,6 +69,12 @@ def test_real_catalogue_imports_every_row_as_published_district_entries(app, ses
     assert len(departments) == len({r["department"] for r in rows}) == 34
     assert all(is_valid_uscc(d.uscc) for d in departments)
     assert {d.name: d.uscc for d in departments} == read_uscc_map(DEMO_USCC_MAP)
+    assert not [d.name for d in departments if "广安" in d.name]
+    # Each item's 主管部门 is the (mapped) department of its row.
+    names = read_department_map(DEPARTMENT_MAP)
+    by_id = {d.id: d.name for d in departments}
+    competent = {i.source_code: by_id[i.competent_department_id] for i in items}
+    assert all(competent[r["basic_code"]] == names[r["department"]] for r in rows)
     assert all(
         e.task_code == next(d.uscc for d in departments if d.id == e.department_id) + "4" + e.catalog_code
         for e in entries[:50]
@@ -129,7 +138,7 @@ def test_rerunning_an_import_changes_nothing(any_session, tmp_path):
     assert _count(any_session, Department) == 2
 
 
-def test_reimport_with_changed_name_updates_item_and_shows_drift(any_session, tmp_path):
+def test_reimport_with_changed_name_updates_the_district_item_but_not_the_upper_level(any_session, tmp_path):
     from catalog.consistency import consistency_report
 
     seed_divisions(any_session)
@@ -140,7 +149,9 @@ def test_reimport_with_changed_name_updates_item_and_shows_drift(any_session, tm
     report = import_items_csv(any_session, second, "321203", progress=False, department_usccs=USCCS)
     assert (report.created, report.updated) == (0, 1)
     assert any_session.exec(select(CatalogItem.code)).one() == code  # deterministic, unchanged
-    assert [d.fields["name"] for d in consistency_report(any_session)] == [("旧名称", "新名称")]
+    assert any_session.exec(select(CatalogItem.name)).one() == "新名称"
+    # No upper level imported: nothing to compare with, so nothing is reported as drift.
+    assert consistency_report(any_session) == []
 
 
 def test_import_needs_the_district_loaded(any_session, tmp_path):

@@ -19,10 +19,12 @@ from tests.factories.catalog import (
     NO_CONTACT_FIELDS,
     TOWN,
     VILLAGE,
+    import_upper,
     make_department,
     make_item,
     make_user,
     seed_divisions,
+    upper_row_for,
     uscc_for,
 )
 
@@ -293,12 +295,13 @@ def test_town_operator_manages_its_villages_but_village_operator_not_its_town(an
     assert entry_services.approve_entry(any_session, town_op, v_entry.id).status == "published"
 
 
-def test_consistency_report_lists_drift_until_aligned(any_session):
+def test_consistency_report_lists_drift_from_the_upper_item_until_aligned(any_session):
     dept = make_department(any_session, "区卫健局")
     item = make_item(any_session, name="医师执业注册")
+    import_upper(any_session, [upper_row_for(item)])
     entry = entry_services.claim_item(any_session, SYSTEM, item_id=item.id, department_id=dept.id)
     assert consistency.consistency_report(any_session) == []
-    services.update_item(any_session, SYSTEM, item.id, name="医师执业注册（变更）")
+    import_upper(any_session, [upper_row_for(item, 名称="医师执业注册（变更）")])
     drift = consistency.consistency_report(any_session)
     assert [d.entry_id for d in drift] == [entry.id]
     assert drift[0].fields == {"name": ("医师执业注册", "医师执业注册（变更）")}

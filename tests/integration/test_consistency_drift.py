@@ -16,7 +16,7 @@ from catalog import entries as entry_services
 from core.auth import SYSTEM
 from core.types import utcnow
 from reports import services as report_services
-from tests.factories.catalog import make_department, make_item
+from tests.factories.catalog import import_upper, make_department, make_item, upper_row_for
 
 # (entry value, item value, drift?)
 DRIFT_TABLE = [
@@ -59,8 +59,17 @@ def test_reports_count_the_entries_the_consistency_report_lists(any_session: Any
         item.id: entry_services.claim_item(any_session, SYSTEM, item_id=item.id, department_id=dept.id)
         for item in (kept, changed, emptied)
     }
+    import_upper(
+        any_session,
+        [
+            upper_row_for(kept),
+            upper_row_for(changed, 名称="护士执业注册（变更）"),
+            upper_row_for(emptied, 设定依据=""),
+        ],
+    )
+    # A local edit of the district's own copy neither hides nor makes drift.
     services.update_item(any_session, SYSTEM, changed.id, name="护士执业注册（变更）")
-    services.update_item(any_session, SYSTEM, emptied.id, legal_basis="")
+    services.update_item(any_session, SYSTEM, kept.id, legal_basis="本地改过的依据")
     listed = {d.entry_id for d in consistency.consistency_report(any_session)}
     assert listed == {entries[changed.id].id, entries[emptied.id].id}
     facts = report_services.load_catalogue_facts(any_session, utcnow() + timedelta(seconds=1))

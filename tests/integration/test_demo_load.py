@@ -76,10 +76,27 @@ def test_demo_load_builds_the_gaogang_demo_on_fresh_sqlite_and_is_idempotent(tmp
         assert published >= 1130
         assert counts["town_entries"] == 73
         assert counts["village_entries"] == 66
-        assert counts["declined"] == 6  # two residents' services in each of the three industrial parks
-        drift = consistency.consistency_report(session)
-        assert drift
-        assert all(set(d.fields) == {"legal_basis"} for d in drift)
+        # Two residents' services in each of the three industrial parks, and the district items that
+        # name another province (申领《四川省老年人优待证》), each with its reason.
+        foreign = session.exec(
+            select(ImplementationEntry).where(
+                ImplementationEntry.level == "4", sa.not_(ImplementationEntry.applicable)
+            )
+        ).all()
+        assert [e.name for e in foreign] == ["申领《四川省老年人优待证》"]
+        assert "四川省" in foreign[0].not_applicable_reason
+        assert counts["declined"] == 6 + len(foreign)
+        assert not session.exec(
+            select(ImplementationEntry).where(
+                ImplementationEntry.level.in_(["5", "6"]), ImplementationEntry.name.contains("四川")
+            )
+        ).all()
+        # No real upper-level catalogue exists for the demo: nothing to compare, and the report says so.
+        assert consistency.consistency_report(session) == []
+        assert [lv["items"] for lv in consistency.coverage(session)["levels"]] == [0, 0]
+        assert not [
+            d.name for d in session.exec(select(Department)).all() if "广安" in d.name
+        ]
         bodies = session.exec(select(Department).where(Department.level.in_(["5", "6"]))).all()
         assert len([b for b in bodies if b.level == "5"]) == 15
         assert len([b for b in bodies if b.level == "6"]) == 153
@@ -113,6 +130,10 @@ def test_demo_load_builds_the_gaogang_demo_on_fresh_sqlite_and_is_idempotent(tmp
             ).ok
         ]
         assert len(failing) >= 10
+        # This year's case records (demo/cases_demo.py), through the intake service.
+        from reports.models import CaseRecord
+
+        assert session.exec(select(sa.func.count()).select_from(CaseRecord)).one() == 3000
 
     creds_path = tmp_path / "demo_credentials.json"
     creds = json.loads(creds_path.read_text())

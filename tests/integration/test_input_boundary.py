@@ -13,6 +13,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -354,11 +356,16 @@ def http_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tupl
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 30
+        # gunicorn's master binds the port before its worker has loaded the app, so an open port is not
+        # a ready server (on a loaded machine the load takes seconds): wait for an answer to /healthz.
+        deadline = time.monotonic() + 90
         while True:
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+                    answer.read()
                 break
+            except urllib.error.HTTPError:
+                break  # any HTTP answer (even a degraded 503) means the worker is serving
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"gunicorn did not start: {process.stderr.read()[-2000:]!r}") from None
@@ -366,7 +373,11 @@ def http_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tupl
         yield "127.0.0.1", port
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
 
 
 def _raw_request(address: tuple[str, int], request_bytes: bytes) -> tuple[int, bytes]:

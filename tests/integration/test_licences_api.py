@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import select
 
 from core.audit import AuditLog
-from licenses import services
+from licenses import types as licence_types
 from licenses.models import Licence, LicenceOutbox, LicenceVerification
 from licenses.signing import KeyStore, b64d, b64e, make_token, new_claims
 from tests.factories.licences import (
@@ -382,7 +382,7 @@ def test_lookup_returns_valid_licences_to_an_allowed_department(client, world):
             "type_codes": [PERSON_TYPE],
             "case_number": "GG-2026-0002",
             "task_code": world["a_dept"].uscc + "4000107001000",
-            "valid_until": (services.today() + timedelta(days=30)).isoformat(),
+            "valid_until": (licence_types.today() + timedelta(days=30)).isoformat(),
             "method": "online_consent",
         },
         headers=auth(world["a"]),

@@ -11,7 +11,8 @@ from sqlmodel import func, select
 from core.audit import AuditLog
 from core.auth import SYSTEM
 from core.types import utcnow
-from licenses import services
+from licenses import authorisations
+from licenses import types as licence_types
 from licenses.models import LicenceAuthorisation, LicenceUse
 from tests.factories.licences import ORG_TYPE, PERSON_TYPE, id_number
 from tests.integration.test_licences_api import auth, issue, world  # noqa: F401  (fixture)
@@ -26,7 +27,7 @@ def setup(client, db, world):  # noqa: F811
         from catalog.models import Department
 
         b_uscc = session.exec(select(Department.uscc).where(Department.name == "高港区民政局")).one()
-        services.link_type_entry(
+        licence_types.link_type_entry(
             session,
             SYSTEM,
             PERSON_TYPE,
@@ -43,7 +44,7 @@ def _authorise(client, world, setup, **overrides):  # noqa: F811
         "type_codes": [PERSON_TYPE],
         "case_number": "GG-2026-0100",
         "task_code": setup["b_task"],
-        "valid_until": (services.today() + timedelta(days=10)).isoformat(),
+        "valid_until": (licence_types.today() + timedelta(days=10)).isoformat(),
         "method": "signed_form",
     }
     body.update(overrides)
@@ -143,7 +144,7 @@ def test_an_authorisation_that_does_not_cover_the_use_is_a_403_with_the_reason(
     ("overrides", "field"),
     [
         ({"valid_until": "2020-01-01"}, "valid_until"),
-        ({"valid_until": (services.today() + timedelta(days=400)).isoformat()}, "valid_until"),
+        ({"valid_until": (licence_types.today() + timedelta(days=400)).isoformat()}, "valid_until"),
         ({"task_code": "11321203MB1580019D4000107001000"}, "task_code"),
         ({"method": "phone_call"}, "method"),
         ({"type_codes": ["11100000000013338W999"]}, "type_codes"),
@@ -206,12 +207,125 @@ def test_holder_codes_are_limited_and_bad_holder_codes_refused(app, client, worl
     assert bad.status_code == 422
     assert client.post("/licences/my-uses", data={"action": "send", "holder_code": HOLDER}).status_code == 200
     assert client.post("/licences/my-uses", data={"action": "send", "holder_code": HOLDER}).status_code == 409
-    for _ in range(services.HOLDER_CODE_ATTEMPTS):
+    for _ in range(authorisations.HOLDER_CODE_ATTEMPTS):
         client.post("/licences/my-uses", data={"action": "view", "holder_code": HOLDER, "code": "x"})
     right = _code(app)
     dead = client.post("/licences/my-uses", data={"action": "view", "holder_code": HOLDER, "code": right})
     assert dead.status_code == 403  # too many wrong tries: the code is dead
     with db.transaction() as session:
         row = session.exec(select(HolderCode)).one()
-        assert row.attempts == services.HOLDER_CODE_ATTEMPTS
+        assert row.attempts == authorisations.HOLDER_CODE_ATTEMPTS
         assert right not in row.code_hash
+
+
+def test_the_department_that_recorded_an_authorisation_withdraws_it_and_uses_relying_on_it_get_403(
+    client,
+    db,
+    world,  # noqa: F811
+    setup,
+):
+    aid = _authorise(client, world, setup).get_json()["id"]
+    assert _lookup(client, world, aid).status_code == 200
+    url = f"/api/v1/licence-authorisations/{aid}/withdraw"
+
+    other = client.post(url, json={}, headers=auth(world["a"]))  # the issuing department did not record it
+    assert other.status_code == 403
+    assert "不是本部门登记的" in other.get_json()["message"]
+
+    done = client.post(url, json={"reason": "办件已办结"}, headers=auth(world["b"]))
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["revoked_via"] == "department"
+    assert done.get_json()["revoked_at"]
+
+    refused = _lookup(client, world, aid)
+    assert refused.status_code == 403
+    assert "撤回" in refused.get_json()["message"]
+    assert "登记授权的部门" in refused.get_json()["message"]
+    full_url = f"/api/v1/licences/{setup['lid']}/full?authorisation_id={aid}"
+    full = client.get(full_url, headers=auth(world["b"]))
+    assert full.status_code == 403
+    assert "撤回" in full.get_json()["message"]
+
+    again = client.post(url, json={}, headers=auth(world["b"]))
+    assert again.status_code == 409
+    missing = client.post("/api/v1/licence-authorisations/999999/withdraw", json={}, headers=auth(world["b"]))
+    assert missing.status_code == 404
+    with db.transaction() as session:
+        rows = session.exec(select(AuditLog).where(AuditLog.action == "licence_authorisation.withdraw")).all()
+        assert [(r.entity_id, r.new["revoked_via"], r.reason) for r in rows] == [
+            (str(aid), "department", "办件已办结")
+        ]
+        assert session.exec(select(func.count()).select_from(LicenceUse)).one() == 1  # only the first lookup
+
+
+def _open_uses_page(app, client):
+    client.post("/licences/my-uses", data={"action": "send", "holder_code": HOLDER})
+    view = {"action": "view", "holder_code": HOLDER, "code": _code(app)}
+    return client.post("/licences/my-uses", data=view)
+
+
+def test_the_holder_withdraws_an_authorisation_on_its_uses_page(app, client, db, world, setup):  # noqa: F811
+    aid = _authorise(client, world, setup).get_json()["id"]
+    assert _lookup(client, world, aid).status_code == 200
+    shown = _open_uses_page(app, client)
+    assert shown.status_code == 200
+    text = shown.get_data(as_text=True)
+    assert "我给出的用证授权" in text
+    assert f'name="authorisation_id" value="{aid}"' in text
+    assert "撤回授权" in text
+
+    withdrawn = client.post(
+        "/licences/my-uses", data={"action": "withdraw", "holder_code": HOLDER, "authorisation_id": str(aid)}
+    )
+    assert withdrawn.status_code == 200
+    page = withdrawn.get_data(as_text=True)
+    assert "已撤回办件 GG-2026-0100 的用证授权" in page
+    assert "已撤回（持证人" in page
+    assert f'name="authorisation_id" value="{aid}"' not in page  # no button for a withdrawn one
+
+    refused = _lookup(client, world, aid)
+    assert refused.status_code == 403
+    assert "由持证人撤回" in refused.get_json()["message"]
+    with db.transaction() as session:
+        row = session.get(LicenceAuthorisation, aid)
+        assert (row.revoked_via, row.revoked_by) == ("holder", None)
+        withdraw = AuditLog.action == "licence_authorisation.withdraw"
+        audit = session.exec(select(AuditLog).where(withdraw)).one()
+        assert audit.new["revoked_via"] == "holder"
+
+
+def test_withdrawing_as_the_holder_needs_the_one_time_code_of_that_holder(app, client, db, world, setup):  # noqa: F811
+    aid = _authorise(client, world, setup).get_json()["id"]
+    body = {"action": "withdraw", "holder_code": HOLDER, "authorisation_id": str(aid)}
+    without = client.post("/licences/my-uses", data=body)  # never opened the page with a code
+    assert without.status_code == 403
+    assert "重新获取验证码" in without.get_data(as_text=True)
+
+    other_holder = id_number(12)
+    assert _open_uses_page(app, client).status_code == 200  # proof for HOLDER, not for the other holder
+    with db.transaction() as session:
+        stranger = LicenceAuthorisation(
+            holder_code=other_holder,
+            department_id=session.get(LicenceAuthorisation, aid).department_id,
+            type_codes=[PERSON_TYPE],
+            case_number="GG-2026-0200",
+            task_code=setup["b_task"],
+            valid_until=utcnow() + timedelta(days=3),
+            method="signed_form",
+        )
+        session.add(stranger)
+        session.flush()
+        stranger_id = stranger.id
+    forged = client.post(
+        "/licences/my-uses",
+        data={"action": "withdraw", "holder_code": other_holder, "authorisation_id": str(stranger_id)},
+    )
+    assert forged.status_code == 403
+    not_theirs = client.post(
+        "/licences/my-uses",
+        data={"action": "withdraw", "holder_code": HOLDER, "authorisation_id": str(stranger_id)},
+    )
+    assert not_theirs.status_code == 404
+    with db.transaction() as session:
+        assert session.get(LicenceAuthorisation, stranger_id).revoked_at is None
+        assert session.get(LicenceAuthorisation, aid).revoked_at is None

@@ -110,7 +110,7 @@ def test_synthetic_licences_of_the_current_year_are_never_issued_in_the_future()
 
     from demo.synthetic_licences import synthetic_rows
     from licenses.models import LicenceType
-    from licenses.services import today
+    from licenses.types import today
 
     lt = LicenceType(code="11100000MB0143028R001", name="营业执照", authority_code="11100000MB0143028R",
                      holder_code_type="001")
@@ -178,7 +178,7 @@ def test_import_needs_the_issuing_department(app, issuer, tmp_path):
 
 def test_grant_and_revoke_grant_commands_change_what_a_user_may_issue(app, db, issuer):
     from core.auth import Principal, User
-    from licenses.services import licence_rights
+    from licenses.grants import licence_rights
 
     runner = app.test_cli_runner()
     done = runner.invoke(args=["licences", "grant", "clerk_a", "--type", PERSON_TYPE])

@@ -9,9 +9,12 @@ import gzip
 import os
 
 import pytest
+from sqlmodel import select
 
-from core.auth import SYSTEM
-from licenses import services
+from core.auth import ANONYMOUS, SYSTEM
+from core.errors import Forbidden, NotFound
+from licenses import issuing, verification
+from licenses import types as licence_types
 from licenses.signing import (
     KeyPermissionError,
     KeyStore,
@@ -53,9 +56,9 @@ def test_publish_keys_covers_departments_whose_licences_came_before(app, client,
         from core.auth import Principal, User
         from tests.factories.licences import Staff
 
-        user = session.exec(services.select(User).where(User.username == "clerk_b")).one()
+        user = session.exec(select(User).where(User.username == "clerk_b")).one()
         dept = session.get(Department, user.department_id)
-        services.issue_licence(  # no keystore: how licences were issued before issue 15
+        issuing.issue_licence(  # no keystore: how licences were issued before issue 15
             session,
             Staff(dept, Principal.of(user), "").actor,
             {
@@ -76,14 +79,14 @@ def test_a_rotated_key_leaves_old_tokens_valid_and_new_tokens_use_the_new_key(ap
     a = auth(world["a"])
     lid = issue(client, world["a"]).get_json()["id"]
     old_token = client.get(f"/api/v1/licences/{lid}/token", headers=a).get_json()["token"]
-    old_kid = services._kid_hint(old_token)
+    old_kid = verification._kid_hint(old_token)
     result = app.test_cli_runner().invoke(
         args=["licences", "rotate-key", "--department", world["a_dept"].uscc]
     )
     assert result.exit_code == 0, result.output
     assert old_kid in result.output
     new_token = client.get(f"/api/v1/licences/{lid}/token", headers=a).get_json()["token"]
-    new_kid = services._kid_hint(new_token)
+    new_kid = verification._kid_hint(new_token)
     assert new_kid != old_kid
     for token in (old_token, new_token):
         body = client.get(f"/api/v1/licences/verify/{token}").get_json()
@@ -100,14 +103,13 @@ def test_a_rotated_key_leaves_old_tokens_valid_and_new_tokens_use_the_new_key(ap
 
 
 def test_rotating_needs_an_administrator_and_a_known_department(db, tmp_path, world):  # noqa: F811
-    from core.auth import ANONYMOUS
 
     store = KeyStore(tmp_path / "keys")
     with db.transaction() as session:
-        with pytest.raises(services.Forbidden):
-            services.rotate_signing_key(session, ANONYMOUS, store, world["a_dept"].uscc)
-        with pytest.raises(services.NotFound):
-            services.rotate_signing_key(session, SYSTEM, store, "9" * 18)
+        with pytest.raises(Forbidden):
+            verification.rotate_signing_key(session, ANONYMOUS, store, world["a_dept"].uscc)
+        with pytest.raises(NotFound):
+            verification.rotate_signing_key(session, SYSTEM, store, "9" * 18)
     assert not (tmp_path / "keys").exists()  # nothing made for a refused request
 
 
@@ -124,7 +126,7 @@ def test_a_token_signed_with_an_unknown_key_is_refused_with_a_clear_reason(clien
             ],
             holder_name_masked="张*",
             holder_code_masked="x",
-            valid_from=services.today(),
+            valid_from=licence_types.today(),
             valid_to=None,
         ),
     )
@@ -165,3 +167,59 @@ def test_the_app_refuses_to_start_when_key_files_are_open_to_others(db, tmp_path
     assert str(pem) in str(exc.value)
     os.chmod(pem, 0o600)
     create_app(make_settings(tmp_path, db.url), database=db)  # tight again: starts
+
+
+def test_a_rotated_status_list_key_leaves_old_signed_lists_verifiable_with_the_published_keys(
+    app,
+    client,
+    db,
+    world,  # noqa: F811
+):
+    lid = issue(client, world["a"]).get_json()["id"]
+    client.post(f"/api/v1/licences/{lid}/revoke", json={"reason": "x"}, headers=auth(world["a"]))
+    old_list = client.get("/licences/status/revocation.json").get_json()
+    old_kid = old_list["proof"]["kid"]
+    before = {k["kid"]: k for k in _keys(client) if k["use"] == "status-list"}
+    assert before[old_kid]["status"] == "current"
+    assert before[old_kid]["valid_from"]
+
+    refused = app.test_cli_runner().invoke(args=["licences", "rotate-key"])
+    assert refused.exit_code != 0
+    assert "--status-list" in refused.output
+    result = app.test_cli_runner().invoke(args=["licences", "rotate-key", "--status-list"])
+    assert result.exit_code == 0, result.output
+    assert old_kid in result.output
+
+    new_list = client.get("/licences/status/revocation.json").get_json()
+    new_kid = new_list["proof"]["kid"]
+    assert new_kid != old_kid
+    listed = {k["kid"]: k for k in _keys(client) if k["use"] == "status-list"}
+    assert listed[old_kid]["status"] == "retired"
+    assert listed[old_kid]["retired_at"]
+    assert listed[new_kid]["status"] == "current"
+    keys = _published(client)  # the key history an offline verifier downloads after the rotation
+    assert verify_document(old_list, keys)
+    assert verify_document(new_list, keys)
+    assert not verify_document(old_list, {new_kid: keys[new_kid]})  # it is the old key that proves it
+    retired = app.extensions["licences.keystore"].folder / "retired"
+    assert [p.name for p in retired.glob(f"status-list.*.{old_kid}.pem")]
+
+    again = app.test_cli_runner().invoke(args=["licences", "rotate-key", "--status-list"])
+    assert again.exit_code == 0, again.output
+    history = {k["kid"]: k["status"] for k in _keys(client) if k["use"] == "status-list"}
+    assert history[old_kid] == history[new_kid] == "retired"
+    assert list(history.values()).count("current") == 1
+    assert verify_document(old_list, _published(client))
+    with db.transaction() as session:
+        from core.audit import AuditLog
+
+        rotations = session.exec(
+            select(AuditLog).where(AuditLog.action == "licence_key.rotate_status_list")
+        ).all()
+        assert [r.old["kid"] for r in rotations] == [old_kid, new_kid]
+
+
+def test_only_an_administrator_rotates_the_status_list_key(app, db, world):  # noqa: F811
+    store = app.extensions["licences.keystore"]
+    with db.transaction() as session, pytest.raises(Forbidden):
+        verification.rotate_status_list_key(session, ANONYMOUS, store)

@@ -16,7 +16,8 @@ import pytest
 from catalog import entries as entry_services
 from core.auth import SYSTEM, Principal, Role, principal_for_token
 from core.errors import Forbidden
-from licenses import services
+from licenses import grants as licence_grants
+from licenses import issuing
 from licenses.bulk import bulk_issue
 from tests.factories.catalog import make_item, make_user
 from tests.factories.licences import ORG_TYPE, PERSON_TYPE, id_number, make_staff, make_types
@@ -45,12 +46,12 @@ def world(db: Any, app: Any) -> World:
         dept = clerk.department
         org_only = make_staff(session, "高港区行政审批局", "MB158001", "clerk_org_only", grants=(ORG_TYPE,))
         lapsed = make_staff(session, "高港区行政审批局", "MB158001", "clerk_lapsed")
-        services.revoke_licence_rights(session, SYSTEM, user_id=lapsed.actor.user_id)
+        licence_grants.revoke_licence_rights(session, SYSTEM, user_id=lapsed.actor.user_id)
         other = make_staff(session, "高港区民政局", "01414003", "clerk_b")
         _u, editor, editor_token = make_user(session, Role.DEPT_EDITOR, department=dept)
         _u, _reviewer, reviewer_token = make_user(session, Role.DEPT_REVIEWER, department=dept)
         _u, admin, admin_token = make_user(session, Role.ADMIN)
-        licence = services.issue_licence(
+        licence = issuing.issue_licence(
             session,
             clerk.actor,
             {
@@ -222,15 +223,17 @@ def test_only_an_administrator_grants_licence_rights(db: Any, world: World) -> N
     with db.transaction() as session:
         editor = world.principals["editor"]
         with pytest.raises(Forbidden):
-            services.grant_licence_rights(session, editor, user_id=editor.user_id, type_codes=[PERSON_TYPE])
+            licence_grants.grant_licence_rights(
+                session, editor, user_id=editor.user_id, type_codes=[PERSON_TYPE]
+            )
         with pytest.raises(Forbidden):
-            services.grant_licence_rights(
+            licence_grants.grant_licence_rights(
                 session, world.principals["clerk"], user_id=editor.user_id, type_codes=[PERSON_TYPE]
             )
-        services.grant_licence_rights(
+        licence_grants.grant_licence_rights(
             session, world.principals["admin"], user_id=editor.user_id, type_codes=[PERSON_TYPE]
         )
-        assert services.licence_rights(session, editor) == {PERSON_TYPE}
+        assert licence_grants.licence_rights(session, editor) == {PERSON_TYPE}
 
 
 def test_bulk_import_refuses_rows_of_types_the_actor_has_no_grant_for(db: Any, world: World) -> None:
@@ -301,3 +304,118 @@ def test_demo_clerk_is_a_licence_clerk_with_an_api_token(db: Any, tmp_path: Any)
         assert principal is not None
         assert principal.role == Role.LICENCE_CLERK
         assert principal.department_id == dept.id
+
+
+# The administrators' page for licence rights (/admin/licence-grants): every write on it, with a form
+# body valid for an administrator.
+GRANT_PAGE_WRITES = ("/admin/licence-grants/grant", "/admin/licence-grants/revoke")
+
+
+def _username(db: Any, principal: Principal) -> str:
+    from core.auth import User
+
+    with db.transaction() as session:
+        user = session.get(User, principal.user_id)
+        return str(user.username)
+
+
+def _page_forms(w: World) -> dict[str, dict[str, Any]]:
+    editor = w.principals["editor"]
+    return {
+        "/admin/licence-grants/grant": {
+            "user_id": str(editor.user_id),
+            "type_codes": [PERSON_TYPE, ORG_TYPE],
+            "department_id": str(editor.department_id),
+        },
+        "/admin/licence-grants/revoke": {
+            "user_id": str(w.principals["clerk"].user_id),
+            "type_code": PERSON_TYPE,
+        },
+    }
+
+
+@pytest.mark.parametrize("who", ["clerk_a", "editor", "clerk_b"])
+def test_only_an_administrator_opens_the_grants_page_or_changes_grants_on_it(
+    client: Any, db: Any, world: World, who: str
+) -> None:
+    username = who if who.startswith("clerk") else _username(db, world.principals[who])
+    assert _login(client, username).status_code == 302
+    assert client.get("/admin/licence-grants").status_code == 403
+    session = db.session()
+    before = fingerprint(session)
+    for url, form in _page_forms(world).items():
+        assert client.post(url, data=form).status_code == 403, (who, url)
+    session.expire_all()
+    assert fingerprint(session) == before, f"{who} changed grants through the page"
+    session.close()
+
+
+def test_the_grants_page_sends_anonymous_visitors_to_the_login(client: Any, world: World) -> None:
+    for url in ("/admin/licence-grants", *GRANT_PAGE_WRITES):
+        response = client.post(url, data={}) if url in GRANT_PAGE_WRITES else client.get(url)
+        assert response.status_code == 302, url
+        assert "/login" in response.headers["Location"]
+
+
+def test_an_administrator_grants_and_revokes_licence_rights_on_the_page(
+    client: Any, db: Any, world: World
+) -> None:
+    from sqlmodel import select
+
+    from core.audit import AuditLog
+
+    editor = world.principals["editor"]
+    assert _login(client, _username(db, world.principals["admin"])).status_code == 302
+    home = client.get("/admin/").get_data(as_text=True)
+    assert "/admin/licence-grants" in home
+    page = client.get(f"/admin/licence-grants?department_id={editor.department_id}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "授予权限：高港区行政审批局" in text
+    assert f'<option value="{editor.user_id}">' in text
+    assert 'name="csrf_token"' in text
+
+    form = _page_forms(world)["/admin/licence-grants/grant"]
+    granted = client.post("/admin/licence-grants/grant", data=form, follow_redirects=True)
+    assert granted.status_code == 200
+    assert "已授予 2 个证照类型的办理权限" in granted.get_data(as_text=True)
+    with db.transaction() as session:
+        assert licence_grants.licence_rights(session, editor) == {PERSON_TYPE, ORG_TYPE}
+
+    # The editor may now issue: the page gave exactly the right the API checks.
+    url, body = _matrix(world)[("POST", "/api/v1/licences")]
+    issued = client.post(url, json=body, headers=auth(world.tokens["catalogue_editor_same_department"]))
+    assert issued.status_code == 201, issued.get_json()
+
+    bad = client.post(
+        "/admin/licence-grants/grant",
+        data={"user_id": str(editor.user_id), "type_codes": ["X" * 21]},
+        follow_redirects=True,
+    )
+    assert "证照类型不存在" in bad.get_data(as_text=True)
+    none = client.post(
+        "/admin/licence-grants/grant", data={"user_id": str(editor.user_id)}, follow_redirects=True
+    )
+    assert "请至少指定一个证照类型" in none.get_data(as_text=True)
+
+    revoked = client.post(
+        "/admin/licence-grants/revoke",
+        data={
+            "user_id": str(editor.user_id),
+            "type_code": PERSON_TYPE,
+            "department_id": str(editor.department_id),
+        },
+        follow_redirects=True,
+    )
+    assert "已收回该证照类型的办理权限" in revoked.get_data(as_text=True)
+    with db.transaction() as session:
+        assert licence_grants.licence_rights(session, editor) == {ORG_TYPE}
+        actions = session.exec(
+            select(AuditLog.action).where(
+                AuditLog.entity_type == "user", AuditLog.entity_id == str(editor.user_id)
+            )
+        ).all()
+        assert actions.count("licence_grant.grant") == 1
+        assert actions.count("licence_grant.revoke") == 1
+    refused = client.post(url, json=body, headers=auth(world.tokens["catalogue_editor_same_department"]))
+    assert refused.status_code == 403

@@ -11,7 +11,8 @@ from core.audit import AuditLog, verify_chain
 from core.auth import SYSTEM
 from core.errors import Conflict, Forbidden, Invalid
 from demo import synthetic_licences
-from licenses import bulk, services
+from licenses import authorisations, bulk, issuing, queries, verification
+from licenses import types as licence_types
 from licenses.identifiers import parse_identifier
 from licenses.models import Licence, LicenceOutbox, LicenceTypeEntry
 from tests.factories.licences import (
@@ -105,7 +106,7 @@ def test_failed_issue_writes_nothing(setup):
 def test_amend_makes_a_new_version_and_keeps_the_old_one(setup):
     session, a, _b = setup
     old = org_licence(session, a)
-    new = services.amend_licence(
+    new = issuing.amend_licence(
         session, a.actor, old.id, {"holder_name": "泰州市高港区港城食品股份有限公司"}, reason="名称变更"
     )
     assert new.version == 2
@@ -125,35 +126,35 @@ def test_amend_makes_a_new_version_and_keeps_the_old_one(setup):
         (old.identifier, "amend", "superseded"),
         (new.identifier, "amend", "valid"),
     ]
-    assert [v.version for v in services.licence_versions(session, new)] == [2, 1]
+    assert [v.version for v in queries.licence_versions(session, new)] == [2, 1]
     with pytest.raises(Conflict):
-        services.amend_licence(session, a.actor, old.id, {"holder_name": "再改"})
+        issuing.amend_licence(session, a.actor, old.id, {"holder_name": "再改"})
 
 
 def test_amend_cannot_change_the_holder_code_or_revive_a_revoked_licence(setup):
     session, a, _b = setup
     licence = person_licence(session, a)
     with pytest.raises(Invalid):
-        services.amend_licence(session, a.actor, licence.id, {"holder_code": id_number(7)})
-    services.revoke_licence(session, a.actor, licence.id, "当事人申请注销")
+        issuing.amend_licence(session, a.actor, licence.id, {"holder_code": id_number(7)})
+    issuing.revoke_licence(session, a.actor, licence.id, "当事人申请注销")
     with pytest.raises(Conflict, match="已吊销"):
-        services.amend_licence(session, a.actor, licence.id, {"holder_name": "李四"})
+        issuing.amend_licence(session, a.actor, licence.id, {"holder_name": "李四"})
 
 
 def test_suspend_resume_revoke_need_reasons_and_each_writes_one_outbox_record(setup):
     session, a, _b = setup
     licence = person_licence(session, a)
     with pytest.raises(Invalid):
-        services.suspend_licence(session, a.actor, licence.id, "  ")
-    services.suspend_licence(session, a.actor, licence.id, "涉嫌违规，暂停使用")
+        issuing.suspend_licence(session, a.actor, licence.id, "  ")
+    issuing.suspend_licence(session, a.actor, licence.id, "涉嫌违规，暂停使用")
     with pytest.raises(Conflict):
-        services.suspend_licence(session, a.actor, licence.id, "再次暂停")
-    services.resume_licence(session, a.actor, licence.id)
+        issuing.suspend_licence(session, a.actor, licence.id, "再次暂停")
+    issuing.resume_licence(session, a.actor, licence.id)
     with pytest.raises(Invalid):
-        services.revoke_licence(session, a.actor, licence.id, None)
-    services.revoke_licence(session, a.actor, licence.id, "证照注销")
+        issuing.revoke_licence(session, a.actor, licence.id, None)
+    issuing.revoke_licence(session, a.actor, licence.id, "证照注销")
     with pytest.raises(Conflict):
-        services.resume_licence(session, a.actor, licence.id)
+        issuing.resume_licence(session, a.actor, licence.id)
     rows = outbox_for(session, licence.id)
     assert [(r.operation, r.version) for r in rows] == [
         ("issue", 1),
@@ -178,23 +179,23 @@ def test_another_department_cannot_change_or_read_a_licence(setup):
     session, a, b = setup
     licence = person_licence(session, a)
     for call in (
-        lambda: services.amend_licence(session, b.actor, licence.id, {"holder_name": "王五"}),
-        lambda: services.suspend_licence(session, b.actor, licence.id, "x"),
-        lambda: services.revoke_licence(session, b.actor, licence.id, "x"),
-        lambda: services.read_full_licence(session, b.actor, licence.id),
-        lambda: services.get_licence(session, b.actor, licence.id),
-        lambda: services.read_full_licence(session, SYSTEM, licence.id),
+        lambda: issuing.amend_licence(session, b.actor, licence.id, {"holder_name": "王五"}),
+        lambda: issuing.suspend_licence(session, b.actor, licence.id, "x"),
+        lambda: issuing.revoke_licence(session, b.actor, licence.id, "x"),
+        lambda: queries.read_full_licence(session, b.actor, licence.id),
+        lambda: queries.get_licence(session, b.actor, licence.id),
+        lambda: queries.read_full_licence(session, SYSTEM, licence.id),
     ):
         with pytest.raises(Forbidden):
             call()
-    assert services.list_licences(session, b.actor).total == 0
-    assert services.list_licences(session, a.actor).total == 1
+    assert queries.list_licences(session, b.actor).total == 0
+    assert queries.list_licences(session, a.actor).total == 1
 
 
 def test_full_read_is_audited(setup):
     session, a, _b = setup
     licence = person_licence(session, a)
-    services.read_full_licence(session, a.actor, licence.id)
+    queries.read_full_licence(session, a.actor, licence.id)
     reads = session.exec(select(AuditLog).where(AuditLog.action == "licence.read_full")).all()
     assert [r.actor_id for r in reads] == [a.actor.user_id]
 
@@ -203,8 +204,8 @@ def test_lookup_is_scoped_to_departments_whose_entries_accept_the_type(setup):
     session, a, b = setup
     licence = person_licence(session, a, seq=5)
     with pytest.raises(Forbidden):
-        services.lookup_licences(session, b.actor, holder_code=licence.holder_code, type_code=PERSON_TYPE)
-    services.link_type_entry(
+        queries.lookup_licences(session, b.actor, holder_code=licence.holder_code, type_code=PERSON_TYPE)
+    licence_types.link_type_entry(
         session,
         SYSTEM,
         PERSON_TYPE,
@@ -212,7 +213,7 @@ def test_lookup_is_scoped_to_departments_whose_entries_accept_the_type(setup):
         role="accepts",
         material_name="资格证书复印件",
     )
-    auth = services.record_authorisation(
+    auth = authorisations.record_authorisation(
         session,
         b.actor,
         {
@@ -220,17 +221,17 @@ def test_lookup_is_scoped_to_departments_whose_entries_accept_the_type(setup):
             "type_codes": [PERSON_TYPE],
             "case_number": "GG-2026-0001",
             "task_code": b.department.uscc + "4" + "000107001000",
-            "valid_until": services.today() + timedelta(days=30),
+            "valid_until": licence_types.today() + timedelta(days=30),
             "method": "signed_form",
         },
     )
-    found = services.lookup_licences(
+    found = queries.lookup_licences(
         session, b.actor, holder_code=licence.holder_code, type_code=PERSON_TYPE, authorisation_id=auth.id
     )
     assert [x.id for x in found] == [licence.id]
-    services.revoke_licence(session, a.actor, licence.id, "注销")
+    issuing.revoke_licence(session, a.actor, licence.id, "注销")
     assert (
-        services.lookup_licences(
+        queries.lookup_licences(
             session, b.actor, holder_code=licence.holder_code, type_code=PERSON_TYPE, authorisation_id=auth.id
         )
         == []
@@ -243,7 +244,7 @@ def test_lookup_is_scoped_to_departments_whose_entries_accept_the_type(setup):
 
 def test_bulk_issue_reports_bad_rows_and_skips_existing_on_rerun(setup):
     session, a, _b = setup
-    lt = services.get_licence_type(session, ORG_TYPE)
+    lt = licence_types.get_licence_type(session, ORG_TYPE)
     rows = list(synthetic_licences.synthetic_rows([lt], 50, seed=3))
     rows[3][1]["holder_code"] = (
         rows[3][1]["holder_code"][:-1] + "0"
@@ -262,14 +263,14 @@ def test_bulk_issue_reports_bad_rows_and_skips_existing_on_rerun(setup):
 def test_status_bits_follow_revocation_and_suspension(setup):
     session, a, _b = setup
     one, two = person_licence(session, a, seq=1), person_licence(session, a, seq=2)
-    services.revoke_licence(session, a.actor, one.id, "注销")
-    services.suspend_licence(session, a.actor, two.id, "暂停")
+    issuing.revoke_licence(session, a.actor, one.id, "注销")
+    issuing.suspend_licence(session, a.actor, two.id, "暂停")
 
     def bit(bits, i):
         return bool(bits[i // 8] & (0x80 >> (i % 8)))
 
-    revoked, size = services.status_bits(session, "revocation")
-    suspended, _ = services.status_bits(session, "suspension")
+    revoked, size = verification.status_bits(session, "revocation")
+    suspended, _ = verification.status_bits(session, "suspension")
     assert size >= 131072
     assert bit(revoked, one.id)
     assert not bit(revoked, two.id)

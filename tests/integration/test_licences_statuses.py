@@ -16,7 +16,8 @@ from alembic import command
 from alembic.config import Config
 from sqlmodel import select
 
-from licenses import services
+from licenses import queries
+from licenses import types as licence_types
 from licenses.models import ENDED_STATUSES, REASON_CATEGORIES, Licence, LicenceOutbox, LicenceStatus
 from tests.factories.licences import id_number
 from tests.integration.test_licences_api import auth, issue, world  # noqa: F401  (fixture)
@@ -52,7 +53,7 @@ def test_each_status_reads_differently_with_its_date_category_and_check_time_but
 ):
     lid = issue(client, world["a"], issue_date="2024-03-01").get_json()["id"]
     token = _token(client, world, lid)
-    when = (services.today() - timedelta(days=3)).isoformat()
+    when = (licence_types.today() - timedelta(days=3)).isoformat()
     r = _change(client, world, lid, status=status, category=category, effective_date=when, reason=SECRET)
     assert r.status_code == 200, r.get_json()
     staff_view = r.get_json()
@@ -222,7 +223,7 @@ def test_every_status_but_valid_and_superseded_has_public_categories():
         if status in (LicenceStatus.VALID, LicenceStatus.SUPERSEDED):
             continue
         assert REASON_CATEGORIES[status], status
-    assert services.EFFECTIVE_LABELS["expired"] == "过期"
+    assert queries.EFFECTIVE_LABELS["expired"] == "过期"
 
 
 def test_the_staff_status_form_records_category_date_and_reason(client, world, db):  # noqa: F811
@@ -231,7 +232,7 @@ def test_the_staff_status_form_records_category_date_and_reason(client, world, d
     detail = client.get(f"/staff/licences/{lid}").get_data(as_text=True)
     for label in ("注销", "吊销", "撤销", "挂失/作废", "暂扣"):
         assert f"<h3>{label}" in detail
-    day = services.today().isoformat()
+    day = licence_types.today().isoformat()
     bad = client.post(
         f"/staff/licences/{lid}/status", data={"status": "cancelled", "category": "penalty", "reason": "x"}
     )

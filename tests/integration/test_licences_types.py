@@ -16,7 +16,8 @@ from core.auth import SYSTEM
 from core.errors import Conflict, Invalid
 from demo.licences_demo import holder_type_for
 from demo.synthetic_licences import synthetic_face
-from licenses import services
+from licenses import grants
+from licenses import types as licence_types
 from licenses.models import Licence, LicenceType
 from licenses.reference import load_reference_types, reference_faces
 from tests.factories.licences import PERSON_TYPE, id_number, org_code
@@ -27,7 +28,7 @@ EITHER_TYPE = "11100000000013338W901"  # a test code under a real authority code
 
 
 def _either_type(session):
-    lt = services.create_licence_type(
+    lt = licence_types.create_licence_type(
         session,
         SYSTEM,
         {
@@ -51,7 +52,7 @@ def test_a_type_for_either_holder_kind_records_the_concrete_kind_and_applies_fie
     with db.transaction() as session:
         lt = _either_type(session)
         assert [f.get("for") for f in lt.face_schema] == ["001", None]
-        services.grant_licence_rights(
+        grants.grant_licence_rights(
             session, SYSTEM, user_id=_user_id(session, "clerk_a"), type_codes=[EITHER_TYPE]
         )
     a = auth(world["a"])
@@ -113,7 +114,7 @@ def _user_id(session, username):
 
 def test_a_natural_person_type_cannot_have_a_legal_representative_field(session):
     with pytest.raises(Invalid) as exc:
-        services.create_licence_type(
+        licence_types.create_licence_type(
             session,
             SYSTEM,
             {
@@ -131,7 +132,7 @@ def test_type_names_are_unique(session):
 
     make_types(session)
     with pytest.raises(Conflict) as exc:
-        services.create_licence_type(
+        licence_types.create_licence_type(
             session,
             SYSTEM,
             {"code": "11100000000013338W903", "name": "营业执照", "holder_code_type": "001"},
@@ -197,11 +198,11 @@ def test_a_licence_records_the_service_it_was_issued_under(client, db, world):  
     assert none_linked.status_code == 201
     assert none_linked.get_json()["task_code"] is None  # not recorded, never guessed
     with db.transaction() as session:
-        services.link_type_entry(session, SYSTEM, PERSON_TYPE, task_code=_task(uscc, 1), role="produces")
+        licence_types.link_type_entry(session, SYSTEM, PERSON_TYPE, task_code=_task(uscc, 1), role="produces")
     one = client.post("/api/v1/licences", json={**body, "holder_code": id_number(32)}, headers=a)
     assert one.get_json()["task_code"] == _task(uscc, 1)
     with db.transaction() as session:
-        services.link_type_entry(session, SYSTEM, PERSON_TYPE, task_code=_task(uscc, 2), role="produces")
+        licence_types.link_type_entry(session, SYSTEM, PERSON_TYPE, task_code=_task(uscc, 2), role="produces")
     ambiguous = client.post("/api/v1/licences", json={**body, "holder_code": id_number(33)}, headers=a)
     assert ambiguous.status_code == 422
     assert "task_code" in ambiguous.get_json()["details"]

@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from core.audit import verify_chain
 from core.db import Database
-from licenses import services
+from licenses import issuing
 from licenses.models import Licence
 from tests.conftest import _ensure_pg_database, make_settings, migrate, pg_test_url, reset_and_migrate_pg
 from tests.factories.sync import issue_many, make_issuer
@@ -58,8 +58,8 @@ def _issue_licences(source: Database) -> None:
     with source.transaction() as session:
         issuer = make_issuer(session)
         ids = issue_many(session, issuer, 40, seed=7)
-        services.revoke_licence(session, issuer.actor, ids[0], "备份测试：吊销一张")
-        services.suspend_licence(session, issuer.actor, ids[1], "备份测试：暂停一张")
+        issuing.revoke_licence(session, issuer.actor, ids[0], "备份测试：吊销一张")
+        issuing.suspend_licence(session, issuer.actor, ids[1], "备份测试：暂停一张")
 
 
 def _licence_rows(db: Database) -> list[tuple]:

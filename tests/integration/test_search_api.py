@@ -175,6 +175,42 @@ def test_portal_home_browse_and_results_pages(client: Any, world: dict[str, Any]
     assert browse.count('class="hit card"') == 5
 
 
+def _division_names(client: Any, *codes: str) -> list[str]:
+    from catalog.models import Division
+
+    with client.application.extensions["gaogang.db"].session() as s:
+        return [s.get(Division, code).name for code in codes]
+
+
+def test_browsing_a_town_names_it_in_the_heading(client: Any, world: dict[str, Any]) -> None:
+    (town,) = _division_names(client, world["town_code"])
+    html = client.get(f"/search?division={world['town_code']}").get_data(as_text=True)
+    assert re.search(rf'<h1 class="place-heading">\s*{town}的办事事项</h1>', html)
+    assert f"<title>{town}的办事事项" in html
+    searched = client.get(f"/search?q=低保&division={world['town_code']}").get_data(as_text=True)
+    assert re.search(rf'<h1 class="place-heading">\s*{town}：“低保”的搜索结果</h1>', searched)
+
+
+def test_a_village_without_entries_says_so_and_links_to_its_towns_entries(
+    client: Any, world: dict[str, Any]
+) -> None:
+    from tests.factories.catalog import VILLAGE
+
+    town, village = _division_names(client, world["town_code"], VILLAGE)
+    html = client.get(f"/search?division={VILLAGE}").get_data(as_text=True)
+    assert re.search(rf'<h1 class="place-heading">{town} · {village}的办事事项</h1>', html)
+    assert f"{village}暂无本村（社区）自己办理的事项" in html
+    assert f'href="/search?division={world["town_code"]}"' in html
+    # The town's link leads to the town's entries (the five town-level entries of the factory).
+    assert (
+        client.get(f"/search?division={world['town_code']}").get_data(as_text=True).count('class="hit card"')
+        == 5
+    )
+    searched = client.get(f"/search?q=低保&division={VILLAGE}").get_data(as_text=True)
+    assert f"{village}暂无本村（社区）自己办理的相关事项" in searched
+    assert re.search(rf'href="/search\?q=%E4%BD%8E%E4%BF%9D&amp;division={world["town_code"]}"', searched)
+
+
 def test_portal_escapes_every_user_string(client: Any, world: dict[str, Any]) -> None:
     html = client.get("/search", query_string={"q": "<script>alert(1)</script>\"'"}).get_data(as_text=True)
     assert "<script>alert(1)</script>" not in html
@@ -301,3 +337,72 @@ def test_cli_load_aliases_is_audited_as_the_system_and_skips_unchanged_rows(
     assert result.exit_code == 0, result.output
     assert "已写入 0 条别名" in result.output
     assert len(_alias_audit(app)) == before + 1
+
+
+def _elsewhere_audit(app: Any) -> list[tuple[str, Any, Any]]:
+    with app.extensions["gaogang.db"].session() as s:
+        rows = s.execute(
+            sa.select(AuditLog.action, AuditLog.old, AuditLog.new)
+            .where(AuditLog.entity_type == "elsewhere_service")
+            .order_by(AuditLog.id)
+        ).all()
+    return [tuple(r) for r in rows]
+
+
+def test_a_service_the_district_does_not_handle_is_found_with_where_to_go(client: Any) -> None:
+    # The migration's seed row (unverified demo content: the body only).
+    for q in ("gongjijin", "公积金提取", "住房公积金怎么取"):
+        html = client.get("/search", query_string={"q": q}).get_data(as_text=True)
+        assert "本区不办理，请到<strong>泰州市住房公积金管理中心</strong>办理" in html, q
+        assert "信息待核实" in html
+        assert "<dd>未填报</dd>" in html  # no address was sourced: unknown, not a made-up one
+    html = client.get("/search", query_string={"q": "护照"}).get_data(as_text=True)
+    assert "本区不办理" not in html
+    api = client.get("/api/v1/search", query_string={"q": "gongjijin"}).get_json()
+    assert [(e["body"], e["address"], e["verified"]) for e in api["elsewhere"]] == [
+        ("泰州市住房公积金管理中心", None, False)
+    ]
+    assert client.get("/api/v1/search", query_string={"q": "护照"}).get_json()["elsewhere"] == []
+
+
+def test_administrator_maintains_the_list_of_services_handled_elsewhere(
+    app: Any, client: Any, world: dict[str, Any]
+) -> None:
+    assert client.get("/admin/search/elsewhere").status_code == 401
+    editor = {"Authorization": f"Bearer {world['editor_token']}"}
+    assert client.get("/admin/search/elsewhere", headers=editor).status_code == 403
+    assert client.post("/admin/search/elsewhere", headers=editor, data={"name": "x"}).status_code == 403
+    admin = {"Authorization": f"Bearer {world['admin_token']}"}
+    page = client.get("/admin/search/elsewhere", headers=admin).get_data(as_text=True)
+    assert "泰州市住房公积金管理中心" in page
+    assert "待核实" in page
+    before = len(_elsewhere_audit(app))
+    form = {
+        "name": "港澳通行证办理",
+        "words": "港澳通行证|通行证续签",
+        "body": "泰州市公安局出入境管理支队",
+        "phone": "0523-1234567",
+        "url": "ftp://example",
+    }
+    bad = client.post("/admin/search/elsewhere", headers=admin, data=form)
+    assert bad.status_code == 422
+    assert "网址应以 http:// 或 https:// 开头" in bad.get_data(as_text=True)
+    assert len(_elsewhere_audit(app)) == before  # nothing half-written
+    r = client.post("/admin/search/elsewhere", headers=admin, data={**form, "url": "https://example.org/gat"})
+    assert r.status_code == 302
+    html = client.get("/search", query_string={"q": "港澳通行证续签"}).get_data(as_text=True)
+    assert "本区不办理，请到<strong>泰州市公安局出入境管理支队</strong>办理" in html
+    assert "0523-1234567" in html
+    assert 'href="https://example.org/gat"' in html
+    page = client.get("/admin/search/elsewhere", headers=admin).get_data(as_text=True)
+    ids = re.findall(r"/admin/search/elsewhere/(\d+)/delete", page)
+    assert ids
+    created = max(int(i) for i in ids)
+    r = client.post(f"/admin/search/elsewhere/{created}/delete", headers=admin)
+    assert r.status_code == 302
+    html = client.get("/search", query_string={"q": "港澳通行证续签"}).get_data(as_text=True)
+    assert "本区不办理" not in html
+    audit_rows = _elsewhere_audit(app)[before:]
+    assert [a for a, _old, _new in audit_rows] == ["search.elsewhere_saved", "search.elsewhere_deleted"]
+    assert audit_rows[0][2]["body"] == "泰州市公安局出入境管理支队"
+    assert audit_rows[1][1]["name"] == "港澳通行证办理"

@@ -62,6 +62,16 @@ def _requests(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any] | Non
             {"department_id": w.department_id, "reason": "本部门不承担此事项"},
             ALL_STAFF,
         ),
+        ("PUT", "/api/v1/items/{item_id}/competence"): (
+            f"/api/v1/items/{i}/competence",
+            {"department_id": w.department_id},
+            ALL_STAFF,
+        ),
+        ("POST", "/api/v1/entries/{entry_id}/withdraw-claim"): (
+            f"/api/v1/entries/{e}/withdraw-claim",
+            {"reason": "认领错误"},
+            ALL_STAFF,
+        ),
         ("PATCH", "/api/v1/entries/{entry_id}"): (
             f"/api/v1/entries/{e}",
             {"phone": "0523-86900000"},
@@ -115,6 +125,11 @@ def _requests(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any] | Non
                 "method": "signed_form",
             },
             NOT_STAFF,
+        ),
+        ("POST", "/api/v1/licence-authorisations/{authorisation_id}/withdraw"): (
+            f"/api/v1/licence-authorisations/{w.authorisation_id}/withdraw",
+            {"reason": "办件已办结"},
+            ALL_STAFF,
         ),
         ("POST", "/api/v1/licences"): (
             "/api/v1/licences",
@@ -186,6 +201,22 @@ def _requests(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any] | Non
             },
             ALL_STAFF,
         ),
+        ("POST", "/api/v1/cases"): (
+            "/api/v1/cases",
+            {"project_no": "SEC-1", "task_code": w.task_code, "accept_date": "2026-03-02",
+             "channel": "online"},
+            ALL_STAFF,
+        ),
+        ("POST", "/api/v1/cases/batch"): (
+            "/api/v1/cases/batch",
+            {
+                "cases": [
+                    {"project_no": "SEC-2", "task_code": w.task_code, "accept_date": "2026-03-02",
+                     "channel": "online"}
+                ]
+            },
+            ALL_STAFF,
+        ),
     }
 
 
@@ -237,6 +268,7 @@ ADMIN_ONLY = [
     ("POST", "/api/v1/departments"),
     ("POST", "/api/v1/items"),
     ("PATCH", "/api/v1/items/{item_id}"),
+    ("PUT", "/api/v1/items/{item_id}/competence"),
     ("POST", "/api/v1/licence-types"),
 ]
 

@@ -13,12 +13,13 @@ import pytest
 from sqlmodel import select
 
 from catalog import entries as entry_services
-from catalog import services
+from catalog import scope, services
 from catalog.codes import make_uscc
 from catalog.divisions import GAOGANG_FILES, load_divisions_csv
 from catalog.models import CatalogItem, Department, EntryVersion, Fee, ImplementationEntry, Material
 from core import users
 from core.auth import SYSTEM, ApiToken, Role, User, principal_for_token
+from tests.factories.catalog import import_upper, upper_row_for
 
 DISTRICT = "321203000000"
 TOWN = "321203001000"  # 口岸街道
@@ -114,6 +115,7 @@ def world(session: Any, monkeypatch: pytest.MonkeyPatch) -> World:
     item = _item(session, "测试事项甲许可")
     item2 = _item(session, "测试事项乙许可")
     service_item = _item(session, "测试公共服务证明", task_type="20", use_levels="4,5,6")
+    scope.set_item_competence(session, SYSTEM, item2.id, dept_a.id)  # 主管部门: department A
     entry_a = entry_services.claim_item(session, SYSTEM, item_id=item.id, department_id=dept_a.id)
     entry_b = entry_services.claim_item(session, SYSTEM, item_id=item.id, department_id=dept_b.id)
     users = {
@@ -506,15 +508,15 @@ def test_published_entry_must_be_reopened_before_editing(client, session, world)
     assert client.get(f"/staff/entries/{world.entry_a.id}/edit").status_code == 200
 
 
-def test_consistency_report_lists_drift_from_the_basic_item(client, session, world):
-    services.update_item(session, SYSTEM, world.item.id, name="测试事项甲许可（新名称）")
+def test_consistency_report_lists_drift_from_the_upper_level_item(client, session, world):
+    import_upper(session, [upper_row_for(world.item, 名称="测试事项甲许可（新名称）")])
     session.commit()
     login(client, world.users["editor_a"])
     page = _page(client.get("/staff/consistency"))
     assert world.entry_a.task_code in page
     assert world.entry_b.task_code not in page  # another department's drift is not shown to A
     assert "测试事项甲许可（新名称）" in page
-    assert "按基本目录更新" in page
+    assert "按上级目录更新" in page
     assert client.post(f"/staff/entries/{world.entry_a.id}/align").status_code == 302
     assert _fresh(session, world.entry_a).name == "测试事项甲许可（新名称）"
     assert world.entry_a.task_code not in _page(client.get("/staff/consistency"))

@@ -17,8 +17,7 @@ from core.auth import SYSTEM, Role
 from core.db import Database
 from core.errors import Invalid
 from core.types import utcnow
-from licenses import reconcile, sync, sync_admin
-from licenses import services as licence_services
+from licenses import issuing, reconcile, sync, sync_admin
 from licenses.models import Licence, LicenceOutbox
 from licenses.sync_models import SyncLock
 from tests.conftest import sign_in
@@ -127,12 +126,12 @@ def test_later_version_wins_when_changes_race(
     ids = _issue(db, issuer, 3)
     sync.drain(db, client, batch_size=100)
     with db.transaction() as session:
-        licence_services.suspend_licence(session, issuer.actor, ids[0], "整改期间暂停")
-        licence_services.resume_licence(session, issuer.actor, ids[0])
-        new = licence_services.amend_licence(
+        issuing.suspend_licence(session, issuer.actor, ids[0], "整改期间暂停")
+        issuing.resume_licence(session, issuer.actor, ids[0])
+        new = issuing.amend_licence(
             session, issuer.actor, ids[1], {"holder_name": "泰州市新名称有限公司"}
         )
-        licence_services.revoke_licence(session, issuer.actor, new.id, "申请注销")
+        issuing.revoke_licence(session, issuer.actor, new.id, "申请注销")
     # The newest change of licence 2 goes out first; its older changes arrive later and lose.
     with db.transaction() as session:
         newest = session.execute(sa.select(sa.func.max(T.c.id))).scalar_one()
@@ -261,13 +260,13 @@ def test_amended_licence_reconciles_as_consistent_and_nothing_is_resent(
     with db.transaction() as session:
         first = session.get(Licence, ids[0])
         original_day = first.issue_date
-        amended = licence_services.amend_licence(
+        amended = issuing.amend_licence(
             session, issuer.actor, ids[0], {"holder_name": "泰州市新名称有限公司"}
         )
         assert amended.issue_date == original_day  # 颁发日期 stays; the version has its own time
         # A correction of the 颁发日期 itself: the licence moves to another day's group on both sides.
         corrected_day = session.get(Licence, ids[1]).issue_date - timedelta(days=3)
-        corrected = licence_services.amend_licence(
+        corrected = issuing.amend_licence(
             session, issuer.actor, ids[1], {"issue_date": corrected_day}
         )
         assert corrected.issue_date == corrected_day
@@ -526,7 +525,7 @@ def test_embedded_sqlite_mode_drains_and_reconciles_the_same_way(
             lite_issuer = make_issuer(session)
         ids = _issue(lite, lite_issuer, 120)
         with lite.transaction() as session:
-            licence_services.suspend_licence(session, lite_issuer.actor, ids[0], "整改")
+            issuing.suspend_licence(session, lite_issuer.actor, ids[0], "整改")
         report = sync.drain(lite, client, batch_size=50, lanes=2)  # one lane on SQLite
         assert (report.batches, report.totals.sent) == (3, 121)  # the suspension follows in batch 3
         with lite.transaction() as session:

@@ -14,8 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from core.db import Database
-from licenses import services as licence_services
-from licenses import sync
+from licenses import issuing, sync
 from licenses.models import LicenceOutbox
 from tests.factories.licences import PERSON_TYPE, id_number, make_staff, make_types
 from tests.factories.sync import KEY, RegistryProcess
@@ -83,7 +82,7 @@ def test_changes_outside_a_web_request_carry_no_request_id_and_send_none(
         make_types(session)
         staff = make_staff(session, "高港区民政局", "01414003", "trace_cli")
     with db.transaction() as session:
-        issued = licence_services.issue_licence(
+        issued = issuing.issue_licence(
             session, staff.actor, {"type_code": PERSON_TYPE, "holder_name": "李四",
                                        "holder_code": id_number(12),
                                        "face": {"gender": "女", "work_type": "焊工"}})

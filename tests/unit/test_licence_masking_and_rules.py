@@ -4,9 +4,10 @@ import pytest
 
 from catalog.codes import make_uscc
 from core.errors import Invalid
+from licenses.issuing import prepare_licence
 from licenses.masking import mask_code, mask_name
 from licenses.models import LicenceType
-from licenses.services import check_holder_code, prepare_licence, validate_face, validate_face_schema
+from licenses.types import check_holder_code, validate_face, validate_face_schema
 
 ID_NUMBER = "11010519491231002X"  # the GB 11643 example
 USCC = "91120222MA06DG3067"  # a real, valid code (standards §4)

@@ -24,7 +24,7 @@ from catalog import services as catalog_services
 from catalog.divisions import GAOGANG_FILES, load_divisions_csv
 from core.auth import SYSTEM
 from core.db import Database, make_engine
-from licenses import services as licence_services
+from licenses import types as licence_types
 from tests.conftest import pg_test_url
 from tests.factories.licences import org_code
 from tests.factories.sync import KEY, TYPE_AUTHORITY, free_port, uscc_for
@@ -120,7 +120,7 @@ def test_make_run_production_layout_creates_the_database_and_syncs_a_licence(
                 session, SYSTEM, name="区市场监督管理局", uscc=uscc_for(f"deploy:{os.getpid()}"),
                 level="4", division_code="321203000000")
             type_code = f"{TYPE_AUTHORITY}901"
-            licence_services.create_licence_type(session, SYSTEM, {
+            licence_types.create_licence_type(session, SYSTEM, {
                 "code": type_code, "name": "食品经营许可证", "holder_code_type": "001",
                 "authority_name": "国家市场监督管理总局", "validity_years": 5})
             dept_id = dept.id

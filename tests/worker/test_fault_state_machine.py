@@ -56,8 +56,7 @@ from core.config import Settings
 from core.db import Database, table_of
 from core.errors import Conflict, Invalid
 from demo import synthetic_licences
-from licenses import bulk, sync, sync_admin
-from licenses import services as licence_services
+from licenses import bulk, issuing, sync, sync_admin
 from licenses.models import Licence
 from tests.conftest import _ensure_pg_database, pg_test_url, reset_and_migrate_pg
 from tests.factories.sync import KEY, Issuer, RegistryProcess, free_port, make_issuer, registry_licences
@@ -264,7 +263,7 @@ class FaultMachine(RuleBasedStateMachine):
             return
         actor = self.env.issuer.actor
         self._change("amend", pick, ("valid",),
-                     lambda s, lid: licence_services.amend_licence(s, actor, lid, {"holder_name": name}))
+                     lambda s, lid: issuing.amend_licence(s, actor, lid, {"holder_name": name}))
 
     @precondition(lambda self: self._has("valid"))
     @rule(pick=st.integers(0, 10**6))
@@ -273,7 +272,7 @@ class FaultMachine(RuleBasedStateMachine):
             return
         actor = self.env.issuer.actor
         self._change("suspend", pick, ("valid",),
-                     lambda s, lid: licence_services.suspend_licence(s, actor, lid, "整改"))
+                     lambda s, lid: issuing.suspend_licence(s, actor, lid, "整改"))
 
     @precondition(lambda self: self._has("suspended"))
     @rule(pick=st.integers(0, 10**6))
@@ -282,7 +281,7 @@ class FaultMachine(RuleBasedStateMachine):
             return
         actor = self.env.issuer.actor
         self._change("resume", pick, ("suspended",),
-                     lambda s, lid: licence_services.resume_licence(s, actor, lid))
+                     lambda s, lid: issuing.resume_licence(s, actor, lid))
 
     @precondition(lambda self: self._has("valid", "suspended"))
     @rule(pick=st.integers(0, 10**6))
@@ -291,7 +290,7 @@ class FaultMachine(RuleBasedStateMachine):
             return
         actor = self.env.issuer.actor
         self._change("revoke", pick, ("valid", "suspended"),
-                     lambda s, lid: licence_services.revoke_licence(s, actor, lid, "注销"))
+                     lambda s, lid: issuing.revoke_licence(s, actor, lid, "注销"))
 
     @precondition(lambda self: self._has("valid"))
     @rule(pick=st.integers(0, 10**6), name=st.sampled_from(NAMES))
@@ -302,9 +301,9 @@ class FaultMachine(RuleBasedStateMachine):
         actor = self.env.issuer.actor
 
         def action(s: Any, lid: int) -> None:
-            licence_services.suspend_licence(s, actor, lid, "整改")
-            licence_services.resume_licence(s, actor, lid)
-            licence_services.amend_licence(s, actor, lid, {"holder_name": name})
+            issuing.suspend_licence(s, actor, lid, "整改")
+            issuing.resume_licence(s, actor, lid)
+            issuing.amend_licence(s, actor, lid, {"holder_name": name})
 
         self._change("burst", pick, ("valid",), action)
 
@@ -385,7 +384,7 @@ class FaultMachine(RuleBasedStateMachine):
         ids = self._candidates("valid")
         lid = ids[pick % len(ids)]
         with self.env.db.transaction() as session:
-            lic = licence_services.suspend_licence(session, self.env.issuer.actor, lid, "整改")
+            lic = issuing.suspend_licence(session, self.env.issuer.actor, lid, "整改")
             # Switched on before the commit enqueues the drain.
             self.reject_keys.append(f"{lic.identifier}:{lic.revision}")
             self.env.client.set_faults(reject_keys=self.reject_keys)

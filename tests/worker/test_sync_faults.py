@@ -27,8 +27,7 @@ import sqlalchemy as sa
 from celery_app import make_celery
 from core.config import Settings
 from core.db import Database
-from licenses import services as licence_services
-from licenses import sync, sync_admin
+from licenses import issuing, sync, sync_admin
 from tests.conftest import _ensure_pg_database, pg_test_url, redis_db, reset_and_migrate_pg
 from tests.factories.sync import (
     KEY,
@@ -174,13 +173,13 @@ def change_some(env: Env, ids: list[int], n: int) -> None:
     actor = env.issuer.actor
     with env.db.transaction() as session:
         for lid in ids[:n]:
-            licence_services.suspend_licence(session, actor, lid, "整改")
+            issuing.suspend_licence(session, actor, lid, "整改")
         for lid in ids[:n // 2]:
-            licence_services.resume_licence(session, actor, lid)
+            issuing.resume_licence(session, actor, lid)
     with env.db.transaction() as session:
         for lid in ids[n : 2 * n]:
-            new = licence_services.amend_licence(session, actor, lid, {"holder_name": "泰州市更名后有限公司"})
-            licence_services.revoke_licence(session, actor, new.id, "注销")
+            new = issuing.amend_licence(session, actor, lid, {"holder_name": "泰州市更名后有限公司"})
+            issuing.revoke_licence(session, actor, new.id, "注销")
 
 
 def snapshot(env: Env) -> dict[str, Any]:

@@ -1,0 +1,656 @@
+"""Case intake (办件归集): acceptance, steps, special procedures and result, from the API or a CSV file.
+
+The shape follows the national 办件 tables (standards.md §7): up_pro_accept (project_no 办件编号,
+task_code 实施编码, apply_date, accept_date, promise_date 承诺办结日期, applicant type, channel),
+up_pro_process (steps), up_pro_special_procedure (special procedures, not counted in the time limit)
+and up_pro_result (result_date, result_type).
+
+Rules: the 实施编码 must exist; a missing promise_date is computed from the entry's 承诺时限 and its
+unit on the working-day calendar (core.workdays) and marked as computed; an entry without a recorded
+承诺时限 needs the date in the row (unknown is not a default). Import is idempotent on project_no: the
+same row twice changes nothing, a changed row updates the case. Every row is checked; any bad row
+refuses the whole batch with each line and reason (the caller's transaction is rolled back), so
+nothing is half-imported. Rows are written in chunks, so a million-row file needs no million-row
+list in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, TextIO
+
+import sqlalchemy as sa
+from sqlmodel import Session, col
+
+from catalog.models import Department, ImplementationEntry
+from catalog.permissions import division_scope_prefix
+from core.audit import record
+from core.auth import Principal, Role
+from core.db import table_of
+from core.errors import Forbidden, Invalid
+from core.types import utcnow
+from core.workdays import FIRST_DAY, add_calendar_days, add_workdays
+from reports import supervision
+from reports.models import CaseRecord, CaseSpecialProcedure, CaseStep
+
+# CSV columns: the acceptance and result of one case per line. Special procedures go in one column as
+# ISO 8601 intervals "start/end" separated by ";" ("2026-03-02/2026-03-04;2026-03-10/"; an empty end
+# means still running). Steps come through the API only.
+CSV_REQUIRED = ("project_no", "task_code", "accept_date", "channel")
+CSV_OPTIONAL = (
+    "apply_date",
+    "promise_date",
+    "applicant_type",
+    "result_date",
+    "result_type",
+    "special_procedures",
+)
+CSV_COLUMNS = CSV_REQUIRED + CSV_OPTIONAL
+FIELD_LABELS = {
+    "project_no": "办件编号",
+    "task_code": "实施编码",
+    "apply_date": "申请日期",
+    "accept_date": "受理日期",
+    "promise_date": "承诺办结日期",
+    "applicant_type": "申请人类型",
+    "channel": "申报渠道",
+    "result_date": "办结日期",
+    "result_type": "办结结果",
+    "special_procedures": "特别程序",
+    "steps": "办理环节",
+}
+CHANNELS = {"online": "online", "window": "window", "网上": "online", "窗口": "window"}
+APPLICANT_TYPES = {code: code for code in supervision.APPLICANT_LABELS} | {
+    label: code for code, label in supervision.APPLICANT_LABELS.items()
+}
+RESULT_TYPES = {code: code for code in supervision.RESULT_LABELS} | {
+    label: code for code, label in supervision.RESULT_LABELS.items()
+}
+LAST_DAY = date(2099, 12, 31)  # leaves the calendar room to move deadlines on
+CHUNK = 5_000
+MAX_ERRORS = 200  # a file full of errors reports this many lines, and the count of all
+
+
+@dataclass
+class CaseInput:
+    """One validated case, ready to write."""
+
+    line: int
+    project_no: str
+    entry_id: int
+    department_id: int
+    apply_date: date | None
+    accept_date: date
+    promise_date: date
+    promise_computed: bool
+    promise_days: int | None
+    promise_unit: str | None
+    anticipate_days: int | None
+    anticipate_unit: str | None
+    applicant_type: str | None
+    channel: str
+    result_date: date | None
+    result_type: str | None
+    specials: list[tuple[str | None, date, date | None]] | None  # None: keep what is stored
+    steps: list[tuple[str, date, date | None]] | None
+
+
+@dataclass
+class CaseImportResult:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+        }
+
+
+@dataclass(frozen=True)
+class _Entry:
+    id: int
+    department_id: int
+    division_code: str
+    promise_days: int | None
+    promise_unit: str | None
+    anticipate_days: int | None
+    anticipate_unit: str | None
+
+
+@dataclass
+class _Errors:
+    label: str = "第{}行"
+    lines: dict[str, list[str]] = field(default_factory=dict)
+    count: int = 0
+
+    def add(self, line: int, problems: list[str]) -> None:
+        self.count += 1
+        if len(self.lines) < MAX_ERRORS:
+            self.lines[self.label.format(line)] = problems
+
+
+# ---- parsing one row -----------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _date(row: dict[str, Any], name: str, problems: list[str], today: date) -> date | None:
+    value = row.get(name)
+    if isinstance(value, date):
+        day = value
+    else:
+        text = _text(value)
+        if not text:
+            return None
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            problems.append(f"{FIELD_LABELS.get(name, name)} {name}“{text}”不是日期（YYYY-MM-DD）")
+            return None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        problems.append(f"{FIELD_LABELS.get(name, name)} {name} {day} 超出可处理的范围")
+        return None
+    if day > today and name in ("apply_date", "accept_date", "result_date"):
+        problems.append(f"{FIELD_LABELS[name]} {name} {day} 晚于今天")
+        return None
+    return day
+
+
+def _interval_dates(text: str, problems: list[str]) -> tuple[date, date | None] | None:
+    start_text, sep, end_text = text.partition("/")
+    try:
+        start = date.fromisoformat(start_text.strip())
+        end = date.fromisoformat(end_text.strip()) if end_text.strip() else None
+    except ValueError:
+        problems.append(f"特别程序“{text}”应为 开始日期/结束日期（YYYY-MM-DD/YYYY-MM-DD，结束可空）")
+        return None
+    if not sep:
+        problems.append(f"特别程序“{text}”缺少“/”")
+        return None
+    return start, end
+
+
+def _specials(value: Any, problems: list[str]) -> list[tuple[str | None, date, date | None]] | None:
+    if value is None:
+        return None
+    found: list[tuple[str | None, date, date | None]] = []
+    if isinstance(value, str):
+        for part in (p.strip() for p in value.split(";")):
+            if part:
+                span = _interval_dates(part, problems)
+                if span:
+                    found.append((None, *span))
+        return found
+    for item in value:
+        kind = _text(item.get("kind")) or None
+        start, end = item.get("start_date"), item.get("end_date")
+        if isinstance(start, str):
+            span = _interval_dates(f"{start}/{end or ''}", problems)
+            if span:
+                found.append((kind, *span))
+        elif isinstance(start, date):
+            found.append((kind, start, end))
+    return found
+
+
+def _steps(value: Any, problems: list[str]) -> list[tuple[str, date, date | None]] | None:
+    if value is None:
+        return None
+    found: list[tuple[str, date, date | None]] = []
+    for index, item in enumerate(value, start=1):
+        action = _text(item.get("action"))
+        start, end = item.get("start_date"), item.get("end_date")
+        if not action:
+            problems.append(f"第{index}个办理环节缺少环节名称 action")
+        if not isinstance(start, date):
+            problems.append(f"第{index}个办理环节缺少开始日期 start_date")
+            continue
+        if end is not None and end < start:
+            problems.append(f"第{index}个办理环节的结束日期早于开始日期")
+        found.append((action[:100], start, end))
+    return found
+
+
+def _promise(entry: _Entry, accept: date) -> date | None:
+    if entry.promise_days is None:
+        return None
+    if entry.promise_unit == "calendar":
+        return add_calendar_days(accept, entry.promise_days)
+    return add_workdays(accept, entry.promise_days)
+
+
+def parse_row(
+    row: dict[str, Any], line: int, entries: dict[str, _Entry], today: date
+) -> tuple[CaseInput | None, list[str]]:
+    """Check one row against the rules; return the case or the row's problems (in Chinese)."""
+    problems: list[str] = []
+    project_no = _text(row.get("project_no"))
+    if not project_no:
+        problems.append("缺少办件编号 project_no")
+    elif len(project_no) > 64:
+        problems.append("办件编号 project_no 超过 64 个字符")
+    code = _text(row.get("task_code"))
+    entry = entries.get(code)
+    if not code:
+        problems.append("缺少实施编码 task_code")
+    elif entry is None:
+        problems.append(f"未知的实施编码 task_code {code}")
+    apply_date = _date(row, "apply_date", problems, today)
+    accept = _date(row, "accept_date", problems, today)
+    if accept is None and not any("accept_date" in p for p in problems):
+        problems.append("缺少受理日期 accept_date")
+    promise = _date(row, "promise_date", problems, today)
+    result = _date(row, "result_date", problems, today)
+    channel = CHANNELS.get(_text(row.get("channel")))
+    if channel is None:
+        problems.append(f"申报渠道 channel“{_text(row.get('channel'))}”应为 online（网上）或 window（窗口）")
+    applicant_text = _text(row.get("applicant_type"))
+    applicant = APPLICANT_TYPES.get(applicant_text) if applicant_text else None
+    if applicant_text and applicant is None:
+        problems.append(f"申请人类型 applicant_type“{applicant_text}”应为 person、legal 或 other")
+    result_text = _text(row.get("result_type"))
+    result_type = RESULT_TYPES.get(result_text) if result_text else None
+    if result_text and result_type is None:
+        problems.append(f"办结结果 result_type“{result_text}”应为 {'、'.join(supervision.RESULT_LABELS)}")
+    if result is not None and not result_text:
+        problems.append("有办结日期 result_date 时须填写办结结果 result_type")
+    if result_text and result is None and "result_date" not in " ".join(problems):
+        problems.append("有办结结果 result_type 时须填写办结日期 result_date")
+    specials = _specials(row.get("special_procedures"), problems)
+    steps = _steps(row.get("steps"), problems)
+    computed = False
+    if accept is not None:
+        if apply_date is not None and apply_date > accept:
+            problems.append("申请日期 apply_date 晚于受理日期 accept_date")
+        if result is not None and result < accept:
+            problems.append("办结日期 result_date 早于受理日期 accept_date")
+        if promise is not None and promise < accept:
+            problems.append("承诺办结日期 promise_date 早于受理日期 accept_date")
+        if promise is None and entry is not None and not any("promise_date" in p for p in problems):
+            promise = _promise(entry, accept)
+            computed = promise is not None
+            if promise is None:
+                problems.append(f"实施清单 {code} 未填报承诺办结时限，须提供承诺办结日期 promise_date")
+        for _kind, start, end in specials or ():
+            if start < accept:
+                problems.append(f"特别程序开始日期 {start} 早于受理日期")
+            if end is not None and end < start:
+                problems.append(f"特别程序结束日期 {end} 早于开始日期 {start}")
+            if result is not None and (end is None or end > result):
+                problems.append(f"特别程序（{start} 起）在办结日期之后才结束或尚未结束")
+    if problems or entry is None or accept is None or promise is None or channel is None:
+        return None, problems
+    return (
+        CaseInput(
+            line=line,
+            project_no=project_no,
+            entry_id=entry.id,
+            department_id=entry.department_id,
+            apply_date=apply_date,
+            accept_date=accept,
+            promise_date=promise,
+            promise_computed=computed,
+            promise_days=entry.promise_days,
+            promise_unit=entry.promise_unit if entry.promise_days is not None else None,
+            anticipate_days=entry.anticipate_days,
+            anticipate_unit=entry.anticipate_unit if entry.anticipate_days is not None else None,
+            applicant_type=applicant,
+            channel=channel,
+            result_date=result,
+            result_type=result_type,
+            specials=specials,
+            steps=steps,
+        ),
+        [],
+    )
+
+
+# ---- permission ----------------------------------------------------------------------------------------
+
+
+def _may_import(actor: Principal, entry: _Entry) -> bool:
+    if actor.is_admin:
+        return True
+    if actor.role in (Role.DEPT_EDITOR, Role.DEPT_REVIEWER):
+        return actor.department_id is not None and actor.department_id == entry.department_id
+    prefix = division_scope_prefix(actor.division_code)
+    return (
+        actor.role == Role.DIVISION_OPERATOR and bool(prefix) and entry.division_code.startswith(prefix or "")
+    )
+
+
+def _load_entries(session: Session, codes: Iterable[str], cache: dict[str, _Entry]) -> None:
+    wanted = [c for c in set(codes) if c and c not in cache]
+    E = ImplementationEntry
+    for start in range(0, len(wanted), 1000):
+        for row in session.execute(
+            sa.select(
+                col(E.task_code),
+                col(E.id),
+                col(E.department_id),
+                col(E.division_code),
+                col(E.promise_days),
+                col(E.promise_unit),
+                col(E.anticipate_days),
+                col(E.anticipate_unit),
+            ).where(col(E.task_code).in_(wanted[start : start + 1000]))
+        ).all():
+            cache[row[0]] = _Entry(*row[1:])
+
+
+# ---- writing -------------------------------------------------------------------------------------------
+
+_CASE_COLUMNS = (
+    "project_no",
+    "entry_id",
+    "department_id",
+    "apply_date",
+    "accept_date",
+    "promise_days",
+    "promise_unit",
+    "anticipate_days",
+    "anticipate_unit",
+    "promise_date",
+    "promise_computed",
+    "applicant_type",
+    "channel",
+    "result_date",
+    "result_type",
+    "suspended_days",
+    "deadline",
+    "on_time",
+    "warning",
+    "warning_since",
+    "source",
+)
+_COMPARED = _CASE_COLUMNS[:15]  # the recorded facts; the rest is derived from them
+
+
+def _values(case: CaseInput, verdict: supervision.Assessment, today: date, source: str) -> dict[str, Any]:
+    values = {name: getattr(case, name) for name in _COMPARED}
+    values.update(
+        suspended_days=verdict.suspended_days,
+        deadline=verdict.deadline,
+        on_time=verdict.on_time,
+        warning=verdict.warning,
+        warning_since=today if verdict.warning else None,
+        source=source,
+    )
+    return values
+
+
+def _write_chunk(
+    session: Session,
+    cases: list[CaseInput],
+    today: date,
+    source: str,
+    yellow_days: int,
+    result: CaseImportResult,
+    row_label: str,
+) -> None:
+    table = table_of(CaseRecord)
+    conn = session.connection()
+    existing: dict[str, tuple[Any, ...]] = {}
+    names = [c.project_no for c in cases]
+    wanted = supervision.one_of(session, table.c.project_no, names, sa.String)
+    since: dict[str, tuple[str | None, date | None]] = {}
+    for row in conn.execute(
+        sa.select(table.c.id, *(table.c[n] for n in _COMPARED), table.c.warning, table.c.warning_since).where(
+            wanted
+        )
+    ).all():
+        existing[row[1]] = tuple(row[: len(_COMPARED) + 1])
+        since[row[1]] = (row[-2], row[-1])
+    stored_specials = (
+        supervision.specials_by_case(session, [r[0] for r in existing.values()]) if existing else {}
+    )
+    now = utcnow()
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    children: list[tuple[str, CaseInput]] = []
+    for case in cases:
+        old = existing.get(case.project_no)
+        if case.specials is not None:
+            spans = [(s, e) for _k, s, e in case.specials]
+        else:
+            spans = stored_specials.get(old[0], []) if old else []
+        verdict = supervision.assess(
+            case.accept_date, case.promise_date, case.result_date, spans, today, yellow_days
+        )
+        values = _values(case, verdict, today, source)
+        if old is None:
+            inserts.append({**values, "created_at": now, "updated_at": now})
+            if case.specials or case.steps:
+                children.append((case.project_no, case))
+            result.created += 1
+            continue
+        if old[2] != case.entry_id:
+            raise Invalid(
+                "办件编号已用于另一实施清单事项，未导入任何数据",
+                {
+                    row_label.format(case.line): [
+                        f"办件编号 {case.project_no} 已属于另一实施编码，不能改挂到本行的实施编码"
+                    ]
+                },
+            )
+        facts_changed = tuple(old[1:]) != tuple(values[n] for n in _COMPARED)
+        specials_changed = case.specials is not None and sorted(spans) != sorted(
+            stored_specials.get(old[0], [])
+        )
+        if facts_changed or specials_changed or case.steps is not None:
+            old_warning, old_since = since[case.project_no]
+            if values["warning"] is not None and values["warning"] == old_warning:
+                values["warning_since"] = old_since  # the same warning goes on: keep when it began
+            updates.append({**values, "b_id": old[0], "updated_at": now})
+            if case.specials is not None or case.steps is not None:
+                children.append((case.project_no, case))
+            result.updated += 1
+        else:
+            result.unchanged += 1
+    if inserts:
+        _insert_cases(conn, inserts)
+    if updates:
+        conn.execute(
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("b_id"))
+            .values({n: sa.bindparam(n) for n in updates[0] if n != "b_id"}),
+            updates,
+        )
+    if children:
+        _write_children(conn, children)
+
+
+def _insert_cases(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """COPY on PostgreSQL (a million rows in seconds), executemany elsewhere."""
+    columns = [*_CASE_COLUMNS, "created_at", "updated_at"]
+    if conn.dialect.name != "postgresql":
+        conn.execute(sa.insert(table_of(CaseRecord)), rows)
+        return
+    raw = conn.connection.driver_connection
+    assert raw is not None  # noqa: S101 (an open connection always has its driver connection)
+    with raw.cursor() as cursor, cursor.copy(f"COPY report_case ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in columns])
+
+
+def _write_children(conn: sa.Connection, children: list[tuple[str, CaseInput]]) -> None:
+    table = table_of(CaseRecord)
+    ids = dict(
+        conn.execute(
+            sa.select(table.c.project_no, table.c.id).where(table.c.project_no.in_([p for p, _c in children]))
+        ).all()
+    )
+    steps, specials = table_of(CaseStep), table_of(CaseSpecialProcedure)
+    step_rows: list[dict[str, Any]] = []
+    special_rows: list[dict[str, Any]] = []
+    replace_steps: list[int] = []
+    replace_specials: list[int] = []
+    for project_no, case in children:
+        case_id = ids[project_no]
+        if case.steps is not None:
+            replace_steps.append(case_id)
+            step_rows += [
+                {"case_id": case_id, "seq": i, "action": a, "start_date": s, "end_date": e}
+                for i, (a, s, e) in enumerate(case.steps, start=1)
+            ]
+        if case.specials is not None:
+            replace_specials.append(case_id)
+            special_rows += [
+                {"case_id": case_id, "seq": i, "kind": k, "start_date": s, "end_date": e}
+                for i, (k, s, e) in enumerate(case.specials, start=1)
+            ]
+    if replace_steps:
+        conn.execute(sa.delete(steps).where(steps.c.case_id.in_(replace_steps)))
+    if replace_specials:
+        conn.execute(sa.delete(specials).where(specials.c.case_id.in_(replace_specials)))
+    if step_rows:
+        conn.execute(sa.insert(steps), step_rows)
+    if special_rows:
+        conn.execute(sa.insert(specials), special_rows)
+
+
+def import_cases(
+    session: Session,
+    actor: Principal,
+    rows: Iterable[tuple[int, dict[str, Any]]],
+    *,
+    today: date,
+    source: str = "api",
+    yellow_days: int = supervision.DEFAULT_YELLOW_DAYS,
+    row_label: str = "第{}行",
+) -> CaseImportResult:
+    """Validate and upsert cases given as (line, row) pairs; all rows or none (see the module docstring).
+
+    Chunks are written as they pass; once a bad row is seen nothing more is written and Invalid is
+    raised at the end with every bad line (up to MAX_ERRORS), so the caller's rollback leaves the
+    database as it was. Flushes, never commits; one audit row for the batch.
+    """
+    if not actor.is_authenticated:
+        raise Forbidden("请先登录")
+    result = CaseImportResult()
+    errors = _Errors(label=row_label)
+    entries: dict[str, _Entry] = {}
+    seen: dict[str, int] = {}
+    foreign: dict[str, list[str]] = {}
+    session.flush()
+    for chunk in _chunks(rows, CHUNK):
+        _load_entries(session, (_text(r.get("task_code")) for _l, r in chunk), entries)
+        good: list[CaseInput] = []
+        for line, row in chunk:
+            if "__width__" in row:
+                errors.add(line, [f"该行有 {row['__width__']} 列，与表头的列数不符"])
+                continue
+            case, problems = parse_row(row, line, entries, today)
+            if case is not None:
+                first = seen.get(case.project_no)
+                if first is not None:
+                    problems = [f"办件编号 {case.project_no} 与{row_label.format(first)}重复"]
+                    case = None
+                else:
+                    seen[case.project_no] = line
+            if case is None:
+                errors.add(line, problems)
+                continue
+            code = _text(row.get("task_code"))
+            if not _may_import(actor, entries[code]):
+                if len(foreign) < MAX_ERRORS:
+                    foreign[row_label.format(line)] = [f"实施编码 {code} 不在您的权限范围内"]
+                continue
+            good.append(case)
+        result.rows += len(chunk)
+        if good and not errors.count and not foreign:
+            _write_chunk(session, good, today, source, yellow_days, result, row_label)
+    if foreign and not errors.count:
+        raise Forbidden("只能导入本部门（本辖区）事项的办件，未导入任何数据", foreign)
+    if errors.count:
+        more = f"（仅列出前 {MAX_ERRORS} 行）" if errors.count > MAX_ERRORS else ""
+        raise Invalid(f"办件数据有 {errors.count} 行错误，未导入任何数据{more}", errors.lines)
+    if not result.rows:
+        raise Invalid("没有办件数据行", {"file": ["没有数据行"]})
+    record(
+        session,
+        actor=actor,
+        action="reports.import_cases",
+        entity_type="cases",
+        entity_id=source,
+        new=result.as_dict(),
+    )
+    return result
+
+
+def _chunks(
+    rows: Iterable[tuple[int, dict[str, Any]]], size: int
+) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    chunk: list[tuple[int, dict[str, Any]]] = []
+    for item in rows:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+# ---- CSV -----------------------------------------------------------------------------------------------
+
+
+def read_csv(stream: TextIO) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, row) pairs of a case CSV (UTF-8, header line first); a wrong header raises Invalid.
+
+    Line numbers are the file's, counting the header as line 1, so messages point at the right line.
+    """
+    reader = csv.reader(stream)
+    try:
+        header = [h.strip().lstrip("\ufeff") for h in next(reader)]
+    except StopIteration:
+        raise Invalid("办件文件为空", {"file": ["文件为空"]}) from None
+    missing = [c for c in CSV_REQUIRED if c not in header]
+    extra = [c for c in header if c not in CSV_COLUMNS]
+    if missing or extra:
+        problems = []
+        if missing:
+            problems.append(f"缺少列：{', '.join(missing)}")
+        if extra:
+            problems.append(f"不认识的列：{', '.join(extra)}")
+        raise Invalid(
+            f"办件文件的列应为 {','.join(CSV_COLUMNS)}（后 {len(CSV_OPTIONAL)} 列可省略）",
+            {"第1行": problems},
+        )
+    width = len(header)
+    for values in reader:
+        line = reader.line_num
+        if not values or (len(values) == 1 and not values[0].strip()):
+            continue
+        if len(values) != width:
+            yield line, {"__width__": len(values)}
+            continue
+        row: dict[str, Any] = dict(zip(header, values, strict=True))
+        if "special_procedures" not in row:
+            row["special_procedures"] = None
+        yield line, row
+
+
+def read_csv_text(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    return read_csv(io.StringIO(text))
+
+
+def department_names(session: Session, ids: Iterable[int]) -> dict[int, str]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    return dict(
+        session.execute(
+            sa.select(col(Department.id), col(Department.name)).where(col(Department.id).in_(wanted))
+        ).all()
+    )
