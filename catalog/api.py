@@ -10,9 +10,10 @@ import base64
 import binascii
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import ValidationError
 
 from catalog import attachments, consistency, divisions, entry_elements, scope, services, upper
 from catalog import entries as entry_services
@@ -84,6 +85,22 @@ def _errors(*codes: int) -> Any:
         return fn
 
     return wrap
+
+
+def _flat_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested messages ({"materials": {0: {"copies": [...]}}}) as the service names
+    fields ("materials[0].copies")."""
+    if not isinstance(messages, dict):
+        items = messages if isinstance(messages, list) else [messages]
+        return {prefix or "_schema": [str(m) for m in items]}
+    out: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+            name = f"{prefix}[{key}]"
+        else:
+            name = f"{prefix}.{key}" if prefix else str(key)
+        out.update(_flat_messages(value, name))
+    return out
 
 
 def entry_detail(session: Any, entry: Any) -> dict[str, Any]:
@@ -254,20 +271,38 @@ class EntryDetail(MethodView):
         session = db_session()
         return entry_detail(session, entry_services.get_visible_entry(session, current_principal(), entry_id))
 
-    @blp.arguments(EntryUpdateSchema)
+    @blp.doc(
+        security=BEARER,
+        requestBody={"required": True, "content": {"application/json": {"schema": EntryUpdateSchema}}},
+    )
     @blp.response(200, EntryDetailSchema)
-    @blp.doc(security=BEARER)
     @_errors(*WRITE_ERRORS)
-    def patch(self, body: dict[str, Any], entry_id: int) -> Any:
-        """修改草稿的本地要素；materials / fees 给出时整体替换。继承字段（三级四同）不可修改"""
+    def patch(self, entry_id: int) -> Any:
+        """修改草稿的本地要素；materials / fees 给出时整体替换。继承字段（三级四同）不可修改。
+        字段错误和字段之间的规则错误（要素质量检查）在同一次响应中全部返回"""
         principal = require_login()
         session = db_session()
+        raw = request.get_json(silent=True)
+        if not isinstance(raw, dict):
+            raise Invalid("请求体应为 JSON 对象", {"_schema": ["应为 JSON 对象"]})
+        # The schema is parsed here rather than by @blp.arguments so that its field errors and the
+        # service's own checks (including the rules between fields) come back in one response.
+        try:
+            body, schema_errors = EntryUpdateSchema().load(raw), {}
+        except ValidationError as error:
+            schema_errors = _flat_messages(error.messages)
+            body = dict(error.valid_data) if isinstance(error.valid_data, dict) else {}
         materials = body.pop("materials", None)
         fees = body.pop("fees", None)
         steps = body.pop("steps", None)
         faqs = body.pop("faqs", None)
+        # A list the schema refused is left out of the change (its errors come back with the rest).
+        lists = {"materials": materials, "fees": fees, "steps": steps, "faqs": faqs}
+        for name in list(lists):
+            if any(k == name or k.startswith(f"{name}[") for k in schema_errors):
+                lists[name] = None
         entry = entry_services.update_entry(
-            session, principal, entry_id, fields=body, materials=materials, fees=fees, steps=steps, faqs=faqs
+            session, principal, entry_id, fields=body, **lists, known_errors=schema_errors,
         )
         return entry_detail(session, entry)
 

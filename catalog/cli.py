@@ -6,6 +6,7 @@ writes nothing when it fails.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ from typing import Any
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from tqdm import tqdm
 
+from catalog import quality, quality_report
 from catalog.divisions import GAOGANG_FILES, TAIZHOU_FILES, count_by_level, load_divisions_csv
 from catalog.importer import import_items_csv, read_department_map, read_uscc_map
 from catalog.upper import (
@@ -129,6 +132,35 @@ def import_items_command(
         click.echo(f"  第 {line} 行：{reason}", err=True)
     if report.errors:
         raise SystemExit(2)
+
+
+@catalog_cli.command("check")
+@click.option("--no-progress", is_flag=True, help="不显示进度条")
+@click.option("--by", type=click.Choice(["department", "town"]), default="department", show_default=True,
+              help="按部门或按镇街汇总得分")
+def check_command(no_progress: bool, by: str) -> None:
+    """事项要素质量检查：对全部实施清单运行质量规则，按部门或镇街汇总得分（只读）。"""
+    started = time.perf_counter()
+
+    def progress(rows: list[Any]) -> Any:
+        return tqdm(rows, desc="质量检查", unit="项", disable=no_progress, file=sys.stderr)
+
+    with _db().transaction() as session:
+        checks = quality_report.check_catalogue(session, progress)
+        groups = quality_report.scores(session, checks, by)
+    overall = quality_report.total(checks)
+    click.echo(
+        f"检查实施清单 {overall.entries} 项：无错误 {overall.clean} 项（得分 {overall.score:.1%}），"
+        f"错误 {overall.errors} 条，提示 {overall.warnings} 条；用时 {time.perf_counter() - started:.2f} 秒"
+    )
+    click.echo(quality_report.SCORE_DEFINITION)
+    if overall.by_code:
+        click.echo("按规则：")
+        for code, n in sorted(overall.by_code.items(), key=lambda kv: (-kv[1], kv[0])):
+            click.echo(f"  {code}  {quality.RULE_TITLES.get(code, code)}：{n}")
+    click.echo("按部门：" if by == "department" else "按镇街：")
+    for g in groups:
+        click.echo(f"  {g.label}：{g.entries} 项，得分 {g.score:.1%}，错误 {g.errors}，提示 {g.warnings}")
 
 
 UPPER_LEVEL_OPTION = {"province": "2", "city": "3"}

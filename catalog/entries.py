@@ -16,8 +16,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from catalog import permissions, scope, upper
+from catalog import permissions, quality, scope, upper
 from catalog.codes import make_task_code
+from catalog.elements import HANDLE_FORMS
 from catalog.entry_elements import (
     ELEMENT_FIELDS,
     MATERIAL_ELEMENT_KEYS,
@@ -59,7 +60,7 @@ from catalog.models import (
     ImplementationEntry,
     Material,
 )
-from catalog.norules import evaluate_no_contact, split_codes
+from catalog.norules import NoContactResult, derive_depth_level, evaluate_no_contact, split_codes
 from catalog.review_settings import four_eyes_enabled
 from catalog.search.index import reindex_entry
 from catalog.services import get_department, get_item
@@ -85,6 +86,8 @@ STRUCTURAL_FIELDS = frozenset(
         "status",
         "version",
         "no_contact",
+        "no_contact_class",
+        "depth_level",
         "applicable",
         "created_at",
         "updated_at",
@@ -109,12 +112,42 @@ def _snapshot(session: Session, entry: ImplementationEntry) -> dict[str, Any]:
     return data
 
 
+# licence_type_entry belongs to the licences package, which catalog never imports: the catalogue reads
+# only the 关联事项 link (实施编码, role) through a table clause of its own.
+_LICENCE_LINK = sa.table(
+    "licence_type_entry", sa.column("task_code", sa.String), sa.column("role", sa.String)
+)
+
+
+def produces_licence(session: Session, task_code: str) -> bool:
+    """Whether the licence catalogue names the entry ``task_code`` as producing a licence type."""
+    stmt = (
+        sa.select(sa.literal(1))
+        .select_from(_LICENCE_LINK)
+        .where(_LICENCE_LINK.c.task_code == task_code, _LICENCE_LINK.c.role == "produces")
+        .limit(1)
+    )
+    return session.execute(stmt).first() is not None
+
+
+def _derive(session: Session, entry: ImplementationEntry) -> None:
+    """Store what the rules derive (不见面 class, 网上办理深度 level): never entered, kept in step on
+    every save."""
+    result = evaluate_no_contact(
+        entry, entry_materials(session, entry.id), produces_licence(session, entry.task_code)
+    )
+    entry.no_contact_class = result.klass
+    entry.depth_level = derive_depth_level(entry.online_depth, entry.visits)
+
+
 def _save_version(
     session: Session, entry: ImplementationEntry, actor: Principal, *, bump: bool = True
 ) -> None:
     if bump:
         entry.version += 1
     entry.updated_at = utcnow()
+    session.flush()
+    _derive(session, entry)
     session.flush()
     session.add(
         EntryVersion(
@@ -318,6 +351,7 @@ def list_entries(
     item_id: int | None = None,
     applicable: bool | None = None,
     under_division: str | None = None,
+    depth_level: int | None = None,
 ) -> tuple[list[ImplementationEntry], int]:
     """Entries ``actor`` may see, filtered, newest claim last; returns (page rows, total).
 
@@ -346,6 +380,8 @@ def list_entries(
         stmt = stmt.where(ImplementationEntry.item_id == item_id)
     if applicable is not None:
         stmt = stmt.where(ImplementationEntry.applicable == applicable)
+    if depth_level is not None:
+        stmt = stmt.where(ImplementationEntry.depth_level == depth_level)
     if q:
         like = f"%{q}%"
         stmt = stmt.where(
@@ -404,6 +440,9 @@ ENTRY_EDITABLE = (
     "keywords",
     "not_applicable_reason",
     *ELEMENT_FIELDS,
+    "handle_forms",
+    "meeting_step",
+    "tolerant_acceptance",
 )
 
 
@@ -448,68 +487,16 @@ def _coerce_entry_fields(fields: Mapping[str, Any], errors: dict[str, list[str]]
             out[key] = phone
         elif key == "keywords":
             out[key] = _as_text(value, key, 500, errors, nullable=False) or ""
+        elif key == "handle_forms":
+            # None or an empty choice is "not recorded", never "window only".
+            empty = value is None or value == "" or value == []
+            out[key] = None if empty else (_norm_codes(value, HANDLE_FORMS, key, errors) or None)
+        elif key == "meeting_step":
+            out[key] = _as_text(value, key, 200, errors)
+        elif key == "tolerant_acceptance":
+            out[key] = None if value is None or value == "" else _as_bool(value, key, errors)
     out.update(coerce_element_fields(fields, errors))
     return out
-
-
-def _to_calendar(days: int, unit: str) -> float:
-    return days * 7 / 5 if unit == "working" else float(days)
-
-
-def _cross_check(
-    values: Mapping[str, Any], errors: dict[str, list[str]], changed: Iterable[str] | None = None
-) -> None:
-    """Rules between fields (standards §1.3, §1.4).
-
-    With ``changed``, only the rules touching a changed field run, so a fresh claim (whose defaults
-    are incomplete) can be filled in piece by piece; submitting runs them all.
-    """
-    touched = None if changed is None else set(changed)
-
-    def applies(*names: str) -> bool:
-        return touched is None or bool(touched.intersection(names))
-
-    a, p = values.get("anticipate_days"), values.get("promise_days")
-    if (
-        applies("anticipate_days", "promise_days", "anticipate_unit", "promise_unit")
-        and a is not None
-        and p is not None
-        and "promise_days" not in errors
-        and "anticipate_days" not in errors
-    ):
-        if values["anticipate_unit"] == values["promise_unit"]:
-            too_long = p > a
-        else:
-            too_long = _to_calendar(p, values["promise_unit"]) > _to_calendar(a, values["anticipate_unit"])
-        if too_long:
-            errors.setdefault("promise_days", []).append("承诺办结时限不能超过法定办结时限")
-    if (
-        applies("promise_days", "project_type")
-        and p is not None
-        and "promise_days" not in errors
-        and "project_type" not in errors
-    ):
-        if p == 0 and values.get("project_type") != "1":
-            errors.setdefault("project_type", []).append("承诺时限为 0 的应为即办件（1）")
-        if p > 0 and values.get("project_type") == "1":
-            errors.setdefault("project_type", []).append("即办件的承诺时限应为 0")
-    visits = values.get("visits")
-    if (
-        applies("visits", "visits_reason")
-        and isinstance(visits, int)
-        and visits > 0
-        and not values.get("visits_reason")
-        and "visits" not in errors
-    ):
-        errors.setdefault("visits_reason", []).append("到现场次数大于 0 时须说明需到现场的原因")
-    depth = split_codes(values.get("online_depth"))
-    if (
-        applies("online_depth", "online_url")
-        and ("4" in depth or "5" in depth)
-        and not values.get("online_url")
-        and "online_url" not in errors
-    ):
-        errors.setdefault("online_url", []).append("网上受理或网上办理的事项须填写网上办理地址")
 
 
 MATERIAL_KEYS = {"name", "form", "required", "copies", "licence_type_code", "notes"} | MATERIAL_ELEMENT_KEYS
@@ -602,9 +589,15 @@ def update_entry(
     fees: list[dict[str, Any]] | None = None,
     steps: list[dict[str, Any]] | None = None,
     faqs: list[dict[str, Any]] | None = None,
+    known_errors: Mapping[str, list[str]] | None = None,
 ) -> ImplementationEntry:
     """Edit the local elements of a draft entry; ``materials`` / ``fees`` / ``steps`` / ``faqs``
     replace the lists when given.
+
+    ``known_errors``: errors the caller already found in the same request (a form's or a schema's
+    field errors, keyed as the caller names them). Validation goes on regardless and one Invalid
+    carries them all with the service's own field errors and the quality rules' cross-field errors
+    (catalog.quality), so an editor gets every error of a form in one round.
 
     Inherited fields (name, type, legal basis, basic code) are locked: Invalid. Structural and
     state fields go through their own services: Invalid. Every error names its field; nothing is
@@ -615,18 +608,22 @@ def update_entry(
     """
     entry = get_entry(session, entry_id)
     _require(permissions.can_edit_entry(actor, entry), "只能修改本部门或本辖区的实施清单")
-    _check_change_keys(entry, fields)
     if entry.status != EntryStatus.DRAFT.value:
         raise Conflict(
             "只有草稿状态的实施清单可以直接修改；已发布的请发起修订，审核通过后替换发布版本",
             {"status": [entry.status]},
         )
     return apply_entry_change(session, actor, entry, fields=fields, materials=materials, fees=fees,
-                              steps=steps, faqs=faqs)
+                              steps=steps, faqs=faqs, known_errors=known_errors)
 
 
-def _check_change_keys(entry: ImplementationEntry, fields: Mapping[str, Any]) -> None:
-    errors: dict[str, list[str]] = {}
+def _check_change_keys(
+    entry: ImplementationEntry, fields: Mapping[str, Any], errors: dict[str, list[str]] | None = None
+) -> None:
+    """Keys that may not be changed here. With ``errors`` the findings are added to it (one round with
+    the other errors); without, Invalid at once."""
+    collect = errors is not None
+    errors = errors if errors is not None else {}
     for key in fields:
         if key in LOCKED_FIELDS:
             errors.setdefault(key, []).append("继承自基本目录（三级四同），不可修改")
@@ -636,7 +633,8 @@ def _check_change_keys(entry: ImplementationEntry, fields: Mapping[str, Any]) ->
             errors.setdefault(key, []).append("未知字段")
         elif key == "not_applicable_reason" and entry.applicable:
             errors.setdefault(key, []).append("只有登记为“本地不适用”的认领才有不适用原因")
-    _raise_if(errors, "有字段不能修改")
+    if not collect:
+        _raise_if(errors, "有字段不能修改")
 
 
 @dataclass
@@ -664,14 +662,17 @@ def prepare_entry_change(
     fees: list[dict[str, Any]] | None = None,
     steps: list[dict[str, Any]] | None = None,
     faqs: list[dict[str, Any]] | None = None,
+    known_errors: Mapping[str, list[str]] | None = None,
 ) -> EntryChange:
     """Validate a change of ``entry`` without writing anything: Invalid naming every bad field.
 
     No permission or status check (the callers do those). Used by ``apply_entry_change`` and to
-    validate a revision when it is saved and submitted.
+    validate a revision when it is saved and submitted. ``known_errors`` (a form's or schema's own
+    findings in the same request) come back in the same Invalid with the key errors, the field
+    errors and the quality rules' cross-field errors (catalog.quality): one round.
     """
-    _check_change_keys(entry, fields)
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = {k: list(v) for k, v in (known_errors or {}).items()}
+    _check_change_keys(entry, fields, errors)
     changes = _coerce_entry_fields(fields, errors)
     lists: dict[str, list[dict[str, Any]]] = {}
     if materials is not None:
@@ -685,19 +686,22 @@ def prepare_entry_change(
     check_attachment_refs(session, _pk(entry), changes, lists.get("materials"), errors)
     before = {k: getattr(entry, k) for k in ENTRY_EDITABLE}
     merged = {**before, **changes}
-    _cross_check(merged, errors, changed=changes)
-    _raise_if(errors)
+    snapshot = _snapshot(session, entry) | merged | lists
+    changed = set(changes) | set(lists)
+    for key, messages in quality.errors_by_field(
+        quality.check_entry(snapshot, on_save=True, changed=changed)
+    ).items():
+        errors.setdefault(key, []).extend(m for m in messages if m not in errors.get(key, []))
 
     if entry.no_contact:
         check = evaluate_no_contact(
-            merged | {"applicable": entry.applicable, "task_type": entry.task_type},
-            lists["materials"] if "materials" in lists else entry_materials(session, entry.id),
+            snapshot, snapshot["materials"], produces_licence(session, entry.task_code)
         )
         if not check.ok:
-            raise Invalid(
-                "该事项已标记不见面审批，修改后不再满足：" + "；".join(check.failures),
-                {"no_contact": check.failures},
+            errors.setdefault("no_contact", []).extend(
+                f"已标记不见面审批，修改后不再满足：{failure}" for failure in check.partial_failures
             )
+    _raise_if(errors)
     return EntryChange(fields=changes, lists=lists)
 
 
@@ -713,13 +717,14 @@ def apply_entry_change(
     faqs: list[dict[str, Any]] | None = None,
     action: str = "entry.update",
     reason: str | None = None,
+    known_errors: Mapping[str, list[str]] | None = None,
 ) -> ImplementationEntry:
     """The core of ``update_entry``, shared with the approval of a revision: validate
     (``prepare_entry_change``), write, save a version (the version number goes up), reindex and
     audit under ``action``. No permission or status check: the callers do those. A change that
     changes nothing writes nothing."""
     change = prepare_entry_change(session, entry, fields=fields, materials=materials, fees=fees, steps=steps,
-                                  faqs=faqs)
+                                  faqs=faqs, known_errors=known_errors)
     changes = change.fields
     before = {k: getattr(entry, k) for k in ENTRY_EDITABLE}
     old_d, new_d = _diff(before, {**before, **changes})
@@ -775,9 +780,16 @@ def apply_entry_change(
     return entry
 
 
-def check_no_contact(session: Session, entry: ImplementationEntry) -> Any:
+def check_no_contact(session: Session, entry: ImplementationEntry) -> NoContactResult:
     """The rule's verdict on the stored entry (for showing it next to the flag)."""
-    return evaluate_no_contact(entry, entry_materials(session, entry.id))
+    return evaluate_no_contact(
+        entry, entry_materials(session, entry.id), produces_licence(session, entry.task_code)
+    )
+
+
+def entry_findings(session: Session, entry: ImplementationEntry) -> list[quality.Finding]:
+    """Every quality finding (errors and warnings) on the stored entry."""
+    return quality.check_entry(_snapshot(session, entry))
 
 
 def set_no_contact(session: Session, actor: Principal, entry_id: int, value: bool) -> ImplementationEntry:
@@ -796,7 +808,8 @@ def set_no_contact(session: Session, actor: Principal, entry_id: int, value: boo
         result = check_no_contact(session, entry)
         if not result.ok:
             raise Invalid(
-                "不满足不见面审批条件：" + "；".join(result.failures), {"no_contact": result.failures}
+                "不满足不见面审批条件：" + "；".join(result.partial_failures),
+                {"no_contact": result.partial_failures},
             )
     if entry.no_contact == value:
         return entry
@@ -921,21 +934,15 @@ def _reason(reason: Any) -> str:
 
 
 def _ready_for_review(session: Session, entry: ImplementationEntry) -> None:
-    """A published guide must tell citizens the time limits and where to apply."""
+    """Every error of the quality rules (catalog.quality) blocks submit and approve, all in one
+    Invalid; warnings do not. The 不见面 flag's failing conditions are listed one by one."""
     if not entry.applicable:
         return
-    errors: dict[str, list[str]] = {}
-    if entry.anticipate_days is None:
-        errors.setdefault("anticipate_days", []).append("提交前须填写法定办结时限")
-    if entry.promise_days is None:
-        errors.setdefault("promise_days", []).append("提交前须填写承诺办结时限")
-    if not entry.window_address and not entry.online_url:
-        errors.setdefault("window_address", []).append("提交前须填写办理窗口地址或网上办理地址")
-    _cross_check({k: getattr(entry, k) for k in ENTRY_EDITABLE}, errors)
+    errors = quality.errors_by_field(entry_findings(session, entry))
     if entry.no_contact:
         result = check_no_contact(session, entry)
         if not result.ok:
-            errors["no_contact"] = result.failures
+            errors["no_contact"] = result.partial_failures
     _raise_if(errors, "实施清单尚不完整")
 
 

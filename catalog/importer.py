@@ -48,7 +48,7 @@ from catalog.models import (
     ImplementationEntry,
     UpperCatalogItem,
 )
-from catalog.norules import split_codes
+from catalog.norules import derive_depth_level, evaluate_no_contact, split_codes
 from catalog.search.index import reindex_entries
 from catalog.services import create_department
 from core import audit
@@ -388,6 +388,10 @@ class _Importer:
             entry.not_applicable_reason = (
                 f"本地不适用：事项名称指向{province}（“{name}”），不是{self.district.name}的政务服务事项"
             )
+        # What the rules derive, as on every save (catalog.entries._derive): a new entry has no
+        # materials, and no licence link can be checked before it exists.
+        entry.no_contact_class = evaluate_no_contact(entry, []).klass
+        entry.depth_level = derive_depth_level(entry.online_depth, entry.visits)
         self.session.add(entry)
         self.session.flush()
         snapshot = {

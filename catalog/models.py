@@ -227,6 +227,13 @@ class ImplementationEntry(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=40)
     keywords: str = Field(default="", max_length=500)  # extra search words chosen by the department
     no_contact: bool = Field(default=False, index=True)  # 不见面审批, set only through the rule
+    # 办理形式: comma-separated catalog.elements.HANDLE_FORMS codes; None = 未填报.
+    handle_forms: str | None = Field(default=None, max_length=60)
+    meeting_step: str | None = Field(default=None, max_length=200)  # the step of 部分不见面's one meeting
+    tolerant_acceptance: bool | None = Field(default=None)  # 容缺受理; None = 未填报
+    # Derived on every save by catalog.norules (never entered): full / partial / none, and Ⅰ–Ⅳ.
+    no_contact_class: str | None = Field(default=None, max_length=10)
+    depth_level: int | None = Field(default=None, index=True)
 
     # The national element set (standards §1.4; names, labels and code lists in catalog/elements.py).
     subject_nature: str | None = Field(default=None, max_length=20)  # 实施主体性质

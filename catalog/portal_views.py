@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, abort, flash, make_response, redirect, render_template, request, url_for
 from sqlmodel import col
 
+from catalog.elements import DEPTH_LEVELS, NO_CONTACT_CLASSES
 from catalog.models import (
     MATERIAL_FORMS,
     ONLINE_DEPTH,
@@ -75,6 +76,7 @@ def _args() -> dict[str, Any]:
         "department": a.get("department") or None,
         "type": a.get("type") or None,
         "no_contact": a.get("no_contact") or None,
+        "depth": a.get("depth") or None,
         "page": _int("page", 1, MAX_PAGE),
         "limit": _int("limit", 10, 50),
     }
@@ -151,7 +153,8 @@ def search_page() -> Any:
         result = run_search(args)
     except Invalid as exc:
         error = exc.message + "：" + "；".join(f"{m[0]}" for m in exc.details.values())
-        args = {**args, "level": None, "division": None, "department": None, "type": None, "no_contact": None}
+        args = {**args, "level": None, "division": None, "department": None, "type": None, "no_contact": None,
+                "depth": None}
         result = run_search(args)
     pages = max(1, -(-result.total // result.limit))
     place, town = _place(db_session(), args["division"])
@@ -210,6 +213,13 @@ def entry_detail(task_code: str) -> Any:
         fees=entry_fees(session, entry.id),
         type_label=TASK_TYPES.get(entry.task_type, entry.task_type),
         level_label=USE_LEVELS.get(entry.level, ""),
+        depth_label=DEPTH_LEVELS.get(entry.depth_level) if entry.depth_level else None,
+        # The badge only where the flag and the rule's class agree (never from data nobody recorded).
+        no_contact_label=(
+            NO_CONTACT_CLASSES[entry.no_contact_class]
+            if entry.no_contact and entry.no_contact_class in ("full", "partial")
+            else None
+        ),
         time_units=TIME_UNITS,
         project_types=PROJECT_TYPES,
         depth_labels=ONLINE_DEPTH,

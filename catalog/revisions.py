@@ -231,7 +231,7 @@ def _reduce(session: Session, entry: ImplementationEntry, payload: Mapping[str, 
 CHILD_LISTS = tuple(
     name
     for name in inspect.signature(prepare_entry_change).parameters
-    if name not in ("session", "entry", "fields")
+    if name not in ("session", "entry", "fields", "known_errors")
 )
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from marshmallow import RAISE, ValidationError, fields, pre_load, validate
 
 from catalog import elements as el
+from catalog.elements import DEPTH_LEVELS, HANDLE_FORMS
 from catalog.entries import MAX_DAYS, MAX_FEE_FEN, MAX_FEES, MAX_MATERIALS, MAX_VISITS
 from catalog.entry_elements import ELEMENTS, MATERIAL_ELEMENTS, MAX_COPIES, MAX_FAQS, MAX_STEPS, Element
 from catalog.models import (
@@ -306,6 +307,22 @@ class EntryUpdateSchema(ElementUpdateFields):
     phone = fields.String(allow_none=True, validate=validate.Length(max=40))
     keywords = fields.String(validate=validate.Length(max=500))
     not_applicable_reason = fields.String(allow_none=True, validate=validate.Length(max=500))
+    handle_forms = fields.String(
+        allow_none=True,
+        validate=[CODE_LIST, validate.Length(max=60)],
+        metadata={
+            "description": "办理形式，逗号分隔（null 为未填报）："
+            + "、".join(f"{k} {v}" for k, v in HANDLE_FORMS.items())
+        },
+    )
+    meeting_step = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=200),
+        metadata={"description": "部分不见面：唯一一次见面所在的环节"},
+    )
+    tolerant_acceptance = fields.Boolean(
+        allow_none=True, metadata={"description": "容缺受理（null 为未填报）"}
+    )
     materials = fields.List(fields.Nested(MaterialSchema), validate=validate.Length(max=MAX_MATERIALS))
     fees = fields.List(fields.Nested(FeeSchema), validate=validate.Length(max=MAX_FEES))
     steps = fields.List(fields.Nested(StepSchema), validate=validate.Length(max=MAX_STEPS))
@@ -351,6 +368,7 @@ class EntryQueryArgsSchema(PageArgsSchema):
     level = fields.String(validate=LEVEL_CODES)
     task_type = fields.String(validate=validate.OneOf(list(TASK_TYPES)))
     no_contact = fields.Boolean()
+    depth_level = fields.Integer(validate=validate.OneOf(list(DEPTH_LEVELS)))
     item_id = _id(strict=False)
     q = fields.String(validate=validate.Length(max=100))
     # This division and every division under it (a town and its villages): "全部" of a town.
@@ -432,6 +450,13 @@ class EntrySchema(BaseSchema):
     mobile_url = fields.String(allow_none=True)
     pay_online = fields.Boolean(allow_none=True)
     demo_content = fields.Boolean()
+    handle_forms = fields.String(allow_none=True)
+    meeting_step = fields.String(allow_none=True)
+    tolerant_acceptance = fields.Boolean(allow_none=True)
+    no_contact_class = fields.String(
+        allow_none=True, metadata={"description": "不见面审批类别，按规则判定：full / partial / none"}
+    )
+    depth_level = fields.Integer(allow_none=True, metadata={"description": "网上办理深度等级 1–4（Ⅰ–Ⅳ）"})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     published_at = fields.DateTime(allow_none=True)
@@ -439,7 +464,9 @@ class EntrySchema(BaseSchema):
 
 class NoContactCheckSchema(BaseSchema):
     ok = fields.Boolean()
-    failures = fields.List(fields.String())
+    klass = fields.String(data_key="class", metadata={"description": "full / partial / none"})
+    failures = fields.List(fields.String(), metadata={"description": "未达到全程不见面的条件"})
+    partial_failures = fields.List(fields.String(), metadata={"description": "未达到部分不见面的条件"})
 
 
 class EntryDetailSchema(EntrySchema):

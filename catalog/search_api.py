@@ -81,6 +81,11 @@ class SearchQueryArgsSchema(BaseSchema):
         ),
         metadata={"description": "true 只看不见面审批事项"},
     )
+    depth = fields.String(
+        load_default=None,
+        validate=validate.OneOf(["", "1", "2", "3", "4"], error="网上办理深度等级应为 1–4（Ⅰ–Ⅳ）"),
+        metadata={"description": "网上办理深度等级 1–4（Ⅰ–Ⅳ；4 为全程网办）"},
+    )
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=engine.MAX_PAGE))
     limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=engine.MAX_LIMIT))
 
@@ -97,6 +102,7 @@ class FacetsSchema(BaseSchema):
     department = fields.List(fields.Nested(FacetValueSchema))
     type = fields.List(fields.Nested(FacetValueSchema))
     no_contact = fields.List(fields.Nested(FacetValueSchema))
+    depth = fields.List(fields.Nested(FacetValueSchema))
 
 
 class SearchHitSchema(BaseSchema):
@@ -197,6 +203,7 @@ def run_search(args: dict[str, Any]) -> engine.SearchResult:
         args.get("department"),
         args.get("type"),
         args.get("no_contact"),
+        args.get("depth"),
     )
     return engine.search(
         db_session(),

@@ -58,6 +58,7 @@ class SearchEntry(SQLModel, table=True):
     division_code: str = Field(max_length=12)
     task_type: str = Field(max_length=2)
     no_contact: bool = Field(default=False)
+    depth_level: int | None = Field(default=None)  # 网上办理深度 Ⅰ–Ⅳ (filter; not a SearchCell dimension)
 
     # A term's entries in id order: the result page reads them with LIMIT, no sort.
     __table_args__ = (sa.Index("ix_search_entry_term_entry", "name_term_id", "entry_id"),)

@@ -36,8 +36,8 @@ from catalog import (
     elements,
     entry_elements,
     history,
-    norules,
     permissions,
+    quality,
     review_settings,
     revisions,
     scope,
@@ -46,6 +46,7 @@ from catalog import (
 )
 from catalog import entries as entry_services
 from catalog.consistency import consistency_report, coverage, drifted_fields
+from catalog.elements import DEPTH_LEVELS, HANDLE_FORMS, NO_CONTACT_CLASSES
 from catalog.models import (
     ENTRY_STATUS_LABELS,
     MATERIAL_FORMS,
@@ -88,6 +89,7 @@ TEXT_FIELDS = {
     "opening_hours": 200,
     "phone": 40,
     "keywords": 500,
+    "meeting_step": 200,
 }
 INT_FIELDS = ("anticipate_days", "promise_days", "visits")
 FIELD_LABELS = {
@@ -106,6 +108,9 @@ FIELD_LABELS = {
     "opening_hours": "办理时间",
     "phone": "咨询电话",
     "keywords": "检索关键词",
+    "handle_forms": "办理形式",
+    "meeting_step": "需见面的环节",
+    "tolerant_acceptance": "容缺受理",
     "materials": "申请材料",
     "fees": "收费项目",
     "no_contact": "不见面审批",
@@ -248,6 +253,8 @@ def _entry_form_values(entry: ImplementationEntry, materials: list[Any], fees: l
     values |= element_form.element_values(entry)
     values["online_depth"] = [c for c in (entry.online_depth or "").split(",") if c]
     values["result_delivery"] = [c for c in (entry.result_delivery or "").split(",") if c]
+    values["handle_forms"] = [c for c in (entry.handle_forms or "").split(",") if c]
+    values["tolerant_acceptance"] = {None: "", True: "1", False: "0"}[entry.tolerant_acceptance]
     values["materials"] = [
         {
             "name": m.name,
@@ -312,6 +319,12 @@ def _parse_entry_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], list[d
     values["online_depth"], values["result_delivery"] = depth, delivery
     fields["online_depth"] = ",".join(sorted(set(depth)))
     fields["result_delivery"] = ",".join(k for k in RESULT_DELIVERY if k in delivery) or None
+    forms = [c for c in form.getlist("handle_forms") if c in HANDLE_FORMS]
+    values["handle_forms"] = forms
+    fields["handle_forms"] = ",".join(k for k in HANDLE_FORMS if k in forms) or None
+    tolerant = form.get("tolerant_acceptance", "")
+    values["tolerant_acceptance"] = tolerant if tolerant in ("", "1", "0") else ""
+    fields["tolerant_acceptance"] = {"1": True, "0": False}.get(tolerant)
 
     materials: list[dict[str, Any]] = []
     values["materials"] = []
@@ -376,6 +389,9 @@ def _form_options() -> dict[str, Any]:
         "PROJECT_TYPES": PROJECT_TYPES,
         "ONLINE_DEPTH": ONLINE_DEPTH,
         "RESULT_DELIVERY": RESULT_DELIVERY,
+        "HANDLE_FORMS": HANDLE_FORMS,
+        "DEPTH_LEVELS": DEPTH_LEVELS,
+        "NO_CONTACT_CLASSES": NO_CONTACT_CLASSES,
         "MATERIAL_FORMS": MATERIAL_FORMS,
         "EXTRA_BLANK_ROWS": EXTRA_BLANK_ROWS,
         "ELEMENTS": entry_elements.ELEMENTS,
@@ -420,6 +436,9 @@ def entry_list() -> Any:
     if department_id is not None and not 0 < department_id < MAX_DB_ID:
         department_id = None
     division_code = (request.args.get("division_code") or "")[:12] or None
+    depth_level = request.args.get("depth_level", type=int)
+    if depth_level not in DEPTH_LEVELS:
+        depth_level = None
     everyone = request.args.get("all") == "1"
     under_division: str | None = None
     departments: list[Department] = []
@@ -444,7 +463,7 @@ def entry_list() -> Any:
             under_division = principal.division_code if scope_divisions else None
     entries, total = entry_services.list_entries(
         session, principal, status=status, department_id=department_id, division_code=division_code,
-        level=level, q=q, page=page, limit=limit, under_division=under_division,
+        level=level, q=q, page=page, limit=limit, under_division=under_division, depth_level=depth_level,
     )
     depts, divs = _names(session, entries)
     editable = {e.id for e in entries if permissions.can_edit_entry(principal, e)}
@@ -457,7 +476,8 @@ def entry_list() -> Any:
         entries=entries, total=total, page=page, pages=pages, limit=limit,
         depts=depts, divs=divs, departments=departments, scope_divisions=scope_divisions,
         everyone=everyone,
-        filters={"status": status or "", "level": level or "", "q": q or "",
+        DEPTH_LEVELS=DEPTH_LEVELS, DEPTH_SHORT={1: "Ⅰ级", 2: "Ⅱ级", 3: "Ⅲ级", 4: "Ⅳ级"},
+        filters={"status": status or "", "level": level or "", "q": q or "", "depth_level": depth_level or "",
                  "department_id": department_id or "" if principal.is_admin else "",
                  "division_code": division_code or "" if scope_divisions else "",
                  "all": "1" if everyone else ""},
@@ -472,7 +492,8 @@ def entry_detail(entry_id: int) -> Any:
     entry = _entry_for_view(session, principal, entry_id)
     materials = entry_services.entry_materials(session, entry.id)
     fees = entry_services.entry_fees(session, entry.id)
-    rule = norules.evaluate_no_contact(entry, materials)
+    rule = entry_services.check_no_contact(session, entry)
+    findings = entry_services.entry_findings(session, entry)
     depts, divs = _names(session, [entry])
     item = session.get(CatalogItem, entry.item_id)
     upper_item = session.get(UpperCatalogItem, item.upper_item_id) if item and item.upper_item_id else None
@@ -483,6 +504,7 @@ def entry_detail(entry_id: int) -> Any:
         element_rows=entry_elements.element_rows(entry),
         steps=entry_elements.entry_steps(session, entry.id),
         faqs=entry_elements.entry_faqs(session, entry.id),
+        findings=findings, QUALITY_LEVELS=quality.LEVEL_LABELS,
         upper_item=upper_item, drift=drift, DRIFT_LABELS=DRIFT_LABELS, UPPER_LEVELS=UPPER_LEVELS,
         department_name=depts.get(entry.department_id, ""), division_name=divs.get(entry.division_code, ""),
         can_edit=permissions.can_edit_entry(principal, entry),
@@ -574,6 +596,9 @@ def entry_edit(entry_id: int) -> Any:
         values["faqs"], faqs = element_form.parse_faqs(request.form)
         # The service runs even when the form's own parsing found errors, so every field's problem
         # is shown in one round; nothing is kept unless both found none.
+        # A field the form could not read is left out; its error comes back with the service's.
+        fields = {k: val for k, val in fields.items() if k not in errors}
+        element_fields = {k: val for k, val in element_fields.items() if k not in errors}
         try:
             if revision is not None:
                 revisions.update_revision(session, principal, id_of(entry), fields=fields | element_fields,
@@ -605,7 +630,8 @@ def entry_edit(entry_id: int) -> Any:
         values["faqs"] = element_form.faq_values(entry_elements.entry_faqs(session, entry.id))
         status = 200
     known = set(TEXT_FIELDS) | set(INT_FIELDS) | set(entry_elements.ELEMENT_FIELDS) | {
-        "anticipate_unit", "promise_unit", "project_type", "online_depth", "result_delivery"}
+        "anticipate_unit", "promise_unit", "project_type", "online_depth", "result_delivery",
+        "handle_forms", "tolerant_acceptance"}
     general = {k: v for k, v in errors.items() if k not in known and not re.match(r"^[mfsq]-\d+", k)}
     files = attachments.entry_attachments(session, entry.id)
     return render_template(
@@ -913,7 +939,7 @@ DRIFT_LABELS = {
 def admin_home() -> Any:
     require_admin()
     links = [("/admin/users", "用户与 API 令牌"), ("/admin/departments", "实施主体（部门、镇街、村社区）"),
-             ("/staff/consistency", "三级四同一致性报告"),
+             ("/staff/consistency", "三级四同一致性报告"), ("/admin/quality", "事项要素质量检查"),
              ("/staff/no-contact-gaps", "不见面审批标准清单对照"), ("/admin/dashboard", "统计看板"),
              ("/admin/reports/", "年度报告"), ("/admin/bundles/", "套餐式服务（一件事）"),
              ("/admin/search/aliases", "检索同义词"), ("/admin/sync/", "证照同步与死信队列"),

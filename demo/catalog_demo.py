@@ -193,7 +193,8 @@ def _build(session: Session, settings: Settings, summary: DemoSummary, *, progre
     for i, entry in enumerate(town_entries + village_entries):
         body = bodies[entry.department_id]
         place = divisions[body.division_code]
-        passes = i % 4 == 0 and entry.level == "5"
+        # Only the six power types of the Jiangsu scope can be 不见面 (catalog.norules).
+        passes = i % 4 == 0 and entry.level == "5" and entry.task_type in NO_CONTACT_SCOPE_TYPES
         _complete(session, entry, place, passes=passes, seed=i)
         if passes:
             entry_services.set_no_contact(session, SYSTEM, id_of(entry), True)
@@ -360,6 +361,7 @@ def _elements(entry: ImplementationEntry, place: Division | None, *, passes: boo
         fields.update({
             "visits": 0,
             "visits_reason": None,
+            "handle_forms": "window,online",
             "online_depth": "1,2,3,4,5,6",
             "online_url": "https://www.jszwfw.gov.cn/",
             "result_delivery": "online,post",
@@ -372,6 +374,7 @@ def _elements(entry: ImplementationEntry, place: Division | None, *, passes: boo
         fields.update({
             "visits": 1,
             "visits_reason": "需现场核验原件并签字确认",
+            "handle_forms": "window",
             "online_depth": "1,2",
             "online_url": None,
             "result_delivery": "window",

@@ -12,6 +12,7 @@ from flask import Flask
 import catalog.api
 import catalog.cli
 import catalog.portal_views
+import catalog.quality_views
 import catalog.revision_api
 import catalog.revision_views
 import catalog.search_api
@@ -42,6 +43,7 @@ WEB_MODULES = (
     catalog.revision_api,
     catalog.views,
     catalog.revision_views,
+    catalog.quality_views,
     catalog.cli,
     catalog.search_api,
     catalog.portal_views,

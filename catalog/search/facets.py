@@ -1,4 +1,10 @@
-"""Facet counts (level, division, department, type, 不见面审批) under the other facets' filters."""
+"""Facet counts (level, division, department, type, 不见面审批, 网上办理深度) under the other facets'
+filters.
+
+The depth level is not a SearchCell dimension (adding it would multiply the cells by five for one
+facet): a depth filter makes the search count over search_entry rows, and on the cell path the depth
+facet alone is counted over the matching entries (the other filters apply to it).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +15,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from catalog.elements import DEPTH_LEVELS
 from catalog.models import (
     TASK_TYPES,
     USE_LEVELS,
 )
 from catalog.search.facet_keys import TOWN_DIGITS, VILLAGE_LEVEL, facet_department_sql, facet_division_sql
-from catalog.search.filters import SearchFilters, _sql_filters, filter_matches, sql_conditions
+from catalog.search.filters import SearchFilters, _sql_filters, entry_columns, filter_matches, sql_conditions
 from catalog.search.sql import _q, _t
 from catalog.search_models import (
     SearchCell,
+    SearchEntry,
 )
 
 
@@ -29,7 +37,10 @@ def _ordered_facets(facets: dict[str, list[dict[str, Any]]]) -> dict[str, list[d
 
 
 def _cells_serve(conn: sa.Connection, f: SearchFilters) -> bool:
-    """Whether the filters can be applied to SearchCell rows (not a village, not a village committee)."""
+    """Whether the filters can be applied to SearchCell rows (not a village, not a village committee,
+    no depth filter)."""
+    if f.depth:
+        return False
     if f.division and len(f.division_prefix() or "") > TOWN_DIGITS:
         return False
     if f.department:
@@ -70,7 +81,7 @@ def _cell_facets(
             counts["type"][ttype] += n
         if nc and _cell_ok(f, level, div_key, dept, ttype, nc, "no_contact"):
             counts["no_contact"][True] += n
-    if total == 0 and not any((f.level, f.division, f.department, f.task_type, f.no_contact)):
+    if total == 0 and not f.active():
         return 0, _empty_facets(), {}
     c = _t(SearchCell)
     conds = sql_conditions(
@@ -91,6 +102,11 @@ def _cell_facets(
     def ordered(d: dict[Any, int]) -> list[tuple[Any, int]]:
         return sorted(d.items(), key=lambda kv: (-kv[1], str(kv[0])))
 
+    depth: list[tuple[Any, int]] = []
+    if total:
+        e = _t(SearchEntry)
+        stmt = _q(conn).depth_counts.where(*sql_conditions(f, entry_columns(e), "depth"))
+        depth = ordered({k: int(n) for k, n in conn.execute(stmt, {"ids": ids}) if k is not None and n})
     facets = _labelled_facets(
         conn,
         ordered(counts["level"]),
@@ -98,6 +114,7 @@ def _cell_facets(
         ordered(counts["department"]),
         ordered(counts["type"]),
         sum(counts["no_contact"].values()),
+        depth,
     )
     return total, facets, per_term
 
@@ -109,6 +126,7 @@ def _labelled_facets(
     departments: list[tuple[Any, int]],
     types: list[tuple[Any, int]],
     no_contact: int,
+    depth: list[tuple[Any, int]],
 ) -> dict[str, list[dict[str, Any]]]:
     """The facet lists as the API returns them: counted values with their labels (division and
     department names looked up once each), in display order."""
@@ -128,12 +146,13 @@ def _labelled_facets(
         "department": [{"value": k, "label": dept_names.get(k, str(k)), "count": n} for k, n in departments],
         "type": [{"value": k, "label": TASK_TYPES.get(k, k), "count": n} for k, n in types],
         "no_contact": [{"value": True, "label": "不见面审批", "count": no_contact}] if no_contact else [],
+        "depth": [{"value": k, "label": DEPTH_LEVELS.get(k, str(k)), "count": n} for k, n in depth],
     }
     return _ordered_facets(facets)
 
 
 def _empty_facets() -> dict[str, list[dict[str, Any]]]:
-    return {"level": [], "division": [], "department": [], "type": [], "no_contact": []}
+    return {"level": [], "division": [], "department": [], "type": [], "no_contact": [], "depth": []}
 
 
 def _facets(
@@ -145,7 +164,7 @@ def _facets(
     served by prebuilt statements).
     """
     conn = session.connection()
-    filtered = any((f.level, f.division, f.department, f.task_type, f.no_contact))
+    filtered = f.active()
     total = -1
     if filtered or name_ids is None:
         total = conn.execute(
@@ -156,7 +175,13 @@ def _facets(
 
     div_expr = facet_division_sql(e.c.division_code, e.c.level)
     dept_expr = facet_department_sql(e.c.department_id, e.c.level)
-    exprs = {"level": e.c.level, "division": div_expr, "department": dept_expr, "type": e.c.task_type}
+    exprs = {
+        "level": e.c.level,
+        "division": div_expr,
+        "department": dept_expr,
+        "type": e.c.task_type,
+        "depth": e.c.depth_level,
+    }
     cells: Sequence[Any] = []
     if not filtered and name_ids is not None:
         cells = conn.execute(_q(conn).cells, {"ids": name_ids}).all()
@@ -200,5 +225,8 @@ def _facets(
             .select_from(e)
             .where(*scope, *_sql_filters(f, e, "no_contact"), e.c.no_contact.is_(True))
         ).scalar_one()
-    facets = _labelled_facets(conn, grouped("level"), divisions, departments, grouped("type"), int(nc or 0))
+    depth = [(k, n) for k, n in grouped("depth") if k is not None]
+    facets = _labelled_facets(
+        conn, grouped("level"), divisions, departments, grouped("type"), int(nc or 0), depth
+    )
     return int(total), facets

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from catalog.elements import DEPTH_LEVELS
 from catalog.models import (
     TASK_TYPES,
     USE_LEVELS,
@@ -22,6 +23,11 @@ class SearchFilters:
     department: int | None = None
     task_type: str | None = None
     no_contact: bool = False
+    depth: int | None = None  # 网上办理深度 Ⅰ–Ⅳ
+
+    def active(self) -> bool:
+        """Whether any filter is set."""
+        return any((self.level, self.division, self.department, self.task_type, self.no_contact, self.depth))
 
     def division_prefix(self) -> str | None:
         return division_prefix(self.division) if self.division else None
@@ -44,7 +50,12 @@ def division_prefix(code: str) -> str:
 
 
 def validate_filters(
-    level: str | None, division: str | None, department: Any, task_type: str | None, no_contact: Any
+    level: str | None,
+    division: str | None,
+    department: Any,
+    task_type: str | None,
+    no_contact: Any,
+    depth: Any = None,
 ) -> SearchFilters:
     """Facet values from a request; unknown values are Invalid naming the field (400/422, never 500)."""
     errors: dict[str, list[str]] = {}
@@ -81,15 +92,22 @@ def validate_filters(
         "off",
     ):
         errors["no_contact"] = ["应为 true 或 false"]
+    dl: int | None = None
+    if depth not in (None, ""):
+        text = str(depth).strip()
+        if text.isdigit() and int(text) in DEPTH_LEVELS:
+            dl = int(text)
+        else:
+            errors["depth"] = ["网上办理深度等级应为 1–4（Ⅰ–Ⅳ）"]
     if errors:
         raise Invalid("查询参数有误", errors)
-    return SearchFilters(level=lv, division=div, department=dept, task_type=tt, no_contact=nc)
+    return SearchFilters(level=lv, division=div, department=dept, task_type=tt, no_contact=nc, depth=dl)
 
 
 # The filters, defined once as (facet, test, value) triples; ``sql_conditions`` and ``filter_matches``
 # only translate them, for entry rows, SearchCell rows (SQL) and cell tuples (Python).
 EQUALS, PREFIX, IS_TRUE = "equals", "prefix", "is_true"
-FACETS = ("level", "division", "department", "type", "no_contact")
+FACETS = ("level", "division", "department", "type", "no_contact", "depth")
 
 
 def filter_tests(f: SearchFilters, skip: str | None = None) -> list[tuple[str, str, Any]]:
@@ -105,6 +123,8 @@ def filter_tests(f: SearchFilters, skip: str | None = None) -> list[tuple[str, s
         tests.append(("type", EQUALS, f.task_type))
     if f.no_contact:
         tests.append(("no_contact", IS_TRUE, True))
+    if f.depth:
+        tests.append(("depth", EQUALS, f.depth))
     return [t for t in tests if t[0] != skip]
 
 
@@ -144,6 +164,7 @@ def entry_columns(e: sa.Table) -> dict[str, Any]:
         "department": e.c.department_id,
         "type": e.c.task_type,
         "no_contact": e.c.no_contact,
+        "depth": e.c.depth_level,
     }
 
 

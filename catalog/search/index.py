@@ -247,6 +247,7 @@ def _entry_row(entry: Any, department_name: str, name_term_id: int) -> dict[str,
         "division_code": entry.division_code,
         "task_type": entry.task_type,
         "no_contact": bool(entry.no_contact),
+        "depth_level": entry.depth_level,
     }
 
 
@@ -284,6 +285,7 @@ def rebuild_index(session: Session, progress: bool = False, batch: int = 5000) -
         ent.c.division_code,
         ent.c.task_type,
         ent.c.no_contact,
+        ent.c.depth_level,
         ent.c.keywords,
     ]
     last_id, written = 0, 0

@@ -553,7 +553,7 @@ def browse(session: Session, filters: SearchFilters, page: int = 1, limit: int =
 
     With no filter at all the answer is empty: the portal shows its home page instead of a full list.
     """
-    if not any((filters.level, filters.division, filters.department, filters.task_type, filters.no_contact)):
+    if not filters.active():
         return SearchResult("", [], 0, page, limit, _empty_facets(), [])
     conn = session.connection()
     e = _t(SearchEntry)

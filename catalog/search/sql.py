@@ -80,12 +80,19 @@ class _Statements:
             div,
             facet_department_sql(e.c.department_id, e.c.level),
             e.c.task_type,
+            e.c.depth_level,
             e.c.no_contact,
         )
         self.cells = (
             sa.select(*facet_cols, sa.func.count())
             .where(_in_list(e.c.name_term_id, "ids", sa.Integer, pg))
             .group_by(*facet_cols)
+        )
+        # The depth facet is not a SearchCell dimension: on the cell path it is counted here.
+        self.depth_counts = (
+            sa.select(e.c.depth_level, sa.func.count())
+            .where(_in_list(e.c.name_term_id, "ids", sa.Integer, pg))
+            .group_by(e.c.depth_level)
         )
         self.per_term = (
             sa.select(e.c.name_term_id, sa.func.count())

@@ -105,6 +105,7 @@ NO_CONTACT_FIELDS = {
     **COMPLETE_FIELDS,
     "visits": 0,
     "visits_reason": None,
+    "handle_forms": "window,online",
     "online_depth": "1,2,3,4,5,6",
     "online_url": "https://www.jszwfw.gov.cn/item/1",
     "result_delivery": "post,elicence",

@@ -181,7 +181,7 @@ def test_no_contact_flag_permission_and_rule(client, world):
     url = f"/api/v1/entries/{world.draft_a.id}/no-contact"
     refused = call(client, "PUT", url, world.tokens["editor_a"], {"value": True})
     assert refused.status_code == 422
-    assert any("到办事现场次数" in f for f in refused.get_json()["details"]["no_contact"])
+    assert any("办理形式未填报" in f for f in refused.get_json()["details"]["no_contact"])
     patch = call(
         client,
         "PATCH",
@@ -190,7 +190,11 @@ def test_no_contact_flag_permission_and_rule(client, world):
         {**NO_CONTACT_FIELDS, "materials": ELECTRONIC_MATERIALS},
     )
     assert patch.status_code == 200, patch.get_json()
-    assert patch.get_json()["no_contact_check"] == {"ok": True, "failures": []}
+    assert patch.get_json()["no_contact_check"] == {
+        "ok": True, "class": "full", "failures": [], "partial_failures": []
+    }
+    assert patch.get_json()["no_contact_class"] == "full"
+    assert patch.get_json()["depth_level"] == 4
     out = check_matrix(client, world, "PUT", url, {"value": True}, ["editor_b", "town_op"], "editor_a")
     assert out["no_contact"] is True
 

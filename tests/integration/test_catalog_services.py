@@ -159,7 +159,7 @@ def test_lifecycle_keeps_every_version_and_audits_old_and_new(any_session):
         entry.id,
         fields=COMPLETE_FIELDS,
         materials=[{"name": "身份证", "form": "paper"}],
-        fees=[{"name": "工本费", "amount_fen": 1000}],
+        fees=[{"name": "工本费", "amount_fen": 1000, "basis": "苏价费〔2018〕1号"}],
     )
     entry_services.submit_entry(any_session, SYSTEM, entry.id)
     with pytest.raises(Conflict):
@@ -222,8 +222,9 @@ def test_no_contact_flag_is_refused_with_named_failures_then_accepted(any_sessio
     with pytest.raises(Invalid) as err:
         entry_services.set_no_contact(any_session, SYSTEM, entry.id, True)
     failures = err.value.details["no_contact"]
-    assert any("到办事现场次数" in f for f in failures)
+    assert any("需见面的环节" in f for f in failures)
     assert any("营业执照" in f for f in failures)
+    assert any("办理形式未填报" in f for f in failures)
     entry_services.update_entry(
         any_session, SYSTEM, entry.id, fields=NO_CONTACT_FIELDS, materials=ELECTRONIC_MATERIALS
     )

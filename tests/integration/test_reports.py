@@ -57,6 +57,7 @@ def _entry(
         "window_address": "高港区政务服务中心",
         "online_url": "https://www.jszwfw.gov.cn/",
         "result_delivery": "online,post" if visits == 0 else "window",
+        "handle_forms": "window,online",
     }
     if visits:
         fields["visits_reason"] = "需现场核验原件"
@@ -155,7 +156,8 @@ def build_world(session: Session) -> dict[str, Any]:
         materials=[{"name": "营  业执照", "form": "paper", "required": True, "copies": 2}],
         promise=10,
     )
-    e3 = _entry(session, i3.id, town.id, visits=0, depth="4,5,7", no_contact=True, promise=3)
+    # A 公共服务 entry is outside the six types of Jiangsu's 不见面 scope: it cannot carry the flag.
+    e3 = _entry(session, i3.id, town.id, visits=0, depth="4,5,7", promise=3)
     session.flush()
     return {"d1": d1, "d2": d2, "town": town, "items": (i1, i2, i3), "e1": e1, "e2": e2, "e3": e3}
 

@@ -45,6 +45,7 @@ NO_CONTACT = {
     **COMPLETE,
     "visits": "0",
     "visits_reason": "",
+    "handle_forms": ["window", "online"],
     "online_depth": ["1", "2", "3", "4", "5"],
     "online_url": "https://www.jszwfw.gov.cn/item/1",
     "result_delivery": ["post", "elicence"],
@@ -429,13 +430,14 @@ def test_no_contact_flag_is_refused_with_each_failing_condition(client, session,
     login(client, world.users["editor_a"])
     assert client.post(f"/staff/entries/{world.entry_a.id}/edit", data=COMPLETE).status_code == 302
     detail = _page(client.get(f"/staff/entries/{world.entry_a.id}"))
-    assert "到办事现场次数须为 0 次" in detail  # the rule's failures are shown before trying
+    assert "需见面的环节" in detail  # the rule's failures are shown before trying
+    assert 'id="no-contact-class">否<' in detail
     response = client.post(
         f"/staff/entries/{world.entry_a.id}/no-contact", data={"value": "1"}, follow_redirects=True
     )
     page = _page(response)
     assert "不满足不见面审批条件" in page
-    assert "网上办理深度须包含" in page
+    assert "办理形式未填报" in page
     assert _fresh(session, world.entry_a).no_contact is False
 
     assert client.post(f"/staff/entries/{world.entry_a.id}/edit", data=NO_CONTACT).status_code == 302
