@@ -209,7 +209,7 @@ def _build(session: Session, settings: Settings, summary: DemoSummary, *, progre
     echo(f"claims: {len(town_entries)} town-level, {len(village_entries)} village-level")
 
     flagged += _revise_district_entries(session, district)
-    filled = elements_demo.complete_district_entries(session, _complete)
+    filled = elements_demo.complete_district_entries(session, _fill_revision)
     echo(f"district entries given a demo element set (示例内容): {filled} more")
     summary.no_contact = flagged
     echo(f"no-contact entries flagged through the rule: {flagged}")
@@ -328,6 +328,15 @@ def _complete(session: Session, entry: ImplementationEntry, place: Division | No
     elements_demo.mark(session, entry)
 
 
+def _fill_revision(session: Session, entry: ImplementationEntry, *, seed: int) -> None:
+    """Fill the open revision of a published district entry with a demo element set (not 不见面)."""
+    fields, materials = _elements(entry, None, passes=False, seed=seed)
+    revisions.update_revision(session, SYSTEM, id_of(entry), fields=fields, materials=materials,
+                              steps=elements_demo.steps_for(entry, fields["promise_days"]),
+                              faqs=elements_demo.faqs_for(entry))
+    elements_demo.mark(session, entry)
+
+
 def _revise(session: Session, entry: ImplementationEntry, *, passes: bool, seed: int, reason: str) -> None:
     """Open a revision of a published entry with its elements filled (the flag set when it passes);
     the entry stays published until the revision is approved."""
@@ -337,7 +346,6 @@ def _revise(session: Session, entry: ImplementationEntry, *, passes: bool, seed:
                               materials=materials,
                               steps=elements_demo.steps_for(entry, fields["promise_days"]),
                               faqs=elements_demo.faqs_for(entry))
-    elements_demo.mark(session, entry)
 
 
 def _elements(entry: ImplementationEntry, place: Division | None, *, passes: bool,
@@ -409,6 +417,7 @@ def _revise_district_entries(session: Session, district: str) -> int:
         _revise(session, entry, passes=passes, seed=1000 + i, reason="完善实施要素（演示数据）")
         revisions.submit_revision(session, SYSTEM, id_of(entry))
         revisions.approve_revision(session, SYSTEM, id_of(entry))
+        elements_demo.mark(session, entry)  # its published elements are now the demo's
         flagged += passes
     return flagged
 
@@ -458,7 +467,9 @@ def _leave_work_for(session: Session, department: Department) -> None:
         ).order_by(col(ImplementationEntry.id).desc()).limit(2)
     ))
     for i, entry in enumerate(rows):
-        _revise(session, entry, passes=True, seed=2000 + i, reason="修订实施要素（演示数据）")
+        # 不见面 only where the rule's scope (the six power types) allows it.
+        _revise(session, entry, passes=entry.task_type in NO_CONTACT_SCOPE_TYPES, seed=2000 + i,
+                reason="修订实施要素（演示数据）")
         if i == 1:
             revisions.submit_revision(session, SYSTEM, id_of(entry))
 

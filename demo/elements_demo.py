@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from catalog import entries as entry_services
+from catalog import revisions
 from catalog.entry_elements import mark_demo_content
 from catalog.models import NO_CONTACT_SCOPE_TYPES, EntryStatus, ImplementationEntry
 from core.auth import SYSTEM
@@ -109,10 +109,12 @@ def faqs_for(entry: ImplementationEntry) -> list[dict[str, str]]:
 
 
 def complete_district_entries(session: Session, complete: Any, want: int = DISTRICT_ELEMENT_ENTRIES) -> int:
-    """Give ``want`` more published district entries a full demo element set (revise, fill, publish).
+    """Give ``want`` more published district entries a full demo element set through a revision each
+    (opened, filled, submitted and approved), so they stay published throughout.
 
-    ``complete`` is the catalogue demo's ``_complete`` (so the older elements are chosen the same way).
-    Entries already marked 示例内容 and those in the no-contact sample are skipped.
+    ``complete(session, entry, seed)`` is the catalogue demo's filling of an open revision (so the
+    older elements are chosen the same way). Entries already marked 示例内容 and those in the
+    no-contact sample are skipped.
     """
     rows = list(
         session.exec(
@@ -129,10 +131,10 @@ def complete_district_entries(session: Session, complete: Any, want: int = DISTR
         )
     )
     for i, entry in enumerate(rows):
-        entry_services.reopen_entry(session, SYSTEM, id_of(entry), reason="补充实施要素（演示数据）")
-        complete(session, entry, None, passes=False, seed=3000 + i)
-        entry_services.submit_entry(session, SYSTEM, id_of(entry))
-        entry_services.approve_entry(session, SYSTEM, id_of(entry))
+        revisions.open_revision(session, SYSTEM, id_of(entry), reason="补充实施要素（演示数据）")
+        complete(session, entry, seed=3000 + i)
+        revisions.submit_revision(session, SYSTEM, id_of(entry))
+        revisions.approve_revision(session, SYSTEM, id_of(entry))
     return len(rows)
 
 
