@@ -15,7 +15,7 @@ from core.db import make_engine
 from tests.conftest import _ensure_pg_database, pg_test_url
 
 ROOT = Path(__file__).resolve().parents[2]
-BEFORE = "f3a9c1d7e5b2"
+BEFORE = "5e1a9c3d7b20"
 THIS = "0974e69fbf2d"
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 

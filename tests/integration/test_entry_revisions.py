@@ -32,6 +32,8 @@ def world(session: Any) -> dict[str, Any]:
     reviewer = make_user(session, Role.DEPT_REVIEWER, department=dept)
     admin = make_user(session, Role.ADMIN)
     return {"dept": dept, "entry": entry, "editor": editor[1], "reviewer": reviewer[1], "admin": admin[1]}
+# A fee needs its basis (the quality rules refuse one without).
+FEE_BASIS = "《江苏省行政事业性收费项目目录》"
 
 
 def _searchable(session: Any, entry: ImplementationEntry) -> bool:
@@ -70,7 +72,8 @@ def test_approval_publishes_the_new_values_and_bumps_the_version(session, world)
     version = entry.version
     revisions.open_revision(session, editor, entry.id, reason="缩短承诺时限")
     revisions.update_revision(
-        session, editor, entry.id, fields=CHANGED, fees=[{"name": "工本费", "amount_fen": 1500}]
+        session, editor, entry.id, fields={**CHANGED, "charges": True},
+        fees=[{"name": "工本费", "amount_fen": 1500, "basis": FEE_BASIS}],
     )
     revisions.submit_revision(session, editor, entry.id)
     revision = revisions.approve_revision(session, reviewer, entry.id)
@@ -174,15 +177,16 @@ def test_diff_has_chinese_labels_formatted_values_and_child_rows(session, world)
         session,
         editor,
         entry.id,
-        fields={"promise_days": 3, "result_delivery": "window,post", "opening_hours": None},
+        fields={"promise_days": 3, "result_delivery": "window,post", "opening_hours": None, "charges": True},
         materials=[{"name": "申请表", "form": "electronic", "copies": 2}],
-        fees=[{"name": "工本费", "amount_fen": 1_500_000_000}],
+        fees=[{"name": "工本费", "amount_fen": 1_500_000, "basis": FEE_BASIS}],
     )
     changes = history.diff_states(
         revisions.published_state(session, entry), revisions.proposed_state(session, entry, revision)
     )
     by_key = {c.key: c for c in changes}
-    assert set(by_key) == {"promise_days", "result_delivery", "opening_hours", "materials", "fees"}
+    assert set(by_key) == {"promise_days", "result_delivery", "opening_hours", "charges", "materials", "fees"}
+    assert (by_key["charges"].old, by_key["charges"].new) == ("否", "是")
     assert (by_key["promise_days"].label, by_key["promise_days"].old, by_key["promise_days"].new) == (
         "承诺办结时限",
         "5",
@@ -191,8 +195,8 @@ def test_diff_has_chinese_labels_formatted_values_and_child_rows(session, world)
     assert by_key["result_delivery"].new == "窗口领取、快递送达"
     assert by_key["opening_hours"].new == "未填报"
     fee = by_key["fees"].rows[0]
-    assert (fee.kind_label, fee.title) == ("新增", "工本费（15,000,000.00 元）")
-    assert ("收费标准", "未填报", "15,000,000.00 元") in fee.fields
+    assert (fee.kind_label, fee.title) == ("新增", "工本费（15,000.00 元）")
+    assert ("收费标准", "未填报", "15,000.00 元") in fee.fields
     assert ("是否允许减免", "未填报", "否") in fee.fields
     material = by_key["materials"].rows[0]
     assert material.kind_label == "新增"
@@ -235,6 +239,7 @@ def test_revision_can_set_the_no_contact_flag_through_the_rule(session, world):
         fields={
             "visits": 0,
             "visits_reason": None,
+            "handle_forms": "online",
             "online_depth": "1,2,3,4,5,6",
             "online_url": "https://www.jszwfw.gov.cn/item/1",
             "result_delivery": "post",
@@ -368,8 +373,8 @@ def test_history_page_reads_as_chinese_in_china_time(client, session, site):
         session,
         SYSTEM,
         entry.id,
-        fields={"opening_hours": None},
-        fees=[{"name": "工本费", "amount_fen": 1000}],
+        fields={"opening_hours": None, "charges": True},
+        fees=[{"name": "工本费", "amount_fen": 1000, "basis": FEE_BASIS}],
     )
     revisions.submit_revision(session, SYSTEM, entry.id)
     revisions.approve_revision(session, SYSTEM, entry.id)
@@ -409,12 +414,14 @@ def test_revision_api_with_diff_four_eyes_and_chinese_errors(client, session, si
         "PATCH",
         base,
         "admin",
-        {"fields": {"promise_days": 2}, "fees": [{"name": "工本费", "amount_fen": 500}]},
+        {"fields": {"promise_days": 2, "charges": True},
+         "fees": [{"name": "工本费", "amount_fen": 500, "basis": FEE_BASIS}]},
     )
     assert ok.status_code == 200, ok.get_json()
-    assert ok.get_json()["payload"]["fields"] == {"promise_days": 2}
+    assert ok.get_json()["payload"]["fields"] == {"promise_days": 2, "charges": True}
     diff = call("GET", f"{base}/diff", "reviewer").get_json()
-    assert [(c["label"], c["old"], c["new"]) for c in diff if not c["rows"]] == [("承诺办结时限", "5", "2")]
+    assert [(c["label"], c["old"], c["new"]) for c in diff if not c["rows"]] == [
+        ("承诺办结时限", "5", "2"), ("是否收费", "否", "是")]
     fees = next(c for c in diff if c["key"] == "fees")
     assert fees["rows"][0]["title"] == "工本费（5.00 元）"
     assert call("GET", f"/api/v1/entries/{entry.id}", "editor").get_json()["promise_days"] == 5

@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 
 ROOT = Path(__file__).resolve().parents[2]
-BEFORE, AFTER = "f3a9c1d7e5b2", "a7c3e9d1f402"
+BEFORE, AFTER = "0974e69fbf2d", "a7c3e9d1f402"
 NOW = "2026-01-01 00:00:00"
 
 
