@@ -97,9 +97,14 @@ def _promise_within_anticipate(s: Mapping[str, Any]) -> list[Finding]:
     au, pu = s.get("anticipate_unit"), s.get("promise_unit")
     if not isinstance(a, int) or not isinstance(p, int):
         return []
-    if not isinstance(au, str) or not isinstance(pu, str) or not au.strip() or not pu.strip():
-        return []  # a unit not recorded: nothing to compare
-    too_long = p > a if au == pu else _to_calendar_days(p, pu) > _to_calendar_days(a, au)
+    known = [isinstance(u, str) and bool(u.strip()) for u in (au, pu)]
+    if all(known):
+        too_long = p > a if au == pu else _to_calendar_days(p, pu) > _to_calendar_days(a, au)
+    else:
+        # A unit not recorded: too long only if it is so under every reading of the missing unit (the
+        # promise as short as it can be, in 自然日; the legal limit as long as it can be, in 工作日).
+        too_long = _to_calendar_days(p, pu if known[1] else "calendar") > _to_calendar_days(
+            a, au if known[0] else "working")
     if not too_long:
         return []
     return [Finding("PROMISE_GT_ANTICIPATE", ERROR, "promise_days",

@@ -157,7 +157,7 @@ def test_lifecycle_keeps_every_version_and_audits_old_and_new(any_session):
         any_session,
         SYSTEM,
         entry.id,
-        fields=COMPLETE_FIELDS,
+        fields={**COMPLETE_FIELDS, "charges": True},
         materials=[{"name": "身份证", "form": "paper"}],
         fees=[{"name": "工本费", "amount_fen": 1000, "basis": "苏价费〔2018〕1号"}],
     )

@@ -13,6 +13,7 @@ from PIL import Image
 from sqlmodel import select
 
 from catalog import entries as entry_services
+from catalog import revisions
 from catalog.element_models import EntryAttachment
 from catalog.models import EntryVersion
 from core.auth import SYSTEM, Role
@@ -76,6 +77,14 @@ def call(client, method: str, url: str, token: str | None = None, json: Any = No
 def upload(client, token: str, entry_id: int, filename: str, data: bytes) -> Any:
     body = {"filename": filename, "content_base64": base64.b64encode(data).decode()}
     return call(client, "POST", f"/api/v1/entries/{entry_id}/attachments", token, body)
+
+
+def _publish_revision(session: Any, entry_id: int, **change: Any) -> None:
+    """Change a published entry the way departments do: a revision, submitted and approved."""
+    revisions.open_revision(session, SYSTEM, entry_id, reason="补充实施要素")
+    revisions.update_revision(session, SYSTEM, entry_id, **change)
+    revisions.submit_revision(session, SYSTEM, entry_id)
+    revisions.approve_revision(session, SYSTEM, entry_id)
 
 
 def test_a_fresh_claim_records_nothing(session, draft):
@@ -162,10 +171,11 @@ def test_bad_elements_are_all_named_in_one_answer(client, draft):
     assert "实施主体性质" in str(details["subject_nature"])
     assert "是否收费" in str(details["charges"])
     assert "移动端办理地址" in str(details["mobile_url"])
-    assert "份数" in str(details["materials"]["0"]["copies"])
-    assert "来源渠道" in str(details["materials"]["0"]["source_channel"])
-    assert set(details["steps"]["0"]) == {"name", "days"}
-    assert "answer" in details["faqs"]["0"]
+    # Row errors are keyed by their path, one key per field (the schema's and the service's alike).
+    assert "份数" in str(details["materials[0].copies"])
+    assert "来源渠道" in str(details["materials[0].source_channel"])
+    assert {k for k in details if k.startswith("steps[0].")} == {"steps[0].name", "steps[0].days"}
+    assert "faqs[0].answer" in details
 
 
 def test_the_service_refuses_bad_elements_with_every_field_named(session, draft):
@@ -287,12 +297,7 @@ def test_public_page_says_what_is_missing_and_shows_no_badge_from_missing_data(c
 def test_public_page_shows_recorded_elements(client, session):
     dept = make_department(session, "区民政局")
     entry = published_entry(session, dept)
-    entry_services.reopen_entry(session, SYSTEM, entry.id)
-    entry_services.update_entry(
-        session, SYSTEM, entry.id, fields={**ELEMENT_VALUES, "charges": False}, steps=STEPS, faqs=FAQS
-    )
-    entry_services.submit_entry(session, SYSTEM, entry.id)
-    entry_services.approve_entry(session, SYSTEM, entry.id)
+    _publish_revision(session, entry.id, fields={**ELEMENT_VALUES, "charges": False}, steps=STEPS, faqs=FAQS)
     session.commit()
     html = client.get(f"/entries/{entry.task_code}").get_data(as_text=True)
     for text in (
@@ -517,16 +522,8 @@ def test_exports_carry_the_recorded_elements_and_nothing_for_missing_ones(client
 
     dept = make_department(session, "区民政局")
     recorded = published_entry(session, dept)
-    entry_services.reopen_entry(session, SYSTEM, recorded.id)
-    entry_services.update_entry(
-        session,
-        SYSTEM,
-        recorded.id,
-        fields=ELEMENT_VALUES,
-        materials=[{"name": "申请表", "copies": 1, "accept_standard": "签字完整"}],
-    )
-    entry_services.submit_entry(session, SYSTEM, recorded.id)
-    entry_services.approve_entry(session, SYSTEM, recorded.id)
+    _publish_revision(session, recorded.id, fields=ELEMENT_VALUES,
+                      materials=[{"name": "申请表", "copies": 1, "accept_standard": "签字完整"}])
     bare = entry_services.claim_item(session, SYSTEM, item_id=make_item(session).id, department_id=dept.id)
     partial = {k: v for k, v in COMPLETE_FIELDS.items() if k != "accept_conditions"}
     entry_services.update_entry(session, SYSTEM, bare.id, fields=partial)

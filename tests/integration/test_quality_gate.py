@@ -56,7 +56,8 @@ def test_submit_is_refused_with_every_error_at_once(session):
 def test_approve_is_refused_when_a_submitted_entry_has_an_error(session):
     dept = make_department(session, "区质检二局")
     entry = _claim(session, dept)
-    entry_services.update_entry(session, SYSTEM, entry.id, fields=COMPLETE_FIELDS, fees=[GOOD_FEE])
+    entry_services.update_entry(session, SYSTEM, entry.id, fields={**COMPLETE_FIELDS, "charges": True},
+                                fees=[GOOD_FEE])
     entry_services.submit_entry(session, SYSTEM, entry.id)
     # A value no rule let through a save, as data from before the rule set would hold it.
     entry.promise_days = 30
@@ -187,7 +188,7 @@ def test_staff_form_shows_parse_and_rule_errors_in_one_round(client, editor):
     assert 'id="anticipate_days-error"' in page  # the form's own error
     assert "需到现场的原因" in page  # a rule between fields, in the same round
     assert "网上受理或网上办理的事项须填写网上办理地址" in page
-    assert "份数应至少为 1" in page
+    assert "份数应为 1 到" in page  # the row's own check: 0 copies is no requirement
 
 
 # ---------------------------------------------------------------- CLI and the administrators' page

@@ -126,3 +126,19 @@ def test_errors_by_field_keeps_errors_only_and_every_message():
                          {"name": "b", "amount_fen": 1, "basis": ""}]}
     errors = errors_by_field(check_entry(snapshot))
     assert set(errors) == {"project_type", "fees[0].basis", "fees[1].basis"}
+
+
+@pytest.mark.parametrize(
+    ("anticipate", "promise", "too_long"),
+    [
+        ((10, None), (30, None), True),  # over under every reading of the units
+        ((10, None), (14, None), False),  # 10 工作日 could be 14 自然日: not provably over
+        ((10, "calendar"), (11, None), True),  # 11 of any unit is more than 10 自然日
+        ((10, None), (12, "working"), True),  # 12 工作日 > 10 of any unit
+        ((10, "working"), (13, None), False),  # 13 自然日 fit in 10 工作日
+    ],
+)
+def test_promise_over_the_legal_limit_with_a_unit_not_recorded(anticipate, promise, too_long):
+    s = {**CLEAN, "anticipate_days": anticipate[0], "anticipate_unit": anticipate[1],
+         "promise_days": promise[0], "promise_unit": promise[1]}
+    assert ("PROMISE_GT_ANTICIPATE" in codes(s)) is too_long
