@@ -28,6 +28,8 @@ from core.db import Database, make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/gaogang_test"
+# The node id prefix of this conftest's own fixtures (its folder, relative to the rootdir).
+ROOT_CONFTEST_BASEID = Path(__file__).resolve().parent.relative_to(ROOT).as_posix()
 
 
 def _normalise(url: str) -> str:
@@ -63,23 +65,33 @@ def pg_test_url() -> str:
 
 
 def _shared_fixture_group(item: pytest.Item) -> str | None:
-    """The xdist group for a test that shares an expensive fixture beyond itself: the browser site
-    (session-wide) for every browser test; one group for the worker suites; else the test's module when
-    it uses a module-scoped fixture (a registry process, a synthetic catalogue). Without a group, xdist
-    would build such a fixture once on each of its workers."""
-    path = item.path.relative_to(ROOT)
-    if path.parts[:2] == ("tests", "browser"):
-        return "browser"
-    if path.parts[:2] == ("tests", "worker"):
-        # Real worker processes, registries and Redis servers with timing assertions: one at a time.
-        return "worker"
+    """The xdist group for a test that shares an expensive fixture beyond itself. Without a group,
+    xdist would build such a fixture once on each of its workers.
+
+    - A session-wide fixture of a sub-folder's conftest (the browser site) is shared by that folder:
+      the group is the folder.
+    - A module-, class- or package-scoped fixture (a registry process, a worker suite's Celery worker
+      and Redis, a synthetic catalogue) is shared by its module: the group is the module. Two such
+      modules may run at once on two xdist workers: each worker suite has its own databases, Redis and
+      ports, so they need no group of their own across modules (that single group was most of the run's
+      critical path)."""
     info = getattr(item, "_fixtureinfo", None)
     if info is None:
         return None
-    for defs in info.name2fixturedefs.values():
-        if any(d.scope in ("module", "class", "package") for d in defs):
-            return str(path)
+    defs = [d for ds in info.name2fixturedefs.values() for d in ds]
+    for d in defs:
+        if d.scope == "session" and d.baseid and d.baseid != ROOT_CONFTEST_BASEID and "::" not in d.baseid \
+                and not d.baseid.endswith(".py"):
+            return d.baseid
+    if any(d.scope in ("module", "class", "package") for d in defs):
+        return str(item.path.relative_to(ROOT))
     return None
+
+
+def _starts_early(item: pytest.Item) -> bool:
+    """Tests that take many seconds each (marked ``slow``, and the worker suites) are handed out first,
+    so that no xdist worker starts one of them when the others are nearly done."""
+    return item.get_closest_marker("slow") is not None or item.get_closest_marker("worker") is not None
 
 
 def _set_nodeid(item: pytest.Item, nodeid: str) -> None:
@@ -93,15 +105,24 @@ def _set_nodeid(item: pytest.Item, nodeid: str) -> None:
         setattr(item, "_nodeid", nodeid)  # noqa: B010  (a private attribute of older pytest versions)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slow: a test of many seconds (real processes, a whole demo or catalogue); started first"
+    )
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under xdist: one node id per test, and the group of a test in its node id (``@group``), which
-    is how ``--dist loadgroup`` keeps a group on one worker.
+    """Slow tests first; under xdist: one node id per test, and the group of a test in its node id
+    (``@group``), which is how ``--dist loadgroup`` keeps a group on one worker.
 
     Schemathesis gives every API operation of a fuzz test the same node id; xdist schedules by node id
     and would run only the first of them, so the operation's label (or a running number, stable since
     collection order is the same on every worker) keeps each operation its own test."""
     loadgroup = bool(getattr(config.option, "loadgroup", False))
+    # A stable sort: within "early" and "the rest", collection order (and so module fixtures) is kept.
+    # xdist hands out groups by size first, then single tests in this order.
+    items.sort(key=lambda item: not _starts_early(item))
     seen: dict[str, int] = {}
     for item in items:
         nodeid = item.nodeid
