@@ -275,14 +275,89 @@ def client(app: Any) -> Any:
     return app.test_client()
 
 
+def _cheap_hasher() -> Any:
+    from argon2 import PasswordHasher
+
+    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
 @pytest.fixture(autouse=True)
 def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2 at production cost takes ~0.1 s a user; only tests about hashing need that cost."""
-    from argon2 import PasswordHasher
-
     import core.auth
 
-    monkeypatch.setattr(core.auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setattr(core.auth, "_hasher", _cheap_hasher())
+
+
+# ---- one app and one world per module, each test rolled back to a savepoint ---------------------------
+# A module whose tests all start from the same data, built through the services (a "world"), builds it
+# once instead of once per test: it overrides ``db`` and ``app`` with the two fixtures below and makes
+# its world module-scoped on ``module_db``/``module_app``:
+#
+#     @pytest.fixture(scope="module")
+#     def world(module_app, module_db): ...
+#
+#     @pytest.fixture
+#     def db(module_db, per_test_savepoint): return module_db
+#
+#     @pytest.fixture
+#     def app(module_app, per_test_savepoint): return module_app
+#
+# The module's data lives in one outer transaction (rolled back after the module); each test runs in a
+# savepoint of it that is rolled back after the test, so a test sees the world and nothing that an
+# earlier test wrote, as with the per-test fixtures. Only for modules whose tests leave the app itself
+# (its config, routes and extensions) as they found it. The module becomes its own xdist group.
+
+
+@pytest.fixture(scope="module")
+def module_connection(pg_database: Database) -> Iterator[sa.Connection]:
+    connection = pg_database.engine.connect()
+    outer = connection.begin()
+    try:
+        yield connection
+    finally:
+        if outer.is_active:
+            outer.rollback()
+        connection.close()
+
+
+@pytest.fixture(scope="module")
+def module_db(pg_database: Database, module_connection: sa.Connection) -> Iterator[Database]:
+    """PostgreSQL in one transaction for the whole module (see above); with cheap password hashing
+    already while the module's world is built."""
+    bound = Database.__new__(Database)
+    bound.url = pg_database.url
+    bound.engine = pg_database.engine
+    bound.sessionmaker = sessionmaker(
+        bind=module_connection, class_=Session, expire_on_commit=False,
+        join_transaction_mode="create_savepoint",
+    )
+    import core.auth
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(core.auth, "_hasher", _cheap_hasher())
+        yield bound
+
+
+@pytest.fixture(scope="module")
+def module_app(module_db: Database, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from webapp import create_app
+
+    settings = make_settings(tmp_path_factory.mktemp("module-app"), module_db.url)
+    flask_app = create_app(settings, database=module_db)
+    flask_app.config["WTF_CSRF_ENABLED"] = False
+    return flask_app
+
+
+@pytest.fixture
+def per_test_savepoint(module_connection: sa.Connection) -> Iterator[None]:
+    """Roll the module's transaction back to where it was before the test."""
+    savepoint = module_connection.begin_nested()
+    try:
+        yield
+    finally:
+        if savepoint.is_active:
+            savepoint.rollback()
 
 
 def sign_in(client: Any, user_id: int, epoch: int = 0) -> None:
