@@ -36,12 +36,10 @@ FUZZ_SETTINGS = settings(
 )
 
 
-# One app and one seeded world for the module (tests/conftest.py); each operation's examples run in a
-# savepoint of it that is rolled back afterwards, so no operation sees another's writes.
-@pytest.fixture(scope="module")
-def seeded(module_app: Any, module_db: Any) -> dict[str, Any]:
+@pytest.fixture
+def seeded(app: Any, db: Any) -> dict[str, Any]:
     """A department, a published entry, a licence and an admin token, through the services."""
-    session = module_db.session()
+    session = db.session()
     dept = make_department(session, "高港区市场监督管理局")
     entry = published_entry(session, dept)
     make_types(session)
@@ -49,18 +47,7 @@ def seeded(module_app: Any, module_db: Any) -> dict[str, Any]:
     licence = person_licence(session, staff)
     _user, _principal, admin_token = make_user(session, Role.ADMIN, division_code=DISTRICT)
     session.commit()
-    session.close()
     return {"entry": entry, "licence": licence, "admin_token": admin_token}
-
-
-@pytest.fixture
-def db(module_db: Any, per_test_savepoint: None) -> Any:
-    return module_db
-
-
-@pytest.fixture
-def app(module_app: Any, per_test_savepoint: None) -> Any:
-    return module_app
 
 
 SPEC = published_spec()
