@@ -8,7 +8,8 @@ PYTEST_ARGS ?=
 # One worker more than there are cores: the worker and fault suites spend most of their time waiting
 # for real processes (Celery, the registry, Redis), and the extra worker runs other tests meanwhile.
 # PYTEST_XDIST= runs the suite in one process.
-XDIST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
+# At most five: the worker suites' Redis databases are shared out per xdist worker (tests/conftest.py).
+XDIST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n > 4 ? 5 : n + 1 )))
 PYTEST_XDIST ?= -n $(XDIST_WORKERS) --dist loadgroup
 # Celery worker processes of the production layout (make run with DATABASE_URL and REDIS_URL set).
 WORKERS ?= 1
