@@ -3,10 +3,14 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
-# make test spreads the tests over every core (pytest-xdist); tests/conftest.py gives each xdist worker
+# make test spreads the tests over the cores (pytest-xdist); tests/conftest.py gives each xdist worker
 # its own databases and Redis database and keeps tests that share a costly fixture on one worker.
+# One worker more than there are cores: the worker and fault suites spend most of their time waiting
+# for real processes (Celery, the registry, Redis), and the extra worker runs other tests meanwhile.
 # PYTEST_XDIST= runs the suite in one process.
-PYTEST_XDIST ?= -n auto --dist loadgroup
+# At most five: the worker suites' Redis databases are shared out per xdist worker (tests/conftest.py).
+XDIST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n > 4 ? 5 : n + 1 )))
+PYTEST_XDIST ?= -n $(XDIST_WORKERS) --dist loadgroup
 # Celery worker processes of the production layout (make run with DATABASE_URL and REDIS_URL set).
 WORKERS ?= 1
 
@@ -14,10 +18,17 @@ WORKERS ?= 1
 
 venv: $(VENV)/.installed
 
+# uv (a PyPI package, installed into the venv first) resolves and installs the dev dependencies in a
+# fraction of pip's time; where uv cannot be had or fails, pip installs them as before.
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip >/dev/null
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	@if $(VENV)/bin/pip install -q --disable-pip-version-check uv >/dev/null 2>&1 \
+	    && $(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev]'; then \
+	  echo "dependencies installed with uv"; \
+	else \
+	  echo "uv not available: installing with pip"; \
+	  $(VENV)/bin/pip install -q --upgrade pip >/dev/null && $(VENV)/bin/pip install -q -e '.[dev]'; \
+	fi
 	touch $@
 
 run: venv

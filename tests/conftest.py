@@ -28,6 +28,8 @@ from core.db import Database, make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/gaogang_test"
+# The node id prefix of this conftest's own fixtures (its folder, relative to the rootdir).
+ROOT_CONFTEST_BASEID = Path(__file__).resolve().parent.relative_to(ROOT).as_posix()
 
 
 def _normalise(url: str) -> str:
@@ -42,12 +44,20 @@ def xdist_worker() -> str | None:
     return os.environ.get("PYTEST_XDIST_WORKER")
 
 
+# The worker suites that use the shared Redis server each take one base database (5, 6 and 7 today:
+# test_sync_faults, test_case_warnings_task, test_scale_out). Since those suites run at the same time
+# on different xdist workers, each worker shifts every base past all of them: gw0 uses 5-7, gw1 8-10,
+# gw2 11-13... Distinct for up to five xdist workers with Redis' 16 databases (the Makefile runs at most
+# five); a suite added with a new base raises REDIS_BASES.
+REDIS_BASES = 3
+
+
 def redis_db(base: int) -> int:
-    """Redis database number ``base`` for this process: shifted per xdist worker so that two workers
-    never flush each other's queues (Redis has 16 databases by default)."""
+    """Redis database number for the suite whose base is ``base``, in this process: no two suites and
+    no two xdist workers share one, so none flushes another's queues."""
     worker = xdist_worker()
     offset = int(worker.removeprefix("gw")) if worker else 0
-    return (base + offset) % 16
+    return (base + offset * REDIS_BASES) % 16
 
 
 def pg_test_url() -> str:
@@ -63,23 +73,33 @@ def pg_test_url() -> str:
 
 
 def _shared_fixture_group(item: pytest.Item) -> str | None:
-    """The xdist group for a test that shares an expensive fixture beyond itself: the browser site
-    (session-wide) for every browser test; one group for the worker suites; else the test's module when
-    it uses a module-scoped fixture (a registry process, a synthetic catalogue). Without a group, xdist
-    would build such a fixture once on each of its workers."""
-    path = item.path.relative_to(ROOT)
-    if path.parts[:2] == ("tests", "browser"):
-        return "browser"
-    if path.parts[:2] == ("tests", "worker"):
-        # Real worker processes, registries and Redis servers with timing assertions: one at a time.
-        return "worker"
+    """The xdist group for a test that shares an expensive fixture beyond itself. Without a group,
+    xdist would build such a fixture once on each of its workers.
+
+    - A session-wide fixture of a sub-folder's conftest (the browser site) is shared by that folder:
+      the group is the folder.
+    - A module-, class- or package-scoped fixture (a registry process, a worker suite's Celery worker
+      and Redis, a synthetic catalogue) is shared by its module: the group is the module. Two such
+      modules may run at once on two xdist workers: each worker suite has its own databases, Redis and
+      ports, so they need no group of their own across modules (that single group was most of the run's
+      critical path)."""
     info = getattr(item, "_fixtureinfo", None)
     if info is None:
         return None
-    for defs in info.name2fixturedefs.values():
-        if any(d.scope in ("module", "class", "package") for d in defs):
-            return str(path)
+    defs = [d for ds in info.name2fixturedefs.values() for d in ds]
+    for d in defs:
+        if d.scope == "session" and d.baseid and d.baseid != ROOT_CONFTEST_BASEID and "::" not in d.baseid \
+                and not d.baseid.endswith(".py"):
+            return d.baseid
+    if any(d.scope in ("module", "class", "package") for d in defs):
+        return str(item.path.relative_to(ROOT))
     return None
+
+
+def _starts_early(item: pytest.Item) -> bool:
+    """Tests that take many seconds each (marked ``slow``, and the worker suites) are handed out first,
+    so that no xdist worker starts one of them when the others are nearly done."""
+    return item.get_closest_marker("slow") is not None or item.get_closest_marker("worker") is not None
 
 
 def _set_nodeid(item: pytest.Item, nodeid: str) -> None:
@@ -93,15 +113,24 @@ def _set_nodeid(item: pytest.Item, nodeid: str) -> None:
         setattr(item, "_nodeid", nodeid)  # noqa: B010  (a private attribute of older pytest versions)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slow: a test of many seconds (real processes, a whole demo or catalogue); started first"
+    )
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under xdist: one node id per test, and the group of a test in its node id (``@group``), which
-    is how ``--dist loadgroup`` keeps a group on one worker.
+    """Slow tests first; under xdist: one node id per test, and the group of a test in its node id
+    (``@group``), which is how ``--dist loadgroup`` keeps a group on one worker.
 
     Schemathesis gives every API operation of a fuzz test the same node id; xdist schedules by node id
     and would run only the first of them, so the operation's label (or a running number, stable since
     collection order is the same on every worker) keeps each operation its own test."""
     loadgroup = bool(getattr(config.option, "loadgroup", False))
+    # A stable sort: within "early" and "the rest", collection order (and so module fixtures) is kept.
+    # xdist hands out groups by size first, then single tests in this order.
+    items.sort(key=lambda item: not _starts_early(item))
     seen: dict[str, int] = {}
     for item in items:
         nodeid = item.nodeid
@@ -254,14 +283,89 @@ def client(app: Any) -> Any:
     return app.test_client()
 
 
+def _cheap_hasher() -> Any:
+    from argon2 import PasswordHasher
+
+    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
 @pytest.fixture(autouse=True)
 def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2 at production cost takes ~0.1 s a user; only tests about hashing need that cost."""
-    from argon2 import PasswordHasher
-
     import core.auth
 
-    monkeypatch.setattr(core.auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setattr(core.auth, "_hasher", _cheap_hasher())
+
+
+# ---- one app and one world per module, each test rolled back to a savepoint ---------------------------
+# A module whose tests all start from the same data, built through the services (a "world"), builds it
+# once instead of once per test: it overrides ``db`` and ``app`` with the two fixtures below and makes
+# its world module-scoped on ``module_db``/``module_app``:
+#
+#     @pytest.fixture(scope="module")
+#     def world(module_app, module_db): ...
+#
+#     @pytest.fixture
+#     def db(module_db, per_test_savepoint): return module_db
+#
+#     @pytest.fixture
+#     def app(module_app, per_test_savepoint): return module_app
+#
+# The module's data lives in one outer transaction (rolled back after the module); each test runs in a
+# savepoint of it that is rolled back after the test, so a test sees the world and nothing that an
+# earlier test wrote, as with the per-test fixtures. Only for modules whose tests leave the app itself
+# (its config, routes and extensions) as they found it. The module becomes its own xdist group.
+
+
+@pytest.fixture(scope="module")
+def module_connection(pg_database: Database) -> Iterator[sa.Connection]:
+    connection = pg_database.engine.connect()
+    outer = connection.begin()
+    try:
+        yield connection
+    finally:
+        if outer.is_active:
+            outer.rollback()
+        connection.close()
+
+
+@pytest.fixture(scope="module")
+def module_db(pg_database: Database, module_connection: sa.Connection) -> Iterator[Database]:
+    """PostgreSQL in one transaction for the whole module (see above); with cheap password hashing
+    already while the module's world is built."""
+    bound = Database.__new__(Database)
+    bound.url = pg_database.url
+    bound.engine = pg_database.engine
+    bound.sessionmaker = sessionmaker(
+        bind=module_connection, class_=Session, expire_on_commit=False,
+        join_transaction_mode="create_savepoint",
+    )
+    import core.auth
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(core.auth, "_hasher", _cheap_hasher())
+        yield bound
+
+
+@pytest.fixture(scope="module")
+def module_app(module_db: Database, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from webapp import create_app
+
+    settings = make_settings(tmp_path_factory.mktemp("module-app"), module_db.url)
+    flask_app = create_app(settings, database=module_db)
+    flask_app.config["WTF_CSRF_ENABLED"] = False
+    return flask_app
+
+
+@pytest.fixture
+def per_test_savepoint(module_connection: sa.Connection) -> Iterator[None]:
+    """Roll the module's transaction back to where it was before the test."""
+    savepoint = module_connection.begin_nested()
+    try:
+        yield
+    finally:
+        if savepoint.is_active:
+            savepoint.rollback()
 
 
 def sign_in(client: Any, user_id: int, epoch: int = 0) -> None:

@@ -32,6 +32,7 @@ def _count(session, model) -> int:
     return session.exec(select(func.count()).select_from(model)).one()
 
 
+@pytest.mark.slow
 def test_real_catalogue_imports_every_row_as_published_district_entries(app, session):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["catalog", "load-divisions"])

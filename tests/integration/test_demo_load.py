@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -40,6 +41,7 @@ def _counts(session: Session) -> dict[str, int]:
     }
 
 
+@pytest.mark.slow
 def test_demo_load_builds_the_gaogang_demo_on_fresh_sqlite_and_is_idempotent(tmp_path):
     from demo.app import create_app
 

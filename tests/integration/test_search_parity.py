@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from catalog import search as engine
 from tests.conftest import _bound_database
 from tests.factories.search import build_catalogue
 
 
+@pytest.mark.slow
 def test_sqlite_and_postgresql_give_identical_results(sqlite_database: Any, pg_database: Any) -> None:
     queries = [
         "社保",

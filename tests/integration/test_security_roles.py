@@ -255,13 +255,25 @@ def _requests(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any] | Non
     }
 
 
-@pytest.fixture
-def world(app: Any, db: Any) -> World:
-    session = db.session()
+# One world and one app for the module (tests/conftest.py): every test here starts from the same
+# principals and rows, and each is rolled back to a savepoint afterwards.
+@pytest.fixture(scope="module")
+def world(module_app: Any, module_db: Any) -> World:
+    session = module_db.session()
     try:
         return build_world(session)
     finally:
         session.close()
+
+
+@pytest.fixture
+def db(module_db: Any, per_test_savepoint: None) -> Any:
+    return module_db
+
+
+@pytest.fixture
+def app(module_app: Any, per_test_savepoint: None) -> Any:
+    return module_app
 
 
 def test_every_write_endpoint_has_a_refusal_case(world: World) -> None:

@@ -244,20 +244,29 @@ def test_thirty_percent_503_answers_are_retried_until_everything_is_synced(fresh
     report("503x30%", before, {**snapshot(fresh), "faulted_requests": faults["counters"]["faulted"]}, seconds)
 
 
-def test_registry_down_for_thirty_seconds_loses_nothing(fresh: Env) -> None:
-    fresh.client.set_faults(down_for_s=30)
-    down_until = time.monotonic() + 30
+# Long enough for several failed attempts per row (backoff 2 s, 4 s, 8 s: the rows are still waiting
+# out a backoff when the registry comes back) and for the check below to fall inside the outage.
+OUTAGE_S = 15
+
+
+def test_registry_down_for_a_while_loses_nothing(fresh: Env) -> None:
+    fresh.client.set_faults(down_for_s=OUTAGE_S)
+    down_until = time.monotonic() + OUTAGE_S
     issue(fresh, 500)
-    time.sleep(5)
-    with fresh.db.transaction() as session:
-        rows = session.execute(sa.text("SELECT status, last_error FROM licence_outbox")).all()
+    # While the registry is still down: the drain has tried, failed and kept every row.
+    while True:
+        with fresh.db.transaction() as session:
+            rows = session.execute(sa.text("SELECT status, attempts, last_error FROM licence_outbox")).all()
+        if min(r.attempts for r in rows) >= 2 or time.monotonic() > down_until - 3:
+            break
+        time.sleep(0.25)
     assert {r.status for r in rows} == {"pending"}
     assert any(r.last_error and "不可用" in r.last_error for r in rows)
     before = snapshot(fresh)
-    seconds = converge(fresh, timeout=30 + 90)
+    seconds = converge(fresh, timeout=OUTAGE_S + 90)
     assert time.monotonic() >= down_until
     assert_exact(fresh)
-    report("down30s", before, snapshot(fresh), seconds)
+    report(f"down{OUTAGE_S}s", before, snapshot(fresh), seconds)
 
 
 @pytest.mark.parametrize("bad", ["wrong_count", "unknown_status", "malformed"])
