@@ -77,6 +77,13 @@ def _requests(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any] | Non
             {"phone": "0523-86900000"},
             ALL_STAFF,
         ),
+        ("POST", "/api/v1/entries/{entry_id}/attachments"): (
+            f"/api/v1/entries/{e}/attachments",
+            # a real (tiny) PDF, so an allowed caller's 201 is the upload, not a refused file
+            {"filename": "空白表格.pdf",
+             "content_base64": "JVBERi0xLjQKMSAwIG9iago8PD4+CmVuZG9iagp0cmFpbGVyCjw8Pj4KJSVFT0YK"},
+            ALL_STAFF,
+        ),
         ("PUT", "/api/v1/entries/{entry_id}/no-contact"): (
             f"/api/v1/entries/{e}/no-contact",
             {"value": True},
