@@ -97,14 +97,15 @@ def _promise_within_anticipate(s: Mapping[str, Any]) -> list[Finding]:
     au, pu = s.get("anticipate_unit"), s.get("promise_unit")
     if not isinstance(a, int) or not isinstance(p, int):
         return []
-    known = [isinstance(u, str) and bool(u.strip()) for u in (au, pu)]
-    if all(known):
-        too_long = p > a if au == pu else _to_calendar_days(p, pu) > _to_calendar_days(a, au)
+    # A unit not recorded is read the way that makes the promise fit if anything can: the promise as
+    # short as it can be (自然日), the legal limit as long as it can be (工作日). So the rule fails only
+    # when the promise is too long under every reading of what is missing.
+    a_unit = au if isinstance(au, str) and au.strip() else "working"
+    p_unit = pu if isinstance(pu, str) and pu.strip() else "calendar"
+    if a_unit == p_unit:
+        too_long = p > a
     else:
-        # A unit not recorded: too long only if it is so under every reading of the missing unit (the
-        # promise as short as it can be, in 自然日; the legal limit as long as it can be, in 工作日).
-        too_long = _to_calendar_days(p, pu if known[1] else "calendar") > _to_calendar_days(
-            a, au if known[0] else "working")
+        too_long = _to_calendar_days(p, p_unit) > _to_calendar_days(a, a_unit)
     if not too_long:
         return []
     return [Finding("PROMISE_GT_ANTICIPATE", ERROR, "promise_days",

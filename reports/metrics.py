@@ -20,9 +20,13 @@ from functools import partial
 from typing import Any, NamedTuple
 
 from catalog.models import NO_CONTACT_SCOPE_TYPES, ON_APPLICATION_TYPES, TASK_TYPES
+from catalog.norules import derive_depth_level
 from core.types import CHINA_TZ
 
-DEFINITIONS_VERSION = "1.0"
+# 2.0 (2026-11-30): rates over entries leave 未填报 out of numerator and denominator; 网上办理深度 is the
+# catalogue's rule (catalog.norules.derive_depth_level: Ⅳ needs both 4 and 5, plus 6 or 7, and 0 visits);
+# monthly case figures come from case records (imported aggregates only where no record covers a month).
+DEFINITIONS_VERSION = "2.0"
 
 # The catalogue owns the type codes, their labels and the two scopes; the metrics only read them.
 TYPE_LABELS = TASK_TYPES
@@ -303,16 +307,9 @@ class Definition:
 
 
 def depth_level(codes: frozenset[str], visits: int | None) -> int:
-    """网上办理深度 Ⅰ–Ⅳ from the 1–8 codes (standards §2 suggested mapping). Ⅳ needs 0 visits recorded."""
-    if codes & {"4", "5"} and codes & {"6", "7"} and visits == 0:
-        return 4
-    if codes & {"3", "4", "5"}:
-        return 3
-    if "2" in codes:
-        return 2
-    if "1" in codes:
-        return 1
-    return 0
+    """网上办理深度 Ⅰ–Ⅳ by the catalogue's one rule (catalog.norules.derive_depth_level); 0 when no depth
+    code is recorded (未开通网办 in the distribution)."""
+    return derive_depth_level(codes, visits) or 0
 
 
 def is_online_available(e: EntryFact) -> bool:
@@ -364,8 +361,8 @@ def _full_online_unknown(e: EntryFact) -> bool:
     codes that would make it Ⅳ): neither a yes nor a no, so left out of both counts."""
     if e.visits is not None:
         return False
-    qualifies = bool(e.online_depth & {"4", "5"}) and bool(e.online_depth & {"6", "7"})
-    return not e.online_depth or qualifies
+    # Codes that would make it Ⅳ if the visits were 0.
+    return not e.online_depth or derive_depth_level(e.online_depth, 0) == 4
 
 
 def _handling_not_recorded(e: EntryFact) -> bool:
