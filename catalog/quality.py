@@ -102,10 +102,8 @@ def _promise_within_anticipate(s: Mapping[str, Any]) -> list[Finding]:
     # when the promise is too long under every reading of what is missing.
     a_unit = au if isinstance(au, str) and au.strip() else "working"
     p_unit = pu if isinstance(pu, str) and pu.strip() else "calendar"
-    if a_unit == p_unit:
-        too_long = p > a
-    else:
-        too_long = _to_calendar_days(p, p_unit) > _to_calendar_days(a, a_unit)
+    same_unit = a_unit == p_unit
+    too_long = p > a if same_unit else _to_calendar_days(p, p_unit) > _to_calendar_days(a, a_unit)
     if not too_long:
         return []
     return [Finding("PROMISE_GT_ANTICIPATE", ERROR, "promise_days",
