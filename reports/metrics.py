@@ -58,6 +58,9 @@ class EntryFact(NamedTuple):
     online_depth: frozenset[str] = frozenset()
     no_contact: bool = False
     drift: bool = False
+    # Whether an upper-level item exists to compare with: without one, 三级四同 cannot be checked and
+    # the entry is left out of the drift rate (never counted as "no drift").
+    drift_checkable: bool = True
 
 
 class ItemFact(NamedTuple):
@@ -541,9 +544,10 @@ def claim_coverage(facts: Facts, level: str) -> Rate:
 
 
 def drift_count(facts: Facts) -> Rate:
-    entries = live(facts)
+    entries = [e for e in live(facts) if e.drift_checkable]
     return _rate(
-        "drift_rate", "三级四同偏差", (e for e in entries if e.drift), entries, missing="没有实施清单数据"
+        "drift_rate", "三级四同偏差", (e for e in entries if e.drift), entries,
+        missing="没有可比对的实施清单（未导入上级基本目录，无法核对三级四同）",
     )
 
 

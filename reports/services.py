@@ -131,6 +131,7 @@ def load_catalogue_facts(session: Session, as_of: datetime) -> dict[str, Any]:
             col(E.no_contact),
             sa.and_(col(E.published_at).is_not(None), col(E.published_at) > as_of),
             drift,
+            col(Up.id).is_not(None),
             col(V.status),
             sa.cast(col(V.snapshot), sa.Text),
         )
@@ -157,6 +158,7 @@ def load_catalogue_facts(session: Session, as_of: datetime) -> dict[str, Any]:
         no_contact,
         published_later,
         drifted,
+        checkable,
         saved_status,
         snapshot,
     ) in _fetch(session, stmt):
@@ -185,6 +187,7 @@ def load_catalogue_facts(session: Session, as_of: datetime) -> dict[str, Any]:
                 _depth_codes(depth),
                 bool(no_contact),
                 bool(drifted),
+                bool(checkable),
             )
         )
     items = {r.id: r for r in item_rows}

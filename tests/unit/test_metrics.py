@@ -18,6 +18,7 @@ Dataset (as of 2025-12-31, period 2025):
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -325,3 +326,11 @@ def test_empty_facts_report_missing_rather_than_zero() -> None:
         "items_claimed_level_5",
     ):
         assert results[key].missing, key
+
+
+def test_drift_rate_leaves_out_entries_with_no_upper_item_to_compare(facts: m.Facts) -> None:
+    unchecked = dataclasses.replace(facts, entries=[e._replace(drift_checkable=False) for e in facts.entries])
+    result = m.drift_count(unchecked)
+    assert (result.numerator, result.denominator) == (0, 0)
+    assert result.missing
+    assert "上级基本目录" in result.missing
