@@ -220,12 +220,23 @@ class Rate:
     denominator_ids: tuple[int, ...]
     kind: str = "entry"
     missing: str | None = None
+    # Entries in scope whose element was not recorded (left out of both sides); None for a rate that
+    # has no such notion. 填报率 = denominator / (denominator + not_recorded).
+    not_recorded: int | None = None
 
     @property
     def value(self) -> float | None:
         if self.missing or self.denominator == 0:
             return None
         return self.numerator / self.denominator
+
+    @property
+    def reporting_rate(self) -> float | None:
+        """填报率: the share of the entries in scope whose element is recorded."""
+        if self.not_recorded is None:
+            return None
+        in_scope = self.denominator + self.not_recorded
+        return self.denominator / in_scope if in_scope else None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -238,6 +249,8 @@ class Rate:
             "denominator_ids": list(self.denominator_ids),
             "kind": self.kind,
             "missing": self.missing,
+            "not_recorded": self.not_recorded,
+            "reporting_rate": self.reporting_rate,
         }
 
 
@@ -337,11 +350,13 @@ def _ids(entries: Iterable[EntryFact]) -> tuple[int, ...]:
 
 
 def _rate(
-    key: str, label: str, num: Iterable[EntryFact], den: list[EntryFact], missing: str = "没有已发布的事项"
+    key: str, label: str, num: Iterable[EntryFact], den: list[EntryFact], missing: str = "没有已发布的事项",
+    not_recorded: int | None = None,
 ) -> Rate:
     num_list = list(num)
     return Rate(
-        key, label, len(num_list), len(den), _ids(num_list), _ids(den), missing=None if den else missing
+        key, label, len(num_list), len(den), _ids(num_list), _ids(den), missing=None if den else missing,
+        not_recorded=not_recorded,
     )
 
 
@@ -374,27 +389,33 @@ def _handling_not_recorded(e: EntryFact) -> bool:
 
 
 def full_online_rate(facts: Facts) -> Rate:
-    den = [e for e in on_application(facts) if not _full_online_unknown(e)]
+    scope = on_application(facts)
+    den = [e for e in scope if not _full_online_unknown(e)]
     return _rate(
-        "full_online_rate", "全程网办率", (e for e in den if depth_level(e.online_depth, e.visits) == 4), den
+        "full_online_rate", "全程网办率", (e for e in den if depth_level(e.online_depth, e.visits) == 4), den,
+        not_recorded=len(scope) - len(den),
     )
 
 
 def at_most_once_rate(facts: Facts) -> Rate:
     # Not recorded is left out of the numerator AND the denominator: it is neither ≤ 1 nor > 1.
-    den = [e for e in on_application(facts) if e.visits is not None]
+    scope = on_application(facts)
+    den = [e for e in scope if e.visits is not None]
     return _rate(
         "at_most_once_rate",
         "最多跑一次率",
         (e for e in den if e.visits is not None and e.visits <= 1),
         den,
         missing="没有填报了到办事现场次数的已发布依申请事项",
+        not_recorded=len(scope) - len(den),
     )
 
 
 def online_available_rate(facts: Facts) -> Rate:
-    den = [e for e in on_application(facts) if not _handling_not_recorded(e)]
-    return _rate("online_available_rate", "网上可办率", (e for e in den if is_online_available(e)), den)
+    scope = on_application(facts)
+    den = [e for e in scope if not _handling_not_recorded(e)]
+    return _rate("online_available_rate", "网上可办率", (e for e in den if is_online_available(e)), den,
+                 not_recorded=len(scope) - len(den))
 
 
 def depth_distribution(facts: Facts) -> Table:
@@ -544,10 +565,12 @@ def claim_coverage(facts: Facts, level: str) -> Rate:
 
 
 def drift_count(facts: Facts) -> Rate:
-    entries = [e for e in live(facts) if e.drift_checkable]
+    scope = live(facts)
+    entries = [e for e in scope if e.drift_checkable]
     return _rate(
         "drift_rate", "三级四同偏差", (e for e in entries if e.drift), entries,
         missing="没有可比对的实施清单（未导入上级基本目录，无法核对三级四同）",
+        not_recorded=len(scope) - len(entries),
     )
 
 

@@ -334,3 +334,18 @@ def test_drift_rate_leaves_out_entries_with_no_upper_item_to_compare(facts: m.Fa
     assert (result.numerator, result.denominator) == (0, 0)
     assert result.missing
     assert "上级基本目录" in result.missing
+
+
+def test_rates_over_entries_give_their_reporting_rate(facts: m.Facts) -> None:
+    """填报率 beside the rate: entries whose visits are not recorded are left out of both sides and
+    counted apart (hand-worked on the fixture: one more entry in scope with nothing recorded)."""
+    base = m.at_most_once_rate(facts)
+    blank = facts.entries[0]._replace(id=999, task_code="T999", visits=None, online_depth=frozenset())
+    more = dataclasses.replace(facts, entries=[*facts.entries, blank])
+    rate = m.at_most_once_rate(more)
+    assert (rate.numerator, rate.denominator) == (base.numerator, base.denominator)
+    assert rate.not_recorded == (base.not_recorded or 0) + 1
+    assert rate.reporting_rate == rate.denominator / (rate.denominator + rate.not_recorded)
+    assert rate.as_dict()["not_recorded"] == rate.not_recorded
+    online_before = m.online_available_rate(facts).not_recorded or 0
+    assert m.online_available_rate(more).not_recorded == online_before + 1
