@@ -362,7 +362,13 @@ class EntryNoContact(MethodView):
         return entry_services.set_no_contact(db_session(), principal, entry_id, body["value"])
 
 
-def _lifecycle(path: str, name: str, summary: str, fn: Any, schema: Any = None) -> None:
+def entry_action(
+    bp: Blueprint, url: str, name: str, summary: str, fn: Any, response: Any, schema: Any = None
+) -> None:
+    """Route ``POST url`` (with ``<int:entry_id>``) to ``fn(session, principal, entry_id[, reason])``:
+    the lifecycle acts of an entry and of its revision are all this shape. ``schema`` (a body with
+    ``reason``) makes the reason part of the call."""
+
     def post_plain(self: Any, entry_id: int) -> Any:
         return fn(db_session(), require_login(), entry_id)
 
@@ -372,12 +378,15 @@ def _lifecycle(path: str, name: str, summary: str, fn: Any, schema: Any = None) 
     handler = post_reason if schema is not None else post_plain
     handler.__doc__ = summary
     handler = _errors(*WRITE_ERRORS)(handler)
-    handler = blp.doc(security=BEARER)(handler)
-    handler = blp.response(200, EntrySchema)(handler)
+    handler = bp.doc(security=BEARER)(handler)
+    handler = bp.response(200, response)(handler)
     if schema is not None:
-        handler = blp.arguments(type(f"{name}Body", (schema,), {}))(handler)
-    view = type(name, (MethodView,), {"post": handler})
-    blp.route(f"/entries/<int:entry_id>/{path}")(view)
+        handler = bp.arguments(type(f"{name}Body", (schema,), {}))(handler)
+    bp.route(url)(type(name, (MethodView,), {"post": handler}))
+
+
+def _lifecycle(path: str, name: str, summary: str, fn: Any, schema: Any = None) -> None:
+    entry_action(blp, f"/entries/<int:entry_id>/{path}", name, summary, fn, EntrySchema, schema)
 
 
 _lifecycle(

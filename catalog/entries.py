@@ -637,6 +637,11 @@ def _check_change_keys(
         _raise_if(errors, "有字段不能修改")
 
 
+# The child lists of an entry that a change replaces as a whole: the keyword arguments of
+# ``update_entry`` / ``prepare_entry_change`` besides ``fields`` and the keys of the entry snapshot.
+ENTRY_CHILD_LISTS = ("materials", "fees", "steps", "faqs")
+
+
 @dataclass
 class EntryChange:
     """A validated change of an entry: coerced field values and the child lists it replaces.

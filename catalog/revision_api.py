@@ -15,7 +15,7 @@ from flask_smorest import Blueprint
 
 from catalog import entries as entry_services
 from catalog import history, review_settings, revisions
-from catalog.api import BEARER, WRITE_ERRORS, _errors
+from catalog.api import BEARER, WRITE_ERRORS, _errors, entry_action
 from catalog.revision_schemas import (
     ChangeSchema,
     OptionalReasonBodySchema,
@@ -75,20 +75,7 @@ class EntryRevision(MethodView):
 
 
 def _action(path: str, name: str, summary: str, fn: Any, schema: Any = None) -> None:
-    def post_plain(self: Any, entry_id: int) -> Any:
-        return fn(db_session(), require_login(), entry_id)
-
-    def post_reason(self: Any, body: dict[str, Any], entry_id: int) -> Any:
-        return fn(db_session(), require_login(), entry_id, body.get("reason"))
-
-    handler = post_reason if schema is not None else post_plain
-    handler.__doc__ = summary
-    handler = _errors(*WRITE_ERRORS)(handler)
-    handler = blp.doc(security=BEARER)(handler)
-    handler = blp.response(200, RevisionSchema)(handler)
-    if schema is not None:
-        handler = blp.arguments(type(f"{name}Body", (schema,), {}))(handler)
-    blp.route(f"/entries/<int:entry_id>/revision/{path}")(type(name, (MethodView,), {"post": handler}))
+    entry_action(blp, f"/entries/<int:entry_id>/revision/{path}", name, summary, fn, RevisionSchema, schema)
 
 
 _action(

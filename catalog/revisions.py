@@ -15,7 +15,6 @@ appends an audit row on the entry, so the revision's story reads in the entry's 
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +23,7 @@ from sqlmodel import Session, col, select
 
 from catalog import permissions
 from catalog.entries import (
+    ENTRY_CHILD_LISTS,
     _ready_for_review,
     _save_version,
     _snapshot,
@@ -226,13 +226,8 @@ def _reduce(session: Session, entry: ImplementationEntry, payload: Mapping[str, 
     return out
 
 
-# The child lists an entry change may replace: whatever ``prepare_entry_change`` accepts besides the
-# fields, so a child list added there (steps, faqs...) is accepted here without a change.
-CHILD_LISTS = tuple(
-    name
-    for name in inspect.signature(prepare_entry_change).parameters
-    if name not in ("session", "entry", "fields", "known_errors")
-)
+# The child lists an entry change may replace (catalog.entries owns the list).
+CHILD_LISTS = ENTRY_CHILD_LISTS
 
 
 def _validated(session: Session, entry: ImplementationEntry, payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,6 +210,67 @@ def _refuse(path: Path, errors: list[tuple[int, str]]) -> None:
     )
 
 
+def _parse_rows(
+    path: Path,
+    records: Iterable[tuple[int, dict[str, str]]],
+    report: UpperImportReport,
+    values_of: Callable[[dict[str, str], list[str]], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """The rows of an upper-level file as column values (``code`` kept as given, ``source_line``), each
+    bad row in ``report.errors`` with its line; Invalid naming every bad line (nothing is written) when
+    there is one, or when the file has no data row. ``values_of`` reads the file's own columns."""
+    parsed: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for line, row in records:
+        report.rows += 1
+        if "__error__" in row:
+            report.errors.append((line, row["__error__"]))
+            continue
+        problems: list[str] = []
+        code = _code(row["基本编码"], problems)
+        if code and code in seen:
+            problems.append(f"基本编码 {code} 与第 {seen[code]} 行重复")
+        values = {"code": code, **values_of(row, problems), "source_line": line}
+        if problems:
+            report.errors.append((line, "；".join(problems)))
+            continue
+        seen[code] = line
+        parsed.append(values)
+    if not parsed and not report.errors:
+        raise Invalid(f"{path.name}：文件没有数据行", {"file": [path.name]})
+    _refuse(path, report.errors)
+    return parsed
+
+
+def _upsert(
+    session: Session,
+    path: Path,
+    report: UpperImportReport,
+    parsed: list[dict[str, Any]],
+    existing: dict[str, Any],
+    make: Callable[..., Any],
+    compared: tuple[str, ...],
+) -> None:
+    """Create the rows ``existing`` (code -> row) lacks, update the others; ``compared`` are the fields
+    whose change counts a row as updated rather than unchanged."""
+    now = utcnow()
+    for values in parsed:
+        common = {**values, "source_file": path.name[:200], "provenance": report.provenance}
+        found = existing.get(values["code"])
+        if found is None:
+            session.add(make(imported_at=now, **common))
+            report.created += 1
+            continue
+        if all(getattr(found, k) == values[k] for k in compared):
+            report.unchanged += 1
+        else:
+            report.updated += 1
+        for key, value in common.items():
+            setattr(found, key, value)
+        found.imported_at = now
+    session.flush()
+
+
 def import_basic_catalogue(
     session: Session, actor: Principal, path: Path, *, level: str, provenance: str | None = None
 ) -> UpperImportReport:
@@ -225,59 +286,27 @@ def import_basic_catalogue(
         raise Invalid("上级目录层级应为 province（省级）或 city（市级）", {"level": [str(level)]})
     notes, records = _read(path, BASIC_REQUIRED, BASIC_OPTIONAL)
     report = UpperImportReport(provenance=_provenance(notes, provenance, path))
-    parsed: list[dict[str, Any]] = []
-    seen: dict[str, int] = {}
-    for line, row in records:
-        report.rows += 1
-        if "__error__" in row:
-            report.errors.append((line, row["__error__"]))
-            continue
-        problems: list[str] = []
-        code = _code(row["基本编码"], problems)
-        if code and code in seen:
-            problems.append(f"基本编码 {code} 与第 {seen[code]} 行重复")
+
+    def values_of(row: dict[str, str], problems: list[str]) -> dict[str, Any]:
         values: dict[str, Any] = {
-            "code": code,
             "name": _name(row["名称"], problems),
             "task_type": _task_type(row["事项类型"], problems, required=True),
             "legal_basis": (row.get("设定依据") or "").strip() or None,
             "use_levels": _levels(row.get("行使层级") or "", problems),
             "competent_department": (row.get("主管部门") or "").strip() or None,
-            "source_line": line,
         }
         if values["legal_basis"] and len(values["legal_basis"]) > 20000:
             problems.append("设定依据超过 20000 个字符")
         if values["competent_department"] and len(values["competent_department"]) > 100:
             problems.append("主管部门超过 100 个字符")
-        if problems:
-            report.errors.append((line, "；".join(problems)))
-            continue
-        seen[code] = line
-        parsed.append(values)
-    if not parsed and not report.errors:
-        raise Invalid(f"{path.name}：文件没有数据行", {"file": [path.name]})
-    _refuse(path, report.errors)
+        return values
 
+    parsed = _parse_rows(path, records, report, values_of)
     existing = {
         u.code: u for u in session.exec(select(UpperCatalogItem).where(UpperCatalogItem.level == level))
     }
-    now = utcnow()
-    for values in parsed:
-        common = {**values, "source_file": path.name[:200], "provenance": report.provenance}
-        found = existing.get(values["code"])
-        if found is None:
-            session.add(UpperCatalogItem(level=level, imported_at=now, **common))
-            report.created += 1
-            continue
-        keys = ("name", "task_type", "legal_basis", "use_levels", "competent_department")
-        if all(getattr(found, k) == values[k] for k in keys):
-            report.unchanged += 1
-        else:
-            report.updated += 1
-        for key, value in common.items():
-            setattr(found, key, value)
-        found.imported_at = now
-    session.flush()
+    _upsert(session, path, report, parsed, existing, lambda **row: UpperCatalogItem(level=level, **row),
+            ("name", "task_type", "legal_basis", "use_levels", "competent_department"))
     report.linked = link_district_items(session)
     audit.record(
         session,
@@ -355,48 +384,16 @@ def import_no_contact_list(
     _require(permissions.can_manage_catalogue(actor), "仅区级管理员可以导入不见面审批标准清单")
     notes, records = _read(path, NO_CONTACT_REQUIRED, NO_CONTACT_OPTIONAL)
     report = UpperImportReport(provenance=_provenance(notes, provenance, path))
-    parsed: list[dict[str, Any]] = []
-    seen: dict[str, int] = {}
-    for line, row in records:
-        report.rows += 1
-        if "__error__" in row:
-            report.errors.append((line, row["__error__"]))
-            continue
-        problems: list[str] = []
-        code = _code(row["基本编码"], problems)
-        if code and code in seen:
-            problems.append(f"基本编码 {code} 与第 {seen[code]} 行重复")
-        values: dict[str, Any] = {
-            "code": code,
+
+    def values_of(row: dict[str, str], problems: list[str]) -> dict[str, Any]:
+        return {
             "name": _name(row["名称"], problems),
             "task_type": _task_type(row.get("事项类型") or "", problems, required=False),
-            "source_line": line,
         }
-        if problems:
-            report.errors.append((line, "；".join(problems)))
-            continue
-        seen[code] = line
-        parsed.append(values)
-    if not parsed and not report.errors:
-        raise Invalid(f"{path.name}：文件没有数据行", {"file": [path.name]})
-    _refuse(path, report.errors)
+
+    parsed = _parse_rows(path, records, report, values_of)
     existing = {n.code: n for n in session.exec(select(NoContactStandardItem))}
-    now = utcnow()
-    for values in parsed:
-        common = {**values, "source_file": path.name[:200], "provenance": report.provenance}
-        found = existing.get(values["code"])
-        if found is None:
-            session.add(NoContactStandardItem(imported_at=now, **common))
-            report.created += 1
-            continue
-        if (found.name, found.task_type) == (values["name"], values["task_type"]):
-            report.unchanged += 1
-        else:
-            report.updated += 1
-        for key, value in common.items():
-            setattr(found, key, value)
-        found.imported_at = now
-    session.flush()
+    _upsert(session, path, report, parsed, existing, NoContactStandardItem, ("name", "task_type"))
     audit.record(
         session,
         actor=actor,

@@ -66,3 +66,15 @@ def test_diff_of_states_skips_bookkeeping_and_reads_unknown_keys_by_name():
     new = {"version": 4, "updated_at": "2026-12-01T00:00:00+00:00", "promise_days": 5, "new_element": "甲"}
     changes = history.diff_states(old, new)
     assert [(c.label, c.old, c.new) for c in changes] == [("new_element", NOT_RECORDED, "甲")]
+
+
+def test_the_child_lists_are_the_ones_an_entry_change_takes():
+    """ENTRY_CHILD_LISTS (what a revision may carry) and prepare_entry_change's keyword arguments stay
+    in step."""
+    import inspect
+
+    from catalog.entries import ENTRY_CHILD_LISTS, prepare_entry_change
+
+    params = set(inspect.signature(prepare_entry_change).parameters)
+    params -= {"session", "entry", "fields", "known_errors"}
+    assert params == set(ENTRY_CHILD_LISTS)
