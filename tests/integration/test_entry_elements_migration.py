@@ -9,37 +9,21 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from alembic.config import Config
 
 from core.db import make_engine
-from tests.conftest import _ensure_pg_database, pg_test_url
+from tests.factories.migrations import alembic_config, empty_database_url
 
-ROOT = Path(__file__).resolve().parents[2]
 BEFORE = "5e1a9c3d7b20"
 THIS = "0974e69fbf2d"
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-def _config(url: str) -> Config:
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.attributes["url"] = url
-    cfg.attributes["skip_logging"] = True
-    return cfg
+_config = alembic_config
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'elements_migration.db'}"
-    url = sa.engine.make_url(pg_test_url())
-    url = url.set(database=f"{url.database}_elements_migration").render_as_string(hide_password=False)
-    _ensure_pg_database(url)
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
-    return url
+    return empty_database_url(request.param, tmp_path, "elements_migration")
 
 
 def _entry(conn: sa.Connection, n: int, *, visits: int = 1, days: int | None = None) -> int:

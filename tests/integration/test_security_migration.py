@@ -10,36 +10,20 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from alembic.config import Config
 
 from core.db import make_engine
-from tests.conftest import _ensure_pg_database, pg_test_url
+from tests.factories.migrations import alembic_config, empty_database_url
 
-ROOT = Path(__file__).resolve().parents[2]
 BEFORE = "b02311bfa7a4"
 THIS = "d0d8ce8f3bdd"
 
 
-def _config(url: str) -> Config:
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.attributes["url"] = url
-    cfg.attributes["skip_logging"] = True
-    return cfg
+_config = alembic_config
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'migration.db'}"
-    url = sa.engine.make_url(pg_test_url())
-    url = url.set(database=f"{url.database}_migration").render_as_string(hide_password=False)
-    _ensure_pg_database(url)
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
-    return url
+    return empty_database_url(request.param, tmp_path, "migration")
 
 
 def _utc(value: datetime | str | None) -> datetime | None:
