@@ -323,18 +323,15 @@ def replace_children(
     old_d: dict[str, Any] = {}
     new_d: dict[str, Any] = {}
     before = children_snapshot(session, entry_id)
-    if steps is not None and before["steps"] != steps:
-        for step in entry_steps(session, entry_id):
-            session.delete(step)
+    lists = (("steps", steps, EntryStep, entry_steps), ("faqs", faqs, EntryFaq, entry_faqs))
+    for name, rows, model, current in lists:
+        if rows is None or before[name] == rows:
+            continue
+        for old in current(session, entry_id):
+            session.delete(old)
         session.flush()
-        session.add_all(EntryStep(entry_id=entry_id, **row) for row in steps)
-        old_d["steps"], new_d["steps"] = before["steps"], steps
-    if faqs is not None and before["faqs"] != faqs:
-        for faq in entry_faqs(session, entry_id):
-            session.delete(faq)
-        session.flush()
-        session.add_all(EntryFaq(entry_id=entry_id, **row) for row in faqs)
-        old_d["faqs"], new_d["faqs"] = before["faqs"], faqs
+        session.add_all(model(entry_id=entry_id, **row) for row in rows)
+        old_d[name], new_d[name] = before[name], rows
     session.flush()
     return old_d, new_d
 
