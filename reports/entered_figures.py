@@ -283,3 +283,60 @@ def load_figures_csv(session: Session, actor: Principal, *, year: int, text: str
     for key, value, lower, note in parsed:
         save_figure(session, actor, year=year, key=key, value=value, lower_bound=lower, note=note)
     return len(parsed)
+
+
+def save_figures(
+    session: Session, actor: Principal, *, year: int, values: dict[str, tuple[str, bool]]
+) -> int:
+    """The entered-figures form: every (value, lower bound) by key, all checked before any is stored.
+
+    A blank value removes the figure (unknown again). Invalid names each key with its problem.
+    """
+    require_report_admin(actor)
+    check_year(year)
+    errors: dict[str, list[str]] = {}
+    clean: dict[str, tuple[str | None, bool]] = {}
+    for key, (raw, lower) in values.items():
+        definition = BY_KEY.get(key)
+        if definition is None:
+            errors[key] = [f"不认识的填报项：{key}"]
+            continue
+        if not raw.strip():
+            clean[key] = (None, False)
+            continue
+        try:
+            clean[key] = (parse_value(definition, raw), lower)
+        except ValueError as exc:
+            errors[key] = [str(exc)]
+            continue
+        if lower and definition.kind not in (COUNT, AMOUNT):
+            errors[key] = ["只有计数和金额可以标为“余/多”"]
+    if errors:
+        raise Invalid(f"{len(errors)} 项填报有误，均未保存", errors)
+    existing = {
+        r.key: r for r in session.exec(select(EnteredFigure).where(col(EnteredFigure.year) == year)).all()
+    }
+    changed = 0
+    for key, (value, lower) in clean.items():
+        row = existing.get(key)
+        if value is None:
+            if row is not None:
+                session.delete(row)
+                session.flush()
+                record(
+                    session,
+                    actor=actor,
+                    action="reports.delete_entered_figure",
+                    entity_type="entered_figure",
+                    entity_id=f"{year}:{key}",
+                    old={"value": row.value, "unit": row.unit, "lower_bound": row.lower_bound},
+                )
+                changed += 1
+            continue
+        if row is not None and (row.value, row.lower_bound) == (value, lower):
+            continue
+        save_figure(
+            session, actor, year=year, key=key, value=value, lower_bound=lower, note=row.note if row else ""
+        )
+        changed += 1
+    return changed
