@@ -100,8 +100,16 @@ class FigureChoice:
     entered: str | None
 
 
+def _empty_count(sources: Sources, definition: entered_figures.FigureDef) -> bool:
+    result = sources.metrics.get(definition.metric or "") or {}
+    return result.get("type") == "count" and result.get("value") == 0
+
+
 def figure_choice(sources: Sources, definition: entered_figures.FigureDef) -> FigureChoice:
-    """The computed figure when the snapshot has data for it, else the entered one (see the module)."""
+    """The computed figure when the snapshot has data for it, else the entered one (see the module).
+
+    “Has data”: not missing, and not a bare zero count where an administrator entered a figure.
+    """
     computed = None
     if definition.metric is not None:
         result = sources.metrics.get(definition.metric)
@@ -116,7 +124,9 @@ def figure_choice(sources: Sources, definition: entered_figures.FigureDef) -> Fi
         entered = entered_figures.format_value(
             definition, stored["value"], stored.get("lower_bound", False), stored.get("unit")
         )
-    if computed is not None:
+    # A count of zero with nothing behind it (a year before the platform kept records) is no evidence
+    # against the figure an administrator entered for that year; any other computed figure wins.
+    if computed is not None and (entered is None or not _empty_count(sources, definition)):
         return FigureChoice(computed, "computed", computed, entered)
     if entered is not None:
         return FigureChoice(entered, "entered", computed, entered)

@@ -494,7 +494,7 @@ PREFILLED = "20.5|decisions"  # 表二 行政许可 本年处理决定数量, pr
 
 
 def _licensing_prefill(session: Any, year: int, values: dict[str, Any]) -> dict[str, Any]:
-    """The decisions counted from the case records (to now, or year end) and the entered value's difference."""
+    """Decisions counted from the case records (to now, or year end), and the entered value's difference."""
     result = report_figures.licensing_decisions(session, year, services.default_as_of(year))
     computed = result["value"]
     entered = values.get(PREFILLED)

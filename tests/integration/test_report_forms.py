@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 from core import users
 from core.auth import SYSTEM, Role
 from core.errors import Invalid
-from reports import annual_report, cases, entered_figures, narratives, services, snapshot
+from reports import annual_report, cases, entered_figures, narratives, report_document, services, snapshot
 from reports.models import EnteredFigure, NarrativeBlock
 from tests.conftest import sign_in
 from tests.factories.catalog import make_user
@@ -168,9 +168,31 @@ def test_the_2018_report_prints_every_figure_of_the_file_with_its_unit(
         for key, printed in PRINTED_2018.items():
             assert printed in text, (fmt, key, printed)
         assert narratives.PENDING not in text, fmt  # nothing of the 2018 report is missing
+    # Each figure beside its own name: in the statistics annex, or in the sentence that names it.
+    html = annual_report.render_html(report_2018)
+    annex = html.split("附表：2018年政府信息公开情况统计表")[1]
+    in_annex = {k for _group, keys in report_document.ANNEX_2008 for k in keys}
+    for key in in_annex:
+        name = entered_figures.BY_KEY[key].name
+        assert f"<td>{name}</td><td>{PRINTED_2018[key]}</td>" in annex, key
+    md = annual_report.render_markdown(report_2018)
+    in_prose = {
+        "report_period_start": "统计期限自2018年1月1日起",
+        "report_period_end": "至2018年12月31日止",
+        "published_on": "本报告于2019年2月25日在区政府门户网站公开",
+        "compiled_by": "由泰州市高港区政务公开和电子政务工作领导小组办公室编制本报告",
+        "contact_unit": "请与泰州市高港区网络信息管理中心联系",
+        "contact_phone": "（电话：0523-86966263）",
+        "problems_listed": "仍存在3个方面问题",
+        "improvements_listed": "重点做好3项工作",
+    }
+    assert set(in_annex) | set(in_prose) == set(PRINTED_2018)
+    for key, sentence in in_prose.items():
+        assert sentence in md, key
     # The platform has no 2018 data: the internal appendix says the file's figures stood in for its own.
     internal = annual_report.render_internal_markdown(report_2018)
     assert "| 累计推送证照数据 | 管理员填报 | — | 14万余条 |" in internal
+    assert "| 套餐式场景服务 | 管理员填报 | 0个 | 7个 |" in internal  # nothing recorded in 2018 counts 0
     assert "| 不见面率 | 管理员填报 | — | 100% |" in internal
 
 

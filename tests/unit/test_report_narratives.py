@@ -183,6 +183,20 @@ def test_figure_choice_says_which_value_was_printed() -> None:
     assert (bundles.source, bundles.computed, bundles.entered) == ("computed", "5个", "7个")
     villages = narratives.figure_choice(sources, entered_figures.BY_KEY["village_public_service_items"])
     assert (villages.source, villages.computed, villages.entered) == ("entered", None, "66项")
+    # a year before the platform: nothing recorded counts 0, which does not overrule the entered 7
+    before = payload()
+    before["metrics"]["bundles_published"] = count(0)
+    bundles = narratives.figure_choice(Sources(2018, before), entered_figures.BY_KEY["scenario_bundles"])
+    assert (bundles.source, bundles.computed, bundles.entered, bundles.text) == (
+        "entered",
+        "0个",
+        "7个",
+        "7个",
+    )
+    # without an entered figure the computed zero is printed
+    del before["entered_figures"]["scenario_bundles"]
+    bundles = narratives.figure_choice(Sources(2018, before), entered_figures.BY_KEY["scenario_bundles"])
+    assert (bundles.source, bundles.text) == ("computed", "0个")
 
 
 @pytest.mark.parametrize(
