@@ -376,8 +376,9 @@ def test_docx_contains_the_narrative_and_tables_but_not_the_hash(
     assert "不见面率" in text
     assert snap.hash not in text  # the hash is in the internal appendix, not the published document
     assert len(doc.inline_shapes) == len(annual_report.CHART_SPECS)
-    table4 = doc.tables[2]
-    assert [c.text for c in table4.rows[1].cells] == ["行政复议", "1", "1", "1", "1", "4"]
+    table4 = doc.tables[2]  # the template's layout: three header rows, then one row of 15 cells
+    assert table4.cell(0, 0).text == "行政复议"
+    assert [c.text for c in table4.rows[3].cells] == ["1", "1", "1", "1", "4"] * 3
 
 
 # ---- template tables --------------------------------------------------------------------------------
