@@ -134,7 +134,8 @@ def main() -> None:
             script.write_text(LUA % paths)
             for q in QUERIES:  # warm both workers' caches the way the benchmark will use them
                 url_q = f"{base}/api/v1/search?group={mode}&q={quote(q)}"
-                urllib.request.urlopen(url_q, timeout=10).read()  # noqa: S310
+                # A cold worker loads the segmenter dictionary first (about 1 s, more on a loaded machine).
+                urllib.request.urlopen(url_q, timeout=60).read()  # noqa: S310
             searches[mode] = wrk(base + "/", script, args.duration, args.connections)
         floor = wrk(base + "/healthz", None, max(5, args.duration // 2), args.connections)
     finally:

@@ -28,9 +28,11 @@ from catalog.search.facet_keys import (
     COUNTY_DIGITS,
     TOWN_DIGITS,
     facet_department,
+    facet_department_sql,
     facet_division,
+    facet_division_sql,
 )
-from catalog.search.facets import _empty_facets, _labelled_facets
+from catalog.search.facets import _cells_serve, _empty_facets, _labelled_facets
 from catalog.search.filters import FACETS, SearchFilters, _sql_filters, division_prefix, filter_matches
 from catalog.search.sql import _t
 from catalog.search_models import FIELD_NAME, SearchEntry, SearchPosting
@@ -119,21 +121,31 @@ class _Row:
     values: dict[str, Any]
 
 
+def _facet_columns(conn: sa.Connection, e: sa.Table, f: SearchFilters) -> tuple[Any, ...]:
+    """The columns a row's facet values and filters are read from. When no filter needs a village
+    (the test ``_cells_serve`` applies), a village entry's division is read as its town and its
+    committee as department 0: the filters and facets then give the same answer, and a service's
+    entries in many villages collapse into one row per town."""
+    if _cells_serve(conn, f):
+        division = facet_division_sql(e.c.division_code, e.c.level)
+        department = facet_department_sql(e.c.department_id, e.c.level)
+    else:
+        division, department = e.c.division_code, e.c.department_id
+    return (e.c.level, division, department, e.c.task_type, e.c.no_contact, e.c.depth_level)
+
+
 def _matched_rows(
-    conn: sa.Connection, term_scores: dict[int, int], term_texts: dict[int, str], with_other: bool
+    conn: sa.Connection,
+    term_scores: dict[int, int],
+    term_texts: dict[int, str],
+    with_other: bool,
+    f: SearchFilters,
 ) -> list[_Row]:
     """The facet values of every matched entry, one row per distinct (service, name term, cell)."""
     e, ie, p = _t(SearchEntry), _t(ImplementationEntry), _t(SearchPosting)
     svc = _service_sql(ie, e)
     ids = sorted(term_scores)
-    facet_cols = (
-        e.c.level,
-        e.c.division_code,
-        e.c.department_id,
-        e.c.task_type,
-        e.c.no_contact,
-        e.c.depth_level,
-    )
+    facet_cols = _facet_columns(conn, e, f)
     rows: list[_Row] = []
     by_name = (
         sa.select(svc, e.c.name_term_id, *facet_cols)
@@ -156,6 +168,7 @@ def _matched_rows(
             .join(best, best.c.entry_id == e.c.entry_id)
             .join(ie, ie.c.id == e.c.entry_id)
             .where(e.c.name_term_id.not_in(ids))
+            .distinct()
         )
         for s, fld, name_len, name, *vals in conn.execute(other):
             rows.append(_Row(int(s), (1, int(fld), int(name_len), name, 0), _row_values(*vals)))
@@ -168,17 +181,7 @@ def _browse_rows(conn: sa.Connection, f: SearchFilters) -> list[_Row]:
     svc = _service_sql(ie, e)
     failed = [sa.case((cond, 0), else_=1) for cond in _sql_filters(f, e)]
     stmt = (
-        sa.select(
-            svc,
-            e.c.name_len,
-            e.c.name,
-            e.c.level,
-            e.c.division_code,
-            e.c.department_id,
-            e.c.task_type,
-            e.c.no_contact,
-            e.c.depth_level,
-        )
+        sa.select(svc, e.c.name_len, e.c.name, *_facet_columns(conn, e, f))
         .join(ie, ie.c.id == e.c.entry_id)
         .distinct()
     )
@@ -192,12 +195,14 @@ def group_counts(conn: sa.Connection, rows: Sequence[_Row], f: SearchFilters) ->
     facet's service counts under the other facets' filters."""
     best: dict[int, tuple[Any, ...]] = {}
     counted: dict[str, dict[Any, set[int]]] = {k: defaultdict(set) for k in FACETS}
+    filtered = f.active()
     for row in rows:
         v = row.values
-        if filter_matches(f, v) and (row.service not in best or row.rank < best[row.service]):
+        passes = not filtered or filter_matches(f, v)
+        if passes and (row.service not in best or row.rank < best[row.service]):
             best[row.service] = row.rank
         for facet in FACETS:
-            if not filter_matches(f, v, facet):
+            if filtered and not filter_matches(f, v, facet):
                 continue
             if facet == "division":
                 counted[facet][facet_division(v["division"], v["level"])].add(row.service)
@@ -242,7 +247,7 @@ def matched_services(
     """``group_counts`` over the entries the matched terms reach."""
     if not term_scores:
         return Ranked([], _empty_facets())
-    return group_counts(conn, _matched_rows(conn, term_scores, term_texts, with_other), f)
+    return group_counts(conn, _matched_rows(conn, term_scores, term_texts, with_other, f), f)
 
 
 def browsed_services(conn: sa.Connection, f: SearchFilters) -> Ranked:
