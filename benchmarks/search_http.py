@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -112,8 +113,20 @@ def main() -> None:
         CITY_REGISTRY_DATABASE_URL=f"sqlite:///{tmp / 'registry.db'}",
     )
     env["SECRET_KEY"] = "bench-" + os.urandom(8).hex()  # a throwaway server
+    # The app refuses to start without the city registry's key (nothing here syncs): a throwaway one.
+    env["CITY_REGISTRY_KEY"] = os.environ.get("CITY_REGISTRY_KEY") or secrets.token_urlsafe(32)
     gunicorn = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "wsgi:app"],
+        # --timeout 120: a cold worker on a loaded shared machine must not be killed while it warms up.
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "-w",
+            "2",
+            "--timeout",
+            "120",
+            "-b",
+            f"127.0.0.1:{port}",
+            "wsgi:app",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -141,7 +141,15 @@ def home() -> Any:
         .group_by(e.c.department_id, e.c.department_name)
         .order_by(sa.func.count().desc(), e.c.department_id)
     ).all()
-    return render_template("portal/home.html", total=total, towns=towns, departments=depts, themes=THEMES)
+    return render_template(
+        "portal/home.html",
+        total=total,
+        towns=towns,
+        departments=depts,
+        themes=THEMES,
+        chosen_place=_chosen_place()[0],
+        place_options=_place_options(session),
+    )
 
 
 def _towns(session: Any) -> list[tuple[Division, int]]:
