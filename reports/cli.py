@@ -13,7 +13,7 @@ from core.auth import SYSTEM
 from core.errors import DomainError
 from core.types import china_today
 from core.web import database, settings
-from reports import annual_report, cases, entered_figures, services, snapshot, supervision
+from reports import annual_report, bundles, cases, entered_figures, services, snapshot, supervision
 
 
 @click.group("reports", help="覆盖率指标、年末快照与年度报告 (metrics, snapshots, annual report)")
@@ -71,6 +71,23 @@ def load_figures(csv_path: Path, year: int) -> None:
     except DomainError as exc:
         _fail(exc)
     click.echo(f"已导入 {year} 年填报数字 {count} 项；请重新冻结 {year} 年快照后生成报告")
+
+
+@reports_cli.command("check-bundles")
+@with_appcontext
+def check_bundles() -> None:
+    """检查“一件事”套餐：开办类含延续/变更/注销事项、事项未发布、未填报承诺时限。有问题时退出码为 1。"""
+    with database().transaction() as session:
+        found = bundles.check_bundles(session)
+        names = {b.id: b.name for b in bundles.list_bundles(session)}
+    if not found:
+        click.echo("“一件事”检查通过：未发现问题")
+        return
+    for bundle_id, warnings in found.items():
+        click.echo(f"“{names.get(bundle_id, bundle_id)}”（编号 {bundle_id}）：")
+        for w in warnings:
+            click.echo(f"  - {w}")
+    sys.exit(1)
 
 
 @reports_cli.command("snapshot")

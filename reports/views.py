@@ -581,7 +581,9 @@ def bundles_admin() -> Any:
     session = db_session()
     rows = bundles.list_bundles(session)
     counts = {b.id: len(bundles.bundle_entry_ids(session, b.id)) for b in rows if b.id is not None}
-    return render_template("reports/bundles_admin.html", bundles=rows, counts=counts)
+    return render_template(
+        "reports/bundles_admin.html", bundles=rows, counts=counts, warnings=bundles.check_bundles(session)
+    )
 
 
 class BundleForm(TypedDict):
@@ -648,7 +650,8 @@ def bundle_edit(bundle_id: int | None) -> Any:
 def bundle_admin_view(bundle_id: int) -> Any:
     require_admin()
     view = bundles.bundle_view(db_session(), bundle_id, public=False)
-    return render_template("reports/bundle_public.html", view=view, admin=True)
+    warnings = bundles.check_bundle(db_session(), bundle_id)
+    return render_template("reports/bundle_public.html", view=view, admin=True, warnings=warnings)
 
 
 # ---- narrative blocks and entered figures -------------------------------------------------------------
@@ -885,3 +888,14 @@ def register(app: Flask, api: Any) -> None:
     app.cli.add_command(reports_cli)
     # The reports API was unversioned until this release; the old URLs redirect for one more.
     add_moved_prefix(app, "/api/reports", "/api/v1/reports")
+
+    @app.context_processor
+    def bundle_links() -> dict[str, Any]:
+        """The portal's pages (catalog, which never imports reports) link to the 一件事 bundles
+        through these two template functions."""
+        return {
+            "published_bundles": lambda: bundles.list_bundles(db_session(), published_only=True),
+            "bundles_of_entry": lambda entry_id: bundles.bundles_of_entries(db_session(), [entry_id]).get(
+                entry_id, []
+            ),
+        }
