@@ -13,10 +13,12 @@ from catalog.search.aliases import Alias, active_aliases
 from catalog.search.facets import _cell_facets, _cells_serve, _empty_facets, _facets
 from catalog.search.filters import SearchFilters, _sql_filters
 from catalog.search.grouping import Ranked, ServiceGroup, browsed_services, matched_services, page_places
+from catalog.search.lexicon import synonyms
 from catalog.search.misses import log_zero_result
 from catalog.search.sql import _q, _t
 from catalog.search.text import (
     _LATIN,
+    GENERIC_WORDS,
     has_cjk,
     meaningful_words,
     normalize_query,
@@ -50,10 +52,19 @@ FUZZY = 32
 # A homophone typo corrected through pinyin (采伐正 -> 采伐证): below all-words (a query as typed),
 # above a one-edit match and closest matches; one point less per jump over left-out characters.
 HOMOPHONE = 40
-# Closest matches when nothing matched in full: below every full match, plus the characters covered.
+# Closest matches when nothing matched in full: below every full match, plus the characters covered
+# (a name covering more of what the query is about ranks higher).
 PARTIAL = 10
 FIELD_SCORES = {FIELD_KEYWORD: 25, FIELD_DEPARTMENT: 20, FIELD_MATERIAL: 12}
 VARIANT_PENALTY = 3
+# A word swapped for its thesaurus synonym (狗 -> 犬, 户口 -> 户籍) is further from what was typed than
+# an alias an administrator wrote for this catalogue: it ranks below the query as typed and below
+# alias targets, and above homophone and partial matches.
+SYNONYM_PENALTY = 6
+# Each synonym phrase costs index lookups; a query with many swappable words keeps the first ones.
+MAX_SYNONYM_PHRASES = 12
+# Synonyms tried per word when looking for closest matches (each is one indexed lookup).
+MAX_PARTIAL_SYNONYMS = 4
 
 _TASK_CODE = re.compile(r"^[0-9a-z]{31}$")
 
@@ -124,6 +135,12 @@ class SearchResult:
 class _Phrase:
     words: tuple[str, ...]
     penalty: int  # subtracted from name scores (variants rank below the query as typed)
+    # Highest score the phrase may give: an alias found inside a longer query whose other words say
+    # more ("潜水艇驾驶执照", "集体户口迁移") answers only part of it, so it ranks as a closest match.
+    cap: int | None = None
+    # Whether a one-typo match of the phrase may be tried: not for a thesaurus swap, which is already
+    # a guess (宅基地 -> 住地 would then find 用地).
+    typo_ok: bool = True
 
 
 FIELD_LABELS = {
@@ -148,23 +165,67 @@ def _phrases(query: str, aliases: list[Alias]) -> list[_Phrase]:
         cut = tuple(w for word in p.words for w in segment(word))
         if len(cut) > len(p.words) and len(cut) <= MAX_SEGMENTS:
             out.append(_Phrase(cut, max(p.penalty, VARIANT_PENALTY)))
+    out += _synonym_phrases(query)
     compact = query.replace(" ", "")
-    for alias in aliases:
-        hit = alias.alias in compact or (
+    hits = [
+        alias
+        for alias in aliases
+        if alias.alias in compact
+        or (
             _LATIN.match(compact) is not None
             and compact in (alias.pinyin, alias.initials)
             and len(compact) >= 2
         )
-        if hit:
-            for target in alias.targets:
-                out.append(_Phrase(tuple(target.split()), VARIANT_PENALTY))
-            if alias.alias != compact:
-                out.append(_Phrase((alias.alias,), VARIANT_PENALTY))
+    ]
+    # An alias inside a longer alias that also matched is part of it (户口 in 迁户口): the longer one
+    # says more precisely what was meant, so the shorter one's targets rank a point below.
+    inner = {a.alias for a in hits if any(a.alias != b.alias and a.alias in b.alias for b in hits)}
+    for alias in hits:
+        # What the alias leaves over, without fillers and generic act words: when that still holds
+        # two characters or more (集体…迁移, 潜水艇, a typo such as 签移), the alias answers only part
+        # of the query; its targets with the leftover words answer all of it.
+        # (An alias inside a longer one leaves over what the longer one does.)
+        span = max((b.alias for b in hits if alias.alias in b.alias), key=len)
+        left = strip_fillers(compact.replace(span, " ")) if span in compact else ""
+        leftover = [w for word in left.split() for w in segment(word) if w not in GENERIC_WORDS]
+        rest = meaningful_words(left) if left else ()
+        cap = PARTIAL + len(span) if sum(map(len, leftover)) >= 2 else None
+        penalty = VARIANT_PENALTY + (1 if alias.alias in inner else 0)
+        for target in alias.targets:
+            out.append(_Phrase(tuple(target.split()), penalty, cap))
+            if rest and len(rest) + len(target.split()) <= MAX_SEGMENTS:
+                out.append(_Phrase((*target.split(), *rest), penalty))
+        if alias.alias != compact:
+            out.append(_Phrase((alias.alias,), penalty, cap))
     unique: dict[tuple[str, ...], _Phrase] = {}
     for p in out:
-        if p.words and (p.words not in unique or unique[p.words].penalty > p.penalty):
+        if p.words and (p.words not in unique or _ceiling(unique[p.words]) < _ceiling(p)):
             unique[p.words] = p
     return list(unique.values())
+
+
+def _ceiling(p: _Phrase) -> tuple[int, int, int]:
+    """Which of two phrases with the same words to keep: the uncapped one, then the smaller penalty."""
+    return (0, p.cap, -p.penalty) if p.cap is not None else (1, 0, -p.penalty)
+
+
+def _synonym_phrases(query: str) -> list[_Phrase]:
+    """The query (as typed, and without fillers) with one of its words swapped for a thesaurus
+    synonym: contiguous ("户口迁移" -> 户籍迁移) and as all-words (户籍 迁移), one swap at a time."""
+    out: list[_Phrase] = []
+    # Without fillers first: the words that say what the query is about are the ones worth swapping.
+    bases = [strip_fillers(query).replace(" ", ""), query.replace(" ", "")]
+    for base in dict.fromkeys(b for b in bases if has_cjk(b)):
+        cut = segment(base)
+        if len(cut) > MAX_SEGMENTS:
+            continue
+        for i, word in enumerate(cut):
+            for syn in synonyms(word):
+                swapped = (*cut[:i], syn, *cut[i + 1 :])
+                out.append(_Phrase(("".join(swapped),), SYNONYM_PENALTY, typo_ok=False))
+                if len(swapped) > 1:
+                    out.append(_Phrase(swapped, SYNONYM_PENALTY, typo_ok=False))
+    return out[:MAX_SYNONYM_PHRASES]
 
 
 def _candidate_terms(
@@ -213,7 +274,8 @@ def _match_phrase(conn: sa.Connection, phrase: _Phrase) -> dict[int, tuple[int, 
     out = {}
     for tid in common:
         score = per_word[0][tid][0] if len(per_word) == 1 else min(ALL_WORDS, *(w[tid][0] for w in per_word))
-        out[tid] = (score - phrase.penalty, per_word[0][tid][1])
+        score -= phrase.penalty
+        out[tid] = (score if phrase.cap is None else min(score, phrase.cap), per_word[0][tid][1])
     return out
 
 
@@ -228,12 +290,15 @@ def _match_fuzzy(conn: sa.Connection, phrase: str) -> dict[int, tuple[int, str]]
     return out
 
 
-def _match_partial(conn: sa.Connection, query: str) -> tuple[dict[int, tuple[int, str]], set[str]]:
+def _match_partial(
+    conn: sa.Connection, query: str, aliases: list[Alias]
+) -> tuple[dict[int, tuple[int, str]], set[str]]:
     """Names holding more than half of the query's meaningful characters (closest matches).
 
     "More than half" keeps nonsense out: 火星移民申请 shares at most 移民 with a name (2 of 4), so it
     still finds nothing, while 夜间施工噪音许可 finds 夜间建筑施工许可 (4 of 6). Each word is one
-    indexed lookup, as any query word is; the words are few (at most ``MAX_SEGMENTS``).
+    indexed lookup, as any query word is; the words are few (at most ``MAX_SEGMENTS``). A word is
+    covered by the word itself, a thesaurus synonym or, when it is an alias, the alias's targets.
     """
     words = meaningful_words(query)[:MAX_SEGMENTS]
     total = sum(len(w) for w in words)
@@ -243,10 +308,17 @@ def _match_partial(conn: sa.Connection, query: str) -> tuple[dict[int, tuple[int
     texts: dict[int, str] = {}
     hit_words: dict[int, set[str]] = {}
     for word in words:
-        for tid, (_score, text) in _match_phrase(conn, _Phrase((word,), 0)).items():
+        # A name holding the word, a thesaurus synonym of it or its alias targets covers it (once).
+        reached: dict[int, tuple[str, tuple[str, ...]]] = {}
+        forms: list[tuple[str, ...]] = [(form,) for form in (word, *synonyms(word)[:MAX_PARTIAL_SYNONYMS])]
+        forms += [tuple(t.split()) for a in aliases if a.alias == word for t in a.targets]
+        for form in forms:
+            for tid, (_score, text) in _match_phrase(conn, _Phrase(form, 0)).items():
+                reached.setdefault(tid, (text, form))
+        for tid, (text, form) in reached.items():
             covered[tid] = covered.get(tid, 0) + len(word)
             texts[tid] = text
-            hit_words.setdefault(tid, set()).add(word)
+            hit_words.setdefault(tid, set()).update(form)
     out = {tid: (PARTIAL + n, texts[tid]) for tid, n in covered.items() if 2 * n > total}
     used = set().union(*(hit_words[tid] for tid in out)) if out else set()
     return out, used
@@ -311,8 +383,11 @@ def search(
 
     term_scores: dict[int, int] = {}
     term_texts: dict[int, str] = {}
-    phrases = _phrases(query, active_aliases(session) if use_aliases else [])
+    aliases = active_aliases(session) if use_aliases else []
+    phrases = _phrases(query, aliases)
     matched_words: set[str] = set()
+    # What an alias inside a longer query reached, at the score it would have had uncapped.
+    part_hits: dict[int, int] = {}
     for phrase in phrases:
         found = _match_phrase(conn, phrase)
         if found:
@@ -320,6 +395,10 @@ def search(
         for tid, (score, text) in found.items():
             term_scores[tid] = max(term_scores.get(tid, 0), score)
             term_texts[tid] = text
+        if phrase.cap is not None:
+            uncapped = _match_phrase(conn, _Phrase(phrase.words, phrase.penalty)) if found else {}
+            for tid, (score, _text) in uncapped.items():
+                part_hits[tid] = max(part_hits.get(tid, 0), score)
     suggestion = None
     if max(term_scores.values(), default=0) < CONTAINS - VARIANT_PENALTY:
         # Nothing holds the query as typed: try it as heard (a pinyin IME's commonest typo).
@@ -348,7 +427,7 @@ def search(
             term_texts[code_hit[0]] = code_hit[1]
     if not term_scores:
         for phrase in phrases:
-            if len(phrase.words) == 1:
+            if len(phrase.words) == 1 and phrase.typo_ok:
                 for tid, (score, text) in _match_fuzzy(conn, phrase.words[0]).items():
                     term_scores[tid] = max(term_scores.get(tid, 0), score)
                     term_texts[tid] = text
@@ -358,14 +437,20 @@ def search(
                     break
 
     partial = False
-    if not term_scores:
-        found, words = _match_partial(conn, query)
-        for tid, (score, text) in found.items():
-            term_scores[tid] = score
-            term_texts[tid] = text
-        if found:
-            partial = True
+    best_part = max(term_scores.values(), default=0)
+    if best_part < FUZZY:
+        # Nothing matched the whole query (at most an alias matched part of it): closest matches.
+        found, words = _match_partial(conn, query, aliases)
+        if part_hits and max((sc for sc, _t in found.values()), default=0) <= best_part:
+            # No name covers more of the query than the alias did: the alias's answer stands as it is.
+            term_scores.update(part_hits)
+        else:
+            for tid, (score, text) in found.items():
+                if score > term_scores.get(tid, 0):
+                    term_scores[tid] = score
+                    term_texts[tid] = text
             matched_words.update(words)
+            partial = bool(term_scores)
 
     scope, with_other = _scope(conn, e, term_scores)
     if group:

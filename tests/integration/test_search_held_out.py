@@ -27,15 +27,16 @@ from catalog.search.evaluation import (
 )
 from catalog.search_api import EVALUATION_DEPARTMENT_MAP, EVALUATION_USCC_MAP, REAL_ITEMS_CSV
 
-# Held-out half, aliases on, measured 2026-11-30 on the 1,135 real items (docs/search.md).
+# Held-out half, aliases on, measured 2026-11-30 on the 1,135 real items (docs/search.md); raised
+# after the thesaurus and closest-match changes of issue 14 item 4 (0.547, 0.795, 1.000, 0.688, 15.1 %).
 FLOORS = {
-    "colloquial_mrr": 0.50,
-    "typo_mrr": 0.75,
+    "colloquial_mrr": 0.54,
+    "typo_mrr": 0.79,
     "keyword_recall": 1.00,
     "no_answer_precision": 0.68,
 }
 # Lower is better for this one: a ceiling.
-ZERO_RATE_CEILING = 0.18
+ZERO_RATE_CEILING = 0.16
 
 
 @pytest.fixture(scope="module")

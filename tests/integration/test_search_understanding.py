@@ -13,6 +13,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from catalog import search as engine
+from catalog.search.query import SYNONYM_PENALTY
 from core.db import Database
 from tests.conftest import make_settings
 from tests.factories.catalog import make_department, make_item
@@ -33,6 +34,12 @@ NAMES = [
     "最低生活保障",
     "犬类准养证核发",
     "拖拉机/联合收割机驾驶证初次申领",
+    # Thesaurus synonyms (户籍 = 户口), an alias inside a longer question (户口), and a name one edit
+    # from a thesaurus swap (宅基地 -> 住地, 用地).
+    "户口迁移审批",
+    "户口变更",
+    "集体户口管理",
+    "临时用地审批",
 ]
 
 
@@ -192,3 +199,39 @@ def test_page_and_api_offer_the_corrected_query(client: Any) -> None:
     assert "您是不是要找：" in page
     assert "采伐证</a>" in page
     assert client.get("/api/v1/search", query_string={"q": "最低生活保障"}).get_json()["suggestion"] is None
+
+
+def test_a_thesaurus_synonym_finds_a_name_written_with_the_other_word(session: Any) -> None:
+    # 户籍 and 户口 are one 词林 synonym group; no alias row says so.
+    result = engine.search(session, "户籍迁移", use_aliases=False)
+    assert [h.name for h in result.items] == ["户口迁移审批"]
+    assert "户口迁移" in result.variants
+
+
+def test_a_synonym_match_ranks_below_the_word_as_typed_and_below_an_alias(session: Any) -> None:
+    typed = engine.search(session, "户口迁移").items[0].score
+    swapped = engine.search(session, "户籍迁移", use_aliases=False).items[0].score
+    assert swapped == engine.PREFIX - SYNONYM_PENALTY
+    assert swapped < engine.PREFIX - engine.VARIANT_PENALTY < typed
+
+
+def test_a_thesaurus_swap_is_not_widened_by_a_one_typo_match(session: Any) -> None:
+    # 宅基地 = 住地 in the thesaurus; 住地审批 is one edit from 临时用地审批, which is not what was asked.
+    assert engine.search(session, "宅基地审批").total == 0
+
+
+def test_names_covering_more_of_a_question_rank_above_an_alias_for_part_of_it(session: Any) -> None:
+    # 户口 is an alias (data/search_aliases.csv); 集体 and 迁移 say more than it does.
+    result = engine.search(session, "集体户口迁移")
+    found = [h.name for h in result.items]
+    assert set(found[:2]) == {"户口迁移审批", "集体户口管理"}
+    assert found.index("户口变更") > 1
+    assert result.partial
+
+
+def test_an_alias_inside_a_question_still_answers_when_nothing_covers_more(session: Any) -> None:
+    # 条件 / 什么 are how the question is asked; 户口 alone is what it is about.
+    result = engine.search(session, "户口需要什么条件")
+    assert result.items
+    assert all("户口" in h.name for h in result.items)
+    assert not result.partial
