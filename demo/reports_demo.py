@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,7 +26,7 @@ from core.auth import SYSTEM
 from core.config import Settings
 from core.db import Database
 from core.types import CHINA_TZ, utcnow
-from reports import bundles, services, snapshot
+from reports import bundles, entered_figures, services, snapshot
 from reports.models import Bundle
 
 # (name, description, the entries to include in handling order: an item's exact name, else a word of it)
@@ -81,6 +82,18 @@ def load(db: Database, settings: Settings, year: int | None = None) -> None:
         create_demo_bundles(session, year, entries)
         enter_template_tables(session, year)
         snapshot.create_snapshot(session, SYSTEM, year)
+        enter_2018_report(session)
+
+
+# The district's published 2018 report figures (data/README.md gives the source). The demo enters them
+# the way an administrator would (`flask reports load-figures`) and freezes 2018, so the report of the
+# old form can be read on `make run` without typing anything.
+REPORT_2018 = Path(__file__).resolve().parent.parent / "data" / "gaogang_2018_report_figures.csv"
+
+
+def enter_2018_report(session: Session) -> None:
+    entered_figures.load_figures_csv(session, SYSTEM, year=2018, text=REPORT_2018.read_text(encoding="utf-8"))
+    snapshot.create_snapshot(session, SYSTEM, 2018)
 
 
 def _published_entries(session: Session) -> list[Any]:

@@ -136,6 +136,14 @@ def test_demo_load_builds_the_gaogang_demo_on_fresh_sqlite_and_is_idempotent(tmp
         from reports.models import CaseRecord
 
         assert session.exec(select(sa.func.count()).select_from(CaseRecord)).one() == 3000
+        # The district's 2018 report figures are entered and 2018 is frozen, so the old-form report
+        # reads with the published figures on `make run`.
+        from reports.models import EnteredFigure, Snapshot
+
+        assert session.exec(select(Snapshot).where(Snapshot.year == 2018)).first() is not None
+        figures_file = (ROOT / "data" / "gaogang_2018_report_figures.csv").read_text(encoding="utf-8")
+        entered = session.exec(select(EnteredFigure).where(EnteredFigure.year == 2018)).all()
+        assert len(entered) == len(figures_file.strip().splitlines()) - 1
 
         # Element content (#12): every town and village claim and at least 150 district entries carry
         # a full element set marked 示例内容; the other district entries record nothing.
