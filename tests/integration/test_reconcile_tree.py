@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import date
+from typing import Any
 
 import orjson
 import pytest
@@ -14,11 +15,15 @@ import sqlalchemy as sa
 
 from city_registry import store as registry_store
 from city_registry import tree as registry_tree
+from core import users
+from core.auth import SYSTEM, Role
 from core.db import Database
+from core.types import utcnow
 from demo import synthetic_licences
 from licenses import bulk, issuing, reconcile, sync
 from licenses import reconcile_tree as district_tree
 from licenses.models import LicenceOutbox
+from tests.conftest import sign_in
 from tests.factories.sync import (
     KEY,
     Issuer,
@@ -131,7 +136,7 @@ def test_a_version_the_registry_rolled_back_is_found_as_behind_and_resent(
         issuing.suspend_licence(session, issuer.actor, ids[0], "整改期间暂停")
     sync.drain(db, client, batch_size=200)
     with db.transaction() as session:
-        ident, revision, status = next(v for v in current_licences(session).values() if v[1] == 2)
+        ident, _revision, status = next(v for v in current_licences(session).values() if v[1] == 2)
     assert status == "suspended"
     key = ident.rsplit(".", 2)[0]
     _registry(registry, "UPDATE registry_licence SET revision = 1, status = 'valid' WHERE licence_key = :k",
@@ -144,7 +149,7 @@ def test_a_version_the_registry_rolled_back_is_found_as_behind_and_resent(
 
 
 def test_extra_records_in_the_registry_are_reported_and_never_deleted(
-    db: Database, issuer: Issuer, client: RegistryClient, registry: RegistryProcess
+    app: Any, db: Database, issuer: Issuer, client: RegistryClient, registry: RegistryProcess
 ) -> None:
     _synced(db, issuer, client, 20)
     (row,) = _registry(registry, "SELECT * FROM registry_licence ORDER BY licence_key LIMIT 1")
@@ -165,7 +170,22 @@ def test_extra_records_in_the_registry_are_reported_and_never_deleted(
     assert report.result == "存在差异"
     sync.drain(db, client, batch_size=200)
     assert extra["licence_key"] in registry_licences(registry.database_url)
-    assert _reconcile(db, client).extra_in_registry == 1  # still there, still reported
+    again = _reconcile(db, client)
+    assert again.extra_in_registry == 1  # still there, still reported
+    # What the nightly task records is what the administrators' page and the metric show.
+    sync.record_run(db, "reconcile", utcnow(), "ok" if again.consistent else "differences", again.as_dict())
+    app.extensions["gaogang.settings"] = app.extensions["gaogang.settings"].with_overrides(
+        metrics_token="scrape-token", metrics_cache_seconds=0)
+    web = app.test_client()
+    metrics = web.get("/metrics", headers={"Authorization": "Bearer scrape-token"}).get_data(as_text=True)
+    assert "gaogang_licence_sync_reconcile_extra 1.0" in metrics
+    with db.transaction() as session:
+        admin_id = users.create_user(session, SYSTEM, users.NewUser(
+            username="reconadmin", password="password-123", display_name="管理员", role=Role.ADMIN))[0].id
+    sign_in(web, admin_id)
+    page = web.get("/admin/sync/").get_data(as_text=True)
+    assert "市级库多出 1 条（仅报告，不删除）" in page
+    assert extra["identifier"] in page
 
 
 def test_a_large_day_is_descended_through_buckets_and_only_the_damaged_leaves_are_listed(
