@@ -42,7 +42,7 @@ from city_registry.store import RegistryStore  # noqa: E402
 from core.auth import SYSTEM, Principal, User  # noqa: E402
 from core.db import Database, id_of, make_engine  # noqa: E402
 from demo import synthetic_licences  # noqa: E402
-from licenses import bulk, grants, reconcile  # noqa: E402
+from licenses import bulk, grants, reconcile, reconcile_tree  # noqa: E402
 from licenses.models import Licence, LicenceType  # noqa: E402
 from workers.registry_client import RegistryClient  # noqa: E402
 
@@ -215,7 +215,7 @@ def main() -> int:
     parser.add_argument("--damage", default="0,0.1,1", help="percentages, comma-separated")
     parser.add_argument("--issuers", type=int, default=8)
     parser.add_argument("--days", type=int, default=730)
-    parser.add_argument("--leaf", type=int, default=reconcile.tree.LEAF)
+    parser.add_argument("--leaf", type=int, default=reconcile_tree.LEAF)
     parser.add_argument("--methods", default="tree,groups")
     parser.add_argument(
         "--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/gaogang_bench_reconcile")
