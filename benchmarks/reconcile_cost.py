@@ -140,18 +140,16 @@ def build_registry(engine: sa.Engine, n: int, issuers: int, days: int) -> None:
             sa.text("VACUUM ANALYZE registry_licence"))
 
 
-def _damaged(n: int, fraction: float) -> tuple[int, int]:
-    """How many licences to damage and the spacing between them (odd g: revision 2)."""
-    count = round(n * fraction / 100)
-    step = 2 * max(1, n // (2 * count)) if count else 0
-    return count, step
+SPREAD = 1_000_003  # a prime: k -> k * SPREAD mod (n/2) visits distinct licences all over the data
 
 
 def damage(engine: sa.Engine, n: int, fraction: float) -> tuple[dict[str, int], list[int]]:
-    count, step = _damaged(n, fraction)
+    """Damage ``fraction`` % of the licences, spread over issuers and days (odd g: revision 2)."""
+    count = round(n * fraction / 100)
     if not count:
         return {"deleted": 0, "rolled_back": 0, "extra": 0}, []
-    picks = [k * step + 1 for k in range(count)]
+    half = n // 2
+    picks = [2 * ((k * SPREAD) % half) + 1 for k in range(1, count + 1)]
     deleted, rolled, extra = picks[0::3], picks[1::3], picks[2::3]
     with engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM registry_licence WHERE sequence = ANY(:g)"), {"g": deleted})
