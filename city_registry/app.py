@@ -22,10 +22,12 @@ import orjson
 from city_registry import protocol
 from city_registry.faults import Faults
 from city_registry.store import RegistryStore
+from city_registry.tree import MAX_NODES, MAX_RECORDS, SCHEME, Node, RegistryTree
 
 log = logging.getLogger("city_registry")
 
 MAX_BODY = 64 * 1024 * 1024
+_TREE_PATHS = ("/api/v1/reconciliation/tree", "/api/v1/reconciliation/tree/records")
 
 
 @dataclass
@@ -58,6 +60,7 @@ class RegistryApp:
         self.key = key
         self.enable_faults = enable_faults
         self.faults = Faults(store.engine)
+        self.tree = RegistryTree(store.engine)
 
     def handle(
         self,
@@ -122,6 +125,8 @@ class RegistryApp:
             if not (query.get("issuer_code") and protocol.parse_day(query.get("day"))):
                 return _error(400, "bad_request", "需要 issuer_code 和 day (YYYY-MM-DD)")
             return _json(200, {"records": self.store.records(query["issuer_code"], query["day"])})
+        if path in _TREE_PATHS and method == "POST":
+            return self._tree(path.endswith("/records"), body)
         if path == "/api/v1/stats" and method == "GET":
             return _json(200, self.store.stats())
         return _error(404, "not_found", "没有这个接口")
@@ -185,6 +190,30 @@ class RegistryApp:
             elif bad == "error_body":
                 answer = {"error": {"code": "internal", "message": "数据库繁忙"}}
         return _json(200, answer)
+
+    def _tree(self, records: bool, body: bytes) -> Reply:
+        """The digest tree (city_registry.tree): children or records of up to MAX_NODES nodes."""
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return _error(400, "malformed_json", "请求体不是合法的 JSON")
+        if not isinstance(data, dict) or not isinstance(data.get("nodes"), list) or not data["nodes"]:
+            return _error(400, "bad_request", "请求体应为 {\"scheme\", \"nodes\": [...]}，且 nodes 非空")
+        if data.get("scheme", SCHEME) != SCHEME:
+            return _error(400, "unsupported_scheme",
+                          f"不支持的摘要方案 {data.get('scheme')!r}，支持 {SCHEME}")
+        if len(data["nodes"]) > MAX_NODES:
+            return _error(413, "too_many_nodes", f"单次最多 {MAX_NODES} 个节点")
+        try:
+            nodes = [Node.parse(n) for n in data["nodes"]]
+        except ValueError as exc:
+            return _error(400, "bad_request", str(exc))
+        if not records:
+            return _json(200, {"scheme": SCHEME, "nodes": self.tree.children(nodes)})
+        listed = self.tree.records(nodes)
+        if listed is None:
+            return _error(413, "too_many_records", f"单次最多列出 {MAX_RECORDS} 条，请细分节点")
+        return _json(200, {"scheme": SCHEME, "nodes": listed})
 
     def _control(self, method: str, path: str, body: bytes) -> Reply:
         if not self.enable_faults:

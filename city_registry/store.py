@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from city_registry import protocol
+from city_registry import protocol, tree
 
 log = logging.getLogger("city_registry")
 
@@ -141,6 +141,7 @@ def make_engine(url: str) -> sa.Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            tree.install_sqlite_functions(dbapi_conn)
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True)

@@ -1,7 +1,12 @@
-"""Reconciliation with the city registry (对账): count and digest per issuer and 颁发日期 on both sides,
-the records of differing groups compared one by one, and what differs re-sent through the outbox.
+"""Reconciliation with the city registry (对账): what the registry lacks or holds in an older version
+is re-sent through the outbox; what it holds that we do not is reported, never deleted.
 
-Moved out of licenses.sync (which sends); the protocol is in docs/city_registry.md.
+Two methods, one report. ``tree`` (the default) descends the registry's digest tree
+(licenses.reconcile_tree): issuer, year, month, day, then hash buckets, only where digests differ,
+so its cost follows the differences. ``groups`` compares count and digest per issuer and 颁发日期
+and lists every record of a differing group: the protocol an older registry offers, used when the
+registry answers 404 to the tree. Moved out of licenses.sync (which sends); the protocol is in
+docs/city_registry.md.
 """
 
 from __future__ import annotations
@@ -17,16 +22,20 @@ from sqlmodel import Session
 
 from core.db import table_of
 from core.types import utcnow
+from licenses import reconcile_tree as tree
 from licenses.models import LicenceOutbox
 from licenses.sync import (
     FAILED,
     PENDING,
     SKIPPED,
     RegistryClient,
+    RegistryTreeUnsupportedError,
     change_rank,
     licence_key,
     request_drain,
 )
+
+MAX_LISTED_EXTRAS = 100  # extras named in the report (all are counted)
 
 _T = table_of(LicenceOutbox)
 
@@ -106,6 +115,16 @@ class ReconcileReport:
     in_flight: int = 0
     dead_letters: int = 0
     extra_in_registry: int = 0
+    # By kind, for what the district holds: the registry lacks it / holds an older change / other.
+    missing_in_registry: int = 0
+    behind_in_registry: int = 0
+    other_in_registry: int = 0
+    extras: list[dict[str, Any]] = field(default_factory=list)  # the first MAX_LISTED_EXTRAS, named
+    method: str = "tree"
+    requests: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    registry_records_listed: int = 0
 
     @property
     def consistent(self) -> bool:
@@ -120,6 +139,37 @@ class ReconcileReport:
         return {**asdict(self), "result": self.result}
 
 
+def _classify(report: ReconcileReport, requeue: list[int], outbox_id: int, outbox_status: str,
+              ours: tuple[str, int, str], held: dict[str, Any] | None) -> None:
+    """One licence the registry holds otherwise than we do: by kind, then re-send, or count it."""
+    identifier, revision, _status = ours
+    if held is None:
+        report.missing_in_registry += 1
+    elif change_rank(str(held["identifier"]), int(held["revision"])) < change_rank(identifier, revision):
+        report.behind_in_registry += 1
+    else:
+        report.other_in_registry += 1
+    if outbox_status == PENDING:
+        report.in_flight += 1
+    elif outbox_status == FAILED:
+        report.dead_letters += 1
+    else:
+        requeue.append(outbox_id)
+
+
+def _note_extra(report: ReconcileReport, issuer_code: str, held: dict[str, Any]) -> None:
+    report.extra_in_registry += 1
+    if len(report.extras) < MAX_LISTED_EXTRAS:
+        report.extras.append({"issuer_code": issuer_code, "day": held.get("day"),
+                              "identifier": held.get("identifier"), "revision": held.get("revision"),
+                              "status": held.get("status")})
+
+
+def _same(held: dict[str, Any], identifier: str, revision: int, status: str) -> bool:
+    return bool(held["identifier"] == identifier and held["revision"] == revision
+                and held["status"] == status)
+
+
 def _reconcile_issuer(session: Session, client: RegistryClient, issuer: str, report: ReconcileReport,
                       requeue: list[int]) -> None:
     expected = expected_state(session, issuer)
@@ -132,24 +182,17 @@ def _reconcile_issuer(session: Session, client: RegistryClient, issuer: str, rep
             report.matching += 1
             continue
         held = {r["licence_key"]: r for r in client.records(issuer_code, day)} if remote else {}
+        report.registry_records_listed += len(held)
         differing = 0
         for key, exp in licences.items():
             have = held.pop(key, None)
-            if (
-                have
-                and have["identifier"] == exp.identifier
-                and have["revision"] == exp.revision
-                and have["status"] == exp.licence_status
-            ):
+            if have and _same(have, exp.identifier, exp.revision, exp.licence_status):
                 continue
             differing += 1
-            if exp.status == PENDING:
-                report.in_flight += 1
-            elif exp.status == FAILED:
-                report.dead_letters += 1
-            else:
-                requeue.append(exp.outbox_id)
-        report.extra_in_registry += len(held)
+            _classify(report, requeue, exp.outbox_id, exp.status,
+                      (exp.identifier, exp.revision, exp.licence_status), have)
+        for extra in held.values():
+            _note_extra(report, issuer_code, {**extra, "day": day})
         report.differing.append(
             {
                 "issuer_code": issuer_code,
@@ -164,15 +207,8 @@ def _reconcile_issuer(session: Session, client: RegistryClient, issuer: str, rep
         report.extra_in_registry += int(remote.get("count", 0))
 
 
-def reconcile(session: Session, client: RegistryClient, issuer_code: str | None = None) -> ReconcileReport:
-    """Compare count and digest per issuer and day with the registry; re-send what differs.
-
-    A licence whose latest change is pending (in flight) or failed (a dead letter, already visible)
-    is counted, not re-sent; one the district believes sent but the registry lacks or holds in
-    another version or status is set pending again. Flushes, never commits; asks for a drain.
-    """
-    report = ReconcileReport()
-    requeue: list[int] = []
+def _reconcile_groups(session: Session, client: RegistryClient, issuer_code: str | None,
+                      report: ReconcileReport, requeue: list[int]) -> None:
     if issuer_code:
         issuers = [issuer_code]
     else:  # one issuer at a time keeps memory bounded by the largest department
@@ -183,6 +219,122 @@ def reconcile(session: Session, client: RegistryClient, issuer_code: str | None 
                                         if g["issuer_code"] not in known)
     for issuer in issuers:
         _reconcile_issuer(session, client, issuer, report, requeue)
+
+
+@dataclass
+class _DayTally:
+    count: int = 0
+    registry_count: int = 0
+    differing: int = 0
+    extra: int = 0
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _reconcile_tree(session: Session, client: RegistryClient, issuer_code: str | None,
+                    report: ReconcileReport, requeue: list[int], leaf: int) -> None:
+    """Breadth-first descent: a level's differing nodes go to the registry in one request per CHUNK.
+
+    A child the registry lacks entirely is read from our table (every licence in it is missing), with
+    no request; a child only the registry has is descended like any other (its records are extras).
+    """
+    ours = tree.Expected(session, issuer_code)
+    try:
+        report.groups = ours.groups()
+        days: dict[tuple[str, str], _DayTally] = {}
+        frontier = [tree.Node(issuer_code)] if issuer_code else [tree.Node()]
+        leaves: list[tree.Node] = []
+
+        def missing(node: tree.Node) -> None:
+            for row in ours.rows(node):
+                days.setdefault((str(node.issuer_code), row.day), _DayTally()).differing += 1
+                _classify(report, requeue, row.outbox_id, row.outbox_status,
+                          (row.identifier, row.revision, row.status), None)
+
+        while frontier:
+            nxt: list[tree.Node] = []
+            for chunk in _chunks(frontier, tree.CHUNK):
+                answers = client.tree_children([n.as_dict() for n in chunk])
+                for node, answer in zip(chunk, answers, strict=True):
+                    theirs = {str(c["key"]): tree.Held(int(c["count"]), str(c["digest"]))
+                              for c in answer["children"]}
+                    mine = ours.children(node)
+                    for key in sorted(set(mine) | set(theirs)):
+                        o, t = mine.get(key), theirs.get(key)
+                        if o == t:
+                            continue
+                        child = node.child(key)
+                        if len(child.day) == 10 and not child.bucket:
+                            days[(str(child.issuer_code), child.day)] = _DayTally(
+                                o.count if o else 0, t.count if t else 0)
+                        if t is None:
+                            missing(child)
+                        elif max(o.count if o else 0, t.count) <= leaf or child.is_bottom:
+                            leaves.append(child)
+                        else:
+                            nxt.append(child)
+            frontier = nxt
+        candidates: list[tuple[str, dict[str, Any]]] = []
+        for chunk in _chunks(leaves, tree.CHUNK):
+            for node, answer in zip(chunk, client.tree_records([n.as_dict() for n in chunk]), strict=True):
+                held = {str(r["licence_key"]): r for r in answer["records"]}
+                report.registry_records_listed += len(held)
+                for row in ours.rows(node):
+                    have = held.pop(row.licence_key, None)
+                    if have is not None and _same(have, row.identifier, row.revision, row.status):
+                        continue
+                    days.setdefault((str(node.issuer_code), row.day), _DayTally()).differing += 1
+                    _classify(report, requeue, row.outbox_id, row.outbox_status,
+                              (row.identifier, row.revision, row.status), have)
+                candidates.extend((str(node.issuer_code), r) for r in held.values())
+        # A licence whose day differs between the sides is found missing under our day; under the
+        # registry's day it is not an extra.
+        known = ours.known([str(r["licence_key"]) for _i, r in candidates])
+        for issuer, held_record in candidates:
+            if held_record["licence_key"] in known:
+                continue
+            _note_extra(report, issuer, held_record)
+            days.setdefault((issuer, str(held_record.get("day"))), _DayTally()).extra += 1
+        report.differing = [
+            {"issuer_code": issuer, "day": day, "count": t.count, "registry_count": t.registry_count,
+             "differing": t.differing, "extra": t.extra}
+            for (issuer, day), t in sorted(days.items()) if t.differing or t.extra
+        ]
+        report.matching = report.groups - sum(1 for d in report.differing if d["count"])
+    finally:
+        ours.drop()
+
+
+def reconcile(session: Session, client: RegistryClient, issuer_code: str | None = None, *,
+              method: str = "tree", leaf: int = tree.LEAF) -> ReconcileReport:
+    """Compare what the registry holds with the latest change of every licence; re-send what differs.
+
+    ``method`` ``tree`` (falls back to ``groups`` when the registry has no digest tree) or ``groups``.
+    A licence whose latest change is pending (in flight) or failed (a dead letter, already visible)
+    is counted, not re-sent; one the district believes sent but the registry lacks or holds in
+    another version or status is set pending again. Records only the registry holds are counted and
+    the first MAX_LISTED_EXTRAS named in ``extras``; nothing is deleted. Flushes, never commits;
+    asks for a drain.
+    """
+    if method not in ("tree", "groups"):
+        raise ValueError(f"unknown reconciliation method {method!r}")
+    report = ReconcileReport(method=method)
+    requeue: list[int] = []
+    traffic = [getattr(client, a, 0) for a in ("requests", "bytes_sent", "bytes_received")]
+    if method == "tree":
+        try:
+            _reconcile_tree(session, client, issuer_code, report, requeue, leaf)
+        except RegistryTreeUnsupportedError:
+            report = ReconcileReport(method="groups")
+            requeue = []
+    if report.method == "groups":
+        _reconcile_groups(session, client, issuer_code, report, requeue)
+    report.requests, report.bytes_sent, report.bytes_received = (
+        getattr(client, a, 0) - before
+        for a, before in zip(("requests", "bytes_sent", "bytes_received"), traffic, strict=True))
     if requeue:
         now = utcnow()
         for i in range(0, len(requeue), 1000):

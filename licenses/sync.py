@@ -114,6 +114,11 @@ class RegistryProtocolError(RegistryError):
     failures: the registry may well have applied them, and re-sending is idempotent."""
 
 
+class RegistryTreeUnsupportedError(RegistryProtocolError):
+    """The registry has no digest tree (404 on /api/v1/reconciliation/tree) or not our digest scheme:
+    an older registry; reconciliation falls back to the per-(issuer, day) groups."""
+
+
 def error_kind(error: Exception) -> str:
     """The ``error_kind`` stored on rows after a failed attempt."""
     if isinstance(error, RegistryClockSkewError):
@@ -148,6 +153,12 @@ class RegistryClient(Protocol):
     ) -> list[dict[str, Any]]: ...
 
     def records(self, issuer_code: str, day: str) -> list[dict[str, Any]]: ...
+
+    def tree_children(self, nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Children (key, count, digest) of each node of the digest tree, in request order."""
+
+    def tree_records(self, nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The records of each node of the digest tree, in request order."""
 
 
 def licence_key(identifier: str) -> str:

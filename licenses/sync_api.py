@@ -190,6 +190,18 @@ class _SyncCollector:
             "Records synced per second over the last minute",
             value=s["throughput_per_s"]["1m"],
         )
+        counts = (s["last_reconciliation"] or {}).get("counts") or {}
+        yield GaugeMetricFamily(
+            "gaogang_licence_sync_reconcile_extra",
+            "Records the city registry holds that the district never sent (last reconciliation; "
+            "reported, never deleted)",
+            value=int(counts.get("extra_in_registry", 0)),
+        )
+        yield GaugeMetricFamily(
+            "gaogang_licence_sync_reconcile_resent",
+            "Records the last reconciliation found missing or behind in the registry and re-queued",
+            value=int(counts.get("requeued", 0)),
+        )
         dept = GaugeMetricFamily(
             "gaogang_licence_sync_department_records",
             "Outbox records per issuing department and status",

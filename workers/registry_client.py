@@ -23,8 +23,11 @@ from licenses.sync import (
     RecordResult,
     RegistryClockSkewError,
     RegistryProtocolError,
+    RegistryTreeUnsupportedError,
     RegistryUnavailableError,
 )
+
+TREE_SCHEME = "md5-sum64"  # licenses.reconcile_tree's digest; the registry names the one it computes
 
 
 def sign(key: str, method: str, path: str, timestamp: str, body: bytes) -> str:
@@ -43,6 +46,10 @@ class RegistryClient:
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
             limits=httpx.Limits(max_keepalive_connections=4, max_connections=8),
         )
+        # Traffic of this client (bodies only, as sent and received): the cost of a reconciliation.
+        self.requests = 0
+        self.bytes_sent = 0
+        self.bytes_received = 0
 
     def close(self) -> None:
         self._http.close()
@@ -55,8 +62,11 @@ class RegistryClient:
             "X-Signature": sign(self.key, method, path, ts, body),
             "Content-Type": "application/json",
         }
+        self.requests += 1
+        self.bytes_sent += len(body)
         try:
             response = self._http.request(method, path, content=body, headers=headers)
+            self.bytes_received += len(response.content)
         except httpx.TimeoutException as exc:
             raise RegistryUnavailableError(f"请求超时（{exc.__class__.__name__}）") from exc
         except httpx.TransportError as exc:
@@ -112,6 +122,27 @@ class RegistryClient:
             raise RegistryProtocolError("对账明细答复缺少 records")
         records: list[dict[str, Any]] = data["records"]
         return records
+
+    def _tree(self, path: str, nodes: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
+        body = orjson.dumps({"scheme": TREE_SCHEME, "nodes": nodes})
+        try:
+            data = self._json(self.request("POST", path, body))
+        except RegistryProtocolError as exc:
+            if str(exc).startswith(("HTTP 404", "HTTP 400：不支持的摘要方案")):
+                raise RegistryTreeUnsupportedError(str(exc)) from exc
+            raise
+        if (not isinstance(data, dict) or data.get("scheme") != TREE_SCHEME
+                or not isinstance(data.get("nodes"), list) or len(data["nodes"]) != len(nodes)
+                or not all(isinstance(n, dict) and isinstance(n.get(field), list) for n in data["nodes"])):
+            raise RegistryProtocolError(f"摘要树答复不完整（{str(data)[:200]}）")
+        answer: list[dict[str, Any]] = data["nodes"]
+        return answer
+
+    def tree_children(self, nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return self._tree("/api/v1/reconciliation/tree", nodes, "children")
+
+    def tree_records(self, nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return self._tree("/api/v1/reconciliation/tree/records", nodes, "records")
 
     def stats(self) -> dict[str, Any]:
         data: dict[str, Any] = self._json(self.request("GET", "/api/v1/stats"))

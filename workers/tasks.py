@@ -104,7 +104,8 @@ def sync_sweep() -> dict[str, Any] | None:
 @shared_task(name="workers.sync_reconcile", acks_late=True, autoretry_for=(sync.RegistryUnavailableError,),
              retry_backoff=60, retry_backoff_max=RETRY["retry_backoff_max"], retry_jitter=True, max_retries=5)
 def sync_reconcile(issuer_code: str | None = None) -> dict[str, Any] | None:
-    """Nightly: compare count and digest per issuer and day with the registry; re-send what differs.
+    """Nightly: descend the registry's digest tree where it differs from ours (licenses.reconcile);
+    re-send what the registry lacks or holds in an older version; report what only it holds.
 
     Holds the single-flight 'reconcile' lease; re-queued rows are committed with the report and a
     drain is enqueued after that commit. Idempotent (a second run finds nothing to re-send); retried
@@ -118,7 +119,7 @@ def sync_reconcile(issuer_code: str | None = None) -> dict[str, Any] | None:
     try:
         with db.transaction() as session:
             report = reconcile.reconcile(session, client, issuer_code)
-        sync.record_run(db, "reconcile", started, "ok" if not report.differing else "differences",
+        sync.record_run(db, "reconcile", started, "ok" if report.consistent else "differences",
                         report.as_dict())
         return report.as_dict()
     except (sync.RegistryUnavailableError, sync.RegistryProtocolError) as exc:
