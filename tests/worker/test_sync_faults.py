@@ -80,7 +80,10 @@ class Worker:
                  "--without-mingle"],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
-        deadline = time.monotonic() + 30
+        # Generous: on a loaded machine start-up takes tens of seconds. A worker that is not ready in
+        # time is killed: left running, it went on consuming the next run's messages from the same Redis
+        # database and sending them to a registry nobody checks.
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             with self.log.open("rb") as fh:
                 fh.seek(offset)
@@ -89,6 +92,7 @@ class Worker:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited: {self.log.read_text()[-3000:]}")
             time.sleep(0.2)
+        self.kill()
         raise RuntimeError(f"worker not ready: {self.log.read_text()[-3000:]}")
 
     def kill(self) -> None:
@@ -137,8 +141,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         issuer = make_issuer(session)
     settings = Settings(database_url=url, instance_dir=tmp, secret_key="test", redis_url=redis_url)
     sync.bind_drain_scheduler(db, make_scheduler(settings))
-    worker = Worker(tmp, url, redis_url, registry.url).start()
-    try:
+    worker = Worker(tmp, url, redis_url, registry.url)
+    try:  # a worker that fails to start must not leave the registry running
+        worker.start()
         yield Env(db, registry, client, issuer, worker, settings, tmp)
     finally:
         sync.bind_drain_scheduler(db, None)
