@@ -1,8 +1,10 @@
-"""Sync throughput: outbox → city registry → marked synced, one Celery worker process, registry on
-loopback; compared with raw HTTP posting of the same batches by one client, measured in the same run.
+"""Sync throughput: outbox → city registry → marked synced, N Celery worker processes, a registry of M
+processes on loopback; compared with raw HTTP posting of the same batches by one client, measured in the
+same run, with the machine's load average and a worker's resident memory beside each figure.
 
-    .venv/bin/python -m benchmarks.sync_throughput --count 140000 --broker redis
-    .venv/bin/python -m benchmarks.sync_throughput --count 1000000 --broker filesystem
+    python -m benchmarks.sync_throughput --count 140000 --broker redis
+    python -m benchmarks.sync_throughput --count 1000000 --broker redis --workers 2 --registry-workers 2
+    python -m benchmarks.sync_throughput --scaling     # issue #16 item 3: the scaling table and 1M
 
 Licences are issued once through licenses.bulk (the services' bulk path, which writes the outbox
 rows) into a dedicated PostgreSQL database and reused: each run sets every outbox row back to
@@ -21,11 +23,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 from sqlmodel import col
 
@@ -41,7 +45,7 @@ from core.auth import SYSTEM, Principal, Role, User  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.db import Database, id_of, make_engine, table_of  # noqa: E402
 from demo import synthetic_licences  # noqa: E402
-from licenses import bulk  # noqa: E402
+from licenses import bulk, grants, identifiers  # noqa: E402
 from licenses import types as licence_types  # noqa: E402
 from licenses.models import LicenceOutbox, LicenceType  # noqa: E402
 from workers.registry_client import RegistryClient  # noqa: E402
@@ -84,6 +88,61 @@ def seed(db: Database, count: int) -> None:
         have = session.execute(sa.select(sa.func.count()).select_from(T)).scalar_one()
     if have >= count:
         return
+    actors, type_snapshot = issuers(db)
+    per = (count - have) // len(actors) + 1
+    started = time.monotonic()
+    for i, (actor, dept_id) in enumerate(actors):
+        rows = synthetic_licences.synthetic_rows(type_snapshot, per, seed=int(time.time()) % 97 + i * 100)
+        result = bulk.run_bulk(db, actor, dept_id, rows, source="benchmark", chunk_size=5000)
+        if result.errors:
+            raise SystemExit(f"seeding refused {len(result.errors)} rows, first: {result.errors[0]}")
+        print(f"  seeded department {i + 1}/{len(actors)} ({time.monotonic() - started:.0f}s)", flush=True)
+
+
+def clone_outbox(db: Database, count: int) -> None:
+    """Top the outbox up to ``count`` rows with copies of the issued rows under fresh identifiers.
+
+    Issuing 1M licences through the services takes 5-15 minutes here, most of it spent on what the sync
+    never reads (licence rows, audit, signing). A copy differs from its original only in the 流水号 (so
+    identifier, idem_key and the payload's certificate_identifier, with a valid check character): the
+    registry validates and stores it like any other record; its licence_id points at the original.
+    """
+    with db.engine.connect() as conn:
+        have = conn.execute(sa.select(sa.func.count()).select_from(T)).scalar_one()
+        clones = conn.execute(
+            sa.select(sa.func.count()).select_from(T).where(T.c.idem_key.like("%.C%"))
+        ).scalar_one()
+    if have >= count:
+        return
+    started = time.monotonic()
+    cols = [c.name for c in T.c if c.name != "id"]
+    insert = sa.text(f"INSERT INTO licence_outbox ({', '.join(cols)}) VALUES "  # noqa: S608
+                     f"({', '.join(':' + c for c in cols)})")
+    insert = insert.bindparams(sa.bindparam("payload", type_=sa.JSON))
+    k = clones
+    while have < count:
+        with db.engine.connect() as conn:
+            source = conn.execute(
+                sa.select(*[T.c[c] for c in cols]).where(T.c.idem_key.not_like("%.C%"))
+                .order_by(T.c.id).limit(min(20_000, count - have))
+            ).mappings().all()
+        batch = []
+        for row in source:
+            k += 1
+            payload = dict(row["payload"])
+            ident = identifiers.parse_identifier(row["identifier"])
+            new = identifiers.make_identifier(ident.type_code, ident.issuer_code, f"C{k:09d}", 1)
+            payload["certificate_identifier"] = new
+            batch.append({**row, "identifier": new, "idem_key": f"{new}:1", "version": 1, "payload": payload,
+                          "status": "sent", "request_id": None})
+        with db.transaction() as session:
+            session.execute(insert, batch)
+        have += len(batch)
+        print(f"  cloned up to {have} rows ({time.monotonic() - started:.0f}s)", flush=True)
+
+
+def issuers(db: Database) -> tuple[list[tuple[Principal, int]], list[LicenceType]]:
+    """The four benchmark departments with a licence clerk each (created once) and the licence type."""
     with db.transaction() as session:
         if session.get(Division, "321203000000") is None:
             load_divisions_csv(session, *GAOGANG_FILES)
@@ -118,14 +177,11 @@ def seed(db: Database, count: int) -> None:
             user = session.scalars(sa.select(User).where(col(User.department_id) == dept.id)).first()
             if user is None:
                 raise SystemExit(f"department {name} exists without its benchmark user: reset the database")
+            # Licence rights are granted per user and type (issue 15); idempotent.
+            grants.grant_licence_rights(session, SYSTEM, user_id=id_of(user), type_codes=[code])
             actors.append((Principal.of(user), id_of(dept)))
         type_snapshot = [lt]
-    per = (count - have) // len(actors) + 1
-    started = time.monotonic()
-    for i, (actor, dept_id) in enumerate(actors):
-        rows = synthetic_licences.synthetic_rows(type_snapshot, per, seed=int(time.time()) % 97 + i * 100)
-        bulk.run_bulk(db, actor, dept_id, rows, source="benchmark", chunk_size=5000)
-        print(f"  seeded department {i + 1}/{len(actors)} ({time.monotonic() - started:.0f}s)", flush=True)
+    return actors, type_snapshot
 
 
 class Proc:
@@ -136,7 +192,7 @@ class Proc:
                 args, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
             )
 
-    def wait_for(self, marker: bytes, timeout: float = 30) -> None:
+    def wait_for(self, marker: bytes, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if marker in self.log.read_bytes():
@@ -155,32 +211,38 @@ class Proc:
                 os.killpg(self.p.pid, signal.SIGKILL)
 
 
-def start_registry(tmp: Path, registry_db: str) -> tuple[Proc, str]:
+def start_registry(
+    tmp: Path, registry_db: str, processes: int = 1, *, faults: bool = False
+) -> tuple[Proc, str]:
+    """The reference registry, without fault switches unless asked (with them every request reads the
+    switches and counts itself in the registry's database); more than one process runs it under
+    gunicorn (`serve --workers N`), which needs PostgreSQL."""
     port = free_port()
     proc = Proc(
-        [
-            str(BIN / "python"),
-            "-m",
-            "city_registry",
-            "serve",
-            "--port",
-            str(port),
-            "--database-url",
-            registry_db,
-            "--key",
-            KEY,
-            "--enable-faults",
-        ],
+        [str(BIN / "python"), "-m", "city_registry", "serve", "--port", str(port),
+         "--database-url", registry_db, "--key", KEY, "--workers", str(processes),
+         *(["--enable-faults"] if faults else [])],
         dict(os.environ),
         tmp / f"registry-{port}.log",
     )
-    proc.wait_for(b"listening")
-    return proc, f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        if proc.p.poll() is not None or time.monotonic() > deadline:
+            proc.stop()
+            raise RuntimeError(f"registry did not start: {proc.log.read_text()[-2000:]}")
+        time.sleep(0.1)
 
 
 def reset_outbox(db: Database, count: int) -> int:
+    """The first ``count`` outbox rows pending, every other row sent (only rows not sent are touched)."""
     with db.transaction() as session:
-        session.execute(T.update().values(status="sent"))
+        session.execute(T.update().where(T.c.status != "sent").values(status="sent"))
         ids = sa.select(T.c.id).order_by(T.c.id).limit(count).scalar_subquery()
         session.execute(
             T.update().where(T.c.id.in_(ids)).values(status="pending", synced_at=None, attempts=0)
@@ -201,6 +263,7 @@ def raw_http(url: str, db: Database, count: int, batch: int) -> float:
             .limit(count)
         ).all()
     envelopes = [{"idem_key": r.idem_key, "sequence": r.id, "record": r.payload} for r in rows]
+    del rows
     client = RegistryClient(url, KEY, "321203", timeout=60)
     started = time.monotonic()
     for i in range(0, len(envelopes), batch):
@@ -212,10 +275,62 @@ def raw_http(url: str, db: Database, count: int, batch: int) -> float:
     return len(envelopes) / elapsed
 
 
+def _rss_kib(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (the prefork pool of a Celery worker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            # "pid (comm) state ppid ...": comm may hold spaces, so split after its closing parenthesis.
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+class RssSampler(threading.Thread):
+    """Samples the resident memory of the first worker's pool process (where the drain runs) twice a
+    second: start, peak and end of the run, in MiB."""
+
+    def __init__(self, worker_pid: int) -> None:
+        super().__init__(daemon=True)
+        self.worker_pid = worker_pid
+        self.samples: list[int] = []
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            pool = _children(self.worker_pid)
+            rss = [r for r in (_rss_kib(p) for p in pool) if r is not None]
+            if rss:
+                self.samples.append(max(rss))
+            self.halt.wait(0.5)
+
+    def summary(self) -> dict[str, float | None]:
+        if not self.samples:
+            return {"rss_start_mib": None, "rss_peak_mib": None, "rss_end_mib": None}
+        mib = [s / 1024 for s in self.samples]
+        return {"rss_start_mib": round(mib[0], 1), "rss_peak_mib": round(max(mib), 1),
+                "rss_end_mib": round(mib[-1], 1)}
+
+
 def end_to_end(
-    url: str, db: Database, db_url: str, broker: str, count: int, batch: int, tmp: Path, redis_url: str
-) -> tuple[float, float]:
-    """records/s and seconds, one worker process (-c 1)."""
+    url: str, db: Database, db_url: str, broker: str, count: int, batch: int, tmp: Path, redis_url: str,
+    workers: int = 1, lanes: int | None = None,
+) -> dict[str, Any]:
+    """records/s, seconds, load average and the first worker's RSS; ``workers`` processes (-c 1 each)."""
     instance = tmp / f"instance-{broker}"
     instance.mkdir(exist_ok=True)
     env = {
@@ -226,6 +341,8 @@ def end_to_end(
         "SYNC_BATCH_SIZE": str(batch),
         "INSTANCE_DIR": str(instance),
     }
+    if lanes is not None:
+        env["SYNC_DRAIN_LANES"] = str(lanes)
     env.pop("REDIS_URL", None)
     if broker == "redis":
         env["REDIS_URL"] = redis_url
@@ -236,44 +353,106 @@ def end_to_end(
         redis.Redis.from_url(redis_url).flushdb()
     else:
         shutil.rmtree(settings.broker_folder, ignore_errors=True)
-    worker = Proc(
-        [
-            str(BIN / "celery"),
-            "-A",
-            "celery_app",
-            "worker",
-            "-Q",
-            "default,sync",
-            "-c",
-            "1",
-            "--loglevel",
-            "WARNING",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        env,
-        tmp / f"worker-{broker}.log",
-    )
-    time.sleep(3)  # no beat: only the enqueued drain runs
-    from celery_app import make_celery
-
-    app = make_celery(settings)
-    pending = count
+    procs: list[Proc] = []
     try:
+        for i in range(workers):
+            procs.append(Proc(
+                [str(BIN / "celery"), "-A", "celery_app", "worker", "-Q", "default,sync", "-c", "1",
+                 "-n", f"bench{i}-{uuid.uuid4().hex[:6]}@%h", "--loglevel", "INFO",
+                 "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                env,
+                tmp / f"worker-{broker}-{i}.log",
+            ))
+        for proc in procs:  # no beat: only the enqueued drains run
+            proc.wait_for(b" ready.")
+        from celery_app import make_celery
+
+        app = make_celery(settings)
+        sampler = RssSampler(procs[0].p.pid)
+        sampler.start()
+        time.sleep(0.6)  # one sample before the drain starts
+        load_before = os.getloadavg()[0]
         started = time.monotonic()
-        app.send_task("workers.sync_drain", queue="sync")
+        for _ in range(workers):  # one drain per worker process; each re-enqueues itself until done
+            app.send_task("workers.sync_drain", queue="sync")
+        pending = count
         while pending:
             time.sleep(0.05)
             # "Any pending row?" not "how many": a count over the pending rows every 50 ms took CPU
             # from the PostgreSQL the measured drain uses.
             with db.engine.connect() as conn:
                 pending = len(conn.execute(sa.select(T.c.id).where(T.c.status == "pending").limit(1)).all())
-            if time.monotonic() - started > 600:
-                raise RuntimeError(f"still rows pending: {worker.log.read_text()[-2000:]}")
+            if time.monotonic() - started > 900:
+                raise RuntimeError(f"still rows pending: {procs[0].log.read_text()[-2000:]}")
         elapsed = time.monotonic() - started
+        load_after = os.getloadavg()[0]
+        time.sleep(0.6)
+        sampler.halt.set()
+        sampler.join()
     finally:
-        worker.stop()
-    return count / elapsed, elapsed
+        for proc in procs:
+            proc.stop()
+    return {"end_to_end_per_s": round(count / elapsed), "seconds": round(elapsed, 2),
+            "load_before": round(load_before, 2), "load_after": round(load_after, 2), **sampler.summary()}
+
+
+def registry_url_for(args: argparse.Namespace, tmp: Path, name: str, kind: str) -> str:
+    """A fresh, empty registry database: a SQLite file, or a PostgreSQL database dropped and created."""
+    if kind == "sqlite":
+        return f"sqlite:///{tmp / f'{name}.db'}"
+    pg = sa.engine.make_url(args.database_url).set(database=f"gaogang_bench_registry_{name}")
+    url = pg.render_as_string(hide_password=False)
+    admin = make_engine(
+        pg.set(database="postgres").render_as_string(hide_password=False), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{pg.database}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{pg.database}"'))
+    admin.dispose()
+    return url
+
+
+def measure(
+    args: argparse.Namespace, db: Database, tmp: Path, *, broker: str, count: int, workers: int,
+    registry_workers: int, registry_db: str,
+) -> dict[str, Any]:
+    """One row: raw HTTP (one client) then end to end, each into a fresh registry of the same shape."""
+    if registry_workers > 1 and registry_db != "postgresql":
+        raise SystemExit("several registry processes share one PostgreSQL database: "
+                         "use --registry-db postgresql")
+    n = reset_outbox(db, count)
+    load_raw = os.getloadavg()[0]
+    registry, url = start_registry(tmp, registry_url_for(args, tmp, f"raw_{broker}", registry_db),
+                                   registry_workers)
+    try:
+        raw = raw_http(url, db, n, args.batch)
+    finally:
+        registry.stop()
+    registry, url = start_registry(tmp, registry_url_for(args, tmp, f"e2e_{broker}", registry_db),
+                                   registry_workers)
+    try:
+        e2e = end_to_end(url, db, args.database_url, broker, n, args.batch, tmp, args.redis_url,
+                         workers, args.lanes)
+    finally:
+        registry.stop()
+    lanes = args.lanes or Settings.sync_drain_lanes
+    row = {"broker": broker, "records": n, "workers": workers, "lanes": lanes,
+           "registry_processes": registry_workers, "registry_db": registry_db, **e2e,
+           "raw_http_per_s": round(raw), "load_raw": round(load_raw, 2),
+           "ratio": round(e2e["end_to_end_per_s"] / raw, 3)}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+COLUMNS = ("records", "broker", "workers", "registry_processes", "end_to_end_per_s", "seconds",
+           "raw_http_per_s", "ratio", "load_before", "load_after", "rss_start_mib", "rss_peak_mib",
+           "rss_end_mib")
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(str(r.get(c)) for c in COLUMNS) + " |" for r in rows]
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -286,54 +465,46 @@ def main() -> int:
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
     parser.add_argument("--registry-db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--workers", type=int, default=1, help="Celery worker processes (-c 1 each)")
+    parser.add_argument("--registry-workers", type=int, default=1,
+                        help="registry processes (more than 1: gunicorn on PostgreSQL)")
+    parser.add_argument("--lanes", type=int, default=None, help="SYNC_DRAIN_LANES (default: the setting's)")
+    parser.add_argument("--scaling", action="store_true",
+                        help="issue #16 item 3: 140k with 1/2/4 workers x 1/2 registry processes (Redis, "
+                             "registry on PostgreSQL), then 1M with --workers/--registry-workers")
+    parser.add_argument("--million", type=int, default=1_000_000, help="size of the --scaling long run")
+    parser.add_argument("--issued", type=int, default=140_000,
+                        help="rows issued through the services; the rest are copies (clone_outbox)")
     parser.add_argument("--seed-only", action="store_true")
     args = parser.parse_args()
     ensure_database(args.database_url)
     db = Database(args.database_url)
-    print(f"seeding {args.count} outbox rows (once)...", flush=True)
-    seed(db, args.count)
+    size = max(args.count, args.million) if args.scaling else args.count
+    print(f"seeding {size} outbox rows (once)...", flush=True)
+    seed(db, min(size, args.issued))
+    clone_outbox(db, size)
     if args.seed_only:
         return 0
     tmp = Path(tempfile.mkdtemp(prefix="sync-bench-"))
-    results: dict[str, Any] = {"count": args.count, "batch": args.batch, "registry_db": args.registry_db}
-    brokers = ["redis", "filesystem"] if args.broker == "both" else [args.broker]
-
-    def registry_url_for(name: str) -> str:
-        if args.registry_db == "sqlite":
-            return f"sqlite:///{tmp / f'{name}.db'}"
-        pg = sa.engine.make_url(args.database_url).set(database=f"gaogang_bench_registry_{name}")
-        url = pg.render_as_string(hide_password=False)
-        admin = make_engine(
-            pg.set(database="postgres").render_as_string(hide_password=False), isolation_level="AUTOCOMMIT"
-        )
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{pg.database}"'))
-            conn.execute(sa.text(f'CREATE DATABASE "{pg.database}"'))
-        admin.dispose()
-        return url
-
-    for broker in brokers:
-        n = reset_outbox(db, args.count)
-        registry, url = start_registry(tmp, registry_url_for(f"raw-{broker}"))
-        try:
-            raw = raw_http(url, db, n, args.batch)
-        finally:
-            registry.stop()
-        registry, url = start_registry(tmp, registry_url_for(f"e2e-{broker}"))
-        try:
-            rate, seconds = end_to_end(url, db, args.database_url, broker, n, args.batch, tmp, args.redis_url)
-        finally:
-            registry.stop()
-        results[broker] = {
-            "records": n,
-            "end_to_end_per_s": round(rate),
-            "seconds": round(seconds, 2),
-            "raw_http_per_s": round(raw),
-            "ratio": round(rate / raw, 3),
-        }
-        print(json.dumps({broker: results[broker]}), flush=True)
-    print(json.dumps(results, indent=2))
-    shutil.rmtree(tmp, ignore_errors=True)
+    rows: list[dict[str, Any]] = []
+    started = time.monotonic()
+    try:
+        if args.scaling:
+            for registry_workers in (1, 2):
+                for workers in (1, 2, 4):
+                    rows.append(measure(args, db, tmp, broker="redis", count=args.count, workers=workers,
+                                        registry_workers=registry_workers, registry_db="postgresql"))
+            rows.append(measure(args, db, tmp, broker="redis", count=args.million, workers=args.workers,
+                                registry_workers=args.registry_workers, registry_db="postgresql"))
+        else:
+            for broker in (["redis", "filesystem"] if args.broker == "both" else [args.broker]):
+                rows.append(measure(args, db, tmp, broker=broker, count=args.count, workers=args.workers,
+                                    registry_workers=args.registry_workers, registry_db=args.registry_db))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(json.dumps(rows, indent=2))
+    print(markdown(rows))
+    print(f"total {time.monotonic() - started:.0f} s; cores {os.cpu_count()}", flush=True)
     return 0
 
 

@@ -92,6 +92,11 @@ class Settings:
     city_registry_database_url: str = ""
     district_code: str = "321203"
     sync_batch_size: int = 200
+    # Parallel lanes of one drain on PostgreSQL (SKIP LOCKED keeps them on disjoint rows): one batch's
+    # HTTP round trip overlaps another's database work. Each lane holds one advisory lock per licence of
+    # its batch: workers x lanes x batch size must stay under PostgreSQL's lock table
+    # (max_locks_per_transaction x max_connections, 6,400 by default).
+    sync_drain_lanes: int = 2
     # 电子监察: an open case is yellow when at most this many working days remain before its deadline.
     case_yellow_days: int = 1
     public_base_url: str = "http://127.0.0.1:5000"
@@ -173,6 +178,7 @@ class Settings:
             city_registry_database_url=registry_db,
             district_code=district,
             sync_batch_size=_int(env, "SYNC_BATCH_SIZE", 200, 1, 5000),
+            sync_drain_lanes=_int(env, "SYNC_DRAIN_LANES", 2, 1, 16),
             case_yellow_days=_int(env, "CASE_YELLOW_DAYS", 1, 0, 30),
             public_base_url=env.get("PUBLIC_BASE_URL", f"http://127.0.0.1:{env.get('PORT', '5000')}"),
             ratelimit_enabled=env.get("RATELIMIT_ENABLED", "1") not in ("0", "false", "False"),

@@ -257,7 +257,9 @@ class LicenceOutbox(SQLModel, table=True):
     payload: dict[str, Any] = Field(sa_type=JSON)  # the up_lic_data record (standards §3.3)
     issuer_code: str = Field(max_length=18)
     issue_day: date  # 颁发日期, for the reconciliation per issuer and day
-    status: str = Field(default="pending", max_length=10, index=True)
+    # Not indexed: licenses.sync_models holds partial indexes on the pending and the failed rows only,
+    # so marking a row sent does not touch an index (a HOT update).
+    status: str = Field(default="pending", max_length=10)
     attempts: int = Field(default=0)
     last_error: str | None = Field(default=None, max_length=1000)
     idem_key: str = Field(max_length=140, unique=True)

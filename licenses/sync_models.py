@@ -21,6 +21,14 @@ PENDING_INDEX = sa.Index(
     postgresql_where=_pending,
     sqlite_where=_pending,
 )
+# Dead letters (status 'failed') are listed and counted for the operator and the alerts.
+_failed = sa.text("status = 'failed'")
+FAILED_INDEX = sa.Index(
+    "ix_licence_outbox_failed",
+    table_of(LicenceOutbox).c.id,
+    postgresql_where=_failed,
+    sqlite_where=_failed,
+)
 
 
 class SyncLock(SQLModel, table=True):

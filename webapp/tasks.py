@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from core.coalesce import Coalescer
 from core.config import Settings
+from licenses import sync
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -29,6 +31,19 @@ def make_publisher(settings: Settings) -> Callable[[str], None]:
 
 
 def make_scheduler(settings: Settings) -> Callable[[], None]:
-    """The app's drain scheduler: publish ``workers.sync_drain`` after a commit that wrote outbox rows."""
+    """The app's drain scheduler: publish ``workers.sync_drain`` after a commit that wrote outbox rows,
+    unless a drain is already queued or waiting for its retry (core.coalesce: the broker holds one drain
+    message however many licences are written while the registry is down)."""
     publish = make_publisher(settings)
-    return lambda: publish("workers.sync_drain")
+    token = Coalescer(settings.redis_url, sync.DRAIN_JOB)
+
+    def schedule() -> None:
+        if not token.take(sync.DRAIN_REQUEST_TTL_S):
+            return
+        try:
+            publish("workers.sync_drain")
+        except Exception:
+            token.give_back()
+            raise
+
+    return schedule

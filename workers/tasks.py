@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import Any, TypedDict
+from typing import Any
 
-from celery import current_app, shared_task
+from celery import Task, current_app, shared_task
+from celery.utils.time import get_exponential_backoff_interval
 
 from core.auth import SYSTEM
+from core.coalesce import Coalescer
 from core.config import Settings
 from core.db import Database
 from core.types import china_today, utcnow
@@ -23,26 +25,12 @@ from reports import supervision
 from workers.registry_client import RegistryClient
 
 log = logging.getLogger(__name__)
-class RetryOptions(TypedDict):
-    autoretry_for: tuple[type[BaseException], ...]
-    retry_backoff: int
-    retry_backoff_max: int
-    retry_jitter: bool
-    max_retries: int
-    acks_late: bool
 
-
-RETRY: RetryOptions = {
-    "autoretry_for": (sync.RegistryUnavailableError,),
-    "retry_backoff": 2,
-    "retry_backoff_max": 120,  # celery_app.RETRY_BACKOFF_MAX, well under the visibility timeout
-    "retry_jitter": True,
-    "max_retries": 12,
-    "acks_late": True,
-}
-# Parallel lanes of one drain on PostgreSQL (SKIP LOCKED): one batch's HTTP round trip overlaps
-# another's database work. SQLite always uses one.
-DRAIN_LANES = 2
+# A drain's retries while the registry is unavailable: Celery's exponential backoff with full jitter,
+# 2 s doubling to at most 120 s (celery_app.RETRY_BACKOFF_MAX, well under the visibility timeout).
+DRAIN_BACKOFF_S = 2
+DRAIN_BACKOFF_MAX_S = 120
+DRAIN_MAX_RETRIES = 12
 _state: dict[str, Any] = {}
 
 
@@ -61,8 +49,24 @@ def _context() -> tuple[Settings, Database, RegistryClient]:
     return _state["settings"], _state["db"], _state["client"]
 
 
-def enqueue_drain() -> None:
-    sync_drain.apply_async(queue="sync", retry=False)
+def _drain_token() -> Coalescer:
+    if _state.get("token_pid") != os.getpid():
+        settings, _db, _client = _context()
+        _state.update(token_pid=os.getpid(), token=Coalescer(settings.redis_url, sync.DRAIN_JOB))
+    token: Coalescer = _state["token"]
+    return token
+
+
+def enqueue_drain(countdown: float = 0) -> None:
+    """Publish a drain unless one is already queued or waiting for its retry (core.coalesce)."""
+    token = _drain_token()
+    if not token.take(sync.DRAIN_REQUEST_TTL_S + countdown):
+        return
+    try:
+        sync_drain.apply_async(queue="sync", countdown=countdown, retry=False)
+    except Exception:
+        token.give_back()
+        raise
 
 
 def _owner() -> str:
@@ -75,18 +79,42 @@ def ping() -> str:
     return "pong"
 
 
-@shared_task(name="workers.sync_drain", **RETRY)
-def sync_drain(budget_s: float = 20.0) -> dict[str, Any]:
+@shared_task(name="workers.sync_drain", bind=True, acks_late=True)
+def sync_drain(self: Task[Any, Any], budget_s: float = 20.0) -> dict[str, Any]:
     """Send pending outbox rows in batches of Settings.sync_batch_size until none is left.
 
-    One transaction per batch (claim, post, record results). Idempotent; retried with exponential
-    backoff and jitter while the registry is unavailable and no batch got through; after partial
-    progress, or when the time budget ends with rows left, it enqueues a fresh drain instead.
+    One transaction per batch (claim, post, record results). Idempotent. The drain token
+    (core.coalesce) is given back before the first claim, so commits from then on ask for a drain of
+    their own. A first full batch asks for one more drain, so a backlog recruits idle workers.
+
+    While the registry is unavailable and no batch got through, it retries with Celery's exponential
+    backoff and jitter (DRAIN_BACKOFF_*), holding the token until the retry is due: writers' commits publish
+    nothing meanwhile, and a second failing drain ends instead of starting a retry chain of its own.
+    The broker holds one drain message however long the outage (docs/benchmarks.md, back-pressure).
+    After partial progress, or when the time budget ends with rows left, it asks for a fresh drain.
     """
     settings, db, client = _context()
-    report = sync.drain(db, client, settings.sync_batch_size, budget_s, lanes=DRAIN_LANES)
+    token = _drain_token()
+    token.give_back()
+    try:
+        report = sync.drain(db, client, settings.sync_batch_size, budget_s, lanes=settings.sync_drain_lanes,
+                            on_backlog=enqueue_drain)
+    except sync.RegistryUnavailableError as exc:
+        retries = self.request.retries
+        if retries >= DRAIN_MAX_RETRIES:
+            raise  # the periodic sweep carries on from here
+        countdown = get_exponential_backoff_interval(
+            DRAIN_BACKOFF_S, retries, DRAIN_BACKOFF_MAX_S, full_jitter=True)
+        if not token.take(countdown + sync.DRAIN_REQUEST_TTL_S):
+            return {"deferred": str(exc)}  # another drain is queued or waiting: it will claim these rows
+        try:
+            retry = self.retry(exc=exc, countdown=countdown, throw=False)
+        except Exception:  # the retry could not be published: the next commit or the sweep drains
+            token.give_back()
+            raise
+        raise retry from exc
     if report.more or report.interrupted:
-        sync_drain.apply_async(queue="sync", countdown=1 if report.interrupted else 0)
+        enqueue_drain(countdown=1 if report.interrupted else 0)
     return report.as_dict()
 
 
@@ -97,12 +125,12 @@ def sync_sweep() -> dict[str, Any] | None:
     settings, db, client = _context()
     report = sync.sweep(db, client, settings.sync_batch_size, _owner())
     if report is not None and report.more:
-        sync_drain.apply_async(queue="sync")
+        enqueue_drain()
     return None if report is None else report.as_dict()
 
 
 @shared_task(name="workers.sync_reconcile", acks_late=True, autoretry_for=(sync.RegistryUnavailableError,),
-             retry_backoff=60, retry_backoff_max=RETRY["retry_backoff_max"], retry_jitter=True, max_retries=5)
+             retry_backoff=60, retry_backoff_max=DRAIN_BACKOFF_MAX_S, retry_jitter=True, max_retries=5)
 def sync_reconcile(issuer_code: str | None = None) -> dict[str, Any] | None:
     """Nightly: descend the registry's digest tree where it differs from ours (licenses.reconcile);
     re-send what the registry lacks or holds in an older version; report what only it holds.

@@ -81,3 +81,23 @@ def test_promtool_checks_the_rules_and_runs_their_unit_tests() -> None:
         result = subprocess.run([promtool, *args], cwd=RULES.parent, capture_output=True, text=True,
                                 timeout=60)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+# What issue #16 asks the alerts to watch, and the /metrics series that measures each. "Sync lag" and
+# "outbox age" are one series here (the age of the oldest pending record); the stall rule watches the lag
+# from the other side (pending records while nothing is sent).
+REQUIRED_CONCERNS = {
+    "sync lag": ("gaogang_licence_outbox_records", "gaogang_licence_sync_throughput_per_second"),
+    "outbox age": ("gaogang_licence_sync_lag_seconds",),
+    "dead letters": ("gaogang_licence_sync_dead_letters",),
+    "registry errors": ("gaogang_licence_sync_retrying_by_kind",),
+}
+
+
+def test_alert_rules_cover_sync_lag_dead_letters_registry_errors_and_outbox_age() -> None:
+    exprs = [rule["expr"] for rule in _rules()]
+    for concern, metrics in REQUIRED_CONCERNS.items():
+        assert any(all(m in expr for m in metrics) for expr in exprs), f"no alert watches {concern}"
+    # Both kinds of registry failure that leave rows waiting alert on their own.
+    assert any('kind="unavailable"' in e for e in exprs)
+    assert any('kind="protocol"' in e for e in exprs)
