@@ -62,6 +62,7 @@ from catalog.models import (
 )
 from catalog.norules import NoContactResult, derive_depth_level, evaluate_no_contact, split_codes
 from catalog.review_settings import four_eyes_enabled
+from catalog.revision_models import OPEN_REVISION_STATUSES, EntryRevision, RevisionStatus
 from catalog.search.index import reindex_entry
 from catalog.services import get_department, get_item
 from core import audit
@@ -1031,7 +1032,7 @@ def retire_entry(session: Session, actor: Principal, entry_id: int, reason: str)
     entry = get_entry(session, entry_id)
     _require(permissions.can_review_entry(actor, entry), "只能停用本部门或本辖区的实施清单")
     text = _reason(reason)
-    return _transition(
+    _transition(
         session,
         actor,
         entry,
@@ -1039,6 +1040,36 @@ def retire_entry(session: Session, actor: Principal, entry_id: int, reason: str)
         to=EntryStatus.RETIRED.value,
         action="entry.retire",
         reason=text,
+    )
+    _withdraw_open_revision(session, actor, entry)
+    return entry
+
+
+def _withdraw_open_revision(session: Session, actor: Principal, entry: ImplementationEntry) -> None:
+    """A retired entry has nothing left to revise: its open revision (if any) is withdrawn with the
+    retirement, audited, and its content kept; otherwise the editor's and the reviewer's queues would
+    show a revision that can never be approved (approval needs a published entry), and reopening the
+    entry would find a stale revision of an older version still open."""
+    revision = session.exec(
+        select(EntryRevision).where(
+            EntryRevision.entry_id == entry.id, col(EntryRevision.status).in_(OPEN_REVISION_STATUSES)
+        )
+    ).first()
+    if revision is None:
+        return
+    old = revision.status
+    revision.status = RevisionStatus.WITHDRAWN.value
+    revision.updated_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="entry.revision.withdraw",
+        entity_type="implementation_entry",
+        entity_id=entry.id,
+        old={"status": old},
+        new={"revision_id": revision.id, "status": revision.status},
+        reason="实施清单已停用，进行中的修订随之撤回",
     )
 
 

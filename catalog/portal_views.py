@@ -82,8 +82,43 @@ def _args() -> dict[str, Any]:
     }
 
 
+PLACE_COOKIE = "place"
+PLACE_COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
+def _chosen_place() -> tuple[str | None, bool]:
+    """The citizen's place: from the picker's ``place`` field when the form was sent (empty = none),
+    else from the cookie; and whether the cookie must be updated. A malformed code counts as none."""
+    if "place" in request.args:
+        raw, changed = request.args.get("place", ""), True
+    else:
+        raw, changed = request.cookies.get(PLACE_COOKIE, ""), False
+    code = raw.strip()
+    if not (code.isdigit() and len(code) == 12 and code.startswith(_district())):
+        code = ""
+    return code or None, changed
+
+
+def _place_options(session: Any) -> list[tuple[Division, list[Division]]]:
+    """The picker's choices: every town/street of the district with its villages/communities."""
+    dv = table_of(Division)
+    towns: list[tuple[Division, list[Division]]] = []
+    by_code: dict[str, list[Division]] = {}
+    for d in session.execute(
+        sa.select(Division)
+        .where(dv.c.code.like(_district() + "%"), dv.c.level.in_(("town", "village")))
+        .order_by(dv.c.code)
+    ).scalars():
+        if d.level == "town":
+            by_code[d.code] = []
+            towns.append((d, by_code[d.code]))
+        elif d.parent_code in by_code:
+            by_code[d.parent_code].append(d)
+    return towns
+
+
 def _link(args: dict[str, Any], **changes: Any) -> str:
-    merged = {**args, **changes}
+    merged = {k: v for k, v in {**args, **changes}.items() if k not in ("place", "group")}
     if "page" not in changes:
         merged["page"] = 1
     clean = {
@@ -106,7 +141,15 @@ def home() -> Any:
         .group_by(e.c.department_id, e.c.department_name)
         .order_by(sa.func.count().desc(), e.c.department_id)
     ).all()
-    return render_template("portal/home.html", total=total, towns=towns, departments=depts, themes=THEMES)
+    return render_template(
+        "portal/home.html",
+        total=total,
+        towns=towns,
+        departments=depts,
+        themes=THEMES,
+        chosen_place=_chosen_place()[0],
+        place_options=_place_options(session),
+    )
 
 
 def _towns(session: Any) -> list[tuple[Division, int]]:
@@ -147,7 +190,8 @@ def divisions_page() -> Any:
 @bp.get("/search")
 @limiter.limit("120/minute")
 def search_page() -> Any:
-    args = _args()
+    chosen, remember = _chosen_place()
+    args = {**_args(), "group": "service", "place": chosen}
     error = None
     try:
         result = run_search(args)
@@ -158,8 +202,11 @@ def search_page() -> Any:
         result = run_search(args)
     pages = max(1, -(-result.total // result.limit))
     place, town = _place(db_session(), args["division"])
-    return render_template(
+    page = render_template(
         "portal/search.html",
+        services=result.services,
+        chosen_place=chosen,
+        place_options=_place_options(db_session()),
         result=result,
         elsewhere=find_elsewhere(db_session(), args["q"]) if args["q"] else [],
         place=place,
@@ -172,6 +219,21 @@ def search_page() -> Any:
         level_labels=USE_LEVELS,
         themes=THEMES,
     )
+    response = make_response(page)
+    if remember:
+        if chosen:
+            # Not a secret, only a preference; HttpOnly because no script needs it (the picker is a form).
+            response.set_cookie(
+                PLACE_COOKIE,
+                chosen,
+                max_age=PLACE_COOKIE_MAX_AGE,
+                httponly=True,
+                samesite="Lax",
+                secure=request.is_secure,
+            )
+        else:
+            response.delete_cookie(PLACE_COOKIE, httponly=True, samesite="Lax", secure=request.is_secure)
+    return response
 
 
 def _place(session: Any, code: str | None) -> tuple[Division | None, Division | None]:

@@ -86,6 +86,22 @@ class SearchQueryArgsSchema(BaseSchema):
         validate=validate.OneOf(["", "1", "2", "3", "4"], error="网上办理深度等级应为 1–4（Ⅰ–Ⅳ）"),
         metadata={"description": "网上办理深度等级 1–4（Ⅰ–Ⅳ；4 为全程网办）"},
     )
+    group = fields.String(
+        load_default="service",
+        validate=validate.OneOf(["service", "none"], error="group 取值应为 service 或 none"),
+        metadata={
+            "description": "service（默认）：每项服务（基本目录事项）一条结果，附可办理地点，total 与 facets "
+            "按服务计数；none：每个实施清单条目一条（供机器按条目处理），total 与 facets 按条目计数"
+        },
+    )
+    place = fields.String(
+        load_default=None,
+        validate=validate.Regexp(r"^(\d{6}|\d{12})?$", error="区划代码应为 6 位或 12 位数字"),
+        metadata={
+            "description": "办事人所在地的区划代码（6 或 12 位）：每项服务的办理地点把该地及其所在"
+            "镇（街道）、区排在最前；不筛选结果。未给出时取 division"
+        },
+    )
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=engine.MAX_PAGE))
     limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=engine.MAX_LIMIT))
 
@@ -121,6 +137,35 @@ class SearchHitSchema(BaseSchema):
         fields.List(fields.Integer()), metadata={"description": "名称中命中的 [起, 止) 字符区间"}
     )
     url = fields.String()
+    service = fields.Nested(
+        "ServiceSchema",
+        metadata={
+            "description": "仅 group=service：这项服务及其可办理地点；条目字段为第一个地点（所在地优先）"
+        },
+    )
+
+
+class PlaceSchema(BaseSchema):
+    task_code = fields.String(metadata={"description": "该地实施清单的实施编码"})
+    department = fields.String(metadata={"description": "实施主体（区级部门、镇街、村社区）"})
+    department_id = fields.Integer()
+    level = fields.String()
+    level_label = fields.String()
+    division_code = fields.String()
+    no_contact = fields.Boolean()
+    near = fields.Boolean(metadata={"description": "是否为办事人所在地（或其所在镇街、区）"})
+    url = fields.String()
+
+
+class ServiceSchema(BaseSchema):
+    item_id = fields.Integer(
+        allow_none=True, metadata={"description": "基本目录事项编号；无基本目录的条目为 null"}
+    )
+    place_count = fields.Integer(metadata={"description": "可办理地点总数（筛选条件下）"})
+    places = fields.List(
+        fields.Nested(PlaceSchema),
+        metadata={"description": "可办理地点，所在地优先，最多 5 个；其余见 place_count"},
+    )
 
 
 class ElsewhereSchema(BaseSchema):
@@ -136,7 +181,11 @@ class ElsewhereSchema(BaseSchema):
 class SearchResponseSchema(BaseSchema):
     query = fields.String()
     items = fields.List(fields.Nested(SearchHitSchema))
-    total = fields.Integer()
+    total = fields.Integer(metadata={"description": "结果总数，单位见 count_unit"})
+    grouped = fields.Boolean(metadata={"description": "是否每项服务一条（group=service）"})
+    count_unit = fields.String(
+        metadata={"description": "total、facets 与分页的计数单位：service（服务）或 entry（实施清单条目）"}
+    )
     page = fields.Integer()
     limit = fields.Integer()
     facets = fields.Nested(FacetsSchema)
@@ -195,8 +244,42 @@ def hit_dict(hit: engine.Hit) -> dict[str, Any]:
     }
 
 
+def place_dict(place: Any) -> dict[str, Any]:
+    return {
+        "task_code": place.task_code,
+        "department": place.department,
+        "department_id": place.department_id,
+        "level": place.level,
+        "level_label": USE_LEVELS.get(place.level, ""),
+        "division_code": place.division_code,
+        "no_contact": place.no_contact,
+        "near": place.near,
+        "url": url_for("portal.entry_detail", task_code=place.task_code),
+    }
+
+
+def result_items(result: engine.SearchResult) -> list[dict[str, Any]]:
+    """The items of a result as the API returns them (with their service when grouped)."""
+    items = [hit_dict(h) for h in result.items]
+    if result.grouped:
+        for item, group in zip(items, result.services, strict=True):
+            item["service"] = {
+                "item_id": group.item_id,
+                "place_count": group.place_count,
+                "places": [place_dict(p) for p in group.places],
+            }
+    return items
+
+
 def run_search(args: dict[str, Any]) -> engine.SearchResult:
-    """Shared by the API and the portal pages: validate facets, search, log misses."""
+    """Shared by the API and the portal pages: validate facets, search, log misses.
+
+    Grouped by service unless ``group`` is "none"; the citizen's place is ``place``, else the
+    division filter's.
+    """
+    place = (args.get("place") or "").strip() or None
+    if place is not None and not (place.isdigit() and len(place) in (6, 12)):
+        raise Invalid("查询参数有误", {"place": ["区划代码应为 6 位或 12 位数字"]})
     filters = engine.validate_filters(
         args.get("level"),
         args.get("division"),
@@ -212,6 +295,8 @@ def run_search(args: dict[str, Any]) -> engine.SearchResult:
         page=args.get("page", 1),
         limit=args.get("limit", 10),
         log_miss=True,
+        group=args.get("group", "service") != "none",
+        place=place or filters.division,
     )
 
 
@@ -230,6 +315,10 @@ class SearchView(MethodView):
         支持中文关键词（一个字起）、全拼（gongjijin）、首字母（gjj）、俗称（社保、开饭店要办什么证）与
         错一字的查询。结果按：名称完全一致 > 名称前缀 > 名称包含 > 名称含全部词 > 其他字段排序；
         `facets` 给出在其余筛选条件下各取值的条数，`total` 为当前筛选下的总数。
+
+        默认（`group=service`）每项服务（基本目录事项）一条结果：各镇村认领的同一事项合为一条，
+        `service.places` 列出可办理地点（`place` 或 `division` 所指的所在地优先），`total`、`facets`
+        与分页都按服务计数（`count_unit` 为 service）。`group=none` 为逐条目的平铺模式（计数单位为条目）。
         """
         result = run_search(args)
         # The schema documents the shape; the payload is already plain JSON types, so it is sent as is
@@ -237,8 +326,10 @@ class SearchView(MethodView):
         return jsonify(
             {
                 "query": result.query,
-                "items": [hit_dict(h) for h in result.items],
+                "items": result_items(result),
                 "total": result.total,
+                "grouped": result.grouped,
+                "count_unit": "service" if result.grouped else "entry",
                 "page": result.page,
                 "limit": result.limit,
                 "facets": result.facets,

@@ -28,12 +28,18 @@ from core.types import CHINA_TZ, utcnow
 from reports import bundles, services, snapshot
 from reports.models import Bundle
 
-# (name, description, keywords of the entries to include, in handling order)
+# (name, description, the entries to include in handling order: an item's exact name, else a word of it)
 BUNDLES: list[tuple[str, str, list[str]]] = [
     (
         "我要开餐馆",
-        "开办餐饮店所需的登记、许可和备案，一次告知、一表申请、一窗受理。",
-        ["公司设立登记", "食品(含保健食品)经营许可", "食品小经营店备案", "公众聚集场所", "排水", "户外广告"],
+        "开办餐饮店所需的登记、许可和检查，一次告知、一表申请、一窗受理。",
+        [
+            "个体工商户设立登记",
+            "食品(含保健食品)经营许可核发",
+            "公众聚集场所投入使用、营业前消防安全检查",
+            "城镇污水排入排水管网许可",
+            "设置大型户外广告的审批",
+        ],
     ),
     (
         "建设项目开工一件事",
@@ -43,7 +49,7 @@ BUNDLES: list[tuple[str, str, list[str]]] = [
     (
         "企业开办一件事",
         "企业设立登记、投资备案和取水许可一次办。",
-        ["公司设立登记", "企业投资项目备案", "取水许可"],
+        ["公司设立登记", "企业投资项目备案", "取水许可证新办审批"],
     ),
     (
         "新生儿出生一件事",
@@ -165,9 +171,23 @@ def create_demo_bundles(session: Session, year: int, entries: list[Any]) -> None
     # Entries with complete elements (time limits, materials) first, so the bundle pages have substance.
     district = sorted((e for e in entries if e.level == "4"), key=lambda e: (e.promise_days is None, e.id))
     for n, (name, description, keywords) in enumerate(BUNDLES):
+        opening = bundles.is_opening_bundle(name, description)
         chosen: list[int] = []
         for word in keywords:
-            match = next((e.id for e in district if word in e.name and e.id not in chosen), None)
+            # The exact name first: a word alone also matches the item's 延续/变更/注销 siblings, which
+            # an opening bundle must not hold (the bundle check would warn).
+            match = next((e.id for e in district if word == e.name and e.id not in chosen), None)
+            if match is None:
+                match = next(
+                    (
+                        e.id
+                        for e in district
+                        if word in e.name
+                        and e.id not in chosen
+                        and not (opening and bundles.non_opening_act(e.name))
+                    ),
+                    None,
+                )
             if match is not None:
                 chosen.append(match)
         if len(chosen) < 2:

@@ -1,15 +1,18 @@
-"""The annual report (政府信息公开工作年度报告, 政务服务 part) built from a frozen year-end snapshot.
+"""The annual report (政府信息公开工作年度报告) built from a frozen snapshot and the year's narrative blocks.
 
-One ``Report`` object (snapshot payload, hash, differences against the live data) renders to
-Markdown, standalone HTML and DOCX. Figures come only from the snapshot, so every run for the same
-snapshot prints the same tables. The published document holds only what the template holds; a figure
-without data prints “信息待补充” instead of a zero, and the reasons, the figures changed since the
-snapshot, the hash and the metric definitions go to a separate internal appendix for administrators.
+One ``Report`` object (snapshot payload, hash, differences against the live data, narrative blocks,
+cross-year warnings) gives one ``report_document.Document`` in the form in force for its year
+(reports.narratives.form_for_year), rendered to Markdown, standalone HTML and DOCX. Figures come only
+from the snapshot, so every run for the same snapshot and text prints the same document. The published
+document holds only what the template holds; a figure without data prints “信息待补充” instead of a
+zero, and the reasons, the figures changed since the snapshot, the cross-year warnings, which figures
+were entered by hand, the hash and the metric definitions go to a separate internal appendix.
 """
 
 from __future__ import annotations
 
 import base64
+import html
 import io
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,8 +24,21 @@ from sqlmodel import Session
 
 from core.errors import NotFound
 from core.types import CHINA_TZ
-from reports import charts, metrics, snapshot, template_tables
+from reports import (
+    charts,
+    cross_year,
+    entered_figures,
+    metrics,
+    narratives,
+    report_document,
+    snapshot,
+    template_tables,
+)
 from reports.models import Snapshot
+from reports.narratives import PENDING, Sources, num, pct
+from reports.report_document import CHART_SPECS, Chart, Document, Heading, Para, Table
+
+__all__ = ["CHART_SPECS", "PENDING", "Report", "build_report", "num", "pct"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 # Official documents are set in a serif (宋体-like) face. Noto Serif CJK SC is the serif CJK family
@@ -41,13 +57,36 @@ class Report:
     definitions_version: str
     payload: dict[str, Any]
     differences: list[snapshot.Difference] = field(default_factory=list)
+    blocks: list[narratives.Block] = field(default_factory=list)
+    cross_year: list[cross_year.Warning_] = field(default_factory=list)
     _charts: dict[str, bytes] = field(default_factory=dict, repr=False)
+    _document: Document | None = field(default=None, repr=False)
 
     def chart(self, name: str) -> bytes:
         """A chart of the frozen figures, drawn once per report object (every format reuses it)."""
         if name not in self._charts:
             self._charts[name] = chart_png(name, self.metrics)
         return self._charts[name]
+
+    @property
+    def form(self) -> str:
+        return narratives.form_for_year(self.year)
+
+    @property
+    def sources(self) -> Sources:
+        return Sources(self.year, self.payload)
+
+    @property
+    def document(self) -> Document:
+        if self._document is None:
+            blocks = {b.key: b for b in self.blocks}
+            build = (
+                report_document.build_2008
+                if self.form == narratives.FORM_2008
+                else report_document.build_2021
+            )
+            self._document = build(self.title, self.as_of_line, self.sources, blocks)
+        return self._document
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -83,7 +122,9 @@ class Report:
 
     @property
     def title(self) -> str:
-        return f"{DISTRICT}{self.year}年政府信息公开工作年度报告（政务服务部分）"
+        if self.form == narratives.FORM_2008:
+            return f"{DISTRICT}人民政府{self.year}年政府信息公开年度报告"
+        return f"{DISTRICT}人民政府{self.year}年政府信息公开工作年度报告"
 
 
 def build_report(session: Session, year: int, with_differences: bool = True) -> Report:
@@ -92,6 +133,10 @@ def build_report(session: Session, year: int, with_differences: bool = True) -> 
         raise NotFound(f"{year} 年还没有冻结的年末快照，请先冻结快照", {"year": ["没有年末快照"]})
     assert snap.id is not None  # noqa: S101 (a stored row)
     diffs = snapshot.live_differences(session, snap) if with_differences else []
+    warnings: list[cross_year.Warning_] = []
+    if narratives.form_for_year(snap.year) == narratives.FORM_2021:
+        last, source = cross_year.previous_tables(session, snap.year)
+        warnings = cross_year.check(snap.year, snap.payload.get("template_tables") or {}, last, source)
     return Report(
         year=snap.year,
         hash=snap.hash,
@@ -100,111 +145,57 @@ def build_report(session: Session, year: int, with_differences: bool = True) -> 
         definitions_version=snap.definitions_version,
         payload=snap.payload,
         differences=diffs,
+        blocks=narratives.blocks_for(session, snap.year),
+        cross_year=warnings,
     )
 
 
-# ---- figures as text -----------------------------------------------------------------------------
-
-
-# What the published document prints for a figure without data; the reason goes to the internal appendix.
-PENDING = "（信息待补充）"
-
-
-def pct(result: dict[str, Any]) -> str:
-    if result.get("missing") or not result["denominator"]:
-        return PENDING
-    value = 100 * result["numerator"] / result["denominator"]
-    return f"{value:.1f}%（{result['numerator']}/{result['denominator']}）"
-
-
-def num(result: dict[str, Any], unit: str = "") -> str:
-    if result.get("missing"):
-        return PENDING
-    return f"{result['value']:,}{unit}"
-
-
-def narrative(report: Report) -> list[str]:
-    """The 政务服务 paragraphs of 总体情况, modelled on the district's 2018 report, with computed figures."""
-    m = report.metrics
-    types = "；".join(f"{metrics.TYPE_LABELS[t]}{pct(m[f'no_contact_rate_{t}'])}" for t in metrics.SIX_TYPES)
-    dept = m["departments_online"]
-    dept_text = (
-        PENDING
-        if dept.get("missing")
-        else f"{dept['numerator']}个部门开展网上审批（共{dept['denominator']}个部门有办件）"
-    )
-    paragraphs = [
-        f"深入推进“不见面审批”改革。截至{report.year}年底，全区六大类审批事项不见面率{pct(m['no_contact_rate'])}，"
-        f"其中{types}。依申请事项全程网办率{pct(m['full_online_rate'])}，最多跑一次率{pct(m['at_most_once_rate'])}，"
-        f"网上可办率{pct(m['online_available_rate'])}。",
-        f"网上办理持续深化。全年{dept_text}，办件总量{num(m['cases_received'], '件')}，"
-        f"网办件占比{pct(m['online_case_share'])}，按时办结率{pct(m['on_time_rate'])}。",
-        f"电子证照全面归集。截至年底推送市级电子证照库的证照记录{num(m['licences_pushed'], '条')}，"
-        f"电子证照部门覆盖率{pct(m['licence_department_coverage'])}，"
-        f"在用证照类型{num(m['licence_types'], '类')}。",
-        f"政务服务向基层延伸。镇（街道）级认领事项{num(m['items_claimed_level_5'], '项')}、"
-        f"村（社区）级认领事项{num(m['items_claimed_level_6'], '项')}；"
-        f"镇级认领覆盖率{pct(m['claim_coverage_level_5'])}，"
-        f"村级认领覆盖率{pct(m['claim_coverage_level_6'])}。三级四同偏差{pct(m['drift_rate'])}。",
-        f"推出套餐式场景服务（“一件事”）{num(m['bundles_published'], '个')}，"
-        "实现一次告知、一表申请、一窗受理。",
-    ]
-    return paragraphs
+# ---- what only administrators see ---------------------------------------------------------------------
 
 
 def missing_figures(report: Report) -> list[str]:
     out = [f"{r['label']}：{r['missing']}" for r in report.metrics.values() if r.get("missing")]
-    for table, values in report.payload["template_tables"].items():
-        if values is None:
-            out.append(f"统计表{template_tables.TABLE_TITLES[table]}：管理员尚未填报")
+    if report.form == narratives.FORM_2021:
+        for table, values in report.payload["template_tables"].items():
+            if values is None:
+                out.append(f"统计表{template_tables.TABLE_TITLES[table]}：管理员尚未填报")
+    out += [f"占位符无数据（印为“{PENDING}”）：{m}" for m in report.document.missing]
     return out
 
 
-def table_rows(table: str, values: dict[str, Any] | None) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a template table as text; blank when not entered."""
-
-    def cell(key: str) -> str:
-        if values is None:
-            return "—"
-        v = values.get(key)
-        return "" if v is None else str(v)
-
-    if table == "2":
-        header = ["条款", "项目", "指标", "数值"]
-        rows = [
-            [art, name, label, cell(f"{r}|{c}")]
-            for r, art, name, cols in template_tables.TABLE2_ROWS
-            for c, label in cols
-        ]
-        return header, rows
-    if table == "3":
-        header = ["项目"] + [label for _c, label in template_tables.TABLE3_COLUMNS]
-        rows = [
-            [label] + [cell(f"{r}|{c}") for c, _l in template_tables.TABLE3_COLUMNS]
-            for r, label in template_tables.TABLE3_ROWS
-        ]
-        return header, rows
-    header = ["类别"] + [label for _c, label in template_tables.TABLE4_COLUMNS]
-    rows = [
-        [label] + [cell(f"{g}|{c}") for c, _l in template_tables.TABLE4_COLUMNS]
-        for g, label in template_tables.TABLE4_GROUPS
-    ]
-    return header, rows
+def figure_sources(report: Report) -> list[tuple[str, str, str, str]]:
+    """(figure, 采用, computed, entered) for every figure that is entered or could be: which one printed."""
+    labels = {"computed": "系统计算", "entered": "管理员填报", "none": "无数据"}
+    rows = []
+    for d in entered_figures.FIGURES:
+        choice = narratives.figure_choice(report.sources, d)
+        if choice.source == "none" and d.metric is None:
+            continue
+        rows.append((d.name, labels[choice.source], choice.computed or "—", choice.entered or "—"))
+    return rows
 
 
-def metric_table(result: dict[str, Any], limit: int = 40) -> tuple[list[str], list[list[str]]]:
-    header = ["名称", *result["columns"]]
-    rows = [[r["label"], *["" if v is None else str(v) for v in r["values"]]] for r in result["rows"][:limit]]
-    return header, rows
+def licensing_check(report: Report) -> str | None:
+    """表二's entered 行政许可 decisions against the count from the case records, when they differ."""
+    computed = (report.payload.get("computed") or {}).get("licensing_decisions")
+    table = report.payload["template_tables"].get("2")
+    if report.form != narratives.FORM_2021 or not computed or computed.get("missing") or table is None:
+        return None
+    entered = table.get("20.5|decisions")
+    if entered is None or int(entered) == computed["value"]:
+        return None
+    return (
+        f"表二·行政许可·本年处理决定数量填报为 {entered}，按办件记录计算为 {computed['value']}，"
+        f"相差 {int(entered) - computed['value']:+d}"
+    )
 
 
-CHART_SPECS: list[tuple[str, str]] = [
-    ("no_contact", "六大类事项不见面率"),
-    ("towns", "各镇（街道）事项认领"),
-    ("departments", "区级部门事项认领（前20）"),
-    ("monthly", "逐月办件量"),
-    ("sync", "电子证照同步状态（按月）"),
-]
+def default_blocks(report: Report) -> list[str]:
+    return [b.title for b in report.blocks if not b.edited]
+
+
+def appendix(report: Report) -> list[tuple[str, str]]:
+    return [(d.label, d.formula) for d in metrics.DEFINITIONS]
 
 
 def chart_png(name: str, m: dict[str, Any]) -> bytes:
@@ -226,10 +217,6 @@ def chart_png(name: str, m: dict[str, Any]) -> bytes:
     raise NotFound("没有这个图表")
 
 
-def appendix(report: Report) -> list[tuple[str, str]]:
-    return [(d.label, d.formula) for d in metrics.DEFINITIONS]
-
-
 # ---- Markdown ----------------------------------------------------------------------------------------
 
 
@@ -239,34 +226,71 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def html_table(table: Table) -> str:
+    """A table with merged header cells as HTML (Markdown tables cannot merge cells)."""
+
+    def row_html(row: list[report_document.Cell]) -> str:
+        cells = []
+        for c in row:
+            tag = "th" if c.header else "td"
+            span = (f' colspan="{c.colspan}"' if c.colspan > 1 else "") + (
+                f' rowspan="{c.rowspan}"' if c.rowspan > 1 else ""
+            )
+            cells.append(f"<{tag}{span}>{html.escape(c.text)}</{tag}>")
+        return "<tr>" + "".join(cells) + "</tr>"
+
+    head = "".join(row_html(r) for r in table.head)
+    body = "".join(row_html(r) for r in table.body)
+    return f'<table class="rp-tpl"><thead>{head}</thead><tbody>{body}</tbody></table>'
+
+
 def render_markdown(report: Report) -> str:
     """The published report: only what the template holds (see ``render_internal_markdown``)."""
-    m = report.metrics
-    out = [f"# {report.title}", "", report.as_of_line, "", "## 一、总体情况（政务服务）", ""]
-    out += [p + "\n" for p in narrative(report)]
-    for table in ("2", "3", "4"):
-        out += [f"## {template_tables.TABLE_TITLES[table]}", ""]
-        out += [_md_table(*table_rows(table, report.payload["template_tables"].get(table))), ""]
-    out += ["## 附表：分级认领与办件", ""]
-    for key in ("entries_by_town", "cases_by_month", "licence_events"):
-        out += [f"### {m[key]['label']}", ""]
-        out += [PENDING, ""] if m[key].get("missing") else [_md_table(*metric_table(m[key])), ""]
+    doc = report.document
+    out = [f"# {doc.title}", ""]
+    for block in doc.blocks:
+        if isinstance(block, Heading):
+            out += ["#" * (block.level + 1) + " " + block.text, ""]
+        elif isinstance(block, Para):
+            out += [block.text, ""]
+        elif isinstance(block, Table):
+            if block.simple:
+                grid = block.grid()
+                out += [_md_table(grid[0], grid[1:]), ""]
+            else:
+                out += [html_table(block), ""]
     return "\n".join(out).rstrip("\n") + "\n"
 
 
 def render_internal_markdown(report: Report) -> str:
-    """The internal appendix for administrators: snapshot identity, missing data, changes, definitions."""
+    """The internal appendix: snapshot identity, checks, missing data, sources, changes, definitions."""
     out = [
         f"# {report.title}：内部附录（不公开）",
         "",
         f"{report.as_of_line}；快照编号 {report.snapshot_id}；"
         f"指标定义版本 {report.definitions_version}；快照哈希（SHA-256）`{report.hash}`。",
         "",
-        "## 缺少的数据",
+        "## 跨年度核对",
         "",
     ]
+    checks = [w.message for w in report.cross_year]
+    licensing = licensing_check(report)
+    if licensing:
+        checks.append(licensing)
+    out += [f"- ⚠ {x}" for x in checks] if checks else ["无警告。"]
+    out += ["", "## 缺少的数据", ""]
     missing = missing_figures(report)
     out += [f"- {x}" for x in missing] if missing else ["无"]
+    out += ["", "## 数字来源（系统计算与管理员填报）", ""]
+    sources = figure_sources(report)
+    out += (
+        [_md_table(["数字", "采用", "系统计算", "管理员填报"], [list(r) for r in sources])]
+        if sources
+        else ["无"]
+    )
+    out += ["", "## 仍为默认文字的段落", ""]
+    defaults = default_blocks(report)
+    out += [f"- {x}" for x in defaults] if defaults else ["无：各段落均已编辑。"]
     out += ["", "## 快照后的数据变动", ""]
     if report.version_note:
         out += [report.version_note, ""]
@@ -290,29 +314,31 @@ _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesc
 
 
 def report_context(report: Report, chart_src: dict[str, str]) -> dict[str, Any]:
-    m = report.metrics
     return {
         "report": report,
-        "paragraphs": narrative(report),
-        "tables": [
-            (
-                template_tables.TABLE_TITLES[t],
-                report.payload["template_tables"].get(t) is None,
-                *table_rows(t, report.payload["template_tables"].get(t)),
-            )
-            for t in ("2", "3", "4")
-        ],
-        "annex": [
-            (m[k]["label"], m[k].get("missing"), *metric_table(m[k]))
-            for k in ("entries_by_town", "cases_by_month", "licence_events")
-        ],
-        "charts": [(title, chart_src[name]) for name, title in CHART_SPECS],
-        "pending": PENDING,
+        "document": report.document,
+        "chart_src": chart_src,
+        "html_table": html_table,
+        "is_heading": lambda b: isinstance(b, Heading),
+        "is_para": lambda b: isinstance(b, Para),
+        "is_table": lambda b: isinstance(b, Table),
+        "is_chart": lambda b: isinstance(b, Chart),
     }
 
 
 def internal_context(report: Report) -> dict[str, Any]:
-    return {"report": report, "missing": missing_figures(report), "definitions": appendix(report)}
+    checks = [w.message for w in report.cross_year]
+    licensing = licensing_check(report)
+    if licensing:
+        checks.append(licensing)
+    return {
+        "report": report,
+        "checks": checks,
+        "missing": missing_figures(report),
+        "sources": figure_sources(report),
+        "defaults": default_blocks(report),
+        "definitions": appendix(report),
+    }
 
 
 def render_html(report: Report) -> str:
@@ -423,13 +449,41 @@ def column_widths(header: list[str], rows: list[list[str]], total_mm: float = TE
     return [floor + spare * w / sum(capped) for w in capped]
 
 
+def _docx_table(doc: Any, table: Table) -> None:
+    """A table with the template's merged cells; header cells bold, fixed widths within the margins."""
+    from docx.shared import Pt
+
+    grid = table.grid()
+    out = doc.add_table(rows=len(grid), cols=table.columns)
+    out.style = "Table Grid"
+    taken: set[tuple[int, int]] = set()
+    for r, row in enumerate(table.head + table.body):
+        c = 0
+        for cell in row:
+            while (r, c) in taken:
+                c += 1
+            target = out.cell(r, c)
+            if cell.colspan > 1 or cell.rowspan > 1:
+                target = target.merge(out.cell(r + cell.rowspan - 1, c + cell.colspan - 1))
+            target.text = cell.text
+            for para in target.paragraphs:
+                for run in para.runs:
+                    run.font.size = Pt(table.font_size)
+                    run.font.bold = cell.header or None
+            for dr in range(cell.rowspan):
+                for dc in range(cell.colspan):
+                    taken.add((r + dr, c + dc))
+            c += cell.colspan
+    _fit_table(out, column_widths(grid[0], grid[1:]))
+
+
 def render_docx(report: Report) -> bytes:
-    from docx import Document
+    from docx import Document as DocxDocument
     from docx.enum.text import WD_ALIGN_PARAGRAPH
     from docx.oxml.ns import qn
     from docx.shared import Mm, Pt, RGBColor
 
-    doc = Document()
+    doc = DocxDocument()
     for style_name in ("Normal", "Title", "Heading 1", "Heading 2", "Heading 3", "Table Grid"):
         style = doc.styles[style_name]
         _set_fonts(style.element, FONT)
@@ -451,47 +505,21 @@ def render_docx(report: Report) -> bytes:
         section.left_margin, section.right_margin = Mm(MARGINS_MM["left"]), Mm(MARGINS_MM["right"])
         _add_page_number(section)
 
-    heading = doc.add_heading(report.title, level=0)
+    document = report.document
+    heading = doc.add_heading(document.title, level=0)
     heading.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    doc.add_paragraph(report.as_of_line)
-    doc.add_heading("一、总体情况（政务服务）", level=1)
-    for p in narrative(report):
-        para = doc.add_paragraph(p)
-        para.paragraph_format.first_line_indent = Pt(24)  # two characters at 12 pt
-
-    def add_table(header: list[str], rows: list[list[str]], font_size: float = 8) -> None:
-        table = doc.add_table(rows=1, cols=len(header))
-        table.style = "Table Grid"
-        for i, h in enumerate(header):
-            table.rows[0].cells[i].text = h
-        for row in rows:
-            cells = table.add_row().cells
-            for i, value in enumerate(row):
-                cells[i].text = value
-        for row in table.rows:
-            for c in row.cells:
-                for para in c.paragraphs:
-                    for run in para.runs:
-                        run.font.size = Pt(font_size)
-        _fit_table(table, column_widths(header, rows))
-
-    for t in ("2", "3", "4"):
-        doc.add_heading(template_tables.TABLE_TITLES[t], level=1)
-        add_table(*table_rows(t, report.payload["template_tables"].get(t)))
-
-    doc.add_heading("图表", level=1)
-    for name, title in CHART_SPECS:
-        doc.add_paragraph(title)
-        doc.add_picture(io.BytesIO(report.chart(name)), width=Mm(min(140, TEXT_WIDTH_MM)))
-
-    doc.add_heading("附表：分级认领与办件", level=1)
-    for key in ("entries_by_town", "cases_by_month", "licence_events"):
-        result = report.metrics[key]
-        doc.add_heading(result["label"], level=2)
-        if result.get("missing"):
-            doc.add_paragraph(PENDING)
+    for block in document.blocks:
+        if isinstance(block, Heading):
+            doc.add_heading(block.text, level=block.level)
+        elif isinstance(block, Para):
+            para = doc.add_paragraph(block.text)
+            if block.indent:
+                para.paragraph_format.first_line_indent = Pt(24)  # two characters at 12 pt
+        elif isinstance(block, Table):
+            _docx_table(doc, block)
         else:
-            add_table(*metric_table(result))
+            doc.add_paragraph(block.title)
+            doc.add_picture(io.BytesIO(report.chart(block.name)), width=Mm(min(140, TEXT_WIDTH_MM)))
 
     buf = io.BytesIO()
     doc.save(buf)

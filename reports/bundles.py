@@ -5,13 +5,15 @@ Services take a Session, flush and never commit; every write is audited.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from catalog.models import Department, ImplementationEntry, Material
+from catalog.elements import MATERIAL_SOURCES
+from catalog.models import MATERIAL_FORMS, TIME_UNITS, Department, ImplementationEntry, Material
 from core.audit import record
 from core.auth import Principal
 from core.errors import NotFound, field_error
@@ -127,6 +129,96 @@ def list_bundles(session: Session, published_only: bool = False) -> list[Bundle]
     return list(session.exec(query).all())
 
 
+# A bundle for starting something (开办/设立 a business, opening a shop or restaurant). Such a bundle
+# should hold what opening needs, not the acts on a licence one already holds.
+OPENING_BUNDLE = re.compile(r"开办|设立|新办|开业|开店|我要开|开设")
+# Acts on an existing licence or registration (延续 renewal, 变更 change, 注销 cancellation).
+NON_OPENING_ACTS = ("延续", "变更", "注销")
+
+
+def is_opening_bundle(name: str, description: str = "") -> bool:
+    """Whether a bundle is about opening (its name says so: 开办、设立、我要开…)."""
+    return OPENING_BUNDLE.search(name or "") is not None
+
+
+def non_opening_act(entry_name: str) -> str | None:
+    """The 延续/变更/注销 act an entry's name holds, if any."""
+    return next((act for act in NON_OPENING_ACTS if act in entry_name), None)
+
+
+def check_bundle(session: Session, bundle_id: int) -> list[str]:
+    """What an administrator should fix in a bundle, as Chinese warnings (empty when nothing).
+
+    * an opening bundle (``is_opening_bundle``) holding 延续/变更/注销 entries;
+    * entries that are not published, or recorded as not applicable (citizens do not see them);
+    * entries whose 承诺时限 nobody recorded (the total time is then incomplete).
+    """
+    bundle = session.get(Bundle, bundle_id)
+    if bundle is None:
+        raise NotFound("套餐式服务不存在")
+    ids = bundle_entry_ids(session, bundle_id)
+    by_id = {
+        e.id: e
+        for e in session.exec(select(ImplementationEntry).where(col(ImplementationEntry.id).in_(ids))).all()
+    }
+    entries = [by_id[i] for i in ids if i in by_id]
+    warnings: list[str] = []
+    if is_opening_bundle(bundle.name, bundle.description):
+        for e in entries:
+            act = non_opening_act(e.name)
+            if act:
+                warnings.append(f"开办类“一件事”含{act}事项：{e.name}（{e.task_code}），开办时用不到，请换成新办/设立事项")
+    for e in entries:
+        if e.status != metrics.PUBLISHED or not e.applicable:
+            warnings.append(f"事项未发布或本地不适用，公众页面不显示：{e.name}（{e.task_code}）")
+        elif e.promise_days is None:
+            warnings.append(f"事项未填报承诺时限，合计时限不完整：{e.name}（{e.task_code}）")
+    return warnings
+
+
+def check_bundles(session: Session) -> dict[int, list[str]]:
+    """``check_bundle`` for every bundle with something to fix, by bundle id."""
+    out: dict[int, list[str]] = {}
+    for b in list_bundles(session):
+        assert b.id is not None  # noqa: S101 (a stored row)
+        found = check_bundle(session, b.id)
+        if found:
+            out[b.id] = found
+    return out
+
+
+def bundles_of_entries(session: Session, entry_ids: list[int]) -> dict[int, list[Bundle]]:
+    """The published bundles each entry belongs to (for links from the entry's page)."""
+    if not entry_ids:
+        return {}
+    out: dict[int, list[Bundle]] = {}
+    for entry_id, bundle in session.execute(
+        select(col(BundleEntry.entry_id), Bundle)
+        .join(Bundle, col(Bundle.id) == col(BundleEntry.bundle_id))
+        .where(col(BundleEntry.entry_id).in_(entry_ids), col(Bundle.published))
+        .order_by(col(Bundle.name))
+    ).all():
+        out.setdefault(entry_id, []).append(bundle)
+    return out
+
+
+@dataclass
+class BundleTime:
+    """The bundle's promised time, one figure per unit (工作日 and 自然日 are never added together).
+
+    ``total`` adds the steps' 承诺时限 up (the entries are handled one after another in the worst case:
+    the platform does not record which steps run in parallel, so the sum is the honest upper bound);
+    ``longest`` is the longest single step, what the whole takes at best when every step runs at once.
+    A step promised in 0 days is 即办 (done on the spot).
+    """
+
+    unit: str
+    label: str
+    total: int
+    longest: int
+    steps: int
+
+
 @dataclass
 class BundleView:
     bundle: Bundle
@@ -138,13 +230,37 @@ class BundleView:
     fee_lines: list[dict[str, Any]]
     # Entries whose 是否收费 nobody recorded: the total is then not "不收费", it is incomplete.
     charges_unknown: list[str] = field(default_factory=list)
+    # The promised time per unit (see BundleTime); empty when no entry recorded one.
+    times: list[BundleTime] = field(default_factory=list)
+
+
+def material_key(m: Any) -> tuple[str, str, str, str]:
+    """Two materials are the same material, and merged, only when they have the same name (ignoring
+    spaces), the same form (纸质/电子/纸质或电子), the same source (来源渠道, unrecorded counts as its own
+    value) and the same e-licence type (or none). "居民身份证" on paper and "居民身份证" as an e-licence
+    are listed apart: the applicant brings them differently."""
+    return ("".join((m.name or "").split()), m.form or "", m.source_channel or "", m.licence_type_code or "")
+
+
+def bundle_times(entries: list[Any]) -> list[BundleTime]:
+    """The promised time of a bundle's entries, per unit (see BundleTime)."""
+    by_unit: dict[str, list[int]] = {}
+    for e in entries:
+        if e.promise_days is not None:
+            by_unit.setdefault(e.promise_unit or "", []).append(e.promise_days)
+    return [
+        BundleTime(unit, TIME_UNITS.get(unit, "天（单位未填报）"), sum(days), max(days), len(days))
+        for unit, days in sorted(by_unit.items(), key=lambda kv: (kv[0] != "working", kv[0]))
+    ]
 
 
 def bundle_view(session: Session, bundle_id: int, public: bool = True) -> BundleView:
     """What a citizen sees: entries in order, merged deduplicated materials, total time and fees.
 
-    Total promised time is the sum of the entries' 承诺时限 (the entries are handled one after
-    another in the worst case); entries without one are named instead of counted as zero.
+    Total promised time is the sum of the entries' 承诺时限 per unit (``bundle_times``: the entries are
+    handled one after another in the worst case), with the longest step beside it; entries without
+    one are named instead of counted as zero. Materials merge only when ``material_key`` says they are
+    the same material.
     """
     from catalog.models import Fee
 
@@ -163,13 +279,13 @@ def bundle_view(session: Session, bundle_id: int, public: bool = True) -> Bundle
     if public:
         ordered = [e for e in ordered if e.status == metrics.PUBLISHED and e.applicable]
     shown = [e.id for e in ordered]
-    materials: dict[str, dict[str, Any]] = {}
+    materials: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for m in session.exec(
         select(Material)
         .where(col(Material.entry_id).in_(shown))
         .order_by(col(Material.entry_id), col(Material.position), col(Material.id))
     ).all():
-        key = (m.licence_type_code or "") or "".join(m.name.split())
+        key = material_key(m)
         entry = entries[m.entry_id]
         if key in materials:
             materials[key]["entries"].append(entry.name)
@@ -181,6 +297,8 @@ def bundle_view(session: Session, bundle_id: int, public: bool = True) -> Bundle
             materials[key] = {
                 "name": m.name,
                 "form": m.form,
+                "form_label": MATERIAL_FORMS.get(m.form, m.form),
+                "source_label": MATERIAL_SOURCES.get(m.source_channel or "", "未填报"),
                 "copies": m.copies,
                 "required": m.required,
                 "licence_type_code": m.licence_type_code,
@@ -203,6 +321,7 @@ def bundle_view(session: Session, bundle_id: int, public: bool = True) -> Bundle
                 "department": dept_names.get(e.department_id, ""),
                 "promise_days": e.promise_days,
                 "promise_unit": e.promise_unit,
+                "promise_unit_label": TIME_UNITS.get(e.promise_unit or "", "天（单位未填报）"),
                 "visits": e.visits,
                 "no_contact": e.no_contact,
             }
@@ -216,4 +335,5 @@ def bundle_view(session: Session, bundle_id: int, public: bool = True) -> Bundle
         total_fee_fen=sum(f["amount_fen"] for f in fee_lines),
         fee_lines=fee_lines,
         charges_unknown=[e.name for e in ordered if e.charges is None],
+        times=bundle_times(ordered),
     )

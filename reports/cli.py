@@ -13,7 +13,7 @@ from core.auth import SYSTEM
 from core.errors import DomainError
 from core.types import china_today
 from core.web import database, settings
-from reports import annual_report, cases, services, snapshot, supervision
+from reports import annual_report, bundles, cases, entered_figures, services, snapshot, supervision
 
 
 @click.group("reports", help="覆盖率指标、年末快照与年度报告 (metrics, snapshots, annual report)")
@@ -47,6 +47,47 @@ def import_cases(csv_path: Path, year: int) -> None:
     except DomainError as exc:
         _fail(exc)
     click.echo(f"已导入 {result.rows} 行：新增 {result.created}，更新 {result.updated}")
+
+
+@reports_cli.command("load-figures")
+@click.argument("csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--year", type=int, required=True, help="报告年度")
+@with_appcontext
+def load_figures(csv_path: Path, year: int) -> None:
+    """导入年度报告的填报数字，列：key,value,unit[,scope,section,note]。
+
+    格式同 data/gaogang_2018_report_figures.csv。
+
+    unit 含“(at least)”或“(more than)”的数字按“余/多”印出。任何一行有误时整份文件不导入，并逐行列出错误。
+    """
+    try:
+        text = csv_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        click.echo("错误：文件不是 UTF-8 编码", err=True)
+        sys.exit(1)
+    try:
+        with database().transaction() as session:
+            count = entered_figures.load_figures_csv(session, SYSTEM, year=year, text=text)
+    except DomainError as exc:
+        _fail(exc)
+    click.echo(f"已导入 {year} 年填报数字 {count} 项；请重新冻结 {year} 年快照后生成报告")
+
+
+@reports_cli.command("check-bundles")
+@with_appcontext
+def check_bundles() -> None:
+    """检查“一件事”套餐：开办类含延续/变更/注销事项、事项未发布、未填报承诺时限。有问题时退出码为 1。"""
+    with database().transaction() as session:
+        found = bundles.check_bundles(session)
+        names = {b.id: b.name for b in bundles.list_bundles(session)}
+    if not found:
+        click.echo("“一件事”检查通过：未发现问题")
+        return
+    for bundle_id, warnings in found.items():
+        click.echo(f"“{names.get(bundle_id, bundle_id)}”（编号 {bundle_id}）：")
+        for w in warnings:
+            click.echo(f"  - {w}")
+    sys.exit(1)
 
 
 @reports_cli.command("snapshot")

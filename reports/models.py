@@ -196,3 +196,47 @@ class CaseSpecialProcedure(SQLModel, table=True):
     end_date: date | None = Field(default=None)
 
     __table_args__ = (sa.UniqueConstraint("case_id", "seq", name="uq_report_case_special"),)
+
+
+class NarrativeBlock(SQLModel, table=True):
+    """报告文字段落: the prose of one part of one year's annual report, edited by administrators.
+
+    ``key`` names the part of the report form in force for the year (reports.narratives); the text may
+    hold placeholders like ``{不见面率}`` that are filled from the year's frozen snapshot when the
+    report is built. A part without a row reads its default text.
+    """
+
+    __tablename__ = "report_narrative"
+
+    id: int | None = Field(default=None, primary_key=True)
+    year: int = Field(index=True)
+    key: str = Field(max_length=40)
+    text: str = Field(sa_type=sa.Text)
+    updated_by: str = Field(default="system", max_length=100)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+    __table_args__ = (sa.UniqueConstraint("year", "key", name="uq_report_narrative"),)
+
+
+class EnteredFigure(SQLModel, table=True):
+    """人工填报数字: a figure of one year's report that the platform has no source for (12345 hotline
+    requests, items on the portal, 信息处理费, the contact line), entered by an administrator.
+
+    ``value`` is kept as text (a count, an amount, a date or a name, by the figure's definition in
+    reports.entered_figures); ``unit`` is the unit printed after it; ``lower_bound`` marks a value
+    the report states as “余/多” (more than), so 70000 prints as “7万余”.
+    """
+
+    __tablename__ = "report_entered_figure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    year: int = Field(index=True)
+    key: str = Field(max_length=60)
+    value: str = Field(max_length=200)
+    unit: str = Field(default="", max_length=20)
+    lower_bound: bool = Field(default=False)
+    note: str = Field(default="", max_length=200)
+    updated_by: str = Field(default="system", max_length=100)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+    __table_args__ = (sa.UniqueConstraint("year", "key", name="uq_report_entered_figure"),)

@@ -37,7 +37,9 @@ class MetricsResponseSchema(BaseSchema):
     definitions_version = fields.String(required=True)
     as_of = fields.String(required=True, metadata={"description": "截止时刻（ISO 8601，北京时间）"})
     metrics = fields.Dict(
-        keys=fields.String(), values=fields.Dict(), required=True,
+        keys=fields.String(),
+        values=fields.Dict(),
+        required=True,
         metadata={"description": "指标键 -> 分子、分母、事项编号等"},
     )
 
@@ -105,3 +107,48 @@ class CaseImportResultSchema(BaseSchema):
     created = fields.Integer(required=True)
     updated = fields.Integer(required=True)
     unchanged = fields.Integer(required=True)
+
+
+class NarrativeSchema(BaseSchema):
+    key = fields.String(required=True)
+    title = fields.String(required=True, metadata={"description": "报告中的位置"})
+    text = fields.String(required=True, metadata={"description": "文字，可含 {占位符}"})
+    default = fields.String(required=True, metadata={"description": "默认文字"})
+    edited = fields.Boolean(required=True, metadata={"description": "false 表示仍为默认文字"})
+
+
+class NarrativeListSchema(BaseSchema):
+    year = fields.Integer(required=True)
+    form = fields.String(
+        required=True, metadata={"description": "报告格式：2021（国办公开办函〔2021〕30号）或 2008"}
+    )
+    blocks = fields.List(fields.Nested(NarrativeSchema), required=True)
+    placeholders = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        required=True,
+        metadata={"description": "占位符及其含义"},
+    )
+
+
+class NarrativeUpdateSchema(BaseSchema):
+    text = fields.String(required=True, validate=validate.Length(min=1, max=10_000))
+
+
+class EnteredFigureSchema(BaseSchema):
+    key = fields.String(required=True)
+    name = fields.String(required=True)
+    value = fields.String(allow_none=True, required=True)
+    unit = fields.String(required=True)
+    lower_bound = fields.Boolean(required=True, metadata={"description": "true 表示“余/多”（下限）"})
+
+
+class EnteredFigureListSchema(BaseSchema):
+    year = fields.Integer(required=True)
+    figures = fields.List(fields.Nested(EnteredFigureSchema), required=True)
+
+
+class EnteredFigureUpdateSchema(BaseSchema):
+    value = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    unit = fields.String(load_default=None, validate=validate.Length(max=20))
+    lower_bound = fields.Boolean(load_default=False)

@@ -18,7 +18,7 @@ from core.audit import record
 from core.auth import Principal
 from core.errors import Forbidden, Invalid, NotFound
 from core.types import utcnow
-from reports import metrics, services, template_tables
+from reports import metrics, report_figures, services, template_tables
 from reports.models import Snapshot
 
 
@@ -54,6 +54,7 @@ def build_payload(session: Session, year: int, as_of: datetime) -> dict[str, Any
         "definitions_version": metrics.DEFINITIONS_VERSION,
         "metrics": {k: _frozen(r.as_dict()) for k, r in results.items()},
         "template_tables": services.template_table_values(session, year),
+        **report_figures.report_payload(session, year, as_of),
     }
 
 

@@ -18,15 +18,30 @@ from core.exports import csv_text, xlsx_bytes
 from core.schemas import ErrorSchema
 from core.types import CHINA_TZ, utcnow
 from core.web import current_principal, db_session, require_admin, require_login
-from reports import annual_report, bundles, metrics, services, snapshot, snapshot_compare, template_tables
+from reports import (
+    annual_report,
+    bundles,
+    entered_figures,
+    metrics,
+    narratives,
+    report_figures,
+    services,
+    snapshot,
+    snapshot_compare,
+    template_tables,
+)
 from reports import cache as cache_module
 from reports.cache import MetricsCache
 from reports.models import Snapshot
 from reports.schemas import (
     CaseStatsResultSchema,
     CaseStatsUploadSchema,
+    EnteredFigureListSchema,
+    EnteredFigureUpdateSchema,
     MetricsQueryArgsSchema,
     MetricsResponseSchema,
+    NarrativeListSchema,
+    NarrativeUpdateSchema,
 )
 
 bp = Blueprint("reports", __name__, template_folder="templates", url_prefix="")
@@ -419,7 +434,11 @@ def report_page(year: int) -> Any:
     srcs = {
         name: url_for("reports.report_chart", year=year, name=name) for name, _t in annual_report.CHART_SPECS
     }
-    return render_template("reports/report_page.html", **annual_report.report_context(report, srcs))
+    return render_template(
+        "reports/report_page.html",
+        **annual_report.report_context(report, srcs),
+        checks=annual_report.internal_context(report)["checks"],
+    )
 
 
 @bp.get("/admin/reports/<int:year>/chart/<name>.png")
@@ -498,6 +517,11 @@ def template_table_form(year: int, table: str) -> Any:
         else:
             flash(f"{template_tables.TABLE_TITLES[table]} 已保存", "ok")
             return redirect(url_for("reports.reports_home"), 303)
+    prefill = None
+    if table == "2":
+        prefill = _licensing_prefill(session, year, values)
+        if prefill["computed"] is not None and values.get(PREFILLED) in (None, ""):
+            values = {**values, PREFILLED: prefill["computed"]}
     layout = _form_layout(table)
     status = 422 if errors else 200
     return render_template(
@@ -509,7 +533,26 @@ def template_table_form(year: int, table: str) -> Any:
         values=values,
         errors=errors,
         message=message,
+        prefill=prefill,
+        prefilled_key=PREFILLED,
     ), status
+
+
+PREFILLED = "20.5|decisions"  # 表二 行政许可 本年处理决定数量, prefilled from the case records
+
+
+def _licensing_prefill(session: Any, year: int, values: dict[str, Any]) -> dict[str, Any]:
+    """Decisions counted from the case records (to now, or year end), and the entered value's difference."""
+    result = report_figures.licensing_decisions(session, year, services.default_as_of(year))
+    computed = result["value"]
+    entered = values.get(PREFILLED)
+    diff = None
+    if computed is not None and entered not in (None, ""):
+        try:
+            diff = int(entered) - computed
+        except ValueError:
+            diff = None
+    return {"computed": computed, "missing": result["missing"], "difference": diff}
 
 
 def _form_layout(table: str) -> dict[str, Any]:
@@ -586,7 +629,9 @@ def bundles_admin() -> Any:
     session = db_session()
     rows = bundles.list_bundles(session)
     counts = {b.id: len(bundles.bundle_entry_ids(session, b.id)) for b in rows if b.id is not None}
-    return render_template("reports/bundles_admin.html", bundles=rows, counts=counts)
+    return render_template(
+        "reports/bundles_admin.html", bundles=rows, counts=counts, warnings=bundles.check_bundles(session)
+    )
 
 
 class BundleForm(TypedDict):
@@ -653,7 +698,85 @@ def bundle_edit(bundle_id: int | None) -> Any:
 def bundle_admin_view(bundle_id: int) -> Any:
     require_admin()
     view = bundles.bundle_view(db_session(), bundle_id, public=False)
-    return render_template("reports/bundle_public.html", view=view, admin=True)
+    warnings = bundles.check_bundle(db_session(), bundle_id)
+    return render_template("reports/bundle_public.html", view=view, admin=True, warnings=warnings)
+
+
+# ---- narrative blocks and entered figures -------------------------------------------------------------
+
+
+def _placeholder_rows(session: Any, year: int) -> list[tuple[str, str, str]]:
+    """(placeholder, meaning, value in the latest snapshot) for the editing page's reference list."""
+    snap = snapshot.latest_snapshot(session, year)
+    sources = narratives.Sources(year, snap.payload) if snap is not None else None
+    rows = []
+    for name, (meaning, resolve) in narratives.PLACEHOLDERS.items():
+        value = "（尚未冻结快照）" if sources is None else (resolve(sources) or narratives.PENDING)
+        rows.append((name, meaning, value))
+    return rows
+
+
+@bp.route("/admin/reports/<int:year>/narratives", methods=["GET", "POST"])
+def narratives_page(year: int) -> Any:
+    """报告文字: every narrative block of the year's form, edited one at a time."""
+    actor = require_admin()
+    year = _year_path(year)
+    session = db_session()
+    errors: dict[str, list[str]] = {}
+    drafts: dict[str, str] = {}
+    if request.method == "POST":
+        key = request.form.get("key", "")
+        try:
+            if request.form.get("action") == "reset":
+                narratives.reset_block(session, actor, year=year, key=key)
+                flash("已恢复默认文字", "ok")
+            else:
+                narratives.save_block(session, actor, year=year, key=key, text=request.form.get("text", ""))
+                flash("已保存", "ok")
+        except Invalid as exc:
+            errors[key] = list(exc.details.get("text", [exc.message]))
+            drafts[key] = request.form.get("text", "")
+        else:
+            return redirect(url_for("reports.narratives_page", year=year) + f"#b-{key}", 303)
+    return render_template(
+        "reports/narratives.html",
+        year=year,
+        form=narratives.form_for_year(year),
+        blocks=narratives.blocks_for(session, year),
+        placeholders=_placeholder_rows(session, year),
+        errors=errors,
+        drafts=drafts,
+    ), (422 if errors else 200)
+
+
+@bp.route("/admin/reports/<int:year>/figures", methods=["GET", "POST"])
+def figures_page(year: int) -> Any:
+    """填报数字: the figures the platform has no source for, with unit and “余/多”."""
+    actor = require_admin()
+    year = _year_path(year)
+    session = db_session()
+    stored = entered_figures.entered_figures(session, year)
+    errors: dict[str, list[str]] = {}
+    form: dict[str, tuple[str, bool]] = {k: (v["value"], bool(v["lower_bound"])) for k, v in stored.items()}
+    if request.method == "POST":
+        form = {
+            d.key: (request.form.get(f"v-{d.key}", ""), request.form.get(f"lb-{d.key}") == "1")
+            for d in entered_figures.FIGURES
+        }
+        try:
+            changed = entered_figures.save_figures(session, actor, year=year, values=form)
+        except Invalid as exc:
+            errors = exc.details
+        else:
+            flash(f"已保存 {changed} 项；重新冻结快照后进入报告", "ok")
+            return redirect(url_for("reports.figures_page", year=year), 303)
+    return render_template(
+        "reports/figures.html",
+        year=year,
+        figures=entered_figures.FIGURES,
+        form=form,
+        errors=errors,
+    ), (422 if errors else 200)
 
 
 # ---- JSON API -----------------------------------------------------------------------------------------
@@ -702,6 +825,105 @@ class CaseStatsApi(MethodView):
         return {"rows": result.rows, "created": result.created, "updated": result.updated}
 
 
+def _narratives_body(year: int) -> dict[str, Any]:
+    blocks = narratives.blocks_for(db_session(), year)
+    return {
+        "year": year,
+        "form": narratives.form_for_year(year),
+        "blocks": [
+            {"key": b.key, "title": b.title, "text": b.text, "default": b.default, "edited": b.edited}
+            for b in blocks
+        ],
+        "placeholders": {name: meaning for name, (meaning, _r) in narratives.PLACEHOLDERS.items()},
+    }
+
+
+@api_blp.route("/<int:year>/narratives")
+class NarrativesApi(MethodView):
+    @api_blp.doc(security=[{"bearerAuth": []}])
+    @api_blp.alt_response(200, schema=NarrativeListSchema, description="本年度报告的各段文字")
+    @api_blp.alt_response(403, schema=ErrorSchema, description="仅区级管理员")
+    def get(self, year: int) -> Any:
+        """The narrative blocks of a year's report (stored text or default) and the placeholders."""
+        require_admin()
+        return _narratives_body(_year_path(year))
+
+
+@api_blp.route("/<int:year>/narratives/<key>")
+class NarrativeApi(MethodView):
+    @api_blp.arguments(NarrativeUpdateSchema)
+    @api_blp.doc(security=[{"bearerAuth": []}])
+    @api_blp.alt_response(200, schema=NarrativeListSchema, description="已保存")
+    @api_blp.alt_response(403, schema=ErrorSchema, description="仅区级管理员")
+    @api_blp.alt_response(404, schema=ErrorSchema, description="本年度报告没有这一段")
+    @api_blp.alt_response(422, schema=ErrorSchema, description="不认识的占位符或花括号不成对")
+    def put(self, body: dict[str, Any], year: int, key: str) -> Any:
+        """Store a block's text; an unknown placeholder is refused with its name."""
+        actor = require_admin()
+        narratives.save_block(db_session(), actor, year=_year_path(year), key=key, text=body["text"])
+        return _narratives_body(year)
+
+    @api_blp.doc(security=[{"bearerAuth": []}])
+    @api_blp.alt_response(200, schema=NarrativeListSchema, description="已恢复默认文字")
+    @api_blp.alt_response(403, schema=ErrorSchema, description="仅区级管理员")
+    @api_blp.alt_response(404, schema=ErrorSchema, description="本年度报告没有这一段")
+    def delete(self, year: int, key: str) -> Any:
+        """Back to the default text."""
+        actor = require_admin()
+        narratives.reset_block(db_session(), actor, year=_year_path(year), key=key)
+        return _narratives_body(year)
+
+
+def _figures_body(year: int) -> dict[str, Any]:
+    stored = entered_figures.entered_figures(db_session(), year)
+    return {
+        "year": year,
+        "figures": [
+            {
+                "key": d.key,
+                "name": d.name,
+                "value": stored[d.key]["value"] if d.key in stored else None,
+                "unit": stored[d.key]["unit"] if d.key in stored else d.unit,
+                "lower_bound": bool(stored[d.key]["lower_bound"]) if d.key in stored else False,
+            }
+            for d in entered_figures.FIGURES
+        ],
+    }
+
+
+@api_blp.route("/<int:year>/figures")
+class EnteredFiguresApi(MethodView):
+    @api_blp.doc(security=[{"bearerAuth": []}])
+    @api_blp.alt_response(200, schema=EnteredFigureListSchema, description="本年度填报的数字")
+    @api_blp.alt_response(403, schema=ErrorSchema, description="仅区级管理员")
+    def get(self, year: int) -> Any:
+        """Every figure an administrator may enter for the year, with its stored value (null: not entered)."""
+        require_admin()
+        return _figures_body(_year_path(year))
+
+
+@api_blp.route("/<int:year>/figures/<key>")
+class EnteredFigureApi(MethodView):
+    @api_blp.arguments(EnteredFigureUpdateSchema)
+    @api_blp.doc(security=[{"bearerAuth": []}])
+    @api_blp.alt_response(200, schema=EnteredFigureListSchema, description="已保存")
+    @api_blp.alt_response(403, schema=ErrorSchema, description="仅区级管理员")
+    @api_blp.alt_response(422, schema=ErrorSchema, description="不认识的填报项或数值有误")
+    def put(self, body: dict[str, Any], year: int, key: str) -> Any:
+        """Enter one figure: value, unit (default: the figure's own), lower bound (“余/多”)."""
+        actor = require_admin()
+        entered_figures.save_figure(
+            db_session(),
+            actor,
+            year=_year_path(year),
+            key=key,
+            value=body["value"],
+            unit=body.get("unit"),
+            lower_bound=body["lower_bound"],
+        )
+        return _figures_body(year)
+
+
 def register(app: Flask, api: Any) -> None:
     from core.web import add_moved_prefix, csrf
     from reports.cli import reports_cli
@@ -714,3 +936,14 @@ def register(app: Flask, api: Any) -> None:
     app.cli.add_command(reports_cli)
     # The reports API was unversioned until this release; the old URLs redirect for one more.
     add_moved_prefix(app, "/api/reports", "/api/v1/reports")
+
+    @app.context_processor
+    def bundle_links() -> dict[str, Any]:
+        """The portal's pages (catalog, which never imports reports) link to the 一件事 bundles
+        through these two template functions."""
+        return {
+            "published_bundles": lambda: bundles.list_bundles(db_session(), published_only=True),
+            "bundles_of_entry": lambda entry_id: bundles.bundles_of_entries(db_session(), [entry_id]).get(
+                entry_id, []
+            ),
+        }

@@ -12,6 +12,7 @@ from sqlmodel import Session
 from catalog.search.aliases import Alias, active_aliases
 from catalog.search.facets import _cell_facets, _cells_serve, _empty_facets, _facets
 from catalog.search.filters import SearchFilters, _sql_filters
+from catalog.search.grouping import Ranked, ServiceGroup, browsed_services, matched_services, page_places
 from catalog.search.misses import log_zero_result
 from catalog.search.sql import _q, _t
 from catalog.search.text import (
@@ -113,6 +114,10 @@ class SearchResult:
     partial: bool = False
     # The query as corrected through its pinyin, when the best answer came from that correction.
     suggestion: str | None = None
+    # One result per service (catalog.search.grouping): then ``total`` and the facets count services,
+    # ``items`` holds each service's first place and ``services`` where each can be done.
+    grouped: bool = False
+    services: list[ServiceGroup] = field(default_factory=list)
 
 
 @dataclass
@@ -286,18 +291,21 @@ def search(
     limit: int = 10,
     log_miss: bool = False,
     use_aliases: bool = True,
+    group: bool = False,
+    place: str | None = None,
 ) -> SearchResult:
     """Search published entries. Never raises on odd text: it is normalised and bounded first.
 
     ``use_aliases=False`` leaves the alias table out (the evaluation's aliases-off run measures what
-    the engine finds without it).
+    the engine finds without it). ``group=True`` gives one result per service (basic item), each with
+    where it can be done, ``place`` (a division code, the citizen's place) first.
     """
     filters = filters or SearchFilters()
     page = min(max(int(page), 1), MAX_PAGE)
     limit = min(max(int(limit), 1), MAX_LIMIT)
     query = normalize_query(q)
     if not query:
-        return browse(session, filters, page, limit)
+        return browse(session, filters, page, limit, group=group, place=place)
     conn = session.connection()
     e = _t(SearchEntry)
 
@@ -360,6 +368,16 @@ def search(
             matched_words.update(words)
 
     scope, with_other = _scope(conn, e, term_scores)
+    if group:
+        ranked = matched_services(conn, term_scores, term_texts, filters, with_other)
+        result = _grouped_result(conn, query, ranked, filters, page, limit, place)
+        _highlight(result.items, matched_words, fuzzy)
+        if (result.total == 0 or partial) and log_miss:
+            log_zero_result(session, query)
+        result.variants, result.fuzzy, result.partial, result.suggestion = (
+            sorted(matched_words), fuzzy, partial, suggestion
+        )
+        return result
     per_term: dict[int, int] | None = None
     if term_scores and not with_other and _cells_serve(conn, filters):
         total, facets, per_term = _cell_facets(session, sorted(term_scores), filters)
@@ -548,14 +566,52 @@ def _highlight(items: list[Hit], words: set[str], fuzzy: bool) -> None:
         hit.highlights = spans
 
 
-def browse(session: Session, filters: SearchFilters, page: int = 1, limit: int = 10) -> SearchResult:
+def _grouped_result(
+    conn: sa.Connection,
+    query: str,
+    ranked: Ranked,
+    filters: SearchFilters,
+    page: int,
+    limit: int,
+    place: str | None,
+) -> SearchResult:
+    """One page of services: each service's first place (the citizen's own first) as its hit."""
+    chosen = ranked.services[(page - 1) * limit : page * limit]
+    groups, first = page_places(conn, [k for k, _ in chosen], filters, place)
+    items: list[Hit] = []
+    services: list[ServiceGroup] = []
+    for key, rank in chosen:
+        if key not in first:  # the entry left the index between the two reads
+            continue
+        if rank[0] == 0:  # a name match
+            items.append(_hit(first[key], -rank[1], FIELD_NAME))
+        elif rank[0] == 1:  # a keyword, department or material match
+            items.append(_hit(first[key], FIELD_SCORES[rank[1]], rank[1]))
+        else:  # browsing: no score
+            items.append(_hit(first[key], 0, FIELD_NAME))
+        services.append(groups[key])
+    return SearchResult(
+        query, items, ranked.total, page, limit, ranked.facets, [], grouped=True, services=services
+    )
+
+
+def browse(
+    session: Session,
+    filters: SearchFilters,
+    page: int = 1,
+    limit: int = 10,
+    group: bool = False,
+    place: str | None = None,
+) -> SearchResult:
     """No query: the entries under the filters (browse by town/village, department, type), by name.
 
     With no filter at all the answer is empty: the portal shows its home page instead of a full list.
     """
     if not filters.active():
-        return SearchResult("", [], 0, page, limit, _empty_facets(), [])
+        return SearchResult("", [], 0, page, limit, _empty_facets(), [], grouped=group)
     conn = session.connection()
+    if group:
+        return _grouped_result(conn, "", browsed_services(conn, filters), filters, page, limit, place)
     e = _t(SearchEntry)
     total, facets = _facets(session, e, [], filters)
     rows = conn.execute(

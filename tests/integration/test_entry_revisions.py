@@ -108,6 +108,26 @@ def test_at_most_one_open_revision_and_drafts_are_edited_in_place(session, world
     assert draft.phone == "0523-86900003"
 
 
+def test_retiring_an_entry_withdraws_its_open_revision_with_an_audit_row(session, world):
+    entry, editor, reviewer = world["entry"], world["editor"], world["reviewer"]
+    revisions.open_revision(session, editor, entry.id, reason="更新咨询电话")
+    revisions.update_revision(session, editor, entry.id, fields=CHANGED)
+    revisions.submit_revision(session, editor, entry.id)
+    entry_services.retire_entry(session, reviewer, entry.id, "事项已取消")
+    assert revisions.open_revision_of(session, entry.id) is None
+    assert revisions.revisions_to_handle(session, reviewer) == []
+    revision = session.exec(select(EntryRevision).where(EntryRevision.entry_id == entry.id)).one()
+    assert revision.status == "withdrawn"
+    assert revision.payload["fields"]["phone"] == CHANGED["phone"]  # the editor's work is kept
+    row = session.exec(
+        select(AuditLog).where(AuditLog.action == "entry.revision.withdraw", AuditLog.entity_id == entry.id)
+    ).one()
+    assert row.reason == "实施清单已停用，进行中的修订随之撤回"
+    # Reopened, the entry is a draft edited directly; no stale revision of the old version blocks it.
+    entry_services.reopen_entry(session, editor, entry.id)
+    entry_services.update_entry(session, editor, entry.id, fields={"phone": "0523-86900009"})
+
+
 def test_revision_is_validated_like_update_entry(session, world):
     entry, editor = world["entry"], world["editor"]
     revisions.open_revision(session, editor, entry.id, reason="改时限")

@@ -63,11 +63,11 @@ def app(shared: Any, pg_database: Any, tmp_path: Path) -> Iterator[Any]:
 
 
 def test_search_api_returns_items_total_and_facets(client: Any, world: dict[str, Any]) -> None:
-    r = client.get("/api/v1/search", query_string={"q": "社会保障卡", "limit": 3})
+    r = client.get("/api/v1/search", query_string={"q": "社会保障卡", "limit": 3, "group": "none"})
     assert r.status_code == 200
     body = r.get_json()
     assert set(body) >= {"items", "total", "facets", "page", "limit", "query"}
-    assert body["total"] == 4 + 1  # four county entries and the town's 社会保障卡挂失
+    assert body["total"] == 4 + 1  # four county entries and the town's 社会保障卡挂失 (flat: entries)
     assert len(body["items"]) == 3
     item = body["items"][0]
     assert set(item) >= {"task_code", "name", "department", "level", "division_code", "no_contact", "type"}
