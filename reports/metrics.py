@@ -26,7 +26,12 @@ from core.types import CHINA_TZ
 # 2.0 (2026-11-30): rates over entries leave 未填报 out of numerator and denominator; 网上办理深度 is the
 # catalogue's rule (catalog.norules.derive_depth_level: Ⅳ needs both 4 and 5, plus 6 or 7, and 0 visits);
 # monthly case figures come from case records (imported aggregates only where no record covers a month).
-DEFINITIONS_VERSION = "2.0"
+# 3.0 (2026-11-30): 电子证照部门覆盖率 over the departments whose published entries produce a licence type
+# (证照目录 关联事项), not over the departments that already issued; 推送市库的证照记录 counts distinct
+# licence versions the city registry acknowledged (first acknowledged in the year; the outbox change events
+# are their own figure); 镇/村级认领事项数 count distinct 公共服务 basic items (the entries beside them);
+# cumulative (累计) figures beside the yearly licences issued, licences pushed, change events and cases.
+DEFINITIONS_VERSION = "3.0"
 
 # The catalogue owns the type codes, their labels and the two scopes; the metrics only read them.
 TYPE_LABELS = TASK_TYPES
@@ -161,8 +166,9 @@ class PushFact(NamedTuple):
 
 
 class LicenceGroup(NamedTuple):
-    """Licences of one type from one issuing department: how many exist as of the date, and how
-    many were issued, amended and revoked within the period (cut at the as-of date)."""
+    """Licences of one type from one issuing department: how many exist as of the date, how many
+    were issued, amended and revoked within the period (cut at the as-of date), and how many first
+    versions (签发, not 变更) were recorded by the as-of date (the cumulative 签发)."""
 
     type_code: str
     department_id: int | None
@@ -170,6 +176,7 @@ class LicenceGroup(NamedTuple):
     issued: int
     amended: int
     revoked: int
+    first_versions: int
 
 
 class PushGroup(NamedTuple):
@@ -181,6 +188,26 @@ class PushGroup(NamedTuple):
     month: int
     lag_band: int
     records: int  # not `count`: that would shadow tuple.count
+
+
+class AckGroup(NamedTuple):
+    """What the city registry acknowledged (outbox records ``sent`` by the as-of moment) for the licences
+    of one issuing department, by month of acknowledgement: ``versions`` counts each licence version
+    once, in the month of its first acknowledged record; ``events`` counts every acknowledged record
+    (issue, amend, suspend, resume, revoke) in its own month. ``month`` is 1–12 within the period,
+    0 before it, 13 after it (an as-of date past the year's end)."""
+
+    department_id: int | None
+    month: int
+    versions: int
+    events: int
+
+
+class ProducerFact(NamedTuple):
+    """证照目录 关联事项: the 实施编码 of an entry whose result is a licence of ``type_code``."""
+
+    task_code: str
+    type_code: str
 
 
 @dataclass
@@ -199,6 +226,10 @@ class Facts:
     bundles: list[BundleFact] = field(default_factory=list)
     licences: list[LicenceGroup] = field(default_factory=list)
     pushes: list[PushGroup] = field(default_factory=list)
+    acks: list[AckGroup] = field(default_factory=list)
+    producers: list[ProducerFact] = field(default_factory=list)
+    # Case counts per entry summed over every year up to the as-of date (the 累计 figures).
+    cumulative_cases: list[CaseFact] = field(default_factory=list)
     sources: frozenset[str] = frozenset()
     # Department of every entry named in the case statistics, even one created after the as-of date
     # (a month's cases belong to the period, not to the catalogue's state on that date).
@@ -507,16 +538,45 @@ def entries_by_village(facts: Facts) -> Table:
     )
 
 
-def level_items_claimed(facts: Facts, level: str) -> Count:
-    """Entries claimed (applicable, not retired) at a level: the report's “镇级 73 项、村级 66 项”.
+PUBLIC_SERVICE = "20"  # 公共服务: the type the 2018 report counts at town and village level
+LEVEL_NAMES = {"4": "区级", "5": "镇（街道）级", "6": "村（社区）级"}
 
-    Standards §8 counts implementation entries, so a basic item claimed by two towns counts twice.
+
+def _level_public_service_claims(facts: Facts, level: str) -> list[EntryFact]:
+    """Live, applicable entries at a level whose basic item is a 公共服务 item (the item's type as the
+    basic catalogue records it; the entry's own type where the item is not in the facts)."""
+    item_type = {i.id: i.task_type for i in facts.items}
+    return [
+        e
+        for e in live(facts)
+        if e.level == level and e.applicable and item_type.get(e.item_id, e.task_type) == PUBLIC_SERVICE
+    ]
+
+
+def level_items_claimed(facts: Facts, level: str) -> Count:
+    """Distinct 公共服务 basic items claimed at a level: the 2018 report's “镇级 73 项、村级 66 项”.
+
+    An item claimed by seven towns is one item here; ``level_entries_claimed`` gives the entries
+    behind it. Drill-down: the basic items.
     """
-    entries = [e for e in live(facts) if e.level == level and e.applicable]
-    name = {"5": "镇（街道）级", "6": "村（社区）级", "4": "区级"}[level]
+    entries = _level_public_service_claims(facts, level)
+    items = sorted({e.item_id for e in entries})
     return Count(
         f"items_claimed_level_{level}",
-        f"{name}认领事项数",
+        f"{LEVEL_NAMES[level]}认领公共服务事项数",
+        len(items),
+        tuple(items),
+        kind="item",
+        missing=None if facts.entries else "没有实施清单数据",
+    )
+
+
+def level_entries_claimed(facts: Facts, level: str) -> Count:
+    """The implementation entries behind ``level_items_claimed``: one per (body, 公共服务 item) claim."""
+    entries = _level_public_service_claims(facts, level)
+    return Count(
+        f"entries_claimed_level_{level}",
+        f"{LEVEL_NAMES[level]}公共服务事项实施清单数",
         len(entries),
         _ids(entries),
         missing=None if facts.entries else "没有实施清单数据",
@@ -532,7 +592,7 @@ def claim_coverage(facts: Facts, level: str) -> Rate:
     """
     items = [i for i in facts.items if level in i.use_levels and not (level != "4" and i.county_only)]
     answered = {(e.department_id, e.item_id) for e in live(facts) if e.level == level}
-    name = {"4": "区级", "5": "镇（街道）级", "6": "村（社区）级"}[level]
+    name = LEVEL_NAMES[level]
     key = f"claim_coverage_level_{level}"
     if level == "4":
         item_ids = {i.id for i in items}
@@ -591,6 +651,19 @@ def cases_received(facts: Facts) -> Count:
         sum(r.received for r in rows),
         tuple(sorted({r.entry_id for r in rows})),
         missing=None if rows else NO_CASES,
+    )
+
+
+def cases_received_cumulative(facts: Facts) -> Count:
+    """办件总量（累计）: cases received in every year up to the as-of date (records, and the imported
+    monthly aggregates for the months no record covers), beside the year's ``cases_received``."""
+    rows = facts.cumulative_cases
+    return Count(
+        "cases_received_cumulative",
+        "办件总量（累计）",
+        sum(r.received for r in rows),
+        tuple(sorted({r.entry_id for r in rows if r.received})),
+        missing=None if rows else "截至统计日没有办件数据",
     )
 
 
@@ -752,13 +825,15 @@ def month_bounds(period_start: datetime) -> list[float]:
 def group_licences(licences: Iterable[LicenceFact], facts: Facts) -> list[LicenceGroup]:
     """The definition of the licence groups (services does the same in SQL on PostgreSQL)."""
     lo, hi = _period_stamps(facts)
-    acc: dict[tuple[str, int | None], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    acc: dict[tuple[str, int | None], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     for lic in licences:
         c = acc[(lic.type_code, lic.department_id)]
         c[0] += 1
         for slot, when in enumerate((lic.issued_at, lic.amended_at, lic.revoked_at), start=1):
             if when is not None and lo <= when <= hi:
                 c[slot] += 1
+        if lic.amended_at is None:  # a first version (签发), whatever its date
+            c[4] += 1
     return sorted(LicenceGroup(t, d, *c) for (t, d), c in acc.items())
 
 
@@ -774,6 +849,39 @@ def group_pushes(pushes: Iterable[PushFact], facts: Facts) -> list[PushGroup]:
         band = lag_band(p.created_at, p.sent_at) if state == "sent" and p.sent_at is not None else -1
         acc[(p.department_id, state, month, band)] += 1
     return sorted(PushGroup(*key, n) for key, n in acc.items())
+
+
+def ack_month(sent_at: float, facts: Facts) -> int:
+    """0 before the period, 1–12 within it (China time), 13 after its end."""
+    if sent_at < _stamp(facts.period_start):
+        return 0
+    if sent_at > _stamp(facts.period_end):
+        return 13
+    return bisect_right(month_bounds(facts.period_start), sent_at)
+
+
+def group_acks(pushes: Iterable[PushFact], facts: Facts) -> list[AckGroup]:
+    """The definition of the acknowledgement groups (services does the same in SQL on PostgreSQL).
+
+    A record counts when the registry acknowledged it (status ``sent``) by the as-of moment; a licence
+    version is counted once, at its first acknowledged record (ties: the earliest created)."""
+    as_of = _stamp(facts.as_of)
+    events: Counter[tuple[int | None, int]] = Counter()
+    first: dict[int, tuple[float, float, int | None]] = {}
+    for p in pushes:
+        if push_state(p.status, p.sent_at, as_of) != "sent" or p.sent_at is None:
+            continue
+        events[(p.department_id, ack_month(p.sent_at, facts))] += 1
+        seen = first.get(p.licence_id)
+        if seen is None or (p.sent_at, p.created_at) < seen[:2]:
+            first[p.licence_id] = (p.sent_at, p.created_at, p.department_id)
+    versions: Counter[tuple[int | None, int]] = Counter(
+        (dept, ack_month(sent_at, facts)) for sent_at, _c, dept in first.values()
+    )
+    return sorted(
+        AckGroup(dept, month, versions[(dept, month)], events[(dept, month)])
+        for dept, month in set(events) | set(versions)
+    )
 
 
 def _depts(groups: Iterable[Any]) -> tuple[int, ...]:
@@ -819,32 +927,137 @@ def licence_types_in_use(facts: Facts) -> Count:
 NO_SYNC = "没有同步记录"
 
 
-def licences_pushed(facts: Facts) -> Count:
-    sent = [g for g in facts.pushes if g.state == "sent"]
+def licences_issued(facts: Facts) -> Count:
+    """Licences issued (签发, first versions by their 颁发日期) within the period; drill-down: departments."""
+    groups = [g for g in facts.licences if g.issued]
     return Count(
-        "licences_pushed",
-        "推送市库的证照记录",
-        sum(g.records for g in sent),
-        _depts(sent),
+        "licences_issued",
+        "本年签发电子证照",
+        sum(g.issued for g in groups),
+        _depts(groups),
+        kind="department",
+        missing=None if "licences" in facts.sources else NO_LICENCES,
+    )
+
+
+def licences_issued_cumulative(facts: Facts) -> Count:
+    groups = [g for g in facts.licences if g.first_versions]
+    return Count(
+        "licences_issued_cumulative",
+        "累计签发电子证照",
+        sum(g.first_versions for g in groups),
+        _depts(groups),
+        kind="department",
+        missing=None if "licences" in facts.sources else NO_LICENCES,
+    )
+
+
+def _acks(facts: Facts, key: str, label: str, attr: str, *, in_period: bool) -> Count:
+    groups = [g for g in facts.acks if getattr(g, attr) and (not in_period or 1 <= g.month <= 12)]
+    return Count(
+        key,
+        label,
+        sum(getattr(g, attr) for g in groups),
+        _depts(groups),
         kind="department",
         missing=None if "sync" in facts.sources else NO_SYNC,
     )
 
 
+def licences_pushed(facts: Facts) -> Count:
+    """Distinct licence versions the city registry first acknowledged within the period."""
+    return _acks(facts, "licences_pushed", "本年推送市库的证照记录", "versions", in_period=True)
+
+
+def licences_pushed_cumulative(facts: Facts) -> Count:
+    return _acks(facts, "licences_pushed_cumulative", "累计推送市库的证照记录", "versions", in_period=False)
+
+
+def sync_events_sent(facts: Facts) -> Count:
+    """Outbox change events (issue, amend, suspend, resume, revoke) acknowledged within the period: a
+    suspended and resumed licence is one record above and three events here."""
+    return _acks(facts, "sync_events_sent", "本年市库确认的证照变更事件", "events", in_period=True)
+
+
+def sync_events_sent_cumulative(facts: Facts) -> Count:
+    return _acks(
+        facts, "sync_events_sent_cumulative", "累计市库确认的证照变更事件", "events", in_period=False
+    )
+
+
+NO_PRODUCERS = "证照目录中没有关联“产生该证照”的实施清单事项"
+
+
+def _producing_entries(facts: Facts) -> dict[int, list[tuple[EntryFact, frozenset[str]]]]:
+    """Published, applicable entries whose 实施编码 produces a licence type, by department, with the
+    type codes each produces."""
+    types_of: dict[str, set[str]] = defaultdict(set)
+    for p in facts.producers:
+        types_of[p.task_code].add(p.type_code)
+    out: dict[int, list[tuple[EntryFact, frozenset[str]]]] = defaultdict(list)
+    for e in published(facts):
+        if e.task_code in types_of:
+            out[e.department_id].append((e, frozenset(types_of[e.task_code])))
+    return out
+
+
+def _acknowledging_departments(facts: Facts) -> set[int]:
+    return {g.department_id for g in facts.acks if g.versions and g.department_id is not None}
+
+
 def licence_department_coverage(facts: Facts) -> Rate:
-    """电子证照部门覆盖率 = departments with ≥ 1 record pushed / departments that issue licences."""
-    issuing = {g.department_id for g in facts.licences if g.existing and g.department_id is not None}
-    pushed = {g.department_id for g in facts.pushes if g.state == "sent"}
-    num = sorted(issuing & pushed)
+    """电子证照部门覆盖率 = departments with ≥ 1 licence version acknowledged by the city registry by the
+    as-of date ÷ departments whose published entries produce a licence type (证照目录 关联事项).
+
+    A department that pushes licences but has no producing entry is outside the denominator (its
+    entries lack the link); licence_coverage_by_department lists it with 0 producing entries."""
+    producing = set(_producing_entries(facts))
+    num = sorted(producing & _acknowledging_departments(facts))
+    missing = None
+    if not producing:
+        missing = "没有已发布的产生证照的实施清单事项" if facts.producers else NO_PRODUCERS
     return Rate(
         "licence_department_coverage",
         "电子证照部门覆盖率",
         len(num),
-        len(issuing),
+        len(producing),
         tuple(num),
-        tuple(sorted(issuing)),
+        tuple(sorted(producing)),
         kind="department",
-        missing=None if issuing else NO_LICENCES,
+        missing=missing,
+    )
+
+
+def licence_coverage_by_department(facts: Facts) -> Table:
+    """Per department: published entries producing a licence type, the types they produce, and the
+    licence versions acknowledged by the registry (cumulative). Drill-down: the producing entries."""
+    producing = _producing_entries(facts)
+    acked: Counter[int] = Counter()
+    for g in facts.acks:
+        if g.department_id is not None:
+            acked[g.department_id] += g.versions
+    names = {d.id: d.name for d in facts.departments}
+    rows = tuple(
+        Row(
+            str(dept),
+            names.get(dept, str(dept)),
+            (
+                len(producing.get(dept, [])),
+                len({t for _e, types in producing.get(dept, []) for t in types}),
+                acked[dept],
+            ),
+            _ids(e for e, _t in producing.get(dept, [])),
+        )
+        for dept in sorted(
+            set(producing) | {d for d, n in acked.items() if n}, key=lambda d: (names.get(d, ""), d)
+        )
+    )
+    return Table(
+        "licence_coverage_by_department",
+        "电子证照部门覆盖明细",
+        ("产生证照的已发布事项", "证照类型", "市库已确认证照记录（累计）"),
+        rows,
+        missing=None if rows else NO_PRODUCERS,
     )
 
 
@@ -982,20 +1195,28 @@ DEFINITIONS: list[Definition] = [
         "每个村（社区）的村级实施清单：已认领、不适用、已发布、不见面。",
         entries_by_village,
     ),
-    Definition(
-        "items_claimed_level_5",
-        "镇（街道）级认领事项数",
-        "levels",
-        "镇（街道）级实施主体认领（适用、未停用）的实施清单事项数（同一基本目录事项被两个镇认领计两项）。",
-        lambda f: level_items_claimed(f, "5"),
-    ),
-    Definition(
-        "items_claimed_level_6",
-        "村（社区）级认领事项数",
-        "levels",
-        "村（社区）级实施主体认领（适用、未停用）的实施清单事项数。",
-        lambda f: level_items_claimed(f, "6"),
-    ),
+    *[
+        d
+        for level in ("5", "6")
+        for d in (
+            Definition(
+                f"items_claimed_level_{level}",
+                f"{LEVEL_NAMES[level]}认领公共服务事项数",
+                "levels",
+                f"{LEVEL_NAMES[level]}实施主体认领（适用、未停用）的实施清单所对应的公共服务基本目录事项数，"
+                "按基本目录事项去重（同一事项被多个主体认领计一项；事项类型取基本目录的记录）。",
+                partial(level_items_claimed, level=level),
+            ),
+            Definition(
+                f"entries_claimed_level_{level}",
+                f"{LEVEL_NAMES[level]}公共服务事项实施清单数",
+                "levels",
+                f"上一项背后的实施清单数：{LEVEL_NAMES[level]}实施主体认领（适用、未停用）的公共服务事项实施清单"
+                "（同一事项被两个主体认领计两条）。",
+                partial(level_entries_claimed, level=level),
+            ),
+        )
+    ],
     Definition(
         "claim_coverage_level_4",
         "区级认领覆盖率",
@@ -1026,6 +1247,13 @@ DEFINITIONS: list[Definition] = [
         drift_count,
     ),
     Definition("cases_received", "办件总量", "cases", "统计年度内截至统计日各月收件数之和。", cases_received),
+    Definition(
+        "cases_received_cumulative",
+        "办件总量（累计）",
+        "cases",
+        "截至统计日历年各月收件数之和（逐件办件记录按受理日期；没有办件记录的“事项·月”用导入的月度汇总）。",
+        cases_received_cumulative,
+    ),
     Definition(
         "online_case_share", "网办件占比", "cases", "网上申报件数 ÷ 收件数（统计年度内）。", online_case_share
     ),
@@ -1075,18 +1303,64 @@ DEFINITIONS: list[Definition] = [
         licence_events,
     ),
     Definition(
-        "licences_pushed",
-        "推送市库的证照记录",
+        "licences_issued",
+        "本年签发电子证照",
         "licences",
-        "截至统计日已成功推送市级电子证照库的证照版本记录数（按证照标识＋版本号去重）。",
+        "颁发日期在统计年度内（截至统计日）的证照首个版本数（变更产生的新版本不计）。",
+        licences_issued,
+    ),
+    Definition(
+        "licences_issued_cumulative",
+        "累计签发电子证照",
+        "licences",
+        "截至统计日已登记的证照首个版本数（变更产生的新版本不计）。",
+        licences_issued_cumulative,
+    ),
+    Definition(
+        "licences_pushed",
+        "本年推送市库的证照记录",
+        "licences",
+        "市级电子证照库首次确认接收（同步记录状态为已推送）发生在统计年度内（截至统计日）的证照版本数，"
+        "按证照版本（电子证照标识）去重：同一版本的暂扣、恢复等变更不重复计数。",
         licences_pushed,
+    ),
+    Definition(
+        "licences_pushed_cumulative",
+        "累计推送市库的证照记录",
+        "licences",
+        "截至统计日市级电子证照库已确认接收的证照版本数（按电子证照标识去重）。",
+        licences_pushed_cumulative,
+    ),
+    Definition(
+        "sync_events_sent",
+        "本年市库确认的证照变更事件",
+        "licences",
+        "统计年度内（截至统计日）市级电子证照库确认接收的同步记录数（签发、变更、暂扣、恢复、注销各计一条），"
+        "与按版本去重的证照记录分列。",
+        sync_events_sent,
+    ),
+    Definition(
+        "sync_events_sent_cumulative",
+        "累计市库确认的证照变更事件",
+        "licences",
+        "截至统计日市级电子证照库确认接收的同步记录数（每次变更计一条）。",
+        sync_events_sent_cumulative,
     ),
     Definition(
         "licence_department_coverage",
         "电子证照部门覆盖率",
         "licences",
-        "至少有1条证照记录已推送市库的发证部门数 ÷ 发证部门数。",
+        "截至统计日至少有1个证照版本已被市级电子证照库确认接收的部门数 ÷ 已发布实施清单中有产生证照事项"
+        "（证照目录“关联事项”中角色为产生该证照的实施编码）的部门数；分子只计分母中的部门。",
         licence_department_coverage,
+    ),
+    Definition(
+        "licence_coverage_by_department",
+        "电子证照部门覆盖明细",
+        "licences",
+        "每个有产生证照事项或有证照已被市库确认的部门：产生证照的已发布事项数、证照类型数、"
+        "市库已确认的证照版本数（累计）。",
+        licence_coverage_by_department,
     ),
     Definition(
         "push_failures",

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from core.audit import record
 from core.auth import Principal
-from core.errors import Forbidden, Invalid
+from core.errors import Forbidden, Invalid, NotFound
 from core.types import utcnow
 from reports import metrics, report_figures, services, template_tables
 from reports.models import Snapshot
@@ -124,6 +124,13 @@ def latest_snapshot(session: Session, year: int) -> Snapshot | None:
     return session.exec(
         select(Snapshot).where(Snapshot.year == year).order_by(col(Snapshot.id).desc())
     ).first()
+
+
+def get_snapshot(session: Session, snapshot_id: int) -> Snapshot:
+    snap = session.get(Snapshot, snapshot_id)
+    if snap is None:
+        raise NotFound(f"快照 #{snapshot_id} 不存在")
+    return snap
 
 
 def list_snapshots(session: Session) -> list[Snapshot]:

@@ -27,6 +27,7 @@ from reports import (
     report_figures,
     services,
     snapshot,
+    snapshot_compare,
     template_tables,
 )
 from reports import cache as cache_module
@@ -121,13 +122,24 @@ HEADLINE_RATES = [
 ]
 HEADLINE_COUNTS = [
     "cases_received",
+    "licences_issued",
     "licences_pushed",
+    "sync_events_sent",
     "push_failures",
     "items_claimed_level_5",
     "items_claimed_level_6",
     "bundles_published",
     "licence_types",
 ]
+# The figure shown under a headline count: its cumulative (累计) twin, or the entries behind an item count.
+COUNT_COMPANIONS = {
+    "cases_received": ("cases_received_cumulative", "累计"),
+    "licences_issued": ("licences_issued_cumulative", "累计"),
+    "licences_pushed": ("licences_pushed_cumulative", "累计"),
+    "sync_events_sent": ("sync_events_sent_cumulative", "累计"),
+    "items_claimed_level_5": ("entries_claimed_level_5", "涉及实施清单"),
+    "items_claimed_level_6": ("entries_claimed_level_6", "涉及实施清单"),
+}
 DASHBOARD_TABLES = [
     "depth_distribution",
     "entries_by_department",
@@ -136,9 +148,18 @@ DASHBOARD_TABLES = [
     "cases_by_month",
     "cases_by_department",
     "licence_events",
+    "licence_coverage_by_department",
     "push_lag",
     "sync_by_month",
 ]
+
+
+def _companion(results: dict[str, Any], key: str) -> tuple[dict[str, Any] | None, str]:
+    """The figure under a headline count and its caption, or (None, "")."""
+    if key not in COUNT_COMPANIONS:
+        return None, ""
+    other, caption = COUNT_COMPANIONS[key]
+    return results[other], caption
 
 
 @bp.get("/admin/dashboard")
@@ -153,7 +174,7 @@ def dashboard() -> Any:
         as_of=as_of,
         as_of_day=as_of.astimezone(CHINA_TZ).date(),
         rates=[(results[k], _pct(results[k])) for k in HEADLINE_RATES],
-        counts=[results[k] for k in HEADLINE_COUNTS],
+        counts=[(results[k], *_companion(results, k)) for k in HEADLINE_COUNTS],
         six=[
             (results[f"no_contact_rate_{t}"], _pct(results[f"no_contact_rate_{t}"]))
             for t in metrics.SIX_TYPES
@@ -262,7 +283,7 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
                 "ids": [],
             }
         )
-    for key in HEADLINE_COUNTS:
+    for key in HEADLINE_COUNTS + [c for c, _caption in COUNT_COMPANIONS.values()]:
         r = results[key]
         rows.append(
             {
@@ -377,6 +398,33 @@ def freeze_any_year() -> Any:
         flash(exc.message, "error")
         return redirect(url_for("reports.reports_home"), 303)
     return _freeze(year)
+
+
+def _snapshot_arg(name: str) -> int:
+    raw = request.args.get(name, "")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Invalid("请选择要比较的两个快照", {name: ["应为快照编号"]}) from None
+    if not 1 <= value <= 2**31 - 1:
+        raise Invalid("快照编号超出范围", {name: ["应为快照编号"]})
+    return value
+
+
+@bp.get("/admin/reports/snapshots/compare")
+def snapshots_compare() -> Any:
+    """Two snapshots side by side (?a=<id>&b=<id>): each figure, B − A, and each one's definitions version."""
+    require_admin()
+    session = db_session()
+    a = snapshot.get_snapshot(session, _snapshot_arg("a"))
+    b = snapshot.get_snapshot(session, _snapshot_arg("b"))
+    return render_template(
+        "reports/snapshot_compare.html",
+        a=a,
+        b=b,
+        comparison=snapshot_compare.compare(a.payload, b.payload),
+        snaps=snapshot.list_snapshots(session),
+    )
 
 
 @bp.get("/admin/reports/<int:year>")

@@ -163,6 +163,32 @@ def test_a_bad_line_is_named_and_nothing_is_written(
     assert session.exec(select(CaseRecord)).first() is None
 
 
+def test_chunks_are_written_while_the_next_is_parsed_and_a_refusal_leaves_nothing(
+    session: Session, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of 2 rows: chunk N's new cases are on their way (COPY) while chunk N+1 is parsed. A case
+    moved to another entry in the last chunk is refused while the previous chunk's COPY is in flight,
+    and the rollback leaves the database as it was."""
+    monkeypatch.setattr(cases, "CHUNK", 2)
+    five, ten = world["five"].task_code, world["ten"].task_code
+    rows = [f"P-{i},{five},2026-03-02,online,,2026-03-11,approved,2026-03-05/2026-03-06" for i in range(1, 6)]
+    text = "\n".join([HEADER, *rows])
+    assert run_import(session, text).as_dict() == {"rows": 5, "created": 5, "updated": 0, "unchanged": 0}
+    assert run_import(session, text).as_dict() == {"rows": 5, "created": 0, "updated": 0, "unchanged": 5}
+    specials = session.exec(select(sa.func.count()).select_from(CaseSpecialProcedure)).one()
+    assert specials == 5  # the child rows of every chunk, each tied to its own case
+    moved = "\n".join([HEADER, f"P-6,{five},2026-03-03,online,,,,", f"P-7,{five},2026-03-03,online,,,,",
+                        f"P-8,{five},2026-03-03,online,,,,", f"P-9,{five},2026-03-03,online,,,,",
+                        f"P-1,{ten},2026-03-02,online,,,,"])
+    savepoint = session.begin_nested()
+    with pytest.raises(Invalid, match="另一实施清单事项") as refused:
+        run_import(session, moved)
+    savepoint.rollback()
+    assert "第6行" in refused.value.details
+    assert session.exec(select(sa.func.count()).select_from(CaseRecord)).one() == 5
+    assert session.exec(select(CaseRecord).where(CaseRecord.project_no == "P-6")).first() is None
+
+
 def test_cli_imports_a_good_file(app: Any, session: Session, world: dict[str, Any], tmp_path: Path) -> None:
     path = tmp_path / "cases.csv"
     path.write_text(f"{HEADER}\nP-1,{world['five'].task_code},2026-09-28,网上,,,,\n", encoding="utf-8")

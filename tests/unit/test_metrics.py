@@ -68,6 +68,21 @@ def d(month: int, day: int = 1) -> datetime:
     return datetime(2025, month, day, tzinfo=CN)
 
 
+PUSHES = [
+    m.PushFact(11, 1, "sent", d(3).timestamp(), d(3).timestamp() + 30),
+    m.PushFact(12, 1, "failed", d(6).timestamp()),
+    m.PushFact(13, 2, "pending", d(2).timestamp()),
+    m.PushFact(
+        14,
+        2,
+        "sent",
+        datetime(2024, 12, 1, tzinfo=CN).timestamp(),
+        datetime(2026, 1, 5, tzinfo=UTC).timestamp(),
+    ),
+    m.PushFact(13, 2, "superseded", d(7).timestamp()),
+]
+
+
 @pytest.fixture
 def facts() -> m.Facts:
     f = m.Facts(as_of=END, period_start=START, period_end=END)
@@ -119,22 +134,16 @@ def facts() -> m.Facts:
         ],
         f,
     )
-    f.pushes = m.group_pushes(
-        [
-            m.PushFact(11, 1, "sent", d(3).timestamp(), d(3).timestamp() + 30),
-            m.PushFact(12, 1, "failed", d(6).timestamp()),
-            m.PushFact(13, 2, "pending", d(2).timestamp()),
-            m.PushFact(
-                14,
-                2,
-                "sent",
-                datetime(2024, 12, 1, tzinfo=CN).timestamp(),
-                datetime(2026, 1, 5, tzinfo=UTC).timestamp(),
-            ),
-            m.PushFact(13, 2, "superseded", d(7).timestamp()),
-        ],
-        f,
-    )
+    f.pushes = m.group_pushes(PUSHES, f)
+    f.acks = m.group_acks(PUSHES, f)
+    # 证照目录 关联事项 "produces": E1 (D1) type A, E3 (D2) type B, E5 (D2, a draft) type B, E6 (T1) type C.
+    f.producers = [
+        m.ProducerFact("T1", "A"),
+        m.ProducerFact("T3", "B"),
+        m.ProducerFact("T5", "B"),
+        m.ProducerFact("T6", "C"),
+    ]
+    f.cumulative_cases = [m.CaseFact(1, 0, 40, 0, 0, 0), m.CaseFact(3, 0, 4, 0, 0, 0)]
     f.sources = frozenset({"catalogue", "cases", "licences", "sync"})
     return f
 
@@ -202,13 +211,29 @@ def test_entries_by_town_and_village(facts: m.Facts) -> None:
     assert rows(m.entries_by_village(facts)) == {VILLAGE: (1, 0, 1, 0)}  # E7
 
 
-def test_items_claimed_per_level_count_entries(facts: m.Facts) -> None:
-    town = m.level_items_claimed(facts, "5")
-    assert (town.value, town.ids) == (1, (6,))  # E6; E8 is a decline
+def test_items_claimed_per_level_count_distinct_public_service_items(facts: m.Facts) -> None:
+    # Level 5: E6 is a 其他行政权力 item, E8 a decline: no 公共服务 item. Level 6: E7 claims I3.
+    assert (m.level_items_claimed(facts, "5").value, m.level_entries_claimed(facts, "5").value) == (0, 0)
     village = m.level_items_claimed(facts, "6")
-    assert (village.value, village.ids) == (1, (7,))
-    facts.entries.append(entry(10, 4, 5, "10", level="5", division=TOWN))  # a second town claims I4
-    assert m.level_items_claimed(facts, "5").value == 2
+    assert (village.value, village.ids, village.kind) == (1, (3,), "item")
+    assert m.level_entries_claimed(facts, "6").ids == (7,)
+    facts.departments += [
+        m.DepartmentFact(5, "胡庄镇人民政府", "5", "321203103000"),
+        m.DepartmentFact(6, "引江社区居民委员会", "6", "321203001001"),
+    ]
+    facts.entries += [
+        entry(10, 3, 5, "20", level="5", division="321203103000"),  # a second town claims I3
+        entry(11, 4, 5, "10", level="5", division="321203103000"),  # not 公共服务
+        # The entry's own type says 公共服务 but its basic item I4 is 其他行政权力: the item decides.
+        entry(12, 4, 3, "20", level="5", division=TOWN, drift=True),
+        entry(13, 3, 6, "20", level="6", division="321203001001", status="draft"),  # claimed, unpublished
+        entry(14, 3, 6, "20", level="6", division="321203001001", status="retired"),
+    ]
+    town, town_entries = m.level_items_claimed(facts, "5"), m.level_entries_claimed(facts, "5")
+    assert (town.value, town.ids, town_entries.value, town_entries.ids) == (1, (3,), 1, (10,))
+    village, village_entries = m.level_items_claimed(facts, "6"), m.level_entries_claimed(facts, "6")
+    # I3 claimed by two villages (E7, E13): one item, two entries; E14 is retired.
+    assert (village.value, village.ids, village_entries.value, village_entries.ids) == (1, (3,), 2, (7, 13))
 
 
 def test_claim_coverage_per_level(facts: m.Facts) -> None:
@@ -272,13 +297,75 @@ def test_licence_events_in_period(facts: m.Facts) -> None:
     assert m.licence_types_in_use(facts).value == 2
 
 
-def test_pushed_counts_only_records_delivered_by_the_as_of_date(facts: m.Facts) -> None:
-    pushed = m.licences_pushed(facts)
-    assert (pushed.value, pushed.ids) == (1, (1,))  # L11 by D1; L14 was delivered only in 2026
+def test_licences_issued_in_the_year_and_cumulative(facts: m.Facts) -> None:
+    # First versions: L11 (A, D1, March), L13 (B, D2, February), L14 (B, D2, December 2024); L12 is
+    # an amendment (a new version, not a new licence).
+    issued, total = m.licences_issued(facts), m.licences_issued_cumulative(facts)
+    assert (issued.value, issued.ids) == (2, (1, 2))
+    assert (total.value, total.ids) == (3, (1, 2))
 
 
-def test_licence_department_coverage(facts: m.Facts) -> None:
-    assert rate(m.licence_department_coverage(facts)) == (1, 2, (1,), (1, 2))
+def test_pushed_counts_licence_versions_acknowledged_by_the_as_of_date(facts: m.Facts) -> None:
+    # Only L11's record was acknowledged by 31 Dec (March); L14's came in January 2026.
+    assert facts.acks == [m.AckGroup(1, 3, 1, 1)]
+    for figure in (m.licences_pushed, m.licences_pushed_cumulative, m.sync_events_sent,
+                   m.sync_events_sent_cumulative):
+        result = figure(facts)
+        assert (result.value, result.ids) == (1, (1,)), result.key
+
+
+def test_change_events_are_counted_apart_from_licence_versions(facts: m.Facts) -> None:
+    """L11 is suspended (April) and resumed (May): still one licence record, three change events.
+    L15 (D2) was first acknowledged in November 2024 and suspended in August: cumulative only as a
+    record, but its August event is this year's. L16's acknowledgement after the as-of date does not count.
+    """
+    cn = d(1).tzinfo
+    pushes = [
+        *PUSHES,
+        m.PushFact(11, 1, "sent", d(4).timestamp(), d(4).timestamp() + 10),
+        m.PushFact(11, 1, "sent", d(5).timestamp(), d(5).timestamp() + 10),
+        m.PushFact(15, 2, "sent", datetime(2024, 11, 1, tzinfo=cn).timestamp(),
+                   datetime(2024, 11, 1, 0, 5, tzinfo=cn).timestamp()),
+        m.PushFact(15, 2, "sent", d(8).timestamp(), d(8).timestamp() + 60),
+        m.PushFact(16, 2, "sent", d(12, 31).timestamp(), datetime(2026, 1, 2, tzinfo=cn).timestamp()),
+    ]
+    facts.acks = m.group_acks(pushes, facts)
+    assert facts.acks == [
+        m.AckGroup(1, 3, 1, 1), m.AckGroup(1, 4, 0, 1), m.AckGroup(1, 5, 0, 1),
+        m.AckGroup(2, 0, 1, 1), m.AckGroup(2, 8, 0, 1),
+    ]
+    assert (m.licences_pushed(facts).value, m.licences_pushed(facts).ids) == (1, (1,))
+    assert (m.licences_pushed_cumulative(facts).value, m.licences_pushed_cumulative(facts).ids) == (2, (1, 2))
+    assert (m.sync_events_sent(facts).value, m.sync_events_sent(facts).ids) == (4, (1, 2))
+    assert m.sync_events_sent_cumulative(facts).value == 5
+
+
+def test_licence_department_coverage_is_over_departments_that_produce_licences(facts: m.Facts) -> None:
+    # Producing published entries: E1 (D1), E3 (D2), E6 (T1); E5 (D2) is a draft. Acknowledged: D1 only.
+    assert rate(m.licence_department_coverage(facts)) == (1, 3, (1,), (1, 2, 3))
+    table = m.licence_coverage_by_department(facts)
+    assert rows(table) == {"1": (1, 1, 1), "2": (1, 1, 0), "3": (1, 1, 0)}
+    assert {r.code: r.ids for r in table.rows} == {"1": (1,), "2": (3,), "3": (6,)}
+    # The village V1 pushes a licence but none of its entries produces one: listed, not in the rate.
+    facts.acks = [*facts.acks, m.AckGroup(4, 6, 2, 2)]
+    assert rate(m.licence_department_coverage(facts))[:2] == (1, 3)
+    assert rows(m.licence_coverage_by_department(facts))["4"] == (0, 0, 2)
+
+
+def test_licence_department_coverage_without_producing_entries_is_missing(facts: m.Facts) -> None:
+    facts.producers = []
+    coverage = m.licence_department_coverage(facts)
+    assert coverage.missing
+    assert "关联" in coverage.missing
+    facts.producers = [m.ProducerFact("T5", "B")]  # only a draft produces
+    assert m.licence_department_coverage(facts).missing == "没有已发布的产生证照的实施清单事项"
+
+
+def test_cases_received_cumulative(facts: m.Facts) -> None:
+    total = m.cases_received_cumulative(facts)
+    assert (total.value, total.ids) == (44, (1, 3))
+    facts.cumulative_cases = []
+    assert m.cases_received_cumulative(facts).missing
 
 
 def test_push_failures_and_lag(facts: m.Facts) -> None:
@@ -321,9 +408,15 @@ def test_empty_facts_report_missing_rather_than_zero() -> None:
         "full_online_rate",
         "cases_received",
         "licences_pushed",
+        "licences_pushed_cumulative",
+        "sync_events_sent",
+        "licences_issued",
         "licence_department_coverage",
+        "licence_coverage_by_department",
+        "cases_received_cumulative",
         "entries_by_town",
         "items_claimed_level_5",
+        "entries_claimed_level_6",
     ):
         assert results[key].missing, key
 
