@@ -76,8 +76,8 @@ FIGURES: list[FigureDef] = [
         "departments_online", "网上办理部门数", "个", metric="departments_online", metric_part="numerator"
     ),
     # 累计办件: the platform counts cases per year (办件总量), not since the start, so this stays entered.
-    FigureDef("cases_handled", "累计办件", "条"),
-    FigureDef("licence_records_pushed", "累计推送证照数据", "条", metric="licences_pushed"),
+    FigureDef("cases_handled", "累计办件", "条", metric="cases_received_cumulative"),
+    FigureDef("licence_records_pushed", "累计推送证照数据", "条", metric="licences_pushed_cumulative"),
     FigureDef(
         "elicence_department_coverage", "电子证照部门覆盖率", "%", PERCENT, "licence_department_coverage"
     ),

@@ -61,7 +61,7 @@ def payload(**extra: Any) -> dict[str, Any]:
         },
         "drift_rate": rate(0, 40),
         "bundles_published": count(5),
-        "licences_pushed": count(3000),
+        "licences_pushed_cumulative": count(3000),
         "licence_department_coverage": rate(9, 10),
         "items_claimed_level_5": count(73),
         "items_claimed_level_6": {"type": "count", "value": 0, "missing": "没有村级认领"},
