@@ -16,7 +16,6 @@ from sqlmodel import Session, col, func, select
 from catalog.models import Department
 from core.audit import record
 from core.auth import ANONYMOUS, Principal
-from core.db import table_of
 from core.errors import Forbidden, NotFound
 from core.types import utcnow
 from licenses.masking import mask_code, mask_name
@@ -26,7 +25,6 @@ from licenses.models import (
     LicenceSigningKey,
     LicenceStatus,
     LicenceStatusListKey,
-    LicenceVerification,
 )
 from licenses.queries import (
     EFFECTIVE_LABELS,
@@ -46,6 +44,8 @@ from licenses.signing import (
     make_token,
     new_claims,
 )
+from licenses.verification_cache import FactsCache, LicenceFacts
+from licenses.verification_log import VerificationLog
 
 
 def ensure_signing_key(
@@ -296,7 +296,7 @@ class Verification:
     reason: str | None
     status: str | None = None
     status_label: str | None = None
-    licence: Licence | None = None
+    licence: LicenceFacts | None = None
     claims: TokenClaims | None = None
     type_name: str | None = None
     check: TokenCheck | None = None
@@ -306,9 +306,16 @@ class Verification:
 
 
 def verify_online(
-    session: Session, keyring: KeyRing, token: str, *, audit: bool = True, channel: str = "page"
+    session: Session,
+    keyring: KeyRing,
+    token: str,
+    *,
+    facts: FactsCache,
+    log: VerificationLog,
+    channel: str = "page",
 ) -> Verification:
-    """Check the signature, then the live state of the licence (a status change shows at once); audited."""
+    """Check the signature, then the state of the licence (``facts``: read within the last 30 s, or
+    at once after a change made through this process); logged in the verification log."""
     verifier = keyring.verifier(session, _kid_hint(token) if isinstance(token, str) else None)
     check = verifier.check(token)
     result: Verification
@@ -316,7 +323,7 @@ def verify_online(
         result = Verification(False, check.reason, check=check)
     else:
         claims = check.claims
-        licence = session.get(Licence, claims.status_index)
+        licence = facts.get(session, claims.status_index)
         if licence is None or licence.identifier != claims.identifier:
             result = Verification(False, "登记库中没有该证照", claims=claims, check=check)
         else:
@@ -333,25 +340,20 @@ def verify_online(
                 effective_status_date(licence),
                 public_reason_category(licence) if status == licence.status else None,
             )
-    if audit:
-        # One row per verification in the verification log (see LicenceVerification for why not
-        # the hash-chained audit log); a Core insert keeps /verify cheap. On PostgreSQL this
-        # transaction commits asynchronously: a crash may lose the last fraction of a second of
-        # verification records (never corrupts anything), and /verify does not wait for a disk flush.
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
-        session.execute(
-            sa.insert(table_of(LicenceVerification)),
-            {
-                "at": utcnow(),
-                "licence_id": result.licence.id if result.licence else None,
-                "valid": result.valid,
-                "status": result.status,
-                "reason": (result.reason or "")[:300] or None,
-                "kid": (check.kid or "")[:32] or None,
-                "channel": channel,
-            },
-        )
+    # One row per verification in the verification log (see LicenceVerification for why not the
+    # hash-chained audit log), written in batches by ``log`` (see licenses.verification_log for
+    # what a crash may lose).
+    log.append(
+        {
+            "at": result.checked_at,
+            "licence_id": result.licence.id if result.licence else None,
+            "valid": result.valid,
+            "status": result.status,
+            "reason": (result.reason or "")[:300] or None,
+            "kid": (check.kid or "")[:32] or None,
+            "channel": channel,
+        }
+    )
     return result
 
 
