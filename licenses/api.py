@@ -394,7 +394,7 @@ class LicenceVerify(MethodView):
         """核验令牌（公开，限流，记入审计日志）：签名、颁发机构密钥和证照当前状态"""
         return verification_dict(
             verification.verify_online(
-                db_session(), keyring(), token, facts=verify_facts(), log=verification_log(), channel="api"
+                db_session, keyring(), token, facts=verify_facts(), log=verification_log(), channel="api"
             )
         )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -248,13 +249,14 @@ class KeyRing:
         self._loaded_at = 0.0
         self._lock = threading.Lock()
 
-    def verifier(self, session: Session, kid_hint: str | None = None) -> Verifier:
+    def verifier(self, session: Callable[[], Session], kid_hint: str | None = None) -> Verifier:
+        """``session`` is called only when the keys must be read (most calls need no database)."""
         if self._loaded_at == 0.0 or time.monotonic() - self._loaded_at > self.RELOAD_SECONDS:
             with self._lock:
-                self._verifier = Verifier({k.kid: k for k in published_keys(session)})
+                self._verifier = Verifier({k.kid: k for k in published_keys(session())})
                 self._loaded_at = time.monotonic()
         elif kid_hint and len(kid_hint) <= 32 and kid_hint not in self._verifier.keys:
-            row = session.exec(select(LicenceSigningKey).where(LicenceSigningKey.kid == kid_hint)).first()
+            row = session().exec(select(LicenceSigningKey).where(LicenceSigningKey.kid == kid_hint)).first()
             if row is not None:
                 key = PublicKey(row.kid, row.algorithm, row.issuer_code, b64d(row.public_key))
                 with self._lock:
@@ -306,7 +308,7 @@ class Verification:
 
 
 def verify_online(
-    session: Session,
+    session: Callable[[], Session],
     keyring: KeyRing,
     token: str,
     *,
@@ -315,7 +317,8 @@ def verify_online(
     channel: str = "page",
 ) -> Verification:
     """Check the signature, then the state of the licence (``facts``: read within the last 30 s, or
-    at once after a change made through this process); logged in the verification log."""
+    at once after a change made through this process); logged in the verification log. ``session``
+    gives the request's session and is called only on a cache miss: a hit touches no database."""
     verifier = keyring.verifier(session, _kid_hint(token) if isinstance(token, str) else None)
     check = verifier.check(token)
     result: Verification

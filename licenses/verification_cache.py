@@ -82,12 +82,13 @@ class FactsCache:
         self._entries: dict[int, tuple[float, LicenceFacts]] = {}
         self._lock = threading.Lock()
 
-    def get(self, session: Session, licence_id: int) -> LicenceFacts | None:
+    def get(self, session: Callable[[], Session], licence_id: int) -> LicenceFacts | None:
+        """The facts of a licence; ``session`` is called for the database read of a miss only."""
         now = self._clock()
         hit = self._entries.get(licence_id)
         if hit is not None and hit[0] > now:
             return hit[1]
-        facts = read_facts(session, licence_id)
+        facts = read_facts(session(), licence_id)
         if facts is not None:
             with self._lock:
                 if len(self._entries) >= MAX_ENTRIES:

@@ -93,7 +93,7 @@ def _face_from_form(form: dict[str, Any]) -> dict[str, Any]:
 @limiter.limit(VERIFY_LIMIT)
 def verify(token: str) -> Any:
     result = verification.verify_online(
-        db_session(), keyring(), token, facts=verify_facts(), log=verification_log()
+        db_session, keyring(), token, facts=verify_facts(), log=verification_log()
     )
     checked = result.checked_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
     response = Response(
