@@ -181,7 +181,13 @@ def main() -> None:
             verify = wrk(base + paths[0], args.duration, script)
         finally:
             os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=10)
+            try:
+                # A loaded machine may take a while to stop gracefully (and the workers write
+                # their waiting verification-log rows); the figures are already taken.
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(timeout=10)
             server_log.close()
     kind = "SQLite" if args.sqlite else "PostgreSQL"
     print(

@@ -113,6 +113,9 @@ class Settings:
     # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
     trusted_proxies: int = 0
     search_miss_retention_days: int = 90
+    # /verify's log rows wait in the serving process at most about this long before they are written
+    # in one batch (licenses.verification_log: what a crash may lose).
+    verification_log_seconds: int = 1
     testing: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -189,4 +192,5 @@ class Settings:
             metrics_cache_seconds=_int(env, "METRICS_CACHE_SECONDS", 10, 0, 3600),
             trusted_proxies=_int(env, "TRUSTED_PROXIES", 0, 0, 10),
             search_miss_retention_days=_int(env, "SEARCH_MISS_RETENTION_DAYS", 90, 1, 3650),
+            verification_log_seconds=_int(env, "VERIFICATION_LOG_SECONDS", 1, 1, 3600),
         )

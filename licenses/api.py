@@ -17,6 +17,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from catalog.api import API_LIMIT
+from core.db import Database
 from core.schemas import ErrorSchema
 from core.types import CHINA_TZ, utcnow
 from core.web import db_session, limiter, require_login, settings
@@ -45,6 +46,8 @@ from licenses.schemas import (
     licence_dict,
 )
 from licenses.signing import KeyStore, b64d, b64e, sign_document
+from licenses.verification_cache import FactsCache
+from licenses.verification_log import VerificationLog
 
 blp = Blueprint(
     "licences_api", __name__, url_prefix="/api/v1", description="电子证照：证照目录、颁发、变更、吊销、核验"
@@ -85,6 +88,16 @@ def keystore() -> KeyStore:
 def keyring() -> verification.KeyRing:
     kr: verification.KeyRing = current_app.extensions["licences.keyring"]
     return kr
+
+
+def verify_facts() -> FactsCache:
+    cache: FactsCache = current_app.extensions["licences.verify_facts"]
+    return cache
+
+
+def verification_log() -> VerificationLog:
+    writer: VerificationLog = current_app.extensions["licences.verification_log"]
+    return writer
 
 
 def verify_url(token: str) -> str:
@@ -379,7 +392,11 @@ class LicenceVerify(MethodView):
     @blp.response(200, VerificationSchema)
     def get(self, token: str) -> Any:
         """核验令牌（公开，限流，记入审计日志）：签名、颁发机构密钥和证照当前状态"""
-        return verification_dict(verification.verify_online(db_session(), keyring(), token, channel="api"))
+        return verification_dict(
+            verification.verify_online(
+                db_session, keyring(), token, facts=verify_facts(), log=verification_log(), channel="api"
+            )
+        )
 
 
 def verification_dict(v: verification.Verification) -> dict[str, Any]:
@@ -489,6 +506,14 @@ def register(app: Flask, api: Any) -> None:
     store.check_permissions()  # private keys open to other users: refuse to start (KeyPermissionError)
     app.extensions["licences.keystore"] = store
     app.extensions["licences.keyring"] = verification.KeyRing()
+    db: Database = app.extensions["gaogang.db"]
+    facts = FactsCache()
+    facts.follow_changes(db.sessionmaker)
+    app.extensions["licences.verify_facts"] = facts
+    # Tests share one database connection between sessions: there, no background thread may write.
+    app.extensions["licences.verification_log"] = VerificationLog(
+        db, max_age=s.verification_log_seconds, background=not s.testing
+    )
     csrf.exempt(blp)
     api.register_blueprint(blp)
     app.register_blueprint(public)

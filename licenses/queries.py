@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
@@ -44,7 +45,23 @@ class Page:
     limit: int
 
 
-def effective_status(licence: Licence, on: date | None = None) -> str:
+class LicenceState(Protocol):
+    """What the effective status is computed from: a ``Licence`` row, or the columns /verify reads
+    (``licenses.verification_cache.LicenceFacts``)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def valid_from(self) -> date: ...
+    @property
+    def valid_to(self) -> date | None: ...
+    @property
+    def status_date(self) -> date | None: ...
+    @property
+    def status_category(self) -> str | None: ...
+
+
+def effective_status(licence: LicenceState, on: date | None = None) -> str:
     """The stored status, or for a valid licence expired (过期) / not_yet_valid from its dates."""
     if licence.status != LicenceStatus.VALID:
         return licence.status
@@ -56,7 +73,7 @@ def effective_status(licence: Licence, on: date | None = None) -> str:
     return "valid"
 
 
-def effective_status_date(licence: Licence, on: date | None = None) -> date | None:
+def effective_status_date(licence: LicenceState, on: date | None = None) -> date | None:
     """The day the effective status took effect: expiry the day after valid_to, else the stored date
     (None for a valid licence that never changed status: it is valid since valid_from)."""
     status = effective_status(licence, on)
@@ -67,7 +84,7 @@ def effective_status_date(licence: Licence, on: date | None = None) -> date | No
     return licence.status_date
 
 
-def public_reason_category(licence: Licence) -> str | None:
+def public_reason_category(licence: LicenceState) -> str | None:
     """The public label of the licence's reason category (never the internal free text)."""
     if licence.status_category is None:
         return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -16,7 +17,6 @@ from sqlmodel import Session, col, func, select
 from catalog.models import Department
 from core.audit import record
 from core.auth import ANONYMOUS, Principal
-from core.db import table_of
 from core.errors import Forbidden, NotFound
 from core.types import utcnow
 from licenses.masking import mask_code, mask_name
@@ -26,7 +26,6 @@ from licenses.models import (
     LicenceSigningKey,
     LicenceStatus,
     LicenceStatusListKey,
-    LicenceVerification,
 )
 from licenses.queries import (
     EFFECTIVE_LABELS,
@@ -46,6 +45,8 @@ from licenses.signing import (
     make_token,
     new_claims,
 )
+from licenses.verification_cache import FactsCache, LicenceFacts
+from licenses.verification_log import VerificationLog
 
 
 def ensure_signing_key(
@@ -248,13 +249,14 @@ class KeyRing:
         self._loaded_at = 0.0
         self._lock = threading.Lock()
 
-    def verifier(self, session: Session, kid_hint: str | None = None) -> Verifier:
+    def verifier(self, session: Callable[[], Session], kid_hint: str | None = None) -> Verifier:
+        """``session`` is called only when the keys must be read (most calls need no database)."""
         if self._loaded_at == 0.0 or time.monotonic() - self._loaded_at > self.RELOAD_SECONDS:
             with self._lock:
-                self._verifier = Verifier({k.kid: k for k in published_keys(session)})
+                self._verifier = Verifier({k.kid: k for k in published_keys(session())})
                 self._loaded_at = time.monotonic()
         elif kid_hint and len(kid_hint) <= 32 and kid_hint not in self._verifier.keys:
-            row = session.exec(select(LicenceSigningKey).where(LicenceSigningKey.kid == kid_hint)).first()
+            row = session().exec(select(LicenceSigningKey).where(LicenceSigningKey.kid == kid_hint)).first()
             if row is not None:
                 key = PublicKey(row.kid, row.algorithm, row.issuer_code, b64d(row.public_key))
                 with self._lock:
@@ -296,7 +298,7 @@ class Verification:
     reason: str | None
     status: str | None = None
     status_label: str | None = None
-    licence: Licence | None = None
+    licence: LicenceFacts | None = None
     claims: TokenClaims | None = None
     type_name: str | None = None
     check: TokenCheck | None = None
@@ -306,9 +308,17 @@ class Verification:
 
 
 def verify_online(
-    session: Session, keyring: KeyRing, token: str, *, audit: bool = True, channel: str = "page"
+    session: Callable[[], Session],
+    keyring: KeyRing,
+    token: str,
+    *,
+    facts: FactsCache,
+    log: VerificationLog,
+    channel: str = "page",
 ) -> Verification:
-    """Check the signature, then the live state of the licence (a status change shows at once); audited."""
+    """Check the signature, then the state of the licence (``facts``: read within the last 30 s, or
+    at once after a change made through this process); logged in the verification log. ``session``
+    gives the request's session and is called only on a cache miss: a hit touches no database."""
     verifier = keyring.verifier(session, _kid_hint(token) if isinstance(token, str) else None)
     check = verifier.check(token)
     result: Verification
@@ -316,7 +326,7 @@ def verify_online(
         result = Verification(False, check.reason, check=check)
     else:
         claims = check.claims
-        licence = session.get(Licence, claims.status_index)
+        licence = facts.get(session, claims.status_index)
         if licence is None or licence.identifier != claims.identifier:
             result = Verification(False, "登记库中没有该证照", claims=claims, check=check)
         else:
@@ -333,25 +343,20 @@ def verify_online(
                 effective_status_date(licence),
                 public_reason_category(licence) if status == licence.status else None,
             )
-    if audit:
-        # One row per verification in the verification log (see LicenceVerification for why not
-        # the hash-chained audit log); a Core insert keeps /verify cheap. On PostgreSQL this
-        # transaction commits asynchronously: a crash may lose the last fraction of a second of
-        # verification records (never corrupts anything), and /verify does not wait for a disk flush.
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
-        session.execute(
-            sa.insert(table_of(LicenceVerification)),
-            {
-                "at": utcnow(),
-                "licence_id": result.licence.id if result.licence else None,
-                "valid": result.valid,
-                "status": result.status,
-                "reason": (result.reason or "")[:300] or None,
-                "kid": (check.kid or "")[:32] or None,
-                "channel": channel,
-            },
-        )
+    # One row per verification in the verification log (see LicenceVerification for why not the
+    # hash-chained audit log), written in batches by ``log`` (see licenses.verification_log for
+    # what a crash may lose).
+    log.append(
+        {
+            "at": result.checked_at,
+            "licence_id": result.licence.id if result.licence else None,
+            "valid": result.valid,
+            "status": result.status,
+            "reason": (result.reason or "")[:300] or None,
+            "kid": (check.kid or "")[:32] or None,
+            "channel": channel,
+        }
+    )
     return result
 
 

@@ -31,7 +31,15 @@ from core.types import CHINA_TZ
 from core.web import current_principal, db_session, form_dict, limiter, page_args, settings
 from licenses import authorisations, grants, issuing, queries, verification
 from licenses import types as licence_types
-from licenses.api import VERIFY_LIMIT, keyring, keystore, qr_svg, verify_url
+from licenses.api import (
+    VERIFY_LIMIT,
+    keyring,
+    keystore,
+    qr_svg,
+    verification_log,
+    verify_facts,
+    verify_url,
+)
 from licenses.masking import mask_code, mask_name
 from licenses.models import (
     ENDED_STATUSES,
@@ -84,7 +92,9 @@ def _face_from_form(form: dict[str, Any]) -> dict[str, Any]:
 @bp.get("/verify/<string(maxlength=1200):token>")
 @limiter.limit(VERIFY_LIMIT)
 def verify(token: str) -> Any:
-    result = verification.verify_online(db_session(), keyring(), token)
+    result = verification.verify_online(
+        db_session, keyring(), token, facts=verify_facts(), log=verification_log()
+    )
     checked = result.checked_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
     response = Response(
         render_template("licences/verify.html", v=result, status_labels=STATUS_LABELS, checked=checked)

@@ -233,12 +233,15 @@ def test_verification_of_forged_truncated_and_foreign_tokens_says_why(client, wo
         assert "证照无效" in page.get_data(as_text=True)
 
 
-def test_verification_is_audited(client, world, db):
+def test_verification_is_audited(app, client, world, db):
     lid = issue(client, world["a"]).get_json()["id"]
     token = client.get(f"/api/v1/licences/{lid}/token", headers=auth(world["a"])).get_json()["token"]
     client.get(f"/verify/{token}")
     client.get("/verify/garbage")
     client.get(f"/api/v1/licences/verify/{token}")
+    # Rows are written in batches (licenses.verification_log); a served process writes them within
+    # about a second and at exit, here the test writes them.
+    assert app.extensions["licences.verification_log"].flush() == 3
     with db.transaction() as session:
         rows = session.exec(select(LicenceVerification).order_by(LicenceVerification.id)).all()
         assert [(r.licence_id, r.valid, r.channel) for r in rows] == [
