@@ -370,7 +370,11 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 # The module's data lives in one outer transaction (rolled back after the module); each test runs in a
 # savepoint of it that is rolled back after the test, so a test sees the world and nothing that an
 # earlier test wrote, as with the per-test fixtures. Only for modules whose tests leave the app itself
-# (its config, routes and extensions) as they found it. The module becomes its own xdist group.
+# (its config, routes and extensions) as they found it, read the world's rows afresh through their own
+# session rather than through the world's (detached) objects, and need no file in the app's instance
+# folder from an earlier test. The module becomes its own xdist group (or one group per test function
+# with XDIST_GROUP_PER_TEST_FUNCTION, see _shared_fixture_group). Worth it: create_app builds
+# flask-smorest's OpenAPI document and compiles every route, most of a per-test app's set-up.
 
 
 @pytest.fixture(scope="module")
