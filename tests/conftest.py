@@ -12,6 +12,7 @@ module- or session-wide fixture run on one xdist worker (``xdist_group``, see be
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,13 @@ def _shared_fixture_group(item: pytest.Item) -> str | None:
                 and not d.baseid.endswith(".py"):
             return d.baseid
     if any(d.scope in ("module", "class", "package") for d in defs):
-        return str(item.path.relative_to(ROOT))
+        group = str(item.path.relative_to(ROOT))
+        if getattr(getattr(item, "module", None), "XDIST_GROUP_PER_TEST_FUNCTION", False):
+            # A long module whose fixtures are cheap next to its tests (test_api_fuzz: one app, one
+            # small world) runs each test function's cases on one worker, its own module fixtures
+            # built there, instead of all of them on one worker that the rest of the run waits for.
+            group += "::" + getattr(item, "originalname", item.name)
+        return group
     return None
 
 
@@ -176,19 +183,68 @@ def migrate(url: str) -> None:
     command.upgrade(cfg, "heads")
 
 
+# ---- one migrated template database per run ---------------------------------------------------------
+# Every PostgreSQL database the suite needs migrated (each xdist worker's, and the worker suites' own)
+# is a copy of one template that ``alembic upgrade heads`` built once in this run: CREATE DATABASE ...
+# TEMPLATE copies the files in a fraction of the time the migrations take, and the migrations still run
+# (once) in every run. The template is marked with the run's id (the one pytest-xdist gives all its
+# workers), so no run ever copies a template an earlier run built from other migrations.
+_RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
+
+
+def template_database_url() -> str:
+    """``<test db>_template`` on the test server: one per run, shared by all xdist workers."""
+    url = sa.engine.make_url(
+        _normalise(os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL") or DEFAULT_PG)
+    )
+    if not url.drivername.startswith("postgresql"):
+        url = sa.engine.make_url(DEFAULT_PG)
+    return url.set(database=f"{url.database}_template").render_as_string(hide_password=False)
+
+
+def _ensure_template(admin: sa.Connection, template: sa.engine.URL) -> None:
+    """Build the template for this run unless another worker already has (the caller holds the lock)."""
+    marker = f"migrated template of test run {_RUN_ID}"
+    found = admin.execute(
+        sa.text("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = :n"),
+        {"n": template.database},
+    ).first()
+    if found is not None and found[0] == marker:
+        return
+    admin.execute(sa.text(f'DROP DATABASE IF EXISTS "{template.database}" WITH (FORCE)'))
+    admin.execute(sa.text(f'CREATE DATABASE "{template.database}"'))
+    text = template.render_as_string(hide_password=False)
+    migrate(text)  # closes its engine: PostgreSQL copies no database that has a connection open
+    admin.execute(sa.text(f'COMMENT ON DATABASE "{template.database}" IS \'{marker}\''))
+
+
 def reset_and_migrate_pg(url: str) -> None:
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
-    migrate(url)
+    """Make the database at ``url`` a fresh copy of this run's migrated template (dropping it first,
+    with any connection left open on it). The first call in a run builds the template; calls from
+    several xdist workers take turns on an advisory lock."""
+    target = sa.engine.make_url(url)
+    template = sa.engine.make_url(template_database_url())
+    admin = make_engine(target.set(database="postgres").render_as_string(hide_password=False),
+                        isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(hashtext(:n))"), {"n": template.database})
+            try:
+                _ensure_template(conn, template)
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+                conn.execute(sa.text(f'CREATE DATABASE "{target.database}" TEMPLATE "{template.database}"'))
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext(:n))"), {"n": template.database})
+    except sa.exc.OperationalError as exc:
+        pytest.exit(f"PostgreSQL is not reachable at {target.render_as_string()}: {exc}. "
+                    "Run the tests with `make test`, which starts it.", returncode=3)
+    finally:
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> str:
     url = pg_test_url()
-    _ensure_pg_database(url)
     reset_and_migrate_pg(url)
     return url
 
@@ -314,7 +370,11 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 # The module's data lives in one outer transaction (rolled back after the module); each test runs in a
 # savepoint of it that is rolled back after the test, so a test sees the world and nothing that an
 # earlier test wrote, as with the per-test fixtures. Only for modules whose tests leave the app itself
-# (its config, routes and extensions) as they found it. The module becomes its own xdist group.
+# (its config, routes and extensions) as they found it, read the world's rows afresh through their own
+# session rather than through the world's (detached) objects, and need no file in the app's instance
+# folder from an earlier test. The module becomes its own xdist group (or one group per test function
+# with XDIST_GROUP_PER_TEST_FUNCTION, see _shared_fixture_group). Worth it: create_app builds
+# flask-smorest's OpenAPI document and compiles every route, most of a per-test app's set-up.
 
 
 @pytest.fixture(scope="module")

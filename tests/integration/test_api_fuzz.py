@@ -26,6 +26,10 @@ from tests.factories.catalog import DISTRICT, make_department, make_user, publis
 from tests.factories.licences import make_staff, make_types, person_licence
 from tests.factories.security import published_spec
 
+# The module's app and world are built once per xdist worker (see ``seeded``); each test function (the
+# anonymous fuzz, the admin fuzz, the hostile input) is its own xdist group, so the three run side by side.
+XDIST_GROUP_PER_TEST_FUNCTION = True
+
 MAX_EXAMPLES = 8
 FUZZ_SETTINGS = settings(
     max_examples=MAX_EXAMPLES,
@@ -36,10 +40,12 @@ FUZZ_SETTINGS = settings(
 )
 
 
-@pytest.fixture
-def seeded(app: Any, db: Any) -> dict[str, Any]:
-    """A department, a published entry, a licence and an admin token, through the services."""
-    session = db.session()
+@pytest.fixture(scope="module")
+def seeded(module_app: Any, module_db: Any) -> dict[str, Any]:
+    """A department, a published entry, a licence and an admin token, through the services: built once
+    for the module (tests/conftest.py, "one app and one world per module"); what a test's requests
+    write is rolled back after it."""
+    session = module_db.session()
     dept = make_department(session, "高港区市场监督管理局")
     entry = published_entry(session, dept)
     make_types(session)
@@ -47,7 +53,18 @@ def seeded(app: Any, db: Any) -> dict[str, Any]:
     licence = person_licence(session, staff)
     _user, _principal, admin_token = make_user(session, Role.ADMIN, division_code=DISTRICT)
     session.commit()
+    session.close()
     return {"entry": entry, "licence": licence, "admin_token": admin_token}
+
+
+@pytest.fixture
+def db(module_db: Any, per_test_savepoint: None) -> Any:
+    return module_db
+
+
+@pytest.fixture
+def app(module_app: Any, per_test_savepoint: None) -> Any:
+    return module_app
 
 
 SPEC = published_spec()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +44,28 @@ class World:
     service_item: Any
 
 
+@pytest.fixture(scope="module")
+def world(module_app, module_db) -> Iterator[World]:
+    """Built once for the module (tests/conftest.py, "one app and one world per module"); each test
+    runs in a savepoint that is rolled back after it."""
+    session = module_db.session()
+    try:
+        yield _build_world(session)
+    finally:
+        session.close()
+
+
 @pytest.fixture
-def world(session) -> World:
+def db(module_db, per_test_savepoint):
+    return module_db
+
+
+@pytest.fixture
+def app(module_app, per_test_savepoint):
+    return module_app
+
+
+def _build_world(session) -> World:
     dept_a = make_department(session, "区行政审批局")
     dept_b = make_department(session, "区公安分局")
     town_body = make_department(session, "口岸街道办事处", level="5", division_code=TOWN)

@@ -38,8 +38,24 @@ class World:
     principals: dict[str, Principal]
 
 
+@pytest.fixture(scope="module")
+def world(module_app: Any, module_db: Any) -> World:
+    """Built once for the module (tests/conftest.py, "one app and one world per module"); each test
+    runs in a savepoint that is rolled back after it."""
+    return _build_world(module_db)
+
+
 @pytest.fixture
-def world(db: Any, app: Any) -> World:
+def db(module_db: Any, per_test_savepoint: None) -> Any:
+    return module_db
+
+
+@pytest.fixture
+def app(module_app: Any, per_test_savepoint: None) -> Any:
+    return module_app
+
+
+def _build_world(db: Any) -> World:
     with db.transaction() as session:
         make_types(session)
         clerk = make_staff(session, "高港区行政审批局", "MB158001", "clerk_a")

@@ -42,22 +42,28 @@ def world(shared: Any) -> dict[str, Any]:
     return shared[1]
 
 
-@pytest.fixture
-def app(shared: Any, pg_database: Any, tmp_path: Path) -> Iterator[Any]:
-    """The app on the shared catalogue; everything a test's requests commit is rolled back after it."""
+@pytest.fixture(scope="module")
+def shared_app(shared: Any, pg_database: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One app for the module, its sessions inside the shared catalogue's transaction."""
     from webapp import create_app
 
-    conn = shared[0]
-    savepoint = conn.begin_nested()
     bound = Database.__new__(Database)
     bound.url = pg_database.url
     bound.engine = pg_database.engine
     bound.sessionmaker = sessionmaker(
-        bind=conn, class_=Session, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        bind=shared[0], class_=Session, expire_on_commit=False, join_transaction_mode="create_savepoint"
     )
-    flask_app = create_app(make_settings(tmp_path, pg_database.url), database=bound)
+    settings = make_settings(tmp_path_factory.mktemp("search-api"), pg_database.url)
+    flask_app = create_app(settings, database=bound)
     flask_app.config["WTF_CSRF_ENABLED"] = False
-    yield flask_app
+    return flask_app
+
+
+@pytest.fixture
+def app(shared: Any, shared_app: Any) -> Iterator[Any]:
+    """The app on the shared catalogue; everything a test's requests commit is rolled back after it."""
+    savepoint = shared[0].begin_nested()
+    yield shared_app
     if savepoint.is_active:
         savepoint.rollback()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,8 +105,29 @@ def _user(session: Any, key: str, role: Role, **scope: Any) -> User:
     ))[0]
 
 
+@pytest.fixture(scope="module")
+def world(module_app: Any, module_db: Any) -> Iterator[World]:
+    """Built once for the module (tests/conftest.py, "one app and one world per module"); each test
+    runs in a savepoint that is rolled back after it. Tests read the world's rows afresh through their
+    own ``session`` (``_fresh``), never through these detached objects."""
+    session = module_db.session()
+    try:
+        yield _build_world(session)
+    finally:
+        session.close()
+
+
 @pytest.fixture
-def world(session: Any, monkeypatch: pytest.MonkeyPatch) -> World:
+def db(module_db: Any, per_test_savepoint: None) -> Any:
+    return module_db
+
+
+@pytest.fixture
+def app(module_app: Any, per_test_savepoint: None) -> Any:
+    return module_app
+
+
+def _build_world(session: Any) -> World:
     load_divisions_csv(session, *GAOGANG_FILES)
     dept_a = _dept(session, "区测试甲局", "4", DISTRICT)
     dept_b = _dept(session, "区测试乙局", "4", DISTRICT)
