@@ -118,7 +118,7 @@ class Report:
     @property
     def as_of_line(self) -> str:
         line = f"统计时点：{self.as_of_label}"
-        return line + "。年度尚未结束，以上为初步统计数据。" if self.preliminary else line
+        return line + "。年度尚未结束，本报告为初步统计数据。" if self.preliminary else line
 
     @property
     def title(self) -> str:

@@ -100,7 +100,7 @@ def test_administrator_freezes_the_running_year_as_preliminary_from_the_ui(
     assert response.status_code == 303
     assert response.headers["Location"].endswith(f"/admin/reports/{year}")
     page = admin_client.get(f"/admin/reports/{year}").get_data(as_text=True)
-    assert "年度尚未结束，以上为初步统计数据" in page
+    assert "年度尚未结束，本报告为初步统计数据" in page
     assert "初步" in admin_client.get("/admin/reports/").get_data(as_text=True)
     snap = snapshot.latest_snapshot(session, year)
     assert snap is not None
