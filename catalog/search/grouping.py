@@ -8,10 +8,8 @@ scores text itself.
 
 Counts are of services: ``total`` is the number of services under all filters, each facet value the
 number of services with an entry under that value and the other filters, so a facet's count is what
-choosing it shows. A query's services are ranked in Python over one row per (service, name term) and
-counted in SQL (``COUNT(DISTINCT service)`` per facet value, the flat search's filters), so a broad
-query never brings one row per matched entry into Python; browsing (few entries under a filter) is
-decided in Python over its rows. Plain SQL both ways, so SQLite and PostgreSQL agree.
+choosing it shows. Everything is decided in Python over rows of two plain queries (the matched entries'
+facet values, and the page's places), as in the rest of the engine, so SQLite and PostgreSQL agree.
 The page's places are read with one query (a window per service), never a query per result. Both
 read ``search_entry`` alone: it carries each entry's item id, so grouping never joins the catalogue.
 """
@@ -136,6 +134,45 @@ def _facet_columns(conn: sa.Connection, e: sa.Table, f: SearchFilters) -> tuple[
     return (e.c.level, division, department, e.c.task_type, e.c.no_contact, e.c.depth_level)
 
 
+def _matched_rows(
+    conn: sa.Connection,
+    term_scores: dict[int, int],
+    term_texts: dict[int, str],
+    with_other: bool,
+    f: SearchFilters,
+) -> list[_Row]:
+    """The facet values of every matched entry, one row per distinct (service, name term, cell)."""
+    e, p = _t(SearchEntry), _t(SearchPosting)
+    svc = _service_sql(e)
+    ids = sorted(term_scores)
+    facet_cols = _facet_columns(conn, e, f)
+    rows: list[_Row] = []
+    by_name = (
+        sa.select(svc, e.c.name_term_id, *facet_cols)
+        .where(e.c.name_term_id.in_(ids))
+        .distinct()
+    )
+    for s, tid, *vals in conn.execute(by_name):
+        text = term_texts[tid]
+        rows.append(_Row(int(s), (0, -term_scores[tid], len(text), text, tid), _row_values(*vals)))
+    if with_other:
+        best = (
+            sa.select(p.c.entry_id, sa.func.min(p.c.field).label("fld"))
+            .where(p.c.term_id.in_(ids), p.c.field != FIELD_NAME)
+            .group_by(p.c.entry_id)
+            .subquery()
+        )
+        other = (
+            sa.select(svc, best.c.fld, e.c.name_len, e.c.name, *facet_cols)
+            .join(best, best.c.entry_id == e.c.entry_id)
+            .where(e.c.name_term_id.not_in(ids))
+            .distinct()
+        )
+        for s, fld, name_len, name, *vals in conn.execute(other):
+            rows.append(_Row(int(s), (1, int(fld), int(name_len), name, 0), _row_values(*vals)))
+    return rows
+
+
 def _browse_rows(conn: sa.Connection, f: SearchFilters) -> list[_Row]:
     """Entries failing at most one filter (what the total and every facet count need), by name."""
     e = _t(SearchEntry)
@@ -205,81 +242,10 @@ def matched_services(
     f: SearchFilters,
     with_other: bool,
 ) -> Ranked:
-    """Services the matched terms reach, ranked, with facet counts of services; counted in SQL.
-
-    A broad query (证: thousands of entries, about two hundred services) reads one row per (service,
-    name term) for the ranking, and each facet's counts as ``COUNT(DISTINCT service)`` under the other
-    facets' filters, as the flat search counts entries: never one row per matched entry in Python.
-    Each count is what the flat search finds under the same filters, counted by service (the tests
-    hold the two modes to it).
-    """
+    """``group_counts`` over the entries the matched terms reach."""
     if not term_scores:
         return Ranked([], _empty_facets())
-    e, p = _t(SearchEntry), _t(SearchPosting)
-    svc = _service_sql(e)
-    ids = sorted(term_scores)
-    conds = _sql_filters(f, e)
-    by_name = e.c.name_term_id.in_(ids)
-    best: dict[int, tuple[Any, ...]] = {}
-
-    def keep(service: int, rank: tuple[Any, ...]) -> None:
-        if service not in best or rank < best[service]:
-            best[service] = rank
-
-    term_rank = {tid: (0, -term_scores[tid], len(term_texts[tid]), term_texts[tid], tid) for tid in ids}
-    for s, tid in conn.execute(sa.select(svc, e.c.name_term_id).where(by_name, *conds).distinct()):
-        keep(int(s), term_rank[tid])
-    scope: Any = by_name
-    if with_other:
-        fields = (
-            sa.select(p.c.entry_id, sa.func.min(p.c.field).label("fld"))
-            .where(p.c.term_id.in_(ids), p.c.field != FIELD_NAME)
-            .group_by(p.c.entry_id)
-            .subquery()
-        )
-        other = (
-            sa.select(svc, fields.c.fld, e.c.name_len, e.c.name)
-            .join(fields, fields.c.entry_id == e.c.entry_id)
-            .where(e.c.name_term_id.not_in(ids), *conds)
-            .distinct()
-        )
-        for s, fld, name_len, name in conn.execute(other):
-            keep(int(s), (1, int(fld), int(name_len), name, 0))
-        others = sa.select(p.c.entry_id).where(p.c.term_id.in_(ids), p.c.field != FIELD_NAME)
-        scope = sa.or_(by_name, e.c.entry_id.in_(others))
-    order = sorted(best, key=lambda s: (best[s], s))
-    if not order:
-        return Ranked([], _empty_facets())
-    facets = _labelled_facets(
-        conn,
-        _service_counts(conn, e, scope, f, "level", e.c.level),
-        _service_counts(conn, e, scope, f, "division", facet_division_sql(e.c.division_code, e.c.level)),
-        [
-            (k, n)
-            for k, n in _service_counts(
-                conn, e, scope, f, "department", facet_department_sql(e.c.department_id, e.c.level)
-            )
-            if k  # village committees are reached through the division (see SearchCell)
-        ],
-        _service_counts(conn, e, scope, f, "type", e.c.task_type),
-        sum(n for k, n in _service_counts(conn, e, scope, f, "no_contact", e.c.no_contact) if k),
-        [(k, n) for k, n in _service_counts(conn, e, scope, f, "depth", e.c.depth_level) if k is not None],
-    )
-    return Ranked([(s, best[s]) for s in order], facets)
-
-
-def _service_counts(
-    conn: sa.Connection, e: sa.Table, scope: Any, f: SearchFilters, facet: str, expr: Any
-) -> list[tuple[Any, int]]:
-    """How many services have an entry under each value of one facet (the other facets' filters
-    applied), by count then value, as ``group_counts`` orders them."""
-    stmt = (
-        sa.select(expr, sa.func.count(sa.distinct(_service_sql(e))))
-        .where(scope, *_sql_filters(f, e, facet))
-        .group_by(expr)
-    )
-    counts = [(k, int(n)) for k, n in conn.execute(stmt) if n]
-    return sorted(counts, key=lambda kv: (-kv[1], str(kv[0])))
+    return group_counts(conn, _matched_rows(conn, term_scores, term_texts, with_other, f), f)
 
 
 def browsed_services(conn: sa.Connection, f: SearchFilters) -> Ranked:
