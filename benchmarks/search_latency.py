@@ -2,6 +2,7 @@
 
 Usage:
   .venv/bin/python -m benchmarks.search_latency --entries 50000 [--pg URL] [--sqlite PATH] [--rounds 5]
+      [--group none|service|both]
   .venv/bin/python -m benchmarks.search_latency --entries 1000000 ...
 
 For each database (a fresh schema built with the migrations) it:
@@ -9,7 +10,9 @@ For each database (a fresh schema built with the migrations) it:
      50k = the first 50,000 entries of the city size, 1M = the province size),
   2. rebuilds the search index from scratch (timed: the "index build"),
   3. runs the fixed mixed query list below ``rounds`` times through catalog.search.search (first page
-     of 10, facets and total included), after one warm-up pass,
+     of 10, facets and total included), after one warm-up pass; flat (``group=none``, the default)
+     and/or grouped (one result per service, ``--group service``; ``both`` interleaves the two modes
+     query by query, so each is read against the other under the same load),
   4. runs the baseline in the same process: for each query a LIKE '%q%' scan of the published
      entries' names giving what a result page needs (the count and the first 10 rows).
 Prints a Markdown table; nothing is asserted (figures go to docs/benchmarks.md).
@@ -98,7 +101,10 @@ def like_page(session: Any, q: str) -> int:
     return int(total)
 
 
-def run(db: Database, entries: int, rounds: int) -> dict[str, Any]:
+MODES = {"none": (False,), "service": (True,), "both": (False, True)}
+
+
+def run(db: Database, entries: int, rounds: int, group: str = "none") -> dict[str, Any]:
     size = "province" if entries > 150_000 else "city"
     out: dict[str, Any] = {"dialect": db.dialect}
     started = time.perf_counter()
@@ -126,35 +132,44 @@ def run(db: Database, entries: int, rounds: int) -> dict[str, Any]:
             conn.execute(sa.text("ANALYZE"))
             conn.commit()
 
-    search_ms: list[float] = []
+    modes = MODES[group]
+    search_ms: dict[bool, list[float]] = {g: [] for g in modes}
     like_ms: list[float] = []
-    per_query: dict[str, list[float]] = {q: [] for q in QUERIES}
-    totals: dict[str, tuple[int, int]] = {}
+    per_query: dict[bool, dict[str, list[float]]] = {g: {q: [] for q in QUERIES} for g in modes}
+    totals: dict[str, tuple[int, ...]] = {}
     with db.session() as session:
         for q in QUERIES:  # warm-up (page cache, pinyin dictionary, statement cache)
-            engine.search(session, q)
+            for g in modes:
+                engine.search(session, q, group=g)
             like_page(session, q)
         for _ in range(rounds):
             for q in QUERIES:
-                t = time.perf_counter()
-                result = engine.search(session, q, page=1, limit=10)
-                dt = (time.perf_counter() - t) * 1000
-                search_ms.append(dt)
-                per_query[q].append(dt)
+                counts = []
+                for g in modes:
+                    t = time.perf_counter()
+                    result = engine.search(session, q, page=1, limit=10, group=g)
+                    dt = (time.perf_counter() - t) * 1000
+                    search_ms[g].append(dt)
+                    per_query[g][q].append(dt)
+                    counts.append(result.total)
                 t = time.perf_counter()
                 n_like = like_page(session, q)
                 like_ms.append((time.perf_counter() - t) * 1000)
-                totals[q] = (result.total, n_like)
+                totals[q] = (*counts, n_like)
         session.rollback()
     out.update(
-        search_p50=statistics.median(search_ms),
-        search_p99=pct(search_ms, 99),
-        search_max=max(search_ms),
+        modes=modes,
+        search_p50={g: statistics.median(v) for g, v in search_ms.items()},
+        search_p99={g: pct(v, 99) for g, v in search_ms.items()},
+        search_mean={g: statistics.fmean(v) for g, v in search_ms.items()},
         like_p50=statistics.median(like_ms),
         like_p99=pct(like_ms, 99),
-        slowest=sorted(((statistics.median(v), q) for q, v in per_query.items()), reverse=True)[:5],
+        slowest={
+            g: sorted(((statistics.median(v), q) for q, v in pq.items()), reverse=True)[:5]
+            for g, pq in per_query.items()
+        },
         totals=totals,
-        n=len(search_ms),
+        n=len(like_ms),
     )
     return out
 
@@ -171,6 +186,12 @@ def main() -> None:
     )
     parser.add_argument("--sqlite", default=None, help="SQLite file (default: a temporary one)")
     parser.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
+    parser.add_argument(
+        "--group",
+        choices=list(MODES),
+        default="none",
+        help="flat results (none), one result per service (service), or both in the same run",
+    )
     args = parser.parse_args()
 
     results = []
@@ -182,35 +203,40 @@ def main() -> None:
             url = f"sqlite:///{path}"
             migrate(url)
             db = Database(url)
-            results.append(run(db, args.entries, args.rounds))
+            results.append(run(db, args.entries, args.rounds, args.group))
             db.engine.dispose()
     if args.only in (None, "postgresql"):
         _ensure_pg_database(args.pg)
         reset_and_migrate_pg(args.pg)
         db = Database(args.pg)
-        results.append(run(db, args.entries, args.rounds))
+        results.append(run(db, args.entries, args.rounds, args.group))
         db.engine.dispose()
 
     print(f"\n### Search latency, {args.entries:,} entries ({len(QUERIES)} queries x {args.rounds} rounds)\n")
     print(
-        "| database | entries | generate (s) | index build (s) | search p50 (ms) | search p99 (ms) | "
-        "LIKE p50 (ms) | LIKE p99 (ms) | p50 speed-up |"
+        "| database | mode | entries | generate (s) | index build (s) | search p50 (ms) | search p99 (ms) | "
+        "search mean (ms) | LIKE p50 (ms) | LIKE p99 (ms) | p50 speed-up |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        print(
-            f"| {r['dialect']} | {r['entries']:,} | {r['generate_s']:.1f} | {r['index_s']:.1f} | "
-            f"{r['search_p50']:.2f} | {r['search_p99']:.2f} | {r['like_p50']:.2f} | {r['like_p99']:.2f} | "
-            f"{r['like_p50'] / r['search_p50']:.1f}x |"
-        )
+        for g in r["modes"]:
+            mode = "grouped" if g else "flat"
+            print(
+                f"| {r['dialect']} | {mode} | {r['entries']:,} | {r['generate_s']:.1f} | {r['index_s']:.1f} |"
+                f" {r['search_p50'][g]:.2f} | {r['search_p99'][g]:.2f} | "
+                f"{r['search_mean'][g]:.2f} | {r['like_p50']:.2f} | {r['like_p99']:.2f} | "
+                f"{r['like_p50'] / r['search_p50'][g]:.1f}x |"
+            )
     for r in results:
+        for g in r["modes"]:
+            print(
+                f"\n{r['dialect']} {'grouped' if g else 'flat'} slowest queries (median ms): "
+                + ", ".join(f"{q!r} {ms:.1f}" for ms, q in r["slowest"][g])
+            )
+        heads = "/".join(["grouped" if g else "flat" for g in r["modes"]] + ["LIKE"])
         print(
-            f"\n{r['dialect']} slowest queries (median ms): "
-            + ", ".join(f"{q!r} {ms:.1f}" for ms, q in r["slowest"])
-        )
-        print(
-            f"{r['dialect']} totals (search / LIKE): "
-            + ", ".join(f"{q!r} {a}/{b}" for q, (a, b) in list(r["totals"].items())[:12])
+            f"{r['dialect']} totals ({heads}): "
+            + ", ".join(f"{q!r} {'/'.join(map(str, t))}" for q, t in list(r["totals"].items())[:12])
         )
 
 

@@ -59,6 +59,9 @@ class SearchEntry(SQLModel, table=True):
     task_type: str = Field(max_length=2)
     no_contact: bool = Field(default=False)
     depth_level: int | None = Field(default=None)  # 网上办理深度 Ⅰ–Ⅳ (filter; not a SearchCell dimension)
+    # The basic item (基本目录) the entry implements: the service grouped results are keyed by
+    # (catalog.search.grouping). Copied here so grouping never joins implementation_entry.
+    item_id: int | None = Field(default=None, index=True)
 
     # A term's entries in id order: the result page reads them with LIMIT, no sort.
     __table_args__ = (sa.Index("ix_search_entry_term_entry", "name_term_id", "entry_id"),)

@@ -10,7 +10,8 @@ Counts are of services: ``total`` is the number of services under all filters, e
 number of services with an entry under that value and the other filters, so a facet's count is what
 choosing it shows. Everything is decided in Python over rows of two plain queries (the matched entries'
 facet values, and the page's places), as in the rest of the engine, so SQLite and PostgreSQL agree.
-The page's places are read with one query (a window per service), never a query per result.
+The page's places are read with one query (a window per service), never a query per result. Both
+read ``search_entry`` alone: it carries each entry's item id, so grouping never joins the catalogue.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from catalog.models import ImplementationEntry
 from catalog.search.facet_keys import (
     CODE_LENGTH,
     COUNTY_DIGITS,
@@ -70,8 +70,8 @@ def service_key(item_id: int | None, entry_id: int) -> int:
     return int(item_id) if item_id is not None else -int(entry_id)
 
 
-def _service_sql(ie: sa.Table, e: sa.Table) -> Any:
-    return sa.func.coalesce(ie.c.item_id, -e.c.entry_id)
+def _service_sql(e: sa.Table) -> Any:
+    return sa.func.coalesce(e.c.item_id, -e.c.entry_id)
 
 
 def place_chain(place: str | None) -> list[str]:
@@ -142,14 +142,13 @@ def _matched_rows(
     f: SearchFilters,
 ) -> list[_Row]:
     """The facet values of every matched entry, one row per distinct (service, name term, cell)."""
-    e, ie, p = _t(SearchEntry), _t(ImplementationEntry), _t(SearchPosting)
-    svc = _service_sql(ie, e)
+    e, p = _t(SearchEntry), _t(SearchPosting)
+    svc = _service_sql(e)
     ids = sorted(term_scores)
     facet_cols = _facet_columns(conn, e, f)
     rows: list[_Row] = []
     by_name = (
         sa.select(svc, e.c.name_term_id, *facet_cols)
-        .join(ie, ie.c.id == e.c.entry_id)
         .where(e.c.name_term_id.in_(ids))
         .distinct()
     )
@@ -166,7 +165,6 @@ def _matched_rows(
         other = (
             sa.select(svc, best.c.fld, e.c.name_len, e.c.name, *facet_cols)
             .join(best, best.c.entry_id == e.c.entry_id)
-            .join(ie, ie.c.id == e.c.entry_id)
             .where(e.c.name_term_id.not_in(ids))
             .distinct()
         )
@@ -177,12 +175,12 @@ def _matched_rows(
 
 def _browse_rows(conn: sa.Connection, f: SearchFilters) -> list[_Row]:
     """Entries failing at most one filter (what the total and every facet count need), by name."""
-    e, ie = _t(SearchEntry), _t(ImplementationEntry)
-    svc = _service_sql(ie, e)
+    e = _t(SearchEntry)
+    svc = _service_sql(e)
     failed = [sa.case((cond, 0), else_=1) for cond in _sql_filters(f, e)]
     stmt = (
         sa.select(svc, e.c.name_len, e.c.name, *_facet_columns(conn, e, f))
-        .join(ie, ie.c.id == e.c.entry_id)
+        .select_from(e)
         .distinct()
     )
     if failed:
@@ -268,8 +266,8 @@ def page_places(
     """
     if not keys:
         return {}, {}
-    e, ie = _t(SearchEntry), _t(ImplementationEntry)
-    svc = _service_sql(ie, e)
+    e = _t(SearchEntry)
+    svc = _service_sql(e)
     chain = place_chain(place)
     whens: list[Any] = [(e.c.division_code == code, i) for i, code in enumerate(chain)]
     if chain:
@@ -280,7 +278,7 @@ def page_places(
     alone = [-k for k in keys if k <= 0]
     which = []
     if items:
-        which.append(ie.c.item_id.in_(items))
+        which.append(e.c.item_id.in_(items))
     if alone:
         which.append(e.c.entry_id.in_(alone))
     ranked = (
@@ -293,7 +291,6 @@ def page_places(
             .label("rn"),
             sa.func.count().over(partition_by=svc).label("n"),
         )
-        .join(ie, ie.c.id == e.c.entry_id)
         .where(sa.or_(*which), *_sql_filters(f, e))
         .subquery()
     )

@@ -248,6 +248,7 @@ def _entry_row(entry: Any, department_name: str, name_term_id: int) -> dict[str,
         "task_type": entry.task_type,
         "no_contact": bool(entry.no_contact),
         "depth_level": entry.depth_level,
+        "item_id": entry.item_id,
     }
 
 
@@ -287,6 +288,7 @@ def rebuild_index(session: Session, progress: bool = False, batch: int = 5000) -
         ent.c.no_contact,
         ent.c.depth_level,
         ent.c.keywords,
+        ent.c.item_id,
     ]
     last_id, written = 0, 0
     pg = conn.dialect.name == "postgresql"

@@ -220,3 +220,29 @@ def test_the_portal_remembers_the_place_in_a_cookie(client: Any) -> None:
     # Choosing "不限" forgets it.
     r = client.get("/search", query_string={"q": "最低生活保障", "place": ""})
     assert any(h.startswith("place=;") or "place=;" in h for h in r.headers.getlist("Set-Cookie"))
+
+
+def _flat_services(client: Any, **params: Any) -> set[str]:
+    """The services among every flat hit (each item's name is its own here), all pages read."""
+    names: set[str] = set()
+    page = 1
+    while True:
+        body = api(client, group="none", limit=100, page=page, **params)
+        names |= {hit["name"] for hit in body["items"]}
+        if page * 100 >= body["total"]:
+            return names
+        page += 1
+
+
+@pytest.mark.parametrize("q", ["补贴", "最低生活保障", "申请", "民政", "街道"])
+def test_grouped_counts_are_the_flat_hits_services_under_every_facet_value(client: Any, q: str) -> None:
+    # Grouped totals and facet counts are counted in SQL (COUNT DISTINCT service per facet value):
+    # each must be the number of services among the flat hits under the same filters. 民政 and 街道
+    # reach entries through the department field too (the non-name path).
+    for base in ({}, {"division": TOWN}, {"level": "6"}):
+        body = api(client, q=q, **base)
+        assert body["total"] == len(_flat_services(client, q=q, **base)), (q, base)
+        for facet in ("level", "division", "department", "type"):
+            for value in body["facets"][facet]:
+                chosen = {**base, facet: value["value"]}
+                assert value["count"] == len(_flat_services(client, q=q, **chosen)), (q, chosen)

@@ -7,13 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from catalog import entries as entry_services
 from catalog.importer import import_items_csv
 from catalog.models import ImplementationEntry
-from catalog.search import reindex_entry, search
+from catalog.search import rebuild_index, reindex_entry, search
 from core.auth import SYSTEM
 from tests.factories.catalog import COMPLETE_FIELDS, make_department, make_item
 
@@ -78,3 +79,27 @@ def test_imported_entries_are_searchable_in_the_same_transaction(any_session: An
     report = import_items_csv(any_session, path, "321203", progress=False)
     assert report.created == 1, report.errors
     assert "船舶登记证书核发" in _names(any_session, "船舶登记")
+
+
+def _indexed_items(session: Any) -> dict[int, int | None]:
+    from catalog.search_models import SearchEntry
+    from core.db import table_of
+
+    e = table_of(SearchEntry)
+    return {int(r[0]): r[1] for r in session.connection().execute(sa.select(e.c.entry_id, e.c.item_id))}
+
+
+def test_search_rows_carry_the_basic_item_on_write_and_on_rebuild(any_session: Any) -> None:
+    # Grouped search keys services by search_entry.item_id (it never joins implementation_entry):
+    # the services' reindex and the full rebuild must both fill it.
+    dept = make_department(any_session, "区海事处")
+    item = make_item(any_session, name="船舶进出港报告")
+    entry = entry_services.claim_item(any_session, SYSTEM, item_id=item.id, department_id=dept.id)
+    entry_services.update_entry(any_session, SYSTEM, entry.id, fields=COMPLETE_FIELDS)
+    entry_services.submit_entry(any_session, SYSTEM, entry.id)
+    entry_services.approve_entry(any_session, SYSTEM, entry.id)
+    assert _indexed_items(any_session)[entry.id] == item.id
+    rebuild_index(any_session)
+    assert _indexed_items(any_session)[entry.id] == item.id
+    grouped = search(any_session, "船舶进出港", group=True)
+    assert [s.item_id for s in grouped.services] == [item.id]
