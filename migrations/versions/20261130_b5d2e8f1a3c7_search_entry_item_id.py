@@ -6,7 +6,7 @@ table alone, as flat search does. Adds a nullable column with an index, then bac
 implementation_entry in batches (one executemany per batch).
 
 Revision ID: b5d2e8f1a3c7
-Revises: c4e7a2b9d1f6
+Revises: 7b3e51d9a2c4
 Create Date: 2026-11-30 22:05:00
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'b5d2e8f1a3c7'
-down_revision: str | Sequence[str] | None = 'c4e7a2b9d1f6'
+down_revision: str | Sequence[str] | None = '7b3e51d9a2c4'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
