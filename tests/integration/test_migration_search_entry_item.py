@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 
 ROOT = Path(__file__).resolve().parents[2]
-BEFORE, AFTER = "c4e7a2b9d1f6", "b5d2e8f1a3c7"
+BEFORE, AFTER = "7b3e51d9a2c4", "b5d2e8f1a3c7"
 NOW = "2026-01-01 00:00:00"
 
 
