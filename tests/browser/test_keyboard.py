@@ -90,12 +90,17 @@ def test_submit_button_submits_with_enter(site: Any, page: Any) -> None:
 
 def test_result_links_follow_the_search_form_in_order_and_open_with_enter(site: Any, page: Any) -> None:
     page.goto(site.base + "/search?q=社保")
-    hits = page.locator("ol.hits li h3 a")
+    # One result per service: its title, then the places that offer it, each a link in reading order.
+    hits = page.locator("ol.hits a")
     expected = [hits.nth(i).get_attribute("href") for i in range(3)]
     assert all(expected)
+    assert expected[0] == page.locator("ol.hits li h3 a").first.get_attribute("href")
 
     page.focus("#q")
     assert tab(page)["text"] == "搜索"
+    # The place picker (我的所在地) follows the search box: its list, then its button.
+    assert tab(page)["id"] == "place"
+    assert tab(page)["text"] == "设为所在地"
     jump = tab(page)  # the "jump to filters" link, shown when focused
     assert jump["href"] == "#facets"
     assert jump["visible"]
@@ -112,8 +117,8 @@ def test_result_links_follow_the_search_form_in_order_and_open_with_enter(site: 
 def test_jump_link_reaches_the_filters(site: Any, page: Any) -> None:
     page.goto(site.base + "/search?q=社保")
     page.focus("#q")
-    tab(page)
-    tab(page)
+    for _ in range(4):  # 搜索, the place list, 设为所在地, then the jump link
+        tab(page)
     page.keyboard.press("Enter")
     facet = tab(page)
     assert page.locator("#facets a").first.get_attribute("href") == facet["href"]

@@ -243,6 +243,21 @@ def _requests(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any] | Non
             },
             ALL_STAFF,
         ),
+        ("PUT", "/api/v1/reports/{year}/narratives/{key}"): (
+            "/api/v1/reports/2026/narratives/preface",
+            {"text": "本报告根据《条例》编制。"},
+            ALL_STAFF,
+        ),
+        ("DELETE", "/api/v1/reports/{year}/narratives/{key}"): (
+            "/api/v1/reports/2026/narratives/preface",
+            None,
+            ALL_STAFF,
+        ),
+        ("PUT", "/api/v1/reports/{year}/figures/{key}"): (
+            "/api/v1/reports/2026/figures/info_processing_fee",
+            {"value": "0", "lower_bound": False},
+            ALL_STAFF,
+        ),
         ("POST", "/api/v1/cases"): (
             "/api/v1/cases",
             {"project_no": "SEC-1", "task_code": w.task_code, "accept_date": "2026-03-02",
