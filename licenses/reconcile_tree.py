@@ -137,7 +137,7 @@ class Expected:
         self.conn = session.connection()
         self.pg = self.conn.dialect.name == "postgresql"
         if not self.pg:
-            _install_sqlite_functions(self.conn.connection.driver_connection)  # type: ignore[arg-type]
+            _install_sqlite_functions(self.conn.connection.driver_connection)  # type: ignore[arg-type]  # typed as any DBAPI connection; on SQLite it is sqlite3.Connection
         if issuer_code is not None and not _ISSUER.fullmatch(issuer_code):
             raise ValueError(f"issuer_code {issuer_code!r} 不是 18 位统一社会信用代码")
         self._build(issuer_code)

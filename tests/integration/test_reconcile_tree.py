@@ -80,7 +80,7 @@ def _registry(registry: RegistryProcess, sql: str, **params: object) -> list[tup
 
 def _reconcile(db: Database, client: RegistryClient, **kw: object) -> reconcile.ReconcileReport:
     with db.transaction() as session:
-        return reconcile.reconcile(session, client, **kw)  # type: ignore[arg-type]
+        return reconcile.reconcile(session, client, **kw)  # type: ignore[arg-type]  # the options pass through as given; each test names valid ones
 
 
 def test_both_copies_of_the_row_hash_and_bucket_agree_on_the_same_vectors() -> None:
