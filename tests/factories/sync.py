@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from demo import synthetic_licences
 from licenses import bulk, grants
 from licenses import types as licence_types
 from licenses.models import Licence, LicenceOutbox, LicenceType
+from workers.registry_client import RegistryClient
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "test-shared-key"
@@ -220,3 +222,19 @@ def envelope(
     }
     record.update(overrides)
     return {"idem_key": f"{ident}:{revision}", "sequence": sequence, "record": record}
+
+
+def running_registry(folder: Path) -> Iterator[RegistryProcess]:
+    """The reference registry as a real process for a module's tests (a fixture body: ``yield from``)."""
+    proc = RegistryProcess(folder).start()
+    yield proc
+    proc.stop()
+
+
+def emptied_client(registry: RegistryProcess) -> Iterator[RegistryClient]:
+    """A client of ``registry`` that starts and leaves it empty (a fixture body: ``yield from``)."""
+    c = RegistryClient(registry.url, KEY, "321203", timeout=5)
+    c.reset()
+    yield c
+    c.reset()
+    c.close()

@@ -25,13 +25,14 @@ from licenses import reconcile_tree as district_tree
 from licenses.models import LicenceOutbox
 from tests.conftest import sign_in
 from tests.factories.sync import (
-    KEY,
     Issuer,
     RegistryProcess,
     current_licences,
+    emptied_client,
     issue_many,
     make_issuer,
     registry_licences,
+    running_registry,
 )
 from workers.registry_client import RegistryClient, sign
 
@@ -41,18 +42,12 @@ ONE_DAY = date(2018, 6, 1)
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryProcess]:
-    proc = RegistryProcess(tmp_path_factory.mktemp("registry")).start()
-    yield proc
-    proc.stop()
+    yield from running_registry(tmp_path_factory.mktemp("registry"))
 
 
 @pytest.fixture
 def client(registry: RegistryProcess) -> Iterator[RegistryClient]:
-    c = RegistryClient(registry.url, KEY, "321203", timeout=5)
-    c.reset()
-    yield c
-    c.reset()
-    c.close()
+    yield from emptied_client(registry)
 
 
 @pytest.fixture

@@ -24,25 +24,19 @@ from reports import cases, metrics, services, snapshot, snapshot_compare
 from reports.models import Snapshot
 from tests.conftest import sign_in
 from tests.factories.licences import ORG_TYPE, PERSON_TYPE, make_staff, make_types, person_licence
-from tests.factories.sync import KEY, RegistryProcess
+from tests.factories.sync import RegistryProcess, emptied_client, running_registry
 from tests.integration.test_reports import YEAR, backdate, build_world, case_rows, csv_text, import_csv
 from workers.registry_client import RegistryClient
 
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryProcess]:
-    proc = RegistryProcess(tmp_path_factory.mktemp("registry")).start()
-    yield proc
-    proc.stop()
+    yield from running_registry(tmp_path_factory.mktemp("registry"))
 
 
 @pytest.fixture
 def registry_client(registry: RegistryProcess) -> Iterator[RegistryClient]:
-    c = RegistryClient(registry.url, KEY, "321203", timeout=5)
-    c.reset()
-    yield c
-    c.reset()
-    c.close()
+    yield from emptied_client(registry)
 
 
 def _send(session: Session, client: RegistryClient) -> int:

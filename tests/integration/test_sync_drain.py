@@ -22,14 +22,15 @@ from licenses.models import Licence, LicenceOutbox
 from licenses.sync_models import SyncLock
 from tests.conftest import sign_in
 from tests.factories.sync import (
-    KEY,
     Issuer,
     RegistryProcess,
     current_licences,
+    emptied_client,
     issue_many,
     make_issuer,
     outbox_counts,
     registry_licences,
+    running_registry,
 )
 from workers.registry_client import RegistryClient
 
@@ -38,18 +39,12 @@ T = LicenceOutbox.__table__
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryProcess]:
-    proc = RegistryProcess(tmp_path_factory.mktemp("registry")).start()
-    yield proc
-    proc.stop()
+    yield from running_registry(tmp_path_factory.mktemp("registry"))
 
 
 @pytest.fixture
 def client(registry: RegistryProcess) -> Iterator[RegistryClient]:
-    c = RegistryClient(registry.url, KEY, "321203", timeout=5)
-    c.reset()
-    yield c
-    c.reset()
-    c.close()
+    yield from emptied_client(registry)
 
 
 @pytest.fixture

@@ -12,24 +12,26 @@ import httpx
 import pytest
 
 from licenses import reconcile, sync
-from tests.factories.sync import ISSUER, KEY, RegistryProcess, envelope, identifier
+from tests.factories.sync import (
+    ISSUER,
+    KEY,
+    RegistryProcess,
+    emptied_client,
+    envelope,
+    identifier,
+    running_registry,
+)
 from workers.registry_client import RegistryClient, sign
 
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryProcess]:
-    proc = RegistryProcess(tmp_path_factory.mktemp("registry")).start()
-    yield proc
-    proc.stop()
+    yield from running_registry(tmp_path_factory.mktemp("registry"))
 
 
 @pytest.fixture
 def client(registry: RegistryProcess) -> Iterator[RegistryClient]:
-    c = RegistryClient(registry.url, KEY, "321203", timeout=5)
-    c.reset()
-    yield c
-    c.reset()
-    c.close()
+    yield from emptied_client(registry)
 
 
 def test_request_without_signature_is_refused(registry: RegistryProcess) -> None:
