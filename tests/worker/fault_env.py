@@ -111,6 +111,7 @@ class Tally:
     reconcile_differences: int = 0
     reconcile_runs: int = 0
     worker_deaths: int = 0  # the worker exited or hung by itself (killed and restarted by the suite)
+    acks_lost: int = 0  # "Couldn't ack/reject" logged by kombu on a Redis loss; the worker went on
     known: dict[str, str] = field(default_factory=dict)  # violations of findings not fixed yet
 
     def op(self, kind: str) -> None:
@@ -133,5 +134,6 @@ class Tally:
             f"{len(self.permanent_dead_letters)}",
             f"  reconciliations: {self.reconcile_runs}, not consistent: {self.reconcile_differences}",
             f"  worker exited or hung by itself (killed and restarted): {self.worker_deaths}",
+            f"  acks lost on a Redis loss (the worker went on): {self.acks_lost}",
             *(f"  known, not fixed yet: {k}" for k in sorted(self.known)),
         ])

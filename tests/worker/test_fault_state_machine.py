@@ -460,8 +460,17 @@ class FaultMachine(RuleBasedStateMachine):
         if worker.proc is not None:
             with worker.log.open("rb") as fh:
                 fh.seek(self.env.log_mark)
-                new = fh.read().decode(errors="replace").splitlines()
-            fatal = [ln for ln in new if "CRITICAL" in ln or "Unrecoverable" in ln]
+                data = fh.read()
+            whole = data.rfind(b"\n") + 1  # a line still being written is read next time
+            new = data[:whole].decode(errors="replace").splitlines()
+            # kombu logs a failed ack or reject at CRITICAL and goes on (Message.ack_log_error): the
+            # message stays unacked, Redis hands it out again after the visibility timeout (or it is
+            # gone with a Redis that restarted empty and the sweep re-enqueues its outbox rows), and
+            # the outbox's state makes the redelivery a no-op. Not a death; a worker that really
+            # stalled after one shows up as "stuck" at the settle.
+            survivable = ("Couldn't ack", "Couldn't reject")
+            lost = [ln for ln in new if any(s in ln for s in survivable)]
+            fatal = [ln for ln in new if ("CRITICAL" in ln or "Unrecoverable" in ln) and ln not in lost]
             exited = worker.proc.poll() is not None
             if exited or fatal:
                 how = f"exited (code {worker.proc.returncode})" if exited else "gave up and hangs"
@@ -472,6 +481,10 @@ class FaultMachine(RuleBasedStateMachine):
                 else:
                     worker.kill()
                 self.tally.worker_deaths += 1
+            else:
+                # Each line counted once: the next look starts past them.
+                self.tally.acks_lost += len(lost)
+                self.env.log_mark += whole
         if worker.proc is None:
             self._start_worker()
 
