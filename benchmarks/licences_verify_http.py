@@ -87,8 +87,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wrk(url: str, duration: int, script: Path) -> Run:
-    cmd = ["wrk", "-t2", "-c16", f"-d{duration}s", "-s", str(script), url]
+def wrk(url: str, duration: int, script: Path, connections: int = 16) -> Run:
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "-s", str(script), url]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     pct = re.search(r"PERCENTILES p50=(\d+) p95=(\d+) p99=(\d+)", out)
@@ -112,7 +112,13 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=4, help="gunicorn threads per worker (gthread when > 1)"
     )
+    # Latency at a given throughput follows the number of requests in flight (Little's law): with
+    # 16 connections on 2 x 4 server threads, half of them queue. A list gives one row per level.
+    parser.add_argument(
+        "--connections", default="16", help="wrk connections, or a comma-separated list (e.g. 8,16)"
+    )
     args = parser.parse_args()
+    levels = [int(c) for c in str(args.connections).split(",") if c.strip()]
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
     with tempfile.TemporaryDirectory() as tmp:
@@ -177,8 +183,11 @@ def main() -> None:
                 log = (instance / "gunicorn.log").read_text(errors="replace")[-3000:]
                 raise SystemExit(f"the first verification failed: {first.text[:300]}\n{log}")
             wrk(f"{base}/healthz", 2, floor_script)  # warm-up
-            healthz = wrk(f"{base}/healthz", args.duration, floor_script)
-            verify = wrk(base + paths[0], args.duration, script)
+            results = []
+            for c in levels:
+                healthz = wrk(f"{base}/healthz", args.duration, floor_script, c)
+                verify = wrk(base + paths[0], args.duration, script, c)
+                results.append((c, verify, healthz))
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             try:
@@ -190,13 +199,14 @@ def main() -> None:
                 server.wait(timeout=10)
             server_log.close()
     kind = "SQLite" if args.sqlite else "PostgreSQL"
-    print(
-        f"{kind}, gunicorn -w {args.workers} --threads {args.threads}, "
-        f"wrk -t2 -c16 -d{args.duration}s, 200 tokens:"
-    )
-    print(verify.line("  /verify  "))
-    print(healthz.line("  /healthz (floor)"))
-    print(verify.output)
+    for c, verify, healthz in results:
+        print(
+            f"{kind}, gunicorn -w {args.workers} --threads {args.threads}, "
+            f"wrk -t2 -c{c} -d{args.duration}s, 200 tokens:"
+        )
+        print(verify.line("  /verify  "))
+        print(healthz.line("  /healthz (floor)"))
+    print(results[-1][1].output)
 
 
 if __name__ == "__main__":
