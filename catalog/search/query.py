@@ -19,6 +19,9 @@ from catalog.search.sql import _q, _t
 from catalog.search.text import (
     _LATIN,
     GENERIC_WORDS,
+    abbreviation_span,
+    asks_follow_up,
+    follow_up_act,
     has_cjk,
     meaningful_words,
     normalize_query,
@@ -49,6 +52,9 @@ MAX_LIMIT = 100
 # Scores. Name tiers leave room for the -3 given to a variant (alias, pinyin, filler-stripped).
 EXACT, PREFIX, CONTAINS, ALL_WORDS = 100, 80, 60, 50
 FUZZY = 32
+# A word found as an abbreviation of what the name says (医保 in 医疗保险): below a word found as it is,
+# above a homophone correction.
+ABBREVIATION = 44
 # A homophone typo corrected through pinyin (采伐正 -> 采伐证): below all-words (a query as typed),
 # above a one-edit match and closest matches; one point less per jump over left-out characters.
 HOMOPHONE = 40
@@ -65,6 +71,9 @@ SYNONYM_PENALTY = 6
 MAX_SYNONYM_PHRASES = 12
 # Synonyms tried per word when looking for closest matches (each is one indexed lookup).
 MAX_PARTIAL_SYNONYMS = 4
+# Two of a query's meaningful words found together in one name are evidence of what it is about even
+# when the question says more besides ("工资被拖欠申请劳动仲裁": 劳动 and 仲裁 in 劳动人事争议仲裁申请).
+MIN_COOCCURRING = 2
 
 _TASK_CODE = re.compile(r"^[0-9a-z]{31}$")
 
@@ -264,6 +273,8 @@ def _match_phrase(conn: sa.Connection, phrase: _Phrase) -> dict[int, tuple[int, 
             s = _word_score(word, text, py, ini)
             if s > 0 and s > found.get(tid, (0, ""))[0]:
                 found[tid] = (s, text)
+        if not found:
+            found = _match_abbreviation(conn, word, within)
         per_word.append(found)
         if not found:
             return {}
@@ -276,6 +287,21 @@ def _match_phrase(conn: sa.Connection, phrase: _Phrase) -> dict[int, tuple[int, 
         score = per_word[0][tid][0] if len(per_word) == 1 else min(ALL_WORDS, *(w[tid][0] for w in per_word))
         score -= phrase.penalty
         out[tid] = (score if phrase.cap is None else min(score, phrase.cap), per_word[0][tid][1])
+    return out
+
+
+def _match_abbreviation(
+    conn: sa.Connection, word: str, within: set[int] | None
+) -> dict[int, tuple[int, str]]:
+    """Terms holding ``word`` as an abbreviation (``text.abbreviation_span``), tried only for a word no
+    term holds as it is: one indexed lookup of the terms holding all its characters."""
+    chars = set(word)
+    if not 2 <= len(word) <= 4 or not has_cjk(word):
+        return {}
+    out = {}
+    for tid, text, _py, _ini in _candidate_terms(conn, chars, len(chars), within):
+        if abbreviation_span(word, text) is not None:
+            out[tid] = (ABBREVIATION, text)
     return out
 
 
@@ -302,9 +328,10 @@ def _match_partial(
     """
     words = meaningful_words(query)[:MAX_SEGMENTS]
     total = sum(len(w) for w in words)
-    if len(words) < 2:
-        return {}, set()  # one word matched in full or not at all: nothing in between
+    if not words:
+        return {}, set()
     covered: dict[int, int] = {}
+    n_words: dict[int, int] = {}
     texts: dict[int, str] = {}
     hit_words: dict[int, set[str]] = {}
     for word in words:
@@ -317,9 +344,14 @@ def _match_partial(
                 reached.setdefault(tid, (text, form))
         for tid, (text, form) in reached.items():
             covered[tid] = covered.get(tid, 0) + len(word)
+            n_words[tid] = n_words.get(tid, 0) + 1
             texts[tid] = text
             hit_words.setdefault(tid, set()).update(form)
-    out = {tid: (PARTIAL + n, texts[tid]) for tid, n in covered.items() if 2 * n > total}
+    out = {
+        tid: (PARTIAL + n, texts[tid])
+        for tid, n in covered.items()
+        if 2 * n > total or n_words[tid] >= MIN_COOCCURRING
+    }
     used = set().union(*(hit_words[tid] for tid in out)) if out else set()
     return out, used
 
@@ -452,6 +484,10 @@ def search(
             matched_words.update(words)
             partial = bool(term_scores)
 
+    if not asks_follow_up(query):
+        for tid, text in term_texts.items():
+            if tid in term_scores and term_scores[tid] > 1 and follow_up_act(text):
+                term_scores[tid] -= 1
     scope, with_other = _scope(conn, e, term_scores)
     if group:
         ranked = matched_services(conn, term_scores, term_texts, filters, with_other)

@@ -40,6 +40,12 @@ NAMES = [
     "户口变更",
     "集体户口管理",
     "临时用地审批",
+    # Abbreviations (社保卡 = 社会保障卡), two words of a question together in one name (劳动 … 仲裁),
+    # and a first act beside the acts that follow it (设立 / 注销).
+    "社会保障卡补领、换领、换发",
+    "劳动人事争议仲裁申请",
+    "个体工商户注销登记",
+    "个体工商户设立登记",
 ]
 
 
@@ -235,3 +241,24 @@ def test_an_alias_inside_a_question_still_answers_when_nothing_covers_more(sessi
     assert result.items
     assert all("户口" in h.name for h in result.items)
     assert not result.partial
+
+
+def test_an_abbreviation_finds_the_name_it_shortens_without_an_alias(session: Any) -> None:
+    without = engine.search(session, "低保", use_aliases=False)
+    assert [h.name for h in without.items] == ["最低生活保障"]
+    # Words a question adds around it (丢了怎么办) leave the abbreviation's name as the closest match.
+    result = engine.search(session, "社保卡丢了怎么办", use_aliases=False)
+    assert [h.name for h in result.items] == ["社会保障卡补领、换领、换发"]
+
+
+def test_two_words_of_a_question_found_together_in_a_name_answer_it(session: Any) -> None:
+    # 工资 and 拖欠 are in no name; 劳动 and 仲裁 are, together, in one: a closest match, flagged.
+    result = engine.search(session, "工资被拖欠申请劳动仲裁", use_aliases=False)
+    assert result.partial
+    assert [h.name for h in result.items][:1] == ["劳动人事争议仲裁申请"]
+
+
+def test_a_name_about_closing_or_changing_ranks_below_the_first_act(session: Any) -> None:
+    assert names(session, "个体工商户")[:2] == ["个体工商户设立登记", "个体工商户注销登记"]
+    # Asking for the closing itself puts it first, as typed.
+    assert names(session, "个体工商户注销")[0] == "个体工商户注销登记"
