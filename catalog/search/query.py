@@ -360,15 +360,21 @@ def _match_homophone(conn: sa.Connection, query: str) -> tuple[dict[int, tuple[i
     """Names that hold the query with some characters swapped for same- or near-sounding ones.
 
     The query as typed, then without its filler words (scored as a variant, so 居民身份正办理 prefers
-    居民身份证办理 over any 居民身份证 name). Candidates share all but a third of the phrase's
-    characters (one indexed lookup, as the one-edit fallback does); each is then aligned in Python
-    (``sound_align``). Returns term -> (score, text) and term -> the query as corrected on that term.
+    居民身份证办理 over any 居民身份证 name), then each run of words the fillers left apart.
+    Candidates share all but a third of the phrase's characters (one indexed lookup, as the one-edit
+    fallback does); each is then aligned in Python (``sound_align``). Returns term -> (score, text)
+    and term -> the query as corrected on that term.
     """
     found: dict[int, tuple[int, str]] = {}
     corrected: dict[int, str] = {}
     typed = query.replace(" ", "")
     stripped = strip_fillers(query).replace(" ", "")
     variants = [(typed, 0)] + ([(stripped, VARIANT_PENALTY)] if stripped and stripped != typed else [])
+    # Each run of words between fillers alone, too (残疾人正换了去哪办 -> 残疾人正): a question's other
+    # words need not be in the name for its typo'd service word to be corrected.
+    chunks = strip_fillers(query).split()
+    if len(chunks) > 1:
+        variants += [(chunk, VARIANT_PENALTY + 1) for chunk in dict.fromkeys(chunks)]
     for phrase, penalty in variants:
         if len(phrase) < 3 or not has_cjk(phrase):
             continue
@@ -654,6 +660,11 @@ def _highlight(items: list[Hit], words: set[str], fuzzy: bool) -> None:
             owner += [i] * len(piece)
         for w in plain:
             start = flat.find(w)
+            if start < 0 and (span := abbreviation_span(w, flat)) is not None:
+                # An abbreviation (医保 in 医疗保险): mark its characters where the name spells them.
+                for k in range(span[0], span[1]):
+                    if flat[k] in w:
+                        marks[owner[k]] = True
             while start >= 0 and w:
                 for k in range(start, start + len(w)):
                     marks[owner[k]] = True

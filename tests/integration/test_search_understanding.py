@@ -246,6 +246,8 @@ def test_an_alias_inside_a_question_still_answers_when_nothing_covers_more(sessi
 def test_an_abbreviation_finds_the_name_it_shortens_without_an_alias(session: Any) -> None:
     without = engine.search(session, "低保", use_aliases=False)
     assert [h.name for h in without.items] == ["最低生活保障"]
+    hit = without.items[0]
+    assert "".join(text for text, marked in hit.name_segments() if marked) == "低保"
     # Words a question adds around it (丢了怎么办) leave the abbreviation's name as the closest match.
     result = engine.search(session, "社保卡丢了怎么办", use_aliases=False)
     assert [h.name for h in result.items] == ["社会保障卡补领、换领、换发"]
