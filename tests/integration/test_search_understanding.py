@@ -46,6 +46,8 @@ NAMES = [
     "劳动人事争议仲裁申请",
     "个体工商户注销登记",
     "个体工商户设立登记",
+    # Most of a question's characters in one name, no whole word of it (出租车营运证).
+    "网络预约出租汽车运输证发放（新增）",
 ]
 
 
@@ -264,3 +266,14 @@ def test_a_name_about_closing_or_changing_ranks_below_the_first_act(session: Any
     assert names(session, "个体工商户")[:2] == ["个体工商户设立登记", "个体工商户注销登记"]
     # Asking for the closing itself puts it first, as typed.
     assert names(session, "个体工商户注销")[0] == "个体工商户注销登记"
+
+
+def test_a_name_holding_most_of_the_characters_is_the_last_resort(session: Any) -> None:
+    # 营运证 is in no name and 出租车 only as an abbreviation, but 5 of the 6 characters of the query's
+    # words are in this one: better than nothing, and flagged as a closest match.
+    result = engine.search(session, "出租车营运证", use_aliases=False)
+    assert result.partial
+    assert [h.name for h in result.items] == ["网络预约出租汽车运输证发放（新增）"]
+    # Half of them is not enough (恐龙饲养证: 饲养 of 恐龙饲养; 火星移民: none).
+    for q in ("恐龙饲养证", "火星移民申请", "宇宙飞船年检"):
+        assert engine.search(session, q, use_aliases=False).total == 0, q
