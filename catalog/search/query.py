@@ -75,6 +75,9 @@ MAX_PARTIAL_SYNONYMS = 4
 # Two of a query's meaningful words found together in one name are evidence of what it is about even
 # when the question says more besides ("工资被拖欠申请劳动仲裁": 劳动 and 仲裁 in 劳动人事争议仲裁申请).
 MIN_COOCCURRING = 2
+# A dictionary word this long found in a name (法律援助, 特种设备) says what the question is about
+# however much else it says.
+LONG_WORD = 4
 # The last resort (``_match_characters``): the share of the query's characters one name must hold.
 CHARACTER_SHARE = 0.75
 
@@ -322,10 +325,14 @@ def _match_fuzzy(conn: sa.Connection, phrase: str) -> dict[int, tuple[int, str]]
 def _match_partial(
     conn: sa.Connection, query: str, aliases: list[Alias]
 ) -> tuple[dict[int, tuple[int, str]], set[str]]:
-    """Names holding more than half of the query's meaningful characters (closest matches).
+    """Names holding more than half of the query's meaningful characters, two of its words, or one
+    of them of ``LONG_WORD`` characters or more (closest matches).
 
     "More than half" keeps nonsense out: 火星移民申请 shares at most 移民 with a name (2 of 4), so it
-    still finds nothing, while 夜间施工噪音许可 finds 夜间建筑施工许可 (4 of 6). Each word is one
+    still finds nothing, while 夜间施工噪音许可 finds 夜间建筑施工许可 (4 of 6). A question says more
+    than a name, so two of its words found together ("工资被拖欠申请劳动仲裁": 劳动 … 仲裁) or one
+    long word (法律援助) are enough too; none of the tuning half's no-answer queries has either,
+    while its answerable ones often do. Each word is one
     indexed lookup, as any query word is; the words are few (at most ``MAX_SEGMENTS``). A word is
     covered by the word itself, a thesaurus synonym or, when it is an alias, the alias's targets.
     """
@@ -334,10 +341,10 @@ def _match_partial(
     if not words:
         return {}, set()
     covered: dict[int, int] = {}
-    n_words: dict[int, int] = {}
+    which: dict[int, list[int]] = {}  # the indices of the words a name covers
     texts: dict[int, str] = {}
     hit_words: dict[int, set[str]] = {}
-    for word in words:
+    for i, word in enumerate(words):
         # A name holding the word, a thesaurus synonym of it or its alias targets covers it (once).
         reached: dict[int, tuple[str, tuple[str, ...]]] = {}
         forms: list[tuple[str, ...]] = [(form,) for form in (word, *synonyms(word)[:MAX_PARTIAL_SYNONYMS])]
@@ -347,14 +354,14 @@ def _match_partial(
                 reached.setdefault(tid, (text, form))
         for tid, (text, form) in reached.items():
             covered[tid] = covered.get(tid, 0) + len(word)
-            n_words[tid] = n_words.get(tid, 0) + 1
+            which.setdefault(tid, []).append(i)
             texts[tid] = text
             hit_words.setdefault(tid, set()).update(form)
-    out = {
-        tid: (PARTIAL + n, texts[tid])
-        for tid, n in covered.items()
-        if 2 * n > total or n_words[tid] >= MIN_COOCCURRING
-    }
+    out = {}
+    for tid, n in covered.items():
+        longest = max(len(words[i]) for i in which[tid])
+        if 2 * n > total or len(which[tid]) >= MIN_COOCCURRING or longest >= LONG_WORD:
+            out[tid] = (PARTIAL + n, texts[tid])
     used = set().union(*(hit_words[tid] for tid in out)) if out else set()
     return out, used
 

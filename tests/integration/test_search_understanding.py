@@ -277,3 +277,14 @@ def test_a_name_holding_most_of_the_characters_is_the_last_resort(session: Any) 
     # Half of them is not enough (恐龙饲养证: 饲养 of 恐龙饲养; 火星移民: none).
     for q in ("恐龙饲养证", "火星移民申请", "宇宙飞船年检"):
         assert engine.search(session, q, use_aliases=False).total == 0, q
+
+
+def test_a_long_dictionary_word_of_a_question_is_enough_for_a_closest_match(session: Any) -> None:
+    # 特种行业 is 4 of the 12 characters of the question's words, but a 4-character word in a name
+    # says what the question is about.
+    result = engine.search(session, "特种行业经营要注意什么问题", use_aliases=False)
+    assert result.partial
+    assert [h.name for h in result.items] == ["公章刻制业特种行业许可证核发"]
+    # Two of its words together in a name do too (夜间 … 施工), though they are 4 of 13 characters.
+    result = engine.search(session, "夜间施工噪音太大晚上睡不着", use_aliases=False)
+    assert [h.name for h in result.items] == ["夜间建筑施工许可"]
