@@ -279,7 +279,8 @@ def _match_phrase(conn: sa.Connection, phrase: _Phrase) -> dict[int, tuple[int, 
             s = _word_score(word, text, py, ini)
             if s > 0 and s > found.get(tid, (0, ""))[0]:
                 found[tid] = (s, text)
-        if not found:
+        if not found and phrase.typo_ok:
+            # (Not for a thesaurus swap: that is a guess already, and each try costs a lookup.)
             found = _match_abbreviation(conn, word, within)
         per_word.append(found)
         if not found:
@@ -406,9 +407,11 @@ def _match_homophone(conn: sa.Connection, query: str) -> tuple[dict[int, tuple[i
     variants = [(typed, 0)] + ([(stripped, VARIANT_PENALTY)] if stripped and stripped != typed else [])
     # Each run of words between fillers alone, too (残疾人正换了去哪办 -> 残疾人正): a question's other
     # words need not be in the name for its typo'd service word to be corrected.
+    # (Only runs that fillers cut out: words the user typed apart are matched apart already.)
     chunks = strip_fillers(query).split()
     if len(chunks) > 1:
-        variants += [(chunk, VARIANT_PENALTY + 1) for chunk in dict.fromkeys(chunks)]
+        typed_words = set(query.split())
+        variants += [(c, VARIANT_PENALTY + 1) for c in dict.fromkeys(chunks) if c not in typed_words]
     for phrase, penalty in variants:
         if len(phrase) < 3 or not has_cjk(phrase):
             continue
