@@ -353,16 +353,24 @@ def _match_partial(
         for form in forms:
             for tid, (_score, text) in _match_phrase(conn, _Phrase(form, 0)).items():
                 reached.setdefault(tid, (text, form))
+        # As an abbreviation too, even when some name holds it as typed (医保 is in 医保电子凭证申领
+        # and, shortened, in every 医疗保险 name).
+        for tid, (_score, text) in _match_abbreviation(conn, word, None).items():
+            reached.setdefault(tid, (text, (word,)))
         for tid, (text, form) in reached.items():
             covered[tid] = covered.get(tid, 0) + len(word)
             which.setdefault(tid, []).append(i)
             texts[tid] = text
             hit_words.setdefault(tid, set()).update(form)
+    # The act the query names (申请, 备案, 登记 ...) decides nothing alone, but of two names covering
+    # as much of the rest, the one doing that act is the closer.
+    acts = [w for part in query.split() for w in segment(part) if w in GENERIC_WORDS]
     out = {}
     for tid, n in covered.items():
         longest = max(len(words[i]) for i in which[tid])
         if 2 * n > total or len(which[tid]) >= MIN_COOCCURRING or longest >= LONG_WORD:
-            out[tid] = (PARTIAL + n, texts[tid])
+            same_act = any(a in texts[tid] for a in acts)
+            out[tid] = (PARTIAL + n + (1 if same_act else 0), texts[tid])
     used = set().union(*(hit_words[tid] for tid in out)) if out else set()
     return out, used
 

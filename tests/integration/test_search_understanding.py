@@ -13,7 +13,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from catalog import search as engine
-from catalog.search.query import SYNONYM_PENALTY
+from catalog.search.query import PARTIAL, SYNONYM_PENALTY
 from core.db import Database
 from tests.conftest import make_settings
 from tests.factories.catalog import make_department, make_item
@@ -48,6 +48,12 @@ NAMES = [
     "个体工商户设立登记",
     # Most of a question's characters in one name, no whole word of it (出租车营运证).
     "网络预约出租汽车运输证发放（新增）",
+    # A word held as typed by one name and shortened in another (医保); two names holding a question's
+    # word, one of them also its act (申请).
+    "医保电子凭证申领",
+    "基本医疗保险关系转移接续",
+    "法律援助补贴发放",
+    "对公民法律援助申请的审批",
 ]
 
 
@@ -288,3 +294,17 @@ def test_a_long_dictionary_word_of_a_question_is_enough_for_a_closest_match(sess
     # Two of its words together in a name do too (夜间 … 施工), though they are 4 of 13 characters.
     result = engine.search(session, "夜间施工噪音太大晚上睡不着", use_aliases=False)
     assert [h.name for h in result.items] == ["夜间建筑施工许可"]
+
+
+def test_closest_matches_count_a_word_shortened_in_a_name_held_as_typed_elsewhere(session: Any) -> None:
+    # 医保 is in 医保电子凭证申领 as typed, and shortened in 基本医疗保险关系转移接续, which holds
+    # both words of the query: a closest match (not only most of its characters).
+    result = engine.search(session, "医保接续", use_aliases=False)
+    assert result.partial
+    assert result.items[0].name == "基本医疗保险关系转移接续"
+    assert result.items[0].score > PARTIAL
+
+
+def test_of_two_closest_matches_the_one_doing_the_asked_act_ranks_first(session: Any) -> None:
+    names_found = names(session, "申请法律援助要找哪个中心")
+    assert names_found[:2] == ["对公民法律援助申请的审批", "法律援助补贴发放"]
