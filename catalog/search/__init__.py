@@ -13,8 +13,11 @@ How it works (see docs/search.md):
   and initials), filler words (办/怎么/需要什么材料 ...) and, when nothing else matched, one wrong,
   missing or extra character widen the query.
 * Ranking: exact name > name prefix > name contains > all words in the name > alias/pinyin
-  variants of those > one-typo match > keyword > department > material; ties by shorter name,
-  then the name, then the entry id.
+  variants of those > a word as an abbreviation of the name's (医保 in 医疗保险) > homophone
+  correction > one-typo match > closest matches (part of a question) > most of its characters;
+  then entries found through a keyword > department > material. Names about a follow-up act (注销,
+  变更, 补领 ...) rank a point below when the query names none; ties by shorter name, then the name,
+  then the entry id.
 
 The package, by seam: ``text`` (normalisation, grams, pinyin), ``aliases``, ``index`` (the tables
 and the ``reindex_entry`` the services call), ``facet_keys``, ``filters`` and ``facets``, ``query``

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,9 @@ from catalog.search.sql import _q, _t
 from catalog.search.text import (
     _LATIN,
     GENERIC_WORDS,
+    abbreviation_span,
+    asks_follow_up,
+    follow_up_act,
     has_cjk,
     meaningful_words,
     normalize_query,
@@ -49,6 +53,9 @@ MAX_LIMIT = 100
 # Scores. Name tiers leave room for the -3 given to a variant (alias, pinyin, filler-stripped).
 EXACT, PREFIX, CONTAINS, ALL_WORDS = 100, 80, 60, 50
 FUZZY = 32
+# A word found as an abbreviation of what the name says (医保 in 医疗保险): below a word found as it is,
+# above a homophone correction.
+ABBREVIATION = 44
 # A homophone typo corrected through pinyin (采伐正 -> 采伐证): below all-words (a query as typed),
 # above a one-edit match and closest matches; one point less per jump over left-out characters.
 HOMOPHONE = 40
@@ -65,6 +72,14 @@ SYNONYM_PENALTY = 6
 MAX_SYNONYM_PHRASES = 12
 # Synonyms tried per word when looking for closest matches (each is one indexed lookup).
 MAX_PARTIAL_SYNONYMS = 4
+# Two of a query's meaningful words found together in one name are evidence of what it is about even
+# when the question says more besides ("工资被拖欠申请劳动仲裁": 劳动 and 仲裁 in 劳动人事争议仲裁申请).
+MIN_COOCCURRING = 2
+# A dictionary word this long found in a name (法律援助, 特种设备) says what the question is about
+# however much else it says.
+LONG_WORD = 4
+# The last resort (``_match_characters``): the share of the query's characters one name must hold.
+CHARACTER_SHARE = 0.75
 
 _TASK_CODE = re.compile(r"^[0-9a-z]{31}$")
 
@@ -264,6 +279,9 @@ def _match_phrase(conn: sa.Connection, phrase: _Phrase) -> dict[int, tuple[int, 
             s = _word_score(word, text, py, ini)
             if s > 0 and s > found.get(tid, (0, ""))[0]:
                 found[tid] = (s, text)
+        if not found and phrase.typo_ok:
+            # (Not for a thesaurus swap: that is a guess already, and each try costs a lookup.)
+            found = _match_abbreviation(conn, word, within)
         per_word.append(found)
         if not found:
             return {}
@@ -276,6 +294,21 @@ def _match_phrase(conn: sa.Connection, phrase: _Phrase) -> dict[int, tuple[int, 
         score = per_word[0][tid][0] if len(per_word) == 1 else min(ALL_WORDS, *(w[tid][0] for w in per_word))
         score -= phrase.penalty
         out[tid] = (score if phrase.cap is None else min(score, phrase.cap), per_word[0][tid][1])
+    return out
+
+
+def _match_abbreviation(
+    conn: sa.Connection, word: str, within: set[int] | None
+) -> dict[int, tuple[int, str]]:
+    """Terms holding ``word`` as an abbreviation (``text.abbreviation_span``), tried only for a word no
+    term holds as it is: one indexed lookup of the terms holding all its characters."""
+    chars = set(word)
+    if not 2 <= len(word) <= 4 or not has_cjk(word):
+        return {}
+    out = {}
+    for tid, text, _py, _ini in _candidate_terms(conn, chars, len(chars), within):
+        if abbreviation_span(word, text) is not None:
+            out[tid] = (ABBREVIATION, text)
     return out
 
 
@@ -293,21 +326,26 @@ def _match_fuzzy(conn: sa.Connection, phrase: str) -> dict[int, tuple[int, str]]
 def _match_partial(
     conn: sa.Connection, query: str, aliases: list[Alias]
 ) -> tuple[dict[int, tuple[int, str]], set[str]]:
-    """Names holding more than half of the query's meaningful characters (closest matches).
+    """Names holding more than half of the query's meaningful characters, two of its words, or one
+    of them of ``LONG_WORD`` characters or more (closest matches).
 
     "More than half" keeps nonsense out: 火星移民申请 shares at most 移民 with a name (2 of 4), so it
-    still finds nothing, while 夜间施工噪音许可 finds 夜间建筑施工许可 (4 of 6). Each word is one
+    still finds nothing, while 夜间施工噪音许可 finds 夜间建筑施工许可 (4 of 6). A question says more
+    than a name, so two of its words found together ("工资被拖欠申请劳动仲裁": 劳动 … 仲裁) or one
+    long word (法律援助) are enough too; none of the tuning half's no-answer queries has either,
+    while its answerable ones often do. Each word is one
     indexed lookup, as any query word is; the words are few (at most ``MAX_SEGMENTS``). A word is
     covered by the word itself, a thesaurus synonym or, when it is an alias, the alias's targets.
     """
     words = meaningful_words(query)[:MAX_SEGMENTS]
     total = sum(len(w) for w in words)
-    if len(words) < 2:
-        return {}, set()  # one word matched in full or not at all: nothing in between
+    if not words:
+        return {}, set()
     covered: dict[int, int] = {}
+    which: dict[int, list[int]] = {}  # the indices of the words a name covers
     texts: dict[int, str] = {}
     hit_words: dict[int, set[str]] = {}
-    for word in words:
+    for i, word in enumerate(words):
         # A name holding the word, a thesaurus synonym of it or its alias targets covers it (once).
         reached: dict[int, tuple[str, tuple[str, ...]]] = {}
         forms: list[tuple[str, ...]] = [(form,) for form in (word, *synonyms(word)[:MAX_PARTIAL_SYNONYMS])]
@@ -315,12 +353,49 @@ def _match_partial(
         for form in forms:
             for tid, (_score, text) in _match_phrase(conn, _Phrase(form, 0)).items():
                 reached.setdefault(tid, (text, form))
+        # As an abbreviation too, even when some name holds it as typed (医保 is in 医保电子凭证申领
+        # and, shortened, in every 医疗保险 name).
+        for tid, (_score, text) in _match_abbreviation(conn, word, None).items():
+            reached.setdefault(tid, (text, (word,)))
         for tid, (text, form) in reached.items():
             covered[tid] = covered.get(tid, 0) + len(word)
+            which.setdefault(tid, []).append(i)
             texts[tid] = text
             hit_words.setdefault(tid, set()).update(form)
-    out = {tid: (PARTIAL + n, texts[tid]) for tid, n in covered.items() if 2 * n > total}
+    # The act the query names (申请, 备案, 登记 ...) decides nothing alone, but of two names covering
+    # as much of the rest, the one doing that act is the closer.
+    acts = [w for part in query.split() for w in segment(part) if w in GENERIC_WORDS]
+    out = {}
+    for tid, n in covered.items():
+        longest = max(len(words[i]) for i in which[tid])
+        if 2 * n > total or len(which[tid]) >= MIN_COOCCURRING or longest >= LONG_WORD:
+            same_act = any(a in texts[tid] for a in acts)
+            out[tid] = (PARTIAL + n + (1 if same_act else 0), texts[tid])
     used = set().union(*(hit_words[tid] for tid in out)) if out else set()
+    return out, used
+
+
+def _match_characters(conn: sa.Connection, query: str) -> tuple[dict[int, tuple[int, str]], set[str]]:
+    """Names holding at least ``CHARACTER_SHARE`` of the distinct characters of the query's
+    meaningful words, the last resort before saying nothing was found.
+
+    Words people shorten or cut differently (出租车营运证 -> 网络预约出租汽车运输证, 社保转移 ->
+    社会保障卡参保地转移) still share most of their characters with the name. The share is set on
+    the tuning half of the labelled set: there, no query about something the catalogue does not
+    hold reaches 3 in 4 of its characters in one name (宅基地审批 reaches 2 of 3, 恐龙饲养证 2 of 4),
+    while answerable ones do. One indexed lookup (the characters' grams); ranked by characters held.
+    """
+    chars = sorted({ch for w in meaningful_words(query) for ch in w if has_cjk(ch)})
+    if len(chars) < 2:
+        return {}, set()
+    need = math.ceil(CHARACTER_SHARE * len(chars))
+    out: dict[int, tuple[int, str]] = {}
+    used: set[str] = set()
+    for tid, text, _py, _ini in _candidate_terms(conn, set(chars), need):
+        held = [ch for ch in chars if ch in text]
+        if len(held) >= need:
+            out[tid] = (PARTIAL - 1 + len(held) - len(chars), text)
+            used.update(held)
     return out, used
 
 
@@ -328,15 +403,23 @@ def _match_homophone(conn: sa.Connection, query: str) -> tuple[dict[int, tuple[i
     """Names that hold the query with some characters swapped for same- or near-sounding ones.
 
     The query as typed, then without its filler words (scored as a variant, so 居民身份正办理 prefers
-    居民身份证办理 over any 居民身份证 name). Candidates share all but a third of the phrase's
-    characters (one indexed lookup, as the one-edit fallback does); each is then aligned in Python
-    (``sound_align``). Returns term -> (score, text) and term -> the query as corrected on that term.
+    居民身份证办理 over any 居民身份证 name), then each run of words the fillers left apart.
+    Candidates share all but a third of the phrase's characters (one indexed lookup, as the one-edit
+    fallback does); each is then aligned in Python (``sound_align``). Returns term -> (score, text)
+    and term -> the query as corrected on that term.
     """
     found: dict[int, tuple[int, str]] = {}
     corrected: dict[int, str] = {}
     typed = query.replace(" ", "")
     stripped = strip_fillers(query).replace(" ", "")
     variants = [(typed, 0)] + ([(stripped, VARIANT_PENALTY)] if stripped and stripped != typed else [])
+    # Each run of words between fillers alone, too (残疾人正换了去哪办 -> 残疾人正): a question's other
+    # words need not be in the name for its typo'd service word to be corrected.
+    # (Only runs that fillers cut out: words the user typed apart are matched apart already.)
+    chunks = strip_fillers(query).split()
+    if len(chunks) > 1:
+        typed_words = set(query.split())
+        variants += [(c, VARIANT_PENALTY + 1) for c in dict.fromkeys(chunks) if c not in typed_words]
     for phrase, penalty in variants:
         if len(phrase) < 3 or not has_cjk(phrase):
             continue
@@ -451,7 +534,18 @@ def search(
                     term_texts[tid] = text
             matched_words.update(words)
             partial = bool(term_scores)
+        if not term_scores:
+            # Not even whole words: names holding most of the characters of the query's words.
+            found, chars = _match_characters(conn, query)
+            term_scores.update({tid: score for tid, (score, _text) in found.items()})
+            term_texts.update({tid: text for tid, (_score, text) in found.items()})
+            matched_words.update(chars)
+            partial = bool(term_scores)
 
+    if not asks_follow_up(query):
+        for tid, text in term_texts.items():
+            if tid in term_scores and term_scores[tid] > 1 and follow_up_act(text):
+                term_scores[tid] -= 1
     scope, with_other = _scope(conn, e, term_scores)
     if group:
         ranked = matched_services(conn, term_scores, term_texts, filters, with_other)
@@ -618,6 +712,11 @@ def _highlight(items: list[Hit], words: set[str], fuzzy: bool) -> None:
             owner += [i] * len(piece)
         for w in plain:
             start = flat.find(w)
+            if start < 0 and (span := abbreviation_span(w, flat)) is not None:
+                # An abbreviation (医保 in 医疗保险): mark its characters where the name spells them.
+                for k in range(span[0], span[1]):
+                    if flat[k] in w:
+                        marks[owner[k]] = True
             while start >= 0 and w:
                 for k in range(start, start + len(w)):
                     marks[owner[k]] = True

@@ -71,10 +71,30 @@ FILLERS = sorted(
         "程序",
         "需要",
         "要多久",
+        # How people talk when they ask (greetings, 咋 for 怎么, 弄/搞 for 办): never what a service is.
+        "请问一下",
+        "请问",
+        "你好",
+        "您好",
+        "谢谢",
+        "麻烦问下",
+        "问一下",
+        "问下",
+        "怎么弄",
+        "怎么搞",
+        "咋弄",
+        "咋办",
+        "咋",
+        "什么地方",
+        "哪个地方",
+        "到哪里",
+        "到哪",
+        "怎么样",
         "的",
         "办",
         "了",
         "吗",
+        "么",
         "呢",
     ],
     key=len,
@@ -111,8 +131,50 @@ GENERIC_WORDS = frozenset(
         "证书",
         "证照",
         "执照",
+        # What a question asks to bring, not what it is about (办理护照需要什么证件).
+        "证件",
+        "材料",
+        "资料",
     }
 )
+
+# Acts that follow a first one (closing, changing, renewing, replacing a licence or a registration).
+# A citizen who names none of them most often wants to start something: names holding one rank a
+# point below the otherwise equal names (想开个小店营业执照 -> 个体工商户设立登记 before its 注销登记).
+FOLLOW_UP_ACTS = (
+    "注销",
+    "撤销",
+    "停业",
+    "歇业",
+    "变更",
+    "延续",
+    "续期",
+    "补领",
+    "补发",
+    "补办",
+    "补证",
+    "补换",
+    "换领",
+    "换发",
+    "换证",
+    "挂失",
+    "遗失",
+    "迁出",
+    "转出",
+)
+# Characters by which a query names such an act itself (补办, 换个证, 丢了, 改名字, 续期).
+_FOLLOW_UP_CHARS = frozenset("销停变延续补换挂失丢改迁转撤")
+
+
+def follow_up_act(text: str) -> bool:
+    """Whether a normalised name is about an act that follows a first one (``FOLLOW_UP_ACTS``)."""
+    return any(w in text for w in FOLLOW_UP_ACTS)
+
+
+def asks_follow_up(query: str) -> bool:
+    """Whether a query names a closing, changing, renewing or replacing act itself."""
+    return any(ch in _FOLLOW_UP_CHARS for ch in query)
+
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"^[a-z]+$")
@@ -334,3 +396,34 @@ def sound_align(query: str, text: str, max_subs: int, max_gaps: int) -> tuple[in
     for i in range(n - 1, 0, -1):
         positions.append(back[i][positions[-1]])
     return gaps, subs, positions[::-1]
+
+
+# How many characters an abbreviation may leave out of the name it stands for, in all.
+ABBREVIATION_SLACK = 4
+
+
+def abbreviation_span(word: str, text: str) -> tuple[int, int] | None:
+    """Where ``text`` holds ``word`` as a Chinese abbreviation: its characters in order, the first
+    and last ones present, with at most ``ABBREVIATION_SLACK`` characters left out between them
+    (医保 = 医疗保险, 社保卡 = 社会保障卡, 低保 = 最低生活保障, 教师证 = 教师资格证). This is how
+    Chinese shortens names, so it holds for words no alias table lists.
+
+    Returns the tightest [start, end) span, or None (also when ``word`` is in ``text`` as it is:
+    that is a plain match, not an abbreviation). Only 2 to 4 CJK characters are tried.
+    """
+    n = len(word)
+    if not 2 <= n <= 4 or not all(_CJK.match(c) for c in word) or word in text:
+        return None
+    best: tuple[int, int] | None = None
+    start = text.find(word[0])
+    while start >= 0:
+        pos, ok = start, True
+        for ch in word[1:]:
+            pos = text.find(ch, pos + 1)
+            if pos < 0 or pos - start + 1 - n > ABBREVIATION_SLACK:
+                ok = False
+                break
+        if ok and (best is None or pos + 1 - start < best[1] - best[0]):
+            best = (start, pos + 1)
+        start = text.find(word[0], start + 1)
+    return best

@@ -28,15 +28,17 @@ from catalog.search.evaluation import (
 from catalog.search_api import EVALUATION_DEPARTMENT_MAP, EVALUATION_USCC_MAP, REAL_ITEMS_CSV
 
 # Held-out half, aliases on, measured 2026-11-30 on the 1,135 real items (docs/search.md); raised
-# after the thesaurus and closest-match changes of issue 14 item 4 (0.547, 0.795, 1.000, 0.688, 15.1 %).
+# after the thesaurus and closest-match changes of issue 14 item 4 (0.547, 0.795, 1.000, 0.688, 15.1 %)
+# and again after abbreviations, co-occurring words and the character last resort (0.650, 0.801,
+# 1.000, 0.688, 7.9 %; branch searchq, 2026-12-01).
 FLOORS = {
-    "colloquial_mrr": 0.54,
-    "typo_mrr": 0.79,
+    "colloquial_mrr": 0.64,
+    "typo_mrr": 0.80,
     "keyword_recall": 1.00,
     "no_answer_precision": 0.68,
 }
 # Lower is better for this one: a ceiling.
-ZERO_RATE_CEILING = 0.16
+ZERO_RATE_CEILING = 0.08
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +81,11 @@ def test_held_out_half_keeps_the_figures_it_had_when_it_was_written(real_catalog
 
 
 def test_aliases_can_be_switched_off_for_the_evaluation(real_catalogue: Session) -> None:
-    # 低保 is only an alias of 最低生活保障 (data/search_aliases.csv, seeded by the migration).
-    with_aliases = search(real_catalogue, "低保")
+    # 驾照 reaches 驾驶证 only through its alias (data/search_aliases.csv, seeded by the migration):
+    # 照 is not 证, so neither the abbreviation rule nor a homophone finds it. (低保, once used here, is
+    # now found without its alias, as an abbreviation of 最低生活保障.)
+    with_aliases = search(real_catalogue, "驾照")
     assert with_aliases.items
-    assert with_aliases.items[0].name == "最低生活保障"
-    without = search(real_catalogue, "低保", use_aliases=False)
-    assert "最低生活保障" not in [h.name for h in without.items]
+    assert all("驾驶证" in h.name for h in with_aliases.items)
+    without = search(real_catalogue, "驾照", use_aliases=False)
+    assert not [h.name for h in without.items if "驾驶证" in h.name]

@@ -13,7 +13,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from catalog import search as engine
-from catalog.search.query import SYNONYM_PENALTY
+from catalog.search.query import PARTIAL, SYNONYM_PENALTY
 from core.db import Database
 from tests.conftest import make_settings
 from tests.factories.catalog import make_department, make_item
@@ -40,6 +40,20 @@ NAMES = [
     "户口变更",
     "集体户口管理",
     "临时用地审批",
+    # Abbreviations (社保卡 = 社会保障卡), two words of a question together in one name (劳动 … 仲裁),
+    # and a first act beside the acts that follow it (设立 / 注销).
+    "社会保障卡补领、换领、换发",
+    "劳动人事争议仲裁申请",
+    "个体工商户注销登记",
+    "个体工商户设立登记",
+    # Most of a question's characters in one name, no whole word of it (出租车营运证).
+    "网络预约出租汽车运输证发放（新增）",
+    # A word held as typed by one name and shortened in another (医保); two names holding a question's
+    # word, one of them also its act (申请).
+    "医保电子凭证申领",
+    "基本医疗保险关系转移接续",
+    "法律援助补贴发放",
+    "对公民法律援助申请的审批",
 ]
 
 
@@ -235,3 +249,62 @@ def test_an_alias_inside_a_question_still_answers_when_nothing_covers_more(sessi
     assert result.items
     assert all("户口" in h.name for h in result.items)
     assert not result.partial
+
+
+def test_an_abbreviation_finds_the_name_it_shortens_without_an_alias(session: Any) -> None:
+    without = engine.search(session, "低保", use_aliases=False)
+    assert [h.name for h in without.items] == ["最低生活保障"]
+    hit = without.items[0]
+    assert "".join(text for text, marked in hit.name_segments() if marked) == "低保"
+    # Words a question adds around it (丢了怎么办) leave the abbreviation's name as the closest match.
+    result = engine.search(session, "社保卡丢了怎么办", use_aliases=False)
+    assert [h.name for h in result.items] == ["社会保障卡补领、换领、换发"]
+
+
+def test_two_words_of_a_question_found_together_in_a_name_answer_it(session: Any) -> None:
+    # 工资 and 拖欠 are in no name; 劳动 and 仲裁 are, together, in one: a closest match, flagged.
+    result = engine.search(session, "工资被拖欠申请劳动仲裁", use_aliases=False)
+    assert result.partial
+    assert [h.name for h in result.items][:1] == ["劳动人事争议仲裁申请"]
+
+
+def test_a_name_about_closing_or_changing_ranks_below_the_first_act(session: Any) -> None:
+    assert names(session, "个体工商户")[:2] == ["个体工商户设立登记", "个体工商户注销登记"]
+    # Asking for the closing itself puts it first, as typed.
+    assert names(session, "个体工商户注销")[0] == "个体工商户注销登记"
+
+
+def test_a_name_holding_most_of_the_characters_is_the_last_resort(session: Any) -> None:
+    # 营运证 is in no name and 出租车 only as an abbreviation, but 5 of the 6 characters of the query's
+    # words are in this one: better than nothing, and flagged as a closest match.
+    result = engine.search(session, "出租车营运证", use_aliases=False)
+    assert result.partial
+    assert [h.name for h in result.items] == ["网络预约出租汽车运输证发放（新增）"]
+    # Half of them is not enough (恐龙饲养证: 饲养 of 恐龙饲养; 火星移民: none).
+    for q in ("恐龙饲养证", "火星移民申请", "宇宙飞船年检"):
+        assert engine.search(session, q, use_aliases=False).total == 0, q
+
+
+def test_a_long_dictionary_word_of_a_question_is_enough_for_a_closest_match(session: Any) -> None:
+    # 特种行业 is 4 of the 12 characters of the question's words, but a 4-character word in a name
+    # says what the question is about.
+    result = engine.search(session, "特种行业经营要注意什么问题", use_aliases=False)
+    assert result.partial
+    assert [h.name for h in result.items] == ["公章刻制业特种行业许可证核发"]
+    # Two of its words together in a name do too (夜间 … 施工), though they are 4 of 13 characters.
+    result = engine.search(session, "夜间施工噪音太大晚上睡不着", use_aliases=False)
+    assert [h.name for h in result.items] == ["夜间建筑施工许可"]
+
+
+def test_closest_matches_count_a_word_shortened_in_a_name_held_as_typed_elsewhere(session: Any) -> None:
+    # 医保 is in 医保电子凭证申领 as typed, and shortened in 基本医疗保险关系转移接续, which holds
+    # both words of the query: a closest match (not only most of its characters).
+    result = engine.search(session, "医保接续", use_aliases=False)
+    assert result.partial
+    assert result.items[0].name == "基本医疗保险关系转移接续"
+    assert result.items[0].score > PARTIAL
+
+
+def test_of_two_closest_matches_the_one_doing_the_asked_act_ranks_first(session: Any) -> None:
+    names_found = names(session, "申请法律援助要找哪个中心")
+    assert names_found[:2] == ["对公民法律援助申请的审批", "法律援助补贴发放"]

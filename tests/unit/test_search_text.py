@@ -96,3 +96,30 @@ def test_shipped_alias_table_is_well_formed() -> None:
     words = [r["alias"] for r in rows]
     assert len(words) == len(set(words))
     assert {"社保", "医保", "身份证", "驾照", "公积金"} <= set(words)
+
+
+def test_an_abbreviation_is_its_characters_in_order_with_a_few_left_out() -> None:
+    from catalog.search.text import abbreviation_span
+
+    assert abbreviation_span("医保", "基本医疗保险关系转移接续") == (2, 5)
+    assert abbreviation_span("低保", "最低生活保障") == (1, 5)
+    assert abbreviation_span("社保卡", "社会保障卡挂失") == (0, 5)
+    assert abbreviation_span("教师证", "教师资格证书补发") == (0, 5)
+    # As typed is a plain match, not an abbreviation; out of order or too far apart is neither.
+    assert abbreviation_span("医保", "医保电子凭证申领") is None
+    assert abbreviation_span("保医", "医疗保险") is None
+    assert abbreviation_span("医险", "医疗机构执业登记与保险") is None
+    # Only 2 to 4 CJK characters.
+    assert abbreviation_span("医", "医疗") is None
+    assert abbreviation_span("ab", "a b") is None
+
+
+def test_a_query_naming_no_follow_up_act_is_about_a_first_one() -> None:
+    from catalog.search.text import asks_follow_up, follow_up_act
+
+    assert follow_up_act("个体工商户注销登记")
+    assert follow_up_act("社会保障卡补领、换领、换发")
+    assert not follow_up_act("个体工商户设立登记")
+    assert not asks_follow_up("想开个小店")
+    assert asks_follow_up("社保卡丢了")
+    assert asks_follow_up("营业执照变更")
