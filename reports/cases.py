@@ -390,6 +390,13 @@ def _may_import(actor: Principal, entry: _Entry) -> bool:
     )
 
 
+def _distinct_codes(chunk: list[tuple[int, dict[str, Any]]], known: dict[str, _Entry]) -> set[str]:
+    """The chunk's 实施编码 not yet in ``known``; a file names a few thousand entries in a million rows,
+    so the raw values are deduplicated before any is stripped."""
+    raw = {code if type(code := row.get("task_code")) is str else _text(code) for _l, row in chunk}
+    return {code for value in raw if (code := value.strip()) and code not in known}
+
+
 def _load_entries(session: Session, codes: Iterable[str], cache: dict[str, _Entry]) -> None:
     wanted = [c for c in set(codes) if c and c not in cache]
     E = ImplementationEntry
@@ -717,8 +724,8 @@ def _import(
     # reading chunk N+1's stored cases before chunk N is written cannot miss one of them.
     waiting = _Writes()
     for chunk in _chunks(rows, CHUNK):
-        _load_entries(session, (_text(r.get("task_code")) for _l, r in chunk), entries)
-        stored = _read_stored(session, [p for _l, r in chunk if (p := _text(r.get("project_no")))])
+        _load_entries(session, _distinct_codes(chunk, entries), entries)
+        stored = _read_stored(session, [p for _l, r in chunk if (p := _stripped(r.get("project_no")))])
         with _inserting(conn, waiting.inserts):
             good = _parse_chunk(chunk, entries, today, actor, seen, errors, foreign, row_label, memo)
             result.rows += len(chunk)
@@ -831,18 +838,16 @@ def read_csv(stream: TextIO) -> Iterator[tuple[int, dict[str, Any]]]:
             f"办件文件的列应为 {','.join(CSV_COLUMNS)}（后 {len(CSV_OPTIONAL)} 列可省略）",
             {"第1行": problems},
         )
-    width = len(header)
+    width = len(header)  # at least the four required columns, so a full-width line is never blank
+    no_specials_column = "special_procedures" not in header
     for values in reader:
-        line = reader.line_num
-        if not values or (len(values) == 1 and not values[0].strip()):
-            continue
-        if len(values) != width:
-            yield line, {"__width__": len(values)}
-            continue
-        row: dict[str, Any] = dict(zip(header, values, strict=True))
-        if "special_procedures" not in row:
-            row["special_procedures"] = None
-        yield line, row
+        if len(values) == width:
+            row: dict[str, Any] = dict(zip(header, values, strict=True))
+            if no_specials_column:
+                row["special_procedures"] = None
+            yield reader.line_num, row
+        elif values and (len(values) > 1 or values[0].strip()):
+            yield reader.line_num, {"__width__": len(values)}
 
 
 def read_csv_text(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
