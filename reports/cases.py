@@ -593,9 +593,10 @@ def _copy_types(dialect: sa.Dialect) -> list[str]:
 def _inserting(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> Iterator[None]:
     """Insert ``rows`` (in _INSERT_COLUMNS order); the caller's block runs while they are on their way.
 
-    On PostgreSQL the rows go by COPY through a writer thread (psycopg's QueuedLibpqWriter): the block
-    (parsing the next chunk) runs while the server ingests and indexes these rows, and the COPY ends
-    when the block does. Elsewhere the rows are inserted first (executemany), then the block runs.
+    On PostgreSQL the rows go by binary COPY (see _copy_types) through a writer thread (psycopg's
+    QueuedLibpqWriter): the block (parsing the next chunk) runs while the server ingests and indexes
+    these rows, and the COPY ends when the block does. Elsewhere the rows are inserted first
+    (executemany), then the block runs.
     """
     if not rows:
         yield
