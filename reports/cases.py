@@ -177,15 +177,28 @@ _NOT_IN_FUTURE = frozenset(("apply_date", "accept_date", "result_date"))
 def _date(
     row: dict[str, Any], name: str, problems: list[str], today: date, days: dict[str, date] | None = None
 ) -> date | None:
+    """The row's date in column ``name``, or None (missing, or refused with a problem added).
+
+    ``days`` (one import's cache) maps a date text already parsed and found in range to its date; the
+    column's own rule (not after today) is checked on every row, cached or not."""
     value = row.get(name)
-    if type(value) is str:
-        if not value:
+    if value is None or value == "":
+        return None
+    day = days.get(value) if days is not None and type(value) is str else None
+    if day is None:
+        day = _day(value, name, problems)
+        if day is None:
             return None
-        if days is not None and (known := days.get(value)) is not None:
-            if known > today and name in _NOT_IN_FUTURE:
-                problems.append(f"{FIELD_LABELS[name]} {name} {known} 晚于今天")
-                return None
-            return known
+        if days is not None and type(value) is str and len(days) < MEMO_LIMIT:
+            days[value] = day
+    if day > today and name in _NOT_IN_FUTURE:
+        problems.append(f"{FIELD_LABELS[name]} {name} {day} 晚于今天")
+        return None
+    return day
+
+
+def _day(value: Any, name: str, problems: list[str]) -> date | None:
+    """A date value or ISO text in the calendar's range, or None (empty, or refused with a problem)."""
     if isinstance(value, date):
         day = value
     else:
@@ -199,11 +212,6 @@ def _date(
             return None
     if not FIRST_DAY <= day <= LAST_DAY:
         problems.append(f"{FIELD_LABELS.get(name, name)} {name} {day} 超出可处理的范围")
-        return None
-    if days is not None and type(value) is str and len(days) < MEMO_LIMIT:
-        days[value] = day
-    if day > today and name in _NOT_IN_FUTURE:
-        problems.append(f"{FIELD_LABELS[name]} {name} {day} 晚于今天")
         return None
     return day
 
