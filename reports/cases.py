@@ -17,6 +17,8 @@ list in memory.
 from __future__ import annotations
 
 import csv
+import functools
+import gc
 import io
 import operator
 from collections.abc import Iterable, Iterator
@@ -82,7 +84,7 @@ ANALYZE_AFTER = 10_000
 MAX_ERRORS = 200  # a file full of errors reports this many lines, and the count of all
 
 
-@dataclass
+@dataclass(slots=True)
 class CaseInput:
     """One validated case, ready to write."""
 
@@ -145,6 +147,21 @@ class _Errors:
             self.lines[self.label.format(line)] = problems
 
 
+@dataclass
+class _Memo:
+    """One import's caches of pure functions whose arguments repeat across a large file: a year of
+    cases has a few hundred distinct dates, so parsing a date, computing a promise date and the
+    电子监察 verdict (``supervision.assess``, still the one definition) are done once per distinct
+    argument instead of once per row. Bounded, so a file of odd values cannot grow them without end."""
+
+    days: dict[str, date] = field(default_factory=dict)  # raw text -> date (parsed and in range)
+    promises: dict[tuple[int, str | None, date], date] = field(default_factory=dict)
+    verdicts: dict[tuple[Any, ...], supervision.Assessment] = field(default_factory=dict)
+
+
+MEMO_LIMIT = 200_000  # entries per cache
+
+
 # ---- parsing one row -----------------------------------------------------------------------------------
 
 
@@ -154,8 +171,34 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _date(row: dict[str, Any], name: str, problems: list[str], today: date) -> date | None:
+_NOT_IN_FUTURE = frozenset(("apply_date", "accept_date", "result_date"))
+
+
+def _date(
+    row: dict[str, Any], name: str, problems: list[str], today: date, days: dict[str, date] | None = None
+) -> date | None:
+    """The row's date in column ``name``, or None (missing, or refused with a problem added).
+
+    ``days`` (one import's cache) maps a date text already parsed and found in range to its date; the
+    column's own rule (not after today) is checked on every row, cached or not."""
     value = row.get(name)
+    if value is None or value == "":
+        return None
+    day = days.get(value) if days is not None and type(value) is str else None
+    if day is None:
+        day = _day(value, name, problems)
+        if day is None:
+            return None
+        if days is not None and type(value) is str and len(days) < MEMO_LIMIT:
+            days[value] = day
+    if day > today and name in _NOT_IN_FUTURE:
+        problems.append(f"{FIELD_LABELS[name]} {name} {day} 晚于今天")
+        return None
+    return day
+
+
+def _day(value: Any, name: str, problems: list[str]) -> date | None:
+    """A date value or ISO text in the calendar's range, or None (empty, or refused with a problem)."""
     if isinstance(value, date):
         day = value
     else:
@@ -169,9 +212,6 @@ def _date(row: dict[str, Any], name: str, problems: list[str], today: date) -> d
             return None
     if not FIRST_DAY <= day <= LAST_DAY:
         problems.append(f"{FIELD_LABELS.get(name, name)} {name} {day} 超出可处理的范围")
-        return None
-    if day > today and name in ("apply_date", "accept_date", "result_date"):
-        problems.append(f"{FIELD_LABELS[name]} {name} {day} 晚于今天")
         return None
     return day
 
@@ -195,6 +235,8 @@ def _specials(value: Any, problems: list[str]) -> list[tuple[str | None, date, d
         return None
     found: list[tuple[str | None, date, date | None]] = []
     if isinstance(value, str):
+        if not value:
+            return found
         for part in (p.strip() for p in value.split(";")):
             if part:
                 span = _interval_dates(part, problems)
@@ -231,44 +273,60 @@ def _steps(value: Any, problems: list[str]) -> list[tuple[str, date, date | None
     return found
 
 
-def _promise(entry: _Entry, accept: date) -> date | None:
+def _promise(entry: _Entry, accept: date, memo: _Memo | None = None) -> date | None:
     if entry.promise_days is None:
         return None
+    key = (entry.promise_days, entry.promise_unit, accept)
+    if memo is not None and (known := memo.promises.get(key)) is not None:
+        return known
     if entry.promise_unit == "calendar":
-        return add_calendar_days(accept, entry.promise_days)
-    return add_workdays(accept, entry.promise_days)
+        day = add_calendar_days(accept, entry.promise_days)
+    else:
+        day = add_workdays(accept, entry.promise_days)
+    if memo is not None and len(memo.promises) < MEMO_LIMIT:
+        memo.promises[key] = day
+    return day
+
+
+def _stripped(value: Any) -> str:
+    return value.strip() if type(value) is str else _text(value)
 
 
 def parse_row(
-    row: dict[str, Any], line: int, entries: dict[str, _Entry], today: date
+    row: dict[str, Any], line: int, entries: dict[str, _Entry], today: date, memo: _Memo | None = None
 ) -> tuple[CaseInput | None, list[str]]:
-    """Check one row against the rules; return the case or the row's problems (in Chinese)."""
+    """Check one row against the rules; return the case or the row's problems (in Chinese).
+
+    ``memo`` (one per import) caches dates and promise dates across rows; the result is the same."""
     problems: list[str] = []
-    project_no = _text(row.get("project_no"))
+    days = memo.days if memo is not None else None
+    get = row.get
+    project_no = _stripped(get("project_no"))
     if not project_no:
         problems.append("缺少办件编号 project_no")
     elif len(project_no) > 64:
         problems.append("办件编号 project_no 超过 64 个字符")
-    code = _text(row.get("task_code"))
+    code = _stripped(get("task_code"))
     entry = entries.get(code)
     if not code:
         problems.append("缺少实施编码 task_code")
     elif entry is None:
         problems.append(f"未知的实施编码 task_code {code}")
-    apply_date = _date(row, "apply_date", problems, today)
-    accept = _date(row, "accept_date", problems, today)
+    apply_date = _date(row, "apply_date", problems, today, days)
+    accept = _date(row, "accept_date", problems, today, days)
     if accept is None and not any("accept_date" in p for p in problems):
         problems.append("缺少受理日期 accept_date")
-    promise = _date(row, "promise_date", problems, today)
-    result = _date(row, "result_date", problems, today)
-    channel = CHANNELS.get(_text(row.get("channel")))
+    promise = _date(row, "promise_date", problems, today, days)
+    result = _date(row, "result_date", problems, today, days)
+    channel_text = _stripped(get("channel"))
+    channel = CHANNELS.get(channel_text)
     if channel is None:
-        problems.append(f"申报渠道 channel“{_text(row.get('channel'))}”应为 online（网上）或 window（窗口）")
-    applicant_text = _text(row.get("applicant_type"))
+        problems.append(f"申报渠道 channel“{channel_text}”应为 online（网上）或 window（窗口）")
+    applicant_text = _stripped(get("applicant_type"))
     applicant = APPLICANT_TYPES.get(applicant_text) if applicant_text else None
     if applicant_text and applicant is None:
         problems.append(f"申请人类型 applicant_type“{applicant_text}”应为 person、legal 或 other")
-    result_text = _text(row.get("result_type"))
+    result_text = _stripped(get("result_type"))
     result_type = RESULT_TYPES.get(result_text) if result_text else None
     if result_text and result_type is None:
         problems.append(f"办结结果 result_type“{result_text}”应为 {'、'.join(supervision.RESULT_LABELS)}")
@@ -276,8 +334,8 @@ def parse_row(
         problems.append("有办结日期 result_date 时须填写办结结果 result_type")
     if result_text and result is None and "result_date" not in " ".join(problems):
         problems.append("有办结结果 result_type 时须填写办结日期 result_date")
-    specials = _specials(row.get("special_procedures"), problems)
-    steps = _steps(row.get("steps"), problems)
+    specials = _specials(get("special_procedures"), problems)
+    steps = _steps(get("steps"), problems)
     computed = False
     if accept is not None:
         if apply_date is not None and apply_date > accept:
@@ -287,17 +345,18 @@ def parse_row(
         if promise is not None and promise < accept:
             problems.append("承诺办结日期 promise_date 早于受理日期 accept_date")
         if promise is None and entry is not None and not any("promise_date" in p for p in problems):
-            promise = _promise(entry, accept)
+            promise = _promise(entry, accept, memo)
             computed = promise is not None
             if promise is None:
                 problems.append(f"实施清单 {code} 未填报承诺办结时限，须提供承诺办结日期 promise_date")
-        for _kind, start, end in specials or ():
-            if start < accept:
-                problems.append(f"特别程序开始日期 {start} 早于受理日期")
-            if end is not None and end < start:
-                problems.append(f"特别程序结束日期 {end} 早于开始日期 {start}")
-            if result is not None and (end is None or end > result):
-                problems.append(f"特别程序（{start} 起）在办结日期之后才结束或尚未结束")
+        if specials:
+            for _kind, start, end in specials:
+                if start < accept:
+                    problems.append(f"特别程序开始日期 {start} 早于受理日期")
+                if end is not None and end < start:
+                    problems.append(f"特别程序结束日期 {end} 早于开始日期 {start}")
+                if result is not None and (end is None or end > result):
+                    problems.append(f"特别程序（{start} 起）在办结日期之后才结束或尚未结束")
     if problems or entry is None or accept is None or promise is None or channel is None:
         return None, problems
     return (
@@ -337,6 +396,13 @@ def _may_import(actor: Principal, entry: _Entry) -> bool:
     return (
         actor.role == Role.DIVISION_OPERATOR and bool(prefix) and entry.division_code.startswith(prefix or "")
     )
+
+
+def _distinct_codes(chunk: list[tuple[int, dict[str, Any]]], known: dict[str, _Entry]) -> set[str]:
+    """The chunk's 实施编码 not yet in ``known``; a file names a few thousand entries in a million rows,
+    so the raw values are deduplicated before any is stripped."""
+    raw = {code if type(code := row.get("task_code")) is str else _text(code) for _l, row in chunk}
+    return {code for value in raw if (code := value.strip()) and code not in known}
 
 
 def _load_entries(session: Session, codes: Iterable[str], cache: dict[str, _Entry]) -> None:
@@ -417,7 +483,8 @@ class _Writes:
 
     inserts: list[tuple[Any, ...]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
-    children: list[tuple[str, CaseInput]] = field(default_factory=list)
+    children: list[tuple[str, CaseInput]] = field(default_factory=list)  # of updated cases: replaced
+    new_children: list[tuple[str, CaseInput]] = field(default_factory=list)  # of new cases: no old ones
 
 
 def _read_stored(session: Session, project_nos: list[str]) -> _Stored:
@@ -444,19 +511,29 @@ def _prepare_chunk(
     yellow_days: int,
     result: CaseImportResult,
     row_label: str,
+    memo: _Memo | None = None,
 ) -> _Writes:
-    """The 电子监察 verdict of every case and the rows to write; CPU only, no database access."""
+    """The 电子监察 verdict of every case and the rows to write; CPU only, no database access.
+
+    The verdict is ``supervision.assess`` of the case's dates and special procedures; with ``memo``
+    it is computed once per distinct (accept, promise, result, procedures) of the import."""
     now = utcnow()
     writes = _Writes()
+    verdicts = memo.verdicts if memo is not None else {}
     for case in cases:
         old = stored.facts.get(case.project_no)
         if case.specials is not None:
             spans = [(s, e) for _k, s, e in case.specials]
         else:
             spans = stored.specials.get(old[0], []) if old else []
-        verdict = supervision.assess(
-            case.accept_date, case.promise_date, case.result_date, spans, today, yellow_days
-        )
+        key = (case.accept_date, case.promise_date, case.result_date, *spans)
+        verdict = verdicts.get(key)
+        if verdict is None:
+            verdict = supervision.assess(
+                case.accept_date, case.promise_date, case.result_date, spans, today, yellow_days
+            )
+            if len(verdicts) < MEMO_LIMIT:
+                verdicts[key] = verdict
         if old is None:
             # A new case goes straight to a row tuple in _INSERT_COLUMNS order (no dict per row).
             warning = verdict.warning
@@ -465,7 +542,7 @@ def _prepare_chunk(
                  today if warning else None, source, now, now)
             )
             if case.specials or case.steps:
-                writes.children.append((case.project_no, case))
+                writes.new_children.append((case.project_no, case))
             result.created += 1
             continue
         values = _values(case, verdict, today, source)
@@ -504,20 +581,30 @@ def _write_rest(conn: sa.Connection, writes: _Writes) -> None:
             .values({n: sa.bindparam(n) for n in writes.updates[0] if n != "b_id"}),
             writes.updates,
         )
-    if writes.children:
-        _write_children(conn, writes.children)
+    if writes.children or writes.new_children:
+        _write_children(conn, writes.children, writes.new_children)
 
 
 _INSERT_COLUMNS = (*_CASE_COLUMNS, "created_at", "updated_at")
+
+
+@functools.cache
+def _copy_types(dialect: sa.Dialect) -> list[str]:
+    """The PostgreSQL type names of _INSERT_COLUMNS ("varchar", "integer", "date"...), from the table,
+    for a binary COPY: psycopg then sends each value in the server's binary form, which costs the
+    client a fraction of formatting text and spares the server from parsing it."""
+    table = table_of(CaseRecord)
+    return [str(table.c[n].type.compile(dialect=dialect)).split("(")[0].lower() for n in _INSERT_COLUMNS]
 
 
 @contextmanager
 def _inserting(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> Iterator[None]:
     """Insert ``rows`` (in _INSERT_COLUMNS order); the caller's block runs while they are on their way.
 
-    On PostgreSQL the rows go by COPY through a writer thread (psycopg's QueuedLibpqWriter): the block
-    (parsing the next chunk) runs while the server ingests and indexes these rows, and the COPY ends
-    when the block does. Elsewhere the rows are inserted first (executemany), then the block runs.
+    On PostgreSQL the rows go by binary COPY (see _copy_types) through a writer thread (psycopg's
+    QueuedLibpqWriter): the block (parsing the next chunk) runs while the server ingests and indexes
+    these rows, and the COPY ends when the block does. Elsewhere the rows are inserted first
+    (executemany), then the block runs.
     """
     if not rows:
         yield
@@ -529,36 +616,45 @@ def _inserting(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> Iterator[Non
         return
     raw = conn.connection.driver_connection
     assert raw is not None  # noqa: S101 (an open connection always has its driver connection)
-    statement = f"COPY report_case ({', '.join(_INSERT_COLUMNS)}) FROM STDIN"
+    statement = f"COPY report_case ({', '.join(_INSERT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
     with raw.cursor() as cursor, cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
+        copy.set_types(_copy_types(conn.dialect))
         write = copy.write_row
         for row in rows:
             write(row)
         yield
 
 
-def _write_children(conn: sa.Connection, children: list[tuple[str, CaseInput]]) -> None:
+def _write_children(
+    conn: sa.Connection, children: list[tuple[str, CaseInput]], new_children: list[tuple[str, CaseInput]]
+) -> None:
+    """Steps and special procedures: those of updated cases replace the stored ones; new cases have none
+    stored, so theirs are only inserted (no DELETE to plan against a table still growing)."""
     table = table_of(CaseRecord)
+    both = [*children, *new_children]
     ids = dict(
         conn.execute(
-            sa.select(table.c.project_no, table.c.id).where(table.c.project_no.in_([p for p, _c in children]))
+            sa.select(table.c.project_no, table.c.id).where(table.c.project_no.in_([p for p, _c in both]))
         ).all()
     )
+    renewed = len(children)
     steps, specials = table_of(CaseStep), table_of(CaseSpecialProcedure)
     step_rows: list[dict[str, Any]] = []
     special_rows: list[dict[str, Any]] = []
     replace_steps: list[int] = []
     replace_specials: list[int] = []
-    for project_no, case in children:
+    for index, (project_no, case) in enumerate(both):
         case_id = ids[project_no]
         if case.steps is not None:
-            replace_steps.append(case_id)
+            if index < renewed:
+                replace_steps.append(case_id)
             step_rows += [
                 {"case_id": case_id, "seq": i, "action": a, "start_date": s, "end_date": e}
                 for i, (a, s, e) in enumerate(case.steps, start=1)
             ]
         if case.specials is not None:
-            replace_specials.append(case_id)
+            if index < renewed:
+                replace_specials.append(case_id)
             special_rows += [
                 {"case_id": case_id, "seq": i, "kind": k, "start_date": s, "end_date": e}
                 for i, (k, s, e) in enumerate(case.specials, start=1)
@@ -591,11 +687,44 @@ def import_cases(
     """
     if not actor.is_authenticated:
         raise Forbidden("请先登录")
+    with _collector_paused():
+        return _import(session, actor, rows, today, source, yellow_days, row_label)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while an import runs.
+
+    An import allocates a dict, a case and a row tuple per line, none of them in a reference cycle;
+    the collector's generation-0 passes over them (one every 700 allocations) took about a quarter
+    of the client's CPU on a large file (docs/benchmarks.md). Reference counting still frees every
+    row; cycles made meanwhile anywhere in the process wait for the next pass after the import.
+    The collector is switched back on only if it was on (a nested or concurrent import leaves it to
+    the outer one)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _import(
+    session: Session,
+    actor: Principal,
+    rows: Iterable[tuple[int, dict[str, Any]]],
+    today: date,
+    source: str,
+    yellow_days: int,
+    row_label: str,
+) -> CaseImportResult:
     result = CaseImportResult()
     errors = _Errors(label=row_label)
     entries: dict[str, _Entry] = {}
     seen: dict[str, int] = {}
     foreign: dict[str, list[str]] = {}
+    memo = _Memo()
     session.flush()
     conn = session.connection()
     # Pipelined: chunk N's new cases stream to the server (COPY) while chunk N+1 is parsed; the
@@ -604,14 +733,14 @@ def import_cases(
     # reading chunk N+1's stored cases before chunk N is written cannot miss one of them.
     waiting = _Writes()
     for chunk in _chunks(rows, CHUNK):
-        _load_entries(session, (_text(r.get("task_code")) for _l, r in chunk), entries)
-        stored = _read_stored(session, [p for _l, r in chunk if (p := _text(r.get("project_no")))])
+        _load_entries(session, _distinct_codes(chunk, entries), entries)
+        stored = _read_stored(session, [p for _l, r in chunk if (p := _stripped(r.get("project_no")))])
         with _inserting(conn, waiting.inserts):
-            good = _parse_chunk(chunk, entries, today, actor, seen, errors, foreign, row_label)
+            good = _parse_chunk(chunk, entries, today, actor, seen, errors, foreign, row_label, memo)
             result.rows += len(chunk)
             ready = None
             if good and not errors.count and not foreign:
-                ready = _prepare_chunk(good, stored, today, source, yellow_days, result, row_label)
+                ready = _prepare_chunk(good, stored, today, source, yellow_days, result, row_label, memo)
         _write_rest(conn, waiting)
         waiting = ready or _Writes()
     if not errors.count and not foreign:
@@ -647,14 +776,16 @@ def _parse_chunk(
     errors: _Errors,
     foreign: dict[str, list[str]],
     row_label: str,
+    memo: _Memo | None = None,
 ) -> list[CaseInput]:
     """The chunk's valid cases the actor may import; problems go to ``errors`` / ``foreign``."""
     good: list[CaseInput] = []
+    allowed: dict[int, bool] = {}  # entry id -> may the actor import its cases
     for line, row in chunk:
         if "__width__" in row:
             errors.add(line, [f"该行有 {row['__width__']} 列，与表头的列数不符"])
             continue
-        case, problems = parse_row(row, line, entries, today)
+        case, problems = parse_row(row, line, entries, today, memo)
         if case is not None:
             first = seen.get(case.project_no)
             if first is not None:
@@ -665,8 +796,12 @@ def _parse_chunk(
         if case is None:
             errors.add(line, problems)
             continue
-        code = _text(row.get("task_code"))
-        if not _may_import(actor, entries[code]):
+        may = allowed.get(case.entry_id)
+        if may is None:
+            code = _text(row.get("task_code"))
+            may = allowed[case.entry_id] = _may_import(actor, entries[code])
+        if not may:
+            code = _text(row.get("task_code"))
             if len(foreign) < MAX_ERRORS:
                 foreign[row_label.format(line)] = [f"实施编码 {code} 不在您的权限范围内"]
             continue
@@ -712,18 +847,16 @@ def read_csv(stream: TextIO) -> Iterator[tuple[int, dict[str, Any]]]:
             f"办件文件的列应为 {','.join(CSV_COLUMNS)}（后 {len(CSV_OPTIONAL)} 列可省略）",
             {"第1行": problems},
         )
-    width = len(header)
+    width = len(header)  # at least the four required columns, so a full-width line is never blank
+    no_specials_column = "special_procedures" not in header
     for values in reader:
-        line = reader.line_num
-        if not values or (len(values) == 1 and not values[0].strip()):
-            continue
-        if len(values) != width:
-            yield line, {"__width__": len(values)}
-            continue
-        row: dict[str, Any] = dict(zip(header, values, strict=True))
-        if "special_procedures" not in row:
-            row["special_procedures"] = None
-        yield line, row
+        if len(values) == width:
+            row: dict[str, Any] = dict(zip(header, values, strict=True))
+            if no_specials_column:
+                row["special_procedures"] = None
+            yield reader.line_num, row
+        elif values and (len(values) > 1 or values[0].strip()):
+            yield reader.line_num, {"__width__": len(values)}
 
 
 def read_csv_text(text: str) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -474,3 +474,47 @@ def test_upload_page_names_the_bad_line_and_writes_nothing(
     )
     assert response.status_code == 303
     assert case(session, "U-1").promise_date == date(2026, 3, 9)
+
+
+def test_a_date_seen_before_is_checked_again_in_each_column(session: Session, world: dict[str, Any]) -> None:
+    """An import parses each distinct date text once and reuses it; the rules of the column it appears
+    in still apply: a future day is a fine 承诺办结日期 on line 2 and a refused 受理日期 on line 3."""
+    five = world["five"].task_code
+    text = "\n".join(
+        [
+            HEADER,
+            f"F-1,{five},2026-11-30,online,2026-12-07,,,",
+            f"F-2,{five},2026-12-07,online,,,,",
+        ]
+    )
+    with pytest.raises(Invalid) as caught:
+        run_import(session, text)
+    assert list(caught.value.details) == ["第3行"]
+    assert caught.value.details["第3行"] == ["受理日期 accept_date 2026-12-07 晚于今天"]
+
+
+def test_project_numbers_with_copy_special_characters_arrive_intact(
+    session: Session, world: dict[str, Any]
+) -> None:
+    """New cases go by binary COPY: a backslash, a tab, quotes and CJK text are stored as given."""
+    five = world["five"].task_code
+    odd = ["A\\B", "C\tD", 'E"F', "高港-办件-1", "\\N"]
+    rows = [
+        {"project_no": p, "task_code": five, "accept_date": "2026-03-02", "channel": "online"} for p in odd
+    ]
+    result = cases.import_cases(session, SYSTEM, enumerate(rows, start=1), today=TODAY)
+    assert result.created == len(odd)
+    stored = session.exec(select(CaseRecord.project_no).order_by(CaseRecord.id)).all()
+    assert [s for s in stored if s in odd] == odd
+    assert case(session, "A\\B").promise_date == date(2026, 3, 9)
+
+
+def test_the_garbage_collector_is_back_on_after_an_import(session: Session, world: dict[str, Any]) -> None:
+    import gc
+
+    assert gc.isenabled()
+    run_import(session, f"{HEADER}\nG-1,{world['five'].task_code},2026-03-02,online,,,,")
+    assert gc.isenabled()
+    with pytest.raises(Invalid):
+        run_import(session, f"{HEADER}\nG-2,{world['five'].task_code},2026-03-02,post,,,,")
+    assert gc.isenabled()
