@@ -81,7 +81,13 @@ def licence_key(identifier: str) -> str:
 
 def parse_day(value: Any) -> date | None:
     """YYYYMMDD or YYYY-MM-DD."""
-    if not isinstance(value, str) or len(value) not in (8, 10) or not value[:4].isdigit():
+    return _parse_day(value) if isinstance(value, str) else None
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_day(value: str) -> date | None:
+    """Cached: a batch repeats a few days three times per record (issue date, valid from, valid to)."""
+    if len(value) not in (8, 10) or not value[:4].isdigit():
         return None
     try:
         return date.fromisoformat(value)

@@ -236,3 +236,106 @@ def test_stale_timestamp_is_a_retryable_clock_skew_error(client: RegistryClient)
     assert issubclass(sync.RegistryClockSkewError, sync.RegistryUnavailableError)  # retried like an outage
     client.set_faults(clock_skew_s=0)
     assert client.post_batch("b", [envelope("K1")])[0].status == "created"
+
+
+def test_batch_answers_logs_and_digest_tree_on_both_databases(registry_db_url: str) -> None:
+    """The per-record answers, receipts, applied and refused logs and the digest tree are the same on
+    SQLite (a statement per row) and PostgreSQL (a statement per batch)."""
+    from city_registry.store import RegistryStore
+    from city_registry.tree import Node, RegistryTree, digest_of, row_hash
+
+    store = RegistryStore(registry_db_url)
+    try:
+        store.reset()
+        bad = envelope("S9", area_code="32")
+        first = store.apply_batch("321203", [
+            envelope("S1", sequence=1),
+            envelope("S2", revision=2, sequence=2, status="suspended"),
+            envelope("S2", revision=1, sequence=3),  # older than the change before it in this batch
+            bad,
+            envelope("S1", sequence=1),  # the same change twice in one batch
+        ])
+        assert [(r["status"], r.get("version")) for r in first] == [
+            ("created", 1), ("created", 1), ("stale", 1), ("rejected", None), ("duplicate", 1)]
+        second = store.apply_batch("321203", [
+            envelope("S1", sequence=1),
+            envelope("S2", version=2, revision=1, sequence=4),
+            envelope("S3", sequence=5),
+            envelope("S3", sequence=6, status="revoked"),  # same rank, different status: a repair
+            envelope("S2", revision=3, sequence=7),  # version 1 after version 2: stale
+        ])
+        assert [(r["status"], r["version"]) for r in second] == [
+            ("duplicate", 1), ("updated", 2), ("created", 1), ("updated", 1), ("stale", 2)]
+        held = [(r["identifier"], r["revision"], r["status"]) for r in store.records(ISSUER, "2018-03-01")]
+        assert held == [(identifier("S1"), 1, "valid"), (identifier("S2", 2), 1, "valid"),
+                        (identifier("S3"), 1, "revoked")]
+        # Receipts count every delivery of a key; S1:1 came three times, S3:1 twice.
+        assert store.stats() == {"licences": 3, "receipts": 6, "deliveries": 9, "redeliveries": 3,
+                                 "applied": 4, "refused_stale": 2}
+        assert store.applied_twice() == []
+        assert store.regressions() == []
+        assert [(r["idem_key"], r["held_version"], r["held_revision"]) for r in store.refused()] == [
+            (f"{identifier('S2')}:1", 1, 2), (f"{identifier('S2')}:3", 2, 1)]
+        # The digest tree reads what is held now.
+        (root,) = RegistryTree(store.engine).children([Node()])
+        assert root["children"] == [{"key": ISSUER, "count": 3,
+                                     "digest": digest_of(sum(row_hash(*row) for row in held))}]
+    finally:
+        store.engine.dispose()
+
+
+def test_a_change_stored_by_another_process_after_the_read_is_answered_from_the_database(
+    registry_db_url: str,
+) -> None:
+    """Another process commits a change of the same licence between this batch's read and its write:
+    the upsert refuses to go back, and the answer (stale, or duplicate when it is the same change) and
+    the refused log follow what the database holds."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from city_registry.protocol import validate_record
+    from city_registry.store import RegistryStore
+
+    if registry_db_url.startswith("sqlite"):
+        pytest.skip("a SQLite file has one writer: the other process's transaction would block the read")
+    first, other = RegistryStore(registry_db_url), RegistryStore(registry_db_url)
+    try:
+        first.reset()
+        rows = []
+        for env in (envelope("R1", revision=3, sequence=1, status="revoked"), envelope("R3", sequence=2)):
+            rec, _ = validate_record(env)
+            assert rec is not None
+            rows.append((rec["licence_key"], rec["identifier"], rec["idem_key"], rec["version"],
+                         rec["revision"], rec["sequence"], "321203", rec["issuer_code"], rec["issue_day"],
+                         rec["status"], "{}", "now"))
+        answers: list[dict[str, Any]] = []
+        with other.engine.connect() as conn:
+            tx = conn.begin()
+            other.write(conn, rows)  # not committed yet: the first store's read does not see it
+            batch = [envelope("R1", revision=2, sequence=3, status="suspended"), envelope("R2", sequence=4),
+                     envelope("R3", sequence=2)]
+            worker = threading.Thread(target=lambda: answers.extend(first.apply_batch("321203", batch)))
+            worker.start()
+            waiting = 0
+            deadline = time.monotonic() + 30
+            while not waiting and time.monotonic() < deadline and worker.is_alive():
+                with first.engine.connect() as probe:
+                    waiting = probe.execute(sa.text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock'")).scalar_one()
+                time.sleep(0.05)
+            assert waiting == 1  # the first store read, then blocked on our uncommitted rows
+            tx.commit()
+        worker.join(30)
+        assert [(a["status"], a["version"]) for a in answers] == [
+            ("stale", 1), ("created", 1), ("duplicate", 1)]
+        assert [(r["idem_key"], r["held_revision"]) for r in first.refused()] == [
+            (f"{identifier('R1')}:2", 3)]
+        held = [(r["identifier"], r["revision"], r["status"]) for r in first.records(ISSUER, "2018-03-01")]
+        assert held == [(identifier("R1"), 3, "revoked"), (identifier("R2"), 1, "valid"),
+                        (identifier("R3"), 1, "valid")]
+        assert first.stats()["applied"] == 1  # only R2 was written by this batch
+    finally:
+        first.engine.dispose()
+        other.engine.dispose()
