@@ -9,7 +9,6 @@ import time
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
 from flask import Flask, g, jsonify, request
 from flask.sessions import SecureCookieSessionInterface
@@ -388,6 +387,10 @@ def _check_registry(settings: Settings) -> dict[str, Any]:
     url = f"{settings.city_registry_url}/healthz"
 
     def check() -> dict[str, Any]:
+        # Imported on the first readiness check, not with the app: httpx (with the CLI extras it pulls
+        # in) costs every process that loads the app a noticeable part of a second.
+        import httpx
+
         response = httpx.get(url, timeout=READY_TIMEOUT_S)
         if response.status_code != 200:
             raise RuntimeError(f"HTTP {response.status_code}")

@@ -6,22 +6,35 @@ dashboard and a frozen snapshot.
 
 from __future__ import annotations
 
+import functools
 import io
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
-
-plt.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", "DejaVu Sans"]
-plt.rcParams["font.family"] = "sans-serif"
-plt.rcParams["axes.unicode_minus"] = False
-plt.rcParams["svg.hashsalt"] = "gaogang"
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _lock = threading.Lock()  # matplotlib's font cache and text layout are not thread-safe
+
+
+@functools.cache
+def _figure_class() -> type[Figure]:
+    """matplotlib, imported and set up on the first chart drawn rather than when this module is imported.
+
+    Importing it costs seconds, and every process that loads the app (gunicorn, the Celery worker,
+    ``flask`` commands) imports this module while most never draw a chart. Called under ``_lock``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    plt.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", "DejaVu Sans"]
+    plt.rcParams["font.family"] = "sans-serif"
+    plt.rcParams["axes.unicode_minus"] = False
+    plt.rcParams["svg.hashsalt"] = "gaogang"
+    return Figure
 COLOURS = ["#1f5fa8", "#3aa0a4", "#e0a526", "#c4553b", "#7a6fb3"]
 
 
@@ -34,7 +47,7 @@ def _png(fig: Figure) -> bytes:
 
 def _empty(title: str, message: str) -> bytes:
     with _lock:
-        fig = Figure(figsize=(6.4, 2.2))
+        fig = _figure_class()(figsize=(6.4, 2.2))
         ax = fig.subplots()
         ax.axis("off")
         ax.set_title(title)
@@ -61,7 +74,7 @@ def bar_table(
         return _empty(title, "本期没有数据")
     with _lock:
         height = max(2.6, 0.22 * len(rows) + 1.6)
-        fig = Figure(figsize=(7.2, height if horizontal else 3.4))
+        fig = _figure_class()(figsize=(7.2, height if horizontal else 3.4))
         ax = fig.subplots()
         n = len(cols)
         width = 0.8 / n
@@ -91,7 +104,7 @@ def rates_chart(rates: list[dict[str, Any]], title: str) -> bytes:
     if not shown:
         return _empty(title, "缺少数据：没有可计算的比率")
     with _lock:
-        fig = Figure(figsize=(7.2, 0.45 * len(shown) + 1.4))
+        fig = _figure_class()(figsize=(7.2, 0.45 * len(shown) + 1.4))
         ax = fig.subplots()
         values = [100 * r["numerator"] / r["denominator"] for r in shown]
         ax.barh(range(len(shown)), values, color=COLOURS[0])
@@ -110,7 +123,7 @@ def monthly_chart(result: dict[str, Any]) -> bytes:
     if result.get("missing"):
         return _empty(title, f"缺少数据：{result['missing']}")
     with _lock:
-        fig = Figure(figsize=(7.2, 3.2))
+        fig = _figure_class()(figsize=(7.2, 3.2))
         ax = fig.subplots()
         months = [r["label"] for r in result["rows"]]
         for i, c in enumerate((0, 1)):
@@ -133,7 +146,7 @@ def stacked_chart(result: dict[str, Any]) -> bytes:
     if result.get("missing"):
         return _empty(title, f"缺少数据：{result['missing']}")
     with _lock:
-        fig = Figure(figsize=(7.2, 3.2))
+        fig = _figure_class()(figsize=(7.2, 3.2))
         ax = fig.subplots()
         labels = [r["label"] for r in result["rows"]]
         bottom = [0] * len(labels)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Blueprint, Flask, Response
@@ -10,8 +10,12 @@ from flask.cli import with_appcontext
 from sqlmodel import col, select
 
 from core.web import database, db_session, limiter, settings
-from reports.cpsv import Extras, build_graph, licence_outputs, serialise
 from reports.models import Bundle, BundleEntry
+
+# reports.cpsv (rdflib) is imported inside the functions that export: rdflib takes a noticeable part of
+# a second to import, paid by every process that loads the app, and only this export uses it.
+if TYPE_CHECKING:
+    from reports.cpsv import Extras
 
 bp = Blueprint("cpsv", __name__)
 
@@ -20,6 +24,8 @@ MEDIA_TYPES = {"ttl": "text/turtle; charset=utf-8", "jsonld": "application/ld+js
 
 def _extras(session: Any) -> Extras:
     """Licence types produced by entries and bundles (life events), from the packages that own them."""
+    from reports.cpsv import Extras, licence_outputs
+
     events = []
     for bundle in session.exec(select(Bundle).where(col(Bundle.published)).order_by(col(Bundle.id))).all():
         members = select(BundleEntry.entry_id).where(BundleEntry.bundle_id == bundle.id)
@@ -33,6 +39,8 @@ def _extras(session: Any) -> Extras:
 def export(fmt: str) -> Response:
     if fmt not in MEDIA_TYPES:
         return Response("unknown format; use .ttl or .jsonld", status=404, mimetype="text/plain")
+    from reports.cpsv import build_graph, serialise
+
     session = db_session()
     graph = build_graph(session, settings().public_base_url, _extras(session))
     return Response(
@@ -54,6 +62,8 @@ def cpsv() -> None:
 @with_appcontext
 def export_cli(fmt: str, output: str) -> None:
     """按 CPSV-AP 3.2.0 导出已发布的政务服务事项（开放数据）。"""
+    from reports.cpsv import build_graph, serialise
+
     with database().transaction() as session:
         text = serialise(build_graph(session, settings().public_base_url, _extras(session)), fmt)
     with click.open_file(output, "w", encoding="utf-8") as fh:

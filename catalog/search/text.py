@@ -6,9 +6,10 @@ import functools
 import re
 import threading
 import unicodedata
+from typing import TYPE_CHECKING
 
-import jieba
-from pypinyin import lazy_pinyin
+if TYPE_CHECKING:
+    import jieba
 
 MAX_QUERY_CHARS = 100
 
@@ -220,6 +221,10 @@ def syllables(text: str) -> list[tuple[str, int, int]]:
     CJK characters give one syllable each (read in context by pypinyin); runs of latin letters and
     digits give one syllable; other characters give none.
     """
+    # Imported here, not with the module: its dictionaries take a noticeable part of a second to load,
+    # paid by every process that imports the app although only search indexing and queries need them.
+    from pypinyin import lazy_pinyin
+
     out: list[tuple[str, int, int]] = []
     i, n = 0, len(text)
     while i < n:
@@ -294,8 +299,11 @@ def _segmenter() -> jieba.Tokenizer:
     """jieba with the dictionary shipped inside its wheel (nothing downloaded), loaded once per process.
 
     A Tokenizer of our own rather than jieba's module-level one, so nothing else in the process
-    (another library adding user words) changes how queries are cut.
+    (another library adding user words) changes how queries are cut. jieba is imported here, on the
+    first segmentation, rather than with the module (its import loads its model tables).
     """
+    import jieba
+
     jieba.setLogLevel(30)  # its start-up chatter ("Building prefix dict ...") is DEBUG/INFO noise in our logs
     tok = jieba.Tokenizer()
     with _SEGMENTER_LOCK:
