@@ -16,7 +16,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -316,12 +315,19 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(params=["werkzeug", "gunicorn"])
-def http_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, int]]:
+@pytest.fixture(scope="module", params=["werkzeug", "gunicorn"])
+def http_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, int]]:
     """The app behind a real HTTP/1.1 server on a free port (chunked bodies need one): werkzeug's
     in this process, and gunicorn (production's server, whose body reader raises its own errors)
     as a separate process on a throwaway SQLite database. Nothing here reaches the database: the
-    body is refused, or the anonymous caller is, before any query."""
+    body is refused, or the anonymous caller is, before any query.
+
+    One server of each kind for the module (pytest runs the tests of one param together): every
+    request closes its connection and changes nothing, so the tests cannot see each other, and
+    starting gunicorn (a fresh interpreter loading the whole app) is the slow part of these tests."""
+    tmp_path = tmp_path_factory.mktemp(f"http-{request.param}")
     port = _free_port()
     if request.param == "werkzeug":
         from werkzeug.serving import WSGIRequestHandler, make_server
