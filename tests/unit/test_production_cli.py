@@ -12,12 +12,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SEPARATOR = "----- next help -----"
 # What the `flask` console script runs (flask.cli:main), once per argument list, in one fresh
-# interpreter: each invocation loads the app anew from FLASK_APP, as separate `flask` runs would, and
-# the interpreter has imported nothing but what the app's own import path brings in. One interpreter
-# per app instead of one per help page: starting one costs seconds (it imports the whole platform).
+# interpreter: each invocation loads its app anew from its --app argument, as separate `flask` runs
+# would. One interpreter for both modules' help pages instead of one per page or per app: starting one
+# costs seconds (it imports the whole platform). The production app's pages are read first, so for them
+# the interpreter has imported nothing but what the production app's own import path brings in; the demo
+# app's pages come after (its test only asks that its commands are there).
 RUN_FLASK = f"""
 import json, sys
 from flask.cli import cli
@@ -29,20 +33,32 @@ for args in json.loads(sys.argv[1]):
             raise
     print({SEPARATOR!r}, flush=True)
 """
+PRODUCTION_APP = "wsgi:app"
+DEMO_APP = "demo.app:create_app"
+PAGES: list[tuple[str, tuple[str, ...]]] = [
+    (PRODUCTION_APP, ()),
+    (PRODUCTION_APP, ("licences",)),
+    (PRODUCTION_APP, ("search",)),
+    (DEMO_APP, ()),
+    (DEMO_APP, ("demo",)),
+]
 
 
-def _helps(tmp_path: Path, app: str, *groups: tuple[str, ...]) -> list[str]:
-    """``flask [group] --help`` for each group on the app ``app``; one help text per group."""
+@pytest.fixture(scope="module")
+def helps(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, tuple[str, ...]], str]:
+    """``flask --app APP [group] --help`` for each of PAGES, by (app, group)."""
+    tmp_path = tmp_path_factory.mktemp("production-cli")
     env = {
         **os.environ,
-        "FLASK_APP": app,
         "INSTANCE_DIR": str(tmp_path),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'help.db'}",
         "SECRET_KEY": "production-cli-test",
         "CITY_REGISTRY_KEY": "production-cli-test-registry-key",
     }
+    env.pop("FLASK_APP", None)  # every page names its app with --app
+    pages = [["--app", app, *group, "--help"] for app, group in PAGES]
     result = subprocess.run(
-        [sys.executable, "-c", RUN_FLASK, json.dumps([[*group, "--help"] for group in groups])],
+        [sys.executable, "-c", RUN_FLASK, json.dumps(pages)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -52,9 +68,9 @@ def _helps(tmp_path: Path, app: str, *groups: tuple[str, ...]) -> list[str]:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     texts = result.stdout.split(SEPARATOR + "\n")
-    assert len(texts) == len(groups) + 1, result.stdout
+    assert len(texts) == len(PAGES) + 1, result.stdout
     assert texts[-1] == "", result.stdout
-    return texts[:-1]
+    return dict(zip(PAGES, texts[:-1], strict=True))
 
 
 def _commands(help_text: str) -> set[str]:
@@ -62,8 +78,8 @@ def _commands(help_text: str) -> set[str]:
     return {line.split()[0] for line in lines if line.startswith("  ") and line.split()}
 
 
-def test_flask_help_on_the_production_app_shows_no_demo_or_synthetic_command(tmp_path):
-    top, licences, search = _helps(tmp_path, "wsgi:app", (), ("licences",), ("search",))
+def test_flask_help_on_the_production_app_shows_no_demo_or_synthetic_command(helps):
+    top, licences, search = (helps[PRODUCTION_APP, group] for group in ((), ("licences",), ("search",)))
     assert {"catalog", "licences", "search"} <= _commands(top)
     assert "demo" not in _commands(top)
     assert "generate" not in _commands(licences)
@@ -71,7 +87,7 @@ def test_flask_help_on_the_production_app_shows_no_demo_or_synthetic_command(tmp
     assert "load-aliases" in _commands(search)  # the group's help was read, not an empty page
 
 
-def test_the_demo_runners_app_has_the_demo_commands(tmp_path):
-    top, demo = _helps(tmp_path, "demo.app:create_app", (), ("demo",))
+def test_the_demo_runners_app_has_the_demo_commands(helps):
+    top, demo = helps[DEMO_APP, ()], helps[DEMO_APP, ("demo",)]
     assert "demo" in _commands(top)
     assert {"load", "generate-licences"} <= _commands(demo)
