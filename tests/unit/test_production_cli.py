@@ -6,33 +6,15 @@ anywhere on the production path shows up here.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SEPARATOR = "----- next help -----"
-# What the `flask` console script runs (flask.cli:main), once per argument list, in one fresh
-# interpreter: each invocation loads its app anew from its --app argument, as separate `flask` runs
-# would. One interpreter for both modules' help pages instead of one per page or per app: starting one
-# costs seconds (it imports the whole platform). The production app's pages are read first, so for them
-# the interpreter has imported nothing but what the production app's own import path brings in; the demo
-# app's pages come after (its test only asks that its commands are there).
-RUN_FLASK = f"""
-import json, sys
-from flask.cli import cli
-for args in json.loads(sys.argv[1]):
-    try:
-        cli.main(args=args, prog_name="flask")
-    except SystemExit as exit:
-        if exit.code not in (0, None):
-            raise
-    print({SEPARATOR!r}, flush=True)
-"""
+from tests.factories.cli import flask_commands
+
+# The production app's pages are read first, in one interpreter with the demo app's (tests.factories.cli),
+# so for them the interpreter has imported nothing but what the production app's own import path brings
+# in; the demo app's pages come after (its test only asks that its commands are there).
 PRODUCTION_APP = "wsgi:app"
 DEMO_APP = "demo.app:create_app"
 PAGES: list[tuple[str, tuple[str, ...]]] = [
@@ -56,21 +38,8 @@ def helps(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, tuple[str
         "CITY_REGISTRY_KEY": "production-cli-test-registry-key",
     }
     env.pop("FLASK_APP", None)  # every page names its app with --app
-    pages = [["--app", app, *group, "--help"] for app, group in PAGES]
-    result = subprocess.run(
-        [sys.executable, "-c", RUN_FLASK, json.dumps(pages)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    texts = result.stdout.split(SEPARATOR + "\n")
-    assert len(texts) == len(PAGES) + 1, result.stdout
-    assert texts[-1] == "", result.stdout
-    return dict(zip(PAGES, texts[:-1], strict=True))
+    texts = flask_commands([["--app", app, *group, "--help"] for app, group in PAGES], env)
+    return dict(zip(PAGES, texts, strict=True))
 
 
 def _commands(help_text: str) -> set[str]:

@@ -26,6 +26,7 @@ from core.auth import SYSTEM
 from core.db import Database, make_engine
 from licenses import types as licence_types
 from tests.conftest import pg_test_url
+from tests.factories.cli import flask_commands
 from tests.factories.licences import org_code
 from tests.factories.sync import KEY, TYPE_AUTHORITY, free_port, uscc_for
 from workers.registry_client import RegistryClient
@@ -33,7 +34,6 @@ from workers.registry_client import RegistryClient
 pytestmark = pytest.mark.worker
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
-FLASK = str(Path(sys.executable).parent / "flask")
 NO_CREATEDB_ROLE = "gaogang_nocreatedb"
 
 
@@ -125,18 +125,17 @@ def test_make_run_production_layout_creates_the_database_and_syncs_a_licence(
                 "authority_name": "国家市场监督管理总局", "validity_years": 5})
             dept_id = dept.id
         database.engine.dispose()
+        # The three commands run through the real `flask` entry point on the production app, in one
+        # interpreter (tests.factories.cli): each loads the app and commits before the next.
         cli_env = {**env, "FLASK_APP": "wsgi:app"}
-        subprocess.run(
-            [FLASK, "catalog", "create-user", "issuer1", "--role", "licence_clerk", "--department-id",
-             str(dept_id), "--password", "password-123"], cwd=ROOT, env=cli_env, check=True,
-            capture_output=True)
-        # Issuing is its own right, granted per department and licence type (issue #15).
-        subprocess.run(
-            [FLASK, "licences", "grant", "issuer1", "--type", type_code], cwd=ROOT, env=cli_env,
-            check=True, capture_output=True)
-        token = subprocess.run(
-            [FLASK, "catalog", "create-token", "issuer1"], cwd=ROOT, env=cli_env, check=True,
-            capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        *_, token_output = flask_commands([
+            ["catalog", "create-user", "issuer1", "--role", "licence_clerk", "--department-id", str(dept_id),
+             "--password", "password-123"],
+            # Issuing is its own right, granted per department and licence type (issue #15).
+            ["licences", "grant", "issuer1", "--type", type_code],
+            ["catalog", "create-token", "issuer1"],
+        ], cli_env)
+        token = token_output.strip().splitlines()[-1]
 
         response = httpx.post(
             f"http://127.0.0.1:{port}/api/v1/licences", headers={"Authorization": f"Bearer {token}"},
