@@ -7,6 +7,8 @@ assert that a refused request wrote nothing.
 
 from __future__ import annotations
 
+import functools
+import json
 import tempfile
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -33,7 +35,16 @@ WRITE_METHODS = ("post", "put", "patch", "delete")
 
 
 def published_spec() -> dict[str, Any]:
-    """The OpenAPI document exactly as /api/openapi.json serves it (building it reads no database)."""
+    """The OpenAPI document exactly as /api/openapi.json serves it (building it reads no database).
+
+    A fresh copy on every call (callers may change it); the document itself is built once per process,
+    since three test modules ask for it while they are collected, in every xdist worker."""
+    spec: dict[str, Any] = json.loads(_published_spec_text())
+    return spec
+
+
+@functools.cache
+def _published_spec_text() -> str:
     from webapp import create_app
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -48,8 +59,7 @@ def published_spec() -> dict[str, Any]:
         )
         response = create_app(settings).test_client().get("/api/openapi.json")
         assert response.status_code == 200
-        spec: dict[str, Any] = response.get_json()
-        return spec
+        return response.get_data(as_text=True)
 
 
 def write_operations(spec: dict[str, Any]) -> list[tuple[str, str]]:
