@@ -5,7 +5,9 @@ on two cores shared with wrk, the HTTP throughput of gunicorn's sync workers fol
 Builds the district-scale synthetic catalogue (benchmarks.search_synth, about 14.5k entries) in a
 fresh database (an SQLite file by default, PostgreSQL with ``--pg``, dropped and recreated), then
 reports for /healthz and for the search (``group=service``, the API default, cycling through
-benchmarks.search_latency.QUERIES) the best of ``--rounds`` rounds: process CPU ms per request
+benchmarks.search_latency.QUERIES; ``group=none``; and ``distinct``: grouped, every request a query
+string not asked before in the process, from ``search_latency.distinct_queries``, so a cache of
+results misses on each) the best of ``--rounds`` rounds: process CPU ms per request
 (the app's Python; on PostgreSQL the server's work is not in it) and wall ms per request (with it).
 ``--profile N`` prints a cProfile of N grouped requests instead. ``--root`` runs another checkout's
 code (e.g. a ``git archive`` of main) against the same database, for the baseline.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import secrets
 import subprocess
@@ -53,8 +56,10 @@ def prepare(url: str, pg: bool) -> int:
 
 
 def child(args: argparse.Namespace) -> None:
-    from benchmarks.search_latency import QUERIES
     from webapp import create_app
+
+    lists = json.loads(Path(args.queries).read_text(encoding="utf-8"))
+    queries, distinct = lists["queries"], lists["distinct"]
 
     app = create_app()
     sys.stderr = open(os.devnull, "w")  # noqa: SIM115  # the access log, one line per call, for the whole run
@@ -78,8 +83,8 @@ def child(args: argparse.Namespace) -> None:
         if not status[0].startswith("200"):
             raise SystemExit(f"{path[:60]}: {status[0]}")
 
-    grouped = [f"/api/v1/search?group=service&q={quote(q)}" for q in QUERIES]
-    flat = [f"/api/v1/search?group=none&q={quote(q)}" for q in QUERIES]
+    grouped = [f"/api/v1/search?group=service&q={quote(q)}" for q in queries]
+    flat = [f"/api/v1/search?group=none&q={quote(q)}" for q in queries]
     for path in grouped + flat:  # warm-up: segmenter dictionary, statement caches, page cache
         call(path)
     if args.profile:
@@ -106,6 +111,17 @@ def child(args: argparse.Namespace) -> None:
         return cpu, wall
 
     out = {"healthz": rounds(["/healthz"]), "grouped": rounds(grouped), "flat": rounds(flat)}
+    # Every request a query string this process has not seen (a results cache misses on each).
+    fresh = iter(distinct)
+    cpu = wall = float("inf")
+    for _ in range(args.rounds):
+        urls = [f"/api/v1/search?group=service&q={quote(next(fresh))}" for _ in range(args.requests)]
+        c, w = time.process_time(), time.perf_counter()
+        for u in urls:
+            call(u)
+        cpu = min(cpu, (time.process_time() - c) / args.requests * 1000)
+        wall = min(wall, (time.perf_counter() - w) / args.requests * 1000)
+    out["distinct"] = (cpu, wall)
     for name, (c, w) in out.items():
         print(f"{name} {c:.3f} {w:.3f}")
 
@@ -119,6 +135,7 @@ def main() -> None:
     parser.add_argument("--root", action="append", help="run the app of another checkout (repeatable)")
     parser.add_argument("--db", help="reuse this database URL (already built) instead of building one")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--queries", help=argparse.SUPPRESS)  # the child's query lists (JSON)
     args = parser.parse_args()
     if args.child:
         child(args)
@@ -131,6 +148,11 @@ def main() -> None:
             url = args.pg or f"sqlite:///{instance / 'district.db'}"
             n = prepare(url, bool(args.pg))
             print(f"built {n:,} entries in {url.split('@')[-1]}")
+        sys.path.insert(0, str(ROOT))
+        from benchmarks.search_latency import QUERIES, distinct_queries
+
+        lists = instance / "queries.json"
+        lists.write_text(json.dumps({"queries": QUERIES, "distinct": distinct_queries()}), encoding="utf-8")
         roots = [Path(r).resolve() for r in args.root] if args.root else [ROOT]
         for root in roots:
             env = dict(os.environ, DATABASE_URL=url, INSTANCE_DIR=str(instance), RATELIMIT_ENABLED="0",
@@ -139,7 +161,7 @@ def main() -> None:
                        PYTHONPATH=str(root))
             env.pop("REDIS_URL", None)
             cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--requests", str(args.requests),
-                   "--rounds", str(args.rounds), "--profile", str(args.profile)]
+                   "--rounds", str(args.rounds), "--profile", str(args.profile), "--queries", str(lists)]
             proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
             if proc.returncode:
                 sys.exit(proc.stdout[-3000:] + proc.stderr[-3000:])

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from catalog.search.aliases import clean_targets
 from catalog.search.sql import _t
+from catalog.search.state import mark_changed
 from catalog.search.text import _LATIN, normalize_query, pinyin_of
 from catalog.search_models import ElsewhereService
 from core import audit
@@ -103,6 +104,7 @@ def save_elsewhere(
         setattr(row, key, value)
     row.updated_at = utcnow()
     session.flush()
+    mark_changed(session)
     audit.record(
         session,
         actor=actor,
@@ -122,6 +124,7 @@ def delete_elsewhere(session: Session, actor: Principal, service_id: int) -> Els
     old = _values(row)
     session.delete(row)
     session.flush()
+    mark_changed(session)
     audit.record(
         session,
         actor=actor,
