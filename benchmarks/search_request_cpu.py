@@ -9,8 +9,9 @@ benchmarks.search_latency.QUERIES; ``group=none``; and ``distinct``: grouped, ev
 string not asked before in the process, from ``search_latency.distinct_queries``, so a cache of
 results misses on each) the best of ``--rounds`` rounds: process CPU ms per request
 (the app's Python; on PostgreSQL the server's work is not in it) and wall ms per request (with it).
-``--profile N`` prints a cProfile of N grouped requests instead. ``--root`` runs another checkout's
-code (e.g. a ``git archive`` of main) against the same database, for the baseline.
+``--profile N`` prints a cProfile of N grouped requests with distinct queries instead. ``--root``
+runs another checkout's code (e.g. a ``git archive`` of main) against the same database, for the
+baseline.
 
     .venv/bin/python -m benchmarks.search_request_cpu [--pg URL] [--requests 400] [--rounds 3]
         [--root PATH] [--profile 300]
@@ -93,8 +94,9 @@ def child(args: argparse.Namespace) -> None:
 
         prof = cProfile.Profile()
         prof.enable()
-        for i in range(args.profile):
-            call(grouped[i % len(grouped)])
+        # Distinct queries: with a cache of answers, repeated ones would profile only its hits.
+        for q in distinct[-args.profile :]:
+            call(f"/api/v1/search?group=service&q={quote(q)}")
         prof.disable()
         pstats.Stats(prof, stream=sys.stdout).sort_stats("cumulative").print_stats(45)
         pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(30)
