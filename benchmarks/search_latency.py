@@ -86,6 +86,26 @@ QUERIES = [
 ]
 
 
+def distinct_queries() -> list[str]:
+    """Several thousand different query strings (no two alike, none of QUERIES): every real item name,
+    its first 2, 3, 4 and 6 characters, its last 3 and 4 and the 3rd to 6th, in a shuffled but fixed
+    order. What citizens type is not a few repeated strings; these measure a results cache's misses."""
+    import random
+
+    from benchmarks.search_synth import read_items
+
+    seen = set(QUERIES)
+    out: list[str] = []
+    for item in read_items():
+        name = item.name
+        for q in (name, name[:2], name[:3], name[:4], name[:6], name[-4:], name[-3:], name[2:6]):
+            if q not in seen:
+                seen.add(q)
+                out.append(q)
+    random.Random(14).shuffle(out)
+    return out
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     k = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))

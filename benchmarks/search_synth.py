@@ -38,6 +38,7 @@ from sqlmodel import Session, col
 from catalog.codes import make_uscc
 from catalog.models import CatalogItem, Department, Division, EntryStatus, ImplementationEntry
 from catalog.search import _copy_rows, _rebuild_cells, rebuild_index
+from catalog.search.state import mark_changed
 from catalog.search_models import SearchEntry, SearchPosting
 from core.config import PROJECT_ROOT, Settings
 from core.db import Database, table_of
@@ -140,6 +141,7 @@ def _insert(conn: sa.Connection, table: str, rows: list[dict[str, Any]]) -> None
 
 def clear_synthetic(session: Session) -> int:
     """Remove a previous synthetic catalogue (entries, their search rows, items, departments)."""
+    mark_changed(session)  # search-result caches must not outlive these rows
     conn = session.connection()
     item = table_of(CatalogItem)
     ent = table_of(ImplementationEntry)

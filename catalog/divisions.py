@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from catalog.codes import division_level
 from catalog.models import Division
+from catalog.search.state import mark_changed
 from core.errors import Invalid, NotFound
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -100,6 +101,8 @@ def load_divisions_csv(
             row.name, row.level, row.kind, row.parent_code = name, level, kind, parent
             changed += 1
     session.flush()
+    if changed:
+        mark_changed(session)  # division names label search facets
     return changed
 
 

@@ -10,7 +10,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 import click
 import sqlalchemy as sa
-from flask import Flask, Response, jsonify, url_for
+from flask import Flask, Response, current_app, jsonify, request, url_for
 from flask.cli import with_appcontext
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -20,6 +20,7 @@ from catalog import search as engine
 from catalog.api import API_LIMIT
 from catalog.elements import HANDLE_ITEMS, SERVICE_OBJECTS
 from catalog.models import TASK_TYPES, USE_LEVELS, ImplementationEntry
+from catalog.search.cache import DEFAULT_SIZE, ResultCache
 from catalog.search.elsewhere import find_elsewhere
 from catalog.search.evaluation import RELEVANCE_CSV, evaluate_splits, format_report, read_relevance
 from catalog.search_models import SearchEntry
@@ -304,7 +305,9 @@ def run_search(args: dict[str, Any]) -> engine.SearchResult:
 class SearchView(MethodView):
     decorators = [limiter.limit("120/minute")]  # noqa: RUF012  (flask's View API is a class-level list)
 
-    @blp.arguments(SearchQueryArgsSchema, location="query")
+    # An instance, not the class: webargs builds a schema from a class on every request (about a
+    # fifth of a cached answer's cost in the profile, issue 14 item 10).
+    @blp.arguments(SearchQueryArgsSchema(), location="query")
     @blp.response(200, SearchResponseSchema)
     @blp.alt_response(
         422, schema=ErrorSchema, description="参数取值无效（details 指明字段），例如未知的层级或事项类型"
@@ -320,37 +323,61 @@ class SearchView(MethodView):
         `service.places` 列出可办理地点（`place` 或 `division` 所指的所在地优先），`total`、`facets`
         与分页都按服务计数（`count_unit` 为 service）。`group=none` 为逐条目的平铺模式（计数单位为条目）。
         """
+        session = db_session()
+        cache = search_cache()
+        # The token first, then the search: the answer is at least as new as the token it is kept under.
+        version = engine.index_version(session.connection())
+        key = (request.script_root, tuple(sorted(args.items())))
+        cached = cache.get(version, key)
+        if cached is not None:
+            body, mimetype, missed = cached
+            if missed:  # the miss is counted on every request that finds nothing, as uncached
+                engine.log_zero_result(session, missed)
+            return current_app.response_class(body, mimetype=mimetype)
         result = run_search(args)
         # The schema documents the shape; the payload is already plain JSON types, so it is sent as is
         # (dumping thousands of facet values through marshmallow costs more than the search).
-        return jsonify(
-            {
-                "query": result.query,
-                "items": result_items(result),
-                "total": result.total,
-                "grouped": result.grouped,
-                "count_unit": "service" if result.grouped else "entry",
-                "page": result.page,
-                "limit": result.limit,
-                "facets": result.facets,
-                "variants": result.variants,
-                "fuzzy": result.fuzzy,
-                "partial": result.partial,
-                "suggestion": result.suggestion,
-                "elsewhere": [
-                    {
-                        "name": h.service.name,
-                        "body": h.service.body,
-                        "address": h.service.address,
-                        "phone": h.service.phone,
-                        "url": h.service.url,
-                        "note": h.service.note,
-                        "verified": h.service.verified,
-                    }
-                    for h in find_elsewhere(db_session(), args.get("q"))
-                ],
-            }
-        )
+        payload = {
+            "query": result.query,
+            "items": result_items(result),
+            "total": result.total,
+            "grouped": result.grouped,
+            "count_unit": "service" if result.grouped else "entry",
+            "page": result.page,
+            "limit": result.limit,
+            "facets": result.facets,
+            "variants": result.variants,
+            "fuzzy": result.fuzzy,
+            "partial": result.partial,
+            "suggestion": result.suggestion,
+            "elsewhere": [
+                {
+                    "name": h.service.name,
+                    "body": h.service.body,
+                    "address": h.service.address,
+                    "phone": h.service.phone,
+                    "url": h.service.url,
+                    "note": h.service.note,
+                    "verified": h.service.verified,
+                }
+                for h in find_elsewhere(session, args.get("q"))
+            ],
+        }
+        # run_search logged a miss under the same condition (catalog.search.query).
+        missed = result.query if result.query and (result.total == 0 or result.partial) else None
+        response = jsonify(payload)
+        # The encoded body: a hit sends it as it is.
+        cache.put(version, key, (response.get_data(), response.mimetype, missed))
+        return response
+
+
+def search_cache() -> ResultCache:
+    """This app's cache of search answers (``SEARCH_CACHE_SIZE`` answers; 0 turns it off)."""
+    cache = current_app.extensions.get("catalog.search_cache")
+    if cache is None:
+        cache = ResultCache(int(current_app.config.get("SEARCH_CACHE_SIZE", DEFAULT_SIZE)))
+        current_app.extensions["catalog.search_cache"] = cache
+    return cache
 
 
 def _services(args: dict[str, Any]) -> list[dict[str, Any]]:

@@ -143,3 +143,15 @@ class ElsewhereService(SQLModel, table=True):
     note: str = Field(default="", max_length=500)
     verified: bool = Field(default=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class SearchState(SQLModel, table=True):
+    """One row: a token that changes in every transaction that changes what a search can answer (the
+    index tables, aliases, the elsewhere list, department and division names). Caches of search
+    results are keyed by it (catalog.search.state); it is a random number, not a counter, so a
+    database rebuilt from scratch never repeats a token an earlier one had."""
+
+    __tablename__ = "search_state"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = Field(sa_type=sa.BigInteger, nullable=False)

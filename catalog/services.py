@@ -36,6 +36,7 @@ from catalog.models import (
     Division,
 )
 from catalog.norules import split_codes
+from catalog.search.state import mark_changed
 from core import audit
 from core.auth import Principal
 from core.errors import Conflict, Invalid, NotFound
@@ -79,6 +80,7 @@ def create_department(
         name=name_v or "", uscc=uscc, uscc_warning=result.warning, level=level, division_code=division_code
     )
     _insert(session, dept, f"统一社会信用代码 {uscc} 已被其他实施主体使用")
+    mark_changed(session)  # department names label search facets
     audit.record(
         session,
         actor=actor,

@@ -69,6 +69,7 @@ from catalog.search.query import (
     pinyin_match,
     search,
 )
+from catalog.search.state import index_version, mark_changed
 from catalog.search.text import (
     FILLERS,
     MAX_QUERY_CHARS,
@@ -115,10 +116,12 @@ __all__ = [
     "facet_division",
     "grams",
     "has_cjk",
+    "index_version",
     "is_searchable",
     "like_oracle",
     "load_aliases",
     "log_zero_result",
+    "mark_changed",
     "normalize_query",
     "normalize_text",
     "pinyin_grams",

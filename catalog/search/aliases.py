@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from catalog.search.sql import _q, _t
+from catalog.search.state import mark_changed
 from catalog.search.text import normalize_query, pinyin_of
 from catalog.search_models import (
     SearchAlias,
@@ -79,6 +80,7 @@ def _write(
         session.add(row)
     elif old == values:
         return row
+    mark_changed(session)
     row.alias, row.targets, row.note, row.updated_at = (
         values["alias"],
         values["targets"],
@@ -145,6 +147,7 @@ def delete_alias(session: Session, actor: Principal, alias_id: int) -> SearchAli
     old = _values(row)
     session.delete(row)
     session.flush()
+    mark_changed(session)
     audit.record(
         session, actor=actor, action=ALIAS_DELETED, entity_type="search_alias", entity_id=alias_id, old=old
     )

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from catalog.search.aliases import clean_targets
 from catalog.search.sql import _t
+from catalog.search.state import mark_changed
 from catalog.search.text import _LATIN, normalize_query, pinyin_of
 from catalog.search_models import ElsewhereService
 from core import audit
@@ -103,6 +104,7 @@ def save_elsewhere(
         setattr(row, key, value)
     row.updated_at = utcnow()
     session.flush()
+    mark_changed(session)
     audit.record(
         session,
         actor=actor,
@@ -122,6 +124,7 @@ def delete_elsewhere(session: Session, actor: Principal, service_id: int) -> Els
     old = _values(row)
     session.delete(row)
     session.flush()
+    mark_changed(session)
     audit.record(
         session,
         actor=actor,
@@ -134,10 +137,23 @@ def delete_elsewhere(session: Session, actor: Principal, service_id: int) -> Els
 
 
 @dataclass(frozen=True)
-class ElsewhereHit:
-    """A match for the results page: the row and the word that matched."""
+class ElsewhereInfo:
+    """What the results page shows of a list entry (read as plain columns: no ORM objects per search)."""
 
-    service: ElsewhereService
+    name: str
+    body: str
+    address: str | None
+    phone: str | None
+    url: str | None
+    note: str
+    verified: bool
+
+
+@dataclass(frozen=True)
+class ElsewhereHit:
+    """A match for the results page: the entry and the word that matched."""
+
+    service: ElsewhereInfo
     word: str
 
 
@@ -151,8 +167,14 @@ def find_elsewhere(session: Session, q: str | None) -> list[ElsewhereHit]:
         return []
     latin = _LATIN.match(compact) is not None
     hits: list[ElsewhereHit] = []
-    for row in list_elsewhere(session):
-        words = [w for w in [normalize_query(row.name), *row.words.split("|")] if w]
+    e = _t(ElsewhereService)
+    rows = session.connection().execute(
+        sa.select(e.c.words, e.c.name, e.c.body, e.c.address, e.c.phone, e.c.url, e.c.note, e.c.verified)
+        .order_by(e.c.name)
+    )
+    for raw_words, name, body, address, phone, url, note, verified in rows:
+        info = ElsewhereInfo(name, body, address, phone, url, note or "", bool(verified))
+        words = [w for w in [normalize_query(info.name), *(raw_words or "").split("|")] if w]
         for word in words:
             w = word.replace(" ", "")
             matched = w in compact or (len(compact) >= 2 and compact in w)
@@ -160,6 +182,6 @@ def find_elsewhere(session: Session, q: str | None) -> list[ElsewhereHit]:
                 pinyin, initials = pinyin_of(w)
                 matched = compact in (pinyin.replace(" ", ""), initials)
             if matched:
-                hits.append(ElsewhereHit(row, word))
+                hits.append(ElsewhereHit(info, word))
                 break
     return hits[:MAX_SHOWN]

@@ -34,8 +34,8 @@ from catalog.search.facet_keys import (
 )
 from catalog.search.facets import _cells_serve, _empty_facets, _labelled_facets
 from catalog.search.filters import FACETS, SearchFilters, _sql_filters, division_prefix, filter_matches
-from catalog.search.sql import _t
-from catalog.search_models import FIELD_NAME, SearchEntry, SearchPosting
+from catalog.search.sql import _q, _t
+from catalog.search_models import SearchEntry
 
 # Places listed under one service; the rest are counted ("共 N 处可办理").
 MAX_PLACES = 5
@@ -87,9 +87,11 @@ def place_chain(place: str | None) -> list[str]:
     return chain
 
 
-def _row_values(
-    level: str, division_code: str, department_id: int, ttype: str, nc: Any, depth: Any
-) -> dict[str, Any]:
+_Vals = tuple[str, str, int, str, Any, Any]  # level, division, department, type, no_contact, depth
+
+
+def _row_values(vals: _Vals) -> dict[str, Any]:
+    level, division_code, department_id, ttype, nc, depth = vals
     return {
         "level": level,
         "division": division_code,
@@ -114,11 +116,8 @@ class Ranked:
         return len(self.services)
 
 
-@dataclass
-class _Row:
-    service: int
-    rank: tuple[Any, ...]
-    values: dict[str, Any]
+# One matched row: (service, rank tuple, facet values). Plain tuples: a broad query has thousands.
+_Row = tuple[int, tuple[Any, ...], _Vals]
 
 
 def _facet_columns(conn: sa.Connection, e: sa.Table, f: SearchFilters) -> tuple[Any, ...]:
@@ -142,34 +141,21 @@ def _matched_rows(
     f: SearchFilters,
 ) -> list[_Row]:
     """The facet values of every matched entry, one row per distinct (service, name term, cell)."""
-    e, p = _t(SearchEntry), _t(SearchPosting)
-    svc = _service_sql(e)
-    ids = sorted(term_scores)
-    facet_cols = _facet_columns(conn, e, f)
-    rows: list[_Row] = []
-    by_name = (
-        sa.select(svc, e.c.name_term_id, *facet_cols)
-        .where(e.c.name_term_id.in_(ids))
-        .distinct()
-    )
-    for s, tid, *vals in conn.execute(by_name):
-        text = term_texts[tid]
-        rows.append(_Row(int(s), (0, -term_scores[tid], len(text), text, tid), _row_values(*vals)))
+    q = _q(conn)
+    serve = _cells_serve(conn, f)  # the same reading as _facet_columns
+    params = {"ids": sorted(term_scores)}
+    ranks = {
+        tid: (0, -score, len(term_texts[tid]), term_texts[tid], tid) for tid, score in term_scores.items()
+    }
+    rows: list[_Row] = [
+        (int(s), ranks[tid], tuple(vals))
+        for s, tid, *vals in conn.execute(q.grouped_names[serve], params)
+    ]
     if with_other:
-        best = (
-            sa.select(p.c.entry_id, sa.func.min(p.c.field).label("fld"))
-            .where(p.c.term_id.in_(ids), p.c.field != FIELD_NAME)
-            .group_by(p.c.entry_id)
-            .subquery()
-        )
-        other = (
-            sa.select(svc, best.c.fld, e.c.name_len, e.c.name, *facet_cols)
-            .join(best, best.c.entry_id == e.c.entry_id)
-            .where(e.c.name_term_id.not_in(ids))
-            .distinct()
-        )
-        for s, fld, name_len, name, *vals in conn.execute(other):
-            rows.append(_Row(int(s), (1, int(fld), int(name_len), name, 0), _row_values(*vals)))
+        rows += [
+            (int(s), (1, int(fld), int(name_len), name, 0), tuple(vals))
+            for s, fld, name_len, name, *vals in conn.execute(q.grouped_other[serve], params)
+        ]
     return rows
 
 
@@ -185,7 +171,25 @@ def _browse_rows(conn: sa.Connection, f: SearchFilters) -> list[_Row]:
     )
     if failed:
         stmt = stmt.where(sum(failed[1:], failed[0]) <= 1)
-    return [_Row(int(s), (2, int(n), name), _row_values(*vals)) for s, n, name, *vals in conn.execute(stmt)]
+    return [
+        (int(s), (2, int(n), name), tuple(vals))
+        for s, n, name, *vals in conn.execute(stmt)
+    ]
+
+
+def _facet_value(facet: str, v: _Vals) -> Any:
+    """The value a row counts under in ``facet`` (None: not counted there)."""
+    level, division, department, ttype, nc, depth = v
+    if facet == "division":
+        return facet_division(division, level)
+    if facet == "department":
+        # Village committees are reached through the division (see SearchCell).
+        return facet_department(department, level) or None
+    if facet == "no_contact":
+        return True if nc else None
+    if facet == "depth":
+        return depth
+    return level if facet == "level" else ttype
 
 
 def group_counts(conn: sa.Connection, rows: Sequence[_Row], f: SearchFilters) -> Ranked:
@@ -193,29 +197,29 @@ def group_counts(conn: sa.Connection, rows: Sequence[_Row], f: SearchFilters) ->
     facet's service counts under the other facets' filters."""
     best: dict[int, tuple[Any, ...]] = {}
     counted: dict[str, dict[Any, set[int]]] = {k: defaultdict(set) for k in FACETS}
-    filtered = f.active()
-    for row in rows:
-        v = row.values
-        passes = not filtered or filter_matches(f, v)
-        if passes and (row.service not in best or row.rank < best[row.service]):
-            best[row.service] = row.rank
-        for facet in FACETS:
-            if filtered and not filter_matches(f, v, facet):
-                continue
-            if facet == "division":
-                counted[facet][facet_division(v["division"], v["level"])].add(row.service)
-            elif facet == "department":
-                dept = facet_department(v["department"], v["level"])
-                if dept:  # village committees are reached through the division (see SearchCell)
-                    counted[facet][dept].add(row.service)
-            elif facet == "no_contact":
-                if v["no_contact"]:
-                    counted[facet][True].add(row.service)
-            elif facet == "depth":
-                if v["depth"] is not None:
-                    counted[facet][v["depth"]].add(row.service)
-            else:
-                counted[facet][v[facet]].add(row.service)
+    if not f.active():
+        # No filter (most searches): every row counts everywhere. A service's rows repeat facet
+        # values, so the distinct (values, service) pairs are taken first and each is read once.
+        for service, rank, _v in rows:
+            known = best.get(service)
+            if known is None or rank < known:
+                best[service] = rank
+        for v, service in {(v, service) for service, _r, v in rows}:
+            for facet in FACETS:
+                value = _facet_value(facet, v)
+                if value is not None:
+                    counted[facet][value].add(service)
+    else:
+        for service, rank, v in rows:
+            values = _row_values(v)
+            if filter_matches(f, values) and (service not in best or rank < best[service]):
+                best[service] = rank
+            for facet in FACETS:
+                if not filter_matches(f, values, facet):
+                    continue
+                value = _facet_value(facet, v)
+                if value is not None:
+                    counted[facet][value].add(service)
     order = sorted(best, key=lambda s: (best[s], s))
     if not order:
         return Ranked([], _empty_facets())
@@ -266,16 +270,19 @@ def page_places(
     """
     if not keys:
         return {}, {}
+    chain = place_chain(place)
+    items = [k for k in keys if k > 0]
+    alone = [-k for k in keys if k <= 0]
+    if not chain and not alone and not f.active():
+        rows = conn.execute(_q(conn).plain_places, {"items": items, "max_places": MAX_PLACES})
+        return _collect_places(rows, chain)
     e = _t(SearchEntry)
     svc = _service_sql(e)
-    chain = place_chain(place)
     whens: list[Any] = [(e.c.division_code == code, i) for i, code in enumerate(chain)]
     if chain:
         prefix = division_prefix(chain[0])
         whens.append((e.c.division_code.like(prefix + "%"), len(chain)))
     rank = sa.case(*whens, else_=len(chain) + 1) if whens else sa.literal(0)
-    items = [k for k in keys if k > 0]
-    alone = [-k for k in keys if k <= 0]
     which = []
     if items:
         which.append(e.c.item_id.in_(items))
@@ -294,11 +301,16 @@ def page_places(
         .where(sa.or_(*which), *_sql_filters(f, e))
         .subquery()
     )
+    rows = conn.execute(
+        sa.select(ranked).where(ranked.c.rn <= MAX_PLACES).order_by(ranked.c.svc, ranked.c.rn)
+    )
+    return _collect_places(rows, chain)
+
+
+def _collect_places(rows: Any, chain: list[str]) -> tuple[dict[int, ServiceGroup], dict[int, Any]]:
     groups: dict[int, ServiceGroup] = {}
     first: dict[int, Any] = {}
-    for r in conn.execute(
-        sa.select(ranked).where(ranked.c.rn <= MAX_PLACES).order_by(ranked.c.svc, ranked.c.rn)
-    ):
+    for r in rows:
         key = int(r.svc)
         group = groups.setdefault(
             key, ServiceGroup(key=key, item_id=key if key > 0 else None, place_count=int(r.n))

@@ -29,6 +29,7 @@ from catalog.search.facet_keys import (
     facet_division_sql,
 )
 from catalog.search.sql import _chunks, _t
+from catalog.search.state import mark_changed
 from catalog.search.text import grams, normalize_text, pinyin_grams, pinyin_of
 from catalog.search_models import (
     FIELD_DEPARTMENT,
@@ -202,10 +203,12 @@ def reindex_entries(session: Session, entry_ids: Iterable[int], cache: TermCache
     mat = _t(Material)
     se = _t(SearchEntry)
     written = 0
+    removed = False
     for chunk in _chunks(ids, 500):
         indexed = [r[0] for r in conn.execute(sa.select(se.c.entry_id).where(se.c.entry_id.in_(chunk)))]
         if indexed:
             _delete_entry_rows(conn, indexed)
+            removed = True
         rows = conn.execute(
             sa.select(ent, dep.c.name.label("department_name"))
             .join(dep, dep.c.id == ent.c.department_id)
@@ -255,6 +258,8 @@ def reindex_entries(session: Session, entry_ids: Iterable[int], cache: TermCache
         if posting_rows:
             conn.execute(sa.insert(_t(SearchPosting)), posting_rows)
         written += len(entry_rows)
+    if written or removed:  # (a draft's edit reaches no search: no new token)
+        mark_changed(session)  # last: the token row stays locked until the commit
     return written
 
 
@@ -362,6 +367,7 @@ def rebuild_index(session: Session, progress: bool = False, batch: int = 5000) -
         bar.close()
     _rebuild_cells(conn)
     _drop_orphan_terms(conn)
+    mark_changed(session)  # last: the token row stays locked until the commit
     return written
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import math
 import re
 from dataclasses import dataclass, field
@@ -243,17 +244,41 @@ def _synonym_phrases(query: str) -> list[_Phrase]:
     return out[:MAX_SYNONYM_PHRASES]
 
 
+# The term lookups of the search running in this context: one search asks the same lookup several
+# times (a word in the phrase as typed, cut by the segmenter, with a synonym swapped...), and a lookup
+# restricted to some terms is answered from the same grams' unrestricted lookup when that was read.
+# Set for the length of one ``search`` call (one statement snapshot), never across calls.
+_LOOKUPS: contextvars.ContextVar[dict[Any, list[tuple[int, str, str, str]]] | None] = contextvars.ContextVar(
+    "search_term_lookups", default=None
+)
+
+
 def _candidate_terms(
     conn: sa.Connection, gram_set: set[str], need: int, within: set[int] | None = None
 ) -> list[tuple[int, str, str, str]]:
     if not gram_set:
         return []
-    params: dict[str, Any] = {"grams": sorted(gram_set), "need": need}
+    memo = _LOOKUPS.get()
+    grams = tuple(sorted(gram_set))
+    key: Any = (grams, need)
+    if memo is not None:
+        if key in memo:
+            rows = memo[key]
+            return rows if within is None else [r for r in rows if r[0] in within]
+        if within is not None:
+            key = (grams, need, tuple(sorted(within)))
+            if key in memo:
+                return memo[key]
+    params: dict[str, Any] = {"grams": list(grams), "need": need}
     if within is None:
-        rows = conn.execute(_q(conn).candidates, params)
+        found = [tuple(r) for r in conn.execute(_q(conn).candidates, params)]
     else:
-        rows = conn.execute(_q(conn).candidates_within, {**params, "within": sorted(within)})
-    return [tuple(r) for r in rows]
+        found = [
+            tuple(r) for r in conn.execute(_q(conn).candidates_within, {**params, "within": sorted(within)})
+        ]
+    if memo is not None:
+        memo[key] = found
+    return found
 
 
 def _word_score(word: str, text: str, pinyin: str, initials: str) -> int:
@@ -455,6 +480,24 @@ def search(
     the engine finds without it). ``group=True`` gives one result per service (basic item), each with
     where it can be done, ``place`` (a division code, the citizen's place) first.
     """
+    token = _LOOKUPS.set({})
+    try:
+        return _search(session, q, filters, page, limit, log_miss, use_aliases, group, place)
+    finally:
+        _LOOKUPS.reset(token)
+
+
+def _search(
+    session: Session,
+    q: str | None,
+    filters: SearchFilters | None,
+    page: int,
+    limit: int,
+    log_miss: bool,
+    use_aliases: bool,
+    group: bool,
+    place: str | None,
+) -> SearchResult:
     filters = filters or SearchFilters()
     page = min(max(int(page), 1), MAX_PAGE)
     limit = min(max(int(limit), 1), MAX_LIMIT)

@@ -124,6 +124,54 @@ class _Statements:
         )
         self.department_names = sa.select(dp.c.id, dp.c.name).where(_in_list(dp.c.id, "keys", sa.Integer, pg))
 
+        # Grouped search (catalog.search.grouping): the matched entries' (service, facet values), with
+        # the facet columns read as the cells read them (``serve``: a village as its town) or as stored.
+        svc = sa.func.coalesce(e.c.item_id, -e.c.entry_id)
+        raw_cols = (e.c.level, e.c.division_code, e.c.department_id, e.c.task_type, e.c.no_contact,
+                    e.c.depth_level)
+        cell_read = (e.c.level, div, facet_department_sql(e.c.department_id, e.c.level), e.c.task_type,
+                     e.c.no_contact, e.c.depth_level)
+        best = (
+            sa.select(p.c.entry_id, sa.func.min(p.c.field).label("fld"))
+            .where(_in_list(p.c.term_id, "ids", sa.Integer, pg), p.c.field != FIELD_NAME)
+            .group_by(p.c.entry_id)
+            .subquery()
+        )
+        self.grouped_names: dict[bool, Any] = {}
+        self.grouped_other: dict[bool, Any] = {}
+        for serve, cols in ((True, cell_read), (False, raw_cols)):
+            self.grouped_names[serve] = (
+                sa.select(svc, e.c.name_term_id, *cols)
+                .where(_in_list(e.c.name_term_id, "ids", sa.Integer, pg))
+                .distinct()
+            )
+            self.grouped_other[serve] = (
+                sa.select(svc, best.c.fld, e.c.name_len, e.c.name, *cols)
+                .join(best, best.c.entry_id == e.c.entry_id)
+                .where(sa.not_(_in_list(e.c.name_term_id, "ids", sa.Integer, pg)))
+                .distinct()
+            )
+        # The places of a page's services when there is no filter and no citizen's place (the
+        # commonest grouped search): at most ``MAX_PLACES`` per service, by level and code, and the count.
+        ranked = (
+            sa.select(
+                e,
+                svc.label("svc"),
+                sa.literal(0).label("near_rank"),
+                sa.func.row_number()
+                .over(partition_by=svc, order_by=(e.c.level, e.c.division_code, e.c.entry_id))
+                .label("rn"),
+                sa.func.count().over(partition_by=svc).label("n"),
+            )
+            .where(_in_list(e.c.item_id, "items", sa.Integer, pg))
+            .subquery()
+        )
+        self.plain_places = (
+            sa.select(ranked)
+            .where(ranked.c.rn <= sa.bindparam("max_places"))
+            .order_by(ranked.c.svc, ranked.c.rn)
+        )
+
 
 _STATEMENTS = {False: _Statements(postgresql=False), True: _Statements(postgresql=True)}
 

@@ -16,9 +16,9 @@ from sqlmodel import Session
 
 from catalog import entries as entry_services
 from catalog.search import aliases
-from catalog.search_models import SearchAlias
+from catalog.search_models import SearchAlias, SearchMiss
 from core.audit import AuditLog
-from core.auth import Role
+from core.auth import SYSTEM, Role
 from core.config import PROJECT_ROOT
 from core.db import Database
 from tests.conftest import make_settings
@@ -412,3 +412,62 @@ def test_administrator_maintains_the_list_of_services_handled_elsewhere(
     assert [a for a, _old, _new in audit_rows] == ["search.elsewhere_saved", "search.elsewhere_deleted"]
     assert audit_rows[0][2]["body"] == "泰州市公安局出入境管理支队"
     assert audit_rows[1][1]["name"] == "港澳通行证办理"
+
+
+# ---- the API's cache of answers (catalog.search.cache), keyed by the search state token ----------------
+
+
+def _token(app: Any) -> int | None:
+    from catalog.search import index_version
+
+    with app.extensions["gaogang.db"].session() as s:
+        return index_version(s.connection())
+
+
+def test_a_cached_answer_is_dropped_when_an_entry_leaves_the_index(
+    client: Any, world: dict[str, Any]
+) -> None:
+    from catalog.search_api import search_cache
+
+    args = {"q": "社会保障卡", "group": "none", "limit": 20}
+    first = client.get("/api/v1/search", query_string=args)
+    assert first.get_json()["total"] == 5
+    with client.application.app_context():
+        cache = search_cache()
+    hits = cache.hits
+    again = client.get("/api/v1/search", query_string=args)
+    assert cache.hits == hits + 1  # served from the cache, the same bytes
+    assert again.get_data() == first.get_data()
+    token = _token(client.application)
+    gone = first.get_json()["items"][0]
+    with client.application.extensions["gaogang.db"].session() as s:
+        entry = entry_services.get_entry_by_task_code(s, gone["task_code"])
+        entry_services.retire_entry(s, SYSTEM, entry.id, reason="职能调整")
+        s.commit()
+    assert _token(client.application) != token
+    after = client.get("/api/v1/search", query_string=args).get_json()
+    assert after["total"] == 4
+    assert gone["task_code"] not in {i["task_code"] for i in after["items"]}
+
+
+def test_searching_keeps_the_token_and_a_cached_miss_is_still_counted(
+    client: Any, world: dict[str, Any]
+) -> None:
+    token = _token(client.application)
+    for _ in range(3):
+        assert client.get("/api/v1/search?q=蜂蜜农场").get_json()["total"] == 0
+    assert _token(client.application) == token  # a search (and its logged miss) changes no answer
+    with client.application.extensions["gaogang.db"].session() as s:
+        count = s.execute(sa.select(SearchMiss.count).where(SearchMiss.query == "蜂蜜农场")).scalar()
+    assert count == 3  # once computed, twice from the cache
+
+
+def test_a_new_elsewhere_service_shows_on_a_cached_query(client: Any, world: dict[str, Any]) -> None:
+    from catalog.search.elsewhere import save_elsewhere
+
+    assert client.get("/api/v1/search?q=热气球驾驶").get_json()["elsewhere"] == []
+    with client.application.extensions["gaogang.db"].session() as s:
+        save_elsewhere(s, SYSTEM, {"name": "热气球驾驶执照", "words": "热气球", "body": "民航地区管理局"})
+        s.commit()
+    body = client.get("/api/v1/search?q=热气球驾驶").get_json()
+    assert [e["body"] for e in body["elsewhere"]] == ["民航地区管理局"]
