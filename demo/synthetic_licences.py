@@ -134,7 +134,10 @@ def synthetic_rows(
             else None,
             "area_code": "321203",
             "face": synthetic_face(lt, rng, "111" if lt.holder_code_type == "111" else "001"),
-            "serial": f"{year}{seed % 100:02d}{i + 1:09d}",
+            # The whole seed, not a part of it: two runs with different seeds never share a serial
+            # (seed % 100 made seeds 100 and 200 issue the same licences, so the second was refused
+            # as already issued). The fixed-width suffix keeps the concatenation unambiguous.
+            "serial": f"{year}{abs(seed)}{i + 1:09d}",
         }
         yield start_line + i, row
 
