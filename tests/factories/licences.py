@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from sqlmodel import Session
 
 from catalog.codes import id_check_char, make_uscc
@@ -130,3 +131,32 @@ def org_licence(session: Session, staff: Staff, seq: int = 1, **overrides: Any) 
     }
     data.update(overrides)
     return issuing.issue_licence(session, staff.actor, data)
+
+
+# ---- the licence API tests' world: two departments' clerks and an administrator (a fixture, imported
+# by the API, keys, statuses, types, authorisations and verify-path modules)
+
+
+@pytest.fixture
+def world(db: Any, app: Any) -> dict[str, Any]:
+    with db.transaction() as session:
+        make_types(session)
+        a = make_staff(session, "高港区行政审批局", "MB158001", "clerk_a")
+        b = make_staff(session, "高港区民政局", "01414003", "clerk_b")
+        _admin, admin_token = make_admin(session)
+    return {"a": a.token, "b": b.token, "admin": admin_token, "a_dept": a.department}
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def issue(client: Any, token: str, **overrides: Any) -> Any:
+    body: dict[str, Any] = {
+        "type_code": PERSON_TYPE,
+        "holder_name": "张三",
+        "holder_code": id_number(11),
+        "face": {"gender": "男", "work_type": "建筑电工"},
+    }
+    body.update(overrides)
+    return client.post("/api/v1/licences", json=body, headers=auth(token))

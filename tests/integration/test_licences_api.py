@@ -14,43 +14,21 @@ from core.audit import AuditLog
 from licenses import types as licence_types
 from licenses.models import Licence, LicenceOutbox, LicenceVerification
 from licenses.signing import KeyStore, b64d, b64e, make_token, new_claims
-from tests.factories.licences import (
+from tests.factories.licences import (  # noqa: F401  (fixture)
     ORG_TYPE,
     PERSON_TYPE,
+    auth,
     id_number,
+    issue,
     make_admin,
     make_staff,
     make_types,
     org_code,
+    world,
 )
 
 
-@pytest.fixture
-def world(db, app):
-    with db.transaction() as session:
-        make_types(session)
-        a = make_staff(session, "高港区行政审批局", "MB158001", "clerk_a")
-        b = make_staff(session, "高港区民政局", "01414003", "clerk_b")
-        _admin, admin_token = make_admin(session)
-    return {"a": a.token, "b": b.token, "admin": admin_token, "a_dept": a.department}
-
-
-def auth(token):
-    return {"Authorization": f"Bearer {token}"}
-
-
-def issue(client, token, **overrides):
-    body = {
-        "type_code": PERSON_TYPE,
-        "holder_name": "张三",
-        "holder_code": id_number(11),
-        "face": {"gender": "男", "work_type": "建筑电工"},
-    }
-    body.update(overrides)
-    return client.post("/api/v1/licences", json=body, headers=auth(token))
-
-
-def test_department_issues_and_lists_its_licences_masked(client, world):
+def test_department_issues_and_lists_its_licences_masked(client, world):  # noqa: F811
     r = issue(client, world["a"])
     assert r.status_code == 201, r.get_json()
     body = r.get_json()
@@ -75,7 +53,7 @@ def test_department_issues_and_lists_its_licences_masked(client, world):
         ({"valid_to": "2024-02-30"}, "valid_to"),
     ],
 )
-def test_bad_input_gets_a_clear_422_and_writes_nothing(client, world, db, overrides, field):
+def test_bad_input_gets_a_clear_422_and_writes_nothing(client, world, db, overrides, field):  # noqa: F811
     r = issue(client, world["a"], **overrides)
     assert r.status_code == 422
     body = r.get_json()
@@ -86,7 +64,7 @@ def test_bad_input_gets_a_clear_422_and_writes_nothing(client, world, db, overri
         assert session.exec(select(LicenceOutbox)).all() == []
 
 
-def test_org_licence_with_a_person_id_is_refused_with_the_reason(client, world):
+def test_org_licence_with_a_person_id_is_refused_with_the_reason(client, world):  # noqa: F811
     r = issue(
         client,
         world["a"],
@@ -99,7 +77,7 @@ def test_org_licence_with_a_person_id_is_refused_with_the_reason(client, world):
     assert "统一社会信用代码" in r.get_json()["details"]["holder_code"][0]
 
 
-def test_every_licence_endpoint_is_department_scoped(client, world):
+def test_every_licence_endpoint_is_department_scoped(client, world):  # noqa: F811
     lid = issue(client, world["a"]).get_json()["id"]
     b, anon = auth(world["b"]), {}
     for method, path, body in [
@@ -122,7 +100,7 @@ def test_every_licence_endpoint_is_department_scoped(client, world):
     assert issue(client, world["admin"]).status_code == 403  # administrators are not issuers
 
 
-def test_admin_sees_every_licence_masked_but_never_in_full(client, world):
+def test_admin_sees_every_licence_masked_but_never_in_full(client, world):  # noqa: F811
     lid = issue(client, world["a"]).get_json()["id"]
     admin = auth(world["admin"])
     assert client.get(f"/api/v1/licences/{lid}", headers=admin).get_json()["holder_code"].count("*") == 8
@@ -130,7 +108,7 @@ def test_admin_sees_every_licence_masked_but_never_in_full(client, world):
     assert client.get("/api/v1/licences", headers=admin).get_json()["total"] == 1
 
 
-def test_full_read_by_the_issuer_is_whole_and_audited(client, world, db):
+def test_full_read_by_the_issuer_is_whole_and_audited(client, world, db):  # noqa: F811
     lid = issue(client, world["a"]).get_json()["id"]
     body = client.get(f"/api/v1/licences/{lid}/full", headers=auth(world["a"])).get_json()
     assert body["holder_code"] == id_number(11)
@@ -139,7 +117,7 @@ def test_full_read_by_the_issuer_is_whole_and_audited(client, world, db):
         assert len(session.exec(select(AuditLog).where(AuditLog.action == "licence.read_full")).all()) == 1
 
 
-def test_amend_suspend_resume_revoke_through_the_api(client, world):
+def test_amend_suspend_resume_revoke_through_the_api(client, world):  # noqa: F811
     a = auth(world["a"])
     lid = issue(client, world["a"]).get_json()["id"]
     r = client.post(
@@ -168,11 +146,11 @@ def test_amend_suspend_resume_revoke_through_the_api(client, world):
     assert "已吊销" in r.get_json()["message"]
 
 
-def test_huge_ids_are_404_not_500(client, world):
+def test_huge_ids_are_404_not_500(client, world):  # noqa: F811
     assert client.get(f"/api/v1/licences/{2**63}", headers=auth(world["a"])).status_code == 404
 
 
-def test_verification_shows_valid_then_revoked_immediately(client, world):
+def test_verification_shows_valid_then_revoked_immediately(client, world):  # noqa: F811
     a = auth(world["a"])
     lid = issue(client, world["a"]).get_json()["id"]
     token = client.get(f"/api/v1/licences/{lid}/token", headers=a).get_json()["token"]
@@ -195,7 +173,7 @@ def test_verification_shows_valid_then_revoked_immediately(client, world):
     assert "吊销测试" not in page
 
 
-def test_verification_of_forged_truncated_and_foreign_tokens_says_why(client, world, tmp_path):
+def test_verification_of_forged_truncated_and_foreign_tokens_says_why(client, world, tmp_path):  # noqa: F811
     lid = issue(client, world["a"]).get_json()["id"]
     token = client.get(f"/api/v1/licences/{lid}/token", headers=auth(world["a"])).get_json()["token"]
     prefix, payload, sig = token.split(".")
@@ -233,7 +211,7 @@ def test_verification_of_forged_truncated_and_foreign_tokens_says_why(client, wo
         assert "证照无效" in page.get_data(as_text=True)
 
 
-def test_verification_is_audited(app, client, world, db):
+def test_verification_is_audited(app, client, world, db):  # noqa: F811
     lid = issue(client, world["a"]).get_json()["id"]
     token = client.get(f"/api/v1/licences/{lid}/token", headers=auth(world["a"])).get_json()["token"]
     client.get(f"/verify/{token}")
@@ -252,7 +230,7 @@ def test_verification_is_audited(app, client, world, db):
         assert "格式" in rows[1].reason
 
 
-def test_public_keys_and_status_lists_are_published(client, world):
+def test_public_keys_and_status_lists_are_published(client, world):  # noqa: F811
     a = auth(world["a"])
     lid = issue(client, world["a"]).get_json()["id"]
     client.get(f"/api/v1/licences/{lid}/token", headers=a)
@@ -270,7 +248,7 @@ def test_public_keys_and_status_lists_are_published(client, world):
     assert client.get("/licences/status/other.json").status_code == 404
 
 
-def test_licence_types_are_public_to_read_and_admin_only_to_change(client, world):
+def test_licence_types_are_public_to_read_and_admin_only_to_change(client, world):  # noqa: F811
     assert any(t["code"] == PERSON_TYPE for t in client.get("/api/v1/licence-types").get_json())
     new_type = {"code": "11100000000013338W099", "name": "测试证", "holder_code_type": "111"}
     assert client.post("/api/v1/licence-types", json=new_type, headers=auth(world["a"])).status_code == 403
@@ -296,7 +274,7 @@ def test_licence_types_are_public_to_read_and_admin_only_to_change(client, world
     assert client.get(f"/licences/types/{PERSON_TYPE}").status_code == 200
 
 
-def test_staff_pages_issue_show_qr_and_revoke(client, world):
+def test_staff_pages_issue_show_qr_and_revoke(client, world):  # noqa: F811
     r = client.post("/login", data={"username": "clerk_a", "password": "password-123"})
     assert r.status_code == 302
     assert client.get(f"/staff/licences/new?type_code={PERSON_TYPE}").status_code == 200
@@ -338,7 +316,7 @@ def test_staff_pages_issue_show_qr_and_revoke(client, world):
     assert "张三" not in export
 
 
-def test_staff_pages_redirect_anonymous_users_to_login(client, world):
+def test_staff_pages_redirect_anonymous_users_to_login(client, world):  # noqa: F811
     r = client.get("/staff/licences/")
     assert r.status_code == 302
     assert r.headers["Location"].startswith("/login")
@@ -360,7 +338,7 @@ def test_public_verification_is_rate_limited(db, tmp_path):
     assert other.status_code == 200
 
 
-def test_staff_pages_are_department_scoped(client, world):
+def test_staff_pages_are_department_scoped(client, world):  # noqa: F811
     lid = issue(client, world["a"]).get_json()["id"]
     client.post("/login", data={"username": "clerk_b", "password": "password-123"})
     for path in (
@@ -376,7 +354,7 @@ def test_staff_pages_are_department_scoped(client, world):
     assert "321203" not in client.get("/staff/licences/export.csv").get_data(as_text=True)
 
 
-def test_lookup_returns_valid_licences_to_an_allowed_department(client, world):
+def test_lookup_returns_valid_licences_to_an_allowed_department(client, world):  # noqa: F811
     issue(client, world["a"])
     authorisation = client.post(
         "/api/v1/licence-authorisations",
@@ -406,7 +384,7 @@ def test_lookup_returns_valid_licences_to_an_allowed_department(client, world):
     assert "holder_code" in bad.get_json()["details"]
 
 
-def test_administrators_maintain_licence_types_in_the_web_ui(client, world, db):
+def test_administrators_maintain_licence_types_in_the_web_ui(client, world, db):  # noqa: F811
     client.post("/login", data={"username": "clerk_a", "password": "password-123"})
     assert client.get("/staff/licence-types/new").status_code == 403
     client.post("/logout")
@@ -436,7 +414,7 @@ def test_administrators_maintain_licence_types_in_the_web_ui(client, world, db):
     assert "许可范围" in page
 
 
-def test_a_departments_first_key_verifies_at_once_in_a_running_process(client, world):
+def test_a_departments_first_key_verifies_at_once_in_a_running_process(client, world):  # noqa: F811
     lid_a = issue(client, world["a"]).get_json()["id"]
     token_a = client.get(f"/api/v1/licences/{lid_a}/token", headers=auth(world["a"])).get_json()["token"]
     assert client.get(f"/api/v1/licences/verify/{token_a}").get_json()["valid"] is True  # keys now cached
@@ -445,7 +423,7 @@ def test_a_departments_first_key_verifies_at_once_in_a_running_process(client, w
     assert client.get(f"/api/v1/licences/verify/{token_b}").get_json()["valid"] is True
 
 
-def test_staff_amend_page_makes_a_new_version(client, world):
+def test_staff_amend_page_makes_a_new_version(client, world):  # noqa: F811
     lid = issue(client, world["a"]).get_json()["id"]
     client.post("/login", data={"username": "clerk_a", "password": "password-123"})
     form = client.get(f"/staff/licences/{lid}/amend")

@@ -14,8 +14,7 @@ from core.types import utcnow
 from licenses import authorisations
 from licenses import types as licence_types
 from licenses.models import LicenceAuthorisation, LicenceUse
-from tests.factories.licences import ORG_TYPE, PERSON_TYPE, id_number
-from tests.integration.test_licences_api import auth, issue, world  # noqa: F401  (fixture)
+from tests.factories.licences import ORG_TYPE, PERSON_TYPE, auth, id_number, issue, world  # noqa: F401  (fixture)
 
 HOLDER = id_number(11)  # the holder test_licences_api.issue uses
 

@@ -25,8 +25,7 @@ from licenses.signing import (
     verify_document,
 )
 from tests.conftest import make_settings
-from tests.factories.licences import PERSON_TYPE, id_number
-from tests.integration.test_licences_api import auth, issue, world  # noqa: F401  (fixture)
+from tests.factories.licences import PERSON_TYPE, auth, id_number, issue, world  # noqa: F401  (fixture)
 
 
 def _keys(client):

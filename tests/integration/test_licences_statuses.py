@@ -19,8 +19,7 @@ from sqlmodel import select
 from licenses import queries
 from licenses import types as licence_types
 from licenses.models import ENDED_STATUSES, REASON_CATEGORIES, Licence, LicenceOutbox, LicenceStatus
-from tests.factories.licences import id_number
-from tests.integration.test_licences_api import auth, issue, world  # noqa: F401  (fixture)
+from tests.factories.licences import auth, id_number, issue, world  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "内部：举报人王某某提供线索"  # an internal reason that must never be public

@@ -20,8 +20,7 @@ from licenses import grants
 from licenses import types as licence_types
 from licenses.models import Licence, LicenceType
 from licenses.reference import load_reference_types, reference_faces
-from tests.factories.licences import PERSON_TYPE, id_number, org_code
-from tests.integration.test_licences_api import auth, world  # noqa: F401  (fixture)
+from tests.factories.licences import PERSON_TYPE, auth, id_number, org_code, world  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 EITHER_TYPE = "11100000000013338W901"  # a test code under a real authority code

@@ -14,7 +14,7 @@ from licenses import types as licence_types
 from licenses.models import Licence, LicenceVerification
 from licenses.verification_cache import TTL_SECONDS, FactsCache
 from licenses.verification_log import VerificationLog
-from tests.integration.test_licences_api import auth, issue, world  # noqa: F401  (fixture)
+from tests.factories.licences import auth, issue, world  # noqa: F401  (fixture)
 
 MARK = "batch-test"  # the kid of the log rows these tests write
 STATUS_LIST_MAX_AGE = 30  # licenses.api serves the status lists with this Cache-Control max-age

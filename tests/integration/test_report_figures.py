@@ -24,8 +24,8 @@ from reports import cases, metrics, services, snapshot, snapshot_compare
 from reports.models import Snapshot
 from tests.conftest import sign_in
 from tests.factories.licences import ORG_TYPE, PERSON_TYPE, make_staff, make_types, person_licence
+from tests.factories.reports import YEAR, backdate, build_world, case_rows, csv_text, import_csv
 from tests.factories.sync import RegistryProcess, emptied_client, running_registry
-from tests.integration.test_reports import YEAR, backdate, build_world, case_rows, csv_text, import_csv
 from workers.registry_client import RegistryClient
 
 

@@ -27,7 +27,7 @@ from reports import annual_report, cases, entered_figures, narratives, report_do
 from reports.models import EnteredFigure, NarrativeBlock
 from tests.conftest import sign_in
 from tests.factories.catalog import make_user
-from tests.integration.test_reports import YEAR, backdate, build_world
+from tests.factories.reports import YEAR, backdate, build_world
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 FIGURES_2018 = DATA / "gaogang_2018_report_figures.csv"

@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from core.auth import SYSTEM
 from reports import annual_report, services, snapshot
-from tests.integration.test_reports import YEAR, backdate, build_world
+from tests.factories.reports import YEAR, backdate, build_world
 
 
 @pytest.fixture

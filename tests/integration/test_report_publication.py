@@ -16,7 +16,7 @@ from core import users
 from core.auth import SYSTEM, Role
 from reports import annual_report, metrics, snapshot
 from tests.conftest import sign_in
-from tests.integration.test_reports import YEAR, backdate, build_world, case_rows, csv_text, import_csv
+from tests.factories.reports import YEAR, backdate, build_world, case_rows, csv_text, import_csv
 
 INTERNAL_MARKERS = ("缺少数据", "缺少的数据", "快照后的数据变动", "指标定义", "快照哈希", "管理员尚未填报")
 

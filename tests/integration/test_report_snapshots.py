@@ -18,7 +18,7 @@ from core.types import CHINA_TZ, utcnow
 from reports import annual_report, services, snapshot
 from tests.conftest import sign_in
 from tests.factories.licences import make_staff, make_types, person_licence
-from tests.integration.test_reports import YEAR, backdate, build_world, case_rows, csv_text, import_csv
+from tests.factories.reports import YEAR, backdate, build_world, case_rows, csv_text, import_csv
 
 EMPTY = {
     f"{g}|{c}": 0 for g in ("review", "direct", "after") for c in ("upheld", "corrected", "other", "pending")
