@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -238,3 +239,73 @@ def emptied_client(registry: RegistryProcess) -> Iterator[RegistryClient]:
     yield c
     c.reset()
     c.close()
+
+
+# ---- a real Celery worker process for the worker suites (sync faults, fault state machine, case warnings)
+
+CELERY = str(Path(sys.executable).parent / "celery")
+BATCH = 100
+
+
+def redis_base() -> str:
+    """The test Redis server's URL without its database number."""
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    return url.rsplit("/", 1)[0] if url.count("/") > 2 else url
+
+
+class Worker:
+    """``celery worker -B`` on the sync and default queues, in its own process group."""
+
+    def __init__(self, tmp: Path, database_url: str, redis_url: str, registry_url: str,
+                 concurrency: int = 2) -> None:
+        self.tmp, self.database_url, self.redis_url = tmp, database_url, redis_url
+        self.registry_url, self.concurrency = registry_url, concurrency
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = tmp / "worker.log"
+
+    def start(self) -> Worker:
+        env = {**os.environ, "DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url,
+               "CITY_REGISTRY_URL": self.registry_url, "CITY_REGISTRY_KEY": KEY,
+               "SYNC_BATCH_SIZE": str(BATCH), "INSTANCE_DIR": str(self.tmp),
+               "PYTHONPATH": str(ROOT)}
+        schedule = self.tmp / f"beat-{time.monotonic_ns()}"
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [CELERY, "-A", "tests.worker.sync_worker_app", "worker", "-B", "-Q", "default,sync", "-c",
+                 str(self.concurrency), "--loglevel", "INFO", "-s", str(schedule), "--without-gossip",
+                 "--without-mingle"],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        # Generous: on a loaded machine start-up takes tens of seconds. A worker that is not ready in
+        # time is killed: left running, it went on consuming the next run's messages from the same Redis
+        # database and sending them to a registry nobody checks.
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            with self.log.open("rb") as fh:
+                fh.seek(offset)
+                if b" ready." in fh.read():
+                    return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        self.kill()
+        raise RuntimeError(f"worker not ready: {self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process, pool children and beat) at once."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        self.proc = None

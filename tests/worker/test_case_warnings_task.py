@@ -23,7 +23,7 @@ from core.db import Database
 from reports import cases
 from tests.conftest import _ensure_pg_database, pg_test_url, redis_db, reset_and_migrate_pg
 from tests.factories.catalog import make_department, published_entry
-from tests.worker.test_sync_faults import Worker, _redis_base
+from tests.factories.sync import Worker, redis_base
 
 pytestmark = pytest.mark.worker
 
@@ -35,7 +35,7 @@ def env(tmp_path: Path) -> Iterator[tuple[Database, Settings]]:
     _ensure_pg_database(url_text)
     reset_and_migrate_pg(url_text)
     db = Database(url_text)
-    redis_url = f"{_redis_base()}/{redis_db(6)}"
+    redis_url = f"{redis_base()}/{redis_db(6)}"
     redis.Redis.from_url(redis_url).flushdb()
     # No registry is needed: the worker's sweep finds no outbox rows.
     worker = Worker(tmp_path, url_text, redis_url, "http://127.0.0.1:9").start()

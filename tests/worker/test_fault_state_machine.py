@@ -59,9 +59,16 @@ from demo import synthetic_licences
 from licenses import bulk, issuing, sync, sync_admin
 from licenses.models import Licence
 from tests.conftest import _ensure_pg_database, pg_test_url, reset_and_migrate_pg
-from tests.factories.sync import KEY, Issuer, RegistryProcess, free_port, make_issuer, registry_licences
+from tests.factories.sync import (
+    KEY,
+    Issuer,
+    RegistryProcess,
+    Worker,
+    free_port,
+    make_issuer,
+    registry_licences,
+)
 from tests.worker.fault_env import RedisProcess, Tally, applied_twice, district_truth, outbox_rows
-from tests.worker.test_sync_faults import Worker
 from webapp.tasks import make_scheduler
 from workers.registry_client import RegistryClient
 
