@@ -71,6 +71,23 @@ end
 """
 
 
+def district_catalogue(url: str, *, pg: bool) -> int:
+    """A fresh migrated database (PostgreSQL: dropped and recreated) holding the district-scale
+    synthetic catalogue, indexed; returns the number of entries."""
+    if pg:
+        _ensure_pg_database(url)
+        reset_and_migrate_pg(url)
+    else:
+        migrate(url)
+    db = Database(url)
+    with db.transaction() as session:
+        n = search_synth.generate(session, "district")
+    with db.transaction() as session:
+        rebuild_index(session)
+    db.engine.dispose()
+    return n
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -118,19 +135,8 @@ def main() -> None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
 
     tmp = Path(tempfile.mkdtemp(prefix="search_http_"))
-    if args.pg:
-        url = args.pg
-        _ensure_pg_database(url)
-        reset_and_migrate_pg(url)
-    else:
-        url = f"sqlite:///{tmp / 'district.db'}"
-        migrate(url)
-    db = Database(url)
-    with db.transaction() as session:
-        n = search_synth.generate(session, "district")
-    with db.transaction() as session:
-        rebuild_index(session)
-    db.engine.dispose()
+    url = args.pg or f"sqlite:///{tmp / 'district.db'}"
+    n = district_catalogue(url, pg=bool(args.pg))
 
     port = free_port()
     env = dict(

@@ -37,23 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def prepare(url: str, pg: bool) -> int:
     sys.path.insert(0, str(ROOT))
-    from benchmarks import search_synth
-    from catalog.search import rebuild_index
-    from core.db import Database
-    from tests.conftest import _ensure_pg_database, migrate, reset_and_migrate_pg
+    from benchmarks.search_http import district_catalogue
 
-    if pg:
-        _ensure_pg_database(url)
-        reset_and_migrate_pg(url)
-    else:
-        migrate(url)
-    db = Database(url)
-    with db.transaction() as session:
-        n = search_synth.generate(session, "district")
-    with db.transaction() as session:
-        rebuild_index(session)
-    db.engine.dispose()
-    return n
+    return district_catalogue(url, pg=pg)
 
 
 def child(args: argparse.Namespace) -> None:
