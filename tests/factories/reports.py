@@ -16,8 +16,10 @@ from catalog import services as catalog
 from catalog.codes import make_uscc
 from catalog.divisions import load_divisions_csv
 from catalog.models import ImplementationEntry
-from core.auth import SYSTEM, Principal
+from core import users
+from core.auth import SYSTEM, Principal, Role
 from reports import services
+from tests.conftest import sign_in
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 YEAR = 2025
@@ -163,3 +165,17 @@ def case_rows(world: dict[str, Any]) -> list[str]:
         f"{e2},2025-01,30,0,30,29",
         f"{e3},2025-03,7,7,7,7",
     ]
+
+
+def signed_in_admin(client: Any, session: Session, username: str) -> Any:
+    """``client`` signed in as a new administrator named ``username`` (the report pages' tests)."""
+    user = users.create_user(
+        session,
+        SYSTEM,
+        users.NewUser(
+            username=username, password="a-long-password-1", display_name="管理员", role=Role.ADMIN
+        ),
+    )[0]
+    session.flush()
+    sign_in(client, user.id)
+    return client

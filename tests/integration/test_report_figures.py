@@ -15,16 +15,22 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
-from core import users
-from core.auth import SYSTEM, Role
+from core.auth import SYSTEM
 from core.types import CHINA_TZ, utcnow
 from licenses import issuing, sync
 from licenses import types as licence_types
 from reports import cases, metrics, services, snapshot, snapshot_compare
 from reports.models import Snapshot
-from tests.conftest import sign_in
 from tests.factories.licences import ORG_TYPE, PERSON_TYPE, make_staff, make_types, person_licence
-from tests.factories.reports import YEAR, backdate, build_world, case_rows, csv_text, import_csv
+from tests.factories.reports import (
+    YEAR,
+    backdate,
+    build_world,
+    case_rows,
+    csv_text,
+    import_csv,
+    signed_in_admin,
+)
 from tests.factories.sync import RegistryProcess, emptied_client, running_registry
 from workers.registry_client import RegistryClient
 
@@ -144,16 +150,7 @@ def test_cumulative_cases_add_up_the_years_on_both_databases(any_session: Sessio
 
 @pytest.fixture
 def admin_client(client: Any, session: Session) -> Any:
-    user = users.create_user(
-        session,
-        SYSTEM,
-        users.NewUser(
-            username="fig_admin", password="a-long-password-1", display_name="管理员", role=Role.ADMIN
-        ),
-    )[0]
-    session.flush()
-    sign_in(client, user.id)
-    return client
+    return signed_in_admin(client, session, "fig_admin")
 
 
 def test_dashboard_shows_cumulative_figures_beside_the_yearly_ones(

@@ -11,14 +11,20 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
-from core import users
-from core.auth import SYSTEM, Role
+from core.auth import SYSTEM
 from core.errors import Invalid
 from core.types import CHINA_TZ, utcnow
 from reports import annual_report, services, snapshot
-from tests.conftest import sign_in
 from tests.factories.licences import make_staff, make_types, person_licence
-from tests.factories.reports import YEAR, backdate, build_world, case_rows, csv_text, import_csv
+from tests.factories.reports import (
+    YEAR,
+    backdate,
+    build_world,
+    case_rows,
+    csv_text,
+    import_csv,
+    signed_in_admin,
+)
 
 EMPTY = {
     f"{g}|{c}": 0 for g in ("review", "direct", "after") for c in ("upheld", "corrected", "other", "pending")
@@ -31,16 +37,7 @@ def this_year() -> int:
 
 @pytest.fixture
 def admin_client(client: Any, session: Session) -> Any:
-    user = users.create_user(
-        session,
-        SYSTEM,
-        users.NewUser(
-            username="snap_admin", password="a-long-password-1", display_name="管理员", role=Role.ADMIN
-        ),
-    )[0]
-    session.flush()
-    sign_in(client, user.id)
-    return client
+    return signed_in_admin(client, session, "snap_admin")
 
 
 def test_latest_year_with_data_counts_cases_licences_and_template_tables(session: Session) -> None:

@@ -32,6 +32,7 @@ from tests.factories.reports import (
     case_rows,
     csv_text,
     import_csv,
+    signed_in_admin,
 )
 
 
@@ -297,16 +298,7 @@ def test_unpublished_bundle_is_not_public(session: Session, world: dict[str, Any
 
 @pytest.fixture
 def admin_client(client: Any, session: Session) -> Any:
-    user = users.create_user(
-        session,
-        SYSTEM,
-        users.NewUser(
-            username="report_admin", password="a-long-password-1", display_name="管理员", role=Role.ADMIN
-        ),
-    )[0]
-    session.flush()
-    sign_in(client, user.id)
-    return client
+    return signed_in_admin(client, session, "report_admin")
 
 
 def test_dashboard_is_for_administrators_only(client: Any, session: Session, world: dict[str, Any]) -> None:
