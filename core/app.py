@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import threading
 import time
 from datetime import timedelta
 from typing import Any
@@ -44,6 +45,47 @@ class GovApi(Api):  # type: ignore[misc]  # flask-smorest ships no types, so Api
     """flask-smorest Api whose HTTP errors use the project's {"code", "message", "details"} shape."""
 
     ERROR_SCHEMA = ErrorSchema  # what the OpenAPI document says every error response looks like
+
+    # Documenting a blueprint (flask-smorest deep-copies each view's doc and resolves its schemas) was
+    # two thirds of create_app's time, paid by every process at start and by every test's app, while
+    # the document is read only by /api/openapi.json, /api/docs, `flask openapi` and contract tests.
+    # So blueprints are registered as routes at once and documented, in registration order, the first
+    # time anything reads ``spec``; the document is the same, built once per app.
+    def __init__(self, app: Flask | None = None, **kwargs: Any) -> None:
+        self._undocumented: list[tuple[Any, str, Any]] = []
+        self._documenting = threading.Lock()
+        self._documenting_thread: int | None = None
+        self._spec: Any = None
+        super().__init__(app, **kwargs)
+
+    @property
+    def spec(self) -> Any:
+        # The thread that is documenting reads the document as it stands (flask-smorest's callbacks
+        # read ``api.spec`` mid-blueprint); any other thread waits for the whole of it.
+        if self._undocumented and self._documenting_thread != threading.get_ident():
+            self._document_pending()
+        return self._spec
+
+    @spec.setter
+    def spec(self, value: Any) -> None:
+        self._spec = value
+
+    def _document_pending(self) -> None:
+        with self._documenting:
+            self._documenting_thread = threading.get_ident()
+            try:
+                while self._undocumented:
+                    blp, name, parameters = self._undocumented.pop(0)
+                    blp.register_views_in_doc(self, self._app, self._spec, name=name, parameters=parameters)
+                    self._spec.tag({"name": name, "description": blp.description})
+            finally:
+                self._documenting_thread = None
+
+    def register_blueprint(self, blp: Any, *, parameters: Any = None, **options: Any) -> None:
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+        self._undocumented.append((blp, name, parameters))
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         status = error.code or 500

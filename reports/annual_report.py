@@ -456,24 +456,33 @@ def _docx_table(doc: Any, table: Table) -> None:
     grid = table.grid()
     out = doc.add_table(rows=len(grid), cols=table.columns)
     out.style = "Table Grid"
+    # Every slot's cell taken once, before any merge: python-docx's ``Table.cell`` rebuilds the
+    # whole layout grid on each call, which made a template table of ~700 slots cost ~0.6 s. A merge
+    # changes only the slots it covers, so the cells of the other slots stay valid; each cell is
+    # filled at its top-left slot first and merged afterwards (the covered slots are empty, so the
+    # merge moves no content).
+    slots = [row.cells for row in out.rows]
+    merges: list[tuple[int, int, int, int]] = []
     taken: set[tuple[int, int]] = set()
     for r, row in enumerate(table.head + table.body):
         c = 0
         for cell in row:
             while (r, c) in taken:
                 c += 1
-            target = out.cell(r, c)
-            if cell.colspan > 1 or cell.rowspan > 1:
-                target = target.merge(out.cell(r + cell.rowspan - 1, c + cell.colspan - 1))
+            target = slots[r][c]
             target.text = cell.text
             for para in target.paragraphs:
                 for run in para.runs:
                     run.font.size = Pt(table.font_size)
                     run.font.bold = cell.header or None
+            if cell.colspan > 1 or cell.rowspan > 1:
+                merges.append((r, c, r + cell.rowspan - 1, c + cell.colspan - 1))
             for dr in range(cell.rowspan):
                 for dc in range(cell.colspan):
                     taken.add((r + dr, c + dc))
             c += cell.colspan
+    for r, c, last_r, last_c in merges:
+        slots[r][c].merge(slots[last_r][last_c])
     _fit_table(out, column_widths(grid[0], grid[1:]))
 
 

@@ -4,6 +4,7 @@ on it (figures, forms, layout, publication, snapshots)."""
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from catalog.divisions import load_divisions_csv
 from catalog.models import ImplementationEntry
 from core import users
 from core.auth import SYSTEM, Principal, Role
-from reports import services
+from reports import annual_report, services
 from tests.conftest import sign_in
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -179,3 +180,25 @@ def signed_in_admin(client: Any, session: Session, username: str) -> Any:
     session.flush()
     sign_in(client, user.id)
     return client
+
+
+def published_texts(report: annual_report.Report) -> dict[str, str]:
+    """The text of each published format (Markdown, HTML, DOCX with its tables and footers), for
+    asserting that something internal never reaches the public."""
+    from docx import Document
+
+    doc = Document(io.BytesIO(annual_report.render_docx(report)))
+    seen: set[int] = set()
+    cells = []
+    for t in doc.tables:
+        for row in t.rows:
+            for c in row.cells:
+                if id(c._tc) not in seen:  # a merged cell appears once per grid slot
+                    seen.add(id(c._tc))
+                    cells.append(c.text)
+    footers = [p.text for s in doc.sections for p in s.footer.paragraphs]
+    return {
+        "md": annual_report.render_markdown(report),
+        "html": annual_report.render_html(report),
+        "docx": "\n".join([p.text for p in doc.paragraphs] + cells + footers),
+    }

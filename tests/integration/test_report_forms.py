@@ -27,7 +27,7 @@ from reports import annual_report, cases, entered_figures, narratives, report_do
 from reports.models import EnteredFigure, NarrativeBlock
 from tests.conftest import sign_in
 from tests.factories.catalog import make_user
-from tests.factories.reports import YEAR, backdate, build_world
+from tests.factories.reports import YEAR, backdate, build_world, published_texts
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 FIGURES_2018 = DATA / "gaogang_2018_report_figures.csv"
@@ -71,25 +71,6 @@ PRINTED_2018 = {
     "problems_listed": "3个",
     "improvements_listed": "3项",
 }
-
-
-def published_texts(report: annual_report.Report) -> dict[str, str]:
-    from docx import Document
-
-    doc = Document(io.BytesIO(annual_report.render_docx(report)))
-    seen: set[int] = set()
-    cells = []
-    for t in doc.tables:
-        for row in t.rows:
-            for c in row.cells:
-                if id(c._tc) not in seen:  # a merged cell appears once per grid slot
-                    seen.add(id(c._tc))
-                    cells.append(c.text)
-    return {
-        "md": annual_report.render_markdown(report),
-        "html": annual_report.render_html(report),
-        "docx": "\n".join([p.text for p in doc.paragraphs] + cells),
-    }
 
 
 @pytest.fixture
@@ -501,10 +482,12 @@ def test_cross_year_checks_warn_on_the_report_page_not_in_the_published_text(
     ]
     assert [w.message for w in report.cross_year] == expected
     page = admin_client.get(f"/admin/reports/{YEAR}").get_data(as_text=True)
+    internal = annual_report.render_internal_markdown(report)
+    published = published_texts(report).values()
     for message in expected:
         assert message in page
-        assert message in annual_report.render_internal_markdown(report)
-        assert all(message not in t for t in published_texts(report).values())
+        assert message in internal
+        assert all(message not in t for t in published)
 
 
 def test_the_2018_form_refuses_a_2021_block_and_the_2021_form_a_2008_block(session: Session) -> None:

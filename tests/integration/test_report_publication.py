@@ -5,7 +5,6 @@ appendix that only administrators can open.
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +15,15 @@ from core import users
 from core.auth import SYSTEM, Role
 from reports import annual_report, metrics, snapshot
 from tests.conftest import sign_in
-from tests.factories.reports import YEAR, backdate, build_world, case_rows, csv_text, import_csv
+from tests.factories.reports import (
+    YEAR,
+    backdate,
+    build_world,
+    case_rows,
+    csv_text,
+    import_csv,
+    published_texts,
+)
 
 INTERNAL_MARKERS = ("缺少数据", "缺少的数据", "快照后的数据变动", "指标定义", "快照哈希", "管理员尚未填报")
 
@@ -35,28 +42,12 @@ def changed_report(session: Session) -> tuple[annual_report.Report, dict[str, An
     return report, world
 
 
-def _published_texts(report: annual_report.Report) -> dict[str, str]:
-    from docx import Document
-
-    doc = Document(io.BytesIO(annual_report.render_docx(report)))
-    docx_text = "\n".join(
-        [p.text for p in doc.paragraphs]
-        + [c.text for t in doc.tables for row in t.rows for c in row.cells]
-        + [p.text for s in doc.sections for p in s.footer.paragraphs]
-    )
-    return {
-        "md": annual_report.render_markdown(report),
-        "html": annual_report.render_html(report),
-        "docx": docx_text,
-    }
-
-
 def test_published_report_holds_no_internal_section_hash_or_definition(
     changed_report: tuple[annual_report.Report, dict[str, Any]],
 ) -> None:
     report, _world = changed_report
     formula = metrics.DEFINITIONS[0].formula
-    for fmt, text in _published_texts(report).items():
+    for fmt, text in published_texts(report).items():
         assert report.hash not in text, fmt
         assert report.hash[:16] not in text, fmt
         for marker in INTERNAL_MARKERS:
