@@ -8,7 +8,7 @@ import tempfile
 import threading
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from flask import Flask, g, jsonify, request
@@ -17,7 +17,7 @@ from flask_smorest import Api
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, Rule
 
 from core import input_guard, web
 from core.config import Settings
@@ -135,6 +135,34 @@ class SessionCookies(SecureCookieSessionInterface):
         return built[1]
 
 
+class BuilderCachingRule(Rule):
+    """Werkzeug's Rule, whose URL builders are compiled once per process instead of once per app.
+
+    Binding a rule compiles two builder functions from a generated syntax tree; the platform has ~180
+    rules, so that was most of what create_app still cost after the OpenAPI document became lazy, and
+    the tests build hundreds of apps. A builder is a pure function of the rule's trace, the
+    defaults it resolves to constants and whether unknown arguments are appended (everything else it
+    reads from the bound rule at call time), so equal inputs share one compiled function. Should a
+    later werkzeug change these internals, the rule compiles as before."""
+
+    _builders: ClassVar[dict[tuple[Any, ...], Any]] = {}
+
+    def _compile_builder(self, append_unknown: bool = True) -> Any:
+        try:
+            defaults = self.defaults or {}
+            constants = tuple(
+                (name, self._converters[name].to_url(value))
+                for name, value in defaults.items() if name in self._converters
+            )
+            key = (self.rule, tuple(self._trace), tuple(str(k) for k in defaults), constants, append_unknown)
+        except (AttributeError, TypeError):
+            return super()._compile_builder(append_unknown)
+        built = self._builders.get(key)
+        if built is None:
+            built = self._builders[key] = super()._compile_builder(append_unknown)
+        return built
+
+
 class IdConverter(IntegerConverter):
     """The ``int`` converter of every route: ids are 1..MAX_DB_ID, so a larger one is a 404 at
     routing (and the OpenAPI document says so) instead of a per-view check or a database overflow."""
@@ -154,6 +182,7 @@ def build_app(settings: Settings | None = None, database: Database | None = None
     settings.require_city_registry_key()  # fail at start, naming the variable, not at the first sync
     configure_logging("web")
     app = Flask(__name__, template_folder="templates", static_folder="static")
+    app.url_rule_class = BuilderCachingRule
     if settings.trusted_proxies:
         # Only as many X-Forwarded-* hops as there are proxies we run: more would let any client
         # choose its own address (and its own rate-limit bucket).
