@@ -27,6 +27,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from city_registry import sums
+
 SCHEME = "md5-sum64"
 MAX_NODES = 1000  # nodes per request
 MAX_RECORDS = 50_000  # records per listing request
@@ -42,6 +44,16 @@ def row_hash(identifier: str, revision: int, status: str) -> int:
     """First 64 bits of MD5(identifier|revision|status) as a signed integer (PostgreSQL's bigint)."""
     v = int(hashlib.md5(f"{identifier}|{revision}|{status}".encode()).hexdigest()[:16], 16)  # noqa: S324
     return v - _MOD if v >= 1 << 63 else v
+
+
+def halves(identifier: str, revision: int, status: str) -> tuple[int, int]:
+    """The row hash as unsigned 32-bit halves (high, low), the form the day sums add up."""
+    u = row_hash(identifier, revision, status) % _MOD
+    return u >> 32, u & 0xFFFFFFFF
+
+
+def digest_of_halves(hi: Any, lo: Any) -> str:
+    return f"{((int(hi or 0) << 32) + int(lo or 0)) % _MOD:016x}"
 
 
 def bucket_of(licence_key: str) -> str:
@@ -72,6 +84,10 @@ def install_sqlite_functions(dbapi_conn: sqlite3.Connection) -> None:
     dbapi_conn.create_function("gg_md5", 1, lambda s: None if s is None else bucket_of(s), deterministic=True)
     dbapi_conn.create_function(
         "gg_h64", 3, lambda i, r, s: None if i is None else row_hash(i, r, s), deterministic=True)
+    dbapi_conn.create_function("gg_hi", 3, lambda i, r, s: None if i is None else halves(i, r, s)[0],
+                               deterministic=True)
+    dbapi_conn.create_function("gg_lo", 3, lambda i, r, s: None if i is None else halves(i, r, s)[1],
+                               deterministic=True)
     dbapi_conn.create_aggregate("gg_sum64", 1, _Sum64)  # type: ignore[arg-type]  # typeshed's protocol
 
 
@@ -169,42 +185,114 @@ def children_sql(node: Node, table: str, dialect: Dialect, *, day_col: str, key_
     return sql, params
 
 
+def _days_where(nodes: list[Node], day_col: str) -> tuple[str, dict[str, Any]]:
+    days = sorted({(str(n.issuer_code), n.day) for n in nodes})
+    params: dict[str, Any] = {}
+    terms = []
+    for i, (issuer, day) in enumerate(days):
+        terms.append(f"(issuer_code = :i{i} AND {day_col} = :d{i})")
+        params[f"i{i}"], params[f"d{i}"] = issuer, day
+    return " OR ".join(terms), params
+
+
 class RegistryTree:
-    """The registry's digest tree over ``registry_licence``."""
+    """The registry's digest tree over ``registry_licence``.
+
+    Levels above the day (root, issuer, year, month) are added up from the day sums the database
+    keeps (city_registry.sums), read once per request; the day and bucket levels aggregate the
+    records of the requested days only, one grouped query per level in the request.
+    """
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.dialect = Dialect(engine.dialect.name)
         self._hash = self.dialect.row_hash("identifier", "revision", "status")
 
+    def _fold(self) -> None:
+        with self.engine.begin() as conn:
+            if self.dialect.pg:  # one fold at a time; the others find it done
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(1603002)")
+            sums.fold(conn)
+
+    @staticmethod
+    def _upper(node: Node, days: dict[tuple[str, str], tuple[int, int, int]]) -> list[dict[str, Any]]:
+        step = 0 if node.issuer_code is None else DAY_STEPS[[0, 4, 7].index(len(node.day))]
+        acc: dict[str, list[int]] = {}
+        for (issuer, day), (n, hi, lo) in days.items():
+            if node.issuer_code is not None and (issuer != node.issuer_code or not day.startswith(node.day)):
+                continue
+            a = acc.setdefault(issuer if step == 0 else day[:step], [0, 0, 0])
+            a[0] += n
+            a[1] += hi
+            a[2] += lo
+        return [{"key": k, "count": n, "digest": digest_of_halves(hi, lo)}
+                for k, (n, hi, lo) in sorted(acc.items())]
+
     def children(self, nodes: list[Node]) -> list[dict[str, Any]]:
-        out = []
+        upper = [n for n in nodes if len(n.day) < 10]
+        out: dict[int, list[dict[str, Any]]] = {}
+        if upper:
+            self._fold()
         with self.engine.connect() as conn:
-            for node in nodes:
-                sql, params = children_sql(node, "registry_licence", self.dialect, day_col="issue_day",
-                                           key_col="licence_key", hash_sql=self._hash)
-                rows = conn.execute(sa.text(sql), params)
-                out.append({"node": node.as_dict(), "children": [
-                    {"key": k, "count": int(n), "digest": digest_of(s)} for k, n, s in rows]})
-        return out
+            if upper:
+                issuers = None if any(n.issuer_code is None for n in upper) else sorted(
+                    {str(n.issuer_code) for n in upper})
+                days = sums.day_sums(conn, issuers)
+            by_len: dict[int, list[int]] = {}
+            for i, node in enumerate(nodes):
+                if len(node.day) < 10:
+                    out[i] = self._upper(node, days)
+                else:
+                    by_len.setdefault(len(node.bucket), []).append(i)
+            bucket_sql = self.dialect.bucket("licence_key")
+            for length, idx in by_len.items():
+                where, params = _days_where([nodes[i] for i in idx], "issue_day")
+                key = f"substr({bucket_sql}, 1, {length + 1})"
+                found: dict[tuple[str, str], list[tuple[str, int, Any]]] = {}
+                for issuer, day, k, n, s in conn.execute(sa.text(
+                        f"SELECT issuer_code, issue_day, {key}, count(*), {self.dialect.sum64(self._hash)} "  # noqa: S608
+                        f"FROM registry_licence WHERE {where} GROUP BY issuer_code, issue_day, {key} "
+                        "ORDER BY 3"), params):
+                    found.setdefault((issuer, day), []).append((k, int(n), s))
+                for i in idx:
+                    node = nodes[i]
+                    out[i] = [{"key": k, "count": n, "digest": digest_of(s)}
+                              for k, n, s in found.get((str(node.issuer_code), node.day), [])
+                              if k.startswith(node.bucket)]
+        return [{"node": node.as_dict(), "children": out[i]} for i, node in enumerate(nodes)]
 
     def records(self, nodes: list[Node]) -> list[dict[str, Any]] | None:
         """The records of each node; None when they add up to more than MAX_RECORDS."""
         bucket_sql = self.dialect.bucket("licence_key")
-        filters = [node_filter(node, "issue_day", bucket_sql) for node in nodes]
+        cols = f"licence_key, identifier, revision, status, issue_day, issuer_code, {bucket_sql}"
+        listed: list[list[dict[str, Any]]] = [[] for _ in nodes]
+        total = 0
         with self.engine.connect() as conn:
-            total = 0
-            for where, params in filters:
+            upper = [i for i, n in enumerate(nodes) if len(n.day) < 10]
+            low = [i for i, n in enumerate(nodes) if len(n.day) == 10]
+            for i in upper:  # a small issuer or month (at most a leaf's worth of records, as a rule)
+                where, params = node_filter(nodes[i], "issue_day", bucket_sql)
                 total += conn.execute(sa.text(
                     f"SELECT count(*) FROM registry_licence WHERE {where}"), params).scalar_one()  # noqa: S608
-            if total > MAX_RECORDS:
-                return None
-            out = []
-            for node, (where, params) in zip(nodes, filters, strict=True):
-                rows = conn.execute(sa.text(
-                    "SELECT licence_key, identifier, revision, status, issue_day "  # noqa: S608
-                    f"FROM registry_licence WHERE {where} ORDER BY licence_key"), params)
-                out.append({"node": node.as_dict(), "records": [
-                    {"licence_key": k, "identifier": i, "revision": r, "status": s, "day": d}
-                    for k, i, r, s, d in rows]})
-        return out
+                if total > MAX_RECORDS:
+                    return None
+                listed[i] = [_record(r) for r in conn.execute(sa.text(
+                    f"SELECT {cols} FROM registry_licence WHERE {where} ORDER BY licence_key"), params)]  # noqa: S608
+            if low:
+                where, params = _days_where([nodes[i] for i in low], "issue_day")
+                by_day: dict[tuple[str, str], list[Any]] = {}
+                for r in conn.execute(sa.text(
+                        f"SELECT {cols} FROM registry_licence WHERE {where} ORDER BY licence_key"), params):  # noqa: S608
+                    by_day.setdefault((r[5], r[4]), []).append(r)
+                for i in low:
+                    node = nodes[i]
+                    listed[i] = [_record(r) for r in by_day.get((str(node.issuer_code), node.day), [])
+                                 if r[6].startswith(node.bucket)]
+                    total += len(listed[i])
+                    if total > MAX_RECORDS:
+                        return None
+        return [{"node": node.as_dict(), "records": rows} for node, rows in zip(nodes, listed, strict=True)]
+
+
+def _record(r: Any) -> dict[str, Any]:
+    return {"licence_key": r[0], "identifier": r[1], "revision": r[2], "status": r[3], "day": r[4]}

@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from core.db import table_of
 from core.types import utcnow
+from licenses import recon_state
 from licenses import reconcile_tree as tree
 from licenses.models import LicenceOutbox
 from licenses.sync import (
@@ -125,6 +126,10 @@ class ReconcileReport:
     bytes_sent: int = 0
     bytes_received: int = 0
     registry_records_listed: int = 0
+    # Full verification only (``verify=True``): licences and days on which the baseline kept on write
+    # (licenses.recon_state) had drifted from the outbox; None when not verified.
+    baseline_drift: int | None = None
+    baseline_drift_days: int | None = None
 
     @property
     def consistent(self) -> bool:
@@ -241,7 +246,8 @@ def _reconcile_tree(session: Session, client: RegistryClient, issuer_code: str |
     A child the registry lacks entirely is read from our table (every licence in it is missing), with
     no request; a child only the registry has is descended like any other (its records are extras).
     """
-    ours = tree.Expected(session, issuer_code)
+    tree.check_issuer(issuer_code)
+    ours = tree.Expected(session, recon_state.day_sums(session, issuer_code))
     try:
         report.groups = ours.groups()
         days: dict[tuple[str, str], _DayTally] = {}
@@ -258,10 +264,9 @@ def _reconcile_tree(session: Session, client: RegistryClient, issuer_code: str |
             nxt: list[tree.Node] = []
             for chunk in _chunks(frontier, tree.CHUNK):
                 answers = client.tree_children([n.as_dict() for n in chunk])
-                for node, answer in zip(chunk, answers, strict=True):
+                for node, answer, mine in zip(chunk, answers, ours.children_many(chunk), strict=True):
                     theirs = {str(c["key"]): tree.Held(int(c["count"]), str(c["digest"]))
                               for c in answer["children"]}
-                    mine = ours.children(node)
                     for key in sorted(set(mine) | set(theirs)):
                         o, t = mine.get(key), theirs.get(key)
                         if o == t:
@@ -279,10 +284,11 @@ def _reconcile_tree(session: Session, client: RegistryClient, issuer_code: str |
             frontier = nxt
         candidates: list[tuple[str, dict[str, Any]]] = []
         for chunk in _chunks(leaves, tree.CHUNK):
-            for node, answer in zip(chunk, client.tree_records([n.as_dict() for n in chunk]), strict=True):
+            answers = client.tree_records([n.as_dict() for n in chunk])
+            for node, answer, listed in zip(chunk, answers, ours.rows_many(chunk), strict=True):
                 held = {str(r["licence_key"]): r for r in answer["records"]}
                 report.registry_records_listed += len(held)
-                for row in ours.rows(node):
+                for row in listed:
                     have = held.pop(row.licence_key, None)
                     if have is not None and _same(have, row.identifier, row.revision, row.status):
                         continue
@@ -309,7 +315,7 @@ def _reconcile_tree(session: Session, client: RegistryClient, issuer_code: str |
 
 
 def reconcile(session: Session, client: RegistryClient, issuer_code: str | None = None, *,
-              method: str = "tree", leaf: int = tree.LEAF) -> ReconcileReport:
+              method: str = "tree", leaf: int = tree.LEAF, verify: bool = False) -> ReconcileReport:
     """Compare what the registry holds with the latest change of every licence; re-send what differs.
 
     ``method`` ``tree`` (falls back to ``groups`` when the registry has no digest tree) or ``groups``.
@@ -318,12 +324,17 @@ def reconcile(session: Session, client: RegistryClient, issuer_code: str | None 
     another version or status is set pending again. Records only the registry holds are counted and
     the first MAX_LISTED_EXTRAS named in ``extras``; nothing is deleted. Flushes, never commits;
     asks for a drain.
+
+    ``verify`` first recomputes the district's baseline from the whole outbox (one pass over it) and
+    reports how far the kept one had drifted: the periodic full check behind the tree, which otherwise
+    trusts the baseline kept on write.
     """
     if method not in ("tree", "groups"):
         raise ValueError(f"unknown reconciliation method {method!r}")
     report = ReconcileReport(method=method)
     requeue: list[int] = []
     traffic = [getattr(client, a, 0) for a in ("requests", "bytes_sent", "bytes_received")]
+    drift = recon_state.rebuild(session) if verify else None
     if method == "tree":
         try:
             _reconcile_tree(session, client, issuer_code, report, requeue, leaf)
@@ -332,6 +343,8 @@ def reconcile(session: Session, client: RegistryClient, issuer_code: str | None 
             requeue = []
     if report.method == "groups":
         _reconcile_groups(session, client, issuer_code, report, requeue)
+    if drift is not None:
+        report.baseline_drift, report.baseline_drift_days = drift.licences, drift.days
     report.requests, report.bytes_sent, report.bytes_received = (
         getattr(client, a, 0) - before
         for a, before in zip(("requests", "bytes_sent", "bytes_received"), traffic, strict=True))
