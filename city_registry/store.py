@@ -422,6 +422,11 @@ class RegistryStore:
         with self.engine.connect() as conn:
             return [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(q)]
 
+    @property
+    def writer_lock(self) -> contextlib.AbstractContextManager[Any]:
+        """This process's writer lock (SQLite; a no-op on PostgreSQL), for other writers of the file."""
+        return self._lock
+
     def verify_sums(self) -> list[dict[str, Any]]:
         """The periodic full check of the day sums against the records (city_registry.sums.verify)."""
         with self._lock, self.engine.begin() as conn:

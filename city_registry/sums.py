@@ -129,13 +129,31 @@ def install(conn: sa.Connection, created: bool) -> None:
 
 
 def fold(conn: sa.Connection) -> None:
-    """Replace the rows up to the highest id by one row per day (rows still being written stay)."""
+    """Replace the rows up to the highest id by one row per day (rows still being written stay).
+
+    The rows summed must be exactly the rows deleted: on PostgreSQL one statement (a DELETE ...
+    RETURNING feeding the INSERT, one snapshot), since a writer's row with a lower id can commit
+    between two statements; on SQLite the fold takes the write lock first, so no writer commits
+    while it runs."""
     pg = conn.dialect.name == "postgresql"
     top, rows, days = conn.exec_driver_sql(
         f"SELECT max(id), count(*), (SELECT count(*) FROM (SELECT DISTINCT issuer_code, day FROM {TABLE}) d) "
         f"FROM {TABLE}").one()
     if top is None or rows == days:
         return
+    if pg:
+        hi, lo = halves_sql(pg)
+        conn.exec_driver_sql(
+            f"WITH d AS (DELETE FROM {TABLE} WHERE id <= {int(top)} "
+            "RETURNING issuer_code, day, n, hi, lo, identifier, revision, status) "
+            f"INSERT INTO {TABLE} (issuer_code, day, n, hi, lo) SELECT issuer_code, day, sum(n), "
+            f"sum(CASE WHEN identifier IS NULL THEN hi ELSE n * {hi} END) AS h, "
+            f"sum(CASE WHEN identifier IS NULL THEN lo ELSE n * {lo} END) AS l FROM d "
+            "GROUP BY issuer_code, day HAVING sum(n) <> 0 "
+            f"OR sum(CASE WHEN identifier IS NULL THEN hi ELSE n * {hi} END) <> 0 "
+            f"OR sum(CASE WHEN identifier IS NULL THEN lo ELSE n * {lo} END) <> 0")
+        return
+    conn.exec_driver_sql(f"UPDATE {TABLE} SET n = n WHERE id = {int(top)}")  # the write lock, first
     folded = [{"issuer_code": i, "day": d, "n": int(n), "hi": int(hi), "lo": int(lo)}
               for i, d, n, hi, lo in conn.exec_driver_sql(_aggregate_sql(pg, f"WHERE id <= {int(top)}"))
               if n or hi or lo]

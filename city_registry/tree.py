@@ -19,6 +19,7 @@ the same vectors.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import sqlite3
@@ -203,13 +204,15 @@ class RegistryTree:
     records of the requested days only, one grouped query per level in the request.
     """
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, lock: contextlib.AbstractContextManager[Any] | None = None) -> None:
+        """``lock``: the store's writer lock on SQLite (one writer per file), held while folding."""
         self.engine = engine
         self.dialect = Dialect(engine.dialect.name)
         self._hash = self.dialect.row_hash("identifier", "revision", "status")
+        self._lock = lock or contextlib.nullcontext()
 
     def _fold(self) -> None:
-        with self.engine.begin() as conn:
+        with self._lock, self.engine.begin() as conn:
             if self.dialect.pg:  # one fold at a time; the others find it done
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(1603002)")
             sums.fold(conn)
@@ -231,6 +234,7 @@ class RegistryTree:
     def children(self, nodes: list[Node]) -> list[dict[str, Any]]:
         upper = [n for n in nodes if len(n.day) < 10]
         out: dict[int, list[dict[str, Any]]] = {}
+        days: dict[tuple[str, str], tuple[int, int, int]] = {}
         if upper:
             self._fold()
         with self.engine.connect() as conn:

@@ -83,8 +83,8 @@ def test_registry_day_sums_follow_every_kind_of_write(registry_url: str) -> None
             conn.execute(sa.text("UPDATE registry_licence SET revision = 1, status = 'valid' "
                                  "WHERE identifier = :i"), {"i": identifier("S1")})
             conn.execute(sa.text(
-                "INSERT INTO registry_licence SELECT licence_key || 'X', identifier || 'X', idem_key, version, "
-                "revision, sequence, client_id, issuer_code, issue_day, status, record, updated_at "
+                "INSERT INTO registry_licence SELECT licence_key || 'X', identifier || 'X', idem_key, "
+                "version, revision, sequence, client_id, issuer_code, issue_day, status, record, updated_at "
                 "FROM registry_licence WHERE identifier = :i"), {"i": identifier("S3")})
         plain.dispose()
         _registry_root_is_its_records(store)
