@@ -117,8 +117,9 @@ def build_district(db: Database, n: int, issuers: int, days: int) -> None:
             recon_state.rebuild(session)
             print(f"  district: baseline rebuilt in {time.monotonic() - started:.1f}s", flush=True)
     with db.engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
         for table in ("licence_outbox", "licence_recon_latest", "licence_recon_day"):
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text(f"VACUUM ANALYZE {table}"))
+            conn.execute(sa.text(f"VACUUM ANALYZE {table}"))
 
 
 def _registry_insert(where: str) -> str:
@@ -145,8 +146,9 @@ def build_registry(engine: sa.Engine, n: int, issuers: int, days: int) -> None:
         print(f"  registry: {n} rows in {time.monotonic() - started:.1f}s", flush=True)
     fold(engine)
     with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
         for table in ("registry_licence", registry_sums.TABLE):
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text(f"VACUUM ANALYZE {table}"))
+            conn.execute(sa.text(f"VACUUM ANALYZE {table}"))
 
 
 def fold(engine: sa.Engine) -> None:

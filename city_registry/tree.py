@@ -186,14 +186,17 @@ def children_sql(node: Node, table: str, dialect: Dialect, *, day_col: str, key_
     return sql, params
 
 
-def _days_where(nodes: list[Node], day_col: str) -> tuple[str, dict[str, Any]]:
+def _days_join(nodes: list[Node]) -> tuple[str, dict[str, Any]]:
+    """A join that keeps the rows of these nodes' days: ``JOIN (VALUES …) n ON …``. Not an OR of
+    conditions: PostgreSQL evaluated an OR of 500 days on every row of a sequential scan (minutes at
+    1M rows); the join probes the (issuer, day) index once per day, on both databases."""
     days = sorted({(str(n.issuer_code), n.day) for n in nodes})
+    values = ", ".join(f"(:i{k}, :d{k})" for k in range(len(days)))
     params: dict[str, Any] = {}
-    terms = []
-    for i, (issuer, day) in enumerate(days):
-        terms.append(f"(issuer_code = :i{i} AND {day_col} = :d{i})")
-        params[f"i{i}"], params[f"d{i}"] = issuer, day
-    return " OR ".join(terms), params
+    for k, (issuer, day) in enumerate(days):
+        params[f"i{k}"], params[f"d{k}"] = issuer, day
+    return (f"JOIN (VALUES {values}) n ON registry_licence.issuer_code = n.column1 "
+            "AND registry_licence.issue_day = n.column2"), params
 
 
 class RegistryTree:
@@ -250,12 +253,12 @@ class RegistryTree:
                     by_len.setdefault(len(node.bucket), []).append(i)
             bucket_sql = self.dialect.bucket("licence_key")
             for length, idx in by_len.items():
-                where, params = _days_where([nodes[i] for i in idx], "issue_day")
+                join, params = _days_join([nodes[i] for i in idx])
                 key = f"substr({bucket_sql}, 1, {length + 1})"
                 found: dict[tuple[str, str], list[tuple[str, int, Any]]] = {}
                 for issuer, day, k, n, s in conn.execute(sa.text(
                         f"SELECT issuer_code, issue_day, {key}, count(*), {self.dialect.sum64(self._hash)} "  # noqa: S608
-                        f"FROM registry_licence WHERE {where} GROUP BY issuer_code, issue_day, {key} "
+                        f"FROM registry_licence {join} GROUP BY issuer_code, issue_day, {key} "
                         "ORDER BY 3"), params):
                     found.setdefault((issuer, day), []).append((k, int(n), s))
                 for i in idx:
@@ -283,10 +286,10 @@ class RegistryTree:
                 listed[i] = [_record(r) for r in conn.execute(sa.text(
                     f"SELECT {cols} FROM registry_licence WHERE {where} ORDER BY licence_key"), params)]  # noqa: S608
             if low:
-                where, params = _days_where([nodes[i] for i in low], "issue_day")
+                join, params = _days_join([nodes[i] for i in low])
                 by_day: dict[tuple[str, str], list[Any]] = {}
                 for r in conn.execute(sa.text(
-                        f"SELECT {cols} FROM registry_licence WHERE {where} ORDER BY licence_key"), params):  # noqa: S608
+                        f"SELECT {cols} FROM registry_licence {join} ORDER BY licence_key"), params):  # noqa: S608
                     by_day.setdefault((r[5], r[4]), []).append(r)
                 for i in low:
                     node = nodes[i]
