@@ -186,11 +186,13 @@ def children_sql(node: Node, table: str, dialect: Dialect, *, day_col: str, key_
     return sql, params
 
 
-def _days_join(nodes: list[Node]) -> tuple[str, dict[str, Any]]:
-    """A join that keeps the rows of these nodes' days: ``JOIN (VALUES …) n ON …``. Not an OR of
+DAYS_PER_QUERY = 64  # days per query: few enough that PostgreSQL probes the (issuer, day) index
+
+
+def _days_join(days: list[tuple[str, str]]) -> tuple[str, dict[str, Any]]:
+    """A join that keeps the rows of these (issuer, day)s: ``JOIN (VALUES …) n ON …``. Not an OR of
     conditions: PostgreSQL evaluated an OR of 500 days on every row of a sequential scan (minutes at
     1M rows); the join probes the (issuer, day) index once per day, on both databases."""
-    days = sorted({(str(n.issuer_code), n.day) for n in nodes})
     values = ", ".join(f"(:i{k}, :d{k})" for k in range(len(days)))
     params: dict[str, Any] = {}
     for k, (issuer, day) in enumerate(days):
@@ -253,14 +255,16 @@ class RegistryTree:
                     by_len.setdefault(len(node.bucket), []).append(i)
             bucket_sql = self.dialect.bucket("licence_key")
             for length, idx in by_len.items():
-                join, params = _days_join([nodes[i] for i in idx])
                 key = f"substr({bucket_sql}, 1, {length + 1})"
                 found: dict[tuple[str, str], list[tuple[str, int, Any]]] = {}
-                for issuer, day, k, n, s in conn.execute(sa.text(
-                        f"SELECT issuer_code, issue_day, {key}, count(*), {self.dialect.sum64(self._hash)} "  # noqa: S608
-                        f"FROM registry_licence {join} GROUP BY issuer_code, issue_day, {key} "
-                        "ORDER BY 3"), params):
-                    found.setdefault((issuer, day), []).append((k, int(n), s))
+                wanted = sorted({(str(nodes[i].issuer_code), nodes[i].day) for i in idx})
+                for j in range(0, len(wanted), DAYS_PER_QUERY):
+                    join, params = _days_join(wanted[j : j + DAYS_PER_QUERY])
+                    sql = (f"SELECT issuer_code, issue_day, {key}, count(*), "  # noqa: S608
+                           f"{self.dialect.sum64(self._hash)} FROM registry_licence {join} "
+                           f"GROUP BY issuer_code, issue_day, {key} ORDER BY 3")
+                    for issuer, day, k, n, s in conn.execute(sa.text(sql), params):
+                        found.setdefault((issuer, day), []).append((k, int(n), s))
                 for i in idx:
                     node = nodes[i]
                     out[i] = [{"key": k, "count": n, "digest": digest_of(s)}
@@ -286,11 +290,13 @@ class RegistryTree:
                 listed[i] = [_record(r) for r in conn.execute(sa.text(
                     f"SELECT {cols} FROM registry_licence WHERE {where} ORDER BY licence_key"), params)]  # noqa: S608
             if low:
-                join, params = _days_join([nodes[i] for i in low])
                 by_day: dict[tuple[str, str], list[Any]] = {}
-                for r in conn.execute(sa.text(
-                        f"SELECT {cols} FROM registry_licence {join} ORDER BY licence_key"), params):  # noqa: S608
-                    by_day.setdefault((r[5], r[4]), []).append(r)
+                days = sorted({(str(nodes[i].issuer_code), nodes[i].day) for i in low})
+                for j in range(0, len(days), DAYS_PER_QUERY):
+                    join, params = _days_join(days[j : j + DAYS_PER_QUERY])
+                    for r in conn.execute(sa.text(
+                            f"SELECT {cols} FROM registry_licence {join} ORDER BY licence_key"), params):  # noqa: S608
+                        by_day.setdefault((r[5], r[4]), []).append(r)
                 for i in low:
                     node = nodes[i]
                     listed[i] = [_record(r) for r in by_day.get((str(node.issuer_code), node.day), [])

@@ -254,11 +254,13 @@ def _reconcile_tree(session: Session, client: RegistryClient, issuer_code: str |
         frontier = [tree.Node(issuer_code)] if issuer_code else [tree.Node()]
         leaves: list[tree.Node] = []
 
+        # Classified once their outbox rows are read (one lookup by idem_key for all of them).
+        differ: list[tuple[tree.Ours, dict[str, Any] | None]] = []
+
         def missing(node: tree.Node) -> None:
             for row in ours.rows(node):
                 days.setdefault((str(node.issuer_code), row.day), _DayTally()).differing += 1
-                _classify(report, requeue, row.outbox_id, row.outbox_status,
-                          (row.identifier, row.revision, row.status), None)
+                differ.append((row, None))
 
         while frontier:
             nxt: list[tree.Node] = []
@@ -293,9 +295,13 @@ def _reconcile_tree(session: Session, client: RegistryClient, issuer_code: str |
                     if have is not None and _same(have, row.identifier, row.revision, row.status):
                         continue
                     days.setdefault((str(node.issuer_code), row.day), _DayTally()).differing += 1
-                    _classify(report, requeue, row.outbox_id, row.outbox_status,
-                              (row.identifier, row.revision, row.status), have)
+                    differ.append((row, have))
                 candidates.extend((str(node.issuer_code), r) for r in held.values())
+        outbox = ours.outbox_of([row.idem_key for row, _have in differ])
+        for row, have in differ:
+            outbox_id, outbox_status = outbox[row.idem_key]
+            _classify(report, requeue, outbox_id, outbox_status, (row.identifier, row.revision, row.status),
+                      have)
         # A licence whose day differs between the sides is found missing under our day; under the
         # registry's day it is not an extra.
         known = ours.known([str(r["licence_key"]) for _i, r in candidates])

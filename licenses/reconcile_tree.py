@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,10 +122,9 @@ def _filter(node: Node) -> tuple[str, dict[str, Any]]:
     return (" AND ".join(where) or "1 = 1"), params
 
 
-def _days_join(nodes: list[Node]) -> tuple[str, dict[str, Any]]:
-    """A join keeping the rows of these nodes' days (``JOIN (VALUES …) n``): an OR of 500 days was
+def _days_join(days: list[tuple[str, str]]) -> tuple[str, dict[str, Any]]:
+    """A join keeping the rows of these (issuer, day)s (``JOIN (VALUES …) n``): an OR of 500 days was
     evaluated on every row of a sequential scan; the join probes the (issuer, day) index per day."""
-    days = sorted({(str(n.issuer_code), n.day) for n in nodes})
     values = ", ".join(f"(:i{k}, :d{k})" for k in range(len(days)))
     params: dict[str, Any] = {}
     for k, (issuer, day) in enumerate(days):
@@ -135,8 +134,7 @@ def _days_join(nodes: list[Node]) -> tuple[str, dict[str, Any]]:
 
 @dataclass
 class Ours:
-    outbox_id: int
-    outbox_status: str
+    idem_key: str  # its outbox row (looked up only for the licences that differ: outbox_of)
     licence_key: str
     identifier: str
     revision: int
@@ -144,8 +142,9 @@ class Ours:
     day: str
 
 
-_ROW = ("SELECT o.id, o.status, l.licence_key, l.identifier, l.revision, l.lstatus, l.day, l.issuer_code, "
-        "l.bucket FROM licence_recon_latest l JOIN licence_outbox o ON o.idem_key = l.idem_key")
+_ROW = ("SELECT l.idem_key, l.licence_key, l.identifier, l.revision, l.lstatus, l.day, l.issuer_code, "
+        "l.bucket FROM licence_recon_latest l")
+DAYS_PER_QUERY = 64  # days of a level per query: few enough that PostgreSQL probes the index
 
 
 class Expected:
@@ -187,17 +186,19 @@ class Expected:
             else:
                 by_len.setdefault(len(node.bucket), []).append(i)
         for length, idx in by_len.items():
-            join, params = _days_join([nodes[i] for i in idx])
             key = f"substr(l.bucket, 1, {length + 1})"
-            sums: dict[tuple[str, str, str], Held] = {}
-            sql = (f"SELECT l.issuer_code, l.day, {key}, count(*), sum(l.hi), sum(l.lo) "  # noqa: S608
-                   f"FROM licence_recon_latest l {join} GROUP BY l.issuer_code, l.day, {key}")
-            for issuer, day, k, n, hi, lo in self.conn.execute(sa.text(sql), params):
-                sums[(issuer, day, k)] = Held(int(n), self._digest(hi, lo))
+            by_day: dict[tuple[str, str], dict[str, Held]] = {}  # a node looks at its own day only
+            days = sorted({(str(nodes[i].issuer_code), nodes[i].day) for i in idx})
+            for j in range(0, len(days), DAYS_PER_QUERY):
+                join, params = _days_join(days[j : j + DAYS_PER_QUERY])
+                sql = (f"SELECT l.issuer_code, l.day, {key}, count(*), sum(l.hi), sum(l.lo) "  # noqa: S608
+                       f"FROM licence_recon_latest l {join} GROUP BY l.issuer_code, l.day, {key}")
+                for issuer, day, k, n, hi, lo in self.conn.execute(sa.text(sql), params):
+                    by_day.setdefault((issuer, day), {})[k] = Held(int(n), self._digest(hi, lo))
             for i in idx:
                 node = nodes[i]
-                out[i] = {k: held for (issuer, day, k), held in sums.items()
-                          if issuer == node.issuer_code and day == node.day and k.startswith(node.bucket)}
+                out[i] = {k: held for k, held in by_day.get((str(node.issuer_code), node.day), {}).items()
+                          if k.startswith(node.bucket)}
         return [out[i] for i in range(len(nodes))]
 
     def children(self, node: Node) -> dict[str, Held]:
@@ -206,19 +207,28 @@ class Expected:
     def rows(self, node: Node) -> Iterator[Ours]:
         where, params = _filter(node)
         for r in self.conn.execute(sa.text(f"{_ROW} WHERE {where} ORDER BY l.licence_key"), params):
-            yield Ours(*r[:7])
+            yield Ours(*r[:6])
 
     def rows_many(self, nodes: list[Node]) -> list[list[Ours]]:
-        """The rows of each node, in one query for the nodes of a day or below."""
-        low = [n for n in nodes if len(n.day) == 10]
-        join, params = _days_join(low) if low else ("", {})
+        """The rows of each node, in one query per DAYS_PER_QUERY days for the nodes of a day or below."""
+        days = sorted({(str(n.issuer_code), n.day) for n in nodes if len(n.day) == 10})
         by_day: dict[tuple[str, str], list[tuple[str, Ours]]] = {}
-        rows: Iterable[Any] = (
-            self.conn.execute(sa.text(f"{_ROW} {join} ORDER BY l.licence_key"), params) if low else [])
-        for r in rows:
-            by_day.setdefault((r[7], r[6]), []).append((r[8], Ours(*r[:7])))
+        for i in range(0, len(days), DAYS_PER_QUERY):
+            join, params = _days_join(days[i : i + DAYS_PER_QUERY])
+            for r in self.conn.execute(sa.text(f"{_ROW} {join} ORDER BY l.licence_key"), params):
+                by_day.setdefault((r[6], r[5]), []).append((r[7], Ours(*r[:6])))
         return [[o for b, o in by_day.get((str(n.issuer_code), n.day), []) if b.startswith(n.bucket)]
                 if len(n.day) == 10 else list(self.rows(n)) for n in nodes]
+
+    def outbox_of(self, idem_keys: list[str]) -> dict[str, tuple[int, str]]:
+        """idem_key -> (outbox id, outbox status), by the unique index, for the licences that differ."""
+        found: dict[str, tuple[int, str]] = {}
+        for i in range(0, len(idem_keys), 500):
+            for k, oid, status in self.conn.execute(
+                sa.text("SELECT idem_key, id, status FROM licence_outbox WHERE idem_key IN :keys")
+                .bindparams(sa.bindparam("keys", expanding=True)), {"keys": idem_keys[i : i + 500]}):
+                found[k] = (int(oid), str(status))
+        return found
 
     def known(self, keys: list[str]) -> set[str]:
         """Which of these licence keys we hold (in any node)."""
