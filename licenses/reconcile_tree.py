@@ -122,14 +122,18 @@ def _filter(node: Node) -> tuple[str, dict[str, Any]]:
     return (" AND ".join(where) or "1 = 1"), params
 
 
-def _days_join(days: list[tuple[str, str]]) -> tuple[str, dict[str, Any]]:
-    """A join keeping the rows of these (issuer, day)s (``JOIN (VALUES …) n``): an OR of 500 days was
-    evaluated on every row of a sequential scan; the join probes the (issuer, day) index per day."""
-    values = ", ".join(f"(:i{k}, :d{k})" for k in range(len(days)))
-    params: dict[str, Any] = {}
-    for k, (issuer, day) in enumerate(days):
-        params[f"i{k}"], params[f"d{k}"] = issuer, day
-    return f"JOIN (VALUES {values}) n ON l.issuer_code = n.column1 AND l.day = n.column2", params
+def _nodes_join(nodes: list[Node]) -> tuple[str, dict[str, Any]]:
+    """A join keeping the rows of these nodes (each a day or below) tagged by position
+    (``n.column5``): ``JOIN (VALUES (issuer, day, bucket from, bucket to, k), …)``, a range on the
+    (issuer, day, bucket) index per node. Not an OR of conditions: PostgreSQL evaluated an OR of 500
+    days on every row of a sequential scan."""
+    values, params = [], {}
+    for k, node in enumerate(nodes):
+        values.append(f"(:i{k}, :d{k}, :b{k}, :e{k}, {k})")
+        params[f"i{k}"], params[f"d{k}"] = node.issuer_code, node.day
+        params[f"b{k}"], params[f"e{k}"] = node.bucket, node.bucket + "g"  # buckets are lowercase hex
+    return (f"JOIN (VALUES {', '.join(values)}) n ON l.issuer_code = n.column1 AND l.day = n.column2 "
+            "AND l.bucket >= n.column3 AND l.bucket < n.column4"), params
 
 
 @dataclass
@@ -142,9 +146,8 @@ class Ours:
     day: str
 
 
-_ROW = ("SELECT l.idem_key, l.licence_key, l.identifier, l.revision, l.lstatus, l.day, l.issuer_code, "
-        "l.bucket FROM licence_recon_latest l")
-DAYS_PER_QUERY = 64  # days of a level per query: few enough that PostgreSQL probes the index
+_COLS = "l.idem_key, l.licence_key, l.identifier, l.revision, l.lstatus, l.day"
+NODES_PER_QUERY = 64  # nodes of a level per query: few enough that PostgreSQL probes the index
 
 
 class Expected:
@@ -187,18 +190,15 @@ class Expected:
                 by_len.setdefault(len(node.bucket), []).append(i)
         for length, idx in by_len.items():
             key = f"substr(l.bucket, 1, {length + 1})"
-            by_day: dict[tuple[str, str], dict[str, Held]] = {}  # a node looks at its own day only
-            days = sorted({(str(nodes[i].issuer_code), nodes[i].day) for i in idx})
-            for j in range(0, len(days), DAYS_PER_QUERY):
-                join, params = _days_join(days[j : j + DAYS_PER_QUERY])
-                sql = (f"SELECT l.issuer_code, l.day, {key}, count(*), sum(l.hi), sum(l.lo) "  # noqa: S608
-                       f"FROM licence_recon_latest l {join} GROUP BY l.issuer_code, l.day, {key}")
-                for issuer, day, k, n, hi, lo in self.conn.execute(sa.text(sql), params):
-                    by_day.setdefault((issuer, day), {})[k] = Held(int(n), self._digest(hi, lo))
-            for i in idx:
-                node = nodes[i]
-                out[i] = {k: held for k, held in by_day.get((str(node.issuer_code), node.day), {}).items()
-                          if k.startswith(node.bucket)}
+            for j in range(0, len(idx), NODES_PER_QUERY):
+                part = idx[j : j + NODES_PER_QUERY]
+                join, params = _nodes_join([nodes[i] for i in part])
+                sql = (f"SELECT n.column5, {key}, count(*), sum(l.hi), sum(l.lo) "  # noqa: S608
+                       f"FROM licence_recon_latest l {join} GROUP BY n.column5, {key}")
+                for i in part:
+                    out[i] = {}
+                for pos, k, n, hi, lo in self.conn.execute(sa.text(sql), params):
+                    out[part[int(pos)]][k] = Held(int(n), self._digest(hi, lo))
         return [out[i] for i in range(len(nodes))]
 
     def children(self, node: Node) -> dict[str, Held]:
@@ -206,19 +206,22 @@ class Expected:
 
     def rows(self, node: Node) -> Iterator[Ours]:
         where, params = _filter(node)
-        for r in self.conn.execute(sa.text(f"{_ROW} WHERE {where} ORDER BY l.licence_key"), params):
+        for r in self.conn.execute(sa.text(
+                f"SELECT {_COLS} FROM licence_recon_latest l WHERE {where} ORDER BY l.licence_key"), params):  # noqa: S608
             yield Ours(*r[:6])
 
     def rows_many(self, nodes: list[Node]) -> list[list[Ours]]:
-        """The rows of each node, in one query per DAYS_PER_QUERY days for the nodes of a day or below."""
-        days = sorted({(str(n.issuer_code), n.day) for n in nodes if len(n.day) == 10})
-        by_day: dict[tuple[str, str], list[tuple[str, Ours]]] = {}
-        for i in range(0, len(days), DAYS_PER_QUERY):
-            join, params = _days_join(days[i : i + DAYS_PER_QUERY])
-            for r in self.conn.execute(sa.text(f"{_ROW} {join} ORDER BY l.licence_key"), params):
-                by_day.setdefault((r[6], r[5]), []).append((r[7], Ours(*r[:6])))
-        return [[o for b, o in by_day.get((str(n.issuer_code), n.day), []) if b.startswith(n.bucket)]
-                if len(n.day) == 10 else list(self.rows(n)) for n in nodes]
+        """The rows of each node; NODES_PER_QUERY nodes of a day or below per query."""
+        out: list[list[Ours]] = [[] if len(n.day) == 10 else list(self.rows(n)) for n in nodes]
+        low = [i for i, n in enumerate(nodes) if len(n.day) == 10]
+        for j in range(0, len(low), NODES_PER_QUERY):
+            part = low[j : j + NODES_PER_QUERY]
+            join, params = _nodes_join([nodes[i] for i in part])
+            for r in self.conn.execute(sa.text(
+                    f"SELECT {_COLS}, n.column5 FROM licence_recon_latest l {join} "  # noqa: S608
+                    "ORDER BY l.licence_key"), params):
+                out[part[int(r[6])]].append(Ours(*r[:6]))
+        return out
 
     def outbox_of(self, idem_keys: list[str]) -> dict[str, tuple[int, str]]:
         """idem_key -> (outbox id, outbox status), by the unique index, for the licences that differ."""
