@@ -20,6 +20,7 @@ from city_registry.tree import Node, RegistryTree, digest_of, row_hash
 from core.auth import SYSTEM
 from core.db import table_of
 from licenses import issuing, recon_state, reconcile, sync_admin
+from licenses import reconcile_tree as tree
 from licenses.models import LicenceOutbox
 from tests.factories.sync import ISSUER, envelope, identifier, issue_many, make_issuer
 
@@ -115,7 +116,7 @@ def _district_baseline_is_the_outbox(session: Session) -> None:
     expected: dict[tuple[str, str], tuple[int, int]] = {}
     for (issuer, day), licences in reconcile.expected_state(session).items():
         n = len(licences)
-        total = sum(recon_state.tree.row_hash(e.identifier, e.revision, e.licence_status)
+        total = sum(tree.row_hash(e.identifier, e.revision, e.licence_status)
                     for e in licences.values())
         expected[(issuer, day)] = (n, total % (1 << 64))
     kept = {k: (n, int(recon_state.digest_of(hi, lo), 16))
@@ -156,3 +157,25 @@ def test_district_drift_behind_the_baseline_is_found_by_the_full_verification(an
     assert recon_state.day_sums(any_session) == before  # the kept sums still say what was written
     assert recon_state.rebuild(any_session) == recon_state.Drift(1, 2)  # one licence, its two days
     _district_baseline_is_the_outbox(any_session)
+
+
+def test_district_tree_levels_add_up_to_the_day_sums(any_session: Session) -> None:
+    """The district's grouped queries below the day (one per level, on both databases) give each day's
+    bucket children and rows, and they add up to the day sums the levels above read."""
+    issuer = make_issuer(any_session)
+    issue_many(any_session, issuer, 40)
+    sums = recon_state.day_sums(any_session, issuer.department.uscc)
+    ours = tree.Expected(any_session, sums)
+    (root,) = ours.children_many([tree.Node()])
+    assert root[issuer.department.uscc].count == 40
+    day_nodes = [tree.Node(i, d) for i, d in sorted(sums)]
+    for node, children, rows in zip(day_nodes, ours.children_many(day_nodes), ours.rows_many(day_nodes),
+                                     strict=True):
+        n, hi, lo = sums[(str(node.issuer_code), node.day)]
+        assert sum(c.count for c in children.values()) == n == len(rows)
+        total = sum(int(c.digest, 16) for c in children.values()) % (1 << 64)
+        assert f"{total:016x}" == recon_state.digest_of(hi, lo)
+        buckets = [node.child(k) for k in sorted(children)]
+        listed = ours.rows_many(buckets)
+        assert [len(r) for r in listed] == [children[b.bucket].count for b in buckets]
+        assert {r.licence_key for part in listed for r in part} == {r.licence_key for r in rows}
