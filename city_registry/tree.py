@@ -1,5 +1,7 @@
 """The reconciliation digest tree (对账摘要树), the registry's side: count and an additive digest per
-node, computed by SQL aggregates, so a client descends only into the nodes that differ.
+node, so a client descends only into the nodes that differ. The levels above the day are added up
+from the per-day sums the database keeps (city_registry.sums); below the day, SQL aggregates over the
+records of the requested days.
 
 A node is (issuer, day prefix, bucket prefix). Its children are grouped by, in turn: issuer; year
 (``YYYY``); month (``YYYY-MM``); day (``YYYY-MM-DD``, the ``issue_date`` of the record held); then
@@ -165,25 +167,6 @@ def node_filter(node: Node, day_col: str, bucket_sql: str) -> tuple[str, dict[st
         where.append(f"substr({bucket_sql}, 1, {len(node.bucket)}) = :bucket")
         params["bucket"] = node.bucket
     return (" AND ".join(where) or "1 = 1"), params
-
-
-def child_key_sql(node: Node, day_col: str, bucket_sql: str) -> str:
-    if node.issuer_code is None:
-        return "issuer_code"
-    if len(node.day) < 10:
-        return f"substr({day_col}, 1, {DAY_STEPS[[0, 4, 7].index(len(node.day))]})"
-    return f"substr({bucket_sql}, 1, {len(node.bucket) + 1})"
-
-
-def children_sql(node: Node, table: str, dialect: Dialect, *, day_col: str, key_col: str,
-                 hash_sql: str) -> tuple[str, dict[str, Any]]:
-    """One aggregate over the node's rows: child key, count, sum of row hashes."""
-    bucket_sql = dialect.bucket(key_col)
-    where, params = node_filter(node, day_col, bucket_sql)
-    key = child_key_sql(node, day_col, bucket_sql)
-    sql = (f"SELECT {key} AS k, count(*) AS n, {dialect.sum64(hash_sql)} AS s "  # noqa: S608 (no input)
-           f"FROM {table} WHERE {where} GROUP BY {key} ORDER BY 1")
-    return sql, params
 
 
 DAYS_PER_QUERY = 64  # days per query: few enough that PostgreSQL probes the (issuer, day) index

@@ -57,23 +57,9 @@ def digest_of_halves(hi: Any, lo: Any) -> str:
     return f"{((int(hi or 0) << 32) + int(lo or 0)) % _MOD:016x}"
 
 
-class _Sum64:
-    def __init__(self) -> None:
-        self.total = 0
-
-    def step(self, value: int | None) -> None:
-        if value is not None:
-            self.total += value
-
-    def finalize(self) -> str:
-        return str(self.total % _MOD)  # text: SQLite integers stop at 2**63
-
-
 def install_sqlite_functions(dbapi_conn: sqlite3.Connection) -> None:
+    """MD5 of a licence key (the bucket) as an SQLite function, for the baseline's rebuild."""
     dbapi_conn.create_function("gg_md5", 1, lambda s: None if s is None else bucket_of(s), deterministic=True)
-    dbapi_conn.create_function(
-        "gg_h64", 3, lambda i, r, s: None if i is None else row_hash(i, r, s), deterministic=True)
-    dbapi_conn.create_aggregate("gg_sum64", 1, _Sum64)  # type: ignore[arg-type]  # typeshed's protocol
 
 
 @dataclass(frozen=True)
@@ -159,9 +145,6 @@ class Expected:
         self.conn = session.connection()
         self.days = days
         self._digest = digest_of_halves
-
-    def drop(self) -> None:
-        """Nothing to drop (kept for callers of the temporary-table version)."""
 
     def groups(self) -> int:
         """Number of (issuer, day) groups we hold."""
