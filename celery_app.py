@@ -75,9 +75,18 @@ def make_celery(
                 "schedule": crontab(hour=1, minute=10),
                 "options": {"queue": "default"},
             },
+            # Nightly reconciliation reads the baseline kept on write (its cost follows the differences);
+            # once a week it first recomputes that baseline from the whole outbox (licenses.recon_state),
+            # the full check against changes made behind the writers' back.
             "licence-sync-reconcile": {
                 "task": "workers.sync_reconcile",
-                "schedule": crontab(hour=2, minute=30),
+                "schedule": crontab(hour=2, minute=30, day_of_week="mon-sat"),
+                "options": {"queue": SYNC_QUEUE},
+            },
+            "licence-sync-reconcile-verify": {
+                "task": "workers.sync_reconcile",
+                "schedule": crontab(hour=2, minute=30, day_of_week="sun"),
+                "kwargs": {"verify": True},
                 "options": {"queue": SYNC_QUEUE},
             },
         },

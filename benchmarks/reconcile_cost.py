@@ -38,11 +38,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.sync_throughput import KEY, ensure_database, seed, start_registry  # noqa: E402
+from city_registry import sums as registry_sums  # noqa: E402
 from city_registry.store import RegistryStore  # noqa: E402
 from core.auth import SYSTEM, Principal, User  # noqa: E402
 from core.db import Database, id_of, make_engine  # noqa: E402
 from demo import synthetic_licences  # noqa: E402
-from licenses import bulk, grants, reconcile, reconcile_tree  # noqa: E402
+from licenses import bulk, grants, recon_state, reconcile, reconcile_tree  # noqa: E402
 from licenses.models import Licence, LicenceType  # noqa: E402
 from workers.registry_client import RegistryClient  # noqa: E402
 
@@ -109,8 +110,16 @@ def build_district(db: Database, n: int, issuers: int, days: int) -> None:
                    issuer, day, 'sent', 1, lk || '.001.0:' || rev, now(), now(), now()
             FROM ({_rows_sql()}) r"""), {"lid": licence_id, "n": n, "issuers": issuers, "days": days})  # noqa: S608
         print(f"  district: {n} outbox rows in {time.monotonic() - started:.1f}s", flush=True)
+    # Rows written by SQL, not by the outbox writers: the baseline they keep is computed once here.
+    with db.transaction() as session:
+        if session.execute(sa.text("SELECT count(*) FROM licence_recon_latest")).scalar_one() != n:
+            started = time.monotonic()
+            recon_state.rebuild(session)
+            print(f"  district: baseline rebuilt in {time.monotonic() - started:.1f}s", flush=True)
     with db.engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("VACUUM ANALYZE licence_outbox"))
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        for table in ("licence_outbox", "licence_recon_latest", "licence_recon_day"):
+            conn.execute(sa.text(f"VACUUM ANALYZE {table}"))
 
 
 def _registry_insert(where: str) -> str:
@@ -135,9 +144,18 @@ def build_registry(engine: sa.Engine, n: int, issuers: int, days: int) -> None:
         started = time.monotonic()
         conn.execute(sa.text(_registry_insert("TRUE")), {"n": n, "issuers": issuers, "days": days})
         print(f"  registry: {n} rows in {time.monotonic() - started:.1f}s", flush=True)
+    fold(engine)
     with engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-            sa.text("VACUUM ANALYZE registry_licence"))
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        for table in ("registry_licence", registry_sums.TABLE):
+            conn.execute(sa.text(f"VACUUM ANALYZE {table}"))
+
+
+def fold(engine: sa.Engine) -> None:
+    """Fold the registry's day-sum log (the triggers' rows of a build or a damage) as a tree request
+    would, so each run starts from one row per day."""
+    with engine.begin() as conn:
+        registry_sums.fold(conn)
 
 
 SPREAD = 1_000_003  # a prime: k -> k * SPREAD mod (n/2) visits distinct licences all over the data
@@ -170,36 +188,44 @@ def undo(engine: sa.Engine, n: int, issuers: int, days: int, picks: list[int]) -
                      {"n": n, "issuers": issuers, "days": days, "picks": picks})
 
 
-def rows_read(engine: sa.Engine, table: str) -> int:
+DISTRICT_TABLES = ("licence_outbox", "licence_recon_latest", "licence_recon_day")
+REGISTRY_TABLES = ("registry_licence", registry_sums.TABLE)
+
+
+def rows_read(engine: sa.Engine, tables: tuple[str, ...]) -> dict[str, int]:
     with engine.connect() as conn:
-        return int(conn.execute(sa.text(
+        return {t: int(conn.execute(sa.text(
             "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables "
-            "WHERE relname = :t"), {"t": table}).scalar_one())
+            "WHERE relname = :t"), {"t": t}).scalar_one()) for t in tables}
 
 
 def run(db: Database, registry_engine: sa.Engine, client: RegistryClient, method: str,
         leaf: int) -> dict[str, Any]:
     time.sleep(11)  # statistics of idle backends are flushed within 10 s (PostgreSQL 15)
-    ours, theirs = rows_read(db.engine, "licence_outbox"), rows_read(registry_engine, "registry_licence")
+    ours, theirs = rows_read(db.engine, DISTRICT_TABLES), rows_read(registry_engine, REGISTRY_TABLES)
     load = os.getloadavg()[0]
     session = db.session()
     try:
         started = time.perf_counter()
-        report = reconcile.reconcile(session, client, method=method, leaf=leaf)
+        report = reconcile.reconcile(session, client, method="tree" if method == "verify" else method,
+                                     leaf=leaf, verify=method == "verify")
         seconds = time.perf_counter() - started
     finally:
         session.rollback()
         session.close()
     time.sleep(11)
+    ours_after = rows_read(db.engine, DISTRICT_TABLES)
+    theirs_after = rows_read(registry_engine, REGISTRY_TABLES)
     return {
-        "method": report.method,
+        "method": method,
         "seconds": round(seconds, 2),
         "requests": report.requests,
         "bytes_sent": report.bytes_sent,
         "bytes_received": report.bytes_received,
         "registry_records_listed": report.registry_records_listed,
-        "registry_rows_read": rows_read(registry_engine, "registry_licence") - theirs,
-        "district_outbox_rows_read": rows_read(db.engine, "licence_outbox") - ours,
+        "registry_rows_read": {t: theirs_after[t] - theirs[t] for t in REGISTRY_TABLES},
+        "district_rows_read": {t: ours_after[t] - ours[t] for t in DISTRICT_TABLES},
+        "baseline_drift": report.baseline_drift,
         "found": {"missing": report.missing_in_registry, "behind": report.behind_in_registry,
                   "other": report.other_in_registry, "extra": report.extra_in_registry},
         "requeued": report.requeued,
@@ -214,12 +240,15 @@ def main() -> int:
     parser.add_argument("--issuers", type=int, default=8)
     parser.add_argument("--days", type=int, default=730)
     parser.add_argument("--leaf", type=int, default=reconcile_tree.LEAF)
-    parser.add_argument("--methods", default="tree,groups")
+    parser.add_argument("--methods", default="tree,groups",
+                        help="tree, groups, verify (tree after a full check of the district's baseline)")
+    parser.add_argument("--registry-database", help="default: the district database's name + _registry")
     parser.add_argument(
         "--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/gaogang_bench_reconcile")
     args = parser.parse_args()
     ensure_database(args.database_url)
-    registry_url = sa.engine.make_url(args.database_url).set(database="gaogang_bench_reconcile_registry")
+    district_url = sa.engine.make_url(args.database_url)
+    registry_url = district_url.set(database=args.registry_database or f"{district_url.database}_registry")
     admin = make_engine(registry_url.set(database="postgres").render_as_string(hide_password=False),
                         isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

@@ -60,7 +60,7 @@ class RegistryApp:
         self.key = key
         self.enable_faults = enable_faults
         self.faults = Faults(store.engine)
-        self.tree = RegistryTree(store.engine)
+        self.tree = RegistryTree(store.engine, store.writer_lock)
 
     def handle(
         self,

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from city_registry import protocol, tree
+from city_registry import protocol, sums, tree
 
 log = logging.getLogger("city_registry")
 
@@ -79,6 +79,9 @@ refused_log = sa.Table(
     sa.Column("held_revision", sa.Integer, nullable=False),
     sa.Column("refused_at", sa.String(32), nullable=False),
 )
+
+# Per (issuer, day) count and digest sum of registry_licence, kept by triggers (city_registry.sums).
+day_sum = sa.Table(sums.TABLE, metadata, *sums.metadata_columns)
 
 # Fault switches and their counters, shared by every process serving this database (gunicorn with
 # several workers): one JSON row for the switches, one row per counter.
@@ -228,7 +231,9 @@ class RegistryStore:
                 # Several processes (gunicorn workers) start at once: one creates the tables, the others
                 # wait for it and find them.
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(1603001)")
+            created = not sa.inspect(conn).has_table(sums.TABLE)
             metadata.create_all(conn)
+            sums.install(conn, created)
         self._sql = _statements(self.engine.dialect.paramstyle)
         self._pg = self.engine.dialect.name == "postgresql"
         self._lock: contextlib.AbstractContextManager[Any] = (
@@ -417,6 +422,16 @@ class RegistryStore:
         with self.engine.connect() as conn:
             return [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(q)]
 
+    @property
+    def writer_lock(self) -> contextlib.AbstractContextManager[Any]:
+        """This process's writer lock (SQLite; a no-op on PostgreSQL), for other writers of the file."""
+        return self._lock
+
+    def verify_sums(self) -> list[dict[str, Any]]:
+        """The periodic full check of the day sums against the records (city_registry.sums.verify)."""
+        with self._lock, self.engine.begin() as conn:
+            return sums.verify(conn)
+
     def applied_twice(self) -> list[dict[str, Any]]:
         """Changes (idem_keys) written more than once, with how often: empty when no change of a
         licence was applied twice."""
@@ -469,3 +484,4 @@ class RegistryStore:
             conn.execute(refused_log.delete())
             conn.execute(receipts.delete())
             conn.execute(licences.delete())
+            conn.execute(day_sum.delete())

@@ -29,6 +29,7 @@ from core.auth import Principal
 from core.db import Database, table_of
 from core.errors import Forbidden, Invalid
 from core.types import utcnow
+from licenses import recon_state
 from licenses.grants import require_bulk_rights
 from licenses.identifiers import ALNUM36, IdentifierError
 from licenses.issuing import choose_service, licence_values, prepare_licence, producing_services
@@ -192,10 +193,9 @@ def bulk_issue(
         for values, new_id in zip(fresh, ids, strict=True):
             values["id"] = new_id
     outbox = table_of(LicenceOutbox)
-    session.execute(
-        sa.insert(outbox),
-        [outbox_row(SimpleNamespace(**v), "issue") for v in fresh],
-    )
+    outbox_rows = [outbox_row(SimpleNamespace(**v), "issue") for v in fresh]
+    session.execute(sa.insert(outbox), outbox_rows)
+    recon_state.note_changes(session, [recon_state.Change.of_outbox(r) for r in outbox_rows])
     result.inserted = len(fresh)
     result.first_id, result.last_id = min(ids), max(ids)
     record(

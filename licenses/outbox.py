@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel import Session
 
 from core.types import utcnow
+from licenses import recon_state
 from licenses.models import Licence, LicenceOutbox
 from licenses.sync import current_request_id
 
@@ -68,10 +69,14 @@ def record_change(
     The row keeps the request id of the web request that made the change (``request_id``, else the
     one bound for the current request, ``licenses.sync.current_request_id``; None outside a request),
     so the worker's and the registry's log lines of this record can be found by that id.
+
+    The reconciliation baseline (licenses.recon_state) follows in the same transaction.
     """
     if operation not in ("issue", "amend", "suspend", "resume", "revoke"):
         raise ValueError(f"unknown outbox operation {operation!r}")
-    row = LicenceOutbox(**outbox_row(licence, operation, request_id))
+    values = outbox_row(licence, operation, request_id)
+    row = LicenceOutbox(**values)
     session.add(row)
     session.flush()
+    recon_state.note_changes(session, [recon_state.Change.of_outbox(values)])
     return row

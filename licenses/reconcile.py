@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from core.db import table_of
 from core.types import utcnow
+from licenses import recon_state
 from licenses import reconcile_tree as tree
 from licenses.models import LicenceOutbox
 from licenses.sync import (
@@ -125,6 +126,10 @@ class ReconcileReport:
     bytes_sent: int = 0
     bytes_received: int = 0
     registry_records_listed: int = 0
+    # Full verification only (``verify=True``): licences and days on which the baseline kept on write
+    # (licenses.recon_state) had drifted from the outbox; None when not verified.
+    baseline_drift: int | None = None
+    baseline_drift_days: int | None = None
 
     @property
     def consistent(self) -> bool:
@@ -238,78 +243,84 @@ def _reconcile_tree(session: Session, client: RegistryClient, issuer_code: str |
                     report: ReconcileReport, requeue: list[int], leaf: int) -> None:
     """Breadth-first descent: a level's differing nodes go to the registry in one request per CHUNK.
 
-    A child the registry lacks entirely is read from our table (every licence in it is missing), with
+    A child the registry lacks entirely is read from our baseline (every licence in it is missing), with
     no request; a child only the registry has is descended like any other (its records are extras).
     """
-    ours = tree.Expected(session, issuer_code)
-    try:
-        report.groups = ours.groups()
-        days: dict[tuple[str, str], _DayTally] = {}
-        frontier = [tree.Node(issuer_code)] if issuer_code else [tree.Node()]
-        leaves: list[tree.Node] = []
+    tree.check_issuer(issuer_code)
+    ours = tree.Expected(session, recon_state.day_sums(session, issuer_code))
+    report.groups = ours.groups()
+    days: dict[tuple[str, str], _DayTally] = {}
+    frontier = [tree.Node(issuer_code)] if issuer_code else [tree.Node()]
+    leaves: list[tree.Node] = []
 
-        def missing(node: tree.Node) -> None:
-            for row in ours.rows(node):
-                days.setdefault((str(node.issuer_code), row.day), _DayTally()).differing += 1
-                _classify(report, requeue, row.outbox_id, row.outbox_status,
-                          (row.identifier, row.revision, row.status), None)
+    # Classified once their outbox rows are read (one lookup by idem_key for all of them).
+    differ: list[tuple[tree.Ours, dict[str, Any] | None]] = []
 
-        while frontier:
-            nxt: list[tree.Node] = []
-            for chunk in _chunks(frontier, tree.CHUNK):
-                answers = client.tree_children([n.as_dict() for n in chunk])
-                for node, answer in zip(chunk, answers, strict=True):
-                    theirs = {str(c["key"]): tree.Held(int(c["count"]), str(c["digest"]))
-                              for c in answer["children"]}
-                    mine = ours.children(node)
-                    for key in sorted(set(mine) | set(theirs)):
-                        o, t = mine.get(key), theirs.get(key)
-                        if o == t:
-                            continue
-                        child = node.child(key)
-                        if len(child.day) == 10 and not child.bucket:
-                            days[(str(child.issuer_code), child.day)] = _DayTally(
-                                o.count if o else 0, t.count if t else 0)
-                        if t is None:
-                            missing(child)
-                        elif max(o.count if o else 0, t.count) <= leaf or child.is_bottom:
-                            leaves.append(child)
-                        else:
-                            nxt.append(child)
-            frontier = nxt
-        candidates: list[tuple[str, dict[str, Any]]] = []
-        for chunk in _chunks(leaves, tree.CHUNK):
-            for node, answer in zip(chunk, client.tree_records([n.as_dict() for n in chunk]), strict=True):
-                held = {str(r["licence_key"]): r for r in answer["records"]}
-                report.registry_records_listed += len(held)
-                for row in ours.rows(node):
-                    have = held.pop(row.licence_key, None)
-                    if have is not None and _same(have, row.identifier, row.revision, row.status):
+    def missing(node: tree.Node) -> None:
+        for row in ours.rows(node):
+            days.setdefault((str(node.issuer_code), row.day), _DayTally()).differing += 1
+            differ.append((row, None))
+
+    while frontier:
+        nxt: list[tree.Node] = []
+        for chunk in _chunks(frontier, tree.CHUNK):
+            answers = client.tree_children([n.as_dict() for n in chunk])
+            for node, answer, mine in zip(chunk, answers, ours.children_many(chunk), strict=True):
+                theirs = {str(c["key"]): tree.Held(int(c["count"]), str(c["digest"]))
+                          for c in answer["children"]}
+                for key in sorted(set(mine) | set(theirs)):
+                    o, t = mine.get(key), theirs.get(key)
+                    if o == t:
                         continue
-                    days.setdefault((str(node.issuer_code), row.day), _DayTally()).differing += 1
-                    _classify(report, requeue, row.outbox_id, row.outbox_status,
-                              (row.identifier, row.revision, row.status), have)
-                candidates.extend((str(node.issuer_code), r) for r in held.values())
-        # A licence whose day differs between the sides is found missing under our day; under the
-        # registry's day it is not an extra.
-        known = ours.known([str(r["licence_key"]) for _i, r in candidates])
-        for issuer, held_record in candidates:
-            if held_record["licence_key"] in known:
-                continue
-            _note_extra(report, issuer, held_record)
-            days.setdefault((issuer, str(held_record.get("day"))), _DayTally()).extra += 1
-        report.differing = [
-            {"issuer_code": issuer, "day": day, "count": t.count, "registry_count": t.registry_count,
-             "differing": t.differing, "extra": t.extra}
-            for (issuer, day), t in sorted(days.items()) if t.differing or t.extra
-        ]
-        report.matching = report.groups - sum(1 for d in report.differing if d["count"])
-    finally:
-        ours.drop()
+                    child = node.child(key)
+                    if len(child.day) == 10 and not child.bucket:
+                        days[(str(child.issuer_code), child.day)] = _DayTally(
+                            o.count if o else 0, t.count if t else 0)
+                    if t is None:
+                        missing(child)
+                    elif max(o.count if o else 0, t.count) <= leaf or child.is_bottom:
+                        leaves.append(child)
+                    else:
+                        nxt.append(child)
+        frontier = nxt
+    candidates: list[tuple[str, dict[str, Any]]] = []
+    for chunk in _chunks(leaves, tree.CHUNK):
+        answers = client.tree_records([n.as_dict() for n in chunk])
+        for node, answer, listed in zip(chunk, answers, ours.rows_many(chunk), strict=True):
+            held = {str(r["licence_key"]): r for r in answer["records"]}
+            report.registry_records_listed += len(held)
+            for row in listed:
+                have = held.pop(row.licence_key, None)
+                if have is not None and _same(have, row.identifier, row.revision, row.status):
+                    continue
+                days.setdefault((str(node.issuer_code), row.day), _DayTally()).differing += 1
+                differ.append((row, have))
+            candidates.extend((str(node.issuer_code), r) for r in held.values())
+    outbox = ours.outbox_of([row.idem_key for row, _have in differ])
+    for row, have in differ:
+        if row.idem_key not in outbox:  # the baseline names a row no longer in the outbox: drift,
+            continue  # which the weekly full verification (verify=True) rebuilds and reports
+        outbox_id, outbox_status = outbox[row.idem_key]
+        _classify(report, requeue, outbox_id, outbox_status, (row.identifier, row.revision, row.status),
+                  have)
+    # A licence whose day differs between the sides is found missing under our day; under the
+    # registry's day it is not an extra.
+    known = ours.known([str(r["licence_key"]) for _i, r in candidates])
+    for issuer, held_record in candidates:
+        if held_record["licence_key"] in known:
+            continue
+        _note_extra(report, issuer, held_record)
+        days.setdefault((issuer, str(held_record.get("day"))), _DayTally()).extra += 1
+    report.differing = [
+        {"issuer_code": issuer, "day": day, "count": t.count, "registry_count": t.registry_count,
+         "differing": t.differing, "extra": t.extra}
+        for (issuer, day), t in sorted(days.items()) if t.differing or t.extra
+    ]
+    report.matching = report.groups - sum(1 for d in report.differing if d["count"])
 
 
 def reconcile(session: Session, client: RegistryClient, issuer_code: str | None = None, *,
-              method: str = "tree", leaf: int = tree.LEAF) -> ReconcileReport:
+              method: str = "tree", leaf: int = tree.LEAF, verify: bool = False) -> ReconcileReport:
     """Compare what the registry holds with the latest change of every licence; re-send what differs.
 
     ``method`` ``tree`` (falls back to ``groups`` when the registry has no digest tree) or ``groups``.
@@ -318,12 +329,17 @@ def reconcile(session: Session, client: RegistryClient, issuer_code: str | None 
     another version or status is set pending again. Records only the registry holds are counted and
     the first MAX_LISTED_EXTRAS named in ``extras``; nothing is deleted. Flushes, never commits;
     asks for a drain.
+
+    ``verify`` first recomputes the district's baseline from the whole outbox (one pass over it) and
+    reports how far the kept one had drifted: the periodic full check behind the tree, which otherwise
+    trusts the baseline kept on write.
     """
     if method not in ("tree", "groups"):
         raise ValueError(f"unknown reconciliation method {method!r}")
     report = ReconcileReport(method=method)
     requeue: list[int] = []
     traffic = [getattr(client, a, 0) for a in ("requests", "bytes_sent", "bytes_received")]
+    drift = recon_state.rebuild(session) if verify else None
     if method == "tree":
         try:
             _reconcile_tree(session, client, issuer_code, report, requeue, leaf)
@@ -332,6 +348,8 @@ def reconcile(session: Session, client: RegistryClient, issuer_code: str | None 
             requeue = []
     if report.method == "groups":
         _reconcile_groups(session, client, issuer_code, report, requeue)
+    if drift is not None:
+        report.baseline_drift, report.baseline_drift_days = drift.licences, drift.days
     report.requests, report.bytes_sent, report.bytes_received = (
         getattr(client, a, 0) - before
         for a, before in zip(("requests", "bytes_sent", "bytes_received"), traffic, strict=True))

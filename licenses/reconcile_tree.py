@@ -4,12 +4,13 @@ The protocol is in docs/city_registry.md ("Digest tree"); the registry computes 
 city_registry/tree.py, which stands for another government's system and shares no code with us, so
 the row hash and the bucket are defined here again and both copies are tested against one vector set.
 
-Our side is one pass over the outbox: the latest non-skipped change of every licence (the registry's
-rank) goes into a temporary table with its bucket and row hash, indexed by issuer and day; every
-node's children are then one SQL aggregate over that table. The registry is asked for the children of
-all the differing nodes of a level in one request (up to CHUNK nodes), so the requests follow the
-depth of the tree and the bytes follow the number of differing nodes. A node holding at most ``leaf``
-records on either side is listed record by record.
+Our side reads the baseline kept on write (licenses.recon_state): the levels above the day (root,
+issuer, year, month) come from the per-(issuer, day) sums, read once per run (one row per day); the
+day and bucket levels aggregate the latest change of each licence of the differing days only, one
+grouped query per level. The registry is asked for the children of all the differing nodes of a level
+in one request (up to CHUNK nodes), so the requests follow the depth of the tree and the bytes follow
+the number of differing nodes. A node holding at most ``leaf`` records on either side is listed record
+by record.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ DAY_STEPS = (4, 7, 10)
 BUCKET_LEN = 32
 _MOD = 1 << 64
 _ISSUER = re.compile(r"[0-9A-Z]{18}")
-TABLE = "recon_expected"
 
 
 def row_hash(identifier: str, revision: int, status: str) -> int:
@@ -47,23 +47,19 @@ def digest_of(total: Any) -> str:
     return f"{int(total or 0) % _MOD:016x}"
 
 
-class _Sum64:
-    def __init__(self) -> None:
-        self.total = 0
-
-    def step(self, value: int | None) -> None:
-        if value is not None:
-            self.total += value
-
-    def finalize(self) -> str:
-        return str(self.total % _MOD)  # text: SQLite integers stop at 2**63
+def check_issuer(issuer_code: str | None) -> None:
+    if issuer_code is not None and not _ISSUER.fullmatch(issuer_code):
+        raise ValueError(f"issuer_code {issuer_code!r} 不是 18 位统一社会信用代码")
 
 
-def _install_sqlite_functions(dbapi_conn: sqlite3.Connection) -> None:
+def digest_of_halves(hi: Any, lo: Any) -> str:
+    """A node's digest from the sums of its rows' hash halves (high and low 32 bits, unsigned)."""
+    return f"{((int(hi or 0) << 32) + int(lo or 0)) % _MOD:016x}"
+
+
+def install_sqlite_functions(dbapi_conn: sqlite3.Connection) -> None:
+    """MD5 of a licence key (the bucket) as an SQLite function, for the baseline's rebuild."""
     dbapi_conn.create_function("gg_md5", 1, lambda s: None if s is None else bucket_of(s), deterministic=True)
-    dbapi_conn.create_function(
-        "gg_h64", 3, lambda i, r, s: None if i is None else row_hash(i, r, s), deterministic=True)
-    dbapi_conn.create_aggregate("gg_sum64", 1, _Sum64)  # type: ignore[arg-type]  # typeshed's protocol
 
 
 @dataclass(frozen=True)
@@ -96,33 +92,39 @@ class Held:
 def _filter(node: Node) -> tuple[str, dict[str, Any]]:
     where, params = [], {}
     if node.issuer_code is not None:
-        where.append("issuer_code = :issuer")
+        where.append("l.issuer_code = :issuer")
         params["issuer"] = node.issuer_code
     if len(node.day) == 10:
-        where.append("day = :day")
+        where.append("l.day = :day")
         params["day"] = node.day
     elif node.day:
-        where.append("day BETWEEN :lo AND :hi")
+        where.append("l.day BETWEEN :lo AND :hi")
         params["lo"] = node.day + "-00-00"[: 10 - len(node.day)]
         params["hi"] = node.day + "-99-99"[: 10 - len(node.day)]
-    if node.bucket:
-        where.append(f"substr(bucket, 1, {len(node.bucket)}) = :bucket")
-        params["bucket"] = node.bucket
+    if node.bucket:  # a range on the (issuer, day, bucket) index: buckets are lowercase hex
+        where.append("l.bucket >= :blo AND l.bucket <= :bhi")
+        params["blo"] = node.bucket
+        params["bhi"] = node.bucket + "g"
     return (" AND ".join(where) or "1 = 1"), params
 
 
-def _child_key(node: Node) -> str:
-    if node.issuer_code is None:
-        return "issuer_code"
-    if len(node.day) < 10:
-        return f"substr(day, 1, {DAY_STEPS[[0, 4, 7].index(len(node.day))]})"
-    return f"substr(bucket, 1, {len(node.bucket) + 1})"
+def _nodes_join(nodes: list[Node]) -> tuple[str, dict[str, Any]]:
+    """A join keeping the rows of these nodes (each a day or below) tagged by position
+    (``n.column5``): ``JOIN (VALUES (issuer, day, bucket from, bucket to, k), …)``, a range on the
+    (issuer, day, bucket) index per node. Not an OR of conditions: PostgreSQL evaluated an OR of 500
+    days on every row of a sequential scan."""
+    values, params = [], {}
+    for k, node in enumerate(nodes):
+        values.append(f"(:i{k}, :d{k}, :b{k}, :e{k}, {k})")
+        params[f"i{k}"], params[f"d{k}"] = node.issuer_code, node.day
+        params[f"b{k}"], params[f"e{k}"] = node.bucket, node.bucket + "g"  # buckets are lowercase hex
+    return (f"JOIN (VALUES {', '.join(values)}) n ON l.issuer_code = n.column1 AND l.day = n.column2 "
+            "AND l.bucket >= n.column3 AND l.bucket < n.column4"), params
 
 
 @dataclass
 class Ours:
-    outbox_id: int
-    outbox_status: str
+    idem_key: str  # its outbox row (looked up only for the licences that differ: outbox_of)
     licence_key: str
     identifier: str
     revision: int
@@ -130,78 +132,95 @@ class Ours:
     day: str
 
 
+_COLS = "l.idem_key, l.licence_key, l.identifier, l.revision, l.lstatus, l.day"
+NODES_PER_QUERY = 64  # nodes of a level per query: few enough that PostgreSQL probes the index
+
+
 class Expected:
-    """The district's side of the tree: a temporary table of each licence's latest change."""
+    """The district's side of the tree, read from the baseline kept on write (licenses.recon_state)."""
 
-    def __init__(self, session: Session, issuer_code: str | None) -> None:
+    def __init__(self, session: Session, days: dict[tuple[str, str], tuple[int, int, int]]) -> None:
+        """``days``: (issuer, day) -> (count, sum of hash high halves, sum of low halves), as
+        licenses.recon_state.day_sums gives them."""
         self.conn = session.connection()
-        self.pg = self.conn.dialect.name == "postgresql"
-        if not self.pg:
-            _install_sqlite_functions(self.conn.connection.driver_connection)  # type: ignore[arg-type]  # typed as any DBAPI connection; on SQLite it is sqlite3.Connection
-        if issuer_code is not None and not _ISSUER.fullmatch(issuer_code):
-            raise ValueError(f"issuer_code {issuer_code!r} 不是 18 位统一社会信用代码")
-        self._build(issuer_code)
-
-    def _build(self, issuer_code: str | None) -> None:
-        pg = self.pg
-        lk = "substr(identifier, 1, length(identifier) - 6)"  # licence key: without '.vvv.c'
-        vseg = "substr(identifier, length(identifier) - 4, 3)"  # version segment, 3 digits
-        status = "payload->>'status'" if pg else "json_extract(payload, '$.status')"
-        day = "to_char(issue_day, 'YYYY-MM-DD')" if pg else "CAST(issue_day AS TEXT)"
-        bucket = "md5(licence_key)" if pg else "gg_md5(licence_key)"
-        if pg:
-            line = "identifier || '|' || revision || '|' || lstatus"
-            h = f"('x' || substr(md5({line}), 1, 16))::bit(64)::bigint"
-        else:
-            h = "gg_h64(identifier, revision, lstatus)"
-        self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {TABLE}")
-        self.conn.exec_driver_sql(
-            f"CREATE TEMP TABLE {TABLE} (outbox_id BIGINT, outbox_status VARCHAR(10), "
-            "issuer_code VARCHAR(18), day VARCHAR(10), identifier VARCHAR(140), revision INTEGER, "
-            "lstatus VARCHAR(20), licence_key VARCHAR(120), bucket VARCHAR(32), h BIGINT)")
-        # The latest change per licence, ranked as the registry ranks (version segment, revision);
-        # ties go to the first row, as licenses.reconcile.expected_state keeps them.
-        self.conn.execute(sa.text(
-            f"INSERT INTO {TABLE} SELECT outbox_id, outbox_status, issuer_code, day, identifier, "  # noqa: S608
-            f"revision, lstatus, licence_key, {bucket}, {h} FROM ("
-            f"SELECT id AS outbox_id, status AS outbox_status, issuer_code, {day} AS day, identifier, "
-            f"version AS revision, {status} AS lstatus, {lk} AS licence_key, "
-            f"row_number() OVER (PARTITION BY {lk} ORDER BY {vseg} DESC, version DESC, id) AS rn "
-            "FROM licence_outbox WHERE status <> 'skipped'"
-            + (" AND issuer_code = :issuer" if issuer_code else "") + ") latest WHERE rn = 1"),
-            {"issuer": issuer_code} if issuer_code else {})
-        self.conn.exec_driver_sql(f"CREATE INDEX ix_{TABLE}_node ON {TABLE} (issuer_code, day)")
-        self.conn.exec_driver_sql(f"CREATE INDEX ix_{TABLE}_key ON {TABLE} (licence_key)")
-        self.conn.exec_driver_sql(f"ANALYZE {TABLE}")
-
-    def drop(self) -> None:
-        self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {TABLE}")
+        self.days = days
+        self._digest = digest_of_halves
 
     def groups(self) -> int:
         """Number of (issuer, day) groups we hold."""
-        return int(self.conn.exec_driver_sql(
-            f"SELECT count(*) FROM (SELECT DISTINCT issuer_code, day FROM {TABLE}) g").scalar_one())  # noqa: S608
+        return len(self.days)
+
+    def _upper(self, node: Node) -> dict[str, Held]:
+        step = 0 if node.issuer_code is None else DAY_STEPS[[0, 4, 7].index(len(node.day))]
+        sums: dict[str, list[int]] = {}
+        for (issuer, day), (n, hi, lo) in self.days.items():
+            if node.issuer_code is not None and (issuer != node.issuer_code or not day.startswith(node.day)):
+                continue
+            s = sums.setdefault(issuer if step == 0 else day[:step], [0, 0, 0])
+            s[0] += n
+            s[1] += hi
+            s[2] += lo
+        return {k: Held(n, self._digest(hi, lo)) for k, (n, hi, lo) in sums.items()}
+
+    def children_many(self, nodes: list[Node]) -> list[dict[str, Held]]:
+        """Each node's children; every day or bucket level of the list in one grouped query."""
+        out: dict[int, dict[str, Held]] = {}
+        by_len: dict[int, list[int]] = {}
+        for i, node in enumerate(nodes):
+            if len(node.day) < 10:
+                out[i] = self._upper(node)
+            else:
+                by_len.setdefault(len(node.bucket), []).append(i)
+        for length, idx in by_len.items():
+            key = f"substr(l.bucket, 1, {length + 1})"
+            for j in range(0, len(idx), NODES_PER_QUERY):
+                part = idx[j : j + NODES_PER_QUERY]
+                join, params = _nodes_join([nodes[i] for i in part])
+                sql = (f"SELECT n.column5, {key}, count(*), sum(l.hi), sum(l.lo) "  # noqa: S608
+                       f"FROM licence_recon_latest l {join} GROUP BY n.column5, {key}")
+                for i in part:
+                    out[i] = {}
+                for pos, k, n, hi, lo in self.conn.execute(sa.text(sql), params):
+                    out[part[int(pos)]][k] = Held(int(n), self._digest(hi, lo))
+        return [out[i] for i in range(len(nodes))]
 
     def children(self, node: Node) -> dict[str, Held]:
-        where, params = _filter(node)
-        key = _child_key(node)
-        total = "sum(h)" if self.pg else "gg_sum64(h)"
-        rows = self.conn.execute(sa.text(
-            f"SELECT {key}, count(*), {total} FROM {TABLE} WHERE {where} GROUP BY {key}"), params)  # noqa: S608
-        return {k: Held(int(n), digest_of(s)) for k, n, s in rows}
+        return self.children_many([node])[0]
 
     def rows(self, node: Node) -> Iterator[Ours]:
         where, params = _filter(node)
         for r in self.conn.execute(sa.text(
-            "SELECT outbox_id, outbox_status, licence_key, identifier, revision, lstatus, day "  # noqa: S608
-            f"FROM {TABLE} WHERE {where} ORDER BY licence_key"), params):
-            yield Ours(*r)
+                f"SELECT {_COLS} FROM licence_recon_latest l WHERE {where} ORDER BY l.licence_key"), params):  # noqa: S608
+            yield Ours(*r[:6])
+
+    def rows_many(self, nodes: list[Node]) -> list[list[Ours]]:
+        """The rows of each node; NODES_PER_QUERY nodes of a day or below per query."""
+        out: list[list[Ours]] = [[] if len(n.day) == 10 else list(self.rows(n)) for n in nodes]
+        low = [i for i, n in enumerate(nodes) if len(n.day) == 10]
+        for j in range(0, len(low), NODES_PER_QUERY):
+            part = low[j : j + NODES_PER_QUERY]
+            join, params = _nodes_join([nodes[i] for i in part])
+            for r in self.conn.execute(sa.text(
+                    f"SELECT {_COLS}, n.column5 FROM licence_recon_latest l {join} "  # noqa: S608
+                    "ORDER BY l.licence_key"), params):
+                out[part[int(r[6])]].append(Ours(*r[:6]))
+        return out
+
+    def outbox_of(self, idem_keys: list[str]) -> dict[str, tuple[int, str]]:
+        """idem_key -> (outbox id, outbox status), by the unique index, for the licences that differ."""
+        found: dict[str, tuple[int, str]] = {}
+        for i in range(0, len(idem_keys), 500):
+            for k, oid, status in self.conn.execute(
+                sa.text("SELECT idem_key, id, status FROM licence_outbox WHERE idem_key IN :keys")
+                .bindparams(sa.bindparam("keys", expanding=True)), {"keys": idem_keys[i : i + 500]}):
+                found[k] = (int(oid), str(status))
+        return found
 
     def known(self, keys: list[str]) -> set[str]:
         """Which of these licence keys we hold (in any node)."""
         found: set[str] = set()
         for i in range(0, len(keys), 500):
             found.update(self.conn.execute(
-                sa.text(f"SELECT licence_key FROM {TABLE} WHERE licence_key IN :keys")  # noqa: S608
+                sa.text("SELECT licence_key FROM licence_recon_latest WHERE licence_key IN :keys")
                 .bindparams(sa.bindparam("keys", expanding=True)), {"keys": keys[i : i + 500]}).scalars())
         return found

@@ -17,6 +17,7 @@ from core import audit
 from core.db import Database, table_of
 from core.errors import Invalid, NotFound
 from core.types import utcnow
+from licenses import recon_state
 from licenses.models import LicenceOutbox
 from licenses.sync import (
     CLOCK_SKEW,
@@ -100,6 +101,7 @@ def skip_dead_letters(session: Session, ids: list[int], actor: Any, reason: str)
         row.status, row.updated_at = SKIPPED, now
         row.last_error = f"已跳过：{reason}"[:1000]
     session.flush()
+    recon_state.note_skipped(session, rows)  # a skipped change leaves the reconciliation baseline
     return len(rows)
 
 

@@ -131,9 +131,11 @@ def sync_sweep() -> dict[str, Any] | None:
 
 @shared_task(name="workers.sync_reconcile", acks_late=True, autoretry_for=(sync.RegistryUnavailableError,),
              retry_backoff=60, retry_backoff_max=DRAIN_BACKOFF_MAX_S, retry_jitter=True, max_retries=5)
-def sync_reconcile(issuer_code: str | None = None) -> dict[str, Any] | None:
+def sync_reconcile(issuer_code: str | None = None, verify: bool = False) -> dict[str, Any] | None:
     """Nightly: descend the registry's digest tree where it differs from ours (licenses.reconcile);
     re-send what the registry lacks or holds in an older version; report what only it holds.
+    ``verify`` (weekly): first recompute the district's baseline from the whole outbox and report
+    its drift.
 
     Holds the single-flight 'reconcile' lease; re-queued rows are committed with the report and a
     drain is enqueued after that commit. Idempotent (a second run finds nothing to re-send); retried
@@ -146,7 +148,7 @@ def sync_reconcile(issuer_code: str | None = None) -> dict[str, Any] | None:
     started = utcnow()
     try:
         with db.transaction() as session:
-            report = reconcile.reconcile(session, client, issuer_code)
+            report = reconcile.reconcile(session, client, issuer_code, verify=verify)
         sync.record_run(db, "reconcile", started, "ok" if report.consistent else "differences",
                         report.as_dict())
         return report.as_dict()

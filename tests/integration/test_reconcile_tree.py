@@ -23,6 +23,7 @@ from demo import synthetic_licences
 from licenses import bulk, issuing, reconcile, sync
 from licenses import reconcile_tree as district_tree
 from licenses.models import LicenceOutbox
+from licenses.sync import licence_key
 from tests.conftest import sign_in
 from tests.factories.sync import (
     Issuer,
@@ -233,3 +234,24 @@ def _signed(client: RegistryClient, path: str, body: bytes) -> dict[str, str]:
     ts = str(int(time.time()))
     return {"X-Client-Id": client.client_id, "X-Timestamp": ts,
             "X-Signature": sign(client.key, "POST", path, ts, body)}
+
+
+def test_an_outbox_change_behind_the_baseline_is_found_by_the_weekly_full_verification(
+    db: Database, issuer: Issuer, client: RegistryClient, registry: RegistryProcess
+) -> None:
+    """The tree trusts the baseline kept on write; an outbox row edited by hand (a partial restore)
+    hides from it, and the full verification finds it and sends the licence again."""
+    _synced(db, issuer, client, 20)
+    with db.transaction() as session:
+        row_id = session.execute(sa.select(sa.func.max(T.c.id))).scalar_one()
+        row = session.execute(sa.select(T).where(T.c.id == row_id)).one()
+        session.execute(T.update().where(T.c.id == row_id)
+                        .values(payload={**row.payload, "status": "revoked"}))
+    quick = _reconcile(db, client)
+    assert (quick.result, quick.baseline_drift) == ("一致", None)  # what the writers kept still matches
+    full = _reconcile(db, client, verify=True)
+    assert (full.baseline_drift, full.baseline_drift_days) == (1, 1)
+    assert (full.other_in_registry, full.requeued) == (1, 1)
+    sync.drain(db, client, batch_size=200)
+    assert _reconcile(db, client).result == "一致"
+    assert registry_licences(registry.database_url)[licence_key(row.identifier)][2] == "revoked"
