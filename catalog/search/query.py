@@ -25,6 +25,7 @@ from catalog.search.text import (
     asks_follow_up,
     follow_up_act,
     has_cjk,
+    licence_head_fixed,
     meaningful_words,
     normalize_query,
     normalize_text,
@@ -32,6 +33,7 @@ from catalog.search.text import (
     segment,
     sound_align,
     strip_fillers,
+    subject_words,
     syllables,
     within_one_edit,
 )
@@ -60,6 +62,12 @@ ABBREVIATION = 44
 # A homophone typo corrected through pinyin (采伐正 -> 采伐证): below all-words (a query as typed),
 # above a one-edit match and closest matches; one point less per jump over left-out characters.
 HOMOPHONE = 40
+# The query's subject words without its act and licence words (食品经营许可证 -> 食品 经营 in
+# 食品(含保健食品)经营许可核发): below an abbreviation of what was typed, above a homophone correction.
+SUBJECT = 43
+# A character read like 证 standing where 证 would (狗正, 食品经营许可正) read as 证: a homophone
+# correction of the one character citizens' queries most often end in, so at the homophone tier.
+HEAD_FIXED = HOMOPHONE
 # Closest matches when nothing matched in full: below every full match, plus the characters covered
 # (a name covering more of what the query is about ranks higher).
 PARTIAL = 10
@@ -157,6 +165,12 @@ class _Phrase:
     # Whether a one-typo match of the phrase may be tried: not for a thesaurus swap, which is already
     # a guess (宅基地 -> 住地 would then find 用地).
     typo_ok: bool = True
+    # Words the query named besides (the act a subject phrase left out, 许可 of 许可证): a name holding
+    # none of them ranks a point lower.
+    prefer: tuple[str, ...] = ()
+    # Whether the one-edit fallback may be tried on it: not for the subject words alone, which are
+    # already a loosened query (宅基地 alone is one edit from 孵化基地).
+    fuzzy_ok: bool = True
 
 
 FIELD_LABELS = {
@@ -181,6 +195,19 @@ def _phrases(query: str, aliases: list[Alias]) -> list[_Phrase]:
         cut = tuple(w for word in p.words for w in segment(word))
         if len(cut) > len(p.words) and len(cut) <= MAX_SEGMENTS:
             out.append(_Phrase(cut, max(p.penalty, VARIANT_PENALTY)))
+    # What the query is about without the act it names or a licence head ("X证" asks for the licence
+    # for X, which the catalogue names X许可 / X资格认定 / X核发): all its words in one name.
+    subject = subject_words(query)
+    if subject and len(subject) <= MAX_SEGMENTS:
+        acts = tuple(
+            dict.fromkeys(
+                w.removesuffix("证")
+                for part in strip_fillers(query).split()
+                for w in segment(part)
+                if w in GENERIC_WORDS and len(w.removesuffix("证")) >= 2
+            )
+        )
+        out.append(_Phrase(subject, VARIANT_PENALTY, SUBJECT, prefer=acts, fuzzy_ok=False))
     out += _synonym_phrases(query)
     compact = query.replace(" ", "")
     hits = [
@@ -318,7 +345,12 @@ def _match_phrase(conn: sa.Connection, phrase: _Phrase) -> dict[int, tuple[int, 
     for tid in common:
         score = per_word[0][tid][0] if len(per_word) == 1 else min(ALL_WORDS, *(w[tid][0] for w in per_word))
         score -= phrase.penalty
-        out[tid] = (score if phrase.cap is None else min(score, phrase.cap), per_word[0][tid][1])
+        if phrase.cap is not None:
+            score = min(score, phrase.cap)
+        text = per_word[0][tid][1]
+        if phrase.prefer and not any(w in text for w in phrase.prefer):
+            score -= 1
+        out[tid] = (score, text)
     return out
 
 
@@ -527,6 +559,29 @@ def _search(
                 part_hits[tid] = max(part_hits.get(tid, 0), score)
     suggestion = None
     if max(term_scores.values(), default=0) < CONTAINS - VARIANT_PENALTY:
+        # A character read like 证 where 证 would stand: the query with 证 there, at the homophone tier.
+        fixed = licence_head_fixed(query)
+        if fixed != query:
+            best_before = max(term_scores.values(), default=0)
+            best_fixed = 0
+            for phrase in _phrases(fixed, aliases):
+                found = _match_phrase(conn, phrase)
+                if found:
+                    matched_words.update(phrase.words)
+                for tid, (score, text) in found.items():
+                    # The corrected query found as typed is a correction (HEAD_FIXED); a variant of
+                    # it ranks its penalty lower, its subject words alone a point (two when the name
+                    # lacks the act the query named) lower.
+                    if phrase.cap == SUBJECT:
+                        score = HEAD_FIXED - 1 - (SUBJECT - score)
+                    else:
+                        score = HEAD_FIXED - phrase.penalty
+                    best_fixed = max(best_fixed, score)
+                    if score > term_scores.get(tid, 0):
+                        term_scores[tid] = score
+                        term_texts[tid] = text
+            if best_fixed > best_before:
+                suggestion = fixed.replace(" ", "")
         # Nothing holds the query as typed: try it as heard (a pinyin IME's commonest typo).
         sounded, corrected = _match_homophone(conn, query)
         for tid, (score, text) in sounded.items():
@@ -537,7 +592,7 @@ def _search(
             best = min(
                 sounded, key=lambda tid: (-sounded[tid][0], len(sounded[tid][1]), sounded[tid][1], tid)
             )
-            if sounded[best][0] >= max(term_scores.values()):
+            if sounded[best][0] >= max(term_scores.values()) and suggestion is None:
                 suggestion = corrected[best]
             matched_words.update(corrected.values())
     fuzzy = False
@@ -553,7 +608,7 @@ def _search(
             term_texts[code_hit[0]] = code_hit[1]
     if not term_scores:
         for phrase in phrases:
-            if len(phrase.words) == 1 and phrase.typo_ok:
+            if len(phrase.words) == 1 and phrase.typo_ok and phrase.fuzzy_ok:
                 for tid, (score, text) in _match_fuzzy(conn, phrase.words[0]).items():
                     term_scores[tid] = max(term_scores.get(tid, 0), score)
                     term_texts[tid] = text
