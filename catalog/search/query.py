@@ -399,6 +399,9 @@ def _match_partial(
     if not words:
         return {}, set()
     covered: dict[int, int] = {}
+    known = 0  # words some name covers
+    spread: list[int] = []
+    rarest_of: list[tuple[int, int]] = []  # (names covering the word, word index)
     which: dict[int, list[int]] = {}  # the indices of the words a name covers
     texts: dict[int, str] = {}
     hit_words: dict[int, set[str]] = {}
@@ -414,6 +417,10 @@ def _match_partial(
         # and, shortened, in every 医疗保险 name).
         for tid, (_score, text) in _match_abbreviation(conn, word, None).items():
             reached.setdefault(tid, (text, (word,)))
+        known += 1 if reached else 0
+        if reached:
+            spread.append(len(reached))
+            rarest_of.append((len(reached), i))
         for tid, (text, form) in reached.items():
             covered[tid] = covered.get(tid, 0) + len(word)
             which.setdefault(tid, []).append(i)
@@ -422,12 +429,21 @@ def _match_partial(
     # The act the query names (申请, 备案, 登记 ...) decides nothing alone, but of two names covering
     # as much of the rest, the one doing that act is the closer.
     acts = [w for part in query.split() for w in segment(part) if w in GENERIC_WORDS]
+    # And of two names covering as much, the one holding the word fewest names hold is the closer: it
+    # is the word that says most precisely what the query is about (低保, not 农村, in 农村低保).
+    fewest = min(spread, default=0)
+    rare = {i for n, i in rarest_of if n == fewest} if len(rarest_of) > 1 else set()
     out = {}
     for tid, n in covered.items():
         longest = max(len(words[i]) for i in which[tid])
-        if 2 * n > total or len(which[tid]) >= MIN_COOCCURRING or longest >= LONG_WORD:
+        # Half is enough when every word is one the catalogue knows (农村低保: 农村 and 低保 are both
+        # in names, not together): a word no name holds (火星, 恐龙, 潜水艇) says the query is about
+        # something the catalogue does not have, and then only more than half will do.
+        enough = 2 * n > total or (2 * n == total and known == len(words) and len(words) > 1)
+        if enough or len(which[tid]) >= MIN_COOCCURRING or longest >= LONG_WORD:
             same_act = any(a in texts[tid] for a in acts)
-            out[tid] = (PARTIAL + n + (1 if same_act else 0), texts[tid])
+            bonus = (1 if same_act else 0) + (1 if rare.intersection(which[tid]) else 0)
+            out[tid] = (PARTIAL + n + bonus, texts[tid])
     used = set().union(*(hit_words[tid] for tid in out)) if out else set()
     return out, used
 
