@@ -35,6 +35,7 @@ from catalog.search.text import (
     strip_fillers,
     subject_words,
     syllables,
+    two_character_fixes,
     within_one_edit,
 )
 from catalog.search_models import (
@@ -575,9 +576,11 @@ def _search(
                 part_hits[tid] = max(part_hits.get(tid, 0), score)
     suggestion = None
     if max(term_scores.values(), default=0) < CONTAINS - VARIANT_PENALTY:
-        # A character read like 证 where 证 would stand: the query with 证 there, at the homophone tier.
-        fixed = licence_head_fixed(query)
-        if fixed != query:
+        # Corrections read from the query alone: a character read like 证 where 证 would stand, and a
+        # two-character run no dictionary knows made a word by a same-sounding character (低宝 ->
+        # 低保). Each is matched as a query would be, at the homophone tier.
+        fixes = [licence_head_fixed(query), *two_character_fixes(query)]
+        for fixed in dict.fromkeys(f for f in fixes if f != query):
             best_before = max(term_scores.values(), default=0)
             best_fixed = 0
             for phrase in _phrases(fixed, aliases):
@@ -591,7 +594,7 @@ def _search(
                     if phrase.cap == SUBJECT:
                         score = HEAD_FIXED - 1 - (SUBJECT - score)
                     else:
-                        score = HEAD_FIXED - phrase.penalty
+                        score = min(score, HEAD_FIXED - phrase.penalty)
                     best_fixed = max(best_fixed, score)
                     if score > term_scores.get(tid, 0):
                         term_scores[tid] = score

@@ -377,6 +377,49 @@ def licence_head_fixed(query: str) -> str:
     return "".join(chars)
 
 
+@functools.cache
+def _two_character_words() -> tuple[dict[str, list[tuple[str, int]]], dict[str, list[tuple[str, int]]]]:
+    """The segmenter dictionary's two-character words by their first and by their second character,
+    with their frequencies (built once per process from the dictionary jieba already holds)."""
+    by_first: dict[str, list[tuple[str, int]]] = {}
+    by_second: dict[str, list[tuple[str, int]]] = {}
+    for word, freq in _segmenter().FREQ.items():
+        if len(word) == 2 and freq > 0 and _CJK.match(word[0]) and _CJK.match(word[1]):
+            by_first.setdefault(word[0], []).append((word, freq))
+            by_second.setdefault(word[1], []).append((word, freq))
+    return by_first, by_second
+
+
+# A correction must be a word people use: rarer dictionary words are as likely to be noise.
+MIN_WORD_FREQUENCY = 10
+
+
+def two_character_fixes(query: str, limit: int = 2) -> list[str]:
+    """The query with one two-character run that is no dictionary word (低宝, 狗正) made one by
+    swapping a character for a same- or near-sounding one (低保), the most frequent words first.
+
+    Homophone matching through the index needs two of the query's characters in the name, so it
+    cannot correct a two-character word; the dictionary can, because the typo leaves a pair the
+    language does not have. Runs are the words between fillers (or the query itself).
+    """
+    freq = _segmenter().FREQ
+    by_first, by_second = _two_character_words()
+    runs = [r for r in dict.fromkeys([*strip_fillers(query).split(), query]) if len(r) == 2]
+    fixes: list[tuple[int, str]] = []
+    for run in runs:
+        if not all(_CJK.match(c) for c in run) or freq.get(run, 0) > 0:
+            continue
+        keys = sound_keys(run)
+        for word, n in by_first.get(run[0], []):
+            if n >= MIN_WORD_FREQUENCY and word[1] != run[1] and sound_keys(word)[1] == keys[1]:
+                fixes.append((n, query.replace(run, word)))
+        for word, n in by_second.get(run[1], []):
+            if n >= MIN_WORD_FREQUENCY and word[0] != run[0] and sound_keys(word)[0] == keys[0]:
+                fixes.append((n, query.replace(run, word)))
+    fixes.sort(key=lambda f: -f[0])
+    return list(dict.fromkeys(fix for _n, fix in fixes))[:limit]
+
+
 def _loose_syllable(syl: str) -> str:
     """A syllable with the distinctions people commonly blur when typing pinyin folded away:
     z/zh, c/ch, s/sh, n/l, an/ang, en/eng, in/ing (the classic fuzzy-pinyin set of Chinese IMEs)."""
