@@ -196,19 +196,6 @@ def _phrases(query: str, aliases: list[Alias]) -> list[_Phrase]:
         cut = tuple(w for word in p.words for w in segment(word))
         if len(cut) > len(p.words) and len(cut) <= MAX_SEGMENTS:
             out.append(_Phrase(cut, max(p.penalty, VARIANT_PENALTY)))
-    # What the query is about without the act it names or a licence head ("X证" asks for the licence
-    # for X, which the catalogue names X许可 / X资格认定 / X核发): all its words in one name.
-    subject = subject_words(query)
-    if subject and len(subject) <= MAX_SEGMENTS:
-        acts = tuple(
-            dict.fromkeys(
-                w.removesuffix("证")
-                for part in strip_fillers(query).split()
-                for w in segment(part)
-                if w in GENERIC_WORDS and len(w.removesuffix("证")) >= 2
-            )
-        )
-        out.append(_Phrase(subject, VARIANT_PENALTY, SUBJECT, prefer=acts, fuzzy_ok=False))
     out += _synonym_phrases(query)
     compact = query.replace(" ", "")
     hits = [
@@ -246,6 +233,24 @@ def _phrases(query: str, aliases: list[Alias]) -> list[_Phrase]:
         if p.words and (p.words not in unique or _ceiling(unique[p.words]) < _ceiling(p)):
             unique[p.words] = p
     return list(unique.values())
+
+
+def _subject_phrase(query: str) -> _Phrase | None:
+    """What the query is about without the act it names or a licence head ("X证" asks for the licence
+    for X, which the catalogue names X许可 / X资格认定 / X核发): all its words in one name, tried when
+    no name holds all the words as typed."""
+    subject = subject_words(query)
+    if not subject or len(subject) > MAX_SEGMENTS:
+        return None
+    acts = tuple(
+        dict.fromkeys(
+            w.removesuffix("证")
+            for part in strip_fillers(query).split()
+            for w in segment(part)
+            if w in GENERIC_WORDS and len(w.removesuffix("证")) >= 2
+        )
+    )
+    return _Phrase(subject, VARIANT_PENALTY, SUBJECT, prefer=acts, fuzzy_ok=False)
 
 
 def _ceiling(p: _Phrase) -> tuple[int, int, int]:
@@ -574,6 +579,16 @@ def _search(
             uncapped = _match_phrase(conn, _Phrase(phrase.words, phrase.penalty)) if found else {}
             for tid, (score, _text) in uncapped.items():
                 part_hits[tid] = max(part_hits.get(tid, 0), score)
+    subject = _subject_phrase(query)
+    if subject is not None and subject.words not in {p.words for p in phrases}:
+        if max(term_scores.values(), default=0) < ALL_WORDS - VARIANT_PENALTY:
+            found = _match_phrase(conn, subject)
+            if found:
+                matched_words.update(subject.words)
+            for tid, (score, text) in found.items():
+                if score > term_scores.get(tid, 0):
+                    term_scores[tid] = score
+                    term_texts[tid] = text
     suggestion = None
     if max(term_scores.values(), default=0) < CONTAINS - VARIANT_PENALTY:
         # Corrections read from the query alone: a character read like 证 where 证 would stand, and a
@@ -583,7 +598,8 @@ def _search(
         for fixed in dict.fromkeys(f for f in fixes if f != query):
             best_before = max(term_scores.values(), default=0)
             best_fixed = 0
-            for phrase in _phrases(fixed, aliases):
+            fixed_subject = _subject_phrase(fixed)
+            for phrase in [*_phrases(fixed, aliases), *([fixed_subject] if fixed_subject else [])]:
                 found = _match_phrase(conn, phrase)
                 if found:
                     matched_words.update(phrase.words)
