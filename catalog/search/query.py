@@ -580,15 +580,18 @@ def _search(
             for tid, (score, _text) in uncapped.items():
                 part_hits[tid] = max(part_hits.get(tid, 0), score)
     subject = _subject_phrase(query)
-    if subject is not None and subject.words not in {p.words for p in phrases}:
-        if max(term_scores.values(), default=0) < ALL_WORDS - VARIANT_PENALTY:
-            found = _match_phrase(conn, subject)
-            if found:
-                matched_words.update(subject.words)
-            for tid, (score, text) in found.items():
-                if score > term_scores.get(tid, 0):
-                    term_scores[tid] = score
-                    term_texts[tid] = text
+    if (
+        subject is not None
+        and subject.words not in {p.words for p in phrases}
+        and max(term_scores.values(), default=0) < ALL_WORDS - VARIANT_PENALTY
+    ):
+        found = _match_phrase(conn, subject)
+        if found:
+            matched_words.update(subject.words)
+        for tid, (score, text) in found.items():
+            if score > term_scores.get(tid, 0):
+                term_scores[tid] = score
+                term_texts[tid] = text
     suggestion = None
     if max(term_scores.values(), default=0) < CONTAINS - VARIANT_PENALTY:
         # Corrections read from the query alone: a character read like 证 where 证 would stand, and a
