@@ -20,6 +20,7 @@ from catalog.search.misses import log_zero_result
 from catalog.search.sql import _q, _t
 from catalog.search.text import (
     _LATIN,
+    FOLLOW_UP_ACTS,
     GENERIC_WORDS,
     abbreviation_span,
     asks_follow_up,
@@ -682,6 +683,13 @@ def _search(
         for tid, text in term_texts.items():
             if tid in term_scores and term_scores[tid] > 1 and follow_up_act(text):
                 term_scores[tid] -= 1
+    # A name the query's word heads (退休 in 企业职工…退休申请, followed by the act) is about it; one
+    # where the word only qualifies another noun (退休 in 异地安置退休人员备案) is about that noun.
+    heads = [w for w in matched_words if len(w) >= 2 and has_cjk(w) and w not in GENERIC_WORDS]
+    if heads and not partial:
+        for tid, text in term_texts.items():
+            if tid in term_scores and term_scores[tid] > 1 and not any(_heads(w, text) for w in heads):
+                term_scores[tid] -= 1
     scope, with_other = _scope(conn, e, term_scores)
     if group:
         ranked = matched_services(conn, term_scores, term_texts, filters, with_other)
@@ -709,6 +717,22 @@ def _search(
     return SearchResult(
         query, items, total, page, limit, facets, sorted(matched_words), fuzzy, partial, suggestion
     )
+
+
+# The acts a name ends in: the generic ones, those that follow a first one, and opening acts.
+_ACT_WORDS = tuple(sorted(GENERIC_WORDS | set(FOLLOW_UP_ACTS) | {"设立", "开办"}, key=len, reverse=True))
+
+
+def _heads(word: str, text: str) -> bool:
+    """Whether ``word`` stands in ``text`` where the name's subject does: at its end, before an act
+    word (申请, 登记, 注销 ...) or before anything but another word (punctuation, a bracket)."""
+    start = text.find(word)
+    while start >= 0:
+        rest = text[start + len(word) :]
+        if not rest or not has_cjk(rest[0]) or rest.startswith(_ACT_WORDS):
+            return True
+        start = text.find(word, start + 1)
+    return False
 
 
 def _scope(conn: sa.Connection, e: sa.Table, term_scores: dict[int, int]) -> tuple[list[Any], bool]:

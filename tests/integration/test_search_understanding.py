@@ -59,6 +59,9 @@ NAMES = [
     "食品(含保健食品)经营许可核发",
     "食品小经营店备案发放",
     "设置农村公益性墓地审批",
+    # A word heading one name (退休 before 申请) and qualifying another noun in a shorter one (退休人员).
+    "企业职工基本养老保险正常退休申请",
+    "异地安置退休人员备案",
 ]
 
 
@@ -350,3 +353,9 @@ def test_half_of_a_question_is_a_closest_match_only_when_the_catalogue_knows_eve
     assert [h.name for h in result.items][:2] == ["最低生活保障", "设置农村公益性墓地审批"]
     # 火星 is in no name: half of the question is then not enough.
     assert engine.search(session, "火星低保", use_aliases=False).total == 0
+
+
+def test_a_name_the_word_heads_ranks_above_a_shorter_one_it_only_qualifies(session: Any) -> None:
+    # 退休 is what 企业职工基本养老保险正常退休申请 is about (the act follows it); in
+    # 异地安置退休人员备案 it says which 人员, so that name ranks second although it is shorter.
+    assert names(session, "退休")[:2] == ["企业职工基本养老保险正常退休申请", "异地安置退休人员备案"]
