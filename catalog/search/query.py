@@ -20,11 +20,13 @@ from catalog.search.misses import log_zero_result
 from catalog.search.sql import _q, _t
 from catalog.search.text import (
     _LATIN,
+    FOLLOW_UP_ACTS,
     GENERIC_WORDS,
     abbreviation_span,
     asks_follow_up,
     follow_up_act,
     has_cjk,
+    licence_head_fixed,
     meaningful_words,
     normalize_query,
     normalize_text,
@@ -32,7 +34,9 @@ from catalog.search.text import (
     segment,
     sound_align,
     strip_fillers,
+    subject_words,
     syllables,
+    two_character_fixes,
     within_one_edit,
 )
 from catalog.search_models import (
@@ -60,6 +64,12 @@ ABBREVIATION = 44
 # A homophone typo corrected through pinyin (采伐正 -> 采伐证): below all-words (a query as typed),
 # above a one-edit match and closest matches; one point less per jump over left-out characters.
 HOMOPHONE = 40
+# The query's subject words without its act and licence words (食品经营许可证 -> 食品 经营 in
+# 食品(含保健食品)经营许可核发): below an abbreviation of what was typed, above a homophone correction.
+SUBJECT = 43
+# A character read like 证 standing where 证 would (狗正, 食品经营许可正) read as 证: a homophone
+# correction of the one character citizens' queries most often end in, so at the homophone tier.
+HEAD_FIXED = HOMOPHONE
 # Closest matches when nothing matched in full: below every full match, plus the characters covered
 # (a name covering more of what the query is about ranks higher).
 PARTIAL = 10
@@ -157,6 +167,12 @@ class _Phrase:
     # Whether a one-typo match of the phrase may be tried: not for a thesaurus swap, which is already
     # a guess (宅基地 -> 住地 would then find 用地).
     typo_ok: bool = True
+    # Words the query named besides (the act a subject phrase left out, 许可 of 许可证): a name holding
+    # none of them ranks a point lower.
+    prefer: tuple[str, ...] = ()
+    # Whether the one-edit fallback may be tried on it: not for the subject words alone, which are
+    # already a loosened query (宅基地 alone is one edit from 孵化基地).
+    fuzzy_ok: bool = True
 
 
 FIELD_LABELS = {
@@ -218,6 +234,24 @@ def _phrases(query: str, aliases: list[Alias]) -> list[_Phrase]:
         if p.words and (p.words not in unique or _ceiling(unique[p.words]) < _ceiling(p)):
             unique[p.words] = p
     return list(unique.values())
+
+
+def _subject_phrase(query: str) -> _Phrase | None:
+    """What the query is about without the act it names or a licence head ("X证" asks for the licence
+    for X, which the catalogue names X许可 / X资格认定 / X核发): all its words in one name, tried when
+    no name holds all the words as typed."""
+    subject = subject_words(query)
+    if not subject or len(subject) > MAX_SEGMENTS:
+        return None
+    acts = tuple(
+        dict.fromkeys(
+            w.removesuffix("证")
+            for part in strip_fillers(query).split()
+            for w in segment(part)
+            if w in GENERIC_WORDS and len(w.removesuffix("证")) >= 2
+        )
+    )
+    return _Phrase(subject, VARIANT_PENALTY, SUBJECT, prefer=acts, fuzzy_ok=False)
 
 
 def _ceiling(p: _Phrase) -> tuple[int, int, int]:
@@ -318,7 +352,12 @@ def _match_phrase(conn: sa.Connection, phrase: _Phrase) -> dict[int, tuple[int, 
     for tid in common:
         score = per_word[0][tid][0] if len(per_word) == 1 else min(ALL_WORDS, *(w[tid][0] for w in per_word))
         score -= phrase.penalty
-        out[tid] = (score if phrase.cap is None else min(score, phrase.cap), per_word[0][tid][1])
+        if phrase.cap is not None:
+            score = min(score, phrase.cap)
+        text = per_word[0][tid][1]
+        if phrase.prefer and not any(w in text for w in phrase.prefer):
+            score -= 1
+        out[tid] = (score, text)
     return out
 
 
@@ -367,6 +406,9 @@ def _match_partial(
     if not words:
         return {}, set()
     covered: dict[int, int] = {}
+    known = 0  # words some name covers
+    spread: list[int] = []
+    rarest_of: list[tuple[int, int]] = []  # (names covering the word, word index)
     which: dict[int, list[int]] = {}  # the indices of the words a name covers
     texts: dict[int, str] = {}
     hit_words: dict[int, set[str]] = {}
@@ -382,6 +424,10 @@ def _match_partial(
         # and, shortened, in every 医疗保险 name).
         for tid, (_score, text) in _match_abbreviation(conn, word, None).items():
             reached.setdefault(tid, (text, (word,)))
+        known += 1 if reached else 0
+        if reached:
+            spread.append(len(reached))
+            rarest_of.append((len(reached), i))
         for tid, (text, form) in reached.items():
             covered[tid] = covered.get(tid, 0) + len(word)
             which.setdefault(tid, []).append(i)
@@ -390,12 +436,21 @@ def _match_partial(
     # The act the query names (申请, 备案, 登记 ...) decides nothing alone, but of two names covering
     # as much of the rest, the one doing that act is the closer.
     acts = [w for part in query.split() for w in segment(part) if w in GENERIC_WORDS]
+    # And of two names covering as much, the one holding the word fewest names hold is the closer: it
+    # is the word that says most precisely what the query is about (低保, not 农村, in 农村低保).
+    fewest = min(spread, default=0)
+    rare = {i for n, i in rarest_of if n == fewest} if len(rarest_of) > 1 else set()
     out = {}
     for tid, n in covered.items():
         longest = max(len(words[i]) for i in which[tid])
-        if 2 * n > total or len(which[tid]) >= MIN_COOCCURRING or longest >= LONG_WORD:
+        # Half is enough when every word is one the catalogue knows (农村低保: 农村 and 低保 are both
+        # in names, not together): a word no name holds (火星, 恐龙, 潜水艇) says the query is about
+        # something the catalogue does not have, and then only more than half will do.
+        enough = 2 * n > total or (2 * n == total and known == len(words) and len(words) > 1)
+        if enough or len(which[tid]) >= MIN_COOCCURRING or longest >= LONG_WORD:
             same_act = any(a in texts[tid] for a in acts)
-            out[tid] = (PARTIAL + n + (1 if same_act else 0), texts[tid])
+            bonus = (1 if same_act else 0) + (1 if rare.intersection(which[tid]) else 0)
+            out[tid] = (PARTIAL + n + bonus, texts[tid])
     used = set().union(*(hit_words[tid] for tid in out)) if out else set()
     return out, used
 
@@ -525,8 +580,47 @@ def _search(
             uncapped = _match_phrase(conn, _Phrase(phrase.words, phrase.penalty)) if found else {}
             for tid, (score, _text) in uncapped.items():
                 part_hits[tid] = max(part_hits.get(tid, 0), score)
+    subject = _subject_phrase(query)
+    if (
+        subject is not None
+        and subject.words not in {p.words for p in phrases}
+        and max(term_scores.values(), default=0) < ALL_WORDS - VARIANT_PENALTY
+    ):
+        found = _match_phrase(conn, subject)
+        if found:
+            matched_words.update(subject.words)
+        for tid, (score, text) in found.items():
+            if score > term_scores.get(tid, 0):
+                term_scores[tid] = score
+                term_texts[tid] = text
     suggestion = None
     if max(term_scores.values(), default=0) < CONTAINS - VARIANT_PENALTY:
+        # Corrections read from the query alone: a character read like 证 where 证 would stand, and a
+        # two-character run no dictionary knows made a word by a same-sounding character (低宝 ->
+        # 低保). Each is matched as a query would be, at the homophone tier.
+        fixes = [licence_head_fixed(query), *two_character_fixes(query)]
+        for fixed in dict.fromkeys(f for f in fixes if f != query):
+            best_before = max(term_scores.values(), default=0)
+            best_fixed = 0
+            fixed_subject = _subject_phrase(fixed)
+            for phrase in [*_phrases(fixed, aliases), *([fixed_subject] if fixed_subject else [])]:
+                found = _match_phrase(conn, phrase)
+                if found:
+                    matched_words.update(phrase.words)
+                for tid, (score, text) in found.items():
+                    # The corrected query found as typed is a correction (HEAD_FIXED); a variant of
+                    # it ranks its penalty lower, its subject words alone a point (two when the name
+                    # lacks the act the query named) lower.
+                    if phrase.cap == SUBJECT:
+                        score = HEAD_FIXED - 1 - (SUBJECT - score)
+                    else:
+                        score = min(score, HEAD_FIXED - phrase.penalty)
+                    best_fixed = max(best_fixed, score)
+                    if score > term_scores.get(tid, 0):
+                        term_scores[tid] = score
+                        term_texts[tid] = text
+            if best_fixed > best_before:
+                suggestion = fixed.replace(" ", "")
         # Nothing holds the query as typed: try it as heard (a pinyin IME's commonest typo).
         sounded, corrected = _match_homophone(conn, query)
         for tid, (score, text) in sounded.items():
@@ -537,7 +631,7 @@ def _search(
             best = min(
                 sounded, key=lambda tid: (-sounded[tid][0], len(sounded[tid][1]), sounded[tid][1], tid)
             )
-            if sounded[best][0] >= max(term_scores.values()):
+            if sounded[best][0] >= max(term_scores.values()) and suggestion is None:
                 suggestion = corrected[best]
             matched_words.update(corrected.values())
     fuzzy = False
@@ -553,7 +647,7 @@ def _search(
             term_texts[code_hit[0]] = code_hit[1]
     if not term_scores:
         for phrase in phrases:
-            if len(phrase.words) == 1 and phrase.typo_ok:
+            if len(phrase.words) == 1 and phrase.typo_ok and phrase.fuzzy_ok:
                 for tid, (score, text) in _match_fuzzy(conn, phrase.words[0]).items():
                     term_scores[tid] = max(term_scores.get(tid, 0), score)
                     term_texts[tid] = text
@@ -589,6 +683,13 @@ def _search(
         for tid, text in term_texts.items():
             if tid in term_scores and term_scores[tid] > 1 and follow_up_act(text):
                 term_scores[tid] -= 1
+    # A name the query's word heads (退休 in 企业职工…退休申请, followed by the act) is about it; one
+    # where the word only qualifies another noun (退休 in 异地安置退休人员备案) is about that noun.
+    heads = [w for w in matched_words if len(w) >= 2 and has_cjk(w) and w not in GENERIC_WORDS]
+    if heads and not partial:
+        for tid, text in term_texts.items():
+            if tid in term_scores and term_scores[tid] > 1 and not any(_heads(w, text) for w in heads):
+                term_scores[tid] -= 1
     scope, with_other = _scope(conn, e, term_scores)
     if group:
         ranked = matched_services(conn, term_scores, term_texts, filters, with_other)
@@ -616,6 +717,22 @@ def _search(
     return SearchResult(
         query, items, total, page, limit, facets, sorted(matched_words), fuzzy, partial, suggestion
     )
+
+
+# The acts a name ends in: the generic ones, those that follow a first one, and opening acts.
+_ACT_WORDS = tuple(sorted(GENERIC_WORDS | set(FOLLOW_UP_ACTS) | {"设立", "开办"}, key=len, reverse=True))
+
+
+def _heads(word: str, text: str) -> bool:
+    """Whether ``word`` stands in ``text`` where the name's subject does: at its end, before an act
+    word (申请, 登记, 注销 ...) or before anything but another word (punctuation, a bracket)."""
+    start = text.find(word)
+    while start >= 0:
+        rest = text[start + len(word) :]
+        if not rest or not has_cjk(rest[0]) or rest.startswith(_ACT_WORDS):
+            return True
+        start = text.find(word, start + 1)
+    return False
 
 
 def _scope(conn: sa.Connection, e: sa.Table, term_scores: dict[int, int]) -> tuple[list[Any], bool]:

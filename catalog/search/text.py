@@ -333,6 +333,93 @@ def meaningful_words(query: str) -> tuple[str, ...]:
     return tuple(words)
 
 
+# The head of what a citizen asks for when it is a licence or a certificate ("X证": 烟草证, 食品经营许可证):
+# the catalogue names such services by what they are about and the act (X许可, X资格认定, X核发), so
+# the head says nothing a name must hold.
+LICENCE_HEADS = frozenset({"证"})
+
+
+def subject_words(query: str) -> tuple[str, ...]:
+    """The dictionary words of the query without fillers, generic act words (``GENERIC_WORDS``) and a
+    licence head (``LICENCE_HEADS``): what a name must hold to be about the same thing. Unlike
+    ``meaningful_words`` single characters stay (狗 in 狗证 is what it is about)."""
+    words: list[str] = []
+    for part in strip_fillers(query).split():
+        for w in segment(part) if has_cjk(part) else (part,):
+            if w in GENERIC_WORDS or w in LICENCE_HEADS:
+                continue
+            # A word with the head grown on (资格证, 营运证): what it is about is the rest.
+            if len(w) >= 3 and w[-1] in LICENCE_HEADS:
+                w = w[:-1]
+            if w not in words:
+                words.append(w)
+    return tuple(words)
+
+
+# 证 typed as another character read zheng (正, 政, 整, 症 ...): the commonest slip of a pinyin IME in
+# citizens' queries, since 证 ends most of what they ask for. Read as 证 where a licence head stands:
+# at the end of a run of words, or before 明 (正明 -> 证明).
+_HEAD_SYLLABLE = "zheng"
+
+
+def licence_head_fixed(query: str) -> str:
+    """The query with a character read like 证 and standing where 证 would (after another character,
+    at the end of the query or of a word, before a filler word or before 明) replaced by 证."""
+    if not has_cjk(query):
+        return query
+    chars = list(query)
+    for syl, start, end in syllables(query):
+        if end != start + 1 or chars[start] == "证" or syl != _HEAD_SYLLABLE or start == 0:
+            continue
+        after = query[end:]
+        if not after or after[0] in " 明" or any(after.startswith(f) for f in FILLERS):
+            chars[start] = "证"
+    return "".join(chars)
+
+
+@functools.cache
+def _two_character_words() -> tuple[dict[str, list[tuple[str, int]]], dict[str, list[tuple[str, int]]]]:
+    """The segmenter dictionary's two-character words by their first and by their second character,
+    with their frequencies (built once per process from the dictionary jieba already holds)."""
+    by_first: dict[str, list[tuple[str, int]]] = {}
+    by_second: dict[str, list[tuple[str, int]]] = {}
+    for word, freq in _segmenter().FREQ.items():
+        if len(word) == 2 and freq > 0 and _CJK.match(word[0]) and _CJK.match(word[1]):
+            by_first.setdefault(word[0], []).append((word, freq))
+            by_second.setdefault(word[1], []).append((word, freq))
+    return by_first, by_second
+
+
+# A correction must be a word people use: rarer dictionary words are as likely to be noise.
+MIN_WORD_FREQUENCY = 10
+
+
+def two_character_fixes(query: str, limit: int = 2) -> list[str]:
+    """The query with one two-character run that is no dictionary word (低宝, 狗正) made one by
+    swapping a character for a same- or near-sounding one (低保), the most frequent words first.
+
+    Homophone matching through the index needs two of the query's characters in the name, so it
+    cannot correct a two-character word; the dictionary can, because the typo leaves a pair the
+    language does not have. Runs are the words between fillers (or the query itself).
+    """
+    freq = _segmenter().FREQ
+    by_first, by_second = _two_character_words()
+    runs = [r for r in dict.fromkeys([*strip_fillers(query).split(), query]) if len(r) == 2]
+    fixes: list[tuple[int, str]] = []
+    for run in runs:
+        if not all(_CJK.match(c) for c in run) or freq.get(run, 0) > 0:
+            continue
+        keys = sound_keys(run)
+        for word, n in by_first.get(run[0], []):
+            if n >= MIN_WORD_FREQUENCY and word[1] != run[1] and sound_keys(word)[1] == keys[1]:
+                fixes.append((n, query.replace(run, word)))
+        for word, n in by_second.get(run[1], []):
+            if n >= MIN_WORD_FREQUENCY and word[0] != run[0] and sound_keys(word)[0] == keys[0]:
+                fixes.append((n, query.replace(run, word)))
+    fixes.sort(key=lambda f: -f[0])
+    return list(dict.fromkeys(fix for _n, fix in fixes))[:limit]
+
+
 def _loose_syllable(syl: str) -> str:
     """A syllable with the distinctions people commonly blur when typing pinyin folded away:
     z/zh, c/ch, s/sh, n/l, an/ang, en/eng, in/ing (the classic fuzzy-pinyin set of Chinese IMEs)."""

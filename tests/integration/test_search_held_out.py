@@ -30,15 +30,17 @@ from catalog.search_api import EVALUATION_DEPARTMENT_MAP, EVALUATION_USCC_MAP, R
 # Held-out half, aliases on, measured 2026-11-30 on the 1,135 real items (docs/search.md); raised
 # after the thesaurus and closest-match changes of issue 14 item 4 (0.547, 0.795, 1.000, 0.688, 15.1 %)
 # and again after abbreviations, co-occurring words and the character last resort (0.650, 0.801,
-# 1.000, 0.688, 7.9 %; branch searchq, 2026-12-01).
+# 1.000, 0.688, 7.9 %; branch searchq, 2026-12-01), and after subject words, 证 heads, two-character
+# typos, half a question of known words and head words (0.709, 0.914, 1.000, 0.688, 5.6 %; branch
+# searchq2, 2026-12-01).
 FLOORS = {
-    "colloquial_mrr": 0.64,
-    "typo_mrr": 0.80,
+    "colloquial_mrr": 0.70,
+    "typo_mrr": 0.91,
     "keyword_recall": 1.00,
     "no_answer_precision": 0.68,
 }
 # Lower is better for this one: a ceiling.
-ZERO_RATE_CEILING = 0.08
+ZERO_RATE_CEILING = 0.06
 
 
 @pytest.fixture(scope="module")

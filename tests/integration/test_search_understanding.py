@@ -54,6 +54,14 @@ NAMES = [
     "基本医疗保险关系转移接续",
     "法律援助补贴发放",
     "对公民法律援助申请的审批",
+    # A licence asked for by what it is about (食品经营许可证), beside a name holding the same words
+    # without the act; a word many names hold (农村) beside a rare one (低保).
+    "食品(含保健食品)经营许可核发",
+    "食品小经营店备案发放",
+    "设置农村公益性墓地审批",
+    # A word heading one name (退休 before 申请) and qualifying another noun in a shorter one (退休人员).
+    "企业职工基本养老保险正常退休申请",
+    "异地安置退休人员备案",
 ]
 
 
@@ -308,3 +316,46 @@ def test_closest_matches_count_a_word_shortened_in_a_name_held_as_typed_elsewher
 def test_of_two_closest_matches_the_one_doing_the_asked_act_ranks_first(session: Any) -> None:
     names_found = names(session, "申请法律援助要找哪个中心")
     assert names_found[:2] == ["对公民法律援助申请的审批", "法律援助补贴发放"]
+
+
+def test_a_licence_asked_for_by_its_subject_finds_the_name_without_the_head(session: Any) -> None:
+    # "X证": no name holds 食品经营许可证; 食品 and 经营 are what it is about, and the name doing the
+    # act the query named (许可) ranks above the one that does not.
+    found = names(session, "食品经营许可证")
+    assert found[:2] == ["食品(含保健食品)经营许可核发", "食品小经营店备案发放"]
+    # Only when no name holds the words as typed: 林木采伐许可证核发 holds 采伐许可证, and the other
+    # 采伐 names (更新采伐护路林审批) are not added to it.
+    assert names(session, "采伐许可证") == ["林木采伐许可证核发（县级权限）"]
+
+
+def test_a_character_read_like_zheng_where_a_licence_head_stands_is_read_as_zheng(session: Any) -> None:
+    result = engine.search(session, "狗正怎么办", use_aliases=False)
+    assert [h.name for h in result.items] == ["犬类准养证核发"]
+    assert result.suggestion == "狗证怎么办"
+    result = engine.search(session, "食品经营许可正", use_aliases=False)
+    assert result.items[0].name == "食品(含保健食品)经营许可核发"
+    assert result.suggestion == "食品经营许可证"
+
+
+def test_a_two_character_typo_is_corrected_to_a_dictionary_word(session: Any) -> None:
+    # 宝 (bao) for 保: 低宝 is no word; 低保 is, and 最低生活保障 holds it shortened.
+    result = engine.search(session, "低宝怎么办", use_aliases=False)
+    assert result.items[0].name == "最低生活保障"
+    assert result.suggestion == "低保怎么办"
+
+
+def test_half_of_a_question_is_a_closest_match_only_when_the_catalogue_knows_every_word(
+    session: Any,
+) -> None:
+    # 农村 and 低保 are each in some name, never together: the name holding the rarer word first.
+    result = engine.search(session, "农村低保", use_aliases=False)
+    assert result.partial
+    assert [h.name for h in result.items][:2] == ["最低生活保障", "设置农村公益性墓地审批"]
+    # 火星 is in no name: half of the question is then not enough.
+    assert engine.search(session, "火星低保", use_aliases=False).total == 0
+
+
+def test_a_name_the_word_heads_ranks_above_a_shorter_one_it_only_qualifies(session: Any) -> None:
+    # 退休 is what 企业职工基本养老保险正常退休申请 is about (the act follows it); in
+    # 异地安置退休人员备案 it says which 人员, so that name ranks second although it is shorter.
+    assert names(session, "退休")[:2] == ["企业职工基本养老保险正常退休申请", "异地安置退休人员备案"]

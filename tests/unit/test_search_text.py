@@ -6,6 +6,7 @@ import pytest
 
 from catalog import search as engine
 from catalog.search import SearchFilters, validate_filters
+from catalog.search.text import licence_head_fixed, subject_words, two_character_fixes
 from core.errors import Invalid
 
 
@@ -123,3 +124,26 @@ def test_a_query_naming_no_follow_up_act_is_about_a_first_one() -> None:
     assert not asks_follow_up("想开个小店")
     assert asks_follow_up("社保卡丢了")
     assert asks_follow_up("营业执照变更")
+
+
+def test_a_licence_query_s_subject_leaves_out_the_act_and_the_head() -> None:
+    assert subject_words("食品经营许可证") == ("食品", "经营")
+    assert subject_words("教师资格证认定") == ("教师", "资格")
+    assert subject_words("狗证怎么办") == ("狗",)
+
+
+def test_a_character_read_zheng_is_read_as_zheng_only_where_a_licence_head_stands() -> None:
+    assert licence_head_fixed("狗正怎么办") == "狗证怎么办"
+    assert licence_head_fixed("出生医学正明") == "出生医学证明"
+    assert licence_head_fixed("居民身份正办理") == "居民身份证办理"
+    # Not at the start of a word, nor inside one (正常), nor where nothing follows that a head would.
+    assert licence_head_fixed("正常") == "正常"
+    assert licence_head_fixed("政府采购") == "政府采购"
+
+
+def test_a_two_character_typo_is_corrected_only_to_a_dictionary_word() -> None:
+    assert two_character_fixes("低宝怎么办")[0] == "低保怎么办"
+    assert two_character_fixes("学藉")[0] == "学籍"
+    # A word the dictionary has is left alone, however it sounds.
+    assert two_character_fixes("火星") == []
+    assert two_character_fixes("户口") == []
