@@ -79,10 +79,15 @@ def child(args: argparse.Namespace) -> None:
         import pstats
 
         prof = cProfile.Profile()
+        if args.profile_hits:
+            # The cache's hits: the repeated queries, all answered once already by the warm-up.
+            paths = [grouped[i % len(grouped)] for i in range(args.profile)]
+        else:
+            # Distinct queries: with a cache of answers, repeated ones would profile only its hits.
+            paths = [f"/api/v1/search?group=service&q={quote(q)}" for q in distinct[-args.profile :]]
         prof.enable()
-        # Distinct queries: with a cache of answers, repeated ones would profile only its hits.
-        for q in distinct[-args.profile :]:
-            call(f"/api/v1/search?group=service&q={quote(q)}")
+        for path in paths:
+            call(path)
         prof.disable()
         pstats.Stats(prof, stream=sys.stdout).sort_stats("cumulative").print_stats(45)
         pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(30)
@@ -120,6 +125,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", type=int, default=0)
+    parser.add_argument(
+        "--profile-hits", action="store_true", help="with --profile: the repeated queries (cache hits)"
+    )
     parser.add_argument("--root", action="append", help="run the app of another checkout (repeatable)")
     parser.add_argument("--db", help="reuse this database URL (already built) instead of building one")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -149,7 +157,8 @@ def main() -> None:
                        PYTHONPATH=str(root))
             env.pop("REDIS_URL", None)
             cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--requests", str(args.requests),
-                   "--rounds", str(args.rounds), "--profile", str(args.profile), "--queries", str(lists)]
+                   "--rounds", str(args.rounds), "--profile", str(args.profile), "--queries", str(lists),
+                   *(["--profile-hits"] if args.profile_hits else [])]
             proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
             if proc.returncode:
                 sys.exit(proc.stdout[-3000:] + proc.stderr[-3000:])
