@@ -19,8 +19,10 @@ def log_zero_result(session: Session, query: str) -> None:
 
     A query seen before (the usual case: a cached answer that found nothing is counted on every request)
     costs one UPDATE (on PostgreSQL committed without waiting for the WAL flush); only a new query takes
-    a savepoint and an insert. Formerly each count loaded the
-    row into the ORM and flushed it inside a savepoint: five statements per request (issue 14 item 10).
+    a savepoint and an insert. Formerly each count loaded the row into the ORM and flushed it inside a
+    savepoint: five statements per request (issue 14 item 10). The UPDATE runs outside a savepoint: a
+    one-row UPDATE under READ COMMITTED only waits for a concurrent one (no deadlock with one row per
+    transaction), and SQLite's "database is locked" fails the statement, not the transaction.
     """
     query = mask_personal_data(query)[:100]  # people search for their own ID numbers and names
     m = _t(SearchMiss)
