@@ -9,7 +9,10 @@ benchmarks.search_latency.QUERIES; ``group=none``; and ``distinct``: grouped, ev
 string not asked before in the process, from ``search_latency.distinct_queries``, so a cache of
 results misses on each) the best of ``--rounds`` rounds: process CPU ms per request
 (the app's Python; on PostgreSQL the server's work is not in it) and wall ms per request (with it).
-``--profile N`` prints a cProfile of N grouped requests with distinct queries instead. ``--root``
+``--profile N`` prints a cProfile of N grouped requests with distinct queries instead (with
+``--profile-hits``: of the repeated queries, i.e. the cache's hits); ``--counts`` prints, instead of
+times, what a request costs in SQL statements, other driver commands and Python function calls (the same
+on a loaded machine). ``--root``
 runs another checkout's code (e.g. a ``git archive`` of main) against the same database, for the
 baseline.
 
@@ -74,15 +77,25 @@ def child(args: argparse.Namespace) -> None:
     flat = [f"/api/v1/search?group=none&q={quote(q)}" for q in queries]
     for path in grouped + flat:  # warm-up: segmenter dictionary, statement caches, page cache
         call(path)
+    if args.counts:
+        counts(app, call, ["/healthz"] * 200, "healthz")
+        counts(app, call, grouped * 5, "grouped")
+        counts(app, call, [f"/api/v1/search?group=service&q={quote(q)}" for q in distinct[-400:]], "distinct")
+        return
     if args.profile:
         import cProfile
         import pstats
 
         prof = cProfile.Profile()
+        if args.profile_hits:
+            # The cache's hits: the repeated queries, all answered once already by the warm-up.
+            paths = [grouped[i % len(grouped)] for i in range(args.profile)]
+        else:
+            # Distinct queries: with a cache of answers, repeated ones would profile only its hits.
+            paths = [f"/api/v1/search?group=service&q={quote(q)}" for q in distinct[-args.profile :]]
         prof.enable()
-        # Distinct queries: with a cache of answers, repeated ones would profile only its hits.
-        for q in distinct[-args.profile :]:
-            call(f"/api/v1/search?group=service&q={quote(q)}")
+        for path in paths:
+            call(path)
         prof.disable()
         pstats.Stats(prof, stream=sys.stdout).sort_stats("cumulative").print_stats(45)
         pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(30)
@@ -114,12 +127,59 @@ def child(args: argparse.Namespace) -> None:
         print(f"{name} {c:.3f} {w:.3f}")
 
 
+def counts(app: Any, call: Any, paths: list[str], name: str) -> None:
+    """What a request costs, counted rather than timed (the same on a loaded machine): SQL statements,
+    the driver's other commands (BEGIN, COMMIT on PostgreSQL; the pool's pre-ping is neither) and
+    Python function calls (cProfile), per request."""
+    import cProfile
+    import pstats
+
+    import sqlalchemy as sa
+
+    seen = {"statements": 0, "commands": 0}
+
+    def statement(*_args: Any) -> None:
+        seen["statements"] += 1
+
+    sa.event.listen(app.extensions["gaogang.db"].engine, "before_cursor_execute", statement)
+    try:
+        from psycopg._connection_base import BaseConnection
+
+        command = BaseConnection._exec_command
+
+        def counted(self: Any, *a: Any, **k: Any) -> Any:
+            seen["commands"] += 1
+            return command(self, *a, **k)
+
+        BaseConnection._exec_command = counted  # type: ignore[method-assign]  # counting, this process only
+    except ImportError:
+        command = None
+    prof = cProfile.Profile()
+    prof.enable()
+    for path in paths:
+        call(path)
+    prof.disable()
+    sa.event.remove(app.extensions["gaogang.db"].engine, "before_cursor_execute", statement)
+    if command is not None:
+        BaseConnection._exec_command = command  # type: ignore[method-assign]  # restored
+    calls = pstats.Stats(prof, stream=io.StringIO()).total_calls  # type: ignore[attr-defined]  # set by Stats
+    n = len(paths)
+    print(f"count {name} {seen['statements'] / n:.2f} {seen['commands'] / n:.2f} {calls / n:.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--pg", default=None, help="scratch PostgreSQL database (dropped, recreated)")
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", type=int, default=0)
+    parser.add_argument(
+        "--counts", action="store_true",
+        help="statements, driver commands and Python calls per request (for /healthz, hits, distinct)",
+    )
+    parser.add_argument(
+        "--profile-hits", action="store_true", help="with --profile: the repeated queries (cache hits)"
+    )
     parser.add_argument("--root", action="append", help="run the app of another checkout (repeatable)")
     parser.add_argument("--db", help="reuse this database URL (already built) instead of building one")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -149,17 +209,24 @@ def main() -> None:
                        PYTHONPATH=str(root))
             env.pop("REDIS_URL", None)
             cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--requests", str(args.requests),
-                   "--rounds", str(args.rounds), "--profile", str(args.profile), "--queries", str(lists)]
+                   "--rounds", str(args.rounds), "--profile", str(args.profile), "--queries", str(lists),
+                   *(["--profile-hits"] if args.profile_hits else []),
+                   *(["--counts"] if args.counts else [])]
             proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
             if proc.returncode:
                 sys.exit(proc.stdout[-3000:] + proc.stderr[-3000:])
             load = os.getloadavg()[0]
-            print(f"{root}: best of {args.rounds} x {args.requests} requests, load average {load:.1f}")
+            what = "counts" if args.counts else f"best of {args.rounds} x {args.requests} requests"
+            print(f"{root}: {what}, load average {load:.1f}")
             if args.profile:
                 print(proc.stdout)
                 continue
             for line in proc.stdout.split("\n"):
-                if line.strip():
+                if line.startswith("count "):
+                    _, name, stmts, cmds, calls = line.split()
+                    print(f"  {name:9s} {stmts:>6s} statements  {cmds:>5s} other commands  "
+                          f"{calls:>6s} Python calls per request")
+                elif line.strip():
                     name, cpu, wall = line.split()
                     print(f"  {name:9s} {float(cpu):8.3f} ms CPU  {float(wall):8.3f} ms wall per request")
 

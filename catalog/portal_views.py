@@ -29,7 +29,7 @@ from catalog.search.elsewhere import delete_elsewhere, find_elsewhere, list_else
 from catalog.search.misses import top_misses
 from catalog.search.query import MAX_PAGE
 from catalog.search.text import MAX_QUERY_CHARS
-from catalog.search_api import run_search
+from catalog.search_api import run_search, search_scope
 from catalog.search_models import SearchEntry
 from core.db import table_of
 from core.errors import DomainError, Invalid, NotFound
@@ -190,6 +190,12 @@ def divisions_page() -> Any:
 @bp.get("/search")
 @limiter.limit("120/minute")
 def search_page() -> Any:
+    # The token first: the alias table, the elsewhere list and facet labels are then read once per token.
+    with search_scope():
+        return _search_page()
+
+
+def _search_page() -> Any:
     chosen, remember = _chosen_place()
     args = {**_args(), "group": "service", "place": chosen}
     error = None

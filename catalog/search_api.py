@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
@@ -20,7 +22,7 @@ from catalog import search as engine
 from catalog.api import API_LIMIT
 from catalog.elements import HANDLE_ITEMS, SERVICE_OBJECTS
 from catalog.models import TASK_TYPES, USE_LEVELS, ImplementationEntry
-from catalog.search.cache import DEFAULT_SIZE, ResultCache
+from catalog.search.cache import DEFAULT_SIZE, ResultCache, TokenMemo, at_token
 from catalog.search.elsewhere import find_elsewhere
 from catalog.search.evaluation import RELEVANCE_CSV, evaluate_splits, format_report, read_relevance
 from catalog.search_models import SearchEntry
@@ -323,10 +325,12 @@ class SearchView(MethodView):
         `service.places` 列出可办理地点（`place` 或 `division` 所指的所在地优先），`total`、`facets`
         与分页都按服务计数（`count_unit` 为 service）。`group=none` 为逐条目的平铺模式（计数单位为条目）。
         """
+        with search_scope() as version:
+            return self._answer(args, version)
+
+    def _answer(self, args: dict[str, Any], version: int | None) -> Response:
         session = db_session()
         cache = search_cache()
-        # The token first, then the search: the answer is at least as new as the token it is kept under.
-        version = engine.index_version(session.connection())
         key = (request.script_root, tuple(sorted(args.items())))
         cached = cache.get(version, key)
         if cached is not None:
@@ -369,6 +373,19 @@ class SearchView(MethodView):
         # The encoded body: a hit sends it as it is.
         cache.put(version, key, (response.get_data(), response.mimetype, missed))
         return response
+
+
+@contextmanager
+def search_scope() -> Iterator[int | None]:
+    """Reads the search state token (yielded) before anything else of a search request, and keeps the
+    small reads of the search under it (``catalog.search.cache.TokenMemo``): what is kept under a token
+    is then at least as new as the token, as the answers in ``search_cache`` are."""
+    version = engine.index_version(db_session().connection())
+    memo = current_app.extensions.get("catalog.search_memo")
+    if memo is None:
+        memo = current_app.extensions.setdefault("catalog.search_memo", TokenMemo())
+    with at_token(version, memo):
+        yield version
 
 
 def search_cache() -> ResultCache:

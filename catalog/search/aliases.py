@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from catalog.search.cache import memoised
 from catalog.search.sql import _q, _t
 from catalog.search.state import mark_changed
 from catalog.search.text import normalize_query, pinyin_of
@@ -159,7 +160,9 @@ _ALIAS_CACHE: dict[tuple[tuple[str, str], ...], list[Alias]] = {}
 
 def active_aliases(session: Session) -> list[Alias]:
     """The alias table as read in this transaction (parsed once per distinct content)."""
-    rows = tuple((a, t) for a, t in session.connection().execute(_q(session.connection()).aliases))
+    conn = session.connection()
+    # Read once per search state token within a search request (the alias writers change the token).
+    rows = memoised("aliases", lambda: tuple((a, t) for a, t in conn.execute(_q(conn).aliases)))
     cached = _ALIAS_CACHE.get(rows)
     if cached is not None:
         return cached

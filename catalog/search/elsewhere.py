@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from catalog.search.aliases import clean_targets
+from catalog.search.cache import memoised
 from catalog.search.sql import _t
 from catalog.search.state import mark_changed
 from catalog.search.text import _LATIN, normalize_query, pinyin_of
@@ -168,10 +169,11 @@ def find_elsewhere(session: Session, q: str | None) -> list[ElsewhereHit]:
     latin = _LATIN.match(compact) is not None
     hits: list[ElsewhereHit] = []
     e = _t(ElsewhereService)
-    rows = session.connection().execute(
-        sa.select(e.c.words, e.c.name, e.c.body, e.c.address, e.c.phone, e.c.url, e.c.note, e.c.verified)
-        .order_by(e.c.name)
-    )
+    stmt = sa.select(
+        e.c.words, e.c.name, e.c.body, e.c.address, e.c.phone, e.c.url, e.c.note, e.c.verified
+    ).order_by(e.c.name)
+    # The whole list, once per search state token (the list's writers change the token).
+    rows = memoised("elsewhere", lambda: tuple(tuple(r) for r in session.connection().execute(stmt)))
     for raw_words, name, body, address, phone, url, note, verified in rows:
         info = ElsewhereInfo(name, body, address, phone, url, note or "", bool(verified))
         words = [w for w in [normalize_query(info.name), *(raw_words or "").split("|")] if w]

@@ -20,6 +20,7 @@ from catalog.models import (
     TASK_TYPES,
     USE_LEVELS,
 )
+from catalog.search.cache import memoised_names
 from catalog.search.facet_keys import TOWN_DIGITS, VILLAGE_LEVEL, facet_department_sql, facet_division_sql
 from catalog.search.filters import SearchFilters, _sql_filters, entry_columns, filter_matches, sql_conditions
 from catalog.search.sql import _q, _t
@@ -131,12 +132,20 @@ def _labelled_facets(
     """The facet lists as the API returns them: counted values with their labels (division and
     department names looked up once each), in display order."""
     div_names = (
-        dict(conn.execute(_q(conn).division_names, {"keys": [k for k, _ in divisions]}).all())
+        memoised_names(
+            "division",
+            [k for k, _ in divisions],
+            lambda keys: dict(conn.execute(_q(conn).division_names, {"keys": keys}).all()),
+        )
         if divisions
         else {}
     )
     dept_names = (
-        dict(conn.execute(_q(conn).department_names, {"keys": [k for k, _ in departments]}).all())
+        memoised_names(
+            "department",
+            [k for k, _ in departments],
+            lambda keys: dict(conn.execute(_q(conn).department_names, {"keys": keys}).all()),
+        )
         if departments
         else {}
     )
