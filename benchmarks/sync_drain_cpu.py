@@ -6,7 +6,7 @@ records/s, hardly depends on what else the machine runs, so code can be compared
         --database-url postgresql+psycopg://postgres@127.0.0.1:5432/gaogang_bench_sync
 
 Uses the outbox seeded by benchmarks.sync_throughput (same --database-url; run it once first) and a fresh
-registry on PostgreSQL (``gaogang_bench_registry_cpu``, dropped and created). The drain runs in
+registry on PostgreSQL (``<district database>_registry_cpu``, dropped and created). The drain runs in
 this process, so its CPU is ``time.process_time()``; the others are read from /proc (same machine).
 """
 

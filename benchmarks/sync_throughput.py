@@ -397,10 +397,14 @@ def end_to_end(
 
 
 def registry_url_for(args: argparse.Namespace, tmp: Path, name: str, kind: str) -> str:
-    """A fresh, empty registry database: a SQLite file, or a PostgreSQL database dropped and created."""
+    """A fresh, empty registry database: a SQLite file, or a PostgreSQL database (``<district
+    database>_registry_<name>``) dropped and created."""
     if kind == "sqlite":
         return f"sqlite:///{tmp / f'{name}.db'}"
-    pg = sa.engine.make_url(args.database_url).set(database=f"gaogang_bench_registry_{name}")
+    # Named after the district's database, so sessions benchmarking side by side on one server (each with
+    # its own --database-url) never drop each other's registry.
+    district = sa.engine.make_url(args.database_url)
+    pg = district.set(database=f"{district.database}_registry_{name}")
     url = pg.render_as_string(hide_password=False)
     admin = make_engine(
         pg.set(database="postgres").render_as_string(hide_password=False), isolation_level="AUTOCOMMIT"

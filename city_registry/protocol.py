@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import operator
 import re
 from collections.abc import Iterable
 from datetime import date
@@ -25,6 +26,10 @@ REQUIRED_FIELDS = (
     "holder_name", "holder_code", "holder_code_type", "issuer_name", "issuer_code", "issue_date",
     "area_code", "status", "version",
 )
+# The required fields in one C call: a record lacking none of them (every record the district sends)
+# skips building the list of missing ones (a quarter of validating a record).
+_required_values = operator.itemgetter(*REQUIRED_FIELDS)
+_BODY_START = len(ROOT_OID) + 1  # the identifier after the root OID and its dot
 _ALNUM36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # Optional per record: the district web request that made the change, logged here for tracing.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -115,22 +120,27 @@ def validate_record(envelope: Any) -> tuple[dict[str, Any] | None, str | None]:
     request_id = envelope.get("request_id")
     if request_id is not None and not (isinstance(request_id, str) and _REQUEST_ID.fullmatch(request_id)):
         return None, "request_id 应为 1–64 位字母、数字或 ._:-"
-    missing = [f for f in REQUIRED_FIELDS if record.get(f) in (None, "")]
-    if missing:
-        return None, "缺少字段：" + "、".join(missing)
+    try:
+        present = _required_values(record)
+    except KeyError:
+        present = (None,)
+    if None in present or "" in present:  # the exact list only for a record that lacks something
+        missing = [f for f in REQUIRED_FIELDS if record.get(f) in (None, "")]
+        if missing:
+            return None, "缺少字段：" + "、".join(missing)
     identifier = record["certificate_identifier"]
     match = _IDENT.match(identifier) if isinstance(identifier, str) else None
     if match is None:
         return None, "证照标识格式不符合 GB/T 36904"
-    body = identifier[len(ROOT_OID) + 1 : -2].replace(".", "")
-    if iso7064_mod37_36(body, prefix_len=39) != match["check"]:
+    type_code, issuer, version, check = match.group("type", "issuer", "version", "check")
+    if iso7064_mod37_36(identifier[_BODY_START:-2].replace(".", ""), prefix_len=39) != check:
         return None, "证照标识校验位错误"
     revision = record["version"]
     if not isinstance(revision, int) or isinstance(revision, bool) or revision < 1:
         return None, "version 应为正整数"
-    if record["issuer_code"] != match["issuer"]:
+    if record["issuer_code"] != issuer:
         return None, "证照标识中的颁发机构代码与 issuer_code 不一致"
-    if record["certificate_type_code"] != match["type"]:
+    if record["certificate_type_code"] != type_code:
         return None, "证照标识中的类型代码与 certificate_type_code 不一致"
     if record["holder_code_type"] not in HOLDER_CODE_TYPES:
         return None, "持证主体代码类型应为 111 或 001"
@@ -148,7 +158,7 @@ def validate_record(envelope: Any) -> tuple[dict[str, Any] | None, str | None]:
         "sequence": sequence,
         "licence_key": licence_key(identifier),
         "identifier": identifier,
-        "version": int(match["version"]),
+        "version": int(version),
         "revision": revision,
         "issuer_code": record["issuer_code"],
         "issue_day": issue_day.isoformat(),

@@ -284,6 +284,30 @@ def test_batch_answers_logs_and_digest_tree_on_both_databases(registry_db_url: s
         store.engine.dispose()
 
 
+def test_values_holding_the_batch_separator_are_stored_as_sent(registry_db_url: str) -> None:
+    """On PostgreSQL a batch travels as one string per column, its values joined by a control
+    character: an idem_key or a status holding that character (or a comma, a quote, a backslash) is
+    still stored, logged and answered exactly as sent, on both databases."""
+    from city_registry.store import RegistryStore
+
+    store = RegistryStore(registry_db_url)
+    try:
+        store.reset()
+        odd = '\x1e,"{}\\'
+        newer = {**envelope("Z1", revision=2, status=f"revoked{odd}"), "idem_key": f"new{odd}"}
+        older = {**envelope("Z1", revision=1), "idem_key": f"old{odd}"}
+        answers = store.apply_batch("321203", [newer, older])
+        assert [(r["idem_key"], r["status"]) for r in answers] == [
+            (f"new{odd}", "created"), (f"old{odd}", "stale")]
+        assert [r["status"] for r in store.records(ISSUER, "2018-03-01")] == [f"revoked{odd}"]
+        assert [r["idem_key"] for r in store.refused()] == [f"old{odd}"]
+        assert store.apply_batch("321203", [newer])[0]["status"] == "duplicate"
+        assert store.stats() == {"licences": 1, "receipts": 2, "deliveries": 3, "redeliveries": 1,
+                                 "applied": 1, "refused_stale": 1}
+    finally:
+        store.engine.dispose()
+
+
 # PostgreSQL only: a SQLite file has one writer, so the other process's transaction would block the
 # read this test needs to interleave with.
 @pytest.mark.parametrize("registry_db_url", ["postgresql"], indirect=True)

@@ -108,6 +108,17 @@ def test_invalid_records_are_rejected_with_a_reason(envelope: object, reason: st
     assert reason in message
 
 
+def test_missing_fields_are_listed_exactly_whether_absent_empty_or_null() -> None:
+    record = _record(holder_name="", issuer_name=None)
+    del record["area_code"]
+    rec, message = protocol.validate_record({"idem_key": "k", "sequence": 1, "record": record})
+    assert rec is None
+    assert message == "缺少字段：holder_name、issuer_name、area_code"
+    # Zero and False are values, not gaps: they fail their own checks instead.
+    rec, message = protocol.validate_record({"idem_key": "k", "sequence": 1, "record": _record(version=0)})
+    assert message == "version 应为正整数"
+
+
 def test_district_and_registry_compute_the_same_digest() -> None:
     rows = [(IDENT, 3, "valid"), ("1.2.156.3005.2.X.Y.Z.002.0", 1, "revoked")]
     assert reconcile.digest(rows) == protocol.digest(reversed(rows))
