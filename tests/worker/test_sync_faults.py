@@ -88,7 +88,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 @pytest.fixture
 def fresh(env: Env) -> Iterator[Env]:
     with env.db.transaction() as session:
-        session.execute(sa.text("TRUNCATE licence_outbox, sync_run"))
+        # The reconciliation baseline (licenses.recon_state) follows the outbox, so it goes with it.
+        session.execute(sa.text("TRUNCATE licence_outbox, sync_run, licence_recon_latest, licence_recon_day"))
         session.execute(sa.text("UPDATE sync_lock SET expires_at = NULL"))
     env.client.reset()
     # A drain token left by the previous test's retry would hold this test's first publish back.
