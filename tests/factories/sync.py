@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,33 @@ def issue_many(session: Any, issuer: Issuer, count: int, *, seed: int = 1) -> li
     assert not result.errors, result.errors[:3]
     session.flush()
     return list(range(result.first_id or 0, (result.last_id or -1) + 1))
+
+
+@contextmanager
+def registry_database(kind: str, tmp_path: Path, name: str) -> Iterator[str]:
+    """A database URL for a RegistryStore: an SQLite file in ``tmp_path``, or this xdist worker's test
+    database name + ``_`` + ``name`` on PostgreSQL, emptied afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'registry.db'}"
+        return
+    from tests.conftest import _ensure_pg_database, pg_test_url
+
+    url = sa.engine.make_url(pg_test_url())
+    text = url.set(database=f"{url.database}_{name}").render_as_string(hide_password=False)
+    _ensure_pg_database(text)
+    yield text
+    from city_registry.store import RegistryStore
+
+    store = RegistryStore(text)
+    store.reset()
+    store.engine.dispose()
+
+
+def empty_sync_state(session: Any) -> None:
+    """The district's sync state as before any change: the outbox, the runs, the reconciliation
+    baseline that follows the outbox (licenses.recon_state) and the drain lock (PostgreSQL)."""
+    session.execute(sa.text("TRUNCATE licence_outbox, sync_run, licence_recon_latest, licence_recon_day"))
+    session.execute(sa.text("UPDATE sync_lock SET expires_at = NULL"))
 
 
 def outbox_counts(session: Any) -> dict[str, int]:

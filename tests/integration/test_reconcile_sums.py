@@ -22,25 +22,15 @@ from core.db import table_of
 from licenses import issuing, recon_state, reconcile, sync_admin
 from licenses import reconcile_tree as tree
 from licenses.models import LicenceOutbox
-from tests.factories.sync import ISSUER, envelope, identifier, issue_many, make_issuer
+from tests.factories.sync import ISSUER, envelope, identifier, issue_many, make_issuer, registry_database
 
 OUTBOX = table_of(LicenceOutbox)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def registry_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'registry.db'}"
-        return
-    from tests.conftest import _ensure_pg_database, pg_test_url
-
-    url = sa.engine.make_url(pg_test_url())
-    text = url.set(database=f"{url.database}_registry_sums").render_as_string(hide_password=False)
-    _ensure_pg_database(text)
-    yield text
-    store = RegistryStore(text)
-    store.reset()
-    store.engine.dispose()
+    with registry_database(request.param, tmp_path, "registry_sums") as url:
+        yield url
 
 
 def _registry_root_is_its_records(store: RegistryStore) -> None:

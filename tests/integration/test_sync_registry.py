@@ -19,6 +19,7 @@ from tests.factories.sync import (
     emptied_client,
     envelope,
     identifier,
+    registry_database,
     running_registry,
 )
 from workers.registry_client import RegistryClient, sign
@@ -181,22 +182,8 @@ def test_lower_revision_with_a_higher_sequence_is_stale_and_never_rolls_back(cli
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def registry_db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'registry.db'}"
-        return
-    import sqlalchemy as sa
-
-    from tests.conftest import _ensure_pg_database, pg_test_url
-
-    url = sa.engine.make_url(pg_test_url())
-    url_text = url.set(database=f"{url.database}_registry").render_as_string(hide_password=False)
-    _ensure_pg_database(url_text)
-    yield url_text
-    from city_registry.store import RegistryStore
-
-    store = RegistryStore(url_text)
-    store.reset()
-    store.engine.dispose()
+    with registry_database(request.param, tmp_path, "registry") as url:
+        yield url
 
 
 def test_registry_ordering_rule_holds_in_sql_for_a_second_process(registry_db_url: str) -> None:

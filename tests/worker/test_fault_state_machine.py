@@ -64,6 +64,7 @@ from tests.factories.sync import (
     Issuer,
     RegistryProcess,
     Worker,
+    empty_sync_state,
     free_port,
     make_issuer,
     registry_licences,
@@ -189,10 +190,7 @@ class FaultMachine(RuleBasedStateMachine):
             self._start_worker()
         env.client.set_faults(reset=True)
         with env.db.transaction() as session:
-            # The reconciliation baseline (licenses.recon_state) follows the outbox, so it goes with it.
-            session.execute(sa.text(
-                "TRUNCATE licence_outbox, sync_run, licence_recon_latest, licence_recon_day"))
-            session.execute(sa.text("UPDATE sync_lock SET expires_at = NULL"))
+            empty_sync_state(session)
             top = session.execute(sa.select(sa.func.coalesce(sa.func.max(Licence.id), 0))).scalar_one()
             self.first_id = int(top) + 1
         env.client.reset()

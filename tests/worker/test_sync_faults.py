@@ -33,6 +33,7 @@ from tests.factories.sync import (
     RegistryProcess,
     Worker,
     current_licences,
+    empty_sync_state,
     free_port,
     issue_many,
     make_issuer,
@@ -88,9 +89,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 @pytest.fixture
 def fresh(env: Env) -> Iterator[Env]:
     with env.db.transaction() as session:
-        # The reconciliation baseline (licenses.recon_state) follows the outbox, so it goes with it.
-        session.execute(sa.text("TRUNCATE licence_outbox, sync_run, licence_recon_latest, licence_recon_day"))
-        session.execute(sa.text("UPDATE sync_lock SET expires_at = NULL"))
+        empty_sync_state(session)
     env.client.reset()
     # A drain token left by the previous test's retry would hold this test's first publish back.
     Coalescer(env.settings.redis_url, sync.DRAIN_JOB).give_back()
