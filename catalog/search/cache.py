@@ -57,24 +57,21 @@ class ResultCache:
 class TokenMemo:
     """Small reads that every uncached search repeats (the alias table, the elsewhere list, division
     and department names), kept per search state token as the answers are: each is read once per token
-    and process instead of once per request. What is kept must not be mutated by its readers."""
+    and process instead of once per request. What is kept must not be mutated by its readers, except
+    the name maps of ``memoised_names``, which only grow.
 
-    def __init__(self) -> None:
-        self._version: int | None = None
-        self._data: dict[Hashable, Any] = {}
-        self._lock = threading.Lock()
+    A ResultCache of its own (the same token rule); values are boxed so that a read that found nothing
+    (None, an empty list) is kept too."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._cache = ResultCache(size)
 
     def get(self, version: int, key: Hashable, compute: Callable[[], Any]) -> Any:
-        with self._lock:
-            if version != self._version:
-                self._data = {}
-                self._version = version
-            if key in self._data:
-                return self._data[key]
-        value = compute()  # outside the lock: it reads the database
-        with self._lock:
-            if version == self._version:
-                self._data.setdefault(key, value)
+        held = self._cache.get(version, key)
+        if held is not None:
+            return held[0]
+        value = compute()  # outside any lock: it reads the database
+        self._cache.put(version, key, (value,))
         return value
 
 
