@@ -96,8 +96,7 @@ def main() -> int:
     args = parser.parse_args()
     db = Database(args.database_url)
     requests = bodies(db, args.count, args.batch)
-    registry_db = registry_url_for(argparse.Namespace(database_url=args.database_url),
-                                   Path(tempfile.gettempdir()), "cpu_app", "postgresql")
+    registry_db = registry_url_for(args.database_url, Path(tempfile.gettempdir()), "cpu_app", "postgresql")
     app = RegistryApp(RegistryStore(registry_db), KEY)
     registry_pg = sa.engine.make_url(registry_db).database or ""
     profile = cProfile.Profile() if args.profile else None

@@ -62,7 +62,7 @@ def main() -> int:
     district_db = sa.engine.make_url(args.database_url).database or ""
     n = reset_outbox(db, args.count)
     tmp = Path(tempfile.mkdtemp(prefix="sync-cpu-"))
-    registry_db = registry_url_for(args, tmp, "cpu", "postgresql")
+    registry_db = registry_url_for(args.database_url, tmp, "cpu", "postgresql")
     registry, url = start_registry(tmp, registry_db)
     client = RegistryClient(url, KEY, "321203", timeout=60)
     try:

@@ -396,14 +396,14 @@ def end_to_end(
             "load_before": round(load_before, 2), "load_after": round(load_after, 2), **sampler.summary()}
 
 
-def registry_url_for(args: argparse.Namespace, tmp: Path, name: str, kind: str) -> str:
+def registry_url_for(database_url: str, tmp: Path, name: str, kind: str) -> str:
     """A fresh, empty registry database: a SQLite file, or a PostgreSQL database (``<district
     database>_registry_<name>``) dropped and created."""
     if kind == "sqlite":
         return f"sqlite:///{tmp / f'{name}.db'}"
     # Named after the district's database, so sessions benchmarking side by side on one server (each with
     # its own --database-url) never drop each other's registry.
-    district = sa.engine.make_url(args.database_url)
+    district = sa.engine.make_url(database_url)
     pg = district.set(database=f"{district.database}_registry_{name}")
     url = pg.render_as_string(hide_password=False)
     admin = make_engine(
@@ -426,14 +426,14 @@ def measure(
                          "use --registry-db postgresql")
     n = reset_outbox(db, count)
     load_raw = os.getloadavg()[0]
-    registry, url = start_registry(tmp, registry_url_for(args, tmp, f"raw_{broker}", registry_db),
-                                   registry_workers)
+    registry_url = registry_url_for(args.database_url, tmp, f"raw_{broker}", registry_db)
+    registry, url = start_registry(tmp, registry_url, registry_workers)
     try:
         raw = raw_http(url, db, n, args.batch)
     finally:
         registry.stop()
-    registry, url = start_registry(tmp, registry_url_for(args, tmp, f"e2e_{broker}", registry_db),
-                                   registry_workers)
+    registry_url = registry_url_for(args.database_url, tmp, f"e2e_{broker}", registry_db)
+    registry, url = start_registry(tmp, registry_url, registry_workers)
     try:
         e2e = end_to_end(url, db, args.database_url, broker, n, args.batch, tmp, args.redis_url,
                          workers, args.lanes)
