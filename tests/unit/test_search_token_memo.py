@@ -40,3 +40,16 @@ def test_names_are_read_only_for_keys_not_yet_known_under_the_token() -> None:
     table["a"] = "丙"
     with at_token(2, memo):
         assert memoised_names("division", ["a"], read) == {"a": "丙"}
+
+
+def test_a_read_that_found_nothing_is_kept_too() -> None:
+    reads: list[int] = []
+
+    def read() -> None:
+        reads.append(1)
+
+    memo = TokenMemo()
+    with at_token(3, memo):
+        assert memoised("nothing", read) is None
+        assert memoised("nothing", read) is None
+    assert reads == [1]
