@@ -131,9 +131,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Slow tests first; under xdist: one node id per test, and the group of a test in its node id
     (``@group``), which is how ``--dist loadgroup`` keeps a group on one worker.
 
-    Schemathesis gives every API operation of a fuzz test the same node id; xdist schedules by node id
-    and would run only the first of them, so the operation's label (or a running number, stable since
-    collection order is the same on every worker) keeps each operation its own test."""
+    xdist schedules by node id and would run only the first of several tests with the same id, so a
+    running number (stable since collection order is the same on every worker) keeps each its own."""
     loadgroup = bool(getattr(config.option, "loadgroup", False))
     # A stable sort: within "early" and "the rest", collection order (and so module fixtures) is kept.
     # xdist hands out groups by size first, then single tests in this order.
@@ -141,9 +140,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     seen: dict[str, int] = {}
     for item in items:
         nodeid = item.nodeid
-        label = getattr(item, "operation_label", None)
-        if label and not nodeid.endswith("]"):
-            nodeid = f"{nodeid}[{label}]"
         count = seen.get(nodeid, 0)
         seen[nodeid] = count + 1
         if count:

@@ -13,6 +13,7 @@ at the end.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 from urllib.parse import quote
@@ -20,14 +21,18 @@ from urllib.parse import quote
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.checks import load_all_checks
+from schemathesis.generation.feedback import FeedbackSources
+from schemathesis.pytest._test_builder import build_operation_test
+from schemathesis.python._constants.orchestrator import make_constants_value_source
 
 from core.auth import Role
 from tests.factories.catalog import DISTRICT, make_department, make_user, published_entry
 from tests.factories.licences import make_staff, make_types, person_licence
 from tests.factories.security import published_spec
 
-# The module's app and world are built once per xdist worker (see ``seeded``); each test function (the
-# fuzz, the hostile input) is its own xdist group, so they run side by side.
+# The module's app and world are built once per xdist group (see ``seeded``): the hostile-input test is
+# one group and the fuzz three (``fuzz_group``), so they run side by side.
 XDIST_GROUP_PER_TEST_FUNCTION = True
 
 MAX_EXAMPLES = 8
@@ -86,19 +91,59 @@ TOKEN_EXCLUDED = [
 ]
 
 
-# One test sends every generated case twice, anonymously and then with the admin token, rather than
-# one test per client: schemathesis builds an operation's coverage cases when it collects the test, in
-# every xdist worker, and that was about half of each worker's collection time for two identical sets.
-@schema.parametrize()
-@FUZZ_SETTINGS
+# One test per operation, parametrized by its label and built when it runs: schemathesis builds an
+# operation's coverage cases when it builds its Hypothesis test, and with ``schema.parametrize()`` that
+# happened at collection, for all 83 operations, in every xdist worker (about 18 s of CPU each, before
+# any test ran). Built at run time, each operation's cases are built once, by the worker that runs it.
+# Same phases, settings, seed and checks as ``schema.parametrize()``: the test is built by the function
+# schemathesis' own pytest plugin uses (a private module, hence the version range in pyproject.toml).
+METHODS = ("get", "post", "put", "patch", "delete")
+LABELS = [f"{m.upper()} {path}" for path, item in SPEC["paths"].items() for m in item if m in METHODS]
+# Three xdist groups of operations (see tests/conftest.py, fuzz_group): each built module fixture is
+# shared by a third of the operations, and three workers fuzz at once.
+FUZZ_GROUPS = 3
+
+
+@functools.cache
+def _feedback() -> FeedbackSources:
+    return FeedbackSources(constants_value_source=make_constants_value_source(schema))
+
+
+def fuzz_group(label: str) -> str:
+    return f"{__name__}::fuzz{LABELS.index(label) % FUZZ_GROUPS}"
+
+
+@pytest.mark.parametrize(
+    "label", [pytest.param(label, marks=pytest.mark.xdist_group(fuzz_group(label))) for label in LABELS]
+)
 def test_api_as_anonymous_client_and_as_admin_never_errors_and_matches_its_schema(
-    case: Any, app: Any, seeded: dict[str, Any]
+    label: str, app: Any, seeded: dict[str, Any]
 ) -> None:
-    case.operation.app = app
-    case.call_and_validate()
-    case.call_and_validate(
-        headers={"Authorization": f"Bearer {seeded['admin_token']}"}, excluded_checks=TOKEN_EXCLUDED
+    """Every generated case is sent with the admin token and, to an operation anyone may call,
+    anonymously too.
+
+    An operation that needs a token answers an anonymous caller 401 before it reads any input: that is
+    asserted for every such operation with hostile input by the test below and role by role in
+    test_security_roles.py, so sending it every generated case anonymously (a third of this test's
+    time) would only check the same 401 again."""
+    method, path = label.split(" ", 1)
+    public = not SPEC["paths"][path][method.lower()].get("security")
+
+    @FUZZ_SETTINGS
+    def check(case: Any) -> None:
+        case.operation.app = app
+        if public:
+            case.call_and_validate()
+        case.call_and_validate(
+            headers={"Authorization": f"Bearer {seeded['admin_token']}"}, excluded_checks=TOKEN_EXCLUDED
+        )
+
+    load_all_checks()
+    run = build_operation_test(
+        config=schema.config, operation=schema[path][method], test_func=check, given_kwargs={},
+        feedback=_feedback(),
     )
+    run()
 
 
 # ---- hostile input schemathesis cannot generate, on every operation --------------------------------

@@ -213,7 +213,9 @@ def test_a_rotated_status_list_key_leaves_old_signed_lists_verifiable_with_the_p
         from core.audit import AuditLog
 
         rotations = session.exec(
-            select(AuditLog).where(AuditLog.action == "licence_key.rotate_status_list")
+            select(AuditLog)
+            .where(AuditLog.action == "licence_key.rotate_status_list")
+            .order_by(AuditLog.id)  # a heap scan's order is not the insertion order
         ).all()
         assert [r.old["kid"] for r in rotations] == [old_kid, new_kid]
 
