@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -85,22 +86,23 @@ def load_divisions_csv(
     codes = {r[0] for r in rows}
     existing = {d.code: d for d in session.exec(select(Division)).all()}
     changed = 0
-    current_level = None
+    new: list[dict[str, Any]] = []
     for code, name, kind, parent in rows:
         level = division_level(code)
-        if level != current_level:
-            session.flush()  # parents of this level are in before their children
-            current_level = level
         if parent is not None and parent not in codes and parent not in existing:
             raise Invalid(f"区划 {code} {name} 的上级 {parent} 不存在", {"parent_code": [parent]})
         row = existing.get(code)
         if row is None:
-            session.add(Division(code=code, name=name, level=level, kind=kind, parent_code=parent))
-            changed += 1
+            new.append({"code": code, "name": name, "level": level, "kind": kind, "parent_code": parent})
         elif (row.name, row.level, row.kind, row.parent_code) != (name, level, kind, parent):
             row.name, row.level, row.kind, row.parent_code = name, level, kind, parent
             changed += 1
     session.flush()
+    if new:
+        # New units in one multi-row INSERT rather than one ORM object each (a province has tens of
+        # thousands of villages); ``rows`` is ordered by level, so a parent precedes its children.
+        session.execute(sa.insert(Division), new)
+        changed += len(new)
     if changed:
         mark_changed(session)  # division names label search facets
     return changed
