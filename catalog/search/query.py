@@ -412,6 +412,11 @@ def _match_partial(
     which: dict[int, list[int]] = {}  # the indices of the words a name covers
     texts: dict[int, str] = {}
     hit_words: dict[int, set[str]] = {}
+    # Names covering some word by more than a generic act word: a synonym such as 注册 -> 登记 counts
+    # beside a word that says what the query is about (注册一个公司: 公司设立登记), but alone it says
+    # no more than 登记 typed alone would, which is nothing (怎么注册微信公众号 must not list every
+    # 登记 name).
+    telling: set[int] = set()
     for i, word in enumerate(words):
         # A name holding the word, a thesaurus synonym of it or its alias targets covers it (once).
         reached: dict[int, tuple[str, tuple[str, ...]]] = {}
@@ -433,6 +438,9 @@ def _match_partial(
             which.setdefault(tid, []).append(i)
             texts[tid] = text
             hit_words.setdefault(tid, set()).update(form)
+            if form != (word,) and all(f in GENERIC_WORDS for f in form):
+                continue
+            telling.add(tid)
     # The act the query names (申请, 备案, 登记 ...) decides nothing alone, but of two names covering
     # as much of the rest, the one doing that act is the closer.
     acts = [w for part in query.split() for w in segment(part) if w in GENERIC_WORDS]
@@ -447,7 +455,7 @@ def _match_partial(
         # in names, not together): a word no name holds (火星, 恐龙, 潜水艇) says the query is about
         # something the catalogue does not have, and then only more than half will do.
         enough = 2 * n > total or (2 * n == total and known == len(words) and len(words) > 1)
-        if enough or len(which[tid]) >= MIN_COOCCURRING or longest >= LONG_WORD:
+        if tid in telling and (enough or len(which[tid]) >= MIN_COOCCURRING or longest >= LONG_WORD):
             same_act = any(a in texts[tid] for a in acts)
             bonus = (1 if same_act else 0) + (1 if rare.intersection(which[tid]) else 0)
             out[tid] = (PARTIAL + n + bonus, texts[tid])

@@ -359,3 +359,12 @@ def test_a_name_the_word_heads_ranks_above_a_shorter_one_it_only_qualifies(sessi
     # 退休 is what 企业职工基本养老保险正常退休申请 is about (the act follows it); in
     # 异地安置退休人员备案 it says which 人员, so that name ranks second although it is shorter.
     assert names(session, "退休")[:2] == ["企业职工基本养老保险正常退休申请", "异地安置退休人员备案"]
+
+
+def test_a_generic_act_reached_through_a_synonym_alone_is_no_closest_match(session: Any) -> None:
+    # 注册 = 登记 in the thesaurus: alone that says no more than 登记 typed alone (nothing), so the
+    # 登记 names are no answer to a question about registering a 微信 account ...
+    result = engine.search(session, "注册微信", use_aliases=False)
+    assert result.total == 0
+    # ... while beside a word saying what is registered it still counts (注册个体户).
+    assert names(session, "注册个体户")[0] == "个体工商户设立登记"
