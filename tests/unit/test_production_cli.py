@@ -60,3 +60,25 @@ def test_the_demo_runners_app_has_the_demo_commands(helps):
     top, demo = helps[DEMO_APP, ()], helps[DEMO_APP, ("demo",)]
     assert "demo" in _commands(top)
     assert {"load", "generate-licences"} <= _commands(demo)
+
+
+def test_a_missing_setting_is_named_in_one_line_without_a_traceback(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {
+        **os.environ,
+        "INSTANCE_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'missing.db'}",
+        "SECRET_KEY": "production-cli-test",
+    }
+    env.pop("CITY_REGISTRY_KEY", None)
+    env.pop("FLASK_APP", None)
+    flask = Path(sys.executable).parent / "flask"
+    done = subprocess.run(
+        [str(flask), "--app", PRODUCTION_APP, "--help"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "settings error: CITY_REGISTRY_KEY is not set" in done.stderr
