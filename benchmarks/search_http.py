@@ -170,6 +170,8 @@ def main() -> None:
         # --timeout 120: a cold worker on a loaded shared machine must not be killed while it warms up.
         [
             str(Path(sys.executable).parent / "gunicorn"),
+            "-c",
+            "python:webapp.gunicorn_conf",  # as the Procfile runs it
             "-w",
             str(args.workers),
             "--threads",

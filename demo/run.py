@@ -167,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         (
             "web",
             [
-                str(BIN / "gunicorn"), "-w", "2", "--threads", "4", "-b", f"127.0.0.1:{port}",
+                str(BIN / "gunicorn"), "-c", "python:webapp.gunicorn_conf", "-w", "2", "--threads", "4",
+                "-b", f"127.0.0.1:{port}",
                 "--access-logfile", "-", *_gunicorn_extra(settings.instance_dir), "wsgi:app",
             ],
         ),

@@ -105,6 +105,8 @@ def test_make_run_production_layout_creates_the_database_and_syncs_a_licence(
             stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_for(log, "Press Ctrl+C to stop", runner, 60)
+        # The web worker loaded the search's tables before its first request (webapp/gunicorn_conf.py).
+        _wait_for(log, "search tables loaded in", runner, 60)
         text = log.read_text()
         assert f"created database {name}" in text
         for program in ("web", "worker.1", "worker.2", "beat", "registry"):
