@@ -91,16 +91,32 @@ TOKEN_EXCLUDED = [
 ]
 
 
+def _operations() -> list[tuple[str, str, dict[str, Any]]]:
+    """(METHOD, path, operation with the path's shared parameters) for every operation of the document."""
+    ops = []
+    for path, item in SPEC["paths"].items():
+        shared = item.get("parameters", [])
+        for method, op in item.items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                ops.append((method.upper(), path, {**op, "parameters": shared + op.get("parameters", [])}))
+    return ops
+
+
+def _protected(op: dict[str, Any]) -> bool:
+    return bool(op.get("security"))
+
+
 # One test per operation, parametrized by its label and built when it runs: schemathesis builds an
 # operation's coverage cases when it builds its Hypothesis test, and with ``schema.parametrize()`` that
-# happened at collection, for all 83 operations, in every xdist worker (about 18 s of CPU each, before
-# any test ran). Built at run time, each operation's cases are built once, by the worker that runs it.
-# Same phases, settings, seed and checks as ``schema.parametrize()``: the test is built by the function
-# schemathesis' own pytest plugin uses (a private module, hence the version range in pyproject.toml).
-METHODS = ("get", "post", "put", "patch", "delete")
-LABELS = [f"{m.upper()} {path}" for path, item in SPEC["paths"].items() for m in item if m in METHODS]
-# Three xdist groups of operations (see tests/conftest.py, fuzz_group): each built module fixture is
-# shared by a third of the operations, and three workers fuzz at once.
+# happened at collection, for all 83 operations, in every xdist worker (collecting this module took
+# 8.8 s; 1.6 s now). Built at run time, each operation's cases are built once, by the worker that runs
+# it. Same phases, settings, seed and checks as ``schema.parametrize()``: the test is built by the
+# function schemathesis' own pytest plugin uses (a private module, hence the version range in
+# pyproject.toml).
+OPERATIONS = {f"{method} {path}": op for method, path, op in _operations()}
+LABELS = list(OPERATIONS)
+# Three xdist groups of operations (``fuzz_group``): each built module fixture is shared by a third of
+# the operations, and three workers fuzz at once.
 FUZZ_GROUPS = 3
 
 
@@ -124,10 +140,10 @@ def test_api_as_anonymous_client_and_as_admin_never_errors_and_matches_its_schem
 
     An operation that needs a token answers an anonymous caller 401 before it reads any input: that is
     asserted for every such operation with hostile input by the test below and role by role in
-    test_security_roles.py, so sending it every generated case anonymously (a third of this test's
-    time) would only check the same 401 again."""
+    test_security_roles.py, so sending it every generated case anonymously (about a third of this
+    test's request time) would only check the same 401 again."""
     method, path = label.split(" ", 1)
-    public = not SPEC["paths"][path][method.lower()].get("security")
+    public = not _protected(OPERATIONS[label])
 
     @FUZZ_SETTINGS
     def check(case: Any) -> None:
@@ -154,16 +170,6 @@ DEEP_JSON = "[" * 100_000
 OVERSIZED = b'{"name": "' + b"x" * (21 * 1024 * 1024) + b'"}'  # beyond MAX_CONTENT_LENGTH (20 MiB)
 
 
-def _operations() -> list[tuple[str, str, dict[str, Any]]]:
-    ops = []
-    for path, item in SPEC["paths"].items():
-        shared = item.get("parameters", [])
-        for method, op in item.items():
-            if method in ("get", "post", "put", "patch", "delete"):
-                ops.append((method.upper(), path, {**op, "parameters": shared + op.get("parameters", [])}))
-    return ops
-
-
 def _url(path: str, params: list[dict[str, Any]], hostile: str | None = None) -> str:
     """The path with its parameters filled in: ids 1, strings of their documented length made of
     ``hostile`` (one character) or of "a"."""
@@ -182,10 +188,6 @@ def _body_properties(op: dict[str, Any]) -> list[str]:
     ref = content.get("schema", {}).get("$ref", "")
     component = SPEC["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {}) if ref else {}
     return list(component.get("properties", {})) or ["name"]
-
-
-def _protected(op: dict[str, Any]) -> bool:
-    return bool(op.get("security"))
 
 
 def _assert_refused(response: Any, allowed: set[int], what: str) -> None:
