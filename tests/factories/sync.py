@@ -109,12 +109,14 @@ def registry_database(kind: str, tmp_path: Path, name: str) -> Iterator[str]:
     url = sa.engine.make_url(pg_test_url())
     text = url.set(database=f"{url.database}_{name}").render_as_string(hide_password=False)
     _ensure_pg_database(text)
-    yield text
-    from city_registry.store import RegistryStore
+    try:
+        yield text
+    finally:  # emptied after a failing test too, so the next one starts from nothing
+        from city_registry.store import RegistryStore
 
-    store = RegistryStore(text)
-    store.reset()
-    store.engine.dispose()
+        store = RegistryStore(text)
+        store.reset()
+        store.engine.dispose()
 
 
 def empty_sync_state(session: Any) -> None:
