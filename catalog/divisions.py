@@ -97,12 +97,15 @@ def load_divisions_csv(
         elif (row.name, row.level, row.kind, row.parent_code) != (name, level, kind, parent):
             row.name, row.level, row.kind, row.parent_code = name, level, kind, parent
             changed += 1
-    session.flush()
     if new:
         # New units in one multi-row INSERT rather than one ORM object each (a province has tens of
         # thousands of villages); ``rows`` is ordered by level, so a parent precedes its children.
-        session.execute(sa.insert(Division), new)
+        # Written before the changed units are flushed: a unit may move under a unit that is new in
+        # this load (a township reorganised).
+        with session.no_autoflush:
+            session.execute(sa.insert(Division), new)
         changed += len(new)
+    session.flush()
     if changed:
         mark_changed(session)  # division names label search facets
     return changed

@@ -41,6 +41,33 @@ def test_gaogang_divisions_load_with_levels_and_are_idempotent(any_session):
     assert all(v.level == "village" for v in villages)
 
 
+def test_a_village_moves_under_a_town_that_is_new_in_the_same_load(any_session, tmp_path):
+    """A township reorganised: the reload adds a town and moves a village under it, in one call."""
+    from catalog.divisions import GAOGANG_FILES, load_divisions_csv
+    from catalog.models import Division
+
+    towns, villages, _counties = GAOGANG_FILES
+    load_divisions_csv(any_session, towns, villages)
+    town_lines = towns.read_text(encoding="utf-8").splitlines()
+    first_town = town_lines[1].split(",")
+    new_town = ",".join(["321203199000", "321203199", "新设镇", "镇", *first_town[4:]])
+    moved_towns = tmp_path / "towns.csv"
+    moved_towns.write_text("\n".join([*town_lines, new_town]) + "\n", encoding="utf-8")
+    village_lines = villages.read_text(encoding="utf-8").splitlines()
+    head = village_lines[0].split(",")
+    moved = dict(zip(head, village_lines[1].split(","), strict=True))
+    moved.update(town_code9="321203199", town_code12="321203199000", town_name="新设镇")
+    moved_villages = tmp_path / "villages.csv"
+    moved_villages.write_text(
+        "\n".join([village_lines[0], ",".join(moved[k] for k in head), *village_lines[2:]]) + "\n",
+        encoding="utf-8",
+    )
+    assert load_divisions_csv(any_session, moved_towns, moved_villages) == 2
+    any_session.expire_all()
+    assert any_session.get(Division, moved["code12"]).parent_code == "321203199000"
+    assert any_session.get(Division, "321203199000").level == "town"
+
+
 def test_claim_builds_task_code_from_uscc_level_and_basic_code(any_session):
     dept = make_department(any_session, "区行政审批局")
     item = make_item(any_session, name="食品经营许可")
