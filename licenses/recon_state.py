@@ -260,7 +260,12 @@ def rebuild(session: Session) -> Drift:
     """Recompute the baseline from the outbox (one pass over it) and say how far it had drifted."""
     conn = session.connection()
     pg = conn.dialect.name == "postgresql"
-    if not pg:
+    if pg:
+        # Writers wait for the rebuild instead of racing it: without the lock, a change committed
+        # between the outbox read below and the DELETEs was deleted and not put back. EXCLUSIVE also
+        # holds off their SELECT … FOR UPDATE (_held), so no writer holds a row the DELETE needs.
+        conn.exec_driver_sql("LOCK TABLE licence_recon_latest, licence_recon_day IN EXCLUSIVE MODE")
+    else:
         driver = conn.connection.driver_connection
         tree.install_sqlite_functions(driver)  # type: ignore[arg-type]  # sqlite3.Connection on SQLite
         driver.create_function(  # type: ignore[union-attr]  # likewise

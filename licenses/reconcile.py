@@ -240,14 +240,15 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
 
 
 def _reconcile_tree(session: Session, client: RegistryClient, issuer_code: str | None,
-                    report: ReconcileReport, requeue: list[int], leaf: int) -> None:
+                    report: ReconcileReport, requeue: list[int], leaf: int,
+                    sums: dict[tuple[str, str], tuple[int, int, int]]) -> None:
     """Breadth-first descent: a level's differing nodes go to the registry in one request per CHUNK.
 
     A child the registry lacks entirely is read from our baseline (every licence in it is missing), with
     no request; a child only the registry has is descended like any other (its records are extras).
     """
     tree.check_issuer(issuer_code)
-    ours = tree.Expected(session, recon_state.day_sums(session, issuer_code))
+    ours = tree.Expected(session, sums)
     report.groups = ours.groups()
     days: dict[tuple[str, str], _DayTally] = {}
     frontier = [tree.Node(issuer_code)] if issuer_code else [tree.Node()]
@@ -319,8 +320,27 @@ def _reconcile_tree(session: Session, client: RegistryClient, issuer_code: str |
     report.matching = report.groups - sum(1 for d in report.differing if d["count"])
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """The district's side as a run starts: the (issuer, day) sums and, after ``verify``, the drift."""
+
+    sums: dict[tuple[str, str], tuple[int, int, int]]
+    drift: recon_state.Drift | None = None
+
+
+def prepare_baseline(session: Session, issuer_code: str | None = None, *, verify: bool = False) -> Baseline:
+    """The baseline's own writes (the weekly rebuild, folding the day log), then its day sums.
+
+    The nightly task commits this in a short transaction of its own before it talks to the registry:
+    kept inside the descent, those writes held the write lock (SQLite) or the rebuilt rows (PostgreSQL)
+    through every round trip, and licence writes waited on them."""
+    drift = recon_state.rebuild(session) if verify else None
+    return Baseline(recon_state.day_sums(session, issuer_code), drift)
+
+
 def reconcile(session: Session, client: RegistryClient, issuer_code: str | None = None, *,
-              method: str = "tree", leaf: int = tree.LEAF, verify: bool = False) -> ReconcileReport:
+              method: str = "tree", leaf: int = tree.LEAF, verify: bool = False,
+              baseline: Baseline | None = None) -> ReconcileReport:
     """Compare what the registry holds with the latest change of every licence; re-send what differs.
 
     ``method`` ``tree`` (falls back to ``groups`` when the registry has no digest tree) or ``groups``.
@@ -332,17 +352,20 @@ def reconcile(session: Session, client: RegistryClient, issuer_code: str | None 
 
     ``verify`` first recomputes the district's baseline from the whole outbox (one pass over it) and
     reports how far the kept one had drifted: the periodic full check behind the tree, which otherwise
-    trusts the baseline kept on write.
+    trusts the baseline kept on write. ``baseline``: one ``prepare_baseline`` already made (and
+    committed), instead of making it here; ``verify`` is then the one it was made with.
     """
     if method not in ("tree", "groups"):
         raise ValueError(f"unknown reconciliation method {method!r}")
     report = ReconcileReport(method=method)
     requeue: list[int] = []
     traffic = [getattr(client, a, 0) for a in ("requests", "bytes_sent", "bytes_received")]
-    drift = recon_state.rebuild(session) if verify else None
+    if baseline is None:
+        baseline = prepare_baseline(session, issuer_code, verify=verify)
+    drift = baseline.drift
     if method == "tree":
         try:
-            _reconcile_tree(session, client, issuer_code, report, requeue, leaf)
+            _reconcile_tree(session, client, issuer_code, report, requeue, leaf, baseline.sums)
         except RegistryTreeUnsupportedError:
             report = ReconcileReport(method="groups")
             requeue = []

@@ -147,8 +147,12 @@ def sync_reconcile(issuer_code: str | None = None, verify: bool = False) -> dict
         return None
     started = utcnow()
     try:
+        # The baseline's writes commit first, in a transaction of their own: the descent that follows
+        # only reads until its re-queue, so licence writes never wait on a registry round trip.
         with db.transaction() as session:
-            report = reconcile.reconcile(session, client, issuer_code, verify=verify)
+            baseline = reconcile.prepare_baseline(session, issuer_code, verify=verify)
+        with db.transaction() as session:
+            report = reconcile.reconcile(session, client, issuer_code, baseline=baseline)
         sync.record_run(db, "reconcile", started, "ok" if report.consistent else "differences",
                         report.as_dict())
         return report.as_dict()

@@ -124,6 +124,45 @@ def test_records_the_registry_lost_are_found_resent_and_repaired(
         assert registry_licences(registry.database_url) == current_licences(session)
 
 
+def test_a_run_given_its_committed_baseline_only_reads_until_it_requeues(
+    db: Database, issuer: Issuer, client: RegistryClient, registry: RegistryProcess,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The nightly task (workers.tasks.sync_reconcile) commits the baseline's writes (the day log's
+    fold, the weekly rebuild) before the descent, so no licence write waits on a registry round trip:
+    until its last request the run's own transaction sends nothing but reads."""
+    _synced(db, issuer, client, 60)
+    lost = [k for (k,) in _registry(registry, "SELECT licence_key FROM registry_licence ORDER BY 1 LIMIT 2")]
+    for key in lost:
+        _registry(registry, "DELETE FROM registry_licence WHERE licence_key = :k", k=key)
+    with db.transaction() as session:
+        baseline = reconcile.prepare_baseline(session, verify=True)
+    kinds: list[str] = []
+    asked_at: list[int] = []
+    listing = client.tree_records
+
+    def tree_records(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        answer = listing(nodes)
+        asked_at.append(len(kinds))
+        return answer
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        kinds.append(statement.split(None, 1)[0].upper())
+
+    monkeypatch.setattr(client, "tree_records", tree_records)
+    sa.event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        with db.transaction() as session:
+            report = reconcile.reconcile(session, client, baseline=baseline)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", seen)
+    assert report.requeued == 2
+    assert report.baseline_drift == 0
+    assert asked_at
+    assert set(kinds[: asked_at[-1]]) <= {"SELECT", "WITH", "SAVEPOINT", "RELEASE"}, kinds[: asked_at[-1]]
+    assert "UPDATE" in kinds[asked_at[-1]:]  # the re-queue, after the registry was asked
+
+
 def test_a_version_the_registry_rolled_back_is_found_as_behind_and_resent(
     db: Database, issuer: Issuer, client: RegistryClient, registry: RegistryProcess
 ) -> None:
