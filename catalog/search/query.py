@@ -170,9 +170,6 @@ class _Phrase:
     # Words the query named besides (the act a subject phrase left out, 许可 of 许可证): a name holding
     # none of them ranks a point lower.
     prefer: tuple[str, ...] = ()
-    # Whether the one-edit fallback may be tried on it: not for the subject words alone, which are
-    # already a loosened query (宅基地 alone is one edit from 孵化基地).
-    fuzzy_ok: bool = True
 
 
 FIELD_LABELS = {
@@ -251,7 +248,7 @@ def _subject_phrase(query: str) -> _Phrase | None:
             if w in GENERIC_WORDS and len(w.removesuffix("证")) >= 2
         )
     )
-    return _Phrase(subject, VARIANT_PENALTY, SUBJECT, prefer=acts, fuzzy_ok=False)
+    return _Phrase(subject, VARIANT_PENALTY, SUBJECT, prefer=acts)
 
 
 def _ceiling(p: _Phrase) -> tuple[int, int, int]:
@@ -619,7 +616,7 @@ def _search(
                     # The corrected query found as typed is a correction (HEAD_FIXED); a variant of
                     # it ranks its penalty lower, its subject words alone a point (two when the name
                     # lacks the act the query named) lower.
-                    if phrase.cap == SUBJECT:
+                    if phrase is fixed_subject:  # not by its cap: an alias phrase's cap can equal it
                         score = HEAD_FIXED - 1 - (SUBJECT - score)
                     else:
                         score = min(score, HEAD_FIXED - phrase.penalty)
@@ -655,7 +652,7 @@ def _search(
             term_texts[code_hit[0]] = code_hit[1]
     if not term_scores:
         for phrase in phrases:
-            if len(phrase.words) == 1 and phrase.typo_ok and phrase.fuzzy_ok:
+            if len(phrase.words) == 1 and phrase.typo_ok:
                 for tid, (score, text) in _match_fuzzy(conn, phrase.words[0]).items():
                     term_scores[tid] = max(term_scores.get(tid, 0), score)
                     term_texts[tid] = text

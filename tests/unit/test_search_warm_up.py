@@ -1,4 +1,5 @@
-"""The web server's worker hook loads the search's tables (segmenter, pinyin, thesaurus) up front."""
+"""The web server's worker hook loads the search's tables (segmenter, pinyin, thesaurus, two-character
+words) up front."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import json
 from types import SimpleNamespace
 from catalog.search import lexicon, text
 loaded = lambda: (text._segmenter.cache_info().currsize, text.pinyin_of.cache_info().currsize,
-                  lexicon._table.cache_info().currsize)
+                  lexicon._table.cache_info().currsize, text._two_character_words.cache_info().currsize)
 before = loaded()
 said = []
 from webapp.gunicorn_conf import post_worker_init
@@ -30,9 +31,10 @@ def test_the_worker_hook_loads_segmenter_pinyin_and_thesaurus_before_the_first_r
     )
     assert done.returncode == 0, done.stderr
     probe = json.loads(done.stdout.strip().splitlines()[-1])
-    assert probe["before"] == [0, 0, 0]
-    segmenter, pinyin, thesaurus = probe["after"]
+    assert probe["before"] == [0, 0, 0, 0]
+    segmenter, pinyin, thesaurus, two_character_words = probe["after"]
     assert segmenter == 1
     assert pinyin >= 1
     assert thesaurus == 1
+    assert two_character_words == 1
     assert probe["said"][0].startswith("search tables loaded in ")
