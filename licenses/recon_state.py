@@ -40,9 +40,6 @@ def halves(identifier: str, revision: int, status: str) -> tuple[int, int]:
     return u >> 32, u & 0xFFFFFFFF
 
 
-digest_of = tree.digest_of_halves
-
-
 @dataclass(frozen=True)
 class Change:
     """One outbox row as the baseline sees it."""
@@ -294,5 +291,6 @@ def rebuild(session: Session) -> Drift:
     after = day_sums(session)
     days = sum(1 for k in set(before) | set(after)
                if before.get(k, (0, 0, 0))[0] != after.get(k, (0, 0, 0))[0]
-               or digest_of(*before.get(k, (0, 0, 0))[1:]) != digest_of(*after.get(k, (0, 0, 0))[1:]))
+               or tree.digest_of_halves(*before.get(k, (0, 0, 0))[1:])
+               != tree.digest_of_halves(*after.get(k, (0, 0, 0))[1:]))
     return Drift(int(drift), days)

@@ -43,10 +43,6 @@ def bucket_of(licence_key: str) -> str:
     return hashlib.md5(licence_key.encode()).hexdigest()  # noqa: S324  (a bucket, not a secret)
 
 
-def digest_of(total: Any) -> str:
-    return f"{int(total or 0) % _MOD:016x}"
-
-
 def check_issuer(issuer_code: str | None) -> None:
     if issuer_code is not None and not _ISSUER.fullmatch(issuer_code):
         raise ValueError(f"issuer_code {issuer_code!r} 不是 18 位统一社会信用代码")
@@ -144,7 +140,6 @@ class Expected:
         licenses.recon_state.day_sums gives them."""
         self.conn = session.connection()
         self.days = days
-        self._digest = digest_of_halves
 
     def groups(self) -> int:
         """Number of (issuer, day) groups we hold."""
@@ -160,7 +155,7 @@ class Expected:
             s[0] += n
             s[1] += hi
             s[2] += lo
-        return {k: Held(n, self._digest(hi, lo)) for k, (n, hi, lo) in sums.items()}
+        return {k: Held(n, digest_of_halves(hi, lo)) for k, (n, hi, lo) in sums.items()}
 
     def children_many(self, nodes: list[Node]) -> list[dict[str, Held]]:
         """Each node's children; every day or bucket level of the list in one grouped query."""
@@ -181,11 +176,8 @@ class Expected:
                 for i in part:
                     out[i] = {}
                 for pos, k, n, hi, lo in self.conn.execute(sa.text(sql), params):
-                    out[part[int(pos)]][k] = Held(int(n), self._digest(hi, lo))
+                    out[part[int(pos)]][k] = Held(int(n), digest_of_halves(hi, lo))
         return [out[i] for i in range(len(nodes))]
-
-    def children(self, node: Node) -> dict[str, Held]:
-        return self.children_many([node])[0]
 
     def rows(self, node: Node) -> Iterator[Ours]:
         where, params = _filter(node)

