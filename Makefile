@@ -20,7 +20,7 @@ WORKERS ?= 1
 unexport PYTHONDONTWRITEBYTECODE
 export PYTHONPYCACHEPREFIX ?= $(CURDIR)/$(VENV)/pycache
 
-.PHONY: run test soak lint bench venv clean
+.PHONY: run test soak fuzz lint bench venv clean
 
 venv: $(VENV)/.installed
 
@@ -54,6 +54,14 @@ soak: venv
 	  SOAK_MINUTES=$(SOAK_MINUTES) $(VENV)/bin/pytest tests/worker/test_fault_state_machine.py -m soak -s \
 	    -p no:cacheprovider --timeout=$$($(PY) -c "print(int(float('$(SOAK_MINUTES)') * 60 + 900))") \
 	    $(PYTEST_ARGS)
+
+# The API fuzz (tests/integration/test_api_fuzz.py) deeper than in make test: FUZZ_EXAMPLES random
+# examples per operation (make test sends 4) after every case of the coverage phase.
+FUZZ_EXAMPLES ?= 50
+fuzz: venv
+	@eval "$$(scripts/test-services.sh)" && \
+	  FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/pytest tests/integration/test_api_fuzz.py $(PYTEST_XDIST) \
+	    -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

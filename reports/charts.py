@@ -7,14 +7,46 @@ dashboard and a frozen snapshot.
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import threading
-from typing import TYPE_CHECKING, Any
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ParamSpec
+
+import orjson
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 _lock = threading.Lock()  # matplotlib's font cache and text layout are not thread-safe
+_P = ParamSpec("_P")
+# Drawn charts kept by a digest of their inputs: a chart is a pure function of its data, and every
+# visit to the dashboard asks for the same five (tens of milliseconds of matplotlib each, under a lock
+# that serialises the worker's threads). Bounded: a year's figures change and old drawings fall out.
+_DRAWN: OrderedDict[str, bytes] = OrderedDict()
+_DRAWN_MAX = 64
+
+
+def _memo(draw: Callable[_P, bytes]) -> Callable[_P, bytes]:
+    @functools.wraps(draw)
+    def cached(*args: _P.args, **kwargs: _P.kwargs) -> bytes:
+        # repr for what JSON cannot hold (dates, Decimals): the same data, the same key.
+        data = orjson.dumps([draw.__name__, args, kwargs], option=orjson.OPT_SORT_KEYS, default=repr)
+        key = hashlib.sha256(data).hexdigest()
+        with _lock:
+            png = _DRAWN.get(key)
+            if png is not None:
+                _DRAWN.move_to_end(key)
+                return png
+        png = draw(*args, **kwargs)
+        with _lock:
+            _DRAWN[key] = png
+            while len(_DRAWN) > _DRAWN_MAX:
+                _DRAWN.popitem(last=False)
+        return png
+
+    return cached
 
 
 @functools.cache
@@ -45,6 +77,7 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+@_memo
 def _empty(title: str, message: str) -> bytes:
     with _lock:
         fig = _figure_class()(figsize=(6.4, 2.2))
@@ -55,6 +88,7 @@ def _empty(title: str, message: str) -> bytes:
         return _png(fig)
 
 
+@_memo
 def bar_table(
     result: dict[str, Any],
     columns: list[int] | None = None,
@@ -98,6 +132,7 @@ def bar_table(
         return _png(fig)
 
 
+@_memo
 def rates_chart(rates: list[dict[str, Any]], title: str) -> bytes:
     """Horizontal bars of rates in percent, with numerator/denominator printed beside each."""
     shown = [r for r in rates if not r.get("missing") and r["denominator"]]
@@ -118,6 +153,7 @@ def rates_chart(rates: list[dict[str, Any]], title: str) -> bytes:
         return _png(fig)
 
 
+@_memo
 def monthly_chart(result: dict[str, Any]) -> bytes:
     title = result["label"]
     if result.get("missing"):
@@ -140,6 +176,7 @@ def monthly_chart(result: dict[str, Any]) -> bytes:
         return _png(fig)
 
 
+@_memo
 def stacked_chart(result: dict[str, Any]) -> bytes:
     """Stacked monthly bars of a table result (e.g. sync status over time)."""
     title = result["label"]
