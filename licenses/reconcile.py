@@ -126,6 +126,10 @@ class ReconcileReport:
     bytes_sent: int = 0
     bytes_received: int = 0
     registry_records_listed: int = 0
+    # Licences the tree found differing whose change the baseline names but the outbox no longer holds
+    # (a row deleted or restored by hand): nothing to re-send from, so counted here, and the weekly
+    # full verification (``verify=True``) rebuilds the baseline from the outbox.
+    without_outbox_row: int = 0
     # Full verification only (``verify=True``): licences and days on which the baseline kept on write
     # (licenses.recon_state) had drifted from the outbox; None when not verified.
     baseline_drift: int | None = None
@@ -299,8 +303,9 @@ def _reconcile_tree(session: Session, client: RegistryClient, issuer_code: str |
             candidates.extend((str(node.issuer_code), r) for r in held.values())
     outbox = ours.outbox_of([row.idem_key for row, _have in differ])
     for row, have in differ:
-        if row.idem_key not in outbox:  # the baseline names a row no longer in the outbox: drift,
-            continue  # which the weekly full verification (verify=True) rebuilds and reports
+        if row.idem_key not in outbox:  # the baseline names a row no longer in the outbox
+            report.without_outbox_row += 1
+            continue
         outbox_id, outbox_status = outbox[row.idem_key]
         _classify(report, requeue, outbox_id, outbox_status, (row.identifier, row.revision, row.status),
                   have)

@@ -294,3 +294,29 @@ def test_an_outbox_change_behind_the_baseline_is_found_by_the_weekly_full_verifi
     sync.drain(db, client, batch_size=200)
     assert _reconcile(db, client).result == "一致"
     assert registry_licences(registry.database_url)[licence_key(row.identifier)][2] == "revoked"
+
+
+def test_a_differing_licence_whose_outbox_row_is_gone_is_counted_not_dropped(
+    db: Database, issuer: Issuer, client: RegistryClient, registry: RegistryProcess, app: Any
+) -> None:
+    """The registry lost a licence whose outbox row was also deleted by hand: there is nothing to send
+    again, and the run says so (it used to leave it out of every count) until the full verification
+    rebuilds the baseline from the outbox."""
+    _synced(db, issuer, client, 20)
+    with db.transaction() as session:
+        row = session.execute(sa.select(T).order_by(T.c.id.desc()).limit(1)).one()
+        session.execute(T.delete().where(T.c.id == row.id))
+    _registry(registry, "DELETE FROM registry_licence WHERE licence_key = :k", k=licence_key(row.identifier))
+    quick = _reconcile(db, client)
+    assert quick.result == "存在差异"
+    assert sum(d["differing"] for d in quick.differing) == 1
+    assert (quick.without_outbox_row, quick.missing_in_registry, quick.requeued) == (1, 0, 0)
+    sync.record_run(db, "reconcile", utcnow(), "differences", quick.as_dict())
+    web = app.test_client()
+    with db.transaction() as session:
+        admin_id = users.create_user(session, SYSTEM, users.NewUser(
+            username="reconadmin2", password="password-123", display_name="管理员", role=Role.ADMIN))[0].id
+    sign_in(web, admin_id)
+    assert "发件箱中已无对应记录 1 条" in web.get("/admin/sync/").get_data(as_text=True)
+    full = _reconcile(db, client, verify=True)
+    assert (full.baseline_drift, full.without_outbox_row, full.result) == (1, 0, "一致")
