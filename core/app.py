@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Rule
 
-from core import input_guard, web
+from core import input_guard, web, workdays
 from core.config import Settings
 from core.db import MAX_DB_ID, Database
 from core.errors import DomainError
@@ -180,6 +180,7 @@ def build_app(settings: Settings | None = None, database: Database | None = None
     core never imports a domain and the linter sees every edge)."""
     settings = settings or Settings.from_env()
     settings.require_city_registry_key()  # fail at start, naming the variable, not at the first sync
+    workdays.notices()  # likewise a malformed holiday notices file: its line, at start
     configure_logging("web")
     app = Flask(__name__, template_folder="templates", static_folder="static")
     app.url_rule_class = BuilderCachingRule

@@ -2,9 +2,15 @@
 
 The holiday data come from the maintained ``chinese-calendar`` package (PyPI ``chinese-calendar``,
 LKI/chinese-calendar), which follows each year's 国务院办公厅 holiday notice. Its data start on
-2004-01-01 and end with the last year whose notice it carries (``DATA_END``: 2026-12-31 with
-1.11.0). Outside that range there is no official schedule to follow, so the calendar falls back to
-Monday–Friday; ``beyond_data`` says when a date is in that range so that pages can say so.
+2004-01-01 and end with the last year whose notice it carries (2026-12-31 with 1.11.0).
+
+The State Council publishes next year's notice in November or December, and a package release may
+come weeks later; meanwhile every deadline counted into the new year would treat 元旦 and 春节 as
+working days. So an administrator can enter a notice's days in a CSV file (holiday notices file,
+``WORKDAY_CALENDAR_FILE``; by default ``data/workday_calendar_notices.csv``, shipped empty): a year that
+appears in it follows the file entirely (days not listed are ordinary: Monday–Friday work), and the
+file wins over the package for that year. Outside both there is no official schedule, so the calendar
+falls back to Monday–Friday; ``beyond_data`` says when a date is in that range so that pages can say so.
 
 Counting convention (used for 承诺办结日期 and 电子监察): ``workdays_between(a, b)`` counts the
 working days d with a < d <= b, so the day of acceptance is day 0 and ``add_workdays(a, n)`` is the
@@ -13,19 +19,98 @@ n-th working day after ``a``.
 
 from __future__ import annotations
 
+import csv
 import functools
+import os
 from bisect import bisect_left
+from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 import chinese_calendar
 from chinese_calendar import constants as _holiday_data
+
+from core.config import PROJECT_ROOT, SettingsError
 
 # The range the tables below cover; dates outside it are refused (the reports' own year range).
 FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(2100, 12, 31)
 
 DATA_START = date(min(d.year for d in _holiday_data.holidays), 1, 1)
-DATA_END = date(max(d.year for d in _holiday_data.holidays), 12, 31)
+PACKAGE_END = date(max(d.year for d in _holiday_data.holidays), 12, 31)
+
+CALENDAR_FILE_ENV = "WORKDAY_CALENDAR_FILE"
+DEFAULT_CALENDAR_FILE = PROJECT_ROOT / "data" / "workday_calendar_notices.csv"
+COLUMNS = ("date", "kind", "name", "notice")
+HOLIDAY, WORKDAY = "holiday", "workday"
+
+
+class CalendarFileError(SettingsError):
+    """The holiday notices file is malformed; the message names the file and the line."""
+
+
+@dataclass(frozen=True)
+class Notices:
+    """Days entered from holiday notices: ``days`` maps a date to whether it is a working day."""
+
+    days: dict[date, bool]
+    years: frozenset[int]
+    path: Path
+
+
+def read_notices(path: Path) -> Notices:
+    """The notices file at ``path`` (none there: no notices). Refuses a malformed file whole, naming
+    the line, so that a half-entered notice never counts."""
+    if not path.exists():
+        return Notices({}, frozenset(), path)
+    days: dict[date, bool] = {}
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        if tuple(reader.fieldnames or ()) != COLUMNS:
+            raise CalendarFileError(f"{path} 第 1 行：表头应为 {','.join(COLUMNS)}")
+        for row in reader:
+            at = f"{path} 第 {reader.line_num} 行："
+            try:
+                day = date.fromisoformat((row["date"] or "").strip())
+            except ValueError:
+                raise CalendarFileError(f"{at}日期应为 YYYY-MM-DD，而不是 {row['date']!r}") from None
+            kind = (row["kind"] or "").strip()
+            if kind not in (HOLIDAY, WORKDAY):
+                raise CalendarFileError(f"{at}kind 应为 {HOLIDAY}（放假）或 {WORKDAY}（调休上班）")
+            if not FIRST_DAY <= day <= LAST_DAY:
+                raise CalendarFileError(f"{at}日期超出日历范围（{FIRST_DAY}–{LAST_DAY}）")
+            if kind == WORKDAY and day.weekday() < 5:
+                raise CalendarFileError(f"{at}{day} 是工作日，调休上班日应在周末")
+            if day in days:
+                raise CalendarFileError(f"{at}{day} 重复")
+            if not (row["notice"] or "").strip():
+                raise CalendarFileError(f"{at}请填写所依据的通知（notice）")
+            days[day] = kind == WORKDAY
+    return Notices(days, frozenset(d.year for d in days), path)
+
+
+def calendar_file() -> Path:
+    return Path(os.environ.get(CALENDAR_FILE_ENV) or DEFAULT_CALENDAR_FILE)
+
+
+@functools.cache
+def notices() -> Notices:
+    """The notices file, read once per process (the app factory reads it at start-up, so a malformed
+    file stops the process with its line instead of failing a request)."""
+    return read_notices(calendar_file())
+
+
+def official(day: date) -> bool:
+    """Whether ``day`` follows an official schedule: a notice in the file, or the package's data."""
+    return day.year in notices().years or DATA_START <= day <= PACKAGE_END
+
+
+def data_end() -> date:
+    """The last day of the official schedule without a gap after the package's data."""
+    end = PACKAGE_END
+    while end.year + 1 in notices().years:
+        end = date(end.year + 1, 12, 31)
+    return end
 
 
 class _Table:
@@ -37,10 +122,15 @@ class _Table:
         self.rank = [0] * days  # working days from FIRST_DAY up to and including that day
         self.workdays: list[int] = []  # offsets of the working days, ascending
         count = 0
+        entered = notices()
         for offset in range(days):
             day = FIRST_DAY + timedelta(days=offset)
-            official = DATA_START <= day <= DATA_END
-            working = chinese_calendar.is_workday(day) if official else day.weekday() < 5
+            if day.year in entered.years:
+                working = entered.days.get(day, day.weekday() < 5)
+            elif DATA_START <= day <= PACKAGE_END:
+                working = chinese_calendar.is_workday(day)
+            else:
+                working = day.weekday() < 5
             if working:
                 self.flags[offset] = 1
                 count += 1
@@ -61,7 +151,7 @@ def _offset(day: date) -> int:
 
 def beyond_data(day: date) -> bool:
     """True when ``day`` has no official holiday schedule here and Monday–Friday is assumed."""
-    return not DATA_START <= day <= DATA_END
+    return not official(day)
 
 
 def is_workday(day: date) -> bool:

@@ -17,7 +17,7 @@ from core.errors import DomainError, Invalid, NotFound
 from core.schemas import ErrorSchema
 from core.types import china_today
 from core.web import db_session, require_admin, require_login, settings
-from core.workdays import DATA_END, beyond_data
+from core.workdays import beyond_data, data_end
 from reports import cases, supervision
 from reports.schemas import CaseBatchSchema, CaseImportResultSchema, CaseSchema
 
@@ -121,7 +121,7 @@ def warnings_page() -> Any:
         year=year,
         today=today,
         beyond_calendar=beyond_data(today),
-        data_end=DATA_END,
+        data_end=data_end(),
         yellow_days=settings().case_yellow_days,
         labels=supervision.WARNING_LABELS,
         scoped=departments is not None,
@@ -143,7 +143,7 @@ def case_page(case_id: int) -> Any:
         applicants=supervision.APPLICANT_LABELS,
         results=supervision.RESULT_LABELS,
         beyond_calendar=beyond_data(detail["case"].deadline),
-        data_end=DATA_END,
+        data_end=data_end(),
     )
 
 

@@ -1,5 +1,5 @@
 """`flask reports ...`: import case statistics, freeze a year-end snapshot, build the annual report;
-`flask cases ...`: import case records, refresh the 电子监察 warnings."""
+`flask cases ...`: import case records, refresh the 电子监察 warnings, show the working-day calendar."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
+from core import workdays
 from core.auth import SYSTEM
 from core.errors import DomainError
 from core.types import china_today
@@ -203,3 +204,26 @@ def refresh_warnings() -> None:
     )
     if report.beyond_calendar:
         click.echo("注意：今天超出节假日数据范围，按周一至周五计算工作日", err=True)
+
+
+@cases_cli.command("calendar")
+def calendar() -> None:
+    """显示工作日历的节假日数据范围：chinese-calendar 软件包与节假日通知文件（WORKDAY_CALENDAR_FILE）。"""
+    entered = workdays.notices()
+    click.echo(f"chinese-calendar 软件包：{workdays.DATA_START} 至 {workdays.PACKAGE_END}")
+    if entered.years:
+        for year in sorted(entered.years):
+            days = [d for d in entered.days if d.year == year]
+            off = sum(not entered.days[d] for d in days)
+            click.echo(f"通知文件 {entered.path}：{year} 年，放假 {off} 天，调休上班 {len(days) - off} 天")
+    else:
+        click.echo(f"通知文件 {entered.path}：没有录入任何年份")
+    end = workdays.data_end()
+    click.echo(f"节假日安排连续覆盖至 {end}；此后按周一至周五计算工作日")
+    today = china_today()
+    if workdays.beyond_data(today) or end.year == today.year:
+        click.echo(
+            f"注意：国务院办公厅公布 {end.year + 1} 年节假日安排后，请录入通知文件"
+            f"（列：{','.join(workdays.COLUMNS)}）",
+            err=True,
+        )

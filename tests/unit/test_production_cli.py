@@ -82,3 +82,30 @@ def test_a_missing_setting_is_named_in_one_line_without_a_traceback(tmp_path):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "settings error: CITY_REGISTRY_KEY is not set" in done.stderr
+
+
+def test_a_malformed_holiday_notices_file_stops_the_app_with_its_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    notices = tmp_path / "notices.csv"
+    notices.write_text("date,kind,name,notice\n2027-01-01,holiday,元旦,通知\n2027-02-30,holiday,春节,通知\n",
+                       encoding="utf-8")
+    env = {
+        **os.environ,
+        "INSTANCE_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'notices.db'}",
+        "SECRET_KEY": "production-cli-test",
+        "CITY_REGISTRY_KEY": "production-cli-test-registry-key",
+        "WORKDAY_CALENDAR_FILE": str(notices),
+    }
+    env.pop("FLASK_APP", None)
+    flask = Path(sys.executable).parent / "flask"
+    done = subprocess.run(
+        [str(flask), "--app", PRODUCTION_APP, "cases", "calendar"], env=env, capture_output=True, text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert f"settings error: {notices} 第 3 行：日期应为 YYYY-MM-DD" in done.stderr
