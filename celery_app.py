@@ -16,6 +16,7 @@ from celery import Celery
 from celery.schedules import crontab
 from kombu import Queue
 
+from core import workdays
 from core.config import Settings
 from core.logging import install_log_scrubbing
 
@@ -128,6 +129,7 @@ def __getattr__(name: str) -> Any:
             # The worker's entry point: refuse to start without the registry key (named).
             settings = Settings.from_env()
             settings.require_city_registry_key()
+            workdays.notices()  # and without a readable holiday notices file (the line named)
             _app = make_celery(settings)
         return _app
     raise AttributeError(name)
