@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from city_registry import sums as registry_sums
+from city_registry.__main__ import main as registry_main
 from city_registry.store import RegistryStore
 from city_registry.tree import Node, RegistryTree, digest_of, row_hash
 from core.auth import SYSTEM
@@ -97,6 +98,28 @@ def test_registry_full_check_repairs_sums_edited_behind_the_triggers(registry_ur
         assert store.verify_sums() == [
             {"issuer_code": ISSUER, "day": "2018-03-05", "kept": [2], "actual": [1]}]
         _registry_root_is_its_records(store)
+    finally:
+        store.engine.dispose()
+
+
+def test_registry_verify_sums_command_repairs_and_exits_1_on_drift(
+        registry_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The operator's periodic check (`python -m city_registry verify-sums`): 0 when the sums hold, 1
+    with the day listed when they had drifted, and repaired (a second run finds nothing)."""
+    store = RegistryStore(registry_url)
+    try:
+        store.reset()
+        store.apply_batch("321203", [envelope("S1"), envelope("S2", issue_date="2018-03-05")])
+        assert registry_main(["verify-sums", "--database-url", registry_url]) == 0
+        assert capsys.readouterr().out.strip().endswith("无不一致")
+        with store.engine.begin() as conn:
+            registry_sums.fold(conn)
+            conn.exec_driver_sql("UPDATE registry_day_sum SET n = n + 3 WHERE day = '2018-03-05'")
+        assert registry_main(["verify-sums", "--database-url", registry_url]) == 1
+        out = capsys.readouterr().out
+        assert f"已修复 {ISSUER} 2018-03-05：汇总记为 4 条，实有 1 条" in out
+        assert "1 天不一致，已修复" in out
+        assert registry_main(["verify-sums", "--database-url", registry_url]) == 0
     finally:
         store.engine.dispose()
 
