@@ -61,10 +61,15 @@ class SearchEntry(SQLModel, table=True):
     depth_level: int | None = Field(default=None)  # 网上办理深度 Ⅰ–Ⅳ (filter; not a SearchCell dimension)
     # The basic item (基本目录) the entry implements: the service grouped results are keyed by
     # (catalog.search.grouping). Copied here so grouping never joins implementation_entry.
-    item_id: int | None = Field(default=None, index=True)
+    item_id: int | None = Field(default=None)
 
-    # A term's entries in id order: the result page reads them with LIMIT, no sort.
-    __table_args__ = (sa.Index("ix_search_entry_term_entry", "name_term_id", "entry_id"),)
+    __table_args__ = (
+        # A term's entries in id order: the result page reads them with LIMIT, no sort.
+        sa.Index("ix_search_entry_term_entry", "name_term_id", "entry_id"),
+        # A service's places in the order a grouped page lists them (catalog.search.grouping.page_places
+        # reads the first few and the count from the index alone).
+        sa.Index("ix_search_entry_item_places", "item_id", "level", "division_code", "entry_id"),
+    )
 
 
 class SearchPosting(SQLModel, table=True):

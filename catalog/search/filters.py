@@ -156,7 +156,7 @@ def filter_matches(f: SearchFilters, values: Mapping[str, Any], skip: str | None
     return True
 
 
-def entry_columns(e: sa.Table) -> dict[str, Any]:
+def entry_columns(e: sa.FromClause) -> dict[str, Any]:
     """The filterable columns of search_entry rows."""
     return {
         "level": e.c.level,
@@ -168,6 +168,6 @@ def entry_columns(e: sa.Table) -> dict[str, Any]:
     }
 
 
-def _sql_filters(f: SearchFilters, e: sa.Table, skip: str | None = None) -> list[Any]:
+def _sql_filters(f: SearchFilters, e: sa.FromClause, skip: str | None = None) -> list[Any]:
     """SQL conditions for the filters over search_entry rows, leaving out ``skip``."""
     return sql_conditions(f, entry_columns(e), skip)

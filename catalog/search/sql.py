@@ -155,26 +155,6 @@ class _Statements:
                 .where(sa.not_(_in_list(e.c.name_term_id, "ids", sa.Integer, pg)))
                 .distinct()
             )
-        # The places of a page's services when there is no filter and no citizen's place (the
-        # commonest grouped search): at most ``MAX_PLACES`` per service, by level and code, and the count.
-        ranked = (
-            sa.select(
-                e,
-                svc.label("svc"),
-                sa.literal(0).label("near_rank"),
-                sa.func.row_number()
-                .over(partition_by=svc, order_by=(e.c.level, e.c.division_code, e.c.entry_id))
-                .label("rn"),
-                sa.func.count().over(partition_by=svc).label("n"),
-            )
-            .where(_in_list(e.c.item_id, "items", sa.Integer, pg))
-            .subquery()
-        )
-        self.plain_places = (
-            sa.select(ranked)
-            .where(ranked.c.rn <= sa.bindparam("max_places"))
-            .order_by(ranked.c.svc, ranked.c.rn)
-        )
 
 
 _STATEMENTS = {False: _Statements(postgresql=False), True: _Statements(postgresql=True)}

@@ -202,6 +202,39 @@ def test_the_page_reads_its_places_with_one_query_whatever_its_size(client: Any)
     assert counts[0] == counts[1]
 
 
+def test_a_service_with_more_places_than_a_page_lists_shows_the_nearest_and_counts_all(
+        catalogue: Any, client: Any) -> None:
+    """A service claimed in eight places lists five (grouping.MAX_PLACES), in the order the docstring of
+    page_places gives, and counts all eight; under a filter both follow the filter."""
+    conn, _database = catalogue
+    builder = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    villages = [f"321203001{n:03d}" for n in (2, 3, 4, 5)]  # 育才, 龙窝口, 新城, 城南 (口岸街道)
+    # Names the module's catalogue does not use (a department's USCC is derived from its name).
+    places = [("区应急管理局", DISTRICT, "4"), ("口岸街道便民服务中心", TOWN, "5"),
+              ("刁铺街道便民服务中心", OTHER_TOWN, "5"), ("柴墟社区便民服务站", VILLAGE, "6")]
+    places += [(f"社区居委会{code[-3:]}", code, "6") for code in villages]
+    bodies = [(make_department(builder, name, level=level, division_code=code), code, level)
+              for name, code, level in places]
+    item = make_item(builder, name="临时救助金给付", task_type="20", use_levels="4,5,6")
+    for body, _code, _level in bodies:
+        publish(builder, body, item)
+    builder.commit()  # releases its savepoint: the rows stay in the client's, rolled back after the test
+    builder.close()
+
+    def shown(**params: Any) -> tuple[list[str], int]:
+        (service,) = [i["service"] for i in api(client, q="临时救助金给付", **params)["items"]]
+        return [p["division_code"] for p in service["places"]], service["place_count"]
+
+    by_level = sorted((level, code) for _b, code, level in bodies)
+    assert shown() == ([code for _level, code in by_level[:5]], 8)
+    # 育才社区 first, then its street and the district, then the rest by level and code.
+    assert shown(place=villages[0]) == ([villages[0], TOWN, DISTRICT, OTHER_TOWN, VILLAGE], 8)
+    # A street: itself, the district, then the divisions under it before the rest.
+    assert shown(place=TOWN) == ([TOWN, DISTRICT, VILLAGE, villages[0], villages[1]], 8)
+    assert shown(level="6") == ([VILLAGE, *villages], 5)
+    assert shown(level="5") == ([TOWN, OTHER_TOWN], 2)
+
+
 def test_the_portal_shows_each_service_once_with_where_to_go(client: Any) -> None:
     page = client.get("/search", query_string={"q": "补贴"}).get_data(as_text=True)
     assert "共找到 <strong>12</strong> 项服务" in page
