@@ -215,14 +215,15 @@ def test_a_service_with_more_places_than_a_page_lists_shows_the_nearest_and_coun
     places += [(f"社区居委会{code[-3:]}", code, "6") for code in villages]
     bodies = [(make_department(builder, name, level=level, division_code=code), code, level)
               for name, code, level in places]
-    item = make_item(builder, name="临时救助金给付", task_type="20", use_levels="4,5,6")
+    item = make_item(builder, name="重度残疾人护理补贴", task_type="20", use_levels="4,5,6")
     for body, _code, _level in bodies:
         publish(builder, body, item)
     builder.commit()  # releases its savepoint: the rows stay in the client's, rolled back after the test
     builder.close()
 
     def shown(**params: Any) -> tuple[list[str], int]:
-        (service,) = [i["service"] for i in api(client, q="临时救助金给付", **params)["items"]]
+        (service,) = [i["service"] for i in api(client, q="重度残疾人护理补贴", **params)["items"]
+                      if i["name"] == "重度残疾人护理补贴"]
         return [p["division_code"] for p in service["places"]], service["place_count"]
 
     by_level = sorted((level, code) for _b, code, level in bodies)
@@ -233,6 +234,13 @@ def test_a_service_with_more_places_than_a_page_lists_shows_the_nearest_and_coun
     assert shown(place=TOWN) == ([TOWN, DISTRICT, VILLAGE, villages[0], villages[1]], 8)
     assert shown(level="6") == ([VILLAGE, *villages], 5)
     assert shown(level="5") == ([TOWN, OTHER_TOWN], 2)
+    # Its bodies differ from the other services' (区应急管理局 beside 区民政局 …), so a facet value is
+    # reached through rows of different services: each count is still the services under it.
+    body = api(client, q="补贴")
+    assert body["total"] == len(SUBSIDIES) + 1
+    for facet in ("level", "division", "department", "type"):
+        for value in body["facets"][facet]:
+            assert value["count"] == len(_flat_services(client, q="补贴", **{facet: value["value"]})), value
 
 
 def test_the_portal_shows_each_service_once_with_where_to_go(client: Any) -> None:
