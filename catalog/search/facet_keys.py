@@ -18,6 +18,14 @@ VILLAGE_LEVEL = "6"
 CODE_LENGTH = 12
 TOWN_DIGITS, COUNTY_DIGITS = 9, 6
 NO_DEPARTMENT = 0
+# search_cell.depth of an entry without a 网上办理深度 level (levels are 1-4; a key column cannot be NULL).
+NO_DEPTH = 0
+
+
+def service_key(item_id: int | None, entry_id: int) -> int:
+    """The service an entry belongs to (grouped results, SearchCell): its basic item's id, or minus the
+    entry id for an entry without one (none today: implementation_entry.item_id is NOT NULL)."""
+    return int(item_id) if item_id is not None else -int(entry_id)
 
 
 def facet_division(code: str, level: str) -> str:

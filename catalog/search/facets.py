@@ -1,9 +1,10 @@
 """Facet counts (level, division, department, type, 不见面审批, 网上办理深度) under the other facets'
 filters.
 
-The depth level is not a SearchCell dimension (adding it would multiply the cells by five for one
-facet): a depth filter makes the search count over search_entry rows, and on the cell path the depth
-facet alone is counted over the matching entries (the other filters apply to it).
+The cells carry the depth level (for grouped search, which reads its rows there), but the flat
+search still counts it as before: a depth filter makes the search count over search_entry rows, and on
+the cell path the depth facet alone is counted over the matching entries (the other filters apply to
+it).
 """
 
 from __future__ import annotations

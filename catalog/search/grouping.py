@@ -65,11 +65,6 @@ class ServiceGroup:
     place_count: int = 0
 
 
-def service_key(item_id: int | None, entry_id: int) -> int:
-    """The grouping key of an entry (see the module docstring)."""
-    return int(item_id) if item_id is not None else -int(entry_id)
-
-
 def _service_sql(e: sa.Table) -> Any:
     return sa.func.coalesce(e.c.item_id, -e.c.entry_id)
 

@@ -23,10 +23,12 @@ from catalog.models import (
     Material,
 )
 from catalog.search.facet_keys import (
+    NO_DEPTH,
     facet_department,
     facet_department_sql,
     facet_division,
     facet_division_sql,
+    service_key,
 )
 from catalog.search.sql import _chunks, _t
 from catalog.search.state import mark_changed
@@ -109,21 +111,29 @@ class TermCache:
             conn.execute(sa.insert(_t(SearchGram)), list(gram_chunk))
 
 
+# A SearchCell's key: term, service, level, division, department, type, 不见面审批, depth.
+CellKey = tuple[int, int, str, str, int, str, bool, int]
+CELL_COLUMNS = ("term_id", "service", "level", "div_key", "department_id", "task_type", "no_contact", "depth")
+
+
 def _cell_key(
-    term_id: int, level: str, division_code: str, department_id: int, task_type: str, no_contact: Any
-) -> tuple[int, str, str, int, str, bool]:
+    term_id: int, item_id: int | None, entry_id: int, level: str, division_code: str, department_id: int,
+    task_type: str, no_contact: Any, depth_level: int | None,
+) -> CellKey:
     """The SearchCell an entry counts in (see its docstring)."""
     return (
         term_id,
+        service_key(item_id, entry_id),
         level,
         facet_division(division_code, level),
         facet_department(department_id, level),
         task_type,
         bool(no_contact),
+        depth_level or NO_DEPTH,
     )
 
 
-def _bump_cells(conn: sa.Connection, deltas: dict[tuple[int, str, str, int, str, bool], int]) -> None:
+def _bump_cells(conn: sa.Connection, deltas: dict[CellKey, int]) -> None:
     """Add the count changes to the cells (an upsert, safe under concurrent writers), drop empty cells."""
     changes = [(k, d) for k, d in sorted(deltas.items()) if d]
     if not changes:
@@ -133,13 +143,19 @@ def _bump_cells(conn: sa.Connection, deltas: dict[tuple[int, str, str, int, str,
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # same upsert API as PostgreSQL's, another class
-    cols = ("term_id", "level", "div_key", "department_id", "task_type", "no_contact")
     for chunk in _chunks(changes, 500):
-        stmt = insert(cell).values([{**dict(zip(cols, k, strict=True)), "n": d} for k, d in chunk])
-        stmt = stmt.on_conflict_do_update(index_elements=list(cols), set_={"n": cell.c.n + stmt.excluded.n})
+        stmt = insert(cell).values([{**dict(zip(CELL_COLUMNS, k, strict=True)), "n": d} for k, d in chunk])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(CELL_COLUMNS), set_={"n": cell.c.n + stmt.excluded.n})
         conn.execute(stmt)
     if any(d < 0 for _k, d in changes):
         conn.execute(sa.delete(cell).where(cell.c.n <= 0))
+
+
+def _cell_source_columns(e: sa.Table) -> tuple[Any, ...]:
+    """The entry columns ``_cell_key`` reads, in its order."""
+    return (e.c.name_term_id, e.c.item_id, e.c.entry_id, e.c.level, e.c.division_code, e.c.department_id,
+            e.c.task_type, e.c.no_contact, e.c.depth_level)
 
 
 def _rebuild_cells(conn: sa.Connection) -> None:
@@ -148,30 +164,20 @@ def _rebuild_cells(conn: sa.Connection) -> None:
     e = _t(SearchEntry)
     div = facet_division_sql(e.c.division_code, e.c.level)
     dept = facet_department_sql(e.c.department_id, e.c.level)
-    cols = (e.c.name_term_id, e.c.level, div, dept, e.c.task_type, e.c.no_contact)
+    svc = sa.func.coalesce(e.c.item_id, -e.c.entry_id)
+    depth = sa.func.coalesce(e.c.depth_level, NO_DEPTH)
+    cols = (e.c.name_term_id, svc, e.c.level, div, dept, e.c.task_type, e.c.no_contact, depth)
     conn.execute(sa.delete(cell))
     conn.execute(
-        sa.insert(cell).from_select(
-            ["term_id", "level", "div_key", "department_id", "task_type", "no_contact", "n"],
-            sa.select(*cols, sa.func.count()).group_by(*cols),
-        )
+        sa.insert(cell).from_select([*CELL_COLUMNS, "n"], sa.select(*cols, sa.func.count()).group_by(*cols))
     )
 
 
 def _delete_entry_rows(conn: sa.Connection, entry_ids: Sequence[int]) -> None:
     se = _t(SearchEntry)
-    deltas: dict[tuple[int, str, str, int, str, bool], int] = defaultdict(int)
+    deltas: dict[CellKey, int] = defaultdict(int)
     for chunk in _chunks(list(entry_ids), 500):
-        for r in conn.execute(
-            sa.select(
-                se.c.name_term_id,
-                se.c.level,
-                se.c.division_code,
-                se.c.department_id,
-                se.c.task_type,
-                se.c.no_contact,
-            ).where(se.c.entry_id.in_(chunk))
-        ):
+        for r in conn.execute(sa.select(*_cell_source_columns(se)).where(se.c.entry_id.in_(chunk))):
             deltas[_cell_key(*r)] -= 1
     _bump_cells(conn, deltas)
     for chunk in _chunks(list(entry_ids), 500):
@@ -242,18 +248,9 @@ def reindex_entries(session: Session, entry_ids: Iterable[int], cache: TermCache
                     posting_rows.append({"term_id": term_ids[text], "field": fld, "entry_id": entry.id})
         if entry_rows:
             conn.execute(sa.insert(_t(SearchEntry)), entry_rows)
-            deltas: dict[tuple[int, str, str, int, str, bool], int] = defaultdict(int)
+            deltas: dict[CellKey, int] = defaultdict(int)
             for r in entry_rows:
-                deltas[
-                    _cell_key(
-                        r["name_term_id"],
-                        r["level"],
-                        r["division_code"],
-                        r["department_id"],
-                        r["task_type"],
-                        r["no_contact"],
-                    )
-                ] += 1
+                deltas[_cell_key(*(r[c.name] for c in _cell_source_columns(_t(SearchEntry))))] += 1
             _bump_cells(conn, deltas)
         if posting_rows:
             conn.execute(sa.insert(_t(SearchPosting)), posting_rows)

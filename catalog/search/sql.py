@@ -12,7 +12,7 @@ from catalog.models import (
     Department,
     Division,
 )
-from catalog.search.facet_keys import facet_department_sql, facet_division_sql
+from catalog.search.facet_keys import NO_DEPTH, facet_department_sql, facet_division_sql
 from catalog.search_models import (
     FIELD_NAME,
     SearchAlias,
@@ -141,14 +141,18 @@ class _Statements:
             .group_by(p.c.entry_id)
             .subquery()
         )
-        self.grouped_names: dict[bool, Any] = {}
+        self.grouped_names: dict[bool, Any] = {
+            # Read as the cells read them: the cells are these rows, kept on write (no entry is read).
+            True: sa.select(
+                c.c.service, c.c.term_id, c.c.level, c.c.div_key, c.c.department_id, c.c.task_type,
+                c.c.no_contact, sa.func.nullif(c.c.depth, NO_DEPTH),
+            ).where(_in_list(c.c.term_id, "ids", sa.Integer, pg)),
+            False: sa.select(svc, e.c.name_term_id, *raw_cols)
+            .where(_in_list(e.c.name_term_id, "ids", sa.Integer, pg))
+            .distinct(),
+        }
         self.grouped_other: dict[bool, Any] = {}
         for serve, cols in ((True, cell_read), (False, raw_cols)):
-            self.grouped_names[serve] = (
-                sa.select(svc, e.c.name_term_id, *cols)
-                .where(_in_list(e.c.name_term_id, "ids", sa.Integer, pg))
-                .distinct()
-            )
             self.grouped_other[serve] = (
                 sa.select(svc, best.c.fld, e.c.name_len, e.c.name, *cols)
                 .join(best, best.c.entry_id == e.c.entry_id)

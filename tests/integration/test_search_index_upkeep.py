@@ -103,3 +103,53 @@ def test_search_rows_carry_the_basic_item_on_write_and_on_rebuild(any_session: A
     assert _indexed_items(any_session)[entry.id] == item.id
     grouped = search(any_session, "船舶进出港", group=True)
     assert [s.item_id for s in grouped.services] == [item.id]
+
+
+def _cells(session: Any) -> list[tuple[Any, ...]]:
+    return sorted(tuple(r) for r in session.execute(sa.text(
+        "SELECT term_id, service, level, div_key, department_id, task_type, no_contact, depth, n "
+        "FROM search_cell")))
+
+
+def test_cells_kept_on_write_are_the_cells_rebuilt_and_the_entries_grouped(any_session: Any) -> None:
+    """search_cell is kept by the services (publish, retire) per term, service, facet cell and depth;
+    it must equal a recount from search_entry, and a grouped search's rows read from it must be the
+    distinct (service, term, cell) rows of the matching entries."""
+    from catalog.search import index
+    from catalog.search.facet_keys import facet_department_sql, facet_division_sql
+    from catalog.search.sql import _q, _t
+    from catalog.search_models import SearchEntry
+    from tests.factories.catalog import NO_CONTACT_FIELDS, OTHER_TOWN, TOWN, VILLAGE
+    from tests.factories.search import publish
+
+    bodies = [make_department(any_session, "区民政局"),
+              make_department(any_session, "口岸街道办事处", level="5", division_code=TOWN),
+              make_department(any_session, "刁铺街道办事处", level="5", division_code=OTHER_TOWN),
+              make_department(any_session, "柴墟社区居民委员会", level="6", division_code=VILLAGE)]
+    items = [make_item(any_session, name=name, task_type="20", use_levels="4,5,6")
+             for name in ("困难残疾人生活补贴", "重度残疾人护理补贴", "残疾人证办理")]
+    entries = []
+    for i, item in enumerate(items):
+        for j, body in enumerate(bodies):
+            # Depth Ⅳ (no-contact fields) for some, none for the others: both kinds of cell.
+            fields = NO_CONTACT_FIELDS if (i + j) % 2 else {}
+            entries.append(publish(any_session, body, item, **fields))
+    entry_services.retire_entry(any_session, SYSTEM, entries[1].id, reason="职能调整")
+    entry_services.retire_entry(any_session, SYSTEM, entries[6].id, reason="职能调整")
+    kept = _cells(any_session)
+    assert {c[7] for c in kept} == {0, 4}
+    assert {c[1] for c in kept} == {item.id for item in items}
+
+    conn = any_session.connection()
+    ids = sorted({c[0] for c in kept})
+    e = _t(SearchEntry)
+    oracle = sa.select(
+        sa.func.coalesce(e.c.item_id, -e.c.entry_id), e.c.name_term_id, e.c.level,
+        facet_division_sql(e.c.division_code, e.c.level), facet_department_sql(e.c.department_id, e.c.level),
+        e.c.task_type, e.c.no_contact, e.c.depth_level,
+    ).where(e.c.name_term_id.in_(ids)).distinct()
+    from_cells = sorted(tuple(r) for r in conn.execute(_q(conn).grouped_names[True], {"ids": ids}))
+    assert from_cells == sorted(tuple(r) for r in conn.execute(oracle))
+
+    index._rebuild_cells(conn)
+    assert _cells(any_session) == kept
