@@ -142,9 +142,11 @@ def _matched_rows(
     ranks = {
         tid: (0, -score, len(term_texts[tid]), term_texts[tid], tid) for tid, score in term_scores.items()
     }
+    # fetchall, then unpacked: iterating the result fetched row by row (a Python call each, 70,000 rows
+    # for 证 at province scale).
     rows: list[_Row] = [
-        (int(s), ranks[tid], tuple(vals))
-        for s, tid, *vals in conn.execute(q.grouped_names[serve], params)
+        (s, ranks[tid], (level, div, dept, ttype, nc, depth))
+        for s, tid, level, div, dept, ttype, nc, depth in conn.execute(q.grouped_names[serve], params).all()
     ]
     if with_other:
         rows += [
