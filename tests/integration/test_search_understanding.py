@@ -62,6 +62,10 @@ NAMES = [
     # A word heading one name (退休 before 申请) and qualifying another noun in a shorter one (退休人员).
     "企业职工基本养老保险正常退休申请",
     "异地安置退休人员备案",
+    # Two names holding the word of a question asked with an everyday verb (开公司): the one doing the
+    # act the verb asks for (设立) and a longer-standing shorter one that does another (备案).
+    "公司备案",
+    "公司设立登记",
 ]
 
 
@@ -368,3 +372,13 @@ def test_a_generic_act_reached_through_a_synonym_alone_is_no_closest_match(sessi
     assert result.total == 0
     # ... while beside a word saying what is registered it still counts (注册个体户).
     assert names(session, "注册个体户")[0] == "个体工商户设立登记"
+
+
+def test_the_act_an_everyday_verb_asks_for_ranks_first(session: Any) -> None:
+    # 开 a company is to 设立 it: without the verb's act the shorter 公司备案 would rank first.
+    # (Without the alias table, which has a row for 开公司.)
+    found = [h.name for h in engine.search(session, "开公司", limit=20, use_aliases=False).items]
+    assert found[:2] == ["公司设立登记", "公司备案"]
+    # A query naming no such verb keeps the plain order (the shorter name first).
+    found = [h.name for h in engine.search(session, "公司", limit=20, use_aliases=False).items]
+    assert found[:2] == ["公司备案", "公司设立登记"]
