@@ -68,6 +68,8 @@ NAMES = [
     "公司设立登记",
 ]
 
+BODY_NAMES = ["异地长期居住人员备案"]
+
 
 @contextmanager
 def _catalogue(database: Any) -> Iterator[Any]:
@@ -78,6 +80,10 @@ def _catalogue(database: Any) -> Iterator[Any]:
         dept = make_department(builder, "区行政审批局")
         for name in NAMES:
             publish(builder, dept, make_item(builder, name=name, task_type="01"))
+        # A name that leaves out what its department says (医保 is the 医疗保障局's).
+        health = make_department(builder, "区医疗保障局")
+        for name in BODY_NAMES:
+            publish(builder, health, make_item(builder, name=name, task_type="01"))
         builder.flush()
         yield conn
     finally:
@@ -382,3 +388,15 @@ def test_the_act_an_everyday_verb_asks_for_ranks_first(session: Any) -> None:
     # A query naming no such verb keeps the plain order (the shorter name first).
     found = [h.name for h in engine.search(session, "公司", limit=20, use_aliases=False).items]
     assert found[:2] == ["公司备案", "公司设立登记"]
+
+
+def test_a_word_the_department_says_counts_for_its_names_among_closest_matches(session: Any) -> None:
+    # 医保异地备案: no name holds 医保 and 异地 together. 异地长期居住人员备案 is done by the 医疗保障局,
+    # which says 医保, so it covers both words and ranks above 医保电子凭证申领 (医保 alone) and above
+    # 异地安置退休人员备案 (异地 alone, another department), which are shorter or as long.
+    result = engine.search(session, "医保异地备案程序是什么", use_aliases=False)
+    assert result.partial
+    assert result.items[0].name == "异地长期居住人员备案"
+    # The department makes no name an answer by itself: its word must come with one the name holds.
+    found = [h.name for h in engine.search(session, "医保火星移民", limit=50, use_aliases=False).items]
+    assert "异地长期居住人员备案" not in found
