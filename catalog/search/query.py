@@ -399,7 +399,7 @@ def _match_partial(
     indexed lookup, as any query word is; the words are few (at most ``MAX_SEGMENTS``). A word is
     covered by the word itself, a thesaurus synonym or, when it is an alias, the alias's targets.
     """
-    words = meaningful_words(query)[:MAX_SEGMENTS]
+    words = meaningful_words(query, licences=True)[:MAX_SEGMENTS]
     total = sum(len(w) for w in words)
     if not words:
         return {}, set()

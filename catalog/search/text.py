@@ -369,21 +369,38 @@ def segment(phrase: str) -> tuple[str, ...]:
     return tuple(w for w in _segmenter().lcut(phrase, HMM=False) if any(ch.isalnum() for ch in w))
 
 
-def meaningful_words(query: str) -> tuple[str, ...]:
+# The head of what a citizen asks for when it is a licence or a certificate ("X证": 烟草证, 食品经营许可证):
+# the catalogue names such services by what they are about and the act (X许可, X资格认定, X核发), so
+# the head says nothing a name must hold.
+LICENCE_HEADS = frozenset({"证"})
+
+
+def meaningful_words(query: str, licences: bool = False) -> tuple[str, ...]:
     """The words of a query that say what it is about: fillers and generic act words dropped, and
-    single characters too (one character alone matches too much to count as a partial answer)."""
+    single characters too (one character alone matches too much to count as a partial answer).
+
+    With ``licences``, a single character the segmenter left before a licence head is kept with it
+    (犬证 of 养小型犬需要办犬证么, cut 犬 / 证): "X证" is how citizens name the licence for X, so the
+    pair is a word of the query, unlike other single characters (交满, 领), which are verbs and
+    their objects."""
     words = []
     for word in strip_fillers(query).split():
-        for w in segment(word) if has_cjk(word) else (word,):
+        cut = segment(word) if has_cjk(word) else (word,)
+        for k, w in enumerate(cut):
+            if (
+                licences
+                and len(w) == 1
+                and has_cjk(w)
+                and w not in LICENCE_HEADS
+                and k + 1 < len(cut)
+                and cut[k + 1] in LICENCE_HEADS
+            ):
+                w += cut[k + 1]
             if len(w) >= 2 and w not in GENERIC_WORDS and w not in words:
                 words.append(w)
     return tuple(words)
 
 
-# The head of what a citizen asks for when it is a licence or a certificate ("X证": 烟草证, 食品经营许可证):
-# the catalogue names such services by what they are about and the act (X许可, X资格认定, X核发), so
-# the head says nothing a name must hold.
-LICENCE_HEADS = frozenset({"证"})
 
 
 def subject_words(query: str) -> tuple[str, ...]:

@@ -66,6 +66,8 @@ NAMES = [
     # act the verb asks for (设立) and a longer-standing shorter one that does another (备案).
     "公司备案",
     "公司设立登记",
+    # A name holding another word of a licence question (小型, shortened in 小微型).
+    "小微型客车租赁备案（新增）",
 ]
 
 BODY_NAMES = ["异地长期居住人员备案"]
@@ -400,3 +402,11 @@ def test_a_word_the_department_says_counts_for_its_names_among_closest_matches(s
     # The department makes no name an answer by itself: its word must come with one the name holds.
     found = [h.name for h in engine.search(session, "医保火星移民", limit=50, use_aliases=False).items]
     assert "异地长期居住人员备案" not in found
+
+
+def test_a_single_character_before_a_licence_head_is_a_word_of_a_question(session: Any) -> None:
+    # 犬证 is cut 犬 / 证; as one word it is the 犬类准养证 the question asks for, not the 小型 of
+    # 小微型客车 it also says.
+    result = engine.search(session, "养小型犬需要办犬证么", use_aliases=False)
+    assert result.partial
+    assert result.items[0].name == "犬类准养证核发"

@@ -159,3 +159,13 @@ def test_everyday_verbs_of_a_query_name_the_catalogue_s_acts() -> None:
     assert asked_acts("开发区") == ()
     assert asked_acts("交通运输") == ()
     assert asked_acts("gongsi") == ()
+
+
+def test_a_character_before_a_licence_head_is_kept_with_it_when_asked() -> None:
+    from catalog.search.text import meaningful_words
+
+    assert meaningful_words("养小型犬需要办犬证么", licences=True) == ("小型", "犬证")
+    assert meaningful_words("养小型犬需要办犬证么") == ("小型",)
+    # Words the segmenter made are left as they are, and a head alone is no word.
+    assert meaningful_words("领结婚证需要什么", licences=True) == ("结婚证",)
+    assert meaningful_words("证", licences=True) == ()
