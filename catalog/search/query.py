@@ -23,6 +23,7 @@ from catalog.search.text import (
     FOLLOW_UP_ACTS,
     GENERIC_WORDS,
     abbreviation_span,
+    asked_acts,
     asks_follow_up,
     follow_up_act,
     has_cjk,
@@ -398,7 +399,7 @@ def _match_partial(
     indexed lookup, as any query word is; the words are few (at most ``MAX_SEGMENTS``). A word is
     covered by the word itself, a thesaurus synonym or, when it is an alias, the alias's targets.
     """
-    words = meaningful_words(query)[:MAX_SEGMENTS]
+    words = meaningful_words(query, licences=True)[:MAX_SEGMENTS]
     total = sum(len(w) for w in words)
     if not words:
         return {}, set()
@@ -414,6 +415,7 @@ def _match_partial(
     # no more than 登记 typed alone would, which is nothing (怎么注册微信公众号 must not list every
     # 登记 name).
     telling: set[int] = set()
+    reached_by_word: list[set[int]] = []
     for i, word in enumerate(words):
         # A name holding the word, a thesaurus synonym of it or its alias targets covers it (once).
         reached: dict[int, tuple[str, tuple[str, ...]]] = {}
@@ -427,6 +429,7 @@ def _match_partial(
         for tid, (_score, text) in _match_abbreviation(conn, word, None).items():
             reached.setdefault(tid, (text, (word,)))
         known += 1 if reached else 0
+        reached_by_word.append(set(reached))
         if reached:
             spread.append(len(reached))
             rarest_of.append((len(reached), i))
@@ -438,6 +441,15 @@ def _match_partial(
             if form != (word,) and all(f in GENERIC_WORDS for f in form):
                 continue
             telling.add(tid)
+    # A word the name leaves out may be said by the body that does it: 医保 in 医保异地备案 is the
+    # 医疗保障局 of 异地长期居住人员备案, 社保 the 人力资源和社会保障局 of a 参保 name. Citizens name the
+    # body as part of the service; the catalogue keeps it apart. So a word some department text covers
+    # counts for the names of that department's entries, beside what they cover themselves.
+    # It ranks the names that answer the question by their own words; it makes no name an answer.
+    by_body: dict[int, int] = {}
+    for tid, i in _department_cover(conn, reached_by_word, set(telling)):
+        if i not in which[tid]:
+            by_body[tid] = by_body.get(tid, 0) + len(words[i])
     # The act the query names (申请, 备案, 登记 ...) decides nothing alone, but of two names covering
     # as much of the rest, the one doing that act is the closer.
     acts = [w for part in query.split() for w in segment(part) if w in GENERIC_WORDS]
@@ -455,9 +467,35 @@ def _match_partial(
         if tid in telling and (enough or len(which[tid]) >= MIN_COOCCURRING or longest >= LONG_WORD):
             same_act = any(a in texts[tid] for a in acts)
             bonus = (1 if same_act else 0) + (1 if rare.intersection(which[tid]) else 0)
-            out[tid] = (PARTIAL + n + bonus, texts[tid])
+            out[tid] = (PARTIAL + n + by_body.get(tid, 0) + bonus, texts[tid])
     used = set().union(*(hit_words[tid] for tid in out)) if out else set()
     return out, used
+
+
+def _department_cover(
+    conn: sa.Connection, reached_by_word: list[set[int]], names: set[int]
+) -> list[tuple[int, int]]:
+    """(name term, word index) for each of ``names`` whose entries a department text reached by that
+    word implements: one statement over the department postings of the terms the words reached."""
+    reached = set().union(*reached_by_word) if reached_by_word else set()
+    if not reached or not names:
+        return []
+    p, e = _t(SearchPosting), _t(SearchEntry)
+    rows = conn.execute(
+        sa.select(p.c.term_id, e.c.name_term_id)
+        .distinct()
+        .join(e, e.c.entry_id == p.c.entry_id)
+        .where(
+            p.c.field == FIELD_DEPARTMENT,
+            p.c.term_id.in_(sa.bindparam("reached", expanding=True)),
+            e.c.name_term_id.in_(sa.bindparam("names", expanding=True)),
+        ),
+        {"reached": sorted(reached), "names": sorted(names)},
+    )
+    out = []
+    for dept_tid, name_tid in rows:
+        out += [(name_tid, i) for i, tids in enumerate(reached_by_word) if dept_tid in tids]
+    return out
 
 
 def _match_characters(conn: sa.Connection, query: str) -> tuple[dict[int, tuple[int, str]], set[str]]:
@@ -687,6 +725,13 @@ def _search(
     if not asks_follow_up(query):
         for tid, text in term_texts.items():
             if tid in term_scores and term_scores[tid] > 1 and follow_up_act(text):
+                term_scores[tid] -= 1
+    # The act the query's everyday verb asks for (领 -> 申领 / 领取, 开 -> 设立, 交 -> 缴费 / 参保): of
+    # names otherwise equal, one doing another act ranks a point lower.
+    wanted = asked_acts(query)
+    if wanted:
+        for tid, text in term_texts.items():
+            if tid in term_scores and term_scores[tid] > 1 and not any(a in text for a in wanted):
                 term_scores[tid] -= 1
     # A name the query's word heads (退休 in 企业职工…退休申请, followed by the act) is about it; one
     # where the word only qualifies another noun (退休 in 异地安置退休人员备案) is about that noun.

@@ -177,6 +177,53 @@ def asks_follow_up(query: str) -> bool:
     return any(ch in _FOLLOW_UP_CHARS for ch in query)
 
 
+# The everyday verbs citizens ask with, and the acts the catalogue names for them: one 开 a shop and the
+# catalogue 设立s it, one 领 a benefit and it is 申领 / 领取 / 发放, one 交 social insurance and it is
+# 缴费 / 参保, one 考 a licence through its 考试 / 考核, one 报销 a bill through its 支付 / 结算. A query
+# says the verb, never the act word, so the act cannot be matched; it only tells, of names that hold
+# the same words, which one does what was asked (``asked_acts``). Verbs are dictionary words of the
+# query; single characters count only when the segmenter leaves them alone (开 公司, not 开 of 开发).
+CITIZEN_ACTS: dict[str, tuple[str, ...]] = {
+    "开": ("设立", "开办", "筹建"),
+    "开店": ("设立", "开办"),
+    "开业": ("设立", "开办"),
+    "注册": ("设立",),
+    "领": ("申领", "领取", "发放"),
+    "领取": ("申领", "领取", "发放"),
+    "拿": ("申领", "领取", "发放"),
+    "交": ("缴费", "缴纳", "缴存", "参保"),
+    "缴": ("缴费", "缴纳", "缴存", "参保"),
+    "缴费": ("缴费", "缴纳", "缴存", "参保"),
+    "买": ("缴费", "参保", "购买"),
+    "考": ("考试", "考核"),
+    "考试": ("考试", "考核"),
+    "报销": ("支付", "结算", "报销"),
+    "报": ("申报", "报销"),
+    "查": ("查询",),
+    "查询": ("查询",),
+    "退": ("退费", "退还", "退付"),
+    "租": ("租赁",),
+    "卖": ("经营", "销售"),
+    "建": ("建设", "施工"),
+    "盖": ("建设", "施工"),
+    "拆": ("拆除",),
+    "砍": ("采伐",),
+    "迁": ("迁移", "迁入"),
+    "转": ("转移", "转入", "转接"),
+}
+
+
+def asked_acts(query: str) -> tuple[str, ...]:
+    """The catalogue's act words for the everyday verbs of a query (``CITIZEN_ACTS``), in order."""
+    acts: list[str] = []
+    for part in query.split():
+        if not has_cjk(part):
+            continue
+        for w in segment(part):
+            acts += CITIZEN_ACTS.get(w, ())
+    return tuple(dict.fromkeys(acts))
+
+
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"^[a-z]+$")
 
@@ -322,21 +369,38 @@ def segment(phrase: str) -> tuple[str, ...]:
     return tuple(w for w in _segmenter().lcut(phrase, HMM=False) if any(ch.isalnum() for ch in w))
 
 
-def meaningful_words(query: str) -> tuple[str, ...]:
+# The head of what a citizen asks for when it is a licence or a certificate ("X证": 烟草证, 食品经营许可证):
+# the catalogue names such services by what they are about and the act (X许可, X资格认定, X核发), so
+# the head says nothing a name must hold.
+LICENCE_HEADS = frozenset({"证"})
+
+
+def meaningful_words(query: str, licences: bool = False) -> tuple[str, ...]:
     """The words of a query that say what it is about: fillers and generic act words dropped, and
-    single characters too (one character alone matches too much to count as a partial answer)."""
+    single characters too (one character alone matches too much to count as a partial answer).
+
+    With ``licences``, a single character the segmenter left before a licence head is kept with it
+    (犬证 of 养小型犬需要办犬证么, cut 犬 / 证): "X证" is how citizens name the licence for X, so the
+    pair is a word of the query, unlike other single characters (交满, 领), which are verbs and
+    their objects."""
     words = []
     for word in strip_fillers(query).split():
-        for w in segment(word) if has_cjk(word) else (word,):
+        cut = segment(word) if has_cjk(word) else (word,)
+        for k, w in enumerate(cut):
+            if (
+                licences
+                and len(w) == 1
+                and has_cjk(w)
+                and w not in LICENCE_HEADS
+                and k + 1 < len(cut)
+                and cut[k + 1] in LICENCE_HEADS
+            ):
+                w += cut[k + 1]
             if len(w) >= 2 and w not in GENERIC_WORDS and w not in words:
                 words.append(w)
     return tuple(words)
 
 
-# The head of what a citizen asks for when it is a licence or a certificate ("X证": 烟草证, 食品经营许可证):
-# the catalogue names such services by what they are about and the act (X许可, X资格认定, X核发), so
-# the head says nothing a name must hold.
-LICENCE_HEADS = frozenset({"证"})
 
 
 def subject_words(query: str) -> tuple[str, ...]:

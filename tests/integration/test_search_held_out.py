@@ -33,9 +33,10 @@ from catalog.search_api import EVALUATION_DEPARTMENT_MAP, EVALUATION_USCC_MAP, R
 # 1.000, 0.688, 7.9 %; branch searchq, 2026-12-01), and after subject words, 证 heads, two-character
 # typos, half a question of known words and head words (0.709, 0.914, 1.000, 0.688, 5.6 %; branch
 # searchq2, 2026-12-01), and after closest matches stopped counting a generic act word reached only
-# through a synonym (0.709, 0.955, 1.000, 0.688, 5.6 %; branch searchgate, 2026-12-01).
+# through a synonym (0.709, 0.955, 1.000, 0.688, 5.6 %; branch searchgate, 2026-12-01), and after
+# the acts everyday verbs ask for (0.717, 0.955, 1.000, 0.688, 5.6 %; branch searchq3, 2026-12-02).
 FLOORS = {
-    "colloquial_mrr": 0.70,
+    "colloquial_mrr": 0.71,
     "typo_mrr": 0.95,
     "keyword_recall": 1.00,
     "no_answer_precision": 0.68,

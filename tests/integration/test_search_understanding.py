@@ -62,7 +62,15 @@ NAMES = [
     # A word heading one name (退休 before 申请) and qualifying another noun in a shorter one (退休人员).
     "企业职工基本养老保险正常退休申请",
     "异地安置退休人员备案",
+    # Two names holding the word of a question asked with an everyday verb (开公司): the one doing the
+    # act the verb asks for (设立) and a longer-standing shorter one that does another (备案).
+    "公司备案",
+    "公司设立登记",
+    # A name holding another word of a licence question (小型, shortened in 小微型).
+    "小微型客车租赁备案（新增）",
 ]
+
+BODY_NAMES = ["异地长期居住人员备案"]
 
 
 @contextmanager
@@ -74,6 +82,10 @@ def _catalogue(database: Any) -> Iterator[Any]:
         dept = make_department(builder, "区行政审批局")
         for name in NAMES:
             publish(builder, dept, make_item(builder, name=name, task_type="01"))
+        # A name that leaves out what its department says (医保 is the 医疗保障局's).
+        health = make_department(builder, "区医疗保障局")
+        for name in BODY_NAMES:
+            publish(builder, health, make_item(builder, name=name, task_type="01"))
         builder.flush()
         yield conn
     finally:
@@ -368,3 +380,33 @@ def test_a_generic_act_reached_through_a_synonym_alone_is_no_closest_match(sessi
     assert result.total == 0
     # ... while beside a word saying what is registered it still counts (注册个体户).
     assert names(session, "注册个体户")[0] == "个体工商户设立登记"
+
+
+def test_the_act_an_everyday_verb_asks_for_ranks_first(session: Any) -> None:
+    # 开 a company is to 设立 it: without the verb's act the shorter 公司备案 would rank first.
+    # (Without the alias table, which has a row for 开公司.)
+    found = [h.name for h in engine.search(session, "开公司", limit=20, use_aliases=False).items]
+    assert found[:2] == ["公司设立登记", "公司备案"]
+    # A query naming no such verb keeps the plain order (the shorter name first).
+    found = [h.name for h in engine.search(session, "公司", limit=20, use_aliases=False).items]
+    assert found[:2] == ["公司备案", "公司设立登记"]
+
+
+def test_a_word_the_department_says_counts_for_its_names_among_closest_matches(session: Any) -> None:
+    # 医保异地备案: no name holds 医保 and 异地 together. 异地长期居住人员备案 is done by the 医疗保障局,
+    # which says 医保, so it covers both words and ranks above 医保电子凭证申领 (医保 alone) and above
+    # 异地安置退休人员备案 (异地 alone, another department), which are shorter or as long.
+    result = engine.search(session, "医保异地备案程序是什么", use_aliases=False)
+    assert result.partial
+    assert result.items[0].name == "异地长期居住人员备案"
+    # The department makes no name an answer by itself: its word must come with one the name holds.
+    found = [h.name for h in engine.search(session, "医保火星移民", limit=50, use_aliases=False).items]
+    assert "异地长期居住人员备案" not in found
+
+
+def test_a_single_character_before_a_licence_head_is_a_word_of_a_question(session: Any) -> None:
+    # 犬证 is cut 犬 / 证; as one word it is the 犬类准养证 the question asks for, not the 小型 of
+    # 小微型客车 it also says.
+    result = engine.search(session, "养小型犬需要办犬证么", use_aliases=False)
+    assert result.partial
+    assert result.items[0].name == "犬类准养证核发"

@@ -147,3 +147,25 @@ def test_a_two_character_typo_is_corrected_only_to_a_dictionary_word() -> None:
     # A word the dictionary has is left alone, however it sounds.
     assert two_character_fixes("火星") == []
     assert two_character_fixes("户口") == []
+
+
+def test_everyday_verbs_of_a_query_name_the_catalogue_s_acts() -> None:
+    from catalog.search.text import asked_acts
+
+    assert "设立" in asked_acts("开公司")
+    assert "申领" in asked_acts("交满多久可以领失业金")
+    assert "缴费" in asked_acts("个人灵活就业社保怎么交")
+    # A verb character inside a dictionary word is no verb of the query (开发, 交通).
+    assert asked_acts("开发区") == ()
+    assert asked_acts("交通运输") == ()
+    assert asked_acts("gongsi") == ()
+
+
+def test_a_character_before_a_licence_head_is_kept_with_it_when_asked() -> None:
+    from catalog.search.text import meaningful_words
+
+    assert meaningful_words("养小型犬需要办犬证么", licences=True) == ("小型", "犬证")
+    assert meaningful_words("养小型犬需要办犬证么") == ("小型",)
+    # Words the segmenter made are left as they are, and a head alone is no word.
+    assert meaningful_words("领结婚证需要什么", licences=True) == ("结婚证",)
+    assert meaningful_words("证", licences=True) == ()
