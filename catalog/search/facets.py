@@ -1,10 +1,8 @@
 """Facet counts (level, division, department, type, 不见面审批, 网上办理深度) under the other facets'
 filters.
 
-The cells carry the depth level (for grouped search, which reads its rows there), but the flat
-search still counts it as before: a depth filter makes the search count over search_entry rows, and on
-the cell path the depth facet alone is counted over the matching entries (the other filters apply to
-it).
+The cells carry the depth level too, so on the cell path the depth facet is counted over the cells
+like the others; a depth filter makes the search count over search_entry rows.
 """
 
 from __future__ import annotations
@@ -23,11 +21,10 @@ from catalog.models import (
 )
 from catalog.search.cache import memoised_names
 from catalog.search.facet_keys import TOWN_DIGITS, VILLAGE_LEVEL, facet_department_sql, facet_division_sql
-from catalog.search.filters import SearchFilters, _sql_filters, entry_columns, filter_matches, sql_conditions
+from catalog.search.filters import SearchFilters, _sql_filters, filter_matches, sql_conditions
 from catalog.search.sql import _q, _t
 from catalog.search_models import (
     SearchCell,
-    SearchEntry,
 )
 
 
@@ -106,8 +103,7 @@ def _cell_facets(
 
     depth: list[tuple[Any, int]] = []
     if total:
-        e = _t(SearchEntry)
-        stmt = _q(conn).depth_counts.where(*sql_conditions(f, entry_columns(e), "depth"))
+        stmt = _q(conn).cell_depth.where(*conds).group_by(c.c.depth)
         depth = ordered({k: int(n) for k, n in conn.execute(stmt, {"ids": ids}) if k is not None and n})
     facets = _labelled_facets(
         conn,

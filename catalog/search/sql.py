@@ -92,12 +92,6 @@ class _Statements:
             .where(_in_list(e.c.name_term_id, "ids", sa.Integer, pg))
             .group_by(*facet_cols)
         )
-        # The depth facet is not a SearchCell dimension: on the cell path it is counted here.
-        self.depth_counts = (
-            sa.select(e.c.depth_level, sa.func.count())
-            .where(_in_list(e.c.name_term_id, "ids", sa.Integer, pg))
-            .group_by(e.c.depth_level)
-        )
         self.per_term = (
             sa.select(e.c.name_term_id, sa.func.count())
             .where(_in_list(e.c.name_term_id, "ids", sa.Integer, pg))
@@ -117,6 +111,11 @@ class _Statements:
             .group_by(*cell_cols)
         )
         self.cell_per_term = sa.select(c.c.term_id, sa.func.sum(c.c.n)).where(
+            _in_list(c.c.term_id, "ids", sa.Integer, pg)
+        )
+        # The depth facet on the cell path (the cells carry the depth level since f8d3a6b2c4e1; it was
+        # counted over the matching entries, 325,000 rows for 证 at province scale).
+        self.cell_depth = sa.select(sa.func.nullif(c.c.depth, NO_DEPTH), sa.func.sum(c.c.n)).where(
             _in_list(c.c.term_id, "ids", sa.Integer, pg)
         )
         self.department_level = sa.select(_t(Department).c.level).where(

@@ -262,6 +262,9 @@ def test_search_filters_and_counts_by_depth_level(client, session):
     assert (deep.depth_level, shallow.depth_level) == (4, 2)
     every = client.get("/api/v1/search?q=深度测试许可").get_json()
     assert {f["value"]: f["count"] for f in every["facets"]["depth"]} == {4: 1, 2: 1}
+    # Flat (entries counted from the facet cells, which carry the depth level) and grouped alike.
+    flat = client.get("/api/v1/search?q=深度测试许可&group=none").get_json()
+    assert {f["value"]: f["count"] for f in flat["facets"]["depth"]} == {4: 1, 2: 1}
     only = client.get("/api/v1/search?q=深度测试许可&depth=4").get_json()
     assert [h["task_code"] for h in only["items"]] == [deep.task_code]
     page = client.get("/search?q=深度测试许可&depth=2").get_data(as_text=True)
