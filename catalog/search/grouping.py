@@ -16,6 +16,7 @@ read ``search_entry`` alone: it carries each entry's item id, so grouping never 
 
 from __future__ import annotations
 
+import functools
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -286,36 +287,54 @@ def page_places(
     items = [k for k in keys if k > 0]
     alone = [-k for k in keys if k <= 0]
     e = _t(SearchEntry)
+    pg = conn.dialect.name == "postgresql"
+    near = _chain_params(chain)
     rows: list[Any] = []
     if items:
-        rows += conn.execute(_item_places(conn, f, chain), {"items": items}).all()
+        # Without filters (most searches) the statement depends only on the dialect and the chain's
+        # length: built once (building it, with its aliases, cost more than running it at district scale).
+        stmt = _item_places(pg, len(chain), f) if f.active() else _plain_item_places(pg, len(chain))
+        rows += conn.execute(stmt, {"items": items, **near}).all()
     if alone:  # entries without a basic item (none today: implementation_entry.item_id is NOT NULL)
         rows += conn.execute(
-            sa.select(e, (-e.c.entry_id).label("svc"), _near_rank(e, chain).label("near_rank"),
+            sa.select(e, (-e.c.entry_id).label("svc"), _near_rank(e, len(chain)).label("near_rank"),
                       sa.literal(1).label("n"))
-            .where(e.c.entry_id.in_(alone), *_sql_filters(f, e))
+            .where(e.c.entry_id.in_(alone), *_sql_filters(f, e)),
+            near,
         ).all()
     rows.sort(key=lambda r: (r.svc, r.near_rank, r.level, r.division_code, r.entry_id))
     return _collect_places(rows, chain)
 
 
-def _near_rank(e: Any, chain: list[str]) -> Any:
+def _chain_params(chain: list[str]) -> dict[str, str]:
+    """The bound values of ``_near_rank``: the chain's codes and the prefix of the divisions under it."""
+    if not chain:
+        return {}
+    return {**{f"place{i}": code for i, code in enumerate(chain)},
+            "place_prefix": division_prefix(chain[0]) + "%"}
+
+
+def _near_rank(e: Any, chain_length: int) -> Any:
     """0, 1, 2 for the citizen's place and the town and county above it, then the divisions under the
-    place, then the rest (0 for all when no place is chosen)."""
-    whens: list[Any] = [(e.c.division_code == code, i) for i, code in enumerate(chain)]
-    if not whens:
+    place, then the rest (0 for all when no place is chosen); the codes are bound (``_chain_params``)."""
+    if not chain_length:
         return sa.literal(0)
-    whens.append((e.c.division_code.like(division_prefix(chain[0]) + "%"), len(chain)))
-    return sa.case(*whens, else_=len(chain) + 1)
+    whens: list[Any] = [(e.c.division_code == sa.bindparam(f"place{i}"), i) for i in range(chain_length)]
+    whens.append((e.c.division_code.like(sa.bindparam("place_prefix")), chain_length))
+    return sa.case(*whens, else_=chain_length + 1)
 
 
-def _item_places(conn: sa.Connection, f: SearchFilters, chain: list[str]) -> Any:
+@functools.lru_cache(maxsize=8)
+def _plain_item_places(pg: bool, chain_length: int) -> Any:
+    return _item_places(pg, chain_length, SearchFilters())
+
+
+def _item_places(pg: bool, chain_length: int, f: SearchFilters) -> Any:
     """The first ``MAX_PLACES`` entries of each basic item in ``:items`` under the filters, nearest
     first, with the item's count (``n``): the count once per item (a materialised CTE), the entries by a
     bounded index read per item (a LATERAL subquery on PostgreSQL; on SQLite, which has no LATERAL,
     a correlated ``IN (... LIMIT)`` that it runs once per item)."""
     e = _t(SearchEntry)
-    pg = conn.dialect.name == "postgresql"
     if pg:
         from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -336,13 +355,14 @@ def _item_places(conn: sa.Connection, f: SearchFilters, chain: list[str]) -> Any
         .prefix_with("MATERIALIZED")
     )
     x = e.alias("x")
+    nearest = [_near_rank(x, chain_length)] if chain_length else []
     first = (
         sa.select(x.c.entry_id)
         .where(x.c.item_id == counted.c.item, *_sql_filters(f, x))
-        .order_by(*([_near_rank(x, chain)] if chain else []), x.c.level, x.c.division_code, x.c.entry_id)
+        .order_by(*nearest, x.c.level, x.c.division_code, x.c.entry_id)
         .limit(MAX_PLACES)
     )
-    columns = (e, counted.c.item.label("svc"), _near_rank(e, chain).label("near_rank"), counted.c.n)
+    columns = (e, counted.c.item.label("svc"), _near_rank(e, chain_length).label("near_rank"), counted.c.n)
     if pg:
         top = first.lateral("top")
         return sa.select(*columns).select_from(counted).join(top, sa.true()).join(
