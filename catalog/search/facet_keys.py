@@ -28,6 +28,26 @@ def service_key(item_id: int | None, entry_id: int) -> int:
     return int(item_id) if item_id is not None else -int(entry_id)
 
 
+def service_key_sql(item_id: Any, entry_id: Any) -> Any:
+    """``service_key`` over columns."""
+    return sa.func.coalesce(item_id, -entry_id)
+
+
+def depth_key(depth_level: int | None) -> int:
+    """search_cell.depth of an entry: its 网上办理深度 level, ``NO_DEPTH`` for none."""
+    return depth_level or NO_DEPTH
+
+
+def depth_key_sql(depth_level: Any) -> Any:
+    """``depth_key`` over a column."""
+    return sa.func.coalesce(depth_level, NO_DEPTH)
+
+
+def depth_of_key_sql(depth: Any) -> Any:
+    """The depth level a search_cell.depth stands for (NULL for ``NO_DEPTH``), as search_entry holds it."""
+    return sa.func.nullif(depth, NO_DEPTH)
+
+
 def facet_division(code: str, level: str) -> str:
     """The facet value an entry's division falls under: its town, or its county for county entries."""
     if level in TOWN_LEVELS and len(code) == CODE_LENGTH:

@@ -8,10 +8,11 @@ scores text itself.
 
 Counts are of services: ``total`` is the number of services under all filters, each facet value the
 number of services with an entry under that value and the other filters, so a facet's count is what
-choosing it shows. Everything is decided in Python over rows of two plain queries (the matched entries'
-facet values, and the page's places), as in the rest of the engine, so SQLite and PostgreSQL agree.
-The page's places are read with one query (a window per service), never a query per result. Both
-read ``search_entry`` alone: it carries each entry's item id, so grouping never joins the catalogue.
+choosing it shows. Everything is decided in Python over rows of two plain queries (the matched terms'
+(service, facet cell) rows, and the page's places), as in the rest of the engine, so SQLite and
+PostgreSQL agree. The matched rows come from ``search_cell`` (kept per term, service, cell and depth)
+when the filters allow, else from ``search_entry``; the page's places are read with one query (each
+service's first few from an index), never a query per result. Neither joins the catalogue.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from catalog.search.facet_keys import (
     facet_department_sql,
     facet_division,
     facet_division_sql,
+    service_key_sql,
 )
 from catalog.search.facets import _cells_serve, _empty_facets, _labelled_facets
 from catalog.search.filters import FACETS, SearchFilters, _sql_filters, division_prefix, filter_matches
@@ -64,10 +66,6 @@ class ServiceGroup:
     item_id: int | None
     places: list[Place] = field(default_factory=list)
     place_count: int = 0
-
-
-def _service_sql(e: sa.Table) -> Any:
-    return sa.func.coalesce(e.c.item_id, -e.c.entry_id)
 
 
 def place_chain(place: str | None) -> list[str]:
@@ -160,7 +158,7 @@ def _matched_rows(
 def _browse_rows(conn: sa.Connection, f: SearchFilters) -> list[_Row]:
     """Entries failing at most one filter (what the total and every facet count need), by name."""
     e = _t(SearchEntry)
-    svc = _service_sql(e)
+    svc = service_key_sql(e.c.item_id, e.c.entry_id)
     failed = [sa.case((cond, 0), else_=1) for cond in _sql_filters(f, e)]
     stmt = (
         sa.select(svc, e.c.name_len, e.c.name, *_facet_columns(conn, e, f))

@@ -23,12 +23,14 @@ from catalog.models import (
     Material,
 )
 from catalog.search.facet_keys import (
-    NO_DEPTH,
+    depth_key,
+    depth_key_sql,
     facet_department,
     facet_department_sql,
     facet_division,
     facet_division_sql,
     service_key,
+    service_key_sql,
 )
 from catalog.search.sql import _chunks, _t
 from catalog.search.state import mark_changed
@@ -129,7 +131,7 @@ def _cell_key(
         facet_department(department_id, level),
         task_type,
         bool(no_contact),
-        depth_level or NO_DEPTH,
+        depth_key(depth_level),
     )
 
 
@@ -164,8 +166,8 @@ def _rebuild_cells(conn: sa.Connection) -> None:
     e = _t(SearchEntry)
     div = facet_division_sql(e.c.division_code, e.c.level)
     dept = facet_department_sql(e.c.department_id, e.c.level)
-    svc = sa.func.coalesce(e.c.item_id, -e.c.entry_id)
-    depth = sa.func.coalesce(e.c.depth_level, NO_DEPTH)
+    svc = service_key_sql(e.c.item_id, e.c.entry_id)
+    depth = depth_key_sql(e.c.depth_level)
     cols = (e.c.name_term_id, svc, e.c.level, div, dept, e.c.task_type, e.c.no_contact, depth)
     conn.execute(sa.delete(cell))
     conn.execute(
@@ -249,8 +251,9 @@ def reindex_entries(session: Session, entry_ids: Iterable[int], cache: TermCache
         if entry_rows:
             conn.execute(sa.insert(_t(SearchEntry)), entry_rows)
             deltas: dict[CellKey, int] = defaultdict(int)
+            names = [c.name for c in _cell_source_columns(_t(SearchEntry))]
             for r in entry_rows:
-                deltas[_cell_key(*(r[c.name] for c in _cell_source_columns(_t(SearchEntry))))] += 1
+                deltas[_cell_key(*(r[name] for name in names))] += 1
             _bump_cells(conn, deltas)
         if posting_rows:
             conn.execute(sa.insert(_t(SearchPosting)), posting_rows)

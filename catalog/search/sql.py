@@ -12,8 +12,14 @@ from catalog.models import (
     Department,
     Division,
 )
-from catalog.search.facet_keys import NO_DEPTH, facet_department_sql, facet_division_sql
+from catalog.search.facet_keys import (
+    depth_of_key_sql,
+    facet_department_sql,
+    facet_division_sql,
+    service_key_sql,
+)
 from catalog.search_models import (
+    FIELD_DEPARTMENT,
     FIELD_NAME,
     SearchAlias,
     SearchCell,
@@ -78,6 +84,18 @@ class _Statements:
             .where(_in_list(p.c.term_id, "ids", sa.Integer, pg), p.c.field != FIELD_NAME)
             .limit(1)
         )
+        # Closest matches (query._department_cover): the name terms of entries whose department text a
+        # query word reached.
+        self.department_cover = (
+            sa.select(p.c.term_id, e.c.name_term_id)
+            .distinct()
+            .join(e, e.c.entry_id == p.c.entry_id)
+            .where(
+                p.c.field == FIELD_DEPARTMENT,
+                _in_list(p.c.term_id, "reached", sa.Integer, pg),
+                _in_list(e.c.name_term_id, "names", sa.Integer, pg),
+            )
+        )
         div = facet_division_sql(e.c.division_code, e.c.level)
         facet_cols = (
             e.c.level,
@@ -115,7 +133,7 @@ class _Statements:
         )
         # The depth facet on the cell path (the cells carry the depth level since f8d3a6b2c4e1; it was
         # counted over the matching entries, 325,000 rows for 证 at province scale).
-        self.cell_depth = sa.select(sa.func.nullif(c.c.depth, NO_DEPTH), sa.func.sum(c.c.n)).where(
+        self.cell_depth = sa.select(depth_of_key_sql(c.c.depth), sa.func.sum(c.c.n)).where(
             _in_list(c.c.term_id, "ids", sa.Integer, pg)
         )
         self.department_level = sa.select(_t(Department).c.level).where(
@@ -129,7 +147,7 @@ class _Statements:
 
         # Grouped search (catalog.search.grouping): the matched entries' (service, facet values), with
         # the facet columns read as the cells read them (``serve``: a village as its town) or as stored.
-        svc = sa.func.coalesce(e.c.item_id, -e.c.entry_id)
+        svc = service_key_sql(e.c.item_id, e.c.entry_id)
         raw_cols = (e.c.level, e.c.division_code, e.c.department_id, e.c.task_type, e.c.no_contact,
                     e.c.depth_level)
         cell_read = (e.c.level, div, facet_department_sql(e.c.department_id, e.c.level), e.c.task_type,
@@ -144,7 +162,7 @@ class _Statements:
             # Read as the cells read them: the cells are these rows, kept on write (no entry is read).
             True: sa.select(
                 c.c.service, c.c.term_id, c.c.level, c.c.div_key, c.c.department_id, c.c.task_type,
-                c.c.no_contact, sa.func.nullif(c.c.depth, NO_DEPTH),
+                c.c.no_contact, depth_of_key_sql(c.c.depth),
             ).where(_in_list(c.c.term_id, "ids", sa.Integer, pg)),
             False: sa.select(svc, e.c.name_term_id, *raw_cols)
             .where(_in_list(e.c.name_term_id, "ids", sa.Integer, pg))
