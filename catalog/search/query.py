@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -472,6 +473,16 @@ def _match_partial(
     return out, used
 
 
+def _point_below(
+    term_scores: dict[int, int], term_texts: dict[int, str], lower: Callable[[str], Any]
+) -> None:
+    """A point off each matched name for which ``lower(name)`` holds, never below a score of 1 (a
+    tie-break among names otherwise equal: it reorders, it never drops a name)."""
+    for tid, text in term_texts.items():
+        if tid in term_scores and term_scores[tid] > 1 and lower(text):
+            term_scores[tid] -= 1
+
+
 def _department_cover(
     conn: sa.Connection, reached_by_word: list[set[int]], names: set[int]
 ) -> list[tuple[int, int]]:
@@ -480,18 +491,7 @@ def _department_cover(
     reached = set().union(*reached_by_word) if reached_by_word else set()
     if not reached or not names:
         return []
-    p, e = _t(SearchPosting), _t(SearchEntry)
-    rows = conn.execute(
-        sa.select(p.c.term_id, e.c.name_term_id)
-        .distinct()
-        .join(e, e.c.entry_id == p.c.entry_id)
-        .where(
-            p.c.field == FIELD_DEPARTMENT,
-            p.c.term_id.in_(sa.bindparam("reached", expanding=True)),
-            e.c.name_term_id.in_(sa.bindparam("names", expanding=True)),
-        ),
-        {"reached": sorted(reached), "names": sorted(names)},
-    )
+    rows = conn.execute(_q(conn).department_cover, {"reached": sorted(reached), "names": sorted(names)})
     out = []
     for dept_tid, name_tid in rows:
         out += [(name_tid, i) for i, tids in enumerate(reached_by_word) if dept_tid in tids]
@@ -723,23 +723,17 @@ def _search(
             partial = bool(term_scores)
 
     if not asks_follow_up(query):
-        for tid, text in term_texts.items():
-            if tid in term_scores and term_scores[tid] > 1 and follow_up_act(text):
-                term_scores[tid] -= 1
+        _point_below(term_scores, term_texts, follow_up_act)
     # The act the query's everyday verb asks for (领 -> 申领 / 领取, 开 -> 设立, 交 -> 缴费 / 参保): of
     # names otherwise equal, one doing another act ranks a point lower.
     wanted = asked_acts(query)
     if wanted:
-        for tid, text in term_texts.items():
-            if tid in term_scores and term_scores[tid] > 1 and not any(a in text for a in wanted):
-                term_scores[tid] -= 1
+        _point_below(term_scores, term_texts, lambda text: not any(a in text for a in wanted))
     # A name the query's word heads (退休 in 企业职工…退休申请, followed by the act) is about it; one
     # where the word only qualifies another noun (退休 in 异地安置退休人员备案) is about that noun.
     heads = [w for w in matched_words if len(w) >= 2 and has_cjk(w) and w not in GENERIC_WORDS]
     if heads and not partial:
-        for tid, text in term_texts.items():
-            if tid in term_scores and term_scores[tid] > 1 and not any(_heads(w, text) for w in heads):
-                term_scores[tid] -= 1
+        _point_below(term_scores, term_texts, lambda text: not any(_heads(w, text) for w in heads))
     scope, with_other = _scope(conn, e, term_scores)
     if group:
         ranked = matched_services(conn, term_scores, term_texts, filters, with_other)
