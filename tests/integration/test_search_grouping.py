@@ -236,11 +236,8 @@ def test_a_service_with_more_places_than_a_page_lists_shows_the_nearest_and_coun
     assert shown(level="5") == ([TOWN, OTHER_TOWN], 2)
     # Its bodies differ from the other services' (区应急管理局 beside 区民政局 …), so a facet value is
     # reached through rows of different services: each count is still the services under it.
-    body = api(client, q="补贴")
-    assert body["total"] == len(SUBSIDIES) + 1
-    for facet in ("level", "division", "department", "type"):
-        for value in body["facets"][facet]:
-            assert value["count"] == len(_flat_services(client, q="补贴", **{facet: value["value"]})), value
+    assert api(client, q="补贴")["total"] == len(SUBSIDIES) + 1
+    _grouped_counts_are_flat_services(client, "补贴")
 
 
 def test_the_portal_shows_each_service_once_with_where_to_go(client: Any) -> None:
@@ -281,13 +278,17 @@ def _flat_services(client: Any, **params: Any) -> set[str]:
 
 @pytest.mark.parametrize("q", ["补贴", "最低生活保障", "申请", "民政", "街道"])
 def test_grouped_counts_are_the_flat_hits_services_under_every_facet_value(client: Any, q: str) -> None:
-    # Grouped totals and facet counts are counted in SQL (COUNT DISTINCT service per facet value):
-    # each must be the number of services among the flat hits under the same filters. 民政 and 街道
-    # reach entries through the department field too (the non-name path).
+    # 民政 and 街道 reach entries through the department field too (the non-name path).
     for base in ({}, {"division": TOWN}, {"level": "6"}):
-        body = api(client, q=q, **base)
-        assert body["total"] == len(_flat_services(client, q=q, **base)), (q, base)
-        for facet in ("level", "division", "department", "type"):
-            for value in body["facets"][facet]:
-                chosen = {**base, facet: value["value"]}
-                assert value["count"] == len(_flat_services(client, q=q, **chosen)), (q, chosen)
+        _grouped_counts_are_flat_services(client, q, **base)
+
+
+def _grouped_counts_are_flat_services(client: Any, q: str, **base: Any) -> None:
+    """The grouped total and every facet count (services, counted in catalog.search.grouping) are the
+    number of services among the flat hits under the same filters."""
+    body = api(client, q=q, **base)
+    assert body["total"] == len(_flat_services(client, q=q, **base)), (q, base)
+    for facet in ("level", "division", "department", "type"):
+        for value in body["facets"][facet]:
+            chosen = {**base, facet: value["value"]}
+            assert value["count"] == len(_flat_services(client, q=q, **chosen)), (q, chosen)

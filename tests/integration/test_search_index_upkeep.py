@@ -14,9 +14,21 @@ from sqlmodel import Session
 from catalog import entries as entry_services
 from catalog.importer import import_items_csv
 from catalog.models import ImplementationEntry
-from catalog.search import rebuild_index, reindex_entry, search
+from catalog.search import index, rebuild_index, reindex_entry, search
+from catalog.search.facet_keys import facet_department_sql, facet_division_sql
+from catalog.search.sql import _q, _t
+from catalog.search_models import SearchEntry
 from core.auth import SYSTEM
-from tests.factories.catalog import COMPLETE_FIELDS, make_department, make_item
+from tests.factories.catalog import (
+    COMPLETE_FIELDS,
+    NO_CONTACT_FIELDS,
+    OTHER_TOWN,
+    TOWN,
+    VILLAGE,
+    make_department,
+    make_item,
+)
+from tests.factories.search import publish
 
 HEADER = (
     "seq,item_name,item_type,task_type_code,department,item_group,basic_code,implementation_code,"
@@ -115,13 +127,6 @@ def test_cells_kept_on_write_are_the_cells_rebuilt_and_the_entries_grouped(any_s
     """search_cell is kept by the services (publish, retire) per term, service, facet cell and depth;
     it must equal a recount from search_entry, and a grouped search's rows read from it must be the
     distinct (service, term, cell) rows of the matching entries."""
-    from catalog.search import index
-    from catalog.search.facet_keys import facet_department_sql, facet_division_sql
-    from catalog.search.sql import _q, _t
-    from catalog.search_models import SearchEntry
-    from tests.factories.catalog import NO_CONTACT_FIELDS, OTHER_TOWN, TOWN, VILLAGE
-    from tests.factories.search import publish
-
     bodies = [make_department(any_session, "区民政局"),
               make_department(any_session, "口岸街道办事处", level="5", division_code=TOWN),
               make_department(any_session, "刁铺街道办事处", level="5", division_code=OTHER_TOWN),
