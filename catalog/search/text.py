@@ -373,6 +373,9 @@ def segment(phrase: str) -> tuple[str, ...]:
 # the catalogue names such services by what they are about and the act (X许可, X资格认定, X核发), so
 # the head says nothing a name must hold.
 LICENCE_HEADS = frozenset({"证"})
+# The measure words of everyday speech between a verb and its object (开个小店, 开一家超市, 办张卡):
+# never what a service is about.
+MEASURE_WORDS = frozenset({"个", "一个", "家", "一家", "张", "一张", "本", "一本", "间", "一间"})
 
 
 def meaningful_words(query: str, licences: bool = False) -> tuple[str, ...]:
@@ -410,7 +413,11 @@ def subject_words(query: str) -> tuple[str, ...]:
     words: list[str] = []
     for part in strip_fillers(query).split():
         for w in segment(part) if has_cjk(part) else (part,):
-            if w in GENERIC_WORDS or w in LICENCE_HEADS:
+            if w in GENERIC_WORDS or w in LICENCE_HEADS or w in MEASURE_WORDS:
+                continue
+            # An everyday verb alone (开 of 开幼儿园, 领 of 领结婚证) is the act asked for, which the
+            # name says in its own words (设立, 申领): ``asked_acts`` ranks by it, the name need not hold it.
+            if len(w) == 1 and w in CITIZEN_ACTS:
                 continue
             # A word with the head grown on (资格证, 营运证): what it is about is the rest.
             if len(w) >= 3 and w[-1] in LICENCE_HEADS:

@@ -68,6 +68,9 @@ NAMES = [
     "公司设立登记",
     # A name holding another word of a licence question (小型, shortened in 小微型).
     "小微型客车租赁备案（新增）",
+    # What is opened (开幼儿园): the first act and one that follows it.
+    "幼儿园变更审批",
+    "幼儿园设立审批",
 ]
 
 BODY_NAMES = ["异地长期居住人员备案"]
@@ -390,6 +393,16 @@ def test_the_act_an_everyday_verb_asks_for_ranks_first(session: Any) -> None:
     # A query naming no such verb keeps the plain order (the shorter name first).
     found = [h.name for h in engine.search(session, "公司", limit=20, use_aliases=False).items]
     assert found[:2] == ["公司备案", "公司设立登记"]
+
+
+def test_an_everyday_verb_and_a_measure_word_are_not_required_in_the_name(session: Any) -> None:
+    # 开 (and 个 in 开个) is how the question is asked, not what the name says: the thing opened is
+    # matched as a whole name word, the act 开 asks for (设立) first, not flagged as a typo or partial.
+    for q in ("开幼儿园", "开个幼儿园", "我想开一家幼儿园"):
+        result = engine.search(session, q, use_aliases=False)
+        assert [h.name for h in result.items] == ["幼儿园设立审批", "幼儿园变更审批"], q
+        assert not result.fuzzy, q
+        assert not result.partial, q
 
 
 def test_a_word_the_department_says_counts_for_its_names_among_closest_matches(session: Any) -> None:
