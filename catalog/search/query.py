@@ -473,6 +473,16 @@ def _match_partial(
     return out, used
 
 
+def _merge(
+    term_scores: dict[int, int], term_texts: dict[int, str], found: dict[int, tuple[int, str]]
+) -> None:
+    """Take what one way of matching found: each name keeps the best score any way gave it."""
+    for tid, (score, text) in found.items():
+        if score > term_scores.get(tid, 0):
+            term_scores[tid] = score
+            term_texts[tid] = text
+
+
 def _point_below(
     term_scores: dict[int, int], term_texts: dict[int, str], lower: Callable[[str], Any]
 ) -> None:
@@ -616,9 +626,7 @@ def _search(
         found = _match_phrase(conn, phrase)
         if found:
             matched_words.update(phrase.words)
-        for tid, (score, text) in found.items():
-            term_scores[tid] = max(term_scores.get(tid, 0), score)
-            term_texts[tid] = text
+        _merge(term_scores, term_texts, found)
         if phrase.cap is not None:
             uncapped = _match_phrase(conn, _Phrase(phrase.words, phrase.penalty)) if found else {}
             for tid, (score, _text) in uncapped.items():
@@ -632,10 +640,7 @@ def _search(
         found = _match_phrase(conn, subject)
         if found:
             matched_words.update(subject.words)
-        for tid, (score, text) in found.items():
-            if score > term_scores.get(tid, 0):
-                term_scores[tid] = score
-                term_texts[tid] = text
+        _merge(term_scores, term_texts, found)
     suggestion = None
     if max(term_scores.values(), default=0) < CONTAINS - VARIANT_PENALTY:
         # Corrections read from the query alone: a character read like 证 where 证 would stand, and a
@@ -666,10 +671,7 @@ def _search(
                 suggestion = fixed.replace(" ", "")
         # Nothing holds the query as typed: try it as heard (a pinyin IME's commonest typo).
         sounded, corrected = _match_homophone(conn, query)
-        for tid, (score, text) in sounded.items():
-            if score > term_scores.get(tid, 0):
-                term_scores[tid] = score
-                term_texts[tid] = text
+        _merge(term_scores, term_texts, sounded)
         if sounded:
             best = min(
                 sounded, key=lambda tid: (-sounded[tid][0], len(sounded[tid][1]), sounded[tid][1], tid)
@@ -691,10 +693,9 @@ def _search(
     if not term_scores:
         for phrase in phrases:
             if len(phrase.words) == 1 and phrase.typo_ok:
-                for tid, (score, text) in _match_fuzzy(conn, phrase.words[0]).items():
-                    term_scores[tid] = max(term_scores.get(tid, 0), score)
-                    term_texts[tid] = text
-                    fuzzy = True
+                found = _match_fuzzy(conn, phrase.words[0])
+                _merge(term_scores, term_texts, found)
+                fuzzy = fuzzy or bool(found)
                 if term_scores:
                     matched_words.add(phrase.words[0])
                     break
@@ -708,17 +709,13 @@ def _search(
             # No name covers more of the query than the alias did: the alias's answer stands as it is.
             term_scores.update(part_hits)
         else:
-            for tid, (score, text) in found.items():
-                if score > term_scores.get(tid, 0):
-                    term_scores[tid] = score
-                    term_texts[tid] = text
+            _merge(term_scores, term_texts, found)
             matched_words.update(words)
             partial = bool(term_scores)
         if not term_scores:
             # Not even whole words: names holding most of the characters of the query's words.
             found, chars = _match_characters(conn, query)
-            term_scores.update({tid: score for tid, (score, _text) in found.items()})
-            term_texts.update({tid: text for tid, (_score, text) in found.items()})
+            _merge(term_scores, term_texts, found)
             matched_words.update(chars)
             partial = bool(term_scores)
 
