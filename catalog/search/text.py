@@ -65,6 +65,13 @@ FILLERS = sorted(
         "去哪",
         "找谁",
         "哪个部门",
+        # Which office or level does it ("到哪级水行政部门办理"): no item name holds 部门.
+        "到哪级",
+        "哪一级",
+        "哪级",
+        "行政部门",
+        "主管部门",
+        "部门",
         "要满足",
         "满足",
         "要求",

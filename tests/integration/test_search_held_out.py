@@ -35,14 +35,17 @@ from catalog.search_api import EVALUATION_DEPARTMENT_MAP, EVALUATION_USCC_MAP, R
 # searchq2, 2026-12-01), and after closest matches stopped counting a generic act word reached only
 # through a synonym (0.709, 0.955, 1.000, 0.688, 5.6 %; branch searchgate, 2026-12-01), and after
 # the acts everyday verbs ask for (0.717, 0.955, 1.000, 0.688, 5.6 %; branch searchq3, 2026-12-02).
+# Batch 15 (110 more held-out rows, 2026-12-02, session 10) made the half harder: the session's starting
+# engine scored 0.639, 0.739, 1.000, 0.600, 13.5 % on it when the rows were first run; the floors are
+# the figures after that session's aliases from the tuning half (0.648, 0.765, 1.000, 0.600, 12.6 %).
 FLOORS = {
-    "colloquial_mrr": 0.71,
-    "typo_mrr": 0.95,
+    "colloquial_mrr": 0.64,
+    "typo_mrr": 0.76,
     "keyword_recall": 1.00,
-    "no_answer_precision": 0.68,
+    "no_answer_precision": 0.60,
 }
 # Lower is better for this one: a ceiling.
-ZERO_RATE_CEILING = 0.06
+ZERO_RATE_CEILING = 0.13
 
 
 @pytest.fixture(scope="module")

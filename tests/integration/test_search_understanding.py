@@ -423,3 +423,8 @@ def test_a_single_character_before_a_licence_head_is_a_word_of_a_question(sessio
     result = engine.search(session, "养小型犬需要办犬证么", use_aliases=False)
     assert result.partial
     assert result.items[0].name == "犬类准养证核发"
+
+
+def test_which_office_or_level_a_question_asks_about_is_not_what_it_is_about(session: Any) -> None:
+    found = names(session, "取水许可需要到哪级水行政部门办理")
+    assert found[0] == "取水许可证新办审批"
