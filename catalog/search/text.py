@@ -452,7 +452,30 @@ def licence_head_fixed(query: str) -> str:
         after = query[end:]
         if not after or after[0] in " 明" or any(after.startswith(f) for f in FILLERS):
             chars[start] = "证"
+        elif _stands_alone(query, start) and _ends_a_word(query[:start] + "证" + after, start):
+            # Inside a question (结婚正丢了怎么补办, 教师资格正弄丢了): the character is a word of its own
+            # as typed, and read as 证 it ends a dictionary word with what stands before it (结婚证).
+            chars[start] = "证"
     return "".join(chars)
+
+
+def _word_spans(text: str) -> list[tuple[int, int]]:
+    spans, pos = [], 0
+    for w in _segmenter().lcut(text, HMM=False):
+        spans.append((pos, pos + len(w)))
+        pos += len(w)
+    return spans
+
+
+def _stands_alone(text: str, at: int) -> bool:
+    """Whether the segmenter leaves the character at ``at`` a word of its own (正 of 结婚正丢了, not
+    of 正在 or 公正)."""
+    return (at, at + 1) in _word_spans(text)
+
+
+def _ends_a_word(text: str, at: int) -> bool:
+    """Whether the segmenter makes a word of two characters or more ending at ``at`` (结婚证)."""
+    return any(end == at + 1 and end - start >= 2 for start, end in _word_spans(text))
 
 
 @functools.cache

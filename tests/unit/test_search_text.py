@@ -139,6 +139,12 @@ def test_a_character_read_zheng_is_read_as_zheng_only_where_a_licence_head_stand
     # Not at the start of a word, nor inside one (正常), nor where nothing follows that a head would.
     assert licence_head_fixed("正常") == "正常"
     assert licence_head_fixed("政府采购") == "政府采购"
+    # Inside a question: a word of its own as typed that ends a dictionary word read as 证 (结婚证,
+    # 教师资格证); 正在, 正常 are words as typed and stay.
+    assert licence_head_fixed("结婚正丢了怎么补办") == "结婚证丢了怎么补办"
+    assert licence_head_fixed("把教师资格正弄丢了怎么办") == "把教师资格证弄丢了怎么办"
+    assert licence_head_fixed("我正在办理") == "我正在办理"
+    assert licence_head_fixed("正常营业") == "正常营业"
 
 
 def test_a_two_character_typo_is_corrected_only_to_a_dictionary_word() -> None:
