@@ -190,6 +190,8 @@ def asks_follow_up(query: str) -> bool:
 # says the verb, never the act word, so the act cannot be matched; it only tells, of names that hold
 # the same words, which one does what was asked (``asked_acts``). Verbs are dictionary words of the
 # query; single characters count only when the segmenter leaves them alone (开 公司, not 开 of 开发).
+_REPLACE = ("补领", "补发", "补办", "补证", "补换", "遗失", "挂失")
+_RENEW = ("延续", "续期", "换领", "换发", "换证", "期满")
 CITIZEN_ACTS: dict[str, tuple[str, ...]] = {
     "开": ("设立", "开办", "筹建"),
     "开店": ("设立", "开办"),
@@ -217,6 +219,14 @@ CITIZEN_ACTS: dict[str, tuple[str, ...]] = {
     "砍": ("采伐",),
     "迁": ("迁移", "迁入"),
     "转": ("转移", "转入", "转接"),
+    # Lost, broken or run out: what is asked is the replacement or the renewal (结婚证丢了 -> 补领).
+    "丢": _REPLACE,
+    "弄丢": _REPLACE,
+    "丢失": _REPLACE,
+    "遗失": _REPLACE,
+    "坏": ("换领", "换发", "补换", "换证"),
+    "过期": _RENEW,
+    "到期": _RENEW,
 }
 
 

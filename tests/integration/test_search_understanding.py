@@ -71,6 +71,9 @@ NAMES = [
     # What is opened (开幼儿园): the first act and one that follows it.
     "幼儿园变更审批",
     "幼儿园设立审批",
+    # A licence's first act beside its replacement (教师资格证丢了 asks for the replacement).
+    "教师资格认定",
+    "教师资格证书补发、换发",
 ]
 
 BODY_NAMES = ["异地长期居住人员备案"]
@@ -428,3 +431,9 @@ def test_a_single_character_before_a_licence_head_is_a_word_of_a_question(sessio
 def test_which_office_or_level_a_question_asks_about_is_not_what_it_is_about(session: Any) -> None:
     found = names(session, "取水许可需要到哪级水行政部门办理")
     assert found[0] == "取水许可证新办审批"
+
+
+def test_a_lost_or_broken_licence_asks_for_its_replacement(session: Any) -> None:
+    # 丢 (and 弄丢, 遗失) asks for 补发 / 补领, not for the first 认定, which is shorter.
+    for q in ("把教师资格证弄丢了怎么办", "教师资格证丢了"):
+        assert names(session, q)[0] == "教师资格证书补发、换发", q
