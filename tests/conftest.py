@@ -171,12 +171,17 @@ def _ensure_pg_database(url: str) -> None:
         admin.dispose()
 
 
-def migrate(url: str) -> None:
-    """Build the schema the way production does: alembic upgrade heads."""
+def alembic_config(url: str) -> Config:
+    """The project's alembic configuration pointed at ``url`` (quiet: the tests keep their logging)."""
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.attributes["url"] = url
     cfg.attributes["skip_logging"] = True
-    command.upgrade(cfg, "heads")
+    return cfg
+
+
+def migrate(url: str) -> None:
+    """Build the schema the way production does: alembic upgrade heads."""
+    command.upgrade(alembic_config(url), "heads")
 
 
 # ---- one migrated template database per run ---------------------------------------------------------

@@ -3,22 +3,13 @@ entries with its own copy of the rules (unknown 办理形式 is never 不见面)
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy as sa
 from alembic import command
-from alembic.config import Config
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import alembic_config
+
 BEFORE, AFTER = "0974e69fbf2d", "a7c3e9d1f402"
 NOW = "2026-01-01 00:00:00"
-
-
-def _config(url: str) -> Config:
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.attributes["url"] = url
-    cfg.attributes["skip_logging"] = True
-    return cfg
 
 
 def _entry(conn: sa.Connection, n: int, visits: int, depth: str, task_type: str = "01") -> None:
@@ -35,7 +26,7 @@ def _entry(conn: sa.Connection, n: int, visits: int, depth: str, task_type: str 
 
 def test_backfill_derives_class_and_depth(tmp_path):
     url = f"sqlite:///{tmp_path / 'm.db'}"
-    cfg = _config(url)
+    cfg = alembic_config(url)
     command.upgrade(cfg, BEFORE)
     engine = sa.create_engine(url)
     with engine.begin() as conn:

@@ -7,19 +7,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
-from alembic.config import Config
 
 from catalog.search.aliases import read_aliases_csv
+from tests.conftest import alembic_config
 
-ROOT = Path(__file__).resolve().parents[2]
 BEFORE, AFTER = "f8d3a6b2c4e1", "b9e2d4f7a315"
-
-
-def _config(url: str) -> Config:
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.attributes["url"] = url
-    cfg.attributes["skip_logging"] = True
-    return cfg
 
 
 def _aliases(engine: sa.Engine) -> dict[str, tuple[str, str]]:
@@ -35,14 +27,14 @@ def _version(engine: sa.Engine) -> int:
 
 def test_a_new_installation_gets_exactly_the_shipped_alias_table(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
-    command.upgrade(_config(url), "heads")
+    command.upgrade(alembic_config(url), "heads")
     shipped = {r["alias"]: (r["targets"], r["note"]) for r in read_aliases_csv()}
     assert _aliases(sa.create_engine(url)) == shipped
 
 
 def test_an_administrators_row_for_the_same_word_is_kept_and_the_cache_token_changes(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'm.db'}"
-    cfg = _config(url)
+    cfg = alembic_config(url)
     command.upgrade(cfg, BEFORE)
     engine = sa.create_engine(url)
     with engine.begin() as conn:

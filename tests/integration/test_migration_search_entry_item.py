@@ -6,23 +6,16 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
-from alembic.config import Config
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import alembic_config
+
 BEFORE, AFTER = "7b3e51d9a2c4", "b5d2e8f1a3c7"
 NOW = "2026-01-01 00:00:00"
 
 
-def _config(url: str) -> Config:
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.attributes["url"] = url
-    cfg.attributes["skip_logging"] = True
-    return cfg
-
-
 def test_backfill_copies_each_indexed_entrys_item(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'm.db'}"
-    cfg = _config(url)
+    cfg = alembic_config(url)
     command.upgrade(cfg, BEFORE)
     engine = sa.create_engine(url)
     with engine.begin() as conn:
