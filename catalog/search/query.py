@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from catalog.search.text import (
     query_grams,
     segment,
     sound_align,
+    sound_keys,
     strip_fillers,
     subject_words,
     syllables,
@@ -473,6 +475,42 @@ def _match_partial(
     return out, used
 
 
+@functools.lru_cache(maxsize=1024)
+def _keys(text: str) -> tuple[str, ...]:
+    return sound_keys(text)
+
+
+def heard_alias_fixes(query: str, aliases: list[Alias], limit: int = 2) -> list[str]:
+    """The query with a run that sounds like an alias but is typed otherwise (医报 for 医保, 养牢金 for
+    养老金, 营也执照 for 营业执照) written as the alias: aliases are the words citizens use, so they are
+    the words a pinyin IME most often slips on. At most a third of the run's characters differ (one
+    in a word of two to five), each read the same as the alias's; the longest aliases first."""
+    compact = query.replace(" ", "")
+    if not has_cjk(compact):
+        return []
+    heard = _keys(compact)
+    if len(heard) != len(compact):
+        return []
+    out: list[str] = []
+    for alias in sorted(aliases, key=lambda a: -len(a.alias)):
+        word = alias.alias
+        n = len(word)
+        if n < 2 or n > len(compact) or word in compact or not all(has_cjk(c) for c in word):
+            continue
+        keys = _keys(word)
+        for at in range(len(compact) - n + 1):
+            run = compact[at : at + n]
+            differ = sum(a != b for a, b in zip(run, word, strict=True))
+            if 0 < differ <= max(1, n // 3) and heard[at : at + n] == keys:
+                fixed = compact[:at] + word + compact[at + n :]
+                if fixed not in out:
+                    out.append(fixed)
+                break
+        if len(out) >= limit:
+            break
+    return out
+
+
 def _merge(
     term_scores: dict[int, int], term_texts: dict[int, str], found: dict[int, tuple[int, str]]
 ) -> None:
@@ -646,7 +684,7 @@ def _search(
         # Corrections read from the query alone: a character read like 证 where 证 would stand, and a
         # two-character run no dictionary knows made a word by a same-sounding character (低宝 ->
         # 低保). Each is matched as a query would be, at the homophone tier.
-        fixes = [licence_head_fixed(query), *two_character_fixes(query)]
+        fixes = [licence_head_fixed(query), *two_character_fixes(query), *heard_alias_fixes(query, aliases)]
         for fixed in dict.fromkeys(f for f in fixes if f != query):
             best_before = max(term_scores.values(), default=0)
             best_fixed = 0

@@ -421,13 +421,12 @@ def meaningful_words(query: str, licences: bool = False) -> tuple[str, ...]:
     return tuple(words)
 
 
-
-
 def subject_words(query: str) -> tuple[str, ...]:
     """The dictionary words of the query without fillers, generic act words (``GENERIC_WORDS``) and a
     licence head (``LICENCE_HEADS``): what a name must hold to be about the same thing. Unlike
     ``meaningful_words`` single characters stay (狗 in 狗证 is what it is about)."""
     words: list[str] = []
+    verbs: list[str] = []
     for part in strip_fillers(query).split():
         for w in segment(part) if has_cjk(part) else (part,):
             if w in GENERIC_WORDS or w in LICENCE_HEADS or w in MEASURE_WORDS:
@@ -435,12 +434,16 @@ def subject_words(query: str) -> tuple[str, ...]:
             # An everyday verb alone (开 of 开幼儿园, 领 of 领结婚证) is the act asked for, which the
             # name says in its own words (设立, 申领): ``asked_acts`` ranks by it, the name need not hold it.
             if len(w) == 1 and w in CITIZEN_ACTS:
+                verbs.append(w)
                 continue
             # A word with the head grown on (资格证, 营运证): what it is about is the rest.
             if len(w) >= 3 and w[-1] in LICENCE_HEADS:
                 w = w[:-1]
             if w not in words:
                 words.append(w)
+    # ... unless the verb is most of what was typed: one character left (退修: 修) is no subject.
+    if verbs and sum(map(len, words)) < 2:
+        return tuple(dict.fromkeys([*verbs, *words]))
     return tuple(words)
 
 

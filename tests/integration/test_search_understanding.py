@@ -437,3 +437,12 @@ def test_a_lost_or_broken_licence_asks_for_its_replacement(session: Any) -> None
     # 丢 (and 弄丢, 遗失) asks for 补发 / 补领, not for the first 认定, which is shorter.
     for q in ("把教师资格证弄丢了怎么办", "教师资格证丢了"):
         assert names(session, q)[0] == "教师资格证书补发、换发", q
+
+
+def test_an_alias_typed_with_a_same_sounding_character_is_read_as_the_alias(session: Any) -> None:
+    # 养老金 is an alias (养老保险待遇 | 养老保险); 养牢金 sounds the same: read as 养老金, offered as the
+    # corrected question.
+    result = engine.search(session, "养牢金怎么领")
+    assert [h.name for h in result.items][:1] == ["企业职工基本养老保险正常退休申请"]
+    assert result.suggestion == "养老金怎么领"
+

@@ -130,6 +130,9 @@ def test_a_licence_query_s_subject_leaves_out_the_act_and_the_head() -> None:
     assert subject_words("食品经营许可证") == ("食品", "经营")
     assert subject_words("教师资格证认定") == ("教师", "资格")
     assert subject_words("狗证怎么办") == ("狗",)
+    # An everyday verb is the act asked for, not a subject word, unless one character would be left.
+    assert subject_words("开个幼儿园") == ("幼儿园",)
+    assert subject_words("退修") == ("退", "修")
 
 
 def test_a_character_read_zheng_is_read_as_zheng_only_where_a_licence_head_stands() -> None:
@@ -175,3 +178,19 @@ def test_a_character_before_a_licence_head_is_kept_with_it_when_asked() -> None:
     # Words the segmenter made are left as they are, and a head alone is no word.
     assert meaningful_words("领结婚证需要什么", licences=True) == ("结婚证",)
     assert meaningful_words("证", licences=True) == ()
+
+
+def test_a_run_that_sounds_like_an_alias_is_written_as_the_alias() -> None:
+    from catalog.search.aliases import Alias
+    from catalog.search.query import heard_alias_fixes
+
+    aliases = [Alias(w, ("x",), "", "") for w in ("医保", "养老金", "营业执照", "户口")]
+    assert heard_alias_fixes("医报异地备案", aliases) == ["医保异地备案"]
+    assert heard_alias_fixes("养牢金怎么领", aliases) == ["养老金怎么领"]
+    assert heard_alias_fixes("想开个小店营也执照去哪儿办", aliases) == ["想开个小店营业执照去哪儿办"]
+    # Typed as the alias, or sounding like none: nothing to correct.
+    assert heard_alias_fixes("医保异地备案", aliases) == []
+    assert heard_alias_fixes("火星移民", aliases) == []
+    # Both characters different is another word, not one slip.
+    assert heard_alias_fixes("胡扣", aliases) == []
+
