@@ -8,7 +8,10 @@ committed anywhere; the relevant items are the original row's. Runs on the real 
 SQLite, as `flask search evaluate` does, and prints MRR@10 as typed and with the slip, aliases on and
 off, then the slipped queries that lost their answer.
 
-Usage: .venv/bin/python -m benchmarks.search_slips   (CITY_REGISTRY_KEY must be set, any value)
+``--time`` instead times every labelled query (both halves, aliases on) twice in process on the same
+catalogue: mean, p50, p95 and p99 per search, to compare the cost of engine changes.
+
+Usage: .venv/bin/python -m benchmarks.search_slips [--time]   (CITY_REGISTRY_KEY must be set, any value)
 """
 
 from __future__ import annotations
@@ -49,8 +52,36 @@ def slipped(query: str, by_syllable: dict[str, list[str]]) -> str | None:
     return query[:at] + others[0] + query[at + 1 :] if others else None
 
 
+def _time_labelled_queries() -> None:
+    import statistics
+    import time
+
+    from catalog.search import search
+    from catalog.search_api import real_catalogue_session
+
+    queries = [q["query"] for q in read_relevance(RELEVANCE_CSV)]
+    with real_catalogue_session() as session:
+        for q in queries:  # warm-up: dictionaries, thesaurus, statement caches
+            search(session, q, limit=10)
+        spent = []
+        for _round in range(2):
+            for q in queries:
+                start = time.perf_counter()
+                search(session, q, limit=10)
+                spent.append(1000 * (time.perf_counter() - start))
+    spent.sort()
+    print(
+        f"{len(spent)} searches: mean {statistics.mean(spent):.2f} ms, p50 {spent[len(spent) // 2]:.2f}, "
+        f"p95 {spent[int(len(spent) * 0.95)]:.2f}, p99 {spent[int(len(spent) * 0.99)]:.2f}"
+    )
+
+
 def main() -> None:
     from catalog.search_api import evaluate_on_real_catalogue
+
+    if "--time" in sys.argv[1:]:
+        _time_labelled_queries()
+        return
 
     by_syllable = _commonest_by_syllable()
     rows: list[dict[str, Any]] = []

@@ -584,8 +584,15 @@ def evaluate_cmd(path: Path, current: bool) -> None:
 
 
 def evaluate_on_real_catalogue(queries: list[dict[str, Any]]) -> dict[str, Any]:
-    """Import the real catalogue (catalog.importer, as the foundation does) into a temporary SQLite
-    for 高港区 and evaluate there; the importer indexes the entries it creates."""
+    """Import the real catalogue into a temporary SQLite for 高港区 and evaluate there."""
+    with real_catalogue_session() as session:
+        return evaluate_splits(session, queries)
+
+
+@contextmanager
+def real_catalogue_session() -> Iterator[Any]:
+    """A session on a temporary SQLite holding the real catalogue imported for 高港区 (catalog.importer,
+    as the foundation does; the importer indexes the entries it creates), removed afterwards."""
     from alembic import command
     from alembic.config import Config
 
@@ -612,10 +619,11 @@ def evaluate_on_real_catalogue(queries: list[dict[str, Any]]) -> dict[str, Any]:
             )
             if imported.errors:
                 raise click.ClickException(f"导入真实目录出错：{imported.errors[:3]}")
-        with db.transaction() as session:
-            report = evaluate_splits(session, queries)
-        db.engine.dispose()
-    return report
+        try:
+            with db.transaction() as session:
+                yield session
+        finally:
+            db.engine.dispose()
 
 
 def register(app: Flask, api: Any) -> None:

@@ -389,7 +389,7 @@ def _match_fuzzy(conn: sa.Connection, phrase: str) -> dict[int, tuple[int, str]]
 
 
 def _match_partial(
-    conn: sa.Connection, query: str, aliases: list[Alias]
+    conn: sa.Connection, query: str, aliases: list[Alias], corrected: bool = False
 ) -> tuple[dict[int, tuple[int, str]], set[str]]:
     """Names holding more than half of the query's meaningful characters, two of its words, or one
     of them of ``LONG_WORD`` characters or more (closest matches).
@@ -422,8 +422,10 @@ def _match_partial(
     for i, word in enumerate(words):
         # A name holding the word, a thesaurus synonym of it or its alias targets covers it (once).
         reached: dict[int, tuple[str, tuple[str, ...]]] = {}
-        forms: list[tuple[str, ...]] = [(form,) for form in (word, *synonyms(word)[:MAX_PARTIAL_SYNONYMS])]
-        forms += [tuple(t.split()) for a in aliases if a.alias == word for t in a.targets]
+        forms: list[tuple[str, ...]] = [(word,)]
+        if not corrected:  # one guess at a time: a corrected query's words count only as they are
+            forms += [(form,) for form in synonyms(word)[:MAX_PARTIAL_SYNONYMS]]
+            forms += [tuple(t.split()) for a in aliases if a.alias == word for t in a.targets]
         for form in forms:
             for tid, (_score, text) in _match_phrase(conn, _Phrase(form, 0)).items():
                 reached.setdefault(tid, (text, form))
@@ -680,12 +682,16 @@ def _search(
             matched_words.update(subject.words)
         _merge(term_scores, term_texts, found)
     suggestion = None
+    fixes: list[str] = []
     if max(term_scores.values(), default=0) < CONTAINS - VARIANT_PENALTY:
         # Corrections read from the query alone: a character read like 证 where 证 would stand, and a
         # two-character run no dictionary knows made a word by a same-sounding character (低宝 ->
         # 低保). Each is matched as a query would be, at the homophone tier.
-        fixes = [licence_head_fixed(query), *two_character_fixes(query), *heard_alias_fixes(query, aliases)]
-        for fixed in dict.fromkeys(f for f in fixes if f != query):
+        candidates = [
+            licence_head_fixed(query), *two_character_fixes(query), *heard_alias_fixes(query, aliases)
+        ]
+        fixes = list(dict.fromkeys(f for f in candidates if f != query))
+        for fixed in fixes:
             best_before = max(term_scores.values(), default=0)
             best_fixed = 0
             fixed_subject = _subject_phrase(fixed)
@@ -743,6 +749,14 @@ def _search(
     if best_part < FUZZY:
         # Nothing matched the whole query (at most an alias matched part of it): closest matches.
         found, words = _match_partial(conn, query, aliases)
+        if not found and not part_hits:
+            # None for the query as typed: the closest matches of its first correction that has any
+            # (法率援助中心怎么申请免费律师 -> 法律援助…), offered as what was meant.
+            for fixed in fixes:
+                found, words = _match_partial(conn, fixed, aliases, corrected=True)
+                if found:
+                    suggestion = suggestion or fixed.replace(" ", "")
+                    break
         if part_hits and max((sc for sc, _t in found.values()), default=0) <= best_part:
             # No name covers more of the query than the alias did: the alias's answer stands as it is.
             term_scores.update(part_hits)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import threading
 import unicodedata
@@ -518,9 +519,15 @@ def two_character_fixes(query: str, limit: int = 2) -> list[str]:
     """
     freq = _segmenter().FREQ
     by_first, by_second = _two_character_words()
-    runs = [r for r in dict.fromkeys([*strip_fillers(query).split(), query]) if len(r) == 2]
+    chunks = list(dict.fromkeys([*strip_fillers(query).split(), query]))
+    runs = [r for r in chunks if len(r) == 2]
+    # Inside a longer run too: two characters the segmenter leaves as words of one character each,
+    # side by side, are a word the typo broke (法率援助中心: 法 / 率 / 援助 / 中心).
+    for chunk in chunks:
+        cut = segment(chunk) if len(chunk) > 2 else ()
+        runs += [a + b for a, b in itertools.pairwise(cut) if len(a) == 1 and len(b) == 1]
     fixes: list[tuple[int, str]] = []
-    for run in runs:
+    for run in dict.fromkeys(runs):
         if not all(_CJK.match(c) for c in run) or freq.get(run, 0) > 0:
             continue
         keys = sound_keys(run)

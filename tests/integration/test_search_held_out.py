@@ -38,10 +38,11 @@ from catalog.search_api import EVALUATION_DEPARTMENT_MAP, EVALUATION_USCC_MAP, R
 # Batch 15 (110 more held-out rows, 2026-12-02, session 10) made the half harder: the session's starting
 # engine scored 0.639, 0.739, 1.000, 0.600, 13.5 % on it when the rows were first run; the floors are
 # the figures after that session's aliases from the tuning half (0.648, 0.765, 1.000, 0.600, 12.6 %),
-# raised after the lost-licence acts and aliases heard through a slip (0.653, 0.782, 1.000, 0.600, 11.7 %).
+# raised after the lost-licence acts and aliases heard through a slip (0.653, 0.782, 1.000, 0.600, 11.7 %)
+# and words a slip broke inside a question (0.653, 0.799, 1.000, 0.600, 11.3 %).
 FLOORS = {
     "colloquial_mrr": 0.65,
-    "typo_mrr": 0.78,
+    "typo_mrr": 0.79,
     "keyword_recall": 1.00,
     "no_answer_precision": 0.60,
 }

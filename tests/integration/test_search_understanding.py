@@ -446,3 +446,11 @@ def test_an_alias_typed_with_a_same_sounding_character_is_read_as_the_alias(sess
     assert [h.name for h in result.items][:1] == ["企业职工基本养老保险正常退休申请"]
     assert result.suggestion == "养老金怎么领"
 
+
+def test_closest_matches_of_a_corrected_question_when_the_typed_one_has_none(session: Any) -> None:
+    # 法率 is no word; read 法律, the question's closest matches are the 法律援助 names.
+    result = engine.search(session, "法率援助中心怎么申请免费律师", use_aliases=False)
+    assert result.partial
+    assert result.suggestion == "法律援助中心怎么申请免费律师"
+    assert [h.name for h in result.items][:1] == ["对公民法律援助申请的审批"]
+

@@ -156,6 +156,9 @@ def test_a_two_character_typo_is_corrected_only_to_a_dictionary_word() -> None:
     # A word the dictionary has is left alone, however it sounds.
     assert two_character_fixes("火星") == []
     assert two_character_fixes("户口") == []
+    # Inside a longer run: two one-character words side by side are a word the slip broke.
+    assert two_character_fixes("法率援助中心怎么申请免费律师")[0] == "法律援助中心怎么申请免费律师"
+    assert two_character_fixes("火星移民申请") == []
 
 
 def test_everyday_verbs_of_a_query_name_the_catalogue_s_acts() -> None:
