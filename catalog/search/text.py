@@ -193,6 +193,7 @@ def asks_follow_up(query: str) -> bool:
 # query; single characters count only when the segmenter leaves them alone (开 公司, not 开 of 开发).
 _REPLACE = ("补领", "补发", "补办", "补证", "补换", "遗失", "挂失")
 _RENEW = ("延续", "续期", "换领", "换发", "换证", "期满")
+_EXCHANGE = ("换领", "换发", "补换", "换证")
 CITIZEN_ACTS: dict[str, tuple[str, ...]] = {
     "开": ("设立", "开办", "筹建"),
     "开店": ("设立", "开办"),
@@ -225,7 +226,9 @@ CITIZEN_ACTS: dict[str, tuple[str, ...]] = {
     "弄丢": _REPLACE,
     "丢失": _REPLACE,
     "遗失": _REPLACE,
-    "坏": ("换领", "换发", "补换", "换证"),
+    "坏": _EXCHANGE,
+    "换": _EXCHANGE,
+    "换新": _EXCHANGE,
     "过期": _RENEW,
     "到期": _RENEW,
 }

@@ -197,3 +197,14 @@ def test_a_run_that_sounds_like_an_alias_is_written_as_the_alias() -> None:
     # Both characters different is another word, not one slip.
     assert heard_alias_fixes("胡扣", aliases) == []
 
+
+def test_lost_broken_changed_or_run_out_asks_for_the_replacement_or_renewal_act() -> None:
+    from catalog.search.text import asked_acts
+
+    assert "补领" in asked_acts("结婚证丢了怎么补办")
+    assert "换领" in asked_acts("社保卡换新卡怎么办理")
+    assert "换发" in asked_acts("社保卡坏了")
+    assert "延续" in asked_acts("身份证过期了怎么办")
+    # 换 inside a word (转换, 交换) is no such verb.
+    assert asked_acts("转换") == ()
+
