@@ -39,15 +39,16 @@ from catalog.search_api import EVALUATION_DEPARTMENT_MAP, EVALUATION_USCC_MAP, R
 # engine scored 0.639, 0.739, 1.000, 0.600, 13.5 % on it when the rows were first run; the floors are
 # the figures after that session's aliases from the tuning half (0.648, 0.765, 1.000, 0.600, 12.6 %),
 # raised after the lost-licence acts and aliases heard through a slip (0.653, 0.782, 1.000, 0.600, 11.7 %)
-# and words a slip broke inside a question (0.653, 0.799, 1.000, 0.600, 11.3 %).
+# and words a slip broke inside a question (0.653, 0.799, 1.000, 0.600, 11.3 %), and three more aliases
+# from batch 15's tuning rows (0.653, 0.825, 1.000, 0.600, 10.8 %).
 FLOORS = {
     "colloquial_mrr": 0.65,
-    "typo_mrr": 0.79,
+    "typo_mrr": 0.82,
     "keyword_recall": 1.00,
     "no_answer_precision": 0.60,
 }
 # Lower is better for this one: a ceiling.
-ZERO_RATE_CEILING = 0.12
+ZERO_RATE_CEILING = 0.11
 
 
 @pytest.fixture(scope="module")
