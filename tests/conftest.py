@@ -179,6 +179,15 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+def sqlite_at_revision(tmp_path: Path, revision: str) -> tuple[Config, sa.Engine]:
+    """A new SQLite file migrated up to ``revision``: the configuration (to go on up or down) and an
+    engine on it, for tests of one migration's data changes."""
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    cfg = alembic_config(url)
+    command.upgrade(cfg, revision)
+    return cfg, sa.create_engine(url)
+
+
 def migrate(url: str) -> None:
     """Build the schema the way production does: alembic upgrade heads."""
     command.upgrade(alembic_config(url), "heads")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextvars
-import functools
 import math
 import re
 from collections.abc import Callable
@@ -400,7 +399,8 @@ def _match_partial(
     long word (法律援助) are enough too; none of the tuning half's no-answer queries has either,
     while its answerable ones often do. Each word is one
     indexed lookup, as any query word is; the words are few (at most ``MAX_SEGMENTS``). A word is
-    covered by the word itself, a thesaurus synonym or, when it is an alias, the alias's targets.
+    covered by the word itself, a thesaurus synonym or, when it is an alias, the alias's targets;
+    in a ``corrected`` query (a guess at what was meant) by the word itself only.
     """
     words = meaningful_words(query, licences=True)[:MAX_SEGMENTS]
     total = sum(len(w) for w in words)
@@ -477,11 +477,6 @@ def _match_partial(
     return out, used
 
 
-@functools.lru_cache(maxsize=1024)
-def _keys(text: str) -> tuple[str, ...]:
-    return sound_keys(text)
-
-
 def heard_alias_fixes(query: str, aliases: list[Alias], limit: int = 2) -> list[str]:
     """The query with a run that sounds like an alias but is typed otherwise (医报 for 医保, 养牢金 for
     养老金, 营也执照 for 营业执照) written as the alias: aliases are the words citizens use, so they are
@@ -490,7 +485,7 @@ def heard_alias_fixes(query: str, aliases: list[Alias], limit: int = 2) -> list[
     compact = query.replace(" ", "")
     if not has_cjk(compact):
         return []
-    heard = _keys(compact)
+    heard = sound_keys(compact)
     if len(heard) != len(compact):
         return []
     out: list[str] = []
@@ -499,7 +494,7 @@ def heard_alias_fixes(query: str, aliases: list[Alias], limit: int = 2) -> list[
         n = len(word)
         if n < 2 or n > len(compact) or word in compact or not all(has_cjk(c) for c in word):
             continue
-        keys = _keys(word)
+        keys = sound_keys(word)
         for at in range(len(compact) - n + 1):
             run = compact[at : at + n]
             differ = sum(a != b for a, b in zip(run, word, strict=True))

@@ -476,12 +476,15 @@ def licence_head_fixed(query: str) -> str:
     return "".join(chars)
 
 
-def _word_spans(text: str) -> list[tuple[int, int]]:
-    spans, pos = [], 0
+@functools.lru_cache(maxsize=4096)
+def _word_spans(text: str) -> frozenset[tuple[int, int]]:
+    """Where the segmenter's words of ``text`` start and end (every character kept, unlike ``segment``,
+    which drops punctuation and so loses the positions)."""
+    spans, pos = set(), 0
     for w in _segmenter().lcut(text, HMM=False):
-        spans.append((pos, pos + len(w)))
+        spans.add((pos, pos + len(w)))
         pos += len(w)
-    return spans
+    return frozenset(spans)
 
 
 def _stands_alone(text: str, at: int) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import command
 
-from tests.conftest import alembic_config
+from tests.conftest import sqlite_at_revision
 
 BEFORE, AFTER = "0974e69fbf2d", "a7c3e9d1f402"
 NOW = "2026-01-01 00:00:00"
@@ -25,10 +25,7 @@ def _entry(conn: sa.Connection, n: int, visits: int, depth: str, task_type: str 
 
 
 def test_backfill_derives_class_and_depth(tmp_path):
-    url = f"sqlite:///{tmp_path / 'm.db'}"
-    cfg = alembic_config(url)
-    command.upgrade(cfg, BEFORE)
-    engine = sa.create_engine(url)
+    cfg, engine = sqlite_at_revision(tmp_path, BEFORE)
     with engine.begin() as conn:
         conn.execute(sa.text(
             "INSERT INTO division (code, name, level) VALUES ('321203000000', '高港区', 'county')"

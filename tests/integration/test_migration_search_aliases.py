@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from catalog.search.aliases import read_aliases_csv
-from tests.conftest import alembic_config
+from tests.conftest import alembic_config, sqlite_at_revision
 
 BEFORE, AFTER = "f8d3a6b2c4e1", "b9e2d4f7a315"
 
@@ -33,10 +33,7 @@ def test_a_new_installation_gets_exactly_the_shipped_alias_table(tmp_path: Path)
 
 
 def test_an_administrators_row_for_the_same_word_is_kept_and_the_cache_token_changes(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'm.db'}"
-    cfg = alembic_config(url)
-    command.upgrade(cfg, BEFORE)
-    engine = sa.create_engine(url)
+    cfg, engine = sqlite_at_revision(tmp_path, BEFORE)
     with engine.begin() as conn:
         conn.execute(sa.text(
             "INSERT INTO search_alias (alias, targets, note, updated_at)"

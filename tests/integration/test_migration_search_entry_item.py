@@ -7,17 +7,14 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 
-from tests.conftest import alembic_config
+from tests.conftest import sqlite_at_revision
 
 BEFORE, AFTER = "7b3e51d9a2c4", "b5d2e8f1a3c7"
 NOW = "2026-01-01 00:00:00"
 
 
 def test_backfill_copies_each_indexed_entrys_item(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'm.db'}"
-    cfg = alembic_config(url)
-    command.upgrade(cfg, BEFORE)
-    engine = sa.create_engine(url)
+    cfg, engine = sqlite_at_revision(tmp_path, BEFORE)
     with engine.begin() as conn:
         conn.execute(sa.text(
             "INSERT INTO division (code, name, level) VALUES ('321203000000', '高港区', 'county')"
