@@ -21,6 +21,7 @@ from catalog.search.misses import log_zero_result
 from catalog.search.sql import _q, _t
 from catalog.search.text import (
     _LATIN,
+    FILLER_WORDS,
     FOLLOW_UP_ACTS,
     GENERIC_WORDS,
     abbreviation_span,
@@ -270,6 +271,10 @@ def _synonym_phrases(query: str) -> list[_Phrase]:
         if len(cut) > MAX_SEGMENTS:
             continue
         for i, word in enumerate(cut):
+            # How a question is asked (办理, 需要, 的) and the kind of act (许可, 登记) say nothing about
+            # what it is about: swapping them (办理 -> 操办, 的 -> 之) only spent the phrases' budget.
+            if word in FILLER_WORDS or word in GENERIC_WORDS:
+                continue
             for syn in synonyms(word):
                 swapped = (*cut[:i], syn, *cut[i + 1 :])
                 out.append(_Phrase(("".join(swapped),), SYNONYM_PENALTY, typo_ok=False))

@@ -110,6 +110,8 @@ FILLERS = sorted(
     reverse=True,
 )
 
+FILLER_WORDS = frozenset(FILLERS)
+
 # Words nearly every item name holds (the kind of act, not what it is about): a query that shares only
 # these with a name is not a partial answer ("比特币挖矿许可" must not list every 许可).
 GENERIC_WORDS = frozenset(
