@@ -599,7 +599,17 @@ def _match_homophone(conn: sa.Connection, query: str) -> tuple[dict[int, tuple[i
         chars = set(phrase)
         max_subs = max(1, len(phrase) // 3)
         need = max(2, len(chars) - max_subs)
-        for tid, text, _py, _ini in _candidate_terms(conn, chars, need):
+        candidates = _candidate_terms(conn, chars, need)
+        held = {tid: text for tid, text, _py, _ini in candidates if phrase in text}
+        if penalty > VARIANT_PENALTY and held:
+            # A run of the question that names hold as typed was typed right (失业登记 of 失业登记怎么
+            # 操作的): no sound-alike reading of it (事业登记) is offered; the names holding it are
+            # closest matches, scored as one covering that many characters.
+            for tid, text in held.items():
+                if PARTIAL + len(phrase) > found.get(tid, (0, ""))[0]:
+                    found[tid] = (PARTIAL + len(phrase), text)
+            continue
+        for tid, text, _py, _ini in candidates:
             placed = sound_align(phrase, text, max_subs=max_subs, max_gaps=max_subs)
             if placed is None:
                 continue
@@ -721,7 +731,7 @@ def _search(
                 sounded, key=lambda tid: (-sounded[tid][0], len(sounded[tid][1]), sounded[tid][1], tid)
             )
             if sounded[best][0] >= max(term_scores.values()) and suggestion is None:
-                suggestion = corrected[best]
+                suggestion = corrected.get(best)  # none for a run found as typed
             matched_words.update(corrected.values())
     fuzzy = False
     if not term_scores and _TASK_CODE.match(query.replace(" ", "")):
