@@ -120,7 +120,7 @@ def list_divisions(
     if parent_code:
         stmt = stmt.where(Division.parent_code == parent_code)
     if q:
-        stmt = stmt.where(col(Division.name).contains(q))
+        stmt = stmt.where(col(Division.name).contains(q, autoescape=True))
     return list(session.exec(stmt.order_by(Division.code)).all())
 
 

@@ -384,12 +384,12 @@ def list_entries(
     if depth_level is not None:
         stmt = stmt.where(ImplementationEntry.depth_level == depth_level)
     if q:
-        like = f"%{q}%"
+        # autoescape: % and _ typed by a user are literal characters, not LIKE wildcards.
         stmt = stmt.where(
             sa.or_(
-                col(ImplementationEntry.name).ilike(like),
-                col(ImplementationEntry.task_code).ilike(like),
-                col(ImplementationEntry.keywords).ilike(like),
+                col(ImplementationEntry.name).icontains(q, autoescape=True),
+                col(ImplementationEntry.task_code).icontains(q, autoescape=True),
+                col(ImplementationEntry.keywords).icontains(q, autoescape=True),
             )
         )
     page = max(1, page)

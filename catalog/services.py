@@ -108,7 +108,7 @@ def list_departments(
     if level:
         stmt = stmt.where(Department.level == level)
     if q:
-        stmt = stmt.where(col(Department.name).contains(q))
+        stmt = stmt.where(col(Department.name).contains(q, autoescape=True))
     return list(
         session.exec(
             stmt.order_by(col(Department.level), col(Department.division_code), col(Department.id))
@@ -269,15 +269,15 @@ def list_items(
     if q:
         stmt = stmt.where(
             sa.or_(
-                col(CatalogItem.name).contains(q),
-                col(CatalogItem.code).contains(q),
-                col(CatalogItem.source_code).contains(q),
+                col(CatalogItem.name).contains(q, autoescape=True),
+                col(CatalogItem.code).contains(q, autoescape=True),
+                col(CatalogItem.source_code).contains(q, autoescape=True),
             )
         )
     if task_type:
         stmt = stmt.where(CatalogItem.task_type == task_type)
     if level:
-        stmt = stmt.where(col(CatalogItem.use_levels).contains(level))
+        stmt = stmt.where(col(CatalogItem.use_levels).contains(level, autoescape=True))
     total = session.exec(select(sa.func.count()).select_from(stmt.subquery())).one()
     rows = session.exec(stmt.order_by(CatalogItem.code).offset((page - 1) * limit).limit(limit)).all()
     return list(rows), int(total)

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from catalog.codes import check_id_number, check_uscc
-from catalog.models import Department
+from catalog.models import Department, EntryStatus, ImplementationEntry
 from core.audit import record
 from core.auth import ANONYMOUS, Principal, Role
 from core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -34,6 +34,7 @@ from licenses.models import (
     Licence,
     LicenceAuthorisation,
     LicenceType,
+    LicenceTypeEntry,
     LicenceUse,
 )
 
@@ -68,6 +69,10 @@ def record_authorisation(session: Session, actor: Principal, data: Mapping[str, 
     task_code = str(data.get("task_code") or "").strip()
     if len(task_code) != 31 or not task_code.startswith(dept.uscc):
         errors["task_code"] = ["实施编码应为本部门的 31 位实施编码（以本部门统一社会信用代码开头）"]
+    elif not _known_task_code(session, dept.id, task_code):
+        # The authorisation is for a case of a service the department really offers: a code made up
+        # with the right prefix would let any department record consent for anything.
+        errors["task_code"] = ["本部门没有该实施编码的已发布事项或证照关联"]
     method = data.get("method")
     if method not in AUTHORISATION_METHODS:
         errors["method"] = [
@@ -405,3 +410,19 @@ def withdraw_authorisation_as_holder(
     if auth is None or auth.holder_code != holder_code:
         raise NotFound("授权不存在")
     return _withdraw(session, ANONYMOUS, auth, "holder", "持证人在用证记录页面撤回授权")
+
+
+def _known_task_code(session: Session, department_id: int | None, task_code: str) -> bool:
+    """Whether the 实施编码 is one of the department's published implementation entries, or one an
+    administrator linked to a licence type (licence_type_entry)."""
+    entry = session.exec(
+        select(ImplementationEntry.id).where(
+            ImplementationEntry.department_id == department_id,
+            ImplementationEntry.task_code == task_code,
+            ImplementationEntry.status == EntryStatus.PUBLISHED.value,
+        )
+    ).first()
+    if entry is not None:
+        return True
+    link = session.exec(select(LicenceTypeEntry.id).where(LicenceTypeEntry.task_code == task_code)).first()
+    return link is not None

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from catalog.codes import check_id_number, check_uscc
-from catalog.models import Department, ImplementationEntry, Material
+from catalog.models import Department, EntryStatus, ImplementationEntry, Material
 from core.audit import record
 from core.auth import Principal
 from core.db import table_of
@@ -232,9 +232,14 @@ def read_full_licence(
     if authorisation_id is None:
         require_own(session, actor, licence)
     else:
-        auth = live_authorisation(
-            session, actor, authorisation_id, licence.holder_code, type_of(session, licence)
-        )
+        # Under a holder's authorisation another department reads what the lookup would show it: a
+        # type its published entries accept (or that it issues), and only the current, valid version.
+        type_code = type_of(session, licence)
+        if not may_look_up(session, actor, type_code):
+            raise Forbidden("本部门的事项未将该证照列为申请材料，不能查询")
+        if not _currently_valid(licence):
+            raise Forbidden("凭用证授权只能查看现行有效的证照")
+        auth = live_authorisation(session, actor, authorisation_id, licence.holder_code, type_code)
     record(
         session,
         actor=actor,
@@ -247,6 +252,16 @@ def read_full_licence(
     if auth is not None:
         record_use(session, actor, auth, [licence], "read_full")
     return licence
+
+
+def _currently_valid(licence: Licence) -> bool:
+    day = today()
+    return (
+        bool(licence.is_current)
+        and licence.status == LicenceStatus.VALID.value
+        and licence.valid_from <= day
+        and (licence.valid_to is None or licence.valid_to >= day)
+    )
 
 
 def licence_versions(session: Session, licence: Licence) -> list[Licence]:
@@ -285,7 +300,13 @@ def may_look_up(session: Session, actor: Principal, type_code: str) -> bool:
     if session.exec(
         select(Material.id)
         .join(ImplementationEntry, col(ImplementationEntry.id) == Material.entry_id)
-        .where(Material.licence_type_code == type_code, ImplementationEntry.department_id == dept.id)
+        .where(
+            Material.licence_type_code == type_code,
+            ImplementationEntry.department_id == dept.id,
+            # Published entries only: a material added to a draft would otherwise let an editor
+            # grant the department lookups by editing.
+            ImplementationEntry.status == EntryStatus.PUBLISHED.value,
+        )
         .limit(1)
     ).first():
         return True

@@ -355,6 +355,18 @@ def test_entry_list_filters_and_paginates(client, world):
     assert [e["id"] for e in found["items"]] == [world.published_a.id]
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/entries?q={}", "/api/v1/items?q={}", "/api/v1/departments?q={}", "/api/v1/divisions?q={}"],
+)
+@pytest.mark.parametrize("typed", ["%25", "_", "%5C"])
+def test_percent_underscore_or_backslash_in_a_filter_is_a_literal_character(client, world, path, typed):
+    # No name holds %, _ or \: as LIKE wildcards they matched everything (or every name of some length).
+    out = call(client, "GET", path.format(typed), world.tokens["admin"]).get_json()
+    rows = out["items"] if isinstance(out, dict) else out
+    assert rows == []
+
+
 def test_divisions_filter_by_level_and_parent(client, world):
     towns = client.get("/api/v1/divisions?level=town").get_json()
     assert len(towns) == 15

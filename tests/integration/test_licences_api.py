@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import select
 
 from core.audit import AuditLog
+from core.auth import SYSTEM
 from licenses import types as licence_types
 from licenses.models import Licence, LicenceOutbox, LicenceVerification
 from licenses.signing import KeyStore, b64d, b64e, make_token, new_claims
@@ -354,8 +355,14 @@ def test_staff_pages_are_department_scoped(client, world):  # noqa: F811
     assert "321203" not in client.get("/staff/licences/export.csv").get_data(as_text=True)
 
 
-def test_lookup_returns_valid_licences_to_an_allowed_department(client, world):  # noqa: F811
+def test_lookup_returns_valid_licences_to_an_allowed_department(client, world, db):  # noqa: F811
     issue(client, world["a"])
+    # The authorisation names a real 实施编码: one an administrator linked to the type.
+    with db.transaction() as session:
+        licence_types.link_type_entry(
+            session, SYSTEM, PERSON_TYPE, task_code=world["a_dept"].uscc + "4000107001000", role="accepts",
+            material_name="复印件",
+        )
     authorisation = client.post(
         "/api/v1/licence-authorisations",
         json={

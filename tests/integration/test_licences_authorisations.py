@@ -328,3 +328,44 @@ def test_withdrawing_as_the_holder_needs_the_one_time_code_of_that_holder(app, c
     with db.transaction() as session:
         assert session.get(LicenceAuthorisation, stranger_id).revoked_at is None
         assert session.get(LicenceAuthorisation, aid).revoked_at is None
+
+
+def test_an_authorisation_names_a_real_task_code_of_the_department(client, world, setup):  # noqa: F811
+    made_up = _authorise(client, world, setup, task_code=setup["b_task"][:18] + "9999999999999")
+    assert made_up.status_code == 422
+    assert "task_code" in made_up.get_json()["details"]
+
+
+def test_a_full_read_under_an_authorisation_needs_a_type_the_department_accepts(client, db, world):  # noqa: F811
+    # 民政局 has a real task code, linked to another type: it may record the holder's consent for a
+    # case, but its entries do not accept the licence read here, so the full read is refused as the
+    # lookup is.
+    lid = issue(client, world["a"]).get_json()["id"]
+    with db.transaction() as session:
+        from catalog.models import Department
+
+        b_uscc = session.exec(select(Department.uscc).where(Department.name == "高港区民政局")).one()
+        licence_types.link_type_entry(
+            session, SYSTEM, ORG_TYPE, task_code=f"{b_uscc}4000107001000", role="accepts",
+            material_name="复印件",
+        )
+    created = _authorise(client, world, {"b_task": f"{b_uscc}4000107001000"})
+    assert created.status_code == 201, created.get_json()
+    read = client.get(
+        f"/api/v1/licences/{lid}/full?authorisation_id={created.get_json()['id']}", headers=auth(world["b"])
+    )
+    assert read.status_code == 403
+    assert "申请材料" in read.get_json()["message"]
+
+
+def test_a_full_read_under_an_authorisation_shows_only_the_current_valid_version(client, world, setup):  # noqa: F811
+    amended = client.post(
+        f"/api/v1/licences/{setup['lid']}/amend", json={"holder_name": "张三丰"}, headers=auth(world["a"])
+    )
+    assert amended.status_code in (200, 201), amended.get_json()
+    aid = _authorise(client, world, setup).get_json()["id"]
+    old = client.get(f"/api/v1/licences/{setup['lid']}/full?authorisation_id={aid}", headers=auth(world["b"]))
+    assert old.status_code == 403
+    new_id = amended.get_json()["id"]
+    current = client.get(f"/api/v1/licences/{new_id}/full?authorisation_id={aid}", headers=auth(world["b"]))
+    assert current.status_code == 200
