@@ -20,7 +20,7 @@ import io
 import re
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -116,6 +116,12 @@ class Figure:
         return {"value": self.value, "unit": self.unit, "lower_bound": self.lower_bound}
 
 
+_PLAIN_NUMBER = re.compile(r"[0-9]{1,30}(\.[0-9]+)?", re.ASCII)
+# Larger than any count a district reports (the province has about 10^8 people); the stored text stays
+# far inside its column.
+MAX_FIGURE = Decimal(10) ** 15
+
+
 def parse_value(definition: FigureDef, raw: str) -> str:
     """The canonical text of a value of this figure's kind; ValueError with a Chinese reason."""
     text = raw.strip()
@@ -130,12 +136,16 @@ def parse_value(definition: FigureDef, raw: str) -> str:
             return date.fromisoformat(text).isoformat()
         except ValueError:
             raise ValueError(f"“{text}”不是日期（YYYY-MM-DD）") from None
-    try:
-        number = Decimal(text.replace(",", ""))
-    except InvalidOperation:
-        raise ValueError(f"“{text}”不是数字") from None
-    if not number.is_finite() or number < 0:
+    plain = text.replace(",", "")
+    # Plain decimal digits only: Decimal also reads 1e400, NaN, 1_000 and other scripts' digits, which
+    # no report figure is written as (and 1e400 overflowed the stored text into a 500).
+    if plain.startswith("-") and _PLAIN_NUMBER.fullmatch(plain[1:]):
         raise ValueError("数值不能为负数")
+    if not _PLAIN_NUMBER.fullmatch(plain):
+        raise ValueError(f"“{text}”不是数字（只写阿拉伯数字，可带小数点）")
+    number = Decimal(plain)
+    if number >= MAX_FIGURE:
+        raise ValueError("数值过大")
     if definition.kind == COUNT:
         if number != number.to_integral_value():
             raise ValueError(f"“{text}”应为整数")

@@ -759,12 +759,16 @@ def figures_page(year: int) -> Any:
     errors: dict[str, list[str]] = {}
     form: dict[str, tuple[str, bool]] = {k: (v["value"], bool(v["lower_bound"])) for k, v in stored.items()}
     if request.method == "POST":
-        form = {
-            d.key: (request.form.get(f"v-{d.key}", ""), request.form.get(f"lb-{d.key}") == "1")
+        # Only the fields the form sent: a blank field removes its figure, a missing one (a partial
+        # or empty POST) leaves it as stored, so a truncated submit cannot wipe the year's figures.
+        submitted = {
+            d.key: (request.form[f"v-{d.key}"], request.form.get(f"lb-{d.key}") == "1")
             for d in entered_figures.FIGURES
+            if f"v-{d.key}" in request.form
         }
+        form = {**form, **submitted}
         try:
-            changed = entered_figures.save_figures(session, actor, year=year, values=form)
+            changed = entered_figures.save_figures(session, actor, year=year, values=submitted)
         except Invalid as exc:
             errors = exc.details
         else:

@@ -499,3 +499,19 @@ def test_the_2018_form_refuses_a_2021_block_and_the_2021_form_a_2008_block(sessi
         narratives.save_block(session, SYSTEM, year=2025, key="measures", text="x")
     with pytest.raises(Invalid, match="不认识的占位符"):
         narratives.save_block(session, SYSTEM, year=2025, key="other", text="{不存在}")
+
+
+def test_a_partial_or_empty_figures_form_leaves_the_figures_it_did_not_send(
+    admin_client: Any, session: Session
+) -> None:
+    values = {"cases_handled": ("70000", True), "info_processing_fee": ("0", False)}
+    entered_figures.save_figures(session, SYSTEM, year=YEAR, values=values)
+    session.commit()
+    assert admin_client.post(f"/admin/reports/{YEAR}/figures", data={}).status_code == 303
+    partial = admin_client.post(f"/admin/reports/{YEAR}/figures", data={"v-info_processing_fee": ""})
+    assert partial.status_code == 303
+    session.expire_all()
+    stored = session.exec(select(EnteredFigure).where(EnteredFigure.year == YEAR)).all()
+    rows = {r.key: r.value for r in stored}
+    # The empty POST removed nothing; the blank field it sent removed only its own figure.
+    assert rows == {"cases_handled": "70000"}

@@ -248,6 +248,13 @@ def test_entered_figures_print_with_their_unit(key: str, value: str, lower: bool
         ("no_contact_rate", "101", "不能超过100"),
         ("published_on", "2019/02/25", "不是日期"),
         ("info_processing_fee", "1.234", "最多两位小数"),
+        # What Decimal reads but no figure is written as (1e400 overflowed the stored text: a 500).
+        ("cases_handled", "1e400", "不是数字"),
+        ("cases_handled", "NaN", "不是数字"),
+        ("cases_handled", "inf", "不是数字"),
+        ("cases_handled", "1_000", "不是数字"),
+        ("cases_handled", "\u0663", "不是数字"),
+        ("cases_handled", "1" + "0" * 15, "数值过大"),
     ],
 )
 def test_entered_figures_refuse_values_of_the_wrong_kind(key: str, value: str, reason: str) -> None:
