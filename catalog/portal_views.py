@@ -33,7 +33,7 @@ from catalog.search_api import run_search, search_scope
 from catalog.search_models import SearchEntry
 from core.db import table_of
 from core.errors import DomainError, Invalid, NotFound
-from core.web import db_session, limiter, require_admin, settings
+from core.web import db_session, form_id, limiter, require_admin, settings
 
 bp = Blueprint("portal", __name__, template_folder="templates")
 
@@ -352,7 +352,7 @@ def aliases_save() -> Any:
     principal = require_admin()
     session = db_session()
     form = request.form
-    alias_id = form.get("id", type=int)
+    alias_id = form_id("id")
     try:
         row = save_alias(
             session,

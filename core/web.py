@@ -239,6 +239,20 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
+# The largest id a row can have (a 32-bit INTEGER key): a form's id beyond it names no row, and the
+# database refuses to compare with it (an overflow, a 500) rather than finding nothing.
+MAX_ID = 2**31 - 1
+
+
+def form_id(name: str) -> int | None:
+    """A row id posted in a form field: a positive integer no row id exceeds, else None."""
+    raw = (request.form.get(name) or "").strip()
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 10:
+        return None
+    value = int(raw)
+    return value if 0 < value <= MAX_ID else None
+
+
 def page_args(default_limit: int = 20, max_limit: int = 100) -> tuple[int, int]:
     """page and limit from the query string, clamped (pages never 500 on junk)."""
 

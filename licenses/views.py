@@ -28,7 +28,7 @@ from core.db import id_of
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.exports import csv_text
 from core.types import CHINA_TZ
-from core.web import current_principal, db_session, form_dict, limiter, page_args, settings
+from core.web import current_principal, db_session, form_dict, form_id, limiter, page_args, settings
 from licenses import authorisations, grants, issuing, queries, verification
 from licenses import types as licence_types
 from licenses.api import (
@@ -516,7 +516,7 @@ def admin_grant() -> Any:
         given = grants.grant_licence_rights(
             db_session(),
             principal,
-            user_id=request.form.get("user_id", type=int) or 0,
+            user_id=form_id("user_id") or 0,
             type_codes=request.form.getlist("type_codes"),
         )
     except (Invalid, NotFound) as exc:
@@ -539,7 +539,7 @@ def admin_revoke_grant() -> Any:
         flash("请指明要收回的证照类型", "error")
         return _back_to_grants()
     ended = grants.revoke_licence_rights(
-        db_session(), principal, user_id=request.form.get("user_id", type=int) or 0, type_codes=[code]
+        db_session(), principal, user_id=form_id("user_id") or 0, type_codes=[code]
     )
     if ended:
         flash("已收回该证照类型的办理权限", "ok")

@@ -16,7 +16,7 @@ from flask_smorest import Blueprint as ApiBlueprint
 from core.errors import DomainError, Invalid, NotFound
 from core.schemas import ErrorSchema
 from core.types import china_today
-from core.web import db_session, require_admin, require_login, settings
+from core.web import db_session, page_args, require_admin, require_login, settings
 from core.workdays import beyond_data, data_end
 from reports import cases, supervision
 from reports.schemas import CaseBatchSchema, CaseImportResultSchema, CaseSchema
@@ -101,10 +101,7 @@ def warnings_page() -> Any:
     if level not in (None, supervision.YELLOW, supervision.RED):
         raise Invalid("预警级别应为 yellow 或 red", {"level": ["预警级别应为 yellow 或 red"]})
     finished = request.args.get("state") == "finished"
-    try:
-        page = max(1, int(request.args.get("page") or 1))
-    except ValueError:
-        page = 1
+    page, _limit = page_args()  # clamped: a page number of 20 digits overflowed the OFFSET (a 500)
     per_page = 100
     rows = supervision.list_warnings(
         session, departments, level=level, finished=finished, limit=per_page + 1, offset=(page - 1) * per_page

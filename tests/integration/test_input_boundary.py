@@ -450,3 +450,21 @@ def test_a_body_that_is_not_json_is_a_400_after_authentication(client: Any, worl
     )
     assert response.status_code == 400
     assert response.get_json()["code"] == "bad_request"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "data"),
+    [
+        ("get", "/staff/cases/warnings?page=99999999999999999999", None),
+        ("post", "/admin/search/aliases", {"id": "99999999999999999999", "alias": "测试", "targets": "许可"}),
+        ("post", "/admin/licence-grants/grant", {"user_id": "99999999999999999999", "type_codes": "x"}),
+        ("post", "/admin/licence-grants/revoke", {"user_id": "99999999999999999999", "type_code": "x"}),
+    ],
+)
+def test_a_page_number_or_id_beyond_any_row_is_no_server_error(
+    client: Any, world: dict[str, Any], method: str, path: str, data: dict[str, str] | None
+) -> None:
+    # Twenty digits overflowed the database's integer comparison (an OFFSET or an id lookup): a 500.
+    client.post("/login", data={"username": world["admin_username"], "password": "password-123"})
+    response = client.open(path, method=method.upper(), data=data)
+    assert response.status_code < 500, response.get_data(as_text=True)[:300]
