@@ -273,6 +273,11 @@ def build_app(settings: Settings | None = None, database: Database | None = None
                     session.rollback()
             finally:
                 session.close()
+        principal = g.get("principal")
+        if principal is not None and principal.is_authenticated:
+            # What a signed-in user is shown (holders' data in full, drafts, internal figures) is
+            # theirs alone: no shared or browser cache keeps it after they leave the page.
+            response.headers.setdefault("Cache-Control", "private, no-store")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -468,3 +468,17 @@ def test_a_page_number_or_id_beyond_any_row_is_no_server_error(
     client.post("/login", data={"username": world["admin_username"], "password": "password-123"})
     response = client.open(path, method=method.upper(), data=data)
     assert response.status_code < 500, response.get_data(as_text=True)[:300]
+
+
+def test_what_a_signed_in_user_is_shown_is_never_cached(client: Any, world: dict[str, Any]) -> None:
+    full = client.get(
+        f"/api/v1/licences/{world['licence_id']}/full",
+        headers={"Authorization": f"Bearer {world['staff_token']}"},
+    )
+    assert full.status_code == 200
+    assert "no-store" in full.headers["Cache-Control"]
+    client.post("/login", data={"username": world["admin_username"], "password": "password-123"})
+    assert "no-store" in client.get("/staff/licences/").headers["Cache-Control"]
+    client.post("/logout")
+    # The public portal stays cacheable as before.
+    assert "no-store" not in client.get("/").headers.get("Cache-Control", "")
