@@ -103,8 +103,10 @@ def check_id_number(code: str) -> CodeCheck:
     """Validate a 18-digit 居民身份证号 (GB 11643-1999): digits, birth date, check character."""
     if not isinstance(code, str) or len(code) != 18:
         return CodeCheck(False, "公民身份号码应为 18 位")
-    if not code[:17].isdigit() or not (code[17].isdigit() or code[17] == "X"):
-        return CodeCheck(False, "公民身份号码前 17 位应为数字，末位为数字或 X")
+    # str.isdigit() is true for full-width (３), superscript (²) and other scripts' digits, which
+    # int() then reads or refuses: an ID number is written in ASCII digits and X only.
+    if not code.isascii() or not code[:17].isdigit() or not (code[17].isdigit() or code[17] == "X"):
+        return CodeCheck(False, "公民身份号码前 17 位应为半角数字，末位为半角数字或 X")
     try:
         born = date(int(code[6:10]), int(code[10:12]), int(code[12:14]))
     except ValueError:
@@ -132,7 +134,7 @@ def make_task_code(uscc: str, level: str, catalog_code: str) -> str:
 
 def division_level(code12: str) -> str:
     """Level of a 12-digit 统计用区划代码, from which trailing blocks are zero (standards §5)."""
-    if len(code12) != 12 or not code12.isdigit():
+    if len(code12) != 12 or not code12.isascii() or not code12.isdigit():
         raise ValueError(f"not a 12-digit division code: {code12!r}")
     if code12[2:] == "0" * 10:
         return "province"

@@ -20,7 +20,8 @@ _E = r"(?![0-9A-Za-z])"
 
 # 公民身份号码: 18 characters (GB 11643: area, birth date, sequence, check character) or the
 # legacy 15 digits. The date part is loose on purpose.
-_ID18 = re.compile(_B + r"[1-9]\d{5}(?:18|19|20)\d{2}[01]\d[0-3]\d\d{3}[\dXx]" + _E)
+# People type it in groups too (321203 19900307 001X): a space or hyphen may part area, date and tail.
+_ID18 = re.compile(_B + r"[1-9]\d{5}[ -]?(?:18|19|20)\d{2}[01]\d[0-3]\d[ -]?\d{3}[\dXx]" + _E)
 _ID15 = re.compile(_B + r"[1-9]\d{7}[01]\d[0-3]\d\d{3}" + _E)
 # 统一社会信用代码 (GB 32100): 18 characters of the code alphabet with 8 digits after the first two.
 # An organisation's code is public (and is part of every licence identifier the logs trace), so

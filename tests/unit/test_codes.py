@@ -99,3 +99,17 @@ def test_catalog_code_is_12_capital_alphanumerics():
 )
 def test_division_level_from_code(code, level):
     assert division_level(code) == level
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "３２１２０３１９９００３０７００１X",  # full-width digits: str.isdigit() is true for them
+        "²2120319900307001X",  # a superscript two: isdigit() true, int() refuses it
+        "32120319900307001Ｘ",  # a full-width X
+    ],
+)
+def test_an_id_number_in_other_digits_than_ascii_is_refused_not_an_error(code: str) -> None:
+    result = check_id_number(code)
+    assert not result.ok
+    assert "半角" in (result.message or "")

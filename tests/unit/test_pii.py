@@ -62,3 +62,10 @@ def test_masking_is_idempotent() -> None:
     once = mask_personal_data(text)
     assert mask_personal_data(once) == once
     assert once != text
+
+
+@pytest.mark.parametrize("typed", ["321203 19900307 001X", "321203-19900307-001X"])
+def test_an_id_number_typed_in_groups_is_masked(typed: str) -> None:
+    masked = mask_personal_data(f"查询 {typed} 的证照")
+    assert "19900307" not in masked
+    assert masked.startswith("查询 321203")
