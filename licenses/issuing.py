@@ -25,7 +25,7 @@ from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.types import utcnow
 from licenses.grants import NO_RIGHTS, get_department, require_own, require_rights
 from licenses.identifiers import IdentifierError, make_identifier, new_serial
-from licenses.masking import mask_code, mask_name
+from licenses.masking import face_schema_of, mask_code, mask_face, mask_name
 from licenses.models import (
     ANY_HOLDER,
     ENDED_STATUSES,
@@ -164,7 +164,7 @@ def _snapshot(licence: Licence) -> dict[str, Any]:
         "valid_from": licence.valid_from,
         "valid_to": licence.valid_to,
         "area_code": licence.area_code,
-        "face": licence.face,
+        "face": mask_face(licence.face, face_schema_of(licence)),
         "status": licence.status,
         "version": licence.version,
     }

@@ -6,6 +6,8 @@ Only the issuing department sees holder names and codes whole, and each such rea
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def mask_code(code: str | None) -> str:
     """Keep the first 6 (area) and the last 4 characters of an 18-character code."""
@@ -27,3 +29,21 @@ def mask_name(name: str | None, holder_code_type: str = "111") -> str:
     if len(name) == 1:
         return "*"
     return name[0] + "*" * (len(name) - 1)
+
+
+def mask_face(face: dict[str, Any] | None, schema: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """The face fields with every other person's name (type ``person``) masked like a holder's."""
+    people = {f["key"] for f in schema or [] if f.get("type") == "person"}
+    return {k: mask_name(v) if k in people and isinstance(v, str) else v for k, v in (face or {}).items()}
+
+
+def face_schema_of(licence: Any) -> list[dict[str, Any]]:
+    """The face-field definitions of a licence's type, read through the session the licence belongs to
+    (the identity map answers repeats: one query per type on a list)."""
+    from sqlalchemy.orm import object_session
+
+    from licenses.models import LicenceType
+
+    session = object_session(licence)
+    lt = session.get(LicenceType, licence.type_id) if session is not None and licence.type_id else None
+    return list(lt.face_schema or []) if lt is not None else []

@@ -22,7 +22,9 @@ TYPE_HOLDER_LABELS: dict[str, str] = {**HOLDER_CODE_TYPES, ANY_HOLDER: "公民�
 ORGANISATION_ONLY_FIELDS = {"legal_representative": "法定代表人"}
 AUTHORITY_LEVELS = ("国家级", "省部级", "地市级", "区县级", "其他")
 CATEGORIES = ("证照", "批文", "证明", "材料", "证件")
-FACE_FIELD_TYPES = ("string", "text", "date", "integer", "enum")
+# "person": another natural person's name on the face (配偶姓名, 法定代表人): validated as a string and
+# masked like the holder's name wherever the holder's is.
+FACE_FIELD_TYPES = ("string", "text", "person", "date", "integer", "enum")
 
 
 class LicenceStatus(enum.StrEnum):

@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import fields, validate
 
 from core.schemas import BaseSchema
-from licenses.masking import mask_code, mask_name
+from licenses.masking import face_schema_of, mask_code, mask_face, mask_name
 from licenses.models import AUTHORITY_LEVELS, CATEGORIES, FACE_FIELD_TYPES, REASON_CATEGORIES, LicenceStatus
 
 
@@ -186,7 +186,8 @@ class WithdrawSchema(BaseSchema):
 
 
 def licence_dict(licence: Any, *, full: bool = False, effective: str | None = None) -> dict[str, Any]:
-    """A licence for the API; holder name and code masked unless ``full`` (an audited read)."""
+    """A licence for the API; holder name and code, and other people's names on the face, masked unless
+    ``full`` (an audited read)."""
     return {
         "id": licence.id,
         "identifier": licence.identifier,
@@ -205,7 +206,7 @@ def licence_dict(licence: Any, *, full: bool = False, effective: str | None = No
         "valid_from": licence.valid_from.isoformat(),
         "valid_to": licence.valid_to.isoformat() if licence.valid_to else None,
         "area_code": licence.area_code,
-        "face": licence.face,
+        "face": licence.face if full else mask_face(licence.face, face_schema_of(licence)),
         "task_code": licence.task_code,
         "status": licence.status,
         "effective_status": effective or licence.status,

@@ -117,8 +117,8 @@ def validate_face_schema(schema: Any, holder_kind: str | None = None) -> list[di
             }
             if kind == "enum":
                 item["choices"] = list(raw["choices"])
-            if kind in ("string", "text"):
-                item["max_length"] = raw.get("max_length", 200 if kind == "string" else 2000)
+            if kind in ("string", "text", "person"):
+                item["max_length"] = raw.get("max_length", {"string": 200, "text": 2000, "person": 50}[kind])
             applies = raw.get("for") or ("001" if key in ORGANISATION_ONLY_FIELDS else None)
             if applies and holder_kind != applies:
                 item["for"] = applies
@@ -388,7 +388,7 @@ def validate_face(lt: LicenceType, face: Any, holder_kind: str | None = None) ->
                 errors[f"face.{key}"] = [f"{spec['label']}必填"]
             continue
         kind = spec["type"]
-        if kind in ("string", "text"):
+        if kind in ("string", "text", "person"):
             if not isinstance(value, str):
                 errors[f"face.{key}"] = [f"{spec['label']}应为文本"]
             elif len(value) > spec.get("max_length", 200):

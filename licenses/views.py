@@ -40,7 +40,7 @@ from licenses.api import (
     verify_facts,
     verify_url,
 )
-from licenses.masking import mask_code, mask_name
+from licenses.masking import mask_code, mask_face, mask_name
 from licenses.models import (
     ENDED_STATUSES,
     REASON_CATEGORIES,
@@ -252,6 +252,7 @@ def staff_detail(licence_id: int) -> Any:
     return render_template(
         "licences/detail.html",
         face_labels=face_labels,
+        face=(licence.face or {}) if full else mask_face(licence.face, lt.face_schema),
         full=full,
         own=own,
         token=token,

@@ -72,7 +72,7 @@ def make_types(session: Session) -> tuple[LicenceType, LicenceType]:
             "holder_code_type": "001",
             "validity_years": None,
             "face_schema": [
-                {"key": "legal_representative", "label": "法定代表人", "type": "string", "required": True},
+                {"key": "legal_representative", "label": "法定代表人", "type": "person", "required": True},
                 {"key": "registered_capital", "label": "注册资本（万元）", "type": "integer"},
             ],
         },

@@ -457,3 +457,28 @@ def test_staff_amend_page_makes_a_new_version(client, world):  # noqa: F811
     assert "已变更" in client.get(f"/staff/licences/{lid}").get_data(as_text=True)
     again = client.post(f"/staff/licences/{lid}/amend", data={"holder_name": "李四", "face.gender": "男"})
     assert again.status_code == 409
+
+
+def test_another_persons_name_on_the_face_is_masked_like_the_holders(client, world, db):  # noqa: F811
+    created = issue(
+        client, world["a"], type_code=ORG_TYPE, holder_code=org_code(7), holder_name="高港某某建材有限公司",
+        face={"legal_representative": "李四光"},
+    )
+    assert created.status_code == 201, created.get_json()
+    lid = created.get_json()["id"]
+    a = auth(world["a"])
+    assert created.get_json()["face"]["legal_representative"] == "李**"
+    one = client.get(f"/api/v1/licences/{lid}", headers=a).get_json()
+    assert one["face"]["legal_representative"] == "李**"
+    listed = client.get("/api/v1/licences", headers=a).get_json()["items"]
+    assert {r["face"].get("legal_representative") for r in listed if r["id"] == lid} == {"李**"}
+    full = client.get(f"/api/v1/licences/{lid}/full", headers=a).get_json()
+    assert full["face"]["legal_representative"] == "李四光"
+    page = client.get(f"/staff/licences/{lid}", headers=a)
+    assert page.status_code == 200
+    assert "李**" in page.get_data(as_text=True)
+    assert "李四光" not in page.get_data(as_text=True)
+    with db.transaction() as session:
+        logged = session.exec(select(AuditLog).where(AuditLog.action == "licence.issue")).all()
+        assert logged
+        assert all("李四光" not in json.dumps(row.new, ensure_ascii=False) for row in logged)
