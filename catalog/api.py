@@ -431,7 +431,7 @@ class EntryHistory(MethodView):
         """实施清单的全部历史版本（工作人员）"""
         principal = require_login()
         session = db_session()
-        entry = entry_services.get_visible_entry(session, principal, entry_id)
+        entry = entry_services.get_entry_in_work(session, principal, entry_id)
         return entry_services.entry_history(session, entry.id or 0)
 
 

@@ -310,6 +310,15 @@ def get_visible_entry(session: Session, actor: Principal, entry_id: int) -> Impl
     return entry
 
 
+def get_entry_in_work(session: Session, actor: Principal, entry_id: int) -> ImplementationEntry:
+    """The entry if ``actor`` may see its drafts, revision and history (permissions.can_view_working_state);
+    NotFound otherwise, as for a draft (nothing about the work in progress is disclosed)."""
+    entry = get_entry(session, entry_id)
+    if not permissions.can_view_working_state(actor, entry):
+        raise NotFound(f"实施清单 {entry_id} 不存在")
+    return entry
+
+
 def get_entry_by_task_code(session: Session, task_code: str) -> ImplementationEntry:
     stmt = select(ImplementationEntry).where(ImplementationEntry.task_code == task_code)
     entry = session.exec(stmt).first()

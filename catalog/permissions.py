@@ -98,6 +98,14 @@ def can_view_entry(principal: Principal, entry: Any) -> bool:
     return can_edit_entry(principal, entry) or can_review_entry(principal, entry)
 
 
+def can_view_working_state(principal: Principal, entry: Any) -> bool:
+    """An entry's drafts, open revision and version history: those who edit or review it (and the
+    administrator). A published entry is public; what is being prepared for it is not."""
+    return principal.is_authenticated and (
+        principal.is_admin or can_edit_entry(principal, entry) or can_review_entry(principal, entry)
+    )
+
+
 def can_manage_catalogue(principal: Principal) -> bool:
     """Departments and basic items: the district administrator only."""
     return principal.is_admin

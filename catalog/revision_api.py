@@ -40,7 +40,7 @@ limiter.limit("300 per minute")(blp)
 
 def _open(entry_id: int) -> Any:
     session = db_session()
-    entry = entry_services.get_visible_entry(session, require_login(), entry_id)
+    entry = entry_services.get_entry_in_work(session, require_login(), entry_id)
     revision = revisions.open_revision_of(session, entry.id)
     if revision is None:
         raise NotFound("该实施清单没有进行中的修订", {"revision": ["请先发起修订"]})
@@ -124,7 +124,7 @@ class EntryDiff(MethodView):
     def get(self, entry_id: int) -> Any:
         """清单当前内容与上次发布版本的逐项差异（首次提交的草稿与“未填报”比较）"""
         session = db_session()
-        entry = entry_services.get_visible_entry(session, require_login(), entry_id)
+        entry = entry_services.get_entry_in_work(session, require_login(), entry_id)
         return history.diff_states(
             revisions.last_published_state(session, entry), revisions.published_state(session, entry)
         )

@@ -517,8 +517,10 @@ def entry_detail(entry_id: int) -> Any:
 def _review_context(session: Session, principal: Principal, entry: ImplementationEntry) -> dict[str, Any]:
     """What the entry page shows about review: the open revision and its diff against the published
     version, the diff of a submitted draft against its last published version (or against nothing),
-    and whether four-eyes review stops this user from approving."""
-    revision = revisions.open_revision_of(session, entry.id)
+    and whether four-eyes review stops this user from approving. Only to those who edit or review it:
+    what is being prepared for a published entry is not shown to other departments."""
+    in_work = permissions.can_view_working_state(principal, entry)
+    revision = revisions.open_revision_of(session, entry.id) if in_work else None
     revision_changes: list[history.Change] = []
     submitter: int | None = None
     if revision is not None:
@@ -541,7 +543,7 @@ def _review_context(session: Session, principal: Principal, entry: Implementatio
         "draft_has_published": last_published is not None,
         "past_revisions": [
             r for r in revisions.entry_revisions(session, id_of(entry)) if r is not revision
-        ][:10],
+        ][:10] if in_work else [],
         "own_submission": four_eyes and principal.user_id is not None and submitter == principal.user_id,
         "four_eyes": four_eyes,
         "REVISION_STATUS_LABELS": revisions.STATUS_WORDS,
@@ -750,6 +752,8 @@ def entry_history(entry_id: int) -> Any:
     principal = _staff()
     session = _session()
     entry = _entry_for_view(session, principal, entry_id)
+    if not permissions.can_view_working_state(principal, entry):
+        raise Forbidden("无权查看其他部门或区划实施清单的历史版本")
     versions = entry_services.entry_history(session, id_of(entry))
     audit = list(session.exec(
         select(AuditLog)

@@ -470,3 +470,33 @@ def test_admin_turns_four_eyes_off_on_the_settings_page(client, session, site):
     session.expire_all()
     assert review_settings.four_eyes_enabled(session) is False
     assert "已关闭" in _text(client.get("/admin/review-settings"))
+
+
+def test_another_departments_staff_see_the_published_entry_but_not_its_work_in_progress(
+    client, session, site
+):
+    entry = site["entry"]
+    other_dept = make_department(session, "区其他测试局")
+    outsider, _password, outsider_token = make_user(session, Role.DEPT_EDITOR, department=other_dept)
+    session.commit()
+    opened = client.post(
+        f"/api/v1/entries/{entry.id}/revision", json={"reason": "调整时限"},
+        headers={"Authorization": f"Bearer {site['tokens']['editor']}"},
+    )
+    assert opened.status_code == 201, opened.get_json()
+    client.patch(
+        f"/api/v1/entries/{entry.id}/revision", json={"fields": {"phone": "0523-86999999"}},
+        headers={"Authorization": f"Bearer {site['tokens']['editor']}"},
+    )
+    outsider_auth = {"Authorization": f"Bearer {outsider_token}"}
+    editor_auth = {"Authorization": f"Bearer {site['tokens']['editor']}"}
+    for path in ("revision", "revision/diff", "history"):
+        url = f"/api/v1/entries/{entry.id}/{path}"
+        assert client.get(url, headers=outsider_auth).status_code == 404, path
+        assert client.get(url, headers=editor_auth).status_code == 200, path
+    assert client.get(f"/api/v1/entries/{entry.id}", headers=outsider_auth).status_code == 200
+    _as(client, outsider)
+    page = client.get(f"/staff/entries/{entry.id}")
+    assert page.status_code == 200
+    assert "0523-86999999" not in _text(page)
+    assert client.get(f"/staff/entries/{entry.id}/history").status_code == 403
