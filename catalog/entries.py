@@ -67,6 +67,7 @@ from catalog.search.index import reindex_entry
 from catalog.services import get_department, get_item
 from core import audit
 from core.auth import Principal
+from core.db import table_of
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.types import utcnow
 
@@ -141,25 +142,59 @@ def _derive(session: Session, entry: ImplementationEntry) -> None:
     entry.depth_level = derive_depth_level(entry.online_depth, entry.visits)
 
 
+CHANGED_MEANWHILE = "该实施清单刚被其他人修改或处理（状态或内容已变化），请刷新后重试"
+
+
+def _take_next_version(session: Session, entry: ImplementationEntry, from_status: str | None) -> None:
+    """Compare-and-set: move the stored entry from the version this request read (and, for a change of
+    state, from the status ``from_status``) to the next version in one conditional UPDATE, or Conflict.
+
+    Every write of an entry moves its version, so a request that read the entry before another one
+    wrote it (an edit, an approval, a rejection) matches no row here and writes nothing: two
+    approvals, or an approval and a rejection, of one submitted entry cannot both succeed. The same on
+    SQLite, which has no row locks (the UPDATE waits for the other writer's commit, then sees its
+    row), and on PostgreSQL (the UPDATE waits for the other transaction and is evaluated again on the
+    row it committed)."""
+    table = table_of(ImplementationEntry)
+    conditions = [table.c.id == entry.id, table.c.version == entry.version]
+    if from_status is not None:
+        conditions.append(table.c.status == from_status)
+    taken = session.connection().execute(
+        sa.update(table).where(*conditions).values(version=entry.version + 1)
+    ).rowcount
+    if taken != 1:
+        raise Conflict(CHANGED_MEANWHILE, {"version": [f"您读取的是第 {entry.version} 版，已不是最新"]})
+
+
 def _save_version(
-    session: Session, entry: ImplementationEntry, actor: Principal, *, bump: bool = True
+    session: Session,
+    entry: ImplementationEntry,
+    actor: Principal,
+    *,
+    bump: bool = True,
+    from_status: str | None = None,
 ) -> None:
+    """Store the entry's state as a new version (``bump``; a new entry keeps version 1), guarded by
+    ``_take_next_version``; ``from_status`` is the status the entry left in this change, if it did."""
     if bump:
+        _take_next_version(session, entry, from_status)
         entry.version += 1
     entry.updated_at = utcnow()
     session.flush()
     _derive(session, entry)
     session.flush()
-    session.add(
+    # (entry_id, version, status) is unique: a concurrent writer that took the same number is a 409.
+    _insert(
+        session,
         EntryVersion(
             entry_id=_pk(entry),
             version=entry.version,
             status=entry.status,
             snapshot=_snapshot(session, entry),
             actor_id=actor.user_id,
-        )
+        ),
+        CHANGED_MEANWHILE,
     )
-    session.flush()
     # Every write of an entry passes here: keep its search rows in step, in the same transaction.
     reindex_entry(session, _pk(entry))
 
@@ -294,9 +329,24 @@ def decline_item(
     return entry
 
 
-def get_entry(session: Session, entry_id: int) -> ImplementationEntry:
-    """No permission check: callers showing it use ``get_visible_entry`` or permissions.can_view_entry."""
-    entry = session.get(ImplementationEntry, _check_id(entry_id, "实施清单"))
+def get_entry(session: Session, entry_id: int, *, for_update: bool = False) -> ImplementationEntry:
+    """No permission check: callers showing it use ``get_visible_entry`` or permissions.can_view_entry.
+
+    ``for_update``: the services that change the entry read it with a row lock on PostgreSQL (SELECT
+    ... FOR UPDATE, read afresh even if the session holds it): concurrent changes of one entry and of
+    its revision then run one after the other, each checking the state the previous one left, and
+    always take the entry's lock first (no deadlock with the revision's row). SQLite has no row locks;
+    there, and as a second guard, the write itself is a compare-and-set (``_take_next_version``)."""
+    entry_id = _check_id(entry_id, "实施清单")
+    if for_update:
+        entry = session.exec(
+            select(ImplementationEntry)
+            .where(ImplementationEntry.id == entry_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).first()
+    else:
+        entry = session.get(ImplementationEntry, entry_id)
     if entry is None:
         raise NotFound(f"实施清单 {entry_id} 不存在")
     return entry
@@ -616,7 +666,7 @@ def update_entry(
     otherwise): a published entry changes through a revision (catalog/revisions.py), so it stays
     online while the change is reviewed.
     """
-    entry = get_entry(session, entry_id)
+    entry = get_entry(session, entry_id, for_update=True)
     _require(permissions.can_edit_entry(actor, entry), "只能修改本部门或本辖区的实施清单")
     if entry.status != EntryStatus.DRAFT.value:
         raise Conflict(
@@ -811,7 +861,7 @@ def set_no_contact(session: Session, actor: Principal, entry_id: int, value: boo
     """Set or clear the 不见面审批 flag. Setting it is refused (Invalid naming each failing
     condition) unless the entry passes ``catalog.norules.evaluate_no_contact``. Allowed on drafts
     only, like every other edit."""
-    entry = get_entry(session, entry_id)
+    entry = get_entry(session, entry_id, for_update=True)
     _require(permissions.can_edit_entry(actor, entry), "只能修改本部门或本辖区的实施清单")
     if not isinstance(value, bool):
         raise Invalid("不见面审批标记应为是/否", {"value": ["应为 true 或 false"]})
@@ -850,7 +900,7 @@ def align_entry(session: Session, actor: Principal, entry_id: int) -> Implementa
     The 实施编码 follows the new 基本编码. Conflict on a published entry: its 四同 fields change only
     through a revision that is reviewed (catalog/revisions.py, ``align``), never directly.
     """
-    entry = get_entry(session, entry_id)
+    entry = get_entry(session, entry_id, for_update=True)
     _require(permissions.can_edit_entry(actor, entry), "只能修改本部门或本辖区的实施清单")
     if entry.status == EntryStatus.PUBLISHED.value:
         raise Conflict(
@@ -927,7 +977,7 @@ def _transition(
     entry.status = to
     if to == EntryStatus.PUBLISHED.value:
         entry.published_at = utcnow()
-    _save_version(session, entry, actor)
+    _save_version(session, entry, actor, from_status=old)
     audit.record(
         session,
         actor=actor,
@@ -964,7 +1014,7 @@ def _ready_for_review(session: Session, entry: ImplementationEntry) -> None:
 def submit_entry(session: Session, actor: Principal, entry_id: int) -> ImplementationEntry:
     """draft → submitted (editor). The entry must be complete (time limits, where to apply).
     The reason of an earlier rejection is cleared: the reviewer reads the resubmission afresh."""
-    entry = get_entry(session, entry_id)
+    entry = get_entry(session, entry_id, for_update=True)
     _require(permissions.can_edit_entry(actor, entry), "只能提交本部门或本辖区的实施清单")
     if entry.status == EntryStatus.DRAFT.value:
         _ready_for_review(session, entry)
@@ -1001,7 +1051,7 @@ def check_four_eyes(session: Session, actor: Principal, submitted_by: int | None
 def approve_entry(session: Session, actor: Principal, entry_id: int) -> ImplementationEntry:
     """submitted → published (reviewer). Under four-eyes review (on by default) the submitter may not
     approve their own submission (Forbidden)."""
-    entry = get_entry(session, entry_id)
+    entry = get_entry(session, entry_id, for_update=True)
     _require(permissions.can_review_entry(actor, entry), "只能审核本部门或本辖区的实施清单")
     if entry.status == EntryStatus.SUBMITTED.value:
         check_four_eyes(session, actor, submitter_of(session, entry))
@@ -1019,7 +1069,7 @@ def approve_entry(session: Session, actor: Principal, entry_id: int) -> Implemen
 def reject_entry(session: Session, actor: Principal, entry_id: int, reason: str) -> ImplementationEntry:
     """submitted → draft with a reason (reviewer); the reason stays on the entry for its editor
     (shown as 已退回) until it is submitted again."""
-    entry = get_entry(session, entry_id)
+    entry = get_entry(session, entry_id, for_update=True)
     _require(permissions.can_review_entry(actor, entry), "只能审核本部门或本辖区的实施清单")
     text = _reason(reason)
     _transition(
@@ -1038,7 +1088,7 @@ def reject_entry(session: Session, actor: Principal, entry_id: int, reason: str)
 
 def retire_entry(session: Session, actor: Principal, entry_id: int, reason: str) -> ImplementationEntry:
     """published → retired with a reason (reviewer)."""
-    entry = get_entry(session, entry_id)
+    entry = get_entry(session, entry_id, for_update=True)
     _require(permissions.can_review_entry(actor, entry), "只能停用本部门或本辖区的实施清单")
     text = _reason(reason)
     _transition(
@@ -1087,7 +1137,7 @@ def reopen_entry(
 ) -> ImplementationEntry:
     """retired → draft, to bring a retired entry back (editor or reviewer). A published entry is not
     taken offline to be revised: Conflict pointing to revisions (catalog/revisions.py)."""
-    entry = get_entry(session, entry_id)
+    entry = get_entry(session, entry_id, for_update=True)
     _require(permissions.can_reopen_entry(actor, entry), "只能重新打开本部门或本辖区的实施清单")
     if entry.status == EntryStatus.PUBLISHED.value:
         raise Conflict(

@@ -24,8 +24,8 @@ data/README.md) into a district: departments, basic items and published district
 
 from __future__ import annotations
 
-import csv
 import hashlib
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +53,7 @@ from catalog.search.index import reindex_entries
 from catalog.services import create_department
 from core import audit
 from core.auth import SYSTEM, Principal
+from core.csv_input import header_problems, read_header, records, utf8_lines
 from core.errors import DomainError, Invalid
 from core.types import utcnow
 
@@ -75,6 +76,9 @@ class ImportReport:
     items_created: int = 0
     departments_created: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
+    # Rows imported with a caveat (a new department's USCC failing its check character): printed as
+    # the import goes, to standard error, so the command line shows them.
+    warnings: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -92,35 +96,17 @@ def read_uscc_map(path: Path) -> dict[str, str]:
     missing value, a code that fails the shape check, or a department given two different codes.
     """
     out: dict[str, str] = {}
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            numbered = ((n, line) for n, line in enumerate(fh, start=1) if not line.startswith("#"))
-            numbers: list[int] = []
-
-            def lines() -> Iterator[str]:
-                for n, line in numbered:
-                    numbers.append(n)
-                    yield line
-
-            reader = csv.DictReader(lines())
-            if not {"department", "uscc"} <= set(reader.fieldnames or []):
-                raise Invalid(
-                    f"{path.name}：部门代码对照文件应有 department 和 uscc 两列", {"file": [path.name]}
-                )
-            for row in reader:
-                line = numbers[-1]
-                name = (row.get("department") or "").strip()
-                code = (row.get("uscc") or "").strip().upper()
-                if not name or not code:
-                    raise Invalid(f"{path.name} 第 {line} 行：部门名称和统一社会信用代码都不能为空")
-                check = check_uscc(code)
-                if not check.ok:
-                    raise Invalid(f"{path.name} 第 {line} 行：{check.message}")
-                if out.get(name, code) != code:
-                    raise Invalid(f"{path.name} 第 {line} 行：部门“{name}”对应了两个不同的统一社会信用代码")
-                out[name] = code
-    except UnicodeDecodeError as exc:
-        raise Invalid(f"{path.name}: 不是 UTF-8 编码（{exc}）") from None
+    for line, row in _map_rows(path, ("department", "uscc"), "部门代码对照文件应有 department 和 uscc 两列"):
+        name = (row.get("department") or "").strip()
+        code = (row.get("uscc") or "").strip().upper()
+        if not name or not code:
+            raise Invalid(f"{path.name} 第 {line} 行：部门名称和统一社会信用代码都不能为空")
+        check = check_uscc(code)
+        if not check.ok:
+            raise Invalid(f"{path.name} 第 {line} 行：{check.message}")
+        if out.get(name, code) != code:
+            raise Invalid(f"{path.name} 第 {line} 行：部门“{name}”对应了两个不同的统一社会信用代码")
+        out[name] = code
     return out
 
 
@@ -129,19 +115,8 @@ def read_department_map(path: Path) -> dict[str, str]:
     ``source_department,department`` (``#`` lines are comments, for provenance). Invalid naming the
     file and line on an empty value or a source department mapped twice to different names."""
     out: dict[str, str] = {}
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as exc:
-        raise Invalid(f"{path.name}: 不是 UTF-8 编码（{exc}）") from None
-    numbered = [
-        (n, line) for n, line in enumerate(lines, start=1) if line.strip() and not line.startswith("#")
-    ]
-    reader = csv.DictReader(line for _n, line in numbered)
-    if not {"source_department", "department"} <= set(reader.fieldnames or []):
-        raise Invalid(
-            f"{path.name}：部门对照文件应有 source_department 和 department 两列", {"file": [path.name]}
-        )
-    for (line, _text), row in zip(numbered[1:], reader, strict=False):
+    columns = ("source_department", "department")
+    for line, row in _map_rows(path, columns, "部门对照文件应有 source_department 和 department 两列"):
         source = (row.get("source_department") or "").strip()
         target = (row.get("department") or "").strip()
         if not source or not target:
@@ -154,6 +129,23 @@ def read_department_map(path: Path) -> dict[str, str]:
     return out
 
 
+def _map_rows(
+    path: Path, columns: tuple[str, ...], wrong_header: str
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line, row) of a small mapping file, ``#`` comment lines skipped; Invalid naming the file (and
+    the line) for a file that is not UTF-8, a header without ``columns`` (or naming one twice) or a
+    record that cannot be read."""
+    rows = records(utf8_lines(path), comments=True)
+    _line, header = read_header(rows, path.name)
+    problems = header_problems(header, columns)
+    if problems:
+        raise Invalid(f"{path.name}：{wrong_header}（{'；'.join(problems)}）", {"file": [path.name]})
+    for line, values, problem in rows:
+        if problem:
+            raise Invalid(f"{path.name} 第 {line} 行：{problem}")
+        yield line, dict(zip(header, values, strict=False))
+
+
 def local_catalog_code(district_code: str, task_type: str, source_code: str, salt: int = 0) -> str:
     """A 12-character 地方基本编码: province (2) + 事项类型 (2) + 8 hash digits of the source code."""
     digest = hashlib.sha256(f"{source_code}|{salt}".encode()).hexdigest()
@@ -161,38 +153,29 @@ def local_catalog_code(district_code: str, task_type: str, source_code: str, sal
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, str] | None, str | None]]:
-    """(line number, row or None, error) for each record; line numbers are the file's."""
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise Invalid(f"{path.name}: 文件为空") from None
-        missing = [c for c in REQUIRED_COLUMNS if c not in header]
-        if missing:
-            raise Invalid(f"{path.name}: 缺少列 {', '.join(missing)}", {"file": missing})
-        line = reader.line_num + 1
-        while True:
-            try:
-                values = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                yield line, None, f"CSV 格式错误：{exc}"
-                line = reader.line_num + 1
-                continue
-            start, line = line, reader.line_num + 1
-            if not values or all(not v.strip() for v in values):
-                continue
-            if len(values) != len(header):
-                yield start, None, f"列数应为 {len(header)}，实为 {len(values)}"
-                continue
-            yield start, dict(zip(header, values, strict=True)), None
+    """(line number, row or None, error) for each record; line numbers are the file's (the line a
+    record starts on). Invalid for a file that is not UTF-8, or a header that lacks a required column
+    or names one twice (the later column would silently win)."""
+    rows = records(utf8_lines(path))
+    _line, header = read_header(rows, path.name)
+    problems = header_problems(header, REQUIRED_COLUMNS)
+    if problems:
+        raise Invalid(f"{path.name}: {'；'.join(problems)}", {"file": problems})
+    for line, values, problem in rows:
+        if problem:
+            yield line, None, problem
+        elif all(not v.strip() for v in values):
+            continue
+        elif len(values) != len(header):
+            yield line, None, f"列数应为 {len(header)}，实为 {len(values)}"
+        else:
+            yield line, dict(zip(header, values, strict=True)), None
 
 
 def _task_type(row: dict[str, str]) -> str:
     raw = row["task_type_code"].strip()
-    by_code = SOURCE_TYPE_CODES.get(str(int(raw))) if raw.isdigit() else None
+    # ASCII digits only: isdigit() is also true for "²" (which int() cannot read) and other scripts' digits.
+    by_code = SOURCE_TYPE_CODES.get(str(int(raw))) if raw.isascii() and raw.isdigit() else None
     by_name = TYPE_BY_NAME.get(row["item_type"].strip())
     if raw and by_code is None:
         raise RowError(f"事项类型代码 {raw!r} 无效")
@@ -259,6 +242,7 @@ class _Importer:
         self.seen_sources: dict[str, bool] = {}
         self.journal: list[tuple[dict[Any, Any], Any]] = []
         self.done: list[Any] = []  # rows' objects, expunged once committed to keep the session small
+        self.warnings: list[str] = []  # the current row's, kept only if the row is
 
     def remember(self, cache: dict[Any, Any], key: Any, value: Any = True) -> None:
         cache[key] = value
@@ -288,6 +272,9 @@ class _Importer:
         self.done.append(dept)
         self.remember(self.departments, name, (dept.id, dept.uscc))
         report.departments_created += 1
+        if dept.uscc_warning:
+            # Accepted as create_department accepts it (real pre-2016 codes fail the check), but said.
+            self.warnings.append(f"实施部门“{name}”的{dept.uscc_warning}（{dept.uscc}），已照常登记")
         return dept.id or 0, dept.uscc
 
     def item(
@@ -449,11 +436,8 @@ def import_items_csv(
     report = ImportReport()
     importer = _Importer(session, district, levels, actor, department_usccs or {}, department_names or {})
     created: list[int] = []
-    try:
-        records = list(_rows(path))
-    except UnicodeDecodeError as exc:
-        raise Invalid(f"{path.name}: 不是 UTF-8 编码（{exc}）") from None
-    for line, row, problem in tqdm(records, desc="导入事项", unit="行", disable=not progress):
+    rows = list(_rows(path))
+    for line, row, problem in tqdm(rows, desc="导入事项", unit="行", disable=not progress):
         report.rows += 1
         if problem is not None or row is None:
             report.errors.append((line, problem or "无法解析"))
@@ -476,9 +460,14 @@ def import_items_csv(
                     session.expunge(obj)
             importer.done.clear()
             importer.journal.clear()
+            for warning in importer.warnings:
+                report.warnings.append((line, warning))
+                tqdm.write(f"第 {line} 行：警告：{warning}", file=sys.stderr)
+            importer.warnings.clear()
         except (RowError, DomainError, sa.exc.SQLAlchemyError) as exc:
             savepoint.rollback()
             importer.done.clear()
+            importer.warnings.clear()
             reason = (
                 str(exc)
                 if not isinstance(exc, sa.exc.SQLAlchemyError)

@@ -44,6 +44,7 @@ from catalog.revision_models import (
 )
 from core import audit
 from core.auth import Principal
+from core.db import table_of
 from core.errors import Conflict, Invalid, NotFound
 from core.types import utcnow
 
@@ -130,6 +131,25 @@ def _require_status(revision: EntryRevision, allowed: tuple[str, ...]) -> None:
         )
 
 
+def _move(session: Session, revision: EntryRevision, allowed: tuple[str, ...], to: str) -> str:
+    """Compare-and-set the revision's status: from the status this request read (one of ``allowed``,
+    else Conflict as ``_require_status``) to ``to`` (the same status for an edit), in one conditional
+    UPDATE; the status it left is returned. A request that read the revision before another one
+    changed its status (approved and rejected at the same moment) matches no row: Conflict, nothing
+    written. PostgreSQL already runs these one after the other (the services lock the entry first);
+    SQLite has no row locks, and there this is the guard."""
+    _require_status(revision, allowed)
+    old = revision.status
+    table = table_of(EntryRevision)
+    moved = session.connection().execute(
+        sa.update(table).where(table.c.id == revision.id, table.c.status == old).values(status=to)
+    ).rowcount
+    if moved != 1:
+        raise Conflict("该修订刚被其他人处理（状态已变化），请刷新后重试", {"status": [old]})
+    revision.status = to
+    return old
+
+
 def _record(
     session: Session,
     actor: Principal,
@@ -158,7 +178,7 @@ def open_revision(session: Session, actor: Principal, entry_id: int, *, reason: 
     Editors of the entry only. Conflict when the entry is not published or already has an open
     revision (the database's partial unique index holds that against concurrent opens too).
     """
-    entry = get_entry(session, entry_id)
+    entry = get_entry(session, entry_id, for_update=True)
     _require(permissions.can_edit_entry(actor, entry), "只能修订本部门或本辖区的实施清单")
     text = _text(reason, "reason", required=True) or ""
     if entry.status != EntryStatus.PUBLISHED.value or not entry.applicable:
@@ -270,7 +290,7 @@ def update_revision(
     Validated like ``update_entry`` (Invalid naming every bad field, nothing written); only a draft
     or a rejected revision is edited (Conflict otherwise). The published entry does not change.
     """
-    entry = get_entry(session, entry_id)
+    entry = get_entry(session, entry_id, for_update=True)
     _require(permissions.can_edit_entry(actor, entry), "只能修订本部门或本辖区的实施清单")
     revision = _open_or_conflict(session, entry)
     _require_status(revision, EDITABLE_STATUSES)
@@ -286,6 +306,7 @@ def update_revision(
     if payload == revision.payload:
         return revision
     before = proposed_state(session, entry, revision)
+    _move(session, revision, EDITABLE_STATUSES, revision.status)  # not submitted meanwhile
     revision.payload = payload
     revision.updated_at = utcnow()
     session.flush()
@@ -346,7 +367,7 @@ def _dry_run(session: Session, actor: Principal, entry: ImplementationEntry, rev
 def submit_revision(session: Session, actor: Principal, entry_id: int) -> EntryRevision:
     """draft or rejected → submitted (editor). Invalid when the revision changes nothing or the entry
     it would publish is incomplete (the same checks as approval)."""
-    entry = get_entry(session, entry_id)
+    entry = get_entry(session, entry_id, for_update=True)
     _require(permissions.can_edit_entry(actor, entry), "只能提交本部门或本辖区的修订")
     revision = _open_or_conflict(session, entry)
     _require_status(revision, EDITABLE_STATUSES)
@@ -354,8 +375,7 @@ def submit_revision(session: Session, actor: Principal, entry_id: int) -> EntryR
     if not fields and not lists and not _aligns(session, entry, revision.payload or {}):
         raise Invalid("修订与已发布版本没有差别，无需提交", {"payload": ["没有改动"]})
     _dry_run(session, actor, entry, revision)
-    old = revision.status
-    revision.status = RevisionStatus.SUBMITTED.value
+    old = _move(session, revision, EDITABLE_STATUSES, RevisionStatus.SUBMITTED.value)
     revision.submitted_by, revision.submitted_by_name, revision.submitted_at = (
         actor.user_id,
         actor.name,
@@ -376,12 +396,11 @@ def submit_revision(session: Session, actor: Principal, entry_id: int) -> EntryR
 
 def withdraw_revision(session: Session, actor: Principal, entry_id: int, reason: Any = None) -> EntryRevision:
     """Withdraw the open revision (editor): the published entry stays as it is."""
-    entry = get_entry(session, entry_id)
+    entry = get_entry(session, entry_id, for_update=True)
     _require(permissions.can_edit_entry(actor, entry), "只能撤回本部门或本辖区的修订")
     text = _text(reason, "reason", required=False)
     revision = _open_or_conflict(session, entry)
-    old = revision.status
-    revision.status = RevisionStatus.WITHDRAWN.value
+    old = _move(session, revision, OPEN_REVISION_STATUSES, RevisionStatus.WITHDRAWN.value)
     revision.updated_at = utcnow()
     session.flush()
     _record(
@@ -398,12 +417,11 @@ def withdraw_revision(session: Session, actor: Principal, entry_id: int, reason:
 
 def reject_revision(session: Session, actor: Principal, entry_id: int, reason: Any) -> EntryRevision:
     """submitted → rejected with a reason (reviewer); the editor sees the reason, edits and resubmits."""
-    entry = get_entry(session, entry_id)
+    entry = get_entry(session, entry_id, for_update=True)
     _require(permissions.can_review_entry(actor, entry), "只能审核本部门或本辖区的修订")
     text = _text(reason, "reason", required=True)
     revision = _open_or_conflict(session, entry)
-    _require_status(revision, (RevisionStatus.SUBMITTED.value,))
-    revision.status = RevisionStatus.REJECTED.value
+    _move(session, revision, (RevisionStatus.SUBMITTED.value,), RevisionStatus.REJECTED.value)
     revision.reject_reason = text
     revision.decided_by, revision.decided_by_name, revision.decided_at = actor.user_id, actor.name, utcnow()
     revision.updated_at = utcnow()
@@ -422,20 +440,24 @@ def reject_revision(session: Session, actor: Principal, entry_id: int, reason: A
 
 def approve_revision(session: Session, actor: Principal, entry_id: int) -> EntryRevision:
     """submitted → approved (reviewer): the payload replaces the published values, the entry's version
-    goes up, search follows. Under four-eyes review the submitter may not approve (Forbidden). Nothing
-    is written when the result fails validation or the completeness check (Invalid)."""
-    entry = get_entry(session, entry_id)
+    goes up, search follows. Under four-eyes review the submitter may not approve (Forbidden). The entry
+    is left as it was when the result fails validation or the completeness check (Invalid: the change
+    is applied in a savepoint; the revision's claim goes with the caller's rollback, as after every
+    refusal)."""
+    entry = get_entry(session, entry_id, for_update=True)
     _require(permissions.can_review_entry(actor, entry), "只能审核本部门或本辖区的修订")
     revision = _open_or_conflict(session, entry)
     _require_status(revision, (RevisionStatus.SUBMITTED.value,))
     check_four_eyes(session, actor, revision.submitted_by)
     if entry.status != EntryStatus.PUBLISHED.value:
         raise Conflict("实施清单已不是已发布状态，修订不能发布", {"status": [entry.status]})
+    # Claimed first, so that a concurrent rejection or a second approval of it is refused before
+    # anything is applied (and the savepoint below nests in a transaction already begun).
+    _move(session, revision, (RevisionStatus.SUBMITTED.value,), RevisionStatus.APPROVED.value)
     with session.begin_nested():
         entry.published_at = utcnow()
         _apply(session, actor, entry, revision)
         _ready_for_review(session, entry)
-    revision.status = RevisionStatus.APPROVED.value
     revision.applied_version = entry.version
     revision.decided_by, revision.decided_by_name, revision.decided_at = actor.user_id, actor.name, utcnow()
     revision.updated_at = utcnow()

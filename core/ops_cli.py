@@ -115,6 +115,8 @@ def restore_database(db: Database, source: Path, *, force: bool = False) -> dict
         raise OpsError(f"备份文件不存在：{source}")
     with source.open("rb") as f:
         head = f.read(16)
+    target = _sqlite_path(db) if db.dialect == "sqlite" else None
+    target_was_absent = target is not None and not target.exists()
     existing = _user_tables(db.engine)
     if existing and not force:
         raise OpsError(
@@ -125,16 +127,14 @@ def restore_database(db: Database, source: Path, *, force: bool = False) -> dict
         if not head.startswith(SQLITE_MAGIC):
             raise OpsError(f"{source} 不是 SQLite 备份文件（pg_dump 的备份只能恢复到 PostgreSQL）")
         db.engine.dispose()
-        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-        dst = sqlite3.connect(_sqlite_path(db))
         try:
-            check = src.execute("PRAGMA integrity_check").fetchone()
-            if not check or check[0] != "ok":
-                raise OpsError(f"{source} 未通过 SQLite 完整性检查：{check}")
-            src.backup(dst)
-        finally:
-            dst.close()
-            src.close()
+            _restore_sqlite(source, _sqlite_path(db))
+        except BaseException:
+            if target_was_absent:  # the engine's connection above made the file; leave nothing behind
+                db.engine.dispose()
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    Path(f"{target}{suffix}").unlink(missing_ok=True)
+            raise
     elif db.dialect == "postgresql":
         if not head.startswith(PGDUMP_MAGIC):
             raise OpsError(f"{source} 不是 pg_dump -Fc 生成的备份文件")
@@ -150,6 +150,40 @@ def restore_database(db: Database, source: Path, *, force: bool = False) -> dict
     else:
         raise OpsError(f"不支持的数据库类型：{db.dialect}")
     return table_counts(db.engine)
+
+
+def _restore_sqlite(source: Path, target: Path) -> None:
+    """Copy the SQLite backup ``source`` over ``target``, once the whole backup has been read and found
+    sound: a truncated or damaged file is an OpsError and ``target`` is not opened.
+
+    A backup of a WAL database is marked WAL in its header, so even read-only SQLite would create
+    -wal/-shm files next to it (and leave them behind when the file is damaged): it is opened
+    ``immutable``, as it is never written to, unless a -wal file already lies next to it (a copy
+    made by hand with its log), whose committed pages must be read too."""
+    mode = "ro" if Path(f"{source}-wal").exists() else "ro&immutable=1"
+    try:
+        src = sqlite3.connect(f"file:{source}?mode={mode}", uri=True)
+    except sqlite3.Error as exc:
+        raise OpsError(f"{source} 无法作为 SQLite 数据库打开（{exc}）：未做任何恢复") from None
+    try:
+        try:
+            check = src.execute("PRAGMA integrity_check").fetchall()
+        except sqlite3.DatabaseError as exc:  # e.g. "database disk image is malformed": cut short
+            raise OpsError(
+                f"{source} 不是完整的 SQLite 备份（{exc}），可能在复制或传输中被截断或损坏：未做任何恢复"
+            ) from None
+        if [tuple(row) for row in check] != [("ok",)]:
+            found = "；".join(str(row[0]) for row in check[:5])
+            raise OpsError(f"{source} 未通过 SQLite 完整性检查（{found}）：未做任何恢复")
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+        except sqlite3.Error as exc:
+            raise OpsError(f"从 {source} 恢复到 {target} 失败：{exc}") from None
+        finally:
+            dst.close()
+    finally:
+        src.close()
 
 
 def _echo_counts(counts: dict[str, Any]) -> None:

@@ -19,7 +19,6 @@ n-th working day after ``a``.
 
 from __future__ import annotations
 
-import csv
 import functools
 import os
 from bisect import bisect_left
@@ -31,6 +30,8 @@ import chinese_calendar
 from chinese_calendar import constants as _holiday_data
 
 from core.config import PROJECT_ROOT, SettingsError
+from core.csv_input import parse_iso_date, read_header, records, utf8_lines
+from core.errors import Invalid
 
 # The range the tables below cover; dates outside it are refused (the reports' own year range).
 FIRST_DAY = date(2000, 1, 1)
@@ -60,21 +61,27 @@ class Notices:
 
 def read_notices(path: Path) -> Notices:
     """The notices file at ``path`` (none there: no notices). Refuses a malformed file whole, naming
-    the line, so that a half-entered notice never counts."""
+    the line, so that a half-entered notice never counts; a file that is not UTF-8 (saved as GBK) or a
+    line the csv module cannot read too, rather than stopping the process with a traceback."""
     if not path.exists():
         return Notices({}, frozenset(), path)
     days: dict[date, bool] = {}
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        if tuple(reader.fieldnames or ()) != COLUMNS:
+    try:
+        rows = records(utf8_lines(path, str(path)))
+        _line, header = read_header(rows, str(path))
+        if tuple(header) != COLUMNS:
             raise CalendarFileError(f"{path} 第 1 行：表头应为 {','.join(COLUMNS)}")
-        for row in reader:
-            at = f"{path} 第 {reader.line_num} 行："
+        for line, values, problem in rows:
+            at = f"{path} 第 {line} 行："
+            if problem:
+                raise CalendarFileError(at + problem)
+            # A short line's missing values are empty, as csv.DictReader's were; extra ones are ignored.
+            row = dict(zip(COLUMNS, values + [""] * (len(COLUMNS) - len(values)), strict=False))
             try:
-                day = date.fromisoformat((row["date"] or "").strip())
+                day = parse_iso_date(row["date"].strip())
             except ValueError:
                 raise CalendarFileError(f"{at}日期应为 YYYY-MM-DD，而不是 {row['date']!r}") from None
-            kind = (row["kind"] or "").strip()
+            kind = row["kind"].strip()
             if kind not in (HOLIDAY, WORKDAY):
                 raise CalendarFileError(f"{at}kind 应为 {HOLIDAY}（放假）或 {WORKDAY}（调休上班）")
             if not FIRST_DAY <= day <= LAST_DAY:
@@ -83,9 +90,11 @@ def read_notices(path: Path) -> Notices:
                 raise CalendarFileError(f"{at}{day} 是工作日，调休上班日应在周末")
             if day in days:
                 raise CalendarFileError(f"{at}{day} 重复")
-            if not (row["notice"] or "").strip():
+            if not row["notice"].strip():
                 raise CalendarFileError(f"{at}请填写所依据的通知（notice）")
             days[day] = kind == WORKDAY
+    except Invalid as exc:  # not UTF-8, or an empty file: said as the other problems of the file are
+        raise CalendarFileError(exc.message) from None
     return Notices(days, frozenset(d.year for d in days), path)
 
 

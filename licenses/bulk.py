@@ -10,7 +10,6 @@ Re-running an import is harmless: a row without a 流水号 gets one derived fro
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -26,18 +25,27 @@ from sqlmodel import Session, col, select
 from catalog.models import Department
 from core.audit import record
 from core.auth import Principal
+from core.csv_input import check_utf8, header_problems, read_header, records, utf8_lines
 from core.db import Database, table_of
 from core.errors import Forbidden, Invalid
+from core.input_guard import _IN_TEXT, FIELD_MESSAGE, _json_strings  # the API's own rule, not a copy
 from core.types import utcnow
 from licenses import recon_state
 from licenses.grants import require_bulk_rights
 from licenses.identifiers import ALNUM36, IdentifierError
-from licenses.issuing import choose_service, licence_values, prepare_licence, producing_services
+from licenses.issuing import (
+    choose_service,
+    licence_values,
+    numbers_in_use,
+    prepare_licence,
+    producing_services,
+)
 from licenses.models import Licence, LicenceOutbox, LicenceType
 from licenses.outbox import outbox_row
 from licenses.signing import KeyStore
 from licenses.verification import ensure_signing_key
 
+REQUIRED_COLUMNS = ("type_code", "holder_name", "holder_code")
 CSV_COLUMNS = [
     "type_code",
     "holder_name",
@@ -51,6 +59,7 @@ CSV_COLUMNS = [
     "task_code",
     "face",
 ]
+ROW_PROBLEM = "__problem__"  # a row read_csv could not take as it is: the reason, for bulk_issue to report
 
 
 @dataclass
@@ -125,6 +134,9 @@ def bulk_issue(
     now = utcnow()
     seen: set[str] = set()
     for line, row in rows:
+        if ROW_PROBLEM in row:
+            result.errors.append((line, str(row[ROW_PROBLEM])))
+            continue
         code = str(row.get("type_code") or "").strip()
         if code not in types:
             types[code] = session.exec(select(LicenceType).where(LicenceType.code == code)).first()
@@ -165,8 +177,24 @@ def bulk_issue(
     if not prepared:
         return result
     existing = existing_identifiers(session, [v["identifier"] for _, v in prepared])
-    fresh = [v for _, v in prepared if v["identifier"] not in existing]
-    result.skipped += len(prepared) - len(fresh)
+    new = [(line, v) for line, v in prepared if v["identifier"] not in existing]
+    result.skipped += len(prepared) - len(new)
+    # One live licence per type, department and 证照编号 (uq_licence_number): a number that another
+    # licence or an earlier row of the file holds is a bad row, reported with its line (inserted, it
+    # would fail the whole chunk with an IntegrityError).
+    held: dict[tuple[int, str], int | None] = dict.fromkeys(
+        numbers_in_use(session, dept.id or 0, [(v["type_id"], v["number"]) for _, v in new])
+    )
+    fresh = []
+    for line, values in new:
+        key = (values["type_id"], values["number"])
+        if key in held:
+            first = held[key]
+            where = "已被本部门另一张同类证照使用" if first is None else f"与第 {first} 行的证照编号重复"
+            result.errors.append((line, f"number: 证照编号 {values['number']} {where}"))
+            continue
+        held[key] = line
+        fresh.append(values)
     if not fresh:
         return result
     table = table_of(Licence)
@@ -216,25 +244,56 @@ def bulk_issue(
 
 
 def read_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Rows of an import file with their line numbers (header = line 1). ``face`` is a JSON object."""
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        missing = {"type_code", "holder_name", "holder_code"} - set(reader.fieldnames or [])
-        if missing:
-            raise Invalid(f"CSV 缺少列：{', '.join(sorted(missing))}", {"columns": sorted(missing)})
-        for row in reader:
-            line = reader.line_num
-            data: dict[str, Any] = {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k}
-            unknown = set(data) - set(CSV_COLUMNS)
-            for key in unknown:
-                data.pop(key)
-            face = data.get("face")
-            if face:
-                try:
-                    data["face"] = json.loads(face)
-                except json.JSONDecodeError:
-                    data["face"] = {"__invalid_json__": face}
-            yield line, data
+    """Rows of an import file with the line each starts on (header = line 1). ``face`` is a JSON object.
+
+    The whole file is read once first: one that is not UTF-8 is refused (Invalid naming its line)
+    before a chunk is written, as is a header without the required columns or with a column twice.
+    A row that cannot be taken as it is comes as ``{ROW_PROBLEM: reason}``, reported with its line by
+    ``bulk_issue`` and left out like any bad row: one the csv module cannot read (an unclosed quote, a
+    field over its length limit), a value with a character the API refuses (core.input_guard: NUL and
+    other controls, lone surrogates; PostgreSQL refuses NUL in text, and a failed INSERT would lose
+    the chunk's good rows with it), or a ``face`` that is not JSON.
+    """
+    check_utf8(path)
+    rows = records(utf8_lines(path))
+    header_line, header = read_header(rows, path.name)
+    problems = header_problems(header, REQUIRED_COLUMNS)
+    if problems:
+        raise Invalid(f"CSV 第 {header_line} 行（表头）：{'；'.join(problems)}", {"columns": problems})
+    known = set(CSV_COLUMNS)
+    for line, values, problem in rows:
+        if problem:
+            yield line, {ROW_PROBLEM: problem}
+            continue
+        # Like csv.DictReader: missing trailing values are absent, values beyond the header ignored;
+        # columns the import does not know are dropped.
+        data: dict[str, Any] = {k: v.strip() for k, v in zip(header, values, strict=False) if k in known}
+        problem = _parse_face(data)
+        if problem is None:
+            # Checked after the face is parsed: a JSON escape (\u0000) decodes to a character that the
+            # file did not hold as it is.
+            refused = [
+                name
+                for name, value in data.items()
+                if any(_IN_TEXT.search(text) for _where, text in _json_strings(value, name))
+            ]
+            if refused:
+                problem = f"{'、'.join(refused)}：{FIELD_MESSAGE}"
+        yield line, ({ROW_PROBLEM: problem} if problem else data)
+
+
+def _parse_face(data: dict[str, Any]) -> str | None:
+    """Replace the row's ``face`` text by the JSON it holds; why it cannot be, or None."""
+    face = data.get("face")
+    if not face:
+        return None
+    try:
+        data["face"] = json.loads(face)
+    except json.JSONDecodeError as exc:
+        return f"face：照面信息不是有效的 JSON（第 {exc.pos + 1} 个字符处无法解析）"
+    except RecursionError:
+        return "face：照面信息不是有效的 JSON（嵌套过深）"
+    return None
 
 
 def chunks(

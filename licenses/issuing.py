@@ -9,11 +9,12 @@ and its outbox row (licenses.outbox.record_change) in the caller's transaction.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -21,6 +22,7 @@ from catalog.codes import check_id_number
 from catalog.models import Department
 from core.audit import record
 from core.auth import Principal
+from core.db import table_of
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.types import utcnow
 from licenses.grants import NO_RIGHTS, get_department, require_own, require_rights
@@ -30,6 +32,7 @@ from licenses.models import (
     ANY_HOLDER,
     ENDED_STATUSES,
     HOLDER_CODE_TYPES,
+    LIVE_STATUSES,
     REASON_CATEGORIES,
     STATUS_LABELS,
     TYPE_HOLDER_LABELS,
@@ -228,12 +231,81 @@ def licence_values(
     )
 
 
-def _flush_or_conflict(session: Session, message: str) -> None:
+def _flush_or_conflict(session: Session, message: str, number: str | None = None) -> None:
+    """Flush; a unique key that a concurrent request took meanwhile is a Conflict (the caller rolls
+    back), not a 500. With ``number``, a clash on uq_licence_number says so, naming the field."""
     try:
         with session.begin_nested():
             session.flush()
-    except IntegrityError:
+    except IntegrityError as exc:
+        # PostgreSQL names the index in its message, SQLite the index's columns.
+        clash = any(key in str(exc.orig) for key in ("uq_licence_number", "licence.number"))
+        if number is not None and clash:
+            raise number_taken(number) from None
         raise Conflict(message) from None
+
+
+CHANGED_MEANWHILE = "该证照刚被其他人变更，请刷新后重试"
+
+
+def number_taken(number: str) -> Conflict:
+    """The answer to a 证照编号 another live licence of the same type and department holds."""
+    return Conflict(
+        f"证照编号 {number} 已被本部门另一张同类证照（有效或暂扣）使用，请核对证照编号",
+        {"number": ["已被本部门另一张同类证照使用"]},
+    )
+
+
+def numbers_in_use(
+    session: Session,
+    department_id: int,
+    keys: Iterable[tuple[int, str]],
+    *,
+    except_id: int | None = None,
+) -> set[tuple[int, str]]:
+    """Which of the (type id, 证照编号) pairs a live licence of the department holds (other than the
+    licence row ``except_id``): the rule of the unique index uq_licence_number (licenses.models)."""
+    wanted = set(keys)
+    numbers = sorted({number for _type_id, number in wanted})
+    found: set[tuple[int, str]] = set()
+    for start in range(0, len(numbers), 5000):  # SQLite caps the number of bound parameters
+        query = select(Licence.type_id, Licence.number).where(
+            Licence.issuer_department_id == department_id,
+            col(Licence.is_current).is_(True),
+            col(Licence.status).in_([s.value for s in LIVE_STATUSES]),
+            col(Licence.number).in_(numbers[start : start + 5000]),
+        )
+        if except_id is not None:
+            query = query.where(Licence.id != except_id)
+        found.update((type_id, number) for type_id, number in session.exec(query).all())
+    return found & wanted
+
+
+def _refuse_number_in_use(session: Session, licence: Licence, except_id: int | None = None) -> None:
+    key = (licence.type_id, licence.number)
+    if numbers_in_use(session, licence.issuer_department_id, [key], except_id=except_id):
+        raise number_taken(licence.number)
+
+
+def _take_next_revision(session: Session, licence: Licence) -> None:
+    """Compare-and-set: move the stored licence from the status and revision this request read to the
+    next revision in one conditional UPDATE, or Conflict. SELECT ... FOR UPDATE (``_locked``) makes
+    concurrent changes of one licence wait for each other on PostgreSQL but does nothing on SQLite,
+    where two identical suspensions both went on and the second failed on the outbox's idempotency
+    key (identifier:revision) with a 500; here the second matches no row and is refused."""
+    table = table_of(Licence)
+    taken = session.connection().execute(
+        sa.update(table)
+        .where(
+            table.c.id == licence.id,
+            table.c.revision == licence.revision,
+            table.c.status == licence.status,
+            table.c.is_current.is_(True),
+        )
+        .values(revision=licence.revision + 1)
+    ).rowcount
+    if taken != 1:
+        raise Conflict(CHANGED_MEANWHILE, {"status": [STATUS_LABELS[LicenceStatus(licence.status)]]})
 
 
 def issue_licence(
@@ -262,8 +334,10 @@ def issue_licence(
         licence = new_licence(lt, dept, inp, created_by=actor.user_id)
     except IdentifierError as exc:
         raise Invalid(f"无法生成电子证照标识：{exc}", {"serial": [str(exc)]}) from None
+    _refuse_number_in_use(session, licence)
     session.add(licence)
-    _flush_or_conflict(session, "相同流水号的证照已存在")
+    # The unique index refuses the number to a concurrent issue that checked it before this commits.
+    _flush_or_conflict(session, "相同流水号的证照已存在", number=licence.number)
     record(
         session,
         actor=actor,
@@ -374,6 +448,8 @@ def amend_licence(
     except IdentifierError as exc:
         raise Conflict(f"无法生成新版本标识：{exc}") from None
     new.previous_id = old.id
+    _refuse_number_in_use(session, new, except_id=old.id)
+    _take_next_revision(session, old)
     now = utcnow()
     old.status = LicenceStatus.SUPERSEDED.value
     old.status_reason = f"已变更为第 {new.version} 版" + (f"：{reason}" if reason else "")
@@ -383,7 +459,7 @@ def amend_licence(
     old.updated_at = now
     session.add(old)
     session.add(new)
-    _flush_or_conflict(session, "该证照正在被其他人变更，请刷新后重试")
+    _flush_or_conflict(session, "该证照正在被其他人变更，请刷新后重试", number=new.number)
     record(
         session,
         actor=actor,
@@ -482,6 +558,7 @@ def change_status(
         "status_date": licence.status_date,
         "status_category": licence.status_category,
     }
+    _take_next_revision(session, licence)
     now = utcnow()
     licence.status = target.value
     licence.status_reason = reason
@@ -491,7 +568,7 @@ def change_status(
     licence.revision += 1
     licence.updated_at = now
     session.add(licence)
-    session.flush()
+    _flush_or_conflict(session, CHANGED_MEANWHILE)
     operation = STATUS_OPERATIONS[target]
     record(
         session,
@@ -503,7 +580,10 @@ def change_status(
         new={"status": licence.status, "status_date": day, "status_category": category},
         reason=reason,
     )
-    record_change(session, licence, operation)
+    try:
+        record_change(session, licence, operation)
+    except IntegrityError:  # the outbox's identifier:revision taken by a concurrent change
+        raise Conflict(CHANGED_MEANWHILE) from None
     return licence
 
 

@@ -52,6 +52,14 @@ STATUS_LABELS = {
 
 # Final statuses: the licence ends; they travel to the city registry as the "revoke" operation.
 ENDED_STATUSES = (LicenceStatus.CANCELLED, LicenceStatus.REVOKED, LicenceStatus.WITHDRAWN, LicenceStatus.VOID)
+# A live licence: the current version of a licence that has not ended. Its 证照编号 is its own among the
+# live licences of its type and issuing department (index uq_licence_number): an amendment's new version
+# keeps the number (the old version is superseded in the same flush, before the new row is inserted),
+# and a licence that ended (注销, 吊销, 撤销, 作废) leaves the number to a certificate that replaces it
+# (a 补发 certificate keeps the lost one's number). The 电子证照标识 does not make numbers unique: it is
+# built from the 流水号, and two serials can carry one printed number.
+LIVE_STATUSES = (LicenceStatus.VALID, LicenceStatus.SUSPENDED)
+LIVE_NUMBER = "is_current AND status IN ('valid', 'suspended')"
 
 # The public reason categories (公开的原因类别), a fixed list per status. The free-text reason a clerk
 # writes stays internal: it may name people, cases or suspicions the public must not read.
@@ -179,6 +187,15 @@ class Licence(SQLModel, table=True):
 
     __table_args__ = (
         sa.UniqueConstraint("type_code", "issuer_code", "serial", "version", name="uq_licence_version"),
+        sa.Index(
+            "uq_licence_number",
+            "type_id",
+            "issuer_department_id",
+            "number",
+            unique=True,
+            postgresql_where=sa.text(LIVE_NUMBER),
+            sqlite_where=sa.text(LIVE_NUMBER),
+        ),
         sa.Index("ix_licence_holder", "holder_code", "type_code"),
         sa.Index("ix_licence_issuer_current", "issuer_department_id", "is_current", "id"),
     )

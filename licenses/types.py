@@ -19,6 +19,7 @@ from catalog.codes import check_id_number, check_uscc, is_valid_uscc
 from catalog.models import ImplementationEntry, Material
 from core.audit import record
 from core.auth import Principal
+from core.csv_input import parse_iso_date
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.types import china_today, utcnow
 from licenses.identifiers import TYPE_CODE_RE
@@ -345,7 +346,8 @@ def parse_date(value: Any, field_name: str, errors: dict[str, list[str]]) -> dat
     if isinstance(value, date):
         return value
     try:
-        return date.fromisoformat(str(value))
+        # Only YYYY-MM-DD, as the message says: date.fromisoformat alone also reads 20260302.
+        return parse_iso_date(str(value))
     except ValueError:
         errors[field_name] = ["日期格式应为 YYYY-MM-DD"]
         return None

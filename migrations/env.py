@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from logging.config import fileConfig
 from pathlib import Path
+from typing import Any
 
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, event
 from sqlmodel import SQLModel
 
 from core.config import Settings
@@ -58,8 +61,38 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
-    with context.begin_transaction():
+    with _sqlite_foreign_keys_off(connection), context.begin_transaction():
         context.run_migrations()
+
+
+@contextmanager
+def _sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """On SQLite, foreign keys are off while the migrations run and restored afterwards.
+
+    A batch operation rebuilds a table (copy, DROP, RENAME); with foreign keys on (make_engine turns
+    them on for every connection) dropping a table that other tables' rows point at fails with
+    "FOREIGN KEY constraint failed" half-way, leaving ``_alembic_tmp_<table>`` behind, because SQLite
+    DDL here is not transactional. SQLite's documented procedure for a rebuild is to switch foreign
+    keys off around it. The pragma is a no-op inside a transaction, Alembic opens one transaction per
+    migration on SQLite, and a migration may switch foreign keys on again itself (0974e69fbf2d does),
+    so they are switched off each time a transaction begins, before SQLite has started one.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw: Any = connection.connection.driver_connection  # the sqlite3 connection, for its pragmas
+    was_on = bool(raw.execute("PRAGMA foreign_keys").fetchone()[0])
+
+    def off(_conn: Connection) -> None:
+        raw.execute("PRAGMA foreign_keys=OFF")
+
+    off(connection)
+    event.listen(connection, "begin", off)
+    try:
+        yield
+    finally:
+        event.remove(connection, "begin", off)
+        raw.execute(f"PRAGMA foreign_keys={'ON' if was_on else 'OFF'}")
 
 
 if context.is_offline_mode():

@@ -16,17 +16,17 @@ list in memory.
 
 from __future__ import annotations
 
-import csv
 import functools
 import gc
 import io
 import operator
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TextIO
 
+import psycopg
 import sqlalchemy as sa
 from psycopg.copy import QueuedLibpqWriter
 from sqlmodel import Session, col
@@ -35,8 +35,9 @@ from catalog.models import Department, ImplementationEntry
 from catalog.permissions import division_scope_prefix
 from core.audit import record
 from core.auth import Principal, Role
+from core.csv_input import header_problems, parse_iso_date, records
 from core.db import table_of
-from core.errors import Forbidden, Invalid
+from core.errors import Conflict, Forbidden, Invalid
 from core.types import utcnow
 from core.workdays import FIRST_DAY, add_calendar_days, add_workdays
 from reports import supervision
@@ -206,7 +207,7 @@ def _day(value: Any, name: str, problems: list[str]) -> date | None:
         if not text:
             return None
         try:
-            day = date.fromisoformat(text)
+            day = parse_iso_date(text)
         except ValueError:
             problems.append(f"{FIELD_LABELS.get(name, name)} {name}“{text}”不是日期（YYYY-MM-DD）")
             return None
@@ -219,13 +220,18 @@ def _day(value: Any, name: str, problems: list[str]) -> date | None:
 def _interval_dates(text: str, problems: list[str]) -> tuple[date, date | None] | None:
     start_text, sep, end_text = text.partition("/")
     try:
-        start = date.fromisoformat(start_text.strip())
-        end = date.fromisoformat(end_text.strip()) if end_text.strip() else None
+        start = parse_iso_date(start_text.strip())
+        end = parse_iso_date(end_text.strip()) if end_text.strip() else None
     except ValueError:
         problems.append(f"特别程序“{text}”应为 开始日期/结束日期（YYYY-MM-DD/YYYY-MM-DD，结束可空）")
         return None
     if not sep:
         problems.append(f"特别程序“{text}”缺少“/”")
+        return None
+    # The range every other date is held to (``_day``): the working-day calendar ends in LAST_DAY.
+    if _day(start, "special_procedures", problems) is None or (
+        end is not None and _day(end, "special_procedures", problems) is None
+    ):
         return None
     return start, end
 
@@ -710,7 +716,50 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+RACE_ATTEMPTS = 3  # imports of a list (the API) after losing a race on a project number to another
+RACE_LOST = "另一请求同时写入了相同办件编号的办件，本次未导入任何数据；请重新提交（重复提交不会重复记录）"
+
+
 def _import(
+    session: Session,
+    actor: Principal,
+    rows: Iterable[tuple[int, dict[str, Any]]],
+    today: date,
+    source: str,
+    yellow_days: int,
+    row_label: str,
+) -> CaseImportResult:
+    """The import in a savepoint, so that one that loses a race is undone and, given a list (the API),
+    made again on what is stored now: the idempotent answer, as if it had come second.
+
+    The race: two imports of the same new project number both read that it is not stored, then both
+    insert it; the second fails on the unique project_no (a 500 before). PostgreSQL fails it only once
+    the first has committed, so the second reading finds the case, and the row becomes an update or
+    "unchanged". A file (a stream, read once) that loses is refused with a Conflict, nothing written:
+    importing it again is harmless. On SQLite the import takes the database's write lock before it
+    reads (BEGIN IMMEDIATE): imports there run one after the other and see each other's cases."""
+    session.flush()
+    conn = session.connection()
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "sqlite" and raw is not None and not raw.in_transaction:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    attempts = RACE_ATTEMPTS if isinstance(rows, Sequence) else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            with session.begin_nested():
+                return _import_once(session, actor, rows, today, source, yellow_days, row_label)
+        except (sa.exc.IntegrityError, psycopg.IntegrityError) as exc:
+            # The COPY of new cases (PostgreSQL) raises the driver's error, the other writes SQLAlchemy's.
+            cause = exc.orig if isinstance(exc, sa.exc.IntegrityError) else exc
+            unique = isinstance(cause, psycopg.errors.UniqueViolation) or "UNIQUE constraint" in str(cause)
+            if not unique:
+                raise
+            if attempt == attempts:
+                raise Conflict(RACE_LOST, {"project_no": ["与同时进行的另一次导入冲突"]}) from None
+    raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
+def _import_once(
     session: Session,
     actor: Principal,
     rows: Iterable[tuple[int, dict[str, Any]]],
@@ -828,35 +877,33 @@ def _chunks(
 def read_csv(stream: TextIO) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line, row) pairs of a case CSV (UTF-8, header line first); a wrong header raises Invalid.
 
-    Line numbers are the file's, counting the header as line 1, so messages point at the right line.
+    Line numbers are the file's, counting the header as line 1: the line a row starts on, so messages
+    point at the right line. A row the csv module cannot read (an unclosed quote, a field over its
+    length limit) raises Invalid naming its line: the import is all or nothing, so nothing is written.
     """
-    reader = csv.reader(stream)
-    try:
-        header = [h.strip().lstrip("\ufeff") for h in next(reader)]
-    except StopIteration:
-        raise Invalid("办件文件为空", {"file": ["文件为空"]}) from None
-    missing = [c for c in CSV_REQUIRED if c not in header]
-    extra = [c for c in header if c not in CSV_COLUMNS]
-    if missing or extra:
-        problems = []
-        if missing:
-            problems.append(f"缺少列：{', '.join(missing)}")
-        if extra:
-            problems.append(f"不认识的列：{', '.join(extra)}")
+    rows = records(stream)
+    first = next(rows, None)
+    if first is None:
+        raise Invalid("办件文件为空", {"file": ["文件为空"]})
+    header = [h.strip().lstrip("\ufeff") for h in first.values]
+    problems = [first.problem] if first.problem else header_problems(header, CSV_REQUIRED, CSV_COLUMNS)
+    if problems:
         raise Invalid(
             f"办件文件的列应为 {','.join(CSV_COLUMNS)}（后 {len(CSV_OPTIONAL)} 列可省略）",
-            {"第1行": problems},
+            {f"第{first.line}行": problems},
         )
     width = len(header)  # at least the four required columns, so a full-width line is never blank
     no_specials_column = "special_procedures" not in header
-    for values in reader:
+    for line, values, problem in rows:
+        if problem:
+            raise Invalid(f"办件文件第{line}行无法读取，未导入任何数据", {f"第{line}行": [problem]})
         if len(values) == width:
             row: dict[str, Any] = dict(zip(header, values, strict=True))
             if no_specials_column:
                 row["special_procedures"] = None
-            yield reader.line_num, row
-        elif values and (len(values) > 1 or values[0].strip()):
-            yield reader.line_num, {"__width__": len(values)}
+            yield line, row
+        else:
+            yield line, {"__width__": len(values)}
 
 
 def read_csv_text(text: str) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,10 +21,15 @@ from catalog.search_models import (
 from core import audit
 from core.auth import Principal
 from core.config import PROJECT_ROOT
+from core.csv_input import header_problems, read_header, records, utf8_lines
 from core.errors import Invalid, NotFound
+from core.input_guard import _IN_TEXT, FIELD_MESSAGE  # the API's own rule, not a copy
 from core.types import utcnow
 
 ALIASES_CSV = PROJECT_ROOT / "data" / "search_aliases.csv"
+ALIAS_COLUMNS = ("alias", "targets", "note")
+# The columns of search_alias (catalog.search_models.SearchAlias).
+MAX_ALIAS, MAX_TARGETS, MAX_NOTE = 50, 500, 300
 
 
 @dataclass(frozen=True)
@@ -37,16 +41,35 @@ class Alias:
 
 
 def read_aliases_csv(path: Path = ALIASES_CSV) -> list[dict[str, str]]:
-    """Rows of the shipped alias table: alias, targets ("|"-separated), note. Lines starting # skipped."""
+    """Rows of an alias table (UTF-8 CSV, columns alias, targets ("|"-separated), note; lines starting
+    with # are comments), each held to the admin page's rules (``alias_values``) and named once.
+
+    Invalid at the first problem, naming the file and the file's own line (comment lines counted),
+    so that ``flask search load-aliases`` writes nothing from a file it refuses."""
     rows: list[dict[str, str]] = []
-    with path.open(encoding="utf-8", newline="") as fh:
-        lines = (line for line in fh if not line.startswith("#"))
-        for line_no, row in enumerate(csv.DictReader(lines), start=2):
-            alias = normalize_query(row.get("alias"))
-            targets = clean_targets(row.get("targets") or "")
-            if not alias or not targets:
-                raise Invalid(f"{path.name} 第 {line_no} 行：别名和目标词都不能为空")
-            rows.append({"alias": alias, "targets": "|".join(targets), "note": (row.get("note") or "")[:300]})
+    lines: dict[str, int] = {}  # alias -> the line it is on
+    in_file = records(utf8_lines(path), comments=True)
+    header_line, header = read_header(in_file, path.name)
+    problems = header_problems(header, ("alias", "targets"), ALIAS_COLUMNS)
+    if problems:
+        raise Invalid(
+            f"{path.name} 第 {header_line} 行：{'；'.join(problems)}（列应为 {','.join(ALIAS_COLUMNS)}）"
+        )
+    for line_no, values, problem in in_file:
+        at = f"{path.name} 第 {line_no} 行："
+        if problem:
+            raise Invalid(at + problem)
+        if len(values) > len(header):
+            raise Invalid(f"{at}有 {len(values)} 列，多于表头的 {len(header)} 列（含逗号的说明请加引号）")
+        row = dict(zip(header, values, strict=False))
+        try:
+            stored = alias_values(row.get("alias") or "", row.get("targets") or "", row.get("note") or "")
+        except Invalid as exc:
+            raise Invalid(at + _describe(exc), exc.details) from None
+        first = lines.setdefault(stored["alias"], line_no)
+        if first != line_no:
+            raise Invalid(f"{at}别名“{stored['alias']}”与第 {first} 行重复")
+        rows.append(stored)
     return rows
 
 
@@ -102,11 +125,11 @@ def _write(
 
 
 def load_aliases(session: Session, actor: Principal, rows: Iterable[dict[str, str]]) -> int:
-    """Upsert aliases by their word (rows as ``read_aliases_csv`` returns them), one audit row per alias
-    created or changed; returns how many aliases were created or changed."""
+    """Upsert aliases by their word (rows as ``read_aliases_csv`` returns them, held again to
+    ``alias_values``), one audit row per alias created or changed; returns how many were."""
     n = 0
     for row in rows:
-        values = {"alias": row["alias"], "targets": row["targets"], "note": (row.get("note") or "")[:300]}
+        values = alias_values(row["alias"], row["targets"], row.get("note") or "")
         existing = _by_word(session, values["alias"])
         if existing is None or _values(existing) != values:
             _write(session, actor, existing, values)
@@ -115,20 +138,37 @@ def load_aliases(session: Session, actor: Principal, rows: Iterable[dict[str, st
     return n
 
 
+def alias_values(alias: str, targets: str, note: str = "") -> dict[str, str]:
+    """An alias as it is stored: the word and targets normalised, the note cut to its column. Invalid
+    with field details on what the admin page refuses (the file and the API are held to the same)."""
+    word = normalize_query(alias)
+    target_list = clean_targets(targets)
+    errors: dict[str, list[str]] = {}
+    if not alias.strip():
+        errors["alias"] = ["别名不能为空"]
+    elif not word:
+        errors["alias"] = [f"别名“{alias.strip()}”只有标点、符号或表情，规范化后为空"]
+    elif len(word) > MAX_ALIAS:
+        errors["alias"] = [f"别名最多 {MAX_ALIAS} 个字符"]
+    if not target_list or len("|".join(target_list)) > MAX_TARGETS:
+        errors["targets"] = [f"请至少填写一个目标词（用 | 或逗号分隔），总长不超过 {MAX_TARGETS} 个字符"]
+    if _IN_TEXT.search(note):
+        errors["note"] = [FIELD_MESSAGE]
+    if errors:
+        raise Invalid("别名填写有误", errors)
+    return {"alias": word, "targets": "|".join(target_list), "note": note[:MAX_NOTE]}
+
+
+def _describe(exc: Invalid) -> str:
+    return "；".join(f"{field}：{'；'.join(problems)}" for field, problems in exc.details.items())
+
+
 def save_alias(
     session: Session, actor: Principal, alias: str, targets: str, note: str = "", alias_id: int | None = None
 ) -> SearchAlias:
     """Create or change one alias (administrators); Invalid with field details on bad input."""
-    word = normalize_query(alias)
-    target_list = clean_targets(targets)
-    errors: dict[str, list[str]] = {}
-    if not word or len(word) > 50:
-        errors["alias"] = ["别名不能为空，且不超过 50 个字符"]
-    if not target_list or len("|".join(target_list)) > 500:
-        errors["targets"] = ["请至少填写一个目标词（用 | 或逗号分隔），总长不超过 500 个字符"]
-    if errors:
-        raise Invalid("别名填写有误", errors)
-    clash = _by_word(session, word)
+    values = alias_values(alias, targets, note or "")
+    clash = _by_word(session, values["alias"])
     if clash is not None and clash.id != alias_id:
         raise Invalid("该别名已存在", {"alias": ["该别名已存在，请直接修改它"]})
     row = None
@@ -136,7 +176,6 @@ def save_alias(
         row = session.get(SearchAlias, alias_id)
         if row is None:
             raise NotFound("别名不存在")
-    values = {"alias": word, "targets": "|".join(target_list), "note": (note or "")[:300]}
     return _write(session, actor, row, values)
 
 

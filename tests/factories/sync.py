@@ -89,8 +89,14 @@ def make_issuer(session: Any, name: str = "区市场监督管理局", type_seq: 
 
 
 def issue_many(session: Any, issuer: Issuer, count: int, *, seed: int = 1) -> list[int]:
-    """Issue ``count`` synthetic licences through the bulk service (one outbox row each)."""
-    rows = synthetic_licences.synthetic_rows([issuer.licence_type], count, seed=seed)
+    """Issue ``count`` synthetic licences through the bulk service (one outbox row each).
+
+    The synthetic 证照编号 count from 1 in every batch; a batch of another seed gets numbers of its own,
+    since one department's live licences of one type never share a number (uq_licence_number)."""
+    rows = [
+        (line, {**row, "number": f"{row['number']}-{seed}"})
+        for line, row in synthetic_licences.synthetic_rows([issuer.licence_type], count, seed=seed)
+    ]
     result = bulk.bulk_issue(session, issuer.actor, issuer.department, rows, source="test")
     assert not result.errors, result.errors[:3]
     session.flush()
