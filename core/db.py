@@ -34,6 +34,16 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
+        @event.listens_for(engine, "savepoint")
+        def _begin_before_savepoint(conn: sa.Connection, _name: str) -> None:
+            # pysqlite opens a transaction only before a data-changing statement, never before
+            # SAVEPOINT: a savepoint that came first ran outside any transaction, so releasing it
+            # committed its writes and the request's later rollback could not undo them (an entry
+            # claimed, then the request failed: the entry stayed, without its version or audit row).
+            raw = conn.connection.driver_connection
+            if raw is not None and not raw.in_transaction:
+                conn.exec_driver_sql("BEGIN")
+
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return sa.create_engine(url, **kwargs)
