@@ -38,7 +38,7 @@ MAX_JSON_DEPTH = 32
 
 # C0 controls, DEL, C1 controls and UTF-16 surrogates (only a lone one can reach a Python str).
 _IN_SEGMENT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 # The same rule as JSON Schema patterns in the OpenAPI document, so that clients (and the API
 # fuzzer, which generates both sides of every pattern) know it: text fields and path segments.
@@ -162,17 +162,17 @@ def _check_characters(document: Any) -> None:
     if _IN_SEGMENT.search(request.path):
         bad["path"] = [FIELD_MESSAGE]
     for name, value in _pairs(request.args.lists()):
-        if _IN_SEGMENT.search(name) or _IN_TEXT.search(value):
+        if _IN_SEGMENT.search(name) or IN_TEXT.search(value):
             bad[_printable(name)] = [FIELD_MESSAGE]
     if request.mimetype in FORM_MIMETYPES:
         for name, value in _pairs(request.form.lists()):
-            if _IN_SEGMENT.search(name) or _IN_TEXT.search(value):
+            if _IN_SEGMENT.search(name) or IN_TEXT.search(value):
                 bad[_printable(name)] = [FIELD_MESSAGE]
         for name, upload in request.files.items(multi=True):
             if _IN_SEGMENT.search(name) or _IN_SEGMENT.search(upload.filename or ""):
                 bad[_printable(name)] = [FIELD_MESSAGE]
-    for name, value in _json_strings(document, ""):
-        if _IN_TEXT.search(value):
+    for name, value in json_strings(document, ""):
+        if IN_TEXT.search(value):
             bad[_printable(name) or "json"] = [FIELD_MESSAGE]
     if bad:
         raise _Refused(422, "invalid", "请求包含不允许的字符", bad)
@@ -185,7 +185,7 @@ def _pairs(lists: Any) -> Iterator[tuple[str, str]]:
             yield name, value
 
 
-def _json_strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+def json_strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
     """(field path, string) for every key and string value; iterative, the depth is bounded above."""
     stack: list[tuple[Any, str]] = [(value, path)]
     while stack:

@@ -28,7 +28,7 @@ from core.auth import Principal
 from core.csv_input import check_utf8, header_problems, read_header, records, utf8_lines
 from core.db import Database, table_of
 from core.errors import Forbidden, Invalid
-from core.input_guard import _IN_TEXT, FIELD_MESSAGE, _json_strings  # the API's own rule, not a copy
+from core.input_guard import FIELD_MESSAGE, IN_TEXT, json_strings  # the API's own rule, not a copy
 from core.types import utcnow
 from licenses import recon_state
 from licenses.grants import require_bulk_rights
@@ -275,7 +275,7 @@ def read_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             refused = [
                 name
                 for name, value in data.items()
-                if any(_IN_TEXT.search(text) for _where, text in _json_strings(value, name))
+                if any(IN_TEXT.search(text) for _where, text in json_strings(value, name))
             ]
             if refused:
                 problem = f"{'、'.join(refused)}：{FIELD_MESSAGE}"

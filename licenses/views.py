@@ -216,7 +216,7 @@ def staff_new() -> Any:
             licence = issuing.issue_licence(
                 session, principal, data, default_area=settings().district_code, keystore=keystore()
             )
-        except Invalid as exc:
+        except (Invalid, Conflict) as exc:  # a number in use is a Conflict naming the field
             errors = {"_message": exc.message, **exc.details}
         else:
             flash(f"已颁发：{licence.identifier}", "ok")

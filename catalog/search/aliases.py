@@ -23,7 +23,7 @@ from core.auth import Principal
 from core.config import PROJECT_ROOT
 from core.csv_input import header_problems, read_header, records, utf8_lines
 from core.errors import Invalid, NotFound
-from core.input_guard import _IN_TEXT, FIELD_MESSAGE  # the API's own rule, not a copy
+from core.input_guard import FIELD_MESSAGE, IN_TEXT  # the API's own rule, not a copy
 from core.types import utcnow
 
 ALIASES_CSV = PROJECT_ROOT / "data" / "search_aliases.csv"
@@ -152,7 +152,7 @@ def alias_values(alias: str, targets: str, note: str = "") -> dict[str, str]:
         errors["alias"] = [f"别名最多 {MAX_ALIAS} 个字符"]
     if not target_list or len("|".join(target_list)) > MAX_TARGETS:
         errors["targets"] = [f"请至少填写一个目标词（用 | 或逗号分隔），总长不超过 {MAX_TARGETS} 个字符"]
-    if _IN_TEXT.search(note):
+    if IN_TEXT.search(note):
         errors["note"] = [FIELD_MESSAGE]
     if errors:
         raise Invalid("别名填写有误", errors)

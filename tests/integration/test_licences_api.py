@@ -482,3 +482,17 @@ def test_another_persons_name_on_the_face_is_masked_like_the_holders(client, wor
         logged = session.exec(select(AuditLog).where(AuditLog.action == "licence.issue")).all()
         assert logged
         assert all("李四光" not in json.dumps(row.new, ensure_ascii=False) for row in logged)
+
+
+def test_the_staff_issue_form_names_a_number_already_in_use_beside_the_field(client, world):  # noqa: F811
+    assert issue(client, world["a"], number="GG-2026-0001").status_code == 201
+    client.post("/login", data={"username": "clerk_a", "password": "password-123"})
+    r = client.post(
+        "/staff/licences/new",
+        data={
+            "type_code": PERSON_TYPE, "holder_name": "李四", "holder_code": id_number(12),
+            "face.gender": "男", "number": "GG-2026-0001",
+        },
+    )
+    assert r.status_code == 422, r.status_code
+    assert "已被本部门另一张同类证照使用" in r.get_data(as_text=True)
