@@ -9,6 +9,7 @@ and its outbox row (licenses.outbox.record_change) in the caller's transaction.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -95,6 +96,10 @@ def prepare_licence(
     name = str(data.get("holder_name") or "").strip()
     if not name or len(name) > 200:
         errors["holder_name"] = ["持证主体名称必填，最多 200 字"]
+    elif not any(ch.isalpha() for ch in name) or any(unicodedata.category(ch) == "Cf" for ch in name):
+        # A name of combining marks only, or one holding direction overrides (U+202E shows the rest
+        # reversed on every page and certificate), names nobody.
+        errors["holder_name"] = ["持证主体名称应含文字，且不得含方向控制等不可见字符"]
     code = str(data.get("holder_code") or "").strip().upper()
     kind = lt.holder_code_type
     if kind == ANY_HOLDER:

@@ -257,7 +257,11 @@ def _specials(value: Any, problems: list[str]) -> list[tuple[str | None, date, d
             if span:
                 found.append((kind, *span))
         elif isinstance(start, date):
-            found.append((kind, start, end))
+            # Dates from the API arrive parsed: held to the same range as the file's (``_day``).
+            if _day(start, "special_procedures", problems) is not None and (
+                end is None or _day(end, "special_procedures", problems) is not None
+            ):
+                found.append((kind, start, end))
     return found
 
 

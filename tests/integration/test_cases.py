@@ -286,6 +286,13 @@ def test_api_records_one_case_with_steps_and_special_procedures(
     assert (stored.deadline, stored.applicant_type) == (date(2026, 3, 11), "legal")
     specials = session.exec(select(CaseSpecialProcedure)).all()
     assert [(s.kind, s.start_date) for s in specials] == [("专家评审", date(2026, 3, 5))]
+    # Parsed dates from the API are held to the file's range too (9999-12-31 was stored).
+    far = [{"kind": "专家评审", "start_date": "2026-03-05", "end_date": "9999-12-31"}]
+    refused = client.post(
+        "/api/v1/cases", headers=headers, json={**body, "project_no": "API-2", "special_procedures": far}
+    )
+    assert refused.status_code == 422, refused.get_json()
+    assert "超出可处理的范围" in str(refused.get_json()["details"])
 
 
 def test_api_validation_answers_in_chinese_and_writes_nothing(

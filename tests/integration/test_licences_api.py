@@ -52,6 +52,8 @@ def test_department_issues_and_lists_its_licences_masked(client, world):  # noqa
         ({"area_code": "32120"}, "area_code"),
         ({"colour": "red"}, "colour"),
         ({"valid_to": "2024-02-30"}, "valid_to"),
+        ({"holder_name": "\u0301"}, "holder_name"),  # a combining mark alone names nobody
+        ({"holder_name": "\u202e三张"}, "holder_name"),  # a direction override reverses what follows
     ],
 )
 def test_bad_input_gets_a_clear_422_and_writes_nothing(client, world, db, overrides, field):  # noqa: F811
