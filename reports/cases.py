@@ -256,12 +256,13 @@ def _specials(value: Any, problems: list[str]) -> list[tuple[str | None, date, d
             span = _interval_dates(f"{start}/{end or ''}", problems)
             if span:
                 found.append((kind, *span))
-        elif isinstance(start, date):
-            # Dates from the API arrive parsed: held to the same range as the file's (``_day``).
-            if _day(start, "special_procedures", problems) is not None and (
-                end is None or _day(end, "special_procedures", problems) is not None
-            ):
-                found.append((kind, start, end))
+        # Dates from the API arrive parsed: held to the same range as the file's (``_day``).
+        elif (
+            isinstance(start, date)
+            and _day(start, "special_procedures", problems) is not None
+            and (end is None or _day(end, "special_procedures", problems) is not None)
+        ):
+            found.append((kind, start, end))
     return found
 
 
