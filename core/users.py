@@ -107,8 +107,13 @@ def create_user(session: Session, actor: Principal, new: NewUser) -> tuple[User,
         errors["password"] = [f"密码不能超过 {MAX_PASSWORD} 位"]
     if errors or role is None:
         raise Invalid("用户信息有误，请按各字段的说明修改", errors)
-    if session.exec(select(User).where(User.username == username)).first():
-        raise Conflict(f"用户名 {username} 已存在", {"username": ["用户名已存在"]})
+    # Case-blind: ATK_ED1 beside atk_ed1 would be two accounts a reader of the audit log cannot tell apart.
+    taken = session.exec(select(User).where(sa.func.lower(User.username) == username.lower())).first()
+    if taken:
+        reason = (
+            "用户名已存在" if taken.username == username else f"已有用户名 {taken.username}（不区分大小写）"
+        )
+        raise Conflict(f"用户名 {username} 已存在", {"username": [reason]})
     user = User(
         username=username,
         display_name=display_name,

@@ -191,3 +191,7 @@ def test_api_user_errors_are_chinese_field_details(client, session, admin):
     response = client.post("/api/v1/users", headers=auth, json=duplicate)
     assert response.status_code == 409
     assert response.get_json()["details"] == {"username": ["用户名已存在"]}
+    # Another case of the same letters is the same user name to whoever reads the audit log.
+    response = client.post("/api/v1/users", headers=auth, json={**duplicate, "username": "ROOT_Admin"})
+    assert response.status_code == 409
+    assert response.get_json()["details"] == {"username": ["已有用户名 root_admin（不区分大小写）"]}
