@@ -67,7 +67,7 @@ from catalog.search.index import reindex_entry
 from catalog.services import get_department, get_item
 from core import audit
 from core.auth import Principal
-from core.db import table_of
+from core.db import compare_and_set
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.types import utcnow
 
@@ -146,23 +146,16 @@ CHANGED_MEANWHILE = "该实施清单刚被其他人修改或处理（状态或�
 
 
 def _take_next_version(session: Session, entry: ImplementationEntry, from_status: str | None) -> None:
-    """Compare-and-set: move the stored entry from the version this request read (and, for a change of
-    state, from the status ``from_status``) to the next version in one conditional UPDATE, or Conflict.
+    """Move the stored entry from the version this request read (and, for a change of state, from the
+    status ``from_status``) to the next version (core.db.compare_and_set), or Conflict.
 
     Every write of an entry moves its version, so a request that read the entry before another one
-    wrote it (an edit, an approval, a rejection) matches no row here and writes nothing: two
-    approvals, or an approval and a rejection, of one submitted entry cannot both succeed. The same on
-    SQLite, which has no row locks (the UPDATE waits for the other writer's commit, then sees its
-    row), and on PostgreSQL (the UPDATE waits for the other transaction and is evaluated again on the
-    row it committed)."""
-    table = table_of(ImplementationEntry)
-    conditions = [table.c.id == entry.id, table.c.version == entry.version]
+    wrote it (an edit, an approval, a rejection) writes nothing: two approvals, or an approval and a
+    rejection, of one submitted entry cannot both succeed."""
+    expected: dict[str, Any] = {"version": entry.version}
     if from_status is not None:
-        conditions.append(table.c.status == from_status)
-    taken = session.connection().execute(
-        sa.update(table).where(*conditions).values(version=entry.version + 1)
-    ).rowcount
-    if taken != 1:
+        expected["status"] = from_status
+    if not compare_and_set(session, ImplementationEntry, entry.id, expected, version=entry.version + 1):
         raise Conflict(CHANGED_MEANWHILE, {"version": [f"您读取的是第 {entry.version} 版，已不是最新"]})
 
 

@@ -44,7 +44,7 @@ from catalog.revision_models import (
 )
 from core import audit
 from core.auth import Principal
-from core.db import table_of
+from core.db import compare_and_set
 from core.errors import Conflict, Invalid, NotFound
 from core.types import utcnow
 
@@ -140,11 +140,7 @@ def _move(session: Session, revision: EntryRevision, allowed: tuple[str, ...], t
     SQLite has no row locks, and there this is the guard."""
     _require_status(revision, allowed)
     old = revision.status
-    table = table_of(EntryRevision)
-    moved = session.connection().execute(
-        sa.update(table).where(table.c.id == revision.id, table.c.status == old).values(status=to)
-    ).rowcount
-    if moved != 1:
+    if not compare_and_set(session, EntryRevision, revision.id, {"status": old}, status=to):
         raise Conflict("该修订刚被其他人处理（状态已变化），请刷新后重试", {"status": [old]})
     revision.status = to
     return old

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -111,3 +111,18 @@ def table_of(model: type[SQLModel]) -> sa.Table:
     if not isinstance(table, sa.Table):
         raise TypeError(f"{model.__name__} is not a table model")
     return table
+
+
+def compare_and_set(
+    session: Session, model: type[SQLModel], row_id: int | None, expected: Mapping[str, Any], **values: Any
+) -> bool:
+    """One conditional UPDATE: set ``values`` on the row ``row_id`` of ``model`` only while its columns
+    still hold ``expected`` (what this request read); False when another writer changed them meanwhile.
+
+    The guard of a state change on SQLite, which has no row locks: of two requests that read the same
+    state (two approvals, an approval and a rejection), the second matches no row and writes nothing.
+    On PostgreSQL the UPDATE waits for the other transaction and is evaluated again on the row it left.
+    """
+    table = table_of(model)
+    conditions = [table.c.id == row_id, *(table.c[column] == value for column, value in expected.items())]
+    return session.connection().execute(sa.update(table).where(*conditions).values(**values)).rowcount == 1

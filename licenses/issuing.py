@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -23,7 +22,7 @@ from catalog.codes import check_id_number
 from catalog.models import Department
 from core.audit import record
 from core.auth import Principal
-from core.db import table_of
+from core.db import compare_and_set
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.types import utcnow
 from licenses.grants import NO_RIGHTS, get_department, require_own, require_rights
@@ -293,23 +292,13 @@ def _refuse_number_in_use(session: Session, licence: Licence, except_id: int | N
 
 
 def _take_next_revision(session: Session, licence: Licence) -> None:
-    """Compare-and-set: move the stored licence from the status and revision this request read to the
-    next revision in one conditional UPDATE, or Conflict. SELECT ... FOR UPDATE (``_locked``) makes
-    concurrent changes of one licence wait for each other on PostgreSQL but does nothing on SQLite,
-    where two identical suspensions both went on and the second failed on the outbox's idempotency
-    key (identifier:revision) with a 500; here the second matches no row and is refused."""
-    table = table_of(Licence)
-    taken = session.connection().execute(
-        sa.update(table)
-        .where(
-            table.c.id == licence.id,
-            table.c.revision == licence.revision,
-            table.c.status == licence.status,
-            table.c.is_current.is_(True),
-        )
-        .values(revision=licence.revision + 1)
-    ).rowcount
-    if taken != 1:
+    """Move the stored licence from the status and revision this request read to the next revision
+    (core.db.compare_and_set), or Conflict. SELECT ... FOR UPDATE (``_locked``) makes concurrent changes
+    of one licence wait for each other on PostgreSQL but does nothing on SQLite, where two identical
+    suspensions both went on and the second failed on the outbox's idempotency key
+    (identifier:revision) with a 500; here the second is refused."""
+    expected = {"revision": licence.revision, "status": licence.status, "is_current": True}
+    if not compare_and_set(session, Licence, licence.id, expected, revision=licence.revision + 1):
         raise Conflict(CHANGED_MEANWHILE, {"status": [STATUS_LABELS[LicenceStatus(licence.status)]]})
 
 
