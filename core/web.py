@@ -24,7 +24,7 @@ from sqlmodel import Session
 
 from core.auth import ANONYMOUS, Principal, User, principal_for_token
 from core.config import Settings
-from core.db import Database
+from core.db import MAX_DB_ID, Database
 from core.errors import Forbidden, Unauthorized
 from core.logging import get_request_id, new_request_id
 
@@ -239,18 +239,14 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
-# The largest id a row can have (a 32-bit INTEGER key): a form's id beyond it names no row, and the
-# database refuses to compare with it (an overflow, a 500) rather than finding nothing.
-MAX_ID = 2**31 - 1
-
-
 def form_id(name: str) -> int | None:
-    """A row id posted in a form field: a positive integer no row id exceeds, else None."""
+    """A row id posted in a form field: a positive integer no row id exceeds (MAX_DB_ID: beyond it the
+    database refuses the comparison, a 500, rather than finding nothing), else None."""
     raw = (request.form.get(name) or "").strip()
     if not raw.isascii() or not raw.isdigit() or len(raw) > 10:
         return None
     value = int(raw)
-    return value if 0 < value <= MAX_ID else None
+    return value if 0 < value <= MAX_DB_ID else None
 
 
 def page_args(default_limit: int = 20, max_limit: int = 100) -> tuple[int, int]:

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import object_session
+
+from licenses.models import LicenceType
+
 
 def mask_code(code: str | None) -> str:
     """Keep the first 6 (area) and the last 4 characters of an 18-character code."""
@@ -40,10 +44,6 @@ def mask_face(face: dict[str, Any] | None, schema: list[dict[str, Any]] | None) 
 def face_schema_of(licence: Any) -> list[dict[str, Any]]:
     """The face-field definitions of a licence's type, read through the session the licence belongs to
     (the identity map answers repeats: one query per type on a list)."""
-    from sqlalchemy.orm import object_session
-
-    from licenses.models import LicenceType
-
     session = object_session(licence)
     lt = session.get(LicenceType, licence.type_id) if session is not None and licence.type_id else None
     return list(lt.face_schema or []) if lt is not None else []

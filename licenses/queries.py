@@ -255,13 +255,8 @@ def read_full_licence(
 
 
 def _currently_valid(licence: Licence) -> bool:
-    day = today()
-    return (
-        bool(licence.is_current)
-        and licence.status == LicenceStatus.VALID.value
-        and licence.valid_from <= day
-        and (licence.valid_to is None or licence.valid_to >= day)
-    )
+    """The current version, valid today (the licences ``lookup_licences`` selects)."""
+    return bool(licence.is_current) and effective_status(licence) == "valid"
 
 
 def licence_versions(session: Session, licence: Licence) -> list[Licence]:
