@@ -5,7 +5,9 @@ Rows go through the same validation as a single issue (``issuing.prepare_licence
 are set-based (one multi-row INSERT per chunk for licences and one for their outbox rows) and the
 chunk gets one audit row naming the source and the id range, so 140k licences take seconds.
 Re-running an import is harmless: a row without a 流水号 gets one derived from its type, issuer and
-证照编号, so the same row always maps to the same identifier and is skipped the second time.
+证照编号, so the same row always maps to the same identifier and is skipped the second time. Two rows
+of one file that map to one identifier (the same 证照编号 in one year, or the same 流水号) are not a
+re-run: the second is reported with both lines.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from catalog.models import Department
@@ -31,6 +34,7 @@ from core.errors import Forbidden, Invalid
 from core.input_guard import FIELD_MESSAGE, IN_TEXT, json_strings  # the API's own rule, not a copy
 from core.types import utcnow
 from licenses import recon_state
+from licenses.areas import AreaCodes
 from licenses.grants import require_bulk_rights
 from licenses.identifiers import ALNUM36, IdentifierError
 from licenses.issuing import (
@@ -60,6 +64,8 @@ CSV_COLUMNS = [
     "face",
 ]
 ROW_PROBLEM = "__problem__"  # a row read_csv could not take as it is: the reason, for bulk_issue to report
+INSERT_TRIES = 3  # inserts of one chunk that lost a race to a concurrent writer, before giving the chunk up
+RACE_LOST = "本批写入时反复与同时进行的颁发或导入冲突，本行未导入，请稍后重新运行导入（已导入的行会被跳过）"
 
 
 @dataclass
@@ -78,6 +84,14 @@ class BulkResult:
             self.first_id = other.first_id
         if other.last_id is not None:
             self.last_id = other.last_id
+
+
+@dataclass
+class ImportRun:
+    """What one import keeps from chunk to chunk (run_bulk makes one; a lone bulk_issue call its own)."""
+
+    areas: AreaCodes = field(default_factory=AreaCodes)  # the 管辖属地 lookups, one query per city
+    lines: dict[str, int] = field(default_factory=dict)  # identifier -> the line of the row that gave it
 
 
 def derived_serial(type_code: str, issuer_code: str, number: str, year: int) -> str:
@@ -120,19 +134,22 @@ def bulk_issue(
     source: str,
     default_area: str = "321203",
     on: date | None = None,
+    run: ImportRun | None = None,
 ) -> BulkResult:
     """Validate and insert one chunk of (line number, row) pairs for ``dept``; flushes, never commits.
 
     Bad rows are reported with their line and reason and left out; good rows are inserted with their
-    outbox rows; rows whose identifier already exists are counted as skipped.
+    outbox rows; rows whose identifier already exists are counted as skipped. ``run`` carries what
+    the earlier chunks of the same import saw (a row repeating one of an earlier chunk is reported).
     """
+    run = run or ImportRun()
+    area_rule = run.areas.rule(session)
     result = BulkResult()
     types: dict[str, LicenceType | None] = {}
     refused: dict[str, str | None] = {}  # type code -> why the actor may not import it (None: may)
     producing: dict[str, list[str]] = {}  # type code -> the department's services producing it
     prepared: list[tuple[int, dict[str, Any]]] = []
     now = utcnow()
-    seen: set[str] = set()
     for line, row in rows:
         if ROW_PROBLEM in row:
             result.errors.append((line, str(row[ROW_PROBLEM])))
@@ -155,7 +172,7 @@ def bulk_issue(
             continue
         data = {k: v for k, v in row.items() if k != "type_code" and v not in (None, "")}
         try:
-            inp = prepare_licence(lt, data, default_area=default_area, on=on)
+            inp = prepare_licence(lt, data, default_area=default_area, on=on, area_rule=area_rule)
             if code not in producing:
                 producing[code] = producing_services(session, lt, dept)
             inp.task_code = choose_service(producing[code], inp.task_code)
@@ -169,19 +186,86 @@ def bulk_issue(
         except IdentifierError as exc:
             result.errors.append((line, f"serial: {exc}"))
             continue
-        if values["identifier"] in seen:
-            result.skipped += 1
+        first = run.lines.setdefault(values["identifier"], line)
+        if first != line:
+            # Not a re-run of the same row (that one is in the database and skipped below): the file
+            # holds the licence twice, and the second row's data would be silently dropped.
+            result.errors.append((line, _repeated(inp.serial, values, first)))
             continue
-        seen.add(values["identifier"])
         prepared.append((line, values))
-    if not prepared:
-        return result
-    existing = existing_identifiers(session, [v["identifier"] for _, v in prepared])
-    new = [(line, v) for line, v in prepared if v["identifier"] not in existing]
-    result.skipped += len(prepared) - len(new)
-    # One live licence per type, department and 证照编号 (uq_licence_number): a number that another
-    # licence or an earlier row of the file holds is a bad row, reported with its line (inserted, it
-    # would fail the whole chunk with an IntegrityError).
+    fresh = _sort_out(session, dept, prepared, result)
+    ids: list[int] = []
+    for attempt in range(1, INSERT_TRIES + 1):
+        if not fresh:
+            return result
+        try:
+            with session.begin_nested():
+                ids = _insert_licences(session, [values for _line, values in fresh])
+            break
+        except (IntegrityError, OperationalError) as exc:
+            deadlock = _deadlock(exc)
+            if isinstance(exc, OperationalError) and not deadlock:
+                raise
+            if attempt == INSERT_TRIES:
+                result.errors.extend((line, RACE_LOST) for line, _values in fresh)
+                return result
+            # A concurrent import or issue committed one of these identifiers or 证照编号 after they
+            # were checked above (the savepoint undid this chunk's insert, nothing else): check again,
+            # now seeing its rows, and insert the rest; a row it took is skipped or reported just as
+            # if it had been there before the import began.
+            before = len(fresh)
+            fresh = _sort_out(session, dept, fresh, result)
+            if len(fresh) == before and not deadlock:
+                raise  # no row was taken meanwhile: not a race but a fault of this import
+    fresh_values = [values for _line, values in fresh]
+    outbox = table_of(LicenceOutbox)
+    outbox_rows = [outbox_row(SimpleNamespace(**v), "issue") for v in fresh_values]
+    session.execute(sa.insert(outbox), outbox_rows)
+    recon_state.note_changes(session, [recon_state.Change.of_outbox(r) for r in outbox_rows])
+    result.inserted = len(fresh_values)
+    result.first_id, result.last_id = min(ids), max(ids)
+    record(
+        session,
+        actor=actor,
+        action="licence.bulk_issue",
+        entity_type="licence_batch",
+        entity_id=f"{result.first_id}-{result.last_id}",
+        new={
+            "source": source,
+            "count": result.inserted,
+            "skipped": result.skipped,
+            "errors": len(result.errors),
+            "department": dept.uscc,
+        },
+    )
+    return result
+
+
+def _repeated(serial: str | None, values: Mapping[str, Any], first: int) -> str:
+    """Why a row that maps to the identifier of the earlier row ``first`` is refused."""
+    if serial is not None:
+        return f"serial: 流水号 {serial} 与第 {first} 行的流水号重复"
+    return (
+        f"number: 证照编号 {values['number']} 与第 {first} 行的证照编号重复"
+        f"（同一年度颁发，将生成同一电子证照标识 {values['identifier']}）"
+    )
+
+
+def _sort_out(
+    session: Session,
+    dept: Department,
+    rows: list[tuple[int, dict[str, Any]]],
+    result: BulkResult,
+) -> list[tuple[int, dict[str, Any]]]:
+    """The rows still to insert: those whose identifier is registered are counted as skipped (a re-run),
+    those whose 证照编号 a live licence holds are reported. One live licence per type, department and
+    证照编号 (uq_licence_number): inserted, such a row would fail the whole chunk with an
+    IntegrityError. So is a row repeating the number of an earlier one."""
+    if not rows:
+        return []
+    existing = existing_identifiers(session, [v["identifier"] for _, v in rows])
+    new = [(line, v) for line, v in rows if v["identifier"] not in existing]
+    result.skipped += len(rows) - len(new)
     held: dict[tuple[int, str], int | None] = dict.fromkeys(
         numbers_in_use(session, dept.id or 0, [(v["type_id"], v["number"]) for _, v in new])
     )
@@ -194,9 +278,19 @@ def bulk_issue(
             result.errors.append((line, f"number: 证照编号 {values['number']} {where}"))
             continue
         held[key] = line
-        fresh.append(values)
-    if not fresh:
-        return result
+        fresh.append((line, values))
+    return fresh
+
+
+def _deadlock(exc: DBAPIError) -> bool:
+    """PostgreSQL chose this transaction to break a deadlock: two imports inserting the same numbers
+    in different orders each wait for the other's row (SQLSTATE 40P01). Rolled back to the savepoint,
+    the other goes on, and the retry then meets its committed rows as an IntegrityError would."""
+    return getattr(exc.orig, "sqlstate", None) == "40P01"
+
+
+def _insert_licences(session: Session, fresh: list[dict[str, Any]]) -> list[int]:
+    """Insert the licence rows (set-based), giving each its ``id``; the ids."""
     table = table_of(Licence)
     if session.get_bind().dialect.name == "postgresql":
         # Ids from the sequence, then a plain executemany (psycopg pipelines it): a multi-row
@@ -220,27 +314,7 @@ def bulk_issue(
         )
         for values, new_id in zip(fresh, ids, strict=True):
             values["id"] = new_id
-    outbox = table_of(LicenceOutbox)
-    outbox_rows = [outbox_row(SimpleNamespace(**v), "issue") for v in fresh]
-    session.execute(sa.insert(outbox), outbox_rows)
-    recon_state.note_changes(session, [recon_state.Change.of_outbox(r) for r in outbox_rows])
-    result.inserted = len(fresh)
-    result.first_id, result.last_id = min(ids), max(ids)
-    record(
-        session,
-        actor=actor,
-        action="licence.bulk_issue",
-        entity_type="licence_batch",
-        entity_id=f"{result.first_id}-{result.last_id}",
-        new={
-            "source": source,
-            "count": result.inserted,
-            "skipped": result.skipped,
-            "errors": len(result.errors),
-            "department": dept.uscc,
-        },
-    )
-    return result
+    return ids
 
 
 def read_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -326,12 +400,15 @@ def run_bulk(
     With ``keystore`` the department's signing key is published with its first imported licence.
     """
     total = BulkResult()
+    run = ImportRun()
     for batch in chunks(rows, chunk_size):
         with db.transaction() as session:
             dept = session.get(Department, dept_id)
             if dept is None:
                 raise Invalid("颁发部门不存在")
-            result = bulk_issue(session, actor, dept, batch, source=source, default_area=default_area)
+            result = bulk_issue(
+                session, actor, dept, batch, source=source, default_area=default_area, run=run
+            )
             if keystore is not None and result.inserted:
                 ensure_signing_key(session, keystore, dept.id or 0, dept.uscc)
             total.merge(result)

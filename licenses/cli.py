@@ -16,7 +16,8 @@ from sqlmodel import select
 from tqdm import tqdm
 
 from catalog.models import Department
-from core.auth import SYSTEM, User
+from core.auth import SYSTEM, user_by_name
+from core.db import id_of
 from core.errors import DomainError
 from core.web import database, settings
 from licenses.grants import grant_licence_rights, revoke_licence_rights
@@ -148,10 +149,10 @@ def publish_keys_command() -> None:
 
 
 def _user_id(session: Any, username: str) -> int:
-    user = session.exec(select(User).where(User.username == username)).first()
+    user = user_by_name(session, username)  # names are unique case-blind, as at sign-in
     if user is None:
         raise click.ClickException(f"用户 {username} 不存在")
-    return int(user.id)
+    return id_of(user)
 
 
 @licences.command("grant")

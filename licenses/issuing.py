@@ -25,6 +25,7 @@ from core.auth import Principal
 from core.db import compare_and_set
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.types import utcnow
+from licenses.areas import AreaCodes, AreaRule, structural_problem
 from licenses.grants import NO_RIGHTS, get_department, require_own, require_rights
 from licenses.identifiers import IdentifierError, make_identifier, new_serial
 from licenses.masking import face_schema_of, mask_code, mask_face, mask_name
@@ -45,8 +46,6 @@ from licenses.outbox import record_change
 from licenses.signing import KeyStore
 from licenses.types import EARLIEST_YEAR, add_years, check_holder_code, parse_date, today, validate_face
 from licenses.verification import ensure_signing_key
-
-AREA_RE = re.compile(r"^\d{6}$")
 
 
 @dataclass
@@ -83,9 +82,19 @@ ISSUE_FIELDS = {
 
 
 def prepare_licence(
-    lt: LicenceType, data: Mapping[str, Any], *, default_area: str, on: date | None = None
+    lt: LicenceType,
+    data: Mapping[str, Any],
+    *,
+    default_area: str,
+    on: date | None = None,
+    area_rule: AreaRule = structural_problem,
 ) -> LicenceInput:
-    """Validate one licence's fields against its type; raises Invalid with every field error at once."""
+    """Validate one licence's fields against its type; raises Invalid with every field error at once.
+
+    ``area_rule`` judges the 管辖属地 (licenses.areas): the services pass ``AreaCodes().rule(session)``,
+    the divisions table with the structure of GB/T 2260; the default, the structure alone, is for
+    callers without a database (unit tests, the validation benchmark).
+    """
     errors: dict[str, list[str]] = {}
     unknown = set(data) - ISSUE_FIELDS
     for key in sorted(unknown):
@@ -135,8 +144,9 @@ def prepare_licence(
     elif valid_to is not None and lt.validity_years and valid_to > add_years(valid_from, lt.validity_years):
         errors["valid_to"] = [f"该证照类型有效期最长 {lt.validity_years} 年"]
     area = str(data.get("area_code") or default_area)
-    if not AREA_RE.match(area):
-        errors["area_code"] = ["管辖属地编码应为 6 位行政区划代码"]
+    area_problem = area_rule(area)
+    if area_problem is not None:
+        errors["area_code"] = [area_problem]
     serial = data.get("serial")
     if serial not in (None, ""):
         serial = str(serial).strip().upper()
@@ -322,7 +332,12 @@ def issue_licence(
     if lt is None:
         raise Invalid("证照类型不存在", {"type_code": [f"未知的证照类型代码 {type_code}"]})
     dept = get_department(session, require_rights(session, actor, lt.code))
-    inp = prepare_licence(lt, {k: v for k, v in data.items() if k != "type_code"}, default_area=default_area)
+    inp = prepare_licence(
+        lt,
+        {k: v for k, v in data.items() if k != "type_code"},
+        default_area=default_area,
+        area_rule=AreaCodes().rule(session),
+    )
     inp.task_code = issuing_service(session, lt, dept, inp.task_code)
     try:
         licence = new_licence(lt, dept, inp, created_by=actor.user_id)
@@ -435,7 +450,11 @@ def amend_licence(
     if "valid_from" in changes and "valid_to" not in changes and lt.validity_years:
         base["valid_to"] = None
     base.update(changes)
-    inp = prepare_licence(lt, base, default_area=old.area_code)
+    # A new 管辖属地 is checked as at issue; one carried over from the old version by its structure
+    # only: a code the divisions table no longer lists (retired since) must not block correcting a
+    # holder's name, while one that never was a division code (999999) does not go on a new version.
+    area_rule = AreaCodes().rule(session) if "area_code" in changes else structural_problem
+    inp = prepare_licence(lt, base, default_area=old.area_code, area_rule=area_rule)
     dept = get_department(session, old.issuer_department_id)
     try:
         new = new_licence(lt, dept, inp, version=old.version + 1, serial=old.serial, created_by=actor.user_id)

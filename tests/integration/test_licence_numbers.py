@@ -152,7 +152,8 @@ def test_cli_import_reports_a_duplicate_number_by_line(app: Any, db: Any, tmp_pa
     header = "type_code,holder_name,holder_code,number,issue_date,face\n"
     path = tmp_path / "licences.csv"
     # Rows 3 and 4 are two licences with one number (issued in different years, so the import derives
-    # different serials for them; in one year they would be one licence, skipped the second time).
+    # different serials for them; in one year they would derive one identifier, reported the same way:
+    # test_licence_import_repeats.py).
     rows = ((2, "ZG2017001", "2017-03-02"), (3, "ZG2017003", "2017-03-03"), (4, "ZG2017003", "2018-03-04"))
     path.write_text(header + "".join(
         f'{PERSON_TYPE},李娜,{id_number(n)},{number},{day},"{face}"\n' for n, number, day in rows

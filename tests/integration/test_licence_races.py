@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from collections import Counter
 from types import SimpleNamespace
 from typing import Any
@@ -20,7 +21,7 @@ from sqlmodel import col, select
 from core.audit import AuditLog
 from core.db import Database, table_of
 from core.errors import Conflict
-from licenses import issuing
+from licenses import bulk, issuing
 from licenses.models import Licence, LicenceOutbox, LicenceType
 from licenses.outbox import outbox_row
 from tests.factories.licences import PERSON_TYPE, Staff, id_number, make_staff, make_types, person_licence
@@ -156,3 +157,64 @@ def test_an_outbox_key_another_change_took_is_a_409_not_a_500(session: Any) -> N
     with pytest.raises(Conflict) as caught:
         issuing.suspend_licence(session, clerk.actor, licence.id, "涉嫌违法经营，暂停使用")
     assert caught.value.status == 409
+
+
+@pytest.mark.parametrize("same_licence", [False, True], ids=["another-licence", "the-same-licence"])
+def test_two_imports_racing_on_one_number_report_it_and_never_fail(
+    race_db: Database, monkeypatch: pytest.MonkeyPatch, same_licence: bool
+) -> None:
+    """Two `flask licences import` runs of files sharing a 证照编号, both past the checks before either
+    inserts: the one that inserts second waits for the first's commit (PostgreSQL: the unique index;
+    SQLite: the write lock), then treats the shared row as if the other's licence had been there
+    before it began: another licence with the number (issued in another year, so another derived
+    流水号) is reported as in use, the same licence (same year, same derived identifier) is skipped as
+    on a re-run; the rest is imported. Before the fix it failed its whole chunk with an IntegrityError.
+    """
+    clerk = _clerk(race_db)
+    shared = f"IMP-{next(_n)}"
+
+    def rows(tag: str, year: int) -> list[tuple[int, dict[str, Any]]]:
+        return [
+            (line, {**BODY, "holder_code": id_number(next(_n)), "number": number, "issue_date": day})
+            for line, number, day in (
+                (2, f"{tag}-{next(_n)}", "2020-01-02"),
+                (3, shared, f"{year}-03-01"),
+                (4, f"{tag}-{next(_n)}", "2020-01-02"),
+            )
+        ]
+
+    files = [rows("A", 2020), rows("B", 2020 if same_licence else 2021)]
+    checked = Rendezvous(2)
+    hold_after(monkeypatch, bulk, "numbers_in_use", checked)  # both have checked the numbers
+    results: list[bulk.BulkResult | None] = [None, None]
+    failures: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            results[i] = bulk.run_bulk(
+                race_db, clerk.actor, clerk.department.id or 0, files[i], source=f"race-{i}"
+            )
+        except BaseException as exc:  # surfaced below: a thread cannot fail the test itself
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not failures, failures
+    assert checked.met  # neither inserted before the other had checked
+    done = [r for r in results if r is not None]
+    assert sorted(r.inserted for r in done) == [2, 3], done
+    [second] = [r for r in done if r.inserted == 2]
+    if same_licence:
+        assert (second.skipped, second.errors) == (1, []), second
+    else:
+        assert second.errors == [(3, f"number: 证照编号 {shared} 已被本部门另一张同类证照使用")], second
+    with race_db.session() as session:
+        holders = session.exec(
+            select(Licence.id).where(
+                Licence.number == shared, col(Licence.issuer_department_id) == clerk.department.id
+            )
+        ).all()
+        assert len(holders) == 1

@@ -186,7 +186,8 @@ def test_grant_and_revoke_grant_commands_change_what_a_user_may_issue(app, db, i
     refused = runner.invoke(args=["licences", "grant", "clerk_a", "--type", "11100000000013338W999"])
     assert refused.exit_code != 0
     assert "证照类型不存在" in refused.output
-    ended = runner.invoke(args=["licences", "revoke-grant", "clerk_a", "--type", PERSON_TYPE])
+    # The name in another case names the same account (user names are unique case-blind).
+    ended = runner.invoke(args=["licences", "revoke-grant", "Clerk_A", "--type", PERSON_TYPE])
     assert ended.exit_code == 0, ended.output
     with db.transaction() as session:
         user = session.exec(select(User).where(User.username == "clerk_a")).one()
