@@ -116,10 +116,24 @@ def _text(value: Any, name: str, *, required: bool) -> str | None:
 
 
 def _open_or_conflict(session: Session, entry: ImplementationEntry) -> EntryRevision:
+    """The entry's open revision. None open: Conflict when its last revision was already handled
+    (approved or withdrawn; e.g. a rejection that waited on PostgreSQL for the entry's lock while an
+    approval committed, or a page opened before), NotFound when the entry was never revised."""
     revision = open_revision_of(session, entry.id)
-    if revision is None:
-        raise NotFound("该实施清单没有进行中的修订", {"revision": ["请先发起修订"]})
-    return revision
+    if revision is not None:
+        return revision
+    last = session.exec(
+        select(EntryRevision)
+        .where(EntryRevision.entry_id == entry.id)
+        .order_by(col(EntryRevision.id).desc())
+        .execution_options(populate_existing=True)  # the status as stored now, not as this session read it
+    ).first()
+    if last is not None:
+        raise Conflict(
+            f"该{STATUS_WORDS.get(last.status, last.status)}，当前没有待处理的修订，请刷新后查看",
+            {"status": [last.status]},
+        )
+    raise NotFound("该实施清单没有进行中的修订", {"revision": ["请先发起修订"]})
 
 
 def _require_status(revision: EntryRevision, allowed: tuple[str, ...]) -> None:

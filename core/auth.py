@@ -12,6 +12,7 @@ import enum
 import functools
 import hashlib
 import secrets
+import string
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -50,6 +51,10 @@ class User(SQLModel, table=True):
 
     __tablename__ = "app_user"
 
+    # One account per name whatever its case (ATK_ED1 beside atk_ed1 are one name to a reader of the
+    # audit log); sign-in looks names up by lower(username), which this index serves.
+    __table_args__ = (sa.Index("uq_app_user_username_lower", sa.text("lower(username)"), unique=True),)
+
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=60, unique=True, index=True)
     display_name: str = Field(max_length=100)
@@ -77,6 +82,23 @@ class ApiToken(SQLModel, table=True):
     prefix: str = Field(max_length=12)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def username_key(name: str) -> str:
+    """A user name as names are compared: its ASCII letters lowered, nothing else changed.
+
+    User names are ASCII (core.users.USERNAME_RE) and unique under this key (uq_app_user_username_lower),
+    so "Admin" names the account "admin". Only ASCII folds: Python's lower() maps the Kelvin sign to
+    "k", which would let a name no account has reach one; SQLite's lower() folds ASCII only too."""
+    return name.translate(_ASCII_LOWER)
+
+
+def user_by_name(session: Session, name: str) -> User | None:
+    """The account a typed name names, whatever the case typed (served by uq_app_user_username_lower)."""
+    return session.exec(select(User).where(sa.func.lower(User.username) == username_key(name))).first()
 
 
 @dataclass(frozen=True)

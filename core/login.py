@@ -2,7 +2,9 @@
 
 Failures are counted per name typed, whether or not an account has that name: an unknown name is
 checked against a dummy hash, counted and locked exactly like a real one, so neither the answer,
-the lock message nor the time taken tells an attacker which accounts exist.
+the lock message nor the time taken tells an attacker which accounts exist. Names are compared
+case-blind (core.auth.username_key), as accounts are found: "Admin" signs in as "admin", and typing
+it in another case neither escapes a lock nor starts a fresh count.
 
 A name is stored only as its SHA-256 digest: people type passwords into the name field, and
 attackers type other people's ID numbers; neither belongs in a table or the audit log. Audit rows
@@ -22,10 +24,10 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Field, Session, SQLModel, col
 
 from core.audit import record
-from core.auth import ANONYMOUS, Principal, User, check_password_or_dummy
+from core.auth import ANONYMOUS, Principal, User, check_password_or_dummy, user_by_name, username_key
 from core.db import table_of
 from core.types import UTCDateTime, utcnow
 
@@ -65,7 +67,8 @@ class LoginResult:
 
 
 def name_digest(username: str) -> str:
-    return hashlib.sha256(username[:USERNAME_MAX].encode()).hexdigest()
+    """The key of a name's failure count: every case of one name counts together."""
+    return hashlib.sha256(username_key(username[:USERNAME_MAX]).encode()).hexdigest()
 
 
 def login_failures(session: Session, username: str) -> LoginFailure | None:
@@ -85,7 +88,7 @@ def authenticate(session: Session, username: str, password: str, now: datetime |
     and the audit rows must survive the refused request)."""
     now = now or utcnow()
     username = username[:USERNAME_MAX]
-    user = session.exec(select(User).where(User.username == username)).first()
+    user = user_by_name(session, username)
     # Always one argon2 verification, also for unknown names and locked accounts.
     password_ok = check_password_or_dummy(user, password)
     current = _locked_until(session, username, now, for_update=password_ok)

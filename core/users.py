@@ -13,10 +13,19 @@ import secrets
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from core.audit import record
-from core.auth import ApiToken, Principal, Role, User, end_sessions, hash_password, token_digest
+from core.auth import (
+    ApiToken,
+    Principal,
+    Role,
+    User,
+    end_sessions,
+    hash_password,
+    token_digest,
+    user_by_name,
+)
 from core.db import MAX_DB_ID
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.types import utcnow
@@ -63,7 +72,8 @@ def create_user(session: Session, actor: Principal, new: NewUser) -> tuple[User,
     """Create a staff account (admin only) and audit it as ``user.create``.
 
     Department roles need an existing department, operators an existing division; an administrator
-    belongs to neither. Returns the user and the generated password (None when one was given).
+    belongs to neither. A department given for a role outside DEPARTMENT_ROLES is refused, not
+    dropped. Returns the user and the generated password (None when one was given).
     Raises Invalid with per-field Chinese messages, Conflict for a taken username.
     """
     _require_admin(actor, "创建用户")
@@ -81,6 +91,10 @@ def create_user(session: Session, actor: Principal, new: NewUser) -> tuple[User,
         role = None
     department_id = new.department_id if role in DEPARTMENT_ROLES else None
     division_code = (new.division_code or None) if role == Role.DIVISION_OPERATOR else None
+    if role is not None and role not in DEPARTMENT_ROLES and new.department_id is not None:
+        # Refused, not dropped: whoever asked for an administrator "of" a department would otherwise
+        # get a district-wide account without being told.
+        errors["department_id"] = ["该角色不属于部门，请勿指定所属部门"]
     if role in DEPARTMENT_ROLES:
         if department_id is None:
             errors["department_id"] = ["部门角色必须指定所属部门"]
@@ -108,7 +122,7 @@ def create_user(session: Session, actor: Principal, new: NewUser) -> tuple[User,
     if errors or role is None:
         raise Invalid("用户信息有误，请按各字段的说明修改", errors)
     # Case-blind: ATK_ED1 beside atk_ed1 would be two accounts a reader of the audit log cannot tell apart.
-    taken = session.exec(select(User).where(sa.func.lower(User.username) == username.lower())).first()
+    taken = user_by_name(session, username)
     if taken:
         reason = (
             "用户名已存在" if taken.username == username else f"已有用户名 {taken.username}（不区分大小写）"
@@ -122,8 +136,16 @@ def create_user(session: Session, actor: Principal, new: NewUser) -> tuple[User,
         department_id=department_id,
         division_code=division_code,
     )
-    session.add(user)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(user)
+            session.flush()
+    except sa.exc.IntegrityError as exc:
+        # A concurrent create of the same name (in any case) committed after the check above: the
+        # unique indexes on username and lower(username) refuse this one.
+        if "username" not in str(exc.orig):
+            raise
+        raise Conflict(f"用户名 {username} 已存在", {"username": ["用户名已存在（不区分大小写）"]}) from None
     record(session, actor=actor, action="user.create", entity_type="user", entity_id=user.id,
            new={"username": user.username, "role": user.role, "department_id": department_id,
                 "division_code": division_code})
@@ -188,7 +210,8 @@ def revoke_token(session: Session, actor: Principal, token_id: int) -> ApiToken:
 
 
 def find_user(session: Session, username: str) -> User:
-    user = session.exec(select(User).where(User.username == username)).first()
+    """The account named ``username`` in any case (names are unique case-blind); NotFound otherwise."""
+    user = user_by_name(session, username)
     if user is None:
         raise NotFound(f"用户 {username} 不存在")
     return user

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import click
-from flask import Blueprint, Flask, Response
+from flask import Blueprint, Flask, Response, current_app, request
 from flask.cli import with_appcontext
 from sqlmodel import col, select
 
 from core.web import database, db_session, limiter, settings
+from reports import cpsv_cache
+from reports.cpsv_cache import CatalogueStamp, ExportCache, catalogue_stamp
 from reports.models import Bundle, BundleEntry
 
 # reports.cpsv (rdflib) is imported inside the functions that export: rdflib takes a noticeable part of
@@ -37,17 +39,48 @@ def _extras(session: Any) -> Extras:
 @bp.get("/open-data/cpsv-ap.<fmt>")
 @limiter.limit("30 per minute")
 def export(fmt: str) -> Response:
+    """The published catalogue as CPSV-AP, built once per catalogue stamp (reports.cpsv_cache).
+
+    Revalidation is by ETag (If-None-Match → 304, nothing built). Last-Modified is given from the rows
+    that carry a time, but If-Modified-Since alone is answered in full: some changes move the stamp
+    without any such time (a division renamed, a licence type linked to an entry), and one second is
+    too coarse for a publish right after a build."""
     if fmt not in MEDIA_TYPES:
         return Response("unknown format; use .ttl or .jsonld", status=404, mimetype="text/plain")
-    from reports.cpsv import build_graph, serialise
-
     session = db_session()
-    graph = build_graph(session, settings().public_base_url, _extras(session))
-    return Response(
-        serialise(graph, fmt),
-        mimetype=MEDIA_TYPES[fmt].split(";")[0],
-        headers={"Content-Type": MEDIA_TYPES[fmt]},
-    )
+    base_url = settings().public_base_url
+
+    def build() -> bytes:
+        from reports.cpsv import build_graph, serialise
+
+        return serialise(build_graph(session, base_url, _extras(session)), fmt).encode()
+
+    stamp = catalogue_stamp(session)
+    if stamp is None:  # no search state row: nothing may be kept
+        return _document(build(), fmt)
+    etag = stamp.etag(fmt, base_url)
+    if request.if_none_match.contains_weak(etag):
+        return _conditional(Response(status=304), etag, stamp)
+    key = (fmt, base_url, stamp.parts)
+    return _conditional(_document(_export_cache().get_or_build(key, build), fmt), etag, stamp)
+
+
+def _document(body: bytes, fmt: str) -> Response:
+    return Response(body, mimetype=MEDIA_TYPES[fmt].split(";")[0], headers={"Content-Type": MEDIA_TYPES[fmt]})
+
+
+def _conditional(response: Response, etag: str, stamp: CatalogueStamp) -> Response:
+    response.set_etag(etag)
+    if stamp.last_modified is not None:
+        response.last_modified = stamp.last_modified
+    # Public open data: shared caches may keep it, and ask again (cheaply, by ETag) before each use.
+    response.headers["Cache-Control"] = "public, no-cache"
+    return response
+
+
+def _export_cache() -> ExportCache:
+    cache: ExportCache = current_app.extensions[cpsv_cache.EXTENSION]
+    return cache
 
 
 @click.group("cpsv", help="CPSV-AP 3.2.0 导出 (export)")
@@ -71,5 +104,7 @@ def export_cli(fmt: str, output: str) -> None:
 
 
 def register(app: Flask, api: Any) -> None:
+    # setdefault: a cache injected before registration is kept (as reports.views does its own).
+    app.extensions.setdefault(cpsv_cache.EXTENSION, ExportCache())
     app.register_blueprint(bp)
     app.cli.add_command(cpsv)

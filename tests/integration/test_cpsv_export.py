@@ -79,3 +79,97 @@ def test_an_invalid_graph_is_detected(session, published_entry):
     graph.remove((service, DCTERMS.description, None))
     conforms, _ = _conforms(graph)
     assert not conforms
+
+
+# ---------------------------------------------------------------- the cached document (production path)
+
+
+@pytest.fixture
+def builds(monkeypatch):
+    """Counts the documents built (reports.cpsv.build_graph runs), the ~2 s of CPU the cache saves."""
+    import reports.cpsv
+
+    made: list[int] = []
+    original = reports.cpsv.build_graph
+
+    def counted(*args, **kwargs):
+        made.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(reports.cpsv, "build_graph", counted)
+    return made
+
+
+def test_the_export_is_built_once_then_served_from_the_cache_and_revalidated(client, session, builds):
+    from catalog import revisions
+    from core.auth import SYSTEM
+    from licenses.types import link_type_entry
+    from reports.bundles import save_bundle
+    from tests.factories.catalog import make_department, make_item, published_entry
+    from tests.factories.licences import PERSON_TYPE, make_types
+
+    dept = make_department(session, "区缓存测试局")
+    first = published_entry(session, dept, make_item(session, name="缓存测试事项甲"))
+    session.commit()
+
+    ttl = client.get("/open-data/cpsv-ap.ttl")
+    assert ttl.status_code == 200
+    etag = ttl.headers.get("ETag")
+    assert etag
+    assert ttl.headers.get("Last-Modified")
+    assert ttl.headers.get("Cache-Control") == "public, no-cache"
+    assert "缓存测试事项甲".encode() in ttl.data
+    again = client.get("/open-data/cpsv-ap.ttl")
+    assert (again.status_code, again.data, again.headers.get("ETag")) == (200, ttl.data, etag)
+    assert len(builds) == 1  # the second request did not rebuild
+    unchanged = client.get("/open-data/cpsv-ap.ttl", headers={"If-None-Match": etag})
+    assert (unchanged.status_code, unchanged.data, unchanged.headers.get("ETag")) == (304, b"", etag)
+    assert client.get("/open-data/cpsv-ap.jsonld").headers.get("ETag") != etag  # one document per format
+    assert len(builds) == 2
+
+    def rebuilt_after(change) -> bytes:
+        nonlocal etag
+        change()
+        session.commit()
+        before = len(builds)
+        response = client.get("/open-data/cpsv-ap.ttl", headers={"If-None-Match": etag})
+        assert response.status_code == 200
+        assert response.headers["ETag"] != etag
+        assert len(builds) == before + 1
+        etag = response.headers["ETag"]
+        return response.data
+
+    def revise_phone() -> None:
+        revisions.open_revision(session, SYSTEM, first.id, reason="更新咨询电话")
+        revisions.update_revision(session, SYSTEM, first.id, fields={"phone": "0523-86900077"})
+        revisions.submit_revision(session, SYSTEM, first.id)
+        revisions.approve_revision(session, SYSTEM, first.id)
+
+    # A publish (through the services, as a reviewer publishes) ...
+    second = make_item(session, name="缓存测试事项乙")
+    assert "缓存测试事项乙".encode() in rebuilt_after(lambda: published_entry(session, dept, second))
+    # ... a change of a published entry, a licence type it produces, a life event it belongs to.
+    assert b"0523-86900077" in rebuilt_after(revise_phone)
+    make_types(session)
+    assert PERSON_TYPE.encode() in rebuilt_after(lambda: link_type_entry(
+        session, SYSTEM, PERSON_TYPE, task_code=first.task_code, role="produces"))
+    assert "缓存测试一件事".encode() in rebuilt_after(lambda: save_bundle(
+        session, SYSTEM, name="缓存测试一件事", description="", entry_ids=[first.id], published=True))
+
+
+def test_the_catalogue_stamp_moves_with_a_publish_on_both_databases(any_session):
+    from reports.cpsv_cache import catalogue_stamp
+    from tests.factories.catalog import make_department, make_item, published_entry
+
+    dept = make_department(any_session, "区戳记测试局")
+    published_entry(any_session, dept, make_item(any_session, name="戳记测试事项甲"))
+    before = catalogue_stamp(any_session)
+    assert before is not None
+    assert before == catalogue_stamp(any_session)  # nothing changed, the same stamp (and ETag)
+    assert before.last_modified is not None
+    assert before.last_modified.utcoffset() is not None
+    published_entry(any_session, dept, make_item(any_session, name="戳记测试事项乙"))
+    after = catalogue_stamp(any_session)
+    assert after is not None
+    assert after.etag("ttl", "http://x") != before.etag("ttl", "http://x")
+    assert after.last_modified >= before.last_modified

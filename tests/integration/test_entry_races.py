@@ -8,6 +8,8 @@ rejection reason; two versions numbered alike; both audited), and three approves
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections import Counter
 from typing import Any
@@ -22,7 +24,7 @@ from catalog.revision_models import EntryRevision
 from core.audit import AuditLog
 from core.auth import SYSTEM, Role
 from core.db import Database
-from core.errors import Conflict
+from core.errors import Conflict, NotFound
 from tests.factories.catalog import COMPLETE_FIELDS, make_department, make_item, make_user, published_entry
 from tests.factories.races import Rendezvous, auth, hold_after, race, race_app, race_db
 
@@ -174,12 +176,10 @@ def test_approve_and_reject_of_one_submitted_revision_at_once_one_wins(
             f"/api/v1/entries/{entry_id}/revision/reject", json={"reason": "号码有误"}, headers=auth(token)
         ),
     ])
-    # The loser: 409; a rejection that comes after the approval finds no open revision left (404, as
-    # when the two are sent one after the other: PostgreSQL runs them so, under the entry's lock).
-    assert (approve.status, reject.status) in ((200, 409), (409, 200), (200, 404)), (approve, reject)
-    loser = approve if approve.status != 200 else reject
-    if loser.status == 409:
-        _assert_conflict(loser.body)
+    # The loser: 409, also a rejection that PostgreSQL runs after the approval, under the entry's lock
+    # (it finds the revision approved, no longer open: before the fix, a 404).
+    assert (approve.status, reject.status) in ((200, 409), (409, 200)), (approve, reject)
+    _assert_conflict((approve if approve.status != 200 else reject).body)
     with race_db.session() as session:
         stored = session.get(ImplementationEntry, entry_id)
         revision = session.exec(select(EntryRevision).where(EntryRevision.entry_id == entry_id)).one()
@@ -191,6 +191,94 @@ def test_approve_and_reject_of_one_submitted_revision_at_once_one_wins(
         assert (revision.status, stored.phone, stored.version) == expected
     audited = _audited(race_db, entry_id)
     assert audited["entry.revision.approve"] + audited["entry.revision.reject"] == 1, audited
+
+
+def _submitted_revision(db: Database, name: str) -> tuple[int, int, str]:
+    """A published entry with a submitted revision (by the system) and a token of its reviewer."""
+    with db.transaction() as session:
+        dept = make_department(session, f"区{name}局{uuid.uuid4().hex[:8]}")
+        entry = published_entry(session, dept, make_item(session, name=f"{name}测试事项"))
+        revisions.open_revision(session, SYSTEM, entry.id, reason="更新咨询电话")
+        revisions.update_revision(session, SYSTEM, entry.id, fields={"phone": "0523-86900009"})
+        revisions.submit_revision(session, SYSTEM, entry.id)
+        _user, _reviewer, token = make_user(session, Role.DEPT_REVIEWER, department=dept)
+        return int(entry.id), entry.version, token
+
+
+def test_a_rejection_waiting_behind_an_approval_that_commits_first_is_a_409_not_a_404(
+    race_db: Database, race_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reviewer rejects while another approves: the approval holds the entry (PostgreSQL: its row
+    lock, which the rejection queues on) and commits first. The rejection must say the revision was
+    already handled (409, in Chinese), not that there is none (404)."""
+    entry_id, version, token = _submitted_revision(race_db, "先通过后退回")
+    approval_holds_the_entry = threading.Event()
+    original = revisions._open_or_conflict
+
+    def approval_first(session: Any, entry: Any) -> Any:
+        revision = original(session, entry)
+        if not approval_holds_the_entry.is_set():  # the approval: it holds the entry's lock here
+            approval_holds_the_entry.set()
+            time.sleep(0.5)  # the rejection now waits for that lock (PostgreSQL)
+        return revision
+
+    monkeypatch.setattr(revisions, "_open_or_conflict", approval_first)
+
+    def reject_after(client: Any) -> Any:
+        assert approval_holds_the_entry.wait(timeout=30)
+        return client.post(
+            f"/api/v1/entries/{entry_id}/revision/reject", json={"reason": "号码有误"}, headers=auth(token)
+        )
+
+    approve, reject = race(race_app, [
+        lambda c: c.post(f"/api/v1/entries/{entry_id}/revision/approve", headers=auth(token)),
+        reject_after,
+    ])
+    # SQLite has no row lock: the rejection may read the revision while it is still submitted, and
+    # then one of the two compare-and-sets loses. Either way the loser is a 409.
+    assert (approve.status, reject.status) in ((200, 409), (409, 200)), (approve, reject)
+    if race_db.dialect == "postgresql":
+        assert (approve.status, reject.status) == (200, 409), (approve, reject)
+    loser = reject if approve.status == 200 else approve
+    _assert_conflict(loser.body)
+    if reject.status == 409:
+        assert reject.body["message"] == "该修订已发布，当前没有待处理的修订，请刷新后查看"
+    with race_db.session() as session:
+        stored = session.get(ImplementationEntry, entry_id)
+        revision = session.exec(select(EntryRevision).where(EntryRevision.entry_id == entry_id)).one()
+        assert stored is not None
+        if approve.status == 200:
+            expected = ("approved", None, version + 1)
+            assert (revision.status, revision.reject_reason, stored.version) == expected
+    audited = _audited(race_db, entry_id)
+    assert audited["entry.revision.approve"] + audited["entry.revision.reject"] == 1, audited
+
+
+def test_acting_on_a_revision_that_was_handled_is_a_409_naming_what_happened(session: Any) -> None:
+    """The same answer when the second request comes later (a reviewer's page opened before)."""
+    dept = make_department(session, "区修订已处理测试局")
+    entry = published_entry(session, dept, make_item(session, name="修订已处理测试事项"))
+    with pytest.raises(NotFound):  # never revised: there is nothing to act on
+        revisions.reject_revision(session, SYSTEM, entry.id, reason="号码有误")
+    revisions.open_revision(session, SYSTEM, entry.id, reason="更新咨询电话")
+    revisions.update_revision(session, SYSTEM, entry.id, fields={"phone": "0523-86900009"})
+    revisions.submit_revision(session, SYSTEM, entry.id)
+    revisions.approve_revision(session, SYSTEM, entry.id)
+    for act in (
+        lambda: revisions.reject_revision(session, SYSTEM, entry.id, reason="号码有误"),
+        lambda: revisions.approve_revision(session, SYSTEM, entry.id),
+        lambda: revisions.submit_revision(session, SYSTEM, entry.id),
+        lambda: revisions.update_revision(session, SYSTEM, entry.id, fields={"phone": "0523-86900001"}),
+    ):
+        with pytest.raises(Conflict) as caught:
+            act()
+        assert caught.value.message == "该修订已发布，当前没有待处理的修订，请刷新后查看"
+        assert caught.value.details == {"status": ["approved"]}
+    revisions.open_revision(session, SYSTEM, entry.id, reason="再次更新")
+    revisions.withdraw_revision(session, SYSTEM, entry.id)
+    with pytest.raises(Conflict) as caught:
+        revisions.reject_revision(session, SYSTEM, entry.id, reason="号码有误")
+    assert caught.value.message == "该修订已撤回，当前没有待处理的修订，请刷新后查看"
 
 
 def test_a_version_number_another_writer_took_is_a_409_not_a_500(session: Any) -> None:

@@ -208,3 +208,44 @@ def test_login_keeps_same_site_paths(client: Any, session: Any, target: str) -> 
     response = _post_login(client, "returning", PASSWORD, next_url=quote(target, safe=""))
     assert response.status_code == 302
     assert response.headers["Location"] == target
+
+
+def _signed_in_user(client: Any) -> int | None:
+    with client.session_transaction() as cookie:
+        return cookie.get("user_id")
+
+
+@pytest.mark.parametrize(("stored", "typed"), [("case_admin", "Case_Admin"), ("Mixed.Clerk", "mixed.CLERK")])
+def test_a_name_typed_in_another_case_signs_in_as_that_account(
+    client: Any, session: Any, stored: str, typed: str
+) -> None:
+    # User names are unique whatever their case (core.users), so the case typed names one account.
+    _make_admin(session, stored, "大小写")
+    session.flush()
+    user_id = session.exec(select(User.id).where(User.username == stored)).one()
+    response = _post_login(client, typed, PASSWORD)
+    assert response.status_code == 302
+    assert _signed_in_user(client) == user_id
+    login = session.exec(select(AuditLog).where(AuditLog.action == "login")).all()
+    assert [row.entity_id for row in login] == [str(user_id)]
+
+
+@pytest.mark.parametrize("account_exists", [True, False])
+def test_changing_the_case_of_the_name_does_not_give_fresh_failure_counts(
+    client: Any, session: Any, account_exists: bool
+) -> None:
+    if account_exists:
+        _make_admin(session, "case_locked", "锁定")
+        session.flush()
+    spellings = ["case_locked", "CASE_LOCKED", "Case_Locked", "case_LOCKED", "cASE_lOCKED", "CaSe_LoCkEd"]
+    messages = [_messages(client, name, 1)[0] for name in spellings]
+    # One account, one count: the lock falls on the MAX_FAILURES-th failure whatever the case typed,
+    # and for a name nobody has exactly as for a real one (the answers tell nothing).
+    assert messages == [WRONG] * (MAX_FAILURES - 1) + [LOCKED] * (len(spellings) - MAX_FAILURES + 1)
+    if account_exists:
+        response = _post_login(client, "Case_locked", PASSWORD)
+        assert response.status_code == 401
+        assert LOCKED in response.get_data(as_text=True)
+        state = login_failures(session, "case_locked")
+        assert state is not None
+        assert state.is_locked()

@@ -7,12 +7,14 @@ import re
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import col, select
 
 from core import users
 from core.audit import AuditLog
 from core.auth import SYSTEM, ApiToken, Principal, Role, User, principal_for_token
-from core.errors import Forbidden, Invalid
+from core.errors import Conflict, Forbidden, Invalid
+from core.types import utcnow
 from tests.factories.catalog import make_department
 
 PASSWORD = "password-123"
@@ -195,3 +197,76 @@ def test_api_user_errors_are_chinese_field_details(client, session, admin):
     response = client.post("/api/v1/users", headers=auth, json={**duplicate, "username": "ROOT_Admin"})
     assert response.status_code == 409
     assert response.get_json()["details"] == {"username": ["已有用户名 root_admin（不区分大小写）"]}
+
+
+NOT_A_DEPARTMENT_ROLE = "该角色不属于部门，请勿指定所属部门"
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.DIVISION_OPERATOR])
+def test_a_department_given_for_a_role_outside_departments_is_refused_not_dropped(session, role):
+    department = make_department(session, "无关部门测试局")
+    before = len(audit_rows(session, "user.create"))
+    with pytest.raises(Invalid) as raised:
+        users.create_user(session, SYSTEM, users.NewUser(
+            username="no_dept_role", display_name="某人", role=role, department_id=department.id,
+            division_code="321203000000" if role == Role.DIVISION_OPERATOR else None, password=PASSWORD))
+    assert raised.value.details == {"department_id": [NOT_A_DEPARTMENT_ROLE]}
+    assert session.exec(select(User).where(User.username == "no_dept_role")).first() is None
+    assert len(audit_rows(session, "user.create")) == before
+
+
+@pytest.mark.parametrize("channel", ["api", "form", "cli"])
+def test_api_form_and_cli_refuse_a_department_for_an_administrator(app, client, session, admin, channel):
+    department = make_department(session, "无关部门测试局")
+    _token, plain = users.issue_token(session, SYSTEM, admin.id, "管理脚本")
+    session.commit()
+    asked = {"username": "admin_with_dept", "display_name": "某人", "role": "admin",
+             "department_id": department.id, "password": "long-enough-1"}
+
+    if channel == "api":
+        response = client.post("/api/v1/users", headers={"Authorization": f"Bearer {plain}"}, json=asked)
+        assert response.status_code == 422, response.get_json()
+        assert set(response.get_json()) == {"code", "message", "details"}
+        assert response.get_json()["details"] == {"department_id": [NOT_A_DEPARTMENT_ROLE]}
+    elif channel == "form":
+        login(client, admin)
+        response = client.post("/admin/users", data={**asked, "department_id": str(department.id)})
+        assert response.status_code == 422
+        assert NOT_A_DEPARTMENT_ROLE in response.get_data(as_text=True)
+    else:
+        result = app.test_cli_runner().invoke(args=[
+            "catalog", "create-user", "admin_with_dept", "--role", "admin",
+            "--department-id", str(department.id), "--password", "long-enough-1"])
+        assert result.exit_code == 1, result.output
+        assert NOT_A_DEPARTMENT_ROLE in result.output
+
+    session.expire_all()
+    assert session.exec(select(User).where(User.username == "admin_with_dept")).first() is None
+
+
+def test_a_name_taken_in_another_case_at_the_same_moment_is_a_409_not_a_500(any_session, monkeypatch):
+    """Another administrator's create of the same name in another case lands between this create's
+    check and its insert: the index uq_app_user_username_lower refuses the second account, and the
+    refusal is a Conflict, not an IntegrityError (a 500). Before the index both accounts were made."""
+    original = users.hash_password
+
+    def concurrent_create_lands(password: str) -> str:  # runs after the check, before the insert
+        any_session.execute(sa.insert(User).values(
+            username="race_name", display_name="并发", password_hash="x", role="admin", is_active=True,
+            session_epoch=0, created_at=utcnow()))
+        return original(password)
+
+    monkeypatch.setattr(users, "hash_password", concurrent_create_lands)
+    with pytest.raises(Conflict) as raised:
+        users.create_user(any_session, SYSTEM, users.NewUser(
+            username="Race_Name", display_name="重名", role=Role.ADMIN, password=PASSWORD))
+    assert raised.value.details == {"username": ["用户名已存在（不区分大小写）"]}
+    # The transaction is still usable: only the refused row went, with its savepoint.
+    names = any_session.exec(select(User.username).where(sa.func.lower(User.username) == "race_name")).all()
+    assert names == ["race_name"]
+
+
+def test_cli_finds_a_user_whatever_the_case_typed(app, session, admin):
+    result = app.test_cli_runner().invoke(args=["catalog", "create-token", "ROOT_ADMIN", "--name", "脚本"])
+    assert result.exit_code == 0, result.output
+    assert principal_for_token(session, result.output.strip()).user_id == admin.id
