@@ -37,6 +37,8 @@ from licenses.models import (
 
 FACE_KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MAX_YEARS = 100
+FACE_INTEGER_DIGITS = 15  # of an integer face field: below 2**53, which every JSON reader keeps exactly
+FACE_INTEGER_MAX = 10**FACE_INTEGER_DIGITS - 1
 EARLIEST_YEAR = 1900
 
 
@@ -398,10 +400,16 @@ def validate_face(lt: LicenceType, face: Any, holder_kind: str | None = None) ->
             else:
                 out[key] = value
         elif kind == "integer":
+            # ASCII digits only ("²" passed isdigit() and int() raised: a 500), and within what a
+            # JSON reader keeps exactly (2**53): the face is signed and synced to the city registry.
             if isinstance(value, bool) or not (
-                isinstance(value, int) or (isinstance(value, str) and value.isdigit())
+                isinstance(value, int) or (isinstance(value, str) and value.isascii() and value.isdigit())
             ):
                 errors[f"face.{key}"] = [f"{spec['label']}应为整数"]
+            elif (isinstance(value, str) and len(value) > FACE_INTEGER_DIGITS) or (
+                isinstance(value, int) and abs(value) > FACE_INTEGER_MAX
+            ):
+                errors[f"face.{key}"] = [f"{spec['label']}应为不超过 {FACE_INTEGER_DIGITS} 位的整数"]
             else:
                 out[key] = int(value)
         elif kind == "date":

@@ -398,7 +398,7 @@ def _type_form_data(values: dict[str, Any], errors: dict[str, Any]) -> dict[str,
     data: dict[str, Any] = {k: values.get(k, "") for k in TYPE_FORM_FIELDS if k in values}
     years = (values.get("validity_years") or "").strip()
     if years:
-        if years.isdigit():
+        if years.isascii() and years.isdigit() and len(years) <= 4:  # "²" passed isdigit, then int() raised
             data["validity_years"] = int(years)
         else:
             errors["validity_years"] = ["有效年限应为整数"]
@@ -408,6 +408,10 @@ def _type_form_data(values: dict[str, Any], errors: dict[str, Any]) -> dict[str,
         data["face_schema"] = json.loads(values.get("face_schema") or "[]")
     except json.JSONDecodeError as exc:
         errors["face_schema"] = [f"照面字段定义不是有效的 JSON：第 {exc.lineno} 行第 {exc.colno} 列"]
+    except (RecursionError, ValueError):
+        # Deep nesting and over-long numbers: the request's own JSON is guarded (core.input_guard), a
+        # form field's is not, and json.loads raised RecursionError or ValueError (a 500).
+        errors["face_schema"] = ["照面字段定义嵌套过深或数字过长"]
     data["is_active"] = values.get("is_active") == "on"
     return data
 
@@ -587,7 +591,8 @@ def holder_uses_page() -> Any:
                 session,
                 holder_code,
                 cookie_session.get(HOLDER_PROOF),
-                int(values.get("authorisation_id") or 0),
+                # A bounded parse: int() raised on "abc" or "²" (a 500 to anyone posting the form).
+                form_id("authorisation_id") or 0,
             )
         except Forbidden as exc:
             error, step, status = exc.message, "ask", 403

@@ -423,6 +423,35 @@ def test_administrators_maintain_licence_types_in_the_web_ui(client, world, db):
     assert "许可范围" in page
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("face_schema", "[" * 100_000),  # RecursionError in json.loads
+        ("face_schema", '[{"key": "a", "label": "b", "type": "string", "max_length": ' + "9" * 5000 + "}]"),
+        ("validity_years", "\u00b2"),  # passes str.isdigit(), int() raised
+    ],
+)
+def test_licence_type_form_refuses_deep_json_long_numbers_and_odd_digits_beside_the_field(
+    client, world, field, value  # noqa: F811
+):
+    client.post("/login", data={"username": "licence_admin", "password": "password-123"})
+    form = {
+        "code": "11100000000013338W097",
+        "name": "测试许可证",
+        "authority_name": "住建部",
+        "authority_level": "国家级",
+        "holder_code_type": "001",
+        "category": "证照",
+        "validity_years": "5",
+        "face_schema": "[]",
+        field: value,
+    }
+    answer = client.post("/staff/licence-types/new", data=form)
+    assert answer.status_code == 422
+    label = {"face_schema": "照面字段定义", "validity_years": "有效年限"}[field]
+    assert label in answer.get_data(as_text=True)
+
+
 def test_a_departments_first_key_verifies_at_once_in_a_running_process(client, world):  # noqa: F811
     lid_a = issue(client, world["a"]).get_json()["id"]
     token_a = client.get(f"/api/v1/licences/{lid_a}/token", headers=auth(world["a"])).get_json()["token"]

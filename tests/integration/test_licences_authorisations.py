@@ -199,6 +199,15 @@ def test_the_holder_sees_who_used_which_licence_when_after_a_one_time_code(app, 
     assert again.status_code == 403  # used up
 
 
+@pytest.mark.parametrize("raw", ["abc", "\u00b2", "1e5", "99999999999999999999"])
+def test_a_malformed_authorisation_id_on_the_holder_page_is_refused_not_a_server_error(client, raw):
+    # int() of the posted id raised on anything but ASCII digits: a 500 to any anonymous visitor.
+    answer = client.post(
+        "/licences/my-uses", data={"action": "withdraw", "holder_code": HOLDER, "authorisation_id": raw}
+    )
+    assert answer.status_code == 403
+
+
 def test_holder_codes_are_limited_and_bad_holder_codes_refused(app, client, world, db):  # noqa: F811
     from licenses.models import HolderCode
 

@@ -226,6 +226,20 @@ def test_reads_of_holder_data_need_the_grant_too(client: Any, world: World) -> N
     )
 
 
+def test_a_licences_sync_state_needs_the_grant_too(client: Any, world: World) -> None:
+    # It names the licence's identifier and its changes: the issuing department's catalogue staff
+    # (no grant) read it by id although the licence API refuses them the licence.
+    path = f"/api/v1/sync/licences/{world.licence_id}"
+    assert client.get(path, headers=auth(world.tokens["clerk"])).status_code == 200
+    assert client.get(path, headers=auth(world.tokens["district_admin"])).status_code == 200
+    for who in (
+        "catalogue_editor_same_department",
+        "catalogue_reviewer_same_department",
+        "clerk_without_this_type",
+    ):
+        assert client.get(path, headers=auth(world.tokens[who])).status_code == 403, who
+
+
 def test_a_licence_grant_gives_no_catalogue_rights(client: Any, world: World) -> None:
     url = f"/api/v1/entries/{world.entry_id}"
     body = {"phone": "0523-86900000"}

@@ -483,6 +483,21 @@ def test_admin_sync_page_lists_dead_letters_and_requeues_them(app: Any, db: Data
         assert outbox_counts(session) == {"pending": 1}
 
 
+@pytest.mark.parametrize("raw", ["\u00b2", "\u0661", "99999999999999999999"])
+def test_admin_sync_page_ignores_ids_that_are_not_ascii_row_ids(app: Any, db: Database, raw: str) -> None:
+    # "²" passes str.isdigit() and int() then raised: requeue and skip answered 500.
+    with db.transaction() as session:
+        user_id = users.create_user(
+            session, SYSTEM, users.NewUser(
+                username="idsadmin", password="password-123", display_name="管理员", role=Role.ADMIN
+        ))[0].id
+    client = app.test_client()
+    sign_in(client, user_id)
+    for path in ("/admin/sync/requeue", "/admin/sync/skip"):
+        answer = client.post(path, data={"ids": [raw], "reason": "测试"})
+        assert answer.status_code == 303, (path, answer.status_code)
+
+
 def test_admin_can_request_a_reconciliation_now(app: Any, db: Database, tmp_path: Any) -> None:
 
     with db.transaction() as session:

@@ -72,6 +72,15 @@ def test_face_values_are_typed_and_required_fields_checked():
     assert ok == {"gender": "女", "score": 95, "exam_day": "2024-05-01"}
 
 
+@pytest.mark.parametrize("score", ["²", "١٢", "9" * 5000, "1" * 16, 10**30, -(10**16)])
+def test_integer_face_field_refuses_non_ascii_digits_and_unbounded_numbers(score):
+    # "²" passed str.isdigit() and int() raised (a 500 on issue); 10**30 was signed and synced as is.
+    with pytest.raises(Invalid) as exc:
+        validate_face(person_type(), {"gender": "男", "score": score})
+    assert set(exc.value.details) == {"face.score"}
+    assert validate_face(person_type(), {"gender": "男", "score": "9" * 15})["score"] == 10**15 - 1
+
+
 def test_enum_value_outside_the_choices_is_rejected():
     with pytest.raises(Invalid):
         validate_face(person_type(), {"gender": "未知"})
