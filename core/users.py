@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from core.audit import record
 from core.auth import (
@@ -26,7 +26,7 @@ from core.auth import (
     token_digest,
     user_by_name,
 )
-from core.db import MAX_DB_ID
+from core.db import MAX_DB_ID, id_of
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.types import utcnow
 
@@ -170,9 +170,26 @@ def set_user_active(session: Session, actor: Principal, user_id: int, active: bo
         session.flush()
         # Deactivation ends every session; reactivating must not revive cookies issued before it.
         end_sessions(session, user_id)
+        revoked = [] if active else _revoke_all_tokens(session, user_id)
         record(session, actor=actor, action="user.activate" if active else "user.deactivate",
-               entity_type="user", entity_id=user.id, old={"is_active": old}, new={"is_active": active})
+               entity_type="user", entity_id=user.id, old={"is_active": old},
+               new={"is_active": active, **({"revoked_token_ids": revoked} if revoked else {})})
     return user
+
+
+def _revoke_all_tokens(session: Session, user_id: int) -> list[int]:
+    """Revoke the user's live tokens; their ids. Deactivation does this, as it ends sessions: a token
+    is a credential, and reactivating the account must not bring back one issued before (an
+    administrator issues new ones)."""
+    tokens = session.exec(
+        select(ApiToken).where(ApiToken.user_id == user_id, col(ApiToken.revoked_at).is_(None))
+    ).all()
+    now = utcnow()
+    for token in tokens:
+        token.revoked_at = now
+        session.add(token)
+    session.flush()
+    return [id_of(t) for t in tokens]
 
 
 def issue_token(session: Session, actor: Principal, user_id: int, name: str) -> tuple[ApiToken, str]:

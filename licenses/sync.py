@@ -44,6 +44,7 @@ from sqlmodel import Session
 
 from core.db import Database, table_of
 from core.logging import get_request_id
+from core.pii import mask_personal_data
 from core.types import UTCDateTime, utcnow
 from licenses.models import LicenceOutbox
 from licenses.sync_models import SyncLock, SyncRun
@@ -442,7 +443,10 @@ def send_batch(session: Session, client: RegistryClient, limit: int) -> BatchOut
         elif result.status == STALE:
             stale.append(row.id)
         else:
-            failed.append({"k": row.id, "e": f"市级证照库拒收：{result.message or '无说明'}"[:1000]})
+            # The registry's words are another system's and may quote the record (a holder's ID number
+            # or name): masked before they are stored and shown on the sync pages.
+            reason = mask_personal_data(result.message or "无说明")
+            failed.append({"k": row.id, "e": f"市级证照库拒收：{reason}"[:1000]})
     for row, result in zip(to_send, results, strict=True):
         # One line per record that came from a web request (bulk loads carry none): grep the id.
         if row.request_id:
@@ -478,7 +482,7 @@ def note_failure(session: Session, ids: list[int], error: Exception) -> None:
         return
     now = utcnow()
     kind = error_kind(error)
-    message = f"{_KIND_LABELS[kind]}：{error}"[:1000]
+    message = f"{_KIND_LABELS[kind]}：{mask_personal_data(str(error))}"[:1000]
     attempts: dict[int, list[int]] = {}
     for i in range(0, len(ids), 1000):
         for row_id, n in session.execute(

@@ -164,6 +164,19 @@ def test_unavailable_registry_leaves_records_pending_with_the_error(
     assert "503" in retrying["last_error"]
 
 
+def test_the_registrys_words_are_masked_before_they_are_stored(db: Database, issuer: Issuer) -> None:
+    """The registry is another government's system: what it says about a record may quote the holder's
+    ID number or name, and the error is shown on the sync pages and in the dead-letter API."""
+    _issue(db, issuer, 1)
+    with db.transaction() as session:
+        ids = list(session.execute(sa.select(T.c.id)).scalars())
+        sync.note_failure(session, ids, RuntimeError("记录 32120319900101123X 与姓名：张三丰 不符"))
+    with db.transaction() as session:
+        [error] = session.execute(sa.select(T.c.last_error)).scalars().all()
+    assert "32120319900101123X" not in error and "张三丰" not in error
+    assert "321203********123X" in error
+
+
 def _make_due(db: Database) -> None:
     """Let the backoff of every pending row pass (the clock is what a test cannot wait for)."""
     with db.transaction() as session:

@@ -270,3 +270,25 @@ def test_cli_finds_a_user_whatever_the_case_typed(app, session, admin):
     result = app.test_cli_runner().invoke(args=["catalog", "create-token", "ROOT_ADMIN", "--name", "脚本"])
     assert result.exit_code == 0, result.output
     assert principal_for_token(session, result.output.strip()).user_id == admin.id
+
+
+def test_deactivating_an_account_revokes_its_tokens_so_reactivating_brings_none_back(client, session, admin):
+    department = make_department(session, "停用令牌测试局")
+    user, _ = users.create_user(session, SYSTEM, users.NewUser(
+        username="token.holder", display_name="令牌持有人", role=Role.DEPT_EDITOR,
+        department_id=department.id, password=PASSWORD))
+    token, plain = users.issue_token(session, SYSTEM, user.id, "对接系统")
+    session.commit()
+    auth = {"Authorization": f"Bearer {plain}"}
+    assert client.get("/api/v1/entries", headers=auth).status_code == 200
+
+    actor = Principal.of(admin)
+    users.set_user_active(session, actor, user.id, False)
+    users.set_user_active(session, actor, user.id, True)
+    session.commit()
+
+    assert client.get("/api/v1/entries", headers=auth).status_code == 401
+    session.refresh(token)
+    assert token.revoked_at is not None
+    [row] = [r for r in audit_rows(session, "user.deactivate") if r.entity_id == str(user.id)]
+    assert row.new["revoked_token_ids"] == [token.id]
