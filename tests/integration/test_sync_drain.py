@@ -173,7 +173,8 @@ def test_the_registrys_words_are_masked_before_they_are_stored(db: Database, iss
         sync.note_failure(session, ids, RuntimeError("记录 32120319900101123X 与姓名：张三丰 不符"))
     with db.transaction() as session:
         [error] = session.execute(sa.select(T.c.last_error)).scalars().all()
-    assert "32120319900101123X" not in error and "张三丰" not in error
+    assert "32120319900101123X" not in error
+    assert "张三丰" not in error
     assert "321203********123X" in error
 
 
