@@ -24,6 +24,7 @@ from catalog.models import (
     EntryStatus,
     ImplementationEntry,
 )
+from catalog.permissions import can_view_working_state
 from catalog.search.aliases import delete_alias, save_alias
 from catalog.search.elsewhere import delete_elsewhere, find_elsewhere, list_elsewhere, save_elsewhere
 from catalog.search.misses import top_misses
@@ -311,7 +312,17 @@ def attachment_file(attachment_id: int) -> Any:
 
     if attachment_id >= 2**31:
         raise NotFound("文件不存在")
-    row = get_attachment(db_session(), current_principal(), attachment_id)
+    session = db_session()
+    principal = current_principal()
+    row = get_attachment(session, principal, attachment_id)
+    entry = session.get(ImplementationEntry, row.entry_id)
+    if entry is None or not (
+        can_view_working_state(principal, entry) or row.id in _published_file_ids(session, entry)
+    ):
+        # Files are uploaded to the entry before a draft or revision refers to them, and ids are
+        # sequential: a published entry's other files (a revision's new form, a result sample under
+        # review) are not public until the published version itself links them.
+        raise NotFound(f"文件 {attachment_id} 不存在")
     response = make_response(row.data)
     response.headers["Content-Type"] = content_type(row.kind)
     ascii_name = f"attachment-{row.id}.{row.kind}"
@@ -322,6 +333,17 @@ def attachment_file(attachment_id: int) -> Any:
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response.headers["Cache-Control"] = "private, no-cache"
     return response
+
+
+def _published_file_ids(session: Any, entry: ImplementationEntry) -> set[int]:
+    """The files the published version of ``entry`` links: its 审批结果样本 and its materials' 空白表格
+    and 示例样表 (what the public entry page offers for download)."""
+    from catalog.entries import entry_materials
+
+    ids = {entry.result_sample}
+    for m in entry_materials(session, entry.id):
+        ids.update((m.blank_form, m.sample))
+    return {i for i in ids if i is not None}
 
 
 # ----------------------------------------------------------------------------- alias admin

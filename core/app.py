@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from flask import Flask, g, jsonify, request
+from flask import session as cookie_session
 from flask.sessions import SecureCookieSessionInterface
 from flask_smorest import Api
 from flask_wtf.csrf import CSRFError
@@ -105,9 +106,14 @@ class GovApi(Api):  # type: ignore[misc]  # flask-smorest ships no types, so Api
                 413: "too_large", 415: "unsupported_media_type", 422: "invalid",
                 429: "rate_limited"}.get(status, "error")
         fixed = {422: "请求参数校验失败", 400: "请求格式错误"}
-        message = fixed.get(status) or error.description or error.name
-        if status == 400 and data.get("messages") is None and error.description:
-            message = f"请求格式错误：{error.description}"
+        # werkzeug's own descriptions ("The requested URL was not found on the server...") and
+        # flask-limiter's ("120 per 1 minute") are English; what a citizen reads is Chinese. A
+        # description a view gave on purpose (abort(404, "...")) is kept.
+        generic = error.description in (None, "", type(error).description) or status == 429
+        description = HTTP_MESSAGES.get(status, "请求无法处理") if generic else error.description
+        message = fixed.get(status) or description or error.name
+        if status == 400 and data.get("messages") is None and description and not generic:
+            message = f"请求格式错误：{description}"
         response = error_response(status, code, message, details)
         valid_methods = getattr(error, "valid_methods", None)
         if status == 405 and valid_methods:
@@ -115,6 +121,33 @@ class GovApi(Api):  # type: ignore[misc]  # flask-smorest ships no types, so Api
                 return response[0], status, {"Allow": ", ".join(valid_methods)}
             response.headers["Allow"] = ", ".join(valid_methods)
         return response
+
+
+# The Chinese message of each HTTP error the framework raises by itself (routing, limits, sizes).
+HTTP_MESSAGES = {
+    400: "请求格式错误",
+    401: "请先登录",
+    403: "没有权限访问",
+    404: "页面或资源不存在，请检查网址",
+    405: "不支持该请求方法",
+    406: "无法提供所请求的内容格式",
+    408: "请求超时，请重试",
+    409: "请求与当前状态冲突，请刷新后重试",
+    410: "该资源已不再提供",
+    411: "请求缺少 Content-Length",
+    412: "前置条件不满足，请刷新后重试",
+    413: "请求内容过大",
+    414: "请求地址过长",
+    415: "不支持的请求体类型",
+    416: "请求的范围无效",
+    417: "无法满足 Expect 请求头",
+    428: "请求缺少前置条件",
+    429: "请求过于频繁，请稍后再试",
+    431: "请求头过大",
+    500: "服务器内部错误，请稍后再试",
+    501: "不支持该请求方法",
+    503: "服务暂时不可用，请稍后再试",
+}
 
 
 class SessionCookies(SecureCookieSessionInterface):
@@ -278,6 +311,16 @@ def build_app(settings: Settings | None = None, database: Database | None = None
             # What a signed-in user is shown (holders' data in full, drafts, internal figures) is
             # theirs alone: no shared or browser cache keeps it after they leave the page.
             response.headers.setdefault("Cache-Control", "private, no-store")
+        if "Set-Cookie" in response.headers or cookie_session.modified:
+            # A response that sets a cookie (the session with its CSRF token, the place picker's
+            # choice) is one visitor's: a shared cache must not hand it, cookie included, to the next.
+            response.headers.setdefault("Cache-Control", "private, no-store")
+        location = response.headers.get("Location")
+        if location and location.startswith(request.host_url):
+            # Werkzeug's own redirects (/bundles → /bundles/) are absolute, built from the Host
+            # header the client chose: keep only the path, so that no cache stores a redirect to
+            # another site under our URL.
+            response.headers["Location"] = "/" + location[len(request.host_url):]
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
@@ -307,7 +350,7 @@ def build_app(settings: Settings | None = None, database: Database | None = None
     def _unexpected(error: Exception) -> Any:
         if isinstance(error, HTTPException):
             return api.handle_http_exception(error)
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", request.method, _loggable_path(request.path))
         return error_response(500, "internal_error", "服务器内部错误，请稍后再试")
 
     @app.get("/healthz")
@@ -373,10 +416,16 @@ LIMITER_REDIS_TIMEOUT_S = 0.5
 ESSENTIAL = frozenset({"database"})
 
 
+# Paths whose last segment is a verification token: the QR page, the API's check and its old spelling.
+TOKEN_PATHS = ("/verify/", "/api/v1/licences/verify/", "/api/v1/licenses/verify/")
+
+
 def _loggable_path(path: str) -> str:
-    """The path for the access log: a verification token is a bearer credential, keep only its head."""
-    if path.startswith("/verify/") and len(path) > 28:
-        return path[:28] + "…"
+    """The path for the access log: a verification token is a bearer credential, keep only its head
+    (on the API's path too, which logged the whole token)."""
+    for prefix in TOKEN_PATHS:
+        if path.startswith(prefix) and len(path) > len(prefix) + 20:
+            return path[: len(prefix) + 20] + "…"
     return path
 
 
