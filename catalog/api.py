@@ -49,6 +49,7 @@ from catalog.schemas import (
     WithdrawClaimSchema,
     WithdrawnClaimSchema,
 )
+from core.auth import Principal
 from core.errors import Invalid
 from core.schemas import ErrorSchema
 from core.web import current_principal, db_session, limiter, require_login
@@ -103,14 +104,14 @@ def _flat_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
-def entry_detail(session: Any, entry: Any) -> dict[str, Any]:
+def entry_detail(session: Any, entry: Any, actor: Principal) -> dict[str, Any]:
     data = {name: getattr(entry, name) for name in EntrySchema().fields}
     data["department"] = services.get_department(session, entry.department_id)
     data["materials"] = entry_services.entry_materials(session, entry.id)
     data["fees"] = entry_services.entry_fees(session, entry.id)
     data["steps"] = entry_elements.entry_steps(session, entry.id)
     data["faqs"] = entry_elements.entry_faqs(session, entry.id)
-    data["attachments"] = attachments.entry_attachments(session, entry.id)
+    data["attachments"] = attachments.visible_attachments(session, actor, entry)
     data["no_contact_check"] = entry_services.check_no_contact(session, entry)
     return data
 
@@ -269,7 +270,9 @@ class EntryDetail(MethodView):
     def get(self, entry_id: int) -> Any:
         """实施清单详情（含申请材料、收费项目、不见面审批条件核验结果）"""
         session = db_session()
-        return entry_detail(session, entry_services.get_visible_entry(session, current_principal(), entry_id))
+        principal = current_principal()
+        entry = entry_services.get_visible_entry(session, principal, entry_id)
+        return entry_detail(session, entry, principal)
 
     @blp.doc(
         security=BEARER,
@@ -304,7 +307,7 @@ class EntryDetail(MethodView):
         entry = entry_services.update_entry(
             session, principal, entry_id, fields=body, **lists, known_errors=schema_errors,
         )
-        return entry_detail(session, entry)
+        return entry_detail(session, entry, principal)
 
 
 @blp.route("/entries/<int:entry_id>/attachments")
@@ -335,10 +338,9 @@ class EntryByCode(MethodView):
     def get(self, task_code: str) -> Any:
         """按实施编码查询实施清单"""
         session = db_session()
-        entry = entry_services.get_entry_by_task_code(session, task_code[:40])
-        return entry_detail(
-            session, entry_services.get_visible_entry(session, current_principal(), entry.id or 0)
-        )
+        principal = current_principal()
+        entry = entry_services.get_visible_entry_by_task_code(session, principal, task_code[:40])
+        return entry_detail(session, entry, principal)
 
 
 @blp.route("/entries/<int:entry_id>/no-contact")

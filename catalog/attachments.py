@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from catalog import permissions
 from catalog.element_models import EntryAttachment
 from catalog.inputs import _check_id, _pk, _require
-from catalog.models import ImplementationEntry
+from catalog.models import ImplementationEntry, Material
 from core import audit
 from core.auth import Principal
 from core.errors import Invalid, NotFound
@@ -178,6 +178,38 @@ def entry_attachments(session: Session, entry_id: int | None) -> list[EntryAttac
             .order_by(col(EntryAttachment.id))
         ).all()
     )
+
+
+def published_file_ids(session: Session, entry: ImplementationEntry) -> set[int]:
+    """The files the published version of ``entry`` links: its 审批结果样本 and its materials' 空白表格
+    and 示例样表 (what the public entry page offers for download)."""
+    ids = {entry.result_sample}
+    for blank_form, sample in session.exec(
+        select(Material.blank_form, Material.sample).where(Material.entry_id == entry.id)
+    ):
+        ids.update((blank_form, sample))
+    return {i for i in ids if i is not None}
+
+
+def may_see_file(session: Session, actor: Principal, entry: ImplementationEntry, attachment_id: int) -> bool:
+    """Whether ``actor`` may see a file of ``entry``: those who see its working state see every file;
+    anyone else only the files the published version links. Files are uploaded to the entry before a
+    draft or revision refers to them and their ids are sequential, so a revision's new form or a result
+    sample under review is not public until it is published."""
+    return permissions.can_view_working_state(actor, entry) or attachment_id in published_file_ids(
+        session, entry
+    )
+
+
+def visible_attachments(
+    session: Session, actor: Principal, entry: ImplementationEntry
+) -> list[EntryAttachment]:
+    """The files of ``entry`` that ``actor`` may see (``may_see_file``), in upload order."""
+    rows = entry_attachments(session, entry.id)
+    if permissions.can_view_working_state(actor, entry):
+        return rows
+    public = published_file_ids(session, entry)
+    return [row for row in rows if row.id in public]
 
 
 def content_type(kind: str) -> str:

@@ -370,6 +370,15 @@ def get_entry_by_task_code(session: Session, task_code: str) -> ImplementationEn
     return entry
 
 
+def get_visible_entry_by_task_code(session: Session, actor: Principal, task_code: str) -> ImplementationEntry:
+    """The entry with ``task_code`` if ``actor`` may read it. A draft answers as an unknown code does
+    (not with its internal id, which told a draft from a code that does not exist)."""
+    entry = get_entry_by_task_code(session, task_code)
+    if not permissions.can_view_entry(actor, entry):
+        raise NotFound(f"实施编码 {task_code} 不存在")
+    return entry
+
+
 def _visibility(actor: Principal) -> Any:
     public = sa.and_(
         col(ImplementationEntry.status) == EntryStatus.PUBLISHED.value,

@@ -24,7 +24,6 @@ from catalog.models import (
     EntryStatus,
     ImplementationEntry,
 )
-from catalog.permissions import can_view_working_state
 from catalog.search.aliases import delete_alias, save_alias
 from catalog.search.elsewhere import delete_elsewhere, find_elsewhere, list_elsewhere, save_elsewhere
 from catalog.search.misses import top_misses
@@ -307,7 +306,7 @@ def entry_detail(task_code: str) -> Any:
 def attachment_file(attachment_id: int) -> Any:
     """An uploaded 空白表格 / 示例样表 / 审批结果样本, always as a download: the type found when it was
     checked on upload, never sniffed by the browser, never rendered or run in the portal's origin."""
-    from catalog.attachments import content_type, get_attachment
+    from catalog.attachments import content_type, get_attachment, may_see_file
     from core.web import current_principal
 
     if attachment_id >= 2**31:
@@ -316,12 +315,7 @@ def attachment_file(attachment_id: int) -> Any:
     principal = current_principal()
     row = get_attachment(session, principal, attachment_id)
     entry = session.get(ImplementationEntry, row.entry_id)
-    if entry is None or not (
-        can_view_working_state(principal, entry) or row.id in _published_file_ids(session, entry)
-    ):
-        # Files are uploaded to the entry before a draft or revision refers to them, and ids are
-        # sequential: a published entry's other files (a revision's new form, a result sample under
-        # review) are not public until the published version itself links them.
+    if entry is None or not may_see_file(session, principal, entry, attachment_id):
         raise NotFound(f"文件 {attachment_id} 不存在")
     response = make_response(row.data)
     response.headers["Content-Type"] = content_type(row.kind)
@@ -333,17 +327,6 @@ def attachment_file(attachment_id: int) -> Any:
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response.headers["Cache-Control"] = "private, no-cache"
     return response
-
-
-def _published_file_ids(session: Any, entry: ImplementationEntry) -> set[int]:
-    """The files the published version of ``entry`` links: its 审批结果样本 and its materials' 空白表格
-    and 示例样表 (what the public entry page offers for download)."""
-    from catalog.entries import entry_materials
-
-    ids = {entry.result_sample}
-    for m in entry_materials(session, entry.id):
-        ids.update((m.blank_form, m.sample))
-    return {i for i in ids if i is not None}
 
 
 # ----------------------------------------------------------------------------- alias admin

@@ -232,7 +232,7 @@ def cached(name: str, seconds: float, compute: Callable[[], T]) -> T:
 
 def wants_json() -> bool:
     path = request.path
-    if path.startswith(("/api/", "/open311/", "/healthz", "/readyz", "/metrics")):
+    if path.startswith(("/api/", "/open311/", "/open-data/", "/healthz", "/readyz", "/metrics")):
         return True
     # Only an explicit preference for JSON; "*/*" (curl, scripts) gets pages like a browser does.
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])

@@ -9,6 +9,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from flask.cli import with_appcontext
 from sqlmodel import col, select
 
+from core.errors import NotFound
 from core.web import database, db_session, limiter, settings
 from reports import cpsv_cache
 from reports.cpsv_cache import CatalogueStamp, ExportCache, catalogue_stamp
@@ -46,7 +47,7 @@ def export(fmt: str) -> Response:
     without any such time (a division renamed, a licence type linked to an entry), and one second is
     too coarse for a publish right after a build."""
     if fmt not in MEDIA_TYPES:
-        return Response("unknown format; use .ttl or .jsonld", status=404, mimetype="text/plain")
+        raise NotFound(f"开放数据格式 {fmt[:20]} 不存在，请使用 .ttl 或 .jsonld")
     session = db_session()
     base_url = settings().public_base_url
 

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from catalog import entries as entry_services
 from catalog import revisions
 from catalog.attachments import upload_attachment
 from core.auth import SYSTEM, Role
 from tests.conftest import sign_in
-from tests.factories.catalog import make_department, make_user, published_entry
+from tests.factories.catalog import make_department, make_item, make_user, published_entry
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -46,6 +47,48 @@ def test_a_published_entrys_file_is_public_only_once_the_published_version_links
     response = client.get(f"/files/{row.id}")
     assert response.status_code == 200
     assert response.data == PDF
+
+
+def test_the_entry_api_lists_only_the_files_the_published_version_links(
+    client: Any, session: Any, published: dict[str, Any]
+) -> None:
+    """The download is refused (above); the listing must not give the names, sizes and digests away."""
+    entry = published["entry"]
+    row = upload_attachment(session, SYSTEM, entry.id, filename="审批结果样本（待审核）.pdf", data=PDF)
+    session.commit()
+    listed = client.get(f"/api/v1/entries/{entry.id}").get_json()["attachments"]
+    assert row.id not in [a["id"] for a in listed]
+    assert client.get(f"/api/v1/entries/by-code/{entry.task_code}").get_json()["attachments"] == listed
+    sign_in(client, published["editor"].id)  # the department's own staff see what they prepare
+    listed = client.get(f"/api/v1/entries/{entry.id}").get_json()["attachments"]
+    assert row.id in [a["id"] for a in listed]
+
+
+def test_a_drafts_task_code_answers_as_a_code_that_does_not_exist(
+    client: Any, session: Any, published: dict[str, Any]
+) -> None:
+    dept = published["entry"].department_id
+    item = make_item(session, "草稿事项")
+    draft = entry_services.claim_item(session, SYSTEM, item_id=item.id, department_id=dept)
+    session.commit()
+    unknown = "0" * len(draft.task_code)
+    answers = [client.get(f"/api/v1/entries/by-code/{code}") for code in (draft.task_code, unknown)]
+    assert [a.status_code for a in answers] == [404, 404]
+    messages = [
+        a.get_json()["message"].replace(code, "<code>")
+        for a, code in zip(answers, (draft.task_code, unknown), strict=True)
+    ]
+    assert messages[0] == messages[1]
+    assert "实施清单" not in answers[0].get_json()["message"]  # not "实施清单 <internal id> 不存在"
+
+
+def test_an_unknown_open_data_format_is_the_error_shape_in_chinese(client: Any) -> None:
+    response = client.get("/open-data/cpsv-ap.xml")
+    assert response.status_code == 404
+    body = response.get_json()
+    assert body["code"] == "not_found"
+    assert ".ttl" in body["message"]
+    assert "开放数据格式" in body["message"]
 
 
 def _has_chinese(text: str) -> bool:
