@@ -33,7 +33,7 @@ from core.logging import (
     valid_request_id,
 )
 from core.schemas import ErrorSchema
-from core.web import READINESS_CHECKS, csrf, error_response
+from core.web import READINESS_CHECKS, csrf, error_response, may_read_metrics
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("gaogang.access")
@@ -377,7 +377,7 @@ def build_app(settings: Settings | None = None, database: Database | None = None
             if body["redis"]["state"] != "ok":
                 degraded.append("redis")
         body = {"status": "degraded" if degraded else "ok", "degraded": degraded, **body}
-        return jsonify(body), 503 if db_state != "ok" else 200
+        return jsonify(_for_caller(body)), 503 if db_state != "ok" else 200
 
     @app.get("/readyz")
     def readyz() -> Any:
@@ -404,7 +404,7 @@ def build_app(settings: Settings | None = None, database: Database | None = None
         body = {"status": status, "failing": failing, "degraded": degraded, "checks": checks}
         if failing:
             log.warning("readiness check failed: %s", ", ".join(failing), extra={"failing": failing})
-        return jsonify(body), 503 if essential else 200
+        return jsonify(_for_caller(body)), 503 if essential else 200
 
     return app, api
 
@@ -414,6 +414,25 @@ HEALTH_REDIS_TIMEOUT_S = 0.5
 LIMITER_REDIS_TIMEOUT_S = 0.5
 # Without these an instance cannot serve; any other failing dependency only degrades it.
 ESSENTIAL = frozenset({"database"})
+
+
+def _for_caller(body: dict[str, Any]) -> dict[str, Any]:
+    """A health answer as this caller may see it. The monitoring system (core.web.may_read_metrics)
+    gets every detail; anyone else the verdict and each dependency's state only: the endpoints are
+    public (load balancers call them), and the database's address, the broker's folder, the
+    registry's URL and the errors' texts are a map of the installation for an attacker."""
+    if may_read_metrics():
+        return body
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        if key == "checks":
+            out[key] = {name: {"state": check.get("state")} for name, check in value.items()}
+        elif isinstance(value, dict):
+            if "state" in value:
+                out[key] = {"state": value["state"]}
+        else:
+            out[key] = value
+    return out
 
 
 # Paths whose last segment is a verification token: the QR page, the API's check and its old spelling.

@@ -205,6 +205,16 @@ def require_metrics_access() -> None:
     raise Forbidden("来源地址不在允许抓取指标的网段内")
 
 
+def may_read_metrics() -> bool:
+    """Whether this request may read what /metrics gives (``require_metrics_access`` passes): the
+    health endpoints show their details (addresses, error texts) only to such callers."""
+    try:
+        require_metrics_access()
+    except (Forbidden, Unauthorized):
+        return False
+    return True
+
+
 def _address_in(address: str | None, networks: tuple[str, ...]) -> bool:
     try:
         ip = ipaddress.ip_address(address or "")

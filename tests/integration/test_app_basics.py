@@ -4,8 +4,13 @@ from core.audit import AuditLog, record, verify_chain
 from core.auth import SYSTEM
 
 
-def test_healthz_reports_database_and_broker(client):
-    body = client.get("/healthz").get_json()
+def test_healthz_reports_database_and_broker(db, tmp_path):
+    from tests.conftest import make_settings
+    from webapp import create_app
+
+    monitor = "monitor-token-0123456789"  # the details are the monitoring system's (core.app._for_caller)
+    client = create_app(make_settings(tmp_path, db.url, metrics_token=monitor), database=db).test_client()
+    body = client.get("/healthz", headers={"Authorization": f"Bearer {monitor}"}).get_json()
     assert body["status"] == "ok"
     assert body["database"]["dialect"] == "postgresql"
     assert body["broker"]["kind"] in {"redis", "filesystem"}

@@ -22,7 +22,13 @@ def log_stream():
     configure_logging("web")
 
 
+# The readiness details (error texts, addresses) are the monitoring system's: these tests call from it.
+MONITOR = "monitor-token-0123456789"
+AS_MONITOR = {"Authorization": f"Bearer {MONITOR}"}
+
+
 def _app(db, tmp_path, **overrides):
+    overrides.setdefault("metrics_token", MONITOR)
     flask_app = create_app(make_settings(tmp_path, db.url, **overrides), database=db)
     flask_app.config["WTF_CSRF_ENABLED"] = False
     return flask_app
@@ -133,7 +139,7 @@ def test_readyz_is_200_when_database_broker_and_registry_answer(db, tmp_path, re
 def test_readyz_is_degraded_naming_the_registry_when_it_does_not_answer(db, tmp_path):
     # Still serving: changes wait in the outbox until the registry answers (core.app.readyz).
     closed = f"http://127.0.0.1:{free_port()}"
-    response = _app(db, tmp_path, city_registry_url=closed).test_client().get("/readyz")
+    response = _app(db, tmp_path, city_registry_url=closed).test_client().get("/readyz", headers=AS_MONITOR)
     body = response.get_json()
     assert response.status_code == 200
     assert body["status"] == "degraded"
@@ -146,7 +152,7 @@ def test_readyz_is_degraded_naming_the_registry_when_it_does_not_answer(db, tmp_
 def test_readyz_is_degraded_naming_the_broker_when_redis_is_down(db, tmp_path, registry):
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"
     client = _app(db, tmp_path, city_registry_url=registry.url, redis_url=dead_redis).test_client()
-    response = client.get("/readyz")
+    response = client.get("/readyz", headers=AS_MONITOR)
     body = response.get_json()
     assert response.status_code == 200
     assert body["status"] == "degraded"
@@ -158,7 +164,7 @@ def test_readyz_is_degraded_naming_the_broker_when_redis_is_down(db, tmp_path, r
 def test_readyz_checks_the_real_redis_when_configured(db, tmp_path, registry):
     redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
     client = _app(db, tmp_path, city_registry_url=registry.url, redis_url=redis_url).test_client()
-    response = client.get("/readyz")
+    response = client.get("/readyz", headers=AS_MONITOR)
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["checks"]["broker"]["kind"] == "redis"
 
@@ -213,3 +219,21 @@ def test_access_log_keeps_only_the_head_of_a_verification_token(client, log_stre
     access = next(line for line in _lines(log_stream) if line["logger"] == "gaogang.access")
     assert token not in access["path"]
     assert access["path"].startswith("/verify/AAAA")
+
+
+def test_health_details_are_the_monitoring_systems_others_get_the_verdict_only(db, tmp_path):
+    """The endpoints are public (balancers call them): addresses and error texts are not."""
+    closed = f"http://127.0.0.1:{free_port()}"
+    client = _app(db, tmp_path, city_registry_url=closed).test_client()
+    for path in ("/readyz", "/healthz"):
+        public, monitor = client.get(path), client.get(path, headers=AS_MONITOR)
+        assert public.status_code == monitor.status_code == 200
+        text = public.get_data(as_text=True)
+        for secret in ("127.0.0.1", "ConnectError", "postgresql", "url", "error\":"):
+            assert secret not in text, (path, secret, text)
+        assert public.get_json()["status"] == monitor.get_json()["status"] != "unavailable"
+    public = client.get("/readyz").get_json()
+    assert public["failing"] == ["registry"]
+    assert public["checks"]["registry"] == {"state": "error"}
+    detailed = client.get("/readyz", headers=AS_MONITOR).get_json()
+    assert "ConnectError" in detailed["checks"]["registry"]["error"]

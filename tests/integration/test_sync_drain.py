@@ -236,7 +236,7 @@ def test_clock_skew_is_retried_alerted_and_recovers_once_the_clock_is_right(
     with db.transaction() as session:
         rows = session.execute(sa.select(T.c.status, T.c.error_kind, T.c.next_attempt_at)).all()
     assert {(r.status, r.error_kind) for r in rows} == {("pending", sync.CLOCK_SKEW)}
-    ready = web.get("/readyz").get_json()
+    ready = web.get("/readyz", headers={"Authorization": "Bearer scrape-token"}).get_json()
     assert "licence_sync" in ready["degraded"]
     assert ready["checks"]["licence_sync"]["state"] == "degraded"
     assert "时钟偏差" in ready["checks"]["licence_sync"]["reason"]
