@@ -66,6 +66,7 @@ from catalog.revision_models import OPEN_REVISION_STATUSES, EntryRevision, Revis
 from catalog.search.index import reindex_entry
 from catalog.services import get_department, get_item
 from core import audit
+from core.audit import AuditLog
 from core.auth import Principal
 from core.db import compare_and_set
 from core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -1043,11 +1044,46 @@ def submitter_of(session: Session, entry: ImplementationEntry) -> int | None:
     ).first()
 
 
-def check_four_eyes(session: Session, actor: Principal, submitted_by: int | None) -> None:
-    """Forbidden when four-eyes review is on and ``actor`` submitted what it is about to approve.
-    The system principal (the importer, the demo) has no user and is not a person to check."""
-    if actor.user_id is not None and submitted_by == actor.user_id and four_eyes_enabled(session):
-        raise Forbidden("双人审核：提交人不能审核通过自己提交的内容，请由其他审核人员审核")
+# Audit actions that write a draft's content (update_entry, the no-contact flag, adopting the upper
+# level's 四同 values) and the one that writes a revision's proposal.
+DRAFT_EDIT_ACTIONS = frozenset({"entry.update", "entry.no_contact", "entry.align"})
+REVISION_EDIT_ACTION = "entry.revision.update"
+
+
+def authors_of(session: Session, entry: ImplementationEntry, revision: Any = None) -> set[int]:
+    """The people who wrote what is about to be approved: for ``revision`` (catalog.revisions), whoever
+    opened, edited or submitted it; for the entry's draft, whoever edited it since it was last
+    published (or claimed) and whoever submitted it. From the audit log, which records every such
+    write with its actor; the system principal (no user) is nobody."""
+    rows = session.exec(
+        select(AuditLog.id, AuditLog.actor_id, AuditLog.action, AuditLog.new)
+        .where(AuditLog.entity_type == "implementation_entry", AuditLog.entity_id == str(entry.id))
+        .order_by(col(AuditLog.id))
+    ).all()
+    if revision is not None:
+        people = {revision.created_by, revision.submitted_by}
+        people |= {
+            actor for _id, actor, action, new in rows
+            if action == REVISION_EDIT_ACTION and (new or {}).get("revision_id") == revision.id
+        }
+    else:
+        approvals = [row_id or 0 for row_id, _a, action, _n in rows if action == "entry.approve"]
+        since = max(approvals, default=0)
+        people = {submitter_of(session, entry)}
+        people |= {
+            actor for row_id, actor, action, _n in rows
+            if (row_id or 0) > since and action in DRAFT_EDIT_ACTIONS
+        }
+    return {p for p in people if p is not None}
+
+
+def check_four_eyes(session: Session, actor: Principal, authors: set[int]) -> None:
+    """Forbidden when four-eyes review is on and ``actor`` wrote or submitted what it is about to
+    approve (``authors_of``): checking the submitter alone let a town operator edit a draft, have a
+    village operator submit it and approve their own content. The system principal (the importer, the
+    demo) has no user and is not a person to check."""
+    if actor.user_id is not None and actor.user_id in authors and four_eyes_enabled(session):
+        raise Forbidden("双人审核：编辑或提交该内容的人员不能审核通过，请由其他审核人员审核")
 
 
 def approve_entry(session: Session, actor: Principal, entry_id: int) -> ImplementationEntry:
@@ -1056,7 +1092,7 @@ def approve_entry(session: Session, actor: Principal, entry_id: int) -> Implemen
     entry = get_entry(session, entry_id, for_update=True)
     _require(permissions.can_review_entry(actor, entry), "只能审核本部门或本辖区的实施清单")
     if entry.status == EntryStatus.SUBMITTED.value:
-        check_four_eyes(session, actor, submitter_of(session, entry))
+        check_four_eyes(session, actor, authors_of(session, entry))
         _ready_for_review(session, entry)
     return _transition(
         session,

@@ -30,6 +30,7 @@ from catalog.entries import (
     alignment_target,
     apply_alignment,
     apply_entry_change,
+    authors_of,
     check_four_eyes,
     get_entry,
     prepare_entry_change,
@@ -458,7 +459,7 @@ def approve_revision(session: Session, actor: Principal, entry_id: int) -> Entry
     _require(permissions.can_review_entry(actor, entry), "只能审核本部门或本辖区的修订")
     revision = _open_or_conflict(session, entry)
     _require_status(revision, (RevisionStatus.SUBMITTED.value,))
-    check_four_eyes(session, actor, revision.submitted_by)
+    check_four_eyes(session, actor, authors_of(session, entry, revision))
     if entry.status != EntryStatus.PUBLISHED.value:
         raise Conflict("实施清单已不是已发布状态，修订不能发布", {"status": [entry.status]})
     # Claimed first, so that a concurrent rejection or a second approval of it is refused before

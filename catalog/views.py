@@ -522,19 +522,19 @@ def _review_context(session: Session, principal: Principal, entry: Implementatio
     in_work = permissions.can_view_working_state(principal, entry)
     revision = revisions.open_revision_of(session, entry.id) if in_work else None
     revision_changes: list[history.Change] = []
-    submitter: int | None = None
+    authors: set[int] = set()
     if revision is not None:
         revision_changes = history.diff_states(
             revisions.published_state(session, entry), revisions.proposed_state(session, entry, revision)
         )
         if revision.status == "submitted":
-            submitter = revision.submitted_by
+            authors = entry_services.authors_of(session, entry, revision)
     draft_changes: list[history.Change] = []
     last_published = None
     if entry.status == EntryStatus.SUBMITTED.value:
         last_published = revisions.last_published_state(session, entry)
         draft_changes = history.diff_states(last_published, revisions.published_state(session, entry))
-        submitter = entry_services.submitter_of(session, entry)
+        authors = entry_services.authors_of(session, entry)
     four_eyes = review_settings.four_eyes_enabled(session)
     return {
         "revision": revision,
@@ -544,7 +544,8 @@ def _review_context(session: Session, principal: Principal, entry: Implementatio
         "past_revisions": [
             r for r in revisions.entry_revisions(session, id_of(entry)) if r is not revision
         ][:10] if in_work else [],
-        "own_submission": four_eyes and principal.user_id is not None and submitter == principal.user_id,
+        # Four-eyes: whoever wrote or submitted what waits for approval is not offered the approval.
+        "own_submission": four_eyes and principal.user_id is not None and principal.user_id in authors,
         "four_eyes": four_eyes,
         "REVISION_STATUS_LABELS": revisions.STATUS_WORDS,
     }

@@ -23,6 +23,7 @@ from tests.factories.catalog import (
     make_department,
     make_item,
     make_user,
+    published_entry,
     seed_divisions,
     upper_row_for,
     uscc_for,
@@ -317,7 +318,28 @@ def test_town_operator_manages_its_villages_but_village_operator_not_its_town(an
     entry_services.submit_entry(any_session, village_op, v_entry.id)
     with pytest.raises(Forbidden):
         entry_services.approve_entry(any_session, village_op, v_entry.id)
-    assert entry_services.approve_entry(any_session, town_op, v_entry.id).status == "published"
+    # Four-eyes: the town operator wrote this draft, so another reviewer of the town approves it.
+    with pytest.raises(Forbidden, match="双人审核"):
+        entry_services.approve_entry(any_session, town_op, v_entry.id)
+    _, other_town_op, _ = make_user(any_session, Role.DIVISION_OPERATOR, division_code=TOWN)
+    assert entry_services.approve_entry(any_session, other_town_op, v_entry.id).status == "published"
+
+
+def test_four_eyes_refuses_whoever_edited_a_revision_not_only_its_submitter(any_session):
+    """A town operator edits its village's revision, the village operator submits it: the town
+    operator may not approve what it wrote; another reviewer of the town may."""
+    village = make_department(any_session, "柴墟社区居委会", level="6", division_code=VILLAGE)
+    _, town_op, _ = make_user(any_session, Role.DIVISION_OPERATOR, division_code=TOWN)
+    _, village_op, _ = make_user(any_session, Role.DIVISION_OPERATOR, division_code=VILLAGE)
+    _, other_town_op, _ = make_user(any_session, Role.DIVISION_OPERATOR, division_code=TOWN)
+    item = make_item(any_session, name="社区服务", task_type="20", use_levels="4,5,6")
+    entry = published_entry(any_session, village, item)
+    revisions.open_revision(any_session, village_op, entry.id, reason="更新咨询电话")
+    revisions.update_revision(any_session, town_op, entry.id, fields={"phone": "0523-86990001"})
+    revisions.submit_revision(any_session, village_op, entry.id)
+    with pytest.raises(Forbidden, match="双人审核"):
+        revisions.approve_revision(any_session, town_op, entry.id)
+    assert revisions.approve_revision(any_session, other_town_op, entry.id).status == "approved"
 
 
 def test_consistency_report_lists_drift_from_the_upper_item_until_aligned(any_session):

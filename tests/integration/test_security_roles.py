@@ -329,11 +329,12 @@ def test_write_endpoint_refuses_anonymous_bad_token_and_wrong_scope_without_writ
     session.close()
 
 
+# In this order: deactivating the user revokes its tokens (core.users), which would make the revoke a no-op.
 ADMIN_ONLY = [
     ("POST", "/api/v1/users"),
-    ("PUT", "/api/v1/users/{user_id}/active"),
     ("POST", "/api/v1/users/{user_id}/tokens"),
     ("POST", "/api/v1/tokens/{token_id}/revoke"),
+    ("PUT", "/api/v1/users/{user_id}/active"),
     ("POST", "/api/v1/departments"),
     ("POST", "/api/v1/items"),
     ("PATCH", "/api/v1/items/{item_id}"),
