@@ -53,7 +53,7 @@ from catalog.search.index import reindex_entries
 from catalog.services import create_department
 from core import audit
 from core.auth import SYSTEM, Principal
-from core.csv_input import header_problems, read_header, records, utf8_lines
+from core.csv_input import control_problem, header_problems, read_header, records, utf8_lines
 from core.errors import DomainError, Invalid
 from core.types import utcnow
 
@@ -168,6 +168,8 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str] | None, str | None]]
             continue
         elif len(values) != len(header):
             yield line, None, f"列数应为 {len(header)}，实为 {len(values)}"
+        elif control := control_problem(header, values):  # NUL: PostgreSQL refused it, SQLite stored it
+            yield line, None, control
         else:
             yield line, dict(zip(header, values, strict=True)), None
 

@@ -11,6 +11,9 @@ file): one place for what every such reader must get right.
   without complaint).
 - A header naming a column twice is refused: csv.DictReader and ``dict(zip(...))`` silently keep the
   last one.
+- A value holding a control character (NUL and the like, core.text_rules) is refused naming its line
+  and column (``control_problem``): PostgreSQL refuses NUL in text (the import failed with a
+  traceback), SQLite stored it, and the XLSX exports cannot hold such characters.
 - Dates are YYYY-MM-DD only: Python 3.11's ``date.fromisoformat`` also reads 20260302 and
   2026-W10-1, which the messages, the forms and the national tables do not allow.
 
@@ -20,6 +23,7 @@ Errors are ``core.errors.Invalid``, which every command line already turns into 
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
@@ -27,6 +31,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from core.errors import Invalid
+from core.text_rules import FIELD_MESSAGE, IN_TEXT
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -152,6 +157,19 @@ def read_header(rows: Iterator[Record], name: str) -> tuple[int, list[str]]:
     return first.line, [column.strip() for column in first.values]
 
 
+def control_problem(header: Sequence[str], values: Sequence[str]) -> str | None:
+    """Why a record's values cannot be stored as text (a control character, core.text_rules), naming the
+    columns (by ``header``, else by number); None when every value may be stored."""
+    if not IN_TEXT.search("".join(values)):  # one search a record: large case files go through here
+        return None
+    bad = [
+        header[i] if i < len(header) and header[i] else f"第 {i + 1} 列"
+        for i, value in enumerate(values)
+        if IN_TEXT.search(value)
+    ]
+    return f"{'、'.join(bad)}：{FIELD_MESSAGE}" if bad else None
+
+
 def header_problems(
     header: Sequence[str], required: Iterable[str], known: Iterable[str] | None = None
 ) -> list[str]:
@@ -175,3 +193,30 @@ def header_problems(
     if twice:
         problems.append(f"列 {', '.join(twice)} 出现了不止一次（每列只能有一个）")
     return problems
+
+
+def text_records(text: str) -> Iterator[Record]:
+    """``records`` of a CSV already read into a string (an upload, ``Path.read_text``): a leading byte
+    order mark dropped, lines split at CR LF, CR or LF."""
+    return records(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+
+
+def table_rows(rows: Iterator[Record], header: Sequence[str], name: str) -> list[tuple[int, dict[str, str]]]:
+    """The records after the header as (line, values by column); missing trailing values read as "".
+
+    Invalid naming every line that cannot be taken (unreadable, more values than the header has
+    columns, a control character) and the file ``name``: all or nothing."""
+    taken: list[tuple[int, dict[str, str]]] = []
+    errors: dict[str, list[str]] = {}
+    for line, values, problem in rows:
+        if problem is None and len(values) > len(header):
+            problem = f"列数多于表头（{len(values)} 列，表头 {len(header)} 列）"
+        problem = problem or control_problem(header, values)
+        if problem:
+            errors[f"第{line}行"] = [problem]
+        else:
+            padded = [*values, *[""] * (len(header) - len(values))]
+            taken.append((line, dict(zip(header, padded, strict=True))))
+    if errors:
+        raise Invalid(f"{name}有 {len(errors)} 行无法读取，未导入任何数据", errors)
+    return taken

@@ -32,13 +32,14 @@ from marshmallow import fields
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import UnicodeConverter
 
+from core.text_rules import FIELD_MESSAGE as FIELD_MESSAGE  # the rule's one definition, used here
+from core.text_rules import IN_TEXT as IN_TEXT
 from core.web import error_response, require_login
 
 MAX_JSON_DEPTH = 32
 
 # C0 controls, DEL, C1 controls and UTF-16 surrogates (only a lone one can reach a Python str).
 _IN_SEGMENT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 # The same rule as JSON Schema patterns in the OpenAPI document, so that clients (and the API
 # fuzzer, which generates both sides of every pattern) know it: text fields and path segments.
@@ -47,7 +48,6 @@ IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 TEXT_PATTERN = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
 SEGMENT_PATTERN = r"^[^/\u0000-\u001f\u007f-\u009f]*$"
 
-FIELD_MESSAGE = "不能包含控制字符（如 NUL）或无效的 Unicode 字符"
 FORM_MIMETYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 

@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ SUMMARY_TABLES = (
 )
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"
+# Every database of this platform has it (Alembic); a file without it is some other database's copy.
+MARKER_TABLE = "alembic_version"
 
 
 class OpsError(click.ClickException):
@@ -138,18 +141,41 @@ def restore_database(db: Database, source: Path, *, force: bool = False) -> dict
     elif db.dialect == "postgresql":
         if not head.startswith(PGDUMP_MAGIC):
             raise OpsError(f"{source} 不是 pg_dump -Fc 生成的备份文件")
-        env, dsn = _pg_env_and_dsn(db)
-        if existing:
-            with db.engine.begin() as conn:
-                conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-                conn.execute(sa.text("CREATE SCHEMA public"))
         db.engine.dispose()
-        # One transaction: a failed restore leaves the database as empty as it was.
-        _run([_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error",
-              "--single-transaction", f"--dbname={dsn}", str(source)], env)
+        _restore_postgresql(db, source, clear=bool(existing))
     else:
         raise OpsError(f"不支持的数据库类型：{db.dialect}")
     return table_counts(db.engine)
+
+
+def _restore_postgresql(db: Database, source: Path, *, clear: bool) -> None:
+    """Restore the pg_dump archive ``source`` into ``db``, all or nothing, clearing it first if ``clear``.
+
+    The whole archive is read (into an SQL script in a temporary directory) before the database is
+    touched, so a truncated or damaged file, or the dump of another database, is an OpsError and the
+    database is as it was. The clearing and the script then run in one transaction (psql -1, stopping
+    at the first error): pg_restore alone cannot share a transaction with the DROP SCHEMA, which used
+    to be committed before it ran, so a restore that failed left the database empty."""
+    env, dsn = _pg_env_and_dsn(db)
+    damaged = "{} 不是完整的备份（{}），可能在复制或传输中被截断或损坏：未做任何恢复"
+    listing = subprocess.run(  # noqa: S603
+        [_tool("pg_restore"), "--list", str(source)], env=env, capture_output=True, text=True, check=False
+    )
+    if listing.returncode != 0:
+        raise OpsError(damaged.format(source, listing.stderr.strip()[-500:]))
+    if f" TABLE public {MARKER_TABLE} " not in listing.stdout:
+        raise OpsError(f"{source} 不是本平台数据库的备份（没有 {MARKER_TABLE} 表）：未做任何恢复")
+    with tempfile.TemporaryDirectory(prefix="gaogang-restore-") as scratch:
+        script = Path(scratch) / "restore.sql"
+        read = subprocess.run(  # noqa: S603
+            [_tool("pg_restore"), "--no-owner", "--no-privileges", f"--file={script}", str(source)],
+            env=env, capture_output=True, text=True, check=False,
+        )
+        if read.returncode != 0:
+            raise OpsError(damaged.format(source, read.stderr.strip()[-500:]))
+        clearing = ["--command=DROP SCHEMA public CASCADE; CREATE SCHEMA public;"] if clear else []
+        _run([_tool("psql"), "--no-psqlrc", "--quiet", "--single-transaction", "--set=ON_ERROR_STOP=1",
+              f"--dbname={dsn}", *clearing, f"--file={script}"], env)
 
 
 def _restore_sqlite(source: Path, target: Path) -> None:
@@ -175,6 +201,11 @@ def _restore_sqlite(source: Path, target: Path) -> None:
         if [tuple(row) for row in check] != [("ok",)]:
             found = "；".join(str(row[0]) for row in check[:5])
             raise OpsError(f"{source} 未通过 SQLite 完整性检查（{found}）：未做任何恢复")
+        marker = src.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (MARKER_TABLE,)
+        ).fetchone()
+        if marker is None:
+            raise OpsError(f"{source} 不是本平台数据库的备份（没有 {MARKER_TABLE} 表）：未做任何恢复")
         dst = sqlite3.connect(target)
         try:
             src.backup(dst)

@@ -35,7 +35,7 @@ from catalog.models import Department, ImplementationEntry
 from catalog.permissions import division_scope_prefix
 from core.audit import record
 from core.auth import Principal, Role
-from core.csv_input import header_problems, parse_iso_date, records
+from core.csv_input import control_problem, header_problems, parse_iso_date, records
 from core.db import table_of
 from core.errors import Conflict, Forbidden, Invalid
 from core.types import utcnow
@@ -884,7 +884,8 @@ def read_csv(stream: TextIO) -> Iterator[tuple[int, dict[str, Any]]]:
 
     Line numbers are the file's, counting the header as line 1: the line a row starts on, so messages
     point at the right line. A row the csv module cannot read (an unclosed quote, a field over its
-    length limit) raises Invalid naming its line: the import is all or nothing, so nothing is written.
+    length limit) or holding a control character (NUL: PostgreSQL refused the whole import with a
+    traceback) raises Invalid naming its line: the import is all or nothing, so nothing is written.
     """
     rows = records(stream)
     first = next(rows, None)
@@ -900,6 +901,7 @@ def read_csv(stream: TextIO) -> Iterator[tuple[int, dict[str, Any]]]:
     width = len(header)  # at least the four required columns, so a full-width line is never blank
     no_specials_column = "special_procedures" not in header
     for line, values, problem in rows:
+        problem = problem or control_problem(header, values)
         if problem:
             raise Invalid(f"办件文件第{line}行无法读取，未导入任何数据", {f"第{line}行": [problem]})
         if len(values) == width:

@@ -15,8 +15,6 @@ errors: any bad line refuses the whole file.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -27,6 +25,7 @@ from sqlmodel import Session, col, select
 
 from core.audit import record
 from core.auth import Principal
+from core.csv_input import header_problems, parse_iso_date, table_rows, text_records
 from core.errors import Invalid
 from core.types import utcnow
 from reports.models import EnteredFigure
@@ -133,7 +132,7 @@ def parse_value(definition: FigureDef, raw: str) -> str:
         return text
     if definition.kind == DATE:
         try:
-            return date.fromisoformat(text).isoformat()
+            return parse_iso_date(text).isoformat()
         except ValueError:
             raise ValueError(f"“{text}”不是日期（YYYY-MM-DD）") from None
     plain = text.replace(",", "")
@@ -244,16 +243,21 @@ def save_figure(
 
 
 def read_figures_csv(text: str) -> list[tuple[int, dict[str, str]]]:
-    """Rows of a figures file with their line numbers; Invalid on wrong columns or duplicate keys."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = tuple(reader.fieldnames or ())
+    """Rows of a figures file with their line numbers; Invalid on wrong columns (missing or named twice)
+    or on any line that cannot be read, naming it."""
+    rows = text_records(text)
+    first = next(rows, None)
+    header = [h.strip() for h in first.values] if first is not None else []
     missing = [c for c in ("key", "value", "unit") if c not in header]
     if missing:
         raise Invalid(
             f"第1行：缺少列 {', '.join(missing)}（应为 {','.join(CSV_COLUMNS)}）",
             {"1": [f"缺少列 {', '.join(missing)}"]},
         )
-    return [(reader.line_num, {k: (v or "") for k, v in row.items() if k is not None}) for row in reader]
+    twice = header_problems(header, ())
+    if twice:
+        raise Invalid(f"第1行：{'；'.join(twice)}", {"1": twice})
+    return [(line, row) for line, row in table_rows(rows, header, "填报数字文件") if any(row.values())]
 
 
 def load_figures_csv(session: Session, actor: Principal, *, year: int, text: str) -> int:

@@ -7,8 +7,6 @@ tables; the tables it writes are its own (reports.models).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections import defaultdict
 from collections.abc import Iterable
@@ -30,6 +28,7 @@ from catalog.models import (
 )
 from core.audit import record
 from core.auth import Principal
+from core.csv_input import header_problems, table_rows, text_records
 from core.errors import Forbidden, Invalid, field_error
 from core.types import CHINA_TZ, utcnow
 from licenses.models import ENDED_STATUSES
@@ -806,30 +805,19 @@ def parse_case_rows(
 
 
 def read_case_csv(text: str) -> tuple[list[dict[str, Any]], list[int]]:
-    """Rows of a case-statistics CSV and the file line number of each; wrong columns raise Invalid."""
-    text = text.lstrip("\ufeff")
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in CASE_COLUMNS if c not in header]
-    extra = [c for c in header if c not in CASE_COLUMNS]
-    if missing or extra:
-        details: dict[str, list[str]] = {}
-        if missing:
-            details["第1行"] = [f"缺少列：{', '.join(missing)}"]
-        if extra:
-            details.setdefault("第1行", []).append(f"不认识的列：{', '.join(extra)}")
-        raise Invalid(f"办件统计文件的列应为 {','.join(CASE_COLUMNS)}", details)
-    reader.fieldnames = header
-    rows: list[dict[str, Any]] = []
-    lines: list[int] = []
-    for row in reader:
-        if None in row:
-            raise Invalid("办件统计文件列数不符", {f"第{reader.line_num}行": ["该行的列数多于表头"]})
-        if not any((v or "").strip() for v in row.values()):
-            continue
-        rows.append(row)
-        lines.append(reader.line_num)
-    return rows, lines
+    """Rows of a case-statistics CSV and the file line number of each (the line a row starts on).
+
+    Wrong columns (missing, unknown or named twice) raise Invalid, and so does any line that cannot be
+    read (a field over the csv module's limit was a traceback, and a 500 on the upload page)."""
+    rows = text_records(text)
+    first = next(rows, None)
+    header = [h.strip() for h in first.values] if first is not None else []
+    problems = [first.problem] if first is not None and first.problem else []
+    problems = problems or header_problems(header, CASE_COLUMNS, CASE_COLUMNS)
+    if problems:
+        raise Invalid(f"办件统计文件的列应为 {','.join(CASE_COLUMNS)}", {"第1行": problems})
+    taken = [(line, row) for line, row in table_rows(rows, header, "办件统计文件") if any(row.values())]
+    return [row for _line, row in taken], [line for line, _row in taken]
 
 
 def import_case_stats(

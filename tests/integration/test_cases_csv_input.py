@@ -99,3 +99,32 @@ def test_the_command_names_the_line_of_an_oversized_field_and_writes_nothing(
     assert isinstance(result.exception, SystemExit), result.exception
     assert "第3行：有字段超过 131072 个字符" in result.output
     assert session.exec(select(CaseRecord)).first() is None
+
+
+@pytest.mark.parametrize("control", ["\x00", "\x1b"])
+def test_a_control_character_in_a_value_is_refused_naming_its_line_and_column(control: str) -> None:
+    refused = _refused(HEADER + f"P-1,X,2026-03-02,online,\nP-{control}2,X,2026-03-02,online,\n")
+    assert refused.details == {"第3行": ["project_no：不能包含控制字符（如 NUL）或无效的 Unicode 字符"]}
+
+
+def test_the_upload_of_a_file_with_a_nul_names_its_line_and_writes_nothing(
+    client: Any, session: Session, task_code: str
+) -> None:
+    """PostgreSQL refuses NUL in text: the upload was a 500 (and `flask cases import` a traceback)."""
+    import io
+
+    from tests.factories.reports import signed_in_admin
+
+    signed_in_admin(client, session, "nul_admin")
+    text = HEADER + f"P-1,{task_code},2026-03-02,online,\nP-\x002,{task_code},2026-03-02,online,\n"
+    response = client.post(
+        "/admin/cases/import",
+        data={"file": (io.BytesIO(text.encode()), "cases.csv")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "第3行" in html
+    assert "未导入任何数据" in html
+    assert session.exec(select(CaseRecord)).first() is None

@@ -35,6 +35,17 @@ def test_a_type_code_of_non_ascii_digits_is_that_rows_error(any_session, tmp_pat
     assert report.created == 1
 
 
+@pytest.mark.parametrize("control", ["\x00", "\x1b"])
+def test_a_control_character_in_a_row_is_that_rows_error_on_both_databases(any_session, tmp_path, control):
+    """NUL was stored on SQLite and, on PostgreSQL, reported only as “数据库拒绝：DataError”."""
+    seed_divisions(any_session)
+    rows = f"1,坏{control}事项,行政许可,1,区甲局,SRC-1\n2,好事项,行政许可,1,区乙局,SRC-2\n"
+    report = import_items_csv(any_session, _write(tmp_path, HEADER + rows), "321203", progress=False,
+                              department_usccs=USCCS)
+    assert report.errors == [(2, "item_name：不能包含控制字符（如 NUL）或无效的 Unicode 字符")]
+    assert report.created == 1
+
+
 def test_a_header_naming_a_column_twice_is_refused_naming_it(any_session, tmp_path):
     seed_divisions(any_session)
     path = _write(
