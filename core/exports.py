@@ -53,6 +53,7 @@ def csv_text(rows: Iterable[Sequence[Any]], header: Sequence[str] | None = None)
 def xlsx_bytes(title: str, rows: Iterable[Sequence[Any]], header: Sequence[str] | None = None) -> bytes:
     """Rows as a one-sheet XLSX workbook; formula-like text is stored as quoted text."""
     from openpyxl import Workbook  # only the exports need it; keep imports of core light
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     workbook = Workbook()
     sheet = workbook.create_sheet(index=0)
@@ -62,6 +63,10 @@ def xlsx_bytes(title: str, rows: Iterable[Sequence[Any]], header: Sequence[str] 
     all_rows = [header, *rows] if header is not None else list(rows)
     for r, row in enumerate(all_rows, start=1):
         for c, value in enumerate(row, start=1):
+            if isinstance(value, str):
+                # XML 1.0 cannot hold most control characters: openpyxl raised IllegalCharacterError
+                # (a 500 on the export) for a name that carried one. Each is shown as U+FFFD.
+                value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
             cell = sheet.cell(row=r, column=c)
             if is_formula_like(value):
                 cell.value = value

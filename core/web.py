@@ -25,7 +25,7 @@ from sqlmodel import Session
 from core.auth import ANONYMOUS, Principal, User, principal_for_token
 from core.config import Settings
 from core.db import MAX_DB_ID, Database
-from core.errors import Forbidden, Unauthorized
+from core.errors import DomainError, Forbidden, Unauthorized
 from core.logging import get_request_id, new_request_id
 
 # get_remote_address reads request.remote_addr, which ProxyFix (Settings.trusted_proxies) sets to
@@ -247,6 +247,25 @@ def wants_json() -> bool:
     # Only an explicit preference for JSON; "*/*" (curl, scripts) gets pages like a browser does.
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"
+
+
+# What a flashed error may hold: the flash rides in the signed session cookie, and a browser drops a
+# cookie over 4 KB without a word (the message, and the session with it, would be lost).
+FLASH_DETAILS = 10
+FLASH_DETAIL_CHARS = 120
+
+
+def error_summary(error: DomainError) -> str:
+    """``error``'s message and its first details, each cut short, for a flash message: a file of
+    long unknown codes otherwise pushed the cookie past what a browser keeps."""
+    items = list(error.details.items())
+    parts = []
+    for key, value in items[:FLASH_DETAILS]:
+        text = "，".join(map(str, value)) if isinstance(value, list) else str(value)
+        text = text if len(text) <= FLASH_DETAIL_CHARS else text[:FLASH_DETAIL_CHARS] + "…"
+        parts.append(f"{str(key)[:40]}：{text}")
+    more = f"；等共 {len(items)} 处" if len(items) > FLASH_DETAILS else ""
+    return f"{error.message}。" + "；".join(parts) + more if parts else error.message
 
 
 def form_id(name: str) -> int | None:

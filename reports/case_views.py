@@ -16,7 +16,7 @@ from flask_smorest import Blueprint as ApiBlueprint
 from core.errors import DomainError, Invalid, NotFound
 from core.schemas import ErrorSchema
 from core.types import china_today
-from core.web import db_session, page_args, require_admin, require_login, settings
+from core.web import db_session, error_summary, page_args, require_admin, require_login, settings
 from core.workdays import beyond_data, data_end
 from reports import cases, supervision
 from reports.schemas import CaseBatchSchema, CaseImportResultSchema, CaseSchema
@@ -172,10 +172,7 @@ def import_page() -> Any:
         return redirect(url_for("cases.import_page"), 303)
     except DomainError as exc:
         db_session().rollback()
-        details = "；".join(
-            f"{k}：{'，'.join(v) if isinstance(v, list) else v}" for k, v in list(exc.details.items())[:20]
-        )
-        flash(f"{exc.message}。{details}", "error")
+        flash(error_summary(exc), "error")
         return redirect(url_for("cases.import_page"), 303)
     _clear_metrics()
     flash(

@@ -772,8 +772,13 @@ def parse_case_rows(
         counts: dict[str, int] = {}
         for column, label in CASE_COLUMN_LABELS.items():
             raw = row.get(column)
+            text = str(raw).strip()
             try:
-                value = int(str(raw).strip()) if not isinstance(raw, int) else raw
+                # Plain ASCII digits only: int() also reads "１", Arabic-Indic digits and "1_000".
+                digits = text[1:] if text.startswith("-") else text
+                if not isinstance(raw, int) and not (digits.isascii() and digits.isdigit()):
+                    raise ValueError(text)
+                value = int(text) if not isinstance(raw, int) else raw
             except (TypeError, ValueError):
                 problems.append(f"{label} {column}“{raw if raw is not None else ''}”不是整数")
                 continue

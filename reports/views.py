@@ -17,7 +17,7 @@ from core.errors import DomainError, Invalid, NotFound
 from core.exports import csv_text, xlsx_bytes
 from core.schemas import ErrorSchema
 from core.types import CHINA_TZ, utcnow
-from core.web import current_principal, db_session, require_admin, require_login
+from core.web import current_principal, db_session, error_summary, require_admin, require_login
 from reports import (
     annual_report,
     bundles,
@@ -599,8 +599,7 @@ def case_stats_upload() -> Any:
         flash("文件不是 UTF-8 编码的 CSV", "error")
         return redirect(url_for("reports.reports_home"), 303)
     except DomainError as exc:
-        details = "；".join(f"{k}：{'，'.join(v)}" for k, v in list(exc.details.items())[:20])
-        flash(f"{exc.message}。{details}", "error")
+        flash(error_summary(exc), "error")
         return redirect(url_for("reports.reports_home"), 303)
     clear_cache()
     flash(f"已导入 {result.rows} 行：新增 {result.created}，更新 {result.updated}", "ok")

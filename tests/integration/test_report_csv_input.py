@@ -83,3 +83,13 @@ def test_the_figures_reader_keeps_lines_shorter_than_the_header() -> None:
         (2, {"key": "report_period_start", "value": "2018-01-01", "unit": "date", "scope": "",
              "section": "", "note": ""})
     ]
+
+
+@pytest.mark.parametrize("count", ["１", "\u0661", "1_000", "+1"])
+def test_a_count_that_is_not_plain_digits_is_refused(session: Session, count: str) -> None:
+    # int() reads fullwidth and Arabic-Indic digits and underscores: a figure nobody typed as such.
+    rows = [{"task_code": "X", "month": "2025-01", "received": count, "online": "0", "finished": "0",
+             "on_time": "0"}]
+    with pytest.raises(Invalid) as caught:
+        services.parse_case_rows(session, rows, 2025)
+    assert "不是整数" in str(caught.value.details)

@@ -36,3 +36,22 @@ def test_xlsx_keeps_text_as_text_and_numbers_as_numbers() -> None:
     )
     assert (number.value, negative.value) == (7, -2)
     assert sheet.title == "表-1"
+
+
+def test_xlsx_shows_control_characters_as_replacement_marks_instead_of_failing() -> None:
+    # openpyxl refused the cell (IllegalCharacterError): the export of such a name was a 500.
+    data = xlsx_bytes("表", [["受理\x1b窗口\x00", 1]])
+    cell = load_workbook(io.BytesIO(data)).active["A1"]
+    assert cell.value == "受理\ufffd窗口\ufffd"
+
+
+def test_a_flashed_error_summary_stays_small_whatever_the_details() -> None:
+    from core.errors import Invalid
+    from core.web import error_summary
+
+    error = Invalid("导入失败", {f"第{n}行": ["未知的实施编码 " + "X" * 1000] for n in range(2, 52)})
+    summary = error_summary(error)
+    assert len(summary.encode()) < 2500  # the session cookie must stay under a browser's 4 KB
+    assert summary.startswith("导入失败。第2行：未知的实施编码 XXX")
+    assert summary.endswith("等共 50 处")
+    assert error_summary(Invalid("导入失败")) == "导入失败"
