@@ -7,7 +7,6 @@ file is given, so the default Gaogang files alone give a complete tree.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from sqlmodel import Session, col, select
 from catalog.codes import division_level
 from catalog.models import Division
 from catalog.search.state import mark_changed
+from core.csv_input import header_problems, read_header, records, table_rows, utf8_lines
 from core.errors import Invalid, NotFound
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -38,9 +38,25 @@ def _pad(code: str) -> str:
     return code.ljust(12, "0")
 
 
-def _read(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        return list(csv.DictReader(fh))
+# The columns each file must have (the NBS files' own headers; other columns are ignored).
+TOWN_COLUMNS = ("code12", "name", "county_code", "county_name", "city_code", "city_name", "province_code",
+                "province_name")
+VILLAGE_COLUMNS = ("code12", "name", "town_code12")
+COUNTY_COLUMNS = ("code12", "name", "city_code", "city_name", "province_code", "province_name")
+# A unit's parent is one level up; a file naming a village as a village's town is wrong, not a tree.
+PARENT_LEVEL = {"city": "province", "county": "city", "town": "county", "village": "town"}
+
+
+def _read(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    """(line, values by column) of a division file, read as the other operators' files are
+    (core.csv_input): not UTF-8, a missing column, an unreadable line or a control character is an
+    Invalid naming the file and line, not a traceback (a GBK file, a short row)."""
+    rows = records(utf8_lines(path))
+    line, header = read_header(rows, path.name)
+    problems = header_problems(header, required)
+    if problems:
+        raise Invalid(f"{path.name} 第 {line} 行（表头）：{'；'.join(problems)}", {"file": [path.name]})
+    return table_rows(rows, header, path.name)
 
 
 def _rows_from_files(
@@ -50,25 +66,38 @@ def _rows_from_files(
     units: dict[str, tuple[str, str, str | None, str | None]] = {}
 
     def add(code: str, name: str, kind: str | None, parent: str | None, where: str) -> None:
-        if len(code) != 12 or not code.isdigit():
-            raise Invalid(f"{where}: 区划代码 {code!r} 不是 12 位数字", {"code": [code]})
-        if not name.strip():
+        code, name, kind = code.strip(), name.strip(), (kind or "").strip() or None
+        for value in (code, parent):
+            if value is not None and (len(value) != 12 or not value.isascii() or not value.isdigit()):
+                raise Invalid(f"{where}: 区划代码 {value!r} 不是 12 位数字", {"code": [value]})
+        if not name:
             raise Invalid(f"{where}: 区划名称为空", {"name": [code]})
-        units.setdefault(code, (code, name.strip(), kind or None, parent))
+        # The columns' lengths: PostgreSQL refused a longer value with a traceback, SQLite stored it.
+        if len(name) > 100 or (kind is not None and len(kind) > 20):
+            raise Invalid(f"{where}: 区划 {code} 的名称超过 100 个字或类型超过 20 个字", {"name": [code]})
+        if parent is not None and PARENT_LEVEL.get(division_level(code)) != division_level(parent):
+            raise Invalid(
+                f"{where}: 区划 {code} {name} 的上级 {parent} 不是其上一级区划", {"parent_code": [parent]}
+            )
+        seen = units.setdefault(code, (code, name, kind, parent))
+        # An ancestor is named again on every town's line; a second record of one code that says
+        # something else is a mistake the load must not settle silently by keeping the first.
+        if (seen[1], seen[3]) != (name, parent) or (None not in (kind, seen[2]) and kind != seen[2]):
+            raise Invalid(f"{where}: 区划代码 {code} 重复且内容不同（{seen[1]} / {name}）", {"code": [code]})
 
     if counties_csv is not None:
-        for i, row in enumerate(_read(counties_csv), start=2):
+        for i, row in _read(counties_csv, COUNTY_COLUMNS):
             where = f"{counties_csv.name} 第 {i} 行"
             add(_pad(row["province_code"]), row["province_name"], None, None, where)
             add(_pad(row["city_code"]), row["city_name"], None, _pad(row["province_code"]), where)
             add(row["code12"], row["name"], None, _pad(row["city_code"]), where)
-    for i, row in enumerate(_read(towns_csv), start=2):
+    for i, row in _read(towns_csv, TOWN_COLUMNS):
         where = f"{towns_csv.name} 第 {i} 行"
         add(_pad(row["province_code"]), row["province_name"], None, None, where)
         add(_pad(row["city_code"]), row["city_name"], None, _pad(row["province_code"]), where)
         add(_pad(row["county_code"]), row["county_name"], None, _pad(row["city_code"]), where)
         add(row["code12"], row["name"], row.get("town_type"), _pad(row["county_code"]), where)
-    for i, row in enumerate(_read(villages_csv), start=2):
+    for i, row in _read(villages_csv, VILLAGE_COLUMNS):
         where = f"{villages_csv.name} 第 {i} 行"
         add(row["code12"], row["name"], row.get("village_type"), row["town_code12"], where)
     return sorted(units.values(), key=lambda u: (LEVEL_ORDER.index(division_level(u[0])), u[0]))

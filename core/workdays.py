@@ -134,8 +134,13 @@ class _Table:
         entered = notices()
         for offset in range(days):
             day = FIRST_DAY + timedelta(days=offset)
-            if day.year in entered.years:
-                working = entered.days.get(day, day.weekday() < 5)
+            # An entered day wins; the rest of a year the package covers keeps the package's schedule.
+            # (Taking an entered year whole dropped every other holiday of that year when the file
+            # held one correction for a package year, or once an upgraded package caught up with it.)
+            if day in entered.days:
+                working = entered.days[day]
+            elif day.year in entered.years and not DATA_START <= day <= PACKAGE_END:
+                working = day.weekday() < 5
             elif DATA_START <= day <= PACKAGE_END:
                 working = chinese_calendar.is_workday(day)
             else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -532,4 +533,17 @@ def render_docx(report: Report) -> bytes:
 
     buf = io.BytesIO()
     doc.save(buf)
-    return buf.getvalue()
+    return _stamped(buf.getvalue(), report.created_at)
+
+
+def _stamped(docx: bytes, moment: datetime) -> bytes:
+    """The DOCX with every ZIP member dated ``moment`` (China time): python-docx dates them at the
+    second of saving, so the same snapshot gave a different file on every build."""
+    stamp = moment.astimezone(CHINA_TZ).timetuple()[:6]
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(docx)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            member = zipfile.ZipInfo(info.filename, date_time=stamp)
+            member.compress_type, member.external_attr = info.compress_type, info.external_attr
+            dst.writestr(member, src.read(info))
+    return out.getvalue()

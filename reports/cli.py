@@ -99,11 +99,10 @@ def freeze(year: int) -> None:
     try:
         with database().transaction() as session:
             snap = snapshot.create_snapshot(session, SYSTEM, year)
-            click.echo(
-                f"{year} 年年末快照 #{snap.id}，指标定义版本 {snap.definitions_version}，哈希 {snap.hash}"
-            )
     except DomainError as exc:
         _fail(exc)
+    # Said once committed: a snapshot announced before the commit could still be rolled back.
+    click.echo(f"{year} 年年末快照 #{snap.id}，指标定义版本 {snap.definitions_version}，哈希 {snap.hash}")
 
 
 @reports_cli.command("build")
@@ -129,14 +128,17 @@ def freeze(year: int) -> None:
 @with_appcontext
 def build(year: int, out_dir: Path, formats: tuple[str, ...], freeze: bool) -> None:
     """根据某年最新快照生成年度报告（HTML、DOCX 和 Markdown）。"""
+    frozen = None
     try:
         with database().transaction() as session:
             if snapshot.latest_snapshot(session, year) is None and freeze:
-                snap = snapshot.create_snapshot(session, SYSTEM, year)
-                click.echo(f"没有 {year} 年快照，已冻结 #{snap.id}")
+                frozen = snapshot.create_snapshot(session, SYSTEM, year).id
             report = annual_report.build_report(session, year)
     except DomainError as exc:
         _fail(exc)
+    # Said once committed: building the report after freezing can still fail and roll the snapshot back.
+    if frozen is not None:
+        click.echo(f"没有 {year} 年快照，已冻结 #{frozen}")
     out_dir.mkdir(parents=True, exist_ok=True)
     for fmt in formats:
         path = out_dir / f"gaogang-annual-report-{year}.{fmt}"

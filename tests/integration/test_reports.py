@@ -514,6 +514,21 @@ def test_cli_import_and_build(app: Any, session: Session, world: dict[str, Any],
     assert "cases_received" in payload
 
 
+def test_cli_build_that_fails_after_freezing_neither_keeps_nor_announces_the_snapshot(
+    app: Any, session: Session, world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("build failed")
+
+    monkeypatch.setattr(annual_report, "build_report", broken)
+    args = ["reports", "build", "--year", str(YEAR), "--out", str(tmp_path)]
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code != 0
+    assert "已冻结" not in result.output  # the freeze was rolled back with the failed build
+    session.expire_all()
+    assert session.exec(select(Snapshot)).first() is None
+
+
 def test_case_aggregation_in_sql_matches_the_python_definition(
     session: Session, world: dict[str, Any]
 ) -> None:

@@ -131,3 +131,14 @@ def test_flask_cases_calendar_says_what_the_calendar_covers(notices_file: Path) 
     assert f"chinese-calendar 软件包：{workdays.DATA_START} 至 {workdays.PACKAGE_END}" in out
     assert f"{year} 年，放假 1 天，调休上班 0 天" in out
     assert f"节假日安排连续覆盖至 {year}-12-31" in out
+
+
+def test_a_notice_for_a_year_the_package_covers_keeps_that_years_other_holidays(notices_file: Path) -> None:
+    # One correction entered for a year the package already has (or a file the upgraded package caught
+    # up with) changes that day only: the year's other statutory holidays stay holidays.
+    national_day = date(2026, 10, 1)
+    extra = _first(2026, 2, month=3)  # a Wednesday the package has as a working day
+    notices_file.write_text(f"date,kind,name,notice\n{extra},holiday,测试假日,测试通知\n", encoding="utf-8")
+    assert not workdays.is_workday(extra)
+    assert not workdays.is_workday(national_day)
+    assert not workdays.is_workday(date(2026, 1, 1))
