@@ -82,6 +82,11 @@ class RegistryClient:
             raise RegistryUnavailableError(f"请求超时（{exc.__class__.__name__}）") from exc
         except httpx.TransportError as exc:
             raise RegistryUnavailableError(f"连接失败（{exc.__class__.__name__}: {exc}）") from exc
+        except httpx.HTTPError as exc:
+            # No TransportError, e.g. DecodingError (a body announced as gzip that is not): an answer we
+            # cannot trust. Uncaught, it failed the drain without recording the attempt, so the rows went
+            # out again with every drain and sweep, with no backoff.
+            raise RegistryProtocolError(f"答复无法读取（{exc.__class__.__name__}: {exc}）") from exc
         if response.status_code == 429 or response.status_code >= 500:
             raise RegistryUnavailableError(f"HTTP {response.status_code}：{_message(response)}")
         if response.status_code == 401 and _code(response) == "stale_timestamp":
@@ -112,8 +117,12 @@ class RegistryClient:
             if not isinstance(item, dict) or item.get("status") not in RESULT_STATUSES:
                 status = item.get("status") if isinstance(item, dict) else item
                 raise RegistryProtocolError(f"未知的记录状态 {status!r}")
-            out.append(RecordResult(str(item.get("idem_key")), item["status"], item.get("message"),
-                                    item.get("version")))
+            # A refusal's message is another system's free form: an object or a number in it made the
+            # drain fail on masking it (TypeError), every batch again, with no backoff and no dead letter.
+            message = item.get("message")
+            if message is not None and not isinstance(message, str):
+                message = orjson.dumps(message, default=str).decode()
+            out.append(RecordResult(str(item.get("idem_key")), item["status"], message, item.get("version")))
         return out
 
     def digests(self, issuer_code: str | None = None, since: str | None = None,
