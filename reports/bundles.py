@@ -93,7 +93,13 @@ def save_bundle(
         bundle.published_at = now
     bundle.published = published
     bundle.updated_at = now
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.flush()
+    except sa.exc.IntegrityError as exc:
+        # The same name saved by someone else between the check above and this write (the unique
+        # index decides): the same answer as the check, not a 500.
+        raise field_error("name", "已有同名的套餐式服务") from exc
     assert bundle.id is not None  # noqa: S101 (flushed)
     session.execute(sa.delete(BundleEntry).where(col(BundleEntry.bundle_id) == bundle.id))
     for position, entry_id in enumerate(ids):

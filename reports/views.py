@@ -372,6 +372,9 @@ def _freeze(year: int) -> Any:
     try:
         snap = snapshot.create_snapshot(db_session(), actor, _year_path(year), preliminary=preliminary)
     except DomainError as exc:
+        # A redirect is below 400, so the request's session would be committed: nothing the refused
+        # service wrote before it refused may stay.
+        db_session().rollback()
         flash(exc.message, "error")
         return redirect(url_for("reports.reports_home"), 303)
     kind = "初步快照" if preliminary else "年末快照"
@@ -599,6 +602,7 @@ def case_stats_upload() -> Any:
         flash("文件不是 UTF-8 编码的 CSV", "error")
         return redirect(url_for("reports.reports_home"), 303)
     except DomainError as exc:
+        db_session().rollback()  # as above: the redirect would commit what the import wrote before refusing
         flash(error_summary(exc), "error")
         return redirect(url_for("reports.reports_home"), 303)
     clear_cache()

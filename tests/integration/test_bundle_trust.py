@@ -157,3 +157,24 @@ def test_the_cli_check_fails_on_an_opening_bundle_with_a_renewal(
     assert result.exit_code == 1
     assert "我要开餐馆" in result.output
     assert "延续" in result.output
+
+
+def test_a_name_saved_by_someone_else_meanwhile_is_a_field_error_not_a_500(
+    db: Any, session: Session, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two administrators save bundles of one name at once: the second meets the unique index after
+    its own check passed. It answers as the check does."""
+    from core.errors import Invalid
+    from core.types import utcnow
+
+    def someone_else_saves_first() -> Any:
+        monkeypatch.setattr(bundles, "utcnow", utcnow)  # once: their save calls it too
+        with db.transaction() as other:
+            bundles.save_bundle(other, SYSTEM, name="开办餐馆一件事", task_codes=codes(world, OPENING))
+        return utcnow()
+
+    session.commit()
+    monkeypatch.setattr(bundles, "utcnow", someone_else_saves_first)
+    with pytest.raises(Invalid) as caught:
+        bundles.save_bundle(session, SYSTEM, name="开办餐馆一件事", task_codes=codes(world, OPENING))
+    assert caught.value.details == {"name": ["已有同名的套餐式服务"]}

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, func, select
 
 from core.auth import SYSTEM
 from core.errors import Invalid
@@ -122,3 +122,25 @@ def test_administrator_freezes_any_finished_year_from_the_form(admin_client: Any
 def test_freezing_is_for_administrators_only(client: Any, session: Session) -> None:
     assert client.post("/admin/reports/snapshot", data={"year": "2019"}).status_code == 401
     assert snapshot.latest_snapshot(session, 2019) is None
+
+
+def test_a_freeze_refused_after_a_write_leaves_nothing_behind(
+    admin_client: Any, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refusal answers with a redirect (below 400, which commits the request's session): what the
+    service wrote before refusing must be rolled back, not committed with it."""
+    from core.audit import AuditLog, record
+
+    session.commit()
+
+    def writes_then_refuses(session: Any, actor: Any, year: int, **_: Any) -> Any:
+        record(session, actor=actor, action="report.snapshot", entity_type="report_snapshot", entity_id=year)
+        session.flush()
+        raise Invalid("快照数据不完整")
+
+    monkeypatch.setattr(snapshot, "create_snapshot", writes_then_refuses)
+    before = session.exec(select(func.count()).select_from(AuditLog)).one()
+    response = admin_client.post("/admin/reports/2019/snapshot")
+    assert response.status_code == 303
+    session.expire_all()
+    assert session.exec(select(func.count()).select_from(AuditLog)).one() == before
