@@ -8,9 +8,11 @@ The State Council publishes next year's notice in November or December, and a pa
 come weeks later; meanwhile every deadline counted into the new year would treat 元旦 and 春节 as
 working days. So an administrator can enter a notice's days in a CSV file (holiday notices file,
 ``WORKDAY_CALENDAR_FILE``; by default ``data/workday_calendar_notices.csv``, shipped empty): a year that
-appears in it follows the file entirely (days not listed are ordinary: Monday–Friday work), and the
-file wins over the package for that year. Outside both there is no official schedule, so the calendar
-falls back to Monday–Friday; ``beyond_data`` says when a date is in that range so that pages can say so.
+appears in it and that the package does not carry follows the file (days not listed are ordinary:
+Monday–Friday work); in a year the package carries, a day the file lists overrides that day only (a
+correction), and the rest of the year keeps the package's schedule. Outside both there is no
+official schedule, so the calendar falls back to Monday–Friday; ``beyond_data`` says when a date is in
+that range so that pages can say so.
 
 Counting convention (used for 承诺办结日期 and 电子监察): ``workdays_between(a, b)`` counts the
 working days d with a < d <= b, so the day of acceptance is day 0 and ``add_workdays(a, n)`` is the
