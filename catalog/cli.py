@@ -178,8 +178,8 @@ def _fail_lines(error: DomainError) -> None:
     """A refused file: one line per bad row (第 N 行：...), then a non-zero exit."""
     lines = error.details.get("lines") if isinstance(error.details, dict) else None
     if not lines:
-        _fail(error)
-        return
+        # The message names the file, its line and the problem in full; the details' keys are English.
+        raise click.ClickException(error.message)
     click.echo(f"错误：{error.message.split('：')[0]}", err=True)
     for line in lines:
         click.echo(f"  {line}", err=True)

@@ -358,6 +358,8 @@ def aliases_save() -> Any:
     session = db_session()
     form = request.form
     alias_id = form_id("id")
+    if alias_id is None and (form.get("id") or "").strip():  # a garbled id edits nothing, creates nothing
+        raise NotFound("别名不存在")
     try:
         row = save_alias(
             session,
@@ -424,8 +426,8 @@ def elsewhere_page() -> Any:
 def elsewhere_save() -> Any:
     principal = require_admin()
     form = request.form
-    service_id = form.get("id", type=int)
-    if service_id is not None and service_id >= 2**31:
+    service_id = form_id("id")
+    if service_id is None and (form.get("id") or "").strip():  # a garbled id edits nothing, creates nothing
         raise NotFound("该外部办理服务不存在")
     try:
         row = save_elsewhere(db_session(), principal, form.to_dict(), service_id=service_id)

@@ -109,9 +109,13 @@ def admin_review_settings() -> Any:
     principal = require_admin()
     session = db_session()
     if request.method == "POST":
-        reason = _reason(required=False)
+        choice = request.form.get("four_eyes")
+        # Only the form's own values: a missing or garbled field must not switch the check off.
+        reason = _reason(required=False) if choice in ("0", "1") else None
+        if choice not in ("0", "1"):
+            flash("未指定开启或关闭双人审核，设置未改变", "error")
         if reason is not None:
-            enabled = request.form.get("four_eyes") == "1"
+            enabled = choice == "1"
             try:
                 review_settings.set_four_eyes(session, principal, enabled, reason or None)
             except (Invalid, Forbidden) as error:

@@ -24,8 +24,6 @@ newer file are kept (district items may point to them).
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -50,7 +48,9 @@ from catalog.models import (
 )
 from core import audit
 from core.auth import Principal
+from core.csv_input import control_problem, header_problems, read_header, records, utf8_lines
 from core.errors import Invalid
+from core.text_rules import FIELD_MESSAGE, IN_TEXT
 from core.types import utcnow
 
 CODE_RE = re.compile(r"^[0-9A-Za-z-]{1,60}$")
@@ -61,6 +61,7 @@ BASIC_OPTIONAL = ("设定依据", "行使层级", "主管部门")
 NO_CONTACT_REQUIRED = ("基本编码", "名称")
 NO_CONTACT_OPTIONAL = ("事项类型",)
 MAX_ERRORS_SHOWN = 20
+MAX_PROVENANCE = 1000  # upper_catalog_item.provenance
 # Which upper level a district item is checked against when both have the code: the province
 # defines the 三级四同 list (standards §1.5), the city follows it.
 LEVEL_PREFERENCE = ("2", "3")
@@ -79,65 +80,54 @@ class UpperImportReport:
     errors: list[tuple[int, str]] = field(default_factory=list)
 
 
+def _shown(text: str) -> str:
+    """``text`` with its control characters written as escapes, for a message about it."""
+    return IN_TEXT.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else "\ufffd", text)
+
+
 def _read(
     path: Path, required: tuple[str, ...], optional: tuple[str, ...]
 ) -> tuple[str, Iterator[tuple[int, dict[str, str]]]]:
     """(provenance from the leading ``#`` lines, (line number, row) for each non-empty record).
 
-    Invalid naming the file for an unreadable file or a header without the required columns."""
+    Read through core.csv_input, the one reader of operators' files: UTF-8 only (a GBK or UTF-16 file
+    is refused naming its first unreadable line), lines numbered as an editor shows them, a column
+    named twice refused, a field over the csv limit or a quote never closed reported on its line.
+    A value or provenance line holding a control character is refused: PostgreSQL cannot store NUL.
+    Invalid naming the file for an unreadable file or a bad header."""
     if not path.is_file():
         raise Invalid(f"文件不存在：{path}", {"file": [str(path)]})
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise Invalid(f"{path.name}：不是 UTF-8 编码（{exc}）", {"file": [path.name]}) from None
-    lines = text.splitlines(keepends=True)
+    lines = list(utf8_lines(path))
     notes: list[str] = []
-    skip = 0
-    for line in lines:
+    for number, line in enumerate(lines, 1):
         if line.startswith("#"):
+            if IN_TEXT.search(line):
+                message = f"{path.name} 第 {number} 行（来源注释）：{FIELD_MESSAGE}"
+                raise Invalid(message, {"provenance": [FIELD_MESSAGE]})
             notes.append(line[1:].strip())
-            skip += 1
-        elif not line.strip():
-            skip += 1
-        else:
+        elif line.strip():
             break
-    reader = csv.reader(io.StringIO("".join(lines[skip:])))
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise Invalid(f"{path.name}：文件没有表头", {"file": [path.name]}) from None
-    except csv.Error as exc:
-        raise Invalid(f"{path.name} 第 {skip + 1} 行：CSV 格式错误（{exc}）", {"file": [path.name]}) from None
-    missing = [c for c in required if c not in header]
-    if missing:
+    in_file = records(lines, comments=True)
+    header_line, header = read_header(in_file, path.name)
+    header = [_shown(h) for h in header]
+    problems = header_problems(header, required, required + optional)
+    if problems:
         raise Invalid(
-            f"{path.name}：缺少列 {'、'.join(missing)}（必需列：{'、'.join(required)}；"
+            f"{path.name} 第 {header_line} 行（表头）：{'；'.join(problems)}（必需列：{'、'.join(required)}；"
             f"可选列：{'、'.join(optional)}）",
-            {"file": missing},
+            {"file": problems},
         )
-    unknown = [c for c in header if c not in required + optional]
-    if unknown:
-        raise Invalid(f"{path.name}：未知的列 {'、'.join(unknown)}", {"file": unknown})
 
     def rows() -> Iterator[tuple[int, dict[str, str]]]:
-        start = skip + reader.line_num + 1
-        while True:
-            try:
-                values = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                yield start, {"__error__": f"CSV 格式错误（{exc}）"}
-                start = skip + reader.line_num + 1
-                continue
-            line, start = start, skip + reader.line_num + 1
-            if not values or all(not v.strip() for v in values):
-                continue
-            if len(values) != len(header):
+        for line, values, problem in in_file:
+            if problem:
+                yield line, {"__error__": problem}
+            elif len(values) != len(header):
                 yield line, {"__error__": f"列数应为 {len(header)}，实为 {len(values)}"}
-                continue
-            yield line, dict(zip(header, values, strict=True))
+            elif bad := control_problem(header, values):
+                yield line, {"__error__": bad}
+            else:
+                yield line, dict(zip(header, values, strict=True))
 
     return "\n".join(n for n in notes if n), rows()
 
@@ -147,7 +137,8 @@ def _code(raw: str, problems: list[str]) -> str:
     if not code:
         problems.append("基本编码为空")
     elif not CODE_RE.match(code):
-        problems.append(f"基本编码“{code}”只能由字母、数字和“-”组成，最长 60 位")
+        hint = "（含全角字符，请改为半角）" if any("\uff01" <= c <= "\uff5e" for c in code) else ""
+        problems.append(f"基本编码“{code}”只能由字母、数字和“-”组成，最长 60 位{hint}")
     return code
 
 
@@ -157,7 +148,7 @@ def _task_type(raw: str, problems: list[str], *, required: bool) -> str | None:
         if required:
             problems.append("事项类型为空")
         return None
-    if value.isdigit() and f"{int(value):02d}" in TASK_TYPES:
+    if value.isascii() and value.isdigit() and f"{int(value):02d}" in TASK_TYPES:
         return f"{int(value):02d}"
     if value in TYPE_BY_NAME:
         return TYPE_BY_NAME[value]
@@ -189,14 +180,21 @@ def _levels(raw: str, problems: list[str]) -> str | None:
 
 
 def _provenance(file_notes: str, given: str | None, path: Path) -> str:
+    if given and IN_TEXT.search(given):
+        raise Invalid(f"--provenance 来源说明{FIELD_MESSAGE}", {"provenance": [FIELD_MESSAGE]})
     text = "\n".join(t for t in ((given or "").strip(), file_notes) if t)
+    if len(text) > MAX_PROVENANCE:
+        raise Invalid(
+            f"{path.name}：来源说明共 {len(text)} 个字符，超过 {MAX_PROVENANCE} 个字符的上限，请精简",
+            {"provenance": [f"不超过 {MAX_PROVENANCE} 个字符"]},
+        )
     if not text:
         raise Invalid(
             f"{path.name}：请说明文件来源（用 --provenance 参数，或在文件开头以 # 注释写明），"
             "以免把来历不明的数据当作官方目录",
             {"provenance": ["必填"]},
         )
-    return text[:1000]
+    return text
 
 
 def _refuse(path: Path, errors: list[tuple[int, str]]) -> None:

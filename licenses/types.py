@@ -37,6 +37,7 @@ from licenses.models import (
 
 FACE_KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MAX_YEARS = 100
+MAX_FACE_FIELDS, MAX_FACE_CHOICES, MAX_FACE_LABEL = 100, 200, 100
 FACE_INTEGER_DIGITS = 15  # of an integer face field: below 2**53, which every JSON reader keeps exactly
 FACE_INTEGER_MAX = 10**FACE_INTEGER_DIGITS - 1
 EARLIEST_YEAR = 1900
@@ -75,6 +76,8 @@ def validate_face_schema(schema: Any, holder_kind: str | None = None) -> list[di
         return []
     if not isinstance(schema, list):
         raise Invalid("照面字段定义应为列表", {"face_schema": ["应为列表"]})
+    if len(schema) > MAX_FACE_FIELDS:
+        raise Invalid("照面字段定义有误", {"face_schema": [f"最多 {MAX_FACE_FIELDS} 个字段"]})
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     errors: dict[str, list[str]] = {}
@@ -94,6 +97,11 @@ def validate_face_schema(schema: Any, holder_kind: str | None = None) -> list[di
             errors[where] = [f"字段 {key} 重复"]
         elif not isinstance(raw.get("label"), str) or not raw["label"].strip():
             errors[where] = ["label（字段名称）必填"]
+        elif len(raw["label"].strip()) > MAX_FACE_LABEL:
+            errors[where] = [f"label（字段名称）最多 {MAX_FACE_LABEL} 字"]
+        elif not isinstance(raw.get("required", False), bool):
+            # bool("false") is True: a string would make an optional field required.
+            errors[where] = ["required 应为 true 或 false"]
         elif kind not in FACE_FIELD_TYPES:
             errors[where] = [f"type 应为 {'/'.join(FACE_FIELD_TYPES)} 之一"]
         elif kind == "enum" and not (
@@ -102,8 +110,19 @@ def validate_face_schema(schema: Any, holder_kind: str | None = None) -> list[di
             and all(isinstance(c, str) for c in raw["choices"])
         ):
             errors[where] = ["enum 字段需要非空的 choices 列表"]
+        elif kind == "enum" and not (
+            len(raw["choices"]) <= MAX_FACE_CHOICES
+            and all(c.strip() == c and 0 < len(c) <= MAX_FACE_LABEL for c in raw["choices"])
+            and len(set(raw["choices"])) == len(raw["choices"])
+        ):
+            # An empty choice reads as "not filled", so a required field holding only it could never be met.
+            errors[where] = [
+                f"choices 最多 {MAX_FACE_CHOICES} 项，每项 1-{MAX_FACE_LABEL} 字、首尾无空格、不重复"
+            ]
         elif "max_length" in raw and not (
-            isinstance(raw["max_length"], int) and 1 <= raw["max_length"] <= 5000
+            isinstance(raw["max_length"], int)
+            and not isinstance(raw["max_length"], bool)
+            and 1 <= raw["max_length"] <= 5000
         ):
             errors[where] = ["max_length 应为 1-5000 的整数"]
         elif raw.get("for") not in (None, "111", "001"):
@@ -180,7 +199,9 @@ def _type_fields(data: Mapping[str, Any], partial: bool) -> dict[str, Any]:
         except Invalid as exc:
             errors.update(exc.details)
     if "is_active" in data:
-        out["is_active"] = bool(data["is_active"])
+        if not isinstance(data["is_active"], bool):  # bool("false") is True
+            errors["is_active"] = ["应为 true 或 false"]
+        out["is_active"] = data["is_active"] is True
     if errors:
         raise Invalid("证照类型信息有误", errors)
     return out

@@ -30,6 +30,9 @@ ALIASES_CSV = PROJECT_ROOT / "data" / "search_aliases.csv"
 ALIAS_COLUMNS = ("alias", "targets", "note")
 # The columns of search_alias (catalog.search_models.SearchAlias).
 MAX_ALIAS, MAX_TARGETS, MAX_NOTE = 50, 500, 300
+# An alias is looked for inside every query, so one character ("证") would rewrite most searches; each
+# target is one more phrase matched per search (the shipped table's longest list has 4).
+MIN_ALIAS, MAX_TARGET_COUNT = 2, 20
 
 
 @dataclass(frozen=True)
@@ -150,8 +153,13 @@ def alias_values(alias: str, targets: str, note: str = "") -> dict[str, str]:
         errors["alias"] = [f"别名“{alias.strip()}”只有标点、符号或表情，规范化后为空"]
     elif len(word) > MAX_ALIAS:
         errors["alias"] = [f"别名最多 {MAX_ALIAS} 个字符"]
+    elif len(word.replace(" ", "")) < MIN_ALIAS:
+        errors["alias"] = [f"别名至少 {MIN_ALIAS} 个字（不计标点）：单个字几乎出现在每次搜索里"]
     if not target_list or len("|".join(target_list)) > MAX_TARGETS:
         errors["targets"] = [f"请至少填写一个目标词（用 | 或逗号分隔），总长不超过 {MAX_TARGETS} 个字符"]
+    elif len(target_list) > MAX_TARGET_COUNT:
+        errors["targets"] = [f"目标词最多 {MAX_TARGET_COUNT} 个（现有 {len(target_list)} 个）"]
+
     if IN_TEXT.search(note):
         errors["note"] = [FIELD_MESSAGE]
     if errors:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -20,13 +21,34 @@ from catalog.search_models import ElsewhereService
 from core import audit
 from core.auth import Principal
 from core.errors import Invalid, NotFound
+from core.text_rules import FIELD_MESSAGE, IN_TEXT
 from core.types import utcnow
 
 ELSEWHERE_SAVED, ELSEWHERE_DELETED = "search.elsewhere_saved", "search.elsewhere_deleted"
 FIELDS = ("name", "words", "body", "address", "phone", "url", "note", "verified")
 _URL = re.compile(r"^https?://[^\s]+$")
+MIN_WORD = 2  # characters of a search word (the shipped list's shortest is 2: 驾照)
 # The longest a list of matches on the results page gets: it is a pointer, not a second result list.
 MAX_SHOWN = 3
+
+
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the link citizens follow from the results page; None when it can.
+
+    Only an absolute http(s) address naming a host; never one with a user name or password in it
+    (``https://www.gov.cn@example.com/`` reads as a government site and goes elsewhere)."""
+    if len(url) > 500 or not _URL.match(url):
+        return "网址应以 http:// 或 https:// 开头，不超过 500 个字符"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError on a port that is not a number in range)
+    except ValueError:
+        return "网址格式不正确，请从浏览器地址栏复制完整网址"
+    if "@" in parts.netloc:
+        return "网址不能包含用户名、密码或“@”（如 https://www.gov.cn@example.com 实际指向 example.com）"
+    if not parts.hostname:
+        return "网址缺少网站域名，如 https://www.example.gov.cn/"
+    return None
 
 
 def _values(row: ElsewhereService) -> dict[str, Any]:
@@ -55,20 +77,32 @@ def _clean(form: dict[str, Any]) -> dict[str, Any]:
         "verified": str(form.get("verified") or "").lower() in ("1", "true", "on", "yes"),
     }
     errors: dict[str, list[str]] = {}
+    for key in FIELDS:
+        if IN_TEXT.search(str(form.get(key) or "")):
+            errors[key] = [FIELD_MESSAGE]
+    if errors:  # the web boundary refuses these already; the service holds every caller to it
+        raise Invalid("外部办理服务填写有误", errors)
     if not values["name"] or len(values["name"]) > 100:
         errors["name"] = ["请填写服务名称，不超过 100 个字符"]
+    elif len(normalize_query(values["name"]).replace(" ", "")) < MIN_WORD:  # the name is searched as a word
+        errors["name"] = [f"服务名称至少 {MIN_WORD} 个字（不计标点）"]
     if not values["body"] or len(values["body"]) > 100:
         errors["body"] = ["请填写办理机构，不超过 100 个字符"]
     if len(values["words"]) > 500:
         errors["words"] = ["检索词总长不超过 500 个字符"]
+    elif short := [w for w in values["words"].split("|") if w and len(w.replace(" ", "")) < MIN_WORD]:
+        # A word is looked for inside every query: "证" would send every licence search elsewhere.
+        errors["words"] = [f"每个检索词至少 {MIN_WORD} 个字（{'、'.join(short)} 太短，几乎每次搜索都含有它）"]
     if values["address"] and len(values["address"]) > 300:
         errors["address"] = ["地址不超过 300 个字符"]
     if values["phone"] and (
-        len(values["phone"]) > 40 or not re.fullmatch(r"[0-9\-+() 转]+", values["phone"])
+        len(values["phone"]) > 40
+        or not re.fullmatch(r"[0-9\-+() 转]+", values["phone"])
+        or len(re.findall("[0-9]", values["phone"])) < 3
     ):
-        errors["phone"] = ["电话只能包含数字、空格和 - + ( ) 转，不超过 40 个字符"]
-    if values["url"] and (len(values["url"]) > 500 or not _URL.match(values["url"])):
-        errors["url"] = ["网址应以 http:// 或 https:// 开头，不超过 500 个字符"]
+        errors["phone"] = ["电话只能包含数字、空格和 - + ( ) 转，至少 3 位数字，不超过 40 个字符"]
+    if values["url"] and (problem := _url_problem(values["url"])):
+        errors["url"] = [problem]
     if len(values["note"]) > 500:
         errors["note"] = ["备注不超过 500 个字符"]
     if errors:
