@@ -14,6 +14,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -622,8 +623,22 @@ def holder_uses_page() -> Any:
     return response
 
 
+def _licence_menu() -> dict[str, Any]:
+    """base.html links 电子证照 only for those the licence list lets in: administrators and holders of
+    a licence grant (a catalogue role alone gives none, and the list would answer 403)."""
+
+    def shown() -> bool:
+        principal = g.get("principal")
+        if principal is None or not principal.is_authenticated:
+            return False
+        return principal.is_admin or grants.has_licence_rights(db_session(), principal)
+
+    return {"licence_menu": shown}
+
+
 def register(app: Flask, api: Any) -> None:
     s = app.extensions["gaogang.settings"]
+    app.context_processor(_licence_menu)
     # The demo's and the default sender: a 0600 file under instance/ (docs/licences.md).
     app.extensions.setdefault(
         "licences.code_sender", FileOutboxSender(s.instance_dir / "holder_outbox.jsonl")

@@ -38,6 +38,8 @@ CLERK = "browser_clerk"
 TYPE_CODE = "11100000000013338W032"
 HOLDER_CODE = "11010519491231002X"
 ENTRY_ITEM_NAME = "浏览器测试许可事项"
+LONG_TYPE_CODE = "11100000000013338W099"
+LONG_TYPE_NAME = "建筑施工企业安全生产管理人员考核合格证书（安全生产考核“三类人员”）"
 
 
 @dataclass
@@ -92,6 +94,11 @@ def _seed(session: Any) -> dict[str, Any]:
             "validity_years": 2,
             "face_schema": [{"key": "gender", "label": "性别", "type": "enum", "choices": ["男", "女"]}],
         },
+    )
+    # A real national type with one of the longest names (data/elicence_type_codes_observed.csv): the
+    # administrator's type filter lists every type, so its widest option sets the select's width.
+    licence_types.create_licence_type(
+        session, SYSTEM, {"code": LONG_TYPE_CODE, "name": LONG_TYPE_NAME, "holder_code_type": "111"}
     )
     issuer = ensure_department(session, "高港区行政审批局", "11321203", "MB158001")
     clerk = users.create_user(

@@ -319,6 +319,23 @@ def test_a_catalogue_editor_lands_on_the_catalogue_and_cannot_open_the_issue_for
     assert client.get("/staff/licences/").status_code == 403
 
 
+def test_the_navigation_links_the_licence_list_only_for_those_it_lets_in(
+    client: Any, db: Any, world: World
+) -> None:
+    """A catalogue editor without a licence grant is not sent to a 403 by the menu; the clerk is linked."""
+    with db.transaction() as session:
+        from core.auth import User
+
+        username = session.get(User, world.principals["editor"].user_id).username
+    assert _login(client, username).status_code == 302
+    page = client.get("/staff/entries/").get_data(as_text=True)
+    assert 'href="/staff/licences/"' not in page
+    assert client.get("/staff/licences/").status_code == 403
+    client.post("/logout")
+    assert _login(client, "clerk_a").status_code == 302
+    assert 'href="/staff/licences/"' in client.get("/staff/licences/").get_data(as_text=True)
+
+
 def test_demo_clerk_is_a_licence_clerk_with_an_api_token(db: Any, tmp_path: Any) -> None:
     from core.config import Settings
     from demo.licences_demo import DEMO_USER, ensure_clerk, ensure_department

@@ -181,6 +181,17 @@ def _page(response: Any) -> str:
 # ---------------------------------------------------------------- anonymous and scope
 
 
+def test_entry_list_links_the_claim_page_only_for_roles_that_may_claim(client, world):
+    login(client, world.users["reviewer_a"])
+    page = _page(client.get("/staff/entries/"))
+    assert 'href="/staff/items/"' not in page  # reviewers get 403 there
+    assert client.get("/staff/items/").status_code == 403
+    client.post("/logout")
+    login(client, world.users["editor_a"])
+    assert 'href="/staff/items/"' in _page(client.get("/staff/entries/"))
+
+
+
 def test_anonymous_visitor_is_sent_to_login_from_staff_pages(client, world):
     response = client.get("/staff/entries/")
     assert response.status_code == 302
