@@ -242,7 +242,7 @@ def _watch(page: Any) -> list[str]:
         "response",
         lambda r: (
             problems.append(f"{r.status} {r.url}")
-            if r.status >= 400 and not r.url.endswith("/favicon.ico")
+            if r.status >= 400
             else None
         ),
     )

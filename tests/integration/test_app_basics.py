@@ -55,3 +55,8 @@ def test_audit_verify_command_reports_an_intact_chain(app, session):
     result = app.test_cli_runner().invoke(args=["audit", "verify"])
     assert result.exit_code == 0, result.output
     assert "哈希链无断点" in result.output
+
+
+def test_pages_name_an_icon_so_browsers_do_not_ask_for_a_missing_favicon(client):
+    # Without one a browser requests /favicon.ico on a visitor's first page: a 404 and a console error.
+    assert '<link rel="icon" href="data:,">' in client.get("/").get_data(as_text=True)
