@@ -95,6 +95,9 @@ def create_user(session: Session, actor: Principal, new: NewUser) -> tuple[User,
         # Refused, not dropped: whoever asked for an administrator "of" a department would otherwise
         # get a district-wide account without being told.
         errors["department_id"] = ["该角色不属于部门，请勿指定所属部门"]
+    if role is not None and role != Role.DIVISION_OPERATOR and new.division_code:
+        # Likewise: a division only scopes a 镇村经办; given for another role it would be dropped unsaid.
+        errors["division_code"] = ["只有镇村经办需要指定所属镇村，请勿为该角色指定"]
     if role in DEPARTMENT_ROLES:
         if department_id is None:
             errors["department_id"] = ["部门角色必须指定所属部门"]

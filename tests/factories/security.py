@@ -22,7 +22,6 @@ from core.config import Settings
 from core.types import china_today
 from licenses import authorisations
 from tests.factories.catalog import (
-    DISTRICT,
     OTHER_TOWN,
     make_department,
     make_item,
@@ -102,7 +101,7 @@ def build_world(session: Any) -> World:
         "reviewer_of_other_department": make_user(session, Role.DEPT_REVIEWER, department=dept_b)[2],
         "operator_of_other_division": make_user(session, Role.DIVISION_OPERATOR, division_code=OTHER_TOWN)[2],
     }
-    admin = make_user(session, Role.ADMIN, division_code=DISTRICT)[2]
+    admin = make_user(session, Role.ADMIN)[2]
     a_editor = make_user(session, Role.DEPT_EDITOR, department=dept_a)[1]
     authorisation = authorisations.record_authorisation(
         session,

@@ -30,7 +30,7 @@ from schemathesis.pytest._test_builder import build_operation_test
 from schemathesis.python._constants.orchestrator import make_constants_value_source
 
 from core.auth import Role
-from tests.factories.catalog import DISTRICT, make_department, make_user, published_entry
+from tests.factories.catalog import make_department, make_user, published_entry
 from tests.factories.licences import make_staff, make_types, person_licence
 from tests.factories.security import published_spec
 
@@ -61,7 +61,7 @@ def seeded(module_app: Any, module_db: Any) -> dict[str, Any]:
     make_types(session)
     staff = make_staff(session, "高港区住房和城乡建设局", "MB123456", "fuzz_editor")
     licence = person_licence(session, staff)
-    _user, _principal, admin_token = make_user(session, Role.ADMIN, division_code=DISTRICT)
+    _user, _principal, admin_token = make_user(session, Role.ADMIN)
     session.commit()
     session.close()
     return {"entry": entry, "licence": licence, "admin_token": admin_token}

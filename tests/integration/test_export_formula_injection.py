@@ -70,7 +70,7 @@ def admin_client(app: Any, db: Any, client: Any) -> Any:
             session, SYSTEM, name=f"{payload}{i}", uscc=uscc_for(f"formula{i}"), level="4",
             division_code=DISTRICT,
         )
-    user, _p, _token = make_user(session, Role.ADMIN, division_code=DISTRICT)
+    user, _p, _token = make_user(session, Role.ADMIN)
     session.commit()
     session.close()
     client.post("/login", data={"username": user.username, "password": "password-123"})

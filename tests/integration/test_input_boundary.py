@@ -42,7 +42,7 @@ def world(app: Any, db: Any) -> dict[str, Any]:
     make_types(session)
     staff = make_staff(session, "高港区住房和城乡建设局", "MB123456", "boundary_editor")
     licence = person_licence(session, staff)
-    admin, _p, admin_token = make_user(session, Role.ADMIN, division_code=DISTRICT)
+    admin, _p, admin_token = make_user(session, Role.ADMIN)
     session.commit()
     return {
         "entry_id": entry.id,

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from catalog.search_models import SearchAlias
 from core.auth import Role
-from tests.factories.catalog import COMPLETE_FIELDS, DISTRICT, make_department, make_user
+from tests.factories.catalog import COMPLETE_FIELDS, make_department, make_user
 from tests.factories.licences import PERSON_TYPE, id_number, make_staff, make_types
 
 PAYLOADS = [
@@ -41,8 +41,8 @@ def assert_shown_escaped(html: str, payload: str) -> None:
 def staff(app: Any, db: Any) -> dict[str, Any]:
     session = db.session()
     dept = make_department(session, "高港区市场监督管理局")
-    admin_user, _p, admin_token = make_user(session, Role.ADMIN, division_code=DISTRICT)
-    _reviewer, _p2, reviewer_token = make_user(session, Role.ADMIN, division_code=DISTRICT)
+    admin_user, _p, admin_token = make_user(session, Role.ADMIN)
+    _reviewer, _p2, reviewer_token = make_user(session, Role.ADMIN)
     make_types(session)
     issuer = make_staff(session, "高港区住房和城乡建设局", "MB123456", "inj_issuer")
     session.commit()

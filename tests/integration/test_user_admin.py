@@ -292,3 +292,16 @@ def test_deactivating_an_account_revokes_its_tokens_so_reactivating_brings_none_
     assert token.revoked_at is not None
     [row] = [r for r in audit_rows(session, "user.deactivate") if r.entity_id == str(user.id)]
     assert row.new["revoked_token_ids"] == [token.id]
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.DEPT_EDITOR])
+def test_a_division_given_for_a_role_that_has_none_is_refused_not_dropped(session, admin, role):
+    from tests.factories.catalog import DISTRICT, seed_divisions
+
+    seed_divisions(session)
+    department = make_department(session, "区划测试局")
+    with pytest.raises(Invalid) as caught:
+        users.create_user(session, Principal.of(admin), users.NewUser(
+            username="scoped.user", display_name="某人", role=role, password=PASSWORD,
+            department_id=department.id if role == Role.DEPT_EDITOR else None, division_code=DISTRICT))
+    assert "division_code" in caught.value.details
