@@ -138,7 +138,13 @@ def save_elsewhere(
     for key, value in values.items():
         setattr(row, key, value)
     row.updated_at = utcnow()
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.flush()
+    except sa.exc.IntegrityError as exc:
+        # The same name saved by another administrator between the check above and this write (the
+        # unique index decides): the check's answer, not a 500.
+        raise Invalid("该服务已存在", {"name": ["已有同名服务，请直接修改它"]}) from exc
     mark_changed(session)
     audit.record(
         session,

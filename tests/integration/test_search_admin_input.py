@@ -108,3 +108,27 @@ def test_a_settings_form_without_a_clear_choice_leaves_four_eyes_on(
     assert review_settings.four_eyes_enabled(session) is True
     page = client.get("/admin/review-settings", headers={"Authorization": f"Bearer {token}"})
     assert "设置未改变" in page.get_data(as_text=True)
+
+
+def test_a_name_saved_by_another_administrator_meanwhile_is_the_same_refusal(
+    any_session: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unique index, not the check before it, decides between two administrators saving one name
+    at once: the loser gets the check's answer, not a 500."""
+    from catalog.search import elsewhere
+    from core.types import utcnow
+
+    def the_other_saves_first() -> Any:
+        monkeypatch.setattr(elsewhere, "utcnow", utcnow)
+        table = sa.inspect(ElsewhereService).local_table
+        with any_session.no_autoflush:  # the other administrator's row goes in first
+            any_session.execute(sa.insert(table).values(
+                name=SERVICE["name"], words="", body=SERVICE["body"], note="", verified=False,
+                updated_at=utcnow(),
+            ))
+        return utcnow()
+
+    monkeypatch.setattr(elsewhere, "utcnow", the_other_saves_first)
+    with pytest.raises(Invalid) as refused:
+        save_elsewhere(any_session, SYSTEM, dict(SERVICE))
+    assert refused.value.details == {"name": ["已有同名服务，请直接修改它"]}
