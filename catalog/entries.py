@@ -1057,7 +1057,11 @@ def authors_of(session: Session, entry: ImplementationEntry, revision: Any = Non
     write with its actor; the system principal (no user) is nobody."""
     rows = session.exec(
         select(AuditLog.id, AuditLog.actor_id, AuditLog.action, AuditLog.new)
-        .where(AuditLog.entity_type == "implementation_entry", AuditLog.entity_id == str(entry.id))
+        .where(
+            AuditLog.entity_type == "implementation_entry",
+            AuditLog.entity_id == str(entry.id),
+            col(AuditLog.action).in_([*DRAFT_EDIT_ACTIONS, REVISION_EDIT_ACTION, "entry.approve"]),
+        )
         .order_by(col(AuditLog.id))
     ).all()
     if revision is not None:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from catalog.norules import split_codes
-from core.db import MAX_DB_ID
+from core.db import MAX_DB_ID, flush_unique
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 
 
@@ -33,12 +33,8 @@ def _pk(row: Any) -> int:
 
 def _insert(session: Session, row: Any, message: str) -> None:
     """Add and flush ``row`` in a savepoint: a concurrent duplicate (unique constraint) is a Conflict."""
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except sa.exc.IntegrityError:
-        raise Conflict(message) from None
+    session.add(row)
+    flush_unique(session, Conflict(message))
 
 
 def _require(condition: bool, message: str = "无权执行此操作") -> None:

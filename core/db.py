@@ -113,6 +113,18 @@ def table_of(model: type[SQLModel]) -> sa.Table:
     return table
 
 
+def flush_unique(session: Session, error: Exception) -> None:
+    """Flush in a savepoint; a unique violation raises ``error`` instead (and undoes only the flush).
+
+    A service checks for a duplicate before it writes; a concurrent write of the same key committed
+    after that check meets the unique index here, and the caller's answer is the check's, not a 500."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except sa.exc.IntegrityError as exc:
+        raise error from exc
+
+
 def compare_and_set(
     session: Session, model: type[SQLModel], row_id: int | None, expected: Mapping[str, Any], **values: Any
 ) -> bool:

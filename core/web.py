@@ -271,7 +271,12 @@ def error_summary(error: DomainError) -> str:
 def form_id(name: str) -> int | None:
     """A row id posted in a form field: a positive integer no row id exceeds (MAX_DB_ID: beyond it the
     database refuses the comparison, a 500, rather than finding nothing), else None."""
-    raw = (request.form.get(name) or "").strip()
+    return row_id((request.form.get(name) or "").strip())
+
+
+def row_id(raw: str) -> int | None:
+    """``raw`` as a row id: ASCII digits ("²" passes isdigit() and int() raises) of a positive integer
+    no row id exceeds (MAX_DB_ID), else None."""
     if not raw.isascii() or not raw.isdigit() or len(raw) > 10:
         return None
     value = int(raw)

@@ -25,6 +25,7 @@ from core.web import (
     require_admin,
     require_login,
     require_metrics_access,
+    row_id,
     settings,
 )
 from licenses import grants, sync, sync_admin
@@ -235,12 +236,7 @@ def metrics() -> Response:
 
 
 def _ids_from_form() -> list[int]:
-    ids = []
-    for raw in request.form.getlist("ids"):
-        # ASCII only: "²" passes isdigit() and then int() raised (a 500).
-        if raw.isascii() and raw.isdigit() and len(raw) <= 10 and 0 < int(raw) < MAX_DB_ID:
-            ids.append(int(raw))
-    return ids
+    return [i for i in map(row_id, request.form.getlist("ids")) if i is not None]
 
 
 @pages.get("/")

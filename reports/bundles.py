@@ -16,6 +16,7 @@ from catalog.elements import MATERIAL_SOURCES
 from catalog.models import MATERIAL_FORMS, TIME_UNITS, Department, ImplementationEntry, Material
 from core.audit import record
 from core.auth import Principal
+from core.db import flush_unique
 from core.errors import NotFound, field_error
 from core.types import utcnow
 from reports import metrics
@@ -93,13 +94,8 @@ def save_bundle(
         bundle.published_at = now
     bundle.published = published
     bundle.updated_at = now
-    try:
-        with session.begin_nested():
-            session.flush()
-    except sa.exc.IntegrityError as exc:
-        # The same name saved by someone else between the check above and this write (the unique
-        # index decides): the same answer as the check, not a 500.
-        raise field_error("name", "已有同名的套餐式服务") from exc
+    # The same name saved by someone else since the check above meets the unique index: the same answer.
+    flush_unique(session, field_error("name", "已有同名的套餐式服务"))
     assert bundle.id is not None  # noqa: S101 (flushed)
     session.execute(sa.delete(BundleEntry).where(col(BundleEntry.bundle_id) == bundle.id))
     for position, entry_id in enumerate(ids):

@@ -20,6 +20,7 @@ from catalog.search.text import _LATIN, normalize_query, pinyin_of
 from catalog.search_models import ElsewhereService
 from core import audit
 from core.auth import Principal
+from core.db import flush_unique
 from core.errors import Invalid, NotFound
 from core.text_rules import FIELD_MESSAGE, IN_TEXT
 from core.types import utcnow
@@ -138,13 +139,8 @@ def save_elsewhere(
     for key, value in values.items():
         setattr(row, key, value)
     row.updated_at = utcnow()
-    try:
-        with session.begin_nested():
-            session.flush()
-    except sa.exc.IntegrityError as exc:
-        # The same name saved by another administrator between the check above and this write (the
-        # unique index decides): the check's answer, not a 500.
-        raise Invalid("该服务已存在", {"name": ["已有同名服务，请直接修改它"]}) from exc
+    # The same name saved by another administrator since the check above meets the unique index.
+    flush_unique(session, Invalid("该服务已存在", {"name": ["已有同名服务，请直接修改它"]}))
     mark_changed(session)
     audit.record(
         session,
